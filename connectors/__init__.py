@@ -1,0 +1,1 @@
+"""ERP connectors: the SDK (``connectors.base``), the entry-point registry, and the built-in connectors."""

@@ -1,0 +1,332 @@
+"""The canonical accounts-receivable model every connector translates to and from.
+
+Money is always ``Decimal`` with an ISO 4217 currency code; datetimes are always timezone-aware.
+Every record keeps the ERP's id (``remote_id``), its alternate keys, the ERP's modification time
+(the sync cursor), an opaque version token for optimistic concurrency, a small canonical status
+plus the ERP's raw status, and the raw payload for audit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _check_currency(value: str) -> str:
+    value = value.strip().upper()
+    if not _CURRENCY.match(value):
+        raise ValueError(f"expected an ISO 4217 currency code such as 'USD', got {value!r}")
+    return value
+
+
+def _check_aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError("expected a timezone-aware datetime (naive datetimes lose updates across zones)")
+    return value
+
+
+def _check_money(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("money must be a finite decimal")
+    return value
+
+
+Currency = Annotated[str, AfterValidator(_check_currency)]
+AwareDatetime = Annotated[datetime, AfterValidator(_check_aware)]
+Money = Annotated[Decimal, AfterValidator(_check_money)]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Stream(StrEnum):
+    """The record streams a connector can read."""
+
+    CUSTOMERS = "customers"
+    INVOICES = "invoices"
+    CREDIT_MEMOS = "credit_memos"
+    PAYMENTS = "payments"
+
+
+class DocumentStatus(StrEnum):
+    """Canonical status of an invoice or credit memo; the ERP's own wording stays in ``raw_status``."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    VOID = "void"
+
+
+class CustomerStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class PaymentStatus(StrEnum):
+    UNAPPLIED = "unapplied"
+    PARTIALLY_APPLIED = "partially_applied"
+    APPLIED = "applied"
+    VOID = "void"
+
+
+class CollectionStatus(StrEnum):
+    """What collections is doing about an invoice or customer, as written back to the ERP."""
+
+    CURRENT = "current"
+    REMINDED = "reminded"
+    ESCALATED = "escalated"
+    PROMISED = "promised"
+    DISPUTED = "disputed"
+    ON_HOLD = "on_hold"
+    COLLECTIONS_AGENCY = "collections_agency"
+    PAID = "paid"
+
+
+class TargetType(StrEnum):
+    CUSTOMER = "customer"
+    INVOICE = "invoice"
+    CREDIT_MEMO = "credit_memo"
+    PAYMENT = "payment"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=False)
+
+
+class Record(_Strict):
+    """Fields every canonical record carries."""
+
+    stream: ClassVar[Stream]
+
+    remote_id: str = Field(min_length=1, description="The ERP's primary key for this record.")
+    external_id: str | None = Field(default=None, description="An alternate key set by an integration.")
+    remote_modified_at: AwareDatetime = Field(description="The ERP's last-modified time: the sync cursor.")
+    seen_at: AwareDatetime = Field(default_factory=utcnow, description="When arbridge read this version.")
+    deleted: bool = Field(default=False, description="Soft delete: the ERP deleted or voided the record.")
+    version: str | None = Field(default=None, description="Opaque version token (SyncToken, ETag).")
+    raw_status: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, description="The ERP payload, kept for audit.")
+
+    @property
+    def key(self) -> str:
+        """Our id for the record within its connection: ``{stream}/{remote_id}``."""
+        return f"{self.stream.value}/{self.remote_id}"
+
+    def content_hash(self) -> str:
+        """A hash of what the ERP says about the record, ignoring when we happened to see it.
+
+        Two reads of an unchanged record hash the same, so the engine can skip re-processing.
+        """
+        data = self.model_dump(mode="json", exclude={"seen_at", "raw"})
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Customer(Record):
+    stream: ClassVar[Stream] = Stream.CUSTOMERS
+
+    name: str
+    status: CustomerStatus = CustomerStatus.ACTIVE
+    email: str | None = None
+    phone: str | None = None
+    currency: Currency | None = None
+    country: str | None = None
+    time_zone: str | None = Field(default=None, description="IANA zone name, e.g. 'Europe/Berlin'.")
+    language: str | None = Field(default=None, description="BCP 47 tag, e.g. 'de' or 'en-US'.")
+    terms: str | None = Field(default=None, description="Payment terms name, e.g. 'Net 30'.")
+    credit_limit: Money | None = None
+    balance: Money | None = None
+    risk_score: Decimal | None = None
+    tags: list[str] = Field(default_factory=list)
+    bank_accounts: list[str] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list, description="Other names the customer pays under.")
+    dunning_block: bool = False
+    opt_out_channels: list[str] = Field(default_factory=list)
+    parent_remote_id: str | None = None
+
+
+class DocumentLine(_Strict):
+    line_id: str | None = None
+    description: str | None = None
+    quantity: Decimal | None = None
+    unit_price: Money | None = None
+    amount: Money
+
+
+class Allocation(_Strict):
+    """One application of money to a document (after the unified accounting APIs' allocations)."""
+
+    target_type: Literal[TargetType.INVOICE, TargetType.CREDIT_MEMO]
+    target_id: str = Field(min_length=1, description="remote_id of the invoice or credit memo.")
+    amount: Money = Field(description="Amount applied, in the payment's currency.")
+    currency_rate: Decimal | None = None
+    applied_date: date | None = None
+
+
+class _Document(Record):
+    customer_remote_id: str = Field(min_length=1)
+    number: str | None = Field(default=None, description="The document number a person would quote.")
+    status: DocumentStatus = DocumentStatus.OPEN
+    currency: Currency
+    issue_date: date
+    due_date: date | None = None
+    total: Money
+    open_amount: Money
+    lines: list[DocumentLine] | None = None
+    memo: str | None = None
+
+
+class Invoice(_Document):
+    stream: ClassVar[Stream] = Stream.INVOICES
+
+    disputed: bool = False
+    promise_to_pay_date: date | None = None
+    dunning_block: bool = False
+    dunning_level: int | None = None
+    collection_status: CollectionStatus | None = None
+    discount_percent: Decimal | None = None
+    discount_days: int | None = None
+
+    @model_validator(mode="after")
+    def _due_not_before_issue(self) -> Invoice:
+        if self.due_date is not None and self.due_date < self.issue_date:
+            raise ValueError("due_date is before issue_date")
+        return self
+
+
+class CreditMemo(_Document):
+    stream: ClassVar[Stream] = Stream.CREDIT_MEMOS
+
+    applies_to_invoice_id: str | None = Field(
+        default=None, description="remote_id of the invoice this credit was raised against, if known."
+    )
+    allocations: list[Allocation] = Field(default_factory=list)
+
+
+class Payment(Record):
+    stream: ClassVar[Stream] = Stream.PAYMENTS
+
+    customer_remote_id: str | None = None
+    status: PaymentStatus = PaymentStatus.UNAPPLIED
+    date: date
+    amount: Money
+    currency: Currency
+    unapplied_amount: Money
+    reference: str | None = None
+    payer_name: str | None = None
+    payer_account: str | None = None
+    method: str | None = None
+    allocations: list[Allocation] = Field(default_factory=list)
+
+    @field_validator("amount")
+    @classmethod
+    def _not_negative(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError("a payment amount cannot be negative (refunds are not payments)")
+        return value
+
+
+RECORD_TYPES: dict[Stream, type[Record]] = {
+    Stream.CUSTOMERS: Customer,
+    Stream.INVOICES: Invoice,
+    Stream.CREDIT_MEMOS: CreditMemo,
+    Stream.PAYMENTS: Payment,
+}
+
+AnyRecord = Customer | Invoice | CreditMemo | Payment
+
+
+# --------------------------------------------------------------------------------------------------
+# Outbound operations: what arbridge asks the ERP to change.
+# --------------------------------------------------------------------------------------------------
+
+
+class OpType(StrEnum):
+    COLLECTION_STATUS = "collection_status"
+    PAYMENT_APPLICATION = "payment_application"
+    NOTE = "note"
+
+
+class Operation(_Strict):
+    """A change to write back to the ERP.
+
+    The engine gives every operation a deterministic idempotency key before it enters the outbox;
+    connectors pass that key to the ERP's own idempotency feature (QuickBooks ``requestid``,
+    NetSuite ``externalId``) so a retried write never lands twice.
+    """
+
+    op_type: ClassVar[OpType]
+
+    target_type: TargetType
+    target_id: str = Field(min_length=1, description="remote_id of the record the operation changes.")
+    base_version: str | None = Field(
+        default=None, description="Version token the decision was based on; stale → conflict."
+    )
+    reason: str | None = Field(default=None, description="Why: shown in the ERP note and in the audit log.")
+
+    def content(self) -> dict[str, Any]:
+        """The operation's content, stable across processes: the input of its idempotency key."""
+        return self.model_dump(mode="json", exclude={"base_version", "reason"})
+
+
+class CollectionStatusUpdate(Operation):
+    op_type: ClassVar[OpType] = OpType.COLLECTION_STATUS
+
+    collection_status: CollectionStatus
+    dunning_level: int | None = Field(default=None, ge=0)
+    next_action_date: date | None = None
+
+
+class PaymentApplication(Operation):
+    """Apply cash to documents: a new payment (``payment_id`` empty) or an existing unapplied one.
+
+    ``target_type`` is ``customer`` for a new payment (``target_id`` = the customer) and ``payment``
+    when lines are added to an existing unapplied payment.
+    """
+
+    op_type: ClassVar[OpType] = OpType.PAYMENT_APPLICATION
+
+    payment_id: str | None = None
+    customer_remote_id: str
+    amount: Money
+    currency: Currency
+    date: date
+    reference: str | None = None
+    allocations: list[Allocation] = Field(min_length=1)
+
+
+class Note(Operation):
+    op_type: ClassVar[OpType] = OpType.NOTE
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+OPERATION_TYPES: dict[OpType, type[Operation]] = {
+    OpType.COLLECTION_STATUS: CollectionStatusUpdate,
+    OpType.PAYMENT_APPLICATION: PaymentApplication,
+    OpType.NOTE: Note,
+}
+
+AnyOperation = CollectionStatusUpdate | PaymentApplication | Note
+
+
+def operation_from_json(op_type: str, data: dict[str, Any]) -> Operation:
+    """Rebuild an operation from its stored JSON form."""
+    return OPERATION_TYPES[OpType(op_type)].model_validate(data)
+
+
+def record_from_json(stream: str, data: dict[str, Any]) -> Record:
+    """Rebuild a canonical record from its stored JSON form."""
+    return RECORD_TYPES[Stream(stream)].model_validate(data)
