@@ -1,0 +1,1 @@
+"""The connector conformance kit: named behavioural tests every connector must pass."""
