@@ -129,9 +129,8 @@ class Record(_Strict):
 
         Two reads of an unchanged record hash the same, so the engine can skip re-processing.
         """
-        data = self.model_dump(mode="json", exclude={"seen_at", "raw"})
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        # Field order is fixed by the class, so pydantic's JSON dump is stable across processes.
+        return hashlib.sha256(self.model_dump_json(exclude={"seen_at", "raw"}).encode()).hexdigest()
 
 
 class Customer(Record):

@@ -1,0 +1,461 @@
+"""One sync cycle of one connection: pull pages into the store, run the rules, relay the outbox.
+
+The engine never trusts a process to live: every page is stored together with the cursor after
+it, every write is in the outbox with a deterministic idempotency key before it is sent, and a
+row is marked done only when the ERP confirmed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from connectors.base import Connector, OutboundOp, WriteResult
+from connectors.errors import AuthError, ConnectorError, ErrorKind, TransientError
+from mapping.models import Operation, Record, Stream, TargetType
+from store import OutboxRow, StateStore, idempotency_key
+
+log = logging.getLogger("arbridge.engine")
+
+TARGET_STREAMS = {
+    TargetType.CUSTOMER: Stream.CUSTOMERS,
+    TargetType.INVOICE: Stream.INVOICES,
+    TargetType.CREDIT_MEMO: Stream.CREDIT_MEMOS,
+    TargetType.PAYMENT: Stream.PAYMENTS,
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An operation a rule wants written, optionally only after another one succeeded."""
+
+    op: Operation
+    after: Operation | None = None
+
+
+@dataclass
+class DecisionContext:
+    store: StateStore
+    connection: str
+    as_of: datetime
+    run_id: str
+    changed: dict[str, int]
+
+
+class Decider(Protocol):
+    """A rule set that turns the stored state into operations for the ERP."""
+
+    name: str
+
+    def decide(self, ctx: DecisionContext) -> Iterable[Decision | Operation]: ...
+
+    def redecide(self, op: Operation, fresh: Record | None) -> Operation | None:
+        """Given the ERP's current record after a conflict: the operation to send now, or None."""
+        ...
+
+
+@dataclass
+class SyncOptions:
+    streams: Sequence[Stream] | None = None
+    write_back: bool = True
+    dry_run: bool = False
+    read_attempts: int = 8
+    write_attempts: int = 8
+    backoff_initial: float = 0.5
+    backoff_max: float = 60.0
+    retry_after_max: float = 900.0
+    dedupe_window: timedelta = timedelta(hours=24)
+    sleep: Callable[[float], None] = time.sleep
+    stop: threading.Event = field(default_factory=threading.Event)
+    on_page: Callable[[Stream, int, int], None] | None = None
+    deciders: Sequence[Decider] = ()
+    as_of: datetime | None = None
+
+
+@dataclass
+class CycleReport:
+    run_id: str
+    connection: str
+    status: str = "running"
+    pulled: dict[str, dict[str, int]] = field(default_factory=dict)
+    decided: dict[str, int] = field(default_factory=dict)
+    written: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    throttled: int = 0
+    api_calls: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "pulled": self.pulled,
+            "decided": self.decided,
+            "written": dict(self.written),
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "api_calls": self.api_calls,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class NeedsReauthError(RuntimeError):
+    pass
+
+
+class _Outage:
+    """Logs an outage once when it starts and once when it ends, not at every retry."""
+
+    def __init__(self, connection: str) -> None:
+        self.connection = connection
+        self.active: str | None = None
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        if self.active is None:
+            self.active = what
+            log.warning(
+                "ERP unavailable during %s; retrying with backoff: %s",
+                what,
+                exc,
+                extra={"connection": self.connection, "event": "outage_started"},
+            )
+        else:
+            log.debug("still failing during %s: %s", what, exc, extra={"connection": self.connection})
+
+    def ok(self) -> None:
+        if self.active is not None:
+            log.warning("ERP reachable again after %s", self.active, extra={"connection": self.connection, "event": "outage_ended"})
+            self.active = None
+
+
+class SyncEngine:
+    """Runs cycles for one connection against one store."""
+
+    def __init__(self, store: StateStore, connector: Connector, connection: str, options: SyncOptions | None = None) -> None:
+        self.store = store
+        self.connector = connector
+        self.connection = connection
+        self.options = options or SyncOptions()
+        self._outage = _Outage(connection)
+
+    # -- retries ----------------------------------------------------------------------------------
+
+    def _retrying(self, attempts: int, report: CycleReport, what: str) -> Retrying:
+        opts = self.options
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            expo = min(opts.backoff_max, opts.backoff_initial * (2 ** (state.attempt_number - 1)))
+            # Full jitter keeps many daemons from retrying in lockstep against one ERP.
+            delay = expo / 2 + (hash((self.connection, state.attempt_number, time.monotonic_ns())) % 1000) / 1000 * expo / 2
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                delay = max(delay, min(float(retry_after), opts.retry_after_max))
+            return delay
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            report.retries += 1
+            if isinstance(exc, ConnectorError) and exc.kind == ErrorKind.THROTTLED:
+                report.throttled += 1
+            if exc is not None:
+                self._outage.failed(what, exc)
+
+        def interrupted(state: RetryCallState) -> bool:
+            return self.options.stop.is_set()
+
+        return Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, TransientError)),
+            stop=lambda s: stop_after_attempt(attempts)(s) or interrupted(s),
+            wait=wait,
+            sleep=opts.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    # -- the cycle -------------------------------------------------------------------------------
+
+    def run_cycle(self) -> CycleReport:
+        started = time.monotonic()
+        run_id = self.store.start_run(self.connection)
+        report = CycleReport(run_id=run_id, connection=self.connection)
+        status, error = "ok", None
+        try:
+            if self.store.connection_health(self.connection).get("needs_reauth"):
+                raise NeedsReauthError(
+                    f"connection {self.connection!r} needs re-authorisation: "
+                    f"{self.store.connection_health(self.connection).get('reauth_reason')}"
+                )
+            self.pull(report)
+            if not self.options.stop.is_set():
+                self.decide(report)
+            if self.options.write_back and not self.options.dry_run and not self.options.stop.is_set():
+                self.relay(report)
+            if report.errors:
+                status = "partial"
+            self.store.mark_success(self.connection) if status == "ok" else None
+        except AuthError as exc:
+            status, error = "needs_reauth", str(exc)
+            self._needs_reauth(str(exc), run_id)
+        except NeedsReauthError as exc:
+            status, error = "needs_reauth", str(exc)
+        except TransientError as exc:
+            status, error = "failed", f"gave up after retries: {exc}"
+        except ConnectorError as exc:
+            status, error = "failed", str(exc)
+        if self.options.stop.is_set() and status == "ok":
+            status = "interrupted"
+        report.status = status
+        if error:
+            report.errors.append(error)
+        report.seconds = time.monotonic() - started
+        self.store.finish_run(run_id, status, report.as_dict(), error)
+        log.info(
+            "cycle %s: %s",
+            status,
+            report.as_dict(),
+            extra={"connection": self.connection, "run_id": run_id, "event": "cycle_finished"},
+        )
+        return report
+
+    def _needs_reauth(self, reason: str, run_id: str) -> None:
+        if self.store.set_needs_reauth(self.connection, reason):
+            log.error(
+                "connection %s needs re-authorisation by an admin; syncing is paused until then: %s",
+                self.connection,
+                reason,
+                extra={"connection": self.connection, "run_id": run_id, "event": "needs_reauth"},
+            )
+            self.store.audit("needs_reauth", connection=self.connection, run_id=run_id, detail={"reason": reason})
+
+    # -- pull -------------------------------------------------------------------------------------
+
+    def streams(self) -> list[Stream]:
+        available = self.connector.capabilities.streams
+        wanted = self.options.streams or list(Stream)
+        return [s for s in wanted if s in available]
+
+    def pull(self, report: CycleReport) -> None:
+        for stream in self.streams():
+            if self.options.stop.is_set():
+                return
+            totals: Counter[str] = Counter()
+            try:
+                for attempt in self._retrying(self.options.read_attempts, report, f"read {stream.value}"):
+                    with attempt:
+                        self._pull_stream(stream, report, totals)
+                self._outage.ok()
+            except AuthError:
+                raise
+            except TransientError:
+                raise
+            except ConnectorError as exc:
+                report.errors.append(f"{stream.value}: {exc}")
+                log.error("stream %s failed: %s", stream.value, exc, extra={"connection": self.connection})
+            report.pulled[stream.value] = dict(totals)
+
+    def _pull_stream(self, stream: Stream, report: CycleReport, totals: Counter[str]) -> None:
+        # Each attempt starts from the last committed cursor, so a failure mid-stream resumes
+        # after the last stored page (or from the start, for a stream that is not resumable).
+        cursor = self.store.get_cursor(self.connection, stream)
+        last = None
+        pages = 0
+        for page in self.connector.read(stream, cursor):
+            outcome = self.store.save_page(self.connection, stream, page.records, page.rejects, page.cursor, report.run_id)
+            report.api_calls += page.api_calls
+            pages += 1
+            totals["pages"] += 1
+            totals["new"] += outcome.new
+            totals["changed"] += outcome.changed
+            totals["unchanged"] += outcome.unchanged
+            totals["deleted"] += outcome.deleted
+            totals["quarantined"] += outcome.quarantined
+            for rej in page.rejects:
+                log.warning(
+                    "quarantined %s %s: %s: %s",
+                    stream.value,
+                    rej.remote_id,
+                    rej.field_path,
+                    rej.reason,
+                    extra={"connection": self.connection, "run_id": report.run_id, "event": "quarantined"},
+                )
+            if page.cursor is not None:
+                last = page.cursor
+            if self.options.on_page:
+                self.options.on_page(stream, pages, len(page.records))
+            if self.options.stop.is_set():
+                return
+        if last is not None and not last.resumable:
+            # The stream ran to its end: an unsorted stream's cursor is valid only now.
+            self.store.set_cursor(self.connection, stream, last)
+
+    # -- decide -----------------------------------------------------------------------------------
+
+    def decide(self, report: CycleReport) -> None:
+        if not self.options.deciders:
+            return
+        ctx = DecisionContext(
+            store=self.store,
+            connection=self.connection,
+            as_of=self.options.as_of or datetime.now(UTC),
+            run_id=report.run_id,
+            changed={k: v.get("new", 0) + v.get("changed", 0) for k, v in report.pulled.items()},
+        )
+        for decider in self.options.deciders:
+            n = 0
+            for item in decider.decide(ctx):
+                decision = item if isinstance(item, Decision) else Decision(item)
+                parent = idempotency_key(self.connection, decision.after) if decision.after is not None else None
+                if decision.after is not None:
+                    self.store.enqueue(self.connection, [decision.after], run_id=report.run_id)
+                keys = self.store.enqueue(self.connection, [decision.op], run_id=report.run_id, depends_on=parent)
+                self.store.audit(
+                    "decided",
+                    connection=self.connection,
+                    run_id=report.run_id,
+                    subject=f"{decision.op.target_type.value}/{decision.op.target_id}",
+                    detail={"rule": decider.name, "key": keys[0], "op": decision.op.model_dump(mode="json")},
+                )
+                n += 1
+            report.decided[decider.name] = n
+
+    # -- relay ------------------------------------------------------------------------------------
+
+    def relay(self, report: CycleReport) -> None:
+        batch_max = max(1, self.connector.capabilities.batch_max)
+        while not self.options.stop.is_set():
+            rows = self.store.claim(self.connection, batch_max)
+            if not rows:
+                return
+            to_send: list[OutboxRow] = []
+            for row in rows:
+                if not row.key_matches_payload():
+                    self.store.mark_parked(row.key, error="payload changed after its idempotency key was issued; refused", kind="tampered")
+                    self.store.audit("refused_tampered", connection=self.connection, run_id=report.run_id, subject=row.key)
+                    report.written["refused"] += 1
+                    continue
+                if self._already_written(row, report):
+                    continue
+                to_send.append(row)
+            if not to_send:
+                continue
+            ops = [OutboundOp(r.key, r.operation()) for r in to_send]
+            try:
+                results: list[WriteResult] = []
+                for attempt in self._retrying(self.options.write_attempts, report, "write-back"):
+                    with attempt:
+                        results = list(self.connector.write(ops))
+                report.api_calls += 1
+                self._outage.ok()
+            except AuthError:
+                self.store.release([r.key for r in to_send])
+                raise
+            except TransientError as exc:
+                for r in to_send:
+                    self.store.mark_retry(r.key, error=str(exc), kind=exc.kind.value, delay=self.options.backoff_max)
+                report.errors.append(f"write-back postponed: {exc}")
+                return
+            except ConnectorError as exc:
+                for r in to_send:
+                    self.store.mark_parked(r.key, error=str(exc), kind=exc.kind.value)
+                    report.written["parked"] += 1
+                continue
+            by_key = {res.key: res for res in results}
+            for row in to_send:
+                self._apply_result(row, by_key.get(row.key), report)
+
+    def _already_written(self, row: OutboxRow, report: CycleReport) -> bool:
+        """Reconcile a write that was sent before but never confirmed, if it is too old to resend blindly."""
+        if row.attempts <= 1 or row.sent_at is None:
+            return False
+        if datetime.now(UTC) - row.sent_at < self.options.dedupe_window:
+            return False  # the ERP still de-duplicates on the key: resending is safe
+        found = self.connector.find_written(OutboundOp(row.key, row.operation()))
+        if found is not None and found.ok:
+            self.store.mark_done(row.key, remote_id=found.remote_id, version=found.version)
+            self.store.audit("reconciled", connection=self.connection, run_id=report.run_id, subject=row.key)
+            report.written["reconciled"] += 1
+            return True
+        if found is None:
+            self.store.mark_parked(
+                row.key,
+                error="unconfirmed write older than the ERP's de-duplication window and the ERP cannot tell "
+                "whether it landed; check the ERP, then re-queue or drop it",
+                kind="unconfirmed",
+            )
+            report.written["parked"] += 1
+            return True
+        return False
+
+    def _apply_result(self, row: OutboxRow, res: WriteResult | None, report: CycleReport) -> None:
+        subject = f"{row.target_type}/{row.target_id}"
+        if res is None:
+            self.store.mark_retry(row.key, error="the connector returned no result for this operation", kind="transient", delay=5)
+            report.written["retry"] += 1
+            return
+        if res.ok:
+            self.store.mark_done(row.key, remote_id=res.remote_id, version=res.version)
+            self.store.audit(
+                "written",
+                connection=self.connection,
+                run_id=report.run_id,
+                subject=subject,
+                detail={"key": row.key, "op": row.op_type, "duplicate": res.duplicate, "remote_id": res.remote_id},
+            )
+            report.written["duplicate" if res.duplicate else "ok"] += 1
+            return
+        err = res.error or ConnectorError("the ERP refused the operation without a reason")
+        if err.kind == ErrorKind.CONFLICT:
+            self._on_conflict(row, err, report)
+        elif err.retriable and row.attempts < self.options.write_attempts:
+            delay = err.retry_after if err.retry_after is not None else min(
+                self.options.backoff_max, self.options.backoff_initial * 2 ** row.attempts
+            )
+            self.store.mark_retry(row.key, error=str(err), kind=err.kind.value, delay=delay)
+            report.written["retry"] += 1
+        else:
+            self.store.mark_parked(row.key, error=str(err), kind=err.kind.value)
+            self.store.audit("parked", connection=self.connection, run_id=report.run_id, subject=subject, detail={"key": row.key, "error": str(err)})
+            report.written["parked"] += 1
+
+    def _on_conflict(self, row: OutboxRow, err: ConnectorError, report: CycleReport) -> None:
+        report.written["conflict"] += 1
+        if row.conflicts >= 1:
+            self.store.mark_parked(row.key, error=f"conflict again after re-reading: {err}", kind="conflict")
+            report.written["parked"] += 1
+            return
+        target = TargetType(row.target_type)
+        fresh = self.connector.fetch(target, row.target_id)
+        if fresh is not None:
+            self.store.save_page(self.connection, TARGET_STREAMS[target], [fresh], run_id=report.run_id)
+        op = row.operation()
+        new_op: Operation | None = op.model_copy(update={"base_version": fresh.version if fresh else None})
+        for decider in self.options.deciders:
+            redecide = getattr(decider, "redecide", None)
+            if redecide is not None and decider_handles(decider, op):
+                new_op = redecide(op, fresh)
+                break
+        if new_op is None:
+            self.store.mark_parked(row.key, error="decision no longer holds after re-reading the record", kind="superseded")
+            report.written["superseded"] += 1
+            return
+        if idempotency_key(self.connection, new_op) == row.key:
+            self.store.rebase(row.key, new_op)
+        else:
+            self.store.mark_parked(row.key, error="replaced by a new decision after a conflict", kind="superseded")
+            self.store.enqueue(self.connection, [new_op], run_id=report.run_id)
+            report.written["superseded"] += 1
+
+
+def decider_handles(decider: Any, op: Operation) -> bool:
+    handles = getattr(decider, "handles", None)
+    return bool(handles(op)) if callable(handles) else False

@@ -1,0 +1,135 @@
+"""The state store's tables (SQLAlchemy Core). Alembic migrations in ``store/migrations`` create them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Timestamps are stored as ISO-8601 UTC text: identical on SQLite and PostgreSQL, sortable, and never
+# silently made naive by a driver.
+TS = sa.String(32)
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("remote_id", sa.String(200), primary_key=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("customer_remote_id", sa.String(200), nullable=True),
+    sa.Column("remote_modified_at", TS, nullable=False),
+    sa.Column("seen_at", TS, nullable=False),
+    sa.Column("changed_at", TS, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("version", sa.String(100), nullable=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_records_customer", "connection", "stream", "customer_remote_id"),
+    sa.Index("ix_records_changed", "connection", "changed_at"),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("connection", sa.String(100), nullable=False),
+    sa.Column("op_type", sa.String(40), nullable=False),
+    sa.Column("target_type", sa.String(32), nullable=False),
+    sa.Column("target_id", sa.String(200), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("depends_on", sa.String(64), nullable=True),
+    # pending → sending → done | parked; "sending" with sent_at set means: maybe reached the ERP.
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("conflicts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", TS, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("sent_at", TS, nullable=True),
+    sa.Column("finished_at", TS, nullable=True),
+    sa.Column("error_kind", sa.String(32), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("remote_id", sa.String(200), nullable=True),
+    sa.Column("remote_version", sa.String(100), nullable=True),
+    sa.Column("run_id", sa.String(40), nullable=True),
+    sa.Index("ix_outbox_claim", "connection", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_target", "connection", "target_type", "target_id"),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("connection", sa.String(100), nullable=False),
+    sa.Column("stream", sa.String(32), nullable=False),
+    sa.Column("remote_id", sa.String(200), nullable=True),
+    sa.Column("field_path", sa.String(300), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text, nullable=True),
+    sa.Column("run_id", sa.String(40), nullable=True),
+    sa.Column("at", TS, nullable=False),
+    sa.Index("ix_quarantine_record", "connection", "stream", "remote_id"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("connection", sa.String(100), nullable=True),
+    sa.Column("run_id", sa.String(40), nullable=True),
+    sa.Column("event", sa.String(60), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("connection", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("finished_at", TS, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("stats", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_runs_connection", "connection", "started_at"),
+)
+
+connector_state = sa.Table(
+    "connector_state",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+connections = sa.Table(
+    "connections",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("needs_reauth", sa.Boolean, nullable=False, default=False),
+    sa.Column("reauth_reason", sa.Text, nullable=True),
+    sa.Column("alerted_at", TS, nullable=True),
+    sa.Column("last_success_at", TS, nullable=True),
+    sa.Column("updated_at", TS, nullable=False),
+)

@@ -1,0 +1,767 @@
+"""The state store: what arbridge knows, what it promised the ERP, and what it did.
+
+SQLite file by default (WAL, ``synchronous=FULL``: a committed page survives a power cut), PostgreSQL
+by URL. Every method that changes state commits before it returns, so a process killed at any
+instant loses at most the page or write it was in the middle of, never one it reported as stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from connectors.base import Cursor, Reject
+from mapping.models import Operation, Record, Stream, operation_from_json, record_from_json
+from store import schema as t
+from store.keys import idempotency_key
+
+GENESIS = "0" * 64
+
+
+def ts(value: datetime) -> str:
+    """A datetime as sortable ISO-8601 UTC text (the store's one timestamp format)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the state store")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PageOutcome:
+    """What storing one page did."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    changed_keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OutboxRow:
+    id: int
+    key: str
+    connection: str
+    op_type: str
+    target_type: str
+    target_id: str
+    payload: dict[str, Any]
+    depends_on: str | None
+    status: str
+    attempts: int
+    conflicts: int
+    sent_at: datetime | None
+    last_error: str | None
+    error_kind: str | None
+    created_at: datetime
+
+    def operation(self) -> Operation:
+        return operation_from_json(self.op_type, self.payload)
+
+    def key_matches_payload(self) -> bool:
+        """False when the payload was changed after its idempotency key was issued."""
+        return idempotency_key(self.connection, self.operation()) == self.key
+
+
+@dataclass
+class RunInfo:
+    id: str
+    connection: str
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    stats: dict[str, Any]
+    error: str | None
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for the store URL, with SQLite made durable and PostgreSQL pooled."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (an installed daemon keeps its data)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def schema_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+class ConnectorStateStore:
+    """The durable ``KeyValueStore`` a connector gets for its connection (OAuth tokens …)."""
+
+    def __init__(self, store: StateStore, connection: str) -> None:
+        self._store = store
+        self._connection = connection
+
+    def get(self, key: str) -> str | None:
+        with self._store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.connector_state.c.value).where(
+                    t.connector_state.c.connection == self._connection, t.connector_state.c.key == key
+                )
+            ).first()
+        return None if row is None else str(row[0])
+
+    def put(self, key: str, value: str) -> None:
+        with self._store.engine.begin() as conn:
+            self._store._upsert(
+                conn,
+                t.connector_state,
+                {"connection": self._connection, "key": key, "value": value, "updated_at": ts(now())},
+                ["connection", "key"],
+                ["value", "updated_at"],
+            )
+
+    def __repr__(self) -> str:
+        return f"<ConnectorStateStore {self._connection!r}>"
+
+
+class StateStore:
+    """Records, cursors, outbox, quarantine, audit log, runs and connection health."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, migrate_schema: bool = True) -> StateStore:
+        engine = create_engine(url)
+        if migrate_schema:
+            migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+
+    def _upsert(
+        self, conn: Connection, table: sa.Table, values: dict[str, Any] | list[dict[str, Any]], keys: list[str], update: list[str]
+    ) -> None:
+        stmt = self._insert(table)
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
+        conn.execute(stmt, values)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- records and cursors ---------------------------------------------------------------------
+
+    def save_page(
+        self,
+        connection: str,
+        stream: Stream,
+        records: Sequence[Record],
+        rejects: Sequence[Reject] = (),
+        cursor: Cursor | None = None,
+        run_id: str | None = None,
+    ) -> PageOutcome:
+        """Store one page and, when it is resumable, the cursor after it — in one transaction.
+
+        Records whose content hash is unchanged are left alone (not re-processed by the rules).
+        """
+        out = PageOutcome()
+        stamp = ts(now())
+        by_id: dict[str, tuple[Record, str]] = {}
+        for rec in records:
+            by_id[rec.remote_id] = (rec, rec.content_hash())
+        with self.engine.begin() as conn:
+            existing: dict[str, str] = {}
+            ids = list(by_id)
+            for i in range(0, len(ids), 900):
+                chunk = ids[i : i + 900]
+                rows = conn.execute(
+                    sa.select(t.records.c.remote_id, t.records.c.content_hash).where(
+                        t.records.c.connection == connection,
+                        t.records.c.stream == stream.value,
+                        t.records.c.remote_id.in_(chunk),
+                    )
+                )
+                existing.update({r[0]: r[1] for r in rows})
+            rows_out: list[dict[str, Any]] = []
+            for rid, (rec, digest) in by_id.items():
+                if existing.get(rid) == digest:
+                    out.unchanged += 1
+                    continue
+                if rid in existing:
+                    out.changed += 1
+                else:
+                    out.new += 1
+                if rec.deleted:
+                    out.deleted += 1
+                out.changed_keys.append(rid)
+                rows_out.append(
+                    {
+                        "connection": connection,
+                        "stream": stream.value,
+                        "remote_id": rid,
+                        "content_hash": digest,
+                        "customer_remote_id": getattr(rec, "customer_remote_id", None),
+                        "remote_modified_at": ts(rec.remote_modified_at),
+                        "seen_at": ts(rec.seen_at),
+                        "changed_at": stamp,
+                        "deleted": rec.deleted,
+                        "version": rec.version,
+                        "data": rec.model_dump_json(),
+                    }
+                )
+            if rows_out:
+                self._upsert(
+                    conn,
+                    t.records,
+                    rows_out,
+                    ["connection", "stream", "remote_id"],
+                    [
+                        "content_hash",
+                        "customer_remote_id",
+                        "remote_modified_at",
+                        "seen_at",
+                        "changed_at",
+                        "deleted",
+                        "version",
+                        "data",
+                    ],
+                )
+            if out.changed_keys:
+                # A record that now maps cleanly leaves quarantine.
+                for i in range(0, len(out.changed_keys), 900):
+                    conn.execute(
+                        sa.delete(t.quarantine).where(
+                            t.quarantine.c.connection == connection,
+                            t.quarantine.c.stream == stream.value,
+                            t.quarantine.c.remote_id.in_(out.changed_keys[i : i + 900]),
+                        )
+                    )
+            for rej in rejects:
+                self._quarantine(conn, connection, rej, run_id, stamp)
+                out.quarantined += 1
+            if cursor is not None and cursor.resumable:
+                self._set_cursor(conn, connection, stream, cursor.value)
+        return out
+
+    def _quarantine(self, conn: Connection, connection: str, rej: Reject, run_id: str | None, stamp: str) -> None:
+        if rej.remote_id is not None:
+            conn.execute(
+                sa.delete(t.quarantine).where(
+                    t.quarantine.c.connection == connection,
+                    t.quarantine.c.stream == rej.stream.value,
+                    t.quarantine.c.remote_id == rej.remote_id,
+                )
+            )
+        conn.execute(
+            sa.insert(t.quarantine).values(
+                connection=connection,
+                stream=rej.stream.value,
+                remote_id=rej.remote_id,
+                field_path=rej.field_path,
+                reason=rej.reason,
+                raw=None if rej.raw is None else json.dumps(rej.raw, default=str)[:100_000],
+                run_id=run_id,
+                at=stamp,
+            )
+        )
+
+    def _set_cursor(self, conn: Connection, connection: str, stream: Stream, value: str) -> None:
+        self._upsert(
+            conn,
+            t.cursors,
+            {"connection": connection, "stream": stream.value, "value": value, "updated_at": ts(now())},
+            ["connection", "stream"],
+            ["value", "updated_at"],
+        )
+
+    def set_cursor(self, connection: str, stream: Stream, cursor: Cursor) -> None:
+        with self.engine.begin() as conn:
+            self._set_cursor(conn, connection, stream, cursor.value)
+
+    def get_cursor(self, connection: str, stream: Stream) -> Cursor | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.cursors.c.value).where(t.cursors.c.connection == connection, t.cursors.c.stream == stream.value)
+            ).first()
+        return None if row is None else Cursor(str(row[0]))
+
+    def reset_cursors(self, connection: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(t.cursors).where(t.cursors.c.connection == connection))
+
+    def get_record(self, connection: str, stream: Stream, remote_id: str) -> Record | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.records.c.data).where(
+                    t.records.c.connection == connection,
+                    t.records.c.stream == stream.value,
+                    t.records.c.remote_id == remote_id,
+                )
+            ).first()
+        return None if row is None else record_from_json(stream.value, json.loads(row[0]))
+
+    def iter_records(
+        self,
+        connection: str,
+        stream: Stream,
+        *,
+        include_deleted: bool = False,
+        order_by_customer: bool = False,
+        batch: int = 2000,
+    ) -> Iterator[Record]:
+        """Stream stored records without holding them all in memory (keyset pagination)."""
+        last: tuple[str, str] = ("", "")
+        cols = t.records.c
+        while True:
+            q = sa.select(cols.customer_remote_id, cols.remote_id, cols.data).where(
+                cols.connection == connection, cols.stream == stream.value
+            )
+            if not include_deleted:
+                q = q.where(cols.deleted.is_(False))
+            if order_by_customer:
+                cust = sa.func.coalesce(cols.customer_remote_id, "")
+                q = q.where(sa.tuple_(cust, cols.remote_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])))
+                q = q.order_by(cust, cols.remote_id)
+            else:
+                q = q.where(cols.remote_id > last[1]).order_by(cols.remote_id)
+            with self.engine.connect() as conn:
+                rows = conn.execute(q.limit(batch)).all()
+            if not rows:
+                return
+            for cust_id, rid, data in rows:
+                yield record_from_json(stream.value, json.loads(data))
+            last = (rows[-1][0] or "", rows[-1][1])
+
+    def count_records(self, connection: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.records.c.stream, sa.func.count())
+                .where(t.records.c.connection == connection, t.records.c.deleted.is_(False))
+                .group_by(t.records.c.stream)
+            ).all()
+        return {str(s): int(n) for s, n in rows}
+
+    def changed_since(self, connection: str, since: datetime) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.records.c.stream, sa.func.count())
+                .where(t.records.c.connection == connection, t.records.c.changed_at >= ts(since))
+                .group_by(t.records.c.stream)
+            ).all()
+        return {str(s): int(n) for s, n in rows}
+
+    # -- quarantine -----------------------------------------------------------------------------
+
+    def quarantined(self, connection: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        q = sa.select(t.quarantine).order_by(t.quarantine.c.id.desc()).limit(limit)
+        if connection:
+            q = q.where(t.quarantine.c.connection == connection)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def quarantine_count(self, connection: str) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(t.quarantine).where(t.quarantine.c.connection == connection)
+                ).scalar_one()
+            )
+
+    # -- outbox ---------------------------------------------------------------------------------
+
+    def enqueue(
+        self, connection: str, ops: Iterable[Operation], *, run_id: str | None = None, depends_on: str | None = None
+    ) -> list[str]:
+        """Put operations in the outbox; an operation already there (same key) is not added again."""
+        keys: list[str] = []
+        stamp = ts(now())
+        rows = []
+        for op in ops:
+            key = idempotency_key(connection, op)
+            keys.append(key)
+            rows.append(
+                {
+                    "key": key,
+                    "connection": connection,
+                    "op_type": op.op_type.value,
+                    "target_type": op.target_type.value,
+                    "target_id": op.target_id,
+                    "payload": op.model_dump_json(),
+                    "depends_on": depends_on,
+                    "status": "pending",
+                    "attempts": 0,
+                    "conflicts": 0,
+                    "next_attempt_at": stamp,
+                    "created_at": stamp,
+                    "run_id": run_id,
+                }
+            )
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(self._insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]), rows)
+        return keys
+
+    def claim(self, connection: str, limit: int, *, at: datetime | None = None) -> list[OutboxRow]:
+        """The next rows due for sending, oldest first, marked ``sending`` before they leave.
+
+        A row whose parent write is not done yet waits (a parked parent keeps it waiting).
+        """
+        stamp = ts(at or now())
+        o = t.outbox
+        parent = o.alias("parent")
+        parent_done = (
+            sa.select(parent.c.key)
+            .where(parent.c.key == o.c.depends_on, parent.c.status == "done")
+            .exists()
+        )
+        q = (
+            sa.select(o)
+            .where(
+                o.c.connection == connection,
+                o.c.status.in_(("pending", "sending")),
+                o.c.next_attempt_at <= stamp,
+                sa.or_(o.c.depends_on.is_(None), parent_done),
+            )
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            q = q.with_for_update(skip_locked=True, of=o)
+        with self.engine.begin() as conn:
+            rows = conn.execute(q).all()
+            if rows:
+                conn.execute(
+                    sa.update(o)
+                    .where(o.c.id.in_([r.id for r in rows]))
+                    .values(status="sending", attempts=o.c.attempts + 1, sent_at=sa.func.coalesce(o.c.sent_at, stamp))
+                )
+        return [self._row(r, status="sending", sent_at=r.sent_at or stamp) for r in rows]
+
+    @staticmethod
+    def _row(r: Any, **override: Any) -> OutboxRow:
+        m = dict(r._mapping)
+        m.update(override)
+        return OutboxRow(
+            id=m["id"],
+            key=m["key"],
+            connection=m["connection"],
+            op_type=m["op_type"],
+            target_type=m["target_type"],
+            target_id=m["target_id"],
+            payload=json.loads(m["payload"]),
+            depends_on=m["depends_on"],
+            status=m["status"],
+            attempts=m["attempts"] + (1 if override.get("status") == "sending" else 0),
+            conflicts=m["conflicts"],
+            sent_at=from_ts(m["sent_at"]),
+            last_error=m["last_error"],
+            error_kind=m["error_kind"],
+            created_at=datetime.fromisoformat(m["created_at"]),
+        )
+
+    def mark_done(self, key: str, *, remote_id: str | None = None, version: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.key == key)
+                .values(status="done", finished_at=ts(now()), remote_id=remote_id, remote_version=version, last_error=None)
+            )
+
+    def mark_retry(self, key: str, *, error: str, kind: str, delay: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.key == key)
+                .values(
+                    status="pending",
+                    last_error=error[:2000],
+                    error_kind=kind,
+                    next_attempt_at=ts(now() + timedelta(seconds=max(0.0, delay))),
+                )
+            )
+
+    def mark_parked(self, key: str, *, error: str, kind: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.key == key)
+                .values(status="parked", last_error=error[:2000], error_kind=kind, finished_at=ts(now()))
+            )
+
+    def rebase(self, key: str, op: Operation) -> None:
+        """Replace a row's payload after a conflict; the content (and so the key) must not change."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(t.outbox.c.connection).where(t.outbox.c.key == key)).first()
+            if row is None:
+                raise StoreError(f"no outbox row {key}")
+            if idempotency_key(row[0], op) != key:
+                raise StoreError("a rebased operation must keep its content; enqueue a new one instead")
+            conn.execute(
+                sa.update(t.outbox)
+                .where(t.outbox.c.key == key)
+                .values(payload=op.model_dump_json(), status="pending", conflicts=t.outbox.c.conflicts + 1, next_attempt_at=ts(now()))
+            )
+
+    def release(self, keys: Sequence[str]) -> None:
+        """Give claimed rows back untouched (shutdown before sending)."""
+        if not keys:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(t.outbox).where(t.outbox.c.key.in_(list(keys))).values(status="pending"))
+
+    def outbox_rows(self, connection: str | None = None, status: str | None = None, limit: int = 1000) -> list[OutboxRow]:
+        q = sa.select(t.outbox).order_by(t.outbox.c.id).limit(limit)
+        if connection:
+            q = q.where(t.outbox.c.connection == connection)
+        if status:
+            q = q.where(t.outbox.c.status == status)
+        with self.engine.connect() as conn:
+            return [self._row(r) for r in conn.execute(q)]
+
+    def outbox_stats(self, connection: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.outbox.c.status, sa.func.count(), sa.func.min(t.outbox.c.created_at))
+                .where(t.outbox.c.connection == connection)
+                .group_by(t.outbox.c.status)
+            ).all()
+        counts = {str(s): int(n) for s, n, _ in rows}
+        oldest = min((c for s, _, c in rows if s in ("pending", "sending") and c), default=None)
+        age = (now() - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0.0
+        return {"counts": counts, "oldest_pending_age_s": round(age, 1)}
+
+    def pending_targets(self, connection: str) -> set[tuple[str, str, str]]:
+        """(op_type, target_type, target_id) of operations not yet finished, so rules don't pile up."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.outbox.c.op_type, t.outbox.c.target_type, t.outbox.c.target_id).where(
+                    t.outbox.c.connection == connection, t.outbox.c.status.in_(("pending", "sending"))
+                )
+            ).all()
+        return {(str(a), str(b), str(c)) for a, b, c in rows}
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def start_run(self, connection: str, kind: str = "sync") -> str:
+        run_id = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.insert(t.runs).values(
+                    id=run_id, connection=connection, kind=kind, started_at=ts(now()), status="running", stats="{}"
+                )
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, stats: dict[str, Any], error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.runs)
+                .where(t.runs.c.id == run_id)
+                .values(finished_at=ts(now()), status=status, stats=json.dumps(stats, default=str), error=error)
+            )
+
+    def runs(self, connection: str | None = None, limit: int = 10) -> list[RunInfo]:
+        q = sa.select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit)
+        if connection:
+            q = q.where(t.runs.c.connection == connection)
+        with self.engine.connect() as conn:
+            return [
+                RunInfo(
+                    id=r.id,
+                    connection=r.connection,
+                    kind=r.kind,
+                    started_at=datetime.fromisoformat(r.started_at),
+                    finished_at=from_ts(r.finished_at),
+                    status=r.status,
+                    stats=json.loads(r.stats),
+                    error=r.error,
+                )
+                for r in conn.execute(q)
+            ]
+
+    # -- connection health ----------------------------------------------------------------------
+
+    def connection_health(self, name: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.connections).where(t.connections.c.name == name)).first()
+        if row is None:
+            return {"name": name, "needs_reauth": False, "reauth_reason": None, "last_success_at": None}
+        return dict(row._mapping)
+
+    def set_needs_reauth(self, name: str, reason: str) -> bool:
+        """Flag the connection; True only the first time (so the alert is raised once)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(t.connections.c.needs_reauth).where(t.connections.c.name == name)).first()
+            first = row is None or not row[0]
+            self._upsert(
+                conn,
+                t.connections,
+                {
+                    "name": name,
+                    "needs_reauth": True,
+                    "reauth_reason": reason[:2000],
+                    "alerted_at": ts(now()),
+                    "updated_at": ts(now()),
+                },
+                ["name"],
+                ["needs_reauth", "reauth_reason", "updated_at"] + (["alerted_at"] if first else []),
+            )
+        return first
+
+    def clear_needs_reauth(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.connections).where(t.connections.c.name == name).values(needs_reauth=False, reauth_reason=None)
+            )
+
+    def mark_success(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            self._upsert(
+                conn,
+                t.connections,
+                {"name": name, "needs_reauth": False, "last_success_at": ts(now()), "updated_at": ts(now())},
+                ["name"],
+                ["last_success_at", "updated_at"],
+            )
+
+    def connector_state(self, connection: str) -> ConnectorStateStore:
+        return ConnectorStateStore(self, connection)
+
+    # -- audit log (append-only, hash-chained) --------------------------------------------------
+
+    def audit(
+        self,
+        event: str,
+        *,
+        connection: str | None = None,
+        run_id: str | None = None,
+        subject: str | None = None,
+        detail: dict[str, Any] | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        if conn is None:
+            with self.engine.begin() as c:
+                self._audit(c, event, connection, run_id, subject, detail or {})
+        else:
+            self._audit(conn, event, connection, run_id, subject, detail or {})
+
+    def _audit(
+        self, conn: Connection, event: str, connection: str | None, run_id: str | None, subject: str | None, detail: dict[str, Any]
+    ) -> None:
+        if self.dialect == "postgresql":
+            # Serialise appends so two workers never chain onto the same predecessor.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274)"))
+        prev = conn.execute(sa.select(t.audit_log.c.hash).order_by(t.audit_log.c.id.desc()).limit(1)).scalar()
+        prev_hash = prev or GENESIS
+        stamp = ts(now())
+        body = json.dumps(detail, sort_keys=True, default=str)
+        digest = audit_hash(prev_hash, stamp, connection, run_id, event, subject, body)
+        conn.execute(
+            sa.insert(t.audit_log).values(
+                at=stamp, connection=connection, run_id=run_id, event=event, subject=subject, detail=body, prev_hash=prev_hash, hash=digest
+            )
+        )
+
+    def audit_entries(self, connection: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        q = sa.select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
+        if connection:
+            q = q.where(t.audit_log.c.connection == connection)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def verify_audit(self) -> list[str]:
+        """Walk the chain; return one message per broken link (empty: the log is intact)."""
+        problems: list[str] = []
+        prev = GENESIS
+        expected_id: int | None = None
+        with self.engine.connect() as conn:
+            for r in conn.execute(sa.select(t.audit_log).order_by(t.audit_log.c.id)):
+                if expected_id is not None and r.id != expected_id:
+                    problems.append(f"rows {expected_id}..{r.id - 1} are missing (deleted)")
+                if r.prev_hash != prev:
+                    problems.append(f"row {r.id}: does not follow the previous row (a row before it was changed or deleted)")
+                digest = audit_hash(r.prev_hash, r.at, r.connection, r.run_id, r.event, r.subject, r.detail)
+                if digest != r.hash:
+                    problems.append(f"row {r.id}: content does not match its hash (changed after it was written)")
+                prev = r.hash
+                expected_id = r.id + 1
+        return problems
+
+
+def audit_hash(
+    prev_hash: str, at: str, connection: str | None, run_id: str | None, event: str, subject: str | None, detail: str
+) -> str:
+    blob = json.dumps([prev_hash, at, connection, run_id, event, subject, detail], separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
