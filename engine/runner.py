@@ -1,0 +1,114 @@
+"""Wiring: from a deployment's configuration to connectors, deciders and sync cycles."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from croniter import croniter
+
+from connectors.base import Connector, ConnectorContext
+from connectors.registry import Registry, discover
+from engine.sync import CycleReport, Decider, SyncEngine, SyncOptions
+from mapping.models import Stream
+from store import StateStore
+
+log = logging.getLogger("arbridge.runner")
+
+DeciderFactory = Callable[[Any, Any], Sequence[Decider]]
+_decider_factories: list[DeciderFactory] = []
+
+
+def register_decider_factory(factory: DeciderFactory) -> None:
+    """Let a rule package contribute deciders for a connection: ``factory(deployment, connection)``."""
+    if factory not in _decider_factories:
+        _decider_factories.append(factory)
+
+
+def deciders_for(deployment: Any, connection: Any) -> list[Decider]:
+    out: list[Decider] = []
+    for factory in _decider_factories:
+        out.extend(factory(deployment, connection))
+    return out
+
+
+def open_store(deployment: Any) -> StateStore:
+    return StateStore.open(str(deployment.store.url))
+
+
+def make_connector(connection: Any, store: StateStore, registry: Registry | None = None, data_dir: Path | None = None) -> Connector:
+    """Build the connection's connector with its validated settings and durable state."""
+    registry = registry or discover()
+    cls = registry.get(connection.connector)
+    settings = getattr(connection, "validated_settings", None)
+    if settings is None:
+        settings = cls.settings_model.model_validate(dict(connection.settings or {}))
+    context = ConnectorContext(
+        connection=connection.name,
+        state=store.connector_state(connection.name),
+        data_dir=data_dir,
+        mapping_overrides=dict(getattr(connection, "mapping", None) or {}),
+        logger=logging.getLogger(f"arbridge.connector.{connection.connector}"),
+    )
+    return cls(settings, context)
+
+
+def sync_connection(
+    deployment: Any,
+    connection: Any,
+    store: StateStore,
+    *,
+    registry: Registry | None = None,
+    stop: threading.Event | None = None,
+    on_page: Callable[[Stream, int, int], None] | None = None,
+    dry_run: bool = False,
+    deciders: Sequence[Decider] | None = None,
+    as_of: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CycleReport:
+    """Run one full cycle (pull, decide, write back) for one connection."""
+    connector = make_connector(connection, store, registry)
+    write_back = getattr(connection, "write_back", None)
+    options = SyncOptions(
+        streams=[Stream(s) for s in connection.streams] if getattr(connection, "streams", None) else None,
+        write_back=bool(getattr(write_back, "enabled", True)),
+        dry_run=dry_run or bool(getattr(write_back, "dry_run", False)),
+        stop=stop or threading.Event(),
+        on_page=on_page,
+        deciders=list(deciders) if deciders is not None else deciders_for(deployment, connection),
+        as_of=as_of,
+        sleep=sleep,
+    )
+    with connector:
+        return SyncEngine(store, connector, connection.name, options).run_cycle()
+
+
+# -- schedules ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Due:
+    name: str
+    at: datetime
+
+
+def next_run(schedule: Any, after: datetime) -> datetime:
+    """When a connection is due next: an interval after the last start, or the next cron time."""
+    cron = getattr(schedule, "cron", None)
+    if cron:
+        return croniter(cron, after).get_next(datetime)  # type: ignore[no-any-return]
+    interval = getattr(schedule, "interval", None) or timedelta(minutes=15)
+    if not isinstance(interval, timedelta):
+        interval = timedelta(seconds=float(interval))
+    return after + interval
+
+
+def initial_schedule(connections: Sequence[Any], start: datetime | None = None) -> dict[str, datetime]:
+    start = start or datetime.now(UTC)
+    return {c.name: start for c in connections}

@@ -1,0 +1,376 @@
+"""The ``arbridge`` command and the daemon loop: wiring only.
+
+Every subcommand loads and validates the configuration, opens the state store and hands the work
+to the engine, the rules or a sandbox. Exit codes: 0 success, 1 a sync or check failed, 2 the
+configuration (or the command line) is invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import click
+
+from connectors.registry import discover
+from engine.logs import setup_logging
+from engine.runner import initial_schedule, make_connector, next_run, open_store, sync_connection
+from engine.sync import CycleReport
+from mapping.models import Stream
+
+log = logging.getLogger("arbridge.daemon")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("arbridge")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def load(config_path: str) -> Any:
+    """Load the deployment config or exit with code 2 and every bad key named."""
+    from config import ConfigError, load_config
+
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"arbridge: invalid configuration {config_path}:\n{exc}", err=True)
+        sys.exit(2)
+    except FileNotFoundError:
+        click.echo(f"arbridge: configuration file not found: {config_path}", err=True)
+        sys.exit(2)
+
+
+def _selected(deployment: Any, names: tuple[str, ...]) -> list[Any]:
+    conns = [c for c in deployment.connections if getattr(c, "enabled", True)]
+    if not names:
+        return conns
+    known = {c.name: c for c in deployment.connections}
+    missing = [n for n in names if n not in known]
+    if missing:
+        click.echo(f"arbridge: no connection named {', '.join(missing)} (configured: {', '.join(known) or 'none'})", err=True)
+        sys.exit(2)
+    return [known[n] for n in names]
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """Rich progress on a terminal; nothing otherwise (the JSON logs say it all)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} records"), TimeElapsedColumn(),
+        transient=True,
+    ) as progress:
+        yield progress
+
+
+def _page_callback(progress: Any, connection: str) -> Any:
+    if progress is None:
+        return None
+    tasks: dict[Stream, Any] = {}
+
+    def on_page(stream: Stream, pages: int, records: int) -> None:
+        if stream not in tasks:
+            tasks[stream] = progress.add_task(f"{connection} {stream.value}", total=None)
+        progress.advance(tasks[stream], records)
+
+    return on_page
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="arbridge")
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (default: from the config, else INFO).")
+@click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default=None)
+@click.pass_context
+def cli(ctx: click.Context, log_level: str | None, log_format: str | None) -> None:
+    """arbridge: sync ERPs with accounts-receivable collections, on your own premises."""
+    ctx.ensure_object(dict)
+    ctx.obj["log_level"] = log_level
+    ctx.obj["log_format"] = log_format
+    setup_logging(log_level or "INFO", log_format or "auto")
+
+
+def _logging_from(ctx: click.Context, deployment: Any) -> None:
+    conf = getattr(deployment, "logging", None)
+    level = ctx.obj.get("log_level") or getattr(conf, "level", None) or "INFO"
+    fmt = ctx.obj.get("log_format") or getattr(conf, "format", None) or "auto"
+    setup_logging(str(level), str(fmt))
+
+
+@cli.command()
+def connectors() -> None:
+    """List installed connectors: name, version, streams, write operations."""
+    registry = discover()
+    for name in registry.names():
+        cls = registry.connectors[name]
+        caps = cls.capabilities
+        streams = ",".join(s.value for s in Stream if s in caps.streams) or "-"
+        ops = ",".join(sorted(o.value for o in caps.write_ops)) or "-"
+        click.echo(f"{name}\t{cls.version}\tstreams={streams}\twrites={ops}")
+    for name, broken in sorted(registry.broken.items()):
+        click.echo(f"{name}\tBROKEN\t{broken.target}: {broken.error}", err=True)
+
+
+@cli.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.pass_context
+def check(ctx: click.Context, config_path: str) -> None:
+    """Validate the configuration and run each connection's check()."""
+    deployment = load(config_path)
+    _logging_from(ctx, deployment)
+    store = open_store(deployment)
+    failed = 0
+    for conn in deployment.connections:
+        try:
+            connector = make_connector(conn, store)
+            with connector:
+                result = connector.check()
+        except Exception as exc:  # report every connection, whatever breaks
+            click.echo(f"FAIL {conn.name}: {type(exc).__name__}: {exc}")
+            failed += 1
+            continue
+        click.echo(f"{'ok  ' if result.ok else 'FAIL'} {conn.name}: {result.message}")
+        failed += 0 if result.ok else 1
+    click.echo(f"store: {store.url} ({'reachable' if store.ping() else 'UNREACHABLE'})")
+    store.close()
+    sys.exit(1 if failed else 0)
+
+
+def _print_report(report: CycleReport) -> None:
+    pulled = ", ".join(
+        f"{s}: {v.get('new', 0)} new, {v.get('changed', 0)} changed, {v.get('quarantined', 0)} quarantined"
+        for s, v in report.pulled.items()
+    )
+    written = ", ".join(f"{k} {v}" for k, v in sorted(report.written.items())) or "nothing"
+    click.echo(f"{report.connection}: {report.status} in {report.seconds:.1f}s — pulled {pulled or 'nothing'}; wrote {written}")
+    for err in report.errors:
+        click.echo(f"  ! {err}")
+
+
+@cli.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--once", is_flag=True, required=True, help="Run one cycle per connection and exit.")
+@click.option("--connection", "names", multiple=True, help="Only this connection (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Pull and decide, but write nothing back.")
+@click.pass_context
+def sync(ctx: click.Context, config_path: str, once: bool, names: tuple[str, ...], dry_run: bool) -> None:
+    """Run one sync cycle for each connection: pull, decide, write back."""
+    deployment = load(config_path)
+    _logging_from(ctx, deployment)
+    store = open_store(deployment)
+    registry = discover()
+    worst = 0
+    with _progress(sys.stderr.isatty()) as progress:
+        for conn in _selected(deployment, names):
+            report = sync_connection(
+                deployment, conn, store, registry=registry, on_page=_page_callback(progress, conn.name), dry_run=dry_run
+            )
+            _print_report(report)
+            if report.status not in ("ok", "partial"):
+                worst = 1
+    store.close()
+    sys.exit(worst)
+
+
+@cli.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--drain-timeout", default=30.0, show_default=True, help="Seconds to let in-flight work finish on SIGTERM.")
+@click.pass_context
+def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
+    """Run as a daemon: sync every connection on its schedule until SIGTERM."""
+    deployment = load(config_path)
+    _logging_from(ctx, deployment)
+    store = open_store(deployment)
+    registry = discover()
+    stop = threading.Event()
+    signals = {"count": 0}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        signals["count"] += 1
+        if signals["count"] > 1:
+            # Safe: every write is in the outbox with its key; the next start resumes it.
+            log.warning("second signal: exiting at once", extra={"event": "shutdown_now"})
+            sys.stderr.flush()
+            import os
+
+            os._exit(1)
+        log.info("signal %s: finishing in-flight work, claiming nothing new", signum, extra={"event": "shutdown"})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    connections = _selected(deployment, ())
+    due = initial_schedule(connections)
+    log.info("daemon started with %d connection(s)", len(connections), extra={"event": "started", "store": store.url})
+    while not stop.is_set():
+        now = datetime.now(UTC)
+        for conn in connections:
+            if stop.is_set():
+                break
+            if due[conn.name] <= now:
+                started = datetime.now(UTC)
+                try:
+                    sync_connection(deployment, conn, store, registry=registry, stop=stop)
+                except Exception:  # one broken connection must not stop the others
+                    log.exception("cycle crashed", extra={"connection": conn.name})
+                schedule = getattr(conn, "schedule", None) or getattr(getattr(deployment, "defaults", None), "schedule", None)
+                due[conn.name] = next_run(schedule, started)
+        wait = min((d for d in due.values()), default=datetime.now(UTC)) - datetime.now(UTC)
+        stop.wait(max(0.5, min(wait.total_seconds(), 30.0)))
+    store.close()
+    log.info("daemon stopped cleanly", extra={"event": "stopped"})
+    sys.exit(0)
+
+
+@cli.command()
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, config_path: str, as_json: bool) -> None:
+    """Show last runs, record counts, outbox backlog, parked writes and quarantine per connection."""
+    deployment = load(config_path)
+    store = open_store(deployment)
+    out: dict[str, Any] = {"store": store.url, "connections": {}}
+    for conn in deployment.connections:
+        runs = store.runs(conn.name, limit=5)
+        outbox = store.outbox_stats(conn.name)
+        parked = store.outbox_rows(conn.name, status="parked", limit=20)
+        out["connections"][conn.name] = {
+            "connector": conn.connector,
+            "health": {k: v for k, v in store.connection_health(conn.name).items() if k != "name"},
+            "records": store.count_records(conn.name),
+            "outbox": outbox,
+            "parked": [{"key": r.key[:16], "op": r.op_type, "target": f"{r.target_type}/{r.target_id}", "error": r.last_error} for r in parked],
+            "quarantine": store.quarantine_count(conn.name),
+            "runs": [
+                {
+                    "started_at": r.started_at.isoformat(timespec="seconds"),
+                    "status": r.status,
+                    "seconds": r.stats.get("seconds"),
+                    "retries": r.stats.get("retries", 0),
+                    "throttled": r.stats.get("throttled", 0),
+                    "written": r.stats.get("written", {}),
+                    "error": r.error,
+                }
+                for r in runs
+            ],
+        }
+    store.close()
+    if as_json:
+        click.echo(json.dumps(out, indent=2, default=str))
+        return
+    click.echo(f"store: {out['store']}")
+    for name, info in out["connections"].items():
+        health = "NEEDS RE-AUTH: " + str(info["health"].get("reauth_reason")) if info["health"].get("needs_reauth") else "ok"
+        click.echo(f"\n{name} ({info['connector']}) — {health}")
+        click.echo(f"  records: {', '.join(f'{k} {v}' for k, v in info['records'].items()) or 'none'}")
+        counts = info["outbox"]["counts"]
+        click.echo(
+            f"  outbox: {counts.get('pending', 0) + counts.get('sending', 0)} pending "
+            f"(oldest {info['outbox']['oldest_pending_age_s']}s), {counts.get('done', 0)} done, {counts.get('parked', 0)} parked"
+        )
+        for p in info["parked"]:
+            click.echo(f"    parked {p['op']} {p['target']}: {p['error']}")
+        click.echo(f"  quarantine: {info['quarantine']} record(s)")
+        for r in info["runs"]:
+            extra = f", {r['retries']} retries ({r['throttled']} throttled)" if r["retries"] else ""
+            click.echo(f"  run {r['started_at']}: {r['status']}{extra}" + (f" — {r['error']}" if r["error"] else ""))
+
+
+@cli.group()
+def audit() -> None:
+    """The append-only, hash-chained audit log."""
+
+
+@audit.command("verify")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+def audit_verify(config_path: str) -> None:
+    """Check that no audit entry was changed or deleted."""
+    deployment = load(config_path)
+    store = open_store(deployment)
+    problems = store.verify_audit()
+    store.close()
+    if problems:
+        for p in problems:
+            click.echo(f"TAMPERED: {p}")
+        sys.exit(1)
+    click.echo("audit log intact")
+
+
+@cli.command()
+@click.option("--state-dir", default="./arbridge-demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--resume", is_flag=True, help="Re-run against the existing state: an incremental cycle.")
+def demo(state_dir: str, resume: bool) -> None:
+    """Run one full cycle on embedded defaults: SQLite state and a local ERP with seeded data."""
+    from engine.demo import run_demo
+
+    started = time.monotonic()
+    code = run_demo(Path(state_dir), resume=resume, echo=click.echo)
+    click.echo(f"\n(demo finished in {time.monotonic() - started:.1f}s)")
+    sys.exit(code)
+
+
+def _register_optional_commands() -> None:
+    """Subcommands contributed by the rule packages and the sandboxes."""
+    candidates = [
+        ("rules.cashapp.cli", "match_command", cli, "match"),
+        ("rules.dunning.cli", "dunning_group", cli, "dunning"),
+    ]
+    for module, attr, group, name in candidates:
+        try:
+            mod = __import__(module, fromlist=[attr])
+            group.add_command(getattr(mod, attr), name)
+        except (ImportError, AttributeError) as exc:
+            log.debug("command %s unavailable: %s", name, exc)
+
+
+@cli.group()
+def sandbox() -> None:
+    """Local ERP servers speaking each ERP's wire protocol, seeded with realistic data."""
+
+
+@cli.group()
+def auth() -> None:
+    """One-time authorisation of a connection (OAuth consent, tokens)."""
+
+
+def _register_sandboxes() -> None:
+    for name in ("quickbooks", "netsuite"):
+        try:
+            mod = __import__(f"sandboxes.{name}.cli", fromlist=["command"])
+            sandbox.add_command(mod.command, name)
+        except (ImportError, AttributeError) as exc:
+            log.debug("sandbox %s unavailable: %s", name, exc)
+    try:
+        from connectors.quickbooks.cli import auth_command
+
+        auth.add_command(auth_command, "quickbooks")
+    except (ImportError, AttributeError) as exc:
+        log.debug("quickbooks auth unavailable: %s", exc)
+
+
+_register_optional_commands()
+_register_sandboxes()
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()
