@@ -141,7 +141,14 @@ def _normpath(path: Path) -> str:
     return os.path.normpath(str(path))
 
 
+def _unset() -> Any:
+    """Default of a nested model: an empty mapping, validated (with context) like a written one."""
+    return {}
+
+
 class _Model(BaseModel):
+    # validate_default with ``default_factory=_unset`` for nested models: defaults are validated
+    # like written values, with the same context, so a default relative path resolves too.
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
@@ -430,7 +437,7 @@ class ConnectionConfig(_Model):
         default_factory=dict,
         description="Overrides merged over the connector's default mapping.yaml (custom fields, value maps).",
     )
-    write_back: WriteBackConfig = Field(default_factory=WriteBackConfig)
+    write_back: WriteBackConfig = Field(default_factory=_unset)
 
     _validated_settings: ConnectorSettings | None = PrivateAttr(default=None)
 
@@ -514,8 +521,8 @@ class CashAppRulesConfig(_Model):
 class RulesConfig(_Model):
     """The decision engines."""
 
-    dunning: DunningRulesConfig = Field(default_factory=DunningRulesConfig)
-    cashapp: CashAppRulesConfig = Field(default_factory=CashAppRulesConfig)
+    dunning: DunningRulesConfig = Field(default_factory=_unset)
+    cashapp: CashAppRulesConfig = Field(default_factory=_unset)
 
 
 class DeploymentConfig(_Model):
@@ -533,12 +540,12 @@ class DeploymentConfig(_Model):
         default=False,
         description="Development only: accept plain-text secrets (with a warning) instead of refusing them.",
     )
-    store: StoreConfig = Field(default_factory=StoreConfig)
-    logging: LoggingConfig = Field(default_factory=LoggingConfig)
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    store: StoreConfig = Field(default_factory=_unset)
+    logging: LoggingConfig = Field(default_factory=_unset)
+    server: ServerConfig = Field(default_factory=_unset)
+    defaults: DefaultsConfig = Field(default_factory=_unset)
     connections: list[ConnectionConfig] = Field(default_factory=list)
-    rules: RulesConfig = Field(default_factory=RulesConfig)
+    rules: RulesConfig = Field(default_factory=_unset)
 
     _source: Path | None = PrivateAttr(default=None)
     _warnings: list[str] = PrivateAttr(default_factory=list)
