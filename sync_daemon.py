@@ -317,9 +317,10 @@ def audit_verify(config_path: str) -> None:
 @click.option("--resume", is_flag=True, help="Re-run against the existing state: an incremental cycle.")
 def demo(state_dir: str, resume: bool) -> None:
     """Run one full cycle on embedded defaults: SQLite state and a local ERP with seeded data."""
-    from engine.demo import run_demo
+    from sandboxes.demo import run_demo
 
     started = time.monotonic()
+    setup_logging("WARNING", "text")
     code = run_demo(Path(state_dir), resume=resume, echo=click.echo)
     click.echo(f"\n(demo finished in {time.monotonic() - started:.1f}s)")
     sys.exit(code)

@@ -53,8 +53,19 @@ class Registry:
         return sorted(self.connectors)
 
 
-def discover(entry_points: list[metadata.EntryPoint] | None = None) -> Registry:
-    """Load every connector registered in the ``arbridge.connectors`` group."""
+_cached: Registry | None = None
+
+
+def discover(entry_points: list[metadata.EntryPoint] | None = None, *, refresh: bool = False) -> Registry:
+    """Load every connector registered in the ``arbridge.connectors`` group (once per process).
+
+    Args:
+        entry_points: use these instead of the installed ones (tests).
+        refresh: look again even if the installed connectors were already loaded.
+    """
+    global _cached
+    if entry_points is None and _cached is not None and not refresh:
+        return _cached
     registry = Registry()
     eps = entry_points if entry_points is not None else list(metadata.entry_points(group=GROUP))
     for ep in eps:
@@ -70,4 +81,6 @@ def discover(entry_points: list[metadata.EntryPoint] | None = None) -> Registry:
         dist = getattr(ep, "dist", None)
         if dist is not None:
             registry.distributions[ep.name] = f"{dist.name} {dist.version}"
+    if entry_points is None:
+        _cached = registry
     return registry
