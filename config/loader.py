@@ -278,7 +278,7 @@ def _build(
 
     validated = _validate_connections(resolved, registry, resolution, errors, warnings, secret_paths)
 
-    literals = [p for p in secret_paths if p not in resolution.references]
+    literals = [p for p in secret_paths if p not in resolution.references and p not in resolution.unresolved]
     if literals:
         if resolved.get("allow_secret_literals") is True:
             warnings += [
