@@ -1,0 +1,871 @@
+"""The dunning planner: which customer gets which level, on which channel, when — and why not.
+
+Pure functions over the canonical model. For a given policy, records, history and ``as_of`` the
+output is always the same, and every planned action and every skip carries its reason.
+
+The rules, in the order they are applied per customer and currency:
+
+1. A dunning block on the customer pauses everything for that customer.
+2. Per invoice: a dunning block on the invoice, a dispute, a credit memo pending against it, or a
+   promise to pay whose date has not passed pause that invoice (it is left out of the letter).
+3. The level of a customer/currency is the highest level its open invoices already received; the
+   next communication is exactly one level higher (no level is ever skipped). It waits until the
+   oldest open invoice is ``days_overdue`` late and ``min_gap_days`` have passed since the previous
+   level. A broken promise (date passed, invoice still open, nothing sent since) waives both waits.
+4. At most one communication per customer and currency per local day; it lists all overdue,
+   unpaused invoices in that currency (grouping), and nothing is sent below the policy's minimum
+   overdue amount for that currency.
+5. The channel is the level's first channel the customer has not opted out of, has an address for,
+   and whose per-channel cap is not reached; the send time is the next moment inside the customer's
+   contact window (for channels that reach a person).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from mapping.models import CollectionStatus, CreditMemo, Customer, DocumentStatus, Invoice
+from rules.dunning.contact import next_contact_time, zone_for
+from rules.dunning.history import CustomerHistory, HistoryEntry, summarize_history
+from rules.dunning.money import interest_for, quantize
+from rules.dunning.policy import Channel, DunningPolicy, Level, Policy, amount_for
+
+__all__ = [
+    "ActionLine",
+    "CustomerGroup",
+    "PlannedAction",
+    "Skip",
+    "SkipCode",
+    "action_from_json",
+    "plan",
+    "plan_customer",
+    "plan_groups",
+]
+
+_OPEN = (DocumentStatus.OPEN, DocumentStatus.PARTIALLY_PAID)
+
+
+class SkipCode:
+    """The machine-readable ``skipped`` values (the ``reason`` says it in words)."""
+
+    CUSTOMER_DUNNING_BLOCK = "customer_dunning_block"
+    INVOICE_DUNNING_BLOCK = "invoice_dunning_block"
+    DISPUTED = "disputed"
+    PROMISE_TO_PAY = "promise_to_pay"
+    CREDIT_MEMO_PENDING = "credit_memo_pending"
+    BELOW_MINIMUM = "below_minimum"
+    WAITING_FOR_DAYS_OVERDUE = "waiting_for_days_overdue"
+    WAITING_FOR_GAP = "waiting_for_gap"
+    ALREADY_CONTACTED_TODAY = "already_contacted_today"
+    FINAL_LEVEL_REACHED = "final_level_reached"
+    NO_ALLOWED_CHANNEL = "no_allowed_channel"
+    COURTESY_SUPERSEDED = "courtesy_superseded"
+    UNKNOWN_CUSTOMER = "unknown_customer"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionLine:
+    """One invoice listed in a communication."""
+
+    invoice_id: str
+    number: str
+    issue_date: date
+    due_date: date
+    days_overdue: int
+    open_amount: Decimal
+    interest: Decimal
+    compensation: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        """The line as JSON-ready values (money as strings)."""
+        return {
+            "invoice_id": self.invoice_id,
+            "number": self.number,
+            "issue_date": self.issue_date.isoformat(),
+            "due_date": self.due_date.isoformat(),
+            "days_overdue": self.days_overdue,
+            "open_amount": str(self.open_amount),
+            "interest": str(self.interest),
+            "compensation": str(self.compensation),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAction:
+    """One communication to send: one customer, one currency, one level, one channel.
+
+    Attributes:
+        key: deterministic idempotency key (customer, currency, level, local day); the same decision
+            made twice has the same key, so an outbox or sent log recognises it.
+        customer_id: the customer's ERP id.
+        currency: all listed invoices are in this currency.
+        invoice_ids: the listed invoices, oldest due date first.
+        level: 0 for the courtesy notice, 1… for the escalation ladder.
+        level_name: the level's name in the policy, if any.
+        channel: the chosen channel.
+        template: the template name to render.
+        send_at: when to send (UTC), inside the customer's contact window where that applies.
+        fees: fixed fee of the level plus per-invoice compensation charged for the first time.
+        interest: late-payment interest accrued up to the planning day, all invoices together.
+        total_open: the sum of the listed invoices' open amounts.
+        total_due: ``total_open + fees + interest``.
+        reason: why this action, in words.
+        policy: the name of the policy that applied.
+        status: the collection status to write back to the ERP.
+        next_action_date: when the next level could follow at the earliest (None at the last level).
+        recipient: e-mail address or phone number, where the channel needs one.
+        language: the customer's language (BCP 47), for the template.
+        payment_reference: the reference to quote when paying.
+        payment_link: a link to pay online, if the policy has one.
+        lines: the listed invoices with their amounts.
+        as_of: the planning time.
+    """
+
+    key: str
+    customer_id: str
+    currency: str
+    invoice_ids: tuple[str, ...]
+    level: int
+    level_name: str | None
+    channel: Channel
+    template: str
+    send_at: datetime
+    fees: Decimal
+    interest: Decimal
+    total_open: Decimal
+    total_due: Decimal
+    reason: str
+    policy: str
+    status: CollectionStatus
+    next_action_date: date | None
+    recipient: str | None
+    language: str
+    payment_reference: str
+    payment_link: str | None
+    lines: tuple[ActionLine, ...]
+    as_of: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON line written by ``arbridge dunning plan`` (also readable as history)."""
+        return {
+            "customer_id": self.customer_id,
+            "invoice_ids": list(self.invoice_ids),
+            "level": self.level,
+            "channel": self.channel.value,
+            "template": self.template,
+            "send_at": _iso(self.send_at),
+            "fees": str(self.fees),
+            "interest": str(self.interest),
+            "currency": self.currency,
+            "reason": self.reason,
+            "key": self.key,
+            "level_name": self.level_name,
+            "total_open": str(self.total_open),
+            "total_due": str(self.total_due),
+            "policy": self.policy,
+            "status": self.status.value,
+            "next_action_date": self.next_action_date.isoformat() if self.next_action_date else None,
+            "recipient": self.recipient,
+            "language": self.language,
+            "payment_reference": self.payment_reference,
+            "payment_link": self.payment_link,
+            "lines": [line.to_json() for line in self.lines],
+            "as_of": _iso(self.as_of),
+        }
+
+
+def action_from_json(data: dict[str, Any]) -> PlannedAction:
+    """Rebuild a planned action from its JSON line (for senders that run in another process)."""
+
+    def _dt(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    return PlannedAction(
+        key=data["key"],
+        customer_id=data["customer_id"],
+        currency=data["currency"],
+        invoice_ids=tuple(data["invoice_ids"]),
+        level=int(data["level"]),
+        level_name=data.get("level_name"),
+        channel=Channel(data["channel"]),
+        template=data["template"],
+        send_at=_dt(data["send_at"]),
+        fees=Decimal(data["fees"]),
+        interest=Decimal(data["interest"]),
+        total_open=Decimal(data["total_open"]),
+        total_due=Decimal(data["total_due"]),
+        reason=data["reason"],
+        policy=data["policy"],
+        status=CollectionStatus(data["status"]),
+        next_action_date=date.fromisoformat(data["next_action_date"])
+        if data.get("next_action_date")
+        else None,
+        recipient=data.get("recipient"),
+        language=data.get("language") or "en",
+        payment_reference=data["payment_reference"],
+        payment_link=data.get("payment_link"),
+        lines=tuple(
+            ActionLine(
+                invoice_id=ln["invoice_id"],
+                number=ln["number"],
+                issue_date=date.fromisoformat(ln["issue_date"]),
+                due_date=date.fromisoformat(ln["due_date"]),
+                days_overdue=int(ln["days_overdue"]),
+                open_amount=Decimal(ln["open_amount"]),
+                interest=Decimal(ln["interest"]),
+                compensation=Decimal(ln["compensation"]),
+            )
+            for ln in data["lines"]
+        ),
+        as_of=_dt(data["as_of"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Something the planner decided not to send, and why.
+
+    Attributes:
+        customer_id: the customer's ERP id.
+        invoice_ids: the invoices concerned.
+        skipped: a ``SkipCode`` value.
+        reason: why, in words.
+        currency: the currency track concerned, if any.
+        until: the earliest day this could change by itself (end of a pause or a wait), if known.
+    """
+
+    customer_id: str
+    invoice_ids: tuple[str, ...]
+    skipped: str
+    reason: str
+    currency: str | None = None
+    until: date | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON line written by ``arbridge dunning plan``."""
+        return {
+            "customer_id": self.customer_id,
+            "invoice_ids": list(self.invoice_ids),
+            "skipped": self.skipped,
+            "reason": self.reason,
+            "currency": self.currency,
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+
+@dataclass(slots=True)
+class CustomerGroup:
+    """A customer with its invoices and the credit memos pending against them."""
+
+    customer: Customer
+    invoices: list[Invoice] = field(default_factory=list)
+    credit_memos: list[CreditMemo] = field(default_factory=list)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _fmt(amount: Decimal, currency: str) -> str:
+    return f"{amount} {currency}"
+
+
+def _is_open(inv: Invoice) -> bool:
+    return not inv.deleted and inv.status in _OPEN and inv.open_amount > 0
+
+
+def _memo_pending(memo: CreditMemo) -> bool:
+    return (
+        memo.applies_to_invoice_id is not None
+        and not memo.deleted
+        and memo.status in _OPEN
+        and memo.open_amount > 0
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------------------
+
+
+def plan(
+    policy: DunningPolicy,
+    customers: Iterable[Customer],
+    invoices: Iterable[Invoice],
+    credit_memos: Iterable[CreditMemo],
+    history: Iterable[HistoryEntry],
+    as_of: datetime,
+    *,
+    presorted: bool = False,
+) -> Iterator[PlannedAction | Skip]:
+    """Plan the dunning communications due at ``as_of``.
+
+    Args:
+        policy: the validated policy file.
+        customers: all customers (only those with open invoices produce output).
+        invoices: invoices in any status; only open ones with an open amount are considered.
+        credit_memos: credit memos; open ones with ``applies_to_invoice_id`` pause that invoice.
+        history: past actions, payments and promises; summarised per customer on the way in.
+        as_of: the planning time (timezone-aware); the same inputs and ``as_of`` give the same plan.
+        presorted: set when ``customers`` come sorted by ``remote_id`` and ``invoices`` sorted by
+            ``customer_remote_id`` (a store query ``ORDER BY``): the two streams are then merged
+            without holding all invoices in memory. Otherwise open invoices are grouped in memory.
+
+    Yields:
+        Planned actions and skips, customer by customer.
+
+    Raises:
+        ValueError: ``as_of`` is naive, or ``presorted`` streams are out of order.
+    """
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    summaries = summarize_history(history, as_of)
+    memos: dict[str, list[CreditMemo]] = defaultdict(list)
+    for memo in credit_memos:
+        if _memo_pending(memo):
+            memos[memo.customer_remote_id].append(memo)
+    groups = _merge_sorted(customers, invoices) if presorted else _group(customers, invoices)
+    for group in groups:
+        if isinstance(group, Skip):
+            yield group
+            continue
+        group.credit_memos = memos.get(group.customer.remote_id, [])
+        yield from plan_customer(
+            policy, group.customer, group.invoices, group.credit_memos,
+            summaries.get(group.customer.remote_id), as_of,
+        )  # fmt: skip
+
+
+def plan_groups(
+    policy: DunningPolicy,
+    groups: Iterable[CustomerGroup],
+    summaries: dict[str, CustomerHistory],
+    as_of: datetime,
+) -> Iterator[PlannedAction | Skip]:
+    """Plan from customer groups already assembled (the store's streaming path).
+
+    Args:
+        policy: the validated policy file.
+        groups: each customer with its invoices and pending credit memos.
+        summaries: ``summarize_history`` of the history.
+        as_of: the planning time.
+
+    Yields:
+        Planned actions and skips.
+    """
+    for group in groups:
+        yield from plan_customer(
+            policy, group.customer, group.invoices, group.credit_memos,
+            summaries.get(group.customer.remote_id), as_of,
+        )  # fmt: skip
+
+
+def _unknown(customer_id: str, invoices: Sequence[Invoice]) -> Skip:
+    return Skip(
+        customer_id=customer_id,
+        invoice_ids=tuple(i.remote_id for i in invoices),
+        skipped=SkipCode.UNKNOWN_CUSTOMER,
+        reason=f"customer {customer_id} is not among the customers; its invoices cannot be dunned",
+    )
+
+
+def _group(customers: Iterable[Customer], invoices: Iterable[Invoice]) -> Iterator[CustomerGroup | Skip]:
+    by_customer: dict[str, list[Invoice]] = defaultdict(list)
+    for inv in invoices:
+        if _is_open(inv):
+            by_customer[inv.customer_remote_id].append(inv)
+    for customer in customers:
+        found = by_customer.pop(customer.remote_id, None)
+        if found:
+            yield CustomerGroup(customer, found)
+    for customer_id in sorted(by_customer):
+        yield _unknown(customer_id, by_customer[customer_id])
+
+
+def _merge_sorted(
+    customers: Iterable[Customer], invoices: Iterable[Invoice]
+) -> Iterator[CustomerGroup | Skip]:
+    inv_iter = iter(invoices)
+    last_invoice_customer = ""
+    pending: Invoice | None = None
+
+    def advance() -> Invoice | None:
+        nonlocal last_invoice_customer
+        nxt = next(inv_iter, None)
+        if nxt is not None:
+            if nxt.customer_remote_id < last_invoice_customer:
+                raise ValueError("presorted invoices are not sorted by customer_remote_id")
+            last_invoice_customer = nxt.customer_remote_id
+        return nxt
+
+    def orphans_before(bound: str | None) -> Iterator[Skip]:
+        # Open invoices of customers that sort before ``bound`` (None: all the rest) have no customer.
+        nonlocal pending
+        found: dict[str, list[Invoice]] = defaultdict(list)
+        while pending is not None and (bound is None or pending.customer_remote_id < bound):
+            if _is_open(pending):
+                found[pending.customer_remote_id].append(pending)
+            pending = advance()
+        for customer_id, invs in found.items():
+            yield _unknown(customer_id, invs)
+
+    pending = advance()
+    last_customer = ""
+    for customer in customers:
+        cid = customer.remote_id
+        if cid < last_customer:
+            raise ValueError("presorted customers are not sorted by remote_id")
+        last_customer = cid
+        yield from orphans_before(cid)
+        mine: list[Invoice] = []
+        while pending is not None and pending.customer_remote_id == cid:
+            if _is_open(pending):
+                mine.append(pending)
+            pending = advance()
+        if mine:
+            yield CustomerGroup(customer, mine)
+    yield from orphans_before(None)
+
+
+# --------------------------------------------------------------------------------------------------
+# One customer
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Open:
+    inv: Invoice
+    due: date
+    days: int
+    level: int | None  # highest level this invoice already received (history or ERP)
+    level_at: datetime | None
+
+
+class _CustomerPlan:
+    """The state of planning one customer: its zone, today, history, contacts planned so far."""
+
+    def __init__(
+        self,
+        policy: DunningPolicy,
+        customer: Customer,
+        hist: CustomerHistory | None,
+        as_of: datetime,
+    ) -> None:
+        self.file = policy
+        self.customer = customer
+        self.hist = hist or CustomerHistory()
+        self.as_of = as_of
+        self.zone = zone_for(customer.time_zone, policy.default_time_zone)
+        self.today = as_of.astimezone(self.zone).date()
+        self.policy_name, self.policy = policy.policy_for(customer)
+        self.language = customer.language or policy.default_language
+        self.opted_out = {c.strip().lower() for c in customer.opt_out_channels}
+        self.planned_contacts: list[tuple[str, datetime]] = []
+
+    def local_day(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
+
+    def choose_channel(
+        self, channels: Sequence[Channel]
+    ) -> tuple[Channel | None, datetime | None, list[str]]:
+        notes: list[str] = []
+        for ch in channels:
+            if ch.value in self.opted_out or "all" in self.opted_out:
+                notes.append(f"customer opted out of {ch.value}")
+                continue
+            if ch == Channel.EMAIL and not self.customer.email:
+                notes.append("no e-mail address")
+                continue
+            if ch == Channel.CALL and not self.customer.phone:
+                notes.append("no phone number")
+                continue
+            window = self.file.contact_window
+            send_at = (
+                next_contact_time(self.as_of, self.zone, window)
+                if ch in window.channels
+                else self.as_of.astimezone(UTC)
+            )
+            capped = self._cap_reached(ch, send_at)
+            if capped:
+                notes.append(capped)
+                continue
+            self.planned_contacts.append((ch.value, send_at))
+            return ch, send_at, notes
+        return None, None, notes
+
+    def _cap_reached(self, ch: Channel, send_at: datetime) -> str | None:
+        for cap in self.file.caps_for(ch):
+            start = send_at - timedelta(days=cap.period_days)
+            count = self.hist.contacts_between(ch.value, start, send_at) + sum(
+                1 for c, t in self.planned_contacts if c == ch.value and start < t <= send_at
+            )
+            if count >= cap.max:
+                return f"{ch.value} cap reached ({count} of at most {cap.max} in {cap.period_days} days)"
+        return None
+
+    def recipient(self, ch: Channel) -> str | None:
+        if ch == Channel.EMAIL:
+            return self.customer.email
+        if ch == Channel.CALL:
+            return self.customer.phone
+        return None
+
+    def key(self, currency: str, level: int) -> str:
+        raw = f"{self.customer.remote_id}|{currency}|{level}|{self.today.isoformat()}"
+        return "dun-" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def payment(self, currency: str, level: int) -> tuple[str, str | None]:
+        fields = {"customer_id": self.customer.remote_id, "currency": currency, "level": level}
+        reference = self.file.payment.reference.format(**fields)
+        link = self.file.payment.link
+        return reference, link.format(reference=reference, **fields) if link else None
+
+
+def plan_customer(
+    policy: DunningPolicy,
+    customer: Customer,
+    invoices: Sequence[Invoice],
+    credit_memos: Sequence[CreditMemo],
+    history: CustomerHistory | None,
+    as_of: datetime,
+) -> Iterator[PlannedAction | Skip]:
+    """Plan one customer: at most one action per currency, and the skips that explain the rest.
+
+    Args:
+        policy: the validated policy file.
+        customer: the customer.
+        invoices: its invoices (closed ones are ignored).
+        credit_memos: its credit memos (open ones with ``applies_to_invoice_id`` pause that invoice).
+        history: the customer's history summary, if any.
+        as_of: the planning time.
+
+    Yields:
+        Planned actions and skips.
+    """
+    open_invoices = [i for i in invoices if _is_open(i)]
+    if not open_invoices or customer.deleted:
+        return
+    if customer.dunning_block:
+        yield Skip(
+            customer_id=customer.remote_id,
+            invoice_ids=tuple(sorted(i.remote_id for i in open_invoices)),
+            skipped=SkipCode.CUSTOMER_DUNNING_BLOCK,
+            reason=f"dunning block set on customer {customer.remote_id} in the ERP; nothing is sent",
+        )
+        return
+    ctx = _CustomerPlan(policy, customer, history, as_of)
+    memos: dict[str, list[CreditMemo]] = defaultdict(list)
+    for memo in credit_memos:
+        if _memo_pending(memo):
+            memos[memo.applies_to_invoice_id or ""].append(memo)
+    by_currency: dict[str, list[Invoice]] = defaultdict(list)
+    for inv in open_invoices:
+        by_currency[inv.currency].append(inv)
+    for currency in sorted(by_currency):
+        yield from _plan_currency(ctx, currency, by_currency[currency], memos)
+
+
+def _plan_currency(
+    ctx: _CustomerPlan, currency: str, invoices: list[Invoice], memos: dict[str, list[CreditMemo]]
+) -> Iterator[PlannedAction | Skip]:
+    pol = ctx.policy
+    cid = ctx.customer.remote_id
+    courtesy_days = pol.courtesy.days_before_due if pol.courtesy else -1
+    overdue: list[_Open] = []
+    due_soon: list[_Open] = []
+    broken: list[_Open] = []
+    for inv in sorted(invoices, key=lambda i: (i.due_date or i.issue_date, i.remote_id)):
+        due = inv.due_date or inv.issue_date + timedelta(days=pol.default_terms_days)
+        days = (ctx.today - due).days
+        if days < -courtesy_days and days < 1:
+            continue  # not due soon: nothing to send and nothing to explain
+        hist_level = ctx.hist.invoice_levels.get(inv.remote_id)
+        level, level_at = hist_level if hist_level else (None, None)
+        if inv.dunning_level is not None and (level is None or inv.dunning_level > level):
+            level, level_at = inv.dunning_level, None
+        item = _Open(inv, due, days, level, level_at)
+        paused = _pause(ctx, item, memos.get(inv.remote_id, []))
+        if paused is not None:
+            yield paused
+            continue
+        promise = inv.promise_to_pay_date
+        if promise is not None and promise < ctx.today:
+            last = ctx.hist.last_contact_at.get(currency)
+            if last is None or ctx.local_day(last) <= promise:
+                broken.append(item)
+        if days >= 1:
+            overdue.append(item)
+        elif level is None:
+            due_soon.append(item)
+    planned = False
+    if overdue:
+        for out in _plan_overdue(ctx, currency, overdue, broken):
+            planned = planned or isinstance(out, PlannedAction)
+            yield out
+    if due_soon and pol.courtesy is not None:
+        if planned:
+            yield Skip(
+                customer_id=cid,
+                invoice_ids=tuple(o.inv.remote_id for o in due_soon),
+                skipped=SkipCode.COURTESY_SUPERSEDED,
+                reason="courtesy notice not sent: this customer gets a reminder in this currency today",
+                currency=currency,
+            )
+        else:
+            yield from _plan_courtesy(ctx, currency, due_soon)
+
+
+def _pause(ctx: _CustomerPlan, item: _Open, memos: list[CreditMemo]) -> Skip | None:
+    inv = item.inv
+    label = inv.number or inv.remote_id
+
+    def paused(code: str, reason: str, until: date | None = None) -> Skip:
+        return Skip(ctx.customer.remote_id, (inv.remote_id,), code, reason, inv.currency, until)
+
+    if inv.dunning_block:
+        return paused(
+            SkipCode.INVOICE_DUNNING_BLOCK,
+            f"invoice {label}: dunning block set in the ERP; left out of reminders",
+        )
+    if inv.disputed:
+        return paused(
+            SkipCode.DISPUTED,
+            f"invoice {label} is disputed; left out of reminders until the dispute is resolved",
+        )
+    if memos:
+        memo = memos[0]
+        return paused(
+            SkipCode.CREDIT_MEMO_PENDING,
+            f"invoice {label}: credit memo {memo.number or memo.remote_id} "
+            f"({_fmt(memo.open_amount, memo.currency)}) is pending against it; paused until applied",
+        )
+    promise = inv.promise_to_pay_date
+    if promise is not None and promise >= ctx.today:
+        return paused(
+            SkipCode.PROMISE_TO_PAY,
+            f"invoice {label}: customer promised to pay by {promise.isoformat()}; paused until then",
+            promise + timedelta(days=1),
+        )
+    return None
+
+
+def _plan_overdue(
+    ctx: _CustomerPlan, currency: str, overdue: list[_Open], broken: list[_Open]
+) -> Iterator[PlannedAction | Skip]:
+    pol = ctx.policy
+    cid = ctx.customer.remote_id
+    ids = tuple(o.inv.remote_id for o in overdue)
+
+    def skip(code: str, reason: str, until: date | None = None) -> Skip:
+        return Skip(cid, ids, code, reason, currency, until)
+
+    last_contact = ctx.hist.last_contact_at.get(currency)
+    if last_contact is not None and ctx.local_day(last_contact) >= ctx.today:
+        yield skip(
+            SkipCode.ALREADY_CONTACTED_TODAY,
+            f"already contacted about {currency} invoices for {ctx.local_day(last_contact).isoformat()} "
+            "(at most one communication per customer and currency per day)",
+            ctx.local_day(last_contact) + timedelta(days=1),
+        )
+        return
+    current = max((o.level or 0 for o in overdue), default=0)
+    if current >= len(pol.levels):
+        yield skip(
+            SkipCode.FINAL_LEVEL_REACHED,
+            f"final level {current} already sent; the account is for a collector now",
+        )
+        return
+    level_no = current + 1
+    level = pol.levels[current]
+    oldest = max(overdue, key=lambda o: o.days)
+    last_level_day = _last_level_day(ctx, currency, overdue, current)
+    why: list[str] = []
+    if broken:
+        names = ", ".join(
+            f"{o.inv.number or o.inv.remote_id} (by {o.inv.promise_to_pay_date})" for o in broken
+        )
+        why.append(f"promise to pay broken for {names}: escalating without waiting")
+    else:
+        if oldest.days < level.days_overdue:
+            yield skip(
+                SkipCode.WAITING_FOR_DAYS_OVERDUE,
+                f"level {level_no} starts at {level.days_overdue} days overdue; the oldest invoice "
+                f"{oldest.inv.number or oldest.inv.remote_id} is {oldest.days} days overdue",
+                oldest.due + timedelta(days=level.days_overdue),
+            )
+            return
+        why.append(
+            f"oldest invoice {oldest.inv.number or oldest.inv.remote_id} is {oldest.days} days overdue "
+            f"(level {level_no} from {level.days_overdue})"
+        )
+        if last_level_day is not None and current >= 1:
+            gap = (ctx.today - last_level_day).days
+            if gap < level.min_gap_days:
+                yield skip(
+                    SkipCode.WAITING_FOR_GAP,
+                    f"level {current} was sent on {last_level_day.isoformat()}, {gap} days ago; level "
+                    f"{level_no} waits at least {level.min_gap_days} days",
+                    last_level_day + timedelta(days=level.min_gap_days),
+                )
+                return
+            why.append(f"{gap} days since level {current} (minimum {level.min_gap_days})")
+    total_open = sum((o.inv.open_amount for o in overdue), Decimal(0))
+    minimum = amount_for(pol.minimum_amount, currency)
+    if total_open < minimum:
+        yield skip(
+            SkipCode.BELOW_MINIMUM,
+            f"overdue total {_fmt(total_open, currency)} is below the minimum {_fmt(minimum, currency)}",
+        )
+        return
+    yield from _emit(ctx, currency, overdue, level_no, level, total_open, why)
+
+
+def _last_level_day(ctx: _CustomerPlan, currency: str, overdue: list[_Open], current: int) -> date | None:
+    """The local day the current level was reached, from history or, lacking it, estimated."""
+    at = ctx.hist.last_level_at.get(currency)
+    if at is not None:
+        return ctx.local_day(at)
+    if current >= 1:
+        # The ERP knows the level but not when it was sent: assume it went out when it first became
+        # due, so that a restart without history never fires the next level early by accident
+        # more than the policy allows.
+        oldest_due = min(o.due for o in overdue)
+        return oldest_due + timedelta(days=ctx.policy.levels[current - 1].days_overdue)
+    return None
+
+
+def _plan_courtesy(
+    ctx: _CustomerPlan, currency: str, due_soon: list[_Open]
+) -> Iterator[PlannedAction | Skip]:
+    pol = ctx.policy
+    assert pol.courtesy is not None
+    cid = ctx.customer.remote_id
+    ids = tuple(o.inv.remote_id for o in due_soon)
+    last_contact = ctx.hist.last_contact_at.get(currency)
+    if last_contact is not None and ctx.local_day(last_contact) >= ctx.today:
+        yield Skip(
+            cid, ids, SkipCode.ALREADY_CONTACTED_TODAY,
+            f"already contacted about {currency} invoices for {ctx.local_day(last_contact).isoformat()} "
+            "(at most one communication per customer and currency per day)",
+            currency, ctx.local_day(last_contact) + timedelta(days=1),
+        )  # fmt: skip
+        return
+    total_open = sum((o.inv.open_amount for o in due_soon), Decimal(0))
+    minimum = amount_for(pol.minimum_amount, currency)
+    if total_open < minimum:
+        yield Skip(
+            cid, ids, SkipCode.BELOW_MINIMUM,
+            f"amount falling due {_fmt(total_open, currency)} is below the minimum {_fmt(minimum, currency)}",
+            currency,
+        )  # fmt: skip
+        return
+    first_due = min(o.due for o in due_soon)
+    why = [f"{len(due_soon)} invoice(s) fall due on or after {first_due.isoformat()}"]
+    yield from _emit(ctx, currency, due_soon, 0, None, total_open, why)
+
+
+def _emit(
+    ctx: _CustomerPlan,
+    currency: str,
+    items: list[_Open],
+    level_no: int,
+    level: Level | None,
+    total_open: Decimal,
+    why: list[str],
+) -> Iterator[PlannedAction | Skip]:
+    pol: Policy = ctx.policy
+    channels = level.channels if level is not None else (pol.courtesy.channels if pol.courtesy else [])
+    template = level.template if level is not None else (pol.courtesy.template if pol.courtesy else "")
+    ids = tuple(o.inv.remote_id for o in items)
+    channel, send_at, notes = ctx.choose_channel(channels)
+    if channel is None or send_at is None:
+        yield Skip(
+            ctx.customer.remote_id, ids, SkipCode.NO_ALLOWED_CHANNEL,
+            f"level {level_no}: no allowed channel among {', '.join(c.value for c in channels)} "
+            f"({'; '.join(notes)})",
+            currency,
+        )  # fmt: skip
+        return
+    if notes:
+        why.append(f"{'; '.join(notes)}: fell back to {channel.value}")
+    lines: list[ActionLine] = []
+    interest_total = Decimal(0)
+    compensation_total = Decimal(0)
+    rule = pol.interest
+    table = ctx.file.rate_tables[rule.rate_table] if rule is not None else None
+    per_invoice = amount_for(pol.compensation_per_invoice, currency) if level_no >= 1 else Decimal(0)
+    for o in items:
+        interest = Decimal(0)
+        if table is not None and rule is not None and level_no >= rule.from_level:
+            interest = interest_for(o.inv.open_amount, o.due, ctx.today, table, currency)
+        # Compensation is owed once per invoice: only on its first ladder communication.
+        compensation = per_invoice if (o.level or 0) < 1 else Decimal(0)
+        interest_total += interest
+        compensation_total += compensation
+        lines.append(
+            ActionLine(
+                invoice_id=o.inv.remote_id,
+                number=o.inv.number or o.inv.remote_id,
+                issue_date=o.inv.issue_date,
+                due_date=o.due,
+                days_overdue=max(o.days, 0),
+                open_amount=o.inv.open_amount,
+                interest=interest,
+                compensation=compensation,
+            )
+        )
+    fee = quantize(amount_for(level.fee, currency), currency) if level is not None else Decimal(0)
+    fees = quantize(fee + compensation_total, currency)
+    interest_total = quantize(interest_total, currency)
+    if fee:
+        why.append(f"fee {_fmt(fee, currency)}")
+    if compensation_total:
+        why.append(f"compensation {_fmt(compensation_total, currency)}")
+    if interest_total:
+        why.append(f"interest {_fmt(interest_total, currency)} to {ctx.today.isoformat()}")
+    next_action = _next_action_date(ctx, items, level_no)
+    reference, link = ctx.payment(currency, level_no)
+    name = level.name if level is not None else "courtesy"
+    header = f"level {level_no}" + (f" ({name})" if name else "")
+    summary = f"{len(items)} invoice(s), {_fmt(total_open, currency)} open"
+    yield PlannedAction(
+        key=ctx.key(currency, level_no),
+        customer_id=ctx.customer.remote_id,
+        currency=currency,
+        invoice_ids=ids,
+        level=level_no,
+        level_name=name,
+        channel=channel,
+        template=template,
+        send_at=send_at,
+        fees=fees,
+        interest=interest_total,
+        total_open=total_open,
+        total_due=total_open + fees + interest_total,
+        reason=f"{header}: " + "; ".join([*why, summary]),
+        policy=ctx.policy_name,
+        status=level.status if level is not None else CollectionStatus.CURRENT,
+        next_action_date=next_action,
+        recipient=ctx.recipient(channel),
+        language=ctx.language,
+        payment_reference=reference,
+        payment_link=link,
+        lines=tuple(lines),
+        as_of=ctx.as_of,
+    )
+
+
+def _next_action_date(ctx: _CustomerPlan, items: list[_Open], level_no: int) -> date | None:
+    levels = ctx.policy.levels
+    if level_no >= len(levels):
+        return None
+    nxt = levels[level_no]
+    oldest_due = min(o.due for o in items)
+    earliest = ctx.today + timedelta(days=max(nxt.min_gap_days, 1))
+    return max(earliest, oldest_due + timedelta(days=nxt.days_overdue))

@@ -1,0 +1,1 @@
+"""Dunning templates (Jinja2), shipped as package data."""
