@@ -23,11 +23,12 @@ class _Reads(Connector):
 
 
 class QuickBooksSettings(ConnectorSettings):
-    environment: Literal["production", "sandbox"] = "production"
+    base_url: str = "https://quickbooks.api.intuit.com"
     realm_id: str
     client_id: str
     client_secret: SecretStr
-    refresh_token: SecretStr
+    refresh_token: SecretStr | None = None
+    collection_status_field_id: Literal["1", "2", "3"] | None = None
 
 
 class FakeQuickBooks(_Reads):

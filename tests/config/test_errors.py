@@ -51,7 +51,7 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path: Path) -> None
         connector: quickbooks
         schedule: {interval: 5 minutes}
         write_back: {enabled: maybe}
-        settings: {environment: staging, realm_id: 9130350000000000, client_id: x,
+        settings: {collection_status_field_id: "4", realm_id: 9130350000000000, client_id: x,
                    client_secret: "${QBO_CLIENT_SECRET}", refresh_token: "${QBO_REFRESH_TOKEN}"}
     rules:
       cashapp: {auto_threshold: 0.5, review_threshold: 0.7}
@@ -68,8 +68,8 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path: Path) -> None
             "expected a duration like 30s, 15m, 2h, 1d (or 1h30m), or a whole number of seconds",
         ),
         ("connections[0].write_back.enabled", "expected true or false"),
-        ("connections[0].settings.environment", "expected one of 'production' or 'sandbox'"),
         ("connections[0].settings.realm_id", 'expected a string (put quotes around it, e.g. "0123")'),
+        ("connections[0].settings.collection_status_field_id", "expected one of '1', '2' or '3'"),
         ("rules.cashapp", "expected review_threshold to be at most auto_threshold"),
     ]
     assert str(error).startswith(f"invalid configuration in {tmp_path / 'arbridge.yaml'}: 9 problems")

@@ -53,7 +53,9 @@ def test_example_config_loads(tmp_path: Path) -> None:
     assert qbo.name == "acme-qbo" and qbo.enabled and qbo.write_back.enabled and qbo.write_back.dry_run
     assert isinstance(qbo.validated_settings, QuickBooksSettings)
     assert qbo.validated_settings.client_secret.get_secret_value() == "from-systemd"
+    assert qbo.validated_settings.refresh_token is not None
     assert qbo.validated_settings.refresh_token.get_secret_value() == "refresh"
+    assert qbo.validated_settings.collection_status_field_id == "1"
     assert qbo.schedule is not None and qbo.schedule.interval == timedelta(minutes=5)
     assert not netsuite.enabled and netsuite.schedule is not None and netsuite.schedule.cron == "0 */2 * * *"
     assert cfg.server.token is not None and cfg.server.token.get_secret_value() == "t" * 32
@@ -200,8 +202,8 @@ def test_default_config_takes_sandbox_connections_with_plain_credentials(
     conn = {
         "name": "demo-qbo",
         "connector": "quickbooks",
-        "settings": {"environment": "sandbox", "realm_id": "1", "client_id": "c", "client_secret": "s",
-                     "refresh_token": "r"},
+        "settings": {"base_url": "http://127.0.0.1:9101", "realm_id": "1", "client_id": "c",
+                     "client_secret": "s", "refresh_token": "r"},
         "write_back": {"enabled": True},
     }
     cfg = default_config(tmp_path, overrides={"connections": [conn], "rules": {"cashapp": {"enabled": True}}},

@@ -201,3 +201,17 @@ def test_unknown_reference_kind_and_unterminated_reference_are_named(tmp_path: P
             "unterminated reference: expected '}' after '${' (write $${ for a literal ${)",
         ),
     ]
+
+
+def test_disabled_connection_need_not_have_its_secrets_provisioned_yet(tmp_path: Path) -> None:
+    text = QBO_CONNECTION.replace("connector: quickbooks", "connector: quickbooks\n    enabled: false")
+    cfg = load_config(write_config(tmp_path, text), registry=fake_registry(), environ={"QBO_CLIENT_ID": "c"})
+
+    conn = cfg.connections[0]
+    assert not conn.enabled and conn.validated_settings is None  # nothing runnable is pretended
+    assert cfg.warnings == [
+        "connections[0].settings.client_secret: environment variable QBO_CLIENT_SECRET is not set; "
+        "the connection is disabled, so it is skipped",
+        "connections[0].settings.refresh_token: environment variable QBO_REFRESH_TOKEN is not set; "
+        "the connection is disabled, so it is skipped",
+    ]
