@@ -1,0 +1,211 @@
+"""The collectors' worklist: customers ranked by what is at risk and how they pay, each rank explained.
+
+Score (higher = call first), the sum of five parts, each shown in the explanation:
+
+* amount at risk: ``10 × log10(1 + overdue amount)`` — 1,000 gives 30, 100,000 gives 50; the log
+  keeps one huge account from burying every other;
+* age: ``min(days overdue of the oldest invoice, 180) / 6`` — up to 30;
+* payment behaviour: ``min(average days late, 90) / 3`` — up to 30;
+* trend: recent payments later than before add up to 10, earlier ones subtract up to 10;
+* broken promises: 10 per broken promise, at most 30.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from mapping.models import Customer, DocumentStatus, Invoice
+from rules.dunning.contact import zone_for
+from rules.dunning.history import CustomerHistory, HistoryEntry, summarize_history
+
+__all__ = ["WorklistEntry", "worklist"]
+
+_Q = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistEntry:
+    """One customer on the worklist.
+
+    Attributes:
+        rank: 1 = call first.
+        customer_id: the customer's ERP id.
+        customer_name: its name.
+        score: the ranking score (see the module docstring).
+        amount_at_risk: overdue open amount per currency.
+        oldest_days_overdue: days overdue of the oldest open invoice.
+        overdue_invoices: how many invoices are overdue.
+        average_days_late: mean days late of past payments (None without history).
+        trend_days: recent minus earlier mean days late (None without enough history).
+        broken_promises: promises broken (history and open invoices whose promise date passed).
+        components: the score's parts by name.
+        explanation: the parts in words.
+    """
+
+    rank: int
+    customer_id: str
+    customer_name: str
+    score: Decimal
+    amount_at_risk: dict[str, Decimal]
+    oldest_days_overdue: int
+    overdue_invoices: int
+    average_days_late: Decimal | None
+    trend_days: Decimal | None
+    broken_promises: int
+    components: dict[str, Decimal]
+    explanation: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready values (decimals as strings)."""
+        return {
+            "rank": self.rank,
+            "customer_id": self.customer_id,
+            "customer_name": self.customer_name,
+            "score": str(self.score),
+            "amount_at_risk": {k: str(v) for k, v in self.amount_at_risk.items()},
+            "oldest_days_overdue": self.oldest_days_overdue,
+            "overdue_invoices": self.overdue_invoices,
+            "average_days_late": None if self.average_days_late is None else str(self.average_days_late),
+            "trend_days": None if self.trend_days is None else str(self.trend_days),
+            "broken_promises": self.broken_promises,
+            "components": {k: str(v) for k, v in self.components.items()},
+            "explanation": self.explanation,
+        }
+
+
+@dataclass(slots=True)
+class _Exposure:
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+    oldest: int = 0
+    count: int = 0
+    broken_now: int = 0
+
+
+def worklist(
+    customers: Iterable[Customer],
+    invoices: Iterable[Invoice],
+    history: Iterable[HistoryEntry] | Mapping[str, CustomerHistory],
+    as_of: datetime,
+    *,
+    fx_rates: Mapping[str, Decimal] | None = None,
+    default_time_zone: str = "UTC",
+    default_terms_days: int = 30,
+    limit: int | None = None,
+) -> list[WorklistEntry]:
+    """Rank customers with overdue invoices for collectors.
+
+    Args:
+        customers: all customers.
+        invoices: invoices in any status (open, overdue ones count).
+        history: history entries, or their summary from ``summarize_history``.
+        as_of: the ranking time.
+        fx_rates: units of a common currency per unit of each currency, to add amounts across
+            currencies; without them amounts are added at par and the explanation says so.
+        default_time_zone: zone for customers without one (their "today").
+        default_terms_days: days after the issue date for invoices without a due date.
+        limit: keep only the first ``limit`` entries.
+
+    Returns:
+        Entries sorted by score (highest first), then amount, then customer id.
+    """
+    summaries = history if isinstance(history, Mapping) else summarize_history(history, as_of)
+    names: dict[str, Customer] = {c.remote_id: c for c in customers}
+    exposure: dict[str, _Exposure] = {}
+    for inv in invoices:
+        if inv.deleted or inv.status not in (DocumentStatus.OPEN, DocumentStatus.PARTIALLY_PAID):
+            continue
+        if inv.open_amount <= 0:
+            continue
+        customer = names.get(inv.customer_remote_id)
+        zone = zone_for(customer.time_zone if customer else None, default_time_zone)
+        today = as_of.astimezone(zone).date()
+        due = inv.due_date or inv.issue_date + timedelta(days=default_terms_days)
+        days = (today - due).days
+        if days < 1:
+            continue
+        exp = exposure.setdefault(inv.customer_remote_id, _Exposure())
+        exp.amounts[inv.currency] = exp.amounts.get(inv.currency, Decimal(0)) + inv.open_amount
+        exp.oldest = max(exp.oldest, days)
+        exp.count += 1
+        if inv.promise_to_pay_date is not None and inv.promise_to_pay_date < today:
+            exp.broken_now += 1
+    entries = [
+        _entry(cid, names.get(cid), exp, summaries.get(cid) or CustomerHistory(), fx_rates)
+        for cid, exp in exposure.items()
+    ]
+    entries.sort(key=lambda e: (-e.score, -sum(e.amount_at_risk.values()), e.customer_id))
+    ranked = [replace(e, rank=i) for i, e in enumerate(entries, 1)]
+    return ranked[:limit] if limit is not None else ranked
+
+
+def _entry(
+    cid: str,
+    customer: Customer | None,
+    exp: _Exposure,
+    hist: CustomerHistory,
+    fx_rates: Mapping[str, Decimal] | None,
+) -> WorklistEntry:
+    notes: list[str] = []
+    total = Decimal(0)
+    at_par: list[str] = []
+    for cur, amount in sorted(exp.amounts.items()):
+        rate = fx_rates.get(cur) if fx_rates else None
+        if rate is None:
+            rate = Decimal(1)
+            at_par.append(cur)
+        total += amount * rate
+    amount_pts = (Decimal(10) * (1 + total).log10()).quantize(_Q)
+    age_pts = (Decimal(min(exp.oldest, 180)) / 6).quantize(_Q)
+    avg = hist.average_days_late
+    behaviour_pts = (min(avg, Decimal(90)) / 3).quantize(_Q) if avg is not None else Decimal(0)
+    trend = hist.trend_days
+    trend_pts = (
+        (max(min(trend, Decimal(30)), Decimal(-30)) / 3).quantize(_Q) if trend is not None else Decimal(0)
+    )
+    broken = hist.broken_promises + exp.broken_now
+    promise_pts = Decimal(10 * min(broken, 3))
+    components = {
+        "amount": amount_pts,
+        "age": age_pts,
+        "behaviour": behaviour_pts,
+        "trend": trend_pts,
+        "broken_promises": promise_pts,
+    }
+    amounts = ", ".join(f"{v} {k}" for k, v in sorted(exp.amounts.items()))
+    notes.append(f"{amounts} overdue in {exp.count} invoice(s) (+{amount_pts})")
+    # One currency without rates is exact; a missing rate only matters when currencies are mixed.
+    if at_par and (fx_rates is not None or len(exp.amounts) > 1):
+        notes[-1] += f" [no FX rate for {', '.join(at_par)}: added at par]"
+    notes.append(f"oldest {exp.oldest} days overdue (+{age_pts})")
+    if avg is not None:
+        notes.append(f"pays {avg.quantize(_Q)} days late on average (+{behaviour_pts})")
+    else:
+        notes.append("no payment history (+0)")
+    if trend is not None:
+        direction = "later" if trend > 0 else "earlier" if trend < 0 else "as"
+        notes.append(
+            f"recent payments {abs(trend).quantize(_Q)} days {direction} than before ({trend_pts:+})"
+        )
+    if broken:
+        notes.append(f"{broken} broken promise(s) to pay (+{promise_pts})")
+    if customer is not None and customer.dunning_block:
+        notes.append("dunning block set in the ERP")
+    score = sum(components.values(), Decimal(0)).quantize(_Q)
+    return WorklistEntry(
+        rank=0,
+        customer_id=cid,
+        customer_name=customer.name if customer else cid,
+        score=score,
+        amount_at_risk=dict(sorted(exp.amounts.items())),
+        oldest_days_overdue=exp.oldest,
+        overdue_invoices=exp.count,
+        average_days_late=avg.quantize(_Q) if avg is not None else None,
+        trend_days=trend.quantize(_Q) if trend is not None else None,
+        broken_promises=broken,
+        components=components,
+        explanation=f"score {score}: " + "; ".join(notes),
+    )
