@@ -45,10 +45,7 @@ def load(config_path: str) -> Any:
     try:
         return load_config(config_path)
     except ConfigError as exc:
-        click.echo(f"arbridge: invalid configuration {config_path}:\n{exc}", err=True)
-        sys.exit(2)
-    except FileNotFoundError:
-        click.echo(f"arbridge: configuration file not found: {config_path}", err=True)
+        click.echo(str(exc), err=True)
         sys.exit(2)
 
 
@@ -146,7 +143,9 @@ def check(ctx: click.Context, config_path: str) -> None:
             continue
         click.echo(f"{'ok  ' if result.ok else 'FAIL'} {conn.name}: {result.message}")
         failed += 0 if result.ok else 1
-    click.echo(f"store: {store.url} ({'reachable' if store.ping() else 'UNREACHABLE'})")
+    for warning in getattr(deployment, "warnings", []):
+        click.echo(f"warning: {warning}")
+    click.echo(f"store: {deployment.store.redacted_url} ({'reachable' if store.ping() else 'UNREACHABLE'})")
     store.close()
     sys.exit(1 if failed else 0)
 
@@ -228,7 +227,7 @@ def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
                     sync_connection(deployment, conn, store, registry=registry, stop=stop)
                 except Exception:  # one broken connection must not stop the others
                     log.exception("cycle crashed", extra={"connection": conn.name})
-                schedule = getattr(conn, "schedule", None) or getattr(getattr(deployment, "defaults", None), "schedule", None)
+                schedule = deployment.schedule_for(conn)
                 due[conn.name] = next_run(schedule, started)
         wait = min((d for d in due.values()), default=datetime.now(UTC)) - datetime.now(UTC)
         stop.wait(max(0.5, min(wait.total_seconds(), 30.0)))
@@ -245,7 +244,7 @@ def status(ctx: click.Context, config_path: str, as_json: bool) -> None:
     """Show last runs, record counts, outbox backlog, parked writes and quarantine per connection."""
     deployment = load(config_path)
     store = open_store(deployment)
-    out: dict[str, Any] = {"store": store.url, "connections": {}}
+    out: dict[str, Any] = {"store": deployment.store.redacted_url, "connections": {}}
     for conn in deployment.connections:
         runs = store.runs(conn.name, limit=5)
         outbox = store.outbox_stats(conn.name)

@@ -46,8 +46,13 @@ def make_connector(connection: Any, store: StateStore, registry: Registry | None
     """Build the connection's connector with its validated settings and durable state."""
     registry = registry or discover()
     cls = registry.get(connection.connector)
-    settings = getattr(connection, "validated_settings", None)
-    if settings is None:
+    if hasattr(connection, "validated_settings"):
+        # A loaded configuration resolves secret references only into validated_settings;
+        # the raw settings still hold "${...}" strings and must never reach a connector.
+        settings = connection.validated_settings
+        if settings is None:
+            raise ValueError(f"connection {connection.name!r} has no valid settings (is it disabled or misconfigured?)")
+    else:
         settings = cls.settings_model.model_validate(dict(connection.settings or {}))
     context = ConnectorContext(
         connection=connection.name,
@@ -77,7 +82,7 @@ def sync_connection(
     write_back = getattr(connection, "write_back", None)
     options = SyncOptions(
         streams=[Stream(s) for s in connection.streams] if getattr(connection, "streams", None) else None,
-        write_back=bool(getattr(write_back, "enabled", True)),
+        write_back=bool(getattr(write_back, "enabled", False)),
         dry_run=dry_run or bool(getattr(write_back, "dry_run", False)),
         stop=stop or threading.Event(),
         on_page=on_page,
@@ -100,6 +105,8 @@ class Due:
 
 def next_run(schedule: Any, after: datetime) -> datetime:
     """When a connection is due next: an interval after the last start, or the next cron time."""
+    if hasattr(schedule, "next_run"):
+        return schedule.next_run(after)  # type: ignore[no-any-return]
     cron = getattr(schedule, "cron", None)
     if cron:
         return croniter(cron, after).get_next(datetime)  # type: ignore[no-any-return]

@@ -25,7 +25,12 @@ def local_erp(state_dir: Path, *, resume: bool, echo: Callable[[str], None]) -> 
         echo(f"Simulated ERP activity: customer {', '.join(changed)} edited at {stamp}")
     yield DemoERP(
         kind="csv",
-        connection={"name": "demo-erp", "connector": "csv", "settings": {"folder": str(folder)}},
+        connection={
+            "name": "demo-erp",
+            "connector": "csv",
+            "settings": {"folder": str(folder)},
+            "write_back": {"enabled": True},
+        },
         describe=f"CSV exports in {folder}",
         where_written=str(folder / "writeback.csv"),
     )

@@ -1,0 +1,129 @@
+"""The `arbridge` command as an IT admin uses it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import connectors.registry as registry_module
+from connectors.csv.sample import INVOICE_COLUMNS, write_sample_exports
+from connectors.registry import BrokenConnector, discover
+from sync_daemon import cli
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "arbridge.yaml"
+    path.write_text(textwrap.dedent(body))
+    path.chmod(0o600)
+    return path
+
+
+def test_version_is_printed() -> None:
+    code, out, _ = invoke("--version")
+    assert code == 0 and out.startswith("arbridge, version ")
+
+
+def test_connectors_lists_each_installed_connector_name_first() -> None:
+    code, out, _ = invoke("connectors")
+    lines = {line.split("\t")[0]: line for line in out.splitlines()}
+    assert code == 0
+    assert {"csv", "quickbooks"} <= set(lines)
+    assert "streams=customers,invoices,credit_memos,payments" in lines["csv"]
+    assert "collection_status" in lines["csv"]
+
+
+def test_a_connector_that_fails_to_import_is_reported_and_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = discover()
+    broken = registry_module.Registry(
+        connectors=dict(registry.connectors),
+        broken={"acme": BrokenConnector("acme", "arbridge_acme:AcmeConnector", "ModuleNotFoundError: No module named 'acme_sdk'")},
+    )
+    monkeypatch.setattr(registry_module, "_cached", broken)
+    code, out, err = invoke("connectors")
+    assert code == 0
+    assert "csv" in out
+    assert "acme\tBROKEN" in err and "acme_sdk" in err
+
+
+def test_an_invalid_config_exits_2_and_names_the_key(tmp_path: Path) -> None:
+    cfg = write_config(
+        tmp_path,
+        """
+        version: 1
+        connections:
+          - name: shop
+            connector: csv
+            schedule: {intervall: 15m}
+            settings: {folder: exports}
+        """,
+    )
+    code, _, err = invoke("check", "-c", str(cfg))
+    assert code == 2
+    assert "connections[0].schedule.intervall" in err
+
+
+def _csv_deployment(tmp_path: Path) -> Path:
+    exports = write_sample_exports(tmp_path / "exports")
+    with open(exports / "invoices.csv", "a", encoding="utf-8", newline="") as fh:
+        # A row an export might really contain: a total typed in words.
+        csv.DictWriter(fh, fieldnames=INVOICE_COLUMNS).writerow(
+            {
+                "id": "9001", "number": "INV-9001", "customer_id": "101", "status": "open", "currency": "USD",
+                "issue_date": "2026-10-01", "due_date": "2026-10-31", "total": "twelve", "open_amount": "12.00",
+                "version": "1", "modified_at": "2026-11-01T10:00:00+00:00",
+            }
+        )
+    return write_config(
+        tmp_path,
+        f"""
+        version: 1
+        store: {{url: "sqlite:///{tmp_path / 'state.sqlite'}"}}
+        connections:
+          - name: shop
+            connector: csv
+            settings: {{folder: "{exports}"}}
+        """,
+    )
+
+
+def test_sync_once_quarantines_a_malformed_row_and_syncs_the_rest(tmp_path: Path) -> None:
+    cfg = _csv_deployment(tmp_path)
+    code, out, err = invoke("sync", "-c", str(cfg), "--once")
+    assert code == 0, err
+    assert "shop: ok" in out or "shop: partial" in out
+    code, out, _ = invoke("status", "-c", str(cfg), "--json")
+    status = json.loads(out)["connections"]["shop"]
+    assert status["quarantine"] == 1
+    from config import load_config
+    from store import StateStore
+
+    store = StateStore.open(load_config(cfg).store.url)
+    [entry] = store.quarantined("shop")
+    store.close()
+    assert (entry["remote_id"], entry["field_path"]) == ("9001", "total")
+    assert status["records"]["invoices"] >= 10
+    assert status["runs"][0]["status"] == "ok"
+
+
+def test_check_runs_each_connections_check(tmp_path: Path) -> None:
+    cfg = _csv_deployment(tmp_path)
+    code, out, _ = invoke("check", "-c", str(cfg))
+    assert code == 0
+    assert out.startswith("ok   shop:")
+
+
+def test_audit_verify_reports_an_intact_log(tmp_path: Path) -> None:
+    cfg = _csv_deployment(tmp_path)
+    invoke("sync", "-c", str(cfg), "--once")
+    code, out, _ = invoke("audit", "verify", "-c", str(cfg))
+    assert code == 0 and "intact" in out
