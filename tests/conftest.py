@@ -69,3 +69,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.sqlite'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_arbridge_logging() -> Iterator[None]:
+    """The CLI configures the ``arbridge`` loggers for a process; give each test the default back."""
+    import logging
+
+    yield
+    logger = logging.getLogger("arbridge")
+    logger.handlers[:] = []
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
