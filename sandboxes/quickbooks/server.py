@@ -1,0 +1,655 @@
+"""A local server that behaves like QuickBooks Online for everything the connector uses.
+
+Start it in-process (tests, the demo) with :class:`QuickBooksSandbox`, or from the command line
+with ``arbridge sandbox quickbooks``. It speaks Intuit's URL layout, OAuth endpoints, query
+language, CDC, batch, SyncToken and ``requestid`` semantics, throttling, and webhooks, and it
+refuses what QuickBooks would refuse with QuickBooks-shaped faults.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import json
+import re
+import threading
+import time as _time
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from sandboxes.quickbooks import query as q
+from sandboxes.quickbooks import render, schema
+from sandboxes.quickbooks.auth import OAuthError, TokenStore
+from sandboxes.quickbooks.company import Company, Table, utc_clock
+from sandboxes.quickbooks.faults import (
+    THROTTLE_DETAIL,
+    QboFault,
+    RawResponse,
+    required_param,
+    system_fault,
+    throttle_message,
+)
+from sandboxes.quickbooks.seed import seed
+from sandboxes.quickbooks.webhooks import Delivery, WebhookSender
+
+__all__ = ["QuickBooksSandbox"]
+
+_API = re.compile(r"^/v3/company/(?P<realm>[^/]+)/(?P<rest>.*)$")
+_BY_LOWER = {name.lower(): name for name in schema.ENTITIES}
+_NO_REPLAY_STATUSES = {401, 429, 500, 502, 503}
+
+
+def _company_tz() -> tzinfo:
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo("America/Los_Angeles")
+    except Exception:  # no tz database on this machine: a fixed Pacific offset is close enough
+        return timezone(timedelta(hours=-8))
+
+
+class _Response:
+    """What one API call answers: a status and a payload in Intuit's JSON shape, or raw bytes."""
+
+    def __init__(
+        self, status: int, payload: dict[str, Any] | None = None, raw: RawResponse | None = None
+    ) -> None:
+        self.status = status
+        self.payload = payload
+        self.raw = raw
+
+
+class QuickBooksSandbox:
+    """A QuickBooks Online company on a local port.
+
+    Args:
+        port: TCP port (0 picks a free one).
+        seed: ``"demo"``, ``"empty"`` or ``"large"``.
+        records: invoices to generate for ``large`` (and the demo's invoice count if given).
+        realm_id: the company id in URLs.
+        throttle_per_minute: requests per minute before 429 (None: no limit).
+        max_concurrent: requests served at once before 429 (Intuit allows 10).
+        webhook_url: where change notifications are posted (None: no webhooks).
+        webhook_verifier_token: the HMAC key for ``intuit-signature``.
+        client_id: the app's OAuth client id.
+        client_secret: the app's OAuth client secret.
+        clock: returns the current time (aware); injected so tests control aging and token expiry.
+        webhook_format: ``"legacy"`` or ``"cloudevents"``.
+        batch_max: items allowed in one ``/batch`` request.
+        refresh_grace_seconds: how long a rotated-away refresh token still answers.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        seed: str = "demo",
+        records: int | None = None,
+        realm_id: str = "9130355377",
+        throttle_per_minute: int | None = None,
+        max_concurrent: int = 10,
+        webhook_url: str | None = None,
+        webhook_verifier_token: str | None = None,
+        client_id: str = "sandbox-client",
+        client_secret: str = "sandbox-secret",
+        clock: Callable[[], datetime] | None = None,
+        webhook_format: str = "legacy",
+        batch_max: int = 30,
+        refresh_grace_seconds: float = 60.0,
+    ) -> None:
+        self.port = port
+        self.realm_id = realm_id
+        self.clock = clock or utc_clock
+        self.max_concurrent = max_concurrent
+        self.batch_max = batch_max
+        self.company = Company(self.clock, _company_tz(), realm_id)
+        self.tokens = TokenStore(
+            client_id, client_secret, self.clock, timedelta(seconds=refresh_grace_seconds)
+        )
+        self.requests_log: list[dict[str, Any]] = []
+        self._throttle = throttle_per_minute
+        self._hits: deque[float] = deque()
+        self._in_flight = 0
+        self._guard = threading.Lock()
+        self._fail: list[int] = []
+        self._replies: dict[str, _Response] = {}
+        self._replies_lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        seed_company(self.company, seed, records)
+        self.webhooks: WebhookSender | None = None
+        if webhook_url:
+            self.webhooks = WebhookSender(webhook_url, webhook_verifier_token or "", realm_id, webhook_format)
+            self.company.listeners.append(self.webhooks)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> QuickBooksSandbox:
+        """Serve on a background thread; returns self."""
+        handler = type("Handler", (_Handler,), {"sandbox": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="qbo-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and stop the webhook sender."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self.webhooks is not None:
+            self.webhooks.close()
+
+    def __enter__(self) -> QuickBooksSandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``; the API lives under ``/v3/company/{realm_id}``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The company's API root, ``{base_url}/v3/company/{realm_id}``."""
+        return f"{self.base_url}/v3/company/{self.realm_id}"
+
+    @property
+    def token_url(self) -> str:
+        """Intuit's token endpoint on this server."""
+        return f"{self.base_url}/oauth2/v1/tokens/bearer"
+
+    @property
+    def authorize_url(self) -> str:
+        """The consent page (answers at once with a redirect carrying ``code`` and ``realmId``)."""
+        return f"{self.base_url}/connect/oauth2"
+
+    @property
+    def discovery_url(self) -> str:
+        """An OpenID discovery document, so ``intuitlib.AuthClient(environment=...)`` can use this server."""
+        return f"{self.base_url}/.well-known/openid_configuration"
+
+    @property
+    def client_id(self) -> str:
+        """The app's OAuth client id."""
+        return self.tokens.client_id
+
+    @property
+    def client_secret(self) -> str:
+        """The app's OAuth client secret."""
+        return self.tokens.client_secret
+
+    # ----------------------------------------------------------------- admin / test API
+
+    @property
+    def db(self) -> Mapping[str, Table]:
+        """Records by entity and Id (change them through the API or :meth:`touch`, not in place)."""
+        return self.company.tables
+
+    def touch(self, entity: str, ident: str) -> dict[str, Any]:
+        """Change a record as a user editing it in QuickBooks would: new SyncToken and LastUpdatedTime."""
+        return render_copy(self.company.touch(entity, ident))
+
+    def issue_refresh_token(self) -> str:
+        """A refresh token for a freshly connected app."""
+        return self.tokens.issue_refresh_token()
+
+    def issue_access_token(self) -> str:
+        """A valid bearer token, skipping the OAuth dance."""
+        return self.tokens.issue_access_token()
+
+    def revoke_tokens(self) -> None:
+        """Revoke every token: the user disconnected the app."""
+        self.tokens.revoke(None)
+
+    def set_throttle(self, n_per_minute: int | None) -> None:
+        """Allow ``n_per_minute`` API requests per minute, then answer 429 (None: no limit)."""
+        with self._guard:
+            self._throttle = n_per_minute
+            self._hits.clear()
+
+    def fail_next(self, n: int, status: int = 500) -> None:
+        """Make the next ``n`` API requests fail with ``status`` and a SystemFault body."""
+        with self._guard:
+            self._fail.extend([status] * n)
+
+    @property
+    def webhook_deliveries(self) -> list[Delivery]:
+        """Webhook notifications sent so far."""
+        return list(self.webhooks.deliveries) if self.webhooks else []
+
+    def wait_for_webhooks(self, timeout: float = 5.0) -> bool:
+        """Block until queued webhook notifications are delivered."""
+        return self.webhooks.wait_idle(timeout) if self.webhooks else True
+
+    # ----------------------------------------------------------------- request pipeline
+
+    def _now_ts(self) -> float:
+        return self.clock().timestamp()
+
+    def response_time(self) -> str:
+        """The ``time`` stamp of a response, company-local with milliseconds."""
+        now = self.company.now()
+        return (
+            now.strftime("%Y-%m-%dT%H:%M:%S.")
+            + f"{now.microsecond // 1000:03d}"
+            + now.strftime("%z")[:3]
+            + ":"
+            + now.strftime("%z")[3:]
+        )
+
+    def _throttled(self) -> bool:
+        with self._guard:
+            if self._throttle is None:
+                return False
+            now = self._now_ts()
+            while self._hits and self._hits[0] <= now - 60:
+                self._hits.popleft()
+            if len(self._hits) >= self._throttle:
+                return True
+            self._hits.append(now)
+            return False
+
+    def _throttle_response(self) -> _Response:
+        # Intuit sends this one as XML whatever the Accept header says.
+        body = (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<IntuitResponse time="{self.response_time()}" xmlns="{render.NAMESPACE}">'
+            '<Fault type="SERVICE"><Error code="3001">'
+            f"<Message>{throttle_message(429)}</Message><Detail>{THROTTLE_DETAIL}</Detail>"
+            "</Error></Fault></IntuitResponse>"
+        ).encode()
+        return _Response(429, raw=RawResponse(429, body, "application/xml", {"Retry-After": "60"}))
+
+    def _auth_response(self, detail: str) -> _Response:
+        # A 401 comes in a different, lower-case envelope from the rest of the API.
+        body: dict[str, Any] = {
+            "warnings": None,
+            "intuitObject": None,
+            "fault": {
+                "error": [
+                    {
+                        "message": "message=AuthenticationFailed; errorCode=003200; statusCode=401",
+                        "detail": detail,
+                        "code": "3200",
+                        "element": None,
+                    }
+                ],
+                "type": "AUTHENTICATION",
+            },
+            "report": None,
+            "queryResponse": None,
+            "batchItemResponse": [],
+            "attachableResponse": [],
+            "syncErrorResponse": None,
+            "requestId": None,
+            "time": int(self._now_ts() * 1000),
+            "status": None,
+            "cdcresponse": [],
+        }
+        headers = {"WWW-Authenticate": 'Bearer realm="Intuit", error="invalid_token"'}
+        return _Response(401, raw=RawResponse(401, json.dumps(body).encode(), "application/json", headers))
+
+    def handle_api(
+        self, method: str, path: str, params: dict[str, str], headers: Mapping[str, str], body: bytes
+    ) -> _Response:
+        """Run one API request through auth, throttling, injected failures and de-duplication."""
+        with self._guard:
+            self._in_flight += 1
+            too_many = self._in_flight > self.max_concurrent
+        try:
+            if too_many:
+                return self._throttle_response()
+            authorization = headers.get("authorization") or ""
+            token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+            problem = self.tokens.access_status(token)
+            if problem:
+                return self._auth_response(problem)
+            if self._throttled():
+                return self._throttle_response()
+            with self._guard:
+                failure = self._fail.pop(0) if self._fail else None
+            if failure is not None:
+                fault = system_fault()
+                fault.status = failure
+                return _Response(failure, render.fault_payload(fault, self.response_time()))
+            match = _API.match(path)
+            if not match:
+                return self._fault(
+                    QboFault("404", "Resource not found", f"No resource at {path}", status=404)
+                )
+            if match["realm"] != self.realm_id:
+                return self._fault(
+                    QboFault(
+                        "3100",
+                        "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
+                        f"The token is not authorized for company {match['realm']}",
+                        fault_type="AuthorizationFault",
+                        status=403,
+                    )
+                )
+            request_id = params.get("requestid")
+            if method == "POST" and request_id:
+                return self._deduplicated(
+                    request_id, lambda: self._dispatch(method, match["rest"], params, body)
+                )
+            return self._dispatch(method, match["rest"], params, body)
+        finally:
+            with self._guard:
+                self._in_flight -= 1
+
+    def _deduplicated(self, request_id: str, run: Callable[[], _Response]) -> _Response:
+        # One lock for all request ids: a retry racing its original waits and then gets the replay.
+        with self._replies_lock:
+            if request_id in self._replies:
+                return copy.deepcopy(self._replies[request_id])
+            response = run()
+            if response.status not in _NO_REPLAY_STATUSES:
+                self._replies[request_id] = copy.deepcopy(response)
+            return response
+
+    def _fault(self, fault: QboFault) -> _Response:
+        return _Response(fault.status, render.fault_payload(fault, self.response_time()))
+
+    def _dispatch(self, method: str, rest: str, params: dict[str, str], body: bytes) -> _Response:
+        try:
+            parts = [p for p in rest.split("/") if p]
+            head = parts[0].lower() if parts else ""
+            if head == "query":
+                text = params.get("query") if method == "GET" else (body.decode() or params.get("query"))
+                if not text:
+                    raise required_param("query")
+                return _Response(200, {"QueryResponse": self.run_query(text), "time": self.response_time()})
+            if head == "cdc" and method == "GET":
+                return _Response(200, self._cdc(params))
+            if head == "batch" and method == "POST":
+                return _Response(200, self._batch(self._json(body)))
+            entity = _BY_LOWER.get(head)
+            if entity is None:
+                raise QboFault("404", "Resource not found", f"Unsupported entity /{head}", status=404)
+            if method == "GET" and len(parts) == 2:
+                with self.company.lock:
+                    record = copy.deepcopy(self.company.get(entity, parts[1]))
+                return _Response(200, {entity: record, "time": self.response_time()})
+            if method == "POST" and len(parts) == 1:
+                data = self._json(body)
+                if isinstance(data, dict) and set(data) == {entity}:
+                    data = data[entity]  # some clients wrap the entity in its name
+                record = self.company.save(
+                    entity, data, operation=params.get("operation"), include=params.get("include")
+                )
+                return _Response(200, {entity: record, "time": self.response_time()})
+            raise QboFault("405", "Unsupported Operation", f"{method} /{rest} is not supported", status=405)
+        except QboFault as fault:
+            return self._fault(fault)
+
+    @staticmethod
+    def _json(body: bytes) -> Any:
+        try:
+            return json.loads(body or b"null", parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise QboFault(
+                "2010",
+                "Request has invalid or unsupported property",
+                f"Property Name:Unexpected character in the request body ({exc}) "
+                "specified is unsupported or invalid",
+            ) from None
+
+    def run_query(self, text: str) -> dict[str, Any]:
+        """Run a query and build the ``QueryResponse`` object."""
+        parsed = q.parse(text)
+        records, count = self.company.run_query(parsed)
+        if parsed.count:
+            return {"totalCount": count}
+        if not records:
+            return {}
+        return {parsed.entity: records, "startPosition": parsed.start_position, "maxResults": len(records)}
+
+    def _cdc(self, params: dict[str, str]) -> dict[str, Any]:
+        names = [n.strip() for n in (params.get("entities") or "").split(",") if n.strip()]
+        if not names:
+            raise required_param("entities")
+        since_text = params.get("changedSince")
+        if not since_text:
+            raise required_param("changedSince")
+        entities = []
+        for name in names:
+            entity = _BY_LOWER.get(name.lower())
+            if entity is None or entity == "CompanyInfo":
+                raise QboFault(
+                    "4001",
+                    "Invalid query",
+                    f"QueryValidationError: Unsupported entity in CDC: {name}",
+                    element="entities",
+                )
+            entities.append(entity)
+        since = q.parse_datetime(since_text, self.company.tz)
+        responses = []
+        for entity, records in self.company.change_data_capture(entities, since):
+            if records:
+                responses.append(
+                    {
+                        entity: records,
+                        "startPosition": 1,
+                        "maxResults": len(records),
+                        "totalCount": len(records),
+                    }
+                )
+            else:
+                responses.append({})
+        return {"CDCResponse": [{"QueryResponse": responses}], "time": self.response_time()}
+
+    def _batch(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("BatchItemRequest"), list):
+            raise required_param("BatchItemRequest")
+        items = body["BatchItemRequest"]
+        if len(items) > self.batch_max:
+            raise QboFault(
+                "1040",
+                "Batch request too large",
+                f"Batch request contains {len(items)} items; at most {self.batch_max} are allowed.",
+                element="BatchItemRequest",
+            )
+        out = []
+        for item in items:
+            bid = str(item.get("bId", ""))
+            try:
+                out.append({"bId": bid, **self._batch_item(item)})
+            except QboFault as fault:
+                out.append({"bId": bid, "Fault": fault.to_json()})
+        return {"BatchItemResponse": out, "time": self.response_time()}
+
+    def _batch_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        if "Query" in item:
+            return {"QueryResponse": self.run_query(str(item["Query"]))}
+        entities = [key for key in item if key in schema.ENTITIES]
+        if len(entities) != 1:
+            raise required_param("BatchItemRequest entity")
+        entity = entities[0]
+        operation = str(item.get("operation") or "create").lower()
+        data = item[entity]
+        if operation == "delete":
+            record = self.company.save(entity, data, operation="delete")
+        elif operation == "update":
+            if not isinstance(data, dict) or data.get("Id") in (None, ""):
+                raise required_param("Id")
+            record = self.company.save(entity, data, include=item.get("optionsData"))
+        elif operation == "create":
+            if isinstance(data, dict) and data.get("Id") not in (None, ""):
+                raise QboFault(
+                    "2010",
+                    "Request has invalid or unsupported property",
+                    "Property Name:Id is not allowed on create specified is unsupported or invalid",
+                    element="Id",
+                )
+            record = self.company.save(entity, data)
+        else:
+            raise QboFault(
+                "2170", "Invalid Enumeration", f"Invalid Enumeration : {operation}", element="operation"
+            )
+        return {entity: record}
+
+    def handle_oauth(
+        self, path: str, params: dict[str, str], headers: Mapping[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        """The token and revoke endpoints."""
+        authorization = headers.get("authorization") or ""
+        client_id = client_secret = None
+        if authorization.lower().startswith("basic "):
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                client_id, _, client_secret = base64.b64decode(authorization[6:]).decode().partition(":")
+        try:
+            self.tokens.check_client(client_id, client_secret)
+            if path.endswith("/revoke"):
+                self.tokens.revoke(params.get("token") or "")
+                return 200, {}
+            grant = params.get("grant_type")
+            if grant == "refresh_token":
+                return 200, self.tokens.refresh(params.get("refresh_token") or "")
+            if grant == "authorization_code":
+                return 200, self.tokens.exchange_code(params.get("code") or "", params.get("redirect_uri"))
+            raise OAuthError("unsupported_grant_type")
+        except OAuthError as err:
+            return err.status, err.body()
+
+    def authorize_redirect(self, params: dict[str, str]) -> str:
+        """Where the consent page sends the browser: ``redirect_uri?code=…&state=…&realmId=…``."""
+        redirect = params.get("redirect_uri") or ""
+        code = self.tokens.issue_code(redirect)
+        query = {"code": code, "realmId": self.realm_id}
+        if "state" in params:
+            query["state"] = params["state"]
+        separator = "&" if "?" in redirect else "?"
+        return f"{redirect}{separator}{urlencode(query)}"
+
+    def discovery(self) -> dict[str, Any]:
+        """The OpenID discovery document intuitlib reads its endpoints from."""
+        return {
+            "issuer": self.base_url,
+            "authorization_endpoint": self.authorize_url,
+            "token_endpoint": self.token_url,
+            "userinfo_endpoint": f"{self.base_url}/v1/openid_connect/userinfo",
+            "revocation_endpoint": f"{self.base_url}/oauth2/v1/tokens/revoke",
+            "jwks_uri": f"{self.base_url}/oauth2/v1/keys",
+        }
+
+
+def render_copy(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as a client would decode it from JSON (money as numbers)."""
+    result: dict[str, Any] = json.loads(render.to_json(record))
+    return result
+
+
+def seed_company(company: Company, kind: str, records: int | None) -> None:
+    """Fill the company (kept apart so the seed's clock games never race live requests)."""
+    started = _time.monotonic()
+    seed(company, kind, records)
+    company.seed_seconds = _time.monotonic() - started  # type: ignore[attr-defined]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sandbox: QuickBooksSandbox
+    protocol_version = "HTTP/1.1"
+    server_version = "QuickBooksSandbox/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # the sandbox keeps its own request log
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("intuit_tid", f"sandbox-{_time.monotonic_ns()}")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _wants_xml(self) -> bool:
+        accept = (self.headers.get("Accept") or "").lower()
+        return "xml" in accept and "json" not in accept
+
+    def _params(self, query: str) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+
+    def _handle(self, method: str) -> None:
+        sandbox = self.sandbox
+        url = urlsplit(self.path)
+        params = self._params(url.query)
+        body = self._read_body()
+        status = 500
+        try:
+            if url.path == "/.well-known/openid_configuration":
+                status = 200
+                self._send(200, json.dumps(sandbox.discovery()).encode(), "application/json")
+            elif url.path == "/connect/oauth2" and method == "GET":
+                status = 302
+                self._send(302, b"", "text/plain", {"Location": sandbox.authorize_redirect(params)})
+            elif url.path.startswith("/oauth2/v1/tokens/") and method == "POST":
+                form = dict(params)
+                content_type = self.headers.get("Content-Type") or ""
+                if "json" in content_type:
+                    form.update({k: str(v) for k, v in (json.loads(body or b"{}") or {}).items()})
+                else:
+                    form.update(self._params(body.decode()))
+                status, payload = sandbox.handle_oauth(
+                    url.path, form, {k.lower(): v for k, v in self.headers.items()}
+                )
+                self._send(status, json.dumps(payload).encode(), "application/json")
+            else:
+                response = sandbox.handle_api(
+                    method, url.path, params, {k.lower(): v for k, v in self.headers.items()}, body
+                )
+                status = response.status
+                if response.raw is not None:
+                    raw = response.raw
+                    self._send(raw.status, raw.body, raw.content_type, raw.headers)
+                else:
+                    payload = response.payload or {}
+                    if self._wants_xml():
+                        self._send(status, render.to_xml(payload), "application/xml;charset=UTF-8")
+                    else:
+                        self._send(status, render.to_json(payload), "application/json;charset=UTF-8")
+        except Exception as exc:  # a bug in the sandbox must still answer, like a real 500
+            fault = system_fault(f"System Failure Error: {type(exc).__name__}: {exc}")
+            status = 500
+            self._send(
+                500, render.to_json(render.fault_payload(fault, sandbox.response_time())), "application/json"
+            )
+            raise
+        finally:
+            sandbox.requests_log.append(
+                {
+                    "method": method,
+                    "path": url.path,
+                    "query": params,
+                    "requestid": params.get("requestid"),
+                    "status": status,
+                    "time": sandbox.clock().isoformat(),
+                }
+            )
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
