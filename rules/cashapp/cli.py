@@ -1,0 +1,61 @@
+"""``arbridge match``: try the matcher on exported files (the lead registers ``match_command``)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from rules.cashapp.bank import StatementError
+from rules.cashapp.files import (
+    InputFileError,
+    attach_remittance,
+    load_customers,
+    load_documents,
+    load_payments,
+    read_remittance,
+    write_matches,
+)
+from rules.cashapp.index import CustomerIndex
+from rules.cashapp.matcher import match_payments
+from rules.cashapp.settings import load_rules
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command("match")
+@click.option("--invoices", required=True, type=_FILE, help="invoices.csv: open invoices and credit memos.")
+@click.option("--payments", required=True, type=_FILE,
+              help="payments.csv, or a camt.053, BAI2 or MT940 bank statement.")
+@click.option("--customers", type=_FILE, help="customers.csv: names and bank accounts to recognise payers.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Evaluation date (default: today); documents issued later are ignored.")
+@click.option("--rules", "rules_path", type=_FILE, help="rules.yaml with thresholds, weights and tolerances.")
+@click.option("--remittance", type=_FILE, help="Remittance advices (CSV or JSON) keyed by payment_id.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="matches.jsonl to write, one line per payment ('-' for stdout).")
+def match_command(invoices: Path, payments: Path, customers: Path | None, as_of: object,
+                  rules_path: Path | None, remittance: Path | None, out: Path) -> None:
+    """Match payments (or bank statement lines) to open invoices and write one decision per payment."""
+    try:
+        rules = load_rules(rules_path)
+        documents = load_documents(invoices)
+        people = load_customers(customers) if customers else CustomerIndex()
+        incoming = load_payments(payments)
+        if remittance:
+            incoming = list(attach_remittance(incoming, read_remittance(remittance)))
+    except (InputFileError, StatementError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    when = as_of.date() if hasattr(as_of, "date") else date.today()
+    results = match_payments(incoming, documents, people, rules, when)
+    if str(out) == "-":
+        counts = write_matches(results, sys.stdout)
+    else:
+        with out.open("w", encoding="utf-8") as fh:
+            counts = write_matches(results, fh)
+    click.echo(
+        f"{sum(counts.values())} payments: {counts['auto']} auto, {counts['review']} review, "
+        f"{counts['unmatched']} unmatched", err=True,
+    )

@@ -1,0 +1,194 @@
+"""In-memory indexes over open documents and customers, built once per run.
+
+Documents are indexed by customer and by normalised number, so looking a payment up costs the
+same against a thousand documents as against a million. Customer names are indexed by token so a
+fuzzy payer-name search scores a handful of candidates instead of every customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+
+from rapidfuzz import fuzz
+
+from mapping.models import CreditMemo, Customer, Invoice
+from rules.cashapp.model import (
+    ZERO,
+    CustomerInfo,
+    OpenDocument,
+    customer_from_model,
+    document_from_credit_memo,
+    document_from_invoice,
+)
+from rules.cashapp.normalize import name_tokens, normalize_account, normalize_name, number_key
+
+
+class DocumentIndex:
+    """Open documents by customer and by number key, with what is still open within this run."""
+
+    __slots__ = ("_by_customer", "_by_id", "_by_key")
+
+    def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
+        self._by_customer: dict[str, list[OpenDocument]] = {}
+        self._by_key: dict[str, OpenDocument | list[OpenDocument]] = {}
+        self._by_id: dict[str, OpenDocument] = {}
+        for doc in documents:
+            self.add(doc)
+
+    @classmethod
+    def from_models(
+        cls, invoices: Iterable[Invoice], credit_memos: Iterable[CreditMemo] = ()
+    ) -> DocumentIndex:
+        """Index canonical invoices and credit memos, skipping those not open."""
+        index = cls()
+        for invoice in invoices:
+            doc = document_from_invoice(invoice)
+            if doc is not None:
+                index.add(doc)
+        for memo in credit_memos:
+            doc = document_from_credit_memo(memo)
+            if doc is not None:
+                index.add(doc)
+        return index
+
+    def add(self, doc: OpenDocument) -> None:
+        """Index one document (its number key is computed here if not given)."""
+        if not doc.key:
+            doc.key = number_key(doc.number)
+        self._by_id[doc.doc_id] = doc
+        bucket = self._by_customer.get(doc.customer_id)
+        if bucket is None:
+            self._by_customer[doc.customer_id] = [doc]
+        else:
+            bucket.append(doc)
+        if doc.key:
+            found = self._by_key.get(doc.key)
+            if found is None:
+                self._by_key[doc.key] = doc
+            elif isinstance(found, list):
+                found.append(doc)
+            else:
+                self._by_key[doc.key] = [found, doc]
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[OpenDocument]:
+        return iter(self._by_id.values())
+
+    def get(self, doc_id: str) -> OpenDocument | None:
+        """The document with this id, open or not."""
+        return self._by_id.get(doc_id)
+
+    def for_customer(self, customer_id: str) -> list[OpenDocument]:
+        """All of a customer's documents still open in this run."""
+        return [d for d in self._by_customer.get(customer_id, ()) if d.remaining > ZERO]
+
+    def by_key(self, key: str) -> list[OpenDocument]:
+        """Open documents whose number normalises to ``key``, across all customers."""
+        found = self._by_key.get(key)
+        if found is None:
+            return []
+        if isinstance(found, list):
+            return [d for d in found if d.remaining > ZERO]
+        return [found] if found.remaining > ZERO else []
+
+    def consume(self, doc_id: str, settled: Decimal) -> None:
+        """Reduce what is open on a document by cash, discount and write-off applied to it."""
+        doc = self._by_id.get(doc_id)
+        if doc is not None:
+            doc.remaining = max(ZERO, doc.remaining - abs(settled))
+
+
+class CustomerIndex:
+    """Customers by id, by normalised bank account and by name token (names and aliases)."""
+
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_names")
+
+    def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
+        self._by_id: dict[str, CustomerInfo] = {}
+        self._by_account: dict[str, set[str]] = {}
+        self._names: list[tuple[str, str]] = []
+        self._by_token: dict[str, list[int]] = {}
+        for customer in customers:
+            self.add(customer)
+
+    @classmethod
+    def from_models(cls, customers: Iterable[Customer]) -> CustomerIndex:
+        """Index canonical customers."""
+        return cls(customer_from_model(c) for c in customers)
+
+    def add(self, customer: CustomerInfo) -> None:
+        """Index a customer, or add what is new about one already indexed (a learned alias)."""
+        self._by_id[customer.customer_id] = customer
+        for account in customer.bank_accounts:
+            norm = normalize_account(account)
+            if norm:
+                self._by_account.setdefault(norm, set()).add(customer.customer_id)
+        known = {n for cid, n in self._names if cid == customer.customer_id} if customer.aliases else set()
+        for raw in (customer.name, *customer.aliases):
+            norm = normalize_name(raw)
+            if not norm or norm in known:
+                continue
+            known.add(norm)
+            pos = len(self._names)
+            self._names.append((customer.customer_id, norm))
+            for token in set(name_tokens(norm)):
+                self._by_token.setdefault(token, []).append(pos)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, customer_id: str) -> CustomerInfo | None:
+        """The customer with this id."""
+        return self._by_id.get(customer_id)
+
+    def by_account(self, account: str | None) -> set[str]:
+        """Customers that hold this bank account (more than one means the account decides nothing)."""
+        norm = normalize_account(account)
+        return set(self._by_account.get(norm, ())) if norm else set()
+
+    def _candidates(self, tokens: Iterable[str], max_customers: int) -> set[int]:
+        found: set[int] = set()
+        for token in tokens:
+            positions = self._by_token.get(token)
+            if positions is not None and len(positions) <= max_customers:
+                found.update(positions)
+        return found
+
+    def score_names(self, name: str, max_customers: int) -> list[tuple[float, str]]:
+        """Best fuzzy score per customer for a payer name, best first.
+
+        The score averages rapidfuzz's token-set ratio (tolerates missing words) and token-sort
+        ratio (penalises them), so "MUELLER" alone does not look like every Mueller equally well.
+        """
+        norm = normalize_name(name)
+        if not norm:
+            return []
+        best: dict[str, float] = {}
+        for pos in self._candidates(name_tokens(norm), max_customers):
+            cid, candidate = self._names[pos]
+            if candidate == norm:
+                score = 100.0
+            else:
+                score = (fuzz.token_set_ratio(norm, candidate) + fuzz.token_sort_ratio(norm, candidate)) / 2
+            if score > best.get(cid, -1.0):
+                best[cid] = score
+        return sorted(((s, c) for c, s in best.items()), reverse=True)
+
+    def score_names_in_text(self, text: str, max_customers: int) -> list[tuple[float, str]]:
+        """Best score per customer whose name appears (approximately) inside free text."""
+        norm = normalize_name(text)
+        if not norm:
+            return []
+        best: dict[str, float] = {}
+        for pos in self._candidates(name_tokens(norm), max_customers):
+            cid, candidate = self._names[pos]
+            # One short word inside a long text is too easy to hit by chance.
+            if len(candidate) < 6 or (" " not in candidate and len(candidate) < 8):
+                continue
+            score = fuzz.partial_ratio(candidate, norm)
+            if score > best.get(cid, -1.0):
+                best[cid] = score
+        return sorted(((s, c) for c, s in best.items()), reverse=True)

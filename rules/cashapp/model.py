@@ -1,0 +1,224 @@
+"""Light internal types the matcher works on, and converters from the canonical model.
+
+The matcher runs over a million open documents in one pass, so it works on small slotted objects
+instead of full pydantic records; the converters below build them from ``mapping.models`` records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from mapping.models import CreditMemo, Customer, DocumentStatus, Invoice, Payment
+
+DocKind = Literal["invoice", "credit_memo"]
+Status = Literal["auto", "review", "unmatched"]
+
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
+
+
+@dataclass(slots=True, eq=False)
+class OpenDocument:
+    """An open invoice or credit memo as the matcher sees it.
+
+    ``open_amount`` is the magnitude the ERP reports (positive for both kinds); ``remaining`` starts
+    equal to it and shrinks as payments earlier in the same run are applied, so a second instalment
+    sees what the first one left open.
+    """
+
+    doc_id: str
+    customer_id: str
+    number: str
+    kind: DocKind
+    currency: str
+    total: Decimal
+    open_amount: Decimal
+    issue_date: date | None = None
+    due_date: date | None = None
+    discount_percent: Decimal | None = None
+    discount_days: int | None = None
+    applies_to: str | None = None
+    key: str = ""
+    remaining: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        if self.remaining == ZERO:
+            self.remaining = self.open_amount
+
+    @property
+    def sign(self) -> int:
+        """+1 for an invoice (the customer owes it), -1 for a credit memo (we owe it)."""
+        return -1 if self.kind == "credit_memo" else 1
+
+    @property
+    def signed_remaining(self) -> Decimal:
+        """What the document contributes to the cash the customer should send."""
+        return -self.remaining if self.kind == "credit_memo" else self.remaining
+
+    def discount_deadline(self) -> date | None:
+        """Last day the early-payment discount may be taken, before any grace days."""
+        if self.kind != "invoice" or not self.discount_percent or self.discount_days is None:
+            return None
+        if self.issue_date is None:
+            return None
+        return date.fromordinal(self.issue_date.toordinal() + self.discount_days)
+
+    def discount_amount(self) -> Decimal:
+        """The early-payment discount on what is still open, rounded to the cent."""
+        if not self.discount_percent:
+            return ZERO
+        return (self.remaining * self.discount_percent / 100).quantize(CENT)
+
+
+@dataclass(slots=True, frozen=True)
+class RemittanceLine:
+    """One line of a remittance advice: the customer's own statement of what a payment covers."""
+
+    number: str
+    amount: Decimal
+    discount: Decimal = ZERO
+
+
+@dataclass(slots=True, frozen=True)
+class PaymentInput:
+    """Incoming cash to apply: an unapplied ERP payment or a credit line of a bank statement."""
+
+    payment_id: str
+    date: date
+    amount: Decimal
+    currency: str
+    customer_id: str | None = None
+    payer_name: str | None = None
+    payer_account: str | None = None
+    reference: str | None = None
+    remittance: tuple[RemittanceLine, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class CustomerInfo:
+    """What the matcher knows about a customer to recognise a payer."""
+
+    customer_id: str
+    name: str
+    bank_accounts: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class Application:
+    """Cash applied to one document, plus what settles the rest of it without cash.
+
+    ``amount`` is negative for a credit memo netted into the payment.
+    """
+
+    doc_id: str
+    amount: Decimal
+    discount: Decimal = ZERO
+    writeoff: Decimal = ZERO
+    kind: DocKind = "invoice"
+    number: str = ""
+
+
+@dataclass(slots=True)
+class MatchResult:
+    """The matcher's decision on one payment, with the reasons a controller can read."""
+
+    payment_id: str
+    status: Status
+    customer_id: str | None
+    confidence: float
+    rule: str
+    applications: list[Application] = field(default_factory=list)
+    unapplied: Decimal = ZERO
+    explanation: str = ""
+    components: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        """The ``matches.jsonl`` form; money as decimal strings so no float ever touches it."""
+        return {
+            "payment_id": self.payment_id,
+            "status": self.status,
+            "customer_id": self.customer_id,
+            "confidence": self.confidence,
+            "rule": self.rule,
+            "applications": [
+                {
+                    "invoice_id": a.doc_id,
+                    "amount": str(a.amount),
+                    "discount": str(a.discount),
+                    "writeoff": str(a.writeoff),
+                }
+                for a in self.applications
+            ],
+            "unapplied": str(self.unapplied),
+            "explanation": self.explanation,
+            "components": self.components,
+        }
+
+
+_CLOSED = {DocumentStatus.PAID, DocumentStatus.VOID, DocumentStatus.DRAFT}
+
+
+def document_from_invoice(invoice: Invoice) -> OpenDocument | None:
+    """Convert a canonical invoice; ``None`` when it is not open (paid, void, draft or deleted)."""
+    if invoice.deleted or invoice.status in _CLOSED or invoice.open_amount <= 0:
+        return None
+    return OpenDocument(
+        doc_id=invoice.remote_id,
+        customer_id=invoice.customer_remote_id,
+        number=invoice.number or invoice.remote_id,
+        kind="invoice",
+        currency=invoice.currency,
+        total=invoice.total,
+        open_amount=invoice.open_amount,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        discount_percent=invoice.discount_percent,
+        discount_days=invoice.discount_days,
+    )
+
+
+def document_from_credit_memo(memo: CreditMemo) -> OpenDocument | None:
+    """Convert a canonical credit memo; ``None`` when nothing of it is left to net."""
+    open_amount = abs(memo.open_amount)
+    if memo.deleted or memo.status in _CLOSED or open_amount == 0:
+        return None
+    return OpenDocument(
+        doc_id=memo.remote_id,
+        customer_id=memo.customer_remote_id,
+        number=memo.number or memo.remote_id,
+        kind="credit_memo",
+        currency=memo.currency,
+        total=abs(memo.total),
+        open_amount=open_amount,
+        issue_date=memo.issue_date,
+        due_date=memo.due_date,
+        applies_to=memo.applies_to_invoice_id,
+    )
+
+
+def payment_from_model(payment: Payment) -> PaymentInput:
+    """Convert a canonical payment; only its still-unapplied part is cash to match."""
+    return PaymentInput(
+        payment_id=payment.remote_id,
+        date=payment.date,
+        amount=payment.unapplied_amount,
+        currency=payment.currency,
+        customer_id=payment.customer_remote_id,
+        payer_name=payment.payer_name,
+        payer_account=payment.payer_account,
+        reference=payment.reference,
+    )
+
+
+def customer_from_model(customer: Customer) -> CustomerInfo:
+    """Convert a canonical customer."""
+    return CustomerInfo(
+        customer_id=customer.remote_id,
+        name=customer.name,
+        bank_accounts=tuple(customer.bank_accounts),
+        aliases=tuple(customer.aliases),
+    )

@@ -1,0 +1,114 @@
+"""Normalisation of the things people type differently: bank accounts, document numbers, names."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
+_NOT_DIGIT = re.compile(r"\D+")
+
+# Dates and money amounts in a remittance text are digits too; removing them first keeps
+# "paid 06.03.2024 EUR 1.190,00 inv 1001" from offering 2024 or 1190 as invoice numbers.
+_DATES = re.compile(
+    r"(?<!\d)(?:\d{1,2}[./-]\d{1,2}[./-](?:19|20)?\d{2}|(?:19|20)\d{2}-\d{2}-\d{2})(?!\d)"
+)
+_MONEY = re.compile(r"(?<![\d/])\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?![\d/])")
+# A run of digit groups joined by one separator: "2024-00042", "1001/1002", "1001 1002".
+_DIGIT_RUN = re.compile(r"\d+(?:[-/. ]\d+)*")
+
+_LEGAL_FORMS = frozenset((
+    "gmbh", "ag", "kg", "ohg", "ug", "mbh", "gbr", "ek", "inc", "incorporated", "llc", "ltd", "limited",
+    "co", "corp", "corporation", "company", "plc", "lp", "llp", "sa", "sas", "sarl", "srl", "spa", "bv",
+    "nv", "ab", "oy", "as", "aps", "pty", "pte", "kk", "the", "and", "und", "et", "of",
+))
+_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "&": " ", "æ": "ae", "ø": "o"})
+
+
+def normalize_account(account: str | None) -> str:
+    """Compare bank accounts the way a bank does: case, spaces, dashes and an 'IBAN' label ignored.
+
+    >>> normalize_account("iban: DE89 3704-0044 0532.0130 00")
+    'DE89370400440532013000'
+    """
+    if not account:
+        return ""
+    value = _NOT_ALNUM.sub("", account.upper())
+    if value.startswith("IBAN") and len(value) > 8 and value[4:6].isalpha():
+        value = value[4:]
+    return value
+
+
+def number_key(number: str | None) -> str:
+    """The digits of a document number without leading zeros, as Odoo compares numeric tokens.
+
+    >>> number_key("INV/2024/00042")
+    '202400042'
+    """
+    if not number:
+        return ""
+    return _NOT_DIGIT.sub("", number).lstrip("0")
+
+
+def extract_number_keys(text: str | None, min_digits: int = 3, max_group: int = 3) -> list[str]:
+    """Candidate document-number keys found anywhere in free text, in order of appearance.
+
+    Each digit group is a candidate, and so are up to ``max_group`` consecutive groups joined, so
+    ``/INV/2024/0042/`` offers ``2024``, ``42`` and ``202400042`` and the index decides which is real.
+
+    Args:
+        text: A payment reference, memo or remittance line.
+        min_digits: Shorter candidates are ignored (house numbers, counts).
+        max_group: How many consecutive digit groups may form one number.
+
+    Returns:
+        Distinct keys, first occurrence first.
+    """
+    if not text:
+        return []
+    text = _MONEY.sub(" ", _DATES.sub(" ", text))
+    seen: dict[str, None] = {}
+    for run in _DIGIT_RUN.findall(text):
+        groups = _NOT_DIGIT.split(run)
+        n = len(groups)
+        for i in range(n):
+            joined = ""
+            for j in range(i, min(n, i + max_group)):
+                joined += groups[j]
+                key = joined.lstrip("0")
+                if len(key) >= min_digits:
+                    seen.setdefault(key, None)
+    return list(seen)
+
+
+def one_typo_apart(a: str, b: str) -> bool:
+    """True when ``b`` is ``a`` with one wrong digit or two adjacent digits swapped."""
+    if len(a) != len(b) or a == b:
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    if len(diff) == 1:
+        return True
+    if len(diff) == 2:
+        i, j = diff
+        return j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    return False
+
+
+def normalize_name(name: str | None) -> str:
+    """A company name reduced to what identifies it: lower case, ASCII, no legal form or punctuation.
+
+    >>> normalize_name("Müller Maschinenbau GmbH & Co. KG")
+    'mueller maschinenbau'
+    """
+    if not name:
+        return ""
+    value = name.casefold().translate(_TRANSLIT)
+    value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    tokens = re.sub(r"[^a-z0-9]+", " ", value).split()
+    kept = [t for t in tokens if t not in _LEGAL_FORMS]
+    return " ".join(kept or tokens)
+
+
+def name_tokens(normalized: str) -> list[str]:
+    """Tokens long enough to find candidate customers by."""
+    return [t for t in normalized.split() if len(t) >= 3 and not t.isdigit()]
