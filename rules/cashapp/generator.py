@@ -592,8 +592,10 @@ def _make(b: _Builder, scenario: str, pid: str) -> tuple[PaymentInput, Expected]
             when or pay_date,
             amount,
             currency or b.currency[customer.customer_id],
+            customer_id=fields.get("customer_id"),
+            payer_name=fields.get("payer_name"),
+            payer_account=fields.get("payer_account"),
             reference=reference or None,
-            **fields,
         )
 
     if scenario in ("single_exact", "multi_reference", "overpayment"):
@@ -698,9 +700,9 @@ def _make(b: _Builder, scenario: str, pid: str) -> tuple[PaymentInput, Expected]
             return None
         b.used.add(memo.doc_id)
         memo.applies_to = docs[0].doc_id
-        quoted = [docs[0], memo] if rng.random() < 0.5 else [docs[0]]
+        cited = [docs[0], memo] if rng.random() < 0.5 else [docs[0]]
         amount = docs[0].open_amount - memo.open_amount
-        p = payment(customer, amount, b.reference(quoted, customer), allow_unknown=False)
+        p = payment(customer, amount, b.reference(cited, customer), allow_unknown=False)
         return p, Expected(pid, scenario, True, customer.customer_id, _full([docs[0], memo]))
 
     if scenario == "ambiguous":
