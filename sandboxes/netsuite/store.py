@@ -400,8 +400,8 @@ class Book:
         """Replace the payment's applications: undo the previous ones, check and apply the new ones."""
         old_apply = {} if new else self._lines(rec, "applyList")
         old_credit = {} if new else self._lines(rec, "creditList")
-        new_apply = self._lines_from(sent.get("applyList")) if "applyList" in sent else old_apply
-        new_credit = self._lines_from(sent.get("creditList")) if "creditList" in sent else old_credit
+        new_apply = self._sent_lines(sent.get("applyList"), old_apply)
+        new_credit = self._sent_lines(sent.get("creditList"), old_credit)
         customer = rec.find(self._tag("customerPayment", "customer"))
         if customer is None:
             raise RecordError("USER_ERROR", "Please enter value(s) for: Customer")
@@ -441,6 +441,13 @@ class Book:
         self.set_field(rec, "customerPayment", "applied", applied - credits)
         self.set_field(rec, "customerPayment", "unapplied", amount - (applied - credits))
         self.set_field(rec, "customerPayment", "status", "Not Deposited")
+
+    def _sent_lines(self, lst: etree._Element | None, old: dict[str, Decimal]) -> dict[str, Decimal]:
+        """The lines a write asks for: ``replaceAll="false"`` keeps the lines it does not mention."""
+        if lst is None:
+            return old
+        sent = self._lines_from(lst)
+        return {**old, **sent} if lst.get("replaceAll") == "false" else sent
 
     def _lines_from(self, lst: etree._Element | None) -> dict[str, Decimal]:
         holder = etree.Element("holder")
