@@ -241,7 +241,8 @@ def read_mt940(source: str | Path | bytes) -> list[PaymentInput]:
 _MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
 _BAI_NAME = re.compile(
     r"(?:ORIG CO NAME[:=]|ORIGINATOR[:=]|ORG=|B/O[:=]?|BY ORDER OF[:=]?|IND NAME[:=])\s*"
-    r"(.+?)(?=\s+(?:ORIG ID|CO ID|ENTRY DESC|ENTRY|SEC|IND ID|IND NAME|OBI|RMT|REF|BBI|OGB|BNF|ORIG)\b[:=]|$)"
+    r"(.+?)(?=\s+(?:ORIG ID|CO ID|ENTRY DESC|ENTRY|SEC|IND ID|IND NAME|OBI|RMT|REF|BBI|OGB|BNF|ORIG)\b[:=]"
+    r"|\s+(?:CHECK|CHK|INV|INVOICE)\b|$)"
 )
 
 

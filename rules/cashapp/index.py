@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from mapping.models import CreditMemo, Customer, Invoice
 from rules.cashapp.model import (
@@ -104,13 +104,14 @@ class DocumentIndex:
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_names")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_name_cache", "_names")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
         self._by_account: dict[str, set[str]] = {}
         self._names: list[tuple[str, str]] = []
         self._by_token: dict[str, list[int]] = {}
+        self._name_cache: dict[str, list[tuple[float, str]]] = {}
         for customer in customers:
             self.add(customer)
 
@@ -132,6 +133,7 @@ class CustomerIndex:
             if not norm or norm in known:
                 continue
             known.add(norm)
+            self._name_cache.clear()
             pos = len(self._names)
             self._names.append((customer.customer_id, norm))
             for token in set(name_tokens(norm)):
@@ -149,12 +151,25 @@ class CustomerIndex:
         norm = normalize_account(account)
         return set(self._by_account.get(norm, ())) if norm else set()
 
-    def _candidates(self, tokens: Iterable[str], max_customers: int) -> set[int]:
+    def _candidates(self, tokens: Iterable[str], limit: int) -> set[int]:
+        """Names sharing the rarest tokens, narrowed by intersection while there are too many.
+
+        Common words ("mueller", "logistik") are shared by thousands of customers in a large ledger;
+        intersecting their postings keeps the candidates few without dropping them. Starting a second
+        time from the next-rarest token keeps a name whose rarest word was mistyped findable.
+        """
+        postings = sorted((self._by_token[t] for t in set(tokens) if t in self._by_token), key=len)
         found: set[int] = set()
-        for token in tokens:
-            positions = self._by_token.get(token)
-            if positions is not None and len(positions) <= max_customers:
-                found.update(positions)
+        for start in range(min(2, len(postings))):
+            cand = set(postings[start])
+            for other in postings[start + 1:]:
+                if len(cand) <= limit:
+                    break
+                narrowed = cand.intersection(other)
+                if narrowed:
+                    cand = narrowed
+            if len(cand) <= limit:
+                found |= cand
         return found
 
     def score_names(self, name: str, max_customers: int) -> list[tuple[float, str]]:
@@ -162,20 +177,29 @@ class CustomerIndex:
 
         The score averages rapidfuzz's token-set ratio (tolerates missing words) and token-sort
         ratio (penalises them), so "MUELLER" alone does not look like every Mueller equally well.
+        Results are cached per normalised name: the same payers pay every month.
         """
         norm = normalize_name(name)
         if not norm:
             return []
+        cached = self._name_cache.get(norm)
+        if cached is not None:
+            return cached
+        positions = list(self._candidates(name_tokens(norm), max_customers))
+        choices = [self._names[p][1] for p in positions]
         best: dict[str, float] = {}
-        for pos in self._candidates(name_tokens(norm), max_customers):
-            cid, candidate = self._names[pos]
-            if candidate == norm:
-                score = 100.0
-            else:
-                score = (fuzz.token_set_ratio(norm, candidate) + fuzz.token_sort_ratio(norm, candidate)) / 2
+        # The C loop of rapidfuzz ranks all candidates; the slower combined score is for the top few.
+        for _, set_score, i in process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=8,
+                                               score_cutoff=60):
+            cid, candidate = self._names[positions[i]]
+            score = 100.0 if candidate == norm else (set_score + fuzz.token_sort_ratio(norm, candidate)) / 2
             if score > best.get(cid, -1.0):
                 best[cid] = score
-        return sorted(((s, c) for c, s in best.items()), reverse=True)
+        ranked = sorted(((s, c) for c, s in best.items()), reverse=True)
+        if len(self._name_cache) > 100_000:
+            self._name_cache.clear()
+        self._name_cache[norm] = ranked
+        return ranked
 
     def score_names_in_text(self, text: str, max_customers: int) -> list[tuple[float, str]]:
         """Best score per customer whose name appears (approximately) inside free text."""

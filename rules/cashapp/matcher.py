@@ -78,11 +78,6 @@ def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = 
                        doc.kind, doc.number)
 
 
-def _labels_of(proposal: Proposal) -> str:
-    names = [("credit memo " if a.kind == "credit_memo" else "invoice ") + a.number for a in proposal.lines]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def _proposal(rule: str, lines: list[Application], unapplied: Decimal, document: float, amount: float,
               why: str, **extra: object) -> Proposal:
     return Proposal(rule, lines, unapplied, document, amount, why,
@@ -493,20 +488,16 @@ def _propose(
             proposals = _fit_typos(ctx, groups)
     if proposals and proposals[0].rule in strong:
         return proposals
-    by_amount = _fit_amount(ctx)
-    if by_amount and proposals:
-        # A quoted number that does not fit the cash, and a different set that does: the customer may
-        # have quoted the wrong number or paid the wrong amount; a person decides.
-        # Only a single document paid to the cent counts as a rival: sets of three or four invoices
-        # hit round amounts by chance too often to overrule a quoted number.
-        rival = by_amount[0]
-        if rival.rule == "amount_single_invoice" and not rival.ambiguous and rival.docs != proposals[0].docs:
+    if proposals:
+        # A quoted number the cash does not fit, while one other invoice is paid to the cent: the
+        # customer may have quoted the wrong number; a person decides. Only a single invoice counts
+        # as a rival: sets of three or four hit round amounts by chance too often.
+        rivals = [d for d in docs if d.kind == "invoice" and d.remaining == payment.amount]
+        if len(rivals) == 1 and rivals[0].doc_id not in proposals[0].docs:
             proposals[0].ambiguous = True
-            proposals[0].why += f"; but the amount fits {_labels_of(rival)} exactly instead"
+            proposals[0].why += f"; but the amount pays {_doc_label(rivals[0])} exactly instead"
         return proposals
-    if by_amount:
-        return by_amount
-    return proposals
+    return _fit_amount(ctx)
 
 
 def _fit_typos(ctx: _Context, groups: list[list[OpenDocument]]) -> list[Proposal]:

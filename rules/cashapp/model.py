@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from mapping.models import CreditMemo, Customer, DocumentStatus, Invoice, Payment
 
@@ -157,6 +157,25 @@ class MatchResult:
             "explanation": self.explanation,
             "components": self.components,
         }
+
+
+def result_from_json(data: dict[str, Any]) -> MatchResult:
+    """Rebuild a result from its ``matches.jsonl`` line (for a review queue or an accuracy check)."""
+    return MatchResult(
+        payment_id=str(data["payment_id"]),
+        status=data["status"],
+        customer_id=data.get("customer_id"),
+        confidence=float(data.get("confidence") or 0.0),
+        rule=str(data.get("rule") or ""),
+        applications=[
+            Application(str(a["invoice_id"]), Decimal(str(a["amount"])), Decimal(str(a.get("discount") or 0)),
+                        Decimal(str(a.get("writeoff") or 0)))
+            for a in data.get("applications") or []
+        ],
+        unapplied=Decimal(str(data.get("unapplied") or 0)),
+        explanation=str(data.get("explanation") or ""),
+        components=dict(data.get("components") or {}),
+    )
 
 
 _CLOSED = {DocumentStatus.PAID, DocumentStatus.VOID, DocumentStatus.DRAFT}

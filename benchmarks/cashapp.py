@@ -1,0 +1,219 @@
+"""Cash-application benchmark: accuracy against a plain baseline, and speed against parsing the CSVs.
+
+    python -m benchmarks.cashapp                       # 20k payments against 200k open documents
+    python -m benchmarks.cashapp --full                # 100k payments against 1M open documents
+    python -m benchmarks.cashapp --payments N --documents M [--seed S]
+
+Prints JSON lines. The timed runs happen in child processes, so ``peak_rss_mb`` is the matcher's
+own footprint (reading the files, indexing, matching, writing ``matches.jsonl``), not the generator's;
+the CSV-parse yardstick is measured the same way in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from rules.cashapp.baseline import baseline_match
+from rules.cashapp.files import (
+    attach_remittance,
+    load_customers,
+    load_documents,
+    load_payments,
+    write_matches,
+)
+from rules.cashapp.generator import evaluate, generate
+from rules.cashapp.index import DocumentIndex
+from rules.cashapp.matcher import match_payments
+from rules.cashapp.model import result_from_json
+from rules.cashapp.settings import MatchRules
+
+TARGET_RATIO = 3.0
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def _child_parse(directory: Path) -> dict[str, Any]:
+    """Only read every row of the three CSV files with the csv module: the speed yardstick."""
+    start = time.perf_counter()
+    rows = 0
+    for name in ("invoices", "payments", "customers"):
+        with (directory / f"{name}.csv").open(newline="", encoding="utf-8") as fh:
+            for _ in csv.reader(fh):
+                rows += 1
+    return {"seconds": time.perf_counter() - start, "rows": rows, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _child_match(directory: Path, as_of: date) -> dict[str, Any]:
+    """What ``arbridge match`` does: read, index, match, write matches.jsonl."""
+    start = time.perf_counter()
+    documents = load_documents(directory / "invoices.csv")
+    customers = load_customers(directory / "customers.csv")
+    payments = load_payments(directory / "payments.csv")
+    loaded = time.perf_counter()
+    with (directory / "matches.jsonl").open("w", encoding="utf-8") as fh:
+        counts = write_matches(
+            match_payments(attach_remittance(payments, {}), documents, customers, MatchRules(), as_of), fh
+        )
+    end = time.perf_counter()
+    return {
+        "seconds": end - start,
+        "load_seconds": loaded - start,
+        "match_seconds": end - loaded,
+        "documents": len(documents),
+        "payments": len(payments),
+        "counts": counts,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _run_child(mode: str, directory: Path, as_of: date) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.cashapp",
+            "--child",
+            mode,
+            "--dir",
+            str(directory),
+            "--as-of",
+            as_of.isoformat(),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _read_results(path: Path) -> Iterator[Any]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            yield result_from_json(json.loads(line))
+
+
+def run(n_payments: int, n_documents: int, seed: int, workdir: Path) -> None:
+    """Generate a scenario set, time the matcher against the CSV parse, and score both rules."""
+    start = time.perf_counter()
+    scenarios = generate(n_payments, n_documents, seed=seed)
+    paths = scenarios.write(workdir)
+    _emit(
+        {
+            "name": "cashapp_generate",
+            "n": len(scenarios.payments),
+            "seconds": round(time.perf_counter() - start, 3),
+            "per_second": None,
+            "api_calls": 0,
+            "peak_rss_mb": _peak_rss_mb(),
+            "documents": len(scenarios.documents),
+            "files": {k: str(v) for k, v in paths.items()},
+        }
+    )
+    expected, as_of = scenarios.expected, scenarios.as_of
+    baseline = evaluate(baseline_match(scenarios.payments, DocumentIndex(scenarios.documents)), expected)
+    del scenarios
+
+    parse = min((_run_child("parse", workdir, as_of) for _ in range(2)), key=lambda r: r["seconds"])
+    _emit(
+        {
+            "name": "cashapp_parse_csv",
+            "n": parse["rows"],
+            "seconds": round(parse["seconds"], 3),
+            "per_second": round(parse["rows"] / parse["seconds"]),
+            "api_calls": 0,
+            "peak_rss_mb": parse["peak_rss_mb"],
+        }
+    )
+    match = _run_child("match", workdir, as_of)
+    ratio = match["seconds"] / parse["seconds"]
+    _emit(
+        {
+            "name": "cashapp_match",
+            "n": match["payments"],
+            "seconds": round(match["seconds"], 3),
+            "per_second": round(match["payments"] / match["seconds"]),
+            "api_calls": 0,
+            "peak_rss_mb": match["peak_rss_mb"],
+            "documents": match["documents"],
+            "load_seconds": round(match["load_seconds"], 3),
+            "match_seconds": round(match["match_seconds"], 3),
+            "csv_parse_seconds": round(parse["seconds"], 3),
+            "ratio_to_csv_parse": round(ratio, 2),
+            "target_ratio": TARGET_RATIO,
+            "within_target": ratio <= TARGET_RATIO,
+            "counts": match["counts"],
+        }
+    )
+
+    acc = evaluate(_read_results(workdir / "matches.jsonl"), expected)
+    _emit(
+        {
+            "name": "cashapp_accuracy",
+            "n": acc.payments,
+            "matchable": acc.matchable,
+            "auto_rate": round(acc.auto_rate, 4),
+            "precision": round(acc.precision, 5),
+            "baseline_auto_rate": round(baseline.auto_rate, 4),
+            "baseline_precision": round(baseline.precision, 5),
+            "auto": acc.auto,
+            "auto_correct": acc.auto_correct,
+            "review": acc.review,
+            "unmatched": acc.unmatched,
+            "targets": {"auto_rate": 0.95, "precision": 0.995},
+            "by_scenario": acc.by_scenario,
+            "baseline_by_scenario": baseline.by_scenario,
+        }
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--payments", type=int, default=20_000)
+    parser.add_argument("--documents", type=int, default=200_000)
+    parser.add_argument("--full", action="store_true", help="100k payments against 1M open documents")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--workdir", type=Path, help="keep the generated files here")
+    parser.add_argument("--child", choices=("parse", "match"), help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--as-of", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        result = (
+            _child_parse(args.dir)
+            if args.child == "parse"
+            else _child_match(args.dir, date.fromisoformat(args.as_of))
+        )
+        print(json.dumps(result))
+        return
+    if args.full:
+        args.payments, args.documents = 100_000, 1_000_000
+    if args.workdir:
+        run(args.payments, args.documents, args.seed, args.workdir)
+        return
+    with tempfile.TemporaryDirectory(prefix="arbridge-cashapp-") as tmp:
+        run(args.payments, args.documents, args.seed, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
