@@ -56,84 +56,84 @@ _SPECS: dict[str, str] = {
     "ModificationMetaData": "CreateTime:dateTime LastUpdatedTime:dateTime",
     "CustomField": "DefinitionId:id Name:string Type:CustomFieldTypeEnum StringValue:string",
     "LinkedTxn": "TxnId:id TxnType:string TxnLineId:id",
-    "PhysicalAddress": (
-        "Id:id Line1:string Line2:string Line3:string Line4:string Line5:string City:string Country:string "
-        "CountrySubDivisionCode:string PostalCode:string Lat:string Long:string"
-    ),
+    "PhysicalAddress": """
+        Id:id Line1:string Line2:string Line3:string Line4:string Line5:string City:string Country:string
+        CountrySubDivisionCode:string PostalCode:string Lat:string Long:string Note:string
+    """,
     "EmailAddress": "Address:string",
     "TelephoneNumber": "FreeFormNumber:string",
     "WebSiteAddress": "URI:anyURI",
-    "SalesItemLineDetail": (
-        "ItemRef:ReferenceType ClassRef:ReferenceType UnitPrice:decimal Qty:decimal "
-        "ItemAccountRef:ReferenceType TaxCodeRef:ReferenceType ServiceDate:date"
-    ),
+    "SalesItemLineDetail": """
+        ItemRef:ReferenceType ClassRef:ReferenceType UnitPrice:decimal Qty:decimal
+        ItemAccountRef:ReferenceType TaxCodeRef:ReferenceType ServiceDate:date
+    """,
     "SubTotalLineDetail": "ItemRef:ReferenceType",
     "DiscountLineDetail": "PercentBased:boolean DiscountPercent:decimal DiscountAccountRef:ReferenceType",
-    "TaxLineDetail": (
-        "TaxRateRef:ReferenceType PercentBased:boolean TaxPercent:decimal NetAmountTaxable:decimal"
-    ),
-    "Line": (
-        "Id:id LineNum:positiveInteger Description:string Amount:decimal LinkedTxn:LinkedTxn* "
-        "DetailType:LineDetailTypeEnum DiscountLineDetail:DiscountLineDetail TaxLineDetail:TaxLineDetail "
-        "SalesItemLineDetail:SalesItemLineDetail SubTotalLineDetail:SubTotalLineDetail "
-        "CustomField:CustomField* LineEx:IntuitAnyType"
-    ),
+    "TaxLineDetail": """
+        TaxRateRef:ReferenceType PercentBased:boolean TaxPercent:decimal NetAmountTaxable:decimal
+    """,
+    "Line": """
+        Id:id LineNum:positiveInteger Description:string Amount:decimal LinkedTxn:LinkedTxn*
+        DetailType:LineDetailTypeEnum DiscountLineDetail:DiscountLineDetail TaxLineDetail:TaxLineDetail
+        SalesItemLineDetail:SalesItemLineDetail SubTotalLineDetail:SubTotalLineDetail
+        CustomField:CustomField* LineEx:IntuitAnyType
+    """,
     "TxnTaxDetail": "TxnTaxCodeRef:ReferenceType TotalTax:decimal TaxLine:Line*",
-    "Customer": (
-        "Id:id SyncToken:string MetaData:ModificationMetaData Title:string GivenName:string "
-        "MiddleName:string FamilyName:string Suffix:string FullyQualifiedName:string CompanyName:string "
-        "DisplayName:string PrintOnCheckName:string Active:boolean PrimaryPhone:TelephoneNumber "
-        "Mobile:TelephoneNumber Fax:TelephoneNumber PrimaryEmailAddr:EmailAddress WebAddr:WebSiteAddress "
-        "DefaultTaxCodeRef:ReferenceType Taxable:boolean BillAddr:PhysicalAddress ShipAddr:PhysicalAddress "
-        "Notes:string Job:boolean BillWithParent:boolean ParentRef:ReferenceType Level:int "
-        "SalesTermRef:ReferenceType PaymentMethodRef:ReferenceType Balance:decimal OpenBalanceDate:date "
-        "BalanceWithJobs:decimal CreditLimit:decimal AcctNum:string CurrencyRef:ReferenceType "
-        "PreferredDeliveryMethod:string ResaleNum:string PrimaryTaxIdentifier:string IsProject:boolean"
-    ),
-    "Invoice": (
-        "Id:id SyncToken:string MetaData:ModificationMetaData CustomField:CustomField* DocNumber:string "
-        "TxnDate:date DepartmentRef:ReferenceType CurrencyRef:ReferenceType ExchangeRate:decimal "
-        "PrivateNote:string TxnStatus:string LinkedTxn:LinkedTxn* Line:Line* TxnTaxDetail:TxnTaxDetail "
-        "TxnSource:string TransactionLocationType:string CustomerRef:ReferenceType CustomerMemo:MemoRef "
-        "BillAddr:PhysicalAddress ShipAddr:PhysicalAddress FreeFormAddress:boolean "
-        "ShipFromAddr:PhysicalAddress "
-        "ClassRef:ReferenceType SalesTermRef:ReferenceType DueDate:date SalesRepRef:ReferenceType "
-        "PONumber:string ShipDate:date TrackingNum:string GlobalTaxCalculation:GlobalTaxCalculationEnum "
-        "TotalAmt:decimal HomeTotalAmt:decimal ApplyTaxAfterDiscount:boolean PrintStatus:PrintStatusEnum "
-        "EmailStatus:EmailStatusEnum BillEmail:EmailAddress BillEmailCc:EmailAddress "
-        "BillEmailBcc:EmailAddress "
-        "ARAccountRef:ReferenceType Balance:decimal HomeBalance:decimal Deposit:decimal "
-        "AllowIPNPayment:boolean AllowOnlinePayment:boolean AllowOnlineCreditCardPayment:boolean "
-        "AllowOnlineACHPayment:boolean InvoiceLink:string"
-    ),
-    "CreditMemo": (
-        "Id:id SyncToken:string MetaData:ModificationMetaData CustomField:CustomField* DocNumber:string "
-        "TxnDate:date DepartmentRef:ReferenceType CurrencyRef:ReferenceType ExchangeRate:decimal "
-        "PrivateNote:string TxnStatus:string LinkedTxn:LinkedTxn* Line:Line* TxnTaxDetail:TxnTaxDetail "
-        "TxnSource:string TransactionLocationType:string CustomerRef:ReferenceType CustomerMemo:MemoRef "
-        "BillAddr:PhysicalAddress ShipAddr:PhysicalAddress ClassRef:ReferenceType SalesTermRef:ReferenceType "
-        "GlobalTaxCalculation:GlobalTaxCalculationEnum TotalAmt:decimal HomeTotalAmt:decimal "
-        "ApplyTaxAfterDiscount:boolean PrintStatus:PrintStatusEnum EmailStatus:EmailStatusEnum "
-        "BillEmail:EmailAddress ARAccountRef:ReferenceType Balance:decimal HomeBalance:decimal "
-        "RemainingCredit:decimal"
-    ),
-    "Payment": (
-        "Id:id SyncToken:string MetaData:ModificationMetaData DocNumber:string TxnDate:date "
-        "CurrencyRef:ReferenceType ExchangeRate:decimal PrivateNote:string TxnStatus:string "
-        "LinkedTxn:LinkedTxn* Line:Line* TxnSource:string TransactionLocationType:string "
-        "CustomerRef:ReferenceType ARAccountRef:ReferenceType DepositToAccountRef:ReferenceType "
-        "PaymentMethodRef:ReferenceType PaymentRefNum:string TotalAmt:decimal UnappliedAmt:decimal "
-        "ProcessPayment:boolean"
-    ),
-    "Term": (
-        "Id:id SyncToken:string MetaData:ModificationMetaData Name:string Active:boolean Type:string "
-        "DiscountPercent:decimal DueDays:int DiscountDays:int"
-    ),
-    "CompanyInfo": (
-        "Id:id SyncToken:string MetaData:ModificationMetaData CompanyName:string LegalName:string "
-        "CompanyAddr:PhysicalAddress CompanyEmailAddr:EmailAddress PrimaryPhone:TelephoneNumber "
-        "CompanyStartDate:date Country:string DefaultTimeZone:string"
-    ),
+    "Customer": """
+        Id:id SyncToken:string MetaData:ModificationMetaData Title:string GivenName:string MiddleName:string
+        FamilyName:string Suffix:string FullyQualifiedName:string CompanyName:string DisplayName:string
+        PrintOnCheckName:string Active:boolean PrimaryPhone:TelephoneNumber AlternatePhone:TelephoneNumber
+        Mobile:TelephoneNumber Fax:TelephoneNumber PrimaryEmailAddr:EmailAddress WebAddr:WebSiteAddress
+        DefaultTaxCodeRef:ReferenceType Taxable:boolean BillAddr:PhysicalAddress ShipAddr:PhysicalAddress
+        Notes:string Job:boolean BillWithParent:boolean ParentRef:ReferenceType Level:int
+        SalesTermRef:ReferenceType PaymentMethodRef:ReferenceType Balance:decimal OpenBalanceDate:date
+        BalanceWithJobs:decimal CreditLimit:decimal AcctNum:string CurrencyRef:ReferenceType
+        PreferredDeliveryMethod:string ResaleNum:string ARAccountRef:ReferenceType
+        PrimaryTaxIdentifier:string IsProject:boolean
+    """,
+    "Invoice": """
+        Id:id SyncToken:string MetaData:ModificationMetaData CustomField:CustomField* DocNumber:string
+        TxnDate:date DepartmentRef:ReferenceType CurrencyRef:ReferenceType ExchangeRate:decimal
+        PrivateNote:string TxnStatus:string LinkedTxn:LinkedTxn* Line:Line* TxnTaxDetail:TxnTaxDetail
+        TxnSource:string TransactionLocationType:string RecurDataRef:ReferenceType CustomerRef:ReferenceType
+        CustomerMemo:MemoRef BillAddr:PhysicalAddress ShipAddr:PhysicalAddress FreeFormAddress:boolean
+        ShipFromAddr:PhysicalAddress ClassRef:ReferenceType SalesTermRef:ReferenceType DueDate:date
+        SalesRepRef:ReferenceType PONumber:string ShipMethodRef:ReferenceType ShipDate:date
+        TrackingNum:string GlobalTaxCalculation:GlobalTaxCalculationEnum TotalAmt:decimal
+        HomeTotalAmt:decimal ApplyTaxAfterDiscount:boolean PrintStatus:PrintStatusEnum
+        EmailStatus:EmailStatusEnum BillEmail:EmailAddress BillEmailCc:EmailAddress
+        BillEmailBcc:EmailAddress ARAccountRef:ReferenceType Balance:decimal HomeBalance:decimal
+        TaxExemptionRef:ReferenceType Deposit:decimal AllowIPNPayment:boolean AllowOnlinePayment:boolean
+        AllowOnlineCreditCardPayment:boolean AllowOnlineACHPayment:boolean InvoiceLink:string
+    """,
+    "CreditMemo": """
+        Id:id SyncToken:string MetaData:ModificationMetaData CustomField:CustomField* DocNumber:string
+        TxnDate:date DepartmentRef:ReferenceType CurrencyRef:ReferenceType ExchangeRate:decimal
+        PrivateNote:string TxnStatus:string LinkedTxn:LinkedTxn* Line:Line* TxnTaxDetail:TxnTaxDetail
+        TxnSource:string TransactionLocationType:string CustomerRef:ReferenceType CustomerMemo:MemoRef
+        BillAddr:PhysicalAddress ShipAddr:PhysicalAddress ClassRef:ReferenceType SalesTermRef:ReferenceType
+        GlobalTaxCalculation:GlobalTaxCalculationEnum TotalAmt:decimal HomeTotalAmt:decimal
+        ApplyTaxAfterDiscount:boolean PrintStatus:PrintStatusEnum EmailStatus:EmailStatusEnum
+        BillEmail:EmailAddress ARAccountRef:ReferenceType Balance:decimal HomeBalance:decimal
+        RemainingCredit:decimal
+    """,
+    "Payment": """
+        Id:id SyncToken:string MetaData:ModificationMetaData DocNumber:string TxnDate:date
+        CurrencyRef:ReferenceType ExchangeRate:decimal PrivateNote:string TxnStatus:string
+        LinkedTxn:LinkedTxn* Line:Line* TxnSource:string TransactionLocationType:string
+        CustomerRef:ReferenceType ARAccountRef:ReferenceType DepositToAccountRef:ReferenceType
+        PaymentMethodRef:ReferenceType PaymentRefNum:string TotalAmt:decimal UnappliedAmt:decimal
+        ProcessPayment:boolean
+    """,
+    "Term": """
+        Id:id SyncToken:string MetaData:ModificationMetaData Name:string Active:boolean Type:string
+        DiscountPercent:decimal DueDays:int DiscountDays:int
+    """,
+    "CompanyInfo": """
+        Id:id SyncToken:string MetaData:ModificationMetaData CompanyName:string LegalName:string
+        CompanyAddr:PhysicalAddress CompanyEmailAddr:EmailAddress PrimaryPhone:TelephoneNumber
+        CompanyStartDate:date Country:string DefaultTimeZone:string
+    """,
 }
 
 

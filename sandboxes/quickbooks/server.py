@@ -136,7 +136,10 @@ class QuickBooksSandbox:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="qbo-sandbox", daemon=True)
+        server = self._server
+        self._thread = threading.Thread(
+            target=lambda: server.serve_forever(poll_interval=0.05), name="qbo-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
