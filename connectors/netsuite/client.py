@@ -399,17 +399,26 @@ class SuiteTalkClient:
                 response = self.session.post(self.endpoint, data=data, headers=headers, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise TransientError(f"NetSuite {operation}: {type(exc).__name__}: {exc}") from None
-        content = response.content
-        try:
-            envelope = etree.fromstring(content, _PARSER) if content else None
-        except etree.XMLSyntaxError:
-            envelope = None
-        if envelope is not None and envelope.find(f".//{{{SOAP_ENV}}}Fault") is not None:
-            raise classify_fault(envelope)
-        if response.status_code != 200 or envelope is None:
-            error = classify_http(response.status_code, dict(response.headers), response.text[:300])
-            raise error or TransientError(f"NetSuite {operation}: unreadable answer")
-        body = envelope.find(f"{{{SOAP_ENV}}}Body")
-        if body is None or not len(body):
-            raise TransientError(f"NetSuite {operation}: answer without a SOAP body")
-        return body[0]
+        return response_body(response.content, response.status_code, dict(response.headers), operation)
+
+
+def response_body(content: bytes, status: int = 200, headers: Mapping[str, str] | None = None,
+                  operation: str = "call") -> etree._Element:
+    """The response element of a SuiteTalk answer, or the classified error it carries.
+
+    A fault is sorted by ``classify_fault``; a truncated or garbled answer is transient (a proxy
+    or a dropped connection cut it), whatever the HTTP status said.
+    """
+    try:
+        envelope = etree.fromstring(content, _PARSER) if content else None
+    except etree.XMLSyntaxError:
+        envelope = None
+    if envelope is not None and envelope.find(f".//{{{SOAP_ENV}}}Fault") is not None:
+        raise classify_fault(envelope)
+    if status != 200 or envelope is None:
+        error = classify_http(status, dict(headers or {}), content[:300].decode("utf-8", "replace"))
+        raise error or TransientError(f"NetSuite {operation}: unreadable answer")
+    body = envelope.find(f"{{{SOAP_ENV}}}Body")
+    if body is None or not len(body):
+        raise TransientError(f"NetSuite {operation}: answer without a SOAP body")
+    return body[0]

@@ -144,6 +144,9 @@ class NetSuiteSettings(ConnectorSettings):
     customer_dunning_level_field: str = "custentity_arb_dunning_level"
     customer_next_action_field: str = "custentity_arb_next_action"
     customer_dunning_block_field: str | None = "custentity_arb_dunning_block"
+    default_currency: str | None = Field(
+        default=None, description="ISO code for records without a currency (single-currency accounts)."
+    )
     verify_tls: bool = True
     ca_bundle: str | None = None
 
@@ -273,11 +276,16 @@ class NetSuiteConnector(Connector):
             customers["dunning_block"] = {"path": f"customFieldList.{s.customer_dunning_block_field}"}
         else:
             customers["dunning_block"] = {"const": False}
+        currency = {"currency": {"default": s.default_currency}} if s.default_currency else {}
+        customers.update(currency)
         return {
             "streams": {
                 "customers": {"fields": customers},
+                "credit_memos": {"fields": dict(currency)},
+                "payments": {"fields": dict(currency)},
                 "invoices": {
                     "fields": {
+                        **currency,
                         "collection_status": {"path": f"customFieldList.{s.invoice_status_field}"},
                         "dunning_level": {"path": f"customFieldList.{s.invoice_dunning_level_field}"},
                     }

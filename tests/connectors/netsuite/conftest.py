@@ -52,3 +52,9 @@ def make_connector(sandbox: NetSuiteSandbox) -> Iterator[Callable[..., NetSuiteC
 @pytest.fixture
 def connector(make_connector: Callable[..., NetSuiteConnector]) -> NetSuiteConnector:
     return make_connector()
+
+
+@pytest.fixture
+def sandbox_settings() -> Callable[..., dict[str, Any]]:
+    """``settings_for`` as a fixture, for tests that start their own sandbox."""
+    return settings_for
