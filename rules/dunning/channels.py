@@ -17,6 +17,7 @@ restart tell "certainly not sent" from "maybe sent".
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import hmac
 import json
@@ -153,12 +154,13 @@ class SmtpEmailSender:
         msg["Subject"] = rendered.subject
         msg["Message-ID"] = message_id_for(action.key, domain)
         msg["Date"] = format_datetime(action.send_at.astimezone(UTC))
-        msg["Content-Language"] = rendered.language
         msg["X-Arbridge-Action-Key"] = action.key
         msg["X-Arbridge-Dunning-Level"] = str(action.level)
         msg.set_content(rendered.text)
         if rendered.html:
             msg.add_alternative(rendered.html, subtype="html")
+        # Set after the bodies: set_content() drops every Content-* header set before it.
+        msg["Content-Language"] = rendered.language
         return msg
 
     def _connect(self) -> smtplib.SMTP:
@@ -197,7 +199,10 @@ class SmtpEmailSender:
                     raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
             if before_commit is not None:
                 before_commit()
-            smtp.data(msg.as_bytes())
+            # The SMTP policy gives CRLF line ends; smtplib does not convert bytes itself.
+            code, resp = smtp.data(msg.as_bytes(policy=email.policy.SMTP))
+            if code != 250:
+                raise smtplib.SMTPDataError(code, resp)
         return SendReceipt(self.channel, action.key, str(msg["Message-ID"]), _now())
 
 
@@ -249,8 +254,13 @@ class LetterSender:
             raise ValueError(f"action {action.key}: a letter needs a rendered PDF")
         pdf = self.out_dir / f"{action.key}.pdf"
         fresh = _drop_file(pdf, rendered.pdf, before_commit)
-        cover = {"key": action.key, "customer_id": action.customer_id, "subject": rendered.subject,
-                 "invoice_ids": list(action.invoice_ids), "level": action.level}  # fmt: skip
+        cover = {
+            "key": action.key,
+            "customer_id": action.customer_id,
+            "subject": rendered.subject,
+            "invoice_ids": list(action.invoice_ids),
+            "level": action.level,
+        }
         _drop_file(pdf.with_suffix(".json"), json.dumps(cover, indent=2).encode(), None)
         return SendReceipt(self.channel, action.key, str(pdf), _now(), duplicate=not fresh)
 

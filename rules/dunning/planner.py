@@ -337,9 +337,13 @@ def plan(
             continue
         group.credit_memos = memos.get(group.customer.remote_id, [])
         yield from plan_customer(
-            policy, group.customer, group.invoices, group.credit_memos,
-            summaries.get(group.customer.remote_id), as_of,
-        )  # fmt: skip
+            policy,
+            group.customer,
+            group.invoices,
+            group.credit_memos,
+            summaries.get(group.customer.remote_id),
+            as_of,
+        )
 
 
 def plan_groups(
@@ -361,9 +365,13 @@ def plan_groups(
     """
     for group in groups:
         yield from plan_customer(
-            policy, group.customer, group.invoices, group.credit_memos,
-            summaries.get(group.customer.remote_id), as_of,
-        )  # fmt: skip
+            policy,
+            group.customer,
+            group.invoices,
+            group.credit_memos,
+            summaries.get(group.customer.remote_id),
+            as_of,
+        )
 
 
 def _unknown(customer_id: str, invoices: Sequence[Invoice]) -> Skip:
@@ -750,20 +758,25 @@ def _plan_courtesy(
     last_contact = ctx.hist.last_contact_at.get(currency)
     if last_contact is not None and ctx.local_day(last_contact) >= ctx.today:
         yield Skip(
-            cid, ids, SkipCode.ALREADY_CONTACTED_TODAY,
+            cid,
+            ids,
+            SkipCode.ALREADY_CONTACTED_TODAY,
             f"already contacted about {currency} invoices for {ctx.local_day(last_contact).isoformat()} "
             "(at most one communication per customer and currency per day)",
-            currency, ctx.local_day(last_contact) + timedelta(days=1),
-        )  # fmt: skip
+            currency,
+            ctx.local_day(last_contact) + timedelta(days=1),
+        )
         return
     total_open = sum((o.inv.open_amount for o in due_soon), Decimal(0))
     minimum = amount_for(pol.minimum_amount, currency)
     if total_open < minimum:
         yield Skip(
-            cid, ids, SkipCode.BELOW_MINIMUM,
+            cid,
+            ids,
+            SkipCode.BELOW_MINIMUM,
             f"amount falling due {_fmt(total_open, currency)} is below the minimum {_fmt(minimum, currency)}",
             currency,
-        )  # fmt: skip
+        )
         return
     first_due = min(o.due for o in due_soon)
     why = [f"{len(due_soon)} invoice(s) fall due on or after {first_due.isoformat()}"]
@@ -786,11 +799,13 @@ def _emit(
     channel, send_at, notes = ctx.choose_channel(channels)
     if channel is None or send_at is None:
         yield Skip(
-            ctx.customer.remote_id, ids, SkipCode.NO_ALLOWED_CHANNEL,
+            ctx.customer.remote_id,
+            ids,
+            SkipCode.NO_ALLOWED_CHANNEL,
             f"level {level_no}: no allowed channel among {', '.join(c.value for c in channels)} "
             f"({'; '.join(notes)})",
             currency,
-        )  # fmt: skip
+        )
         return
     if notes:
         why.append(f"{'; '.join(notes)}: fell back to {channel.value}")

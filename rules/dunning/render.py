@@ -210,16 +210,30 @@ def _letter_pdf(
     pdf.multi_cell(0, 6, _latin1(f"{labels.dear} {customer.name},\n\n{intro}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("Helvetica", size=9)
-    heads = [labels.invoice, labels.issued, labels.due_date, labels.days_overdue, labels.open_amount,
-             labels.interest, labels.compensation]  # fmt: skip
+    heads = [
+        labels.invoice,
+        labels.issued,
+        labels.due_date,
+        labels.overdue_heading,
+        labels.open_amount,
+        labels.interest,
+        labels.compensation,
+    ]
     with pdf.table(col_widths=(24, 20, 20, 16, 28, 24, 24), text_align="LEFT") as table:
         row = table.row()
         for head in heads:
             row.cell(_latin1(str(head)))
         for line in ctx["lines"]:
             row = table.row()
-            for key in ("number", "issue_date", "due_date", "days_overdue", "open_amount", "interest",
-                        "compensation"):  # fmt: skip
+            for key in (
+                "number",
+                "issue_date",
+                "due_date",
+                "days_overdue",
+                "open_amount",
+                "interest",
+                "compensation",
+            ):
                 row.cell(_latin1(str(line[key])))
     pdf.ln(3)
     pdf.set_font("Helvetica", size=11)
