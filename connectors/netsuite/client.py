@@ -402,8 +402,9 @@ class SuiteTalkClient:
         return response_body(response.content, response.status_code, dict(response.headers), operation)
 
 
-def response_body(content: bytes, status: int = 200, headers: Mapping[str, str] | None = None,
-                  operation: str = "call") -> etree._Element:
+def response_body(
+    content: bytes, status: int = 200, headers: Mapping[str, str] | None = None, operation: str = "call"
+) -> etree._Element:
     """The response element of a SuiteTalk answer, or the classified error it carries.
 
     A fault is sorted by ``classify_fault``; a truncated or garbled answer is transient (a proxy

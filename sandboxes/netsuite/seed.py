@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -48,6 +49,10 @@ def seed(book: Book, name: str, *, now: datetime | None = None, invoices: int | 
     else:
         n = invoices or 10_000
         _fill(book, rng, end, customers=max(50, n // 20), invoices=n, credits=n // 20, payments=n // 10)
+
+
+def _fixed(value: datetime) -> datetime:
+    return value
 
 
 def _when(rng: random.Random, end: datetime, days: int = 90) -> datetime:
@@ -163,7 +168,7 @@ def _fill(
         due = book.money(inv, "invoice", "amountRemaining")
         amount = due if i % 3 else (due / 2).quantize(Decimal("0.01"))
         paid_at = _when(rng, end, 30)
-        book.clock = lambda paid_at=paid_at: paid_at
+        book.clock = functools.partial(_fixed, paid_at)
         payment = book.build(
             "customerPayment",
             "",

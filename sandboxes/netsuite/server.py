@@ -219,7 +219,7 @@ class NetSuiteSandbox:
             self.book.delete(record_type, internal_id)
 
     def exceed_concurrency(self, n: int = 1, kind: str = "concurrent") -> None:
-        """Answer the next ``n`` requests with the throttling fault ``concurrent``, ``request`` or ``session``."""
+        """Answer the next ``n`` requests with a throttling fault of ``kind`` (see ``THROTTLE_FAULTS``)."""
         if kind not in THROTTLE_FAULTS:
             raise ValueError(f"kind must be one of {sorted(THROTTLE_FAULTS)}")
         with self._lock:

@@ -47,7 +47,7 @@ def test_client_keeps_under_its_concurrency_cap(sandbox: NetSuiteSandbox, make_c
     sandbox.concurrency_limit = 2
     sandbox.latency = 0.05
     conn = make_connector(max_concurrency=2, max_retries=1)
-    conn.client.zeep  # build the WSDL first so every thread below sends at once
+    assert conn.client.zeep is not None  # built first, so every thread below sends at once
     errors: list[Exception] = []
 
     def pull() -> None:
@@ -92,8 +92,9 @@ def test_secrets_never_show_in_repr_errors_or_settings(
     conn = make_connector(consumer_secret=SENTINEL, token_secret=SENTINEL)
     with pytest.raises(AuthError) as info:
         list(conn.read(Stream.CUSTOMERS, None))
-    shown = " ".join([repr(conn), str(conn.settings), repr(conn.settings), str(info.value),
-                      repr(conn.client.credentials)])
+    shown = " ".join(
+        [repr(conn), str(conn.settings), repr(conn.settings), str(info.value), repr(conn.client.credentials)]
+    )
     assert SENTINEL not in shown
     assert all(SENTINEL.encode() not in r.body for r in sandbox.requests_log)
 

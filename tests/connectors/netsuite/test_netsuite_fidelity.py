@@ -59,15 +59,35 @@ def _full_cycle(sandbox: NetSuiteSandbox, conn: NetSuiteConnector) -> None:
     sandbox.delete("creditMemo", sandbox.ids("creditMemo")[0])
     for s in Stream:
         list(conn.read(s, cursors[s]))
-    status = OutboundOp("st", CollectionStatusUpdate(
-        target_type=TargetType.INVOICE, target_id=invoice, collection_status=CollectionStatus.REMINDED,
-        dunning_level=1, next_action_date=date(2024, 7, 1)))
-    cust_status = OutboundOp("cs", CollectionStatusUpdate(
-        target_type=TargetType.CUSTOMER, target_id=customer, collection_status=CollectionStatus.ON_HOLD))
-    payment = OutboundOp("pay", PaymentApplication(
-        target_type=TargetType.CUSTOMER, target_id=customer, customer_remote_id=customer, amount=due,
-        currency="USD", date=date(2024, 7, 1), reference="WIRE 1",
-        allocations=[Allocation(target_type=TargetType.INVOICE, target_id=invoice, amount=due)]))
+    status = OutboundOp(
+        "st",
+        CollectionStatusUpdate(
+            target_type=TargetType.INVOICE,
+            target_id=invoice,
+            collection_status=CollectionStatus.REMINDED,
+            dunning_level=1,
+            next_action_date=date(2024, 7, 1),
+        ),
+    )
+    cust_status = OutboundOp(
+        "cs",
+        CollectionStatusUpdate(
+            target_type=TargetType.CUSTOMER, target_id=customer, collection_status=CollectionStatus.ON_HOLD
+        ),
+    )
+    payment = OutboundOp(
+        "pay",
+        PaymentApplication(
+            target_type=TargetType.CUSTOMER,
+            target_id=customer,
+            customer_remote_id=customer,
+            amount=due,
+            currency="USD",
+            date=date(2024, 7, 1),
+            reference="WIRE 1",
+            allocations=[Allocation(target_type=TargetType.INVOICE, target_id=invoice, amount=due)],
+        ),
+    )
     results = conn.write([status, cust_status, payment])
     assert all(r.ok for r in results), results
     assert conn.find_written(payment) is not None
@@ -102,8 +122,14 @@ def test_every_connector_envelope_validates_against_oracle_xsd(
 
 def test_real_sample_envelopes_parse_through_the_connector(samples: list[Path]) -> None:
     conn = NetSuiteConnector.create(
-        {"account": "TSTDRV1", "consumer_key": "k", "consumer_secret": "s", "token_id": "t",
-         "token_secret": "s", "default_currency": "USD"},
+        {
+            "account": "TSTDRV1",
+            "consumer_key": "k",
+            "consumer_secret": "s",
+            "token_id": "t",
+            "token_secret": "s",
+            "default_currency": "USD",
+        },
         ConnectorContext("samples"),
     )
     assert isinstance(conn, NetSuiteConnector)
@@ -159,8 +185,12 @@ def test_netsuitesdk_client_searches_gets_and_upserts_against_the_sandbox(
     sb = sdk_sandbox
     # netsuitesdk builds both URLs from class-level templates: point them at Oracle's WSDL file and
     # at the sandbox's endpoint.
-    monkeypatch.setattr(NetSuiteClient, "WSDL_URL_TEMPLATE", oracle_wsdl.as_uri() + "#{account}{wsdl_version}")
-    monkeypatch.setattr(NetSuiteClient, "DATACENTER_URL_TEMPLATE", sb.url + "#{account}{netsuite_port_version}")
+    monkeypatch.setattr(
+        NetSuiteClient, "WSDL_URL_TEMPLATE", oracle_wsdl.as_uri() + "#{account}{wsdl_version}"
+    )
+    monkeypatch.setattr(
+        NetSuiteClient, "DATACENTER_URL_TEMPLATE", sb.url + "#{account}{netsuite_port_version}"
+    )
     client = NetSuiteClient(account=sb.account, caching=False, wsdl_version="2023_2", page_size=20)
     client.connect_tba(sb.consumer_key, sb.consumer_secret, sb.token_id, sb.token_secret)
 
@@ -197,4 +227,6 @@ def test_sandbox_wsdl_is_served_with_its_own_endpoint(sdk_sandbox: NetSuiteSandb
     assert wsdl.status_code == 200 and sdk_sandbox.url.encode() in wsdl.content
     xsd = requests.get(sdk_sandbox.wsdl_url.replace("netsuite.wsdl", "xsd/platform.core.xsd"), timeout=10)
     assert xsd.status_code == 200 and b"TokenPassport" in xsd.content
-    assert requests.get(sdk_sandbox.base_url + "/wsdl/v2023_2_0/../../server.py", timeout=10).status_code == 404
+    assert (
+        requests.get(sdk_sandbox.base_url + "/wsdl/v2023_2_0/../../server.py", timeout=10).status_code == 404
+    )

@@ -32,7 +32,9 @@ def test_first_read_maps_invoices_and_payment_applications(connector: NetSuiteCo
     assert all(by_id[i].open_amount < by_id[i].total for i in paid)
 
 
-def test_overlap_window_does_not_repeat_records(sandbox: NetSuiteSandbox, connector: NetSuiteConnector) -> None:
+def test_overlap_window_does_not_repeat_records(
+    sandbox: NetSuiteSandbox, connector: NetSuiteConnector
+) -> None:
     first = list(connector.read(Stream.CUSTOMERS, None))
     cursor = first[-1].cursor
     customer = sandbox.ids("customer")[3]

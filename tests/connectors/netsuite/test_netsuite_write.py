@@ -23,7 +23,10 @@ from sandboxes.netsuite import NetSuiteSandbox
 
 def _custom(sandbox: NetSuiteSandbox, record_type: str, rid: str) -> dict[str, str | None]:
     rec = sandbox.record(record_type, rid)
-    return {cf.get("scriptId") or "": cf.findtext("{*}value") for cf in rec.iterfind("{*}customFieldList/{*}customField")}
+    return {
+        cf.get("scriptId") or "": cf.findtext("{*}value")
+        for cf in rec.iterfind("{*}customFieldList/{*}customField")
+    }
 
 
 def _open_invoice(sandbox: NetSuiteSandbox) -> tuple[str, str, Decimal]:
@@ -41,11 +44,25 @@ def test_collection_status_goes_into_custom_body_and_entity_fields(
 ) -> None:
     invoice, customer, _ = _open_invoice(sandbox)
     ops = [
-        OutboundOp("k-inv", CollectionStatusUpdate(target_type=TargetType.INVOICE, target_id=invoice,
-                                                   collection_status=CollectionStatus.ESCALATED, dunning_level=2,
-                                                   next_action_date=date(2024, 6, 3))),
-        OutboundOp("k-cust", CollectionStatusUpdate(target_type=TargetType.CUSTOMER, target_id=customer,
-                                                    collection_status=CollectionStatus.REMINDED, dunning_level=1)),
+        OutboundOp(
+            "k-inv",
+            CollectionStatusUpdate(
+                target_type=TargetType.INVOICE,
+                target_id=invoice,
+                collection_status=CollectionStatus.ESCALATED,
+                dunning_level=2,
+                next_action_date=date(2024, 6, 3),
+            ),
+        ),
+        OutboundOp(
+            "k-cust",
+            CollectionStatusUpdate(
+                target_type=TargetType.CUSTOMER,
+                target_id=customer,
+                collection_status=CollectionStatus.REMINDED,
+                dunning_level=1,
+            ),
+        ),
     ]
     results = connector.write(ops)
     assert [r.ok for r in results] == [True, True]
@@ -64,10 +81,18 @@ def test_per_record_failure_in_update_list_is_a_per_op_result(
     sandbox: NetSuiteSandbox, connector: NetSuiteConnector
 ) -> None:
     invoice, _, _ = _open_invoice(sandbox)
-    good = OutboundOp("good", CollectionStatusUpdate(target_type=TargetType.INVOICE, target_id=invoice,
-                                                     collection_status=CollectionStatus.PROMISED))
-    missing = OutboundOp("missing", CollectionStatusUpdate(target_type=TargetType.INVOICE, target_id="999999",
-                                                           collection_status=CollectionStatus.PROMISED))
+    good = OutboundOp(
+        "good",
+        CollectionStatusUpdate(
+            target_type=TargetType.INVOICE, target_id=invoice, collection_status=CollectionStatus.PROMISED
+        ),
+    )
+    missing = OutboundOp(
+        "missing",
+        CollectionStatusUpdate(
+            target_type=TargetType.INVOICE, target_id="999999", collection_status=CollectionStatus.PROMISED
+        ),
+    )
     results = connector.write([good, missing])
     assert sandbox.calls("updateList") == 1
     assert results[0].ok and results[0].remote_id == invoice
@@ -75,13 +100,21 @@ def test_per_record_failure_in_update_list_is_a_per_op_result(
     assert results[1].error.erp_code == "RCRD_DSNT_EXIST"
 
 
-def test_unknown_custom_field_is_a_permanent_per_op_error(
-    sandbox: NetSuiteSandbox, make_connector
-) -> None:
+def test_unknown_custom_field_is_a_permanent_per_op_error(sandbox: NetSuiteSandbox, make_connector) -> None:
     conn = make_connector(invoice_status_field="custbody_not_defined_here")
     invoice, _, _ = _open_invoice(sandbox)
-    [result] = conn.write([OutboundOp("k", CollectionStatusUpdate(
-        target_type=TargetType.INVOICE, target_id=invoice, collection_status=CollectionStatus.DISPUTED))])
+    [result] = conn.write(
+        [
+            OutboundOp(
+                "k",
+                CollectionStatusUpdate(
+                    target_type=TargetType.INVOICE,
+                    target_id=invoice,
+                    collection_status=CollectionStatus.DISPUTED,
+                ),
+            )
+        ]
+    )
     assert isinstance(result.error, PermanentError) and result.error.erp_code == "INVALID_CSTM_FIELD_REF"
 
 
@@ -90,10 +123,19 @@ def test_upsert_with_the_same_external_id_never_makes_a_second_payment(
 ) -> None:
     invoice, customer, due = _open_invoice(sandbox)
     part = (due / 2).quantize(Decimal("0.01"))
-    op = OutboundOp("outbox:ns:payment:abc123", PaymentApplication(
-        target_type=TargetType.CUSTOMER, target_id=customer, customer_remote_id=customer, amount=part,
-        currency="USD", date=date(2024, 5, 2), reference="ACH 7781",
-        allocations=[Allocation(target_type=TargetType.INVOICE, target_id=invoice, amount=part)]))
+    op = OutboundOp(
+        "outbox:ns:payment:abc123",
+        PaymentApplication(
+            target_type=TargetType.CUSTOMER,
+            target_id=customer,
+            customer_remote_id=customer,
+            amount=part,
+            currency="USD",
+            date=date(2024, 5, 2),
+            reference="ACH 7781",
+            allocations=[Allocation(target_type=TargetType.INVOICE, target_id=invoice, amount=part)],
+        ),
+    )
     before = len(sandbox.ids("customerPayment"))
     first = connector.write([op])
     second = connector.write([op])  # the confirmation was lost; the engine sends the row again
@@ -112,21 +154,40 @@ def test_payment_over_the_open_amount_is_rejected_for_that_op_only(
     sandbox: NetSuiteSandbox, connector: NetSuiteConnector
 ) -> None:
     invoice, customer, due = _open_invoice(sandbox)
-    too_much = OutboundOp("k", PaymentApplication(
-        target_type=TargetType.CUSTOMER, target_id=customer, customer_remote_id=customer, amount=due + 100,
-        currency="USD", date=date(2024, 5, 2),
-        allocations=[Allocation(target_type=TargetType.INVOICE, target_id=invoice, amount=due + 100)]))
+    too_much = OutboundOp(
+        "k",
+        PaymentApplication(
+            target_type=TargetType.CUSTOMER,
+            target_id=customer,
+            customer_remote_id=customer,
+            amount=due + 100,
+            currency="USD",
+            date=date(2024, 5, 2),
+            allocations=[Allocation(target_type=TargetType.INVOICE, target_id=invoice, amount=due + 100)],
+        ),
+    )
     [result] = connector.write([too_much])
     assert not result.ok and result.error is not None and result.error.erp_code == "INVALID_TRANS_AMT"
 
 
-def test_write_envelope_carries_the_external_id(sandbox: NetSuiteSandbox, connector: NetSuiteConnector) -> None:
+def test_write_envelope_carries_the_external_id(
+    sandbox: NetSuiteSandbox, connector: NetSuiteConnector
+) -> None:
     invoice, customer, due = _open_invoice(sandbox)
-    op = OutboundOp("row-42", PaymentApplication(
-        target_type=TargetType.CUSTOMER, target_id=customer, customer_remote_id=customer, amount=due,
-        currency="USD", date=date(2024, 5, 2),
-        allocations=[Allocation(target_type=TargetType.INVOICE, target_id=invoice, amount=due)]))
+    op = OutboundOp(
+        "row-42",
+        PaymentApplication(
+            target_type=TargetType.CUSTOMER,
+            target_id=customer,
+            customer_remote_id=customer,
+            amount=due,
+            currency="USD",
+            date=date(2024, 5, 2),
+            allocations=[Allocation(target_type=TargetType.INVOICE, target_id=invoice, amount=due)],
+        ),
+    )
     connector.write([op])
-    body = etree.fromstring([r for r in sandbox.requests_log if r.operation == "upsertList"][0].body)
+    sent = next(r for r in sandbox.requests_log if r.operation == "upsertList")
+    body = etree.fromstring(sent.body)
     records = body.findall(".//{*}upsertList/{*}record")
     assert [r.get("externalId") for r in records] == [external_id_for("row-42")]
