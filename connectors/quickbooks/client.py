@@ -93,10 +93,11 @@ class RateLimiter:
                 now = self._clock()
                 self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
                 self._last = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                # The epsilon keeps float rounding from leaving a token forever just short of 1.
+                if self._tokens >= 1.0 - 1e-9:
+                    self._tokens = max(0.0, self._tokens - 1.0)
                     return
-                wait = (1.0 - self._tokens) / self.rate
+                wait = max((1.0 - self._tokens) / self.rate, 0.001)
             self._sleep(wait)
 
     def __enter__(self) -> RateLimiter:
