@@ -104,7 +104,7 @@ class DocumentIndex:
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_name_cache", "_names")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_known_names", "_name_cache", "_names")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
@@ -112,6 +112,7 @@ class CustomerIndex:
         self._names: list[tuple[str, str]] = []
         self._by_token: dict[str, list[int]] = {}
         self._name_cache: dict[str, list[tuple[float, str]]] = {}
+        self._known_names: dict[str, set[str]] = {}
         for customer in customers:
             self.add(customer)
 
@@ -127,7 +128,7 @@ class CustomerIndex:
             norm = normalize_account(account)
             if norm:
                 self._by_account.setdefault(norm, set()).add(customer.customer_id)
-        known = {n for cid, n in self._names if cid == customer.customer_id} if customer.aliases else set()
+        known = self._known_names.setdefault(customer.customer_id, set())
         for raw in (customer.name, *customer.aliases):
             norm = normalize_name(raw)
             if not norm or norm in known:

@@ -7,6 +7,9 @@ import unicodedata
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
 _NOT_DIGIT = re.compile(r"\D+")
+_NOT_LOWER_ALNUM = re.compile(r"[^a-z0-9]+")
+# Deleting every ASCII non-digit with str.translate is faster than a regex on a million numbers.
+_KEEP_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
 
 # Dates and money amounts in a remittance text are digits too; removing them first keeps
 # "paid 06.03.2024 EUR 1.190,00 inv 1001" from offering 2024 or 1190 as invoice numbers.
@@ -47,7 +50,10 @@ def number_key(number: str | None) -> str:
     """
     if not number:
         return ""
-    return _NOT_DIGIT.sub("", number).lstrip("0")
+    value = number.translate(_KEEP_DIGITS)
+    if not value.isascii() or not value.isdigit():
+        value = _NOT_DIGIT.sub("", value)
+    return value.lstrip("0")
 
 
 def extract_number_keys(text: str | None, min_digits: int = 3, max_group: int = 3) -> list[str]:
@@ -104,7 +110,7 @@ def normalize_name(name: str | None) -> str:
         return ""
     value = name.casefold().translate(_TRANSLIT)
     value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    tokens = re.sub(r"[^a-z0-9]+", " ", value).split()
+    tokens = _NOT_LOWER_ALNUM.sub(" ", value).split()
     kept = [t for t in tokens if t not in _LEGAL_FORMS]
     return " ".join(kept or tokens)
 
