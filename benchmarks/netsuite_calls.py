@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         for rid in sb.ids("invoice"):
             rec = sb.record("invoice", rid)
             if Decimal(rec.findtext("{*}amountRemaining") or "0") >= 1:
-                customer = rec.find("{*}entity").get("internalId", "")  # type: ignore[union-attr]
+                customer = rec.find("{*}entity").get("internalId", "")
                 payments.append(
                     OutboundOp(
                         f"bench-pay-{rid}",
