@@ -55,7 +55,13 @@ class SentLog:
                     self._state[row["key"]] = row["state"]
                     self._detail[row["key"]] = row
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = (
+            self.path.exists() and self.path.stat().st_size > 0 and not self.path.read_bytes().endswith(b"\n")
+        )
         self._fh = self.path.open("a", encoding="utf-8")
+        if torn:
+            # End the torn line so the next record starts on a line of its own.
+            self._fh.write("\n")
 
     def state(self, key: str) -> str | None:
         """``committing``, ``sent`` or ``None`` (never sent, or released for another try)."""

@@ -36,11 +36,18 @@ SENDER = make_policy().sender
 
 
 def _action(channel: str = "email", language: str = "en", **cust: Any) -> tuple[PlannedAction, Any]:
-    level = {"days_overdue": 1, "channels": [channel], "fee": {"EUR": "5.00"},
-             "template": "call" if channel == "call" else "reminder"}  # fmt: skip
+    level = {
+        "days_overdue": 1,
+        "channels": [channel],
+        "fee": {"EUR": "5.00"},
+        "template": "call" if channel == "call" else "reminder",
+    }
     pol = make_policy(std__levels=[level], std__compensation_per_invoice={"EUR": "40.00"})
     c = customer(language=language, **cust)
-    invs = [invoice("1", TODAY - timedelta(days=30), "1234.50"), invoice("2", TODAY - timedelta(days=5), "99.00")]
+    invs = [
+        invoice("1", TODAY - timedelta(days=30), "1234.50"),
+        invoice("2", TODAY - timedelta(days=5), "99.00"),
+    ]
     [action] = actions(run(pol, [c], invs))
     return action, c
 
@@ -77,7 +84,9 @@ def test_email_is_read_back_from_a_local_smtp_server(smtp_server: tuple[str, int
 def test_email_is_written_in_the_customers_language(smtp_server: tuple[str, int, Received]) -> None:
     host, port, received = smtp_server
     action, cust = _action(language="de-DE")
-    settings = SmtpSettings.model_validate({"host": host, "port": port, "starttls": False, "from": "ar@x.example"})
+    settings = SmtpSettings.model_validate(
+        {"host": host, "port": port, "starttls": False, "from": "ar@x.example"}
+    )
     SmtpEmailSender(settings).send(action, render(action, cust, sender=SENDER))
     msg = email.message_from_bytes(received.messages[0], policy=email.policy.default)
     assert msg["Subject"] == "Zahlungserinnerung: 1.418,50 EUR überfällig"
@@ -132,7 +141,7 @@ def test_letter_is_a_pdf_listing_the_invoice_numbers(tmp_path: Path) -> None:
 def test_german_letter_keeps_its_umlauts() -> None:
     action, cust = _action(channel="letter", language="de")
     pdf = render(action, cust, sender=SENDER).pdf or b""
-    assert "Mit freundlichen Grüßen" in _pdf_text(pdf) or "Gr\\374\\337en" in _pdf_text(pdf)
+    assert "Mit freundlichen Grüßen" in _pdf_text(pdf)
 
 
 def test_letter_rendering_is_reproducible() -> None:

@@ -37,8 +37,18 @@ MEMOS = """\
 id,customer_id,number,currency,issue_date,total,open_amount,applies_to_invoice_id,status
 M1,C1,CM-77,EUR,2026-11-02,80.00,80.00,I9,open
 """
-ACTION_FIELDS = {"customer_id", "invoice_ids", "level", "channel", "template", "send_at", "fees", "interest",
-                 "currency", "reason"}  # fmt: skip
+ACTION_FIELDS = {
+    "customer_id",
+    "invoice_ids",
+    "level",
+    "channel",
+    "template",
+    "send_at",
+    "fees",
+    "interest",
+    "currency",
+    "reason",
+}
 SKIP_FIELDS = {"customer_id", "invoice_ids", "skipped", "reason"}
 
 
@@ -53,10 +63,23 @@ def files(tmp_path: Path) -> Path:
 def _plan(files: Path, policy: str, out: str, *extra: str, as_of: str = "2026-11-23T10:00:00Z") -> list[dict]:
     result = CliRunner().invoke(
         dunning_group,
-        ["plan", "--policy", str(ROOT / policy), "--customers", str(files / "customers.csv"),
-         "--invoices", str(files / "invoices.csv"), "--credit-memos", str(files / "credit_memos.csv"),
-         "--as-of", as_of, "--out", str(files / out), *extra],
-    )  # fmt: skip
+        [
+            "plan",
+            "--policy",
+            str(ROOT / policy),
+            "--customers",
+            str(files / "customers.csv"),
+            "--invoices",
+            str(files / "invoices.csv"),
+            "--credit-memos",
+            str(files / "credit_memos.csv"),
+            "--as-of",
+            as_of,
+            "--out",
+            str(files / out),
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in (files / out).read_text().splitlines()]
 
@@ -68,10 +91,10 @@ def test_example_policies_run_through_dunning_plan(files: Path, policy: str) -> 
     skipped = [line for line in lines if "skipped" in line]
     assert planned and skipped
     for line in planned:
-        assert ACTION_FIELDS <= set(line)
+        assert set(line) >= ACTION_FIELDS
         assert line["send_at"].endswith("Z")
     for line in skipped:
-        assert SKIP_FIELDS <= set(line)
+        assert set(line) >= SKIP_FIELDS
     reasons = {(s["customer_id"], s["skipped"]) for s in skipped}
     assert ("C1", "disputed") in reasons
     assert ("C1", "credit_memo_pending") in reasons
@@ -96,8 +119,9 @@ def test_example_policy_plans_what_the_policy_says(files: Path) -> None:
 def test_feeding_a_runs_output_back_as_history_plans_nothing_the_same_day(files: Path) -> None:
     first = _plan(files, EXAMPLES[0], "run1.jsonl")
     assert any("skipped" not in line for line in first)
-    second = _plan(files, EXAMPLES[0], "run2.jsonl", "--history", str(files / "run1.jsonl"),
-                   as_of="2026-11-23T16:30:00Z")  # fmt: skip
+    second = _plan(
+        files, EXAMPLES[0], "run2.jsonl", "--history", str(files / "run1.jsonl"), as_of="2026-11-23T16:30:00Z"
+    )
     assert [line for line in second if "skipped" not in line] == []
     assert any(line["skipped"] == "already_contacted_today" for line in second)
 
@@ -105,9 +129,20 @@ def test_feeding_a_runs_output_back_as_history_plans_nothing_the_same_day(files:
 def test_plan_rejects_an_as_of_without_time_zone(files: Path) -> None:
     result = CliRunner().invoke(
         dunning_group,
-        ["plan", "--policy", str(ROOT / EXAMPLES[0]), "--customers", str(files / "customers.csv"),
-         "--invoices", str(files / "invoices.csv"), "--as-of", "2026-11-23T10:00:00", "--out", "-"],
-    )  # fmt: skip
+        [
+            "plan",
+            "--policy",
+            str(ROOT / EXAMPLES[0]),
+            "--customers",
+            str(files / "customers.csv"),
+            "--invoices",
+            str(files / "invoices.csv"),
+            "--as-of",
+            "2026-11-23T10:00:00",
+            "--out",
+            "-",
+        ],
+    )
     assert result.exit_code == 2
     assert "give a time zone" in result.output
 
@@ -116,21 +151,45 @@ def test_plan_names_the_file_and_line_of_a_bad_row(files: Path) -> None:
     (files / "invoices.csv").write_text(INVOICES.replace("1000.00,1000.00", "1000.00,lots"))
     result = CliRunner().invoke(
         dunning_group,
-        ["plan", "--policy", str(ROOT / EXAMPLES[0]), "--customers", str(files / "customers.csv"),
-         "--invoices", str(files / "invoices.csv"), "--as-of", "2026-11-23T10:00:00Z", "--out", "-"],
-    )  # fmt: skip
+        [
+            "plan",
+            "--policy",
+            str(ROOT / EXAMPLES[0]),
+            "--customers",
+            str(files / "customers.csv"),
+            "--invoices",
+            str(files / "invoices.csv"),
+            "--as-of",
+            "2026-11-23T10:00:00Z",
+            "--out",
+            "-",
+        ],
+    )
     assert result.exit_code == 1
     assert "invoices.csv:2: expected a decimal amount such as 120.50, got 'lots'" in result.output
 
 
 def test_plan_reports_an_invalid_policy(files: Path) -> None:
     bad = files / "bad.yaml"
-    bad.write_text("default_policy: missing\npolicies:\n  p:\n    levels: [{days_overdue: 1, channels: [fax]}]\n")
+    bad.write_text(
+        "default_policy: missing\npolicies:\n  p:\n    levels: [{days_overdue: 1, channels: [fax]}]\n"
+    )
     result = CliRunner().invoke(
         dunning_group,
-        ["plan", "--policy", str(bad), "--customers", str(files / "customers.csv"),
-         "--invoices", str(files / "invoices.csv"), "--as-of", "2026-11-23T10:00:00Z", "--out", "-"],
-    )  # fmt: skip
+        [
+            "plan",
+            "--policy",
+            str(bad),
+            "--customers",
+            str(files / "customers.csv"),
+            "--invoices",
+            str(files / "invoices.csv"),
+            "--as-of",
+            "2026-11-23T10:00:00Z",
+            "--out",
+            "-",
+        ],
+    )
     assert result.exit_code == 1
     assert "invalid dunning policy" in result.output and "fax" in result.output
 
@@ -139,9 +198,18 @@ def test_render_writes_the_planned_messages_for_review(files: Path) -> None:
     _plan(files, EXAMPLES[0], "actions.jsonl")
     result = CliRunner().invoke(
         dunning_group,
-        ["render", "--policy", str(ROOT / EXAMPLES[0]), "--customers", str(files / "customers.csv"),
-         "--actions", str(files / "actions.jsonl"), "--out-dir", str(files / "out")],
-    )  # fmt: skip
+        [
+            "render",
+            "--policy",
+            str(ROOT / EXAMPLES[0]),
+            "--customers",
+            str(files / "customers.csv"),
+            "--actions",
+            str(files / "actions.jsonl"),
+            "--out-dir",
+            str(files / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (files / "out").iterdir())
     assert "C1-EUR-L1-email.html" in names and "C2-USD-L1-letter.pdf" in names

@@ -50,7 +50,10 @@ def test_minimum_overdue_amount_is_per_currency() -> None:
 
 def test_level_fee_is_charged_in_the_invoice_currency() -> None:
     pol = make_policy()
-    invs = [invoice("1", TODAY - timedelta(days=30)), invoice("2", TODAY - timedelta(days=30), currency="USD")]
+    invs = [
+        invoice("1", TODAY - timedelta(days=30)),
+        invoice("2", TODAY - timedelta(days=30), currency="USD"),
+    ]
     history = as_history(run(pol, [customer()], invs, as_of=AS_OF - timedelta(days=10)))
     results = run(pol, [customer()], invs, history=history)
     fees = {a.currency: (a.level, a.fees) for a in actions(results)}
@@ -94,13 +97,17 @@ def test_interest_starts_the_day_after_the_due_date() -> None:
     # One day at 10.15 %: 1000 × 10.15 / 36500 = 0.27808… → 0.28
     assert interest_for(Decimal("1000.00"), due, due + timedelta(days=1), table, "EUR") == Decimal("0.28")
     # Days before the table starts earn nothing rather than a guessed rate.
-    assert interest_for(Decimal("1000.00"), date(2025, 12, 30), date(2026, 1, 1), table, "EUR") == Decimal("0.28")
+    assert interest_for(Decimal("1000.00"), date(2025, 12, 30), date(2026, 1, 1), table, "EUR") == Decimal(
+        "0.28"
+    )
 
 
 def test_interest_rounds_to_the_currency_minor_unit() -> None:
     table = _table([("2026-01-01", "2.15")])
     # 100000 JPY × 10.15 % × 10 / 365 = 278.08… → 278 (yen have no minor unit)
-    assert interest_for(Decimal("100000"), date(2026, 3, 1), date(2026, 3, 11), table, "JPY") == Decimal("278")
+    assert interest_for(Decimal("100000"), date(2026, 3, 1), date(2026, 3, 11), table, "JPY") == Decimal(
+        "278"
+    )
 
 
 def test_eu_late_payment_example_charges_ecb_plus_8_and_40_eur() -> None:
@@ -126,7 +133,11 @@ def test_invoices_of_unknown_customers_are_reported(presorted: bool) -> None:
     results = list(plan(make_policy(), [customer("C1")], invs, [], [], AS_OF, presorted=presorted))
     assert [a.customer_id for a in actions(results)] == ["C1"]
     [unknown] = skips(results)
-    assert (unknown.customer_id, unknown.skipped, unknown.invoice_ids) == ("A0", SkipCode.UNKNOWN_CUSTOMER, ("1",))
+    assert (unknown.customer_id, unknown.skipped, unknown.invoice_ids) == (
+        "A0",
+        SkipCode.UNKNOWN_CUSTOMER,
+        ("1",),
+    )
 
 
 def test_presorted_streams_give_the_same_plan_as_grouping_in_memory() -> None:

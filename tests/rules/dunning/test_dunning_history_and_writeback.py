@@ -42,17 +42,24 @@ def test_history_skip_lines_are_ignored_and_action_lines_are_read() -> None:
 def test_history_summary_grows_with_invoices_not_with_events() -> None:
     events = [
         HistoryEntry(
-            kind="action", customer_id="C1", at=AS_OF - timedelta(days=i), currency="EUR",
-            level=1 + i % 3, channel="email", invoice_ids=("1", "2"),
+            kind="action",
+            customer_id="C1",
+            at=AS_OF - timedelta(days=i),
+            currency="EUR",
+            level=1 + i % 3,
+            channel="email",
+            invoice_ids=("1", "2"),
         )
         for i in range(20_000)
     ] + [
         HistoryEntry(
-            kind="payment", customer_id="C1", due_date=date(2020, 1, 1) + timedelta(days=i),
+            kind="payment",
+            customer_id="C1",
+            due_date=date(2020, 1, 1) + timedelta(days=i),
             paid_date=date(2020, 1, 1) + timedelta(days=i + i % 10),
         )
         for i in range(5_000)
-    ]  # fmt: skip
+    ]
     summary = summarize_history(events, AS_OF)["C1"]
     assert set(summary.invoice_levels) == {"1", "2"}
     assert summary.invoice_levels["1"] == (3, AS_OF - timedelta(days=2))  # highest level, its latest time
@@ -80,7 +87,11 @@ def test_final_level_writes_its_escalated_status_and_no_next_date() -> None:
     inv = invoice("1", TODAY - timedelta(days=60), dunning_level=2)
     [action] = actions(run(make_policy(), [customer()], [inv]))
     [op] = to_operations(action)
-    assert (op.collection_status, op.dunning_level, op.next_action_date) == (CollectionStatus.ESCALATED, 3, None)
+    assert (op.collection_status, op.dunning_level, op.next_action_date) == (
+        CollectionStatus.ESCALATED,
+        3,
+        None,
+    )
 
 
 def test_pauses_write_back_the_status_that_names_them_and_waits_write_nothing() -> None:
@@ -91,7 +102,9 @@ def test_pauses_write_back_the_status_that_names_them_and_waits_write_nothing() 
         invoice("4", TODAY - timedelta(days=3), currency="USD"),
     ]
     results = skips(run(make_policy(), [customer()], invs))
-    written = {op.target_id: (op.collection_status, op.next_action_date) for s in results for op in to_operations(s)}
+    written = {
+        op.target_id: (op.collection_status, op.next_action_date) for s in results for op in to_operations(s)
+    }
     assert written == {
         "1": (CollectionStatus.DISPUTED, None),
         "2": (CollectionStatus.PROMISED, TODAY + timedelta(days=4)),
@@ -103,11 +116,23 @@ def test_pauses_write_back_the_status_that_names_them_and_waits_write_nothing() 
 
 def test_payment_history_feeds_average_days_late_and_trend() -> None:
     events = [
-        HistoryEntry(kind="payment", customer_id="C1", due_date=date(2026, m, 1), paid_date=date(2026, m, 1 + late),
-                     amount=Decimal("10"))
+        HistoryEntry(
+            kind="payment",
+            customer_id="C1",
+            due_date=date(2026, m, 1),
+            paid_date=date(2026, m, 1 + late),
+            amount=Decimal("10"),
+        )
         for m, late in [(1, 0), (2, 2), (3, 4), (4, 10), (5, 12), (6, 14)]
-    ] + [HistoryEntry(kind="promise", customer_id="C1", promised_date=date(2026, 6, 1), kept=False,
-                      at=datetime(2026, 5, 20, tzinfo=UTC))]  # fmt: skip
+    ] + [
+        HistoryEntry(
+            kind="promise",
+            customer_id="C1",
+            promised_date=date(2026, 6, 1),
+            kept=False,
+            at=datetime(2026, 5, 20, tzinfo=UTC),
+        )
+    ]
     summary = summarize_history(events)["C1"]
     assert summary.average_days_late == Decimal(42) / 6
     assert summary.trend_days == Decimal(12) - Decimal(2)  # last three average 12, earlier three 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from conftest import AS_OF, actions, customer, credit_memo, invoice, make_policy, run, skips
+from conftest import AS_OF, actions, credit_memo, customer, invoice, make_policy, run, skips
 
 from mapping.models import DocumentStatus
 from rules.dunning import Channel, SkipCode
@@ -64,7 +64,10 @@ def test_pending_credit_memo_pauses_the_invoice() -> None:
     assert actions(results)[0].invoice_ids == ("1",)
     [skip] = skips(results)
     assert skip.skipped == SkipCode.CREDIT_MEMO_PENDING
-    assert skip.reason == "invoice INV-2: credit memo CM-9 (25.00 EUR) is pending against it; paused until applied"
+    assert (
+        skip.reason
+        == "invoice INV-2: credit memo CM-9 (25.00 EUR) is pending against it; paused until applied"
+    )
 
 
 def test_applied_credit_memo_no_longer_pauses_the_invoice() -> None:

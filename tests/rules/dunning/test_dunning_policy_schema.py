@@ -21,7 +21,7 @@ EXAMPLES = sorted((ROOT / "config").glob("dunning-policy.*.yaml"))
 def test_committed_schema_matches_the_policy_model() -> None:
     assert SCHEMA.read_text() == dump_policy_json_schema(), (
         "regenerate: python -c 'from rules.dunning.policy import dump_policy_json_schema as d; "
-        "open(\"config/dunning-policy.schema.json\", \"w\").write(d())'"
+        'open("config/dunning-policy.schema.json", "w").write(d())\''
     )
 
 
@@ -35,9 +35,12 @@ def test_example_policies_follow_the_json_schema(path: Path) -> None:
 def test_a_segment_naming_an_unknown_policy_is_rejected() -> None:
     with pytest.raises(ValidationError, match="segment 'vip' names unknown policy 'gold'"):
         DunningPolicy.model_validate(
-            {"default_policy": "p", "policies": {"p": {"levels": [{"days_overdue": 1, "channels": ["email"]}]}},
-             "segments": [{"name": "vip", "policy": "gold"}]}
-        )  # fmt: skip
+            {
+                "default_policy": "p",
+                "policies": {"p": {"levels": [{"days_overdue": 1, "channels": ["email"]}]}},
+                "segments": [{"name": "vip", "policy": "gold"}],
+            }
+        )
 
 
 def test_an_unquoted_yaml_time_is_still_read_as_a_time() -> None:
@@ -51,8 +54,15 @@ def test_an_unquoted_yaml_time_is_still_read_as_a_time() -> None:
 
 def test_money_given_as_one_number_applies_to_every_currency() -> None:
     pol = DunningPolicy.model_validate(
-        {"default_policy": "p", "policies": {"p": {"minimum_amount": "7.50",
-         "levels": [{"days_overdue": 1, "channels": ["email"], "fee": 3}]}}}
-    )  # fmt: skip
+        {
+            "default_policy": "p",
+            "policies": {
+                "p": {
+                    "minimum_amount": "7.50",
+                    "levels": [{"days_overdue": 1, "channels": ["email"], "fee": 3}],
+                }
+            },
+        }
+    )
     assert str(pol.policies["p"].minimum_amount["*"]) == "7.50"
     assert str(pol.policies["p"].levels[0].fee["*"]) == "3"
