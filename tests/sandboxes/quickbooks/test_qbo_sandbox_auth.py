@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from conftest import FakeClock
+from qbo_sandbox_support import FakeClock
 
 from sandboxes.quickbooks import QuickBooksSandbox
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import xmlschema
-from conftest import Api, FakeClock
+from qbo_sandbox_support import Api, FakeClock
 
 from sandboxes.quickbooks import QuickBooksSandbox, render, schema
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from xml.etree import ElementTree as ET
 
 import requests
-from conftest import Api, FakeClock, fault_of
+from qbo_sandbox_support import Api, FakeClock, fault_of
 
 from sandboxes.quickbooks import QuickBooksSandbox
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Api, fault_of
+from qbo_sandbox_support import Api, fault_of
 
 from sandboxes.quickbooks import QuickBooksSandbox
 

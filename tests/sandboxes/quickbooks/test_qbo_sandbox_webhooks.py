@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import Api, FakeClock
+from qbo_sandbox_support import Api, FakeClock
 
 from sandboxes.quickbooks import QuickBooksSandbox
 

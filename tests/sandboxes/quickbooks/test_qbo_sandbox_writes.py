@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from conftest import Api, fault_of
+from qbo_sandbox_support import Api, fault_of
 
 from sandboxes.quickbooks import QuickBooksSandbox
 
