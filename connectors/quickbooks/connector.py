@@ -285,6 +285,65 @@ def _is_voided(raw: dict[str, Any]) -> bool:
     return note.startswith("Voided") or str(raw.get("TxnStatus") or "").lower() == "voided"
 
 
+class _Anchor:
+    """A stream's position: the newest ``LastUpdatedTime`` delivered and the ids delivered at it."""
+
+    def __init__(self, since: str | None, seen: set[str]) -> None:
+        self.since = since or None
+        self.time = _parse_time(since) if since else None
+        self.seen = seen if since else set()
+
+    def is_new(self, raw: dict[str, Any], *, strict: bool = True) -> bool:
+        """Whether ``raw`` lies after the anchor (or at it, not yet delivered).
+
+        ``strict=False`` only drops records already delivered at the anchor time: what CDC
+        answered for exactly this anchor is the server's word, older timestamps included.
+        """
+        if self.time is None:
+            return True
+        when = _lut(raw)
+        if when is None:
+            return True
+        if when == self.time:
+            return str(raw.get("Id")) not in self.seen
+        return when > self.time or not strict
+
+    def advance(self, items: list[dict[str, Any]]) -> bool:
+        """Move past ``items``; True when the anchor time moved."""
+        moved = False
+        for raw in items:
+            when = _lut(raw)
+            if when is None:
+                continue
+            text = str((raw.get("MetaData") or {}).get("LastUpdatedTime"))
+            if self.time is None or when > self.time:
+                self.since, self.time, self.seen = text, when, {str(raw.get("Id"))}
+                moved = True
+            elif when == self.time:
+                self.seen.add(str(raw.get("Id")))
+        return moved
+
+    def start_at(self, server_time: datetime, lag: timedelta) -> None:
+        """Nothing new arrived: move up to shortly before the server's time, so the cursor stays
+        inside CDC's look-back; records committed in the lag are simply read again."""
+        candidate = server_time - lag
+        if self.time is None or candidate > self.time:
+            self.since, self.time, self.seen = _format_time(candidate), candidate, set()
+
+    def cursor(self, mode: str) -> Cursor:
+        return Cursor(json.dumps({"mode": mode, "since": self.since, "seen": sorted(self.seen)}))
+
+
+def _lut(raw: dict[str, Any]) -> datetime | None:
+    text = (raw.get("MetaData") or {}).get("LastUpdatedTime")
+    if not text:
+        return None
+    try:
+        return _parse_time(str(text))
+    except ValueError:
+        return None
+
+
 @dataclass
 class _CdcWindow:
     """One CDC answer shared by the streams of a cycle.
@@ -399,24 +458,25 @@ class QuickBooksConnector(Connector):
     # -- read -------------------------------------------------------------------------------------
 
     def read(self, stream: Stream, cursor: Cursor | None) -> Iterator[Page]:
-        """Yield pages of ``stream`` changed after ``cursor`` (everything when it is None)."""
+        """Yield pages of ``stream`` changed after ``cursor`` (everything when it is None).
+
+        The cursor is the newest ``LastUpdatedTime`` delivered plus the ids delivered at exactly
+        that time, so a resumed or incremental read neither repeats nor loses a record that shares
+        its timestamp with others.
+        """
         entity = ENTITY_OF_STREAM[stream]
         state = self._cursor_state(cursor)
-        mode = state.get("mode")
-        if mode == "cdc":
-            since = _parse_time(state["since"])
-            if self._now() - since <= CDC_LOOKBACK:
-                yield from self._read_cdc(stream, entity, since)
-                return
-            # Beyond CDC's look-back: the query finds what changed (deletions are not visible).
-            yield from self._read_query(stream, entity, since=state["since"], started=None)
+        anchor = _Anchor(state.get("since"), set(state.get("seen") or []))
+        if (
+            state.get("mode") == "cdc"
+            and anchor.time is not None
+            and self._now() - anchor.time <= CDC_LOOKBACK
+        ):
+            yield from self._read_cdc(stream, entity, anchor)
             return
-        if mode == "query":
-            yield from self._read_query(
-                stream, entity, since=state.get("since"), started=state.get("started")
-            )
-            return
-        yield from self._read_query(stream, entity, since=None, started=None)
+        # First pull, an interrupted pull, or a cursor beyond CDC's 30-day look-back (the query
+        # finds what changed there, but cannot see deletions).
+        yield from self._read_query(stream, entity, anchor)
 
     @staticmethod
     def _cursor_state(cursor: Cursor | None) -> dict[str, Any]:
@@ -442,76 +502,79 @@ class QuickBooksConnector(Connector):
         self,
         stream: Stream,
         entity: str,
+        anchor: _Anchor,
         *,
-        since: str | None,
-        started: str | None,
-        until: str | None = None,
-        final: bool = True,
+        until: datetime | None = None,
+        extra: list[dict[str, Any]] | None = None,
     ) -> Iterator[Page]:
-        """Page through the query endpoint; ``final=False`` yields non-resumable gap-filling pages."""
-        conditions = []
-        if since:
-            conditions.append(f"MetaData.LastUpdatedTime >= {_quote(since)}")
-        if until:
-            conditions.append(f"MetaData.LastUpdatedTime < {_quote(until)}")
+        """Page through the query endpoint in ``LastUpdatedTime`` order.
+
+        Each page re-anchors on the newest time it delivered (``>=`` that time, minus the ids
+        already delivered there), so records updated during the pull move behind the anchor
+        instead of shifting unread records past a ``STARTPOSITION``. With ``until`` the read is
+        the older part of a split CDC window and the stream goes on with CDC afterwards.
+        """
         position = 1
-        last_seen = since
+        pending_extra = list(extra or [])
         while True:
+            conditions = []
+            if anchor.since:
+                conditions.append(f"MetaData.LastUpdatedTime >= {_quote(anchor.since)}")
+            if until is not None:
+                conditions.append(f"MetaData.LastUpdatedTime < {_quote(_format_time(until))}")
             data = self.client.request(
                 "POST",
                 "query",
                 text_body=self._statement(entity, conditions, position),
                 content_type="application/text",
             )
-            if started is None:
-                server = data.get("time")
-                started_at = _parse_time(str(server)) if server else self._now()
-                started = _format_time(started_at - OVERLAP)
             qr = data.get("QueryResponse") or {}
-            items = qr.get(entity) if isinstance(qr, dict) else None
-            items = [dict(i) for i in (items if isinstance(items, list) else [items] if items else [])]
-            records, rejects = self._translate(stream, items)
-            if items:
-                last_seen = str((items[-1].get("MetaData") or {}).get("LastUpdatedTime") or last_seen or "")
-            done = len(items) < self.qbo.page_size
-            if not final:
-                cursor = Cursor(json.dumps({"mode": "gap"}), resumable=False)
-            elif done:
-                # The stream is complete up to the moment the pull began: CDC takes over from there.
-                cursor = Cursor(json.dumps({"mode": "cdc", "since": started}))
+            found = qr.get(entity) if isinstance(qr, dict) else None
+            items = [dict(i) for i in (found if isinstance(found, list) else [found] if found else [])]
+            fresh = [i for i in items if anchor.is_new(i)]
+            full = len(items) >= self.qbo.page_size
+            if full and not fresh:
+                # A whole page of records sharing the anchor time: step over them by position.
+                position += len(items)
+                continue
+            moved = anchor.advance(fresh)
+            position = 1 if moved else position + len(items)
+            records, rejects = self._translate(stream, [*pending_extra, *fresh])
+            pending_extra = []
+            done = not full
+            if done and until is None:
+                if anchor.since is None:
+                    server = data.get("time")
+                    anchor.start_at(_parse_time(str(server)) if server else self._now(), OVERLAP)
+                cursor = anchor.cursor("cdc")
             else:
-                cursor = Cursor(json.dumps({"mode": "query", "since": last_seen, "started": started}))
+                cursor = anchor.cursor("cdc" if until is not None else "query")
             yield Page(stream=stream, records=records, cursor=cursor, rejects=rejects, api_calls=1)
             if done:
                 return
-            position += len(items)
 
-    def _read_cdc(self, stream: Stream, entity: str, since: datetime) -> Iterator[Page]:
-        window = self._cdc_window(since)
+    def _read_cdc(self, stream: Stream, entity: str, anchor: _Anchor) -> Iterator[Page]:
+        assert anchor.time is not None
+        window = self._cdc_window(anchor.time)
         calls = window.calls
         window.calls = 0  # the calls are counted once, on the first stream that used the answer
-        if since < window.complete_since:
-            # The window was full: the older part comes from the query endpoint (sorted, bounded).
-            for page in self._read_query(
-                stream,
-                entity,
-                since=_format_time(since),
-                started=_format_time(window.complete_since),
-                until=_format_time(window.complete_since),
-                final=False,
-            ):
+        # A window fetched for an earlier stream's older anchor holds records this stream has had.
+        strict = window.requested_since < anchor.time
+        extra = [i for i in window.extra_deleted.get(entity, []) if anchor.is_new(i, strict=strict)]
+        if anchor.time < window.complete_since:
+            # The window was full: the older part comes from the query endpoint (sorted, bounded);
+            # the deletions the truncated answers did show ride along with its first page.
+            for page in self._read_query(stream, entity, anchor, until=window.complete_since, extra=extra):
                 page.api_calls += calls
                 calls = 0
                 yield page
-        items = list(window.objects.get(entity, [])) + list(window.extra_deleted.get(entity, []))
+            extra = []
+        items = [*extra, *(i for i in window.objects.get(entity, []) if anchor.is_new(i, strict=strict))]
         records, rejects = self._translate(stream, items)
-        next_since = _format_time(window.server_time - OVERLAP)
+        if not anchor.advance(items):
+            anchor.start_at(window.server_time, OVERLAP)
         yield Page(
-            stream=stream,
-            records=records,
-            cursor=Cursor(json.dumps({"mode": "cdc", "since": next_since})),
-            rejects=rejects,
-            api_calls=calls,
+            stream=stream, records=records, cursor=anchor.cursor("cdc"), rejects=rejects, api_calls=calls
         )
 
     def _cdc_window(self, since: datetime) -> _CdcWindow:

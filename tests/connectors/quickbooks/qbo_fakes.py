@@ -195,7 +195,16 @@ def paged_query_handler(
         text = sent.body
         start = int(re.search(r"STARTPOSITION (\d+)", text).group(1))  # type: ignore[union-attr]
         size = int(re.search(r"MAXRESULTS (\d+)", text).group(1))  # type: ignore[union-attr]
-        chosen = rows[start - 1 : start - 1 + size]
+        matching = rows
+        for op, value in re.findall(r"MetaData\.LastUpdatedTime (>=|<) '([^']+)'", text):
+            bound = datetime.fromisoformat(value)
+
+            def keep(row: dict[str, Any], op: str = op, bound: datetime = bound) -> bool:
+                when = datetime.fromisoformat(row["MetaData"]["LastUpdatedTime"])
+                return when >= bound if op == ">=" else when < bound
+
+            matching = [r for r in matching if keep(r)]
+        chosen = matching[start - 1 : start - 1 + size]
         qr: dict[str, Any] = {"startPosition": start, "maxResults": len(chosen)}
         if chosen:
             qr[entity] = chosen
