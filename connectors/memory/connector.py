@@ -53,6 +53,7 @@ from mapping.models import (
     Record,
     Stream,
     TargetType,
+    utcnow,
 )
 
 log = logging.getLogger("arbridge.connector.memory")
@@ -419,6 +420,7 @@ class MemoryConnector(Connector):
             raise PermanentError(f"stream {stream.value} is not supported")
         self._authenticate()
         after = self._parse_cursor(cursor)
+        self.erp.generator.seen_at = utcnow()
         size = self.config.page_size
         page: list[Record] = []
         for record in self.erp.records_after(stream, after):

@@ -39,7 +39,6 @@ PREFIX: dict[Stream, str] = {
     Stream.CREDIT_MEMOS: "M",
     Stream.PAYMENTS: "P",
 }
-STREAM_OF_PREFIX = {v: k for k, v in PREFIX.items()}
 
 _FIRST = [
     "Blue Fern", "Northwind", "Harbor Lane", "Maple & Oak", "Sunrise", "Atlas", "Green Valley", "Riverside",
@@ -131,9 +130,6 @@ def mix(seed: int, stream_salt: int, index: int) -> int:
     h = (index * 0x9E3779B1 + seed * 0x85EBCA77 + stream_salt * 0xC2B2AE3D) & 0xFFFFFFFF
     h = ((h ^ (h >> 16)) * 0x7FEB352D) & 0xFFFFFFFF
     return h ^ (h >> 15)
-
-
-_SALT = {Stream.CUSTOMERS: 1, Stream.INVOICES: 2, Stream.CREDIT_MEMOS: 3, Stream.PAYMENTS: 4}
 
 
 def remote_id(stream: Stream, index: int) -> str:
