@@ -34,6 +34,7 @@ from connectors.base import (
     BadRecordError,
     Capabilities,
     CheckResult,
+    ConflictError,
     Connector,
     ConnectorContext,
     ConnectorError,
@@ -459,8 +460,13 @@ class NetSuiteConnector(Connector):
         return records, rejects
 
     def to_record(self, stream: Stream, raw: dict[str, Any]) -> Record:
-        """Translate one SuiteTalk record (as ``to_python`` reads it) into a canonical record."""
+        """Translate one SuiteTalk record (as ``to_python`` reads it) into a canonical record.
+
+        SuiteTalk records carry no version token; ``lastModifiedDate`` stands in for one.
+        """
         computed: dict[str, Any] = {}
+        if raw.get("lastModifiedDate"):
+            computed["version"] = _aware(str(raw["lastModifiedDate"])).isoformat()
         if stream in (Stream.INVOICES, Stream.CREDIT_MEMOS):
             total = Decimal(str(raw.get("total") or "0"))
             status = str(raw.get("status") or "")
@@ -662,6 +668,12 @@ class NetSuiteConnector(Connector):
             except (ConnectorError, ValueError) as exc:
                 error = exc if isinstance(exc, ConnectorError) else BadRecordError(str(exc))
                 results[op.key] = WriteResult(op.key, False, error=error)
+        stale = self._stale([op for op, _ in updates + upserts])
+        for op in ops:
+            if op.key in stale:
+                results[op.key] = WriteResult(op.key, False, error=stale[op.key])
+        updates = [(op, rec) for op, rec in updates if op.key not in stale]
+        upserts = [(op, rec) for op, rec in upserts if op.key not in stale]
         for operation_name, group in (("updateList", updates), ("upsertList", upserts)):
             size = self.cfg.list_batch_max
             for i in range(0, len(group), size):
@@ -669,6 +681,38 @@ class NetSuiteConnector(Connector):
                 response = self.client.call(operation_name, record=[rec for _, rec in chunk])
                 results.update(self._list_results(response, [op for op, _ in chunk]))
         return [results[op.key] for op in ops]
+
+    def _stale(self, ops: list[OutboundOp]) -> dict[str, ConflictError]:
+        """Operations whose target changed since ``base_version`` (one ``getList`` per batch).
+
+        SuiteTalk has no conditional update, so the check reads ``lastModifiedDate`` just before
+        writing; a change in between the two calls is not caught.
+        """
+        checked = [op for op in ops if op.op.base_version and op.op.target_type in TARGETS]
+        if not checked:
+            return {}
+        c = self.client
+        refs = [
+            c.type("core", "RecordRef")(
+                type=STREAMS[TARGETS[op.op.target_type]].record_type, internalId=op.op.target_id
+            )
+            for op in checked
+        ]
+        response = c.call("getList", baseRef=refs)
+        lst = response.find("{*}readResponseList")
+        reads = [to_python(r) for r in lst.iterfind("{*}readResponse")] if lst is not None else []
+        out: dict[str, ConflictError] = {}
+        for op, read in zip(checked, reads, strict=False):
+            record = (read or {}).get("record") or {}
+            modified = record.get("lastModifiedDate")
+            current = _aware(str(modified)).isoformat() if modified else None
+            if current != op.op.base_version:
+                out[op.key] = ConflictError(
+                    f"{op.op.target_type.value} {op.op.target_id} changed in NetSuite since it was read "
+                    f"({op.op.base_version} -> {current or 'gone'})",
+                    erp_code="RCRD_HAS_BEEN_CHANGED",
+                )
+        return out
 
     def _list_results(self, response: Any, ops: list[OutboundOp]) -> dict[str, WriteResult]:
         wrl = response.find("{*}writeResponseList")
