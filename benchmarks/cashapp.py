@@ -42,6 +42,14 @@ TARGET_RATIO = 3.0
 
 
 def _peak_rss_mb() -> float:
+    # VmHWM belongs to this process image; ru_maxrss survives exec on Linux and would report the
+    # parent's generator footprint for the timed children.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
