@@ -38,7 +38,7 @@ def test_full_pull_pages_at_1000() -> None:
     assert [len(p.records) for p in pages] == [1000, 999, 501]
     queries = fake.api_calls("query")
     assert len(queries) == 3
-    for n, sent in enumerate(queries):
+    for _n, sent in enumerate(queries):
         assert sent.params["minorversion"] == "75"
         assert "ORDERBY MetaData.LastUpdatedTime" in sent.body
         assert "MAXRESULTS 1000" in sent.body
