@@ -440,7 +440,9 @@ class QuickBooksConnector(Connector):
     def check(self) -> CheckResult:
         """Read the company's info: proves the token, the realm and the accounting scope."""
         try:
-            data = self.client.request("GET", f"companyinfo/{self.qbo.realm_id}")
+            # A query rather than companyinfo/{id}: it needs no knowledge of the CompanyInfo Id.
+            rows = self.client.query("SELECT * FROM CompanyInfo").get("CompanyInfo") or []
+            data: dict[str, Any] = {"CompanyInfo": rows[0] if isinstance(rows, list) and rows else rows}
         except AuthError as exc:
             return CheckResult(False, f"QuickBooks rejected the credentials: {exc.message}", {"kind": "auth"})
         except ConnectorError as exc:

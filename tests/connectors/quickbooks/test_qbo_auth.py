@@ -18,7 +18,9 @@ from mapping.models import Stream
 
 
 def _company_info(_sent: object) -> tuple[int, dict[str, str], str]:
-    return json_answer({"CompanyInfo": {"CompanyName": "Sandbox Company_US_1", "Id": "1"}})
+    return json_answer(
+        {"QueryResponse": {"CompanyInfo": [{"CompanyName": "Sandbox Company_US_1", "Id": "1"}]}}
+    )
 
 
 def test_rotated_refresh_token_is_persisted_before_it_is_used() -> None:
@@ -31,13 +33,13 @@ def test_rotated_refresh_token_is_persisted_before_it_is_used() -> None:
             (200, {"access_token": "at-A", "refresh_token": "rt-rotated-1", "expires_in": 3600}),
             (200, {"access_token": "at-B", "refresh_token": "rt-rotated-2", "expires_in": 3600}),
         ]
-        fake.handlers["companyinfo"] = _company_info
+        fake.handlers["query"] = _company_info
         conn = make_connector(fake, state=state)
         assert conn.check().ok
 
         # The new refresh token reached the store before the first API call used its access token.
         put_at = events.index(f"put {TOKENS_KEY}", events.index("token refresh_token"))
-        api_at = next(i for i, e in enumerate(events) if e.startswith("api companyinfo"))
+        api_at = next(i for i, e in enumerate(events) if e.startswith("api query"))
         assert put_at < api_at
         assert events[api_at].endswith("Bearer at-A")
         assert json.loads(state.get(TOKENS_KEY) or "{}")["refresh_token"] == "rt-rotated-1"
