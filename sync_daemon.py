@@ -56,7 +56,10 @@ def _selected(deployment: Any, names: tuple[str, ...]) -> list[Any]:
     known = {c.name: c for c in deployment.connections}
     missing = [n for n in names if n not in known]
     if missing:
-        click.echo(f"arbridge: no connection named {', '.join(missing)} (configured: {', '.join(known) or 'none'})", err=True)
+        click.echo(
+            f"arbridge: no connection named {', '.join(missing)} (configured: {', '.join(known) or 'none'})",
+            err=True,
+        )
         sys.exit(2)
     return [known[n] for n in names]
 
@@ -70,7 +73,11 @@ def _progress(enabled: bool) -> Iterator[Any]:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} records"), TimeElapsedColumn(),
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} records"),
+        TimeElapsedColumn(),
         transient=True,
     ) as progress:
         yield progress
@@ -91,7 +98,9 @@ def _page_callback(progress: Any, connection: str) -> Any:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), "--version", prog_name="arbridge")
-@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (default: from the config, else INFO).")
+@click.option(
+    "--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (default: from the config, else INFO)."
+)
 @click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default=None)
 @click.pass_context
 def cli(ctx: click.Context, log_level: str | None, log_format: str | None) -> None:
@@ -156,7 +165,10 @@ def _print_report(report: CycleReport) -> None:
         for s, v in report.pulled.items()
     )
     written = ", ".join(f"{k} {v}" for k, v in sorted(report.written.items())) or "nothing"
-    click.echo(f"{report.connection}: {report.status} in {report.seconds:.1f}s — pulled {pulled or 'nothing'}; wrote {written}")
+    click.echo(
+        f"{report.connection}: {report.status} in {report.seconds:.1f}s — "
+        f"pulled {pulled or 'nothing'}; wrote {written}"
+    )
     for err in report.errors:
         click.echo(f"  ! {err}")
 
@@ -177,7 +189,12 @@ def sync(ctx: click.Context, config_path: str, once: bool, names: tuple[str, ...
     with _progress(sys.stderr.isatty()) as progress:
         for conn in _selected(deployment, names):
             report = sync_connection(
-                deployment, conn, store, registry=registry, on_page=_page_callback(progress, conn.name), dry_run=dry_run
+                deployment,
+                conn,
+                store,
+                registry=registry,
+                on_page=_page_callback(progress, conn.name),
+                dry_run=dry_run,
             )
             _print_report(report)
             if report.status not in ("ok", "partial"):
@@ -188,7 +205,12 @@ def sync(ctx: click.Context, config_path: str, once: bool, names: tuple[str, ...
 
 @cli.command()
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
-@click.option("--drain-timeout", default=30.0, show_default=True, help="Seconds to let in-flight work finish on SIGTERM.")
+@click.option(
+    "--drain-timeout",
+    default=30.0,
+    show_default=True,
+    help="Seconds to let in-flight work finish on SIGTERM.",
+)
 @click.pass_context
 def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
     """Run as a daemon: sync every connection on its schedule until SIGTERM."""
@@ -208,14 +230,20 @@ def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
             import os
 
             os._exit(1)
-        log.info("signal %s: finishing in-flight work, claiming nothing new", signum, extra={"event": "shutdown"})
+        log.info(
+            "signal %s: finishing in-flight work, claiming nothing new", signum, extra={"event": "shutdown"}
+        )
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     connections = _selected(deployment, ())
     due = initial_schedule(connections)
-    log.info("daemon started with %d connection(s)", len(connections), extra={"event": "started", "store": store.url})
+    log.info(
+        "daemon started with %d connection(s)",
+        len(connections),
+        extra={"event": "started", "store": store.url},
+    )
     while not stop.is_set():
         now = datetime.now(UTC)
         for conn in connections:
@@ -254,7 +282,15 @@ def status(ctx: click.Context, config_path: str, as_json: bool) -> None:
             "health": {k: v for k, v in store.connection_health(conn.name).items() if k != "name"},
             "records": store.count_records(conn.name),
             "outbox": outbox,
-            "parked": [{"key": r.key[:16], "op": r.op_type, "target": f"{r.target_type}/{r.target_id}", "error": r.last_error} for r in parked],
+            "parked": [
+                {
+                    "key": r.key[:16],
+                    "op": r.op_type,
+                    "target": f"{r.target_type}/{r.target_id}",
+                    "error": r.last_error,
+                }
+                for r in parked
+            ],
             "quarantine": store.quarantine_count(conn.name),
             "runs": [
                 {
@@ -275,20 +311,27 @@ def status(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     click.echo(f"store: {out['store']}")
     for name, info in out["connections"].items():
-        health = "NEEDS RE-AUTH: " + str(info["health"].get("reauth_reason")) if info["health"].get("needs_reauth") else "ok"
+        health = (
+            "NEEDS RE-AUTH: " + str(info["health"].get("reauth_reason"))
+            if info["health"].get("needs_reauth")
+            else "ok"
+        )
         click.echo(f"\n{name} ({info['connector']}) — {health}")
         click.echo(f"  records: {', '.join(f'{k} {v}' for k, v in info['records'].items()) or 'none'}")
         counts = info["outbox"]["counts"]
         click.echo(
             f"  outbox: {counts.get('pending', 0) + counts.get('sending', 0)} pending "
-            f"(oldest {info['outbox']['oldest_pending_age_s']}s), {counts.get('done', 0)} done, {counts.get('parked', 0)} parked"
+            f"(oldest {info['outbox']['oldest_pending_age_s']}s), {counts.get('done', 0)} done, "
+            f"{counts.get('parked', 0)} parked"
         )
         for p in info["parked"]:
             click.echo(f"    parked {p['op']} {p['target']}: {p['error']}")
         click.echo(f"  quarantine: {info['quarantine']} record(s)")
         for r in info["runs"]:
             extra = f", {r['retries']} retries ({r['throttled']} throttled)" if r["retries"] else ""
-            click.echo(f"  run {r['started_at']}: {r['status']}{extra}" + (f" — {r['error']}" if r["error"] else ""))
+            click.echo(
+                f"  run {r['started_at']}: {r['status']}{extra}" + (f" — {r['error']}" if r["error"] else "")
+            )
 
 
 @cli.group()

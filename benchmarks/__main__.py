@@ -1,7 +1,7 @@
 """Run every benchmark scenario, each in its own process so peak memory is measured per scenario.
 
-    python -m benchmarks            # quick sizes
-    python -m benchmarks --full     # the sizes the targets are stated for
+python -m benchmarks            # quick sizes
+python -m benchmarks --full     # the sizes the targets are stated for
 """
 
 from __future__ import annotations

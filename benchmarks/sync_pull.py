@@ -28,21 +28,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: a temporary one)")
     args = parser.parse_args(argv)
 
-    customers, invoices, payments = int(100_000 * args.scale), int(1_000_000 * args.scale), int(300_000 * args.scale)
+    customers, invoices, payments = (
+        int(100_000 * args.scale),
+        int(1_000_000 * args.scale),
+        int(300_000 * args.scale),
+    )
     total = customers + invoices + payments
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "bench.sqlite"
         store = StateStore.open(f"sqlite:///{db}")
         cls = discover().get("memory")
-        settings = {"erp": "bench", "customers": customers, "invoices": invoices, "credit_memos": 0, "payments": payments, "seed": 7}
-        connector = cls.create(settings, ConnectorContext(connection="bench", state=store.connector_state("bench")))
+        settings = {
+            "erp": "bench",
+            "customers": customers,
+            "invoices": invoices,
+            "credit_memos": 0,
+            "payments": payments,
+            "seed": 7,
+        }
+        connector = cls.create(
+            settings, ConnectorContext(connection="bench", state=store.connector_state("bench"))
+        )
         engine = SyncEngine(store, connector, "bench", SyncOptions(write_back=False))
 
         with measure("sync_full_pull") as full:
             report = engine.run_cycle()
             full.n = sum(v.get("new", 0) + v.get("changed", 0) for v in report.pulled.values())
             full.api_calls = report.api_calls
-            full.extra = {"customers": customers, "invoices": invoices, "payments": payments, "status": report.status}
+            full.extra = {
+                "customers": customers,
+                "invoices": invoices,
+                "payments": payments,
+                "status": report.status,
+            }
         assert full.n == total, f"pulled {full.n} of {total}"
 
         erp = cls.erps["bench"]  # type: ignore[attr-defined]
@@ -52,8 +70,17 @@ def main(argv: list[str] | None = None) -> None:
             report = engine.run_cycle()
             inc.n = sum(v.get("new", 0) + v.get("changed", 0) for v in report.pulled.values())
             inc.api_calls = report.api_calls
-            inc.extra = {"fraction_of_full_time": round(inc.seconds / full.seconds, 4) if full.seconds else None}
-        emit({"name": "sync_summary", "n": total, "peak_rss_mb": peak_rss_mb(), "db_mb": round(db.stat().st_size / 2**20, 1)})
+            inc.extra = {
+                "fraction_of_full_time": round(inc.seconds / full.seconds, 4) if full.seconds else None
+            }
+        emit(
+            {
+                "name": "sync_summary",
+                "n": total,
+                "peak_rss_mb": peak_rss_mb(),
+                "db_mb": round(db.stat().st_size / 2**20, 1),
+            }
+        )
         store.close()
 
 

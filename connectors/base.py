@@ -239,7 +239,7 @@ class Connector(abc.ABC):
         """
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; most connectors hold nothing to release
         """Release sessions and sockets."""
 
     def __enter__(self) -> Connector:

@@ -29,7 +29,9 @@ class ConnectorError(Exception):
     kind: ErrorKind = ErrorKind.PERMANENT
     retriable: bool = False
 
-    def __init__(self, message: str, *, retry_after: float | None = None, erp_code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, erp_code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after

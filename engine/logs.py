@@ -33,7 +33,8 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
         tail = " ".join(f"{k}={v}" for k, v in extras.items())
-        base = f"{datetime.fromtimestamp(record.created).strftime('%H:%M:%S')} {record.levelname:<7} {record.getMessage()}"
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        base = f"{when} {record.levelname:<7} {record.getMessage()}"
         return f"{base}  [{tail}]" if tail else base
 
 

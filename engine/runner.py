@@ -42,7 +42,9 @@ def open_store(deployment: Any) -> StateStore:
     return StateStore.open(str(deployment.store.url))
 
 
-def make_connector(connection: Any, store: StateStore, registry: Registry | None = None, data_dir: Path | None = None) -> Connector:
+def make_connector(
+    connection: Any, store: StateStore, registry: Registry | None = None, data_dir: Path | None = None
+) -> Connector:
     """Build the connection's connector with its validated settings and durable state."""
     registry = registry or discover()
     cls = registry.get(connection.connector)
@@ -51,7 +53,9 @@ def make_connector(connection: Any, store: StateStore, registry: Registry | None
         # the raw settings still hold "${...}" strings and must never reach a connector.
         settings = connection.validated_settings
         if settings is None:
-            raise ValueError(f"connection {connection.name!r} has no valid settings (is it disabled or misconfigured?)")
+            raise ValueError(
+                f"connection {connection.name!r} has no valid settings (is it disabled or misconfigured?)"
+            )
     else:
         settings = cls.settings_model.model_validate(dict(connection.settings or {}))
     context = ConnectorContext(
@@ -106,10 +110,10 @@ class Due:
 def next_run(schedule: Any, after: datetime) -> datetime:
     """When a connection is due next: an interval after the last start, or the next cron time."""
     if hasattr(schedule, "next_run"):
-        return schedule.next_run(after)  # type: ignore[no-any-return]
+        return schedule.next_run(after)  # type: ignore[no-any-return,unused-ignore]
     cron = getattr(schedule, "cron", None)
     if cron:
-        return croniter(cron, after).get_next(datetime)  # type: ignore[no-any-return]
+        return croniter(cron, after).get_next(datetime)  # type: ignore[no-any-return,unused-ignore]
     interval = getattr(schedule, "interval", None) or timedelta(minutes=15)
     if not isinstance(interval, timedelta):
         interval = timedelta(seconds=float(interval))

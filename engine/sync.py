@@ -133,14 +133,20 @@ class _Outage:
 
     def ok(self) -> None:
         if self.active is not None:
-            log.warning("ERP reachable again after %s", self.active, extra={"connection": self.connection, "event": "outage_ended"})
+            log.warning(
+                "ERP reachable again after %s",
+                self.active,
+                extra={"connection": self.connection, "event": "outage_ended"},
+            )
             self.active = None
 
 
 class SyncEngine:
     """Runs cycles for one connection against one store."""
 
-    def __init__(self, store: StateStore, connector: Connector, connection: str, options: SyncOptions | None = None) -> None:
+    def __init__(
+        self, store: StateStore, connector: Connector, connection: str, options: SyncOptions | None = None
+    ) -> None:
         self.store = store
         self.connector = connector
         self.connection = connection
@@ -156,7 +162,13 @@ class SyncEngine:
             exc = state.outcome.exception() if state.outcome else None
             expo = min(opts.backoff_max, opts.backoff_initial * (2 ** (state.attempt_number - 1)))
             # Full jitter keeps many daemons from retrying in lockstep against one ERP.
-            delay = expo / 2 + (hash((self.connection, state.attempt_number, time.monotonic_ns())) % 1000) / 1000 * expo / 2
+            delay = (
+                expo / 2
+                + (hash((self.connection, state.attempt_number, time.monotonic_ns())) % 1000)
+                / 1000
+                * expo
+                / 2
+            )
             retry_after = getattr(exc, "retry_after", None)
             if retry_after is not None:
                 delay = max(delay, min(float(retry_after), opts.retry_after_max))
@@ -235,7 +247,9 @@ class SyncEngine:
                 reason,
                 extra={"connection": self.connection, "run_id": run_id, "event": "needs_reauth"},
             )
-            self.store.audit("needs_reauth", connection=self.connection, run_id=run_id, detail={"reason": reason})
+            self.store.audit(
+                "needs_reauth", connection=self.connection, run_id=run_id, detail={"reason": reason}
+            )
 
     # -- pull -------------------------------------------------------------------------------------
 
@@ -268,11 +282,11 @@ class SyncEngine:
         # after the last stored page (or from the start, for a stream that is not resumable).
         cursor = self.store.get_cursor(self.connection, stream)
         last = None
-        pages = 0
-        for page in self.connector.read(stream, cursor):
-            outcome = self.store.save_page(self.connection, stream, page.records, page.rejects, page.cursor, report.run_id)
+        for pages, page in enumerate(self.connector.read(stream, cursor), start=1):
+            outcome = self.store.save_page(
+                self.connection, stream, page.records, page.rejects, page.cursor, report.run_id
+            )
             report.api_calls += page.api_calls
-            pages += 1
             totals["pages"] += 1
             totals["new"] += outcome.new
             totals["changed"] += outcome.changed
@@ -314,10 +328,14 @@ class SyncEngine:
             n = 0
             for item in decider.decide(ctx):
                 decision = item if isinstance(item, Decision) else Decision(item)
-                parent = idempotency_key(self.connection, decision.after) if decision.after is not None else None
+                parent = (
+                    idempotency_key(self.connection, decision.after) if decision.after is not None else None
+                )
                 if decision.after is not None:
                     self.store.enqueue(self.connection, [decision.after], run_id=report.run_id)
-                keys = self.store.enqueue(self.connection, [decision.op], run_id=report.run_id, depends_on=parent)
+                keys = self.store.enqueue(
+                    self.connection, [decision.op], run_id=report.run_id, depends_on=parent
+                )
                 self.store.audit(
                     "decided",
                     connection=self.connection,
@@ -339,8 +357,14 @@ class SyncEngine:
             to_send: list[OutboxRow] = []
             for row in rows:
                 if not row.key_matches_payload():
-                    self.store.mark_parked(row.key, error="payload changed after its idempotency key was issued; refused", kind="tampered")
-                    self.store.audit("refused_tampered", connection=self.connection, run_id=report.run_id, subject=row.key)
+                    self.store.mark_parked(
+                        row.key,
+                        error="payload changed after its idempotency key was issued; refused",
+                        kind="tampered",
+                    )
+                    self.store.audit(
+                        "refused_tampered", connection=self.connection, run_id=report.run_id, subject=row.key
+                    )
                     report.written["refused"] += 1
                     continue
                 if self._already_written(row, report):
@@ -361,7 +385,9 @@ class SyncEngine:
                 raise
             except TransientError as exc:
                 for r in to_send:
-                    self.store.mark_retry(r.key, error=str(exc), kind=exc.kind.value, delay=self.options.backoff_max)
+                    self.store.mark_retry(
+                        r.key, error=str(exc), kind=exc.kind.value, delay=self.options.backoff_max
+                    )
                 report.errors.append(f"write-back postponed: {exc}")
                 return
             except ConnectorError as exc:
@@ -399,7 +425,12 @@ class SyncEngine:
     def _apply_result(self, row: OutboxRow, res: WriteResult | None, report: CycleReport) -> None:
         subject = f"{row.target_type}/{row.target_id}"
         if res is None:
-            self.store.mark_retry(row.key, error="the connector returned no result for this operation", kind="transient", delay=5)
+            self.store.mark_retry(
+                row.key,
+                error="the connector returned no result for this operation",
+                kind="transient",
+                delay=5,
+            )
             report.written["retry"] += 1
             return
         if res.ok:
@@ -409,7 +440,12 @@ class SyncEngine:
                 connection=self.connection,
                 run_id=report.run_id,
                 subject=subject,
-                detail={"key": row.key, "op": row.op_type, "duplicate": res.duplicate, "remote_id": res.remote_id},
+                detail={
+                    "key": row.key,
+                    "op": row.op_type,
+                    "duplicate": res.duplicate,
+                    "remote_id": res.remote_id,
+                },
             )
             report.written["duplicate" if res.duplicate else "ok"] += 1
             return
@@ -417,14 +453,22 @@ class SyncEngine:
         if err.kind == ErrorKind.CONFLICT:
             self._on_conflict(row, err, report)
         elif err.retriable and row.attempts < self.options.write_attempts:
-            delay = err.retry_after if err.retry_after is not None else min(
-                self.options.backoff_max, self.options.backoff_initial * 2 ** row.attempts
+            delay = (
+                err.retry_after
+                if err.retry_after is not None
+                else min(self.options.backoff_max, self.options.backoff_initial * 2**row.attempts)
             )
             self.store.mark_retry(row.key, error=str(err), kind=err.kind.value, delay=delay)
             report.written["retry"] += 1
         else:
             self.store.mark_parked(row.key, error=str(err), kind=err.kind.value)
-            self.store.audit("parked", connection=self.connection, run_id=report.run_id, subject=subject, detail={"key": row.key, "error": str(err)})
+            self.store.audit(
+                "parked",
+                connection=self.connection,
+                run_id=report.run_id,
+                subject=subject,
+                detail={"key": row.key, "error": str(err)},
+            )
             report.written["parked"] += 1
 
     def _on_conflict(self, row: OutboxRow, err: ConnectorError, report: CycleReport) -> None:
@@ -445,13 +489,17 @@ class SyncEngine:
                 new_op = redecide(op, fresh)
                 break
         if new_op is None:
-            self.store.mark_parked(row.key, error="decision no longer holds after re-reading the record", kind="superseded")
+            self.store.mark_parked(
+                row.key, error="decision no longer holds after re-reading the record", kind="superseded"
+            )
             report.written["superseded"] += 1
             return
         if idempotency_key(self.connection, new_op) == row.key:
             self.store.rebase(row.key, new_op)
         else:
-            self.store.mark_parked(row.key, error="replaced by a new decision after a conflict", kind="superseded")
+            self.store.mark_parked(
+                row.key, error="replaced by a new decision after a conflict", kind="superseded"
+            )
             self.store.enqueue(self.connection, [new_op], run_id=report.run_id)
             report.written["superseded"] += 1
 

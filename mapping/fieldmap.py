@@ -29,6 +29,7 @@ that fails mapping raises ``MappingError`` naming the canonical field, the ERP p
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -45,7 +46,9 @@ _MISSING = object()
 class MappingError(ValueError):
     """A record could not be translated; says which field, from which ERP path, and why."""
 
-    def __init__(self, stream: Stream | str, remote_id: str | None, field: str | None, path: str | None, reason: str):
+    def __init__(
+        self, stream: Stream | str, remote_id: str | None, field: str | None, path: str | None, reason: str
+    ):
         self.stream = Stream(stream)
         self.remote_id = remote_id
         self.field = field
@@ -81,11 +84,25 @@ def get_path(data: Any, path: str) -> Any:
     return cur
 
 
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
 def _to_decimal(value: Any) -> Any:
     if value is None or isinstance(value, Decimal):
         return value
+    text = str(value).strip()
+    if not text:
+        return None
+    if "," in text:
+        # Only a well-formed thousands separator is dropped: "1.234,50" or "12,5" could be a
+        # decimal comma, and guessing would silently change an amount by a factor of 1000.
+        if not _THOUSANDS.match(text):
+            raise ValueError(
+                f"ambiguous number {value!r}: use a decimal point (or the decimal-comma transform)"
+            )
+        text = text.replace(",", "")
     try:
-        return Decimal(str(value).strip().replace(",", "")) if str(value).strip() else None
+        return Decimal(text)
     except InvalidOperation as exc:
         raise ValueError(f"not a number: {value!r}") from exc
 
@@ -110,8 +127,12 @@ TRANSFORMS: dict[str, Callable[[Any], Any]] = {
     "bool": _to_bool,
     "not": lambda v: not _to_bool(v),
     "empty_is_none": lambda v: None if v in ("", [], {}) else v,
-    "split_semicolon": lambda v: [p.strip() for p in str(v).split(";") if p.strip()] if v not in (None, "") else [],
-    "split_comma": lambda v: [p.strip() for p in str(v).split(",") if p.strip()] if v not in (None, "") else [],
+    "split_semicolon": lambda v: (
+        [p.strip() for p in str(v).split(";") if p.strip()] if v not in (None, "") else []
+    ),
+    "split_comma": lambda v: (
+        [p.strip() for p in str(v).split(",") if p.strip()] if v not in (None, "") else []
+    ),
     "int": lambda v: None if v in (None, "") else int(str(v).strip()),
 }
 
@@ -169,17 +190,23 @@ class FieldMap:
             try:
                 stream = Stream(name)
             except ValueError:
-                raise MapFileError(f"streams.{name}: unknown stream (expected one of {[s.value for s in Stream]})") from None
+                raise MapFileError(
+                    f"streams.{name}: unknown stream (expected one of {[s.value for s in Stream]})"
+                ) from None
             known = set(RECORD_TYPES[stream].model_fields)
             for field in (body or {}).get("fields") or {}:
                 if field not in known:
-                    raise MapFileError(f"streams.{name}.fields.{field}: not a field of the canonical {stream.value} record")
+                    raise MapFileError(
+                        f"streams.{name}.fields.{field}: not a field of the canonical {stream.value} record"
+                    )
                 spec = body["fields"][field]
                 if isinstance(spec, Mapping):
                     transform = spec.get("transform")
                     for t in [transform] if isinstance(transform, str) else transform or []:
                         if t not in TRANSFORMS:
-                            raise MapFileError(f"streams.{name}.fields.{field}.transform: unknown transform {t!r}")
+                            raise MapFileError(
+                                f"streams.{name}.fields.{field}.transform: unknown transform {t!r}"
+                            )
 
     # -- translation -------------------------------------------------------------------------
 
@@ -259,7 +286,11 @@ class FieldMap:
             items = value if isinstance(value, list) else [value]
             where = spec.get("where") or {}
             value = [
-                {k: v for k, v in ((f, self._value(s, item)) for f, s in spec["each"].items()) if v is not _MISSING}
+                {
+                    k: v
+                    for k, v in ((f, self._value(s, item)) for f, s in spec["each"].items())
+                    if v is not _MISSING
+                }
                 for item in items
                 if isinstance(item, Mapping) and all(get_path(item, k) == v for k, v in where.items())
             ]

@@ -9,7 +9,6 @@ plus the ERP's raw status, and the raw payload for audit.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -169,7 +168,13 @@ class Allocation(_Strict):
 
     target_type: Literal[TargetType.INVOICE, TargetType.CREDIT_MEMO]
     target_id: str = Field(min_length=1, description="remote_id of the invoice or credit memo.")
-    amount: Money = Field(description="Amount applied, in the payment's currency.")
+    amount: Money = Field(
+        description="Cash applied, in the payment's currency (negative: a credit memo netted in)."
+    )
+    discount: Money | None = Field(
+        default=None, description="Early-payment discount granted on the document."
+    )
+    writeoff: Money | None = Field(default=None, description="Short payment written off (a bank fee, say).")
     currency_rate: Decimal | None = None
     applied_date: date | None = None
 

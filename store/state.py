@@ -210,7 +210,12 @@ class StateStore:
         return sqlite_insert(table)
 
     def _upsert(
-        self, conn: Connection, table: sa.Table, values: dict[str, Any] | list[dict[str, Any]], keys: list[str], update: list[str]
+        self,
+        conn: Connection,
+        table: sa.Table,
+        values: dict[str, Any] | list[dict[str, Any]],
+        keys: list[str],
+        update: list[str],
     ) -> None:
         stmt = self._insert(table)
         stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
@@ -315,7 +320,9 @@ class StateStore:
                 self._set_cursor(conn, connection, stream, cursor.value)
         return out
 
-    def _quarantine(self, conn: Connection, connection: str, rej: Reject, run_id: str | None, stamp: str) -> None:
+    def _quarantine(
+        self, conn: Connection, connection: str, rej: Reject, run_id: str | None, stamp: str
+    ) -> None:
         if rej.remote_id is not None:
             conn.execute(
                 sa.delete(t.quarantine).where(
@@ -353,7 +360,9 @@ class StateStore:
     def get_cursor(self, connection: str, stream: Stream) -> Cursor | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(t.cursors.c.value).where(t.cursors.c.connection == connection, t.cursors.c.stream == stream.value)
+                sa.select(t.cursors.c.value).where(
+                    t.cursors.c.connection == connection, t.cursors.c.stream == stream.value
+                )
             ).first()
         return None if row is None else Cursor(str(row[0]))
 
@@ -392,7 +401,9 @@ class StateStore:
                 q = q.where(cols.deleted.is_(False))
             if order_by_customer:
                 cust = sa.func.coalesce(cols.customer_remote_id, "")
-                q = q.where(sa.tuple_(cust, cols.remote_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])))
+                q = q.where(
+                    sa.tuple_(cust, cols.remote_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1]))
+                )
                 q = q.order_by(cust, cols.remote_id)
             else:
                 q = q.where(cols.remote_id > last[1]).order_by(cols.remote_id)
@@ -400,7 +411,7 @@ class StateStore:
                 rows = conn.execute(q.limit(batch)).all()
             if not rows:
                 return
-            for cust_id, rid, data in rows:
+            for _customer, _rid, data in rows:
                 yield record_from_json(stream.value, json.loads(data))
             last = (rows[-1][0] or "", rows[-1][1])
 
@@ -435,14 +446,21 @@ class StateStore:
         with self.engine.connect() as conn:
             return int(
                 conn.execute(
-                    sa.select(sa.func.count()).select_from(t.quarantine).where(t.quarantine.c.connection == connection)
+                    sa.select(sa.func.count())
+                    .select_from(t.quarantine)
+                    .where(t.quarantine.c.connection == connection)
                 ).scalar_one()
             )
 
     # -- outbox ---------------------------------------------------------------------------------
 
     def enqueue(
-        self, connection: str, ops: Iterable[Operation], *, run_id: str | None = None, depends_on: str | None = None
+        self,
+        connection: str,
+        ops: Iterable[Operation],
+        *,
+        run_id: str | None = None,
+        depends_on: str | None = None,
     ) -> list[str]:
         """Put operations in the outbox; an operation already there (same key) is not added again."""
         keys: list[str] = []
@@ -482,9 +500,7 @@ class StateStore:
         o = t.outbox
         parent = o.alias("parent")
         parent_done = (
-            sa.select(parent.c.key)
-            .where(parent.c.key == o.c.depends_on, parent.c.status == "done")
-            .exists()
+            sa.select(parent.c.key).where(parent.c.key == o.c.depends_on, parent.c.status == "done").exists()
         )
         q = (
             sa.select(o)
@@ -505,7 +521,11 @@ class StateStore:
                 conn.execute(
                     sa.update(o)
                     .where(o.c.id.in_([r.id for r in rows]))
-                    .values(status="sending", attempts=o.c.attempts + 1, sent_at=sa.func.coalesce(o.c.sent_at, stamp))
+                    .values(
+                        status="sending",
+                        attempts=o.c.attempts + 1,
+                        sent_at=sa.func.coalesce(o.c.sent_at, stamp),
+                    )
                 )
         return [self._row(r, status="sending", sent_at=r.sent_at or stamp) for r in rows]
 
@@ -536,7 +556,13 @@ class StateStore:
             conn.execute(
                 sa.update(t.outbox)
                 .where(t.outbox.c.key == key)
-                .values(status="done", finished_at=ts(now()), remote_id=remote_id, remote_version=version, last_error=None)
+                .values(
+                    status="done",
+                    finished_at=ts(now()),
+                    remote_id=remote_id,
+                    remote_version=version,
+                    last_error=None,
+                )
             )
 
     def mark_retry(self, key: str, *, error: str, kind: str, delay: float) -> None:
@@ -571,7 +597,12 @@ class StateStore:
             conn.execute(
                 sa.update(t.outbox)
                 .where(t.outbox.c.key == key)
-                .values(payload=op.model_dump_json(), status="pending", conflicts=t.outbox.c.conflicts + 1, next_attempt_at=ts(now()))
+                .values(
+                    payload=op.model_dump_json(),
+                    status="pending",
+                    conflicts=t.outbox.c.conflicts + 1,
+                    next_attempt_at=ts(now()),
+                )
             )
 
     def release(self, keys: Sequence[str]) -> None:
@@ -581,7 +612,9 @@ class StateStore:
         with self.engine.begin() as conn:
             conn.execute(sa.update(t.outbox).where(t.outbox.c.key.in_(list(keys))).values(status="pending"))
 
-    def outbox_rows(self, connection: str | None = None, status: str | None = None, limit: int = 1000) -> list[OutboxRow]:
+    def outbox_rows(
+        self, connection: str | None = None, status: str | None = None, limit: int = 1000
+    ) -> list[OutboxRow]:
         q = sa.select(t.outbox).order_by(t.outbox.c.id).limit(limit)
         if connection:
             q = q.where(t.outbox.c.connection == connection)
@@ -619,7 +652,12 @@ class StateStore:
         with self.engine.begin() as conn:
             conn.execute(
                 sa.insert(t.runs).values(
-                    id=run_id, connection=connection, kind=kind, started_at=ts(now()), status="running", stats="{}"
+                    id=run_id,
+                    connection=connection,
+                    kind=kind,
+                    started_at=ts(now()),
+                    status="running",
+                    stats="{}",
                 )
             )
         return run_id
@@ -629,7 +667,9 @@ class StateStore:
             conn.execute(
                 sa.update(t.runs)
                 .where(t.runs.c.id == run_id)
-                .values(finished_at=ts(now()), status=status, stats=json.dumps(stats, default=str), error=error)
+                .values(
+                    finished_at=ts(now()), status=status, stats=json.dumps(stats, default=str), error=error
+                )
             )
 
     def runs(self, connection: str | None = None, limit: int = 10) -> list[RunInfo]:
@@ -663,7 +703,9 @@ class StateStore:
     def set_needs_reauth(self, name: str, reason: str) -> bool:
         """Flag the connection; True only the first time (so the alert is raised once)."""
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(t.connections.c.needs_reauth).where(t.connections.c.name == name)).first()
+            row = conn.execute(
+                sa.select(t.connections.c.needs_reauth).where(t.connections.c.name == name)
+            ).first()
             first = row is None or not row[0]
             self._upsert(
                 conn,
@@ -683,7 +725,9 @@ class StateStore:
     def clear_needs_reauth(self, name: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                sa.update(t.connections).where(t.connections.c.name == name).values(needs_reauth=False, reauth_reason=None)
+                sa.update(t.connections)
+                .where(t.connections.c.name == name)
+                .values(needs_reauth=False, reauth_reason=None)
             )
 
     def mark_success(self, name: str) -> None:
@@ -718,7 +762,13 @@ class StateStore:
             self._audit(conn, event, connection, run_id, subject, detail or {})
 
     def _audit(
-        self, conn: Connection, event: str, connection: str | None, run_id: str | None, subject: str | None, detail: dict[str, Any]
+        self,
+        conn: Connection,
+        event: str,
+        connection: str | None,
+        run_id: str | None,
+        subject: str | None,
+        detail: dict[str, Any],
     ) -> None:
         if self.dialect == "postgresql":
             # Serialise appends so two workers never chain onto the same predecessor.
@@ -730,7 +780,14 @@ class StateStore:
         digest = audit_hash(prev_hash, stamp, connection, run_id, event, subject, body)
         conn.execute(
             sa.insert(t.audit_log).values(
-                at=stamp, connection=connection, run_id=run_id, event=event, subject=subject, detail=body, prev_hash=prev_hash, hash=digest
+                at=stamp,
+                connection=connection,
+                run_id=run_id,
+                event=event,
+                subject=subject,
+                detail=body,
+                prev_hash=prev_hash,
+                hash=digest,
             )
         )
 
@@ -751,17 +808,28 @@ class StateStore:
                 if expected_id is not None and r.id != expected_id:
                     problems.append(f"rows {expected_id}..{r.id - 1} are missing (deleted)")
                 if r.prev_hash != prev:
-                    problems.append(f"row {r.id}: does not follow the previous row (a row before it was changed or deleted)")
+                    problems.append(
+                        f"row {r.id}: does not follow the previous row "
+                        "(a row before it was changed or deleted)"
+                    )
                 digest = audit_hash(r.prev_hash, r.at, r.connection, r.run_id, r.event, r.subject, r.detail)
                 if digest != r.hash:
-                    problems.append(f"row {r.id}: content does not match its hash (changed after it was written)")
+                    problems.append(
+                        f"row {r.id}: content does not match its hash (changed after it was written)"
+                    )
                 prev = r.hash
                 expected_id = r.id + 1
         return problems
 
 
 def audit_hash(
-    prev_hash: str, at: str, connection: str | None, run_id: str | None, event: str, subject: str | None, detail: str
+    prev_hash: str,
+    at: str,
+    connection: str | None,
+    run_id: str | None,
+    event: str,
+    subject: str | None,
+    detail: str,
 ) -> str:
     blob = json.dumps([prev_hash, at, connection, run_id, event, subject, detail], separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -77,7 +77,14 @@ def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print) -> in
         connection = deployment.connections[0]
         store = open_store(deployment)
         echo(f"ERP: {erp.describe}")
-        echo("Cycle: " + ("incremental (only what changed since the last run)" if resume else "full pull into a fresh state file"))
+        echo(
+            "Cycle: "
+            + (
+                "incremental (only what changed since the last run)"
+                if resume
+                else "full pull into a fresh state file"
+            )
+        )
         deciders = deciders_for(deployment, connection)
         report = sync_connection(deployment, connection, store, deciders=deciders, sleep=lambda s: None)
         _summarise(store, report, echo)
@@ -103,11 +110,15 @@ def _demo_rules() -> dict[str, Any]:
 
 
 def _summarise(store: StateStore, report: CycleReport, echo: Echo) -> None:
-    echo(f"\nPulled (run {report.run_id[:8]}, {report.status}, {report.seconds:.1f}s, {report.api_calls} API calls):")
+    echo(
+        f"\nPulled (run {report.run_id[:8]}, {report.status}, {report.seconds:.1f}s, "
+        f"{report.api_calls} API calls):"
+    )
     for stream, n in report.pulled.items():
         echo(
             f"  {stream:<13} {n.get('new', 0):>5} new  {n.get('changed', 0):>5} changed  "
-            f"{n.get('unchanged', 0):>5} unchanged  {n.get('deleted', 0):>3} deleted  {n.get('quarantined', 0):>3} quarantined"
+            f"{n.get('unchanged', 0):>5} unchanged  {n.get('deleted', 0):>3} deleted  "
+            f"{n.get('quarantined', 0):>3} quarantined"
         )
     if any(n.get("quarantined") for n in report.pulled.values()):
         for q in store.quarantined(report.connection, limit=5):
@@ -126,15 +137,18 @@ def _summarise(store: StateStore, report: CycleReport, echo: Echo) -> None:
     echo("\nDecided:")
     if not decided:
         echo("  nothing new to do")
-    for what, n in sorted(decided.items()):
-        echo(f"  {n:>5}  {what}")
+    for what, count in sorted(decided.items()):
+        echo(f"  {count:>5}  {what}")
     for line in examples:
         echo(line)
     echo("\nWritten back to the ERP:")
     written = dict(report.written)
     echo("  " + (", ".join(f"{v} {k}" for k, v in sorted(written.items())) or "nothing"))
     stats = store.outbox_stats(report.connection)["counts"]
-    echo(f"  outbox: {stats.get('done', 0)} done, {stats.get('pending', 0)} pending, {stats.get('parked', 0)} parked")
+    echo(
+        f"  outbox: {stats.get('done', 0)} done, {stats.get('pending', 0)} pending, "
+        f"{stats.get('parked', 0)} parked"
+    )
     _ = datetime.now(UTC)
 
 

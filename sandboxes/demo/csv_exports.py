@@ -14,6 +14,7 @@ from sandboxes.demo import DemoERP
 @contextmanager
 def local_erp(state_dir: Path, *, resume: bool, echo: Callable[[str], None]) -> Iterator[DemoERP]:
     from connectors.csv import sample
+
     folder = state_dir / "erp-exports"
     if not resume or not folder.exists():
         for old in folder.glob("*.csv") if folder.exists() else []:
@@ -21,7 +22,9 @@ def local_erp(state_dir: Path, *, resume: bool, echo: Callable[[str], None]) -> 
         sample.write_sample_exports(folder)
     else:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        changed = sample.edit_rows(folder / "customers.csv", _first_ids(folder / "customers.csv", 1), {"modified_at": stamp})
+        changed = sample.edit_rows(
+            folder / "customers.csv", _first_ids(folder / "customers.csv", 1), {"modified_at": stamp}
+        )
         echo(f"Simulated ERP activity: customer {', '.join(changed)} edited at {stamp}")
     yield DemoERP(
         kind="csv",

@@ -46,7 +46,11 @@ def test_a_connector_that_fails_to_import_is_reported_and_skipped(monkeypatch: p
     registry = discover()
     broken = registry_module.Registry(
         connectors=dict(registry.connectors),
-        broken={"acme": BrokenConnector("acme", "arbridge_acme:AcmeConnector", "ModuleNotFoundError: No module named 'acme_sdk'")},
+        broken={
+            "acme": BrokenConnector(
+                "acme", "arbridge_acme:AcmeConnector", "ModuleNotFoundError: No module named 'acme_sdk'"
+            )
+        },
     )
     monkeypatch.setattr(registry_module, "_cached", broken)
     code, out, err = invoke("connectors")
@@ -78,16 +82,24 @@ def _csv_deployment(tmp_path: Path) -> Path:
         # A row an export might really contain: a total typed in words.
         csv.DictWriter(fh, fieldnames=INVOICE_COLUMNS).writerow(
             {
-                "id": "9001", "number": "INV-9001", "customer_id": "101", "status": "open", "currency": "USD",
-                "issue_date": "2026-10-01", "due_date": "2026-10-31", "total": "twelve", "open_amount": "12.00",
-                "version": "1", "modified_at": "2026-11-01T10:00:00+00:00",
+                "id": "9001",
+                "number": "INV-9001",
+                "customer_id": "101",
+                "status": "open",
+                "currency": "USD",
+                "issue_date": "2026-10-01",
+                "due_date": "2026-10-31",
+                "total": "twelve",
+                "open_amount": "12.00",
+                "version": "1",
+                "modified_at": "2026-11-01T10:00:00+00:00",
             }
         )
     return write_config(
         tmp_path,
         f"""
         version: 1
-        store: {{url: "sqlite:///{tmp_path / 'state.sqlite'}"}}
+        store: {{url: "sqlite:///{tmp_path / "state.sqlite"}"}}
         connections:
           - name: shop
             connector: csv

@@ -9,7 +9,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
-from connectors.base import Capabilities, CheckResult, Connector, ConnectorContext, ConnectorSettings, Cursor, OutboundOp, Page, WriteResult
+from connectors.base import (
+    Capabilities,
+    CheckResult,
+    Connector,
+    ConnectorContext,
+    ConnectorSettings,
+    Cursor,
+    OutboundOp,
+    Page,
+    WriteResult,
+)
 from connectors.errors import ConflictError, ConnectorError
 from mapping import CollectionStatusUpdate, Customer, Invoice, OpType, Record, Stream, TargetType
 
@@ -23,7 +33,9 @@ class RecordingERP:
         self.records: dict[Stream, dict[str, Record]] = {s: {} for s in Stream}
         self.tick = 0
         for i in range(customers):
-            self.put(Customer(remote_id=f"C{i}", name=f"Customer {i}", remote_modified_at=self.now(), version="0"))
+            self.put(
+                Customer(remote_id=f"C{i}", name=f"Customer {i}", remote_modified_at=self.now(), version="0")
+            )
         for i in range(invoices):
             self.put(
                 Invoice(
@@ -89,7 +101,11 @@ class FakeConnector(Connector):
     def read(self, stream: Stream, cursor: Cursor | None) -> Iterator[Page]:
         after = tuple(json.loads(cursor.value)) if cursor else ("", "")
         rows = sorted(
-            (r for r in self.erp.records[stream].values() if (r.remote_modified_at.isoformat(), r.remote_id) > after),
+            (
+                r
+                for r in self.erp.records[stream].values()
+                if (r.remote_modified_at.isoformat(), r.remote_id) > after
+            ),
             key=lambda r: (r.remote_modified_at, r.remote_id),
         )
         for i in range(0, len(rows), self.page_size):
@@ -98,7 +114,9 @@ class FakeConnector(Connector):
                 raise self.erp.fail_reads.pop(0)
             chunk = rows[i : i + self.page_size]
             last = chunk[-1]
-            yield Page(stream, list(chunk), Cursor(json.dumps([last.remote_modified_at.isoformat(), last.remote_id])))
+            yield Page(
+                stream, list(chunk), Cursor(json.dumps([last.remote_modified_at.isoformat(), last.remote_id]))
+            )
 
     def write(self, ops: Sequence[OutboundOp]) -> list[WriteResult]:
         self.erp.write_calls += 1
@@ -115,12 +133,26 @@ class FakeConnector(Connector):
                 continue
             rec = self.erp.records[Stream.INVOICES][op.op.target_id]
             if op.op.base_version is not None and op.op.base_version != rec.version:
-                results.append(WriteResult(op.key, False, error=ConflictError("stale version", erp_code="5010")))
+                results.append(
+                    WriteResult(op.key, False, error=ConflictError("stale version", erp_code="5010"))
+                )
                 continue
-            self.erp.touch(Stream.INVOICES, rec.remote_id, collection_status=op.op.collection_status, dunning_level=op.op.dunning_level)
+            self.erp.touch(
+                Stream.INVOICES,
+                rec.remote_id,
+                collection_status=op.op.collection_status,
+                dunning_level=op.op.dunning_level,
+            )
             self.erp.applied[op.key] = op
             self.erp.effects[op.op.target_id] += 1
-            results.append(WriteResult(op.key, True, remote_id=rec.remote_id, version=self.erp.records[Stream.INVOICES][rec.remote_id].version))
+            results.append(
+                WriteResult(
+                    op.key,
+                    True,
+                    remote_id=rec.remote_id,
+                    version=self.erp.records[Stream.INVOICES][rec.remote_id].version,
+                )
+            )
         return results
 
     def fetch(self, target_type: TargetType, remote_id: str) -> Record | None:

@@ -32,16 +32,22 @@ class RemindEveryOpenInvoice:
         for rec in ctx.store.iter_records(ctx.connection, Stream.INVOICES):
             assert isinstance(rec, Invoice)
             yield CollectionStatusUpdate(
-                target_type=TargetType.INVOICE, target_id=rec.remote_id, collection_status=CollectionStatus.REMINDED, dunning_level=1
+                target_type=TargetType.INVOICE,
+                target_id=rec.remote_id,
+                collection_status=CollectionStatus.REMINDED,
+                dunning_level=1,
             )
 
 
 def main(state_url: str, folder: str) -> None:
     store = StateStore.open(state_url)
     connector = SmallBatchCsv.create(
-        {"folder": Path(folder), "page_size": 50}, ConnectorContext(connection="shop", state=store.connector_state("shop"))
+        {"folder": Path(folder), "page_size": 50},
+        ConnectorContext(connection="shop", state=store.connector_state("shop")),
     )
-    report = SyncEngine(store, connector, "shop", SyncOptions(deciders=[RemindEveryOpenInvoice()], sleep=lambda s: None)).run_cycle()
+    report = SyncEngine(
+        store, connector, "shop", SyncOptions(deciders=[RemindEveryOpenInvoice()], sleep=lambda s: None)
+    ).run_cycle()
     print(report.status, dict(report.written), flush=True)
 
 

@@ -22,7 +22,12 @@ CUSTOMERS, INVOICES = 60, 600
 def make_exports(folder: Path) -> None:
     folder.mkdir()
     customers = [
-        {"id": f"C{i:04d}", "name": f"Customer {i} GmbH", "currency": "EUR", "modified_at": f"2026-10-01T08:{i % 60:02d}:00+00:00"}
+        {
+            "id": f"C{i:04d}",
+            "name": f"Customer {i} GmbH",
+            "currency": "EUR",
+            "modified_at": f"2026-10-01T08:{i % 60:02d}:00+00:00",
+        }
         for i in range(CUSTOMERS)
     ]
     invoices = [
@@ -50,7 +55,11 @@ def run(state: str, folder: Path, kill_after: float | None = None) -> subprocess
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.engine.kill_target", state, str(folder)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     if kill_after is None:
         out, err = proc.communicate(timeout=300)
@@ -108,7 +117,9 @@ def test_sigkill_at_random_points_loses_no_record_and_sends_no_write_twice(tmp_p
         keys = [r["idempotency_key"] for r in rows]
         targets = sorted(r["target_id"] for r in rows)
         assert len(keys) == len(set(keys)), f"seed {seed}: a write reached the ERP twice"
-        assert targets == sorted(f"I{i:05d}" for i in range(INVOICES)), f"seed {seed}: a write was lost or doubled"
+        assert targets == sorted(f"I{i:05d}" for i in range(INVOICES)), (
+            f"seed {seed}: a write was lost or doubled"
+        )
     # The kills must really have hit pulls and write-backs in progress, not only idle moments.
     assert interrupted_mid_sync >= 4
 

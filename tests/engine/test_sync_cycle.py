@@ -1,4 +1,4 @@
-"""One sync cycle, as an admin sees it: pull only what changed, write each decision once, survive ERP trouble."""
+"""One sync cycle as an admin sees it: pull what changed, write each decision once, survive ERP trouble."""
 
 from __future__ import annotations
 
@@ -50,11 +50,17 @@ def store(store_url: str) -> Iterator[StateStore]:
     s.close()
 
 
-def engine_for(store: StateStore, erp: RecordingERP, *, deciders=(), sleeps: list[float] | None = None, **opts) -> SyncEngine:
+def engine_for(
+    store: StateStore, erp: RecordingERP, *, deciders=(), sleeps: list[float] | None = None, **opts
+) -> SyncEngine:
     FakeConnector.erps["erp"] = erp
-    connector = FakeConnector(FakeSettings(erp="erp"), ConnectorContext(connection="acme", state=store.connector_state("acme")))
+    connector = FakeConnector(
+        FakeSettings(erp="erp"), ConnectorContext(connection="acme", state=store.connector_state("acme"))
+    )
     sleeps = sleeps if sleeps is not None else []
-    return SyncEngine(store, connector, "acme", SyncOptions(deciders=list(deciders), sleep=sleeps.append, **opts))
+    return SyncEngine(
+        store, connector, "acme", SyncOptions(deciders=list(deciders), sleep=sleeps.append, **opts)
+    )
 
 
 def test_first_cycle_pulls_everything_and_writes_each_decision_once(store: StateStore) -> None:
@@ -75,13 +81,15 @@ def test_second_cycle_pulls_only_what_changed_and_decides_nothing_twice(store: S
     reads_before = erp.read_calls
     report = engine_for(store, erp, deciders=[rule]).run_cycle()
     assert report.pulled["customers"]["changed"] == 1
-    # The write-backs of the first cycle changed the ERP records, so they come back once, unchanged in substance.
+    # The first cycle's write-backs changed the ERP records: they come back once, and decide nothing new.
     assert report.written.get("ok", 0) == 0
     assert erp.read_calls - reads_before <= 4
     assert sum(erp.effects.values()) == 10
 
 
-def test_a_throttling_erp_is_waited_for_with_its_retry_after_and_the_cycle_finishes(store: StateStore) -> None:
+def test_a_throttling_erp_is_waited_for_with_its_retry_after_and_the_cycle_finishes(
+    store: StateStore,
+) -> None:
     erp = RecordingERP()
     erp.fail_reads = [ThrottledError("429", retry_after=7.0), ThrottledError("429", retry_after=7.0)]
     erp.fail_writes = [ThrottledError("3001 ThrottleExceeded", retry_after=60.0)]
@@ -129,7 +137,9 @@ def test_a_write_the_erp_rejects_is_parked_with_its_message(store: StateStore) -
     assert parked.target_id == "I1" and "DefinitionId 9" in (parked.last_error or "")
 
 
-def test_revoked_credentials_pause_the_connection_with_one_alert_and_no_retry_loop(store: StateStore, caplog) -> None:
+def test_revoked_credentials_pause_the_connection_with_one_alert_and_no_retry_loop(
+    store: StateStore, caplog
+) -> None:
     erp = RecordingERP()
     erp.fail_reads = [AuthError("invalid_grant: refresh token revoked")]
     sleeps: list[float] = []
@@ -146,7 +156,10 @@ def test_an_outbox_row_altered_after_its_key_was_issued_is_refused(store: StateS
     eng = engine_for(store, erp, deciders=[RemindEveryOpenInvoice()], write_back=False)
     eng.run_cycle()
     forged = CollectionStatusUpdate(
-        target_type=TargetType.INVOICE, target_id="I0", collection_status=CollectionStatus.COLLECTIONS_AGENCY, dunning_level=9
+        target_type=TargetType.INVOICE,
+        target_id="I0",
+        collection_status=CollectionStatus.COLLECTIONS_AGENCY,
+        dunning_level=9,
     )
     with store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE outbox SET payload = :p"), {"p": forged.model_dump_json()})
@@ -164,8 +177,12 @@ def test_a_write_whose_parent_was_parked_waits(store: StateStore) -> None:
         name = "pc"
 
         def decide(self, ctx: DecisionContext) -> Iterable[Decision]:
-            parent = CollectionStatusUpdate(target_type=TargetType.INVOICE, target_id="I0", collection_status=CollectionStatus.REMINDED)
-            child = CollectionStatusUpdate(target_type=TargetType.INVOICE, target_id="I1", collection_status=CollectionStatus.REMINDED)
+            parent = CollectionStatusUpdate(
+                target_type=TargetType.INVOICE, target_id="I0", collection_status=CollectionStatus.REMINDED
+            )
+            child = CollectionStatusUpdate(
+                target_type=TargetType.INVOICE, target_id="I1", collection_status=CollectionStatus.REMINDED
+            )
             yield Decision(child, after=parent)
 
     erp.op_results["I0"] = BadRecordError("invoice is closed")

@@ -1,4 +1,4 @@
-"""The state store keeps what was synced, what is owed to the ERP, and an audit trail — on SQLite and PostgreSQL."""
+"""The state store keeps what was synced, what is owed to the ERP, and an audit trail."""
 
 from __future__ import annotations
 
@@ -30,7 +30,10 @@ def invoice(rid: str, amount: str = "100.00", *, customer: str = "C1", modified:
 
 def status_update(rid: str, level: int = 1) -> CollectionStatusUpdate:
     return CollectionStatusUpdate(
-        target_type=TargetType.INVOICE, target_id=rid, collection_status=CollectionStatus.REMINDED, dunning_level=level
+        target_type=TargetType.INVOICE,
+        target_id=rid,
+        collection_status=CollectionStatus.REMINDED,
+        dunning_level=level,
     )
 
 
@@ -67,7 +70,9 @@ def test_a_non_resumable_cursor_is_not_stored_mid_stream(store: StateStore) -> N
     assert store.get_cursor("acme", Stream.INVOICES) == Cursor("a")
 
 
-def test_rejected_record_is_quarantined_with_path_and_reason_and_released_once_it_maps(store: StateStore) -> None:
+def test_rejected_record_is_quarantined_with_path_and_reason_and_released_once_it_maps(
+    store: StateStore,
+) -> None:
     bad = Reject(Stream.INVOICES, "7", "TotalAmt", "not a number: 'abc'", raw={"Id": "7", "TotalAmt": "abc"})
     store.save_page("acme", Stream.INVOICES, [invoice("1")], [bad])
     [q] = store.quarantined("acme")

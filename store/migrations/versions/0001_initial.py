@@ -139,5 +139,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("connections", "connector_state", "runs", "audit_log", "quarantine", "outbox", "cursors", "records"):
+    for table in (
+        "connections",
+        "connector_state",
+        "runs",
+        "audit_log",
+        "quarantine",
+        "outbox",
+        "cursors",
+        "records",
+    ):
         op.drop_table(table)
