@@ -249,7 +249,9 @@ class Caps(_Model):
 
     channel: Channel
     max: int = Field(ge=0)
-    period_days: int = Field(ge=1)
+    period_days: int = Field(
+        ge=1, le=90, description="Rolling window; the history keeps 90 days of contacts."
+    )
 
 
 class PaymentDetails(_Model):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mapping.models import Customer, DocumentStatus, Invoice
 from rules.dunning.contact import zone_for
@@ -77,6 +78,13 @@ class WorklistEntry:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Who:
+    name: str
+    zone: ZoneInfo
+    dunning_block: bool
+
+
 @dataclass(slots=True)
 class _Exposure:
     amounts: dict[str, Decimal] = field(default_factory=dict)
@@ -113,16 +121,20 @@ def worklist(
         Entries sorted by score (highest first), then amount, then customer id.
     """
     summaries = history if isinstance(history, Mapping) else summarize_history(history, as_of)
-    names: dict[str, Customer] = {c.remote_id: c for c in customers}
+    # Keep only what the ranking needs, not whole records: memory per customer stays small.
+    known: dict[str, _Who] = {
+        c.remote_id: _Who(c.name, zone_for(c.time_zone, default_time_zone), c.dunning_block)
+        for c in customers
+    }
+    fallback_zone = zone_for(None, default_time_zone)
     exposure: dict[str, _Exposure] = {}
     for inv in invoices:
         if inv.deleted or inv.status not in (DocumentStatus.OPEN, DocumentStatus.PARTIALLY_PAID):
             continue
         if inv.open_amount <= 0:
             continue
-        customer = names.get(inv.customer_remote_id)
-        zone = zone_for(customer.time_zone if customer else None, default_time_zone)
-        today = as_of.astimezone(zone).date()
+        who = known.get(inv.customer_remote_id)
+        today = as_of.astimezone(who.zone if who else fallback_zone).date()
         due = inv.due_date or inv.issue_date + timedelta(days=default_terms_days)
         days = (today - due).days
         if days < 1:
@@ -134,7 +146,7 @@ def worklist(
         if inv.promise_to_pay_date is not None and inv.promise_to_pay_date < today:
             exp.broken_now += 1
     entries = [
-        _entry(cid, names.get(cid), exp, summaries.get(cid) or CustomerHistory(), fx_rates)
+        _entry(cid, known.get(cid), exp, summaries.get(cid) or CustomerHistory(), fx_rates)
         for cid, exp in exposure.items()
     ]
     entries.sort(key=lambda e: (-e.score, -sum(e.amount_at_risk.values()), e.customer_id))
@@ -144,7 +156,7 @@ def worklist(
 
 def _entry(
     cid: str,
-    customer: Customer | None,
+    customer: _Who | None,
     exp: _Exposure,
     hist: CustomerHistory,
     fx_rates: Mapping[str, Decimal] | None,

@@ -157,3 +157,13 @@ def test_presorted_streams_out_of_order_are_an_error() -> None:
     custs = [customer("C2"), customer("C1")]
     with pytest.raises(ValueError, match="not sorted"):
         list(plan(make_policy(), custs, [], [], [], AS_OF, presorted=True))
+
+
+def test_plan_groups_gives_the_same_plan_from_assembled_groups() -> None:
+    from rules.dunning import CustomerGroup, plan_groups, summarize_history
+
+    invs = [invoice("1", TODAY - timedelta(days=40)), invoice("2", TODAY - timedelta(days=9), disputed=True)]
+    expected = [r.to_json() for r in plan(make_policy(), [customer()], invs, [], [], AS_OF)]
+    groups = [CustomerGroup(customer(), invs)]
+    got = [r.to_json() for r in plan_groups(make_policy(), groups, summarize_history([]), AS_OF)]
+    assert got == expected and len(got) == 2
