@@ -279,6 +279,11 @@ class Operation(_Strict):
         default=None, description="Version token the decision was based on; stale → conflict."
     )
     reason: str | None = Field(default=None, description="Why: shown in the ERP note and in the audit log.")
+    decided_on: date | None = Field(
+        default=None,
+        description="The day of the decision. Part of the idempotency key: the same decision on the same day "
+        "is one write, while returning to an earlier state on a later day is a new one.",
+    )
 
     def content(self) -> dict[str, Any]:
         """The operation's content, stable across processes: the input of its idempotency key."""

@@ -123,6 +123,39 @@ connector_state = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
 )
 
+dunning_actions = sa.Table(
+    "dunning_actions",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("connection", sa.String(100), nullable=False),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("send_at", TS, nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    # planned → sent | failed | in_doubt; the planner reads every row as history
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("sent_at", TS, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("ix_dunning_actions_customer", "connection", "customer_id"),
+)
+
+match_results = sa.Table(
+    "match_results",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("payment_id", sa.String(200), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # auto | review | unmatched | accepted | rejected
+    sa.Column("customer_id", sa.String(200), nullable=True),
+    sa.Column("confidence", sa.Float, nullable=True),
+    sa.Column("rule", sa.String(80), nullable=True),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("decided_at", TS, nullable=False),
+    sa.Column("reviewed_by", sa.String(200), nullable=True),
+    sa.Index("ix_match_results_status", "connection", "status"),
+)
+
 connections = sa.Table(
     "connections",
     metadata,

@@ -399,14 +399,16 @@ class StateStore:
             )
             if not include_deleted:
                 q = q.where(cols.deleted.is_(False))
+            # Byte order on both databases, so callers can merge streams with Python's string order.
+            rid: Any = cols.remote_id.collate("C") if self.dialect == "postgresql" else cols.remote_id
             if order_by_customer:
-                cust = sa.func.coalesce(cols.customer_remote_id, "")
-                q = q.where(
-                    sa.tuple_(cust, cols.remote_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1]))
-                )
-                q = q.order_by(cust, cols.remote_id)
+                cust: Any = sa.func.coalesce(cols.customer_remote_id, "")
+                if self.dialect == "postgresql":
+                    cust = cust.collate("C")
+                q = q.where(sa.tuple_(cust, rid) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])))
+                q = q.order_by(cust, rid)
             else:
-                q = q.where(cols.remote_id > last[1]).order_by(cols.remote_id)
+                q = q.where(rid > last[1]).order_by(rid)
             with self.engine.connect() as conn:
                 rows = conn.execute(q.limit(batch)).all()
             if not rows:
@@ -644,6 +646,116 @@ class StateStore:
                 )
             ).all()
         return {(str(a), str(b), str(c)) for a, b, c in rows}
+
+    def last_operations(self, connection: str, op_type: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """The newest operation of a type per target that was not parked: what the ERP shows, or will."""
+        o = t.outbox
+        newest = (
+            sa.select(sa.func.max(o.c.id))
+            .where(o.c.connection == connection, o.c.op_type == op_type, o.c.status != "parked")
+            .group_by(o.c.target_type, o.c.target_id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(o.c.target_type, o.c.target_id, o.c.payload).where(o.c.id.in_(newest))
+            ).all()
+        return {(str(a), str(b)): json.loads(p) for a, b, p in rows}
+
+    # -- rules state ------------------------------------------------------------------------------
+
+    def record_dunning_action(
+        self,
+        connection: str,
+        *,
+        key: str,
+        customer_id: str,
+        send_at: datetime,
+        channel: str,
+        level: int,
+        payload: dict[str, Any],
+    ) -> bool:
+        """Remember a planned communication (the planner's history); False if it was planned before."""
+        row = {
+            "key": key,
+            "connection": connection,
+            "customer_id": customer_id,
+            "send_at": ts(send_at),
+            "channel": channel,
+            "level": level,
+            "payload": json.dumps(payload, default=str),
+            "status": "planned",
+            "created_at": ts(now()),
+        }
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                self._insert(t.dunning_actions).on_conflict_do_nothing(index_elements=["key"]), row
+            )
+        return bool(result.rowcount)
+
+    def dunning_history(self, connection: str) -> Iterator[dict[str, Any]]:
+        """Every communication planned so far for the connection, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.dunning_actions.c.payload)
+                .where(t.dunning_actions.c.connection == connection)
+                .order_by(t.dunning_actions.c.send_at)
+            ).all()
+        for (payload,) in rows:
+            yield json.loads(payload)
+
+    def dunning_actions(self, connection: str, status: str | None = None) -> list[dict[str, Any]]:
+        q = sa.select(t.dunning_actions).where(t.dunning_actions.c.connection == connection)
+        if status:
+            q = q.where(t.dunning_actions.c.status == status)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q.order_by(t.dunning_actions.c.send_at))]
+
+    def save_match_result(
+        self,
+        connection: str,
+        payment_id: str,
+        *,
+        status: str,
+        customer_id: str | None,
+        confidence: float | None,
+        rule: str | None,
+        result: dict[str, Any],
+    ) -> None:
+        """Store the matcher's latest verdict on a payment; a clerk's decision is never overwritten."""
+        m = t.match_results
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                sa.select(m.c.status).where(m.c.connection == connection, m.c.payment_id == payment_id)
+            ).scalar()
+            if existing in ("accepted", "rejected"):
+                return
+            self._upsert(
+                conn,
+                m,
+                {
+                    "connection": connection,
+                    "payment_id": payment_id,
+                    "status": status,
+                    "customer_id": customer_id,
+                    "confidence": confidence,
+                    "rule": rule,
+                    "result": json.dumps(result, default=str),
+                    "decided_at": ts(now()),
+                },
+                ["connection", "payment_id"],
+                ["status", "customer_id", "confidence", "rule", "result", "decided_at"],
+            )
+
+    def match_results(self, connection: str, status: str | None = None) -> list[dict[str, Any]]:
+        """The matcher's verdicts (``auto``, ``review``, ``unmatched``, ``accepted``, ``rejected``)."""
+        q = sa.select(t.match_results).where(t.match_results.c.connection == connection)
+        if status:
+            q = q.where(t.match_results.c.status == status)
+        with self.engine.connect() as conn:
+            return [
+                {**dict(r._mapping), "result": json.loads(r.result)}
+                for r in conn.execute(q.order_by(t.match_results.c.payment_id))
+            ]
 
     # -- runs -----------------------------------------------------------------------------------
 

@@ -26,3 +26,28 @@ def test_reopening_an_existing_store_keeps_its_records(store_url: str) -> None:
     reopened = StateStore.open(store_url)
     assert reopened.count_records("acme") == {"invoices": 2}
     reopened.close()
+
+
+def test_a_store_at_the_first_schema_upgrades_and_keeps_its_data(store_url: str) -> None:
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    import store.state as state
+
+    engine = state.create_engine(store_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(state.__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    old = StateStore(engine)
+    old.save_page("acme", Stream.INVOICES, [invoice("1")])
+    old.close()
+
+    upgraded = StateStore.open(store_url)
+    assert upgraded.count_records("acme") == {"invoices": 1}
+    assert "dunning_actions" in sa.inspect(upgraded.engine).get_table_names()
+    upgraded.close()

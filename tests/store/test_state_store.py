@@ -45,7 +45,7 @@ def store(store_url: str):
 
 
 def test_a_new_database_is_migrated_to_the_newest_schema(store: StateStore) -> None:
-    assert schema_revision(store.engine) == "0001"
+    assert schema_revision(store.engine) == "0002"
     tables = set(sa.inspect(store.engine).get_table_names())
     assert {"records", "cursors", "outbox", "quarantine", "audit_log", "runs", "connector_state"} <= tables
 
