@@ -99,6 +99,9 @@ CDC_LOOKBACK = timedelta(days=30) - timedelta(hours=1)
 # Re-read a little before the last answer's server time: a transaction committed just before the
 # answer may carry an earlier LastUpdatedTime than the answer's own time.
 OVERLAP = timedelta(minutes=5)
+# Streams whose anchors lie at most this far before the calling stream's share its CDC call.
+HINT_REACH = timedelta(hours=1)
+HINT_KEY = "quickbooks.cdc_since"
 # Legacy custom fields hold at most 31 characters.
 CUSTOM_FIELD_MAX = 31
 PRIVATE_NOTE_MAX = 4000
@@ -324,8 +327,12 @@ class _Anchor:
         return moved
 
     def start_at(self, server_time: datetime, lag: timedelta) -> None:
-        """Nothing new arrived: move up to shortly before the server's time, so the cursor stays
-        inside CDC's look-back; records committed in the lag are simply read again."""
+        """Move up to ``lag`` before the server's time when nothing delivered is that recent.
+
+        Every record up to the server's time has been delivered, so none lies between the old
+        anchor and the new one: the move loses and repeats nothing, and keeps the cursor inside
+        CDC's look-back even for a stream that rarely changes.
+        """
         candidate = server_time - lag
         if self.time is None or candidate > self.time:
             self.since, self.time, self.seen = _format_time(candidate), candidate, set()
@@ -545,9 +552,9 @@ class QuickBooksConnector(Connector):
             pending_extra = []
             done = not full
             if done and until is None:
-                if anchor.since is None:
-                    server = data.get("time")
-                    anchor.start_at(_parse_time(str(server)) if server else self._now(), OVERLAP)
+                server = data.get("time")
+                anchor.start_at(_parse_time(str(server)) if server else self._now(), OVERLAP)
+                self._remember_anchor(stream, anchor)
                 cursor = anchor.cursor("cdc")
             else:
                 cursor = anchor.cursor("cdc" if until is not None else "query")
@@ -573,11 +580,30 @@ class QuickBooksConnector(Connector):
             extra = []
         items = [*extra, *(i for i in window.objects.get(entity, []) if anchor.is_new(i, strict=strict))]
         records, rejects = self._translate(stream, items)
-        if not anchor.advance(items):
-            anchor.start_at(window.server_time, OVERLAP)
+        anchor.advance(items)
+        anchor.start_at(window.server_time, OVERLAP)
+        self._remember_anchor(stream, anchor)
         yield Page(
             stream=stream, records=records, cursor=anchor.cursor("cdc"), rejects=rejects, api_calls=calls
         )
+
+    def _remember_anchor(self, stream: Stream, anchor: _Anchor) -> None:
+        # A hint, not the cursor (the engine stores that): lets the first CDC call of a cycle reach
+        # back far enough to serve the other streams too.
+        if anchor.since:
+            self.context.state.put(f"{HINT_KEY}.{stream.value}", anchor.since)
+
+    def _call_since(self, since: datetime) -> datetime:
+        earliest = since
+        for stream in self.capabilities.streams:
+            text = self.context.state.get(f"{HINT_KEY}.{stream.value}")
+            try:
+                hint = _parse_time(text) if text else None
+            except ValueError:
+                hint = None
+            if hint is not None and since - HINT_REACH <= hint < earliest:
+                earliest = hint
+        return earliest
 
     def _cdc_window(self, since: datetime) -> _CdcWindow:
         cached = self._cdc_cache
@@ -588,6 +614,7 @@ class QuickBooksConnector(Connector):
         ):
             return cached
         entities = [ENTITY_OF_STREAM[s] for s in Stream if s in self.capabilities.streams]
+        since = self._call_since(since)
         calls = 1
         objects, server = self.client.cdc(entities, _format_time(since))
         server_time = _parse_time(server) if server else self._now()
