@@ -32,6 +32,9 @@ def register_decider_factory(factory: DeciderFactory) -> None:
 
 
 def deciders_for(deployment: Any, connection: Any) -> list[Decider]:
+    """The rule deciders a deployment turns on for a connection."""
+    import engine.rules  # noqa: F401 - registers the dunning and cash-application deciders
+
     out: list[Decider] = []
     for factory in _decider_factories:
         out.extend(factory(deployment, connection))

@@ -331,6 +331,8 @@ class SyncEngine:
                 parent = (
                     idempotency_key(self.connection, decision.after) if decision.after is not None else None
                 )
+                if self.store.has_operation(idempotency_key(self.connection, decision.op)):
+                    continue  # decided before (a re-run on the same state): the outbox already has it
                 if decision.after is not None:
                     self.store.enqueue(self.connection, [decision.after], run_id=report.run_id)
                 keys = self.store.enqueue(

@@ -493,6 +493,11 @@ class StateStore:
                 conn.execute(self._insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]), rows)
         return keys
 
+    def has_operation(self, key: str) -> bool:
+        """Whether an operation with this idempotency key was ever queued."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(t.outbox.c.id).where(t.outbox.c.key == key)).first() is not None
+
     def claim(self, connection: str, limit: int, *, at: datetime | None = None) -> list[OutboxRow]:
         """The next rows due for sending, oldest first, marked ``sending`` before they leave.
 

@@ -98,7 +98,7 @@ def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print) -> in
 
 def _demo_rules() -> dict[str, Any]:
     rules: dict[str, Any] = {}
-    policy = Path(__file__).resolve().parent.parent / "config" / "dunning-policy.example.yaml"
+    policy = Path(__file__).resolve().parents[2] / "config" / "dunning-policy.example.yaml"
     if policy.exists():
         rules["dunning"] = {"enabled": True, "policy": str(policy)}
     try:

@@ -1,0 +1,180 @@
+"""The rules in the daemon: dunning and cash application run on the state store after each pull.
+
+Both deciders read only the store (never the ERP), turn their decisions into outbox operations
+and keep their own state in the store (planned communications, match verdicts), so a crash at any
+point neither repeats nor loses a decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from engine.runner import register_decider_factory
+from engine.sync import Decision, DecisionContext
+from mapping.models import (
+    CollectionStatusUpdate,
+    CreditMemo,
+    Customer,
+    Invoice,
+    Operation,
+    OpType,
+    Payment,
+    Record,
+    Stream,
+)
+
+log = logging.getLogger("arbridge.rules")
+
+
+def _same_status(last: dict[str, Any] | None, op: CollectionStatusUpdate) -> bool:
+    if last is None:
+        return False
+    wanted = op.model_dump(mode="json")
+    return all(
+        last.get(k) == wanted.get(k) for k in ("collection_status", "dunning_level", "next_action_date")
+    )
+
+
+class DunningDecider:
+    """Plans dunning per customer and writes level, status and next action date to the invoices."""
+
+    name = "dunning"
+
+    def __init__(self, policy_path: str) -> None:
+        from rules.dunning import load_policy
+
+        self.policy = load_policy(policy_path)
+
+    def decide(self, ctx: DecisionContext) -> Iterator[Decision | Operation]:
+        from rules.dunning import HistoryEntry, PlannedAction, plan, to_operations
+
+        store, conn = ctx.store, ctx.connection
+        history = [
+            h for h in (HistoryEntry.from_json(p) for p in store.dunning_history(conn)) if h is not None
+        ]
+        customers = (c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer))
+        invoices = (
+            i
+            for i in store.iter_records(conn, Stream.INVOICES, order_by_customer=True)
+            if isinstance(i, Invoice)
+        )
+        memos = [m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)]
+        last = store.last_operations(conn, OpType.COLLECTION_STATUS.value)
+        day = ctx.as_of.date()
+        for item in plan(self.policy, customers, invoices, memos, history, ctx.as_of, presorted=True):
+            if isinstance(item, PlannedAction):
+                store.record_dunning_action(
+                    conn,
+                    key=item.key,
+                    customer_id=item.customer_id,
+                    send_at=item.send_at,
+                    channel=item.channel.value,
+                    level=item.level,
+                    payload=item.to_json(),
+                )
+            for op in to_operations(item):
+                if _same_status(last.get((op.target_type.value, op.target_id)), op):
+                    continue  # the ERP already shows (or is about to show) this state
+                yield op.model_copy(update={"decided_on": day})
+
+    def handles(self, op: Operation) -> bool:
+        return isinstance(op, CollectionStatusUpdate)
+
+    def redecide(self, op: Operation, fresh: Record | None) -> Operation | None:
+        """After a conflict: a paid or voided invoice needs no dunning status any more."""
+        if isinstance(fresh, Invoice) and (fresh.deleted or fresh.open_amount <= 0):
+            return None
+        return op.model_copy(update={"base_version": fresh.version if fresh else None})
+
+
+class CashAppDecider:
+    """Matches the ERP's unapplied payments to open documents; sure matches become applications."""
+
+    name = "cashapp"
+
+    def __init__(
+        self, rules_path: str | None, auto_threshold: float | None, review_threshold: float | None
+    ) -> None:
+        from rules.cashapp.settings import load_rules
+
+        rules = load_rules(rules_path)
+        thresholds: dict[str, float] = {}
+        if auto_threshold is not None:
+            thresholds["auto"] = auto_threshold
+        if review_threshold is not None:
+            thresholds["review"] = review_threshold
+        if thresholds:
+            rules = rules.model_copy(update={"thresholds": rules.thresholds.model_copy(update=thresholds)})
+        self.rules = rules
+
+    def decide(self, ctx: DecisionContext) -> Iterator[Decision | Operation]:
+        from rules.cashapp import (
+            CustomerIndex,
+            DocumentIndex,
+            match_payments,
+            payment_from_model,
+            to_payment_application,
+        )
+
+        store, conn = ctx.store, ctx.connection
+        payments = {
+            p.remote_id: p
+            for p in store.iter_records(conn, Stream.PAYMENTS)
+            if isinstance(p, Payment) and p.unapplied_amount > Decimal(0)
+        }
+        if not payments:
+            return
+        documents = DocumentIndex.from_models(
+            (i for i in store.iter_records(conn, Stream.INVOICES) if isinstance(i, Invoice)),
+            (m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)),
+        )
+        customers = CustomerIndex.from_models(
+            c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer)
+        )
+        inputs = [payment_from_model(p) for p in payments.values()]
+        for result in match_payments(inputs, documents, customers, self.rules, ctx.as_of.date()):
+            store.save_match_result(
+                conn,
+                result.payment_id,
+                status=result.status,
+                customer_id=result.customer_id,
+                confidence=result.confidence,
+                rule=result.rule,
+                result=result.to_json(),
+            )
+            if result.status == "auto" and result.applications:
+                yield to_payment_application(result, payments[result.payment_id])
+
+    def handles(self, op: Operation) -> bool:
+        return op.op_type == OpType.PAYMENT_APPLICATION
+
+    def redecide(self, op: Operation, fresh: Record | None) -> Operation | None:
+        """After a conflict on the payment: apply only if it is still unapplied as we saw it."""
+        if not isinstance(fresh, Payment) or fresh.deleted or fresh.unapplied_amount <= 0:
+            return None
+        return op.model_copy(update={"base_version": fresh.version})
+
+
+def deciders_from_config(deployment: Any, connection: Any) -> Sequence[Any]:
+    """The deciders a deployment's ``rules:`` section turns on."""
+    out: list[Any] = []
+    rules = getattr(deployment, "rules", None)
+    dunning = getattr(rules, "dunning", None)
+    if dunning is not None and dunning.enabled and dunning.policy:
+        out.append(DunningDecider(str(dunning.policy)))
+    cashapp = getattr(rules, "cashapp", None)
+    if cashapp is not None and cashapp.enabled:
+        out.append(
+            CashAppDecider(
+                str(cashapp.rules) if cashapp.rules else None,
+                getattr(cashapp, "auto_threshold", None),
+                getattr(cashapp, "review_threshold", None),
+            )
+        )
+    return out
+
+
+register_decider_factory(deciders_from_config)

@@ -1,0 +1,67 @@
+"""Dunning and cash application run on the store after each pull, and write back through the outbox."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+from config import default_config
+from connectors.csv.sample import write_sample_exports
+from engine.runner import deciders_for, open_store, sync_connection
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def deployment(tmp_path: Path):
+    exports = write_sample_exports(tmp_path / "exports")
+    return default_config(
+        tmp_path,
+        overrides={
+            "connections": [
+                {
+                    "name": "shop",
+                    "connector": "csv",
+                    "settings": {"folder": str(exports)},
+                    "write_back": {"enabled": True},
+                }
+            ],
+            "rules": {
+                "dunning": {"enabled": True, "policy": str(ROOT / "config" / "dunning-policy.example.yaml")},
+                "cashapp": {"enabled": True},
+            },
+        },
+    ), exports
+
+
+def written(exports: Path) -> list[dict[str, str]]:
+    with open(exports / "writeback.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_overdue_invoices_get_their_dunning_status_written_back_once(tmp_path: Path) -> None:
+    cfg, exports = deployment(tmp_path)
+    conn = cfg.connections[0]
+    store = open_store(cfg)
+    first = sync_connection(cfg, conn, store, deciders=deciders_for(cfg, conn), as_of=AS_OF)
+    again = sync_connection(cfg, conn, store, deciders=deciders_for(cfg, conn), as_of=AS_OF)
+    rows = written(exports)
+    statuses = [r for r in rows if r["op_type"] == "collection_status"]
+    assert first.decided["dunning"] >= 3 and first.written["ok"] == len(rows)
+    assert again.decided == {"dunning": 0, "cashapp": 0} and not again.written
+    assert len({r["target_id"] for r in statuses}) == len(statuses)  # one status per invoice
+    assert store.dunning_actions("shop"), "planned communications are kept as the planner's history"
+    store.close()
+
+
+def test_an_unapplied_payment_quoting_its_invoice_is_applied_in_the_erp(tmp_path: Path) -> None:
+    cfg, exports = deployment(tmp_path)
+    conn = cfg.connections[0]
+    store = open_store(cfg)
+    sync_connection(cfg, conn, store, deciders=deciders_for(cfg, conn), as_of=AS_OF)
+    applications = [r for r in written(exports) if r["op_type"] == "payment_application"]
+    verdicts = {m["payment_id"]: m["status"] for m in store.match_results("shop")}
+    assert applications, "a sure match is written back as a payment application"
+    assert all(verdicts[a["target_id"]] == "auto" for a in applications)
+    store.close()
