@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TypeVar
 
 from mapping.models import Customer, DocumentStatus, Invoice
@@ -32,7 +33,7 @@ from rules.dunning import HistoryEntry, PlannedAction, load_policy, plan, workli
 
 M = TypeVar("M", Customer, Invoice)
 AS_OF = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-POLICY = "config/dunning-policy.example.yaml"
+POLICY = Path(__file__).resolve().parents[1] / "config" / "dunning-policy.example.yaml"
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "America/Los_Angeles"]
 CURRENCIES = ["EUR", "USD", "GBP"]
 

@@ -18,7 +18,7 @@ import click
 from pydantic import ValidationError
 
 from rules.dunning.csvio import read_credit_memos, read_customers, read_invoices
-from rules.dunning.history import HistoryEntry, read_history
+from rules.dunning.history import HistoryEntry, parse_instant, read_history
 from rules.dunning.planner import PlannedAction, action_from_json, plan
 from rules.dunning.policy import DunningPolicy, load_policy
 from rules.dunning.render import render
@@ -30,14 +30,12 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 def _as_of(_ctx: click.Context, _param: click.Parameter, value: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_instant(value)
     except ValueError:
         raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 date-time such as 2026-11-23T10:00:00Z"
+            f"{value!r}: give an ISO 8601 date-time with a time zone, e.g. 2026-11-23T10:00:00Z "
+            "or 2026-11-23T10:00:00+01:00"
         ) from None
-    if moment.tzinfo is None:
-        raise click.BadParameter("give a time zone, e.g. 2026-11-23T10:00:00Z or 2026-11-23T10:00:00+01:00")
-    return moment
 
 
 def _load(policy_path: Path) -> DunningPolicy:

@@ -33,7 +33,8 @@ RECENT_PAYMENTS = 3
 CONTACT_HORIZON = timedelta(days=90)
 
 
-def _aware(value: str) -> datetime:
+def parse_instant(value: str) -> datetime:
+    """An ISO 8601 date-time that must carry its zone (``Z`` accepted for UTC)."""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"history time {value!r} has no time zone")
@@ -86,7 +87,7 @@ class HistoryEntry:
         return cls(
             kind=kind,
             customer_id=str(data["customer_id"]),
-            at=_aware(at) if at else None,
+            at=parse_instant(at) if at else None,
             currency=data.get("currency"),
             level=int(data["level"]) if data.get("level") is not None else None,
             channel=data.get("channel"),

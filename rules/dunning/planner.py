@@ -32,7 +32,7 @@ from typing import Any
 
 from mapping.models import CollectionStatus, CreditMemo, Customer, DocumentStatus, Invoice
 from rules.dunning.contact import next_contact_time, zone_for
-from rules.dunning.history import CustomerHistory, HistoryEntry, summarize_history
+from rules.dunning.history import CustomerHistory, HistoryEntry, parse_instant, summarize_history
 from rules.dunning.money import interest_for, quantize
 from rules.dunning.policy import Channel, DunningPolicy, Level, Policy, amount_for
 
@@ -183,9 +183,6 @@ class PlannedAction:
 def action_from_json(data: dict[str, Any]) -> PlannedAction:
     """Rebuild a planned action from its JSON line (for senders that run in another process)."""
 
-    def _dt(value: str) -> datetime:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
     return PlannedAction(
         key=data["key"],
         customer_id=data["customer_id"],
@@ -195,7 +192,7 @@ def action_from_json(data: dict[str, Any]) -> PlannedAction:
         level_name=data.get("level_name"),
         channel=Channel(data["channel"]),
         template=data["template"],
-        send_at=_dt(data["send_at"]),
+        send_at=parse_instant(data["send_at"]),
         fees=Decimal(data["fees"]),
         interest=Decimal(data["interest"]),
         total_open=Decimal(data["total_open"]),
@@ -223,7 +220,7 @@ def action_from_json(data: dict[str, Any]) -> PlannedAction:
             )
             for ln in data["lines"]
         ),
-        as_of=_dt(data["as_of"]),
+        as_of=parse_instant(data["as_of"]),
     )
 
 

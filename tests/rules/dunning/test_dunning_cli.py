@@ -144,7 +144,7 @@ def test_plan_rejects_an_as_of_without_time_zone(files: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    assert "give a time zone" in result.output
+    assert "with a time zone" in result.output
 
 
 def test_plan_names_the_file_and_line_of_a_bad_row(files: Path) -> None:
