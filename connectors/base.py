@@ -233,9 +233,12 @@ class Connector(abc.ABC):
     def find_written(self, op: OutboundOp) -> WriteResult | None:
         """Look up whether ``op`` already reached the ERP (by its idempotency key), if the ERP can tell.
 
-        Used before re-sending a write whose confirmation was lost and whose key is older than the
-        ERP's de-duplication window. None means "cannot tell"; the engine then parks the row for an
-        admin rather than risk writing twice.
+        Used before re-sending a write whose confirmation was lost. Answer with:
+
+        - a result with ``ok=True``: it landed (the engine marks the row done without sending);
+        - a result with ``ok=False``: it certainly did not land (the engine sends it);
+        - None: the ERP cannot tell. The engine resends inside the ERP's de-duplication window
+          and parks the row for an admin outside it, rather than risk writing twice.
         """
         return None
 

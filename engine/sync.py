@@ -402,12 +402,19 @@ class SyncEngine:
                 self._apply_result(row, by_key.get(row.key), report)
 
     def _already_written(self, row: OutboxRow, report: CycleReport) -> bool:
-        """Reconcile a write that was sent before but never confirmed, if it is too old to resend blindly."""
+        """Look a write that may have reached the ERP up before sending it again.
+
+        A batch re-formed after a crash carries a different request id than the one that may have
+        landed, so the ERP's own de-duplication cannot be relied on alone: ask the ERP first. When
+        it cannot tell, resend inside its de-duplication window and park the row outside it.
+        """
         if row.attempts <= 1 or row.sent_at is None:
             return False
-        if datetime.now(UTC) - row.sent_at < self.options.dedupe_window:
-            return False  # the ERP still de-duplicates on the key: resending is safe
         found = self.connector.find_written(OutboundOp(row.key, row.operation()))
+        if found is not None and not found.ok:
+            return False  # the ERP says it certainly did not land: send it
+        if found is None and datetime.now(UTC) - row.sent_at < self.options.dedupe_window:
+            return False  # the ERP cannot tell, but still de-duplicates on the key
         if found is not None and found.ok:
             self.store.mark_done(row.key, remote_id=found.remote_id, version=found.version)
             self.store.audit("reconciled", connection=self.connection, run_id=report.run_id, subject=row.key)

@@ -260,6 +260,8 @@ class StateStore:
                 )
                 existing.update({r[0]: r[1] for r in rows})
             rows_out: list[dict[str, Any]] = []
+            tombstones = [rid for rid, (rec, _) in by_id.items() if rec.deleted and rid in existing]
+            kept = self._stored_data(conn, connection, stream, tombstones) if tombstones else {}
             for rid, (rec, digest) in by_id.items():
                 if existing.get(rid) == digest:
                     out.unchanged += 1
@@ -271,19 +273,32 @@ class StateStore:
                 if rec.deleted:
                     out.deleted += 1
                 out.changed_keys.append(rid)
+                data = rec.model_dump_json()
+                if rid in kept:
+                    # A deletion notice carries only the id and a time (QuickBooks CDC, NetSuite
+                    # getDeleted): flag the copy we have instead of overwriting it with placeholders.
+                    old = json.loads(kept[rid])
+                    old.update(
+                        deleted=True,
+                        remote_modified_at=rec.remote_modified_at.isoformat(),
+                        version=rec.version,
+                    )
+                    data = json.dumps(old)
                 rows_out.append(
                     {
                         "connection": connection,
                         "stream": stream.value,
                         "remote_id": rid,
                         "content_hash": digest,
-                        "customer_remote_id": getattr(rec, "customer_remote_id", None),
+                        "customer_remote_id": json.loads(data).get("customer_remote_id")
+                        if rid in kept
+                        else getattr(rec, "customer_remote_id", None),
                         "remote_modified_at": ts(rec.remote_modified_at),
                         "seen_at": ts(rec.seen_at),
                         "changed_at": stamp,
                         "deleted": rec.deleted,
                         "version": rec.version,
-                        "data": rec.model_dump_json(),
+                        "data": data,
                     }
                 )
             if rows_out:
@@ -319,6 +334,17 @@ class StateStore:
             if cursor is not None and cursor.resumable:
                 self._set_cursor(conn, connection, stream, cursor.value)
         return out
+
+    @staticmethod
+    def _stored_data(conn: Connection, connection: str, stream: Stream, ids: list[str]) -> dict[str, str]:
+        rows = conn.execute(
+            sa.select(t.records.c.remote_id, t.records.c.data).where(
+                t.records.c.connection == connection,
+                t.records.c.stream == stream.value,
+                t.records.c.remote_id.in_(ids),
+            )
+        )
+        return {r[0]: r[1] for r in rows}
 
     def _quarantine(
         self, conn: Connection, connection: str, rej: Reject, run_id: str | None, stamp: str

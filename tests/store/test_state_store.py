@@ -168,3 +168,16 @@ def test_runs_record_status_and_stats(store: StateStore) -> None:
     store.finish_run(run, "ok", {"pulled": {"invoices": {"new": 3}}})
     [info] = store.runs("acme")
     assert (info.status, info.stats["pulled"]["invoices"]["new"]) == ("ok", 3)
+
+
+def test_a_deletion_notice_flags_the_stored_copy_instead_of_overwriting_it(store: StateStore) -> None:
+    store.save_page("acme", Stream.INVOICES, [invoice("1", "250.00")])
+    notice = invoice("1", "0").model_copy(
+        update={"deleted": True, "customer_remote_id": "unknown", "version": "7"}
+    )
+    outcome = store.save_page("acme", Stream.INVOICES, [notice])
+    stored = store.get_record("acme", Stream.INVOICES, "1")
+    assert outcome.deleted == 1
+    assert stored is not None and stored.deleted and stored.version == "7"
+    assert stored.total == Decimal("250.00") and stored.customer_remote_id == "C1"  # type: ignore[attr-defined]
+    assert store.count_records("acme") == {}
