@@ -151,8 +151,11 @@ class _InvoiceLines:
         """Build one customer's open documents, each with its line in the file."""
         out: list[tuple[int, OpenDocument]] = []
         cols = self._cols
+        lines, width = self._lines, self._width
         for i in self._by_customer.pop(customer_id, ()):
-            row = self._row(i)
+            row = lines[i].split(",")
+            if len(row) < width:
+                row += [""] * (width - len(row))
             try:
                 doc = _document_from_row(row, cols)
             except (ValueError, InvalidOperation, IndexError) as exc:

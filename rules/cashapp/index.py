@@ -103,9 +103,34 @@ class DocumentIndex:
 
     def _build(self, customer_id: str) -> None:
         assert self._source is not None
-        for rank, doc in self._source.take(customer_id):
-            self._rank[doc.doc_id] = rank
-            self.add(doc)
+        built = self._source.take(customer_id)
+        if not built:
+            return
+        # One customer at a time, so the per-document bookkeeping of add() is done once here.
+        self._open.pop(customer_id, None)
+        by_id, by_key, ranks = self._by_id, self._by_key, self._rank
+        for rank, doc in built:
+            ranks[doc.doc_id] = rank
+            if doc.customer_id != customer_id:
+                self.add(doc)
+                continue
+            if not doc.key:
+                doc.key = number_key(doc.number)
+            by_id[doc.doc_id] = doc
+            bucket = self._by_customer.get(customer_id)
+            if bucket is None:
+                self._by_customer[customer_id] = [doc]
+            else:
+                bucket.append(doc)
+            key = doc.key
+            if key:
+                found = by_key.get(key)
+                if found is None:
+                    by_key[key] = doc
+                elif isinstance(found, list):
+                    found.append(doc)
+                else:
+                    by_key[key] = [found, doc]
 
     def _build_all(self) -> None:
         if self._source is not None:
