@@ -388,8 +388,21 @@ def sandbox() -> None:
 
 
 @cli.group()
-def auth() -> None:
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.pass_context
+def auth(ctx: click.Context, config_path: str) -> None:
     """One-time authorisation of a connection (OAuth consent, tokens)."""
+    deployment = load(config_path)
+    store = open_store(deployment)
+    ctx.call_on_close(store.close)
+
+    def settings_for(name: str) -> dict[str, Any]:
+        conn = deployment.connection(name)
+        settings = conn.validated_settings
+        return settings.model_dump() if settings is not None else {}
+
+    ctx.obj["state_for"] = store.connector_state
+    ctx.obj["settings_for"] = settings_for
 
 
 def _register_sandboxes() -> None:

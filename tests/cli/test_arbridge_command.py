@@ -139,3 +139,44 @@ def test_audit_verify_reports_an_intact_log(tmp_path: Path) -> None:
     invoke("sync", "-c", str(cfg), "--once")
     code, out, _ = invoke("audit", "verify", "-c", str(cfg))
     assert code == 0 and "intact" in out
+
+
+def test_auth_quickbooks_takes_an_existing_refresh_token_into_the_state_store(tmp_path: Path) -> None:
+    from sandboxes.quickbooks.server import QuickBooksSandbox
+    from store import StateStore
+
+    with QuickBooksSandbox(seed="empty") as sandbox:
+        cfg = write_config(
+            tmp_path,
+            f"""
+            version: 1
+            allow_secret_literals: true
+            store: {{url: "sqlite:///{tmp_path / "state.sqlite"}"}}
+            connections:
+              - name: books
+                connector: quickbooks
+                settings:
+                  base_url: {sandbox.base_url}
+                  token_url: {sandbox.token_url}
+                  realm_id: "{sandbox.realm_id}"
+                  client_id: {sandbox.client_id}
+                  client_secret: {sandbox.client_secret}
+            """,
+        )
+        token = sandbox.issue_refresh_token()
+        result = CliRunner().invoke(
+            cli, ["auth", "-c", str(cfg), "quickbooks", "--connection", "books", "--refresh-token", token]
+        )
+        assert result.exit_code == 0, result.output
+        assert token not in result.output
+        code, out, _ = invoke("check", "-c", str(cfg))  # works from the stored (rotated) token alone
+        store = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}")
+        with store.engine.connect() as conn:
+            import sqlalchemy as sa
+
+            stored = conn.execute(
+                sa.text("SELECT value FROM connector_state WHERE connection = 'books'")
+            ).all()
+        store.close()
+    assert code == 0 and out.startswith("ok   books:")
+    assert stored and all(token not in value for (value,) in stored)  # the consent token was rotated
