@@ -79,7 +79,6 @@ def _child_match(directory: Path, as_of: date) -> dict[str, Any]:
         counts = write_matches(
             match_payments(attach_remittance(payments, {}), documents, customers, MatchRules(), as_of), fh
         )
-    documents.load_all()  # as arbridge match does: every row is read before the output stands
     end = time.perf_counter()
     return {
         "seconds": end - start,

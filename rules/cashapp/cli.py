@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -52,25 +50,11 @@ def match_command(invoices: Path, payments: Path, customers: Path | None, as_of:
         raise click.ClickException(str(exc)) from exc
     when = as_of.date() if hasattr(as_of, "date") else date.today()
     results = match_payments(incoming, documents, people, rules, when)
-    # Documents are read when their customer is first looked at, so a bad row may surface during
-    # matching; the output only appears once every row has been read without error.
-    try:
-        if str(out) == "-":
-            buffer = io.StringIO()
-            counts = write_matches(results, buffer)
-            documents.load_all()
-            sys.stdout.write(buffer.getvalue())
-        else:
-            partial = out.with_name(out.name + ".partial")
-            try:
-                with partial.open("w", encoding="utf-8") as fh:
-                    counts = write_matches(results, fh)
-                documents.load_all()
-                os.replace(partial, out)
-            finally:
-                partial.unlink(missing_ok=True)
-    except InputFileError as exc:
-        raise click.ClickException(str(exc)) from exc
+    if str(out) == "-":
+        counts = write_matches(results, sys.stdout)
+    else:
+        with out.open("w", encoding="utf-8") as fh:
+            counts = write_matches(results, fh)
     click.echo(
         f"{sum(counts.values())} payments: {counts['auto']} auto, {counts['review']} review, "
         f"{counts['unmatched']} unmatched", err=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import date
@@ -14,8 +13,7 @@ from typing import IO, Any
 
 from rules.cashapp.bank import read_statement, sniff_format
 from rules.cashapp.index import CustomerIndex, DocumentIndex
-from rules.cashapp.model import CustomerInfo, MatchResult, OpenDocument, PaymentInput, RemittanceLine
-from rules.cashapp.normalize import number_key
+from rules.cashapp.model import CustomerInfo, DocKind, MatchResult, OpenDocument, PaymentInput, RemittanceLine
 
 INVOICE_COLUMNS = ("invoice_id", "customer_id", "number", "doc_type", "currency", "total", "open_amount",
                    "issue_date", "due_date", "discount_percent", "discount_days")
@@ -42,32 +40,6 @@ def _open_csv(path: Path) -> IO[str]:
     return path.open(newline="", encoding="utf-8-sig")
 
 
-def _document_from_row(row: list[str], cols: tuple[int, ...]) -> OpenDocument | None:
-    """One ``invoices.csv`` row as an open document; ``None`` when nothing is open on it."""
-    i_id, i_cust, i_num, i_type, i_ccy, i_tot, i_open, i_issue, i_due, i_dp, i_dd = cols
-    doc_type = row[i_type]
-    if doc_type not in ("invoice", "credit_memo", ""):
-        raise ValueError(f"doc_type must be invoice or credit_memo, got {doc_type!r}")
-    open_amount = abs(Decimal(row[i_open]))
-    if not open_amount:
-        return None
-    due = row[i_due] if i_due >= 0 else ""
-    dp = row[i_dp] if i_dp >= 0 else ""
-    dd = row[i_dd] if i_dd >= 0 else ""
-    issue = row[i_issue]
-    return OpenDocument(
-        row[i_id], row[i_cust], row[i_num], "credit_memo" if doc_type == "credit_memo" else "invoice",
-        row[i_ccy].upper(), abs(Decimal(row[i_tot])), open_amount,
-        date.fromisoformat(issue) if issue else None, date.fromisoformat(due) if due else None,
-        Decimal(dp) if dp else None, int(dd) if dd else None,
-    )
-
-
-def _document_columns(path: Path, header: list[str] | None) -> tuple[int, ...]:
-    col = _columns(path, header, INVOICE_COLUMNS[:8])
-    return (*(col[c] for c in INVOICE_COLUMNS[:8]), *(col.get(c, -1) for c in INVOICE_COLUMNS[8:]))
-
-
 def iter_documents_csv(path: str | Path) -> Iterator[OpenDocument]:
     """Open documents from an ``invoices.csv`` (fully paid rows are skipped).
 
@@ -77,8 +49,10 @@ def iter_documents_csv(path: str | Path) -> Iterator[OpenDocument]:
     path = Path(path)
     with _open_csv(path) as fh:
         reader = csv.reader(fh)
-        cols = _document_columns(path, next(reader, None))
-        width = max(cols) + 1
+        col = _columns(path, next(reader, None), INVOICE_COLUMNS[:8])
+        i_id, i_cust, i_num, i_type, i_ccy, i_tot, i_open, i_issue = (col[c] for c in INVOICE_COLUMNS[:8])
+        i_due, i_dp, i_dd = (col.get(c, -1) for c in INVOICE_COLUMNS[8:])
+        width = max(col.values()) + 1
         row: list[str] = []
         try:
             for row in reader:
@@ -86,132 +60,29 @@ def iter_documents_csv(path: str | Path) -> Iterator[OpenDocument]:
                     if not row:
                         continue
                     row = row + [""] * (width - len(row))
-                doc = _document_from_row(row, cols)
-                if doc is not None:
-                    yield doc
+                kind: DocKind = "credit_memo" if row[i_type] == "credit_memo" else "invoice"
+                if row[i_type] not in ("invoice", "credit_memo", ""):
+                    raise ValueError(f"doc_type must be invoice or credit_memo, got {row[i_type]!r}")
+                open_amount = abs(Decimal(row[i_open]))
+                if not open_amount:
+                    continue
+                due = row[i_due] if i_due >= 0 else ""
+                dp = row[i_dp] if i_dp >= 0 else ""
+                dd = row[i_dd] if i_dd >= 0 else ""
+                issue = row[i_issue]
+                yield OpenDocument(
+                    row[i_id], row[i_cust], row[i_num], kind, row[i_ccy].upper(), abs(Decimal(row[i_tot])),
+                    open_amount, date.fromisoformat(issue) if issue else None,
+                    date.fromisoformat(due) if due else None, Decimal(dp) if dp else None,
+                    int(dd) if dd else None,
+                )
         except (ValueError, InvalidOperation, IndexError) as exc:
             raise InputFileError(f"{path}:{reader.line_num}: {exc} in row {row!r}") from exc
 
 
-# Characters that make a line of text differ from a CSV record: quoting, and the line breaks
-# str.splitlines knows but the csv module does not.
-_NOT_PLAIN = ('"', "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
-_KEEP_DIGIT_LINES = {c: None for c in range(128) if not chr(c).isdigit() and chr(c) != "\n"}
-
-
-class _InvoiceLines:
-    """The rows of an unquoted ``invoices.csv``, kept as text and grouped by customer.
-
-    Splitting a line costs a fraction of building its document (two Decimals, two dates, an
-    object), and a run looks at the customers who paid, not at the whole ledger. A row that does
-    not parse raises :class:`InputFileError` with its line number when its customer is looked at.
-    """
-
-    __slots__ = ("_by_customer", "_by_key", "_cols", "_dup_keys", "_lines", "_path", "_width")
-
-    def __init__(self, path: Path, lines: list[str], cols: tuple[int, ...]) -> None:
-        self._path = path
-        self._lines = lines  # lines[0] is the header, so an index is a line number less one
-        self._cols = cols
-        self._width = max(cols) + 1
-        i_cust = cols[1]
-        by_customer: dict[str, list[int]] = {}
-        for i in range(1, len(lines)):
-            line = lines[i]
-            if not line:
-                continue
-            cid = line.split(",", i_cust + 1)[i_cust] if line.count(",") >= i_cust else ""
-            rows = by_customer.get(cid)
-            if rows is None:
-                by_customer[cid] = [i]
-            else:
-                rows.append(i)
-        self._by_customer = by_customer
-        self._by_key: dict[str, int] | None = None
-        self._dup_keys: dict[str, list[int]] = {}
-
-    @classmethod
-    def read(cls, path: Path) -> _InvoiceLines | None:
-        """The file's rows, or ``None`` when only the csv module reads it correctly (quotes, odd breaks)."""
-        with _open_csv(path) as fh:
-            text = fh.read()
-        if any(c in text for c in _NOT_PLAIN) or text.count("\r") != text.count("\r\n"):
-            return None
-        lines = text.splitlines()
-        header = lines[0].split(",") if lines and lines[0] else None
-        return cls(path, lines, _document_columns(path, header))
-
-    def _row(self, i: int) -> list[str]:
-        row = self._lines[i].split(",")
-        if len(row) < self._width:
-            row += [""] * (self._width - len(row))
-        return row
-
-    def take(self, customer_id: str) -> list[tuple[int, OpenDocument]]:
-        """Build one customer's open documents, each with its line in the file."""
-        out: list[tuple[int, OpenDocument]] = []
-        cols = self._cols
-        lines, width = self._lines, self._width
-        for i in self._by_customer.pop(customer_id, ()):
-            row = lines[i].split(",")
-            if len(row) < width:
-                row += [""] * (width - len(row))
-            try:
-                doc = _document_from_row(row, cols)
-            except (ValueError, InvalidOperation, IndexError) as exc:
-                raise InputFileError(f"{self._path}:{i + 1}: {exc} in row {row!r}") from exc
-            if doc is not None:
-                out.append((i, doc))
-        return out
-
-    def pending(self) -> list[str]:
-        """Customers not built yet."""
-        return list(self._by_customer)
-
-    def customers_with_key(self, key: str) -> list[str]:
-        """Customers not built yet that have a document numbered ``key``."""
-        if self._by_key is None:
-            self._index_keys()
-        assert self._by_key is not None
-        rows = self._dup_keys.get(key)
-        if rows is None:
-            row = self._by_key.get(key)
-            rows = [] if row is None else [row]
-        i_cust = self._cols[1]
-        owners = {self._row(i)[i_cust]: None for i in rows}
-        return [c for c in owners if c in self._by_customer]
-
-    def _index_keys(self) -> None:
-        # The first look-up by number across customers: key every line at once, with the
-        # translation and the dictionary built in C rather than one call per line.
-        i_num = self._cols[2]
-        lines = self._lines
-        numbers = [
-            lines[i].split(",", i_num + 1)[i_num] if lines[i].count(",") >= i_num else ""
-            for i in range(1, len(lines))
-        ]
-        digits = "\n".join(numbers).translate(_KEEP_DIGIT_LINES).split("\n")
-        if len(digits) != len(numbers) or not all(d.isascii() for d in digits):
-            keys = [number_key(n) for n in numbers]
-        else:
-            keys = [d.lstrip("0") for d in digits]
-        by_key = dict(zip(keys, range(1, len(lines)), strict=True))
-        if len(by_key) < len(keys):
-            dups = {k for k, n in Counter(keys).items() if n > 1}
-            for i, k in enumerate(keys, start=1):
-                if k in dups:
-                    self._dup_keys.setdefault(k, []).append(i)
-        by_key.pop("", None)
-        self._by_key = by_key
-
-
 def load_documents(path: str | Path) -> DocumentIndex:
     """Index the open documents of an ``invoices.csv``."""
-    path = Path(path)
-    lines = _InvoiceLines.read(path)
-    if lines is None:
-        return DocumentIndex(iter_documents_csv(path))
-    return DocumentIndex.deferred(lines)
+    return DocumentIndex(iter_documents_csv(path))
 
 
 def read_payments_csv(path: str | Path) -> list[PaymentInput]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Protocol
 
 from rapidfuzz import fuzz, process
 
@@ -25,45 +24,17 @@ from rules.cashapp.model import (
 from rules.cashapp.normalize import name_tokens, normalize_account, normalize_name, number_key
 
 
-class DeferredDocuments(Protocol):
-    """Documents read from a file but not yet built, so a run pays only for the customers it looks at."""
-
-    def take(self, customer_id: str) -> list[tuple[int, OpenDocument]]:
-        """Build (and forget) one customer's open documents, each with its position in the file."""
-        ...
-
-    def customers_with_key(self, key: str) -> list[str]:
-        """Customers with a not-yet-built document whose number normalises to ``key``."""
-        ...
-
-    def pending(self) -> list[str]:
-        """Customers whose documents have not been built yet, in file order."""
-        ...
-
-
 class DocumentIndex:
     """Open documents by customer and by number key, with what is still open within this run."""
 
-    __slots__ = ("_by_customer", "_by_id", "_by_key", "_open", "_rank", "_source")
+    __slots__ = ("_by_customer", "_by_id", "_by_key")
 
     def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
         self._by_customer: dict[str, list[OpenDocument]] = {}
         self._by_key: dict[str, OpenDocument | list[OpenDocument]] = {}
         self._by_id: dict[str, OpenDocument] = {}
-        # A customer's still-open documents, dropped when a payment consumes one of them: most
-        # customers are looked at more than once per run and their documents rarely change.
-        self._open: dict[str, list[OpenDocument]] = {}
-        self._rank: dict[str, int] = {}
-        self._source: DeferredDocuments | None = None
         for doc in documents:
             self.add(doc)
-
-    @classmethod
-    def deferred(cls, source: DeferredDocuments) -> DocumentIndex:
-        """An index that builds each customer's documents the first time they are asked for."""
-        index = cls()
-        index._source = source
-        return index
 
     @classmethod
     def from_models(
@@ -86,7 +57,6 @@ class DocumentIndex:
         if not doc.key:
             doc.key = number_key(doc.number)
         self._by_id[doc.doc_id] = doc
-        self._open.pop(doc.customer_id, None)
         bucket = self._by_customer.get(doc.customer_id)
         if bucket is None:
             self._by_customer[doc.customer_id] = [doc]
@@ -101,92 +71,27 @@ class DocumentIndex:
             else:
                 self._by_key[doc.key] = [found, doc]
 
-    def _build(self, customer_id: str) -> None:
-        assert self._source is not None
-        built = self._source.take(customer_id)
-        if not built:
-            return
-        # One customer at a time, so the per-document bookkeeping of add() is done once here.
-        self._open.pop(customer_id, None)
-        by_id, by_key, ranks = self._by_id, self._by_key, self._rank
-        for rank, doc in built:
-            ranks[doc.doc_id] = rank
-            if doc.customer_id != customer_id:
-                self.add(doc)
-                continue
-            if not doc.key:
-                doc.key = number_key(doc.number)
-            by_id[doc.doc_id] = doc
-            bucket = self._by_customer.get(customer_id)
-            if bucket is None:
-                self._by_customer[customer_id] = [doc]
-            else:
-                bucket.append(doc)
-            key = doc.key
-            if key:
-                found = by_key.get(key)
-                if found is None:
-                    by_key[key] = doc
-                elif isinstance(found, list):
-                    found.append(doc)
-                else:
-                    by_key[key] = [found, doc]
-
-    def _build_all(self) -> None:
-        if self._source is not None:
-            for customer_id in self._source.pending():
-                self._build(customer_id)
-            self._source = None
-
-    def load_all(self) -> None:
-        """Build every deferred document now; a row that does not parse raises here at the latest."""
-        self._build_all()
-
     def __len__(self) -> int:
-        self._build_all()
         return len(self._by_id)
 
     def __iter__(self) -> Iterator[OpenDocument]:
-        self._build_all()
-        if self._rank:
-            # Built customer by customer; the file order is what a caller iterating expects.
-            rank = self._rank
-            return iter(sorted(self._by_id.values(), key=lambda d: rank.get(d.doc_id, -1)))
         return iter(self._by_id.values())
 
     def get(self, doc_id: str) -> OpenDocument | None:
         """The document with this id, open or not."""
-        doc = self._by_id.get(doc_id)
-        if doc is None and self._source is not None:
-            self._build_all()
-            doc = self._by_id.get(doc_id)
-        return doc
+        return self._by_id.get(doc_id)
 
     def for_customer(self, customer_id: str) -> list[OpenDocument]:
         """All of a customer's documents still open in this run."""
-        found = self._open.get(customer_id)
-        if found is None:
-            if self._source is not None:
-                self._build(customer_id)
-            found = [d for d in self._by_customer.get(customer_id, ()) if d.remaining > ZERO]
-            self._open[customer_id] = found
-        return list(found)
+        return [d for d in self._by_customer.get(customer_id, ()) if d.remaining > ZERO]
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``, across all customers."""
-        if self._source is not None:
-            owners = self._source.customers_with_key(key)
-            for customer_id in owners:
-                self._build(customer_id)
         found = self._by_key.get(key)
         if found is None:
             return []
         if isinstance(found, list):
-            docs = [d for d in found if d.remaining > ZERO]
-            if self._rank and len(docs) > 1:
-                rank = self._rank
-                docs.sort(key=lambda d: rank.get(d.doc_id, -1))
-            return docs
+            return [d for d in found if d.remaining > ZERO]
         return [found] if found.remaining > ZERO else []
 
     def consume(self, doc_id: str, settled: Decimal) -> None:
@@ -194,7 +99,6 @@ class DocumentIndex:
         doc = self._by_id.get(doc_id)
         if doc is not None:
             doc.remaining = max(ZERO, doc.remaining - abs(settled))
-            self._open.pop(doc.customer_id, None)
 
 
 class CustomerIndex:
