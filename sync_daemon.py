@@ -234,31 +234,84 @@ def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
             "signal %s: finishing in-flight work, claiming nothing new", signum, extra={"event": "shutdown"}
         )
         stop.set()
+        wake.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     connections = _selected(deployment, ())
     due = initial_schedule(connections)
+    due_lock = threading.Lock()
+    wake = threading.Event()
+
+    def on_webhook(connection: str, changes: list[tuple[str, str, str]]) -> None:
+        # A webhook only schedules a pull; the pull itself runs in the loop (Intuit wants a reply in 3 s).
+        with due_lock:
+            if connection in due:
+                due[connection] = datetime.now(UTC)
+        log.info("webhook: %d change(s), pull scheduled", len(changes), extra={"connection": connection})
+        wake.set()
+
+    from engine import sdnotify
+    from engine.http import Health, OpsServer, OpsServerError
+
+    health = Health()
+    server = OpsServer(deployment, store, health=health, on_webhook=on_webhook)
+    try:
+        server.start()
+    except (OpsServerError, OSError) as exc:
+        click.echo(f"arbridge: cannot start the HTTP endpoint: {exc}", err=True)
+        store.close()
+        sys.exit(2)
+    pinger = sdnotify.WatchdogPinger(health.alive)
+    pinger.start()
+    sdnotify.ready(f"{len(connections)} connection(s)")
     log.info(
-        "daemon started with %d connection(s)",
+        "daemon started with %d connection(s); endpoint %s",
         len(connections),
+        server.url,
         extra={"event": "started", "store": store.url},
     )
+
+    def beat(_stream: Stream, _pages: int, _records: int) -> None:
+        health.beat()
+
+    def drain_deadline() -> None:
+        stop.wait()
+        if not finished.wait(drain_timeout):
+            log.warning("in-flight work did not finish within %ss: exiting", drain_timeout)
+            sys.stderr.flush()
+            import os
+
+            os._exit(1)
+
+    finished = threading.Event()
+    threading.Thread(target=drain_deadline, name="drain-deadline", daemon=True).start()
     while not stop.is_set():
-        now = datetime.now(UTC)
         for conn in connections:
             if stop.is_set():
                 break
-            if due[conn.name] <= now:
-                started = datetime.now(UTC)
-                try:
-                    sync_connection(deployment, conn, store, registry=registry, stop=stop)
-                except Exception:  # one broken connection must not stop the others
-                    log.exception("cycle crashed", extra={"connection": conn.name})
-                schedule = deployment.schedule_for(conn)
-                due[conn.name] = next_run(schedule, started)
-        wait = min((d for d in due.values()), default=datetime.now(UTC)) - datetime.now(UTC)
-        stop.wait(max(0.5, min(wait.total_seconds(), 30.0)))
+            with due_lock:
+                is_due = due[conn.name] <= datetime.now(UTC)
+            if not is_due:
+                continue
+            started = datetime.now(UTC)
+            try:
+                sync_connection(deployment, conn, store, registry=registry, stop=stop, on_page=beat)
+            except Exception:  # one broken connection must not stop the others
+                log.exception("cycle crashed", extra={"connection": conn.name})
+            health.beat()
+            with due_lock:
+                if due[conn.name] <= started:  # not re-scheduled by a webhook meanwhile
+                    due[conn.name] = next_run(deployment.schedule_for(conn), started)
+        with due_lock:
+            wait = min(due.values(), default=datetime.now(UTC)) - datetime.now(UTC)
+        wake.wait(max(0.2, min(wait.total_seconds(), 30.0)))
+        wake.clear()
+        health.beat()
+    sdnotify.stopping()
+    pinger.stop()
+    server.stop()
+    finished.set()
     store.close()
     log.info("daemon stopped cleanly", extra={"event": "stopped"})
     sys.exit(0)

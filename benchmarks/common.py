@@ -24,6 +24,7 @@ class Measurement:
     seconds: float = 0.0
     api_calls: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    relative_to: float | None = None  # seconds of a reference run, for "fraction_of_full_time"
 
     def line(self) -> dict[str, Any]:
         out = {
@@ -34,6 +35,8 @@ class Measurement:
             "api_calls": self.api_calls,
             "peak_rss_mb": peak_rss_mb(),
         }
+        if self.relative_to:
+            out["fraction_of_full_time"] = round(self.seconds / self.relative_to, 4)
         out.update(self.extra)
         return out
 

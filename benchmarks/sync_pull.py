@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> None:
             report = engine.run_cycle()
             inc.n = sum(v.get("new", 0) + v.get("changed", 0) for v in report.pulled.values())
             inc.api_calls = report.api_calls
-            inc.extra = {
-                "fraction_of_full_time": round(inc.seconds / full.seconds, 4) if full.seconds else None
-            }
+            inc.relative_to = full.seconds
         emit(
             {
                 "name": "sync_summary",

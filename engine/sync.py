@@ -20,6 +20,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from connectors.base import Connector, OutboundOp, WriteResult
 from connectors.errors import AuthError, ConnectorError, ErrorKind, TransientError
+from engine import metrics
 from mapping.models import Operation, Record, Stream, TargetType
 from store import OutboxRow, StateStore, idempotency_key
 
@@ -177,6 +178,7 @@ class SyncEngine:
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             report.retries += 1
+            metrics.retry(self.connection)
             if isinstance(exc, ConnectorError) and exc.kind == ErrorKind.THROTTLED:
                 report.throttled += 1
             if exc is not None:
@@ -287,6 +289,7 @@ class SyncEngine:
                 self.connection, stream, page.records, page.rejects, page.cursor, report.run_id
             )
             report.api_calls += page.api_calls
+            metrics.records_read(self.connection, stream, len(page.records))
             totals["pages"] += 1
             totals["new"] += outcome.new
             totals["changed"] += outcome.changed
@@ -396,6 +399,7 @@ class SyncEngine:
                 for r in to_send:
                     self.store.mark_parked(r.key, error=str(exc), kind=exc.kind.value)
                     report.written["parked"] += 1
+                    metrics.write_back(self.connection, "parked")
                 continue
             by_key = {res.key: res for res in results}
             for row in to_send:
@@ -428,6 +432,7 @@ class SyncEngine:
                 kind="unconfirmed",
             )
             report.written["parked"] += 1
+            metrics.write_back(self.connection, "parked")
             return True
         return False
 
@@ -441,6 +446,7 @@ class SyncEngine:
                 delay=5,
             )
             report.written["retry"] += 1
+            metrics.write_back(self.connection, "retried")
             return
         if res.ok:
             self.store.mark_done(row.key, remote_id=res.remote_id, version=res.version)
@@ -457,6 +463,7 @@ class SyncEngine:
                 },
             )
             report.written["duplicate" if res.duplicate else "ok"] += 1
+            metrics.write_back(self.connection, "done")
             return
         err = res.error or ConnectorError("the ERP refused the operation without a reason")
         if err.kind == ErrorKind.CONFLICT:
@@ -469,6 +476,7 @@ class SyncEngine:
             )
             self.store.mark_retry(row.key, error=str(err), kind=err.kind.value, delay=delay)
             report.written["retry"] += 1
+            metrics.write_back(self.connection, "retried")
         else:
             self.store.mark_parked(row.key, error=str(err), kind=err.kind.value)
             self.store.audit(
@@ -479,12 +487,15 @@ class SyncEngine:
                 detail={"key": row.key, "error": str(err)},
             )
             report.written["parked"] += 1
+            metrics.write_back(self.connection, "parked")
 
     def _on_conflict(self, row: OutboxRow, err: ConnectorError, report: CycleReport) -> None:
         report.written["conflict"] += 1
+        metrics.conflict(self.connection)
         if row.conflicts >= 1:
             self.store.mark_parked(row.key, error=f"conflict again after re-reading: {err}", kind="conflict")
             report.written["parked"] += 1
+            metrics.write_back(self.connection, "parked")
             return
         target = TargetType(row.target_type)
         fresh = self.connector.fetch(target, row.target_id)
