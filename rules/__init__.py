@@ -1,1 +1,4 @@
-"""Collections rules: the dunning engine and the cash-application matcher, pure functions over the canonical model."""
+"""Collections rules: the dunning engine and the cash-application matcher.
+
+Pure functions over the canonical model.
+"""

@@ -1,1 +1,4 @@
-"""Local servers speaking each ERP's wire protocol, validating what they receive, seeded with realistic data."""
+"""Local servers speaking each ERP's wire protocol, validating what they receive.
+
+Seeded with realistic data; the demo and the tests drive them.
+"""

@@ -32,7 +32,7 @@ def test_run_serves_health_and_exits_0_on_sigterm_after_committing(tmp_path: Pat
         textwrap.dedent(
             f"""
             version: 1
-            store: {{url: "sqlite:///{tmp_path / 'state.sqlite'}"}}
+            store: {{url: "sqlite:///{tmp_path / "state.sqlite"}"}}
             server: {{bind: "127.0.0.1:{port}"}}
             connections:
               - name: shop
@@ -44,7 +44,15 @@ def test_run_serves_health_and_exits_0_on_sigterm_after_committing(tmp_path: Pat
     )
     cfg.chmod(0o600)
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from sync_daemon import main; main()", "--log-format", "json", "run", "-c", str(cfg)],
+        [
+            sys.executable,
+            "-c",
+            "from sync_daemon import main; main()",
+            *["--log-format", "json"],
+            "run",
+            "-c",
+            str(cfg),
+        ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
