@@ -578,6 +578,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
     ) -> None:
+        # Log before answering, so a client that reads the log right after its reply finds the entry.
+        entry = getattr(self, "_log_entry", None)
+        if entry is not None:
+            entry["status"] = status
+            self.sandbox.requests_log.append(entry)
+            self._log_entry: dict[str, Any] | None = None
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -600,6 +606,14 @@ class _Handler(BaseHTTPRequestHandler):
         params = self._params(url.query)
         body = self._read_body()
         status = 500
+        self._log_entry = {
+            "method": method,
+            "path": url.path,
+            "query": params,
+            "requestid": params.get("requestid"),
+            "status": status,
+            "time": sandbox.clock().isoformat(),
+        }
         try:
             if url.path == "/.well-known/openid_configuration":
                 status = 200
@@ -640,16 +654,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
             raise
         finally:
-            sandbox.requests_log.append(
-                {
-                    "method": method,
-                    "path": url.path,
-                    "query": params,
-                    "requestid": params.get("requestid"),
-                    "status": status,
-                    "time": sandbox.clock().isoformat(),
-                }
-            )
+            if self._log_entry is not None:  # nothing was sent (the client went away)
+                self._log_entry["status"] = status
+                sandbox.requests_log.append(self._log_entry)
+                self._log_entry = None
 
     def do_GET(self) -> None:
         self._handle("GET")

@@ -158,6 +158,8 @@ def test_payment_application_and_note_are_written(exports: Path) -> None:
             "target_type": "invoice",
             "target_id": "1005",
             "amount": "2310.00",
+            "discount": None,
+            "writeoff": None,
             "currency_rate": None,
             "applied_date": None,
         }
