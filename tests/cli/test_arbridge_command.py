@@ -180,3 +180,35 @@ def test_auth_quickbooks_takes_an_existing_refresh_token_into_the_state_store(tm
         store.close()
     assert code == 0 and out.startswith("ok   books:")
     assert stored and all(token not in value for (value,) in stored)  # the consent token was rotated
+
+
+def test_a_connector_that_keeps_throttling_is_waited_out_and_status_shows_it(tmp_path: Path) -> None:
+    cfg = write_config(
+        tmp_path,
+        f"""
+        version: 1
+        store: {{url: "sqlite:///{tmp_path / "state.sqlite"}"}}
+        connections:
+          - name: busy-erp
+            connector: faulty
+            settings:
+              seed: 3
+              fail_first: 4
+              fail_first_kind: throttled
+              retry_after: 0.01
+              throttled: 0.02
+              inner:
+                connector: memory
+                settings:
+                  {{erp: busy, customers: 40, invoices: 300, credit_memos: 5, payments: 60, page_size: 50}}
+        """,
+    )
+    code, out, err = invoke("sync", "-c", str(cfg), "--once")
+    assert code == 0, err
+    assert out.startswith("busy-erp: ok")
+    code, out, _ = invoke("status", "-c", str(cfg))
+    assert "run " in out and ": ok," in out
+    assert "throttled)" in out
+    status = json.loads(invoke("status", "-c", str(cfg), "--json")[1])["connections"]["busy-erp"]
+    assert status["runs"][0]["throttled"] >= 4
+    assert status["records"] == {"customers": 40, "invoices": 300, "credit_memos": 5, "payments": 60}
