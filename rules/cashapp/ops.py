@@ -16,8 +16,8 @@ def to_payment_application(result: MatchResult, payment: Payment | PaymentInput,
     An ERP payment (a canonical :class:`~mapping.models.Payment`) gets lines added to it
     (``target_type=payment``); a bank line, which the ERP does not know yet, becomes a new payment of
     the customer (``target_type=customer``). Allocation amounts are cash: a credit memo netted in is
-    negative, so the allocations add up to the cash applied. Discounts and write-offs are not cash;
-    they travel in ``reason`` until the canonical ``Allocation`` carries them.
+    negative, so the allocations add up to the cash applied. Discounts and write-offs are not cash:
+    each allocation carries its own, and ``reason`` repeats them for the ERP user.
 
     Args:
         result: The decision (``auto``, or a ``review`` item a clerk accepted).
@@ -38,6 +38,8 @@ def to_payment_application(result: MatchResult, payment: Payment | PaymentInput,
             target_type=TargetType.CREDIT_MEMO if a.kind == "credit_memo" else TargetType.INVOICE,
             target_id=a.doc_id,
             amount=a.amount,
+            discount=a.discount if a.discount != ZERO else None,
+            writeoff=a.writeoff if a.writeoff != ZERO else None,
             applied_date=payment.date,
         )
         for a in result.applications
