@@ -82,12 +82,38 @@ def _fast_construct(cls: type[M], values: dict[str, Any]) -> M:
     two agree at import, and the generator falls back to ``model_construct`` if a pydantic release
     ever makes them differ.
     """
+    given = set(values)
+    if len(given) != len(cls.model_fields):
+        # Fields left out take their defaults, as model_construct gives them (a field added to the
+        # canonical model later must not leave generated records without the attribute).
+        # In field order, so the JSON (and the content hash) is the same as a validated record's.
+        defaults = _defaults(cls)
+        values = {name: values[name] if name in values else defaults[name] for name in cls.model_fields}
     obj = cls.__new__(cls)
     _setattr(obj, "__dict__", values)
-    _setattr(obj, "__pydantic_fields_set__", set(values))
+    _setattr(obj, "__pydantic_fields_set__", given)
     _setattr(obj, "__pydantic_extra__", None)
     _setattr(obj, "__pydantic_private__", None)
     return obj
+
+
+_DEFAULTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _defaults(cls: type[M]) -> dict[str, Any]:
+    found = _DEFAULTS.get(cls)
+    if found is None:
+        found = {
+            name: field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+            for name, field in cls.model_fields.items()
+            if not field.is_required()
+        }
+        _DEFAULTS[cls] = found
+    # A copy: mutable defaults (lists) must not be shared between records.
+    return {
+        k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+        for k, v in found.items()
+    }
 
 
 def _slow_construct(cls: type[M], values: dict[str, Any]) -> M:
