@@ -51,3 +51,22 @@ def test_a_store_at_the_first_schema_upgrades_and_keeps_its_data(store_url: str)
     assert upgraded.count_records("acme") == {"invoices": 1}
     assert "dunning_actions" in sa.inspect(upgraded.engine).get_table_names()
     upgraded.close()
+
+
+def test_a_migration_interrupted_half_way_leaves_no_half_built_schema(tmp_path) -> None:
+    """A daemon killed during its first start must start again: DDL is inside the migration's transaction."""
+    import sqlalchemy as sa
+
+    import store.state as state
+
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    engine = state.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE records (x INTEGER)")
+            raise RuntimeError("killed")
+    except RuntimeError:
+        pass
+    assert "records" not in sa.inspect(engine).get_table_names()
+    engine.dispose()
+    StateStore.open(url).close()
