@@ -421,18 +421,13 @@ def demo(state_dir: str, resume: bool) -> None:
     sys.exit(code)
 
 
-def _register_optional_commands() -> None:
-    """Subcommands contributed by the rule packages and the sandboxes."""
-    candidates = [
-        ("rules.cashapp.cli", "match_command", cli, "match"),
-        ("rules.dunning.cli", "dunning_group", cli, "dunning"),
-    ]
-    for module, attr, group, name in candidates:
-        try:
-            mod = __import__(module, fromlist=[attr])
-            group.add_command(getattr(mod, attr), name)
-        except (ImportError, AttributeError) as exc:
-            log.debug("command %s unavailable: %s", name, exc)
+def _register_rule_commands() -> None:
+    """Subcommands of the rule packages: part of the core, so an import failure is an error."""
+    from rules.cashapp.cli import match_command
+    from rules.dunning.cli import dunning_group
+
+    cli.add_command(match_command, "match")
+    cli.add_command(dunning_group, "dunning")
 
 
 @cli.group()
@@ -463,17 +458,17 @@ def _register_sandboxes() -> None:
         try:
             mod = __import__(f"sandboxes.{name}.cli", fromlist=["command"])
             sandbox.add_command(mod.command, name)
-        except (ImportError, AttributeError) as exc:
-            log.debug("sandbox %s unavailable: %s", name, exc)
+        except (ImportError, AttributeError) as exc:  # a broken plugin must not take the command down
+            log.warning("sandbox %s unavailable: %s", name, exc)
     try:
         from connectors.quickbooks.cli import auth_command
 
         auth.add_command(auth_command, "quickbooks")
     except (ImportError, AttributeError) as exc:
-        log.debug("quickbooks auth unavailable: %s", exc)
+        log.warning("quickbooks auth unavailable: %s", exc)
 
 
-_register_optional_commands()
+_register_rule_commands()
 _register_sandboxes()
 
 
