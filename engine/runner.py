@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -102,12 +101,6 @@ def sync_connection(
 
 
 # -- schedules ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Due:
-    name: str
-    at: datetime
 
 
 def next_run(schedule: Any, after: datetime) -> datetime:

@@ -8,6 +8,7 @@ row is marked done only when the ERP confirmed it.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import Counter
@@ -162,14 +163,8 @@ class SyncEngine:
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             expo = min(opts.backoff_max, opts.backoff_initial * (2 ** (state.attempt_number - 1)))
-            # Full jitter keeps many daemons from retrying in lockstep against one ERP.
-            delay = (
-                expo / 2
-                + (hash((self.connection, state.attempt_number, time.monotonic_ns())) % 1000)
-                / 1000
-                * expo
-                / 2
-            )
+            # Jitter (half fixed, half random) keeps many daemons from retrying in lockstep.
+            delay = random.uniform(expo / 2, expo)
             retry_after = getattr(exc, "retry_after", None)
             if retry_after is not None:
                 delay = max(delay, min(float(retry_after), opts.retry_after_max))
@@ -204,10 +199,10 @@ class SyncEngine:
         report = CycleReport(run_id=run_id, connection=self.connection)
         status, error = "ok", None
         try:
-            if self.store.connection_health(self.connection).get("needs_reauth"):
+            health = self.store.connection_health(self.connection)
+            if health.get("needs_reauth"):
                 raise NeedsReauthError(
-                    f"connection {self.connection!r} needs re-authorisation: "
-                    f"{self.store.connection_health(self.connection).get('reauth_reason')}"
+                    f"connection {self.connection!r} needs re-authorisation: {health.get('reauth_reason')}"
                 )
             self.pull(report)
             if not self.options.stop.is_set():
@@ -216,7 +211,8 @@ class SyncEngine:
                 self.relay(report)
             if report.errors:
                 status = "partial"
-            self.store.mark_success(self.connection) if status == "ok" else None
+            if status == "ok":
+                self.store.mark_success(self.connection)
         except AuthError as exc:
             status, error = "needs_reauth", str(exc)
             self._needs_reauth(str(exc), run_id)

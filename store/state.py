@@ -282,6 +282,7 @@ class StateStore:
                     out.deleted += 1
                 out.changed_keys.append(rid)
                 data = rec.model_dump_json()
+                customer = getattr(rec, "customer_remote_id", None)
                 if rid in kept:
                     # A deletion notice carries only the id and a time (QuickBooks CDC, NetSuite
                     # getDeleted): flag the copy we have instead of overwriting it with placeholders.
@@ -292,15 +293,14 @@ class StateStore:
                         version=rec.version,
                     )
                     data = json.dumps(old)
+                    customer = old.get("customer_remote_id")
                 rows_out.append(
                     {
                         "connection": connection,
                         "stream": stream.value,
                         "remote_id": rid,
                         "content_hash": digest,
-                        "customer_remote_id": json.loads(data).get("customer_remote_id")
-                        if rid in kept
-                        else getattr(rec, "customer_remote_id", None),
+                        "customer_remote_id": customer,
                         "remote_modified_at": ts(rec.remote_modified_at),
                         "seen_at": ts(rec.seen_at),
                         "changed_at": stamp,
@@ -400,10 +400,6 @@ class StateStore:
             ).first()
         return None if row is None else Cursor(str(row[0]))
 
-    def reset_cursors(self, connection: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(sa.delete(t.cursors).where(t.cursors.c.connection == connection))
-
     def get_record(self, connection: str, stream: Stream, remote_id: str) -> Record | None:
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -459,17 +455,6 @@ class StateStore:
                 .group_by(t.records.c.stream)
             ).all()
         return {str(s): int(n) for s, n in rows}
-
-    def changed_since(self, connection: str, since: datetime) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(t.records.c.stream, sa.func.count())
-                .where(t.records.c.connection == connection, t.records.c.changed_at >= ts(since))
-                .group_by(t.records.c.stream)
-            ).all()
-        return {str(s): int(n) for s, n in rows}
-
-    # -- quarantine -----------------------------------------------------------------------------
 
     def quarantined(self, connection: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         q = sa.select(t.quarantine).order_by(t.quarantine.c.id.desc()).limit(limit)
@@ -675,16 +660,6 @@ class StateStore:
         oldest = min((c for s, _, c in rows if s in ("pending", "sending") and c), default=None)
         age = (now() - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0.0
         return {"counts": counts, "oldest_pending_age_s": round(age, 1)}
-
-    def pending_targets(self, connection: str) -> set[tuple[str, str, str]]:
-        """(op_type, target_type, target_id) of operations not yet finished, so rules don't pile up."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(t.outbox.c.op_type, t.outbox.c.target_type, t.outbox.c.target_id).where(
-                    t.outbox.c.connection == connection, t.outbox.c.status.in_(("pending", "sending"))
-                )
-            ).all()
-        return {(str(a), str(b), str(c)) for a, b, c in rows}
 
     def last_operations(self, connection: str, op_type: str) -> dict[tuple[str, str], dict[str, Any]]:
         """The newest operation of a type per target that was not parked: what the ERP shows, or will."""

@@ -8,11 +8,11 @@ that pulls only what changed.
 from __future__ import annotations
 
 import importlib
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +128,6 @@ def _summarise(store: StateStore, report: CycleReport, echo: Echo) -> None:
     for entry in reversed(store.audit_entries(report.connection, limit=5000)):
         if entry["run_id"] != report.run_id or entry["event"] != "decided":
             continue
-        import json
-
         detail = json.loads(entry["detail"])
         decided[f"{detail['rule']}: {detail['op'].get('collection_status') or 'payment application'}"] += 1
         if len(examples) < 6:
@@ -149,7 +147,6 @@ def _summarise(store: StateStore, report: CycleReport, echo: Echo) -> None:
         f"  outbox: {stats.get('done', 0)} done, {stats.get('pending', 0)} pending, "
         f"{stats.get('parked', 0)} parked"
     )
-    _ = datetime.now(UTC)
 
 
 def _describe_op(op: dict[str, Any]) -> str:
