@@ -82,8 +82,14 @@ def sync_connection(
     deciders: Sequence[Decider] | None = None,
     as_of: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    worker: str | None = None,
+    job_id: int | None = None,
 ) -> CycleReport:
-    """Run one full cycle (pull, decide, write back) for one connection."""
+    """Run one full cycle (pull, decide, write back) for one connection.
+
+    ``worker`` and ``job_id`` are recorded with the run: which process ran it, and for which job of
+    the shared task queue.
+    """
     connector = make_connector(connection, store, registry)
     write_back = getattr(connection, "write_back", None)
     options = SyncOptions(
@@ -95,6 +101,8 @@ def sync_connection(
         deciders=list(deciders) if deciders is not None else deciders_for(deployment, connection),
         as_of=as_of,
         sleep=sleep,
+        worker=worker,
+        job_id=job_id,
     )
     with connector:
         return SyncEngine(store, connector, connection.name, options).run_cycle()

@@ -80,6 +80,8 @@ class SyncOptions:
     on_page: Callable[[Stream, int, int], None] | None = None
     deciders: Sequence[Decider] = ()
     as_of: datetime | None = None
+    worker: str | None = None
+    job_id: int | None = None
 
 
 @dataclass
@@ -195,7 +197,7 @@ class SyncEngine:
 
     def run_cycle(self) -> CycleReport:
         started = time.monotonic()
-        run_id = self.store.start_run(self.connection)
+        run_id = self.store.start_run(self.connection, worker=self.options.worker, job_id=self.options.job_id)
         report = CycleReport(run_id=run_id, connection=self.connection)
         status, error = "ok", None
         try:

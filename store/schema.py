@@ -111,7 +111,11 @@ runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("stats", sa.Text, nullable=False),
     sa.Column("error", sa.Text, nullable=True),
+    # Which process ran the cycle (host:pid) and, with a shared task queue, which job it was.
+    sa.Column("worker", sa.String(200), nullable=True),
+    sa.Column("job_id", sa.BigInteger, nullable=True),
     sa.Index("ix_runs_connection", "connection", "started_at"),
+    sa.Index("ix_runs_job", "job_id"),
 )
 
 connector_state = sa.Table(
@@ -166,3 +170,12 @@ connections = sa.Table(
     sa.Column("last_success_at", TS, nullable=True),
     sa.Column("updated_at", TS, nullable=False),
 )
+
+
+# Tables another component keeps in the same database (the PostgreSQL task queue): not the store's.
+FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
+
+
+def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Alembic filter: compare and migrate only the store's own tables."""
+    return not (type_ == "table" and name is not None and name.startswith(FOREIGN_TABLE_PREFIXES))

@@ -91,6 +91,8 @@ class RunInfo:
     status: str
     stats: dict[str, Any]
     error: str | None
+    worker: str | None = None
+    job_id: int | None = None
 
 
 class StoreError(RuntimeError):
@@ -136,6 +138,9 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Daemons started together: one migrates, the others wait and then find the schema current.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(727275)"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -773,7 +778,9 @@ class StateStore:
 
     # -- runs -----------------------------------------------------------------------------------
 
-    def start_run(self, connection: str, kind: str = "sync") -> str:
+    def start_run(
+        self, connection: str, kind: str = "sync", *, worker: str | None = None, job_id: int | None = None
+    ) -> str:
         run_id = uuid.uuid4().hex
         with self.engine.begin() as conn:
             conn.execute(
@@ -784,9 +791,21 @@ class StateStore:
                     started_at=ts(now()),
                     status="running",
                     stats="{}",
+                    worker=worker,
+                    job_id=job_id,
                 )
             )
         return run_id
+
+    def abandon_runs(self, job_id: int, reason: str) -> int:
+        """Close the runs a dead worker left ``running`` for a job; returns how many."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(t.runs)
+                .where(t.runs.c.job_id == job_id, t.runs.c.status == "running")
+                .values(finished_at=ts(now()), status="abandoned", error=reason[:2000])
+            )
+        return int(result.rowcount)
 
     def finish_run(self, run_id: str, status: str, stats: dict[str, Any], error: str | None = None) -> None:
         with self.engine.begin() as conn:
@@ -813,6 +832,8 @@ class StateStore:
                     status=r.status,
                     stats=json.loads(r.stats),
                     error=r.error,
+                    worker=r.worker,
+                    job_id=r.job_id,
                 )
                 for r in conn.execute(q)
             ]

@@ -7,14 +7,15 @@ from alembic.runtime.migration import MigrationContext
 
 from mapping import Stream
 from store import StateStore
-from store.schema import metadata
+from store.schema import include_name, metadata
 from tests.store.test_state_store import invoice
 
 
 def test_migrations_build_exactly_the_tables_the_code_uses(store_url: str) -> None:
     store = StateStore.open(store_url)
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, metadata)
     store.close()
     assert diff == []
 
@@ -70,3 +71,36 @@ def test_a_migration_interrupted_half_way_leaves_no_half_built_schema(tmp_path) 
     assert "records" not in sa.inspect(engine).get_table_names()
     engine.dispose()
     StateStore.open(url).close()
+
+
+def test_daemons_starting_together_on_postgresql_migrate_once(postgres_url: str) -> None:
+    import threading
+    import time
+
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            StateStore.open(postgres_url).close()
+        except BaseException as exc:  # collected for the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not [t for t in threads if t.is_alive()], "the starts blocked each other"
+    assert failures == []
+
+
+def test_a_postgresql_store_brings_the_task_queue_tables(postgres_url: str, tmp_path) -> None:
+    import sqlalchemy as sa
+
+    pg = StateStore.open(postgres_url)
+    assert {"procrastinate_jobs", "procrastinate_workers"} <= set(sa.inspect(pg.engine).get_table_names())
+    pg.close()
+    lite = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    assert not [t for t in sa.inspect(lite.engine).get_table_names() if t.startswith("procrastinate")]
+    lite.close()
