@@ -427,6 +427,11 @@ def _check_files(cfg: DeploymentConfig) -> list[tuple[str, str]]:
     ):
         if enabled and file is not None and not file.is_file():
             problems.append((path, f"expected an existing file: {file} was not found"))
+    templates = cfg.rules.dunning.templates
+    if cfg.rules.dunning.enabled and templates is not None and not templates.is_dir():
+        problems.append(
+            ("rules.dunning.templates", f"expected an existing folder: {templates} was not found")
+        )
     return problems
 
 

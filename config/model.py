@@ -44,12 +44,17 @@ __all__ = [
     "ConnectionConfig",
     "DefaultsConfig",
     "DeploymentConfig",
+    "DunningChannelsConfig",
+    "DunningRetryConfig",
     "DunningRulesConfig",
+    "FolderChannelConfig",
     "LoggingConfig",
     "RulesConfig",
     "Schedule",
     "ServerConfig",
+    "SmtpChannelConfig",
     "StoreConfig",
+    "WebhookChannelConfig",
     "WriteBackConfig",
     "format_duration",
     "parse_duration",
@@ -469,6 +474,116 @@ class ConnectionConfig(_Model):
         self._validated_settings = settings
 
 
+class SmtpChannelConfig(_Model):
+    """Dunning e-mails through an SMTP relay."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+
+    host: str = Field(min_length=1, description="The SMTP relay, e.g. 'smtp.example.com'.")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Default: 587 with starttls, 465 with ssl, 25 with none."
+    )
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="'starttls' (upgrade after connecting, port 587), 'ssl' (TLS from the first byte, "
+        "port 465) or 'none' (plain; only to a relay on this machine).",
+    )
+    username: str | None = Field(default=None, description="Login name, when the relay wants one.")
+    password: SecretStr | None = Field(default=None, description=f"Login password; {SECRET_HINT}.")
+    from_address: str = Field(
+        alias="from",
+        min_length=3,
+        description="The sender, e.g. 'Example Supplies AR <ar@example.com>'. Its domain names the "
+        "Message-ID of every reminder.",
+    )
+    reply_to: str | None = Field(default=None, description="Where customers' replies go.")
+    bcc: list[str] = Field(default_factory=list, description="Copies for the collections team.")
+    timeout: Duration = Field(
+        default=timedelta(seconds=30), description=f"How long to wait for the relay: {DURATION_HELP}."
+    )
+
+    @model_validator(mode="after")
+    def _safe_login(self) -> SmtpChannelConfig:
+        if self.password is not None and not self.username:
+            raise ValueError("expected 'username' with 'password'")
+        if self.password is not None and self.security == "none" and not _is_loopback(self.host):
+            raise ValueError(
+                "expected security 'starttls' or 'ssl': a password is never sent in plain text "
+                f"to another machine ({self.host})"
+            )
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        """The port to connect to: the one written, or the usual one for ``security``."""
+        return self.port or {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+class FolderChannelConfig(_Model):
+    """Letters or call tasks dropped as files into a folder that people or a print house pick up."""
+
+    dir: Path = Field(description="The folder, relative to this file; created when missing.")
+
+    @field_validator("dir")
+    @classmethod
+    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve_path(value, info)
+
+
+class WebhookChannelConfig(_Model):
+    """Dunning actions POSTed as JSON to another system (a CRM, a ticketing tool)."""
+
+    url: str = Field(description="The endpoint; https unless it is on this machine.")
+    secret: SecretStr | None = Field(
+        default=None,
+        description=f"Key of the X-Arbridge-Signature HMAC-SHA256 header; {SECRET_HINT}.",
+    )
+    timeout: Duration = Field(default=timedelta(seconds=30), description=f"Request timeout: {DURATION_HELP}.")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("expected an http(s) URL, e.g. 'https://crm.example.com/hooks/dunning'")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError(
+                f"expected https: dunning data must not cross the network in plain text ({value})"
+            )
+        return value.strip()
+
+
+class DunningChannelsConfig(_Model):
+    """Where planned communications go. A channel left out is not sent on: its actions wait."""
+
+    email: SmtpChannelConfig | None = Field(default=None, description="E-mail through SMTP.")
+    letter: FolderChannelConfig | None = Field(
+        default=None, description="PDF letters ({key}.pdf, with a {key}.json cover sheet)."
+    )
+    call: FolderChannelConfig | None = Field(
+        default=None, description="Call tasks for collectors ({key}.json)."
+    )
+    webhook: WebhookChannelConfig | None = Field(default=None, description="POST each action as JSON.")
+
+    @property
+    def configured(self) -> list[str]:
+        """The channels set up here, by name."""
+        return [name for name in ("email", "letter", "call", "webhook") if getattr(self, name) is not None]
+
+
+class DunningRetryConfig(_Model):
+    """How temporary failures (an SMTP 4xx, a relay that is down) are retried."""
+
+    initial: Duration = Field(default=timedelta(minutes=5), description="First wait; doubled each time.")
+    max: Duration = Field(default=timedelta(hours=6), description="Longest wait between two tries.")
+    attempts: int = Field(
+        default=12, ge=1, description="Tries before the action is marked failed (about two days by default)."
+    )
+
+
+_PAYMENT_FIELDS = {"customer_id": "C1", "currency": "EUR", "level": 1, "reference": "C1-EUR"}
+
+
 class DunningRulesConfig(_Model):
     """The dunning engine."""
 
@@ -478,11 +593,42 @@ class DunningRulesConfig(_Model):
         description="Dunning policy YAML (levels, channels, templates), relative to this file; the "
         "built-in policy when absent.",
     )
+    templates: Path | None = Field(
+        default=None,
+        description="A folder of your own templates ({lang}/reminder.j2 …), searched before the "
+        "shipped ones.",
+    )
+    payment_link: str | None = Field(
+        default=None,
+        description="Pay-online link in every message, overriding the policy's; placeholders "
+        "{customer_id}, {currency}, {level}, {reference}.",
+    )
+    channels: DunningChannelsConfig = Field(default_factory=_unset)
+    retry: DunningRetryConfig = Field(default_factory=_unset)
+    expire_after: Duration = Field(
+        default=timedelta(days=3),
+        description="A planned communication not sent this long after its send time (the daemon or a "
+        "channel was down) is dropped as expired instead of reaching the customer late.",
+    )
 
-    @field_validator("policy")
+    @field_validator("policy", "templates")
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else _resolve_path(value, info)
+
+    @field_validator("payment_link")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            value.format(**_PAYMENT_FIELDS)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                "expected only the placeholders {customer_id}, {currency}, {level}, {reference} "
+                f"({exc})"
+            ) from None
+        return value
 
 
 class CashAppRulesConfig(_Model):
