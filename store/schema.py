@@ -137,12 +137,23 @@ dunning_actions = sa.Table(
     sa.Column("channel", sa.String(20), nullable=False),
     sa.Column("level", sa.Integer, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
-    # planned → sent | failed | in_doubt; the planner reads every row as history
+    # planned → sending → sent | failed | in_doubt, or planned → cancelled | expired (see
+    # store/dunning.py); the planner reads every row but the cancelled ones as history.
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("sent_at", TS, nullable=True),
     sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", TS, nullable=True),
+    # Which process is sending it (host/pid/token) and since when.
+    sa.Column("claimed_by", sa.String(200), nullable=True),
+    sa.Column("claimed_at", TS, nullable=True),
+    # Set just before the point of no return (SMTP DATA, file rename, webhook POST).
+    sa.Column("committed_at", TS, nullable=True),
+    sa.Column("reference", sa.Text, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
     sa.Index("ix_dunning_actions_customer", "connection", "customer_id"),
+    sa.Index("ix_dunning_actions_due", "connection", "status", "send_at"),
 )
 
 match_results = sa.Table(

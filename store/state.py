@@ -693,7 +693,11 @@ class StateStore:
         level: int,
         payload: dict[str, Any],
     ) -> bool:
-        """Remember a planned communication (the planner's history); False if it was planned before."""
+        """Remember a planned communication (the planner's history); False if it was planned before.
+
+        An action cancelled before it was sent (its invoices changed) is planned again under the same
+        key when the planner decides it once more: it never reached anyone, so its key is free.
+        """
         row = {
             "key": key,
             "connection": connection,
@@ -705,18 +709,40 @@ class StateStore:
             "status": "planned",
             "created_at": ts(now()),
         }
+        d = t.dunning_actions
         with self.engine.begin() as conn:
-            result = conn.execute(
-                self._insert(t.dunning_actions).on_conflict_do_nothing(index_elements=["key"]), row
-            )
+            result = conn.execute(self._insert(d).on_conflict_do_nothing(index_elements=["key"]), row)
+            if not result.rowcount:
+                fresh = {k: v for k, v in row.items() if k not in ("key", "connection")}
+                result = conn.execute(
+                    sa.update(d)
+                    .where(d.c.key == key, d.c.status == "cancelled")
+                    .values(
+                        **fresh,
+                        attempts=0,
+                        next_attempt_at=None,
+                        claimed_by=None,
+                        claimed_at=None,
+                        committed_at=None,
+                        reference=None,
+                        last_error=None,
+                        sent_at=None,
+                    )
+                )
         return bool(result.rowcount)
 
     def dunning_history(self, connection: str) -> Iterator[dict[str, Any]]:
-        """Every communication planned so far for the connection, oldest first."""
+        """Every communication planned so far for the connection, oldest first.
+
+        Cancelled ones are left out: they never reached the customer and may be planned again.
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(t.dunning_actions.c.payload)
-                .where(t.dunning_actions.c.connection == connection)
+                .where(
+                    t.dunning_actions.c.connection == connection,
+                    t.dunning_actions.c.status != "cancelled",
+                )
                 .order_by(t.dunning_actions.c.send_at)
             ).all()
         for (payload,) in rows:

@@ -1,0 +1,271 @@
+"""The sending state of planned dunning communications, kept in the ``dunning_actions`` table.
+
+A communication moves through these states, each change committed before the next step:
+
+* ``planned`` — decided, not sent yet (``next_attempt_at`` set when a retry is waiting);
+* ``sending`` — claimed by one process (``claimed_by``), which then connects to the channel;
+  ``committed_at`` is set just before the point of no return (the SMTP ``DATA``, the file rename,
+  the webhook POST). A ``sending`` row left behind by a dead process without ``committed_at`` was
+  certainly not delivered; with it, it may have been;
+* ``sent`` — the channel accepted it (``reference``: Message-ID, file, HTTP status);
+* ``failed`` — refused for good (the SMTP server's 5xx answer) or retried too often;
+* ``in_doubt`` — an e-mail whose process died after the commit point: held for a person, never
+  resent automatically;
+* ``cancelled`` — not sent because its invoices changed since it was planned (left out of the
+  planner's history, so the planner plans afresh);
+* ``expired`` — not sent within the configured time after its send time.
+
+Every update names the state it expects, so two processes never both move the same row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from store import schema as t
+from store.state import StateStore, StoreError, from_ts, now, ts
+
+__all__ = ["NEEDS_DECISION", "OPEN_STATES", "DunningActionRow", "DunningActions"]
+
+# States a person has to look at.
+NEEDS_DECISION = ("in_doubt", "failed")
+# States that still lead to a send by themselves.
+OPEN_STATES = ("planned", "sending")
+
+
+@dataclass(frozen=True, slots=True)
+class DunningActionRow:
+    """One planned communication and how far its sending got."""
+
+    key: str
+    connection: str
+    customer_id: str
+    send_at: datetime
+    channel: str
+    level: int
+    payload: dict[str, Any]
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+    attempts: int
+    next_attempt_at: datetime | None
+    claimed_by: str | None
+    claimed_at: datetime | None
+    committed_at: datetime | None
+    reference: str | None
+    last_error: str | None
+    detail: str | None
+
+    @property
+    def recipient(self) -> str | None:
+        """The e-mail address or phone number the action was planned for."""
+        value = self.payload.get("recipient")
+        return None if value is None else str(value)
+
+
+def _row(r: Any) -> DunningActionRow:
+    return DunningActionRow(
+        key=r.key,
+        connection=r.connection,
+        customer_id=r.customer_id,
+        send_at=datetime.fromisoformat(r.send_at),
+        channel=r.channel,
+        level=int(r.level),
+        payload=json.loads(r.payload),
+        status=r.status,
+        created_at=datetime.fromisoformat(r.created_at),
+        sent_at=from_ts(r.sent_at),
+        attempts=int(r.attempts or 0),
+        next_attempt_at=from_ts(r.next_attempt_at),
+        claimed_by=r.claimed_by,
+        claimed_at=from_ts(r.claimed_at),
+        committed_at=from_ts(r.committed_at),
+        reference=r.reference,
+        last_error=r.last_error,
+        detail=r.detail,
+    )
+
+
+class DunningActions:
+    """Reads and moves planned dunning communications in the state store."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def get(self, key: str) -> DunningActionRow | None:
+        """The action with this key."""
+        d = t.dunning_actions
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(d).where(d.c.key == key)).first()
+        return None if row is None else _row(row)
+
+    def find(self, prefix: str, connection: str | None = None) -> list[DunningActionRow]:
+        """Actions whose key starts with ``prefix`` (a person types the first characters)."""
+        d = t.dunning_actions
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        q = sa.select(d).where(d.c.key.like(f"{escaped}%", escape="\\")).order_by(d.c.key).limit(10)
+        if connection:
+            q = q.where(d.c.connection == connection)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def with_status(
+        self, connection: str, statuses: Sequence[str], limit: int | None = None
+    ) -> list[DunningActionRow]:
+        """Actions in any of ``statuses``, by send time."""
+        d = t.dunning_actions
+        q = (
+            sa.select(d)
+            .where(d.c.connection == connection, d.c.status.in_(list(statuses)))
+            .order_by(d.c.send_at, d.c.key)
+        )
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def due(self, connection: str, at: datetime) -> list[DunningActionRow]:
+        """Planned actions whose send time (and retry time, if any) has come, oldest first."""
+        d = t.dunning_actions
+        stamp = ts(at)
+        q = (
+            sa.select(d)
+            .where(
+                d.c.connection == connection,
+                d.c.status == "planned",
+                d.c.send_at <= stamp,
+                sa.or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= stamp),
+            )
+            .order_by(d.c.send_at, d.c.key)
+        )
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def counts(self, connection: str) -> dict[str, int]:
+        """How many actions are in each state."""
+        d = t.dunning_actions
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(d.c.status, sa.func.count())
+                .where(d.c.connection == connection)
+                .group_by(d.c.status)
+            ).all()
+        return {str(s): int(n) for s, n in rows}
+
+    # -- the sending protocol ---------------------------------------------------------------------
+
+    def _move(self, key: str, expected: Iterable[str], owner: str | None = None, **values: Any) -> bool:
+        d = t.dunning_actions
+        q = sa.update(d).where(d.c.key == key, d.c.status.in_(list(expected)))
+        if owner is not None:
+            q = q.where(d.c.claimed_by == owner)
+        with self.engine.begin() as conn:
+            return bool(conn.execute(q.values(**values)).rowcount)
+
+    def claim(self, key: str, owner: str) -> bool:
+        """Take a planned action for sending; False when another process took it first."""
+        d = t.dunning_actions
+        return self._move(
+            key,
+            ["planned"],
+            status="sending",
+            claimed_by=owner,
+            claimed_at=ts(now()),
+            committed_at=None,
+            attempts=d.c.attempts + 1,
+        )
+
+    def commit(self, key: str, owner: str) -> None:
+        """Record that the send is about to pass its point of no return.
+
+        Raises:
+            StoreError: the claim was lost (another process took the action over); the send must
+                stop here, before anything reaches the customer.
+        """
+        if not self._move(key, ["sending"], owner, committed_at=ts(now())):
+            raise StoreError(f"dunning action {key} is no longer claimed by this process")
+
+    def sent(self, key: str, reference: str, note: str | None = None) -> None:
+        """The channel accepted the communication."""
+        values: dict[str, Any] = {"status": "sent", "sent_at": ts(now()), "reference": reference[:2000]}
+        values["last_error"] = None
+        if note:
+            values["detail"] = note[:2000]
+        # Whatever another process concluded meanwhile (in doubt, say), this one knows it was sent.
+        self._move(key, ["sending", "in_doubt", "planned", "failed"], **values)
+
+    def retry(self, key: str, owner: str | None, error: str, at: datetime) -> None:
+        """A temporary failure: back to planned, tried again from ``at``."""
+        self._move(
+            key,
+            ["sending"],
+            owner,
+            status="planned",
+            next_attempt_at=ts(at),
+            last_error=error[:2000],
+            claimed_by=None,
+            committed_at=None,
+        )
+
+    def fail(self, key: str, error: str, expected: Sequence[str] = ("sending",)) -> None:
+        """Refused for good, with the reason (an SMTP server's answer, a template error)."""
+        self._move(key, expected, status="failed", last_error=error[:2000], claimed_by=None)
+
+    def in_doubt(self, key: str, error: str) -> None:
+        """An e-mail that may or may not have reached the relay: held for a person."""
+        self._move(key, ["sending"], status="in_doubt", last_error=error[:2000], claimed_by=None)
+
+    def release(self, key: str, note: str) -> None:
+        """A send interrupted where sending again is safe: planned again, right away."""
+        self._move(
+            key,
+            ["sending"],
+            status="planned",
+            next_attempt_at=ts(now()),
+            claimed_by=None,
+            committed_at=None,
+            detail=note[:2000],
+        )
+
+    def cancel(self, key: str, reason: str) -> bool:
+        """Not sent because it no longer holds; the planner may plan it afresh."""
+        return self._move(key, ["planned"], status="cancelled", last_error=reason[:2000])
+
+    def expire(self, key: str, reason: str) -> bool:
+        """Not sent because it is too late now."""
+        return self._move(key, ["planned"], status="expired", last_error=reason[:2000])
+
+    # -- a person's decisions ----------------------------------------------------------------------
+
+    def resend(self, key: str, note: str) -> bool:
+        """Send an in-doubt, failed or expired action (again) on the next run."""
+        return self._move(
+            key,
+            ["in_doubt", "failed", "expired"],
+            status="planned",
+            attempts=0,
+            next_attempt_at=ts(now()),
+            claimed_by=None,
+            committed_at=None,
+            detail=note[:2000],
+        )
+
+    def mark_sent(self, key: str, note: str) -> bool:
+        """Record that an in-doubt or failed action did reach the customer (checked by a person)."""
+        return self._move(
+            key,
+            ["in_doubt", "failed"],
+            status="sent",
+            sent_at=ts(now()),
+            claimed_by=None,
+            detail=note[:2000],
+        )
