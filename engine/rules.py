@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from engine.runner import register_decider_factory
+from engine.runner import register_decider_factory, register_deliverer_factory
 from engine.sync import Decision, DecisionContext
 from mapping.models import (
     CollectionStatusUpdate,
@@ -43,10 +43,8 @@ class DunningDecider:
 
     name = "dunning"
 
-    def __init__(self, policy_path: str) -> None:
-        from rules.dunning import load_policy
-
-        self.policy = load_policy(policy_path)
+    def __init__(self, policy_path: str, payment_link: str | None = None) -> None:
+        self.policy = load_dunning_policy(policy_path, payment_link)
 
     def decide(self, ctx: DecisionContext) -> Iterator[Decision | Operation]:
         from rules.dunning import HistoryEntry, PlannedAction, plan, to_operations
@@ -158,13 +156,25 @@ class CashAppDecider:
         return op.model_copy(update={"base_version": fresh.version})
 
 
+def load_dunning_policy(policy_path: str, payment_link: str | None = None) -> Any:
+    """The policy file, with the configuration's payment link (if any) in place of its own."""
+    from rules.dunning import load_policy
+
+    policy = load_policy(policy_path)
+    if payment_link:
+        policy = policy.model_copy(
+            update={"payment": policy.payment.model_copy(update={"link": payment_link})}
+        )
+    return policy
+
+
 def deciders_from_config(deployment: Any, connection: Any) -> Sequence[Any]:
     """The deciders a deployment's ``rules:`` section turns on."""
     out: list[Any] = []
     rules = getattr(deployment, "rules", None)
     dunning = getattr(rules, "dunning", None)
     if dunning is not None and dunning.enabled and dunning.policy:
-        out.append(DunningDecider(str(dunning.policy)))
+        out.append(DunningDecider(str(dunning.policy), getattr(dunning, "payment_link", None)))
     cashapp = getattr(rules, "cashapp", None)
     if cashapp is not None and cashapp.enabled:
         out.append(
@@ -177,4 +187,28 @@ def deciders_from_config(deployment: Any, connection: Any) -> Sequence[Any]:
     return out
 
 
+def deliverers_from_config(deployment: Any, connection: Any) -> Sequence[Any]:
+    """The dunning deliverer, when dunning is on and at least one channel is configured."""
+    dunning = getattr(getattr(deployment, "rules", None), "dunning", None)
+    channels = getattr(dunning, "channels", None)
+    if dunning is None or not dunning.enabled or not dunning.policy or channels is None:
+        return []
+    from engine.dunning_delivery import DunningDelivery, RetryPolicy, senders_from_config
+
+    senders = senders_from_config(channels)
+    if not senders:
+        return []
+    retry = dunning.retry
+    return [
+        DunningDelivery(
+            load_dunning_policy(str(dunning.policy), dunning.payment_link),
+            senders,
+            template_dirs=(dunning.templates,) if dunning.templates else (),
+            retry=RetryPolicy(retry.initial, retry.max, retry.attempts),
+            expire_after=dunning.expire_after,
+        )
+    ]
+
+
 register_decider_factory(deciders_from_config)
+register_deliverer_factory(deliverers_from_config)

@@ -14,7 +14,7 @@ from croniter import croniter
 
 from connectors.base import Connector, ConnectorContext
 from connectors.registry import Registry, discover
-from engine.sync import CycleReport, Decider, SyncEngine, SyncOptions
+from engine.sync import CycleReport, Decider, Deliverer, SyncEngine, SyncOptions
 from mapping.models import Stream
 from store import StateStore
 
@@ -22,6 +22,8 @@ log = logging.getLogger("arbridge.runner")
 
 DeciderFactory = Callable[[Any, Any], Sequence[Decider]]
 _decider_factories: list[DeciderFactory] = []
+DelivererFactory = Callable[[Any, Any], Sequence[Deliverer]]
+_deliverer_factories: list[DelivererFactory] = []
 
 
 def register_decider_factory(factory: DeciderFactory) -> None:
@@ -36,6 +38,22 @@ def deciders_for(deployment: Any, connection: Any) -> list[Decider]:
 
     out: list[Decider] = []
     for factory in _decider_factories:
+        out.extend(factory(deployment, connection))
+    return out
+
+
+def register_deliverer_factory(factory: DelivererFactory) -> None:
+    """Let a rule package contribute deliverers for a connection: ``factory(deployment, connection)``."""
+    if factory not in _deliverer_factories:
+        _deliverer_factories.append(factory)
+
+
+def deliverers_for(deployment: Any, connection: Any) -> list[Deliverer]:
+    """What sends the rules' communications for a connection (dunning e-mails, letters …)."""
+    import engine.rules  # noqa: F401 - registers the dunning deliverer
+
+    out: list[Deliverer] = []
+    for factory in _deliverer_factories:
         out.extend(factory(deployment, connection))
     return out
 
@@ -80,6 +98,7 @@ def sync_connection(
     on_page: Callable[[Stream, int, int], None] | None = None,
     dry_run: bool = False,
     deciders: Sequence[Decider] | None = None,
+    deliverers: Sequence[Deliverer] | None = None,
     as_of: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
     worker: str | None = None,
@@ -99,6 +118,7 @@ def sync_connection(
         stop=stop or threading.Event(),
         on_page=on_page,
         deciders=list(deciders) if deciders is not None else deciders_for(deployment, connection),
+        deliverers=list(deliverers) if deliverers is not None else deliverers_for(deployment, connection),
         as_of=as_of,
         sleep=sleep,
         worker=worker,

@@ -50,6 +50,17 @@ class DecisionContext:
     as_of: datetime
     run_id: str
     changed: dict[str, int]
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class Deliverer(Protocol):
+    """Hands what the rules decided to channels outside the ERP (dunning e-mails, letters …)."""
+
+    name: str
+
+    def deliver(self, ctx: DecisionContext) -> dict[str, int]:
+        """Send what is due at ``ctx.as_of``; returns counts by outcome."""
+        ...
 
 
 class Decider(Protocol):
@@ -79,6 +90,7 @@ class SyncOptions:
     stop: threading.Event = field(default_factory=threading.Event)
     on_page: Callable[[Stream, int, int], None] | None = None
     deciders: Sequence[Decider] = ()
+    deliverers: Sequence[Deliverer] = ()
     as_of: datetime | None = None
     worker: str | None = None
     job_id: int | None = None
@@ -91,6 +103,7 @@ class CycleReport:
     status: str = "running"
     pulled: dict[str, dict[str, int]] = field(default_factory=dict)
     decided: dict[str, int] = field(default_factory=dict)
+    delivered: dict[str, dict[str, int]] = field(default_factory=dict)
     written: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     throttled: int = 0
@@ -103,6 +116,7 @@ class CycleReport:
             "status": self.status,
             "pulled": self.pulled,
             "decided": self.decided,
+            "delivered": self.delivered,
             "written": dict(self.written),
             "retries": self.retries,
             "throttled": self.throttled,
@@ -209,6 +223,8 @@ class SyncEngine:
             self.pull(report)
             if not self.options.stop.is_set():
                 self.decide(report)
+            if not self.options.stop.is_set() and not self.options.dry_run:
+                self.deliver(report)
             if self.options.write_back and not self.options.dry_run and not self.options.stop.is_set():
                 self.relay(report)
             if report.errors:
@@ -315,16 +331,20 @@ class SyncEngine:
 
     # -- decide -----------------------------------------------------------------------------------
 
-    def decide(self, report: CycleReport) -> None:
-        if not self.options.deciders:
-            return
-        ctx = DecisionContext(
+    def _context(self, report: CycleReport) -> DecisionContext:
+        return DecisionContext(
             store=self.store,
             connection=self.connection,
             as_of=self.options.as_of or datetime.now(UTC),
             run_id=report.run_id,
             changed={k: v.get("new", 0) + v.get("changed", 0) for k, v in report.pulled.items()},
+            stop=self.options.stop,
         )
+
+    def decide(self, report: CycleReport) -> None:
+        if not self.options.deciders:
+            return
+        ctx = self._context(report)
         for decider in self.options.deciders:
             n = 0
             for item in decider.decide(ctx):
@@ -348,6 +368,27 @@ class SyncEngine:
                 )
                 n += 1
             report.decided[decider.name] = n
+
+    # -- deliver ----------------------------------------------------------------------------------
+
+    def deliver(self, report: CycleReport) -> None:
+        """Send what the rules planned for people (reminders), on fresh data only.
+
+        After a pull that failed for a stream the store may be stale, and a reminder is checked
+        against the store just before it goes out: so nothing is sent in such a cycle.
+        """
+        if not self.options.deliverers:
+            return
+        if report.errors:
+            log.warning(
+                "nothing sent to customers this cycle: the pull was incomplete (%s)",
+                "; ".join(report.errors),
+                extra={"connection": self.connection, "run_id": report.run_id},
+            )
+            return
+        ctx = self._context(report)
+        for deliverer in self.options.deliverers:
+            report.delivered[deliverer.name] = dict(deliverer.deliver(ctx))
 
     # -- relay ------------------------------------------------------------------------------------
 

@@ -74,10 +74,16 @@ class SendReceipt:
 class Sender(Protocol):
     """What every channel sender offers."""
 
-    channel: Channel
-    # True when sending the same key twice cannot reach the customer twice (the receiving side
-    # recognises the key), so an interrupted send may simply be repeated.
-    idempotent: bool
+    @property
+    def channel(self) -> Channel:
+        """The channel this sender serves."""
+        ...
+
+    @property
+    def idempotent(self) -> bool:
+        """True when sending the same key twice cannot reach the customer twice (the receiving side
+        recognises the key), so an interrupted send may simply be repeated."""
+        ...
 
     def send(
         self, action: PlannedAction, rendered: Rendered, before_commit: Callable[[], None] | None = None
