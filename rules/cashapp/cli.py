@@ -16,6 +16,7 @@ from rules.cashapp.files import (
     load_documents,
     load_payments,
     read_remittance,
+    without_cycle_collection,
     write_matches,
 )
 from rules.cashapp.index import CustomerIndex
@@ -39,22 +40,23 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 def match_command(invoices: Path, payments: Path, customers: Path | None, as_of: object,
                   rules_path: Path | None, remittance: Path | None, out: Path) -> None:
     """Match payments (or bank statement lines) to open invoices and write one decision per payment."""
-    try:
-        rules = load_rules(rules_path)
-        documents = load_documents(invoices)
-        people = load_customers(customers) if customers else CustomerIndex()
-        incoming = load_payments(payments)
-        if remittance:
-            incoming = list(attach_remittance(incoming, read_remittance(remittance)))
-    except (InputFileError, StatementError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    when = as_of.date() if hasattr(as_of, "date") else date.today()
-    results = match_payments(incoming, documents, people, rules, when)
-    if str(out) == "-":
-        counts = write_matches(results, sys.stdout)
-    else:
-        with out.open("w", encoding="utf-8") as fh:
-            counts = write_matches(results, fh)
+    with without_cycle_collection():
+        try:
+            rules = load_rules(rules_path)
+            documents = load_documents(invoices)
+            people = load_customers(customers) if customers else CustomerIndex()
+            incoming = load_payments(payments)
+            if remittance:
+                incoming = list(attach_remittance(incoming, read_remittance(remittance)))
+        except (InputFileError, StatementError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        when = as_of.date() if hasattr(as_of, "date") else date.today()
+        results = match_payments(incoming, documents, people, rules, when)
+        if str(out) == "-":
+            counts = write_matches(results, sys.stdout)
+        else:
+            with out.open("w", encoding="utf-8") as fh:
+                counts = write_matches(results, fh)
     click.echo(
         f"{sum(counts.values())} payments: {counts['auto']} auto, {counts['review']} review, "
         f"{counts['unmatched']} unmatched", err=True,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import csv
+import gc
+import io
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,49 +44,101 @@ def _open_csv(path: Path) -> IO[str]:
     return path.open(newline="", encoding="utf-8-sig")
 
 
-def iter_documents_csv(path: str | Path) -> Iterator[OpenDocument]:
+def _split_rows(path: Path) -> tuple[list[list[str]], list[int] | None]:
+    """Every row of a CSV file, and the line each starts on when that is not simply its index + 1.
+
+    A file without a quote character cannot hold a quoted comma or line break, so splitting its
+    lines on commas gives exactly what the csv module would, several times faster on an export of
+    a million rows. Any other file goes through the csv module.
+    """
+    with _open_csv(path) as fh:
+        text = fh.read()
+    if '"' not in text:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if text.endswith("\n"):
+            text = text[:-1]
+        return [line.split(",") if line else [] for line in text.split("\n")] if text else [], None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
+    for row in reader:
+        rows.append(row)
+        lines.append(start)
+        start = reader.line_num + 1
+    return rows, lines
+
+
+def read_documents_csv(path: str | Path) -> list[OpenDocument]:
     """Open documents from an ``invoices.csv`` (fully paid rows are skipped).
 
     Raises:
-        InputFileError: a missing column or a value that is not a number, date or known doc_type.
+        InputFileError: a missing column or a value that is not a number, date or known doc_type;
+            the message names the file and line.
     """
     path = Path(path)
-    with _open_csv(path) as fh:
-        reader = csv.reader(fh)
-        col = _columns(path, next(reader, None), INVOICE_COLUMNS[:8])
-        i_id, i_cust, i_num, i_type, i_ccy, i_tot, i_open, i_issue = (col[c] for c in INVOICE_COLUMNS[:8])
-        i_due, i_dp, i_dd = (col.get(c, -1) for c in INVOICE_COLUMNS[8:])
-        width = max(col.values()) + 1
-        row: list[str] = []
-        try:
-            for row in reader:
-                if len(row) < width:
-                    if not row:
-                        continue
-                    row = row + [""] * (width - len(row))
-                kind: DocKind = "credit_memo" if row[i_type] == "credit_memo" else "invoice"
-                if row[i_type] not in ("invoice", "credit_memo", ""):
-                    raise ValueError(f"doc_type must be invoice or credit_memo, got {row[i_type]!r}")
-                open_amount = abs(Decimal(row[i_open]))
-                if not open_amount:
+    rows, line_of = _split_rows(path)
+    col = _columns(path, rows[0] if rows else None, INVOICE_COLUMNS[:8])
+    i_id, i_cust, i_num, i_type, i_ccy, i_tot, i_open, i_issue = (col[c] for c in INVOICE_COLUMNS[:8])
+    i_due, i_dp, i_dd = (col.get(c, -1) for c in INVOICE_COLUMNS[8:])
+    width = max(col.values()) + 1
+    # Dates, percentages and currencies repeat across a ledger: parse each distinct text once.
+    dates: dict[str, date | None] = {"": None}
+    percents: dict[str, Decimal | None] = {"": None}
+    days: dict[str, int | None] = {"": None}
+    currencies: dict[str, str] = {}
+    kinds: dict[str, DocKind] = {"invoice": "invoice", "credit_memo": "credit_memo", "": "invoice"}
+    docs: list[OpenDocument] = []
+    append = docs.append
+    pos = 0
+    row: list[str] = []
+    try:
+        for pos in range(1, len(rows)):
+            row = rows[pos]
+            if len(row) < width:
+                if not row:
                     continue
-                due = row[i_due] if i_due >= 0 else ""
-                dp = row[i_dp] if i_dp >= 0 else ""
-                dd = row[i_dd] if i_dd >= 0 else ""
-                issue = row[i_issue]
-                yield OpenDocument(
-                    row[i_id], row[i_cust], row[i_num], kind, row[i_ccy].upper(), abs(Decimal(row[i_tot])),
-                    open_amount, date.fromisoformat(issue) if issue else None,
-                    date.fromisoformat(due) if due else None, Decimal(dp) if dp else None,
-                    int(dd) if dd else None,
-                )
-        except (ValueError, InvalidOperation, IndexError) as exc:
-            raise InputFileError(f"{path}:{reader.line_num}: {exc} in row {row!r}") from exc
+                row = row + [""] * (width - len(row))
+            open_amount = abs(Decimal(row[i_open]))
+            if not open_amount:
+                continue
+            kind = kinds.get(row[i_type])
+            if kind is None:
+                raise ValueError(f"doc_type must be invoice or credit_memo, got {row[i_type]!r}")
+            text = row[i_issue]
+            issue = dates[text] if text in dates else dates.setdefault(text, date.fromisoformat(text))
+            due: date | None = None
+            if i_due >= 0:
+                text = row[i_due]
+                due = dates[text] if text in dates else dates.setdefault(text, date.fromisoformat(text))
+            percent = percents.get(row[i_dp]) if i_dp >= 0 else None
+            if percent is None and i_dp >= 0 and row[i_dp]:
+                percent = percents[row[i_dp]] = Decimal(row[i_dp])
+            term = days.get(row[i_dd]) if i_dd >= 0 else None
+            if term is None and i_dd >= 0 and row[i_dd]:
+                term = days[row[i_dd]] = int(row[i_dd])
+            currency = currencies.get(row[i_ccy])
+            if currency is None:
+                currency = currencies[row[i_ccy]] = row[i_ccy].upper()
+            append(OpenDocument(
+                row[i_id], row[i_cust], row[i_num], kind, currency, abs(Decimal(row[i_tot])),
+                open_amount, issue, due, percent, term, None, "", open_amount,
+            ))
+    except (ValueError, InvalidOperation, IndexError) as exc:
+        line = line_of[pos] if line_of is not None else pos + 1
+        raise InputFileError(f"{path}:{line}: {exc} in row {row!r}") from exc
+    return docs
+
+
+def iter_documents_csv(path: str | Path) -> Iterator[OpenDocument]:
+    """Open documents from an ``invoices.csv``, one at a time (see :func:`read_documents_csv`)."""
+    yield from read_documents_csv(path)
 
 
 def load_documents(path: str | Path) -> DocumentIndex:
     """Index the open documents of an ``invoices.csv``."""
-    return DocumentIndex(iter_documents_csv(path))
+    return DocumentIndex(read_documents_csv(path))
 
 
 def read_payments_csv(path: str | Path) -> list[PaymentInput]:
@@ -189,11 +245,44 @@ def attach_remittance(payments: Iterable[PaymentInput],
 
 
 def write_matches(results: Iterable[MatchResult], out: IO[str]) -> dict[str, int]:
-    """Write ``matches.jsonl`` (one line per payment); returns counts by status."""
+    """Write ``matches.jsonl`` (one line per payment); returns counts by status.
+
+    Each line is what ``json.dumps(result.to_json())`` gives, put together directly: a hundred
+    thousand results are written in a fraction of the time the generic encoder needs.
+    """
     counts = {"auto": 0, "review": 0, "unmatched": 0}
-    dumps = json.dumps
-    for result in results:
-        counts[result.status] += 1
-        out.write(dumps(result.to_json(), ensure_ascii=False))
-        out.write("\n")
+    text = encode_basestring
+    write = out.write
+    for r in results:
+        counts[r.status] += 1
+        apps = ", ".join(
+            f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount}", "discount": "{a.discount}", '
+            f'"writeoff": "{a.writeoff}"}}'
+            for a in r.applications
+        )
+        components = ", ".join(f"{text(k)}: {v!r}" for k, v in r.components.items())
+        customer = "null" if r.customer_id is None else text(r.customer_id)
+        write(
+            f'{{"payment_id": {text(r.payment_id)}, "status": "{r.status}", "customer_id": {customer}, '
+            f'"confidence": {r.confidence!r}, "rule": {text(r.rule)}, "applications": [{apps}], '
+            f'"unapplied": "{r.unapplied}", "explanation": {text(r.explanation)}, '
+            f'"components": {{{components}}}}}\n'
+        )
     return counts
+
+
+@contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """Suspend the cyclic garbage collector while a run builds millions of small objects.
+
+    Documents, payments and results hold no reference cycles, so reference counting frees them;
+    the cycle collector would only scan the growing heap over and over (on a million documents,
+    more time than reading them).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

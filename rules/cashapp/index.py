@@ -8,7 +8,10 @@ fuzzy payer-name search scores a handful of candidates instead of every customer
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import date
 from decimal import Decimal
+from itertools import groupby
+from operator import attrgetter
 
 from rapidfuzz import fuzz, process
 
@@ -21,20 +24,21 @@ from rules.cashapp.model import (
     document_from_credit_memo,
     document_from_invoice,
 )
-from rules.cashapp.normalize import name_tokens, normalize_account, normalize_name, number_key
+from rules.cashapp.normalize import name_tokens, normalize_account, normalize_name, number_keys
 
 
 class DocumentIndex:
     """Open documents by customer and by number key, with what is still open within this run."""
 
-    __slots__ = ("_by_customer", "_by_id", "_by_key")
+    __slots__ = ("_by_customer", "_by_id", "_by_key", "_views")
 
     def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
         self._by_customer: dict[str, list[OpenDocument]] = {}
-        self._by_key: dict[str, OpenDocument | list[OpenDocument]] = {}
+        # Built on the first look-up by number across customers (only an unknown payer needs it).
+        self._by_key: dict[str, OpenDocument | list[OpenDocument]] | None = None
         self._by_id: dict[str, OpenDocument] = {}
-        for doc in documents:
-            self.add(doc)
+        self._views: dict[tuple[str, str, date], CustomerView] = {}
+        self.extend(documents)
 
     @classmethod
     def from_models(
@@ -42,34 +46,49 @@ class DocumentIndex:
     ) -> DocumentIndex:
         """Index canonical invoices and credit memos, skipping those not open."""
         index = cls()
-        for invoice in invoices:
-            doc = document_from_invoice(invoice)
-            if doc is not None:
-                index.add(doc)
-        for memo in credit_memos:
-            doc = document_from_credit_memo(memo)
-            if doc is not None:
-                index.add(doc)
+        index.extend(d for d in map(document_from_invoice, invoices) if d is not None)
+        index.extend(d for d in map(document_from_credit_memo, credit_memos) if d is not None)
         return index
 
     def add(self, doc: OpenDocument) -> None:
         """Index one document (its number key is computed here if not given)."""
-        if not doc.key:
-            doc.key = number_key(doc.number)
-        self._by_id[doc.doc_id] = doc
-        bucket = self._by_customer.get(doc.customer_id)
-        if bucket is None:
-            self._by_customer[doc.customer_id] = [doc]
-        else:
-            bucket.append(doc)
-        if doc.key:
-            found = self._by_key.get(doc.key)
-            if found is None:
-                self._by_key[doc.key] = doc
-            elif isinstance(found, list):
-                found.append(doc)
+        self.extend((doc,))
+
+    def extend(self, documents: Iterable[OpenDocument]) -> None:
+        """Index many documents at once (number keys computed for all of them in one pass)."""
+        docs = documents if isinstance(documents, list) else list(documents)
+        if not docs:
+            return
+        missing = [d for d in docs if not d.key]
+        for doc, key in zip(missing, number_keys([d.number for d in missing]), strict=True):
+            doc.key = key
+        self._views.clear()
+        self._by_key = None
+        self._by_id.update(zip([d.doc_id for d in docs], docs, strict=True))
+        by_customer = self._by_customer
+        # Exports list a customer's documents together: take each run of them in one step.
+        for customer_id, run in groupby(docs, _customer_of):
+            bucket = by_customer.get(customer_id)
+            if bucket is None:
+                by_customer[customer_id] = list(run)
             else:
-                self._by_key[doc.key] = [found, doc]
+                bucket.extend(run)
+
+    def _key_index(self) -> dict[str, OpenDocument | list[OpenDocument]]:
+        if self._by_key is None:
+            by_key: dict[str, OpenDocument | list[OpenDocument]] = {}
+            for doc in self._by_id.values():
+                key = doc.key
+                if key:
+                    found = by_key.get(key)
+                    if found is None:
+                        by_key[key] = doc
+                    elif isinstance(found, list):
+                        found.append(doc)
+                    else:
+                        by_key[key] = [found, doc]
+            self._by_key = by_key
+        return self._by_key
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -85,9 +104,25 @@ class DocumentIndex:
         """All of a customer's documents still open in this run."""
         return [d for d in self._by_customer.get(customer_id, ()) if d.remaining > ZERO]
 
+    def view(self, customer_id: str, currency: str, as_of: date) -> CustomerView:
+        """A customer's documents in one currency issued by ``as_of``, indexed by number key.
+
+        Built the first time a payment of that customer is looked at and kept for the run; what a
+        payment consumes is filtered out when the view is read, so it never goes stale.
+        """
+        slot = (customer_id, currency, as_of)
+        view = self._views.get(slot)
+        if view is None:
+            docs = [
+                d for d in self._by_customer.get(customer_id, ())
+                if d.currency == currency and (d.issue_date is None or d.issue_date <= as_of)
+            ]
+            view = self._views[slot] = CustomerView(docs)
+        return view
+
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``, across all customers."""
-        found = self._by_key.get(key)
+        found = self._key_index().get(key)
         if found is None:
             return []
         if isinstance(found, list):
@@ -101,16 +136,49 @@ class DocumentIndex:
             doc.remaining = max(ZERO, doc.remaining - abs(settled))
 
 
+_customer_of = attrgetter("customer_id")
+
+
+class CustomerView:
+    """One customer's documents in one currency, and those among them each number key names."""
+
+    __slots__ = ("_by_key", "_docs")
+
+    def __init__(self, docs: list[OpenDocument]) -> None:
+        self._docs = docs
+        by_key: dict[str, list[OpenDocument]] = {}
+        for d in docs:
+            if d.key:
+                found = by_key.get(d.key)
+                if found is None:
+                    by_key[d.key] = [d]
+                else:
+                    found.append(d)
+        self._by_key = by_key
+
+    def open_documents(self) -> list[OpenDocument]:
+        """The documents with something still open, in ledger order."""
+        return [d for d in self._docs if d.remaining > ZERO]
+
+    def by_key(self, key: str) -> list[OpenDocument]:
+        """Open documents whose number normalises to ``key``."""
+        found = self._by_key.get(key)
+        if found is None:
+            return []
+        return [d for d in found if d.remaining > ZERO]
+
+
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_known_names", "_name_cache", "_names")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_known_names", "_name_cache", "_names", "_narrowed")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
         self._by_account: dict[str, set[str]] = {}
         self._names: list[tuple[str, str]] = []
-        self._by_token: dict[str, list[int]] = {}
+        self._by_token: dict[str, set[int]] = {}
+        self._narrowed: dict[tuple[str, str], set[int]] = {}
         self._name_cache: dict[str, list[tuple[float, str]]] = {}
         self._known_names: dict[str, set[str]] = {}
         for customer in customers:
@@ -135,10 +203,15 @@ class CustomerIndex:
                 continue
             known.add(norm)
             self._name_cache.clear()
+            self._narrowed.clear()
             pos = len(self._names)
             self._names.append((customer.customer_id, norm))
             for token in set(name_tokens(norm)):
-                self._by_token.setdefault(token, []).append(pos)
+                found = self._by_token.get(token)
+                if found is None:
+                    self._by_token[token] = {pos}
+                else:
+                    found.add(pos)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -159,16 +232,23 @@ class CustomerIndex:
         intersecting their postings keeps the candidates few without dropping them. Starting a second
         time from the next-rarest token keeps a name whose rarest word was mistyped findable.
         """
-        postings = sorted((self._by_token[t] for t in set(tokens) if t in self._by_token), key=len)
+        by_token = self._by_token
+        ranked = sorted((t for t in set(tokens) if t in by_token), key=lambda t: len(by_token[t]))
         found: set[int] = set()
-        for start in range(min(2, len(postings))):
-            cand = set(postings[start])
-            for other in postings[start + 1:]:
+        for start in range(min(2, len(ranked))):
+            cand = by_token[ranked[start]]
+            narrowed_by = ranked[start]
+            for token in ranked[start + 1:]:
                 if len(cand) <= limit:
                     break
-                narrowed = cand.intersection(other)
+                # The same pairs of common words come back payment after payment: intersect each once.
+                pair = (narrowed_by, token)
+                narrowed = self._narrowed.get(pair)
+                if narrowed is None:
+                    narrowed = self._narrowed[pair] = cand & by_token[token]
                 if narrowed:
                     cand = narrowed
+                    narrowed_by = f"{narrowed_by} {token}"
             if len(cand) <= limit:
                 found |= cand
         return found

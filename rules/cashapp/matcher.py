@@ -18,12 +18,12 @@ Two equally good answers always go to review.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from rules.cashapp.index import CustomerIndex, DocumentIndex
+from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput
 from rules.cashapp.normalize import extract_number_keys, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
@@ -419,7 +419,7 @@ def _typo_candidates(keys: list[str], docs: list[OpenDocument], min_digits: int)
     return groups
 
 
-def _fit_remittance(ctx: _Context, by_key: dict[str, list[OpenDocument]]) -> list[Proposal]:
+def _fit_remittance(ctx: _Context, lookup: Callable[[str], list[OpenDocument]]) -> list[Proposal]:
     """Apply the amounts a remittance advice states, after checking them against the open documents."""
     rules = ctx.rules
     lines: list[Application] = []
@@ -427,7 +427,7 @@ def _fit_remittance(ctx: _Context, by_key: dict[str, list[OpenDocument]]) -> lis
     over: list[str] = []
     for item in ctx.payment.remittance:
         key = number_key(item.number)
-        docs = by_key.get(key, [])
+        docs = lookup(key)
         if len(docs) != 1:
             near = [d for group in _typo_candidates([key], ctx.docs, rules.typo_min_digits) for d in group]
             docs = near if len(near) == 1 else []
@@ -460,25 +460,27 @@ def _fit_remittance(ctx: _Context, by_key: dict[str, list[OpenDocument]]) -> lis
                       why)]
 
 
-def _propose(
-    payment: PaymentInput, docs: list[OpenDocument], keys: list[str], rules: MatchRules
-) -> list[Proposal]:
+_STRONG = frozenset((
+    "reference_exact", "reference_discount", "reference_credit_memo", "reference_fee_writeoff",
+    "reference_and_amount",
+))
+
+
+def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: MatchRules) -> list[Proposal]:
     """All proposals for one customer's open documents, best evidence first."""
+    docs = view.open_documents()
+    if not docs:
+        return []
     ctx = _Context(payment, docs, rules)
-    by_key: dict[str, list[OpenDocument]] = {}
-    for d in docs:
-        if d.key:
-            by_key.setdefault(d.key, []).append(d)
     if payment.remittance:
-        return _fit_remittance(ctx, by_key)
+        return _fit_remittance(ctx, view.by_key)
     exact: list[OpenDocument] = []
     for key in keys:
-        for d in by_key.get(key, ()):
+        for d in view.by_key(key):
             if d not in exact:
                 exact.append(d)
     ds = rules.document_scores
-    strong = {"reference_exact", "reference_discount", "reference_credit_memo", "reference_fee_writeoff",
-              "reference_and_amount"}
+    strong = _STRONG
     proposals: list[Proposal] = []
     if exact:
         proposals = _fit_referenced(ctx, exact, ds.reference, "quotes")
@@ -617,8 +619,7 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
                 return settled
         return _match_unknown_payer(payment, documents, customers, rules, as_of, keys, note)
 
-    docs = _open_docs(documents, payer.customer_id, payment, as_of, True)
-    proposals = _propose(payment, docs, keys, rules) if docs else []
+    proposals = _propose(payment, documents.view(payer.customer_id, payment.currency, as_of), keys, rules)
     if not proposals and rules.match_across_currencies:
         foreign = _open_docs(documents, payer.customer_id, payment, as_of, False)
         foreign_refs = [d for d in foreign if d.key and d.key in keys]
@@ -651,8 +652,7 @@ def _settle_name_tie(payment: PaymentInput, documents: DocumentIndex, customers:
         hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
                        f"customer {cid} ({known.name if known else cid}), one of {names} whose names fit "
                        f"'{payment.payer_name}', the only one whose open documents fit the payment")
-        docs = _open_docs(documents, cid, payment, as_of, True)
-        proposals = _propose(payment, docs, keys, rules) if docs else []
+        proposals = _propose(payment, documents.view(cid, payment.currency, as_of), keys, rules)
         if proposals and proposals[0].amount >= rules.amount_scores.tolerance and not proposals[0].ambiguous:
             decided.append(_decide(payment, hit, proposals[0], rules))
     return decided[0] if len(decided) == 1 else None
@@ -676,9 +676,9 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
         known = customers.get(cid)
         hit = PayerHit(cid, rules.payer_scores.document_owner,
                        f"customer {cid}{f' ({known.name})' if known else ''}, owner of the quoted document")
-        docs = _open_docs(documents, cid, payment, as_of, True)
-        ctx = _Context(payment, docs, rules)
-        exact = [d for d in docs if d.key in keys]
+        view = documents.view(cid, payment.currency, as_of)
+        ctx = _Context(payment, view.open_documents(), rules)
+        exact = list({d.doc_id: d for key in keys for d in view.by_key(key)}.values())
         proposals = _fit_referenced(ctx, exact, rules.document_scores.reference, "quotes") if exact else []
         if proposals:
             results.append(_decide(payment, hit, proposals[0], rules, why))

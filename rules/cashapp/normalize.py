@@ -56,6 +56,26 @@ def number_key(number: str | None) -> str:
     return value.lstrip("0")
 
 
+# Every byte but the ASCII digits and the line break that separates numbers in number_keys().
+_NON_DIGIT_BYTES = bytes(c for c in range(256) if not (48 <= c <= 57 or c == 10))
+_LEADING_ZEROS = re.compile(r"^0+", re.MULTILINE)
+
+
+def number_keys(numbers: list[str]) -> list[str]:
+    """:func:`number_key` of many numbers at once: one pass over all of them instead of one call each.
+
+    >>> number_keys(["INV-0042", "2024/17"])
+    ['42', '202417']
+    """
+    joined = "\n".join(numbers)
+    if not joined.isascii() or joined.count("\n") != len(numbers) - 1:
+        return [number_key(n) for n in numbers]
+    digits = joined.encode("ascii").translate(None, _NON_DIGIT_BYTES).decode("ascii")
+    if digits.startswith("0") or "\n0" in digits:
+        digits = _LEADING_ZEROS.sub("", digits)
+    return digits.split("\n") if numbers else []
+
+
 def extract_number_keys(text: str | None, min_digits: int = 3, max_group: int = 3) -> list[str]:
     """Candidate document-number keys found anywhere in free text, in order of appearance.
 

@@ -6,6 +6,7 @@ search counts solutions (stopping at two) so the matcher can tell a unique fit f
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -43,6 +44,9 @@ def find_subsets(
     """
     order = sorted((i for i, v in enumerate(values) if 0 < v <= high), key=lambda i: -values[i])
     vals = [values[i] for i in order]
+    # Ascending negatives of the descending values: bisect finds the first value that still fits
+    # under ``high`` without walking past every larger one.
+    negs = [-v for v in vals]
     n = len(vals)
     prefix = [0] * (n + 1)
     for i, v in enumerate(vals):
@@ -61,19 +65,18 @@ def find_subsets(
         room = max_size - len(chosen)
         if room == 0:
             return True
-        for i in range(start, n):
-            v = vals[i]
-            if total + v > high:
-                continue
+        need = low - total
+        for i in range(bisect_left(negs, total - high, start), n):
             # Values are sorted largest first, so the next `room` values are the most reachable.
-            if total + prefix[min(n, i + room)] - prefix[i] < low:
+            end = i + room
+            if prefix[end if end < n else n] - prefix[i] < need:
                 break
             nodes += 1
             if nodes > budget:
                 complete = False
                 return False
             chosen.append(i)
-            go_on = walk(i + 1, total + v)
+            go_on = walk(i + 1, total + vals[i])
             chosen.pop()
             if not go_on:
                 return False

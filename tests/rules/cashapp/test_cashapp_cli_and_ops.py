@@ -279,3 +279,45 @@ def test_accepted_match_teaches_the_payers_account_and_name_as_aliases() -> None
     again = payment_from_model(payment.model_copy(update={"reference": "thanks"}))
     result = match_payment(again, DocumentIndex(), index, MatchRules(), date(2024, 6, 28))
     assert result.customer_id == "C1" and "bank account" in result.explanation
+
+
+def test_quoted_fields_and_windows_line_ends_are_read_like_plain_ones(tmp_path: Path) -> None:
+    from rules.cashapp.files import read_documents_csv
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text(INVOICES, encoding="utf-8")
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(
+        INVOICES.replace("INV-100101", '"INV-100101"').replace("\n", "\r\n"), encoding="utf-8"
+    )
+    as_rows = [(d.doc_id, d.number, d.open_amount, d.issue_date) for d in read_documents_csv(plain)]
+    assert as_rows == [(d.doc_id, d.number, d.open_amount, d.issue_date) for d in read_documents_csv(quoted)]
+    assert len(as_rows) == 5  # D6 is paid in full and skipped
+
+
+def test_a_bad_row_after_a_quoted_line_break_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    from rules.cashapp.files import InputFileError, read_documents_csv
+
+    path = tmp_path / "invoices.csv"
+    path.write_text(
+        INVOICES.replace("INV-100102", '"INV-100102\nsecond line"')
+        + "D9,C1,INV-9,invoice,EUR,1,x,2024-05-20,,,\n",
+        encoding="utf-8",
+    )
+    try:
+        read_documents_csv(path)
+    except InputFileError as exc:
+        assert f"{path}:9:" in str(exc)  # line 3 holds a line break, so the 8th row starts on line 9
+    else:
+        raise AssertionError("the bad open_amount was not reported")
+
+
+def test_each_matches_jsonl_line_is_the_json_of_its_decision(tmp_path: Path) -> None:
+    f = _files(tmp_path)
+    lines = _run(
+        ["--invoices", str(f["invoices"]), "--payments", str(f["payments"]), "--customers",
+         str(f["customers"]), "--as-of", "2024-06-28", "--out", str(tmp_path / "m.jsonl")]
+    )
+    text = (tmp_path / "m.jsonl").read_text(encoding="utf-8").splitlines()
+    assert text == [json.dumps(line, ensure_ascii=False) for line in lines]
+    assert any("≥" in line for line in text)  # written as UTF-8, not escaped
