@@ -407,6 +407,33 @@ def audit_verify(config_path: str) -> None:
     click.echo("audit log intact")
 
 
+@cli.group(invoke_without_command=True)
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--connection", "connection_name", default=None, help="Only this connection's queue.")
+@click.pass_context
+def review(ctx: click.Context, config_path: str, connection_name: str | None) -> None:
+    """The cash-application review queue: list what waits for a clerk, then accept, change or reject it."""
+    from engine.cashapp_review import ReviewQueue
+
+    deployment = load(config_path)
+    names = tuple(n for n in (connection_name,) if n)
+    store = open_store(deployment)
+    ctx.call_on_close(store.close)
+    ctx.obj["queues"] = [ReviewQueue(store, c.name) for c in _selected(deployment, names)]
+    if ctx.invoked_subcommand is None:
+        from engine.cashapp_review_cli import print_queue
+
+        print_queue(ctx.obj["queues"], click.echo)
+
+
+def _register_review_commands() -> None:
+    from engine.cashapp_review_cli import accept_command, change_command, reject_command
+
+    review.add_command(accept_command, "accept")
+    review.add_command(change_command, "change")
+    review.add_command(reject_command, "reject")
+
+
 @cli.command()
 @click.option("--state-dir", default="./arbridge-demo", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Re-run against the existing state: an incremental cycle.")
@@ -469,6 +496,7 @@ def _register_sandboxes() -> None:
 
 
 _register_rule_commands()
+_register_review_commands()
 _register_sandboxes()
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "Schedule",
     "ServerConfig",
     "SmtpChannelConfig",
+    "StatementInboxConfig",
     "StoreConfig",
     "WebhookChannelConfig",
     "WriteBackConfig",
@@ -631,6 +632,25 @@ class DunningRulesConfig(_Model):
         return value
 
 
+class StatementInboxConfig(_Model):
+    """Bank statements to apply like payments."""
+
+    inbox: Path = Field(
+        description="Folder of camt.053, BAI2 and MT940 files, relative to this file; each file is imported "
+        "once (by content), an unreadable one is quarantined."
+    )
+    connection: str | None = Field(
+        default=None,
+        description="The connection whose ERP receives the statement lines' applications; needed when "
+        "several connections are configured.",
+    )
+
+    @field_validator("inbox")
+    @classmethod
+    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve_path(value, info)
+
+
 class CashAppRulesConfig(_Model):
     """The cash-application matcher."""
 
@@ -650,6 +670,10 @@ class CashAppRulesConfig(_Model):
         le=1.0,
         description="Matches at or above this confidence (and below auto_threshold) wait for review; "
         "lower ones are dropped.",
+    )
+
+    statements: StatementInboxConfig | None = Field(
+        default=None, description="A folder of bank statements whose credit lines are matched each cycle."
     )
 
     @field_validator("rules")
@@ -708,6 +732,24 @@ class DeploymentConfig(_Model):
                 )
             seen[conn.name] = i
         return value
+
+    @model_validator(mode="after")
+    def _statements_have_one_connection(self) -> DeploymentConfig:
+        statements = self.rules.cashapp.statements
+        if statements is None:
+            return self
+        names = [c.name for c in self.connections]
+        if statements.connection is None and len(names) > 1:
+            raise ValueError(
+                "rules.cashapp.statements.connection: expected the connection whose ERP gets the statement "
+                f"lines ({', '.join(names)} are configured)"
+            )
+        if statements.connection is not None and statements.connection not in names:
+            raise ValueError(
+                f"rules.cashapp.statements.connection: no connection named {statements.connection!r} "
+                f"(configured: {', '.join(names) or 'none'})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _inherit_defaults(self) -> DeploymentConfig:

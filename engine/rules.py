@@ -89,12 +89,21 @@ class DunningDecider:
 
 
 class CashAppDecider:
-    """Matches the ERP's unapplied payments to open documents; sure matches become applications."""
+    """Matches unapplied payments and bank statement lines to open documents.
+
+    Sure matches become payment applications; the others wait in the review queue
+    (``arbridge review``). Payments a clerk decided are left alone, and what clerks taught the
+    matcher (payers' accounts and names) is used for every customer.
+    """
 
     name = "cashapp"
 
     def __init__(
-        self, rules_path: str | None, auto_threshold: float | None, review_threshold: float | None
+        self,
+        rules_path: str | None,
+        auto_threshold: float | None,
+        review_threshold: float | None,
+        statement_inbox: str | None = None,
     ) -> None:
         from rules.cashapp.settings import load_rules
 
@@ -107,8 +116,13 @@ class CashAppDecider:
         if thresholds:
             rules = rules.model_copy(update={"thresholds": rules.thresholds.model_copy(update=thresholds)})
         self.rules = rules
+        self.statement_inbox = statement_inbox
 
     def decide(self, ctx: DecisionContext) -> Iterator[Decision | Operation]:
+        from pathlib import Path
+
+        from engine.bank_statements import StatementInbox
+        from engine.cashapp_review import payment_input_from_json, with_learned_aliases
         from rules.cashapp import (
             CustomerIndex,
             DocumentIndex,
@@ -116,24 +130,49 @@ class CashAppDecider:
             payment_from_model,
             to_payment_application,
         )
+        from store.cashapp import CashAppState
 
         store, conn = ctx.store, ctx.connection
-        payments = {
+        state = CashAppState(store)
+        if self.statement_inbox:
+            StatementInbox(store, conn, Path(self.statement_inbox)).import_new(ctx.run_id)
+        settled = state.decided_by_clerk(conn)
+        payments: dict[str, Payment | Any] = {
             p.remote_id: p
             for p in store.iter_records(conn, Stream.PAYMENTS)
-            if isinstance(p, Payment) and p.unapplied_amount > Decimal(0)
+            if isinstance(p, Payment) and p.unapplied_amount > Decimal(0) and p.remote_id not in settled
         }
-        if not payments:
+        inputs = [payment_from_model(p) for p in payments.values()]
+        # A bank line is decided once: after its application is queued it is the ERP's payment.
+        applied = settled | {r["payment_id"] for r in store.match_results(conn, status="auto")}
+        for data in state.bank_lines(conn):
+            if data["payment_id"] not in applied and data["payment_id"] not in payments:
+                line = payment_input_from_json(data)
+                payments[line.payment_id] = line
+                inputs.append(line)
+        if not inputs:
             return
         documents = DocumentIndex.from_models(
             (i for i in store.iter_records(conn, Stream.INVOICES) if isinstance(i, Invoice)),
             (m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)),
         )
-        customers = CustomerIndex.from_models(
-            c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer)
-        )
-        inputs = [payment_from_model(p) for p in payments.values()]
-        for result in match_payments(inputs, documents, customers, self.rules, ctx.as_of.date()):
+        customers = CustomerIndex.from_models(with_learned_aliases(
+            [c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer)],
+            state.learned(conn),
+        ))
+        for result, payment in zip(
+            match_payments(inputs, documents, customers, self.rules, ctx.as_of.date()), inputs, strict=True
+        ):
+            stored = result.to_json()
+            stored["payment"] = {
+                "date": payment.date.isoformat(),
+                "amount": str(payment.amount),
+                "currency": payment.currency,
+                "payer_name": payment.payer_name,
+                "payer_account": payment.payer_account,
+                "reference": payment.reference,
+                "source": "erp" if isinstance(payments[payment.payment_id], Payment) else "bank_statement",
+            }
             store.save_match_result(
                 conn,
                 result.payment_id,
@@ -141,7 +180,7 @@ class CashAppDecider:
                 customer_id=result.customer_id,
                 confidence=result.confidence,
                 rule=result.rule,
-                result=result.to_json(),
+                result=stored,
             )
             if result.status == "auto" and result.applications:
                 yield to_payment_application(result, payments[result.payment_id])
@@ -177,11 +216,18 @@ def deciders_from_config(deployment: Any, connection: Any) -> Sequence[Any]:
         out.append(DunningDecider(str(dunning.policy), getattr(dunning, "payment_link", None)))
     cashapp = getattr(rules, "cashapp", None)
     if cashapp is not None and cashapp.enabled:
+        statements = getattr(cashapp, "statements", None)
+        inbox = None
+        if statements is not None and statements.inbox is not None:
+            owner = statements.connection or getattr(connection, "name", None)
+            if owner == getattr(connection, "name", None):
+                inbox = str(statements.inbox)
         out.append(
             CashAppDecider(
                 str(cashapp.rules) if cashapp.rules else None,
                 getattr(cashapp, "auto_threshold", None),
                 getattr(cashapp, "review_threshold", None),
+                inbox,
             )
         )
     return out

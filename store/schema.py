@@ -171,6 +171,41 @@ match_results = sa.Table(
     sa.Index("ix_match_results_status", "connection", "status"),
 )
 
+learned_aliases = sa.Table(
+    "learned_aliases",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),  # bank_account | name
+    sa.Column("value", sa.String(300), primary_key=True),
+    sa.Column("payment_id", sa.String(200), nullable=False),
+    sa.Column("learned_by", sa.String(200), nullable=True),
+    sa.Column("learned_at", TS, nullable=False),
+)
+
+statement_files = sa.Table(
+    "statement_files",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("content_hash", sa.String(64), primary_key=True),
+    sa.Column("file_name", sa.String(500), nullable=False),
+    sa.Column("format", sa.String(20), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # imported | quarantined
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("lines", sa.Integer, nullable=False),
+    sa.Column("imported_at", TS, nullable=False),
+)
+
+bank_lines = sa.Table(
+    "bank_lines",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("line_id", sa.String(200), primary_key=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("imported_at", TS, nullable=False),
+)
+
 connections = sa.Table(
     "connections",
     metadata,

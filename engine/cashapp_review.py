@@ -1,0 +1,269 @@
+"""The review queue: a clerk accepts, changes or rejects the matches the matcher was not sure of.
+
+An accepted or changed match becomes a payment application in the outbox, under the same
+idempotency rules as the matcher's own decisions, so the connector writes it to the ERP exactly
+once on its next cycle. Every verdict is in the audit log. An accepted match teaches the matcher:
+the payer's bank account and name become the customer's, so the next payment from that account
+is applied without a clerk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from mapping.models import CreditMemo, Customer, Invoice, Operation, Payment, Stream
+from rules.cashapp.model import Application, MatchResult, PaymentInput, result_from_json
+from rules.cashapp.ops import learn_from_accepted, to_payment_application
+from store import StateStore, idempotency_key
+from store.cashapp import CashAppState
+
+
+class ReviewError(ValueError):
+    """A verdict that cannot be carried out; the message tells the clerk why."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a clerk's decision did."""
+
+    payment_id: str
+    status: str
+    key: str | None = None
+    learned: tuple[str, ...] = ()
+
+
+def parse_applications(items: tuple[str, ...] | list[str]) -> list[tuple[str, Decimal]]:
+    """``INVOICE=AMOUNT`` pairs from the command line.
+
+    Raises:
+        ReviewError: a pair without ``=`` or an amount that is not a positive number.
+    """
+    out: list[tuple[str, Decimal]] = []
+    for item in items:
+        doc_id, sep, text = item.partition("=")
+        try:
+            amount = Decimal(text.strip().replace(",", ""))
+        except InvalidOperation:
+            amount = Decimal(-1)
+        if not sep or not doc_id.strip() or not amount.is_finite() or amount <= 0:
+            raise ReviewError(f"expected INVOICE=AMOUNT with a positive amount, got {item!r}")
+        out.append((doc_id.strip(), amount))
+    return out
+
+
+def payment_input_from_json(data: dict[str, Any]) -> PaymentInput:
+    """A stored bank line back into the matcher's payment type."""
+    from datetime import date
+
+    return PaymentInput(
+        payment_id=str(data["payment_id"]),
+        date=date.fromisoformat(str(data["date"])),
+        amount=Decimal(str(data["amount"])),
+        currency=str(data["currency"]),
+        customer_id=data.get("customer_id"),
+        payer_name=data.get("payer_name"),
+        payer_account=data.get("payer_account"),
+        reference=data.get("reference"),
+    )
+
+
+class ReviewQueue:
+    """The review items of one connection and the clerk's verdicts on them."""
+
+    def __init__(self, store: StateStore, connection: str) -> None:
+        self.store = store
+        self.connection = connection
+        self.state = CashAppState(store)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Items waiting for a clerk, by payment id."""
+        return self.store.match_results(self.connection, status="review")
+
+    def accept(self, payment_id: str, *, by: str) -> Verdict:
+        """Apply the proposal as it stands."""
+        row = self._waiting(payment_id)
+        proposal = result_from_json(row["result"])
+        wanted = [(a.doc_id, a.amount, a.discount, a.writeoff) for a in proposal.applications]
+        if not wanted:
+            raise ReviewError(f"payment {payment_id} has no proposal to accept; use change --apply")
+        return self._apply(row, proposal, wanted, by=by, changed=False)
+
+    def change(self, payment_id: str, applications: list[tuple[str, Decimal]], *, by: str) -> Verdict:
+        """Apply the clerk's own applications instead of the proposal (cash only, no discount)."""
+        row = self._waiting(payment_id)
+        if not applications:
+            raise ReviewError("give at least one --apply INVOICE=AMOUNT")
+        wanted = [(doc_id, amount, Decimal(0), Decimal(0)) for doc_id, amount in applications]
+        return self._apply(row, result_from_json(row["result"]), wanted, by=by, changed=True)
+
+    def reject(self, payment_id: str, *, by: str, reason: str | None = None) -> Verdict:
+        """Apply nothing: the payment stays unapplied in the ERP and the matcher leaves it alone."""
+        row = self._waiting(payment_id)
+        result = {**row["result"], "review": {"verdict": "rejected", "by": by, "reason": reason}}
+        if not self.state.close_review(self.connection, payment_id, status="rejected", result=result, by=by):
+            raise ReviewError(f"payment {payment_id} was decided by someone else meanwhile")
+        self.store.audit(
+            "review_rejected",
+            connection=self.connection,
+            subject=f"payment/{payment_id}",
+            detail={"by": by, "reason": reason, "proposal": row["result"].get("applications")},
+        )
+        return Verdict(payment_id, "rejected")
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _waiting(self, payment_id: str) -> dict[str, Any]:
+        row = self.state.match_result(self.connection, payment_id)
+        if row is None:
+            raise ReviewError(f"no match result for payment {payment_id!r} in connection {self.connection!r}")
+        if row["status"] != "review":
+            raise ReviewError(f"payment {payment_id} is not waiting for review (it is {row['status']})")
+        return row
+
+    def _payment(self, payment_id: str) -> Payment | PaymentInput:
+        record = self.store.get_record(self.connection, Stream.PAYMENTS, payment_id)
+        if isinstance(record, Payment):
+            if record.deleted or record.unapplied_amount <= 0:
+                raise ReviewError(f"payment {payment_id} is no longer unapplied in the ERP")
+            return record
+        line = self.state.bank_line(self.connection, payment_id)
+        if line is None:
+            raise ReviewError(f"payment {payment_id} is neither in the ERP's payments nor a bank line")
+        return payment_input_from_json(line)
+
+    def _document(self, doc_id: str) -> Invoice | CreditMemo:
+        for stream in (Stream.INVOICES, Stream.CREDIT_MEMOS):
+            record = self.store.get_record(self.connection, stream, doc_id)
+            if isinstance(record, Invoice | CreditMemo) and not record.deleted:
+                return record
+        raise ReviewError(f"no open invoice or credit memo {doc_id!r}")
+
+    def _apply(
+        self,
+        row: dict[str, Any],
+        proposal: MatchResult,
+        wanted: list[tuple[str, Decimal, Decimal, Decimal]],
+        *,
+        by: str,
+        changed: bool,
+    ) -> Verdict:
+        payment_id = str(row["payment_id"])
+        payment = self._payment(payment_id)
+        cash_available = payment.unapplied_amount if isinstance(payment, Payment) else payment.amount
+        lines: list[Application] = []
+        customers: set[str] = set()
+        for doc_id, amount, discount, writeoff in wanted:
+            doc = self._document(doc_id)
+            memo = isinstance(doc, CreditMemo)
+            open_amount = abs(doc.open_amount)
+            settled = abs(amount) + discount + writeoff
+            if doc.currency != payment.currency:
+                raise ReviewError(f"{doc_id} is in {doc.currency}, the payment in {payment.currency}")
+            if settled > open_amount:
+                raise ReviewError(f"{doc_id}: {settled} is more than its open amount {open_amount}")
+            customers.add(doc.customer_remote_id)
+            lines.append(
+                Application(
+                    doc_id,
+                    -abs(amount) if memo else abs(amount),
+                    discount,
+                    writeoff,
+                    "credit_memo" if memo else "invoice",
+                    doc.number or doc_id,
+                )
+            )
+        if len(customers) != 1:
+            raise ReviewError(f"the documents belong to {len(customers)} customers; apply one customer's")
+        cash = sum((line.amount for line in lines), Decimal(0))
+        if cash <= 0:
+            raise ReviewError("the applications must apply some cash (credit memos net against invoices)")
+        if cash > cash_available:
+            raise ReviewError(f"the applications add up to {cash}, more than the {cash_available} unapplied")
+        customer_id = customers.pop()
+        how = "changed" if changed else "accepted"
+        result = MatchResult(
+            payment_id=payment_id,
+            status="auto",
+            customer_id=customer_id,
+            confidence=1.0 if changed else proposal.confidence,
+            rule="clerk_change" if changed else proposal.rule,
+            applications=lines,
+            unapplied=cash_available - cash,
+            explanation=f"{how.capitalize()} in review by {by}. {proposal.explanation}".strip(),
+            components=proposal.components,
+        )
+        op = to_payment_application(result, payment, customer_id)
+        key = self._enqueue(op)
+        stored = {**result.to_json(), "status": "accepted", "review": {"verdict": how, "by": by, "key": key}}
+        if not self.state.close_review(self.connection, payment_id, status="accepted", result=stored, by=by):
+            self.store.mark_parked(key, error="another clerk decided this payment first", kind="superseded")
+            raise ReviewError(f"payment {payment_id} was decided by someone else meanwhile")
+        learned = self._learn(customer_id, payment, by)
+        self.store.audit(
+            f"review_{how}",
+            connection=self.connection,
+            subject=f"payment/{payment_id}",
+            detail={
+                "by": by,
+                "key": key,
+                "customer_id": customer_id,
+                "applications": stored["applications"],
+                "proposal": row["result"].get("applications"),
+                "learned": list(learned),
+            },
+        )
+        return Verdict(payment_id, how, key, learned)
+
+    def _enqueue(self, op: Operation) -> str:
+        key = idempotency_key(self.connection, op)
+        if not self.store.has_operation(key):
+            self.store.enqueue(self.connection, [op])
+        return key
+
+    def _learn(self, customer_id: str, payment: Payment | PaymentInput, by: str) -> tuple[str, ...]:
+        record = self.store.get_record(self.connection, Stream.CUSTOMERS, customer_id)
+        known = self.state.learned(self.connection).get(customer_id, {"bank_account": [], "name": []})
+        base = record if isinstance(record, Customer) else None
+        if base is None:
+            return ()
+        customer = base.model_copy(
+            update={
+                "bank_accounts": [*base.bank_accounts, *known["bank_account"]],
+                "aliases": [*base.aliases, *known["name"]],
+            }
+        )
+        taught = learn_from_accepted(customer, payment)
+        new_accounts = taught.bank_accounts[len(customer.bank_accounts) :]
+        new_names = taught.aliases[len(customer.aliases) :]
+        learned: list[str] = []
+        for kind, values in (("bank_account", new_accounts), ("name", new_names)):
+            for value in values:
+                if self.state.learn(
+                    self.connection, customer_id, kind, value, payment_id=_pid(payment), by=by
+                ):
+                    learned.append(f"{kind} {value}")
+        return tuple(learned)
+
+
+def _pid(payment: Payment | PaymentInput) -> str:
+    return payment.remote_id if isinstance(payment, Payment) else payment.payment_id
+
+
+def with_learned_aliases(
+    customers: list[Customer], learned: dict[str, dict[str, list[str]]]
+) -> list[Customer]:
+    """The customers with what clerks taught the matcher added to their accounts and aliases."""
+    out = []
+    for c in customers:
+        extra = learned.get(c.remote_id)
+        if extra:
+            c = c.model_copy(
+                update={
+                    "bank_accounts": [*c.bank_accounts, *extra["bank_account"]],
+                    "aliases": [*c.aliases, *extra["name"]],
+                }
+            )
+        out.append(c)
+    return out

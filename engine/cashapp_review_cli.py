@@ -1,0 +1,134 @@
+"""``arbridge review accept|change|reject``: a clerk's verdicts from the command line."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from engine.cashapp_review import ReviewError, ReviewQueue, Verdict, parse_applications
+
+
+def _money(text: Any) -> str:
+    try:
+        return f"{Decimal(str(text)):,.2f}"
+    except ArithmeticError:
+        return str(text)
+
+
+def print_queue(queues: list[ReviewQueue], echo: Callable[[str], None]) -> None:
+    """Each pending item: the payment, the proposal, its confidence and the matcher's reasons."""
+    total = 0
+    for queue in queues:
+        for row in queue.pending():
+            total += 1
+            result, pay = row["result"], row["result"].get("payment") or {}
+            payer = (
+                ", ".join(x for x in (pay.get("payer_name"), pay.get("payer_account")) if x)
+                or "payer unknown"
+            )
+            echo(
+                f"{row['payment_id']}  [{queue.connection}]  {pay.get('date', '')}  "
+                f"{_money(pay.get('amount', ''))} {pay.get('currency', '')}  from {payer}"
+            )
+            if pay.get("reference"):
+                echo(f"    reference: {pay['reference']}")
+            echo(
+                f"    proposed: customer {result.get('customer_id') or '?'}, rule {result.get('rule')}, "
+                f"confidence {float(result.get('confidence') or 0):.2f}"
+            )
+            for a in result.get("applications") or []:
+                extras = "".join(
+                    f", {name} {_money(a[name])}"
+                    for name in ("discount", "writeoff")
+                    if Decimal(str(a.get(name) or 0)) != 0
+                )
+                echo(f"      {a['invoice_id']}: {_money(a['amount'])}{extras}")
+            if Decimal(str(result.get("unapplied") or 0)) != 0:
+                echo(f"      unapplied: {_money(result['unapplied'])}")
+            echo(f"    why: {result.get('explanation', '')}")
+    echo(f"{total} item(s) waiting for review" if total else "nothing waiting for review")
+
+
+def _queue_for(ctx: click.Context, payment_id: str) -> ReviewQueue:
+    queues: list[ReviewQueue] = ctx.obj["queues"]
+    holding = [q for q in queues if q.state.match_result(q.connection, payment_id) is not None]
+    if len(holding) == 1:
+        return holding[0]
+    if not holding:
+        raise click.ClickException(f"no match result for payment {payment_id!r}")
+    names = ", ".join(q.connection for q in holding)
+    raise click.ClickException(
+        f"payment {payment_id!r} is in several connections ({names}); add --connection"
+    )
+
+
+def _report(verdict: Verdict) -> None:
+    line = f"{verdict.payment_id}: {verdict.status}"
+    if verdict.key:
+        line += f"; payment application queued for the ERP (key {verdict.key[:16]})"
+    click.echo(line)
+    for item in verdict.learned:
+        click.echo(f"  learned {item}")
+
+
+def _run(action: Callable[[], Verdict]) -> None:
+    try:
+        _report(action())
+    except ReviewError as exc:
+        click.echo(f"arbridge review: {exc}", err=True)
+        sys.exit(1)
+
+
+_BY = click.option(
+    "--by", default=None, help="Who decides (default: the logged-in user); kept in the audit log."
+)
+
+
+@click.command("accept")
+@click.argument("payment_id")
+@_BY
+@click.pass_context
+def accept_command(ctx: click.Context, payment_id: str, by: str | None) -> None:
+    """Apply the proposed match as it stands."""
+    queue = _queue_for(ctx, payment_id)
+    _run(lambda: queue.accept(payment_id, by=by or getpass.getuser()))
+
+
+@click.command("change")
+@click.argument("payment_id")
+@click.option(
+    "--apply",
+    "applications",
+    multiple=True,
+    required=True,
+    metavar="INVOICE=AMOUNT",
+    help="Cash to apply to a document (repeatable); a credit memo's amount is netted.",
+)
+@_BY
+@click.pass_context
+def change_command(
+    ctx: click.Context, payment_id: str, applications: tuple[str, ...], by: str | None
+) -> None:
+    """Apply other documents or amounts than proposed (checked against what is open)."""
+    queue = _queue_for(ctx, payment_id)
+    try:
+        wanted = parse_applications(applications)
+    except ReviewError as exc:
+        raise click.UsageError(str(exc)) from exc
+    _run(lambda: queue.change(payment_id, wanted, by=by or getpass.getuser()))
+
+
+@click.command("reject")
+@click.argument("payment_id")
+@click.option("--reason", default=None, help="Why; kept in the audit log.")
+@_BY
+@click.pass_context
+def reject_command(ctx: click.Context, payment_id: str, reason: str | None, by: str | None) -> None:
+    """Apply nothing: the payment stays unapplied and the matcher leaves it alone."""
+    queue = _queue_for(ctx, payment_id)
+    _run(lambda: queue.reject(payment_id, by=by or getpass.getuser(), reason=reason))
