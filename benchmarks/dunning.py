@@ -10,7 +10,10 @@ the planner's memory is what it keeps, not the test data. Scenarios:
 * ``dunning.inputs`` — generating the records alone (the floor under ``dunning.plan``);
 * ``dunning.plan`` — the full plan, history summarised first, inputs streamed (includes generation);
 * ``dunning.plan.long_history`` — the same with ten times the history: memory must stay flat;
-* ``dunning.worklist`` — ranking the same customers.
+* ``dunning.worklist`` — the top 20 of the same customers, given one at a time with their invoices
+  and payment history, as ``arbridge worklist`` reads them from the store;
+* ``dunning.worklist.unsorted`` — the top 20 through ``worklist()``, whose inputs come in any order
+  (it keeps a small summary per customer, never the invoices).
 """
 
 from __future__ import annotations
@@ -25,17 +28,28 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 from pathlib import Path
 from typing import TypeVar
 
 from mapping.models import Customer, DocumentStatus, Invoice
-from rules.dunning import HistoryEntry, PlannedAction, load_policy, plan, worklist
+from rules.dunning import (
+    CustomerDocuments,
+    HistoryEntry,
+    PlannedAction,
+    load_policy,
+    plan,
+    rank_customers,
+    summarize_history,
+    worklist,
+)
 
 M = TypeVar("M", Customer, Invoice)
 AS_OF = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 POLICY = Path(__file__).resolve().parents[1] / "config" / "dunning-policy.example.yaml"
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "America/Los_Angeles"]
 CURRENCIES = ["EUR", "USD", "GBP"]
+TOP = 20  # arbridge worklist's default --top
 
 
 def _defaults(model: type[Customer] | type[Invoice]) -> dict[str, object]:
@@ -151,6 +165,15 @@ def _history(n_customers: int, per_customer: int) -> Iterator[HistoryEntry]:
                 )
 
 
+def _groups(n_customers: int, n_invoices: int, history_per_customer: int) -> Iterator[CustomerDocuments]:
+    """Each customer with its invoices and history summary, one at a time (the store's path)."""
+    invoices = groupby(_invoices(n_customers, n_invoices), key=lambda i: i.customer_remote_id)
+    history = groupby(_history(n_customers, history_per_customer), key=lambda h: h.customer_id)
+    for customer, (cid, own), (_, events) in zip(_customers(n_customers), invoices, history, strict=True):
+        assert customer.remote_id == cid
+        yield CustomerDocuments(cid, customer, list(own), summarize_history(events, AS_OF).get(cid))
+
+
 def _peak_rss_mb() -> float:
     # Linux reports ru_maxrss in KiB.
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -181,13 +204,18 @@ def run_scenario(name: str, customers: int, invoices: int, history_per_customer:
             planned += isinstance(item, PlannedAction)
         n = customers
     elif name == "dunning.worklist":
-        entries = worklist(
+        ranking = rank_customers(_groups(customers, invoices, history_per_customer), AS_OF, limit=TOP)
+        n = ranking.customers
+    elif name == "dunning.worklist.unsorted":
+        top = worklist(
             _customers(customers),
             _invoices(customers, invoices),
             _history(customers, history_per_customer),
             AS_OF,
+            limit=TOP,
         )
-        n = len(entries)
+        assert len(top) <= TOP
+        n = customers
     seconds = time.perf_counter() - start
     return {
         "name": name,
@@ -214,7 +242,14 @@ def main(argv: list[str] | None = None) -> None:
         line = run_scenario(args.scenario, args.customers, args.invoices, args.history_per_customer)
         print(json.dumps(line), flush=True)
         return
-    for name in ("dunning.inputs", "dunning.plan", "dunning.plan.long_history", "dunning.worklist"):
+    scenarios = (
+        "dunning.inputs",
+        "dunning.plan",
+        "dunning.plan.long_history",
+        "dunning.worklist",
+        "dunning.worklist.unsorted",
+    )
+    for name in scenarios:
         cmd = [
             sys.executable,
             "-m",

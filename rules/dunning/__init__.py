@@ -18,7 +18,13 @@ from rules.dunning.channels import (
     message_id_for,
 )
 from rules.dunning.delivery import DeliveryOutcome, SentLog, deliver
-from rules.dunning.history import CustomerHistory, HistoryEntry, read_history, summarize_history
+from rules.dunning.history import (
+    CustomerHistory,
+    HistoryEntry,
+    history_from_records,
+    read_history,
+    summarize_history,
+)
 from rules.dunning.money import interest_for, quantize
 from rules.dunning.planner import (
     ActionLine,
@@ -33,13 +39,14 @@ from rules.dunning.planner import (
 )
 from rules.dunning.policy import Channel, DunningPolicy, load_policy, policy_json_schema
 from rules.dunning.render import Rendered, render
-from rules.dunning.worklist import WorklistEntry, worklist
+from rules.dunning.worklist import CustomerDocuments, Ranking, WorklistEntry, rank_customers, worklist
 from rules.dunning.writeback import to_operations
 
 __all__ = [
     "ActionLine",
     "CallTaskSender",
     "Channel",
+    "CustomerDocuments",
     "CustomerGroup",
     "CustomerHistory",
     "DeliveryOutcome",
@@ -47,6 +54,7 @@ __all__ = [
     "HistoryEntry",
     "LetterSender",
     "PlannedAction",
+    "Ranking",
     "Rendered",
     "SendReceipt",
     "Sender",
@@ -59,6 +67,7 @@ __all__ = [
     "WorklistEntry",
     "action_from_json",
     "deliver",
+    "history_from_records",
     "interest_for",
     "load_policy",
     "message_id_for",
@@ -67,6 +76,7 @@ __all__ = [
     "plan_groups",
     "policy_json_schema",
     "quantize",
+    "rank_customers",
     "read_history",
     "render",
     "summarize_history",

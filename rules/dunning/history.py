@@ -18,14 +18,16 @@ line carry payment behaviour for the worklist::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["CustomerHistory", "HistoryEntry", "read_history", "summarize_history"]
+from mapping.models import DocumentStatus, Invoice, Payment, TargetType
+
+__all__ = ["CustomerHistory", "HistoryEntry", "history_from_records", "read_history", "summarize_history"]
 
 # Payments whose lateness counts as "recent" for the trend.
 RECENT_PAYMENTS = 3
@@ -206,3 +208,62 @@ def read_history(path: str | Path) -> Iterator[HistoryEntry]:
                 raise ValueError(f"{path}:{lineno}: not a history entry: {exc}") from exc
             if entry is not None:
                 yield entry
+
+
+def history_from_records(
+    customer_id: str,
+    invoices: Sequence[Invoice],
+    payments: Iterable[Payment],
+    *,
+    default_terms_days: int = 30,
+) -> Iterator[HistoryEntry]:
+    """A customer's payment behaviour read from its ERP records instead of history files.
+
+    Every allocation of a payment to one of ``invoices`` is a payment made on its applied date (or
+    the payment's date); a promise to pay on an invoice that has since been paid in full was kept
+    when the last payment came by the promised day, and broken otherwise. (Open invoices whose
+    promise date has passed are counted by the worklist itself.)
+
+    Args:
+        customer_id: the customer's ERP id.
+        invoices: its invoices, in any status.
+        payments: its payments with their allocations.
+        default_terms_days: days after the issue date for invoices without a due date.
+
+    Yields:
+        ``payment`` and ``promise`` entries.
+    """
+    by_id = {inv.remote_id: inv for inv in invoices}
+    last_paid: dict[str, date] = {}
+    for payment in payments:
+        if payment.deleted:
+            continue
+        for alloc in payment.allocations:
+            inv = by_id.get(alloc.target_id)
+            if alloc.target_type != TargetType.INVOICE or inv is None or alloc.amount <= 0:
+                continue
+            paid = alloc.applied_date or payment.date
+            due = inv.due_date or inv.issue_date + timedelta(days=default_terms_days)
+            last_paid[inv.remote_id] = max(paid, last_paid.get(inv.remote_id, paid))
+            yield HistoryEntry(
+                kind="payment",
+                customer_id=customer_id,
+                currency=payment.currency,
+                invoice_ids=(inv.remote_id,),
+                due_date=due,
+                paid_date=paid,
+                amount=alloc.amount,
+            )
+    for inv in invoices:
+        promised = inv.promise_to_pay_date
+        paid_on = last_paid.get(inv.remote_id)
+        if promised is None or paid_on is None or inv.deleted:
+            continue
+        if inv.status == DocumentStatus.PAID or inv.open_amount <= 0:
+            yield HistoryEntry(
+                kind="promise",
+                customer_id=customer_id,
+                invoice_ids=(inv.remote_id,),
+                promised_date=promised,
+                kept=paid_on <= promised,
+            )

@@ -8,13 +8,19 @@ Score (higher = call first), the sum of five parts, each shown in the explanatio
 * payment behaviour: ``min(average days late, 90) / 3`` — up to 30;
 * trend: recent payments later than before add up to 10, earlier ones subtract up to 10;
 * broken promises: 10 per broken promise, at most 30.
+
+Only the first ``limit`` entries are kept while ranking (a bounded heap), so with a limit the
+memory grows with the limit and the number of customers, never with the number of invoices;
+:func:`rank_customers` takes customers one at a time with their documents (as a store query
+ordered by customer gives them) and then keeps nothing per customer at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +29,7 @@ from mapping.models import Customer, DocumentStatus, Invoice
 from rules.dunning.contact import zone_for
 from rules.dunning.history import CustomerHistory, HistoryEntry, summarize_history
 
-__all__ = ["WorklistEntry", "worklist"]
+__all__ = ["CustomerDocuments", "Ranking", "WorklistEntry", "rank_customers", "worklist"]
 
 _Q = Decimal("0.01")
 
@@ -93,6 +99,45 @@ class _Exposure:
     broken_now: int = 0
 
 
+@dataclass(slots=True)
+class CustomerDocuments:
+    """One customer with its invoices and the summary of its history, for :func:`rank_customers`.
+
+    Attributes:
+        customer_id: the customer's ERP id.
+        customer: the customer record (``None`` when the invoices name an unknown customer).
+        invoices: its invoices in any status (open, overdue ones count).
+        history: the summary of its payments and promises, if any.
+    """
+
+    customer_id: str
+    customer: Customer | None
+    invoices: Sequence[Invoice]
+    history: CustomerHistory | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The first entries of a worklist and how many customers had something overdue."""
+
+    entries: list[WorklistEntry]
+    customers: int
+
+
+def _sort_key(entry: WorklistEntry) -> tuple[Decimal, Decimal, str]:
+    return (-entry.score, -sum(entry.amount_at_risk.values(), Decimal(0)), entry.customer_id)
+
+
+def _ranked(entries: Iterable[WorklistEntry], limit: int | None) -> list[WorklistEntry]:
+    # nsmallest keeps a heap of ``limit`` entries: the others are dropped as soon as they are beaten.
+    chosen = (
+        heapq.nsmallest(limit, entries, key=_sort_key)
+        if limit is not None
+        else sorted(entries, key=_sort_key)
+    )
+    return [replace(e, rank=i) for i, e in enumerate(chosen, 1)]
+
+
 def worklist(
     customers: Iterable[Customer],
     invoices: Iterable[Invoice],
@@ -129,29 +174,75 @@ def worklist(
     fallback_zone = zone_for(None, default_time_zone)
     exposure: dict[str, _Exposure] = {}
     for inv in invoices:
-        if inv.deleted or inv.status not in (DocumentStatus.OPEN, DocumentStatus.PARTIALLY_PAID):
-            continue
-        if inv.open_amount <= 0:
-            continue
         who = known.get(inv.customer_remote_id)
-        today = as_of.astimezone(who.zone if who else fallback_zone).date()
-        due = inv.due_date or inv.issue_date + timedelta(days=default_terms_days)
-        days = (today - due).days
-        if days < 1:
-            continue
-        exp = exposure.setdefault(inv.customer_remote_id, _Exposure())
-        exp.amounts[inv.currency] = exp.amounts.get(inv.currency, Decimal(0)) + inv.open_amount
-        exp.oldest = max(exp.oldest, days)
-        exp.count += 1
-        if inv.promise_to_pay_date is not None and inv.promise_to_pay_date < today:
-            exp.broken_now += 1
-    entries = [
+        exp = exposure.get(inv.customer_remote_id) or _Exposure()
+        if _add(exp, inv, as_of.astimezone(who.zone if who else fallback_zone).date(), default_terms_days):
+            exposure[inv.customer_remote_id] = exp
+    entries = (
         _entry(cid, known.get(cid), exp, summaries.get(cid) or CustomerHistory(), fx_rates)
         for cid, exp in exposure.items()
-    ]
-    entries.sort(key=lambda e: (-e.score, -sum(e.amount_at_risk.values()), e.customer_id))
-    ranked = [replace(e, rank=i) for i, e in enumerate(entries, 1)]
-    return ranked[:limit] if limit is not None else ranked
+    )
+    return _ranked(entries, limit)
+
+
+def rank_customers(
+    groups: Iterable[CustomerDocuments],
+    as_of: datetime,
+    *,
+    fx_rates: Mapping[str, Decimal] | None = None,
+    default_time_zone: str = "UTC",
+    default_terms_days: int = 30,
+    limit: int | None = None,
+) -> Ranking:
+    """Rank customers given one at a time with their documents (the store's streaming path).
+
+    Args:
+        groups: each customer with its invoices and history summary, in any order.
+        as_of: the ranking time.
+        fx_rates: as for :func:`worklist`.
+        default_time_zone: as for :func:`worklist`.
+        default_terms_days: as for :func:`worklist`.
+        limit: keep only the first ``limit`` entries (memory then grows with it, not with the input).
+
+    Returns:
+        The first entries, ranked, and how many customers had overdue invoices.
+    """
+    counted = 0
+
+    def entries() -> Iterator[WorklistEntry]:
+        nonlocal counted
+        for group in groups:
+            customer = group.customer
+            zone = zone_for(customer.time_zone if customer else None, default_time_zone)
+            today = as_of.astimezone(zone).date()
+            exp = _Exposure()
+            overdue = [_add(exp, inv, today, default_terms_days) for inv in group.invoices]
+            if not any(overdue):
+                continue
+            counted += 1
+            who = _Who(customer.name, zone, customer.dunning_block) if customer else None
+            yield _entry(group.customer_id, who, exp, group.history or CustomerHistory(), fx_rates)
+
+    ranked = _ranked(entries(), limit)
+    return Ranking(ranked, counted)
+
+
+def _add(exp: _Exposure, inv: Invoice, today: date, default_terms_days: int) -> bool:
+    """Count an invoice into the exposure if it is open and overdue on ``today``."""
+    if inv.deleted or inv.status not in (DocumentStatus.OPEN, DocumentStatus.PARTIALLY_PAID):
+        return False
+    if inv.open_amount <= 0:
+        return False
+    due = inv.due_date or inv.issue_date + timedelta(days=default_terms_days)
+    days = (today - due).days
+    if days < 1:
+        return False
+    exp.amounts[inv.currency] = exp.amounts.get(inv.currency, Decimal(0)) + inv.open_amount
+    exp.oldest = max(exp.oldest, days)
+    exp.count += 1
+    if inv.promise_to_pay_date is not None and inv.promise_to_pay_date < today:
+        exp.broken_now += 1
+    return True
 
 
 def _entry(

@@ -7,7 +7,14 @@ from decimal import Decimal
 
 from conftest import AS_OF, customer, invoice
 
-from rules.dunning import HistoryEntry, worklist
+from rules.dunning import (
+    CustomerDocuments,
+    HistoryEntry,
+    history_from_records,
+    rank_customers,
+    summarize_history,
+    worklist,
+)
 
 TODAY = date(2026, 11, 23)
 
@@ -112,3 +119,67 @@ def test_worklist_entries_serialise_to_json() -> None:
         and data["amount_at_risk"] == {"EUR": "100.00"}
         and data["average_days_late"] is None
     )
+
+
+def test_the_top_n_are_the_first_n_of_the_full_ranking() -> None:
+    custs = [customer(f"C{i}") for i in range(12)]
+    invs = [
+        invoice(f"{i}", TODAY - timedelta(days=5 + 7 * (i % 5)), f"{100 * (i + 1)}.00", cid=f"C{i}")
+        for i in range(12)
+    ]
+    full = worklist(custs, invs, [], AS_OF)
+    top = worklist(custs, invs, [], AS_OF, limit=3)
+    assert len(full) == 12 and top == full[:3]
+    assert [e.rank for e in top] == [1, 2, 3]
+
+
+def test_customers_given_one_at_a_time_rank_as_the_whole_list_does() -> None:
+    custs = [customer(f"C{i}") for i in range(6)]
+    invs = [invoice(f"{i}", TODAY - timedelta(days=3 + 9 * i), "400.00", cid=f"C{i}") for i in range(6)]
+    invs.append(invoice("future", TODAY + timedelta(days=9), "9000.00", cid="C5"))
+    invs.append(invoice("x", TODAY - timedelta(days=30), "50.00", cid="NOBODY"))
+    groups = [
+        CustomerDocuments(c.remote_id, c, [i for i in invs if i.customer_remote_id == c.remote_id])
+        for c in custs
+    ]
+    groups.append(CustomerDocuments("NOBODY", None, [invs[-1]]))
+    ranking = rank_customers(groups, AS_OF, limit=4)
+    assert ranking.customers == 7
+    assert ranking.entries == worklist(custs, invs, [], AS_OF, limit=4)
+    assert [e.customer_id for e in ranking.entries][:2] == ["C5", "C4"]
+
+
+def test_payment_behaviour_and_promises_are_read_from_the_erps_payments() -> None:
+    from mapping.models import Allocation, Payment, TargetType
+
+    def paid(iid: str, due: date, on: date, promise: date | None = None) -> tuple[object, Payment]:
+        inv = invoice(iid, due, "0.00", total="100.00", status="paid", promise_to_pay_date=promise)
+        pay = Payment(
+            remote_id=f"P{iid}",
+            customer_remote_id="C1",
+            date=on,
+            amount=Decimal("100.00"),
+            currency="EUR",
+            unapplied_amount=Decimal(0),
+            allocations=[Allocation(target_type=TargetType.INVOICE, target_id=iid, amount=Decimal("100.00"))],
+            remote_modified_at=AS_OF,
+        )
+        return inv, pay
+
+    pairs = [
+        paid("1", date(2026, 3, 1), date(2026, 3, 3)),
+        paid("2", date(2026, 5, 1), date(2026, 5, 11)),
+        paid("3", date(2026, 7, 1), date(2026, 7, 21), promise=date(2026, 7, 15)),  # paid after the promise
+        paid("4", date(2026, 9, 1), date(2026, 9, 5), promise=date(2026, 9, 10)),  # kept
+    ]
+    invs = [inv for inv, _ in pairs]
+    entries = list(history_from_records("C1", invs, [pay for _, pay in pairs]))  # type: ignore[arg-type]
+    [summary] = summarize_history(entries).values()
+    assert summary.payments == 4 and summary.average_days_late == Decimal(36) / 4  # 2 + 10 + 20 + 4 days
+    assert (summary.broken_promises, summary.kept_promises) == (1, 1)
+    overdue = invoice("5", TODAY - timedelta(days=15), "700.00")
+    [entry] = rank_customers(
+        [CustomerDocuments("C1", customer("C1"), [*invs, overdue], summary)], AS_OF
+    ).entries
+    assert "pays 9.00 days late on average" in entry.explanation
+    assert "1 broken promise(s) to pay" in entry.explanation
