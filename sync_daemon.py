@@ -165,9 +165,14 @@ def _print_report(report: CycleReport) -> None:
         for s, v in report.pulled.items()
     )
     written = ", ".join(f"{k} {v}" for k, v in sorted(report.written.items())) or "nothing"
+    delivered = "".join(
+        f"; {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        for name, counts in report.delivered.items()
+        if counts
+    )
     click.echo(
         f"{report.connection}: {report.status} in {report.seconds:.1f}s — "
-        f"pulled {pulled or 'nothing'}; wrote {written}"
+        f"pulled {pulled or 'nothing'}; wrote {written}{delivered}"
     )
     for err in report.errors:
         click.echo(f"  ! {err}")
@@ -177,7 +182,7 @@ def _print_report(report: CycleReport) -> None:
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
 @click.option("--once", is_flag=True, required=True, help="Run one cycle per connection and exit.")
 @click.option("--connection", "names", multiple=True, help="Only this connection (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Pull and decide, but write nothing back.")
+@click.option("--dry-run", is_flag=True, help="Pull and decide; write nothing back, send nothing.")
 @click.pass_context
 def sync(ctx: click.Context, config_path: str, once: bool, names: tuple[str, ...], dry_run: bool) -> None:
     """Run one sync cycle for each connection: pull, decide, write back."""
@@ -323,6 +328,8 @@ def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
 @click.pass_context
 def status(ctx: click.Context, config_path: str, as_json: bool) -> None:
     """Show last runs, record counts, outbox backlog, parked writes and quarantine per connection."""
+    from engine.dunning_commands import dunning_status, dunning_status_lines
+
     deployment = load(config_path)
     store = open_store(deployment)
     out: dict[str, Any] = {"store": deployment.store.redacted_url, "connections": {}}
@@ -345,6 +352,7 @@ def status(ctx: click.Context, config_path: str, as_json: bool) -> None:
                 for r in parked
             ],
             "quarantine": store.quarantine_count(conn.name),
+            "dunning": dunning_status(store, conn.name),
             "runs": [
                 {
                     "started_at": r.started_at.isoformat(timespec="seconds"),
@@ -380,6 +388,8 @@ def status(ctx: click.Context, config_path: str, as_json: bool) -> None:
         for p in info["parked"]:
             click.echo(f"    parked {p['op']} {p['target']}: {p['error']}")
         click.echo(f"  quarantine: {info['quarantine']} record(s)")
+        for line in dunning_status_lines(info["dunning"], config_path):
+            click.echo(line)
         for r in info["runs"]:
             extra = f", {r['retries']} retries ({r['throttled']} throttled)" if r["retries"] else ""
             click.echo(
@@ -450,11 +460,15 @@ def demo(state_dir: str, resume: bool) -> None:
 
 def _register_rule_commands() -> None:
     """Subcommands of the rule packages: part of the core, so an import failure is an error."""
+    from engine.dunning_commands import mark_sent_command, preview_command, resend_command, worklist_command
     from rules.cashapp.cli import match_command
     from rules.dunning.cli import dunning_group
 
     cli.add_command(match_command, "match")
+    for command in (preview_command, resend_command, mark_sent_command):
+        dunning_group.add_command(command)
     cli.add_command(dunning_group, "dunning")
+    cli.add_command(worklist_command, "worklist")
 
 
 @cli.group()

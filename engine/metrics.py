@@ -123,6 +123,7 @@ class StoreReader(Protocol):
     def count_records(self, connection: str) -> dict[str, int]: ...
     def quarantine_count(self, connection: str) -> int: ...
     def connection_health(self, name: str) -> dict[str, Any]: ...
+    def dunning_counts(self, connection: str) -> dict[str, int]: ...
 
 
 class StoreCollector(Collector):
@@ -175,6 +176,16 @@ class StoreCollector(Collector):
             "1 when the connection's credentials were refused and need an administrator.",
             labels=["connection"],
         )
+        in_doubt = GaugeMetricFamily(
+            "arbridge_dunning_in_doubt",
+            "Dunning e-mails that may or may not have reached the relay: a person must decide.",
+            labels=["connection"],
+        )
+        failed = GaugeMetricFamily(
+            "arbridge_dunning_failed",
+            "Dunning communications refused for good (or retried too often).",
+            labels=["connection"],
+        )
         try:
             for name in self._connections:
                 stats = self._store.outbox_stats(name)
@@ -190,13 +201,16 @@ class StoreCollector(Collector):
                 when = _timestamp(health.get("last_success_at"))
                 if when is not None:
                     last_ok.add_metric([name], when)
+                dunning = self._store.dunning_counts(name)
+                in_doubt.add_metric([name], dunning.get("in_doubt", 0))
+                failed.add_metric([name], dunning.get("failed", 0))
         except Exception:  # a scrape must answer even when the store does not
             log.warning("reading the state store for metrics failed", exc_info=True)
             up.add_metric([], 0.0)
             yield up
             return
         up.add_metric([], 1.0)
-        yield from (up, pending, oldest, parked, quarantined, stored, last_ok, reauth)
+        yield from (up, pending, oldest, parked, quarantined, stored, last_ok, reauth, in_doubt, failed)
 
 
 def _timestamp(value: Any) -> float | None:

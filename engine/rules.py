@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,7 @@ from mapping.models import (
     Record,
     Stream,
 )
+from store import StateStore
 
 log = logging.getLogger("arbridge.rules")
 
@@ -38,6 +40,19 @@ def _same_status(last: dict[str, Any] | None, op: CollectionStatusUpdate) -> boo
     )
 
 
+def plan_from_store(policy: Any, store: StateStore, conn: str, as_of: datetime) -> Iterator[Any]:
+    """The planner's actions and skips on a connection's stored records at ``as_of`` (records nothing)."""
+    from rules.dunning import HistoryEntry, plan
+
+    history = [h for h in (HistoryEntry.from_json(p) for p in store.dunning_history(conn)) if h is not None]
+    customers = (c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer))
+    invoices = (
+        i for i in store.iter_records(conn, Stream.INVOICES, order_by_customer=True) if isinstance(i, Invoice)
+    )
+    memos = [m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)]
+    return plan(policy, customers, invoices, memos, history, as_of, presorted=True)
+
+
 class DunningDecider:
     """Plans dunning per customer and writes level, status and next action date to the invoices."""
 
@@ -47,22 +62,12 @@ class DunningDecider:
         self.policy = load_dunning_policy(policy_path, payment_link)
 
     def decide(self, ctx: DecisionContext) -> Iterator[Decision | Operation]:
-        from rules.dunning import HistoryEntry, PlannedAction, plan, to_operations
+        from rules.dunning import PlannedAction, to_operations
 
         store, conn = ctx.store, ctx.connection
-        history = [
-            h for h in (HistoryEntry.from_json(p) for p in store.dunning_history(conn)) if h is not None
-        ]
-        customers = (c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer))
-        invoices = (
-            i
-            for i in store.iter_records(conn, Stream.INVOICES, order_by_customer=True)
-            if isinstance(i, Invoice)
-        )
-        memos = [m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)]
         last = store.last_operations(conn, OpType.COLLECTION_STATUS.value)
         day = ctx.as_of.date()
-        for item in plan(self.policy, customers, invoices, memos, history, ctx.as_of, presorted=True):
+        for item in plan_from_store(self.policy, store, conn, ctx.as_of):
             if isinstance(item, PlannedAction):
                 store.record_dunning_action(
                     conn,

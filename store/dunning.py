@@ -2,7 +2,9 @@
 
 A communication moves through these states, each change committed before the next step:
 
-* ``planned`` — decided, not sent yet (``next_attempt_at`` set when a retry is waiting);
+* ``planned`` — decided, not sent yet. ``next_attempt_at`` is set when a retry waits, and to the
+  send time itself when a person or a recovery asks for the send again: such an action is due at
+  once and never expires;
 * ``sending`` — claimed by one process (``claimed_by``), which then connects to the channel;
   ``committed_at`` is set just before the point of no return (the SMTP ``DATA``, the file rename,
   the webhook POST). A ``sending`` row left behind by a dead process without ``committed_at`` was
@@ -152,14 +154,7 @@ class DunningActions:
 
     def counts(self, connection: str) -> dict[str, int]:
         """How many actions are in each state."""
-        d = t.dunning_actions
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(d.c.status, sa.func.count())
-                .where(d.c.connection == connection)
-                .group_by(d.c.status)
-            ).all()
-        return {str(s): int(n) for s, n in rows}
+        return self.store.dunning_counts(connection)
 
     # -- the sending protocol ---------------------------------------------------------------------
 
@@ -226,11 +221,13 @@ class DunningActions:
 
     def release(self, key: str, note: str) -> None:
         """A send interrupted where sending again is safe: planned again, right away."""
+        d = t.dunning_actions
         self._move(
             key,
             ["sending"],
             status="planned",
-            next_attempt_at=ts(now()),
+            # Due again at once, and never expired: it was on its way already.
+            next_attempt_at=d.c.send_at,
             claimed_by=None,
             committed_at=None,
             detail=note[:2000],
@@ -248,22 +245,27 @@ class DunningActions:
 
     def resend(self, key: str, note: str) -> bool:
         """Send an in-doubt, failed or expired action (again) on the next run."""
+        d = t.dunning_actions
         return self._move(
             key,
             ["in_doubt", "failed", "expired"],
             status="planned",
             attempts=0,
-            next_attempt_at=ts(now()),
+            # Due at once, and never expired: a person asked for it.
+            next_attempt_at=d.c.send_at,
             claimed_by=None,
             committed_at=None,
             detail=note[:2000],
         )
 
     def mark_sent(self, key: str, note: str) -> bool:
-        """Record that an in-doubt or failed action did reach the customer (checked by a person)."""
+        """Record that an action did reach the customer (checked by a person): never sent again.
+
+        Also for a planned one, e.g. after a store was restored from a backup older than its send.
+        """
         return self._move(
             key,
-            ["in_doubt", "failed"],
+            ["planned", "in_doubt", "failed"],
             status="sent",
             sent_at=ts(now()),
             claimed_by=None,

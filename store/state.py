@@ -748,6 +748,14 @@ class StateStore:
         for (payload,) in rows:
             yield json.loads(payload)
 
+    def dunning_counts(self, connection: str) -> dict[str, int]:
+        """How many planned communications are in each sending state (see ``store.dunning``)."""
+        d = t.dunning_actions
+        with self.engine.connect() as conn:
+            q = sa.select(d.c.status, sa.func.count()).where(d.c.connection == connection)
+            rows = conn.execute(q.group_by(d.c.status)).all()
+        return {str(s): int(n) for s, n in rows}
+
     def dunning_actions(self, connection: str, status: str | None = None) -> list[dict[str, Any]]:
         q = sa.select(t.dunning_actions).where(t.dunning_actions.c.connection == connection)
         if status:

@@ -11,9 +11,10 @@ import email
 import email.policy
 import textwrap
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from config import default_config
-from connectors.csv.sample import CUSTOMER_COLUMNS, INVOICE_COLUMNS, write_csv
+from connectors.csv.sample import CUSTOMER_COLUMNS, INVOICE_COLUMNS, PAYMENT_COLUMNS, write_csv
 
 # Monday 23 November 2026, 11:00 in Berlin.
 AS_OF = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -51,6 +52,14 @@ policies:
       - {name: payment reminder, days_overdue: 7, channels: [email, letter], fee: {EUR: "5.00"}}
       - {name: final notice, days_overdue: 30, min_gap_days: 10, channels: [letter], template: final}
 """
+
+
+RATE = Decimal("0.1015")  # the policy's 2.15 % reference rate + 8 points
+
+
+def interest(open_amount: str, days: int) -> Decimal:
+    """Simple interest as the policy states it, worked out here independently of the planner."""
+    return (Decimal(open_amount) * RATE * days / 365).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 @dataclass
@@ -146,13 +155,33 @@ def invoice_row(
     }
 
 
-def write_exports(folder: Path, customers: list[dict[str, str]], invoices: list[dict[str, str]]) -> Path:
+def payment_row(pid: str, cid: str, invoice_id: str, on: date, amount: str = "300.00") -> dict[str, str]:
+    return {
+        "id": pid,
+        "customer_id": cid,
+        "status": "Applied",
+        "date": on.isoformat(),
+        "amount": amount,
+        "currency": "EUR",
+        "unapplied_amount": "0.00",
+        "allocations": f"{invoice_id}={amount}",
+        "version": "1",
+        "modified_at": f"{on.isoformat()}T12:00:00+00:00",
+    }
+
+
+def write_exports(
+    folder: Path,
+    customers: list[dict[str, str]],
+    invoices: list[dict[str, str]],
+    payments: Sequence[dict[str, str]] = (),
+) -> Path:
     """CSV exports as the CSV connector reads them (customers may carry ``opt_out_channels``)."""
     folder.mkdir(parents=True, exist_ok=True)
     write_csv(folder / "customers.csv", [*CUSTOMER_COLUMNS, "opt_out_channels"], customers)
     write_csv(folder / "invoices.csv", INVOICE_COLUMNS, invoices)
-    for name in ("credit_memos.csv", "payments.csv"):
-        (folder / name).write_text("id,modified_at\n")
+    write_csv(folder / "payments.csv", PAYMENT_COLUMNS, list(payments))
+    (folder / "credit_memos.csv").write_text("id,modified_at\n")
     return folder
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 from engine.runner import open_store, sync_connection
@@ -15,19 +15,13 @@ from tests.engine.dunning_fixtures import (
     Mailbox,
     customer_row,
     deployment,
+    interest,
     invoice_row,
     smtp,
     write_exports,
 )
 
 __all__ = ["smtp"]  # the fixture, imported for pytest
-
-RATE = Decimal("0.1015")  # the policy's 2.15 % reference rate + 8 points
-
-
-def interest(open_amount: str, days: int) -> Decimal:
-    """Simple interest as the policy states it, worked out here independently of the planner."""
-    return (Decimal(open_amount) * RATE * days / 365).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 def brauhaus(tmp_path: Path, **customer: str) -> Path:

@@ -6,6 +6,9 @@ import socket
 from datetime import timedelta
 from pathlib import Path
 
+from prometheus_client import generate_latest
+
+from engine.metrics import build_registry
 from engine.runner import open_store, sync_connection
 from store.dunning import DunningActions
 from tests.engine.dunning_fixtures import (
@@ -166,4 +169,7 @@ def test_a_relay_that_hangs_up_after_taking_the_message_leaves_it_in_doubt_not_r
     [doubt] = DunningActions(store).with_status("shop", ["in_doubt"])
     assert doubt.customer_id == "C2"
     assert (doubt.last_error or "").startswith("the connection broke while the message was being handed over")
+    scrape = generate_latest(build_registry(store, ["shop"])).decode()
+    assert 'arbridge_dunning_in_doubt{connection="shop"} 1.0' in scrape
+    assert 'arbridge_dunning_failed{connection="shop"} 0.0' in scrape
     store.close()

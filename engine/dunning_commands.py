@@ -1,0 +1,448 @@
+"""Dunning commands that read the state store: preview, resend, mark-sent, worklist, and status lines.
+
+``arbridge dunning preview`` shows what the daemon would send and what waits for a person, and
+sends nothing; ``resend`` and ``mark-sent`` are the person's decisions about an e-mail in doubt
+(or a failed action); ``arbridge worklist`` ranks customers for collectors.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from engine.dunning_delivery import IDEMPOTENT_CHANNELS, owner_is_gone
+from engine.dunning_worklist import worklist_from_store
+from engine.runner import open_store
+from mapping.models import Customer, Invoice, Stream
+from rules.dunning import Channel, PlannedAction, action_from_json, message_id_for
+from rules.dunning.contact import zone_for
+from rules.dunning.history import parse_instant
+from rules.dunning.recheck import why_not_send
+from store import StateStore
+from store.dunning import NEEDS_DECISION, DunningActionRow, DunningActions
+
+__all__ = [
+    "dunning_status",
+    "dunning_status_lines",
+    "mark_sent_command",
+    "preview_command",
+    "resend_command",
+    "worklist_command",
+]
+
+_CONFIG = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The deployment file.",
+)
+_CONNECTIONS = click.option(
+    "--connection", "names", multiple=True, help="Only this connection (repeatable); all by default."
+)
+
+
+def _load(config_path: str) -> Any:
+    from config import ConfigError, load_config
+
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
+def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: give an ISO 8601 date-time with a zone, e.g. 2026-11-23T10:00:00Z"
+        ) from None
+
+
+_AS_OF = click.option(
+    "--as-of", "as_of", callback=_as_of, help="Look at this moment instead of now (ISO 8601 with a zone)."
+)
+
+
+def _connections(deployment: Any, names: tuple[str, ...]) -> list[Any]:
+    known = {c.name: c for c in deployment.connections}
+    missing = [n for n in names if n not in known]
+    if missing:
+        click.echo(
+            f"arbridge: no connection named {', '.join(missing)} (configured: {', '.join(known)})", err=True
+        )
+        sys.exit(2)
+    return [known[n] for n in names] if names else list(deployment.connections)
+
+
+def _money(amount: Any, currency: Any) -> str:
+    return f"{Decimal(str(amount)):,} {currency}"
+
+
+def _message_domain(deployment: Any) -> str | None:
+    email = deployment.rules.dunning.channels.email
+    if email is None:
+        return None
+    return str(email.from_address).rsplit("@", 1)[-1].strip(" >")
+
+
+# -- preview -------------------------------------------------------------------------------------------
+
+
+class _Preview:
+    """What one connection would send, read from the store without changing it."""
+
+    def __init__(self, deployment: Any, store: StateStore, connection: str, as_of: datetime) -> None:
+        self.deployment = deployment
+        self.dunning = deployment.rules.dunning
+        self.store = store
+        self.connection = connection
+        self.as_of = as_of
+        self.book = DunningActions(store)
+        self.configured = set(self.dunning.channels.configured)
+        self.domain = _message_domain(deployment)
+        self.policy = self._policy()
+        self.default_zone = str(self.policy.default_time_zone) if self.policy is not None else "UTC"
+
+    def _customer(self, customer_id: str) -> Customer | None:
+        found = self.store.get_record(self.connection, Stream.CUSTOMERS, customer_id)
+        return found if isinstance(found, Customer) else None
+
+    def item(self, row: DunningActionRow | PlannedAction, note: str | None = None) -> dict[str, Any]:
+        payload = row.payload if isinstance(row, DunningActionRow) else row.to_json()
+        customer = self._customer(str(payload["customer_id"]))
+        out: dict[str, Any] = {
+            "key": payload["key"],
+            "customer_id": payload["customer_id"],
+            "customer_name": customer.name if customer else None,
+            "level": payload["level"],
+            "channel": payload["channel"],
+            "recipient": payload.get("recipient"),
+            "total_due": _money(payload["total_due"], payload["currency"]),
+            "send_at": payload["send_at"],
+        }
+        if payload["channel"] == Channel.EMAIL.value and self.domain:
+            out["message_id"] = message_id_for(str(payload["key"]), self.domain)
+        if isinstance(row, DunningActionRow):
+            out["status"] = row.status
+            out["attempts"] = row.attempts
+            if row.last_error:
+                out["error"] = row.last_error
+            if row.next_attempt_at and row.status == "planned":
+                out["next_try"] = row.next_attempt_at.isoformat()
+        if note:
+            out["note"] = note
+        return out
+
+    def _what_happens(self, row: DunningActionRow) -> str | None:
+        """Why a due action would not go out at the next cycle, as the dispatcher would decide."""
+        if row.next_attempt_at is None and self.as_of - row.send_at > self.dunning.expire_after:
+            return "will expire: too late to send"
+        if row.channel not in self.configured:
+            return f"waits: no {row.channel} channel is configured"
+        action = action_from_json(row.payload)
+        customer = self._customer(action.customer_id)
+        invoices: dict[str, Invoice] = {}
+        for invoice_id in action.invoice_ids:
+            inv = self.store.get_record(self.connection, Stream.INVOICES, invoice_id)
+            if isinstance(inv, Invoice):
+                invoices[invoice_id] = inv
+        zone = zone_for(customer.time_zone if customer else None, self.default_zone)
+        reason = why_not_send(action, customer, invoices, self.as_of.astimezone(zone).date())
+        return f"will be cancelled: {reason}" if reason else None
+
+    def _policy(self) -> Any:
+        if not self.dunning.enabled or not self.dunning.policy:
+            return None
+        from engine.rules import load_dunning_policy
+
+        return load_dunning_policy(str(self.dunning.policy), self.dunning.payment_link)
+
+    def build(self) -> dict[str, Any]:
+        zone = ZoneInfo(self.default_zone)
+        local = self.as_of.astimezone(zone)
+        end_of_day = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        out: dict[str, list[dict[str, Any]]] = {
+            "send_now": [],
+            "later_today": [],
+            "retrying": [],
+            "not_yet_planned": [],
+            "in_flight": [],
+            "in_doubt": [],
+            "failed": [],
+        }
+        for row in self.book.with_status(self.connection, ["planned"]):
+            if row.next_attempt_at is not None and row.next_attempt_at > self.as_of:
+                out["retrying"].append(self.item(row))
+            elif row.send_at <= self.as_of:
+                out["send_now"].append(self.item(row, self._what_happens(row)))
+            elif row.send_at < end_of_day:
+                out["later_today"].append(self.item(row))
+        for row in self.book.with_status(self.connection, ["sending"]):
+            gone = owner_is_gone(row.claimed_by, row.claimed_at, self.as_of) and row.claimed_by is not None
+            if gone and row.committed_at is not None and Channel(row.channel) not in IDEMPOTENT_CHANNELS:
+                out["in_doubt"].append(self.item(row, "the sending process stopped mid-send"))
+            elif gone:
+                out["send_now"].append(
+                    self.item(row, "an interrupted send: goes out again at the next cycle")
+                )
+            else:
+                out["in_flight"].append(self.item(row, f"being sent by {row.claimed_by}"))
+        for row in self.book.with_status(self.connection, NEEDS_DECISION):
+            out[row.status].append(self.item(row))
+        if self.policy is not None:
+            from engine.rules import plan_from_store
+
+            for item in plan_from_store(self.policy, self.store, self.connection, self.as_of):
+                if not isinstance(item, PlannedAction) or item.send_at >= end_of_day:
+                    continue
+                known = self.book.get(item.key)
+                if known is None or known.status == "cancelled":
+                    out["not_yet_planned"].append(self.item(item))
+        return out
+
+
+def _line(item: dict[str, Any]) -> str:
+    who = f"{item['customer_id']} {item['customer_name'] or ''}".strip()
+    parts = [item["key"], f"level {item['level']}", item["channel"]]
+    if item.get("recipient"):
+        parts.append(item["recipient"])
+    parts += [who, item["total_due"]]
+    text = "  ".join(parts)
+    if item.get("next_try"):
+        text += f" — next try {item['next_try']}"
+    if item.get("message_id") and item.get("status") == "in_doubt":
+        text += f" — Message-ID {item['message_id']}"
+    for extra in ("note", "error"):
+        if item.get(extra):
+            text += f" — {item[extra]}"
+    return text
+
+
+_TITLES = {
+    "send_now": "to send now",
+    "later_today": "later today",
+    "retrying": "waiting to retry",
+    "not_yet_planned": "not yet planned (the next cycle plans these)",
+    "in_flight": "being sent right now",
+}
+
+
+def _print_preview(name: str, sections: dict[str, list[dict[str, Any]]], config_path: str) -> None:
+    counts = ", ".join(
+        f"{len(items)} {_TITLES.get(k, k.replace('_', ' '))}" for k, items in sections.items() if items
+    )
+    click.echo(f"\n{name}: {counts or 'nothing to send'}")
+    for key, title in _TITLES.items():
+        if sections[key]:
+            click.echo(f"  {title}:")
+            for item in sections[key]:
+                click.echo(f"    {_line(item)}")
+    if sections["in_doubt"]:
+        click.echo(
+            "  IN DOUBT — the relay may have these e-mails. Search its log for the Message-ID, then run\n"
+            f"    arbridge dunning mark-sent -c {config_path} KEY   if it is there (nothing is sent), or\n"
+            f"    arbridge dunning resend -c {config_path} KEY      if it is not (sent at the next cycle):"
+        )
+        for item in sections["in_doubt"]:
+            click.echo(f"    {_line(item)}")
+    if sections["failed"]:
+        click.echo(f"  FAILED — fix the cause, then: arbridge dunning resend -c {config_path} KEY")
+        for item in sections["failed"]:
+            click.echo(f"    {_line(item)}")
+
+
+@click.command("preview")
+@_CONFIG
+@_CONNECTIONS
+@_AS_OF
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def preview_command(config_path: str, names: tuple[str, ...], as_of: datetime, as_json: bool) -> None:
+    """Show what would be sent today and what waits for a decision, from the store; sends nothing."""
+    deployment = _load(config_path)
+    store = open_store(deployment)
+    try:
+        result = {
+            conn.name: _Preview(deployment, store, conn.name, as_of).build()
+            for conn in _connections(deployment, names)
+        }
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"as_of": as_of.isoformat(), "connections": result}, indent=2, default=str))
+        return
+    click.echo(
+        f"dunning preview as of {as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC — nothing is sent by this command"
+    )
+    for name, sections in result.items():
+        _print_preview(name, sections, config_path)
+
+
+# -- a person's decisions ---------------------------------------------------------------------------------
+
+
+def _one_action(store: StateStore, key: str) -> DunningActionRow:
+    if len(key) < 8:
+        raise click.UsageError("give the action key, or at least its first 8 characters")
+    found = DunningActions(store).find(key)
+    if not found:
+        raise click.ClickException(f"no dunning action with a key starting {key!r}")
+    if len(found) > 1:
+        keys = ", ".join(r.key for r in found)
+        raise click.ClickException(f"{key!r} matches several dunning actions: {keys}; give more of the key")
+    return found[0]
+
+
+def _decide(config_path: str, key: str, note: str, resend: bool) -> None:
+    deployment = _load(config_path)
+    store = open_store(deployment)
+    try:
+        row = _one_action(store, key)
+        book = DunningActions(store)
+        allowed = ("in_doubt", "failed", "expired") if resend else ("planned", "in_doubt", "failed")
+        if row.status not in allowed:
+            when = f" on {row.sent_at.isoformat()}" if row.sent_at else ""
+            raise click.ClickException(
+                f"{row.key} is {row.status}{when}; only {' or '.join(allowed)} actions can be "
+                + ("sent again" if resend else "marked as sent")
+            )
+        who = getpass.getuser()
+        text = f"{'resend' if resend else 'marked as sent'} by {who}" + (f": {note}" if note else "")
+        moved = book.resend(row.key, text) if resend else book.mark_sent(row.key, text)
+        if not moved:
+            raise click.ClickException(f"{row.key} changed meanwhile; run the command again")
+        store.audit(
+            "dunning_resend" if resend else "dunning_marked_sent",
+            connection=row.connection,
+            subject=f"customer/{row.customer_id}",
+            detail={"key": row.key, "was": row.status, "by": who, "note": note},
+        )
+    finally:
+        store.close()
+    if resend:
+        click.echo(f"{row.key}: will be sent at the next cycle of {row.connection}")
+    else:
+        click.echo(f"{row.key}: recorded as sent; it will not be sent again")
+
+
+@click.command("resend")
+@_CONFIG
+@click.argument("key")
+@click.option("--note", default="", help="What was checked, for the audit log.")
+def resend_command(config_path: str, key: str, note: str) -> None:
+    """Send an in-doubt, failed or expired dunning action (again) at the next cycle."""
+    _decide(config_path, key, note, resend=True)
+
+
+@click.command("mark-sent")
+@_CONFIG
+@click.argument("key")
+@click.option("--note", default="", help="What was checked (e.g. the relay log line), for the audit log.")
+def mark_sent_command(config_path: str, key: str, note: str) -> None:
+    """Record that a dunning action (in doubt, failed or still planned) did reach the customer."""
+    _decide(config_path, key, note, resend=False)
+
+
+# -- status ----------------------------------------------------------------------------------------------
+
+
+def dunning_status(store: StateStore, connection: str) -> dict[str, Any]:
+    """Counts by state and the actions a person must decide about, for ``arbridge status``."""
+    book = DunningActions(store)
+    counts = book.counts(connection)
+    waiting = [
+        {
+            "key": r.key,
+            "status": r.status,
+            "customer_id": r.customer_id,
+            "channel": r.channel,
+            "recipient": r.recipient,
+            "error": r.last_error,
+        }
+        for r in book.with_status(connection, NEEDS_DECISION, limit=20)
+    ]
+    return {"counts": counts, "needs_decision": waiting}
+
+
+def dunning_status_lines(info: dict[str, Any], config_path: str) -> list[str]:
+    """The ``arbridge status`` lines of one connection's dunning (none when it never planned any)."""
+    counts = info["counts"]
+    if not counts:
+        return []
+    order = ["sent", "planned", "sending", "in_doubt", "failed", "cancelled", "expired"]
+    shown = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in order if counts.get(s))
+    lines = [f"  dunning: {shown}"]
+    for item in info["needs_decision"]:
+        to = f" to {item['recipient']}" if item["recipient"] else ""
+        lines.append(f"    {item['status'].upper()} {item['key']} {item['channel']}{to}: {item['error']}")
+    if info["needs_decision"]:
+        lines.append(f"    decide with: arbridge dunning preview -c {config_path}")
+    return lines
+
+
+# -- worklist --------------------------------------------------------------------------------------------
+
+
+@click.command("worklist")
+@_CONFIG
+@_CONNECTIONS
+@_AS_OF
+@click.option("--top", default=20, show_default=True, type=click.IntRange(min=1), help="How many customers.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def worklist_command(
+    config_path: str, names: tuple[str, ...], as_of: datetime, top: int, as_json: bool
+) -> None:
+    """Customers to call first: ranked by amount at risk, days overdue and payment behaviour, explained."""
+    deployment = _load(config_path)
+    store = open_store(deployment)
+    default_zone = "UTC"
+    dunning = deployment.rules.dunning
+    if dunning.policy and dunning.policy.is_file():
+        from rules.dunning import load_policy
+
+        default_zone = load_policy(dunning.policy).default_time_zone
+    try:
+        result = {
+            conn.name: worklist_from_store(store, conn.name, as_of, top=top, default_time_zone=default_zone)
+            for conn in _connections(deployment, names)
+        }
+    finally:
+        store.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "as_of": as_of.isoformat(),
+                    "connections": {
+                        name: {"customers": r.customers, "entries": [e.to_json() for e in r.entries]}
+                        for name, r in result.items()
+                    },
+                },
+                indent=2,
+            )
+        )
+        return
+    for name, ranking in result.items():
+        click.echo(
+            f"{name}: top {len(ranking.entries)} of {ranking.customers} customer(s) with overdue invoices, "
+            f"as of {as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        )
+        for e in ranking.entries:
+            amounts = ", ".join(_money(v, k) for k, v in e.amount_at_risk.items())
+            click.echo(
+                f"{e.rank:>4}. {e.customer_id} {e.customer_name} — {amounts} overdue, oldest "
+                f"{e.oldest_days_overdue} days — score {e.score}"
+            )
+            click.echo(f"      {e.explanation}")
