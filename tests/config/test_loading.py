@@ -35,6 +35,7 @@ def test_example_config_loads(tmp_path: Path) -> None:
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "qbo-client-secret").write_text("from-systemd\n")
+    (creds / "smtp-password").write_text("smtp-secret\n")
     environ = {
         "ARBRIDGE_ADMIN_TOKEN": "t" * 32,
         "QBO_CLIENT_ID": "client",
@@ -60,6 +61,10 @@ def test_example_config_loads(tmp_path: Path) -> None:
     assert not netsuite.enabled and netsuite.schedule is not None and netsuite.schedule.cron == "0 */2 * * *"
     assert cfg.server.token is not None and cfg.server.token.get_secret_value() == "t" * 32
     assert cfg.rules.dunning.policy == tmp_path / "policies" / "dunning.yaml"
+    email = cfg.rules.dunning.channels.email
+    assert email is not None and email.password is not None
+    assert email.password.get_secret_value() == "smtp-secret"
+    assert cfg.rules.dunning.channels.configured == ["email", "letter", "call"]
     assert cfg.warnings == []
 
 
