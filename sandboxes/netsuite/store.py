@@ -406,6 +406,12 @@ class Book:
         if customer is None:
             raise RecordError("USER_ERROR", "Please enter value(s) for: Customer")
         cust_id = customer.get("internalId")
+        if new and rec.find(self._tag("customerPayment", "currency")) is None:
+            # NetSuite gives a payment sent without a currency its customer's currency.
+            owner = self.records["customer"].get(cust_id or "")
+            currency = owner.find(self._tag("customer", "currency")) if owner is not None else None
+            if currency is not None:
+                self.set_field(rec, "customerPayment", "currency", copy.deepcopy(currency))
         amount = self.money(rec, "customerPayment", "payment")
         if amount < 0:
             raise RecordError("INVALID_TRANS_AMT", "The payment amount cannot be negative.")
