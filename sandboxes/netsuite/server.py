@@ -98,6 +98,18 @@ class LoggedRequest:
 
 
 @dataclass
+class LoggedWrite:
+    """One record of a write operation: whether it created a record, changed one, or was refused."""
+
+    operation: str
+    record_type: str
+    internal_id: str | None
+    external_id: str | None
+    ok: bool
+    created: bool
+
+
+@dataclass
 class _Search:
     ids: list[tuple[str, str]]
     page_size: int
@@ -116,6 +128,11 @@ class NetSuiteSandbox:
         page_size_max: the largest search page served.
         latency: seconds each request takes, so concurrent clients really overlap.
         invoices: invoice count of the ``large`` seed.
+
+    Attributes:
+        requests_log: every SOAP request received, with its status and fault code.
+        writes_log: every record a write operation carried, with its ``externalId`` and whether it
+            created a record or changed an existing one (an upsert of a known ``externalId``).
     """
 
     def __init__(
@@ -146,6 +163,7 @@ class NetSuiteSandbox:
         seed_book(self.book, seed, invoices=invoices)
         self.validator = EnvelopeValidator()
         self.requests_log: list[LoggedRequest] = []
+        self.writes_log: list[LoggedWrite] = []
         self._lock = threading.RLock()
         self._in_flight = 0
         self._forced: list[str] = []
@@ -607,13 +625,26 @@ class NetSuiteSandbox:
         return response
 
     def _apply(self, operation: str, record: etree._Element) -> WriteOutcome:
+        before = sum(len(ids) for ids in self.book.records.values())
         try:
             method = {"add": self.book.add, "update": self.book.update, "upsert": self.book.upsert}[operation]
-            return method(record)
+            outcome = method(record)
         except RecordError as exc:
-            return WriteOutcome(
+            outcome = WriteOutcome(
                 False, "", record.get("internalId"), record.get("externalId"), exc.code, exc.message
             )
+        created = sum(len(ids) for ids in self.book.records.values()) > before
+        self.writes_log.append(
+            LoggedWrite(
+                operation,
+                outcome.record_type,
+                outcome.internal_id,
+                outcome.external_id or record.get("externalId"),
+                outcome.ok,
+                created,
+            )
+        )
+        return outcome
 
     def _write_response(self, parent: etree._Element, outcome: WriteOutcome) -> None:
         self._status(parent, outcome.ok, outcome.code, outcome.message)

@@ -84,6 +84,12 @@ class QuickBooksSandbox:
         webhook_format: ``"legacy"`` or ``"cloudevents"``.
         batch_max: items allowed in one ``/batch`` request.
         refresh_grace_seconds: how long a rotated-away refresh token still answers.
+
+    Attributes:
+        requests_log: every request received: method, path, query, ``requestid`` and status.
+        writes_log: every batch item of a request carrying a ``requestid``: its ``bId``, entity and
+            Id, and whether it was applied then (``applied``) or answered from the earlier reply to
+            the same ``requestid`` (``replayed``): the ledger that shows a write took effect once.
     """
 
     def __init__(
@@ -113,6 +119,7 @@ class QuickBooksSandbox:
             client_id, client_secret, self.clock, timedelta(seconds=refresh_grace_seconds)
         )
         self.requests_log: list[dict[str, Any]] = []
+        self.writes_log: list[dict[str, Any]] = []
         self._throttle = throttle_per_minute
         self._hits: deque[float] = deque()
         self._in_flight = 0
@@ -358,11 +365,30 @@ class QuickBooksSandbox:
         # One lock for all request ids: a retry racing its original waits and then gets the replay.
         with self._replies_lock:
             if request_id in self._replies:
-                return copy.deepcopy(self._replies[request_id])
+                replay = copy.deepcopy(self._replies[request_id])
+                self._log_writes(request_id, replay, replayed=True)
+                return replay
             response = run()
+            self._log_writes(request_id, response, replayed=False)
             if response.status not in _NO_REPLAY_STATUSES:
                 self._replies[request_id] = copy.deepcopy(response)
             return response
+
+    def _log_writes(self, request_id: str, response: _Response, *, replayed: bool) -> None:
+        """Remember each batch item a request carried: applied now, refused, or answered from the replay."""
+        items = (response.payload or {}).get("BatchItemResponse") or []
+        for item in items:
+            entity = next((e for e in schema.ENTITIES if isinstance(item.get(e), dict)), None)
+            self.writes_log.append(
+                {
+                    "requestid": request_id,
+                    "bId": item.get("bId"),
+                    "entity": entity,
+                    "Id": item[entity].get("Id") if entity else None,
+                    "applied": entity is not None and not replayed,
+                    "replayed": replayed,
+                }
+            )
 
     def _fault(self, fault: QboFault) -> _Response:
         return _Response(fault.status, render.fault_payload(fault, self.response_time()))
