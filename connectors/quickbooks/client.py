@@ -307,6 +307,13 @@ class QuickBooksClient:
     def _decode(self, resp: requests.Response) -> dict[str, Any]:
         text = resp.text or ""
         headers = dict(resp.headers)
+        if resp.status_code < 300 and _is_html(headers, text):
+            # A proxy or gateway page: read as XML it would look like an empty answer, and an
+            # empty page ends a stream early without a word.
+            raise TransientError(
+                f"unreadable answer (HTTP {resp.status_code}): an HTML page instead of JSON or XML "
+                "(a proxy or gateway in between?)"
+            )
         try:
             data = parse_body(text)
         except ValueError:
@@ -386,6 +393,12 @@ class QuickBooksClient:
         if isinstance(answers, Mapping):
             answers = [answers]
         return {str(a.get("bId")): dict(a) for a in answers if isinstance(a, Mapping)}
+
+
+def _is_html(headers: Mapping[str, str], text: str) -> bool:
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    start = text.lstrip()[:15].lower()
+    return "html" in content_type.lower() or start.startswith(("<!doctype html", "<html"))
 
 
 def _json_default(value: Any) -> Any:
