@@ -376,7 +376,8 @@ class SuiteTalkClient:
                 return self._send(operation, self.envelope(operation, headers, **body))
             except AuthError as exc:
                 self._auth_error = exc
-                log.error(
+                # A warning: the engine raises the one alert, when it pauses the connection.
+                log.warning(
                     "NetSuite rejected the credentials of account %s: %s", self.credentials.account, exc
                 )
                 raise
@@ -397,7 +398,9 @@ class SuiteTalkClient:
             self.calls_by_operation[operation] = self.calls_by_operation.get(operation, 0) + 1
             try:
                 response = self.session.post(self.endpoint, data=data, headers=headers, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.RequestException as exc:
+                # Resets and truncated bodies too (ChunkedEncodingError is no ConnectionError):
+                # whatever broke the answer, the call may be repeated.
                 raise TransientError(f"NetSuite {operation}: {type(exc).__name__}: {exc}") from None
         return response_body(response.content, response.status_code, dict(response.headers), operation)
 
