@@ -7,7 +7,7 @@ crash at any point leaves a valid refresh token in the store. Tokens never appea
 or exception messages.
 
 An expired or revoked refresh token (``invalid_grant``) puts the connection in "needs re-auth":
-the flag is stored, one error is logged, and every later call fails fast with ``AuthError``
+the flag is stored, one warning is logged, and every later call fails fast with ``AuthError``
 without contacting Intuit again until an admin re-authorizes (``arbridge auth quickbooks``).
 """
 
@@ -307,7 +307,8 @@ class TokenManager:
         first = not self.needs_reauth
         self._state.put(REAUTH_KEY, reason)
         if first:
-            log.error(
+            # A warning: the engine raises the one alert, when it pauses the connection.
+            log.warning(
                 "QuickBooks connection needs re-authorization: %s. Run 'arbridge auth quickbooks'.", reason
             )
         raise AuthError(
