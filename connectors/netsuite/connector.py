@@ -553,15 +553,17 @@ class NetSuiteConnector(Connector):
         return None if raw is None else self.to_record(stream, raw)
 
     def find_written(self, op: OutboundOp) -> WriteResult | None:
-        """A payment is found by its ``externalId``; a status update by comparing the custom fields."""
+        """A payment is found by its ``externalId``; a status update by comparing the custom fields.
+
+        No payment with the operation's ``externalId`` means it certainly did not land: the
+        ``externalId`` is written in the same call that creates the payment.
+        """
         operation = op.op
         if isinstance(operation, PaymentApplication) and operation.payment_id is None:
             raw = self._get("customerPayment", external_id=external_id_for(op.key))
-            return (
-                None
-                if raw is None
-                else WriteResult(op.key, True, remote_id=raw.get("internalId"), duplicate=True)
-            )
+            if raw is None:
+                return WriteResult(op.key, False)
+            return WriteResult(op.key, True, remote_id=raw.get("internalId"), duplicate=True)
         if isinstance(operation, CollectionStatusUpdate) and operation.target_type in (
             TargetType.INVOICE,
             TargetType.CUSTOMER,
