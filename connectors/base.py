@@ -24,6 +24,7 @@ from connectors.errors import (
     ErrorKind,
     PermanentError,
     ThrottledError,
+    TlsError,
     TransientError,
     classify_http,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "PermanentError",
     "Reject",
     "ThrottledError",
+    "TlsError",
     "TransientError",
     "WriteResult",
     "classify_http",

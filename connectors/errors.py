@@ -79,6 +79,10 @@ class PermanentError(ConnectorError):
     kind = ErrorKind.PERMANENT
 
 
+class TlsError(PermanentError):
+    """The ERP's TLS certificate is not trusted: no call can succeed until an admin fixes the trust."""
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
     if not value:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from connectors.base import Connector, OutboundOp, WriteResult
-from connectors.errors import AuthError, ConnectorError, ErrorKind, TransientError
+from connectors.errors import AuthError, ConnectorError, ErrorKind, TlsError, TransientError
 from engine import metrics
 from mapping.models import Operation, Record, Stream, TargetType
 from store import OutboxRow, StateStore, idempotency_key
@@ -284,10 +284,8 @@ class SyncEngine:
                     with attempt:
                         self._pull_stream(stream, report, totals)
                 self._outage.ok()
-            except AuthError:
-                raise
-            except TransientError:
-                raise
+            except (AuthError, TlsError, TransientError):
+                raise  # the connection is broken, not this stream: the other streams would fail alike
             except ConnectorError as exc:
                 report.errors.append(f"{stream.value}: {exc}")
                 log.error("stream %s failed: %s", stream.value, exc, extra={"connection": self.connection})
@@ -424,7 +422,7 @@ class SyncEngine:
                         results = list(self.connector.write(ops))
                 report.api_calls += 1
                 self._outage.ok()
-            except AuthError:
+            except (AuthError, TlsError):
                 self.store.release([r.key for r in to_send])
                 raise
             except TransientError as exc:

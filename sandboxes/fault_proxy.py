@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -99,25 +100,36 @@ class FaultProxy:
     Args:
         upstream: the server behind the proxy, ``http://127.0.0.1:PORT``.
         port: TCP port on 127.0.0.1 (0 picks a free one).
+        tls: serve HTTPS with this server context (the proxy then terminates TLS for a sandbox).
 
     Attributes:
         requests: every request received, in order, with the fault it met.
+        connections: TCP connections accepted (a client that rejects the certificate makes one
+            and sends no request).
     """
 
-    def __init__(self, upstream: str, port: int = 0) -> None:
+    def __init__(self, upstream: str, port: int = 0, *, tls: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.requests: list[ProxiedRequest] = []
+        self.connections = 0
         self._faults: list[tuple[Fault, Callable[[ProxiedRequest], bool]]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
+        self._tls = tls
+        if tls is not None:
+            # The handshake runs in the request's thread, so a client refusing it blocks no one.
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def url(self, upstream_url: str) -> str:
         """``upstream_url`` (an address on the upstream server) as reached through the proxy."""
@@ -177,10 +189,22 @@ class FaultProxy:
             conn.close()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # refused handshakes and cut connections are what this server is for
+
+
 def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            with proxy._lock:
+                proxy.connections += 1
+            if isinstance(self.request, ssl.SSLSocket):
+                self.request.do_handshake()
+            super().setup()
 
         def log_message(self, format: str, *args: Any) -> None:
             return

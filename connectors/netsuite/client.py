@@ -39,6 +39,7 @@ from connectors.errors import (
     TransientError,
     classify_http,
 )
+from connectors.http import classify_transport_error
 
 log = logging.getLogger("arbridge.connector.netsuite")
 
@@ -316,7 +317,10 @@ class SuiteTalkClient:
                     self.cache_dir.mkdir(parents=True, exist_ok=True)
                     cache = SqliteCache(path=str(self.cache_dir / "netsuite-wsdl.sqlite"), timeout=30 * 86400)
                 transport = Transport(session=self.session, cache=cache, timeout=self.timeout)
-                self._zeep = zeep.Client(self.wsdl_url, transport=transport)
+                try:
+                    self._zeep = zeep.Client(self.wsdl_url, transport=transport)
+                except requests.RequestException as exc:
+                    raise classify_transport_error(exc, "NetSuite WSDL") from None
                 self._service = self._zeep.create_service(self.ns.binding, self.endpoint)
             return self._zeep
 
@@ -399,9 +403,9 @@ class SuiteTalkClient:
             try:
                 response = self.session.post(self.endpoint, data=data, headers=headers, timeout=self.timeout)
             except requests.RequestException as exc:
-                # Resets and truncated bodies too (ChunkedEncodingError is no ConnectionError):
-                # whatever broke the answer, the call may be repeated.
-                raise TransientError(f"NetSuite {operation}: {type(exc).__name__}: {exc}") from None
+                # Resets and truncated bodies are transient (ChunkedEncodingError is no
+                # ConnectionError); an untrusted certificate is not.
+                raise classify_transport_error(exc, f"NetSuite {operation}") from None
         return response_body(response.content, response.status_code, dict(response.headers), operation)
 
 

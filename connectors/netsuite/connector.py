@@ -46,6 +46,7 @@ from connectors.base import (
     Reject,
     WriteResult,
 )
+from connectors.http import TlsSession, tls_verify
 from connectors.netsuite.client import (
     Credentials,
     RetryPolicy,
@@ -245,8 +246,7 @@ class NetSuiteConnector(Connector):
         assert isinstance(settings, NetSuiteSettings)
         self.cfg: NetSuiteSettings = settings
         if session is None:
-            session = requests.Session()
-            session.verify = settings.ca_bundle or settings.verify_tls
+            session = TlsSession(tls_verify(settings.verify_tls, settings.ca_bundle))
         self.client = SuiteTalkClient(
             Credentials(
                 settings.account,

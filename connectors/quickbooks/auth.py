@@ -28,6 +28,7 @@ import requests
 
 from connectors.base import KeyValueStore
 from connectors.errors import AuthError, TransientError, classify_http
+from connectors.http import classify_transport_error
 
 AUTH_URL = "https://appcenter.intuit.com/connect/oauth2"
 TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
@@ -283,7 +284,7 @@ class TokenManager:
                 verify=self._verify,
             )
         except requests.RequestException as exc:
-            raise TransientError(f"token endpoint unreachable: {type(exc).__name__}") from None
+            raise classify_transport_error(exc, "QuickBooks token endpoint") from None
         try:
             body = resp.json()
         except ValueError:

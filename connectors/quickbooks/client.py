@@ -33,6 +33,7 @@ from connectors.errors import (
     classify_http,
     parse_retry_after,
 )
+from connectors.http import classify_transport_error
 from connectors.quickbooks.auth import TokenManager
 from connectors.quickbooks.wire import looks_like_xml, xml_to_dict
 
@@ -282,10 +283,8 @@ class QuickBooksClient:
                         timeout=self.timeout,
                         verify=self.verify,
                     )
-            except requests.Timeout:
-                raise TransientError(f"{method} {path}: timed out after {self.timeout:.0f}s") from None
             except requests.RequestException as exc:
-                raise TransientError(f"{method} {path}: {type(exc).__name__}") from None
+                raise classify_transport_error(exc, f"{method} {path}") from None
             try:
                 return self._decode(resp)
             except AuthError:

@@ -48,6 +48,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.errors import AuthError
+from connectors.http import TlsSession, tls_verify
 from connectors.quickbooks.auth import AUTH_URL, TOKEN_URL, TokenManager
 from connectors.quickbooks.client import QuickBooksClient, RateLimiter, classify_fault
 from mapping.fieldmap import FieldMap, MappingError
@@ -144,7 +145,7 @@ class QuickBooksSettings(ConnectorSettings):
             None the level is written into the status field.
         note_mode: ``private_note`` appends notes to the invoice's internal memo; ``off`` refuses them.
         home_currency: the company's currency, used when a record carries no ``CurrencyRef``.
-        verify_tls: verify TLS certificates.
+        verify_tls: verify TLS certificates (turning it off needs ``dev_mode: true``).
         ca_bundle: a CA bundle path (a corporate proxy's root), used instead of the system store.
         timeout: seconds per call.
         throttle_retries: throttled calls retried by the client before the error reaches the engine.
@@ -184,10 +185,8 @@ class QuickBooksSettings(ConnectorSettings):
 
     @property
     def verify(self) -> bool | str:
-        """What ``requests`` takes for TLS verification."""
-        if not self.verify_tls:
-            return False
-        return self.ca_bundle or True
+        """What ``requests`` takes for TLS verification: the CA bundle when set, else on or off."""
+        return tls_verify(self.verify_tls, self.ca_bundle)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -405,7 +404,7 @@ class QuickBooksConnector(Connector):
         assert isinstance(settings, QuickBooksSettings)
         self.qbo: QuickBooksSettings = settings
         self._now = now
-        self.session = session or requests.Session()
+        self.session = session or TlsSession(settings.verify)
         self.tokens = TokenManager(
             context.state,
             client_id=settings.client_id,
