@@ -284,6 +284,12 @@ def _build(
     secret_paths += _store_password_literal(resolved)
 
     validated = _validate_connections(resolved, registry, resolution, errors, warnings, secret_paths)
+    dev_mode = resolved.get("dev_mode") is True
+    if dev_mode:
+        warnings.append(
+            "dev_mode: true: development mode allows settings that weaken security; never in production"
+        )
+    _check_tls(validated, dev_mode, base_dir, errors, warnings)
 
     literals = [p for p in secret_paths if p not in resolution.references and p not in resolution.unresolved]
     if literals:
@@ -387,6 +393,47 @@ def _validate_connections(
                 )
         validated[i] = (settings, readable)
     return validated
+
+
+def _check_tls(
+    validated: dict[int, tuple[ConnectorSettings, list[Stream] | None]],
+    dev_mode: bool,
+    base_dir: Path,
+    errors: list[tuple[str, str]],
+    warnings: list[str],
+) -> None:
+    """ERP calls verify TLS: ``verify_tls: false`` only in development mode; a ``ca_bundle`` must exist.
+
+    Connectors that speak HTTP name these settings ``verify_tls`` and ``ca_bundle`` (see
+    ``connectors.http``); a relative ``ca_bundle`` is read from the configuration's directory.
+    """
+    for i, (settings, _) in sorted(validated.items()):
+        path = join_path(join_path("connections", i), "settings")
+        if getattr(settings, "verify_tls", True) is False:
+            if dev_mode:
+                warnings.append(
+                    f"{path}.verify_tls: this ERP's TLS certificate is NOT verified (dev_mode): anyone on "
+                    "the network path can read and change the traffic"
+                )
+            else:
+                errors.append(
+                    (
+                        f"{path}.verify_tls",
+                        "expected true: TLS verification of ERP calls can be turned off only with "
+                        "dev_mode: true at the top of the file (for a local test ERP); for a private or "
+                        "corporate CA set ca_bundle to its PEM file instead",
+                    )
+                )
+        bundle = getattr(settings, "ca_bundle", None)
+        if isinstance(bundle, str) and bundle:
+            file = Path(bundle).expanduser()
+            file = file if file.is_absolute() else base_dir / file
+            if file.is_file():
+                settings.ca_bundle = str(file)  # type: ignore[attr-defined]
+            else:
+                errors.append(
+                    (f"{path}.ca_bundle", f"expected an existing CA bundle file (PEM): {file} was not found")
+                )
 
 
 def _disabled_connection_paths(resolved: Mapping[str, Any]) -> set[str]:

@@ -710,6 +710,11 @@ class DeploymentConfig(_Model):
         default=False,
         description="Development only: accept plain-text secrets (with a warning) instead of refusing them.",
     )
+    dev_mode: bool = Field(
+        default=False,
+        description="Development only: allow settings that weaken security, such as a connection's "
+        "verify_tls: false for a local test ERP; each one is logged as a warning. Never in production.",
+    )
     store: StoreConfig = Field(default_factory=_unset)
     logging: LoggingConfig = Field(default_factory=_unset)
     server: ServerConfig = Field(default_factory=_unset)

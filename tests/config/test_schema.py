@@ -33,7 +33,8 @@ def test_schema_describes_every_top_level_key_and_forbids_others() -> None:
     schema = generate_schema()
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
-        "version", "allow_secret_literals", "store", "logging", "server", "defaults", "connections", "rules",
+        "version", "allow_secret_literals", "dev_mode", "store", "logging", "server", "defaults",
+        "connections", "rules",
     }
     assert schema["required"] == ["version"]
 
