@@ -60,6 +60,9 @@ class TokenStore:
         self._access: dict[str, datetime] = {}
         self._refresh: dict[str, _Refresh] = {}
         self._codes: dict[str, tuple[str, datetime]] = {}
+        #: Every token ever handed out, revoked or not: what must never show up in a client's output.
+        self.issued_access_tokens: set[str] = set()
+        self.issued_refresh_tokens: set[str] = set()
 
     def check_client(self, client_id: str | None, client_secret: str | None) -> None:
         """Raise ``invalid_client`` (401) unless the app's credentials match."""
@@ -79,6 +82,8 @@ class TokenStore:
         refresh = "AB11" + secrets.token_urlsafe(36)
         self._access[access] = now + ACCESS_TOKEN_TTL
         self._refresh[refresh] = _Refresh(expires=now + REFRESH_TOKEN_TTL)
+        self.issued_access_tokens.add(access)
+        self.issued_refresh_tokens.add(refresh)
         return {
             "access_token": access,
             "refresh_token": refresh,
@@ -87,10 +92,19 @@ class TokenStore:
             "token_type": "bearer",
         }
 
-    def issue_refresh_token(self) -> str:
-        """A fresh refresh token, as if the user had just connected the app."""
+    def issue_refresh_token(self, value: str | None = None) -> str:
+        """A fresh refresh token, as if the user had just connected the app (``value``: this one)."""
         with self._lock:
-            return str(self._issue_pair()["refresh_token"])
+            if value is None:
+                return str(self._issue_pair()["refresh_token"])
+            self._refresh[value] = _Refresh(expires=self.clock() + REFRESH_TOKEN_TTL)
+            self.issued_refresh_tokens.add(value)
+            return value
+
+    def revoke_access_tokens(self) -> None:
+        """Revoke every access token but keep the refresh tokens: the next call gets a 401."""
+        with self._lock:
+            self._access.clear()
 
     def issue_access_token(self) -> str:
         """A valid access token (tests that do not care about the OAuth dance use this)."""

@@ -213,9 +213,9 @@ class QuickBooksSandbox:
         """Change a record as a user editing it in QuickBooks would: new SyncToken and LastUpdatedTime."""
         return render_copy(self.company.touch(entity, ident))
 
-    def issue_refresh_token(self) -> str:
-        """A refresh token for a freshly connected app."""
-        return self.tokens.issue_refresh_token()
+    def issue_refresh_token(self, value: str | None = None) -> str:
+        """A refresh token for a freshly connected app (``value``: accept this one)."""
+        return self.tokens.issue_refresh_token(value)
 
     def issue_access_token(self) -> str:
         """A valid bearer token, skipping the OAuth dance."""
