@@ -7,8 +7,10 @@ instant loses at most the page or write it was in the middle of, never one it re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -115,6 +117,17 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
+def _create_private(path: Path) -> None:
+    """Create a new store file (and its folder) readable by the owner only; leave existing ones be.
+
+    The store holds OAuth tokens and customer data. SQLite gives the WAL and its index the mode of
+    the database file, so they are private too.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def create_engine(url: str) -> Engine:
     """An engine for the store URL, with SQLite made durable and PostgreSQL pooled."""
     if url.startswith("postgresql://"):
@@ -122,7 +135,7 @@ def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(path))
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
