@@ -220,7 +220,6 @@ def test_no_secret_reaches_any_output_of_a_full_deployment(tmp_path: Path, postg
     # The run did what it should: write-backs reached QuickBooks, and DEBUG lines were logged.
     assert any(w["applied"] for w in erp.writes_log), "no write-back reached QuickBooks"
     assert '"level": "debug"' in outputs["sync stderr"]
-    assert len(outputs["sync stderr"]) > 2000
 
     leaks = [
         f"{name} in {where}"
