@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import tracemalloc
 from collections.abc import Iterator
 from datetime import date
@@ -355,17 +354,6 @@ def test_a_million_invoices_stream_in_bounded_memory() -> None:
 
     assert count == 50_000
     assert peak < 15_000_000, f"peak {peak / 1e6:.1f} MB"
-
-
-def test_generation_is_fast_enough_for_the_benchmarks() -> None:
-    connector = connect(erp="bench", customers=10_000, invoices=60_000, payments=0, credit_memos=0)
-
-    started = time.process_time()
-    count = sum(len(p.records) for p in connector.read(Stream.INVOICES, None))
-    rate = count / (time.process_time() - started)
-
-    # The target is 100k records/s; the bar is lower so a busy CI machine does not flake.
-    assert rate > 40_000, f"{rate:,.0f} invoices/s"
 
 
 def test_cursor_points_at_the_last_record_of_its_page() -> None:
