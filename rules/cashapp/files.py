@@ -100,9 +100,12 @@ def read_documents_csv(path: str | Path) -> list[OpenDocument]:
                 if not row:
                     continue
                 row = row + [""] * (width - len(row))
-            open_amount = abs(Decimal(row[i_open]))
+            text = row[i_open]
+            open_amount = Decimal(text)
             if not open_amount:
                 continue
+            if open_amount < 0:
+                open_amount = -open_amount
             kind = kinds.get(row[i_type])
             if kind is None:
                 raise ValueError(f"doc_type must be invoice or credit_memo, got {row[i_type]!r}")
@@ -121,8 +124,11 @@ def read_documents_csv(path: str | Path) -> list[OpenDocument]:
             currency = currencies.get(row[i_ccy])
             if currency is None:
                 currency = currencies[row[i_ccy]] = row[i_ccy].upper()
+            text = row[i_tot]
+            # Most documents are still open in full: their total is the same number.
+            total = open_amount if text == row[i_open] else abs(Decimal(text))
             append(OpenDocument(
-                row[i_id], row[i_cust], row[i_num], kind, currency, abs(Decimal(row[i_tot])),
+                row[i_id], row[i_cust], row[i_num], kind, currency, total,
                 open_amount, issue, due, percent, term, None, "", open_amount,
             ))
     except (ValueError, InvalidOperation, IndexError) as exc:

@@ -20,6 +20,7 @@ from rules.cashapp.model import (
     ZERO,
     CustomerInfo,
     OpenDocument,
+    age_key,
     customer_from_model,
     document_from_credit_memo,
     document_from_invoice,
@@ -140,11 +141,13 @@ _customer_of = attrgetter("customer_id")
 
 
 class CustomerView:
-    """One customer's documents in one currency, and those among them each number key names."""
+    """One customer's documents in one currency, oldest due first, and those each number key names."""
 
     __slots__ = ("_by_key", "_docs")
 
     def __init__(self, docs: list[OpenDocument]) -> None:
+        # Sorted once here, so a payment's fits need not sort the customer's ledger again.
+        docs = sorted(docs, key=age_key)
         self._docs = docs
         by_key: dict[str, list[OpenDocument]] = {}
         for d in docs:
@@ -157,7 +160,7 @@ class CustomerView:
         self._by_key = by_key
 
     def open_documents(self) -> list[OpenDocument]:
-        """The documents with something still open, in ledger order."""
+        """The documents with something still open, oldest due first (see :func:`age_key`)."""
         return [d for d in self._docs if d.remaining > ZERO]
 
     def by_key(self, key: str) -> list[OpenDocument]:

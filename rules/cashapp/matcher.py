@@ -24,7 +24,7 @@ from datetime import date
 from decimal import Decimal
 
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
-from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput
+from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
 from rules.cashapp.normalize import extract_number_keys, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
 from rules.cashapp.subset import find_subsets, to_units
@@ -68,8 +68,7 @@ def _labels(docs: Sequence[OpenDocument]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _age_key(doc: OpenDocument) -> tuple[date, str]:
-    return (doc.due_date or doc.issue_date or date.min, doc.number)
+_age_key = age_key
 
 
 def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = ZERO) -> Application:
@@ -306,9 +305,10 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     """No usable reference: look for the unique set of open documents the amount pays."""
     rules, a = ctx.rules, ctx.amount
     ds, am, bounds = rules.document_scores, rules.amount_scores, rules.subset
-    all_invoices = sorted((d for d in ctx.docs if d.kind == "invoice"), key=_age_key)
+    # ctx.docs comes from a customer view, which keeps them oldest due first.
+    all_invoices = [d for d in ctx.docs if d.kind == "invoice"]
     invoices = all_invoices
-    memos = sorted((d for d in ctx.docs if d.kind == "credit_memo"), key=_age_key)[:5]
+    memos = [d for d in ctx.docs if d.kind == "credit_memo"][:5]
     if not invoices:
         return []
     ceiling = a + sum((m.remaining for m in memos), ZERO) + rules.tolerance.absolute

@@ -73,6 +73,11 @@ class OpenDocument:
         return (self.remaining * self.discount_percent / 100).quantize(CENT)
 
 
+def age_key(doc: OpenDocument) -> tuple[date, str]:
+    """Oldest due first (issue date when there is no due date), then by number."""
+    return (doc.due_date or doc.issue_date or date.min, doc.number)
+
+
 @dataclass(slots=True, frozen=True)
 class RemittanceLine:
     """One line of a remittance advice: the customer's own statement of what a payment covers."""
