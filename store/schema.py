@@ -30,7 +30,8 @@ records = sa.Table(
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
     sa.Column("version", sa.String(100), nullable=True),
     sa.Column("data", sa.Text, nullable=False),
-    sa.Index("ix_records_customer", "connection", "stream", "customer_remote_id"),
+    # Also the order in which the dunning planner and the worklist read a stream, customer by customer.
+    sa.Index("ix_records_customer", "connection", "stream", "customer_remote_id", "remote_id"),
     sa.Index("ix_records_changed", "connection", "changed_at"),
 )
 

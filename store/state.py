@@ -438,32 +438,49 @@ class StateStore:
         order_by_customer: bool = False,
         batch: int = 2000,
     ) -> Iterator[Record]:
-        """Stream stored records without holding them all in memory (keyset pagination)."""
-        last: tuple[str, str] = ("", "")
+        """Stream stored records without holding them all in memory (keyset pagination).
+
+        With ``order_by_customer``: records without a customer first, then by customer id and id.
+        """
         cols = t.records.c
+        q = sa.select(cols.customer_remote_id, cols.remote_id, cols.data).where(
+            cols.connection == connection, cols.stream == stream.value
+        )
+        if not include_deleted:
+            q = q.where(cols.deleted.is_(False))
+        # Byte order on both databases, so callers can merge streams with Python's string order.
+        rid: Any = cols.remote_id.collate("C") if self.dialect == "postgresql" else cols.remote_id
+        if not order_by_customer:
+            yield from self._keyset(q, stream, [rid], batch)
+            return
+        cust: Any = cols.customer_remote_id
+        if self.dialect == "postgresql":
+            cust = cust.collate("C")
+        # Two plain keyset walks along ix_records_customer: ordering by an expression that folds in
+        # the records without a customer would make the database sort the stream for every page.
+        yield from self._keyset(q.where(cols.customer_remote_id.is_(None)), stream, [rid], batch)
+        yield from self._keyset(q.where(cols.customer_remote_id.is_not(None)), stream, [cust, rid], batch)
+
+    def _keyset(self, q: Any, stream: Stream, keys: list[Any], batch: int) -> Iterator[Record]:
+        """Pages of ``q`` ordered by ``keys`` (the last of them ``remote_id``), each after the previous."""
+        last: tuple[str, ...] | None = None
         while True:
-            q = sa.select(cols.customer_remote_id, cols.remote_id, cols.data).where(
-                cols.connection == connection, cols.stream == stream.value
-            )
-            if not include_deleted:
-                q = q.where(cols.deleted.is_(False))
-            # Byte order on both databases, so callers can merge streams with Python's string order.
-            rid: Any = cols.remote_id.collate("C") if self.dialect == "postgresql" else cols.remote_id
-            if order_by_customer:
-                cust: Any = sa.func.coalesce(cols.customer_remote_id, "")
-                if self.dialect == "postgresql":
-                    cust = cust.collate("C")
-                q = q.where(sa.tuple_(cust, rid) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])))
-                q = q.order_by(cust, rid)
-            else:
-                q = q.where(rid > last[1]).order_by(rid)
+            page = q
+            if last is not None:
+                after = (
+                    sa.tuple_(*keys) > sa.tuple_(*(sa.literal(v) for v in last))
+                    if len(keys) > 1
+                    else keys[0] > last[0]
+                )
+                page = page.where(after)
             with self.engine.connect() as conn:
-                rows = conn.execute(q.limit(batch)).all()
+                rows = conn.execute(page.order_by(*keys).limit(batch)).all()
             if not rows:
                 return
             for _customer, _rid, data in rows:
                 yield record_from_json(stream.value, json.loads(data))
-            last = (rows[-1][0] or "", rows[-1][1])
+            tail = rows[-1]
+            last = (tail[0], tail[1]) if len(keys) > 1 else (tail[1],)
 
     def count_records(self, connection: str) -> dict[str, int]:
         with self.engine.connect() as conn:
