@@ -152,7 +152,9 @@ def check(ctx: click.Context, config_path: str) -> None:
             continue
         click.echo(f"{'ok  ' if result.ok else 'FAIL'} {conn.name}: {result.message}")
         failed += 0 if result.ok else 1
-    for warning in getattr(deployment, "warnings", []):
+    from engine.dunning_commands import channel_warnings
+
+    for warning in [*getattr(deployment, "warnings", []), *channel_warnings(deployment)]:
         click.echo(f"warning: {warning}")
     click.echo(f"store: {deployment.store.redacted_url} ({'reachable' if store.ping() else 'UNREACHABLE'})")
     store.close()

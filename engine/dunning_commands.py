@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from engine.dunning_delivery import IDEMPOTENT_CHANNELS, owner_is_gone
+from engine.dunning_delivery import IDEMPOTENT_CHANNELS, owner_is_gone, senders_from_config
 from engine.dunning_worklist import worklist_from_store
 from engine.runner import open_store
 from mapping.models import Customer, Invoice, Stream
-from rules.dunning import Channel, PlannedAction, action_from_json, message_id_for
+from rules.dunning import Channel, PlannedAction, SmtpEmailSender, action_from_json
 from rules.dunning.contact import zone_for
 from rules.dunning.history import parse_instant
 from rules.dunning.recheck import why_not_send
@@ -29,6 +29,7 @@ from store import StateStore
 from store.dunning import NEEDS_DECISION, DunningActionRow, DunningActions
 
 __all__ = [
+    "channel_warnings",
     "dunning_status",
     "dunning_status_lines",
     "mark_sent_command",
@@ -91,13 +92,6 @@ def _money(amount: Any, currency: Any) -> str:
     return f"{Decimal(str(amount)):,} {currency}"
 
 
-def _message_domain(deployment: Any) -> str | None:
-    email = deployment.rules.dunning.channels.email
-    if email is None:
-        return None
-    return str(email.from_address).rsplit("@", 1)[-1].strip(" >")
-
-
 # -- preview -------------------------------------------------------------------------------------------
 
 
@@ -112,7 +106,8 @@ class _Preview:
         self.as_of = as_of
         self.book = DunningActions(store)
         self.configured = set(self.dunning.channels.configured)
-        self.domain = _message_domain(deployment)
+        email = senders_from_config(self.dunning.channels).get(Channel.EMAIL)
+        self.email = email if isinstance(email, SmtpEmailSender) else None
         self.policy = self._policy()
         self.default_zone = str(self.policy.default_time_zone) if self.policy is not None else "UTC"
 
@@ -133,8 +128,8 @@ class _Preview:
             "total_due": _money(payload["total_due"], payload["currency"]),
             "send_at": payload["send_at"],
         }
-        if payload["channel"] == Channel.EMAIL.value and self.domain:
-            out["message_id"] = message_id_for(str(payload["key"]), self.domain)
+        if payload["channel"] == Channel.EMAIL.value and self.email is not None:
+            out["message_id"] = self.email.message_id(str(payload["key"]))
         if isinstance(row, DunningActionRow):
             out["status"] = row.status
             out["attempts"] = row.attempts
@@ -353,6 +348,32 @@ def resend_command(config_path: str, key: str, note: str) -> None:
 def mark_sent_command(config_path: str, key: str, note: str) -> None:
     """Record that a dunning action (in doubt, failed or still planned) did reach the customer."""
     _decide(config_path, key, note, resend=False)
+
+
+# -- check ------------------------------------------------------------------------------------------------
+
+
+def channel_warnings(deployment: Any) -> list[str]:
+    """What ``arbridge check`` says about dunning channels the policy uses but nobody set up."""
+    dunning = deployment.rules.dunning
+    if not dunning.enabled or not dunning.policy or not dunning.policy.is_file():
+        return []
+    from rules.dunning import load_policy
+
+    used: set[str] = set()
+    for policy in load_policy(dunning.policy).policies.values():
+        for level in policy.levels:
+            used.update(c.value for c in level.channels)
+        if policy.courtesy is not None:
+            used.update(c.value for c in policy.courtesy.channels)
+    configured = set(dunning.channels.configured)
+    if not configured:
+        return ["rules.dunning.channels: no channel is configured, so reminders are planned but not sent"]
+    return [
+        f"rules.dunning.channels.{name}: the policy sends by {name}, which is not configured; "
+        "those reminders wait (and expire)"
+        for name in sorted(used - configured)
+    ]
 
 
 # -- status ----------------------------------------------------------------------------------------------

@@ -228,10 +228,12 @@ class DunningDelivery:
                     row.key, f"the previous send was interrupted; the {channel.value} receiver knows the key"
                 )
                 continue
+            sender = self.senders.get(Channel.EMAIL)
+            message_id = sender.message_id(row.key) if isinstance(sender, SmtpEmailSender) else row.key
             message = (
                 "the process stopped after handing the message to the SMTP server and before the server "
-                f"confirmed it; search the relay's log for Message-ID <{row.key}@…> and then run "
-                f"'arbridge dunning mark-sent {row.key}' or 'arbridge dunning resend {row.key}'"
+                f"confirmed it; search the relay's log for {message_id}, then run 'arbridge dunning "
+                f"mark-sent -c FILE {row.key}' if it is there or 'arbridge dunning resend -c FILE {row.key}'"
             )
             book.in_doubt(row.key, message)
             counts["in_doubt"] += 1

@@ -146,19 +146,23 @@ class SmtpEmailSender:
         self.settings = settings
         self._factory = smtp_factory
 
+    def message_id(self, key: str) -> str:
+        """The Message-ID the e-mail for an action key carries (what to search a relay's log for)."""
+        s = self.settings
+        return message_id_for(key, s.message_id_domain or s.from_address.rsplit("@", 1)[-1].strip("> "))
+
     def build_message(self, action: PlannedAction, rendered: Rendered) -> EmailMessage:
         """The MIME message for an action: text and HTML bodies, deterministic Message-ID."""
         if not action.recipient:
             raise ValueError(f"action {action.key} has no e-mail recipient")
         s = self.settings
-        domain = s.message_id_domain or s.from_address.rsplit("@", 1)[-1].strip(">")
         msg = EmailMessage()
         msg["From"] = s.from_address
         msg["To"] = action.recipient
         if s.reply_to:
             msg["Reply-To"] = s.reply_to
         msg["Subject"] = rendered.subject
-        msg["Message-ID"] = message_id_for(action.key, domain)
+        msg["Message-ID"] = self.message_id(action.key)
         msg["Date"] = format_datetime(action.send_at.astimezone(UTC))
         msg["X-Arbridge-Action-Key"] = action.key
         msg["X-Arbridge-Dunning-Level"] = str(action.level)

@@ -192,3 +192,15 @@ def test_worklist_ranks_the_stores_customers_and_explains_each_rank(
     assert lines[0].startswith("shop: top 3 of 3 customer(s) with overdue invoices")
     assert lines[1].startswith("   1. C2 Customer 2 — 800.00 EUR overdue, oldest 150 days")
     assert lines[2].strip().startswith("score ")
+
+
+def test_check_warns_about_a_channel_the_policy_uses_but_nobody_configured(tmp_path: Path) -> None:
+    exports = two_customers(tmp_path)
+    path = config_file(tmp_path, 25, exports)
+    path.write_text(path.read_text().replace("letter: {dir: letters}", ""))
+    code, out, _ = invoke("check", "-c", str(path))
+    assert code == 0
+    assert (
+        "warning: rules.dunning.channels.letter: the policy sends by letter, which is not configured; "
+        "those reminders wait (and expire)"
+    ) in out
