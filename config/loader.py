@@ -281,6 +281,7 @@ def _build(
         secret_paths += secret_field_paths(cfg, resolved)
         errors += _check_files(cfg)
         errors += _check_mapping_overrides(cfg)
+        errors += _check_workers(cfg)
     secret_paths += _store_password_literal(resolved)
 
     validated = _validate_connections(resolved, registry, resolution, errors, warnings, secret_paths)
@@ -480,6 +481,20 @@ def _check_files(cfg: DeploymentConfig) -> list[tuple[str, str]]:
             ("rules.dunning.templates", f"expected an existing folder: {templates} was not found")
         )
     return problems
+
+
+def _check_workers(cfg: DeploymentConfig) -> list[tuple[str, str]]:
+    """Workers share their task queue and state through PostgreSQL; a SQLite file serves one process."""
+    if cfg.workers.distributed and cfg.store.is_sqlite:
+        return [
+            (
+                "workers.engine",
+                "expected store.url on PostgreSQL (postgresql+psycopg://user@host/db) for 'procrastinate': "
+                "its workers share the task queue and the state through that database, and a SQLite "
+                "file serves a single process; with SQLite keep workers.engine: local",
+            )
+        ]
+    return []
 
 
 def _check_mapping_overrides(cfg: DeploymentConfig) -> list[tuple[str, str]]:

@@ -56,6 +56,7 @@ __all__ = [
     "StatementInboxConfig",
     "StoreConfig",
     "WebhookChannelConfig",
+    "WorkersConfig",
     "WriteBackConfig",
     "format_duration",
     "parse_duration",
@@ -394,6 +395,54 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class WorkersConfig(_Model):
+    """Who runs the sync cycles: this one process, or workers sharing a PostgreSQL task queue."""
+
+    engine: Literal["local", "procrastinate"] = Field(
+        default="local",
+        description="'local': this process syncs every connection on its schedule (SQLite or "
+        "PostgreSQL). 'procrastinate': every process started with this file is a worker of one "
+        "task queue in the PostgreSQL state store; each connection's cycle is a job run by one "
+        "worker at a time, and a dead worker's job is retried by another. Needs a PostgreSQL store.url.",
+    )
+    concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="How many connections this process syncs at the same time (procrastinate only); "
+        "for more, start more processes.",
+    )
+    heartbeat: Duration = Field(
+        default=timedelta(seconds=10),
+        description=f"How often a worker tells the database it is alive: {DURATION_HELP}.",
+    )
+    stalled_after: Duration = Field(
+        default=timedelta(seconds=30),
+        description="A worker silent for this long is taken for dead, and the jobs it was running are "
+        f"retried by another worker: {DURATION_HELP}. At least twice the heartbeat.",
+    )
+    keep_jobs: Duration = Field(
+        default=timedelta(days=7),
+        description=f"How long finished jobs stay in the queue's tables for inspection: {DURATION_HELP}.",
+    )
+
+    @model_validator(mode="after")
+    def _stalled_after_heartbeats(self) -> WorkersConfig:
+        # One late heartbeat must not make a live worker look dead and its connection run twice.
+        if self.stalled_after < 2 * self.heartbeat:
+            raise ValueError(
+                "expected stalled_after to be at least twice the heartbeat "
+                f"(heartbeat {format_duration(self.heartbeat)}, stalled_after "
+                f"{format_duration(self.stalled_after)})"
+            )
+        return self
+
+    @property
+    def distributed(self) -> bool:
+        """True when cycles are jobs of the shared PostgreSQL task queue."""
+        return self.engine == "procrastinate"
+
+
 class DefaultsConfig(_Model):
     """Values a connection inherits when it does not set them."""
 
@@ -721,6 +770,7 @@ class DeploymentConfig(_Model):
     defaults: DefaultsConfig = Field(default_factory=_unset)
     connections: list[ConnectionConfig] = Field(default_factory=list)
     rules: RulesConfig = Field(default_factory=_unset)
+    workers: WorkersConfig = Field(default_factory=_unset)
 
     _source: Path | None = PrivateAttr(default=None)
     _warnings: list[str] = PrivateAttr(default_factory=list)

@@ -25,6 +25,7 @@ def test_exported_members() -> None:
         "Schedule",
         "ServerConfig",
         "StoreConfig",
+        "WorkersConfig",
         "WriteBackConfig",
         "default_config",
         "format_duration",

@@ -34,7 +34,7 @@ def test_schema_describes_every_top_level_key_and_forbids_others() -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
         "version", "allow_secret_literals", "dev_mode", "store", "logging", "server", "defaults",
-        "connections", "rules",
+        "connections", "rules", "workers",
     }
     assert schema["required"] == ["version"]
 
