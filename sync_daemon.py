@@ -249,9 +249,18 @@ def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
     due = initial_schedule(connections)
     due_lock = threading.Lock()
     wake = threading.Event()
+    workers = None
+    if deployment.workers.distributed:
+        from engine.workers import Workers
+
+        workers = Workers(deployment, store, registry=registry, stop=stop)
 
     def on_webhook(connection: str, changes: list[tuple[str, str, str]]) -> None:
         # A webhook only schedules a pull; the pull itself runs in the loop (Intuit wants a reply in 3 s).
+        if workers is not None:
+            workers.sync_soon(connection, "webhook")
+            log.info("webhook: %d change(s), pull queued", len(changes), extra={"connection": connection})
+            return
         with due_lock:
             if connection in due:
                 due[connection] = datetime.now(UTC)
@@ -276,7 +285,7 @@ def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
         "daemon started with %d connection(s); endpoint %s",
         len(connections),
         server.url,
-        extra={"event": "started", "store": store.url},
+        extra={"event": "started", "store": store.url, "workers": deployment.workers.engine},
     )
 
     def beat(_stream: Stream, _pages: int, _records: int) -> None:
@@ -293,7 +302,8 @@ def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
 
     finished = threading.Event()
     threading.Thread(target=drain_deadline, name="drain-deadline", daemon=True).start()
-    while not stop.is_set():
+    code = workers.run(drain_timeout=drain_timeout, beat=health.beat) if workers is not None else 0
+    while workers is None and not stop.is_set():
         for conn in connections:
             if stop.is_set():
                 break
@@ -320,8 +330,11 @@ def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
     server.stop()
     finished.set()
     store.close()
-    log.info("daemon stopped cleanly", extra={"event": "stopped"})
-    sys.exit(0)
+    if code:
+        log.error("daemon stopped: the task queue failed", extra={"event": "stopped"})
+    else:
+        log.info("daemon stopped cleanly", extra={"event": "stopped"})
+    sys.exit(code)
 
 
 @cli.command()
@@ -364,6 +377,8 @@ def status(ctx: click.Context, config_path: str, as_json: bool) -> None:
                     "throttled": r.stats.get("throttled", 0),
                     "written": r.stats.get("written", {}),
                     "error": r.error,
+                    "worker": r.worker,
+                    "job_id": r.job_id,
                 }
                 for r in runs
             ],
@@ -394,6 +409,8 @@ def status(ctx: click.Context, config_path: str, as_json: bool) -> None:
             click.echo(line)
         for r in info["runs"]:
             extra = f", {r['retries']} retries ({r['throttled']} throttled)" if r["retries"] else ""
+            if r["job_id"] is not None:
+                extra += f", job {r['job_id']} on {r['worker']}"
             click.echo(
                 f"  run {r['started_at']}: {r['status']}{extra}" + (f" — {r['error']}" if r["error"] else "")
             )

@@ -1,0 +1,64 @@
+"""A database session lock per connection, held for the whole cycle.
+
+procrastinate's per-connection lock is a lease that ends with the worker's heartbeats: a worker
+paused longer than ``stalled_after`` (a stalled VM, a long network cut) is taken for dead and its
+job is retried while it may still be syncing. A PostgreSQL advisory lock belongs to the worker's
+database session instead, which ends only when the process is gone or its connection is cut, so
+the retried job waits for the first one to really stop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger("arbridge.workers")
+
+# Advisory-lock namespace (two-key form) of the per-connection locks.
+_SYNC_NAMESPACE = 0x41524253
+
+
+def fence_key(connection: str) -> tuple[int, int]:
+    """The advisory-lock key pair of a connection."""
+    digest = hashlib.sha256(connection.encode()).digest()
+    return _SYNC_NAMESPACE, int.from_bytes(digest[:4], "big", signed=True)
+
+
+@contextmanager
+def connection_fence(engine: Engine, connection: str, stop: threading.Event) -> Iterator[bool]:
+    """Hold the connection's lock while the block runs; yields False when ``stop`` came first.
+
+    ``engine`` should not pool connections: the lock lives as long as the session that took it.
+    """
+    namespace, key = fence_key(connection)
+    with engine.connect() as conn:
+        waited = False
+        while True:
+            held = bool(
+                conn.execute(
+                    sa.text("SELECT pg_try_advisory_lock(:n, :k)"), {"n": namespace, "k": key}
+                ).scalar()
+            )
+            conn.commit()  # the session keeps the lock; no transaction stays open during the cycle
+            if held:
+                break
+            if not waited:
+                log.warning(
+                    "a worker taken for dead is still syncing this connection; waiting for it to finish",
+                    extra={"connection": connection, "event": "fence_wait"},
+                )
+                waited = True
+            if stop.wait(1.0):
+                yield False
+                return
+        try:
+            yield True
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:n, :k)"), {"n": namespace, "k": key})
+            conn.commit()
