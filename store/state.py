@@ -741,25 +741,29 @@ class StateStore:
         }
         d = t.dunning_actions
         with self.engine.begin() as conn:
-            result = conn.execute(self._insert(d).on_conflict_do_nothing(index_elements=["key"]), row)
-            if not result.rowcount:
-                fresh = {k: v for k, v in row.items() if k not in ("key", "connection")}
-                result = conn.execute(
-                    sa.update(d)
-                    .where(d.c.key == key, d.c.status == "cancelled")
-                    .values(
-                        **fresh,
-                        attempts=0,
-                        next_attempt_at=None,
-                        claimed_by=None,
-                        claimed_at=None,
-                        committed_at=None,
-                        reference=None,
-                        last_error=None,
-                        sent_at=None,
-                    )
+            # RETURNING tells a new row from a conflict on every backend (psycopg's rowcount does not).
+            inserted = conn.execute(
+                self._insert(d).on_conflict_do_nothing(index_elements=["key"]).returning(d.c.key), row
+            ).first()
+            if inserted is not None:
+                return True
+            fresh = {k: v for k, v in row.items() if k not in ("key", "connection")}
+            revived = conn.execute(
+                sa.update(d)
+                .where(d.c.key == key, d.c.status == "cancelled")
+                .values(
+                    **fresh,
+                    attempts=0,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    claimed_at=None,
+                    committed_at=None,
+                    reference=None,
+                    last_error=None,
+                    sent_at=None,
                 )
-        return bool(result.rowcount)
+            )
+            return bool(revived.rowcount)
 
     def dunning_history(self, connection: str) -> Iterator[dict[str, Any]]:
         """Every communication planned so far for the connection, oldest first.
