@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.sync import DecisionContext
-from mapping.models import Customer, Invoice, Stream
+from mapping.models import CreditMemo, Customer, Invoice, Stream
 from rules.dunning import (
     CallTaskSender,
     Channel,
@@ -260,7 +260,14 @@ class DunningDelivery:
         action = action_from_json(row.payload)
         customer, invoices = self._records(ctx.store, ctx.connection, action)
         zone = zone_for(customer.time_zone if customer else None, self.policy.default_time_zone)
-        reason = why_not_send(action, customer, invoices, ctx.as_of.astimezone(zone).date())
+        memos = ctx.store.customer_records(ctx.connection, Stream.CREDIT_MEMOS, action.customer_id)
+        reason = why_not_send(
+            action,
+            customer,
+            invoices,
+            ctx.as_of.astimezone(zone).date(),
+            (m for m in memos if isinstance(m, CreditMemo)),
+        )
         if reason is not None:
             if book.cancel(row.key, reason):
                 counts["cancelled"] += 1

@@ -429,6 +429,22 @@ class StateStore:
             ).first()
         return None if row is None else record_from_json(stream.value, json.loads(row[0]))
 
+    def customer_records(self, connection: str, stream: Stream, customer_id: str) -> list[Record]:
+        """One customer's records of a stream (not the deleted ones), along ``ix_records_customer``."""
+        cols = t.records.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(cols.data)
+                .where(
+                    cols.connection == connection,
+                    cols.stream == stream.value,
+                    cols.customer_remote_id == customer_id,
+                    cols.deleted.is_(False),
+                )
+                .order_by(cols.remote_id)
+            ).all()
+        return [record_from_json(stream.value, json.loads(data)) for (data,) in rows]
+
     def iter_records(
         self,
         connection: str,

@@ -43,6 +43,7 @@ __all__ = [
     "Skip",
     "SkipCode",
     "action_from_json",
+    "memo_pending",
     "plan",
     "plan_customer",
     "plan_groups",
@@ -277,7 +278,8 @@ def _is_open(inv: Invoice) -> bool:
     return not inv.deleted and inv.status in _OPEN and inv.open_amount > 0
 
 
-def _memo_pending(memo: CreditMemo) -> bool:
+def memo_pending(memo: CreditMemo) -> bool:
+    """Whether an open credit memo was raised against an invoice and is not applied yet."""
     return (
         memo.applies_to_invoice_id is not None
         and not memo.deleted
@@ -325,7 +327,7 @@ def plan(
     summaries = summarize_history(history, as_of)
     memos: dict[str, list[CreditMemo]] = defaultdict(list)
     for memo in credit_memos:
-        if _memo_pending(memo):
+        if memo_pending(memo):
             memos[memo.customer_remote_id].append(memo)
     groups = _merge_sorted(customers, invoices) if presorted else _group(customers, invoices)
     for group in groups:
@@ -567,7 +569,7 @@ def plan_customer(
     ctx = _CustomerPlan(policy, customer, history, as_of)
     memos: dict[str, list[CreditMemo]] = defaultdict(list)
     for memo in credit_memos:
-        if _memo_pending(memo):
+        if memo_pending(memo):
             memos[memo.applies_to_invoice_id or ""].append(memo)
     by_currency: dict[str, list[Invoice]] = defaultdict(list)
     for inv in open_invoices:

@@ -9,11 +9,11 @@ which sees the new state, plans afresh.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 
-from mapping.models import Customer, DocumentStatus, Invoice
-from rules.dunning.planner import PlannedAction
+from mapping.models import CreditMemo, Customer, DocumentStatus, Invoice
+from rules.dunning.planner import PlannedAction, memo_pending
 from rules.dunning.policy import Channel
 
 __all__ = ["why_not_send"]
@@ -22,7 +22,11 @@ _OPEN = (DocumentStatus.OPEN, DocumentStatus.PARTIALLY_PAID)
 
 
 def why_not_send(
-    action: PlannedAction, customer: Customer | None, invoices: Mapping[str, Invoice], today: date
+    action: PlannedAction,
+    customer: Customer | None,
+    invoices: Mapping[str, Invoice],
+    today: date,
+    credit_memos: Iterable[CreditMemo] = (),
 ) -> str | None:
     """The reason the action must not be sent as planned, or ``None`` when it still holds.
 
@@ -31,6 +35,8 @@ def why_not_send(
         customer: the customer as stored now (``None``: no longer known).
         invoices: the listed invoices as stored now, by remote id (missing ones are gone).
         today: the customer's local day now (a promise to pay up to this day pauses the invoice).
+        credit_memos: the customer's credit memos as stored now; an open one raised against a
+            listed invoice pauses that invoice, as it does in the planner.
 
     Returns:
         A sentence for the operator, or ``None``.
@@ -46,6 +52,7 @@ def why_not_send(
         return "the customer's e-mail address changed"
     if action.channel == Channel.CALL and (customer.phone or "") != (action.recipient or ""):
         return "the customer's phone number changed"
+    pending = {m.applies_to_invoice_id: m for m in credit_memos if memo_pending(m)}
     for line in action.lines:
         inv = invoices.get(line.invoice_id)
         label = line.number or line.invoice_id
@@ -59,4 +66,10 @@ def why_not_send(
             return f"a dunning block was set on invoice {label}"
         if inv.promise_to_pay_date is not None and inv.promise_to_pay_date >= today:
             return f"the customer promised to pay invoice {label} by {inv.promise_to_pay_date.isoformat()}"
+        memo = pending.get(line.invoice_id)
+        if memo is not None:
+            return (
+                f"credit memo {memo.number or memo.remote_id} ({memo.open_amount} {memo.currency}) "
+                f"is pending against invoice {label} now"
+            )
     return None

@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from connectors.csv.sample import CREDIT_MEMO_COLUMNS, write_csv
 from engine.runner import open_store, sync_connection
 from store.dunning import DunningActions
 from tests.engine.dunning_fixtures import (
@@ -146,4 +147,39 @@ def test_a_customer_who_paid_after_the_reminder_was_planned_does_not_get_it(
     [message] = mailbox.messages
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "INV-1002" in text and "INV-1001" not in text
+    store.close()
+
+
+def test_a_credit_memo_raised_after_the_reminder_was_planned_holds_it_back(
+    tmp_path: Path, smtp: tuple[int, Mailbox]
+) -> None:
+    port, mailbox = smtp
+    exports = brauhaus(tmp_path)
+    cfg = deployment(tmp_path, exports, port)
+    policy = Path(str(cfg.rules.dunning.policy))
+    policy.write_text(policy.read_text().replace("contact_window: {channels: []}", "contact_window: {}"))
+    store = open_store(cfg)
+    sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF.replace(hour=5))
+    [planned] = DunningActions(store).with_status("shop", ["planned"])
+
+    # At 07:00 the clerk raises a credit memo against invoice 1002 (wrong quantity billed).
+    write_csv(
+        exports / "credit_memos.csv",
+        CREDIT_MEMO_COLUMNS,
+        [{"id": "2001", "number": "CM-2001", "customer_id": "C1", "status": "open", "currency": "EUR",
+          "issue_date": TODAY.isoformat(), "total": "50.00", "open_amount": "50.00",
+          "applies_to_invoice_id": "1002", "version": "1", "modified_at": "2026-11-23T06:00:00+00:00"}],
+    )  # fmt: skip
+    report = sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF.replace(hour=7, minute=5))
+
+    assert report.delivered == {"dunning": {"cancelled": 1}}
+    cancelled = DunningActions(store).get(planned.key)
+    assert cancelled is not None and cancelled.status == "cancelled"
+    assert cancelled.last_error == "credit memo CM-2001 (50.00 EUR) is pending against invoice INV-1002 now"
+    assert mailbox.messages == []
+    # Planned afresh: invoice 1002 waits for its credit memo; the reminder lists 1001 alone.
+    sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF.replace(hour=7, minute=20))
+    [message] = mailbox.messages
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "INV-1001" in text and "INV-1002" not in text
     store.close()
