@@ -204,7 +204,7 @@ class _Preview:
                 if not isinstance(item, PlannedAction) or item.send_at >= end_of_day:
                     continue
                 known = self.book.get(item.key)
-                if known is None or known.status == "cancelled":
+                if known is None or known.status in ("cancelled", "expired"):
                     out["not_yet_planned"].append(self.item(item))
         return out
 

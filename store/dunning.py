@@ -15,7 +15,8 @@ A communication moves through these states, each change committed before the nex
   resent automatically;
 * ``cancelled`` — not sent because its invoices changed since it was planned (left out of the
   planner's history, so the planner plans afresh);
-* ``expired`` — not sent within the configured time after its send time.
+* ``expired`` — not sent within the configured time after its send time (left out of the history
+  too: the planner plans its level again).
 
 Every update names the state it expects, so two processes never both move the same row.
 """

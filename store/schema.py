@@ -139,7 +139,7 @@ dunning_actions = sa.Table(
     sa.Column("level", sa.Integer, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     # planned → sending → sent | failed | in_doubt, or planned → cancelled | expired (see
-    # store/dunning.py); the planner reads every row but the cancelled ones as history.
+    # store/dunning.py); the planner reads every row but the cancelled and expired ones as history.
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("sent_at", TS, nullable=True),

@@ -741,8 +741,8 @@ class StateStore:
     ) -> bool:
         """Remember a planned communication (the planner's history); False if it was planned before.
 
-        An action cancelled before it was sent (its invoices changed) is planned again under the same
-        key when the planner decides it once more: it never reached anyone, so its key is free.
+        An action cancelled (its invoices changed) or expired before it was sent is planned again under
+        the same key when the planner decides it once more: it never reached anyone, so its key is free.
         """
         row = {
             "key": key,
@@ -766,7 +766,7 @@ class StateStore:
             fresh = {k: v for k, v in row.items() if k not in ("key", "connection")}
             revived = conn.execute(
                 sa.update(d)
-                .where(d.c.key == key, d.c.status == "cancelled")
+                .where(d.c.key == key, d.c.status.in_(["cancelled", "expired"]))
                 .values(
                     **fresh,
                     attempts=0,
@@ -784,14 +784,15 @@ class StateStore:
     def dunning_history(self, connection: str) -> Iterator[dict[str, Any]]:
         """Every communication planned so far for the connection, oldest first.
 
-        Cancelled ones are left out: they never reached the customer and may be planned again.
+        Cancelled and expired ones are left out: they never reached the customer, so the planner
+        plans their level again rather than escalating past a reminder nobody saw.
         """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(t.dunning_actions.c.payload)
                 .where(
                     t.dunning_actions.c.connection == connection,
-                    t.dunning_actions.c.status != "cancelled",
+                    t.dunning_actions.c.status.not_in(["cancelled", "expired"]),
                 )
                 .order_by(t.dunning_actions.c.send_at)
             ).all()

@@ -173,3 +173,31 @@ def test_a_relay_that_hangs_up_after_taking_the_message_leaves_it_in_doubt_not_r
     assert 'arbridge_dunning_in_doubt{connection="shop"} 1.0' in scrape
     assert 'arbridge_dunning_failed{connection="shop"} 0.0' in scrape
     store.close()
+
+
+def test_an_expired_reminder_is_planned_again_at_its_level_not_counted_as_sent(
+    tmp_path: Path, smtp: tuple[int, Mailbox]
+) -> None:
+    port, mailbox = smtp
+    exports = three_customers(tmp_path)
+    letters_only = deployment(tmp_path, exports, None)
+    store = open_store(letters_only)
+    sync_connection(letters_only, letters_only.connections[0], store, as_of=AS_OF)
+    with_email = deployment(tmp_path, exports, port)
+    later = AS_OF + timedelta(days=4)
+    sync_connection(with_email, with_email.connections[0], store, as_of=later)
+    assert DunningActions(store).counts("shop") == {"expired": 3}
+
+    # The customers never saw the first reminder: the next cycle sends it, not the second level.
+    next_cycle = later + timedelta(minutes=15)
+    report = sync_connection(with_email, with_email.connections[0], store, as_of=next_cycle)
+
+    assert report.delivered == {"dunning": {"sent": 3}}
+    assert sorted(str(m["To"]) for m in mailbox.messages) == [
+        "ap@anker.example",
+        "busy@bakery.example",
+        "nobody@gone.example",
+    ]
+    sent = DunningActions(store).with_status("shop", ["sent"])
+    assert [r.level for r in sent] == [1, 1, 1]
+    store.close()
