@@ -62,3 +62,29 @@ def test_reading_by_customer_walks_an_index_instead_of_sorting_the_stream(tmp_pa
     store.close()
     detail = " ".join(str(row[-1]) for row in plan)
     assert "ix_records_customer" in detail and "TEMP B-TREE" not in detail, detail
+
+
+def test_on_postgresql_every_page_of_records_is_an_index_seek_not_a_sort(postgres_url: str) -> None:
+    store = StateStore.open(postgres_url)
+    store.save_page("acme", Stream.PAYMENTS, [payment(f"P{i}", f"C{i % 4}") for i in range(10)])
+    statements: list[tuple[str, Any]] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "ORDER BY" in statement and " > " in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(store.engine, "before_cursor_execute", remember)
+    list(store.iter_records("acme", Stream.PAYMENTS, batch=3))
+    list(store.iter_records("acme", Stream.PAYMENTS, order_by_customer=True, batch=3))
+    sa.event.remove(store.engine, "before_cursor_execute", remember)
+    by_id = next(s for s in statements if "IS NOT NULL" not in s[0] and "IS NULL" not in s[0])
+    by_customer = next(s for s in statements if "IS NOT NULL" in s[0])
+    plans = []
+    with store.engine.connect() as conn:
+        # A ten-row table would be scanned whole whatever the indexes; ask what a large one gets.
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        for statement, parameters in (by_id, by_customer):
+            plans.append(" ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters)))
+    store.close()
+    for plan in plans:
+        assert "Index" in plan and "Sort" not in plan, plan
