@@ -210,6 +210,19 @@ def sync(ctx: click.Context, config_path: str, once: bool, names: tuple[str, ...
     sys.exit(worst)
 
 
+def _override_bind(deployment: Any, bind: str, config_path: str) -> None:
+    """Serve the HTTP endpoint on ``bind`` instead of ``server.bind``, or exit 2 saying why not."""
+    from pydantic import ValidationError
+
+    try:
+        deployment.server = deployment.server.with_bind(bind)
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        hint = f"; set server.token in {config_path}" if "token" in reasons else ""
+        click.echo(f"arbridge: --bind {bind} refused: {reasons}{hint}", err=True)
+        sys.exit(2)
+
+
 @cli.command()
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -218,10 +231,20 @@ def sync(ctx: click.Context, config_path: str, once: bool, names: tuple[str, ...
     show_default=True,
     help="Seconds to let in-flight work finish on SIGTERM.",
 )
+@click.option(
+    "--bind",
+    metavar="HOST:PORT",
+    default=None,
+    help="Serve the HTTP endpoint here instead of server.bind, so several workers on one machine "
+    "share one configuration file. Beyond loopback, server.token is still required.",
+)
 @click.pass_context
-def run(ctx: click.Context, config_path: str, drain_timeout: float) -> None:
+def run(ctx: click.Context, config_path: str, drain_timeout: float, bind: str | None) -> None:
     """Run as a daemon: sync every connection on its schedule until SIGTERM."""
     deployment = load(config_path)
+    if bind is not None:
+        # Before anything starts: a refused address must not leave a migrated store or a worker behind.
+        _override_bind(deployment, bind, config_path)
     _logging_from(ctx, deployment)
     store = open_store(deployment)
     registry = discover()

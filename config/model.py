@@ -367,6 +367,17 @@ class ServerConfig(_Model):
             )
         return self
 
+    def with_bind(self, bind: str) -> ServerConfig:
+        """These settings listening on ``bind`` instead, checked as if ``bind`` were in the file.
+
+        Raises:
+            pydantic.ValidationError: ``bind`` is not host:port, or it is beyond loopback and no
+                token is configured.
+        """
+        return ServerConfig.model_validate(
+            {"bind": bind, "token": self.token, "max_body_bytes": self.max_body_bytes}
+        )
+
     @property
     def host(self) -> str:
         """The host part of ``bind`` (without IPv6 brackets)."""

@@ -5,7 +5,8 @@ Routes:
 * ``GET /healthz``: liveness, 200 while the sync loop made progress recently, else 503.
 * ``GET /readyz``: readiness, 200 when the state store answers and no connection needs
   re-authentication, else 503 with the reasons as JSON.
-* ``GET /metrics``: Prometheus text exposition (see ``engine.metrics``).
+* ``GET /metrics``: Prometheus text exposition (see ``engine.metrics``); with
+  ``workers.engine: procrastinate`` also the shared task queue's gauges.
 * ``POST /webhooks/quickbooks/{connection}``: Intuit webhooks, verified with the connection's
   ``verifier_token``; the pull they ask for runs on a worker thread, after the reply.
 
@@ -37,6 +38,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -112,6 +114,14 @@ class _Connection(Protocol):
 
     @property
     def validated_settings(self) -> Any: ...
+
+
+class _WorkerSettings(Protocol):
+    @property
+    def distributed(self) -> bool: ...
+
+    @property
+    def stalled_after(self) -> timedelta: ...
 
 
 class _Deployment(Protocol):
@@ -331,6 +341,19 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
 
+def _queue_reader(deployment: _Deployment, store: StoreReader) -> Callable[[], metrics.QueueSnapshot] | None:
+    """What reads the shared task queue for ``/metrics``; None unless the workers share one."""
+    workers: _WorkerSettings | None = getattr(deployment, "workers", None)
+    engine = getattr(store, "engine", None)
+    if workers is None or not workers.distributed or engine is None:
+        return None
+    from engine.workers.queue import read_queue
+
+    # The same threshold the workers use to take one of them for dead and retry its job.
+    alive_within_s = workers.stalled_after.total_seconds()
+    return lambda: read_queue(engine, alive_within_s=alive_within_s)
+
+
 class OpsServer:
     """The local HTTP endpoint of the daemon, served from background threads.
 
@@ -371,7 +394,7 @@ class OpsServer:
         self._connections = {c.name: c for c in deployment.connections}
         enabled = [c.name for c in deployment.connections if getattr(c, "enabled", True)]
         self._enabled = enabled
-        self.registry = metrics.build_registry(store, enabled)
+        self.registry = metrics.build_registry(store, enabled, queue=_queue_reader(deployment, store))
         self.replays = ReplayGuard()
         self._jobs: queue.Queue[tuple[str, list[tuple[str, str, str]]] | None] = queue.Queue(
             _WEBHOOK_QUEUE_SIZE

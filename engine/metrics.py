@@ -5,13 +5,15 @@ scrape never carries customer data (names, amounts, ids, error texts) and the nu
 stays bounded whatever the ERP sends. Values outside the vocabulary are counted as ``other``.
 
 The engine calls the module functions (``records_read``, ``write_back``, ``retry``, ``conflict``,
-``webhook``); the ops server exposes them together with a ``StoreCollector``.
+``webhook``); the ops server exposes them together with a ``StoreCollector`` and, when the workers
+share a procrastinate task queue, a ``QueueCollector``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,6 +30,7 @@ WEBHOOK_RESULTS = frozenset(
     {"accepted", "bad_signature", "replay", "unreadable", "busy", "unknown_connection"}
 )
 _STREAMS = frozenset(s.value for s in Stream)
+QUEUE_STATUSES = ("todo", "doing", "failed")
 
 # Engine counters live in their own registry, never the process-global default one, so importing
 # arbridge into another program does not leak series into that program's /metrics.
@@ -213,6 +216,71 @@ class StoreCollector(Collector):
         yield from (up, pending, oldest, parked, quarantined, stored, last_ok, reauth, in_doubt, failed)
 
 
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """The shared task queue at one instant: what ``QueueCollector`` exposes.
+
+    Attributes:
+        jobs: jobs by status, for the statuses in ``QUEUE_STATUSES``.
+        oldest_todo_age_s: how long the longest-waiting due job has waited; 0 when none waits.
+        workers_alive: workers whose last heartbeat is recent enough to count them alive.
+    """
+
+    jobs: dict[str, int] = field(default_factory=dict)
+    oldest_todo_age_s: float = 0.0
+    workers_alive: int = 0
+
+
+class QueueCollector(Collector):
+    """Gauges of the task queue the workers share, read from its tables on every scrape.
+
+    Every worker reports the same numbers, so any one of them may be scraped. Only job counts by
+    status, an age and a worker count are exposed: the jobs' arguments (connection names and
+    timestamps) never become labels.
+
+    Args:
+        read: reads the queue's tables; may raise when the database does not answer.
+    """
+
+    def __init__(self, read: Callable[[], QueueSnapshot]) -> None:
+        self._read = read
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing: describing would read the database at registration time."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """Read the queue and yield one family per gauge."""
+        up = GaugeMetricFamily("arbridge_queue_up", "1 when the shared task queue answered, else 0.")
+        try:
+            snapshot = self._read()
+        except Exception:  # a scrape must answer even when the database does not
+            log.warning("reading the task queue for metrics failed", exc_info=True)
+            up.add_metric([], 0.0)
+            yield up
+            return
+        up.add_metric([], 1.0)
+        jobs = GaugeMetricFamily(
+            "arbridge_queue_jobs",
+            "Sync jobs in the shared task queue: todo (waiting), doing (running), failed (crashed, "
+            "kept for workers.keep_jobs).",
+            labels=["status"],
+        )
+        for status in QUEUE_STATUSES:
+            jobs.add_metric([status], snapshot.jobs.get(status, 0))
+        oldest = GaugeMetricFamily(
+            "arbridge_queue_oldest_todo_seconds",
+            "How long the longest-waiting due job has waited for a worker; 0 when none waits.",
+        )
+        oldest.add_metric([], max(snapshot.oldest_todo_age_s, 0.0))
+        alive = GaugeMetricFamily(
+            "arbridge_workers_alive",
+            "Workers whose last heartbeat is younger than workers.stalled_after.",
+        )
+        alive.add_metric([], snapshot.workers_alive)
+        yield from (up, jobs, oldest, alive)
+
+
 def _timestamp(value: Any) -> float | None:
     if value is None:
         return None
@@ -234,12 +302,17 @@ class _Forward(Collector):
         return self._source.collect()
 
 
-def build_registry(store: StoreReader, connections: Sequence[str]) -> CollectorRegistry:
-    """A private registry with the engine counters and the store gauges.
+def build_registry(
+    store: StoreReader,
+    connections: Sequence[str],
+    queue: Callable[[], QueueSnapshot] | None = None,
+) -> CollectorRegistry:
+    """A private registry with the engine counters, the store gauges and, when given, the queue gauges.
 
     Args:
         store: the state store.
         connections: the connection names to report on.
+        queue: reads the shared task queue; None when this process syncs on its own.
 
     Returns:
         A registry for ``prometheus_client.generate_latest``.
@@ -247,4 +320,6 @@ def build_registry(store: StoreReader, connections: Sequence[str]) -> CollectorR
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Forward(ENGINE_REGISTRY))
     registry.register(StoreCollector(store, connections))
+    if queue is not None:
+        registry.register(QueueCollector(queue))
     return registry

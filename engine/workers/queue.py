@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from procrastinate import App, JobContext, PsycopgConnector, exceptions
 from procrastinate.jobs import Job, Status
 
+from engine.metrics import QUEUE_STATUSES, QueueSnapshot
+
 log = logging.getLogger("arbridge.workers")
 
 QUEUE = "arbridge-sync"
@@ -171,6 +173,46 @@ class Housekeeping:
         )
 
 
+_JOBS_BY_STATUS = sa.text(
+    "SELECT status::text AS status, count(*) AS n FROM procrastinate_jobs"
+    " WHERE queue_name = :queue AND status::text IN :statuses GROUP BY status"
+).bindparams(sa.bindparam("statuses", expanding=True))
+
+# A job waits from the last time it became todo (deferred, retried after its worker died) or from
+# the time it was scheduled for, whichever is later; a job scheduled for later is not waiting yet.
+_OLDEST_TODO_AGE = sa.text(
+    "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(waiting_since)), 0) FROM ("
+    "  SELECT GREATEST(j.scheduled_at,"
+    "    (SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id)) AS waiting_since"
+    "  FROM procrastinate_jobs j"
+    "  WHERE j.queue_name = :queue AND j.status = 'todo'"
+    "    AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())"
+    ") AS due"
+)
+
+_WORKERS_ALIVE = sa.text(
+    "SELECT count(*) FROM procrastinate_workers"
+    " WHERE last_heartbeat > now() - make_interval(secs => :seconds)"
+)
+
+
+def read_queue(engine: sa.Engine, *, alive_within_s: float) -> QueueSnapshot:
+    """The queue's jobs by status, the wait of its oldest due job and its live workers.
+
+    Args:
+        engine: an engine on the store's PostgreSQL database.
+        alive_within_s: a worker whose last heartbeat is older than this is not counted.
+    """
+    with engine.connect() as conn:
+        jobs = {
+            str(row.status): int(row.n)
+            for row in conn.execute(_JOBS_BY_STATUS, {"queue": QUEUE, "statuses": list(QUEUE_STATUSES)})
+        }
+        oldest = float(conn.execute(_OLDEST_TODO_AGE, {"queue": QUEUE}).scalar_one())
+        alive = int(conn.execute(_WORKERS_ALIVE, {"seconds": alive_within_s}).scalar_one())
+    return QueueSnapshot(jobs=jobs, oldest_todo_age_s=oldest, workers_alive=alive)
+
+
 def _ids(jobs: Iterable[Job]) -> list[int]:
     return [j.id for j in jobs if j.id is not None]
 
@@ -184,5 +226,6 @@ __all__ = [
     "conninfo",
     "defer_cycle",
     "defer_now",
+    "read_queue",
     "sync_lock",
 ]
