@@ -42,15 +42,39 @@ def parse_applications(items: tuple[str, ...] | list[str]) -> list[tuple[str, De
     """
     out: list[tuple[str, Decimal]] = []
     for item in items:
-        doc_id, sep, text = item.partition("=")
-        try:
-            amount = Decimal(text.strip().replace(",", ""))
-        except InvalidOperation:
-            amount = Decimal(-1)
-        if not sep or not doc_id.strip() or not amount.is_finite() or amount <= 0:
+        doc_id, amount = _pair(item)
+        if amount <= 0:
             raise ReviewError(f"expected INVOICE=AMOUNT with a positive amount, got {item!r}")
-        out.append((doc_id.strip(), amount))
+        out.append((doc_id, amount))
     return out
+
+
+def parse_settlements(items: tuple[str, ...] | list[str], what: str) -> dict[str, Decimal]:
+    """``INVOICE=AMOUNT`` pairs settling documents without cash (a discount or a write-off).
+
+    Raises:
+        ReviewError: a malformed pair, a negative amount, or one document given twice.
+    """
+    out: dict[str, Decimal] = {}
+    for item in items:
+        doc_id, amount = _pair(item)
+        if amount < 0:
+            raise ReviewError(f"expected --{what} INVOICE=AMOUNT with an amount of 0 or more, got {item!r}")
+        if doc_id in out:
+            raise ReviewError(f"--{what} given twice for {doc_id}")
+        out[doc_id] = amount
+    return out
+
+
+def _pair(item: str) -> tuple[str, Decimal]:
+    doc_id, sep, text = item.partition("=")
+    try:
+        amount = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not sep or not doc_id.strip() or not amount.is_finite():
+        raise ReviewError(f"expected INVOICE=AMOUNT, got {item!r}")
+    return doc_id.strip(), amount
 
 
 def payment_input_from_json(data: dict[str, Any]) -> PaymentInput:
@@ -90,12 +114,33 @@ class ReviewQueue:
             raise ReviewError(f"payment {payment_id} has no proposal to accept; use change --apply")
         return self._apply(row, proposal, wanted, by=by, changed=False)
 
-    def change(self, payment_id: str, applications: list[tuple[str, Decimal]], *, by: str) -> Verdict:
-        """Apply the clerk's own applications instead of the proposal (cash only, no discount)."""
+    def change(
+        self,
+        payment_id: str,
+        applications: list[tuple[str, Decimal]],
+        *,
+        by: str,
+        discounts: dict[str, Decimal] | None = None,
+        writeoffs: dict[str, Decimal] | None = None,
+    ) -> Verdict:
+        """Apply the clerk's own applications instead of the proposal.
+
+        ``discounts`` and ``writeoffs`` settle part of an applied invoice without cash: an
+        early-payment discount the customer took, or a short payment written off.
+        """
         row = self._waiting(payment_id)
         if not applications:
             raise ReviewError("give at least one --apply INVOICE=AMOUNT")
-        wanted = [(doc_id, amount, Decimal(0), Decimal(0)) for doc_id, amount in applications]
+        discounts, writeoffs = discounts or {}, writeoffs or {}
+        applied = {doc_id for doc_id, _ in applications}
+        for what, given in (("discount", discounts), ("writeoff", writeoffs)):
+            stray = sorted(set(given) - applied)
+            if stray:
+                raise ReviewError(f"--{what} {stray[0]}: the document is not among the --apply ones")
+        wanted = [
+            (doc_id, amount, discounts.get(doc_id, Decimal(0)), writeoffs.get(doc_id, Decimal(0)))
+            for doc_id, amount in applications
+        ]
         return self._apply(row, result_from_json(row["result"]), wanted, by=by, changed=True)
 
     def reject(self, payment_id: str, *, by: str, reason: str | None = None) -> Verdict:
@@ -161,8 +206,11 @@ class ReviewQueue:
             settled = abs(amount) + discount + writeoff
             if doc.currency != payment.currency:
                 raise ReviewError(f"{doc_id} is in {doc.currency}, the payment in {payment.currency}")
+            if memo and (discount or writeoff):
+                raise ReviewError(f"{doc_id} is a credit memo; a discount or write-off settles an invoice")
             if settled > open_amount:
-                raise ReviewError(f"{doc_id}: {settled} is more than its open amount {open_amount}")
+                raise ReviewError(f"{doc_id}: {_settled_text(amount, discount, writeoff)} is more than "
+                                  f"its open amount {open_amount}")
             customers.add(doc.customer_remote_id)
             lines.append(
                 Application(
@@ -245,6 +293,16 @@ class ReviewQueue:
                 ):
                     learned.append(f"{kind} {value}")
         return tuple(learned)
+
+
+def _settled_text(amount: Decimal, discount: Decimal, writeoff: Decimal) -> str:
+    settled = abs(amount) + discount + writeoff
+    if not discount and not writeoff:
+        return str(settled)
+    parts = [f"cash {abs(amount)}"]
+    parts += [f"discount {discount}"] if discount else []
+    parts += [f"write-off {writeoff}"] if writeoff else []
+    return " + ".join(parts) + f" = {settled}"
 
 
 def _pid(payment: Payment | PaymentInput) -> str:

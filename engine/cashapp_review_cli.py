@@ -10,7 +10,13 @@ from typing import Any
 
 import click
 
-from engine.cashapp_review import ReviewError, ReviewQueue, Verdict, parse_applications
+from engine.cashapp_review import (
+    ReviewError,
+    ReviewQueue,
+    Verdict,
+    parse_applications,
+    parse_settlements,
+)
 
 
 def _money(text: Any) -> str:
@@ -109,18 +115,43 @@ def accept_command(ctx: click.Context, payment_id: str, by: str | None) -> None:
     metavar="INVOICE=AMOUNT",
     help="Cash to apply to a document (repeatable); a credit memo's amount is netted.",
 )
+@click.option(
+    "--discount",
+    "discounts",
+    multiple=True,
+    metavar="INVOICE=AMOUNT",
+    help="Early-payment discount granted on an applied invoice (repeatable).",
+)
+@click.option(
+    "--writeoff",
+    "writeoffs",
+    multiple=True,
+    metavar="INVOICE=AMOUNT",
+    help="Short payment written off on an applied invoice, a bank fee say (repeatable).",
+)
 @_BY
 @click.pass_context
 def change_command(
-    ctx: click.Context, payment_id: str, applications: tuple[str, ...], by: str | None
+    ctx: click.Context,
+    payment_id: str,
+    applications: tuple[str, ...],
+    discounts: tuple[str, ...],
+    writeoffs: tuple[str, ...],
+    by: str | None,
 ) -> None:
     """Apply other documents or amounts than proposed (checked against what is open)."""
     queue = _queue_for(ctx, payment_id)
     try:
         wanted = parse_applications(applications)
+        discount = parse_settlements(discounts, "discount")
+        writeoff = parse_settlements(writeoffs, "writeoff")
     except ReviewError as exc:
         raise click.UsageError(str(exc)) from exc
-    _run(lambda: queue.change(payment_id, wanted, by=by or getpass.getuser()))
+    _run(
+        lambda: queue.change(
+            payment_id, wanted, by=by or getpass.getuser(), discounts=discount, writeoffs=writeoff
+        )
+    )
 
 
 @click.command("reject")

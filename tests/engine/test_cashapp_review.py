@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -232,3 +234,50 @@ def test_an_unknown_payment_id_is_refused(tmp_path: Path) -> None:
     _cycle(cfg)
     result = CliRunner().invoke(cli, ["review", "-c", str(cfg), "accept", "NOPE"])
     assert result.exit_code == 1 and "no match result for payment 'NOPE'" in result.output
+
+
+def _payload(tmp_path: Path, payment_id: str) -> dict[str, Any]:
+    (only,) = [a for a in _applications(tmp_path) if a["target_id"] == payment_id]
+    return dict(json.loads(only["payload"]))
+
+
+def test_clerk_changes_a_match_with_a_discount_taken_and_a_fee_written_off(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    _cycle(cfg)
+    code, out = _review(
+        cfg, "change", "PMT-3", "--apply", "D3=500.00", "--discount", "D3=19.60", "--writeoff", "D3=0.40",
+        "--by", "anna",
+    )  # fmt: skip
+    assert code == 0, out
+
+    _cycle(cfg)
+    (allocation,) = _payload(tmp_path, "PMT-3")["allocations"]
+    assert (allocation["target_id"], allocation["amount"]) == ("D3", "500.00")
+    assert (allocation["discount"], allocation["writeoff"]) == ("19.60", "0.40")
+    assert "INV-2001: discount 19.60; INV-2001: write-off 0.40" in _payload(tmp_path, "PMT-3")["reason"]
+
+    store = open_store(load_config(cfg))
+    (entry,) = [e for e in store.audit_entries("shop", limit=500) if e["event"] == "review_changed"]
+    (applied,) = json.loads(entry["detail"])["applications"]
+    assert applied == {"invoice_id": "D3", "amount": "500.00", "discount": "19.60", "writeoff": "0.40"}
+    store.close()
+
+
+def test_a_discount_or_write_off_the_clerk_cannot_grant_is_refused_with_the_reason(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    _cycle(cfg)
+    code, out = _review(cfg, "change", "PMT-3", "--apply", "D3=500.00", "--discount", "D1=10.00")
+    assert code == 1 and "--discount D1: the document is not among the --apply ones" in out
+    code, out = _review(cfg, "change", "PMT-3", "--apply", "D3=500.00", "--writeoff", "D3=-1")
+    assert code == 2 and "an amount of 0 or more" in out
+    code, out = _review(
+        cfg, "change", "PMT-3", "--apply", "D3=500.00", "--discount", "D3=1", "--discount", "D3=2"
+    )
+    assert code == 2 and "--discount given twice for D3" in out
+    code, out = _review(
+        cfg, "change", "PMT-3", "--apply", "D3=500.00", "--discount", "D3=470.00", "--writeoff", "D3=20.00"
+    )
+    assert code == 1
+    assert "D3: cash 500.00 + discount 470.00 + write-off 20.00 = 990.00 is more than its open amount" in out
+    assert _verdicts(cfg)["PMT-3"] == "review"
+    assert _applications(tmp_path) == []
