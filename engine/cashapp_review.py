@@ -15,9 +15,12 @@ from typing import Any
 
 from mapping.models import CreditMemo, Customer, Invoice, Operation, Payment, Stream
 from rules.cashapp.model import Application, MatchResult, PaymentInput, result_from_json
+from rules.cashapp.normalize import normalize_account, normalize_name
 from rules.cashapp.ops import learn_from_accepted, to_payment_application
 from store import StateStore, idempotency_key
 from store.cashapp import CashAppState
+
+LEARNED_KINDS = {"bank_account": "bank account", "name": "name"}
 
 
 class ReviewError(ValueError):
@@ -157,6 +160,57 @@ class ReviewQueue:
         )
         return Verdict(payment_id, "rejected")
 
+    def aliases(self) -> list[dict[str, Any]]:
+        """What clerks taught the matcher, per customer, with the customer's name where known."""
+        rows = self.state.learned_aliases(self.connection)
+        names: dict[str, str | None] = {}
+        for row in rows:
+            cid = row["customer_id"]
+            if cid not in names:
+                record = self.store.get_record(self.connection, Stream.CUSTOMERS, cid)
+                names[cid] = record.name if isinstance(record, Customer) else None
+            row["customer_name"] = names[cid]
+        return rows
+
+    def holds_alias(self, customer_id: str, kind: str, value: str) -> bool:
+        """Whether the customer has this learned alias (compared as the matcher compares them)."""
+        return bool(self._same_aliases(customer_id, kind, value))
+
+    def forget(self, customer_id: str, kind: str, value: str, *, by: str) -> tuple[str, ...]:
+        """Remove a wrongly learned bank account or name; the matcher stops using it next cycle.
+
+        Matches already applied with it stay applied: undoing them is the ERP's business.
+
+        Raises:
+            ReviewError: the customer has no such learned alias.
+        """
+        if kind not in LEARNED_KINDS:
+            raise ValueError(f"a learned alias is a bank_account or a name, not {kind!r}")
+        same = self._same_aliases(customer_id, kind, value)
+        removed = self.state.forget(self.connection, customer_id, kind, [r["value"] for r in same])
+        if not removed:
+            raise ReviewError(
+                f"customer {customer_id} has no learned {LEARNED_KINDS[kind]} {value!r} "
+                f"in connection {self.connection!r}"
+            )
+        self.store.audit(
+            "alias_forgotten",
+            connection=self.connection,
+            subject=f"customer/{customer_id}",
+            detail={
+                "by": by,
+                "kind": kind,
+                "values": removed,
+                "taught": [
+                    {"value": r["value"], "payment_id": r["payment_id"], "by": r["learned_by"],
+                     "at": r["learned_at"]}
+                    for r in same
+                    if r["value"] in removed
+                ],
+            },
+        )
+        return tuple(removed)
+
     # -- helpers ----------------------------------------------------------------------------------
 
     def _waiting(self, payment_id: str) -> dict[str, Any]:
@@ -166,6 +220,16 @@ class ReviewQueue:
         if row["status"] != "review":
             raise ReviewError(f"payment {payment_id} is not waiting for review (it is {row['status']})")
         return row
+
+    def _same_aliases(self, customer_id: str, kind: str, value: str) -> list[dict[str, Any]]:
+        # A clerk types an account as the bank prints it; spacing and case must not matter.
+        norm = normalize_account if kind == "bank_account" else normalize_name
+        wanted = norm(value)
+        return [
+            r
+            for r in self.state.learned_aliases(self.connection)
+            if r["customer_id"] == customer_id and r["kind"] == kind and wanted and norm(r["value"]) == wanted
+        ]
 
     def _payment(self, payment_id: str) -> Payment | PaymentInput:
         record = self.store.get_record(self.connection, Stream.PAYMENTS, payment_id)

@@ -281,3 +281,52 @@ def test_a_discount_or_write_off_the_clerk_cannot_grant_is_refused_with_the_reas
     assert "D3: cash 500.00 + discount 470.00 + write-off 20.00 = 990.00 is more than its open amount" in out
     assert _verdicts(cfg)["PMT-3"] == "review"
     assert _applications(tmp_path) == []
+
+
+def test_a_clerk_forgets_a_wrongly_learned_account_and_its_payments_are_no_longer_auto_applied(
+    tmp_path: Path,
+) -> None:
+    cfg = _config(tmp_path)
+    _cycle(cfg)
+    code, out = _review(cfg, "accept", "PMT-1", "--by", "anna")
+    assert code == 0, out
+
+    code, listing = _review(cfg, "aliases")
+    assert code == 0
+    assert "C1  [shop]  Mueller Maschinenbau GmbH" in listing
+    assert "bank account  DE44 5001 0517 5407 3249 31  (from payment PMT-1 by anna, " in listing
+    assert "1 learned alias(es)" in listing
+
+    # Typed as on the bank's letter, without spaces: still the learned account.
+    code, out = _review(
+        cfg, "forget", "--customer", "C1", "--account", "de44500105175407324931", "--by", "ben"
+    )
+    assert code == 0, out
+    assert "C1: forgot bank account DE44 5001 0517 5407 3249 31" in out
+    code, out = _review(cfg, "forget", "--customer", "C1", "--account", "DE44500105175407324931")
+    assert code == 1 and "customer C1 has no learned bank account 'DE44500105175407324931'" in out
+
+    _cycle(cfg)  # PMT-1's application is written; PMT-2, from the forgotten account, is not
+    assert [a["target_id"] for a in _applications(tmp_path)] == ["PMT-1"]
+    assert _verdicts(cfg)["PMT-2"] == "unmatched"
+    assert _review(cfg, "aliases")[1].strip() == "nothing learned"
+
+    store = open_store(load_config(cfg))
+    assert CashAppState(store).learned("shop") == {}
+    (entry,) = [e for e in store.audit_entries("shop", limit=500) if e["event"] == "alias_forgotten"]
+    detail = json.loads(entry["detail"])
+    assert (detail["by"], detail["values"]) == ("ben", ["DE44 5001 0517 5407 3249 31"])
+    assert detail["taught"][0]["by"] == "anna" and detail["taught"][0]["payment_id"] == "PMT-1"
+    assert store.verify_audit() == []
+    store.close()
+
+
+def test_forget_wants_exactly_one_of_account_or_name(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    _cycle(cfg)
+    code, out = _review(cfg, "forget", "--customer", "C1")
+    assert code == 2 and "give one of --account or --name" in out
+    code, out = _review(cfg, "forget", "--customer", "C1", "--account", "X", "--name", "Y")
+    assert code == 2 and "give one of --account or --name" in out
+    code, out = _review(cfg, "forget", "--customer", "C1", "--name", "MUELLER MASCHINENBAU")
+    assert code == 1 and "customer C1 has no learned name 'MUELLER MASCHINENBAU'" in out
