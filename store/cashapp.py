@@ -141,12 +141,16 @@ class CashAppState:
 
     def statement_known(self, connection: str, content_hash: str) -> bool:
         """Whether a statement file with this content was imported (or quarantined) before."""
+        return self.statement(connection, content_hash) is not None
+
+    def statement(self, connection: str, content_hash: str) -> dict[str, Any] | None:
+        """The record of a statement file by its content (``status``, ``reason``, ...), or None."""
         f = t.statement_files
         with self.store.engine.connect() as conn:
             found = conn.execute(
-                sa.select(f.c.status).where(f.c.connection == connection, f.c.content_hash == content_hash)
+                sa.select(f).where(f.c.connection == connection, f.c.content_hash == content_hash)
             ).first()
-        return found is not None
+        return None if found is None else dict(found._mapping)
 
     def import_statement(
         self,
