@@ -464,7 +464,10 @@ def audit_verify(config_path: str) -> None:
 @click.option("--connection", "connection_name", default=None, help="Only this connection's queue.")
 @click.pass_context
 def review(ctx: click.Context, config_path: str, connection_name: str | None) -> None:
-    """The cash-application review queue: list what waits for a clerk, then accept, change or reject it."""
+    """The cash-application review queue: list what waits for a clerk, then accept, change or reject it.
+
+    ``aliases`` lists what accepted matches taught the matcher; ``forget`` removes a wrong one.
+    """
     from engine.cashapp_review import ReviewQueue
 
     deployment = load(config_path)
@@ -479,11 +482,19 @@ def review(ctx: click.Context, config_path: str, connection_name: str | None) ->
 
 
 def _register_review_commands() -> None:
-    from engine.cashapp_review_cli import accept_command, change_command, reject_command
+    from engine.cashapp_review_cli import (
+        accept_command,
+        aliases_command,
+        change_command,
+        forget_command,
+        reject_command,
+    )
 
     review.add_command(accept_command, "accept")
     review.add_command(change_command, "change")
     review.add_command(reject_command, "reject")
+    review.add_command(aliases_command, "aliases")
+    review.add_command(forget_command, "forget")
 
 
 @cli.command()

@@ -4,12 +4,17 @@ folder, imported once each into the store, whose credit lines the matcher then a
 A file is known by the SHA-256 of its content, so the same statement dropped twice, or renamed,
 adds nothing. A file that cannot be read is quarantined with the reason (in ``arbridge status``) and
 the cycle goes on.
+
+Once the store holds a file's outcome, the file leaves the inbox: to ``imported/``, or to
+``rejected/`` with a ``.reason.txt`` beside it. The move comes after the commit, so a crash in
+between leaves a file the next cycle knows by its hash and only moves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,10 @@ from store.cashapp import CashAppState
 
 log = logging.getLogger("arbridge.statements")
 
+IMPORTED = "imported"
+REJECTED = "rejected"
+REASON_SUFFIX = ".reason.txt"
+
 
 @dataclass
 class InboxReport:
@@ -29,6 +38,7 @@ class InboxReport:
     files: int = 0
     lines: int = 0
     quarantined: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
 
 
 def line_to_json(line: PaymentInput) -> dict[str, Any]:
@@ -55,7 +65,8 @@ class StatementInbox:
         self.state = CashAppState(store)
 
     def import_new(self, run_id: str | None = None) -> InboxReport:
-        """Import every file not seen before; quarantine those that cannot be read."""
+        """Import every file not seen before, quarantine those that cannot be read, and move each
+        file out of the inbox once the store holds its outcome."""
         report = InboxReport()
         if not self.folder.is_dir():
             log.warning(
@@ -71,50 +82,113 @@ class StatementInbox:
                 )
                 continue
             digest = hashlib.sha256(content).hexdigest()
-            if self.state.statement_known(self.connection, digest):
-                continue
-            fmt = sniff_format(content[:4096])
-            reason: str | None = None
-            lines: list[PaymentInput] = []
-            if fmt == "csv":
-                reason = "not a camt.053, BAI2 or MT940 statement"
-            else:
-                try:
-                    lines = read_statement(path)
-                except (StatementError, ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
-                    reason = str(exc) or type(exc).__name__
-            added = self.state.import_statement(
-                self.connection,
-                digest,
-                file_name=path.name,
-                fmt=None if fmt == "csv" else fmt,
-                lines=(line_to_json(x) for x in lines),
-                reason=reason,
-                run_id=run_id,
+            known = self.state.statement(self.connection, digest)
+            if known is None:
+                reason = self._import(path, content, digest, report, run_id)
+            else:  # imported or quarantined before, maybe by a cycle that stopped before moving it
+                reason = (known["reason"] or "quarantined") if known["status"] == "quarantined" else None
+            moved = self._move_out(path, reason)
+            if moved is not None:
+                report.moved.append(str(moved.relative_to(self.folder)))
+        return report
+
+    def _import(
+        self, path: Path, content: bytes, digest: str, report: InboxReport, run_id: str | None
+    ) -> str | None:
+        """Read and store one new file; returns why it was quarantined, or None when imported."""
+        fmt = sniff_format(content[:4096])
+        reason: str | None = None
+        lines: list[PaymentInput] = []
+        if fmt == "csv":
+            reason = "not a camt.053, BAI2 or MT940 statement"
+        else:
+            try:
+                lines = read_statement(path)
+            except (StatementError, ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
+                reason = str(exc) or type(exc).__name__
+        added = self.state.import_statement(
+            self.connection,
+            digest,
+            file_name=path.name,
+            fmt=None if fmt == "csv" else fmt,
+            lines=(line_to_json(x) for x in lines),
+            reason=reason,
+            run_id=run_id,
+        )
+        if reason:
+            report.quarantined.append(f"{path.name}: {reason}")
+            log.warning(
+                "statement %s quarantined: %s",
+                path.name,
+                reason,
+                extra={"connection": self.connection, "run_id": run_id, "event": "quarantined"},
             )
-            if reason:
-                report.quarantined.append(f"{path.name}: {reason}")
-                log.warning(
-                    "statement %s quarantined: %s",
-                    path.name,
-                    reason,
-                    extra={"connection": self.connection, "run_id": run_id, "event": "quarantined"},
-                )
-                self.store.audit(
-                    "statement_quarantined",
-                    connection=self.connection,
-                    run_id=run_id,
-                    subject=path.name,
-                    detail={"sha256": digest, "reason": reason},
-                )
-                continue
-            report.files += 1
-            report.lines += added
             self.store.audit(
-                "statement_imported",
+                "statement_quarantined",
                 connection=self.connection,
                 run_id=run_id,
                 subject=path.name,
-                detail={"sha256": digest, "format": fmt, "lines": len(lines), "new_lines": added},
+                detail={"sha256": digest, "reason": reason},
             )
-        return report
+            return reason
+        report.files += 1
+        report.lines += added
+        self.store.audit(
+            "statement_imported",
+            connection=self.connection,
+            run_id=run_id,
+            subject=path.name,
+            detail={"sha256": digest, "format": fmt, "lines": len(lines), "new_lines": added},
+        )
+        return None
+
+    def _move_out(self, path: Path, reason: str | None) -> Path | None:
+        """Move a file whose outcome is stored to imported/ or rejected/; None if it could not be."""
+        folder = self.folder / (REJECTED if reason else IMPORTED)
+        try:
+            folder.mkdir(exist_ok=True)
+            target = move_without_overwriting(path, folder, keep_free=(REASON_SUFFIX,) if reason else ())
+            if reason:
+                (folder / (target.name + REASON_SUFFIX)).write_text(reason + "\n", encoding="utf-8")
+        except OSError as exc:
+            # The store already knows the file by its hash, so leaving it costs a retry next cycle.
+            log.warning(
+                "cannot move statement %s to %s: %s",
+                path.name,
+                folder,
+                exc,
+                extra={"connection": self.connection},
+            )
+            return None
+        return target
+
+
+def move_without_overwriting(path: Path, folder: Path, keep_free: tuple[str, ...] = ()) -> Path:
+    """Move a file into a folder under its name, or with ``-1``, ``-2``, ... before its extension when
+    taken; a name is also taken when one of ``keep_free`` appended to it exists. Returns where it went.
+    """
+    for n in range(10_000):
+        name = path.name if n == 0 else f"{path.stem}-{n}{path.suffix}"
+        target = folder / name
+        if any((folder / (name + extra)).exists() for extra in keep_free):
+            continue
+        try:
+            _move_exclusive(path, target)
+        except FileExistsError:
+            continue
+        return target
+    raise OSError(f"no free name for {path.name} in {folder}")
+
+
+def _move_exclusive(path: Path, target: Path) -> None:
+    # A hard link fails when the target exists, where a rename would silently replace it.
+    try:
+        os.link(path, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename
+        if target.exists():
+            raise FileExistsError(target) from None
+        path.rename(target)
+        return
+    path.unlink()

@@ -15,9 +15,12 @@ from typing import Any
 
 from mapping.models import CreditMemo, Customer, Invoice, Operation, Payment, Stream
 from rules.cashapp.model import Application, MatchResult, PaymentInput, result_from_json
+from rules.cashapp.normalize import normalize_account, normalize_name
 from rules.cashapp.ops import learn_from_accepted, to_payment_application
 from store import StateStore, idempotency_key
 from store.cashapp import CashAppState
+
+LEARNED_KINDS = {"bank_account": "bank account", "name": "name"}
 
 
 class ReviewError(ValueError):
@@ -42,15 +45,39 @@ def parse_applications(items: tuple[str, ...] | list[str]) -> list[tuple[str, De
     """
     out: list[tuple[str, Decimal]] = []
     for item in items:
-        doc_id, sep, text = item.partition("=")
-        try:
-            amount = Decimal(text.strip().replace(",", ""))
-        except InvalidOperation:
-            amount = Decimal(-1)
-        if not sep or not doc_id.strip() or not amount.is_finite() or amount <= 0:
+        doc_id, amount = _pair(item)
+        if amount <= 0:
             raise ReviewError(f"expected INVOICE=AMOUNT with a positive amount, got {item!r}")
-        out.append((doc_id.strip(), amount))
+        out.append((doc_id, amount))
     return out
+
+
+def parse_settlements(items: tuple[str, ...] | list[str], what: str) -> dict[str, Decimal]:
+    """``INVOICE=AMOUNT`` pairs settling documents without cash (a discount or a write-off).
+
+    Raises:
+        ReviewError: a malformed pair, a negative amount, or one document given twice.
+    """
+    out: dict[str, Decimal] = {}
+    for item in items:
+        doc_id, amount = _pair(item)
+        if amount < 0:
+            raise ReviewError(f"expected --{what} INVOICE=AMOUNT with an amount of 0 or more, got {item!r}")
+        if doc_id in out:
+            raise ReviewError(f"--{what} given twice for {doc_id}")
+        out[doc_id] = amount
+    return out
+
+
+def _pair(item: str) -> tuple[str, Decimal]:
+    doc_id, sep, text = item.partition("=")
+    try:
+        amount = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not sep or not doc_id.strip() or not amount.is_finite():
+        raise ReviewError(f"expected INVOICE=AMOUNT, got {item!r}")
+    return doc_id.strip(), amount
 
 
 def payment_input_from_json(data: dict[str, Any]) -> PaymentInput:
@@ -90,12 +117,33 @@ class ReviewQueue:
             raise ReviewError(f"payment {payment_id} has no proposal to accept; use change --apply")
         return self._apply(row, proposal, wanted, by=by, changed=False)
 
-    def change(self, payment_id: str, applications: list[tuple[str, Decimal]], *, by: str) -> Verdict:
-        """Apply the clerk's own applications instead of the proposal (cash only, no discount)."""
+    def change(
+        self,
+        payment_id: str,
+        applications: list[tuple[str, Decimal]],
+        *,
+        by: str,
+        discounts: dict[str, Decimal] | None = None,
+        writeoffs: dict[str, Decimal] | None = None,
+    ) -> Verdict:
+        """Apply the clerk's own applications instead of the proposal.
+
+        ``discounts`` and ``writeoffs`` settle part of an applied invoice without cash: an
+        early-payment discount the customer took, or a short payment written off.
+        """
         row = self._waiting(payment_id)
         if not applications:
             raise ReviewError("give at least one --apply INVOICE=AMOUNT")
-        wanted = [(doc_id, amount, Decimal(0), Decimal(0)) for doc_id, amount in applications]
+        discounts, writeoffs = discounts or {}, writeoffs or {}
+        applied = {doc_id for doc_id, _ in applications}
+        for what, given in (("discount", discounts), ("writeoff", writeoffs)):
+            stray = sorted(set(given) - applied)
+            if stray:
+                raise ReviewError(f"--{what} {stray[0]}: the document is not among the --apply ones")
+        wanted = [
+            (doc_id, amount, discounts.get(doc_id, Decimal(0)), writeoffs.get(doc_id, Decimal(0)))
+            for doc_id, amount in applications
+        ]
         return self._apply(row, result_from_json(row["result"]), wanted, by=by, changed=True)
 
     def reject(self, payment_id: str, *, by: str, reason: str | None = None) -> Verdict:
@@ -112,6 +160,57 @@ class ReviewQueue:
         )
         return Verdict(payment_id, "rejected")
 
+    def aliases(self) -> list[dict[str, Any]]:
+        """What clerks taught the matcher, per customer, with the customer's name where known."""
+        rows = self.state.learned_aliases(self.connection)
+        names: dict[str, str | None] = {}
+        for row in rows:
+            cid = row["customer_id"]
+            if cid not in names:
+                record = self.store.get_record(self.connection, Stream.CUSTOMERS, cid)
+                names[cid] = record.name if isinstance(record, Customer) else None
+            row["customer_name"] = names[cid]
+        return rows
+
+    def holds_alias(self, customer_id: str, kind: str, value: str) -> bool:
+        """Whether the customer has this learned alias (compared as the matcher compares them)."""
+        return bool(self._same_aliases(customer_id, kind, value))
+
+    def forget(self, customer_id: str, kind: str, value: str, *, by: str) -> tuple[str, ...]:
+        """Remove a wrongly learned bank account or name; the matcher stops using it next cycle.
+
+        Matches already applied with it stay applied: undoing them is the ERP's business.
+
+        Raises:
+            ReviewError: the customer has no such learned alias.
+        """
+        if kind not in LEARNED_KINDS:
+            raise ValueError(f"a learned alias is a bank_account or a name, not {kind!r}")
+        same = self._same_aliases(customer_id, kind, value)
+        removed = self.state.forget(self.connection, customer_id, kind, [r["value"] for r in same])
+        if not removed:
+            raise ReviewError(
+                f"customer {customer_id} has no learned {LEARNED_KINDS[kind]} {value!r} "
+                f"in connection {self.connection!r}"
+            )
+        self.store.audit(
+            "alias_forgotten",
+            connection=self.connection,
+            subject=f"customer/{customer_id}",
+            detail={
+                "by": by,
+                "kind": kind,
+                "values": removed,
+                "taught": [
+                    {"value": r["value"], "payment_id": r["payment_id"], "by": r["learned_by"],
+                     "at": r["learned_at"]}
+                    for r in same
+                    if r["value"] in removed
+                ],
+            },
+        )
+        return tuple(removed)
+
     # -- helpers ----------------------------------------------------------------------------------
 
     def _waiting(self, payment_id: str) -> dict[str, Any]:
@@ -121,6 +220,16 @@ class ReviewQueue:
         if row["status"] != "review":
             raise ReviewError(f"payment {payment_id} is not waiting for review (it is {row['status']})")
         return row
+
+    def _same_aliases(self, customer_id: str, kind: str, value: str) -> list[dict[str, Any]]:
+        # A clerk types an account as the bank prints it; spacing and case must not matter.
+        norm = normalize_account if kind == "bank_account" else normalize_name
+        wanted = norm(value)
+        return [
+            r
+            for r in self.state.learned_aliases(self.connection)
+            if r["customer_id"] == customer_id and r["kind"] == kind and wanted and norm(r["value"]) == wanted
+        ]
 
     def _payment(self, payment_id: str) -> Payment | PaymentInput:
         record = self.store.get_record(self.connection, Stream.PAYMENTS, payment_id)
@@ -161,8 +270,11 @@ class ReviewQueue:
             settled = abs(amount) + discount + writeoff
             if doc.currency != payment.currency:
                 raise ReviewError(f"{doc_id} is in {doc.currency}, the payment in {payment.currency}")
+            if memo and (discount or writeoff):
+                raise ReviewError(f"{doc_id} is a credit memo; a discount or write-off settles an invoice")
             if settled > open_amount:
-                raise ReviewError(f"{doc_id}: {settled} is more than its open amount {open_amount}")
+                raise ReviewError(f"{doc_id}: {_settled_text(amount, discount, writeoff)} is more than "
+                                  f"its open amount {open_amount}")
             customers.add(doc.customer_remote_id)
             lines.append(
                 Application(
@@ -245,6 +357,16 @@ class ReviewQueue:
                 ):
                     learned.append(f"{kind} {value}")
         return tuple(learned)
+
+
+def _settled_text(amount: Decimal, discount: Decimal, writeoff: Decimal) -> str:
+    settled = abs(amount) + discount + writeoff
+    if not discount and not writeoff:
+        return str(settled)
+    parts = [f"cash {abs(amount)}"]
+    parts += [f"discount {discount}"] if discount else []
+    parts += [f"write-off {writeoff}"] if writeoff else []
+    return " + ".join(parts) + f" = {settled}"
 
 
 def _pid(payment: Payment | PaymentInput) -> str:

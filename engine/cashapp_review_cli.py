@@ -1,4 +1,4 @@
-"""``arbridge review accept|change|reject``: a clerk's verdicts from the command line."""
+"""``arbridge review accept|change|reject|aliases|forget``: a clerk's verdicts from the command line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from engine.cashapp_review import ReviewError, ReviewQueue, Verdict, parse_applications
+from engine.cashapp_review import (
+    LEARNED_KINDS,
+    ReviewError,
+    ReviewQueue,
+    Verdict,
+    parse_applications,
+    parse_settlements,
+)
 
 
 def _money(text: Any) -> str:
@@ -109,18 +116,43 @@ def accept_command(ctx: click.Context, payment_id: str, by: str | None) -> None:
     metavar="INVOICE=AMOUNT",
     help="Cash to apply to a document (repeatable); a credit memo's amount is netted.",
 )
+@click.option(
+    "--discount",
+    "discounts",
+    multiple=True,
+    metavar="INVOICE=AMOUNT",
+    help="Early-payment discount granted on an applied invoice (repeatable).",
+)
+@click.option(
+    "--writeoff",
+    "writeoffs",
+    multiple=True,
+    metavar="INVOICE=AMOUNT",
+    help="Short payment written off on an applied invoice, a bank fee say (repeatable).",
+)
 @_BY
 @click.pass_context
 def change_command(
-    ctx: click.Context, payment_id: str, applications: tuple[str, ...], by: str | None
+    ctx: click.Context,
+    payment_id: str,
+    applications: tuple[str, ...],
+    discounts: tuple[str, ...],
+    writeoffs: tuple[str, ...],
+    by: str | None,
 ) -> None:
     """Apply other documents or amounts than proposed (checked against what is open)."""
     queue = _queue_for(ctx, payment_id)
     try:
         wanted = parse_applications(applications)
+        discount = parse_settlements(discounts, "discount")
+        writeoff = parse_settlements(writeoffs, "writeoff")
     except ReviewError as exc:
         raise click.UsageError(str(exc)) from exc
-    _run(lambda: queue.change(payment_id, wanted, by=by or getpass.getuser()))
+    _run(
+        lambda: queue.change(
+            payment_id, wanted, by=by or getpass.getuser(), discounts=discount, writeoffs=writeoff
+        )
+    )
 
 
 @click.command("reject")
@@ -132,3 +164,61 @@ def reject_command(ctx: click.Context, payment_id: str, reason: str | None, by: 
     """Apply nothing: the payment stays unapplied and the matcher leaves it alone."""
     queue = _queue_for(ctx, payment_id)
     _run(lambda: queue.reject(payment_id, by=by or getpass.getuser(), reason=reason))
+
+
+def print_aliases(queues: list[ReviewQueue], echo: Callable[[str], None]) -> None:
+    """Each customer's learned bank accounts and names, with the payment, clerk and time they came from."""
+    total = 0
+    for queue in queues:
+        customer = None
+        for row in queue.aliases():
+            total += 1
+            if row["customer_id"] != customer:
+                customer = row["customer_id"]
+                echo(f"{customer}  [{queue.connection}]  {row['customer_name'] or 'not in the ERP data'}")
+            taught = f"from payment {row['payment_id']}"
+            taught += f" by {row['learned_by']}" if row["learned_by"] else ""
+            taught += f", {str(row['learned_at'])[:19].replace('T', ' ')} UTC" if row["learned_at"] else ""
+            echo(f"    {LEARNED_KINDS[row['kind']]:<12}  {row['value']}  ({taught})")
+    echo(f"{total} learned alias(es)" if total else "nothing learned")
+
+
+@click.command("aliases")
+@click.pass_context
+def aliases_command(ctx: click.Context) -> None:
+    """List the bank accounts and names the matcher learned from accepted matches."""
+    print_aliases(ctx.obj["queues"], click.echo)
+
+
+@click.command("forget")
+@click.option("--customer", "customer_id", required=True, help="The customer id the alias was learned for.")
+@click.option("--account", default=None, help="A learned bank account (spacing and case do not matter).")
+@click.option("--name", default=None, help="A learned payer name.")
+@_BY
+@click.pass_context
+def forget_command(
+    ctx: click.Context, customer_id: str, account: str | None, name: str | None, by: str | None
+) -> None:
+    """Remove a wrongly learned bank account or name; the matcher stops using it on the next cycle."""
+    if (account is None) == (name is None):
+        raise click.UsageError("give one of --account or --name")
+    kind, value = ("bank_account", account) if account is not None else ("name", name or "")
+    queues: list[ReviewQueue] = ctx.obj["queues"]
+    holding = [q for q in queues if q.holds_alias(customer_id, kind, value)]
+    if not holding:
+        click.echo(f"arbridge review: customer {customer_id} has no learned {LEARNED_KINDS[kind]} {value!r}",
+                   err=True)
+        sys.exit(1)
+    if len(holding) > 1:
+        names = ", ".join(q.connection for q in holding)
+        raise click.ClickException(
+            f"customer {customer_id!r} learned it in several connections ({names}); add --connection"
+        )
+    queue = holding[0]
+    try:
+        removed = queue.forget(customer_id, kind, value, by=by or getpass.getuser())
+    except ReviewError as exc:
+        click.echo(f"arbridge review: {exc}", err=True)
+        sys.exit(1)
+    for item in removed:
+        click.echo(f"{customer_id}: forgot {LEARNED_KINDS[kind]} {item}; not used from the next cycle on")

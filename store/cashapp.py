@@ -104,16 +104,53 @@ class CashAppState:
                 out.setdefault(customer_id, {"bank_account": [], "name": []})[kind].append(value)
         return out
 
+    def learned_aliases(self, connection: str) -> list[dict[str, Any]]:
+        """Every learned alias with the payment it came from, who taught it and when.
+
+        Ordered by customer, then kind, then oldest first.
+        """
+        a = t.learned_aliases
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(a.c.customer_id, a.c.kind, a.c.value, a.c.payment_id, a.c.learned_by)
+                .add_columns(a.c.learned_at)
+                .where(a.c.connection == connection)
+                .order_by(a.c.customer_id, a.c.kind, a.c.learned_at, a.c.value)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def forget(self, connection: str, customer_id: str, kind: str, values: Iterable[str]) -> list[str]:
+        """Remove learned aliases of a customer; returns the values that were there to remove."""
+        a = t.learned_aliases
+        wanted = list(values)
+        if not wanted:
+            return []
+        where = (
+            a.c.connection == connection,
+            a.c.customer_id == customer_id,
+            a.c.kind == kind,
+            a.c.value.in_(wanted),
+        )
+        with self.store.engine.begin() as conn:
+            # Read and delete in one transaction so the answer names what this call removed.
+            found = [str(r[0]) for r in conn.execute(sa.select(a.c.value).where(*where))]
+            conn.execute(sa.delete(a).where(*where))
+        return sorted(found)
+
     # -- bank statements -------------------------------------------------------------------------
 
     def statement_known(self, connection: str, content_hash: str) -> bool:
         """Whether a statement file with this content was imported (or quarantined) before."""
+        return self.statement(connection, content_hash) is not None
+
+    def statement(self, connection: str, content_hash: str) -> dict[str, Any] | None:
+        """The record of a statement file by its content (``status``, ``reason``, ...), or None."""
         f = t.statement_files
         with self.store.engine.connect() as conn:
             found = conn.execute(
-                sa.select(f.c.status).where(f.c.connection == connection, f.c.content_hash == content_hash)
+                sa.select(f).where(f.c.connection == connection, f.c.content_hash == content_hash)
             ).first()
-        return found is not None
+        return None if found is None else dict(found._mapping)
 
     def import_statement(
         self,

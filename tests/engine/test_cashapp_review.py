@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -232,3 +234,99 @@ def test_an_unknown_payment_id_is_refused(tmp_path: Path) -> None:
     _cycle(cfg)
     result = CliRunner().invoke(cli, ["review", "-c", str(cfg), "accept", "NOPE"])
     assert result.exit_code == 1 and "no match result for payment 'NOPE'" in result.output
+
+
+def _payload(tmp_path: Path, payment_id: str) -> dict[str, Any]:
+    (only,) = [a for a in _applications(tmp_path) if a["target_id"] == payment_id]
+    return dict(json.loads(only["payload"]))
+
+
+def test_clerk_changes_a_match_with_a_discount_taken_and_a_fee_written_off(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    _cycle(cfg)
+    code, out = _review(
+        cfg, "change", "PMT-3", "--apply", "D3=500.00", "--discount", "D3=19.60", "--writeoff", "D3=0.40",
+        "--by", "anna",
+    )  # fmt: skip
+    assert code == 0, out
+
+    _cycle(cfg)
+    (allocation,) = _payload(tmp_path, "PMT-3")["allocations"]
+    assert (allocation["target_id"], allocation["amount"]) == ("D3", "500.00")
+    assert (allocation["discount"], allocation["writeoff"]) == ("19.60", "0.40")
+    assert "INV-2001: discount 19.60; INV-2001: write-off 0.40" in _payload(tmp_path, "PMT-3")["reason"]
+
+    store = open_store(load_config(cfg))
+    (entry,) = [e for e in store.audit_entries("shop", limit=500) if e["event"] == "review_changed"]
+    (applied,) = json.loads(entry["detail"])["applications"]
+    assert applied == {"invoice_id": "D3", "amount": "500.00", "discount": "19.60", "writeoff": "0.40"}
+    store.close()
+
+
+def test_a_discount_or_write_off_the_clerk_cannot_grant_is_refused_with_the_reason(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    _cycle(cfg)
+    code, out = _review(cfg, "change", "PMT-3", "--apply", "D3=500.00", "--discount", "D1=10.00")
+    assert code == 1 and "--discount D1: the document is not among the --apply ones" in out
+    code, out = _review(cfg, "change", "PMT-3", "--apply", "D3=500.00", "--writeoff", "D3=-1")
+    assert code == 2 and "an amount of 0 or more" in out
+    code, out = _review(
+        cfg, "change", "PMT-3", "--apply", "D3=500.00", "--discount", "D3=1", "--discount", "D3=2"
+    )
+    assert code == 2 and "--discount given twice for D3" in out
+    code, out = _review(
+        cfg, "change", "PMT-3", "--apply", "D3=500.00", "--discount", "D3=470.00", "--writeoff", "D3=20.00"
+    )
+    assert code == 1
+    assert "D3: cash 500.00 + discount 470.00 + write-off 20.00 = 990.00 is more than its open amount" in out
+    assert _verdicts(cfg)["PMT-3"] == "review"
+    assert _applications(tmp_path) == []
+
+
+def test_a_clerk_forgets_a_wrongly_learned_account_and_its_payments_are_no_longer_auto_applied(
+    tmp_path: Path,
+) -> None:
+    cfg = _config(tmp_path)
+    _cycle(cfg)
+    code, out = _review(cfg, "accept", "PMT-1", "--by", "anna")
+    assert code == 0, out
+
+    code, listing = _review(cfg, "aliases")
+    assert code == 0
+    assert "C1  [shop]  Mueller Maschinenbau GmbH" in listing
+    assert "bank account  DE44 5001 0517 5407 3249 31  (from payment PMT-1 by anna, " in listing
+    assert "1 learned alias(es)" in listing
+
+    # Typed as on the bank's letter, without spaces: still the learned account.
+    code, out = _review(
+        cfg, "forget", "--customer", "C1", "--account", "de44500105175407324931", "--by", "ben"
+    )
+    assert code == 0, out
+    assert "C1: forgot bank account DE44 5001 0517 5407 3249 31" in out
+    code, out = _review(cfg, "forget", "--customer", "C1", "--account", "DE44500105175407324931")
+    assert code == 1 and "customer C1 has no learned bank account 'DE44500105175407324931'" in out
+
+    _cycle(cfg)  # PMT-1's application is written; PMT-2, from the forgotten account, is not
+    assert [a["target_id"] for a in _applications(tmp_path)] == ["PMT-1"]
+    assert _verdicts(cfg)["PMT-2"] == "unmatched"
+    assert _review(cfg, "aliases")[1].strip() == "nothing learned"
+
+    store = open_store(load_config(cfg))
+    assert CashAppState(store).learned("shop") == {}
+    (entry,) = [e for e in store.audit_entries("shop", limit=500) if e["event"] == "alias_forgotten"]
+    detail = json.loads(entry["detail"])
+    assert (detail["by"], detail["values"]) == ("ben", ["DE44 5001 0517 5407 3249 31"])
+    assert detail["taught"][0]["by"] == "anna" and detail["taught"][0]["payment_id"] == "PMT-1"
+    assert store.verify_audit() == []
+    store.close()
+
+
+def test_forget_wants_exactly_one_of_account_or_name(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    _cycle(cfg)
+    code, out = _review(cfg, "forget", "--customer", "C1")
+    assert code == 2 and "give one of --account or --name" in out
+    code, out = _review(cfg, "forget", "--customer", "C1", "--account", "X", "--name", "Y")
+    assert code == 2 and "give one of --account or --name" in out
+    code, out = _review(cfg, "forget", "--customer", "C1", "--name", "MUELLER MASCHINENBAU")
+    assert code == 1 and "customer C1 has no learned name 'MUELLER MASCHINENBAU'" in out

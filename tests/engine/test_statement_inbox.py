@@ -182,3 +182,70 @@ def test_a_statement_line_the_matcher_is_unsure_of_waits_for_a_clerk(tmp_path: P
     _cycle(cfg)
     (only,) = _applications(tmp_path)
     assert (only["target_type"], only["target_id"]) == ("customer", "C3")
+
+
+def _inbox_files(tmp_path: Path) -> dict[str, bytes]:
+    inbox = tmp_path / "inbox"
+    return {str(p.relative_to(inbox)): p.read_bytes() for p in sorted(inbox.rglob("*")) if p.is_file()}
+
+
+def test_an_imported_statement_leaves_the_inbox_for_imported_and_a_name_clash_overwrites_nothing(
+    tmp_path: Path,
+) -> None:
+    cfg = _config(tmp_path)
+    camt = (DATA / "camt053_v02_sparkasse.xml").read_bytes()
+    (tmp_path / "inbox" / "2024-06-27.xml").write_bytes(camt)
+    assert _cycle(cfg) == "ok"
+    assert _inbox_files(tmp_path) == {"imported/2024-06-27.xml": camt}
+
+    # The bank delivers the same statement again under the same name: moved aside, not imported.
+    (tmp_path / "inbox" / "2024-06-27.xml").write_bytes(camt)
+    assert _cycle(cfg) == "ok"
+    assert _inbox_files(tmp_path) == {"imported/2024-06-27.xml": camt, "imported/2024-06-27-1.xml": camt}
+    assert len(_applications(tmp_path)) == 3
+
+    # Another statement under a name already taken in imported/: both kept.
+    mt940 = (DATA / "mt940_swift_keys.sta").read_bytes()
+    (tmp_path / "inbox" / "2024-06-27.xml").write_bytes(mt940)
+    assert _cycle(cfg) == "ok"
+    assert _inbox_files(tmp_path) == {
+        "imported/2024-06-27.xml": camt,
+        "imported/2024-06-27-1.xml": camt,
+        "imported/2024-06-27-2.xml": mt940,
+    }
+    store = open_store(load_config(cfg))
+    assert sorted(s["file_name"] for s in CashAppState(store).statements("shop")) == [
+        "2024-06-27.xml",
+        "2024-06-27.xml",
+    ]
+    store.close()
+
+
+def test_a_statement_that_cannot_be_read_goes_to_rejected_with_the_parse_error_beside_it(
+    tmp_path: Path,
+) -> None:
+    cfg = _config(tmp_path)
+    (tmp_path / "inbox" / "broken.xml").write_bytes(BROKEN_CAMT)
+    (tmp_path / "inbox" / "readme.txt").write_text("statements go here\n", encoding="utf-8")
+    shutil.copy(DATA / "mt940_swift_keys.sta", tmp_path / "inbox" / "abn.sta")
+    assert _cycle(cfg) == "ok"
+
+    files = _inbox_files(tmp_path)
+    assert sorted(files) == [
+        "imported/abn.sta",
+        "rejected/broken.xml",
+        "rejected/broken.xml.reason.txt",
+        "rejected/readme.txt",
+        "rejected/readme.txt.reason.txt",
+    ]
+    assert files["rejected/broken.xml"] == BROKEN_CAMT
+    assert b"no booking or value date" in files["rejected/broken.xml.reason.txt"]
+    assert files["rejected/readme.txt.reason.txt"] == b"not a camt.053, BAI2 or MT940 statement\n"
+
+    # Dropped again: rejected again beside the first, with its own reason, and quarantined once.
+    (tmp_path / "inbox" / "broken.xml").write_bytes(BROKEN_CAMT)
+    assert _cycle(cfg) == "ok"
+    assert b"no booking or value date" in _inbox_files(tmp_path)["rejected/broken-1.xml.reason.txt"]
+    store = open_store(load_config(cfg))
+    assert sorted(q["remote_id"] for q in store.quarantined("shop")) == ["broken.xml", "readme.txt"]
+    store.close()

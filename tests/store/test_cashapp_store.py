@@ -82,3 +82,29 @@ def test_a_statement_is_imported_once_and_overlapping_lines_are_kept_once(store_
     )
     assert [q["reason"] for q in store.quarantined("acme")] == ["broken"]
     store.close()
+
+
+def test_a_forgotten_alias_is_gone_and_the_others_stay(store_url: str) -> None:
+    store = StateStore.open(store_url)
+    state = CashAppState(store)
+    state.learn("acme", "C1", "bank_account", "DE44 5001", payment_id="P1", by="anna")
+    state.learn("acme", "C1", "name", "M.M. VERTRIEB", payment_id="P1", by="anna")
+    state.learn("acme", "C2", "bank_account", "DE44 5001", payment_id="P7", by=None)
+    state.learn("other", "C1", "bank_account", "DE44 5001", payment_id="P9", by="ben")
+    listed = [(r["customer_id"], r["kind"], r["value"], r["payment_id"], r["learned_by"])
+              for r in state.learned_aliases("acme")]  # fmt: skip
+    assert listed == [
+        ("C1", "bank_account", "DE44 5001", "P1", "anna"),
+        ("C1", "name", "M.M. VERTRIEB", "P1", "anna"),
+        ("C2", "bank_account", "DE44 5001", "P7", None),
+    ]
+    assert all(r["learned_at"] for r in state.learned_aliases("acme"))
+
+    assert state.forget("acme", "C1", "bank_account", ["DE44 5001", "DE00"]) == ["DE44 5001"]
+    assert state.forget("acme", "C1", "bank_account", ["DE44 5001"]) == []
+    assert state.learned("acme") == {
+        "C1": {"bank_account": [], "name": ["M.M. VERTRIEB"]},
+        "C2": {"bank_account": ["DE44 5001"], "name": []},
+    }
+    assert state.learned("other") == {"C1": {"bank_account": ["DE44 5001"], "name": []}}
+    store.close()
