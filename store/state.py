@@ -785,19 +785,21 @@ class StateStore:
         """Every communication planned so far for the connection, oldest first.
 
         Cancelled and expired ones are left out: they never reached the customer, so the planner
-        plans their level again rather than escalating past a reminder nobody saw.
+        plans their level again rather than escalating past a reminder nobody saw. Failed ones come
+        with ``"outcome": "failed"``: the planner falls back from their channel and recipient.
         """
+        d = t.dunning_actions
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(t.dunning_actions.c.payload)
-                .where(
-                    t.dunning_actions.c.connection == connection,
-                    t.dunning_actions.c.status.not_in(["cancelled", "expired"]),
-                )
-                .order_by(t.dunning_actions.c.send_at)
+                sa.select(d.c.payload, d.c.status)
+                .where(d.c.connection == connection, d.c.status.not_in(["cancelled", "expired"]))
+                .order_by(d.c.send_at)
             ).all()
-        for (payload,) in rows:
-            yield json.loads(payload)
+        for payload, status in rows:
+            data = json.loads(payload)
+            if status == "failed":
+                data["outcome"] = "failed"
+            yield data
 
     def dunning_counts(self, connection: str) -> dict[str, int]:
         """How many planned communications are in each sending state (see ``store.dunning``)."""

@@ -61,6 +61,11 @@ class HistoryEntry:
         promised_date: promise: the day the customer promised to pay by.
         kept: promise: whether it was kept.
         amount: payment: the amount paid.
+        recipient: action: the e-mail address or phone number it went to.
+        outcome: action: ``failed`` when the channel refused it for good (an e-mail bounced as
+            unknown, a call task that could not be filed): it did not reach the customer, so it
+            counts neither as a level reached nor as a contact, and the planner avoids that channel
+            for that recipient. Absent for actions that went out or may have.
     """
 
     kind: Literal["action", "payment", "promise"]
@@ -75,6 +80,8 @@ class HistoryEntry:
     promised_date: date | None = None
     kept: bool | None = None
     amount: Decimal | None = None
+    recipient: str | None = None
+    outcome: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HistoryEntry | None:
@@ -99,6 +106,8 @@ class HistoryEntry:
             promised_date=date.fromisoformat(data["promised_date"]) if data.get("promised_date") else None,
             kept=data.get("kept"),
             amount=Decimal(str(data["amount"])) if data.get("amount") is not None else None,
+            recipient=data.get("recipient"),
+            outcome=data.get("outcome"),
         )
 
 
@@ -120,10 +129,15 @@ class CustomerHistory:
     recent: list[tuple[date, int]] = field(default_factory=list)
     broken_promises: int = 0
     kept_promises: int = 0
+    # (channel, recipient) pairs that failed for good: channels the planner falls back from
+    undeliverable: set[tuple[str, str | None]] = field(default_factory=set)
 
     def add(self, entry: HistoryEntry, horizon_start: datetime | None) -> None:
         """Fold one entry into the summary."""
-        if entry.kind == "action" and entry.at is not None and entry.level is not None:
+        if entry.kind == "action" and entry.outcome == "failed":
+            if entry.channel:
+                self.undeliverable.add((entry.channel, entry.recipient))
+        elif entry.kind == "action" and entry.at is not None and entry.level is not None:
             for inv in entry.invoice_ids:
                 prev = self.invoice_levels.get(inv)
                 if prev is None or (entry.level, entry.at) > prev:

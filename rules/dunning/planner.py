@@ -474,6 +474,8 @@ class _CustomerPlan:
         self.language = customer.language or policy.default_language
         self.opted_out = {c.strip().lower() for c in customer.opt_out_channels}
         self.planned_contacts: list[tuple[str, datetime]] = []
+        # The channel last chosen replaces one that failed for good before (see ``key``).
+        self.fell_back_from_failure = False
 
     def local_day(self, moment: datetime) -> date:
         return moment.astimezone(self.zone).date()
@@ -482,9 +484,15 @@ class _CustomerPlan:
         self, channels: Sequence[Channel]
     ) -> tuple[Channel | None, datetime | None, list[str]]:
         notes: list[str] = []
+        self.fell_back_from_failure = False
         for ch in channels:
             if ch.value in self.opted_out or "all" in self.opted_out:
                 notes.append(f"customer opted out of {ch.value}")
+                continue
+            if (ch.value, self.recipient(ch)) in self.hist.undeliverable:
+                to = f" to {self.recipient(ch)}" if self.recipient(ch) else ""
+                notes.append(f"an earlier {ch.value}{to} failed")
+                self.fell_back_from_failure = True
                 continue
             if ch == Channel.EMAIL and not self.customer.email:
                 notes.append("no e-mail address")
@@ -523,8 +531,12 @@ class _CustomerPlan:
             return self.customer.phone
         return None
 
-    def key(self, currency: str, level: int) -> str:
+    def key(self, currency: str, level: int, channel: Channel) -> str:
         raw = f"{self.customer.remote_id}|{currency}|{level}|{self.today.isoformat()}"
+        if self.fell_back_from_failure:
+            # The failed communication keeps its key and its place in the history; the one that
+            # replaces it the same day needs a key of its own.
+            raw += f"|after-failure|{channel.value}"
         return "dun-" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     def payment(self, currency: str, level: int) -> tuple[str, str | None]:
@@ -849,7 +861,7 @@ def _emit(
     header = f"level {level_no}" + (f" ({name})" if name else "")
     summary = f"{len(items)} invoice(s), {_fmt(total_open, currency)} open"
     yield PlannedAction(
-        key=ctx.key(currency, level_no),
+        key=ctx.key(currency, level_no, channel),
         customer_id=ctx.customer.remote_id,
         currency=currency,
         invoice_ids=ids,

@@ -41,9 +41,9 @@ def three_customers(tmp_path: Path) -> Path:
 
 
 def by_customer(store: object) -> dict[str, object]:
-    return {
-        r.customer_id: r for r in DunningActions(store).with_status("shop", ["planned", "sent", "failed"])
-    }  # type: ignore[arg-type]
+    """Each customer's e-mail reminder."""
+    rows = DunningActions(store).with_status("shop", ["planned", "sent", "failed"])  # type: ignore[arg-type]
+    return {r.customer_id: r for r in rows if r.channel == "email"}
 
 
 def test_a_temporary_refusal_is_retried_later_and_a_permanent_one_fails_with_the_servers_words(
@@ -64,12 +64,13 @@ def test_a_temporary_refusal_is_retried_later_and_a_permanent_one_fails_with_the
     assert gone.status == "failed"  # type: ignore[attr-defined]
     assert gone.last_error == f"refused by the SMTP server: nobody@gone.example: {UNKNOWN}"  # type: ignore[attr-defined]
 
-    # Before the wait is over nothing is tried; after it, the bakery's mailbox takes the message.
+    # Before the wait is over no e-mail is tried (Gone Ltd gets a letter instead, see below); after
+    # it, the bakery's mailbox takes the message.
     early = sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF + timedelta(minutes=2))
     mailbox.refuse.pop("busy@bakery.example")
     later = sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF + timedelta(minutes=6))
 
-    assert early.delivered == {"dunning": {}} and later.delivered == {"dunning": {"sent": 1}}
+    assert early.delivered == {"dunning": {"sent": 1}} and later.delivered == {"dunning": {"sent": 1}}
     assert [
         len(mailbox.to(a)) for a in ("ap@anker.example", "busy@bakery.example", "nobody@gone.example")
     ] == [
@@ -200,4 +201,31 @@ def test_an_expired_reminder_is_planned_again_at_its_level_not_counted_as_sent(
     ]
     sent = DunningActions(store).with_status("shop", ["sent"])
     assert [r.level for r in sent] == [1, 1, 1]
+    store.close()
+
+
+def test_a_customer_whose_email_bounced_gets_the_letter_instead_and_no_second_bounce(
+    tmp_path: Path, smtp: tuple[int, Mailbox]
+) -> None:
+    port, mailbox = smtp
+    mailbox.refuse = {"nobody@gone.example": UNKNOWN}
+    exports = three_customers(tmp_path)
+    cfg = deployment(tmp_path, exports, port)
+    store = open_store(cfg)
+    sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF)
+
+    report = sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF + timedelta(minutes=15))
+
+    assert report.delivered == {"dunning": {"sent": 1}}
+    book = DunningActions(store)
+    [bounced] = book.with_status("shop", ["failed"])
+    [letter] = [r for r in book.with_status("shop", ["sent"]) if r.customer_id == "C3"]
+    assert (bounced.channel, bounced.level, letter.channel, letter.level) == ("email", 1, "letter", 1)
+    assert "an earlier email to nobody@gone.example failed: fell back to letter" in letter.payload["reason"]
+    assert (tmp_path / "letters" / f"{letter.key}.pdf").read_bytes().startswith(b"%PDF-")
+    # The next days, nothing goes to the dead address again.
+    for day in (1, 2, 3):
+        sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF + timedelta(days=day))
+    assert mailbox.to("nobody@gone.example") == [] and len(book.with_status("shop", ["failed"])) == 1
+    assert [r.channel for r in book.with_status("shop", ["sent"]) if r.customer_id == "C3"] == ["letter"]
     store.close()

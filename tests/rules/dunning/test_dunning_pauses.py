@@ -1,4 +1,4 @@
-"""Pauses, each with its reason in the output, and channel fallback on opt-out."""
+"""Pauses, each with its reason in the output, and channel fallback on opt-out or after a bounce."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from conftest import AS_OF, actions, credit_memo, customer, invoice, make_policy, run, skips
 
 from mapping.models import DocumentStatus
-from rules.dunning import Channel, SkipCode
+from rules.dunning import Channel, HistoryEntry, PlannedAction, SkipCode
 
 TODAY = date(2026, 11, 23)
 DUE = TODAY - timedelta(days=30)
@@ -107,3 +107,31 @@ def test_paid_void_and_deleted_invoices_are_ignored_silently() -> None:
     ]
     [action] = run(make_policy(), [customer()], invs)
     assert action.invoice_ids == ("4",)  # type: ignore[union-attr]
+
+
+def _bounced(first: PlannedAction) -> HistoryEntry:
+    entry = HistoryEntry.from_json({**first.to_json(), "outcome": "failed"})
+    assert entry is not None
+    return entry
+
+
+def test_an_email_that_bounced_is_replaced_by_a_letter_at_the_same_level() -> None:
+    [first] = actions(run(make_policy(), [customer()], [invoice("1", DUE)]))
+    assert first.channel == Channel.EMAIL
+
+    later = AS_OF + timedelta(hours=1)
+    results = run(make_policy(), [customer()], [invoice("1", DUE)], history=[_bounced(first)], as_of=later)
+    [again] = actions(results)
+
+    assert (again.channel, again.level) == (Channel.LETTER, first.level)
+    assert again.key != first.key  # the bounced e-mail keeps its own record
+    assert "an earlier email to ap@c1.example failed: fell back to letter" in again.reason
+
+
+def test_a_corrected_email_address_is_used_again_after_a_bounce() -> None:
+    [first] = actions(run(make_policy(), [customer()], [invoice("1", DUE)]))
+    fixed = customer(email="accounts@c1.example")
+
+    [again] = actions(run(make_policy(), [fixed], [invoice("1", DUE)], history=[_bounced(first)]))
+
+    assert (again.channel, again.recipient, again.key) == (Channel.EMAIL, "accounts@c1.example", first.key)
