@@ -562,6 +562,13 @@ class SmtpChannelConfig(_Model):
     timeout: Duration = Field(
         default=timedelta(seconds=30), description=f"How long to wait for the relay: {DURATION_HELP}."
     )
+    messages_per_connection: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="Reminders sent over one SMTP connection before a new one is opened (relays "
+        "limit messages per session; Exchange Online allows 30 per minute per mailbox).",
+    )
 
     @model_validator(mode="after")
     def _safe_login(self) -> SmtpChannelConfig:

@@ -133,6 +133,7 @@ def senders_from_config(channels: Any) -> dict[Channel, Sender]:
                 "reply_to": email.reply_to,
                 "bcc": list(email.bcc),
                 "timeout": email.timeout.total_seconds(),
+                "messages_per_connection": email.messages_per_connection,
             }
         )
         out[Channel.EMAIL] = SmtpEmailSender(settings)
@@ -192,26 +193,32 @@ class DunningDelivery:
         counts: Counter[str] = Counter()
         self.recover(ctx, book, counts)
         down: dict[Channel, str] = {}
-        for row in book.due(ctx.connection, ctx.as_of):
-            if ctx.stop.is_set():
-                break
-            channel = Channel(row.channel)
-            if channel not in self.senders or channel in down:
-                counts["waiting"] += 1
-                continue
-            failure = self._send_one(ctx, book, row, counts)
-            if failure is not None and failure.channel_down:
-                down[channel] = failure.message
-                log.warning(
-                    "%s channel unavailable, its other messages wait for the next run: %s",
-                    channel.value,
-                    failure.message,
-                    extra={
-                        "connection": ctx.connection,
-                        "run_id": ctx.run_id,
-                        "event": "dunning_channel_down",
-                    },
-                )
+        try:
+            for row in book.due(ctx.connection, ctx.as_of):
+                if ctx.stop.is_set():
+                    break
+                channel = Channel(row.channel)
+                if channel not in self.senders or channel in down:
+                    counts["waiting"] += 1
+                    continue
+                failure = self._send_one(ctx, book, row, counts)
+                if failure is not None and failure.channel_down:
+                    down[channel] = failure.message
+                    log.warning(
+                        "%s channel unavailable, its other messages wait for the next run: %s",
+                        channel.value,
+                        failure.message,
+                        extra={
+                            "connection": ctx.connection,
+                            "run_id": ctx.run_id,
+                            "event": "dunning_channel_down",
+                        },
+                    )
+        finally:
+            for sender in self.senders.values():
+                close = getattr(sender, "close", None)
+                if close is not None:
+                    close()
         return {k: v for k, v in counts.items() if v}
 
     def recover(self, ctx: DecisionContext, book: DunningActions, counts: Counter[str]) -> None:

@@ -116,6 +116,9 @@ class SmtpSettings(BaseModel):
     reply_to: str | None = None
     bcc: list[str] = Field(default_factory=list, description="Copies for the collections team.")
     timeout: float = Field(default=30.0, gt=0)
+    messages_per_connection: int = Field(
+        default=50, ge=1, description="Messages sent over one connection before a new one is opened."
+    )
     message_id_domain: str | None = Field(
         default=None, description="Domain of the Message-ID; defaults to the domain of the from address."
     )
@@ -145,6 +148,10 @@ class SmtpEmailSender:
         """
         self.settings = settings
         self._factory = smtp_factory
+        # One connection serves the messages of a run: a TLS handshake and a login per reminder
+        # would be slow and trips relays that limit connections per minute.
+        self._smtp: smtplib.SMTP | None = None
+        self._sent_on_connection = 0
 
     def message_id(self, key: str) -> str:
         """The Message-ID the e-mail for an action key carries (what to search a relay's log for)."""
@@ -181,10 +188,47 @@ class SmtpEmailSender:
             return smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
         return smtplib.SMTP(s.host, s.port, timeout=s.timeout)
 
+    def _session(self) -> smtplib.SMTP:
+        """The open connection when it still answers and has room, else a new logged-in one."""
+        s = self.settings
+        if self._smtp is not None and self._sent_on_connection < s.messages_per_connection:
+            try:
+                if self._smtp.noop()[0] == 250:
+                    return self._smtp
+            except (smtplib.SMTPException, OSError):
+                pass  # the relay closed an idle connection: open a new one
+        self.close()
+        smtp = self._connect()
+        try:
+            smtp.ehlo()
+            if s.starttls and not s.ssl:
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if s.username:
+                smtp.login(s.username, s.password.get_secret_value() if s.password else "")
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp, self._sent_on_connection = smtp, 0
+        return smtp
+
+    def close(self) -> None:
+        """Say goodbye to the relay, if a connection is open."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
     def send(
         self, action: PlannedAction, rendered: Rendered, before_commit: Callable[[], None] | None = None
     ) -> SendReceipt:
         """Send the e-mail; ``before_commit`` runs after the recipients were accepted, before the data.
+
+        The connection stays open for the next message (up to ``messages_per_connection``); call
+        :meth:`close` at the end of a run.
 
         Raises:
             smtplib.SMTPException: the server refused the sender, a recipient or the message.
@@ -193,26 +237,33 @@ class SmtpEmailSender:
         s = self.settings
         msg = self.build_message(action, rendered)
         recipients = [action.recipient or "", *s.bcc]
-        with self._connect() as smtp:
-            smtp.ehlo()
-            if s.starttls and not s.ssl:
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if s.username:
-                smtp.login(s.username, s.password.get_secret_value() if s.password else "")
+        smtp = self._session()
+        try:
             code, resp = smtp.mail(s.from_address)
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, resp, s.from_address)
             for rcpt in recipients:
                 code, resp = smtp.rcpt(rcpt)
                 if code not in (250, 251):
-                    raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
+                    refused = smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
+                    try:
+                        smtp.rset()  # the session stays usable for the next reminder
+                    except (smtplib.SMTPException, OSError):
+                        self.close()
+                    raise refused
             if before_commit is not None:
                 before_commit()
             # The SMTP policy gives CRLF line ends; smtplib does not convert bytes itself.
             code, resp = smtp.data(msg.as_bytes(policy=email.policy.SMTP))
             if code != 250:
                 raise smtplib.SMTPDataError(code, resp)
+        except smtplib.SMTPRecipientsRefused:
+            raise
+        except BaseException:
+            # After any other failure the session's state is unknown: the next message starts afresh.
+            self.close()
+            raise
+        self._sent_on_connection += 1
         return SendReceipt(self.channel, action.key, str(msg["Message-ID"]), _now())
 
 

@@ -74,6 +74,8 @@ class Mailbox:
     delay: float = 0.0
     # recipients whose message the server stores and then hangs up on, without an answer
     hang_up: set[str] = field(default_factory=set)
+    # the client's address and port for each message: one per SMTP connection
+    peers: list[Any] = field(default_factory=list)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -86,6 +88,7 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.peers.append(session.peer)
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.hang_up & set(envelope.rcpt_tos):

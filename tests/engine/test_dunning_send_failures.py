@@ -229,3 +229,33 @@ def test_a_customer_whose_email_bounced_gets_the_letter_instead_and_no_second_bo
     assert mailbox.to("nobody@gone.example") == [] and len(book.with_status("shop", ["failed"])) == 1
     assert [r.channel for r in book.with_status("shop", ["sent"]) if r.customer_id == "C3"] == ["letter"]
     store.close()
+
+
+def customers(count: int) -> list[dict[str, str]]:
+    return [customer_row(f"C{i}", f"Customer {i}", f"ap@c{i}.example") for i in range(1, count + 1)]
+
+
+def test_one_smtp_connection_carries_many_reminders_and_a_refused_recipient_does_not_break_it(
+    tmp_path: Path, smtp: tuple[int, Mailbox]
+) -> None:
+    port, mailbox = smtp
+    mailbox.refuse = {"ap@c3.example": UNKNOWN}
+    exports = write_exports(
+        tmp_path / "exports",
+        customers(7),
+        [invoice_row(f"{i}", f"C{i}", TODAY - timedelta(days=10), "500.00") for i in range(1, 8)],
+    )
+    cfg = deployment(tmp_path, exports, port, channels={
+        "email": {"host": "127.0.0.1", "port": port, "security": "none", "from": "ar@example.de",
+                  "messages_per_connection": 4},
+    })  # fmt: skip
+    store = open_store(cfg)
+
+    report = sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF)
+
+    assert report.delivered == {"dunning": {"sent": 6, "failed": 1}}
+    assert len(mailbox.messages) == 6 and mailbox.to("ap@c3.example") == []
+    # Six messages, four at most per connection: two connections, not six.
+    assert [mailbox.peers.count(p) for p in dict.fromkeys(mailbox.peers)] == [4, 2]
+    store.close()
+

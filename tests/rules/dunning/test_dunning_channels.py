@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import re
+import socket
 import threading
 import zlib
 from collections.abc import Iterator
@@ -79,6 +80,32 @@ def test_email_is_read_back_from_a_local_smtp_server(smtp_server: tuple[str, int
         assert "STOP" in body  # the e-mail opt-out statement
     assert "Dear Customer C1," in text
     assert "<td>INV-1</td>" in html
+
+
+def test_a_connection_the_relay_dropped_is_replaced_and_the_next_email_still_goes_out(
+    smtp_server: tuple[str, int, Received],
+) -> None:
+    host, port, received = smtp_server
+    first, cust = _action()
+    second, other = _action(language="de-DE")
+    settings = SmtpSettings.model_validate(
+        {"host": host, "port": port, "starttls": False, "from": "ar@supplier.example"}
+    )
+    sender = SmtpEmailSender(settings)
+    sender.send(first, render(first, cust, sender=SENDER))
+    kept = sender._smtp
+    assert kept is not None and kept.sock is not None
+    kept.sock.shutdown(socket.SHUT_RDWR)  # as when the relay times an idle session out
+
+    sender.send(second, render(second, other, sender=SENDER))
+    sender.close()
+
+    messages = [email.message_from_bytes(m, policy=email.policy.default) for m in received.messages]
+    assert [m["Subject"] for m in messages] == [
+        "Payment reminder 1: 1,418.50 EUR overdue",
+        "Zahlungserinnerung: 1.418,50 EUR überfällig",
+    ]
+    assert sender._smtp is None
 
 
 def test_email_is_written_in_the_customers_language(smtp_server: tuple[str, int, Received]) -> None:
