@@ -1,8 +1,10 @@
-"""``arbridge worklist`` over a SQLite store: the top N of 100k customers / 1M invoices / 300k payments.
+"""``arbridge worklist`` over a state store: the top N of 100k customers / 1M invoices / 300k payments.
 
     python -m benchmarks.dunning_worklist_store              # full size (fills a store first: minutes)
     python -m benchmarks.dunning_worklist_store --scale 0.1  # a tenth of that
-    python -m benchmarks.dunning_worklist_store --db FILE    # keep (or reuse) the filled store
+    python -m benchmarks.dunning_worklist_store --db FILE    # keep (or reuse) the filled SQLite store
+    python -m benchmarks.dunning_worklist_store --url postgresql+psycopg://postgres@127.0.0.1/bench
+                                                  # a PostgreSQL store (filled when it holds nothing)
 
 The store is filled in a separate process by a pull through the in-memory connector, so the
 measured process holds only what ranking keeps: one customer's documents at a time and the best
@@ -25,14 +27,14 @@ CONNECTION = "bench"
 AS_OF = datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
 
 
-def fill(db: Path, scale: float) -> None:
-    """Pull the in-memory ERP into the SQLite store at ``db``."""
+def fill(url: str, scale: float) -> None:
+    """Pull the in-memory ERP into the store at ``url``."""
     from connectors.base import ConnectorContext
     from connectors.registry import discover
     from engine.sync import SyncEngine, SyncOptions
     from store import StateStore
 
-    store = StateStore.open(f"sqlite:///{db}")
+    store = StateStore.open(url)
     settings = {
         "erp": "bench",
         "customers": int(100_000 * scale),
@@ -58,21 +60,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of 100k/1M/300k records")
     parser.add_argument("--top", type=int, default=20, help="entries kept, as arbridge worklist --top")
     parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: a temporary one)")
+    parser.add_argument("--url", help="a store URL instead of a SQLite file, e.g. a PostgreSQL database")
     parser.add_argument("--fill-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.fill_only:
-        fill(args.db, args.scale)
+        fill(args.url, args.scale)
         return
+    from engine.dunning_worklist import worklist_from_store
+    from store import StateStore
+
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "bench.sqlite"
-        if not db.exists():
+        url = args.url or f"sqlite:///{db}"
+        probe = StateStore.open(url)
+        empty = not probe.count_records(CONNECTION)
+        probe.close()
+        if empty:
             cmd = [sys.executable, "-m", "benchmarks.dunning_worklist_store", "--fill-only"]
-            subprocess.run([*cmd, "--db", str(db), "--scale", str(args.scale)], check=True)
-        from engine.dunning_worklist import worklist_from_store
-        from store import StateStore
+            subprocess.run([*cmd, "--url", url, "--scale", str(args.scale)], check=True)
 
-        store = StateStore.open(f"sqlite:///{db}")
-        with measure("dunning.worklist.store") as m:
+        store = StateStore.open(url)
+        name = "dunning.worklist.store" + (f".{store.dialect}" if store.dialect != "sqlite" else "")
+        with measure(name) as m:
             ranking = worklist_from_store(store, CONNECTION, AS_OF, top=args.top)
             m.n = ranking.customers
             m.extra = {
