@@ -444,19 +444,72 @@ def audit() -> None:
     """The append-only, hash-chained audit log."""
 
 
+def _checkpoints(values: tuple[str, ...], files: tuple[str, ...]) -> list[Any]:
+    """Checkpoints given on the command line and in files (one per line, or a log line holding one)."""
+    import re
+
+    from store import AuditCheckpoint
+
+    texts = list(values)
+    for name in files:
+        content = Path(name).read_text(encoding="utf-8")
+        found = re.findall(r"\b\d+:[0-9a-f]{64}\b", content)
+        if not found:
+            raise click.BadParameter(f"{name} holds no ROW:HASH checkpoint", param_hint="--checkpoint-file")
+        texts += found
+    try:
+        return [AuditCheckpoint.parse(t) for t in texts]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--checkpoint") from exc
+
+
 @audit.command("verify")
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
-def audit_verify(config_path: str) -> None:
-    """Check that no audit entry was changed or deleted."""
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    metavar="ROW:HASH",
+    help="A head recorded earlier (arbridge audit head, or the daemon's audit_head log field); repeatable.",
+)
+@click.option(
+    "--checkpoint-file",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file holding checkpoints, e.g. the daemon's log as kept by your log server; repeatable.",
+)
+def audit_verify(config_path: str, checkpoints: tuple[str, ...], checkpoint_files: tuple[str, ...]) -> None:
+    """Check that no audit entry was changed or deleted.
+
+    The chain shows a changed or deleted entry anywhere before the newest one. That the newest
+    entries were deleted shows only against a checkpoint kept outside the store.
+    """
+    wanted = _checkpoints(checkpoints, checkpoint_files)
     deployment = load(config_path)
     store = open_store(deployment)
-    problems = store.verify_audit()
+    problems = store.verify_audit(wanted)
+    head = store.audit_head()
     store.close()
     if problems:
         for p in problems:
             click.echo(f"TAMPERED: {p}")
         sys.exit(1)
-    click.echo("audit log intact")
+    checked = f", {len(wanted)} checkpoint(s) found" if wanted else ""
+    click.echo(f"audit log intact: {head.row if head else 0} entries{checked}")
+    if head is not None:
+        click.echo(f"head: {head}")
+
+
+@audit.command("head")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+def audit_head(config_path: str) -> None:
+    """Print the newest entry as ROW:HASH, to keep outside this machine for audit verify."""
+    deployment = load(config_path)
+    store = open_store(deployment)
+    head = store.audit_head()
+    store.close()
+    click.echo(str(head) if head else "the audit log is empty")
 
 
 @cli.group(invoke_without_command=True)

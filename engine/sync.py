@@ -247,11 +247,18 @@ class SyncEngine:
             report.errors.append(error)
         report.seconds = time.monotonic() - started
         self.store.finish_run(run_id, status, report.as_dict(), error)
+        head = self.store.audit_head()
         log.info(
             "cycle %s: %s",
             status,
             report.as_dict(),
-            extra={"connection": self.connection, "run_id": run_id, "event": "cycle_finished"},
+            extra={
+                "connection": self.connection,
+                "run_id": run_id,
+                "event": "cycle_finished",
+                # Logs kept off this machine then hold checkpoints for 'arbridge audit verify'.
+                "audit_head": str(head) if head else None,
+            },
         )
         return report
 

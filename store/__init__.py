@@ -2,6 +2,7 @@
 
 from store.keys import idempotency_key
 from store.state import (
+    AuditCheckpoint,
     ConnectorStateStore,
     OutboxRow,
     PageOutcome,
@@ -14,6 +15,7 @@ from store.state import (
 )
 
 __all__ = [
+    "AuditCheckpoint",
     "ConnectorStateStore",
     "OutboxRow",
     "PageOutcome",

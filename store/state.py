@@ -1032,13 +1032,34 @@ class StateStore:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def verify_audit(self) -> list[str]:
-        """Walk the chain; return one message per broken link (empty: the log is intact)."""
+    def audit_head(self) -> AuditCheckpoint | None:
+        """The newest audit entry as a checkpoint (``None`` while the log is empty).
+
+        A checkpoint kept outside the store (the daemon logs one with every cycle) is what lets
+        ``verify_audit`` notice that the newest entries were deleted, which the chain alone cannot.
+        """
+        a = t.audit_log
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(a.c.id, a.c.hash).order_by(a.c.id.desc()).limit(1)).first()
+        return None if row is None else AuditCheckpoint(int(row[0]), str(row[1]))
+
+    def verify_audit(self, checkpoints: Sequence[AuditCheckpoint] = ()) -> list[str]:
+        """Walk the chain; return one message per broken link (empty: the log is intact).
+
+        Args:
+            checkpoints: heads recorded earlier outside the store; each row they name must still
+                be there with the same hash.
+        """
         problems: list[str] = []
         prev = GENESIS
         expected_id: int | None = None
+        wanted = {c.row: c.hash for c in checkpoints}
+        last_id = 0
         with self.engine.connect() as conn:
             for r in conn.execute(sa.select(t.audit_log).order_by(t.audit_log.c.id)):
+                last_id = r.id
+                if r.id in wanted and wanted[r.id] != r.hash:
+                    problems.append(f"row {r.id}: differs from the checkpoint {r.id}:{wanted[r.id][:16]}…")
                 if expected_id is not None and r.id != expected_id:
                     problems.append(f"rows {expected_id}..{r.id - 1} are missing (deleted)")
                 if r.prev_hash != prev:
@@ -1053,7 +1074,36 @@ class StateStore:
                     )
                 prev = r.hash
                 expected_id = r.id + 1
+        beyond = [row for row in wanted if row > last_id]
+        if beyond:
+            problems.append(
+                f"rows {last_id + 1}..{max(beyond)} are missing: the log ends at row {last_id} but a "
+                f"checkpoint names row {max(beyond)} (the newest entries were deleted)"
+            )
         return problems
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCheckpoint:
+    """An audit row and its hash, written ``ROW:HASH``: what an admin keeps outside the store."""
+
+    row: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.row}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> AuditCheckpoint:
+        """Read ``ROW:HASH`` (the hash as printed: 64 hex digits).
+
+        Raises:
+            ValueError: the text is not a checkpoint.
+        """
+        row, _, digest = text.strip().partition(":")
+        if not row.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f"expected ROW:HASH (a row number and 64 hex digits), not {text!r}")
+        return cls(int(row), digest)
 
 
 def audit_hash(

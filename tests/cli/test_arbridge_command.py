@@ -212,3 +212,22 @@ def test_a_connector_that_keeps_throttling_is_waited_out_and_status_shows_it(tmp
     status = json.loads(invoke("status", "-c", str(cfg), "--json")[1])["connections"]["busy-erp"]
     assert status["runs"][0]["throttled"] >= 4
     assert status["records"] == {"customers": 40, "invoices": 300, "credit_memos": 5, "payments": 60}
+
+
+def test_each_cycle_logs_the_audit_head_that_audit_verify_accepts(tmp_path: Path) -> None:
+    from store import StateStore
+
+    cfg = _csv_deployment(tmp_path)
+    invoke("sync", "-c", str(cfg), "--once")
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    store.audit("review_accepted", connection="shop", subject="payment/P1", detail={"by": "clerk"})
+    store.close()
+    code, _, err = invoke("--log-format", "json", "sync", "-c", str(cfg), "--once")
+    assert code == 0
+    [finished] = [json.loads(line) for line in err.splitlines() if '"cycle_finished"' in line]
+    assert finished["audit_head"].split(":")[0].isdigit()
+    log = tmp_path / "shipped.log"
+    log.write_text(err)
+
+    code, out, _ = invoke("audit", "verify", "-c", str(cfg), "--checkpoint-file", str(log))
+    assert code == 0 and "1 checkpoint(s) found" in out
