@@ -88,3 +88,36 @@ def test_on_postgresql_every_page_of_records_is_an_index_seek_not_a_sort(postgre
     store.close()
     for plan in plans:
         assert "Index" in plan and "Sort" not in plan, plan
+
+
+def test_a_first_pull_into_an_empty_postgresql_store_keeps_seeking_by_id(postgres_url: str) -> None:
+    store = StateStore.open(postgres_url)
+    engine = sa.create_engine(postgres_url)
+
+    def analysed() -> bool:
+        with engine.connect() as conn:
+            query = "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'records'"
+            return bool(conn.execute(sa.text(query)).scalar())
+
+    store.save_page("acme", Stream.PAYMENTS, [payment(f"P{i}", f"C{i % 40}") for i in range(50)])
+    assert not analysed()  # a small page leaves statistics to autovacuum
+    for page in range(3):
+        store.save_page(
+            "acme", Stream.PAYMENTS, [payment(f"P{page}-{i:04d}", f"C{i % 40}") for i in range(1500)]
+        )
+    statements: list[tuple[str, Any]] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "content_hash" in statement and statement.lstrip().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    sa.event.listen(store.engine, "before_cursor_execute", remember)
+    store.save_page("acme", Stream.PAYMENTS, [payment("P1-0001", "C1"), payment("NEW-1", "C1")])
+    sa.event.remove(store.engine, "before_cursor_execute", remember)
+    [(statement, parameters)] = statements
+    with store.engine.connect() as conn:
+        plan = " ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    store.close()
+    engine.dispose()
+    assert analysed()
+    assert "pk_records" in plan, plan
