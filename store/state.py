@@ -563,8 +563,26 @@ class StateStore:
             )
         if rows:
             with self.engine.begin() as conn:
+                if depends_on is not None and self._parent_dropped(conn, depends_on):
+                    # Nothing would ever release it: it is given up with the write it waits on, as
+                    # the rows already waiting were, instead of holding the queue's age up forever.
+                    for row in rows:
+                        row.update(
+                            status="dropped",
+                            finished_at=stamp,
+                            error_kind="parent_dropped",
+                            last_error=f"waited on {depends_on[:16]}, which was dropped",
+                        )
                 conn.execute(self._insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]), rows)
         return keys
+
+    def _parent_dropped(self, conn: Connection, key: str) -> bool:
+        q = sa.select(t.outbox.c.status).where(t.outbox.c.key == key)
+        if self.dialect == "postgresql":
+            # A drop running now waits for this insert (and then sees the new child), or this
+            # read waits for the drop and sees "dropped": a child cannot slip between the two.
+            q = q.with_for_update(read=True)
+        return conn.execute(q).scalar() == "dropped"
 
     def has_operation(self, key: str) -> bool:
         """Whether an operation with this idempotency key was ever queued."""

@@ -119,3 +119,13 @@ def test_the_status_condition_keeps_a_retry_from_overtaking_the_daemon(store: St
     assert not store.retry_parked(key, by="alice")
     assert store.drop_parked(key, by="bob", note="x") is None
     assert row(store, key).status == "sending"
+
+
+def test_a_new_write_waiting_on_a_dropped_write_is_dropped_with_it(store: StateStore) -> None:
+    parent = parked(store, "I1")
+    store.drop_parked(parent, by="alice", note="invoice voided")
+    # A later decision chains a different write after the dropped one.
+    [late] = store.enqueue("acme", [status_update("I2", level=2)], depends_on=parent)
+    assert row(store, late).status == "dropped" and row(store, late).error_kind == "parent_dropped"
+    assert store.claim("acme", 10) == []
+    assert store.outbox_stats("acme")["oldest_pending_age_s"] == 0.0
