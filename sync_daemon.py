@@ -423,7 +423,7 @@ def status(ctx: click.Context, config_path: str, as_json: bool) -> None:
         click.echo(
             f"  outbox: {counts.get('pending', 0) + counts.get('sending', 0)} pending "
             f"(oldest {info['outbox']['oldest_pending_age_s']}s), {counts.get('done', 0)} done, "
-            f"{counts.get('parked', 0)} parked"
+            f"{counts.get('parked', 0)} parked, {counts.get('dropped', 0)} dropped"
         )
         for p in info["parked"]:
             click.echo(f"    parked {p['op']} {p['target']}: {p['error']}")
@@ -564,6 +564,18 @@ def demo(state_dir: str, resume: bool) -> None:
     sys.exit(code)
 
 
+@cli.group()
+def outbox() -> None:
+    """Writes to the ERP: list them, retry a parked one after a fix in the ERP, or drop it for good."""
+
+
+def _register_outbox_commands() -> None:
+    from engine.outbox_commands import drop_command, list_command, retry_command
+
+    for command in (list_command, retry_command, drop_command):
+        outbox.add_command(command)
+
+
 def _register_rule_commands() -> None:
     """Subcommands of the rule packages: part of the core, so an import failure is an error."""
     from engine.dunning_commands import mark_sent_command, preview_command, resend_command, worklist_command
@@ -617,6 +629,7 @@ def _register_sandboxes() -> None:
 
 _register_rule_commands()
 _register_review_commands()
+_register_outbox_commands()
 _register_sandboxes()
 
 

@@ -456,7 +456,7 @@ class SyncEngine:
         landed, so the ERP's own de-duplication cannot be relied on alone: ask the ERP first. When
         it cannot tell, resend inside its de-duplication window and park the row outside it.
         """
-        if row.attempts <= 1 or row.sent_at is None:
+        if not row.maybe_sent or row.sent_at is None:
             return False
         found = self.connector.find_written(OutboundOp(row.key, row.operation()))
         if found is not None and not found.ok:

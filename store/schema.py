@@ -56,6 +56,7 @@ outbox = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("depends_on", sa.String(64), nullable=True),
     # pending → sending → done | parked; "sending" with sent_at set means: maybe reached the ERP.
+    # An admin moves parked → pending (retry) or parked → dropped (final, never sent).
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("conflicts", sa.Integer, nullable=False, default=0),

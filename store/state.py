@@ -77,6 +77,9 @@ class OutboxRow:
     last_error: str | None
     error_kind: str | None
     created_at: datetime
+    # An earlier claim had already let this write leave, so it may be in the ERP; unlike a count of
+    # attempts, this survives an admin's retry, which starts the attempts over.
+    maybe_sent: bool = False
 
     def operation(self) -> Operation:
         return operation_from_json(self.op_type, self.payload)
@@ -593,8 +596,26 @@ class StateStore:
             )
         if rows:
             with self.engine.begin() as conn:
+                if depends_on is not None and self._parent_dropped(conn, depends_on):
+                    # Nothing would ever release it: it is given up with the write it waits on, as
+                    # the rows already waiting were, instead of holding the queue's age up forever.
+                    for row in rows:
+                        row.update(
+                            status="dropped",
+                            finished_at=stamp,
+                            error_kind="parent_dropped",
+                            last_error=f"waited on {depends_on[:16]}, which was dropped",
+                        )
                 conn.execute(self._insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]), rows)
         return keys
+
+    def _parent_dropped(self, conn: Connection, key: str) -> bool:
+        q = sa.select(t.outbox.c.status).where(t.outbox.c.key == key)
+        if self.dialect == "postgresql":
+            # A drop running now waits for this insert (and then sees the new child), or this
+            # read waits for the drop and sees "dropped": a child cannot slip between the two.
+            q = q.with_for_update(read=True)
+        return conn.execute(q).scalar() == "dropped"
 
     def has_operation(self, key: str) -> bool:
         """Whether an operation with this idempotency key was ever queued."""
@@ -637,7 +658,10 @@ class StateStore:
                         sent_at=sa.func.coalesce(o.c.sent_at, stamp),
                     )
                 )
-        return [self._row(r, status="sending", sent_at=r.sent_at or stamp) for r in rows]
+        return [
+            self._row(r, status="sending", sent_at=r.sent_at or stamp, maybe_sent=r.sent_at is not None)
+            for r in rows
+        ]
 
     @staticmethod
     def _row(r: Any, **override: Any) -> OutboxRow:
@@ -659,6 +683,7 @@ class StateStore:
             last_error=m["last_error"],
             error_kind=m["error_kind"],
             created_at=datetime.fromisoformat(m["created_at"]),
+            maybe_sent=bool(m.get("maybe_sent", m["sent_at"] is not None)),
         )
 
     def mark_done(self, key: str, *, remote_id: str | None = None, version: str | None = None) -> None:
@@ -723,15 +748,123 @@ class StateStore:
             conn.execute(sa.update(t.outbox).where(t.outbox.c.key.in_(list(keys))).values(status="pending"))
 
     def outbox_rows(
-        self, connection: str | None = None, status: str | None = None, limit: int = 1000
+        self,
+        connection: str | None = None,
+        status: str | None = None,
+        limit: int = 1000,
+        *,
+        newest_first: bool = False,
     ) -> list[OutboxRow]:
-        q = sa.select(t.outbox).order_by(t.outbox.c.id).limit(limit)
+        order = t.outbox.c.id.desc() if newest_first else t.outbox.c.id
+        q = sa.select(t.outbox).order_by(order).limit(limit)
         if connection:
             q = q.where(t.outbox.c.connection == connection)
         if status:
             q = q.where(t.outbox.c.status == status)
         with self.engine.connect() as conn:
             return [self._row(r) for r in conn.execute(q)]
+
+    def outbox_find(self, key_prefix: str, limit: int = 10) -> list[OutboxRow]:
+        """The outbox rows whose key starts with ``key_prefix`` (an admin types the first characters)."""
+        q = (
+            sa.select(t.outbox)
+            .where(t.outbox.c.key.startswith(key_prefix.lower(), autoescape=True))
+            .order_by(t.outbox.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [self._row(r) for r in conn.execute(q)]
+
+    def outbox_statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        """The status of each of these outbox rows (missing keys are left out)."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.outbox.c.key, t.outbox.c.status).where(t.outbox.c.key.in_(wanted))
+            ).all()
+        return {str(k): str(s) for k, s in rows}
+
+    def retry_parked(self, key: str, *, by: str, note: str = "") -> bool:
+        """Put a parked write back in the queue, due now, after an admin fixed its cause in the ERP.
+
+        The key and payload stay as they are, so the ERP sees the same idempotency key again, and
+        ``sent_at`` is kept: a write that may have landed before it was parked is still looked up
+        in the ERP before it is sent again. The attempts start over, or a write parked after its
+        last retry would be parked again at the first hiccup. False when the row was not parked
+        (anymore); the status condition in the UPDATE is what keeps a running daemon out of the way.
+        """
+        o = t.outbox
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(o).where(o.c.key == key)).first()
+            moved = conn.execute(
+                sa.update(o)
+                .where(o.c.key == key, o.c.status == "parked")
+                .values(status="pending", attempts=0, next_attempt_at=ts(now()), finished_at=None)
+            ).rowcount
+            if moved != 1 or row is None:
+                return False
+            self._audit(
+                conn,
+                "outbox_retried",
+                row.connection,
+                None,
+                f"{row.target_type}/{row.target_id}",
+                {"key": key, "op": row.op_type, "error": row.last_error, "by": by, "note": note},
+            )
+        return True
+
+    def drop_parked(self, key: str, *, by: str, note: str) -> list[OutboxRow] | None:
+        """Give up a parked write for good (status ``dropped``), with every write waiting on it.
+
+        Returns the rows dropped along with it (children, their children, ...), or None when the
+        row was not parked (anymore). A dropped row keeps its key, so the same decision made again
+        by a later cycle finds it and is not queued a second time.
+        """
+        o = t.outbox
+        stamp = ts(now())
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(o).where(o.c.key == key)).first()
+            moved = conn.execute(
+                sa.update(o)
+                .where(o.c.key == key, o.c.status == "parked")
+                .values(status="dropped", finished_at=stamp)
+            ).rowcount
+            if moved != 1 or row is None:
+                return None
+            dependents: list[OutboxRow] = []
+            frontier = [key]
+            while frontier:
+                # A child can only be pending or parked here: none is claimed before its parent is done.
+                children = conn.execute(
+                    sa.select(o).where(o.c.depends_on.in_(frontier), o.c.status.in_(("pending", "parked")))
+                ).all()
+                if not children:
+                    break
+                conn.execute(
+                    sa.update(o)
+                    .where(o.c.id.in_([c.id for c in children]), o.c.status.in_(("pending", "parked")))
+                    .values(status="dropped", finished_at=stamp)
+                )
+                dependents.extend(self._row(c, status="dropped") for c in children)
+                frontier = [c.key for c in children]
+            self._audit(
+                conn,
+                "outbox_dropped",
+                row.connection,
+                None,
+                f"{row.target_type}/{row.target_id}",
+                {
+                    "key": key,
+                    "op": row.op_type,
+                    "error": row.last_error,
+                    "dependents": [d.key for d in dependents],
+                    "by": by,
+                    "note": note,
+                },
+            )
+        return dependents
 
     def outbox_stats(self, connection: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
@@ -746,11 +879,15 @@ class StateStore:
         return {"counts": counts, "oldest_pending_age_s": round(age, 1)}
 
     def last_operations(self, connection: str, op_type: str) -> dict[tuple[str, str], dict[str, Any]]:
-        """The newest operation of a type per target that was not parked: what the ERP shows, or will."""
+        """The newest operation of a type per target not parked or dropped: what the ERP shows, or will."""
         o = t.outbox
         newest = (
             sa.select(sa.func.max(o.c.id))
-            .where(o.c.connection == connection, o.c.op_type == op_type, o.c.status != "parked")
+            .where(
+                o.c.connection == connection,
+                o.c.op_type == op_type,
+                o.c.status.not_in(("parked", "dropped")),
+            )
             .group_by(o.c.target_type, o.c.target_id)
         )
         with self.engine.connect() as conn:
