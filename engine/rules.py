@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from engine.runner import register_decider_factory, register_deliverer_factory
@@ -26,7 +28,7 @@ from mapping.models import (
     Record,
     Stream,
 )
-from store import StateStore
+from store import StateStore, idempotency_key
 
 log = logging.getLogger("arbridge.rules")
 
@@ -133,7 +135,6 @@ class CashAppDecider:
             DocumentIndex,
             match_payments,
             payment_from_model,
-            to_payment_application,
         )
         from store.cashapp import CashAppState
 
@@ -165,9 +166,37 @@ class CashAppDecider:
             [c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer)],
             state.learned(conn),
         ))
-        for result, payment in zip(
-            match_payments(inputs, documents, customers, self.rules, ctx.as_of.date()), inputs, strict=True
-        ):
+        decided = match_payments(inputs, documents, customers, self.rules, ctx.as_of.date())
+        results = zip(decided, inputs, strict=True)
+        # In batches: one outbox lookup per thousand decisions, never all of them in memory.
+        while batch := list(islice(results, 1000)):
+            yield from self._settle(store, conn, batch, payments)
+
+    @staticmethod
+    def _settle(
+        store: StateStore, conn: str, batch: list[tuple[Any, Any]], payments: dict[str, Any]
+    ) -> Iterator[Operation]:
+        """Store a batch of decisions; the sure ones become payment applications for the ERP."""
+        from rules.cashapp import to_payment_application
+
+        ops: dict[str, Operation] = {
+            result.payment_id: to_payment_application(result, payments[result.payment_id])
+            for result, _ in batch
+            if result.status == "auto" and result.applications
+        }
+        statuses = store.outbox_statuses(idempotency_key(conn, op) for op in ops.values())
+        for result, payment in batch:
+            op = ops.get(result.payment_id)
+            if op is not None and statuses.get(idempotency_key(conn, op)) == "dropped":
+                # The ERP refused this very application and an admin gave it up: deciding it
+                # again would only meet the dropped row, so a clerk decides instead.
+                ops.pop(result.payment_id)
+                result = replace(
+                    result,
+                    status="review",
+                    explanation="The ERP refused this application and an admin dropped it "
+                    f"(arbridge outbox drop); change or reject it. {result.explanation}",
+                )
             stored = result.to_json()
             stored["payment"] = {
                 "date": payment.date.isoformat(),
@@ -187,8 +216,8 @@ class CashAppDecider:
                 rule=result.rule,
                 result=stored,
             )
-            if result.status == "auto" and result.applications:
-                yield to_payment_application(result, payments[result.payment_id])
+            if result.payment_id in ops:
+                yield ops[result.payment_id]
 
     def handles(self, op: Operation) -> bool:
         return op.op_type == OpType.PAYMENT_APPLICATION

@@ -330,3 +330,39 @@ def test_forget_wants_exactly_one_of_account_or_name(tmp_path: Path) -> None:
     assert code == 2 and "give one of --account or --name" in out
     code, out = _review(cfg, "forget", "--customer", "C1", "--name", "MUELLER MASCHINENBAU")
     assert code == 1 and "customer C1 has no learned name 'MUELLER MASCHINENBAU'" in out
+
+
+def test_an_application_the_erp_refused_and_an_admin_dropped_comes_back_to_the_clerk(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    exports = tmp_path / "exports"
+    with open(exports / "payments.csv", newline="", encoding="utf-8") as fh:
+        payments = list(csv.DictReader(fh))
+    payments.append({**payments[0], "id": "PMT-4", "amount": "1190.00", "unapplied_amount": "1190.00",
+                     "payer_account": "DE89370400440532013000", "reference": "INV-1001"})  # fmt: skip
+    write_csv(exports / "payments.csv", list(payments[0]), payments)
+    # The first cycle decides but cannot write: the ERP is refusing applications (period closed).
+    cfg.write_text(cfg.read_text().replace("{enabled: true}", "{enabled: false}", 1), encoding="utf-8")
+    _cycle(cfg)
+    assert _verdicts(cfg)["PMT-4"] == "auto"
+    store = open_store(load_config(cfg))
+    [queued] = store.outbox_rows("shop", status="pending")
+    store.mark_parked(queued.key, error="Accounting period 2024-06 is closed", kind="bad_record")
+    store.close()
+    dropped = CliRunner().invoke(
+        cli, ["outbox", "drop", "-c", str(cfg), queued.key[:12], "--note", "book it in July instead"]
+    )
+    assert dropped.exit_code == 0, dropped.output
+
+    cfg.write_text(cfg.read_text().replace("{enabled: false}", "{enabled: true}", 1), encoding="utf-8")
+    _cycle(cfg)
+
+    assert _verdicts(cfg)["PMT-4"] == "review" and _applications(tmp_path) == []
+    code, listing = _review(cfg)
+    assert "PMT-4" in listing and "The ERP refused this application and an admin dropped it" in listing
+    code, out = _review(cfg, "accept", "PMT-4", "--by", "anna")
+    assert code == 1 and "refused by the ERP and dropped by an admin" in out
+    assert _verdicts(cfg)["PMT-4"] == "review"  # still the clerk's to decide
+    code, out = _review(cfg, "reject", "PMT-4", "--by", "anna", "--reason", "applied by hand in July")
+    assert code == 0, out
+    _cycle(cfg)
+    assert _verdicts(cfg)["PMT-4"] == "rejected" and _applications(tmp_path) == []
