@@ -474,17 +474,17 @@ class _CustomerPlan:
         self.language = customer.language or policy.default_language
         self.opted_out = {c.strip().lower() for c in customer.opt_out_channels}
         self.planned_contacts: list[tuple[str, datetime]] = []
-        # The channel last chosen replaces one that failed for good before (see ``key``).
-        self.fell_back_from_failure = False
 
     def local_day(self, moment: datetime) -> date:
         return moment.astimezone(self.zone).date()
 
     def choose_channel(
         self, channels: Sequence[Channel]
-    ) -> tuple[Channel | None, datetime | None, list[str]]:
+    ) -> tuple[Channel | None, datetime | None, list[str], bool]:
+        """The first allowed channel, its send time, why earlier ones were passed over, and whether
+        one of those was passed over because it failed for good before (see ``key``)."""
         notes: list[str] = []
-        self.fell_back_from_failure = False
+        after_failure = False
         for ch in channels:
             if ch.value in self.opted_out or "all" in self.opted_out:
                 notes.append(f"customer opted out of {ch.value}")
@@ -492,7 +492,7 @@ class _CustomerPlan:
             if (ch.value, self.recipient(ch)) in self.hist.undeliverable:
                 to = f" to {self.recipient(ch)}" if self.recipient(ch) else ""
                 notes.append(f"an earlier {ch.value}{to} failed")
-                self.fell_back_from_failure = True
+                after_failure = True
                 continue
             if ch == Channel.EMAIL and not self.customer.email:
                 notes.append("no e-mail address")
@@ -511,8 +511,8 @@ class _CustomerPlan:
                 notes.append(capped)
                 continue
             self.planned_contacts.append((ch.value, send_at))
-            return ch, send_at, notes
-        return None, None, notes
+            return ch, send_at, notes, after_failure
+        return None, None, notes, after_failure
 
     def _cap_reached(self, ch: Channel, send_at: datetime) -> str | None:
         for cap in self.file.caps_for(ch):
@@ -531,9 +531,9 @@ class _CustomerPlan:
             return self.customer.phone
         return None
 
-    def key(self, currency: str, level: int, channel: Channel) -> str:
+    def key(self, currency: str, level: int, channel: Channel, after_failure: bool = False) -> str:
         raw = f"{self.customer.remote_id}|{currency}|{level}|{self.today.isoformat()}"
-        if self.fell_back_from_failure:
+        if after_failure:
             # The failed communication keeps its key and its place in the history; the one that
             # replaces it the same day needs a key of its own.
             raw += f"|after-failure|{channel.value}"
@@ -807,7 +807,7 @@ def _emit(
     channels = level.channels if level is not None else (pol.courtesy.channels if pol.courtesy else [])
     template = level.template if level is not None else (pol.courtesy.template if pol.courtesy else "")
     ids = tuple(o.inv.remote_id for o in items)
-    channel, send_at, notes = ctx.choose_channel(channels)
+    channel, send_at, notes, after_failure = ctx.choose_channel(channels)
     if channel is None or send_at is None:
         yield Skip(
             ctx.customer.remote_id,
@@ -861,7 +861,7 @@ def _emit(
     header = f"level {level_no}" + (f" ({name})" if name else "")
     summary = f"{len(items)} invoice(s), {_fmt(total_open, currency)} open"
     yield PlannedAction(
-        key=ctx.key(currency, level_no, channel),
+        key=ctx.key(currency, level_no, channel, after_failure),
         customer_id=ctx.customer.remote_id,
         currency=currency,
         invoice_ids=ids,
