@@ -330,12 +330,13 @@ class ReviewQueue:
 
     def _enqueue(self, op: Operation) -> str:
         key = idempotency_key(self.connection, op)
-        if self.store.outbox_statuses([key]).get(key) == "dropped":
+        status = self.store.outbox_statuses([key]).get(key)
+        if status == "dropped":
             raise ReviewError(
                 "this very application was refused by the ERP and dropped by an admin "
                 f"(outbox key {key[:16]}); change it to another application, or reject the payment"
             )
-        if not self.store.has_operation(key):
+        if status is None:
             self.store.enqueue(self.connection, [op])
         return key
 

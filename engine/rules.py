@@ -184,10 +184,10 @@ class CashAppDecider:
             for result, _ in batch
             if result.status == "auto" and result.applications
         }
-        statuses = store.outbox_statuses(idempotency_key(conn, op) for op in ops.values())
+        keys = {pid: idempotency_key(conn, op) for pid, op in ops.items()}
+        statuses = store.outbox_statuses(keys.values())
         for result, payment in batch:
-            op = ops.get(result.payment_id)
-            if op is not None and statuses.get(idempotency_key(conn, op)) == "dropped":
+            if statuses.get(keys.get(result.payment_id, "")) == "dropped":
                 # The ERP refused this very application and an admin gave it up: deciding it
                 # again would only meet the dropped row, so a clerk decides instead.
                 ops.pop(result.payment_id)
