@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from connectors.registry import discover
+from engine.cli_config import load_deployment as load
 from engine.logs import setup_logging
 from engine.runner import initial_schedule, make_connector, next_run, open_store, sync_connection
 from engine.sync import CycleReport
@@ -36,17 +37,6 @@ def _version() -> str:
         return metadata.version("arbridge")
     except metadata.PackageNotFoundError:
         return "0+unknown"
-
-
-def load(config_path: str) -> Any:
-    """Load the deployment config or exit with code 2 and every bad key named."""
-    from config import ConfigError, load_config
-
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
 
 
 def _selected(deployment: Any, names: tuple[str, ...]) -> list[Any]:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from engine.cli_config import CONFIG_OPTION, load_deployment
 from engine.dunning_delivery import IDEMPOTENT_CHANNELS, owner_is_gone, senders_from_config
 from engine.dunning_worklist import worklist_from_store
 from engine.runner import open_store
@@ -38,27 +39,9 @@ __all__ = [
     "worklist_command",
 ]
 
-_CONFIG = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The deployment file.",
-)
 _CONNECTIONS = click.option(
     "--connection", "names", multiple=True, help="Only this connection (repeatable); all by default."
 )
-
-
-def _load(config_path: str) -> Any:
-    from config import ConfigError, load_config
-
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
 
 
 def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime:
@@ -260,13 +243,13 @@ def _print_preview(name: str, sections: dict[str, list[dict[str, Any]]], config_
 
 
 @click.command("preview")
-@_CONFIG
+@CONFIG_OPTION
 @_CONNECTIONS
 @_AS_OF
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def preview_command(config_path: str, names: tuple[str, ...], as_of: datetime, as_json: bool) -> None:
     """Show what would be sent today and what waits for a decision, from the store; sends nothing."""
-    deployment = _load(config_path)
+    deployment = load_deployment(config_path)
     store = open_store(deployment)
     try:
         result = {
@@ -301,7 +284,7 @@ def _one_action(store: StateStore, key: str) -> DunningActionRow:
 
 
 def _decide(config_path: str, key: str, note: str, resend: bool) -> None:
-    deployment = _load(config_path)
+    deployment = load_deployment(config_path)
     store = open_store(deployment)
     try:
         row = _one_action(store, key)
@@ -333,7 +316,7 @@ def _decide(config_path: str, key: str, note: str, resend: bool) -> None:
 
 
 @click.command("resend")
-@_CONFIG
+@CONFIG_OPTION
 @click.argument("key")
 @click.option("--note", default="", help="What was checked, for the audit log.")
 def resend_command(config_path: str, key: str, note: str) -> None:
@@ -342,7 +325,7 @@ def resend_command(config_path: str, key: str, note: str) -> None:
 
 
 @click.command("mark-sent")
-@_CONFIG
+@CONFIG_OPTION
 @click.argument("key")
 @click.option("--note", default="", help="What was checked (e.g. the relay log line), for the audit log.")
 def mark_sent_command(config_path: str, key: str, note: str) -> None:
@@ -417,7 +400,7 @@ def dunning_status_lines(info: dict[str, Any], config_path: str) -> list[str]:
 
 
 @click.command("worklist")
-@_CONFIG
+@CONFIG_OPTION
 @_CONNECTIONS
 @_AS_OF
 @click.option("--top", default=20, show_default=True, type=click.IntRange(min=1), help="How many customers.")
@@ -426,7 +409,7 @@ def worklist_command(
     config_path: str, names: tuple[str, ...], as_of: datetime, top: int, as_json: bool
 ) -> None:
     """Customers to call first: ranked by amount at risk, days overdue and payment behaviour, explained."""
-    deployment = _load(config_path)
+    deployment = load_deployment(config_path)
     store = open_store(deployment)
     default_zone = "UTC"
     dunning = deployment.rules.dunning

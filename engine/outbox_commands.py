@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
+from engine.cli_config import CONFIG_OPTION, load_deployment
 from engine.runner import open_store
 from store import StateStore
 from store.state import OutboxRow
@@ -26,24 +26,6 @@ __all__ = ["drop_command", "list_command", "outbox_row_summary", "retry_command"
 STATUSES = ("parked", "pending", "sending", "done", "dropped", "all")
 SHORT_KEY = 16
 
-_CONFIG = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The deployment file.",
-)
-
-
-def _load(config_path: str) -> Any:
-    from config import ConfigError, load_config
-
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
 
 
 def _age(since: datetime, at: datetime) -> str:
@@ -102,7 +84,7 @@ def _line(item: dict[str, Any]) -> str:
 
 
 @click.command("list")
-@_CONFIG
+@CONFIG_OPTION
 @click.option("--connection", "connection_name", default=None, help="Only this connection's writes.")
 @click.option(
     "--status",
@@ -119,7 +101,7 @@ def list_command(
     config_path: str, connection_name: str | None, status: str, limit: int, as_json: bool
 ) -> None:
     """List writes to the ERP (parked ones by default) with the ERP's last error."""
-    deployment = _load(config_path)
+    deployment = load_deployment(config_path)
     store = open_store(deployment)
     try:
         rows = store.outbox_rows(
@@ -171,7 +153,7 @@ def _resolve(store: StateStore, prefixes: tuple[str, ...], verb: str) -> list[Ou
 
 
 @click.command("retry")
-@_CONFIG
+@CONFIG_OPTION
 @click.argument("keys", nargs=-1, required=True)
 @click.option("--note", default="", help="What was fixed in the ERP, for the audit log.")
 def retry_command(config_path: str, keys: tuple[str, ...], note: str) -> None:
@@ -180,7 +162,7 @@ def retry_command(config_path: str, keys: tuple[str, ...], note: str) -> None:
     The same write goes out (same idempotency key); one that may already have reached the ERP is
     looked up there first.
     """
-    deployment = _load(config_path)
+    deployment = load_deployment(config_path)
     store = open_store(deployment)
     who = getpass.getuser()
     changed: list[str] = []
@@ -202,14 +184,14 @@ def retry_command(config_path: str, keys: tuple[str, ...], note: str) -> None:
 
 
 @click.command("drop")
-@_CONFIG
+@CONFIG_OPTION
 @click.argument("keys", nargs=-1, required=True)
 @click.option("--note", required=True, help="Why the write must never be sent, for the audit log.")
 def drop_command(config_path: str, keys: tuple[str, ...], note: str) -> None:
     """Give parked writes up for good, with the writes waiting on them; they are never sent."""
     if not note.strip():
         raise click.UsageError("--note must say why the write is given up")
-    deployment = _load(config_path)
+    deployment = load_deployment(config_path)
     store = open_store(deployment)
     who = getpass.getuser()
     changed: list[str] = []
