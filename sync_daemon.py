@@ -436,21 +436,18 @@ def audit() -> None:
 
 def _checkpoints(values: tuple[str, ...], files: tuple[str, ...]) -> list[Any]:
     """Checkpoints given on the command line and in files (one per line, or a log line holding one)."""
-    import re
-
     from store import AuditCheckpoint
 
-    texts = list(values)
-    for name in files:
-        content = Path(name).read_text(encoding="utf-8")
-        found = re.findall(r"\b\d+:[0-9a-f]{64}\b", content)
-        if not found:
-            raise click.BadParameter(f"{name} holds no ROW:HASH checkpoint", param_hint="--checkpoint-file")
-        texts += found
     try:
-        return [AuditCheckpoint.parse(t) for t in texts]
+        out = [AuditCheckpoint.parse(t) for t in values]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--checkpoint") from exc
+    for name in files:
+        found = AuditCheckpoint.find_all(Path(name).read_text(encoding="utf-8"))
+        if not found:
+            raise click.BadParameter(f"{name} holds no ROW:HASH checkpoint", param_hint="--checkpoint-file")
+        out += found
+    return out
 
 
 @audit.command("verify")

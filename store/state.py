@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -1273,10 +1274,18 @@ class AuditCheckpoint:
         Raises:
             ValueError: the text is not a checkpoint.
         """
-        row, _, digest = text.strip().partition(":")
-        if not row.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        found = _CHECKPOINT.fullmatch(text.strip())
+        if found is None:
             raise ValueError(f"expected ROW:HASH (a row number and 64 hex digits), not {text!r}")
-        return cls(int(row), digest)
+        return cls(int(found[1]), found[2])
+
+    @classmethod
+    def find_all(cls, text: str) -> list[AuditCheckpoint]:
+        """Every checkpoint written in ``text``, such as the daemon's log lines."""
+        return [cls(int(m[1]), m[2]) for m in _CHECKPOINT.finditer(text)]
+
+
+_CHECKPOINT = re.compile(r"\b(\d+):([0-9a-f]{64})\b")
 
 
 def audit_hash(
