@@ -139,10 +139,6 @@ class CashAppState:
 
     # -- bank statements -------------------------------------------------------------------------
 
-    def statement_known(self, connection: str, content_hash: str) -> bool:
-        """Whether a statement file with this content was imported (or quarantined) before."""
-        return self.statement(connection, content_hash) is not None
-
     def statement(self, connection: str, content_hash: str) -> dict[str, Any] | None:
         """The record of a statement file by its content (``status``, ``reason``, ...), or None."""
         f = t.statement_files

@@ -70,7 +70,9 @@ def test_a_statement_is_imported_once_and_overlapping_lines_are_kept_once(store_
     state = CashAppState(store)
     line = {"payment_id": "L1", "date": "2024-06-27", "amount": "10.00", "currency": "EUR"}
     assert state.import_statement("acme", "a" * 64, file_name="s1.xml", fmt="camt053", lines=[line]) == 1
-    assert state.statement_known("acme", "a" * 64)
+    known = state.statement("acme", "a" * 64)
+    assert known is not None
+    assert (known["status"], known["file_name"], known["lines"]) == ("imported", "s1.xml", 1)
     other = {**line, "payment_id": "L2"}
     assert (
         state.import_statement("acme", "b" * 64, file_name="s2.xml", fmt="camt053", lines=[line, other]) == 1
