@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from connectors.csv.sample import CREDIT_MEMO_COLUMNS, write_csv
 from engine.runner import open_store, sync_connection
@@ -34,6 +35,19 @@ def brauhaus(tmp_path: Path, **customer: str) -> Path:
             invoice_row("1002", "C1", TODAY - timedelta(days=12), "200.00", total="238.00"),
         ],
     )
+
+
+def planned_before_the_contact_window(tmp_path: Path, port: int) -> tuple[Any, Path, Any, Any]:
+    """Brauhaus's reminder, planned by the cycle at 06:00 Berlin time for 08:00, not sent yet."""
+    exports = brauhaus(tmp_path)
+    cfg = deployment(tmp_path, exports, port)
+    policy = Path(str(cfg.rules.dunning.policy))
+    policy.write_text(policy.read_text().replace("contact_window: {channels: []}", "contact_window: {}"))
+    store = open_store(cfg)
+    sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF.replace(hour=5))
+    [planned] = DunningActions(store).with_status("shop", ["planned"])
+    assert planned.send_at == AS_OF.replace(hour=7)
+    return cfg, exports, store, planned
 
 
 def test_an_overdue_customer_gets_one_email_with_invoices_amounts_fees_interest_and_reference(
@@ -114,16 +128,8 @@ def test_a_customer_who_paid_after_the_reminder_was_planned_does_not_get_it(
     tmp_path: Path, smtp: tuple[int, Mailbox]
 ) -> None:
     port, mailbox = smtp
-    exports = brauhaus(tmp_path)
-    # E-mails go out from 08:00 Berlin time; the cycle at 06:00 plans the reminder for 08:00.
-    cfg = deployment(tmp_path, exports, port)
-    policy = Path(str(cfg.rules.dunning.policy))
-    policy.write_text(policy.read_text().replace("contact_window: {channels: []}", "contact_window: {}"))
-    store = open_store(cfg)
-    early = AS_OF.replace(hour=5)
-    sync_connection(cfg, cfg.connections[0], store, as_of=early)
-    [planned] = DunningActions(store).with_status("shop", ["planned"])
-    assert planned.send_at == AS_OF.replace(hour=7)
+    # E-mails go out from 08:00 Berlin time; the cycle at 06:00 planned the reminder for 08:00.
+    cfg, exports, store, planned = planned_before_the_contact_window(tmp_path, port)
 
     # The customer pays invoice 1001 at 07:30; the ERP export shows it at the next pull.
     write_exports(
@@ -154,13 +160,7 @@ def test_a_credit_memo_raised_after_the_reminder_was_planned_holds_it_back(
     tmp_path: Path, smtp: tuple[int, Mailbox]
 ) -> None:
     port, mailbox = smtp
-    exports = brauhaus(tmp_path)
-    cfg = deployment(tmp_path, exports, port)
-    policy = Path(str(cfg.rules.dunning.policy))
-    policy.write_text(policy.read_text().replace("contact_window: {channels: []}", "contact_window: {}"))
-    store = open_store(cfg)
-    sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF.replace(hour=5))
-    [planned] = DunningActions(store).with_status("shop", ["planned"])
+    cfg, exports, store, planned = planned_before_the_contact_window(tmp_path, port)
 
     # At 07:00 the clerk raises a credit memo against invoice 1002 (wrong quantity billed).
     write_csv(
