@@ -14,14 +14,20 @@ __all__ = ["demo_command"]
 
 
 @click.command("demo")
-@click.option("--state-dir", default="./arbridge-demo", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--state-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Where the demo keeps its state and its ERP's data (default: ~/.local/state/arbridge/demo, "
+    "outside any checkout).",
+)
 @click.option("--resume", is_flag=True, help="Re-run against the existing state: an incremental cycle.")
-def demo_command(state_dir: str, resume: bool) -> None:
+def demo_command(state_dir: str | None, resume: bool) -> None:
     """Run one full cycle on embedded defaults: SQLite state and a local ERP with seeded data."""
-    from sandboxes.demo import run_demo
+    from sandboxes.demo import default_state_dir, run_demo
 
     started = time.monotonic()
     setup_logging("WARNING", "text")
-    code = run_demo(Path(state_dir), resume=resume, echo=click.echo)
+    code = run_demo(Path(state_dir) if state_dir else default_state_dir(), resume=resume, echo=click.echo)
     click.echo(f"\n(demo finished in {time.monotonic() - started:.1f}s)")
     sys.exit(code)

@@ -8,8 +8,8 @@ that pulls only what changed.
 from __future__ import annotations
 
 import importlib
-import json
-from collections import Counter
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,10 +17,26 @@ from pathlib import Path
 from typing import Any
 
 from engine.runner import deciders_for, open_store, sync_connection
-from engine.sync import CycleReport
-from store import StateStore
+from sandboxes.demo.story import DemoStory
 
 Echo = Callable[[str], None]
+
+
+def default_state_dir() -> Path:
+    """Where the demo keeps its state: the user's state folder, never the current directory.
+
+    ``$XDG_STATE_HOME/arbridge/demo`` (``~/.local/state/arbridge/demo``), or
+    ``%LOCALAPPDATA%\\arbridge\\demo`` on Windows, so running the demo inside a checkout leaves
+    nothing for git to pick up.
+    """
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "arbridge" / "demo"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "arbridge" / "demo"
+
+
+def _state_dir_option(state_dir: Path) -> str:
+    return "" if state_dir == default_state_dir().absolute() else f" --state-dir {state_dir}"
 
 
 @dataclass
@@ -28,9 +44,12 @@ class DemoERP:
     """A running local ERP and how to connect to it."""
 
     kind: str
+    name: str
     connection: dict[str, Any]
     describe: str
     where_written: str
+    # The one-time consent an admin gives with `arbridge auth …`, given the connection's state.
+    authorize: Callable[[Any], None] | None = None
 
 
 def _erp_profiles() -> list[str]:
@@ -76,6 +95,8 @@ def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print) -> in
         )
         connection = deployment.connections[0]
         store = open_store(deployment)
+        if erp.authorize is not None:
+            erp.authorize(store.connector_state(connection.name))
         echo(f"ERP: {erp.describe}")
         echo(
             "Cycle: "
@@ -87,11 +108,14 @@ def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print) -> in
         )
         deciders = deciders_for(deployment, connection)
         report = sync_connection(deployment, connection, store, deciders=deciders, sleep=lambda s: None)
-        _summarise(store, report, echo)
-        echo(f"\nWrite-backs landed in: {erp.where_written}")
-        echo(f"State file: {state_dir / 'arbridge.sqlite'}")
+        channels = list(deployment.rules.dunning.channels.configured)
+        DemoStory(store, report, erp.name, echo).tell(channels=channels)
+        for error in report.errors:
+            echo(f"  ! {error}")
+        echo(f"\nThe ERP's side of it: {erp.where_written}")
+        echo(f"arbridge's state (SQLite): {state_dir / 'arbridge.sqlite'}")
         if not resume:
-            echo(f"Next: `arbridge demo --resume --state-dir {state_dir}` for an incremental cycle.")
+            echo(f"Next: `arbridge demo --resume{_state_dir_option(state_dir)}` for an incremental cycle.")
         store.close()
     return 0 if report.status in ("ok", "partial") else 1
 
@@ -107,54 +131,3 @@ def _demo_rules() -> dict[str, Any]:
     except ImportError:
         pass
     return rules
-
-
-def _summarise(store: StateStore, report: CycleReport, echo: Echo) -> None:
-    echo(
-        f"\nPulled (run {report.run_id[:8]}, {report.status}, {report.seconds:.1f}s, "
-        f"{report.api_calls} API calls):"
-    )
-    for stream, n in report.pulled.items():
-        echo(
-            f"  {stream:<13} {n.get('new', 0):>5} new  {n.get('changed', 0):>5} changed  "
-            f"{n.get('unchanged', 0):>5} unchanged  {n.get('deleted', 0):>3} deleted  "
-            f"{n.get('quarantined', 0):>3} quarantined"
-        )
-    if any(n.get("quarantined") for n in report.pulled.values()):
-        for q in store.quarantined(report.connection, limit=5):
-            echo(f"    quarantined {q['stream']} {q['remote_id']}: {q['field_path']}: {q['reason']}")
-    decided: Counter[str] = Counter()
-    examples: list[str] = []
-    for entry in reversed(store.audit_entries(report.connection, limit=5000)):
-        if entry["run_id"] != report.run_id or entry["event"] != "decided":
-            continue
-        detail = json.loads(entry["detail"])
-        decided[f"{detail['rule']}: {detail['op'].get('collection_status') or 'payment application'}"] += 1
-        if len(examples) < 6:
-            examples.append(f"    {entry['subject']}: {_describe_op(detail['op'])}")
-    echo("\nDecided:")
-    if not decided:
-        echo("  nothing new to do")
-    for what, count in sorted(decided.items()):
-        echo(f"  {count:>5}  {what}")
-    for line in examples:
-        echo(line)
-    echo("\nWritten back to the ERP:")
-    written = dict(report.written)
-    echo("  " + (", ".join(f"{v} {k}" for k, v in sorted(written.items())) or "nothing"))
-    stats = store.outbox_stats(report.connection)["counts"]
-    echo(
-        f"  outbox: {stats.get('done', 0)} done, {stats.get('pending', 0)} pending, "
-        f"{stats.get('parked', 0)} parked"
-    )
-
-
-def _describe_op(op: dict[str, Any]) -> str:
-    if "collection_status" in op:
-        level = f" level {op['dunning_level']}" if op.get("dunning_level") is not None else ""
-        nxt = f", next action {op['next_action_date']}" if op.get("next_action_date") else ""
-        return f"{op['collection_status']}{level}{nxt}"
-    if "allocations" in op:
-        parts = ", ".join(f"{a['target_type']} {a['target_id']} {a['amount']}" for a in op["allocations"])
-        return f"apply {op['amount']} {op['currency']} to {parts}"
-    return str(op.get("text", op))

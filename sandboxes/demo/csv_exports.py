@@ -28,6 +28,7 @@ def local_erp(state_dir: Path, *, resume: bool, echo: Callable[[str], None]) -> 
         echo(f"Simulated ERP activity: customer {', '.join(changed)} edited at {stamp}")
     yield DemoERP(
         kind="csv",
+        name="the CSV exports",
         connection={
             "name": "demo-erp",
             "connector": "csv",

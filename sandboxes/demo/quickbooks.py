@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from connectors.base import KeyValueStore
 from sandboxes.demo import DemoERP
 from sandboxes.quickbooks.server import QuickBooksSandbox
 
@@ -48,9 +49,36 @@ def _restore(sandbox: QuickBooksSandbox, path: Path) -> None:
         sandbox._replies.update(state.get("replies", {}))
 
 
-def _open_invoices(sandbox: QuickBooksSandbox, n: int) -> list[str]:
+def _least_recently_edited(sandbox: QuickBooksSandbox, n: int) -> list[str]:
+    """Open invoices nobody touched for the longest time: each --resume edits other ones."""
     rows = sandbox.company.tables["Invoice"]
-    return [i for i, rec in rows.items() if float(rec.get("Balance", 0)) > 0][:n]
+    open_ones = [
+        (rec["MetaData"]["LastUpdatedTime"], int(i), i)
+        for i, rec in rows.items()
+        if float(rec.get("Balance", 0)) > 0
+    ]
+    return [ident for _, _, ident in sorted(open_ones)[:n]]
+
+
+def _consent(sandbox: QuickBooksSandbox) -> Callable[[KeyValueStore], None]:
+    """What `arbridge auth quickbooks --refresh-token` does: store a token the sandbox just issued.
+
+    The sandbox starts afresh each run and knows none of the earlier run's tokens, so each run
+    authorizes again, as an admin would after reconnecting the app.
+    """
+
+    def authorize(state: KeyValueStore) -> None:
+        from connectors.quickbooks.auth import TokenManager
+
+        tokens = TokenManager(
+            state,
+            client_id=sandbox.client_id,
+            client_secret=sandbox.client_secret,
+            token_url=sandbox.token_url,
+        )
+        tokens.store_refresh_token(sandbox.issue_refresh_token())
+
+    return authorize
 
 
 @contextmanager
@@ -63,12 +91,13 @@ def local_erp(state_dir: Path, *, resume: bool, echo: Callable[[str], None]) -> 
     sandbox.start()
     try:
         if restoring:
-            touched = _open_invoices(sandbox, 2)
+            touched = _least_recently_edited(sandbox, 2)
             for invoice_id in touched:
                 sandbox.touch("Invoice", invoice_id)
             echo(f"Simulated ERP activity: invoices {', '.join(touched)} edited in QuickBooks")
         yield DemoERP(
             kind="quickbooks",
+            name="QuickBooks",
             connection={
                 "name": "demo-quickbooks",
                 "connector": "quickbooks",
@@ -79,14 +108,13 @@ def local_erp(state_dir: Path, *, resume: bool, echo: Callable[[str], None]) -> 
                     "realm_id": sandbox.realm_id,
                     "client_id": sandbox.client_id,
                     "client_secret": sandbox.client_secret,
-                    # A consent the admin would give once with `arbridge auth quickbooks`.
-                    "refresh_token": sandbox.issue_refresh_token(),
                     "collection_status_field_id": "1",
                     "verify_tls": True,
                 },
                 "write_back": {"enabled": True},
             },
             describe=f"QuickBooks Online sandbox at {sandbox.base_url} (realm {sandbox.realm_id})",
+            authorize=_consent(sandbox),
             where_written=f"the sandbox company, saved in {snapshot}",
         )
     finally:
