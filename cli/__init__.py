@@ -31,9 +31,18 @@ __all__ = ["arbridge", "main"]
 @click.group("arbridge", context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version(), "--version", prog_name="arbridge")
 @click.option(
-    "--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (default: from the config, else INFO)."
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default=None,
+    help="How much to log (default: the configuration's logging.level, else INFO).",
 )
-@click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default=None)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "text"]),
+    default=None,
+    help="json: one JSON object per line; text: sentences for a terminal; auto: text on a terminal, "
+    "else json (default: the configuration's logging.format, else auto).",
+)
 @click.pass_context
 def arbridge(ctx: click.Context, log_level: str | None, log_format: str | None) -> None:
     """arbridge: sync ERPs with accounts-receivable collections, on your own premises."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.options import CONFIG_OPTION, load_deployment
+from cli.options import CONFIG_OPTION, BadInputError, load_deployment
 from engine.runner import open_store
 
 __all__ = ["audit_group"]
@@ -28,7 +28,11 @@ def _checkpoints(values: tuple[str, ...], files: tuple[str, ...]) -> list[Any]:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--checkpoint") from exc
     for name in files:
-        found = AuditCheckpoint.find_all(Path(name).read_text(encoding="utf-8"))
+        try:
+            text = Path(name).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise BadInputError(f"{name}: cannot be read ({exc.strerror})") from None
+        found = AuditCheckpoint.find_all(text)
         if not found:
             raise click.BadParameter(f"{name} holds no ROW:HASH checkpoint", param_hint="--checkpoint-file")
         out += found
@@ -58,7 +62,7 @@ def audit_verify(config_path: str, checkpoints: tuple[str, ...], checkpoint_file
     entries were deleted shows only against a checkpoint kept outside the store.
     """
     wanted = _checkpoints(checkpoints, checkpoint_files)
-    deployment = load_deployment(config_path)
+    deployment = load_deployment(config_path, store_only=True)
     store = open_store(deployment)
     problems = store.verify_audit(wanted)
     head = store.audit_head()
@@ -77,7 +81,7 @@ def audit_verify(config_path: str, checkpoints: tuple[str, ...], checkpoint_file
 @CONFIG_OPTION
 def audit_head(config_path: str) -> None:
     """Print the newest entry as ROW:HASH, to keep outside this machine for audit verify."""
-    deployment = load_deployment(config_path)
+    deployment = load_deployment(config_path, store_only=True)
     store = open_store(deployment)
     head = store.audit_head()
     store.close()

@@ -17,14 +17,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.options import CONFIG_OPTION, load_deployment
+from cli.options import CONFIG_OPTION, as_of_option, connection_option, load_deployment
 from engine.dunning_delivery import IDEMPOTENT_CHANNELS, owner_is_gone, senders_from_config
 from engine.dunning_worklist import worklist_from_store
 from engine.runner import open_store
 from mapping.models import Customer, Invoice, Stream
 from rules.dunning import Channel, PlannedAction, SmtpEmailSender, action_from_json
 from rules.dunning.contact import zone_for
-from rules.dunning.history import parse_instant
 from rules.dunning.recheck import why_not_send
 from store import StateStore
 from store.dunning import NEEDS_DECISION, DunningActionRow, DunningActions
@@ -39,25 +38,12 @@ __all__ = [
     "worklist_command",
 ]
 
-_CONNECTIONS = click.option(
-    "--connection", "names", multiple=True, help="Only this connection (repeatable); all by default."
-)
+_CONNECTIONS = connection_option()
+_AS_OF = as_of_option("Look at this moment instead of now.")
 
 
-def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        return parse_instant(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: give an ISO 8601 date-time with a zone, e.g. 2026-11-23T10:00:00Z"
-        ) from None
-
-
-_AS_OF = click.option(
-    "--as-of", "as_of", callback=_as_of, help="Look at this moment instead of now (ISO 8601 with a zone)."
-)
+def _now_or(as_of: datetime | None) -> datetime:
+    return as_of if as_of is not None else datetime.now(UTC)
 
 
 def _connections(deployment: Any, names: tuple[str, ...]) -> list[Any]:
@@ -247,9 +233,10 @@ def _print_preview(name: str, sections: dict[str, list[dict[str, Any]]], config_
 @_CONNECTIONS
 @_AS_OF
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def preview_command(config_path: str, names: tuple[str, ...], as_of: datetime, as_json: bool) -> None:
+def preview_command(config_path: str, names: tuple[str, ...], as_of: datetime | None, as_json: bool) -> None:
     """Show what would be sent today and what waits for a decision, from the store; sends nothing."""
-    deployment = load_deployment(config_path)
+    as_of = _now_or(as_of)
+    deployment = load_deployment(config_path, store_only=True)
     store = open_store(deployment)
     try:
         result = {
@@ -284,7 +271,7 @@ def _one_action(store: StateStore, key: str) -> DunningActionRow:
 
 
 def _decide(config_path: str, key: str, note: str, resend: bool) -> None:
-    deployment = load_deployment(config_path)
+    deployment = load_deployment(config_path, store_only=True)
     store = open_store(deployment)
     try:
         row = _one_action(store, key)
@@ -406,10 +393,11 @@ def dunning_status_lines(info: dict[str, Any], config_path: str) -> list[str]:
 @click.option("--top", default=20, show_default=True, type=click.IntRange(min=1), help="How many customers.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def worklist_command(
-    config_path: str, names: tuple[str, ...], as_of: datetime, top: int, as_json: bool
+    config_path: str, names: tuple[str, ...], as_of: datetime | None, top: int, as_json: bool
 ) -> None:
     """Customers to call first: ranked by amount at risk, days overdue and payment behaviour, explained."""
-    deployment = load_deployment(config_path)
+    as_of = _now_or(as_of)
+    deployment = load_deployment(config_path, store_only=True)
     store = open_store(deployment)
     default_zone = "UTC"
     dunning = deployment.rules.dunning

@@ -17,8 +17,9 @@ from typing import IO
 import click
 from pydantic import ValidationError
 
+from cli.options import BadInputError, as_of_option
 from rules.dunning.csvio import read_credit_memos, read_customers, read_invoices
-from rules.dunning.history import HistoryEntry, parse_instant, read_history
+from rules.dunning.history import HistoryEntry, read_history
 from rules.dunning.planner import PlannedAction, action_from_json, plan
 from rules.dunning.policy import DunningPolicy, load_policy
 from rules.dunning.render import render
@@ -28,21 +29,11 @@ __all__ = ["dunning_group"]
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-def _as_of(_ctx: click.Context, _param: click.Parameter, value: str) -> datetime:
-    try:
-        return parse_instant(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: give an ISO 8601 date-time with a time zone, e.g. 2026-11-23T10:00:00Z "
-            "or 2026-11-23T10:00:00+01:00"
-        ) from None
-
-
 def _load(policy_path: Path) -> DunningPolicy:
     try:
         return load_policy(policy_path)
     except ValidationError as exc:
-        raise click.ClickException(f"{policy_path}: invalid dunning policy:\n{exc}") from None
+        raise BadInputError(f"{policy_path}: invalid dunning policy:\n{exc}") from None
 
 
 @click.group("dunning")
@@ -73,13 +64,7 @@ def dunning_group() -> None:
     type=_FILE,
     help="History JSON lines (earlier actions.jsonl files, payments, promises); repeatable.",
 )
-@click.option(
-    "--as-of",
-    "as_of",
-    required=True,
-    callback=_as_of,
-    help="Planning time with a zone, e.g. 2026-11-23T10:00:00Z.",
-)
+@as_of_option("The moment to plan for.", required=True)
 @click.option(
     "--out",
     "out_path",
@@ -119,7 +104,7 @@ def plan_command(
             counts["actions" if isinstance(item, PlannedAction) else "skips"] += 1
             out.write(json.dumps(item.to_json(), ensure_ascii=False, sort_keys=False) + "\n")
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise BadInputError(str(exc)) from None
     finally:
         if out is not sys.stdout:
             out.close()
@@ -127,10 +112,24 @@ def plan_command(
 
 
 @dunning_group.command("render")
-@click.option("--policy", "policy_path", required=True, type=_FILE)
-@click.option("--customers", "customers_path", required=True, type=_FILE)
+@click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=_FILE,
+    help="The policy YAML the actions were planned with.",
+)
+@click.option(
+    "--customers", "customers_path", required=True, type=_FILE, help="customers.csv (names, addresses)."
+)
 @click.option("--actions", "actions_path", required=True, type=_FILE, help="actions.jsonl from plan.")
-@click.option("--out-dir", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out-dir",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the rendered .txt, .html and .pdf files (created when missing).",
+)
 def render_command(policy_path: Path, customers_path: Path, actions_path: Path, out_dir: Path) -> None:
     """Render planned actions to files for review (.txt, .html, .pdf), sending nothing."""
     policy = _load(policy_path)

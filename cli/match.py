@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
 
+from cli.options import BadInputError, as_of_option
 from rules.cashapp.bank import StatementError
 from rules.cashapp.files import (
     InputFileError,
@@ -32,12 +33,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     "--payments", required=True, type=_FILE, help="payments.csv, or a camt.053, BAI2 or MT940 bank statement."
 )
 @click.option("--customers", type=_FILE, help="customers.csv: names and bank accounts to recognise payers.")
-@click.option(
-    "--as-of",
-    "as_of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Evaluation date (default: today); documents issued later are ignored.",
-)
+@as_of_option("Evaluation day (default: today); documents issued later are ignored.")
 @click.option("--rules", "rules_path", type=_FILE, help="rules.yaml with thresholds, weights and tolerances.")
 @click.option("--remittance", type=_FILE, help="Remittance advices (CSV or JSON) keyed by payment_id.")
 @click.option(
@@ -50,7 +46,7 @@ def match_command(
     invoices: Path,
     payments: Path,
     customers: Path | None,
-    as_of: object,
+    as_of: datetime | None,
     rules_path: Path | None,
     remittance: Path | None,
     out: Path,
@@ -65,8 +61,8 @@ def match_command(
             if remittance:
                 incoming = list(attach_remittance(incoming, read_remittance(remittance)))
         except (InputFileError, StatementError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
-        when = as_of.date() if hasattr(as_of, "date") else date.today()
+            raise BadInputError(str(exc)) from exc
+        when = as_of.date() if as_of is not None else date.today()
         results = match_payments(incoming, documents, people, rules, when)
         if str(out) == "-":
             counts = write_matches(results, sys.stdout)

@@ -1,25 +1,143 @@
-"""What every ``arbridge`` command shares: the ``-c`` option, loading the deployment, picking connections."""
+"""What every ``arbridge`` command shares: one convention for options, the deployment, the connections.
+
+The convention, checked for every command by ``tests/cli/test_command_line_conventions.py``:
+
+* ``-c/--config FILE`` comes after the command's own name (``arbridge outbox list -c FILE``), with
+  the environment variable ``ARBRIDGE_CONFIG`` as its default;
+* ``--connection NAME`` is repeatable wherever it exists;
+* ``--as-of`` takes a date or a date-time with its zone;
+* durations are written like the configuration's (``30s``, ``15m``, ``2h``);
+* no secret is taken as a command-line value (it would stay in the shell history and in ``ps``):
+  it comes from the configuration, the environment, or a prompt that does not echo.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from engine.logs import setup_logging
 
-__all__ = ["CONFIG_OPTION", "load_deployment", "logging_from", "selected_connections", "version"]
+__all__ = [
+    "AS_OF",
+    "CONFIG_ENV",
+    "CONFIG_OPTION",
+    "DURATION",
+    "AsOf",
+    "BadInputError",
+    "Duration",
+    "as_of_option",
+    "config_option",
+    "connection_option",
+    "load_deployment",
+    "logging_from",
+    "selected_connections",
+    "version",
+]
 
-CONFIG_OPTION = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The deployment file.",
-)
+CONFIG_ENV = "ARBRIDGE_CONFIG"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(*, required: bool = True) -> Callable[[F], F]:
+    """``-c/--config FILE``, defaulting to ``$ARBRIDGE_CONFIG``, into the parameter ``config_path``."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        required=required,
+        envvar=CONFIG_ENV,
+        show_envvar=True,
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help="The deployment file (arbridge.yaml).",
+    )
+
+
+CONFIG_OPTION = config_option()
+
+
+class BadInputError(click.ClickException):
+    """An input file (or a value in it) the command cannot use: exit 2, like a bad configuration."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return self.message
+
+
+class Duration(click.ParamType):
+    """A duration written like the configuration's: ``30s``, ``15m``, ``2h``, ``1h30m`` or seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        from config.model import DURATION_HELP, parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except ValueError:
+            self.fail(f"{value!r}: expected {DURATION_HELP}", param, ctx)
+
+
+DURATION = Duration()
+
+
+class AsOf(click.ParamType):
+    """A moment to look at: a date (``2026-11-23``) or a date-time with its zone.
+
+    A date alone means 12:00 UTC of that day: the same calendar day from UTC-12 to UTC+11, so a
+    customer's local date is the one written wherever the customer is.
+    """
+
+    name = "date|date-time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        try:
+            if len(text) == 10:
+                return datetime.combine(date.fromisoformat(text), time(12), UTC)
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            self.fail(
+                f"{text!r}: expected a date like 2026-11-23 or a date-time with its zone like "
+                "2026-11-23T10:00:00Z or 2026-11-23T10:00:00+01:00",
+                param,
+                ctx,
+            )
+        return moment
+
+
+AS_OF = AsOf()
+
+
+def as_of_option(help_text: str, *, required: bool = False) -> Callable[[F], F]:
+    """``--as-of DATE|DATE-TIME`` (now when not given and not required)."""
+    return click.option(
+        "--as-of",
+        "as_of",
+        type=AS_OF,
+        required=required,
+        default=None,
+        help=f"{help_text} A date (12:00 UTC that day) or a date-time with its zone, "
+        "e.g. 2026-11-23T10:00:00Z.",
+    )
+
+
+def connection_option(help_text: str = "Only this connection (repeatable); all of them by default.") -> Any:
+    """``--connection NAME``, repeatable, into the parameter ``names``."""
+    return click.option("--connection", "names", multiple=True, metavar="NAME", help=help_text)
 
 
 def version() -> str:
@@ -30,12 +148,18 @@ def version() -> str:
         return "0+unknown"
 
 
-def load_deployment(config_path: str) -> Any:
-    """Load the deployment config or exit with code 2 and every bad key named."""
+def load_deployment(config_path: str, *, store_only: bool = False) -> Any:
+    """Load the deployment config or exit with code 2 and every bad key named.
+
+    Args:
+        config_path: the deployment file.
+        store_only: for commands that read and change the state store only (a clerk's): the
+            ERP's secrets need not be available to this user, and are not resolved.
+    """
     from config import ConfigError, load_config
 
     try:
-        return load_config(config_path)
+        return load_config(config_path, store_only=store_only)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
@@ -54,7 +178,7 @@ def selected_connections(deployment: Any, names: tuple[str, ...]) -> list[Any]:
             err=True,
         )
         sys.exit(2)
-    return [known[n] for n in names]
+    return [known[n] for n in dict.fromkeys(names)]
 
 
 def logging_from(ctx: click.Context, deployment: Any) -> None:

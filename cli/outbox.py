@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from cli.options import CONFIG_OPTION, load_deployment
+from cli.options import CONFIG_OPTION, connection_option, load_deployment
 from engine.runner import open_store
 from store import StateStore
 from store.state import OutboxRow
@@ -84,7 +84,7 @@ def _line(item: dict[str, Any]) -> str:
 
 @click.command("list")
 @CONFIG_OPTION
-@click.option("--connection", "connection_name", default=None, help="Only this connection's writes.")
+@connection_option("Only this connection's writes (repeatable); all connections by default.")
 @click.option(
     "--status",
     type=click.Choice(STATUSES),
@@ -96,17 +96,22 @@ def _line(item: dict[str, Any]) -> str:
     "--limit", default=200, show_default=True, type=click.IntRange(min=1), help="At most this many (newest)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_command(
-    config_path: str, connection_name: str | None, status: str, limit: int, as_json: bool
-) -> None:
+def list_command(config_path: str, names: tuple[str, ...], status: str, limit: int, as_json: bool) -> None:
     """List writes to the ERP (parked ones by default) with the ERP's last error."""
-    deployment = load_deployment(config_path)
+    deployment = load_deployment(config_path, store_only=True)
+    # Any name: the store may still hold the writes of a connection removed from the file.
+    wanted: list[str | None] = list(dict.fromkeys(names)) or [None]
     store = open_store(deployment)
     try:
-        rows = store.outbox_rows(
-            connection_name, None if status == "all" else status, limit=limit, newest_first=True
-        )
-        rows.reverse()
+        rows = [
+            row
+            for name in wanted
+            for row in store.outbox_rows(
+                name, None if status == "all" else status, limit=limit, newest_first=True
+            )
+        ]
+        rows.sort(key=lambda r: r.created_at)
+        rows = rows[-limit:]
         parents = store.outbox_statuses(r.depends_on for r in rows if r.depends_on)
     finally:
         store.close()
@@ -116,7 +121,7 @@ def list_command(
         click.echo(json.dumps({"status": status, "writes": items}, indent=2, default=str))
         return
     if not items:
-        where = f" for {connection_name}" if connection_name else ""
+        where = f" for {', '.join(names)}" if names else ""
         click.echo(f"no {'' if status == 'all' else status + ' '}writes{where}")
         return
     for item in items:
@@ -161,7 +166,7 @@ def retry_command(config_path: str, keys: tuple[str, ...], note: str) -> None:
     The same write goes out (same idempotency key); one that may already have reached the ERP is
     looked up there first.
     """
-    deployment = load_deployment(config_path)
+    deployment = load_deployment(config_path, store_only=True)
     store = open_store(deployment)
     who = getpass.getuser()
     changed: list[str] = []
@@ -190,7 +195,7 @@ def drop_command(config_path: str, keys: tuple[str, ...], note: str) -> None:
     """Give parked writes up for good, with the writes waiting on them; they are never sent."""
     if not note.strip():
         raise click.UsageError("--note must say why the write is given up")
-    deployment = load_deployment(config_path)
+    deployment = load_deployment(config_path, store_only=True)
     store = open_store(deployment)
     who = getpass.getuser()
     changed: list[str] = []

@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from cli.options import CONFIG_OPTION, load_deployment, selected_connections
+from cli.options import (
+    CONFIG_ENV,
+    CONFIG_OPTION,
+    config_option,
+    connection_option,
+    load_deployment,
+    selected_connections,
+)
 from engine.cashapp_review import (
     LEARNED_KINDS,
     ReviewError,
@@ -63,8 +70,15 @@ def print_queue(queues: list[ReviewQueue], echo: Callable[[str], None]) -> None:
     echo(f"{total} item(s) waiting for review" if total else "nothing waiting for review")
 
 
-def _queue_for(ctx: click.Context, payment_id: str) -> ReviewQueue:
-    queues: list[ReviewQueue] = ctx.obj["queues"]
+def _queues(config_path: str, names: tuple[str, ...], ctx: click.Context) -> list[ReviewQueue]:
+    """The review queues of the chosen connections (all of them by default), from the store alone."""
+    deployment = load_deployment(config_path, store_only=True)
+    store = open_store(deployment)
+    ctx.call_on_close(store.close)
+    return [ReviewQueue(store, c.name) for c in selected_connections(deployment, names)]
+
+
+def _queue_for(queues: list[ReviewQueue], payment_id: str) -> ReviewQueue:
     holding = [q for q in queues if q.state.match_result(q.connection, payment_id) is not None]
     if len(holding) == 1:
         return holding[0]
@@ -93,6 +107,7 @@ def _run(action: Callable[[], Verdict]) -> None:
         sys.exit(1)
 
 
+_CONNECTIONS = connection_option()
 _BY = click.option(
     "--by", default=None, help="Who decides (default: the logged-in user); kept in the audit log."
 )
@@ -100,11 +115,15 @@ _BY = click.option(
 
 @click.command("accept")
 @click.argument("payment_id")
+@CONFIG_OPTION
+@_CONNECTIONS
 @_BY
 @click.pass_context
-def accept_command(ctx: click.Context, payment_id: str, by: str | None) -> None:
-    """Apply the proposed match as it stands."""
-    queue = _queue_for(ctx, payment_id)
+def accept_command(
+    ctx: click.Context, payment_id: str, config_path: str, names: tuple[str, ...], by: str | None
+) -> None:
+    """Apply the proposed match for PAYMENT_ID as it stands."""
+    queue = _queue_for(_queues(config_path, names, ctx), payment_id)
     _run(lambda: queue.accept(payment_id, by=by or getpass.getuser()))
 
 
@@ -132,6 +151,8 @@ def accept_command(ctx: click.Context, payment_id: str, by: str | None) -> None:
     metavar="INVOICE=AMOUNT",
     help="Short payment written off on an applied invoice, a bank fee say (repeatable).",
 )
+@CONFIG_OPTION
+@_CONNECTIONS
 @_BY
 @click.pass_context
 def change_command(
@@ -140,10 +161,12 @@ def change_command(
     applications: tuple[str, ...],
     discounts: tuple[str, ...],
     writeoffs: tuple[str, ...],
+    config_path: str,
+    names: tuple[str, ...],
     by: str | None,
 ) -> None:
-    """Apply other documents or amounts than proposed (checked against what is open)."""
-    queue = _queue_for(ctx, payment_id)
+    """Apply other documents or amounts to PAYMENT_ID than proposed (checked against what is open)."""
+    queue = _queue_for(_queues(config_path, names, ctx), payment_id)
     try:
         wanted = parse_applications(applications)
         discount = parse_settlements(discounts, "discount")
@@ -160,11 +183,20 @@ def change_command(
 @click.command("reject")
 @click.argument("payment_id")
 @click.option("--reason", default=None, help="Why; kept in the audit log.")
+@CONFIG_OPTION
+@_CONNECTIONS
 @_BY
 @click.pass_context
-def reject_command(ctx: click.Context, payment_id: str, reason: str | None, by: str | None) -> None:
-    """Apply nothing: the payment stays unapplied and the matcher leaves it alone."""
-    queue = _queue_for(ctx, payment_id)
+def reject_command(
+    ctx: click.Context,
+    payment_id: str,
+    reason: str | None,
+    config_path: str,
+    names: tuple[str, ...],
+    by: str | None,
+) -> None:
+    """Apply nothing to PAYMENT_ID: it stays unapplied and the matcher leaves it alone."""
+    queue = _queue_for(_queues(config_path, names, ctx), payment_id)
     _run(lambda: queue.reject(payment_id, by=by or getpass.getuser(), reason=reason))
 
 
@@ -186,26 +218,36 @@ def print_aliases(queues: list[ReviewQueue], echo: Callable[[str], None]) -> Non
 
 
 @click.command("aliases")
+@CONFIG_OPTION
+@_CONNECTIONS
 @click.pass_context
-def aliases_command(ctx: click.Context) -> None:
+def aliases_command(ctx: click.Context, config_path: str, names: tuple[str, ...]) -> None:
     """List the bank accounts and names the matcher learned from accepted matches."""
-    print_aliases(ctx.obj["queues"], click.echo)
+    print_aliases(_queues(config_path, names, ctx), click.echo)
 
 
 @click.command("forget")
 @click.option("--customer", "customer_id", required=True, help="The customer id the alias was learned for.")
 @click.option("--account", default=None, help="A learned bank account (spacing and case do not matter).")
 @click.option("--name", default=None, help="A learned payer name.")
+@CONFIG_OPTION
+@_CONNECTIONS
 @_BY
 @click.pass_context
 def forget_command(
-    ctx: click.Context, customer_id: str, account: str | None, name: str | None, by: str | None
+    ctx: click.Context,
+    customer_id: str,
+    account: str | None,
+    name: str | None,
+    config_path: str,
+    names: tuple[str, ...],
+    by: str | None,
 ) -> None:
     """Remove a wrongly learned bank account or name; the matcher stops using it on the next cycle."""
     if (account is None) == (name is None):
         raise click.UsageError("give one of --account or --name")
     kind, value = ("bank_account", account) if account is not None else ("name", name or "")
-    queues: list[ReviewQueue] = ctx.obj["queues"]
+    queues = _queues(config_path, names, ctx)
     holding = [q for q in queues if q.holds_alias(customer_id, kind, value)]
     if not holding:
         click.echo(
@@ -214,9 +256,9 @@ def forget_command(
         )
         sys.exit(1)
     if len(holding) > 1:
-        names = ", ".join(q.connection for q in holding)
+        where = ", ".join(q.connection for q in holding)
         raise click.ClickException(
-            f"customer {customer_id!r} learned it in several connections ({names}); add --connection"
+            f"customer {customer_id!r} learned it in several connections ({where}); add --connection"
         )
     queue = holding[0]
     try:
@@ -228,23 +270,29 @@ def forget_command(
         click.echo(f"{customer_id}: forgot {LEARNED_KINDS[kind]} {item}; not used from the next cycle on")
 
 
+_SUBCOMMANDS = (accept_command, change_command, reject_command, aliases_command, forget_command)
+
+
 @click.group("review", invoke_without_command=True)
-@CONFIG_OPTION
-@click.option("--connection", "connection_name", default=None, help="Only this connection's queue.")
+@config_option(required=False)
+@_CONNECTIONS
 @click.pass_context
-def review_group(ctx: click.Context, config_path: str, connection_name: str | None) -> None:
+def review_group(ctx: click.Context, config_path: str | None, names: tuple[str, ...]) -> None:
     """The cash-application review queue: list what waits for a clerk, then accept, change or reject it.
 
-    ``aliases`` lists what accepted matches taught the matcher; ``forget`` removes a wrong one.
+    ``arbridge review -c FILE`` lists the queue; ``aliases`` lists what accepted matches taught the
+    matcher; ``forget`` removes a wrong one.
     """
-    deployment = load_deployment(config_path)
-    names = tuple(n for n in (connection_name,) if n)
-    store = open_store(deployment)
-    ctx.call_on_close(store.close)
-    ctx.obj["queues"] = [ReviewQueue(store, c.name) for c in selected_connections(deployment, names)]
-    if ctx.invoked_subcommand is None:
-        print_queue(ctx.obj["queues"], click.echo)
+    if ctx.invoked_subcommand is not None:
+        # Options given to the group hold for the subcommand, which also takes them itself.
+        given = {"config_path": config_path, "names": names or None}
+        defaults = {k: v for k, v in given.items() if v}
+        ctx.default_map = {c.name: defaults for c in _SUBCOMMANDS if c.name}
+        return
+    if not config_path:
+        raise click.UsageError(f"Missing option '-c' / '--config' (or set {CONFIG_ENV}).", ctx=ctx)
+    print_queue(_queues(config_path, names, ctx), click.echo)
 
 
-for _command in (accept_command, change_command, reject_command, aliases_command, forget_command):
+for _command in _SUBCOMMANDS:
     review_group.add_command(_command)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from typing import Any
 
 import click
 
-from cli.options import CONFIG_OPTION, load_deployment, logging_from
+from cli.options import CONFIG_OPTION, DURATION, load_deployment, logging_from
 
 __all__ = ["override_bind", "run_command"]
 
@@ -29,9 +30,10 @@ def override_bind(deployment: Any, bind: str, config_path: str) -> None:
 @CONFIG_OPTION
 @click.option(
     "--drain-timeout",
-    default=30.0,
+    type=DURATION,
+    default="30s",
     show_default=True,
-    help="Seconds to let in-flight work finish on SIGTERM.",
+    help="How long in-flight work may take to finish after SIGTERM, e.g. 30s or 2m.",
 )
 @click.option(
     "--bind",
@@ -41,7 +43,7 @@ def override_bind(deployment: Any, bind: str, config_path: str) -> None:
     "share one configuration file. Beyond loopback, server.token is still required.",
 )
 @click.pass_context
-def run_command(ctx: click.Context, config_path: str, drain_timeout: float, bind: str | None) -> None:
+def run_command(ctx: click.Context, config_path: str, drain_timeout: timedelta, bind: str | None) -> None:
     """Run as a daemon: sync every connection on its schedule until SIGTERM."""
     deployment = load_deployment(config_path)
     if bind is not None:
@@ -50,4 +52,4 @@ def run_command(ctx: click.Context, config_path: str, drain_timeout: float, bind
     logging_from(ctx, deployment)
     from sync_daemon import run_daemon
 
-    sys.exit(run_daemon(deployment, drain_timeout=drain_timeout))
+    sys.exit(run_daemon(deployment, drain_timeout=drain_timeout.total_seconds()))

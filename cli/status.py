@@ -20,8 +20,9 @@ __all__ = ["status_command"]
 def status_command(ctx: click.Context, config_path: str, as_json: bool) -> None:
     """Show last runs, record counts, outbox backlog, parked writes and quarantine per connection."""
     from cli.dunning import dunning_status, dunning_status_lines
+    from cli.health import connection_health
 
-    deployment = load_deployment(config_path)
+    deployment = load_deployment(config_path, store_only=True)
     store = open_store(deployment)
     out: dict[str, Any] = {"store": deployment.store.redacted_url, "connections": {}}
     for conn in deployment.connections:
@@ -30,7 +31,10 @@ def status_command(ctx: click.Context, config_path: str, as_json: bool) -> None:
         parked = store.outbox_rows(conn.name, status="parked", limit=20)
         out["connections"][conn.name] = {
             "connector": conn.connector,
-            "health": {k: v for k, v in store.connection_health(conn.name).items() if k != "name"},
+            "health": {
+                **{k: v for k, v in store.connection_health(conn.name).items() if k != "name"},
+                **connection_health(store, conn, config_path),
+            },
             "records": store.count_records(conn.name),
             "outbox": outbox,
             "parked": [
@@ -65,12 +69,7 @@ def status_command(ctx: click.Context, config_path: str, as_json: bool) -> None:
         return
     click.echo(f"store: {out['store']}")
     for name, info in out["connections"].items():
-        health = (
-            "NEEDS RE-AUTH: " + str(info["health"].get("reauth_reason"))
-            if info["health"].get("needs_reauth")
-            else "ok"
-        )
-        click.echo(f"\n{name} ({info['connector']}) — {health}")
+        click.echo(f"\n{name} ({info['connector']}) — {info['health']['text']}")
         click.echo(f"  records: {', '.join(f'{k} {v}' for k, v in info['records'].items()) or 'none'}")
         counts = info["outbox"]["counts"]
         click.echo(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
-from cli.options import CONFIG_OPTION, load_deployment, logging_from, selected_connections
-from cli.progress import page_callback, progress
+from cli.health import fix_credentials_hint
+from cli.options import CONFIG_OPTION, connection_option, load_deployment, logging_from, selected_connections
+from cli.progress import CycleProgress, progress
 from connectors.registry import discover
 from engine.runner import open_store, sync_connection
 from engine.sync import CycleReport
@@ -15,7 +17,8 @@ from engine.sync import CycleReport
 __all__ = ["print_report", "sync_command"]
 
 
-def print_report(report: CycleReport) -> None:
+def print_report(report: CycleReport, connection: Any, config_path: str) -> None:
+    """One line per connection, the errors below it, and what to run when it needs credentials."""
     pulled = ", ".join(
         f"{s}: {v.get('new', 0)} new, {v.get('changed', 0)} changed, {v.get('quarantined', 0)} quarantined"
         for s, v in report.pulled.items()
@@ -32,18 +35,22 @@ def print_report(report: CycleReport) -> None:
     )
     for err in report.errors:
         click.echo(f"  ! {err}")
+    if report.status == "needs_reauth":
+        click.echo(f"  {fix_credentials_hint(connection, config_path)}")
 
 
 @click.command("sync")
 @CONFIG_OPTION
-@click.option("--once", is_flag=True, required=True, help="Run one cycle per connection and exit.")
-@click.option("--connection", "names", multiple=True, help="Only this connection (repeatable).")
+@click.option(
+    "--once", is_flag=True, help="Accepted for older scripts: sync always runs one cycle and exits."
+)
+@connection_option()
 @click.option("--dry-run", is_flag=True, help="Pull and decide; write nothing back, send nothing.")
 @click.pass_context
 def sync_command(
     ctx: click.Context, config_path: str, once: bool, names: tuple[str, ...], dry_run: bool
 ) -> None:
-    """Run one sync cycle for each connection: pull, decide, write back."""
+    """Run one cycle for each connection (pull, decide, write back), then exit; `arbridge run` keeps going."""
     deployment = load_deployment(config_path)
     logging_from(ctx, deployment)
     store = open_store(deployment)
@@ -51,15 +58,19 @@ def sync_command(
     worst = 0
     with progress(sys.stderr.isatty()) as bars:
         for conn in selected_connections(deployment, names):
+            shown = CycleProgress(bars, conn.name) if bars is not None else None
             report = sync_connection(
                 deployment,
                 conn,
                 store,
                 registry=registry,
-                on_page=page_callback(bars, conn.name),
+                on_page=shown.on_page if shown else None,
+                on_progress=shown.on_progress if shown else None,
                 dry_run=dry_run,
             )
-            print_report(report)
+            if shown:
+                shown.finish()
+            print_report(report, conn, config_path)
             if report.status not in ("ok", "partial"):
                 worst = 1
     store.close()

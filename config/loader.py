@@ -45,6 +45,7 @@ def load_config(
     *,
     registry: Registry | None = None,
     environ: Mapping[str, str] | None = None,
+    store_only: bool = False,
 ) -> DeploymentConfig:
     """Read, resolve and validate the deployment configuration at ``path``.
 
@@ -53,6 +54,11 @@ def load_config(
         registry: the installed connectors each connection's ``settings`` are validated against;
             discovered from the ``arbridge.connectors`` entry points when None.
         environ: the environment secret references read from; ``os.environ`` when None.
+        store_only: for commands that only read and change the state store (a clerk's review,
+            worklist, status): a secret reference outside ``store:`` that cannot be resolved is
+            left empty instead of being an error, so those commands need none of the ERP's or the
+            mail relay's secrets. Connections whose secrets were not resolved get no
+            ``validated_settings``.
 
     Returns:
         The validated configuration. Each connection whose connector is installed carries its
@@ -83,6 +89,7 @@ def load_config(
         source=source,
         lines=lines,
         file_mode=mode,
+        store_only=store_only,
     )
 
 
@@ -253,6 +260,7 @@ def _build(
     lines: Mapping[str, int] | None = None,
     file_mode: int | None = None,
     log_warnings: bool = True,
+    store_only: bool = False,
 ) -> DeploymentConfig:
     if not isinstance(data, Mapping):
         what = "the file is empty" if data is None else f"got a {_kind(data)}"
@@ -266,6 +274,8 @@ def _build(
     secret_paths: list[str] = []
     disabled = _disabled_connection_paths(resolved)
     for path, problem in resolution.errors:
+        if store_only and not path.startswith("store."):
+            continue  # never used by a command that only works on the store
         # A connection kept for later need not have its secrets provisioned on this host yet.
         if any(path.startswith(f"{d}.") for d in disabled):
             warnings.append(f"{path}: {problem}; the connection is disabled, so it is skipped")

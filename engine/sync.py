@@ -89,6 +89,8 @@ class SyncOptions:
     sleep: Callable[[float], None] = time.sleep
     stop: threading.Event = field(default_factory=threading.Event)
     on_page: Callable[[Stream, int, int], None] | None = None
+    # (phase, done so far, total when known): rules, sending and write-back, for a progress display.
+    on_progress: Callable[[str, int, int | None], None] | None = None
     deciders: Sequence[Decider] = ()
     deliverers: Sequence[Deliverer] = ()
     as_of: datetime | None = None
@@ -125,6 +127,30 @@ class CycleReport:
             "seconds": round(self.seconds, 3),
         }
 
+    def summary(self) -> str:
+        """The cycle in one sentence: what was pulled, decided, sent and written back."""
+        pulled = Counter[str]()
+        for counts in self.pulled.values():
+            pulled.update(counts)
+        parts = [
+            f"pulled {pulled['new']} new and {pulled['changed']} changed record(s)"
+            + (f", {pulled['quarantined']} quarantined" if pulled["quarantined"] else "")
+        ]
+        decided = sum(self.decided.values())
+        if decided:
+            parts.append(f"decided {decided} write(s) for the ERP")
+        for name, counts in self.delivered.items():
+            if counts:
+                parts.append(f"{name}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        confirmed = self.written["ok"] + self.written["duplicate"]
+        others = ", ".join(
+            f"{v} {k}" for k, v in sorted(self.written.items()) if k not in ("ok", "duplicate")
+        )
+        parts.append(f"wrote {confirmed} to the ERP" + (f" ({others})" if others else ""))
+        if self.retries:
+            parts.append(f"{self.retries} retries ({self.throttled} throttled)")
+        return f"cycle {self.status} in {self.seconds:.1f}s: " + "; ".join(parts)
+
 
 class NeedsReauthError(RuntimeError):
     pass
@@ -144,7 +170,12 @@ class _Outage:
                 "ERP unavailable during %s; retrying with backoff: %s",
                 what,
                 exc,
-                extra={"connection": self.connection, "event": "outage_started"},
+                extra={
+                    "connection": self.connection,
+                    "event": "outage_started",
+                    "during": what,
+                    "error": str(exc),
+                },
             )
         else:
             log.debug("still failing during %s: %s", what, exc, extra={"connection": self.connection})
@@ -154,7 +185,7 @@ class _Outage:
             log.warning(
                 "ERP reachable again after %s",
                 self.active,
-                extra={"connection": self.connection, "event": "outage_ended"},
+                extra={"connection": self.connection, "event": "outage_ended", "during": self.active},
             )
             self.active = None
 
@@ -249,10 +280,10 @@ class SyncEngine:
         self.store.finish_run(run_id, status, report.as_dict(), error)
         head = self.store.audit_head()
         log.info(
-            "cycle %s: %s",
-            status,
-            report.as_dict(),
+            "%s",
+            report.summary(),
             extra={
+                **report.as_dict(),
                 "connection": self.connection,
                 "run_id": run_id,
                 "event": "cycle_finished",
@@ -268,7 +299,12 @@ class SyncEngine:
                 "connection %s needs re-authorisation by an admin; syncing is paused until then: %s",
                 self.connection,
                 reason,
-                extra={"connection": self.connection, "run_id": run_id, "event": "needs_reauth"},
+                extra={
+                    "connection": self.connection,
+                    "run_id": run_id,
+                    "event": "needs_reauth",
+                    "reason": reason,
+                },
             )
             self.store.audit(
                 "needs_reauth", connection=self.connection, run_id=run_id, detail={"reason": reason}
@@ -322,7 +358,15 @@ class SyncEngine:
                     rej.remote_id,
                     rej.field_path,
                     rej.reason,
-                    extra={"connection": self.connection, "run_id": report.run_id, "event": "quarantined"},
+                    extra={
+                        "connection": self.connection,
+                        "run_id": report.run_id,
+                        "event": "quarantined",
+                        "stream": stream.value,
+                        "remote_id": rej.remote_id,
+                        "field_path": rej.field_path,
+                        "reason": rej.reason,
+                    },
                 )
             if page.cursor is not None:
                 last = page.cursor
@@ -352,7 +396,9 @@ class SyncEngine:
         ctx = self._context(report)
         for decider in self.options.deciders:
             n = 0
-            for item in decider.decide(ctx):
+            self._progress(f"rules: {decider.name}", 0)
+            for seen, item in enumerate(decider.decide(ctx), start=1):
+                self._progress(f"rules: {decider.name}", seen)
                 decision = item if isinstance(item, Decision) else Decision(item)
                 parent = (
                     idempotency_key(self.connection, decision.after) if decision.after is not None else None
@@ -393,14 +439,28 @@ class SyncEngine:
             return
         ctx = self._context(report)
         for deliverer in self.options.deliverers:
+            self._progress(f"sending: {deliverer.name}", 0)
             report.delivered[deliverer.name] = dict(deliverer.deliver(ctx))
+            self._progress(f"sending: {deliverer.name}", sum(report.delivered[deliverer.name].values()))
 
     # -- relay ------------------------------------------------------------------------------------
 
+    def _progress(self, phase: str, done: int, total: int | None = None) -> None:
+        if self.options.on_progress is not None:
+            self.options.on_progress(phase, done, total)
+
     def relay(self, report: CycleReport) -> None:
         batch_max = max(1, self.connector.capabilities.batch_max)
+        total = (
+            self.store.outbox_stats(self.connection)["counts"].get("pending", 0)
+            if self.options.on_progress
+            else 0
+        )
+        handled = 0
         while not self.options.stop.is_set():
             rows = self.store.claim(self.connection, batch_max)
+            handled += len(rows)
+            self._progress("write-back", handled, max(total, handled))
             if not rows:
                 return
             to_send: list[OutboxRow] = []

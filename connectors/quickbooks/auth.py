@@ -121,8 +121,8 @@ class TokenManager:
         client_id: OAuth client id.
         client_secret: OAuth client secret (plain text only inside this object).
         token_url: Intuit's token endpoint.
-        bootstrap_refresh_token: a refresh token from the settings, used only until the store holds
-            one, or when an admin puts a different one in the settings after re-authorizing.
+        bootstrap_refresh_token: a refresh token from the settings, adopted only when the connection
+            never held one (``arbridge auth quickbooks --refresh-token`` adopts one later).
         session: the HTTP session (injectable for tests).
         clock: wall-clock seconds (injectable for tests).
         timeout: seconds for the token call.
@@ -174,13 +174,14 @@ class TokenManager:
         self._state.put(TOKENS_KEY, json.dumps(data, sort_keys=True))
 
     def _adopt_bootstrap(self, token: str) -> None:
-        # A settings token is adopted once; afterwards the rotated token in the store is the truth.
-        # A different settings token means an admin re-authorized by hand, so it wins again.
-        fp = _fingerprint(token)
-        if self._state.get(BOOTSTRAP_KEY) == fp and self._load().get("refresh_token"):
+        # A settings token only starts a connection that never had one. Once the store has held a
+        # token (rotated, or put there by `arbridge auth quickbooks`) or the connection needs
+        # re-authorization, a settings value is never adopted on its own: a placeholder or a stale
+        # copy would replace a working token. `arbridge auth quickbooks --refresh-token` adopts one.
+        if self._state.get(BOOTSTRAP_KEY) or self._load().get("refresh_token") or self.needs_reauth:
             return
         self.store_refresh_token(token)
-        self._state.put(BOOTSTRAP_KEY, fp)
+        self._state.put(BOOTSTRAP_KEY, _fingerprint(token))
 
     def store_refresh_token(self, refresh_token: str, *, refresh_expires_in: float | None = None) -> None:
         """Persist a refresh token obtained out of band (bootstrap) and clear any re-auth flag."""
@@ -211,9 +212,7 @@ class TokenManager:
         """
         reason = self.needs_reauth
         if reason:
-            raise AuthError(
-                f"QuickBooks connection needs re-authorization ({reason}); run 'arbridge auth quickbooks'"
-            )
+            raise AuthError(f"QuickBooks connection needs re-authorization ({reason})")
         with self._lock:
             data = self._load()
             token = data.get("access_token")
@@ -310,8 +309,10 @@ class TokenManager:
         if first:
             # A warning: the engine raises the one alert, when it pauses the connection.
             log.warning(
-                "QuickBooks connection needs re-authorization: %s. Run 'arbridge auth quickbooks'.", reason
+                "QuickBooks connection needs re-authorization: %s. Run 'arbridge auth quickbooks -c FILE "
+                "--connection NAME'.",
+                reason,
             )
-        raise AuthError(
-            f"QuickBooks connection needs re-authorization ({reason}); run 'arbridge auth quickbooks'"
-        )
+        # The command to run is named by whoever knows the configuration file and the connection
+        # (arbridge status, check, sync).
+        raise AuthError(f"QuickBooks connection needs re-authorization ({reason})")

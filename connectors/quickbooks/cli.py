@@ -5,8 +5,10 @@ Two ways in:
 * the consent flow: the command prints Intuit's consent URL, the admin approves in a browser and
   pastes back the URL Intuit redirected to (or just its ``code``); the tokens are exchanged and
   stored;
-* an existing refresh token (``--refresh-token``, e.g. from the OAuth playground): it is refreshed
-  once to prove it works, and the rotated token is stored.
+* an existing refresh token (``--refresh-token``, e.g. from the OAuth playground or the
+  connection's ``refresh_token`` setting, read from ``$ARBRIDGE_QBO_REFRESH_TOKEN``, the setting or
+  a prompt, never from the command line): it is refreshed once to prove it works, and the rotated
+  token is stored.
 
 Tokens go to the connection's state store and are never printed. The host registers this command
 and passes, in ``ctx.obj``, ``state_for(connection) -> KeyValueStore`` and optionally
@@ -15,6 +17,7 @@ and passes, in ``ctx.obj``, ``state_for(connection) -> KeyValueStore`` and optio
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -51,38 +54,59 @@ def _host(ctx: click.Context, connection: str) -> tuple[KeyValueStore, Mapping[s
 
 
 @click.command("quickbooks")
-@click.option("--connection", required=True, help="Name of the QuickBooks connection in the configuration.")
-@click.option("--client-id", help="OAuth client id (default: the connection's client_id).")
 @click.option(
-    "--client-secret",
-    envvar="ARBRIDGE_QBO_CLIENT_SECRET",
-    help="OAuth client secret (default: the connection's).",
+    "--connection",
+    "connections",
+    required=True,
+    multiple=True,
+    help="Name of the QuickBooks connection in the configuration (repeatable: one consent each).",
 )
+@click.option("--client-id", help="OAuth client id (default: the connection's client_id).")
 @click.option("--redirect-uri", help="Redirect URI registered for the app (default: the connection's).")
 @click.option(
     "--refresh-token",
-    envvar="ARBRIDGE_QBO_REFRESH_TOKEN",
-    help="Adopt an existing refresh token instead of the consent flow (prefer the environment variable).",
+    "adopt",
+    is_flag=True,
+    help="Adopt an existing refresh token (from the OAuth playground, or the connection's refresh_token "
+    "setting) instead of the consent flow. It is read from $ARBRIDGE_QBO_REFRESH_TOKEN, else the "
+    "setting, else asked for without echo; never from the command line.",
 )
 @click.option("--redirect-url", "redirect", help="The URL Intuit redirected to after consent, or its code.")
 @click.pass_context
 def auth_command(
     ctx: click.Context,
-    connection: str,
+    connections: tuple[str, ...],
     client_id: str | None,
-    client_secret: str | None,
     redirect_uri: str | None,
-    refresh_token: str | None,
+    adopt: bool,
     redirect: str | None,
 ) -> None:
-    """Authorize arbridge for one QuickBooks Online company."""
+    """Authorize arbridge for QuickBooks Online companies, one consent per connection.
+
+    The client secret comes from the connection's settings (or $ARBRIDGE_QBO_CLIENT_SECRET).
+    """
+    if redirect and len(connections) > 1:
+        raise click.UsageError("--redirect-url answers one consent: give one --connection with it")
+    for connection in dict.fromkeys(connections):
+        _authorize(ctx, connection, client_id, redirect_uri, adopt, redirect)
+
+
+def _authorize(
+    ctx: click.Context,
+    connection: str,
+    client_id: str | None,
+    redirect_uri: str | None,
+    adopt: bool,
+    redirect: str | None,
+) -> None:
     state, settings = _host(ctx, connection)
     client_id = client_id or _secret(settings.get("client_id"))
-    client_secret = client_secret or _secret(settings.get("client_secret"))
+    client_secret = os.environ.get("ARBRIDGE_QBO_CLIENT_SECRET") or _secret(settings.get("client_secret"))
     redirect_uri = redirect_uri or _secret(settings.get("redirect_uri"))
     if not client_id or not client_secret:
         raise click.UsageError(
-            "client id and client secret are needed (settings or --client-id/--client-secret)"
+            "client id and client secret are needed (the connection's settings, --client-id, "
+            "$ARBRIDGE_QBO_CLIENT_SECRET)"
         )
     tokens = TokenManager(
         state,
@@ -92,7 +116,12 @@ def auth_command(
         session=requests.Session(),
     )
     try:
-        if refresh_token:
+        if adopt:
+            refresh_token = (
+                os.environ.get("ARBRIDGE_QBO_REFRESH_TOKEN")
+                or _secret(settings.get("refresh_token"))
+                or click.prompt(f"Refresh token for {connection}", hide_input=True)
+            )
             tokens.store_refresh_token(refresh_token)
             tokens.access_token(force_refresh=True)
             click.echo(f"Refresh token accepted and stored for connection {connection!r}.")
@@ -105,11 +134,14 @@ def auth_command(
         url = consent_url(
             client_id, redirect_uri, csrf, auth_url=_secret(settings.get("auth_url")) or AUTH_URL
         )
-        if not redirect:
-            click.echo("Open this URL, sign in as a QuickBooks admin and approve access:\n")
+        answer = redirect
+        if not answer:
+            click.echo(
+                f"Connection {connection}: open this URL, sign in as a QuickBooks admin and approve:\n"
+            )
             click.echo(f"  {url}\n")
-            redirect = click.prompt("Paste the URL your browser was redirected to (or the code)")
-        result = parse_redirect(redirect)
+            answer = click.prompt("Paste the URL your browser was redirected to (or the code)")
+        result = parse_redirect(answer)
         if result.state is not None and result.state != csrf:
             raise click.ClickException("the redirect's state does not match this run; start again")
         tokens.exchange_code(result.code, redirect_uri)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
+from cli.options import DURATION
 from sandboxes.netsuite.seed import SEEDS
 from sandboxes.netsuite.server import DEFAULT_CREDENTIALS, NetSuiteSandbox
 
@@ -25,11 +28,17 @@ from sandboxes.netsuite.server import DEFAULT_CREDENTIALS, NetSuiteSandbox
     show_default=True,
     help="Requests in flight before ExceededConcurrentRequestLimitFault.",
 )
-@click.option("--latency", type=float, default=0.0, show_default=True, help="Seconds each request takes.")
-def command(port: int, seed: str, account: str, concurrency_limit: int, latency: float) -> None:
+@click.option(
+    "--latency", type=DURATION, default="0s", show_default=True, help="How long each request takes, e.g. 1s."
+)
+def command(port: int, seed: str, account: str, concurrency_limit: int, latency: timedelta) -> None:
     """Serve a local NetSuite SuiteTalk SOAP endpoint with TBA credentials for development."""
     sandbox = NetSuiteSandbox(
-        port=port, seed=seed, account=account, concurrency_limit=concurrency_limit, latency=latency
+        port=port,
+        seed=seed,
+        account=account,
+        concurrency_limit=concurrency_limit,
+        latency=latency.total_seconds(),
     )
     click.echo(f"NetSuite sandbox ({seed}) at {sandbox.url}")
     click.echo(f"  WSDL:            {sandbox.wsdl_url}")

@@ -165,7 +165,9 @@ def test_auth_quickbooks_takes_an_existing_refresh_token_into_the_state_store(tm
         )
         token = sandbox.issue_refresh_token()
         result = CliRunner().invoke(
-            cli, ["auth", "-c", str(cfg), "quickbooks", "--connection", "books", "--refresh-token", token]
+            cli,
+            ["auth", "quickbooks", "-c", str(cfg), "--connection", "books", "--refresh-token"],
+            env={"ARBRIDGE_QBO_REFRESH_TOKEN": token},
         )
         assert result.exit_code == 0, result.output
         assert token not in result.output

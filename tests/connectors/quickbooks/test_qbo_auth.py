@@ -179,8 +179,9 @@ def test_auth_command_adopts_an_existing_refresh_token_by_rotating_it() -> None:
         fake.token_answers = [(200, {"access_token": "at-Y", "refresh_token": "rt-new", "expires_in": 3600})]
         result = CliRunner().invoke(
             auth_command,
-            ["--connection", "books", "--refresh-token", "rt-playground"],
+            ["--connection", "books", "--refresh-token"],
             obj={"state_for": lambda name: state, "settings_for": lambda name: settings},
+            env={"ARBRIDGE_QBO_REFRESH_TOKEN": "rt-playground"},
         )
     assert result.exit_code == 0, result.output
     assert fake.token_forms[0]["refresh_token"] == "rt-playground"

@@ -11,7 +11,7 @@ from sandboxes.quickbooks.cli import command
 def test_command_offers_the_documented_options() -> None:
     assert isinstance(command, click.Command)
     names = {opt for param in command.params for opt in param.opts}
-    assert {"--port", "--seed", "--records", "--throttle", "--webhook-url", "--webhook-token"} <= names
+    assert {"--port", "--seed", "--records", "--throttle", "--webhook-url", "--webhook-token-env"} <= names
 
 
 def test_unknown_seed_is_refused_before_serving() -> None:
