@@ -44,7 +44,7 @@ def fill(url: str, scale: float) -> None:
         "seed": 7,
     }
     connector = (
-        discover()
+        discover(test_doubles=True)
         .get("memory")
         .create(settings, ConnectorContext(connection=CONNECTION, state=store.connector_state(CONNECTION)))
     )

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         store = StateStore.open(args.url or f"sqlite:///{db}")
         if store.count_records("bench"):
             parser.error(f"the store at {args.url} already holds records; give an empty one")
-        cls = discover().get("memory")
+        cls = discover(test_doubles=True).get("memory")
         settings = {
             "erp": "bench",
             "customers": customers,

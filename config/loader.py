@@ -26,7 +26,7 @@ from config.errors import ConfigError, join_path
 from config.model import DeploymentConfig
 from config.secrets import LITERAL_HINT, Resolution, resolve_references, secret_field_paths
 from connectors.base import Connector, ConnectorSettings
-from connectors.registry import Registry, discover
+from connectors.registry import TEST_DOUBLES_ENV, Registry, discover, test_double_names
 from mapping.fieldmap import FieldMap, MapFileError
 from mapping.models import Stream
 
@@ -466,6 +466,8 @@ def _connector_class(registry: Registry, name: str) -> tuple[type[Connector] | N
     if name not in installed:
         close = difflib.get_close_matches(name, installed, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
+        if name in test_double_names():
+            hint = f"; {name!r} is a test double, loaded only with {TEST_DOUBLES_ENV}=1"
         return None, f"expected an installed connector, one of: {listing}; no connector named {name!r}{hint}"
     cls = registry.get(name)
     model = getattr(cls, "settings_model", None)

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# The memory and faulty connectors are test doubles, loaded only on request; child processes the
+# tests start (daemons, kill targets) inherit the request.
+os.environ.setdefault("ARBRIDGE_TEST_DOUBLES", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = Path(os.environ.get("ARBRIDGE_SPECS", ROOT.parent / "shared" / "specs"))
 PG_ADMIN_URL = os.environ.get("ARBRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

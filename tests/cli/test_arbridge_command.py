@@ -52,7 +52,7 @@ def test_a_connector_that_fails_to_import_is_reported_and_skipped(monkeypatch: p
             )
         },
     )
-    monkeypatch.setattr(registry_module, "_cached", broken)
+    monkeypatch.setitem(registry_module._cached, registry_module.test_doubles_wanted(), broken)
     code, out, err = invoke("connectors")
     assert code == 0
     assert "csv" in out
