@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from config import ConfigError, ServerConfig
-from engine.http import Health, OpsServer, OpsServerError
+from service.http import Health, OpsServer, OpsServerError
 from store import StateStore
 
 from .conftest import deployment, free_port
