@@ -100,8 +100,8 @@ def _guid(text: str) -> str:
 
 def _compare(op: str, left: Any, right: Any) -> bool:
     if isinstance(left, str) and isinstance(right, str) and op in ("eq", "ne"):
-        # BC compares codes and GUIDs without regard to case.
-        left, right = left.lower(), right.lower()
+        # BC compares codes and GUIDs without regard to case, and enum values by caption.
+        left, right = (s.replace("_x0020_", " ").lower() for s in (left, right))
     if op == "eq":
         return bool(left == right)
     if op == "ne":

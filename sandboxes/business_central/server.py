@@ -96,9 +96,12 @@ class BusinessCentralSandbox:
         notification_delay: seconds changes are collected before webhooks are sent (BC: 30).
         unfilterable: ``{entity set: {property}}`` the server refuses to filter on.
         token_lifetime: seconds an access token is valid.
+        public_url: the origin clients reach the sandbox at when it sits behind a proxy (an
+            HTTPS front for msal, which takes HTTPS authorities only); links are built on it.
 
     Attributes:
         requests_log: every request: method, path, status, and for ``$batch`` the inner count.
+        patches: every PATCH applied, by record id: what changed, in order (the ledger of effects).
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class BusinessCentralSandbox:
         notification_delay: float = 30.0,
         unfilterable: dict[str, set[str]] | None = None,
         token_lifetime: float = 3599.0,
+        public_url: str | None = None,
     ) -> None:
         self.port = port
         self.tenant = tenant
@@ -129,12 +133,14 @@ class BusinessCentralSandbox:
         self.web_service_key = web_service_key
         self.clock = clock or (lambda: datetime.now(UTC))
         self.token_lifetime = token_lifetime
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.company = Company(self.clock)
         seed_company(self.company, seed, invoices)
         self.webhooks = Webhooks(self.clock, delay=notification_delay)
         self.company.listeners.append(self._changed)
         self.unfilterable = {k: frozenset(v) for k, v in (unfilterable or {}).items()}
         self.requests_log: list[dict[str, Any]] = []
+        self.patches: dict[str, list[dict[str, Any]]] = {}
         self._tokens: dict[str, tuple[str, datetime]] = {}
         self._revoked = False
         self._window: SlidingWindow | None = (
@@ -167,8 +173,14 @@ class BusinessCentralSandbox:
         self.stop()
 
     @property
-    def base_url(self) -> str:
+    def local_url(self) -> str:
+        """Where the server listens (a proxy in front forwards here)."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach the server: ``public_url`` when a proxy fronts it."""
+        return self.public_url or self.local_url
 
     @property
     def authority(self) -> str:
@@ -287,7 +299,7 @@ class BusinessCentralSandbox:
         return app
 
     def _origin(self) -> str:
-        return request.host_url.rstrip("/")
+        return self.public_url or request.host_url.rstrip("/")
 
     def _json(
         self, status: int, body: Any, headers: dict[str, str] | None = None, log: str | None = None
@@ -394,7 +406,7 @@ class BusinessCentralSandbox:
                         "The service is temporarily unavailable.",
                         {"Retry-After": retry} if retry else None,
                     )
-                root = request.base_url.split("/api/", 1)[0] + "/api"
+                root = self._origin() + request.path.split("/api/", 1)[0] + "/api"
                 body = request.get_data()
                 answer = self._dispatch(
                     request.method, rest, dict(request.args), dict(request.headers), body, root
@@ -571,6 +583,7 @@ class BusinessCentralSandbox:
             values = wire.parse_body(entity_set, self._parse_json(body), allow=frozenset({entity_set.key}))
             values.pop(entity_set.key, None)
             record.update(values)
+            self.patches.setdefault(record["id"], []).append(values)
             self.company.stamp(record)
             self._changed(name, record["id"], "updated")
             return _Answer(
@@ -765,6 +778,9 @@ class BusinessCentralSandbox:
             path = path.lstrip("/")
         else:
             path = f"{api.route}/{path}"
+        if not path.startswith(api.route + "/"):
+            # Each API route is its own OData service: a batch holds requests to its own route only.
+            return _Answer(*_refused(not_found(path.split("/", 1)[0])))
         args = dict(parse_qsl(parts.query, keep_blank_values=True))
         body = json.dumps(item["body"]).encode() if "body" in item else b""
         try:
@@ -884,6 +900,10 @@ class _always:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def _refused(err: BcError) -> tuple[int, dict[str, Any]]:
+    return err.status, err.body()
 
 
 def _split_path(tail: str) -> list[str]:
