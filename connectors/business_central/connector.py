@@ -454,7 +454,8 @@ class BusinessCentralConnector(Connector):
         Raises:
             MappingError: a field the canonical record needs is missing or unreadable.
         """
-        extra: dict[str, Any] = {}
+        # The ETag is the record's version; a dotted mapping path cannot name "@odata.etag".
+        extra: dict[str, Any] = {"version": raw.get("@odata.etag")}
         try:
             if stream is Stream.INVOICES:
                 extra.update(self._invoice_extras(raw))
