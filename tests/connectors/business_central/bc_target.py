@@ -37,10 +37,14 @@ class BusinessCentralTarget(ConformanceTarget):
         self.state = MemoryKeyValueStore()
         self.settings = onprem_settings(self.sandbox, page_size=40)
         entries = self.sandbox.company.entries.values()
-        self.invoice = sorted((e for e in entries if e["documentType"] == "Invoice"), key=lambda e: e["id"])[0]
+        self.invoice = sorted((e for e in entries if e["documentType"] == "Invoice"), key=lambda e: e["id"])[
+            0
+        ]
 
     def make_connector(self) -> BusinessCentralConnector:
-        made = BusinessCentralConnector.create(self.settings, ConnectorContext("bc-sandbox", state=self.state))
+        made = BusinessCentralConnector.create(
+            self.settings, ConnectorContext("bc-sandbox", state=self.state)
+        )
         assert isinstance(made, BusinessCentralConnector)
         return made
 
@@ -50,7 +54,9 @@ class BusinessCentralTarget(ConformanceTarget):
             ids = sorted(c.customers)[:n]
             name = "customers"
         else:
-            kind = {"invoices": "Invoice", "credit_memos": "Credit_x0020_Memo", "payments": "Payment"}[stream.value]
+            kind = {"invoices": "Invoice", "credit_memos": "Credit_x0020_Memo", "payments": "Payment"}[
+                stream.value
+            ]
             ids = sorted(e["id"] for e in c.entries.values() if e["documentType"] == kind)[:n]
             name = "customerLedgerEntries"
         for ident in ids:

@@ -29,7 +29,11 @@ BASE_TYPES = {
         "On Hold": "Code[3]",
         "Last Issued Reminder Level": "Integer",
     },
-    "Gen. Journal Batch": {"Name": "Code[10]", "Description": "Text[100]", "Journal Template Name": "Code[10]"},
+    "Gen. Journal Batch": {
+        "Name": "Code[10]",
+        "Description": "Text[100]",
+        "Journal Template Name": "Code[10]",
+    },
 }
 SYSTEM_TYPES = {"SystemId": "Guid", "SystemModifiedAt": "DateTime"}
 
@@ -83,11 +87,19 @@ def test_enum_members_match_microsofts_metadata(microsoft_metadata: etree._Eleme
 def test_fields_the_sandbox_refuses_to_write_are_read_only_on_microsofts_pages(
     page_fields: dict[str, dict[str, dict[str, object]]],
 ) -> None:
-    for name in ("customers", "salesInvoices", "salesCreditMemos", "customerPayments", "customerPaymentJournals"):
+    for name in (
+        "customers",
+        "salesInvoices",
+        "salesCreditMemos",
+        "customerPayments",
+        "customerPaymentJournals",
+    ):
         fields = page_fields[name]
         for prop in API_V2.entity_sets[name].properties:
             if prop.read_only and prop.name != "lastModifiedDateTime":
-                assert fields[prop.name]["editable"] is False, f"{name}.{prop.name} is writable on the AL page"
+                assert fields[prop.name]["editable"] is False, (
+                    f"{name}.{prop.name} is writable on the AL page"
+                )
             if prop.name in fields and fields[prop.name]["editable"] is False:
                 assert prop.read_only, f"{name}.{prop.name} is read-only on the AL page, the sandbox takes it"
 
@@ -142,7 +154,9 @@ def test_the_sandbox_serves_exactly_the_entity_sets_fields_and_types_the_extensi
     served = {name for name, s in EXTENSION.entity_sets.items() if s.in_company}
     declared = set()
     for text in pages:
-        assert re.search(r"APIPublisher = 'arbridge';", text) and re.search(r"APIGroup = 'collections';", text)
+        assert re.search(r"APIPublisher = 'arbridge';", text) and re.search(
+            r"APIGroup = 'collections';", text
+        )
         assert "APIVersion = 'v1.0';" in text and "ODataKeyFields = SystemId;" in text
         entity_set = re.search(r"EntitySetName = '(\w+)';", text)
         assert entity_set is not None
@@ -165,7 +179,9 @@ def test_the_sandbox_serves_exactly_the_entity_sets_fields_and_types_the_extensi
             prop = ours.prop(json_name)
             assert prop is not None
             assert (prop.type, prop.max_length) == (edm_type, length), f"{entity_set.group(1)}.{json_name}"
-            assert prop.read_only == ("Editable = false" in body), f"{entity_set.group(1)}.{json_name} editability"
+            assert prop.read_only == ("Editable = false" in body), (
+                f"{entity_set.group(1)}.{json_name} editability"
+            )
         actions = re.findall(r"\[ServiceEnabled\]\s*procedure (\w+)", text)
         assert tuple(a[0].lower() + a[1:] for a in actions) == ours.actions
     assert declared == served
@@ -178,7 +194,9 @@ def test_sample_bodies_from_a_real_tenant_parse_through_the_connectors_mapping(s
     from connectors.business_central import BusinessCentralConnector
     from mapping.models import Customer, Stream
 
-    sample = json.loads((specs_dir / "business-central" / "samples" / "rebelpl-bc-api2-client" / "customer.json").read_text())
+    sample = json.loads(
+        (specs_dir / "business-central" / "samples" / "rebelpl-bc-api2-client" / "customer.json").read_text()
+    )
     connector = BusinessCentralConnector.create(
         {"deployment": "on_premises", "server_url": "https://bc.example.com:7048/BC/api", "username": "U",
          "web_service_key": "k", "company": "Rebel"},
@@ -187,6 +205,9 @@ def test_sample_bodies_from_a_real_tenant_parse_through_the_connectors_mapping(s
     record = connector.to_record(Stream.CUSTOMERS, sample)
     assert isinstance(record, Customer)
     assert (record.remote_id, record.name, record.currency, record.credit_limit) == (
-        "34f03eee-2a32-f011-9a4a-7ced8d0ee6e7", "Test Customer", "PLN", 2000,
+        "34f03eee-2a32-f011-9a4a-7ced8d0ee6e7",
+        "Test Customer",
+        "PLN",
+        2000,
     )
     assert record.version == sample["@odata.etag"] and record.status.value == "active"
