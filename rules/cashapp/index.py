@@ -25,7 +25,7 @@ from rules.cashapp.model import (
     document_from_credit_memo,
     document_from_invoice,
 )
-from rules.cashapp.normalize import name_tokens, normalize_account, normalize_name, number_keys
+from rules.cashapp.normalize import name_parts, name_tokens, normalize_account, normalize_name, number_keys
 
 
 class DocumentIndex:
@@ -170,6 +170,13 @@ class CustomerView:
             return []
         return [d for d in found if d.remaining > ZERO]
 
+    def settled_by_key(self, key: str) -> list[OpenDocument]:
+        """Documents whose number normalises to ``key`` that payments earlier in this run settled."""
+        found = self._by_key.get(key)
+        if found is None:
+            return []
+        return [d for d in found if d.remaining <= ZERO]
+
 
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
@@ -200,7 +207,8 @@ class CustomerIndex:
             if norm:
                 self._by_account.setdefault(norm, set()).add(customer.customer_id)
         known = self._known_names.setdefault(customer.customer_id, set())
-        for raw in (customer.name, *customer.aliases):
+        # A trading name ("… t/a Blue Anchor Cafe") is a name the customer pays under, like an alias.
+        for raw in (part for name in (customer.name, *customer.aliases) for part in name_parts(name)):
             norm = normalize_name(raw)
             if not norm or norm in known:
                 continue
@@ -286,17 +294,34 @@ class CustomerIndex:
         return ranked
 
     def score_names_in_text(self, text: str, max_customers: int) -> list[tuple[float, str]]:
-        """Best score per customer whose name appears (approximately) inside free text."""
+        """Best score per customer whose name appears (approximately) inside free text.
+
+        A name whose every word stands in the text scores 100 in any order and with any punctuation
+        between the words ("1234//SMITH-John" names John Smith); when several names do, the one
+        whose words include all the others' is meant ("Koch Pharma Nord" over "Koch Pharma").
+        Otherwise the best approximate substring counts.
+        """
         norm = normalize_name(text)
         if not norm:
             return []
+        words = set(norm.split())
         best: dict[str, float] = {}
+        contained: dict[str, set[str]] = {}
         for pos in self._candidates(name_tokens(norm), max_customers):
             cid, candidate = self._names[pos]
             # One short word inside a long text is too easy to hit by chance.
             if len(candidate) < 6 or (" " not in candidate and len(candidate) < 8):
                 continue
-            score = fuzz.partial_ratio(candidate, norm)
+            tokens = set(candidate.split())
+            if tokens <= words:
+                score = 100.0
+                contained[cid] = contained.get(cid, set()) | tokens
+            else:
+                score = fuzz.partial_ratio(candidate, norm)
             if score > best.get(cid, -1.0):
                 best[cid] = score
+        if len(contained) > 1:
+            for cid, tokens in contained.items():
+                if any(tokens < other for o, other in contained.items() if o != cid):
+                    best[cid] = 90.0
         return sorted(((s, c) for c, s in best.items()), reverse=True)
