@@ -227,6 +227,10 @@ class CustomerIndex:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def names_of(self, customer_id: str) -> set[str]:
+        """The customer's normalised names: its name, trading names and aliases."""
+        return self._known_names.get(customer_id, set())
+
     def get(self, customer_id: str) -> CustomerInfo | None:
         """The customer with this id."""
         return self._by_id.get(customer_id)
@@ -262,6 +266,17 @@ class CustomerIndex:
                     narrowed_by = f"{narrowed_by} {token}"
             if len(cand) <= limit:
                 found |= cand
+        # A name with one of the words missing ("Koch Pharma" for "KOCH PHARMA NORD") shares all the
+        # others: the intersection of every word but one finds it however common the words are.
+        if len(ranked) > 1:
+            postings = [by_token[t] for t in ranked]
+            for skip in range(len(postings)):
+                rest = sorted((p for i, p in enumerate(postings) if i != skip), key=len)
+                common = set(rest[0])
+                for posting in rest[1:]:
+                    common &= posting
+                if len(common) <= limit:
+                    found |= common
         return found
 
     def score_names(self, name: str, max_customers: int) -> list[tuple[float, str]]:
@@ -281,7 +296,7 @@ class CustomerIndex:
         choices = [self._names[p][1] for p in positions]
         best: dict[str, float] = {}
         # The C loop of rapidfuzz ranks all candidates; the slower combined score is for the top few.
-        for _, set_score, i in process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=8,
+        for _, set_score, i in process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=20,
                                                score_cutoff=60):
             cid, candidate = self._names[positions[i]]
             score = 100.0 if candidate == norm else (set_score + fuzz.token_sort_ratio(norm, candidate)) / 2

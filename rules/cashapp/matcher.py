@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
-from rules.cashapp.normalize import extract_number_keys, number_key, one_typo_apart
+from rules.cashapp.normalize import extract_number_keys, normalize_name, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
 from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units
 
@@ -142,14 +142,14 @@ def _identify(payment: PaymentInput, customers: CustomerIndex, rules: MatchRules
         if isinstance(hit, str):
             if hit:
                 notes.append(f"payer name '{payment.payer_name}' {hit}")
-                ties = [r for r in ranked[:3] if ranked[0][0] - r[0] < names.margin]
+                ties = _fitting(ranked, payment.payer_name, None, customers, names.rival_min_score)
         else:
             score, cid = hit
             known = customers.get(cid)
             return _Payer(PayerHit(cid, scores.name * score / 100,
                                    f"customer {cid} ({known.name if known else cid}) by payer name "
                                    f"'{payment.payer_name}' (similarity {score:.0f})", "name"),
-                          rivals=_rivals(ranked, cid, names.rival_min_score))
+                          rivals=_fitting(ranked, payment.payer_name, cid, customers, names.rival_min_score))
     if payment.reference:
         ranked = customers.score_names_in_text(payment.reference, names.max_token_customers)
         hit = _decide_name(ranked, names.in_reference_min_score, names.margin)
@@ -162,13 +162,29 @@ def _identify(payment: PaymentInput, customers: CustomerIndex, rules: MatchRules
             return _Payer(PayerHit(cid, scores.name_in_reference * score / 100,
                                    f"customer {cid} ({known.name if known else cid}) named in the reference "
                                    f"(similarity {score:.0f})", "name_in_reference"),
-                          rivals=_rivals(ranked, cid, names.rival_min_score))
+                          rivals=_fitting(ranked, None, cid, customers, names.rival_min_score))
     return _Payer(None, "; ".join(notes), ties)
 
 
-def _rivals(ranked: list[tuple[float, str]], chosen: str, min_score: float) -> list[tuple[float, str]]:
-    """Other customers the name fits as well ("Koch Pharma" beside "Koch Pharma Nord")."""
-    return [(s, c) for s, c in ranked[:4] if c != chosen and s >= min_score]
+def _fitting(ranked: list[tuple[float, str]], payer_name: str | None, chosen: str | None,
+             customers: CustomerIndex, min_score: float) -> list[tuple[float, str]]:
+    """The customers a payer name fits, other than ``chosen``: a high score, or a name one word apart.
+
+    "KOCH PHARMA" fits Koch Pharma and Koch Pharma Nord alike, however long the extra word is.
+    """
+    words = set(normalize_name(payer_name).split()) if payer_name else set()
+    found = []
+    for score, cid in ranked:
+        if cid == chosen:
+            continue
+        if score >= min_score or (words and any(_one_word_apart(words, set(n.split()))
+                                                for n in customers.names_of(cid))):
+            found.append((score, cid))
+    return found
+
+
+def _one_word_apart(a: set[str], b: set[str]) -> bool:
+    return (a < b and len(b - a) == 1) or (b < a and len(a - b) == 1)
 
 
 def _decide_name(ranked: list[tuple[float, str]], min_score: float, margin: float) -> tuple[float, str] | str:
@@ -754,6 +770,12 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
                                    f"quotes {_labels(foreign_refs)} in {foreign_refs[0].currency}, "
                                    f"not {payment.currency}",
                                    blocked="the documents are in another currency")]
+    if proposals and keys and proposals[0].rule.startswith("amount_"):
+        elsewhere = [d for d in documents.for_customer(payer.customer_id)
+                     if d.currency != payment.currency and d.key in keys]
+        if elsewhere:
+            proposals[0].blocked = (f"the reference quotes {_labels(elsewhere[:2])} in "
+                                    f"{elsewhere[0].currency}, not {payment.currency}")
     if payer.source in _BY_NAME:
         doubt = _name_doubt(payment, payer, view, keys, proposals, documents, customers, rules, as_of,
                             found.rivals)
@@ -786,7 +808,7 @@ def _name_doubt(payment: PaymentInput, payer: PayerHit, view: CustomerView, keys
     if keys and not any(view.by_key(k) or view.settled_by_key(k) for k in keys):
         owners = {
             d.customer_id: d for k in keys if len(k) >= rules.typo_min_digits for d in documents.by_key(k)
-            if d.customer_id != payer.customer_id and d.currency == payment.currency
+            if d.customer_id != payer.customer_id
         }
         if owners:
             other = next(iter(owners.values()))
@@ -794,14 +816,17 @@ def _name_doubt(payment: PaymentInput, payer: PayerHit, view: CustomerView, keys
                     f"is known only by name")
     if not proposals:
         return ""
-    mine = proposals[0]
+    quoted = proposals[0].document >= rules.document_scores.reference
     for _, cid in rivals:
-        theirs = _propose(payment, documents.view(cid, payment.currency, as_of), keys, rules)
-        fits = theirs and theirs[0].amount >= rules.amount_scores.tolerance
-        if fits and theirs[0].document >= mine.document:
+        # An open item of theirs the payment fits as well: the number quoted, or the amount to the cent
+        # when the payer's own item was found by amount too.
+        theirs = documents.view(cid, payment.currency, as_of)
+        named = [d for k in keys for d in theirs.by_key(k)]
+        same = [] if quoted else [d for d in theirs.open_documents() if d.remaining == payment.amount]
+        if named or same:
             known = customers.get(cid)
-            return (f"the payer name fits customer {cid} ({known.name if known else cid}) as well, who has "
-                    f"an open item the payment fits just as well")
+            return (f"the payer name fits customer {cid} ({known.name if known else cid}) as well, whose "
+                    f"{_doc_label((named or same)[0])} the payment fits just as well")
     return ""
 
 
@@ -819,10 +844,16 @@ def _settle_name_tie(payment: PaymentInput, documents: DocumentIndex, customers:
         hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
                        f"customer {cid} ({known.name if known else cid}), one of {names} whose names fit "
                        f"'{payment.payer_name}', the only one whose open documents fit the payment")
-        proposals = _propose(payment, documents.view(cid, payment.currency, as_of), keys, rules)
-        if proposals and proposals[0].amount >= rules.amount_scores.tolerance and not proposals[0].ambiguous:
+        view = documents.view(cid, payment.currency, as_of)
+        proposals = _propose(payment, view, keys, rules)
+        if proposals and proposals[0].amount >= rules.amount_scores.tolerance:
+            if proposals[0].ambiguous or decided:
+                return None
+            doubt = _name_doubt(payment, hit, view, keys, proposals, documents, customers, rules, as_of, [])
+            if doubt:
+                proposals[0].blocked = doubt
             decided.append(_decide(payment, hit, proposals[0], rules))
-    return decided[0] if len(decided) == 1 else None
+    return decided[0] if decided else None
 
 
 def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, customers: CustomerIndex,

@@ -163,7 +163,8 @@ def normalize_name(name: str | None) -> str:
         return ""
     value = name.casefold().translate(_TRANSLIT)
     value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    tokens = _NOT_LOWER_ALNUM.sub(" ", value).split()
+    # Dotted legal forms are one word: "S.r.l." is "srl", "e.K." is "ek", "B.V." is "bv".
+    tokens = _NOT_LOWER_ALNUM.sub(" ", value.replace(".", "")).split()
     kept = [t for t in tokens if t not in _LEGAL_FORMS]
     return " ".join(kept or tokens)
 
