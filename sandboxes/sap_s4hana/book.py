@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["Book", "ClearingRun", "Posting", "PostingError", "PostedLine"]
+__all__ = ["Book", "ClearingRun", "PostedLine", "Posting", "PostingError"]
 
 Row = dict[str, Any]
 KeyT = tuple[Any, ...]
@@ -247,7 +247,7 @@ class Book:
                     IsCleared=True,
                     ClearingAccountingDocument=document,
                     ClearingDate=when,
-                    ClearingCreationDate=self.today(),
+                    ClearingCreationDate=when,
                     ClearingDocFiscalYear=str(when.year),
                 )
             return document

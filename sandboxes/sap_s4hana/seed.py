@@ -217,12 +217,22 @@ def seed_book(book: Book, seed: str = "demo", *, invoices: int | None = None, rn
             billing += 1
             credit = (amount * Decimal("0.1")).quantize(Decimal("0.01"))
             post_payment(
-                book, number, code, credit, date + timedelta(days=2),
-                assignment=str(billing), invoice=invoice, document_type="DG",
+                book,
+                number,
+                code,
+                credit,
+                date + timedelta(days=2),
+                assignment=str(billing),
+                invoice=invoice,
+                document_type="DG",
             )
         elif fate == 4 and i % 12 == 4:  # a payment on account, not yet applied
             on_account = Decimal(rng.randrange(5000, 50000)) / 100
             post_payment(
-                book, number, code, on_account, today - timedelta(days=rng.randrange(2, 20)),
+                book,
+                number,
+                code,
+                on_account,
+                today - timedelta(days=rng.randrange(2, 20)),
                 assignment=f"ONACC{billing}",
             )

@@ -64,9 +64,20 @@ ETAG_SETS = {"A_Customer", "A_CustomerCompany", "A_CustomerDunning"}
 #: Dunning block reasons configured in this system (customising of dunning block reasons).
 DUNNING_BLOCKS = {"": "", "X": "Blocked by clerk", "D": "Disputed", "P": "Promise to pay", "L": "Legal"}
 _MODIFYING = {"POST", "PUT", "PATCH", "MERGE", "DELETE"}
-_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 412: "Precondition Failed",
-            428: "Precondition Required", 429: "Too Many Requests", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    412: "Precondition Failed",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
 
 
 class ODataError(Exception):
@@ -201,14 +212,19 @@ class S4Sandbox:
 
         @app.route(SOAP_PATH, methods=["GET", "POST"])
         def soap() -> Response:
-            return self._guarded("soap", lambda user: self._soap(user), scenario=SCENARIOS["JOURNAL_ENTRY_POST"])
+            return self._guarded(
+                "soap", lambda user: self._soap(user), scenario=SCENARIOS["JOURNAL_ENTRY_POST"]
+            )
 
         @app.route(f"{ODATA_PREFIX}<service>/", methods=["GET", "HEAD"])
         @app.route(f"{ODATA_PREFIX}<service>", methods=["GET", "HEAD"])
         def service_document(service: str) -> Response:
             return self._odata(service, "")
 
-        @app.route(f"{ODATA_PREFIX}<service>/<path:resource>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "MERGE", "DELETE"])
+        @app.route(
+            f"{ODATA_PREFIX}<service>/<path:resource>",
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "MERGE", "DELETE"],
+        )
         def resource(service: str, resource: str) -> Response:
             return self._odata(service, resource)
 
@@ -316,7 +332,10 @@ class S4Sandbox:
         if service is None:
             return _json(
                 404,
-                error_body("/IWFND/MED/170", f"No service found for namespace '/SAP/', name '{service_name}', version '0001'"),
+                error_body(
+                    "/IWFND/MED/170",
+                    f"No service found for namespace '/SAP/', name '{service_name}', version '0001'",
+                ),
             )
         return self._guarded(
             "metadata" if resource == "$metadata" else "batch" if resource == "$batch" else "odata",
@@ -343,8 +362,14 @@ class S4Sandbox:
         if resource == "$batch" and method == "POST":
             resp = self._batch(service)
         else:
-            part = self._dispatch(service, method, resource, request.query_string.decode("latin-1"),
-                                  {k.lower(): v for k, v in request.headers.items()}, request.get_data())
+            part = self._dispatch(
+                service,
+                method,
+                resource,
+                request.query_string.decode("latin-1"),
+                {k.lower(): v for k, v in request.headers.items()},
+                request.get_data(),
+            )
             resp = Response(part.body, status=part.status)
             for name, value in part.headers.items():
                 resp.headers[name] = value
@@ -365,18 +390,28 @@ class S4Sandbox:
         try:
             parsed = parse_batch(request.headers.get("Content-Type", ""), request.get_data())
         except ValueError as exc:
-            return _json(400, error_body("/IWBEP/CM_MGW_RT/004", f"Malformed batch request: {exc}", service.name))
+            return _json(
+                400, error_body("/IWBEP/CM_MGW_RT/004", f"Malformed batch request: {exc}", service.name)
+            )
         results: list[PartResponse | list[PartResponse]] = []
         for item in parsed.items:
             if isinstance(item, list):
                 results.append(self._changeset(service, item))
             else:
                 if item.method != "GET":
-                    results.append(_part_error(400, "/IWBEP/CM_MGW_RT/004",
-                                               "Changing requests must be inside a change set", service.name))
+                    results.append(
+                        _part_error(
+                            400,
+                            "/IWBEP/CM_MGW_RT/004",
+                            "Changing requests must be inside a change set",
+                            service.name,
+                        )
+                    )
                     continue
                 path, _, query = item.path.partition("?")
-                results.append(self._dispatch(service, "GET", _relative(path, service.name), query, item.headers, b""))
+                results.append(
+                    self._dispatch(service, "GET", _relative(path, service.name), query, item.headers, b"")
+                )
         content_type, body = render_batch(results)
         return Response(body, status=202, content_type=content_type)
 
@@ -388,7 +423,9 @@ class S4Sandbox:
             out: list[PartResponse] = []
             for part in parts:
                 path, _, query = part.path.partition("?")
-                resp = self._dispatch(service, part.method, _relative(path, service.name), query, part.headers, part.body)
+                resp = self._dispatch(
+                    service, part.method, _relative(path, service.name), query, part.headers, part.body
+                )
                 if resp.status >= 400:
                     # A change set is all or nothing: undo what its earlier requests did.
                     self.book.tables.update(snapshot)
@@ -403,17 +440,32 @@ class S4Sandbox:
         self, service: Service, method: str, resource: str, query: str, headers: dict[str, str], body: bytes
     ) -> PartResponse:
         try:
-            return self._resource(service, method, unquote(resource), dict(parse_qsl(query, keep_blank_values=True)), headers, body)
+            return self._resource(
+                service,
+                method,
+                unquote(resource),
+                dict(parse_qsl(query, keep_blank_values=True)),
+                headers,
+                body,
+            )
         except ODataError as exc:
             return _part_error(exc.status, exc.code, exc.message, service.name)
         except QueryError as exc:
             return _part_error(400, "/IWBEP/CM_MGW_RT/022", str(exc), service.name)
 
     def _resource(
-        self, service: Service, method: str, resource: str, params: dict[str, str], headers: dict[str, str], body: bytes
+        self,
+        service: Service,
+        method: str,
+        resource: str,
+        params: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
     ) -> PartResponse:
         if resource == "$metadata":
-            return PartResponse(200, "OK", {"Content-Type": "application/xml", "dataserviceversion": "2.0"}, service.metadata)
+            return PartResponse(
+                200, "OK", {"Content-Type": "application/xml", "dataserviceversion": "2.0"}, service.metadata
+            )
         if resource in ("", "/"):
             doc = {"d": {"EntitySets": sorted(service.entity_sets)}}
             return PartResponse(200, "OK", {"Content-Type": "application/json"}, dumps(doc))
@@ -442,8 +494,15 @@ class S4Sandbox:
             etag = self.book.etag(name, key_tuple) if name in ETAG_SETS else None
             select = _select(params)
             expanded = self._expand(service, entity_set, row, params.get("$expand", ""), select)
-            data = entity_json(entity_set.entity_type, service.namespace, self._uri(service, entity_set, key_tuple),
-                               row, etag=etag, select=[s for s in select if "/" not in s], expanded=expanded)
+            data = entity_json(
+                entity_set.entity_type,
+                service.namespace,
+                self._uri(service, entity_set, key_tuple),
+                row,
+                etag=etag,
+                select=[s for s in select if "/" not in s],
+                expanded=expanded,
+            )
             out_headers = {"Content-Type": "application/json"}
             if etag:
                 out_headers["ETag"] = etag
@@ -455,10 +514,14 @@ class S4Sandbox:
     def _row(self, entity_set: EntitySet, key: KeyT) -> dict[str, Any]:
         row = self.book.tables.get(entity_set.name, {}).get(key)
         if row is None:
-            raise ODataError(404, "/IWBEP/CM_MGW_RT/021", f"Resource not found for segment '{entity_set.name}'")
+            raise ODataError(
+                404, "/IWBEP/CM_MGW_RT/021", f"Resource not found for segment '{entity_set.name}'"
+            )
         return row
 
-    def _children(self, parent_set: EntitySet, parent: dict[str, Any], target: EntitySet) -> list[tuple[KeyT, dict[str, Any]]]:
+    def _children(
+        self, parent_set: EntitySet, parent: dict[str, Any], target: EntitySet
+    ) -> list[tuple[KeyT, dict[str, Any]]]:
         shared = [k for k in parent_set.entity_type.keys if k in target.entity_type.properties]
         rows = self.book.tables.get(target.name, {})
         return sorted((k, r) for k, r in rows.items() if all(r.get(s) == parent.get(s) for s in shared))
@@ -494,19 +557,33 @@ class S4Sandbox:
                 etag = self.book.etag(target.name, key) if target.name in ETAG_SETS else None
                 nested = self._expand(service, target, child, ",".join(rests), sub_select) if rests else None
                 children.append(
-                    entity_json(target.entity_type, service.namespace, self._uri(service, target, key), child,
-                                etag=etag, select=[s for s in sub_select if "/" not in s], expanded=nested)
+                    entity_json(
+                        target.entity_type,
+                        service.namespace,
+                        self._uri(service, target, key),
+                        child,
+                        etag=etag,
+                        select=[s for s in sub_select if "/" not in s],
+                        expanded=nested,
+                    )
                 )
             out[nav_name] = {"results": children} if navigation.many else (children[0] if children else None)
         return out
 
-    def _collection(self, service: Service, entity_set: EntitySet, params: dict[str, str], *, count: bool) -> PartResponse:
+    def _collection(
+        self, service: Service, entity_set: EntitySet, params: dict[str, str], *, count: bool
+    ) -> PartResponse:
         rows = sorted(self.book.tables.get(entity_set.name, {}).items())
         return self._answer_rows(service, entity_set, rows, params, count=count)
 
     def _answer_rows(
-        self, service: Service, entity_set: EntitySet, rows: list[tuple[KeyT, dict[str, Any]]],
-        params: dict[str, str], *, count: bool,
+        self,
+        service: Service,
+        entity_set: EntitySet,
+        rows: list[tuple[KeyT, dict[str, Any]]],
+        params: dict[str, str],
+        *,
+        count: bool,
     ) -> PartResponse:
         et = entity_set.entity_type
         if params.get("$filter"):
@@ -543,8 +620,17 @@ class S4Sandbox:
         for key, row in window:
             etag = self.book.etag(entity_set.name, key) if entity_set.name in ETAG_SETS else None
             expanded = self._expand(service, entity_set, row, params.get("$expand", ""), select)
-            results.append(entity_json(et, service.namespace, self._uri(service, entity_set, key), row,
-                                       etag=etag, select=[s for s in select if "/" not in s], expanded=expanded))
+            results.append(
+                entity_json(
+                    et,
+                    service.namespace,
+                    self._uri(service, entity_set, key),
+                    row,
+                    etag=etag,
+                    select=[s for s in select if "/" not in s],
+                    expanded=expanded,
+                )
+            )
         data: dict[str, Any] = {"results": results}
         if params.get("$inlinecount") == "allpages":
             data["__count"] = str(total)
@@ -555,7 +641,13 @@ class S4Sandbox:
         return PartResponse(200, "OK", {"Content-Type": "application/json"}, dumps({"d": data}))
 
     def _update(
-        self, service: Service, entity_set: EntitySet, key: KeyT, headers: dict[str, str], body: bytes, method: str
+        self,
+        service: Service,
+        entity_set: EntitySet,
+        key: KeyT,
+        headers: dict[str, str],
+        body: bytes,
+        method: str,
     ) -> PartResponse:
         if not entity_set.updatable:
             raise ODataError(405, "/IWBEP/CM_MGW_RT/020", f"Entity set {entity_set.name} is not updatable")
@@ -564,9 +656,17 @@ class S4Sandbox:
             expected = headers.get("if-match")
             if not expected:
                 # SAP's message class; the number of this message was not found in public material.
-                raise ODataError(428, "/IWBEP/CM_MGW_RT/191", "Data service request is required to be conditional; try using If-Match")
+                raise ODataError(
+                    428,
+                    "/IWBEP/CM_MGW_RT/191",
+                    "Data service request is required to be conditional; try using If-Match",
+                )
             if expected != "*" and expected != self.book.etag(entity_set.name, key):
-                raise ODataError(412, "/IWBEP/CM_MGW_RT/190", "State of the resource (entity) was already changed (If-Match)")
+                raise ODataError(
+                    412,
+                    "/IWBEP/CM_MGW_RT/190",
+                    "State of the resource (entity) was already changed (If-Match)",
+                )
         try:
             payload = json.loads(body or b"{}")
         except ValueError:
@@ -582,7 +682,9 @@ class S4Sandbox:
                 continue
             prop = et.properties.get(name)
             if prop is None:
-                raise ODataError(400, "/IWBEP/CM_MGW_RT/022", f"Property {name} is invalid for type {et.name}")
+                raise ODataError(
+                    400, "/IWBEP/CM_MGW_RT/022", f"Property {name} is invalid for type {et.name}"
+                )
             if name in et.keys:
                 if python_value(prop, value) != current.get(name):
                     raise ODataError(400, "/IWBEP/CM_MGW_RT/022", f"Key property {name} cannot be changed")
@@ -592,10 +694,14 @@ class S4Sandbox:
             changes[name] = python_value(prop, value)
         self._check_business_rules(entity_set.name, changes)
         if method == "PUT":
-            changes = {n: changes.get(n) for n in et.properties if n not in et.keys and et.properties[n].updatable}
+            changes = {
+                n: changes.get(n) for n in et.properties if n not in et.keys and et.properties[n].updatable
+            }
         before = dict(current)
         self.book.update(entity_set.name, key, changes)
-        self.writes_log.append({"entity_set": entity_set.name, "key": key, "changes": changes, "before": before})
+        self.writes_log.append(
+            {"entity_set": entity_set.name, "key": key, "changes": changes, "before": before}
+        )
         return PartResponse(204, "No Content", {"ETag": self.book.etag(entity_set.name, key) or ""})
 
     @staticmethod
@@ -650,8 +756,12 @@ def _json(status: int, data: Any) -> Response:
 
 
 def _part_error(status: int, code: str, message: str, service: str) -> PartResponse:
-    return PartResponse(status, _REASONS.get(status, "Error"), {"Content-Type": "application/json"},
-                        dumps(error_body(code, message, service)))
+    return PartResponse(
+        status,
+        _REASONS.get(status, "Error"),
+        {"Content-Type": "application/json"},
+        dumps(error_body(code, message, service)),
+    )
 
 
 def new_message_id() -> str:

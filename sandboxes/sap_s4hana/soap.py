@@ -214,7 +214,9 @@ class JournalEntryService:
         body = etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body")
         bulk = etree.SubElement(body, f"{{{SFIN}}}JournalEntryBulkCreateConfirmation")
         _header(bulk, bulk_id)
-        etree.SubElement(bulk, "ConfirmationInterfaceOrignName").text = "JournalEntryCreateRequestConfirmation_In"
+        etree.SubElement(
+            bulk, "ConfirmationInterfaceOrignName"
+        ).text = "JournalEntryCreateRequestConfirmation_In"
         worst = "1"
         for conf in confirmations:
             node = etree.SubElement(bulk, "JournalEntryCreateConfirmation")
@@ -261,9 +263,9 @@ def fault_envelope(fault: SoapFault) -> bytes:
     body = etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body")
     node = etree.SubElement(body, f"{{{SOAP_ENV}}}Fault")
     etree.SubElement(node, "faultcode").text = fault.code
-    etree.SubElement(node, "faultstring", {"{http://www.w3.org/XML/1998/namespace}lang": "en"}).text = (
-        fault.message
-    )
+    etree.SubElement(
+        node, "faultstring", {"{http://www.w3.org/XML/1998/namespace}lang": "en"}
+    ).text = fault.message
     return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
 
 

@@ -59,7 +59,9 @@ def entity_json(
     return out
 
 
-def error_body(code: str, message: str, service: str = "", *, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message: str, service: str = "", *, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """SAP Gateway's JSON error: ``{"error": {"code", "message": {"lang", "value"}, "innererror"}}``."""
     now = datetime.now(UTC)
     return {
