@@ -28,6 +28,6 @@ def demo_command(state_dir: str, resume: bool, erp: str | None) -> None:
 
     started = time.monotonic()
     setup_logging("WARNING", "text")
-    code = run_demo(Path(state_dir), resume=resume, echo=click.echo, erp=erp)
+    code = run_demo(Path(state_dir), resume=resume, echo=click.echo, erp_name=erp)
     click.echo(f"\n(demo finished in {time.monotonic() - started:.1f}s)")
     sys.exit(code)

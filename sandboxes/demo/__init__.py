@@ -61,7 +61,7 @@ def demo_erp(state_dir: Path, resume: bool, echo: Echo, erp: str | None = None) 
         yield erp
 
 
-def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print, erp: str | None = None) -> int:
+def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print, erp_name: str | None = None) -> int:
     """Run the demo cycle; return the process exit code."""
     from config import default_config
 
@@ -74,7 +74,7 @@ def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print, erp: 
         for leftover in state_dir.glob("arbridge.sqlite*"):
             leftover.unlink()
     state_dir.mkdir(parents=True, exist_ok=True)
-    with demo_erp(state_dir, resume, echo, erp) as erp:
+    with demo_erp(state_dir, resume, echo, erp_name) as erp:
         deployment = default_config(
             state_dir,
             overrides={

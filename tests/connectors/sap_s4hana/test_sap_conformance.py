@@ -33,6 +33,35 @@ class SapTarget(ConformanceTarget):
             ConnectorContext("conformance", state=self.state, data_dir=self.workdir),
         )
 
+    def existing_ids(self, stream: Stream) -> set[str]:
+        book = self.sandbox.book
+        if stream is Stream.CUSTOMERS:
+            return {key[0] for key in book.tables["A_CustomerCompany"]}
+        wanted: set[str] = set()
+        for row in book.tables["A_OperationalAcctgDocItemCube"].values():
+            if row["FinancialAccountType"] != "D":
+                continue
+            if row["DebitCreditCode"] == "S":
+                kind = Stream.INVOICES
+            elif row["AccountingDocumentType"] == "DZ":
+                kind = Stream.PAYMENTS
+            else:
+                kind = Stream.CREDIT_MEMOS
+            if kind is stream:
+                wanted.add(
+                    "/".join(
+                        row[k]
+                        for k in (
+                            "CompanyCode",
+                            "FiscalYear",
+                            "AccountingDocument",
+                            "AccountingDocumentItem",
+                            "Customer",
+                        )
+                    )
+                )
+        return wanted
+
     def change_records(self, stream: Stream, n: int) -> list[str]:
         book = self.sandbox.book
         if stream is Stream.CUSTOMERS:
