@@ -22,12 +22,19 @@ __all__ = ["demo_command"]
     "outside any checkout).",
 )
 @click.option("--resume", is_flag=True, help="Re-run against the existing state: an incremental cycle.")
-def demo_command(state_dir: str | None, resume: bool) -> None:
+@click.option(
+    "--erp",
+    type=click.Choice(["quickbooks", "sap-s4hana", "csv"]),
+    default=None,
+    help="The local ERP to use (default: QuickBooks Online).",
+)
+def demo_command(state_dir: str | None, resume: bool, erp: str | None) -> None:
     """Run one full cycle on embedded defaults: SQLite state and a local ERP with seeded data."""
     from sandboxes.demo import default_state_dir, run_demo
 
     started = time.monotonic()
     setup_logging("WARNING", "text")
-    code = run_demo(Path(state_dir) if state_dir else default_state_dir(), resume=resume, echo=click.echo)
+    where = Path(state_dir) if state_dir else default_state_dir()
+    code = run_demo(where, resume=resume, echo=click.echo, erp_name=erp)
     click.echo(f"\n(demo finished in {time.monotonic() - started:.1f}s)")
     sys.exit(code)

@@ -35,8 +35,9 @@ def default_state_dir() -> Path:
     return Path(base) / "arbridge" / "demo"
 
 
-def _state_dir_option(state_dir: Path) -> str:
-    return "" if state_dir == default_state_dir().absolute() else f" --state-dir {state_dir}"
+def _resume_command(state_dir: Path, erp_name: str | None) -> str:
+    where = "" if state_dir == default_state_dir().absolute() else f" --state-dir {state_dir}"
+    return f"arbridge demo --resume{where}" + (f" --erp {erp_name}" if erp_name else "")
 
 
 @dataclass
@@ -44,12 +45,21 @@ class DemoERP:
     """A running local ERP and how to connect to it."""
 
     kind: str
-    name: str
     connection: dict[str, Any]
     describe: str
     where_written: str
+    # How the summary names the ERP ("Written back to QuickBooks").
+    name: str = "the ERP"
     # The one-time consent an admin gives with `arbridge auth …`, given the connection's state.
     authorize: Callable[[Any], None] | None = None
+
+
+#: The ERPs ``arbridge demo --erp NAME`` can run against.
+ERP_MODULES = {
+    "quickbooks": "sandboxes.demo.quickbooks",
+    "sap-s4hana": "sandboxes.demo.sap_s4hana",
+    "csv": "sandboxes.demo.csv_exports",
+}
 
 
 def _erp_profiles() -> list[str]:
@@ -66,13 +76,15 @@ def _erp_profiles() -> list[str]:
 
 
 @contextmanager
-def demo_erp(state_dir: Path, resume: bool, echo: Echo) -> Iterator[DemoERP]:
-    module = importlib.import_module(_erp_profiles()[0])
-    with module.local_erp(state_dir, resume=resume, echo=echo) as erp:
-        yield erp
+def demo_erp(state_dir: Path, resume: bool, echo: Echo, erp: str | None = None) -> Iterator[DemoERP]:
+    module = importlib.import_module(ERP_MODULES[erp] if erp else _erp_profiles()[0])
+    with module.local_erp(state_dir, resume=resume, echo=echo) as running:
+        yield running
 
 
-def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print) -> int:
+def run_demo(
+    state_dir: Path, *, resume: bool = False, echo: Echo = print, erp_name: str | None = None
+) -> int:
     """Run the demo cycle; return the process exit code."""
     from config import default_config
 
@@ -85,7 +97,7 @@ def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print) -> in
         for leftover in state_dir.glob("arbridge.sqlite*"):
             leftover.unlink()
     state_dir.mkdir(parents=True, exist_ok=True)
-    with demo_erp(state_dir, resume, echo) as erp:
+    with demo_erp(state_dir, resume, echo, erp_name) as erp:
         deployment = default_config(
             state_dir,
             overrides={
@@ -115,7 +127,7 @@ def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print) -> in
         echo(f"\nThe ERP's side of it: {erp.where_written}")
         echo(f"arbridge's state (SQLite): {state_dir / 'arbridge.sqlite'}")
         if not resume:
-            echo(f"Next: `arbridge demo --resume{_state_dir_option(state_dir)}` for an incremental cycle.")
+            echo(f"Next: `{_resume_command(state_dir, erp_name)}` for an incremental cycle.")
         store.close()
     return 0 if report.status in ("ok", "partial") else 1
 

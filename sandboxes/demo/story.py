@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.sync import CycleReport
-from mapping.models import Customer, Stream
+from mapping.models import Customer, Payment, Stream
 from store import StateStore
 
 Echo = Callable[[str], None]
@@ -165,9 +165,12 @@ class DemoStory:
 
     def _payment(self, row: dict[str, Any]) -> str:
         result = row["result"]
-        pay = result.get("payment") or {}
+        pay = dict(result.get("payment") or {})
+        found = self.store.get_record(self.connection, Stream.PAYMENTS, row["payment_id"])
+        if isinstance(found, Payment):  # the ERP's own record, for what the demo shows of it
+            pay.update(amount=str(found.amount), currency=found.currency)
         payer = pay.get("payer_name") or (
-            self.customer(row["customer_id"]) if row["customer_id"] else "unknown payer"
+            self.customer(row["customer_id"]) if row["customer_id"] else "an unknown payer"
         )
         amount = money(pay.get("amount", 0), pay.get("currency", ""))
         text = f"payment {row['payment_id']} from {payer}, {amount}"
@@ -221,7 +224,8 @@ class DemoStory:
             return f"{row.target_type} {row.target_id}: {p.get('collection_status')}{level}{nxt}"
         if row.op_type == "payment_application":
             parts = ", ".join(
-                f"{a['target_type']} {a['target_id']} {a['amount']}" for a in p.get("allocations", [])
+                f"{a['target_type']} {a['target_id']} {money(a['amount'], p['currency'])}"
+                for a in p.get("allocations", [])
             )
             payer = self.customer(p["customer_remote_id"])
             return f"{money(p['amount'], p['currency'])} from {payer} to {parts}"

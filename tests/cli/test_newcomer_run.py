@@ -1,5 +1,6 @@
 """A newcomer's first hour, scripted: a fresh virtual environment, the README's first command, then a
-deployment against the QuickBooks sandbox with `check`, `sync` and `status`.
+deployment against the QuickBooks sandbox, configured from the block the sandbox prints, with `check`,
+`sync` and `status`.
 
 Every step must exit as documented and no output may hold a Python traceback. (The README's second
 command, the test suite, is what CI runs around this test.)
@@ -12,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -31,20 +31,12 @@ def run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 600) -
     return done.returncode, output
 
 
-def sandbox_settings(printed: str) -> dict[str, str]:
-    """What `arbridge sandbox quickbooks` printed, as a connection's settings."""
-    base = re.search(r"^QuickBooks sandbox .* at (http://\S+)$", printed, re.M)
-    fields = {k.lower(): v for k, v in re.findall(r"^  ([A-Za-z ]+):\s+(\S+)$", printed, re.M)}
-    wanted = {"token url", "realm id", "client id", "client secret", "refresh token"}
-    assert base is not None and wanted <= set(fields), printed
-    return {
-        "base_url": base.group(1),
-        "token_url": fields["token url"],
-        "realm_id": fields["realm id"],
-        "client_id": fields["client id"],
-        "client_secret": fields["client secret"],
-        "refresh_token": fields["refresh token"],
-    }
+def from_the_printed_block(printed: str) -> tuple[dict[str, str], str]:
+    """The shell exports and the ``connections:`` entry `arbridge sandbox quickbooks` printed."""
+    exports = dict(re.findall(r"^  export (\w+)=(\S+)$", printed, re.M))
+    block = re.search(r"^Under `connections:` in your configuration:\n((?:  .*\n)+)", printed, re.M)
+    assert exports and block is not None, printed
+    return exports, block.group(1)
 
 
 def start_sandbox(arbridge: Path, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
@@ -93,39 +85,22 @@ def test_a_newcomer_installs_runs_the_demo_and_syncs_the_quickbooks_sandbox(tmp_
 
     sandbox, printed = start_sandbox(arbridge, env, work)
     try:
-        settings = sandbox_settings(printed)
-        env.update(QBO_CLIENT_SECRET=settings["client_secret"], QBO_REFRESH_TOKEN=settings["refresh_token"])
+        exports, entry = from_the_printed_block(printed)
+        env.update(exports)
         config = work / "arbridge.yaml"
         config.write_text(
-            textwrap.dedent(
-                f"""
-                version: 1
-                store: {{url: "sqlite:///./arbridge-state/arbridge.sqlite"}}
-                connections:
-                  - name: sandbox-qbo
-                    connector: quickbooks
-                    settings:
-                      base_url: {settings["base_url"]}
-                      token_url: {settings["token_url"]}
-                      realm_id: "{settings["realm_id"]}"
-                      client_id: {settings["client_id"]}
-                      client_secret: ${{QBO_CLIENT_SECRET}}
-                      refresh_token: ${{QBO_REFRESH_TOKEN}}
-                      collection_status_field_id: "1"
-                    write_back: {{enabled: true}}
-                """
-            )
+            'version: 1\nstore: {url: "sqlite:///./arbridge-state/arbridge.sqlite"}\nconnections:\n' + entry
         )
         config.chmod(0o600)
 
         code, out = run([str(arbridge), "check", "-c", str(config)], env, work)
-        assert code == 0 and out.startswith("ok   sandbox-qbo: connected to QuickBooks company"), out
+        assert code == 0 and out.startswith("ok   quickbooks-sandbox: connected to QuickBooks company"), out
         code, out = run([str(arbridge), "sync", "-c", str(config)], env, work)
-        assert code == 0 and out.startswith("sandbox-qbo: ok"), out
+        assert code == 0 and out.startswith("quickbooks-sandbox: ok"), out
         # A clerk's command needs none of the ERP's secrets.
-        clerk = {k: v for k, v in env.items() if not k.startswith("QBO_")}
+        clerk = {k: v for k, v in env.items() if k not in exports}
         code, out = run([str(arbridge), "status", "-c", str(config)], clerk, work)
-        assert code == 0 and "sandbox-qbo (quickbooks) — ok" in out, out
+        assert code == 0 and "quickbooks-sandbox (quickbooks) — ok" in out, out
         assert re.search(r"records: .*invoices \d+", out)
     finally:
         sandbox.send_signal(signal.SIGINT)
