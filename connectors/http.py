@@ -71,11 +71,67 @@ def classify_transport_error(exc: requests.RequestException, what: str) -> Conne
             "between uses a private CA, set the connection's ca_bundle to that CA's PEM file",
             erp_code="TLS",
         )
+    return TransientError(f"{what}: {_unreachable(exc)}")
+
+
+# What each way of not getting through says, and what an admin checks first.
+_NO_NAME = (
+    "NameResolutionError",
+    "Name or service not known",
+    "nodename nor servname",
+    "getaddrinfo failed",
+    "Temporary failure in name resolution",
+    "No address associated",
+)
+_REFUSED = ("Connection refused", "ConnectionRefusedError", "actively refused")
+_POOL_HOST = re.compile(r"host='([^']+)', port=(\d+)")
+
+
+def _where(exc: requests.RequestException) -> str:
+    """``host:port`` the call went to, from the request or from urllib3's message."""
+    url = getattr(getattr(exc, "request", None), "url", None)
+    if isinstance(url, str) and url:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.hostname:
+            return f"{parts.hostname}:{port or (443 if parts.scheme == 'https' else 80)}"
+    found = _POOL_HOST.search(str(exc))
+    return f"{found.group(1)}:{found.group(2)}" if found else "the ERP's host"
+
+
+def _unreachable(exc: requests.RequestException) -> str:
+    """Which host and port could not be reached, how, and what to check (DNS, firewall, proxy, TLS)."""
+    where, text = _where(exc), str(exc)
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return (
+            f"the proxy did not connect to {where}: check the proxy settings (HTTPS_PROXY, HTTP_PROXY, "
+            "NO_PROXY) and that the proxy allows that host"
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return (
+            f"no answer from {where} within the timeout while connecting: check the firewall (outgoing "
+            "connections to that host and port), the proxy settings, and that the host is up"
+        )
     if isinstance(exc, requests.Timeout):
-        return TransientError(f"{what}: timed out")
-    return TransientError(f"{what}: {type(exc).__name__}")
+        return (
+            f"connected to {where}, but it timed out waiting for the answer: the ERP may be slow or "
+            "overloaded, or a proxy holds the request; the call is retried"
+        )
+    if any(sign in text for sign in _NO_NAME):
+        return f"cannot resolve the host name of {where}: check DNS and the host in the connection's URL"
+    if any(sign in text for sign in _REFUSED):
+        return (
+            f"connection to {where} refused: nothing listens on that port or a firewall rejects it; check "
+            "the port in the connection's URL and the firewall"
+        )
+    return (
+        f"cannot reach {where} ({type(exc).__name__}: the connection failed or was cut): check DNS, the "
+        "firewall, the proxy settings, and TLS (an http:// URL to an https port, or the reverse)"
+    )
 
 
 def _short(text: str) -> str:
     return " ".join(text.split())[:200]
-
