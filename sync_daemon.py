@@ -17,10 +17,10 @@ import click
 
 from cli import arbridge as cli
 from cli import main
-from cli.options import selected_connections
+from cli.options import open_store, selected_connections
 from cli.run import run_command as run
 from connectors.registry import discover
-from engine.runner import initial_schedule, next_run, open_store, sync_connection
+from engine.runner import initial_schedule, next_run, sync_connection
 from mapping.models import Stream
 
 __all__ = ["cli", "main", "run", "run_daemon"]

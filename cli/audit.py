@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from cli.options import CONFIG_OPTION, BadInputError, load_deployment
-from engine.runner import open_store
+from cli.options import CONFIG_OPTION, BadInputError, load_deployment, open_store
 
 __all__ = ["audit_group"]
 

@@ -8,8 +8,15 @@ from typing import Any
 import click
 
 from cli.health import fix_credentials_hint
-from cli.options import CONFIG_OPTION, connection_option, load_deployment, logging_from, selected_connections
-from engine.runner import make_connector, open_store
+from cli.options import (
+    CONFIG_OPTION,
+    connection_option,
+    load_deployment,
+    logging_from,
+    open_store,
+    selected_connections,
+)
+from engine.runner import make_connector
 from store import StateStore
 
 __all__ = ["check_command"]

@@ -17,10 +17,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.options import CONFIG_OPTION, as_of_option, connection_option, load_deployment
+from cli.options import CONFIG_OPTION, as_of_option, connection_option, load_deployment, open_store
 from engine.dunning_delivery import IDEMPOTENT_CHANNELS, owner_is_gone, senders_from_config
 from engine.dunning_worklist import worklist_from_store
-from engine.runner import open_store
 from mapping.models import Customer, Invoice, Stream
 from rules.dunning import Channel, PlannedAction, SmtpEmailSender, action_from_json
 from rules.dunning.contact import zone_for

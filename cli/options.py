@@ -36,6 +36,7 @@ __all__ = [
     "connection_option",
     "load_deployment",
     "logging_from",
+    "open_store",
     "selected_connections",
     "version",
 ]
@@ -163,6 +164,26 @@ def load_deployment(config_path: str, *, store_only: bool = False) -> Any:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+
+
+def open_store(deployment: Any) -> Any:
+    """The deployment's state store, or exit 1 saying which store could not be opened and why."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.runner import open_store as open_the_store
+    from store import StoreError
+
+    try:
+        return open_the_store(deployment)
+    except (SQLAlchemyError, StoreError, OSError) as exc:
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        reason = reason.split(" (Background on this error")[0][:300]
+        click.echo(
+            f"arbridge: cannot open the state store {deployment.store.redacted_url}: {reason}; check that "
+            "the database is up and reachable and that this user may open it (store.url)",
+            err=True,
+        )
+        sys.exit(1)
 
 
 def selected_connections(deployment: Any, names: tuple[str, ...]) -> list[Any]:

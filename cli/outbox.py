@@ -16,8 +16,7 @@ from typing import Any
 
 import click
 
-from cli.options import CONFIG_OPTION, connection_option, load_deployment
-from engine.runner import open_store
+from cli.options import CONFIG_OPTION, connection_option, load_deployment, open_store
 from store import StateStore
 from store.state import OutboxRow
 

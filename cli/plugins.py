@@ -23,8 +23,7 @@ from typing import Any
 
 import click
 
-from cli.options import CONFIG_OPTION, config_option, load_deployment
-from engine.runner import open_store
+from cli.options import CONFIG_OPTION, config_option, load_deployment, open_store
 
 __all__ = ["PLUGIN_GROUPS", "auth_group", "register_plugins", "sandbox_group", "setup_group"]
 

@@ -16,6 +16,7 @@ from cli.options import (
     config_option,
     connection_option,
     load_deployment,
+    open_store,
     selected_connections,
 )
 from engine.cashapp_review import (
@@ -26,7 +27,6 @@ from engine.cashapp_review import (
     parse_applications,
     parse_settlements,
 )
-from engine.runner import open_store
 
 
 def _money(text: Any) -> str:

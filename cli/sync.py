@@ -8,10 +8,17 @@ from typing import Any
 import click
 
 from cli.health import fix_credentials_hint
-from cli.options import CONFIG_OPTION, connection_option, load_deployment, logging_from, selected_connections
+from cli.options import (
+    CONFIG_OPTION,
+    connection_option,
+    load_deployment,
+    logging_from,
+    open_store,
+    selected_connections,
+)
 from cli.progress import CycleProgress, progress
 from connectors.registry import discover
-from engine.runner import open_store, sync_connection
+from engine.runner import sync_connection
 from engine.sync import CycleReport
 
 __all__ = ["print_report", "sync_command"]

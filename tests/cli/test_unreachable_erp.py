@@ -98,3 +98,17 @@ def test_each_way_of_not_getting_through_says_what_to_check(
     message = _failed(exc_type, "https://erp.example.com/v3/company", text)
     assert "GET /v3/company: " in message
     assert [word for word in expected if word not in message] == []
+
+
+@pytest.mark.parametrize("command", [["status"], ["check"], ["sync"], ["worklist"], ["outbox", "list"]])
+def test_a_state_store_that_cannot_be_opened_is_named_with_what_to_check(
+    tmp_path: Path, command: list[str]
+) -> None:
+    config = tmp_path / "arbridge.yaml"
+    port = closed_port()
+    config.write_text(f'version: 1\nstore: {{url: "postgresql+psycopg://arbridge@127.0.0.1:{port}/ar"}}\n')
+    result = CliRunner().invoke(cli, [*command, "-c", str(config)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert f"cannot open the state store postgresql+psycopg://arbridge@127.0.0.1:{port}/ar" in result.stderr
+    assert "Connection refused" in result.stderr and "check that the database is up" in result.stderr
