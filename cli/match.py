@@ -5,8 +5,11 @@ from __future__ import annotations
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import click
+import yaml
+from pydantic import ValidationError
 
 from cli.options import BadInputError, as_of_option
 from rules.cashapp.bank import StatementError
@@ -25,6 +28,22 @@ from rules.cashapp.matcher import match_payments
 from rules.cashapp.settings import load_rules
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _rules(path: Path | None) -> Any:
+    """The matcher's settings, or an error naming the file and the key (or line) that is wrong."""
+    try:
+        return load_rules(path)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise BadInputError(f"{path}{at}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise BadInputError(f"{path}: {problems}") from None
 
 
 @click.command("match")
@@ -54,7 +73,7 @@ def match_command(
     """Match payments (or bank statement lines) to open invoices and write one decision per payment."""
     with without_cycle_collection():
         try:
-            rules = load_rules(rules_path)
+            rules = _rules(rules_path)
             documents = load_documents(invoices)
             people = load_customers(customers) if customers else CustomerIndex()
             incoming = load_payments(payments)

@@ -6,7 +6,9 @@ are not cash the customer sent.
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -19,9 +21,20 @@ from lxml import etree
 
 from rules.cashapp.model import PaymentInput
 
+# The parser logs each line it cannot read with its whole regular expression; StatementError says
+# which line of which file instead.
+logging.getLogger("mt940").setLevel(logging.CRITICAL)
+
 
 class StatementError(ValueError):
-    """A statement file that cannot be read; the message says which file and what is wrong."""
+    """A statement file that cannot be read; the message says which file and what is wrong.
+
+    ``line`` is the line of the file the problem is on, when the reader can tell.
+    """
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 def _read_bytes(source: str | Path | bytes) -> bytes:
@@ -79,7 +92,7 @@ def read_camt053(source: str | Path | bytes) -> list[PaymentInput]:
     try:
         root = etree.fromstring(_read_bytes(source), parser=etree.XMLParser(resolve_entities=False))
     except etree.XMLSyntaxError as exc:
-        raise StatementError(f"camt.053: not well-formed XML ({exc})") from exc
+        raise StatementError(f"camt.053: not well-formed XML ({exc})", line=exc.lineno) from exc
     ns = etree.QName(root).namespace or ""
     if not _CAMT_NS.match(ns):
         raise StatementError(f"camt.053: unexpected namespace {ns!r} (expected camt.053.001.02 to .08)")
@@ -189,7 +202,11 @@ def read_mt940(source: str | Path | bytes) -> list[PaymentInput]:
     try:
         statements = mt940.parse(text, options=mt940.Options.all())
     except Exception as exc:  # the parser raises plain exceptions of several kinds
-        raise StatementError(f"MT940: cannot parse ({exc})") from exc
+        fragment = next((a for a in _strings(exc.args) if a.strip() and a in text), None)
+        if fragment is None:
+            raise StatementError(f"MT940: cannot parse ({type(exc).__name__})") from exc
+        line = text[: text.index(fragment)].count("\n") + 1
+        raise StatementError(f"MT940: cannot read {fragment.strip()!r}", line=line) from exc
     payments: list[PaymentInput] = []
     account_id = str(statements.data.get("account_identification") or "")
     for n, tx in enumerate(statements, start=1):
@@ -286,6 +303,15 @@ def read_bai2(source: str | Path | bytes) -> list[PaymentInput]:
     return payments
 
 
+def _strings(args: Any) -> Iterator[str]:
+    """The strings among an exception's (nested) arguments: where a parser says what it choked on."""
+    for arg in args:
+        if isinstance(arg, str):
+            yield arg
+        elif isinstance(arg, tuple | list):
+            yield from _strings(arg)
+
+
 def sniff_format(head: bytes) -> str:
     """Which payments format a file's first bytes look like: ``camt053``, ``bai2``, ``mt940`` or ``csv``."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -302,10 +328,11 @@ def read_statement(source: str | Path) -> list[PaymentInput]:
     """Read any supported bank statement file, chosen by its content, not its name."""
     raw = _read_bytes(source)
     kind = sniff_format(raw[:4096])
-    if kind == "camt053":
-        return read_camt053(raw)
-    if kind == "bai2":
-        return read_bai2(raw)
-    if kind == "mt940":
-        return read_mt940(raw)
-    raise StatementError(f"{source}: not a camt.053, BAI2 or MT940 file")
+    readers = {"camt053": read_camt053, "bai2": read_bai2, "mt940": read_mt940}
+    if kind not in readers:
+        raise StatementError(f"{source}: not a camt.053, BAI2 or MT940 file")
+    try:
+        return readers[kind](raw)
+    except StatementError as exc:
+        where = f"{source}:{exc.line}" if exc.line else str(source)
+        raise StatementError(f"{where}: {exc}", line=exc.line) from exc

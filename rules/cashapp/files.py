@@ -70,6 +70,26 @@ def _split_rows(path: Path) -> tuple[list[list[str]], list[int] | None]:
     return rows, lines
 
 
+_TYPED = {"open_amount": "amount", "total": "amount", "amount": "amount", "discount_percent": "amount",
+          "issue_date": "date", "due_date": "date", "date": "date", "discount_days": "whole"}
+_EXPECTED = {"amount": "a decimal number such as 1190.00", "whole": "a whole number",
+             "date": "a date written YYYY-MM-DD, e.g. 2024-06-27"}
+
+
+def _what_is_wrong(row: list[str], col: dict[str, int], exc: Exception) -> str:
+    """Which column of a row that failed holds what, and what was expected (run only on an error)."""
+    for name, kind in _TYPED.items():
+        i = col.get(name, -1)
+        text = row[i].strip() if 0 <= i < len(row) else ""
+        if not text:
+            continue
+        try:
+            Decimal(text) if kind == "amount" else date.fromisoformat(text) if kind == "date" else int(text)
+        except (ValueError, InvalidOperation):
+            return f"column {name}: expected {_EXPECTED[kind]}, got {text!r}"
+    return str(exc)
+
+
 def read_documents_csv(path: str | Path) -> list[OpenDocument]:
     """Open documents from an ``invoices.csv`` (fully paid rows are skipped).
 
@@ -133,7 +153,7 @@ def read_documents_csv(path: str | Path) -> list[OpenDocument]:
             ))
     except (ValueError, InvalidOperation, IndexError) as exc:
         line = line_of[pos] if line_of is not None else pos + 1
-        raise InputFileError(f"{path}:{line}: {exc} in row {row!r}") from exc
+        raise InputFileError(f"{path}:{line}: {_what_is_wrong(row, col, exc)}") from exc
     return docs
 
 
@@ -171,7 +191,7 @@ def read_payments_csv(path: str | Path) -> list[PaymentInput]:
                     payer_account=v[6] or None, reference=v[7] or None,
                 ))
         except (ValueError, InvalidOperation) as exc:
-            raise InputFileError(f"{path}:{reader.line_num}: {exc} in row {row!r}") from exc
+            raise InputFileError(f"{path}:{reader.line_num}: {_what_is_wrong(row, col, exc)}") from exc
     return payments
 
 
@@ -218,27 +238,36 @@ def read_remittance(path: str | Path) -> dict[str, tuple[RemittanceLine, ...]]:
     path = Path(path)
     found: dict[str, list[RemittanceLine]] = {}
 
-    def add(pid: Any, line: dict[str, Any]) -> None:
+    def add(pid: Any, line: dict[str, Any], where: str) -> None:
         number = line.get("invoice_number") or line.get("number")
         if not pid or not number or line.get("amount") in (None, ""):
-            raise InputFileError(f"{path}: each line needs payment_id, invoice_number and amount: {line!r}")
+            raise InputFileError(f"{where}: each line needs payment_id, invoice_number and amount")
         try:
             found.setdefault(str(pid), []).append(RemittanceLine(
                 str(number), Decimal(str(line["amount"])), Decimal(str(line.get("discount") or "0"))))
         except InvalidOperation as exc:
-            raise InputFileError(f"{path}: amount is not a number in {line!r}") from exc
+            raise InputFileError(f"{where}: expected a number for amount and discount, got "
+                                 f"{line.get('amount')!r} and {line.get('discount')!r}") from exc
 
     text = path.read_text(encoding="utf-8-sig")
     if text.lstrip().startswith(("[", "{")):
-        data = json.loads(text, parse_float=Decimal)
+        try:
+            data = json.loads(text, parse_float=Decimal)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from exc
         if isinstance(data, dict):
             data = [{"payment_id": k, "lines": v} for k, v in data.items()]
-        for advice in data:
-            for line in advice.get("lines", []):
-                add(advice.get("payment_id"), line)
+        if not isinstance(data, list) or not all(isinstance(a, dict) for a in data):
+            raise InputFileError(f"{path}: expected a list of advices or an object keyed by payment id")
+        for n, advice in enumerate(data):
+            for i, line in enumerate(advice.get("lines") or []):
+                where = f"{path}: advice {n + 1} ({advice.get('payment_id')}), line {i + 1}"
+                add(advice.get("payment_id"), line if isinstance(line, dict) else {}, where)
     else:
-        for row in csv.DictReader(text.splitlines()):
-            add(row.get("payment_id"), {k.strip().lower(): v for k, v in row.items() if k})
+        reader = csv.DictReader(text.splitlines())
+        for row in reader:
+            add(row.get("payment_id"), {k.strip().lower(): v for k, v in row.items() if k},
+                f"{path}:{reader.line_num}")
     return {k: tuple(v) for k, v in found.items()}
 
 
