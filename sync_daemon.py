@@ -107,6 +107,7 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
 
             os._exit(1)
 
+    paused = _PausedConnections(deployment)
     finished = threading.Event()
     threading.Thread(target=drain_deadline, name="drain-deadline", daemon=True).start()
     code = workers.run(drain_timeout=drain_timeout, beat=health.beat) if workers is not None else 0
@@ -120,7 +121,8 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
                 continue
             started = datetime.now(UTC)
             try:
-                sync_connection(deployment, conn, store, registry=registry, stop=stop, on_page=beat)
+                report = sync_connection(deployment, conn, store, registry=registry, stop=stop, on_page=beat)
+                paused.tell(conn, report.status)
             except Exception:  # one broken connection must not stop the others
                 log.exception("cycle crashed", extra={"connection": conn.name})
             health.beat()
@@ -142,6 +144,30 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
     else:
         log.info("daemon stopped cleanly", extra={"event": "stopped"})
     return code
+
+
+class _PausedConnections:
+    """Says once, in the daemon's log, the exact command that gives a paused connection its credentials."""
+
+    def __init__(self, deployment: Any) -> None:
+        self.config = str(getattr(deployment, "source", None) or "FILE")
+        self.told: set[str] = set()
+
+    def tell(self, connection: Any, status: str) -> None:
+        if status != "needs_reauth":
+            self.told.discard(connection.name)
+            return
+        if connection.name in self.told:
+            return
+        from cli.health import fix_credentials_hint
+
+        self.told.add(connection.name)
+        log.error(
+            "connection %s is paused until its credentials work again; %s",
+            connection.name,
+            fix_credentials_hint(connection, self.config),
+            extra={"connection": connection.name, "event": "needs_reauth_hint"},
+        )
 
 
 if __name__ == "__main__":

@@ -174,3 +174,69 @@ def test_sync_runs_one_cycle_without_once_and_still_accepts_it(
     assert code == 0 and out.count("books: ok") == 1
     code, out = invoke("sync", env={**env, "ARBRIDGE_CONFIG": str(config)})
     assert code == 0 and out.startswith("books: ok")
+
+
+@pytest.mark.slow
+def test_the_daemon_log_names_the_command_once_when_quickbooks_refuses_the_credentials(
+    tmp_path: Path, sandbox: QuickBooksSandbox
+) -> None:
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = qbo_config(tmp_path, sandbox)
+    text = config.read_text().replace("connections:", f'server: {{bind: "127.0.0.1:{port}"}}\nconnections:')
+    config.write_text(
+        text.replace("    connector: quickbooks", "    connector: quickbooks\n    schedule: {interval: 1s}")
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from sync_daemon import main; main()",
+            "--log-format",
+            "json",
+            "run",
+            "-c",
+            str(config),
+        ],
+        cwd=root,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(root),
+            "QBO_CLIENT_SECRET": sandbox.client_secret,
+            "QBO_REFRESH_TOKEN": "x",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 90
+        # The first cycle is refused; the ones after it wait for an admin without asking QuickBooks.
+        while sum('"cycle_finished"' in x for x in seen) < 3 and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(seen) + rest
+    lines = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+    hints = [x for x in lines if x.get("event") == "needs_reauth_hint"]
+    assert len(hints) == 1, err
+    assert f"run: arbridge auth quickbooks -c {config} --connection books" in hints[0]["msg"]
+    assert sum(1 for x in lines if x.get("event") == "cycle_finished") >= 3
