@@ -144,7 +144,7 @@ def test_plan_rejects_an_as_of_without_time_zone(files: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    assert "with a time zone" in result.output
+    assert "a date-time with its zone" in result.output
 
 
 def test_plan_names_the_file_and_line_of_a_bad_row(files: Path) -> None:
@@ -165,7 +165,7 @@ def test_plan_names_the_file_and_line_of_a_bad_row(files: Path) -> None:
             "-",
         ],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "invoices.csv:2: expected a decimal amount such as 120.50, got 'lots'" in result.output
 
 
@@ -190,7 +190,7 @@ def test_plan_reports_an_invalid_policy(files: Path) -> None:
             "-",
         ],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "invalid dunning policy" in result.output and "fax" in result.output
 
 
