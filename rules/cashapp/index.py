@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from itertools import groupby
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from rapidfuzz import fuzz, process
 
@@ -31,7 +31,7 @@ from rules.cashapp.normalize import name_parts, name_tokens, normalize_account, 
 class DocumentIndex:
     """Open documents by customer and by number key, with what is still open within this run."""
 
-    __slots__ = ("_by_customer", "_by_id", "_by_key", "_views")
+    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_views")
 
     def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
         self._by_customer: dict[str, list[OpenDocument]] = {}
@@ -39,6 +39,7 @@ class DocumentIndex:
         self._by_key: dict[str, OpenDocument | list[OpenDocument]] | None = None
         self._by_id: dict[str, OpenDocument] = {}
         self._views: dict[tuple[str, str, date], CustomerView] = {}
+        self._customer_views: dict[str, list[CustomerView]] = {}
         self.extend(documents)
 
     @classmethod
@@ -64,6 +65,7 @@ class DocumentIndex:
         for doc, key in zip(missing, number_keys([d.number for d in missing]), strict=True):
             doc.key = key
         self._views.clear()
+        self._customer_views.clear()
         self._by_key = None
         self._by_id.update(zip([d.doc_id for d in docs], docs, strict=True))
         by_customer = self._by_customer
@@ -119,6 +121,7 @@ class DocumentIndex:
                 if d.currency == currency and (d.issue_date is None or d.issue_date <= as_of)
             ]
             view = self._views[slot] = CustomerView(docs)
+            self._customer_views.setdefault(customer_id, []).append(view)
         return view
 
     def by_key(self, key: str) -> list[OpenDocument]:
@@ -135,6 +138,8 @@ class DocumentIndex:
         doc = self._by_id.get(doc_id)
         if doc is not None:
             doc.remaining = max(ZERO, doc.remaining - abs(settled))
+            for view in self._customer_views.get(doc.customer_id, ()):
+                view.changed()
 
 
 _customer_of = attrgetter("customer_id")
@@ -143,7 +148,7 @@ _customer_of = attrgetter("customer_id")
 class CustomerView:
     """One customer's documents in one currency, oldest due first, and those each number key names."""
 
-    __slots__ = ("_by_key", "_docs")
+    __slots__ = ("_by_key", "_docs", "_open")
 
     def __init__(self, docs: list[OpenDocument]) -> None:
         # Sorted once here, so a payment's fits need not sort the customer's ledger again.
@@ -158,10 +163,21 @@ class CustomerView:
                 else:
                     found.append(d)
         self._by_key = by_key
+        self._open: list[OpenDocument] | None = None
+
+    def changed(self) -> None:
+        """A payment consumed one of the documents: what is open is read again next time."""
+        self._open = None
 
     def open_documents(self) -> list[OpenDocument]:
-        """The documents with something still open, oldest due first (see :func:`age_key`)."""
-        return [d for d in self._docs if d.remaining > ZERO]
+        """The documents with something still open, oldest due first (see :func:`age_key`).
+
+        Kept between payments (a customer with 800 open items pays many times) until
+        :meth:`DocumentIndex.consume` changes one of them; the list is shared, not to be changed.
+        """
+        if self._open is None:
+            self._open = [d for d in self._docs if d.remaining > ZERO]
+        return self._open
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``."""
@@ -181,12 +197,14 @@ class CustomerView:
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_known_names", "_name_cache", "_names", "_narrowed")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_known_names", "_name_cache", "_names", "_narrowed",
+                 "_texts")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
         self._by_account: dict[str, set[str]] = {}
         self._names: list[tuple[str, str]] = []
+        self._texts: list[str] = []
         self._by_token: dict[str, set[int]] = {}
         self._narrowed: dict[tuple[str, str], set[int]] = {}
         self._name_cache: dict[str, list[tuple[float, str]]] = {}
@@ -217,6 +235,7 @@ class CustomerIndex:
             self._narrowed.clear()
             pos = len(self._names)
             self._names.append((customer.customer_id, norm))
+            self._texts.append(norm)
             for token in set(name_tokens(norm)):
                 found = self._by_token.get(token)
                 if found is None:
@@ -286,6 +305,14 @@ class CustomerIndex:
         ratio (penalises them), so "MUELLER" alone does not look like every Mueller equally well.
         Results are cached per normalised name: the same payers pay every month.
         """
+        parts = name_parts(name)
+        if len(parts) > 1:
+            # "Reed Gray Energy d/b/a Old Mill Market": the payer wrote both names; either may be known.
+            merged: dict[str, float] = {}
+            for part in parts:
+                for score, cid in self.score_names(part, max_customers):
+                    merged[cid] = max(score, merged.get(cid, 0.0))
+            return sorted(((s, c) for c, s in merged.items()), reverse=True)
         norm = normalize_name(name)
         if not norm:
             return []
@@ -293,7 +320,11 @@ class CustomerIndex:
         if cached is not None:
             return cached
         positions = list(self._candidates(name_tokens(norm), max_customers))
-        choices = [self._names[p][1] for p in positions]
+        if not positions:
+            self._name_cache[norm] = []
+            return []
+        texts = self._texts
+        choices = [texts[positions[0]]] if len(positions) == 1 else list(itemgetter(*positions)(texts))
         best: dict[str, float] = {}
         # The C loop of rapidfuzz ranks all candidates; the slower combined score is for the top few.
         for _, set_score, i in process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=20,

@@ -326,11 +326,17 @@ def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str
     memos = [d for d in ctx.docs if d.kind == "credit_memo" and d.doc_id not in quoted]
     if not memos:
         return []
-    sets: list[tuple[OpenDocument, ...]] = [(m,) for m in memos]
-    if len(memos) <= 12:
-        sets += [(m, n) for i, m in enumerate(memos) for n in memos[i + 1:]]
+    by_amount: dict[Decimal, list[OpenDocument]] = {}
+    for m in memos:
+        by_amount.setdefault(m.remaining, []).append(m)
     for base, base_disc, _ in reversed(bases):
-        fits = [group for group in sets if a == base - sum((m.remaining for m in group), ZERO)]
+        netted = base - a
+        if netted <= 0:
+            continue
+        fits: list[tuple[OpenDocument, ...]] = [(m,) for m in by_amount.get(netted, ())]
+        if not fits:
+            fits = [(m, n) for m in memos for n in by_amount.get(netted - m.remaining, ())
+                    if m.doc_id < n.doc_id]
         if not fits:
             continue
         smallest = min(len(g) for g in fits)
@@ -340,7 +346,6 @@ def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str
             fits = own if len(own) == 1 else fits
         group = fits[0]
         lines = [_full_line(d, base_disc.get(d.doc_id, ZERO)) for d in refs] + [_full_line(m) for m in group]
-        netted = sum((m.remaining for m in group), ZERO)
         return [_proposal("reference_credit_memo", lines, ZERO, doc_score, am.credit_memo,
                           f"{label}; the customer netted {_labels(list(group))} ({_money(netted)})",
                           ambiguous=len(fits) > 1)]
@@ -412,6 +417,18 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
             why += f", and of {_labels(singles[1:3])} as well"
         return [_proposal("amount_single_invoice", [_full_line(singles[0])], ZERO, ds.amount_single, am.exact,
                           why, ambiguous=len(singles) > 1)]
+
+    # Tier 1a': one invoice less its early-payment discount taken within terms, over all of them too.
+    discounted = [d for d in all_invoices if d.discount_percent and d.remaining - d.discount_amount() == a
+                  and ctx.discount_eligible(d)]
+    if discounted:
+        d = discounted[0]
+        why = (f"no document quoted; the amount equals {_labels(discounted[:1])} less the early-payment "
+               f"discount of {_money(d.discount_amount())} taken within terms")
+        if len(discounted) > 1:
+            why += f", and {_labels(discounted[1:3])} as well"
+        return [_proposal("amount_discount", [_full_line(d, d.discount_amount())], ZERO, ds.amount_single,
+                          am.discount, why, ambiguous=len(discounted) > 1)]
 
     # Tier 1c: everything open, a statement paid as a whole ("balance of account"). More than every
     # open invoice from a payer known for sure leaves the rest on account: no way of applying the
@@ -493,29 +510,28 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
                               f"no document quoted; the amount equals {_labels(chosen)} less the "
                               f"early-payment discount taken within terms", ambiguous=not unique)]
 
-    # Tier 3: short by a bank fee within tolerance.
+    # Tier 3: one invoice short by a bank fee within tolerance, over all of them. A fee is lost on one
+    # transfer for one invoice; allowing sets here would let any two invoices within the tolerance
+    # window compete.
     tol = rules.tolerance
     if tol.absolute > 0:
-        # A fee is lost on one transfer for one invoice; allowing sets here would let any two
-        # invoices within the tolerance window compete.
-        found = find_subsets(plain, to_units(a + Decimal("0.01")), to_units(a + tol.absolute), max_size=1,
-                             budget=bounds.node_budget)
-        sols, done = found.solutions, found.complete and not truncated
-        fits = []
-        for s in sols:
-            base = sum((invoices[i].remaining for i in s), ZERO)
-            if tol.allows(base - a, base):
-                fits.append((s, base))
+        fits = [d for d in all_invoices if d.remaining > a and tol.allows(d.remaining - a, d.remaining)]
         if fits:
-            sol, base = fits[0]
-            chosen = [invoices[i] for i in sol]
-            gap = base - a
-            short_doc = max(chosen, key=lambda d: d.remaining)
-            lines = [_full_line(d, ZERO, gap if d is short_doc else ZERO) for d in chosen]
-            unique = len(fits) == 1 and len(sols) == 1 and done
-            return [_proposal("amount_fee_writeoff", lines, ZERO, ds.amount_tolerance, am.tolerance,
-                              f"no document quoted; the amount is {_money(gap)} short of {_labels(chosen)}, "
-                              f"within the write-off tolerance (bank fee)", ambiguous=not unique)]
+            doc = fits[0]
+            gap = doc.remaining - a
+            why = (f"no document quoted; the amount is {_money(gap)} short of {_labels([doc])}, within the "
+                   f"write-off tolerance (bank fee)")
+            doubt = len(fits) > 1
+            if truncated and not doubt:
+                # Sets of invoices beyond the bounded search may pay the amount exactly; an invoice
+                # within the fee window of it is then too easily a coincidence.
+                window = to_units(tol.absolute)
+                near = chance_of_coincidence(plain, to_units(a), 1, 1) * window / 10
+                doubt = near > bounds.max_chance
+                if doubt:
+                    why += f", but with {len(all_invoices)} open invoices one that close is likely by chance"
+            return [_proposal("amount_fee_writeoff", [_full_line(doc, ZERO, gap)], ZERO, ds.amount_tolerance,
+                              am.tolerance, why, ambiguous=doubt)]
     return []
 
 
@@ -808,7 +824,7 @@ def _name_doubt(payment: PaymentInput, payer: PayerHit, view: CustomerView, keys
     if keys and not any(view.by_key(k) or view.settled_by_key(k) for k in keys):
         owners = {
             d.customer_id: d for k in keys if len(k) >= rules.typo_min_digits for d in documents.by_key(k)
-            if d.customer_id != payer.customer_id
+            if d.customer_id != payer.customer_id and d.kind == "invoice"
         }
         if owners:
             other = next(iter(owners.values()))
