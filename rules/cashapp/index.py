@@ -7,6 +7,7 @@ fuzzy payer-name search scores a handful of candidates instead of every customer
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
@@ -79,17 +80,20 @@ class DocumentIndex:
 
     def _key_index(self) -> dict[str, OpenDocument | list[OpenDocument]]:
         if self._by_key is None:
-            by_key: dict[str, OpenDocument | list[OpenDocument]] = {}
-            for doc in self._by_id.values():
-                key = doc.key
-                if key:
-                    found = by_key.get(key)
-                    if found is None:
-                        by_key[key] = doc
-                    elif isinstance(found, list):
+            docs = list(self._by_id.values())
+            keys = [d.key for d in docs]
+            # Numbers are unique in most ledgers: one C-speed dict build, then lists where they repeat.
+            by_key: dict[str, OpenDocument | list[OpenDocument]] = dict(zip(keys, docs, strict=True))
+            if len(by_key) < len(docs):
+                repeated = {k for k, n in Counter(keys).items() if n > 1}
+                for k in repeated:
+                    by_key[k] = []
+                for doc in docs:
+                    if doc.key in repeated:
+                        found = by_key[doc.key]
+                        assert isinstance(found, list)
                         found.append(doc)
-                    else:
-                        by_key[key] = [found, doc]
+            by_key.pop("", None)
             self._by_key = by_key
         return self._by_key
 
@@ -124,6 +128,16 @@ class DocumentIndex:
             self._customer_views.setdefault(customer_id, []).append(view)
         return view
 
+    def has_open(self, customer_id: str, currency: str, amount: Decimal, keys: Iterable[str] = ()) -> \
+            OpenDocument | None:
+        """An open document of the customer in ``currency`` whose number is a key, or whose open amount is
+        ``amount``; read straight from the ledger, without building the customer's view."""
+        wanted = set(keys)
+        for d in self._by_customer.get(customer_id, ()):
+            if d.currency == currency and d.remaining > ZERO and (d.remaining == amount or d.key in wanted):
+                return d
+        return None
+
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``, across all customers."""
         found = self._key_index().get(key)
@@ -148,12 +162,12 @@ _customer_of = attrgetter("customer_id")
 class CustomerView:
     """One customer's documents in one currency, oldest due first, and those each number key names."""
 
-    __slots__ = ("_by_key", "_docs", "_open")
+    __slots__ = ("_by_key", "_docs", "_open", "_sorted")
 
     def __init__(self, docs: list[OpenDocument]) -> None:
-        # Sorted once here, so a payment's fits need not sort the customer's ledger again.
-        docs = sorted(docs, key=age_key)
         self._docs = docs
+        # Sorted by age only when a payment needs the order (a search by amount), once for the run.
+        self._sorted = False
         by_key: dict[str, list[OpenDocument]] = {}
         for d in docs:
             if d.key:
@@ -175,6 +189,16 @@ class CustomerView:
         Kept between payments (a customer with 800 open items pays many times) until
         :meth:`DocumentIndex.consume` changes one of them; the list is shared, not to be changed.
         """
+        if not self._sorted:
+            self._docs.sort(key=age_key)
+            self._sorted = True
+            self._open = None
+        if self._open is None:
+            self._open = [d for d in self._docs if d.remaining > ZERO]
+        return self._open
+
+    def any_open(self) -> list[OpenDocument]:
+        """The documents with something still open, in no particular order (cheaper than by age)."""
         if self._open is None:
             self._open = [d for d in self._docs if d.remaining > ZERO]
         return self._open
@@ -290,10 +314,8 @@ class CustomerIndex:
         if len(ranked) > 1:
             postings = [by_token[t] for t in ranked]
             for skip in range(len(postings)):
-                rest = sorted((p for i, p in enumerate(postings) if i != skip), key=len)
-                common = set(rest[0])
-                for posting in rest[1:]:
-                    common &= posting
+                rest = [p for i, p in enumerate(postings) if i != skip]
+                common = rest[0].intersection(*rest[1:]) if len(rest) > 1 else rest[0]
                 if len(common) <= limit:
                     found |= common
         return found
@@ -327,8 +349,9 @@ class CustomerIndex:
         choices = [texts[positions[0]]] if len(positions) == 1 else list(itemgetter(*positions)(texts))
         best: dict[str, float] = {}
         # The C loop of rapidfuzz ranks all candidates; the slower combined score is for the top few.
+        # Below 70 the mean of the two scores cannot reach the lowest threshold that reads it.
         for _, set_score, i in process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=20,
-                                               score_cutoff=60):
+                                               score_cutoff=70):
             cid, candidate = self._names[positions[i]]
             score = 100.0 if candidate == norm else (set_score + fuzz.token_sort_ratio(norm, candidate)) / 2
             if score > best.get(cid, -1.0):

@@ -203,10 +203,10 @@ def _decide_name(ranked: list[tuple[float, str]], min_score: float, margin: floa
 class _Context:
     """What every fit for one payment and one customer needs."""
 
-    __slots__ = ("amount", "docs", "pay_date", "payer_sure", "payment", "rules")
+    __slots__ = ("amount", "docs", "pay_date", "payer_sure", "payment", "rules", "view")
 
     def __init__(self, payment: PaymentInput, docs: list[OpenDocument], rules: MatchRules,
-                 payer_sure: bool = False) -> None:
+                 payer_sure: bool = False, view: CustomerView | None = None) -> None:
         self.payment = payment
         self.amount = payment.amount
         self.pay_date = payment.date
@@ -214,6 +214,13 @@ class _Context:
         self.rules = rules
         # The ERP's customer id or a registered bank account, not a name that may fit someone else.
         self.payer_sure = payer_sure
+        self.view = view
+
+    def docs_by_age(self) -> list[OpenDocument]:
+        """The open documents oldest due first (see :func:`~rules.cashapp.model.age_key`)."""
+        if self.view is not None:
+            return self.view.open_documents()
+        return sorted(self.docs, key=age_key)
 
     def discount_eligible(self, doc: OpenDocument) -> bool:
         deadline = doc.discount_deadline()
@@ -390,10 +397,10 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     """No usable reference: look for the unique set of open documents the amount pays."""
     rules, a = ctx.rules, ctx.amount
     ds, am, bounds = rules.document_scores, rules.amount_scores, rules.subset
-    # ctx.docs comes from a customer view, which keeps them oldest due first.
-    all_invoices = [d for d in ctx.docs if d.kind == "invoice"]
+    docs = ctx.docs = ctx.docs_by_age()
+    all_invoices = [d for d in docs if d.kind == "invoice"]
     invoices = all_invoices
-    memos = [d for d in ctx.docs if d.kind == "credit_memo"][:5]
+    memos = [d for d in docs if d.kind == "credit_memo"][:5]
     if not invoices:
         return []
     ceiling = a + sum((m.remaining for m in memos), ZERO) + rules.tolerance.absolute
@@ -599,10 +606,10 @@ _STRONG = frozenset((
 def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: MatchRules,
              payer_sure: bool = False) -> list[Proposal]:
     """All proposals for one customer's open documents, best evidence first."""
-    docs = view.open_documents()
+    docs = view.any_open()
     if not docs:
         return []
-    ctx = _Context(payment, docs, rules, payer_sure)
+    ctx = _Context(payment, docs, rules, payer_sure, view)
     if payment.remittance:
         return _fit_remittance(ctx, view.by_key)
     exact: list[OpenDocument] = []
@@ -836,13 +843,11 @@ def _name_doubt(payment: PaymentInput, payer: PayerHit, view: CustomerView, keys
     for _, cid in rivals:
         # An open item of theirs the payment fits as well: the number quoted, or the amount to the cent
         # when the payer's own item was found by amount too.
-        theirs = documents.view(cid, payment.currency, as_of)
-        named = [d for k in keys for d in theirs.by_key(k)]
-        same = [] if quoted else [d for d in theirs.open_documents() if d.remaining == payment.amount]
-        if named or same:
+        theirs = documents.has_open(cid, payment.currency, ZERO if quoted else payment.amount, keys)
+        if theirs is not None:
             known = customers.get(cid)
             return (f"the payer name fits customer {cid} ({known.name if known else cid}) as well, whose "
-                    f"{_doc_label((named or same)[0])} the payment fits just as well")
+                    f"{_doc_label(theirs)} the payment fits just as well")
     return ""
 
 
@@ -855,7 +860,12 @@ def _settle_name_tie(payment: PaymentInput, documents: DocumentIndex, customers:
     """
     decided: list[MatchResult] = []
     names = ", ".join(cid for _, cid in ties)
-    for score, cid in ties:
+    # The best-named few are searched in full; any other namesake with an open item of the amount, or
+    # one the reference names, fits as well and leaves two answers.
+    full, rest = ties[:4], ties[4:]
+    if any(documents.has_open(cid, payment.currency, payment.amount, keys) for _, cid in rest):
+        return None
+    for score, cid in full:
         known = customers.get(cid)
         hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
                        f"customer {cid} ({known.name if known else cid}), one of {names} whose names fit "
@@ -891,7 +901,7 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
         hit = PayerHit(cid, rules.payer_scores.document_owner,
                        f"customer {cid}{f' ({known.name})' if known else ''}, owner of the quoted document")
         view = documents.view(cid, payment.currency, as_of)
-        ctx = _Context(payment, view.open_documents(), rules)
+        ctx = _Context(payment, view.any_open(), rules, view=view)
         exact = list({d.doc_id: d for key in keys for d in view.by_key(key)}.values())
         proposals = _fit_referenced(ctx, exact, rules.document_scores.reference, "quotes") if exact else []
         if proposals and proposals[0].amount < rules.amount_scores.tolerance and not proposals[0].blocked:
