@@ -221,8 +221,8 @@ class CustomerView:
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_known_names", "_name_cache", "_names", "_narrowed",
-                 "_texts")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_known_names", "_name_cache", "_names",
+                 "_narrowed", "_one_word_less", "_texts")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
@@ -233,6 +233,10 @@ class CustomerIndex:
         self._narrowed: dict[tuple[str, str], set[int]] = {}
         self._name_cache: dict[str, list[tuple[float, str]]] = {}
         self._known_names: dict[str, set[str]] = {}
+        # Names by their set of words, and by each set of all their words but one: the customers a
+        # name is one word apart from are found by a few look-ups, however common the words are.
+        self._by_words: dict[frozenset[str], set[str]] = {}
+        self._one_word_less: dict[frozenset[str], set[str]] = {}
         for customer in customers:
             self.add(customer)
 
@@ -260,6 +264,11 @@ class CustomerIndex:
             pos = len(self._names)
             self._names.append((customer.customer_id, norm))
             self._texts.append(norm)
+            words = frozenset(norm.split())
+            self._by_words.setdefault(words, set()).add(customer.customer_id)
+            if len(words) > 2:
+                for word in words:
+                    self._one_word_less.setdefault(words - {word}, set()).add(customer.customer_id)
             for token in set(name_tokens(norm)):
                 found = self._by_token.get(token)
                 if found is None:
@@ -309,16 +318,29 @@ class CustomerIndex:
                     narrowed_by = f"{narrowed_by} {token}"
             if len(cand) <= limit:
                 found |= cand
-        # A name with one of the words missing ("Koch Pharma" for "KOCH PHARMA NORD") shares all the
-        # others: the intersection of every word but one finds it however common the words are.
-        if len(ranked) > 1:
-            postings = [by_token[t] for t in ranked]
-            for skip in range(len(postings)):
-                rest = [p for i, p in enumerate(postings) if i != skip]
-                common = rest[0].intersection(*rest[1:]) if len(rest) > 1 else rest[0]
-                if len(common) <= limit:
-                    found |= common
         return found
+
+    def namesakes(self, name: str) -> set[str]:
+        """Customers whose name has one word more or one word less than ``name`` ("Koch Pharma" and
+        "Koch Pharma Nord" for "KOCH PHARMA"); two-word names count only for a longer namesake."""
+        words = frozenset(normalize_name(name).split())
+        if len(words) < 2:
+            return set()
+        found = set(self._one_word_less.get(words, ()))
+        if len(words) > 2:
+            for word in words:
+                found |= self._by_words.get(words - {word}, set())
+        return found
+
+    def score_name(self, name: str, customer_id: str) -> float:
+        """How well ``name`` fits one customer's names (the score :meth:`score_names` gives)."""
+        norm = normalize_name(name)
+        best = 0.0
+        for candidate in self._known_names.get(customer_id, ()):
+            score = 100.0 if candidate == norm else (
+                fuzz.token_set_ratio(norm, candidate) + fuzz.token_sort_ratio(norm, candidate)) / 2
+            best = max(best, score)
+        return best
 
     def score_names(self, name: str, max_customers: int) -> list[tuple[float, str]]:
         """Best fuzzy score per customer for a payer name, best first.

@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
-from rules.cashapp.normalize import extract_number_keys, normalize_name, number_key, one_typo_apart
+from rules.cashapp.normalize import extract_number_keys, name_parts, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
 from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units
 
@@ -172,19 +172,13 @@ def _fitting(ranked: list[tuple[float, str]], payer_name: str | None, chosen: st
 
     "KOCH PHARMA" fits Koch Pharma and Koch Pharma Nord alike, however long the extra word is.
     """
-    words = set(normalize_name(payer_name).split()) if payer_name else set()
-    found = []
-    for score, cid in ranked:
-        if cid == chosen:
-            continue
-        if score >= min_score or (words and any(_one_word_apart(words, set(n.split()))
-                                                for n in customers.names_of(cid))):
-            found.append((score, cid))
-    return found
-
-
-def _one_word_apart(a: set[str], b: set[str]) -> bool:
-    return (a < b and len(b - a) == 1) or (b < a and len(a - b) == 1)
+    found = {cid: score for score, cid in ranked if cid != chosen and score >= min_score}
+    if payer_name:
+        for part in name_parts(payer_name):
+            for cid in customers.namesakes(part):
+                if cid != chosen and cid not in found:
+                    found[cid] = customers.score_name(part, cid)
+    return sorted(((s, c) for c, s in found.items()), reverse=True)
 
 
 def _decide_name(ranked: list[tuple[float, str]], min_score: float, margin: float) -> tuple[float, str] | str:
