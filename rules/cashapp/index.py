@@ -153,7 +153,7 @@ class DocumentIndex:
         if doc is not None:
             doc.remaining = max(ZERO, doc.remaining - abs(settled))
             for view in self._customer_views.get(doc.customer_id, ()):
-                view.changed()
+                view.changed(doc)
 
 
 _customer_of = attrgetter("customer_id")
@@ -179,9 +179,11 @@ class CustomerView:
         self._by_key = by_key
         self._open: list[OpenDocument] | None = None
 
-    def changed(self) -> None:
-        """A payment consumed one of the documents: what is open is read again next time."""
-        self._open = None
+    def changed(self, doc: OpenDocument) -> None:
+        """A payment consumed ``doc`` (not necessarily one of this view's): a closed one leaves the
+        open documents, kept in their order."""
+        if self._open is not None and doc.remaining <= ZERO and doc in self._open:
+            self._open.remove(doc)
 
     def open_documents(self) -> list[OpenDocument]:
         """The documents with something still open, oldest due first (see :func:`age_key`).

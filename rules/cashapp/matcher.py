@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from math import gcd
 
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
@@ -366,7 +367,7 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     rules = ctx.rules
     ds, am = rules.document_scores, rules.amount_scores
     lines = [_full_line(d) for d in refs]
-    others = [d for d in ctx.docs if d.kind == "invoice" and d.doc_id not in quoted]
+    others = [d for d in ctx.docs if d.kind == "invoice" and d.remaining <= extra and d.doc_id not in quoted]
     same = [d for d in others if d.remaining == extra]
     if same:
         rest = f"{label}; the remaining {_money(extra)} pays exactly {_labels(same[:1])}"
@@ -374,8 +375,13 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
             rest += f", and {_labels(same[1:3])} as well"
         return _proposal("reference_and_amount", [*lines, _full_line(same[0])], ZERO,
                          min(doc_score, ds.amount_single), am.exact, rest, ambiguous=len(same) > 1)
-    reach = any_subset_reaches([to_units(d.remaining) for d in others], to_units(extra),
-                               rules.subset.rest_budget)
+    target = to_units(extra)
+    # The common step of a few amounts is at least that of all of them: if even with it the proof
+    # would cost more than allowed, the rest is not worked through.
+    step = gcd(target, *(to_units(d.remaining) for d in others[:8])) or 1
+    hopeless = len(others) * (target // step) > rules.subset.rest_budget
+    reach = None if hopeless else any_subset_reaches([to_units(d.remaining) for d in others], target,
+                                                     rules.subset.rest_budget)
     if reach is False:
         why = f"{label}; {_money(extra)} more than they are owed stays unapplied on account"
         if others:
