@@ -56,6 +56,32 @@ class NetSuiteTarget(ConformanceTarget):
             self.sandbox.touch(RECORD_TYPE[stream], rid)
         return ids
 
+    def existing_ids(self, stream: Stream) -> set[str]:
+        return set(self.sandbox.ids(RECORD_TYPE[stream]))
+
+    def change_records_at_one_time(self, stream: Stream) -> list[str]:
+        ids = self.sandbox.ids(RECORD_TYPE[stream])
+        if len(ids) <= 10:
+            raise NotImplementedError  # fewer records than a page holds
+        book = self.sandbox.book
+        clock, instant = book.clock, book.clock()
+        book.clock = lambda: instant  # a mass update: one lastModifiedDate for all
+        try:
+            for rid in ids:
+                self.sandbox.touch(RECORD_TYPE[stream], rid)
+        finally:
+            book.clock = clock
+        return ids
+
+    def delete_record(self, stream: Stream) -> str:
+        victim = self.sandbox.ids(RECORD_TYPE[stream])[-1]
+        self.sandbox.delete(RECORD_TYPE[stream], victim)
+        return victim
+
+    def throttle(self, retry_after: int) -> int | None:
+        self.sandbox.exceed_concurrency(10_000)
+        return None  # SuiteTalk's governance faults announce no wait
+
     def sample_operation(self) -> Operation:
         for rid in self.sandbox.ids("invoice"):
             rec = self.sandbox.record("invoice", rid)
