@@ -9,6 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from cli.match import match_command
 from mapping.models import Customer, Invoice, Payment, PaymentApplication, TargetType
 from rules.cashapp import (
     CustomerIndex,
@@ -20,7 +21,6 @@ from rules.cashapp import (
     payment_from_model,
     to_payment_application,
 )
-from rules.cashapp.cli import match_command
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2024, 6, 28, 8, 0, tzinfo=UTC)

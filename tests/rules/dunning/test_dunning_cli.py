@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rules.dunning.cli import dunning_group
+from cli.dunning_files import dunning_group
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ["config/dunning-policy.example.yaml", "config/dunning-policy.eu-late-payment.yaml"]

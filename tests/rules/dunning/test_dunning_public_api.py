@@ -54,7 +54,7 @@ def test_public_api_is_pinned() -> None:
 
 
 def test_cli_exposes_the_dunning_group_with_plan() -> None:
-    from rules.dunning.cli import dunning_group
+    from cli.dunning_files import dunning_group
 
     assert dunning_group.name == "dunning"
     assert {"plan", "render"} <= set(dunning_group.commands)  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""The ``arbridge sandbox quickbooks`` command object the lead registers."""
+"""The ``arbridge sandbox quickbooks`` command: options and what it prints."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from engine.cli_config import CONFIG_OPTION, load_deployment
+from cli.options import CONFIG_OPTION, load_deployment
 from engine.dunning_delivery import IDEMPOTENT_CHANNELS, owner_is_gone, senders_from_config
 from engine.dunning_worklist import worklist_from_store
 from engine.runner import open_store

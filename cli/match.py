@@ -1,4 +1,4 @@
-"""``arbridge match``: try the matcher on exported files (the lead registers ``match_command``)."""
+"""``arbridge match``: try the matcher on exported files before turning it on in the daemon."""
 
 from __future__ import annotations
 
@@ -28,17 +28,33 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 @click.command("match")
 @click.option("--invoices", required=True, type=_FILE, help="invoices.csv: open invoices and credit memos.")
-@click.option("--payments", required=True, type=_FILE,
-              help="payments.csv, or a camt.053, BAI2 or MT940 bank statement.")
+@click.option(
+    "--payments", required=True, type=_FILE, help="payments.csv, or a camt.053, BAI2 or MT940 bank statement."
+)
 @click.option("--customers", type=_FILE, help="customers.csv: names and bank accounts to recognise payers.")
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Evaluation date (default: today); documents issued later are ignored.")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Evaluation date (default: today); documents issued later are ignored.",
+)
 @click.option("--rules", "rules_path", type=_FILE, help="rules.yaml with thresholds, weights and tolerances.")
 @click.option("--remittance", type=_FILE, help="Remittance advices (CSV or JSON) keyed by payment_id.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="matches.jsonl to write, one line per payment ('-' for stdout).")
-def match_command(invoices: Path, payments: Path, customers: Path | None, as_of: object,
-                  rules_path: Path | None, remittance: Path | None, out: Path) -> None:
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="matches.jsonl to write, one line per payment ('-' for stdout).",
+)
+def match_command(
+    invoices: Path,
+    payments: Path,
+    customers: Path | None,
+    as_of: object,
+    rules_path: Path | None,
+    remittance: Path | None,
+    out: Path,
+) -> None:
     """Match payments (or bank statement lines) to open invoices and write one decision per payment."""
     with without_cycle_collection():
         try:
@@ -59,5 +75,6 @@ def match_command(invoices: Path, payments: Path, customers: Path | None, as_of:
                 counts = write_matches(results, fh)
     click.echo(
         f"{sum(counts.values())} payments: {counts['auto']} auto, {counts['review']} review, "
-        f"{counts['unmatched']} unmatched", err=True,
+        f"{counts['unmatched']} unmatched",
+        err=True,
     )

@@ -16,16 +16,15 @@ from typing import Any
 
 import click
 
-from engine.cli_config import CONFIG_OPTION, load_deployment
+from cli.options import CONFIG_OPTION, load_deployment
 from engine.runner import open_store
 from store import StateStore
 from store.state import OutboxRow
 
-__all__ = ["drop_command", "list_command", "outbox_row_summary", "retry_command"]
+__all__ = ["drop_command", "list_command", "outbox_group", "outbox_row_summary", "retry_command"]
 
 STATUSES = ("parked", "pending", "sending", "done", "dropped", "all")
 SHORT_KEY = 16
-
 
 
 def _age(since: datetime, at: datetime) -> str:
@@ -215,3 +214,12 @@ def drop_command(config_path: str, keys: tuple[str, ...], note: str) -> None:
         store.close()
     if changed:
         raise click.ClickException(f"{', '.join(changed)} changed meanwhile (no longer parked); not dropped")
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Writes to the ERP: list them, retry a parked one after a fix in the ERP, or drop it for good."""
+
+
+for _command in (list_command, retry_command, drop_command):
+    outbox_group.add_command(_command)

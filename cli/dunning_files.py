@@ -1,7 +1,7 @@
 """``arbridge dunning …``: the dunning commands that work on files alone.
 
-``dunning_group`` is registered by the main command as ``arbridge dunning``; the daemon adds its
-own subcommands (``preview``) that read the state store.
+``dunning_group`` is ``arbridge dunning``; ``cli.dunning`` adds the subcommands that read the
+state store (``preview``, ``resend``, ``mark-sent``).
 """
 
 from __future__ import annotations

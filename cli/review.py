@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from cli.options import CONFIG_OPTION, load_deployment, selected_connections
 from engine.cashapp_review import (
     LEARNED_KINDS,
     ReviewError,
@@ -18,6 +19,7 @@ from engine.cashapp_review import (
     parse_applications,
     parse_settlements,
 )
+from engine.runner import open_store
 
 
 def _money(text: Any) -> str:
@@ -206,8 +208,10 @@ def forget_command(
     queues: list[ReviewQueue] = ctx.obj["queues"]
     holding = [q for q in queues if q.holds_alias(customer_id, kind, value)]
     if not holding:
-        click.echo(f"arbridge review: customer {customer_id} has no learned {LEARNED_KINDS[kind]} {value!r}",
-                   err=True)
+        click.echo(
+            f"arbridge review: customer {customer_id} has no learned {LEARNED_KINDS[kind]} {value!r}",
+            err=True,
+        )
         sys.exit(1)
     if len(holding) > 1:
         names = ", ".join(q.connection for q in holding)
@@ -222,3 +226,25 @@ def forget_command(
         sys.exit(1)
     for item in removed:
         click.echo(f"{customer_id}: forgot {LEARNED_KINDS[kind]} {item}; not used from the next cycle on")
+
+
+@click.group("review", invoke_without_command=True)
+@CONFIG_OPTION
+@click.option("--connection", "connection_name", default=None, help="Only this connection's queue.")
+@click.pass_context
+def review_group(ctx: click.Context, config_path: str, connection_name: str | None) -> None:
+    """The cash-application review queue: list what waits for a clerk, then accept, change or reject it.
+
+    ``aliases`` lists what accepted matches taught the matcher; ``forget`` removes a wrong one.
+    """
+    deployment = load_deployment(config_path)
+    names = tuple(n for n in (connection_name,) if n)
+    store = open_store(deployment)
+    ctx.call_on_close(store.close)
+    ctx.obj["queues"] = [ReviewQueue(store, c.name) for c in selected_connections(deployment, names)]
+    if ctx.invoked_subcommand is None:
+        print_queue(ctx.obj["queues"], click.echo)
+
+
+for _command in (accept_command, change_command, reject_command, aliases_command, forget_command):
+    review_group.add_command(_command)

@@ -1,0 +1,71 @@
+"""The ``arbridge`` command line: one module per command group, one ``-c`` convention.
+
+Every subcommand that works on a deployment loads and validates the configuration, opens the state
+store and hands the work to the engine, the rules or a sandbox. Exit codes: 0 success, 1 a sync or
+a check failed, 2 the configuration (or the command line) is invalid.
+"""
+
+from __future__ import annotations
+
+import click
+
+from cli.audit import audit_group
+from cli.check import check_command
+from cli.connectors import connectors_command
+from cli.demo import demo_command
+from cli.dunning import mark_sent_command, preview_command, resend_command, worklist_command
+from cli.dunning_files import dunning_group
+from cli.match import match_command
+from cli.options import version
+from cli.outbox import outbox_group
+from cli.plugins import auth_group, register_plugins, sandbox_group, setup_group
+from cli.review import review_group
+from cli.run import run_command
+from cli.status import status_command
+from cli.sync import sync_command
+from engine.logs import setup_logging
+
+__all__ = ["arbridge", "main"]
+
+
+@click.group("arbridge", context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version(), "--version", prog_name="arbridge")
+@click.option(
+    "--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (default: from the config, else INFO)."
+)
+@click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default=None)
+@click.pass_context
+def arbridge(ctx: click.Context, log_level: str | None, log_format: str | None) -> None:
+    """arbridge: sync ERPs with accounts-receivable collections, on your own premises."""
+    ctx.ensure_object(dict)
+    ctx.obj["log_level"] = log_level
+    ctx.obj["log_format"] = log_format
+    setup_logging(log_level or "INFO", log_format or "auto")
+
+
+for _command in (
+    connectors_command,
+    check_command,
+    sync_command,
+    run_command,
+    status_command,
+    audit_group,
+    review_group,
+    demo_command,
+    outbox_group,
+    match_command,
+    dunning_group,
+    worklist_command,
+    sandbox_group,
+    auth_group,
+    setup_group,
+):
+    arbridge.add_command(_command)
+for _command in (preview_command, resend_command, mark_sent_command):
+    dunning_group.add_command(_command)
+register_plugins()
+
+
+def main() -> None:
+    """The console entry point."""
+    arbridge(obj={})

@@ -1,0 +1,27 @@
+"""``arbridge demo``: one full cycle against a local ERP on embedded defaults."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from engine.logs import setup_logging
+
+__all__ = ["demo_command"]
+
+
+@click.command("demo")
+@click.option("--state-dir", default="./arbridge-demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--resume", is_flag=True, help="Re-run against the existing state: an incremental cycle.")
+def demo_command(state_dir: str, resume: bool) -> None:
+    """Run one full cycle on embedded defaults: SQLite state and a local ERP with seeded data."""
+    from sandboxes.demo import run_demo
+
+    started = time.monotonic()
+    setup_logging("WARNING", "text")
+    code = run_demo(Path(state_dir), resume=resume, echo=click.echo)
+    click.echo(f"\n(demo finished in {time.monotonic() - started:.1f}s)")
+    sys.exit(code)
