@@ -30,7 +30,8 @@ from mapping.models import (
     Stream,
     TargetType,
 )
-from store import OutboxRow, StateStore, idempotency_key
+from store import ConnectionBusyError, OutboxRow, StateStore, StoreError, idempotency_key
+from store.runs import HEARTBEAT_EVERY, active_runs
 
 log = logging.getLogger("arbridge.engine")
 
@@ -152,6 +153,31 @@ class NeedsReauthError(RuntimeError):
     pass
 
 
+class _Heartbeat:
+    """Refreshes the run's heartbeat while a cycle runs, so another machine can tell it is alive."""
+
+    def __init__(self, store: StateStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_EVERY.total_seconds()):
+            try:
+                self.store.heartbeat(self.run_id)
+            except Exception as exc:  # a missed beat is harmless; the next one may get through
+                log.debug("heartbeat of run %s missed: %s", self.run_id, exc)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 class _Outage:
     """Logs an outage once when it starts and once when it ends, not at every retry."""
 
@@ -233,9 +259,34 @@ class SyncEngine:
 
     def run_cycle(self) -> CycleReport:
         started = time.monotonic()
-        run_id = self.store.start_run(self.connection, worker=self.options.worker, job_id=self.options.job_id)
+        try:
+            run_id = self.store.start_run(
+                self.connection, worker=self.options.worker, job_id=self.options.job_id
+            )
+        except ConnectionBusyError as exc:
+            # One line, no run recorded: the other process's run is the one that counts.
+            log.warning("%s", exc, extra={"connection": self.connection, "event": "cycle_skipped"})
+            return CycleReport(run_id="", connection=self.connection, status="busy", errors=[str(exc)])
         report = CycleReport(run_id=run_id, connection=self.connection)
         status, error = "ok", None
+        with active_runs(run_id), _Heartbeat(self.store, run_id):
+            try:
+                status, error = self._cycle(report)
+            except StoreError as exc:
+                status, error = "failed", str(exc)
+            except BaseException as exc:
+                # Whatever stopped the cycle, its run is closed with the reason, never left "running".
+                report.seconds = time.monotonic() - started
+                self._finish(report, "failed", f"{type(exc).__name__}: {exc}")
+                raise
+        if self.options.stop.is_set() and status == "ok":
+            status = "interrupted"
+        report.seconds = time.monotonic() - started
+        self._finish(report, status, error)
+        return report
+
+    def _cycle(self, report: CycleReport) -> tuple[str, str | None]:
+        """Pull, decide, deliver and write back; returns the run's status and error."""
         try:
             health = self.store.connection_health(self.connection)
             if health.get("needs_reauth"):
@@ -250,39 +301,41 @@ class SyncEngine:
             if self.options.write_back and not self.options.dry_run and not self.options.stop.is_set():
                 self.relay(report)
             if report.errors:
-                status = "partial"
-            if status == "ok":
-                self.store.mark_success(self.connection)
+                return "partial", None
+            self.store.mark_success(self.connection)
+            return "ok", None
         except AuthError as exc:
-            status, error = "needs_reauth", str(exc)
-            self._needs_reauth(str(exc), run_id)
+            self._needs_reauth(str(exc), report.run_id)
+            return "needs_reauth", str(exc)
         except NeedsReauthError as exc:
-            status, error = "needs_reauth", str(exc)
+            return "needs_reauth", str(exc)
         except TransientError as exc:
-            status, error = "failed", f"gave up after retries: {exc}"
+            return "failed", f"gave up after retries: {exc}"
         except ConnectorError as exc:
-            status, error = "failed", str(exc)
-        if self.options.stop.is_set() and status == "ok":
-            status = "interrupted"
+            return "failed", str(exc)
+
+    def _finish(self, report: CycleReport, status: str, error: str | None) -> None:
         report.status = status
         if error:
             report.errors.append(error)
-        report.seconds = time.monotonic() - started
-        self.store.finish_run(run_id, status, report.as_dict(), error)
-        head = self.store.audit_head()
+        try:
+            self.store.finish_run(report.run_id, status, report.as_dict(), error)
+            head = self.store.audit_head()
+        except StoreError as exc:  # the store stayed busy: the run is closed as abandoned later
+            report.errors.append(str(exc))
+            head = None
         log.info(
             "cycle %s: %s",
             status,
             report.as_dict(),
             extra={
                 "connection": self.connection,
-                "run_id": run_id,
+                "run_id": report.run_id,
                 "event": "cycle_finished",
                 # Logs kept off this machine then hold checkpoints for 'arbridge audit verify'.
                 "audit_head": str(head) if head else None,
             },
         )
-        return report
 
     def _needs_reauth(self, reason: str, run_id: str) -> None:
         if self.store.set_needs_reauth(self.connection, reason):
