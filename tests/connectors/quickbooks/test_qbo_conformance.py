@@ -3,6 +3,7 @@ the kit does not cover (CDC deletes, payment application, throttling, webhooks).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -97,6 +98,20 @@ class QuickBooksTarget(ConformanceTarget):
             entity, {"Id": victim, "SyncToken": current["SyncToken"]}, operation="delete"
         )
         return victim
+
+    def break_record(self, stream: Stream) -> tuple[str, str]:
+        # Stored behind the API's back: values Intuit's own validation would never let in.
+        entity, field, value = {
+            Stream.CUSTOMERS: ("Customer", "CurrencyRef", {"value": "DOLLARS"}),
+            Stream.INVOICES: ("Invoice", "TxnDate", "2026-13-45"),
+            Stream.CREDIT_MEMOS: ("CreditMemo", "TxnDate", "yesterday"),
+            Stream.PAYMENTS: ("Payment", "TotalAmt", "lots"),
+        }[stream]
+        victim = sorted(self.sandbox.db[entity], key=int)[0]
+        record = copy.deepcopy(self.sandbox.db[entity][victim])
+        record[field] = value
+        self.sandbox.company.put(entity, record, old_stamp=record["MetaData"]["LastUpdatedTime"])
+        return victim, field
 
     def throttle(self, retry_after: int) -> int | None:
         self.sandbox.set_throttle(0)
