@@ -78,6 +78,19 @@ class NetSuiteTarget(ConformanceTarget):
         self.sandbox.delete(RECORD_TYPE[stream], victim)
         return victim
 
+    def break_record(self, stream: Stream) -> tuple[str, str]:
+        # Values SuiteTalk itself would never store; the connector names the canonical field.
+        field, value, canonical = {
+            Stream.INVOICES: ("tranDate", "2026-13-45", "issue_date"),
+            Stream.CREDIT_MEMOS: ("total", "n/a", "total"),
+            Stream.PAYMENTS: ("payment", "lots", "amount"),
+        }.get(stream, (None, None, None))
+        if field is None:
+            raise NotImplementedError  # every customer field the map reads is optional or a reference
+        victim = self.sandbox.ids(RECORD_TYPE[stream])[0]
+        self.sandbox.touch(RECORD_TYPE[stream], victim, **{field: value})
+        return victim, str(canonical)
+
     def throttle(self, retry_after: int) -> int | None:
         self.sandbox.exceed_concurrency(10_000)
         return None  # SuiteTalk's governance faults announce no wait
