@@ -68,6 +68,12 @@ def customer(cid: str = "C1", **kw: Any) -> Customer:
         "phone": "+49 30 1234567",
         "time_zone": "Europe/Berlin",
         "language": "en",
+        "billing_address": {
+            "line1": "Hafenstrasse 1",
+            "postal_code": "20457",
+            "city": "Hamburg",
+            "country": "DE",
+        },
         "remote_modified_at": AS_OF,
     }
     data.update(kw)
