@@ -282,8 +282,8 @@ def _letter_pdf(
     pdf.ln(4)
     pdf.set_font("Helvetica", size=11)
     # The address block, where a window envelope shows it.
-    for row in [customer.name, *address]:
-        pdf.cell(0, 6, _latin1(row), new_x="LMARGIN", new_y="NEXT")
+    for address_line in [customer.name, *address]:
+        pdf.cell(0, 6, _latin1(address_line), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.cell(0, 6, _latin1(f"{labels.customer}: {customer.remote_id}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
