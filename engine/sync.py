@@ -22,8 +22,16 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from connectors.base import Connector, OutboundOp, WriteResult
 from connectors.errors import AuthError, ConnectorError, ErrorKind, TlsError, TransientError
 from engine import metrics
-from mapping.models import Operation, Record, Stream, TargetType
-from store import OutboxRow, StateStore, idempotency_key
+from mapping.models import (
+    CollectionStatusUpdate,
+    Operation,
+    PaymentApplication,
+    Record,
+    Stream,
+    TargetType,
+)
+from store import ConnectionBusyError, OutboxRow, StateStore, StoreError, idempotency_key
+from store.runs import HEARTBEAT_EVERY, active_runs
 
 log = logging.getLogger("arbridge.engine")
 
@@ -145,6 +153,31 @@ class NeedsReauthError(RuntimeError):
     pass
 
 
+class _Heartbeat:
+    """Refreshes the run's heartbeat while a cycle runs, so another machine can tell it is alive."""
+
+    def __init__(self, store: StateStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_EVERY.total_seconds()):
+            try:
+                self.store.heartbeat(self.run_id)
+            except Exception as exc:  # a missed beat is harmless; the next one may get through
+                log.debug("heartbeat of run %s missed: %s", self.run_id, exc)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 class _Outage:
     """Logs an outage once when it starts and once when it ends, not at every retry."""
 
@@ -226,9 +259,34 @@ class SyncEngine:
 
     def run_cycle(self) -> CycleReport:
         started = time.monotonic()
-        run_id = self.store.start_run(self.connection, worker=self.options.worker, job_id=self.options.job_id)
+        try:
+            run_id = self.store.start_run(
+                self.connection, worker=self.options.worker, job_id=self.options.job_id
+            )
+        except ConnectionBusyError as exc:
+            # One line, no run recorded: the other process's run is the one that counts.
+            log.warning("%s", exc, extra={"connection": self.connection, "event": "cycle_skipped"})
+            return CycleReport(run_id="", connection=self.connection, status="busy", errors=[str(exc)])
         report = CycleReport(run_id=run_id, connection=self.connection)
         status, error = "ok", None
+        with active_runs(run_id), _Heartbeat(self.store, run_id):
+            try:
+                status, error = self._cycle(report)
+            except StoreError as exc:
+                status, error = "failed", str(exc)
+            except BaseException as exc:
+                # Whatever stopped the cycle, its run is closed with the reason, never left "running".
+                report.seconds = time.monotonic() - started
+                self._finish(report, "failed", f"{type(exc).__name__}: {exc}")
+                raise
+        if self.options.stop.is_set() and status == "ok":
+            status = "interrupted"
+        report.seconds = time.monotonic() - started
+        self._finish(report, status, error)
+        return report
+
+    def _cycle(self, report: CycleReport) -> tuple[str, str | None]:
+        """Pull, decide, deliver and write back; returns the run's status and error."""
         try:
             health = self.store.connection_health(self.connection)
             if health.get("needs_reauth"):
@@ -243,39 +301,41 @@ class SyncEngine:
             if self.options.write_back and not self.options.dry_run and not self.options.stop.is_set():
                 self.relay(report)
             if report.errors:
-                status = "partial"
-            if status == "ok":
-                self.store.mark_success(self.connection)
+                return "partial", None
+            self.store.mark_success(self.connection)
+            return "ok", None
         except AuthError as exc:
-            status, error = "needs_reauth", str(exc)
-            self._needs_reauth(str(exc), run_id)
+            self._needs_reauth(str(exc), report.run_id)
+            return "needs_reauth", str(exc)
         except NeedsReauthError as exc:
-            status, error = "needs_reauth", str(exc)
+            return "needs_reauth", str(exc)
         except TransientError as exc:
-            status, error = "failed", f"gave up after retries: {exc}"
+            return "failed", f"gave up after retries: {exc}"
         except ConnectorError as exc:
-            status, error = "failed", str(exc)
-        if self.options.stop.is_set() and status == "ok":
-            status = "interrupted"
+            return "failed", str(exc)
+
+    def _finish(self, report: CycleReport, status: str, error: str | None) -> None:
         report.status = status
         if error:
             report.errors.append(error)
-        report.seconds = time.monotonic() - started
-        self.store.finish_run(run_id, status, report.as_dict(), error)
-        head = self.store.audit_head()
+        try:
+            self.store.finish_run(report.run_id, status, report.as_dict(), error)
+            head = self.store.audit_head()
+        except StoreError as exc:  # the store stayed busy: the run is closed as abandoned later
+            report.errors.append(str(exc))
+            head = None
         log.info(
             "cycle %s: %s",
             status,
             report.as_dict(),
             extra={
                 "connection": self.connection,
-                "run_id": run_id,
+                "run_id": report.run_id,
                 "event": "cycle_finished",
                 # Logs kept off this machine then hold checkpoints for 'arbridge audit verify'.
                 "audit_head": str(head) if head else None,
             },
         )
-        return report
 
     def _needs_reauth(self, reason: str, run_id: str) -> None:
         if self.store.set_needs_reauth(self.connection, reason):
@@ -372,7 +432,10 @@ class SyncEngine:
                 for item in decider.decide(ctx):
                     group = item if isinstance(item, DecisionGroup) else DecisionGroup((item,))
                     pairs = [
-                        (d.op, d.after)
+                        (
+                            self._with_base_version(d.op),
+                            None if d.after is None else self._with_base_version(d.after),
+                        )
                         for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
                     ]
                     n += self.store.commit_decision(
@@ -404,6 +467,19 @@ class SyncEngine:
             detail={"reason": reason},
         )
 
+    def _with_base_version(self, op: Operation) -> Operation:
+        """An update carries the version of the record its decision was made on, from the start.
+
+        So the connector sends it conditionally (If-Match, SyncToken) and an edit made in the ERP
+        since is a conflict to re-decide on, never silently overwritten.
+        """
+        if op.base_version is not None or not updates_a_record(op):
+            return op
+        stored = self.store.get_record(self.connection, TARGET_STREAMS[op.target_type], op.target_id)
+        if stored is None or not stored.version:
+            return op
+        return op.model_copy(update={"base_version": stored.version})
+
     # -- deliver ----------------------------------------------------------------------------------
 
     def deliver(self, report: CycleReport) -> None:
@@ -434,7 +510,7 @@ class SyncEngine:
             if not rows:
                 return
             to_send: list[OutboxRow] = []
-            for n, row in enumerate(rows):
+            for index, row in enumerate(rows):
                 try:
                     if not row.key_matches_payload():
                         with self.store.transaction() as conn:
@@ -456,9 +532,15 @@ class SyncEngine:
                     if self._already_written(row, report):
                         continue
                     row.operation()
-                except (AuthError, TlsError, TransientError):
-                    self.store.release([r.key for r in to_send + rows[n:]])
-                    raise
+                except (AuthError, TlsError, TransientError) as exc:
+                    # Nothing of this claim was sent: the rows go back with their attempt unspent.
+                    self.store.release([r.key for r in [*to_send, *rows[index:]]], attempted=False)
+                    if not isinstance(exc, TransientError):
+                        raise
+                    report.errors.append(
+                        f"write-back postponed: looking up an unconfirmed write failed: {exc}"
+                    )
+                    return
                 except ConnectorError as exc:
                     self._park(
                         row, f"the ERP could not be asked whether it landed: {exc}", exc.kind.value, report
@@ -538,7 +620,7 @@ class SyncEngine:
         """
         if not row.maybe_sent or row.sent_at is None:
             return False
-        found = self.connector.find_written(OutboundOp(row.key, row.operation()))
+        found = self._look_up(row, report)
         if found is not None and not found.ok:
             return False  # the ERP says it certainly did not land: send it
         if found is None and datetime.now(UTC) - row.sent_at < self.options.dedupe_window:
@@ -561,6 +643,27 @@ class SyncEngine:
             )
             return True
         return False
+
+    def _look_up(self, row: OutboxRow, report: CycleReport) -> WriteResult | None:
+        """``find_written``, retried like any read; an error other than auth, TLS or a lasting
+        outage means the ERP cannot tell."""
+        item = OutboundOp(row.key, row.operation())
+        try:
+            for attempt in self._retrying(self.options.read_attempts, report, "look-up of a sent write"):
+                with attempt:
+                    found = self.connector.find_written(item)
+        except (AuthError, TlsError, TransientError):
+            raise
+        except ConnectorError as exc:
+            log.warning(
+                "the ERP could not tell whether %s landed: %s",
+                row.key,
+                exc,
+                extra={"connection": self.connection},
+            )
+            return None
+        self._outage.ok()
+        return found
 
     def _apply_result(self, row: OutboxRow, res: WriteResult | None, report: CycleReport) -> None:
         subject = f"{row.target_type}/{row.target_id}"
@@ -651,6 +754,17 @@ class SyncEngine:
                     conn=conn,
                 )
             report.written["superseded"] += 1
+
+
+def updates_a_record(op: Operation) -> bool:
+    """Whether ``op`` changes an existing ERP record (and so must be conditional on its version).
+
+    A note is appended to what the ERP holds when it is written, and a payment application to a
+    customer creates a new payment: neither overwrites anyone's edit.
+    """
+    if isinstance(op, CollectionStatusUpdate):
+        return True
+    return isinstance(op, PaymentApplication) and op.target_type is TargetType.PAYMENT
 
 
 def decider_handles(decider: Any, op: Operation) -> bool:

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from connectors.base import Cursor, Reject
 from mapping.models import Operation, Record, Stream, operation_from_json, record_from_json
+from store import runs as runs_mod
 from store import schema as t
 from store.keys import idempotency_key
 
@@ -113,6 +114,17 @@ class StoreError(RuntimeError):
     pass
 
 
+class StoreBusyError(StoreError):
+    """Another process kept the store locked longer than the busy timeout."""
+
+
+class ConnectionBusyError(StoreError):
+    """Another live process is running a cycle of the connection."""
+
+
+BUSY_TIMEOUT_S = 30
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy emit BEGIN itself (see _sqlite_begin): pysqlite's own transaction handling
     # commits DDL implicitly, so a process killed during a migration would leave half a schema.
@@ -120,13 +132,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock at the start, waiting (busy_timeout) while another process
+    # holds it. A deferred transaction that reads and then writes cannot wait: SQLite fails it at
+    # once with "database is locked" when another process wrote in between.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _busy_store(context: Any) -> BaseException | None:
+    """Turn SQLite's "database is locked", after the busy timeout, into a message for a person."""
+    original = context.original_exception
+    if context.engine is not None and context.engine.dialect.name == "sqlite" and "locked" in str(original):
+        path = context.engine.url.database
+        return StoreBusyError(
+            f"the state store {path} stayed busy for {BUSY_TIMEOUT_S} s: another arbridge process "
+            "is writing to it; try again, or let one daemon run the connections"
+        )
+    return None
 
 
 def _create_private(path: Path) -> None:
@@ -148,9 +175,10 @@ def create_engine(url: str) -> Engine:
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             _create_private(Path(path))
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
+        sa.event.listen(engine, "handle_error", _busy_store)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
@@ -861,12 +889,19 @@ class StateStore:
                 )
             )
 
-    def release(self, keys: Sequence[str]) -> None:
-        """Give claimed rows back untouched (shutdown before sending)."""
+    def release(self, keys: Sequence[str], *, attempted: bool = True) -> None:
+        """Give claimed rows back (shutdown before sending, a refused call).
+
+        ``attempted=False``: the write was not tried at all (its look-up failed), so the attempt
+        the claim counted is taken back.
+        """
         if not keys:
             return
+        values: dict[str, Any] = {"status": "pending"}
+        if not attempted:
+            values["attempts"] = sa.case((t.outbox.c.attempts > 0, t.outbox.c.attempts - 1), else_=0)
         with self.engine.begin() as conn:
-            conn.execute(sa.update(t.outbox).where(t.outbox.c.key.in_(list(keys))).values(status="pending"))
+            conn.execute(sa.update(t.outbox).where(t.outbox.c.key.in_(list(keys))).values(**values))
 
     def outbox_rows(
         self,
@@ -1164,21 +1199,86 @@ class StateStore:
     def start_run(
         self, connection: str, kind: str = "sync", *, worker: str | None = None, job_id: int | None = None
     ) -> str:
+        """Record a new run of the connection, unless a live process runs one (``ConnectionBusyError``).
+
+        Runs left ``running`` by processes that are gone are closed as ``abandoned`` first. A run of
+        the shared task queue (``job_id``) holds the connection's lock already, so what it finds
+        running can only be left over from a worker that is gone.
+        """
         run_id = uuid.uuid4().hex
+        stamp = now()
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Two processes starting the same connection's cycle at once: one waits for the other.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(727276, hashtext(:c))"), {"c": connection})
+            for r in self._running(conn, connection):
+                if job_id is not None or runs_mod.process_gone(
+                    r.id, r.worker, from_ts(r.heartbeat_at), stamp
+                ):
+                    self._abandon(conn, r.id, r.worker, stamp)
+                    continue
+                raise ConnectionBusyError(
+                    f"connection {connection!r} is being synced by another process ({r.worker or 'unknown'}, "
+                    f"run {r.id[:12]} since {r.started_at[:19]}); this cycle is skipped"
+                )
             conn.execute(
                 sa.insert(t.runs).values(
                     id=run_id,
                     connection=connection,
                     kind=kind,
-                    started_at=ts(now()),
+                    started_at=ts(stamp),
                     status="running",
                     stats="{}",
-                    worker=worker,
+                    worker=worker or runs_mod.this_process(),
                     job_id=job_id,
+                    heartbeat_at=ts(stamp),
                 )
             )
         return run_id
+
+    @staticmethod
+    def _running(conn: Connection, connection: str | None) -> list[Any]:
+        q = sa.select(t.runs.c.id, t.runs.c.worker, t.runs.c.heartbeat_at, t.runs.c.started_at).where(
+            t.runs.c.status == "running"
+        )
+        if connection is not None:
+            q = q.where(t.runs.c.connection == connection)
+        return list(conn.execute(q).all())
+
+    @staticmethod
+    def _abandon(conn: Connection, run_id: str, worker: str | None, stamp: datetime) -> None:
+        conn.execute(
+            sa.update(t.runs)
+            .where(t.runs.c.id == run_id, t.runs.c.status == "running")
+            .values(
+                finished_at=ts(stamp),
+                status="abandoned",
+                error=f"the process that ran it ({worker or 'unknown'}) is gone",
+            )
+        )
+
+    def heartbeat(self, run_id: str) -> None:
+        """The run's process is still working on it."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.runs)
+                .where(t.runs.c.id == run_id, t.runs.c.status == "running")
+                .values(heartbeat_at=ts(now()))
+            )
+
+    def close_abandoned_runs(self, connection: str | None = None) -> int:
+        """Store runs left ``running`` by processes that are gone as ``abandoned``; returns how many."""
+        stamp = now()
+        with self.engine.connect() as conn:
+            candidates = self._running(conn, connection)
+        gone = [
+            r for r in candidates if runs_mod.process_gone(r.id, r.worker, from_ts(r.heartbeat_at), stamp)
+        ]
+        if gone:
+            with self.engine.begin() as conn:
+                for r in gone:
+                    self._abandon(conn, r.id, r.worker, stamp)
+        return len(gone)
 
     def abandon_runs(self, job_id: int, reason: str) -> int:
         """Close the runs a dead worker left ``running`` for a job; returns how many."""
@@ -1201,6 +1301,8 @@ class StateStore:
             )
 
     def runs(self, connection: str | None = None, limit: int = 10) -> list[RunInfo]:
+        """The newest runs; one left ``running`` by a process that is gone is stored and shown abandoned."""
+        self.close_abandoned_runs(connection)
         q = sa.select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit)
         if connection:
             q = q.where(t.runs.c.connection == connection)
