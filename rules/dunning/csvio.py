@@ -212,7 +212,8 @@ def _rows(path: Path, build: Callable[[_Row], T], required: tuple[str, ...]) -> 
                 err = exc.errors(include_url=False)[0]
                 field = str(err["loc"][0]) if err["loc"] else ""
                 column = _COLUMN_OF.get(field, field)
-                problem = f"{column}: {err['msg']}" if column else err["msg"]
+                text = str(err["msg"]).removeprefix("Value error, ")
+                problem = f"{column}: {text}" if column else text
                 raise FileError(path, line, columns.get(column), problem) from None
 
 

@@ -141,6 +141,21 @@ def as_history(results: Iterable[PlannedAction | Skip]) -> list[HistoryEntry]:
     return out
 
 
+def pdf_text(pdf: bytes) -> str:
+    """The text drawn in a PDF made by fpdf2: inflate every content stream, keep the strings."""
+    import re
+    import zlib
+
+    chunks = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            chunks.append(zlib.decompress(stream))
+        except zlib.error:
+            chunks.append(stream)
+    drawn = b" ".join(re.findall(rb"\((.*?)(?<!\\)\)\s*Tj", b"\n".join(chunks))).decode("latin-1")
+    return drawn.replace("\\(", "(").replace("\\)", ")")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
