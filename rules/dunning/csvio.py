@@ -137,9 +137,7 @@ class _Row:
         except ValueError:
             moment = None
         if moment is None or moment.tzinfo is None:
-            raise _Cell(
-                name, f"expected a date-time with its zone, e.g. 2026-11-23T10:00:00Z, got {raw!r}"
-            )
+            raise _Cell(name, f"expected a date-time with its zone, e.g. 2026-11-23T10:00:00Z, got {raw!r}")
         return moment
 
     def currency(self, name: str, *, required: bool = True) -> str | None:
