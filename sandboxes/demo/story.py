@@ -60,6 +60,7 @@ class DemoStory:
         self.erp = erp
         self.echo = echo
         self._names: dict[str, str] = {}
+        self.waiting_reminders = 0
 
     def customer(self, customer_id: str) -> str:
         if customer_id not in self._names:
@@ -101,6 +102,7 @@ class DemoStory:
         book = DunningActions(self.store)
         sent = [r for r in book.with_status(self.connection, ["sent"]) if self._this_run(r.sent_at)]
         waiting = book.with_status(self.connection, ["planned"])
+        self.waiting_reminders = len(waiting)
         self.echo("\nReminders (the dunning rules):")
         if not sent and not waiting:
             self.echo("  no customer is due a reminder today")
@@ -168,11 +170,16 @@ class DemoStory:
         pay = dict(result.get("payment") or {})
         found = self.store.get_record(self.connection, Stream.PAYMENTS, row["payment_id"])
         if isinstance(found, Payment):  # the ERP's own record, for what the demo shows of it
-            pay.update(amount=str(found.amount), currency=found.currency)
+            who = self.customer(found.customer_remote_id) if found.customer_remote_id else None
+            pay.update(amount=str(found.amount), currency=found.currency, payer_name=found.payer_name or who)
+            if found.unapplied_amount != found.amount:
+                pay["unapplied"] = str(found.unapplied_amount)
         payer = pay.get("payer_name") or (
             self.customer(row["customer_id"]) if row["customer_id"] else "an unknown payer"
         )
         amount = money(pay.get("amount", 0), pay.get("currency", ""))
+        if pay.get("unapplied"):
+            amount += f" ({money(pay['unapplied'], pay.get('currency', ''))} of it not applied)"
         text = f"payment {row['payment_id']} from {payer}, {amount}"
         applied = [
             f"invoice {a['invoice_id']} {money(a['amount'], pay.get('currency', ''))}"
@@ -195,11 +202,16 @@ class DemoStory:
         ]
         self.echo(f"\nWritten back to {self.erp}:")
         if not keys:
-            self.echo("  nothing: the ERP already shows every decision")
+            self.echo(
+                "  nothing this cycle: a reminder's status reaches the ERP with the send that makes it "
+                "true, and no payment was applied"
+                if self.waiting_reminders
+                else "  nothing this cycle: the ERP already shows every decision"
+            )
         rows = [row for key in reversed(keys) for row in self.store.outbox_find(key, limit=1)]
         kinds = Counter(r.op_type for r in rows)
         words = {
-            "collection_status": "invoice(s) got their collection status, dunning level and next action date",
+            "collection_status": "invoice(s) got a collection status",
             "payment_application": "payment application(s)",
             "note": "note(s) on a record",
         }
@@ -221,7 +233,8 @@ class DemoStory:
         if row.op_type == "collection_status":
             level = f", level {p['dunning_level']}" if p.get("dunning_level") is not None else ""
             nxt = f", next action {p['next_action_date']}" if p.get("next_action_date") else ""
-            return f"{row.target_type} {row.target_id}: {p.get('collection_status')}{level}{nxt}"
+            status = str(p.get("collection_status")).replace("_", " ")
+            return f"{row.target_type} {row.target_id}: {status}{level}{nxt}"
         if row.op_type == "payment_application":
             parts = ", ".join(
                 f"{a['target_type']} {a['target_id']} {money(a['amount'], p['currency'])}"

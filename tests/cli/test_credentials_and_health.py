@@ -94,7 +94,7 @@ def test_a_clerk_reads_the_store_without_the_erps_or_the_relays_secrets(
         code, out = invoke(*command, "-c", str(config), env=clerk)
         assert code == 0, f"{command}: {out}"
     code, out = invoke("worklist", "-c", str(config), env=clerk)
-    assert re.search(r"^\s+1\. \w+ .+ overdue", out, re.M), out
+    assert re.search(r"^\s+1\. \w+ .+ at risk, oldest \d+ days", out, re.M), out
     # What talks to the ERP still needs them, and says which one is missing.
     code, out = invoke("check", "-c", str(config), env=clerk)
     assert code == 2 and "environment variable QBO_CLIENT_SECRET is not set" in out

@@ -61,13 +61,28 @@ def test_the_demo_says_what_cash_application_did_with_each_unapplied_payment(dem
     assert "Traceback" not in first
 
 
-def test_the_demo_says_what_was_written_back_and_what_is_left_out(demo_runs: DemoRuns) -> None:
+def test_the_demo_says_why_nothing_reached_quickbooks_while_reminders_wait(demo_runs: DemoRuns) -> None:
     first = demo_runs.outputs[0]
-    written = re.search(r"^  (\d+) invoice\(s\) got their collection status", first, re.M)
-    assert written is not None
-    assert re.search(r"^    invoice \w+: \w+", first, re.M)
-    assert f"… and {int(written.group(1)) - 5} more (arbridge outbox list --status done)" in first
-    assert "pulled" not in first.lower().split("written back")[1]  # no dict dumped at the end
+    written = first[first.index("Written back to QuickBooks:") :]
+    assert "a reminder's status reaches the ERP with the send that makes it true" in written
+    assert "{" not in written  # sentences, no dict dumped at the end
+
+
+def test_the_demo_lists_what_it_wrote_to_sap_and_how_cash_was_applied(
+    tmp_path: Path, specs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARBRIDGE_SPECS", str(specs_dir))
+    result = CliRunner().invoke(cli, ["demo", "--erp", "sap-s4hana", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    applied = re.search(r"^  (\d+) applied automatically", out, re.M)
+    assert applied is not None, out
+    assert re.search(r"^    payment \S+ from .+, [\d,]+\.\d\d USD → invoice \S+ [\d,]+\.\d\d USD$", out, re.M)
+    written = out[out.index("Written back to SAP S/4HANA:") :]
+    assert f"  {applied.group(1)} payment application(s):" in written
+    assert re.search(r"^  \d+ invoice\(s\) got a collection status:$", written, re.M)
+    assert re.search(r"^    invoice \S+: on hold$", written, re.M)
+    assert "Next: `arbridge demo --resume --state-dir" in out and "--erp sap-s4hana`" in out
 
 
 def test_each_resume_edits_other_invoices_in_the_erp(demo_runs: DemoRuns) -> None:

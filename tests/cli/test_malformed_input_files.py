@@ -7,7 +7,6 @@ wrong must be told which file, which line or key, and what was expected.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,7 +77,6 @@ class Case:
     text: str | bytes | Callable[[str], str]  # the file, or how to spoil its valid content
     command: Callable[[Path], list[str]]
     where: str  # a regular expression the message must contain: the file with a line, or a key path
-    dunning_reader: bool = False  # read by the dunning policy or CSV readers (see DUNNING_READERS_CHECK)
 
     def __str__(self) -> str:
         return self.name
@@ -192,10 +190,6 @@ def _line_of(text: str, needle: str) -> int:
     return text[: text.index(needle)].count("\n") + 1
 
 
-# The dunning policy and the dunning CSV readers say where a file is wrong once the dunning work on
-# policies and files (issue 14) is in; until then these cases are skipped, and then they run.
-DUNNING_READERS_CHECK = importlib.util.find_spec("rules.dunning.currencies") is not None
-
 CASES = [
     # -- the deployment file -------------------------------------------------------------------------
     Case("deployment: not YAML", "arbridge.yaml", DEPLOYMENT + "  - name: [unclosed\n", check, r"line 8"),
@@ -227,8 +221,7 @@ CASES = [
         "policy.yaml",
         POLICY + "levels: [unclosed\n",
         plan,
-        r"policy\.yaml(:\d+|.*line \d+)",
-        dunning_reader=True,
+        r"policy\.yaml(:\d+|[\s\S]*line \d+)",
     ),
     Case(
         "policy: a negative fee",
@@ -236,7 +229,6 @@ CASES = [
         _policy_with('fee: {EUR: "5.00", USD: "5.00", GBP: "5.00"}', 'fee: {EUR: "-5.00"}'),
         plan,
         r"policies\.standard\.levels\[1\]\.fee",
-        dunning_reader=True,
     ),
     Case(
         "policy: a fee in words",
@@ -244,7 +236,6 @@ CASES = [
         _policy_with('fee: {EUR: "5.00", USD: "5.00", GBP: "5.00"}', 'fee: {EUR: "five"}'),
         plan,
         r"policies\.standard\.levels\[1\]\.fee",
-        dunning_reader=True,
     ),
     Case(
         "policy: levels whose days go down",
@@ -255,7 +246,6 @@ CASES = [
         ),
         plan,
         r"policies\.standard\.levels",
-        dunning_reader=True,
     ),
     Case(
         "policy: an unknown time zone",
@@ -263,7 +253,6 @@ CASES = [
         _policy_with("default_time_zone: Europe/Berlin", "default_time_zone: Europe/Atlantis"),
         plan,
         r"default_time_zone",
-        dunning_reader=True,
     ),
     Case(
         "policy: a currency ISO 4217 does not assign",
@@ -271,7 +260,6 @@ CASES = [
         _policy_with('minimum_amount: {EUR: "10.00"', 'minimum_amount: {XYZ: "10.00"'),
         plan,
         r"policies\.standard\.minimum_amount",
-        dunning_reader=True,
     ),
     Case("policy: empty", "policy.yaml", "", plan, r"policy\.yaml"),
     # -- arbridge match ------------------------------------------------------------------------------
@@ -362,7 +350,6 @@ CASES = [
         CUSTOMERS.replace("America/New_York", "America/Gotham"),
         plan,
         r"customers\.csv:3",
-        dunning_reader=True,
     ),
     Case(
         "plan: a credit memo total in words",
@@ -387,7 +374,6 @@ CASES = [
         lambda t: t + "{oops\n",
         render,
         r"actions\.jsonl:3",
-        dunning_reader=True,
     ),
     Case(
         "render: an action without its key",
@@ -395,7 +381,6 @@ CASES = [
         lambda t: re.sub(r'"key": "[^"]+", ', "", t),
         render,
         r"actions\.jsonl:2",
-        dunning_reader=True,
     ),
     # -- audit checkpoints ---------------------------------------------------------------------------
     Case(
@@ -409,20 +394,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            c,
-            marks=pytest.mark.skipif(
-                c.dunning_reader and not DUNNING_READERS_CHECK,
-                reason="the dunning readers' errors come with the dunning work on policies and files",
-            ),
-        )
-        for c in CASES
-    ],
-    ids=str,
-)
+@pytest.mark.parametrize("case", CASES, ids=str)
 def test_a_malformed_file_exits_2_naming_where_without_a_traceback(
     case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
