@@ -1,4 +1,4 @@
-"""A local server answering like SAP Business One's Service Layer (``/b1s/v2``, OData v4) for what arbridge uses.
+"""A local server answering like SAP Business One's Service Layer (``/b1s/v2``, OData v4) for arbridge.
 
 ``ServiceLayerSandbox`` serves ``Login``/``Logout`` with the B1SESSION and ROUTEID cookies and a
 session timeout; ``$metadata`` from SAP's own file in the vendor specs folder, against which every
