@@ -110,7 +110,7 @@ def seed_company(company: Company, seed: str, invoices: int | None = None) -> No
         _document(
             company, "Invoices", card, rng.randrange(12_000, 480_000) / 100, issued, 30, f"PO-{4500 + n}"
         )
-    for n in range(max(3, count // 10)):
+    for n in range(max(5, count // 10)):
         issued = start + timedelta(days=20 + n)
         _document(
             company,
@@ -122,7 +122,7 @@ def seed_company(company: Company, seed: str, invoices: int | None = None) -> No
             f"RMA-{n}",
         )
     # Some customers paid some invoices in full, one paid part of one.
-    paid = [d for d in company.tables["Invoices"].values() if d["DocEntry"] % 4 == 1][: max(4, count // 8)]
+    paid = [d for d in company.tables["Invoices"].values() if d["DocEntry"] % 3 == 1][: max(5, count // 8)]
     for n, doc in enumerate(paid):
         amount = doc["DocTotal"] if n % 3 else round(doc["DocTotal"] / 2, 2)
         company.add_payment(

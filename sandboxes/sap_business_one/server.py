@@ -130,6 +130,7 @@ class ServiceLayerSandbox:
         self.patches: dict[tuple[str, Any], list[dict[str, Any]]] = {}
         self.ignored: list[tuple[str, str]] = []
         self.logins = 0
+        self._locked = False
         self._sessions: dict[str, _Session] = {}
         self._cap: ConcurrencyCap | None = ConcurrencyCap(MAX_IN_FLIGHT) if throttle else None
         self._window: SlidingWindow | None = None
@@ -185,7 +186,7 @@ class ServiceLayerSandbox:
     def revoke(self) -> None:
         """Refuse every login and session from now on (the user was locked)."""
         with self._guard:
-            self.users = {}
+            self._locked = True
             self._sessions.clear()
 
     def busy_for(self, seconds: float, retry_after: float) -> None:
@@ -311,7 +312,8 @@ class ServiceLayerSandbox:
             if name not in allowed:
                 raise invalid_property(name, "Login")
         user = str(body.get("UserName") or "")
-        if body.get("CompanyDB") != self.company_db or self.users.get(user) != body.get("Password"):
+        known = self.users.get(user) == body.get("Password")
+        if self._locked or body.get("CompanyDB") != self.company_db or not known:
             raise login_failed()
         session_id = secrets.token_hex(18)
         with self._guard:
