@@ -1,4 +1,4 @@
-"""The B1 connector against SAP's own files: names in the metadata, recorded answers, the guide's error bodies."""
+"""The B1 connector against SAP's own files: metadata names, recorded answers, the guide's error bodies."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""B1's UpdateDate holds the day only: changes late in a day, or at the watermark's own second, are not lost."""
+"""B1's UpdateDate holds the day only: changes late in a day, or in the watermark's second, are not lost."""
 
 from __future__ import annotations
 
