@@ -26,6 +26,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from connectors.base import (
@@ -542,17 +543,37 @@ class SapBusinessOneConnector(Connector):
     # -- payments ---------------------------------------------------------------------------------
 
     def _written_payments(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        """Incoming payments carrying any of ``keys`` in the key field, by key (cancelled ones too)."""
+        """Incoming payments carrying any of ``keys`` in the key field, by key (cancelled ones too).
+
+        One look-up of 20 keys keeps each URL under the Service Layer's request-line limit; more
+        keys go as several look-ups inside one multipart ``$batch``, so any batch costs one call.
+        """
         field = self._udf(self.b1.key_field)
-        found: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(keys), 20):  # a $filter the Service Layer takes in one URL
-            data = self.client.json(
+        chunks = [keys[i : i + 20] for i in range(0, len(keys), 20)]
+        lookups = [
+            BatchRequest(
+                f"q{n}",
                 "GET",
-                "IncomingPayments",
-                params={"$filter": any_of(field, keys[i : i + 20]), "$select": f"DocEntry,{field}"},
+                "IncomingPayments?"
+                + urlencode(
+                    {"$filter": any_of(field, chunk), "$select": f"DocEntry,{field}"}, quote_via=quote
+                ),
                 headers={"Prefer": "odata.maxpagesize=0"},
             )
-            for row in data.get("value") or []:
+            for n, chunk in enumerate(chunks)
+        ]
+        if len(lookups) == 1:
+            answers = {"q0": self.client.json("GET", lookups[0].url, headers=dict(lookups[0].headers))}
+        else:
+            got = self.client.multipart_batch(lookups)
+            answers = {}
+            for rid, answer in got.items():
+                if not answer.ok:
+                    raise self._answer_error(answer)
+                answers[rid] = answer.body
+        found: dict[str, dict[str, Any]] = {}
+        for data in answers.values():
+            for row in (data or {}).get("value") or []:
                 found.setdefault(str(row.get(field)), row)
         return found
 

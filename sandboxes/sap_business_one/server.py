@@ -210,7 +210,8 @@ class ServiceLayerSandbox:
             self.company.stamp(record, when)
 
     def calls(self) -> int:
-        return len(self.requests_log)
+        """HTTP requests received (a ``$batch`` is one, whatever it holds)."""
+        return sum(1 for r in self.requests_log if not r["inner"])
 
     def udf(self, table: str, name: str) -> dict[str, Any] | None:
         return next((u for u in self.company.udfs if u["TableName"] == table and u["Name"] == name), None)
@@ -278,9 +279,9 @@ class ServiceLayerSandbox:
                 response.headers[k] = v
         return response
 
-    def _log(self, method: str, path: str, status: int) -> None:
+    def _log(self, method: str, path: str, status: int, inner: bool = False) -> None:
         with self._guard:
-            self.requests_log.append({"method": method, "path": path, "status": status})
+            self.requests_log.append({"method": method, "path": path, "status": status, "inner": inner})
 
     def _front(self, path: str) -> _Answer:
         if path == "Login" and request.method == "POST":
@@ -605,7 +606,7 @@ class ServiceLayerSandbox:
             )
         except B1Error as err:
             answer = _Answer(err.status, err.body(), dict(err.headers))
-        self._log(method, path, answer.status)
+        self._log(method, path, answer.status, inner=True)
         return answer
 
 
