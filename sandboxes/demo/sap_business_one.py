@@ -1,4 +1,4 @@
-"""The demo's SAP Business One: the Service Layer sandbox, its company kept between demo runs in the state folder.
+"""The demo's SAP Business One: the Service Layer sandbox, its company kept in the demo's state folder.
 
 The first run creates arbridge's user-defined fields as ``arbridge setup sap-business-one`` would.
 ``--resume`` restores the company as the first run left it (the statuses written back, the
@@ -97,7 +97,7 @@ def local_erp(state_dir: Path, *, resume: bool, echo: Callable[[str], None]) -> 
             },
             describe=f"SAP Business One Service Layer sandbox at {sandbox.service_root} "
             f"(company {sandbox.company_db})",
-            where_written=f"the user-defined fields and incoming payments of the sandbox, saved in {snapshot}",
+            where_written=f"the sandbox's user-defined fields and incoming payments, saved in {snapshot}",
         )
     finally:
         sandbox.stop()
