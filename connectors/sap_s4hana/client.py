@@ -141,7 +141,7 @@ class SapSession(RestSession):
         self.csrf_fetches = 0
         self._csrf_lock = threading.Lock()
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         verb = (method.decode() if isinstance(method, bytes) else method).upper()
         target = url.decode() if isinstance(url, bytes) else url
         kwargs.setdefault("timeout", self.timeout)

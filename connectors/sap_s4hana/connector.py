@@ -498,9 +498,9 @@ class SapS4HanaConnector(Connector):
             if extra_raws:
                 # Re-read because a partial payment entered in the window changed their open amount:
                 # remembered like window items, so the next read does not deliver them again.
-                more, more_rejects = self._translate(stream, extra_raws, plan, partials, "", recent)
-                records += more
-                rejects += more_rejects
+                reread, reread_rejects = self._translate(stream, extra_raws, plan, partials, "", recent)
+                records += reread
+                rejects += reread_rejects
             yield Page(stream, records, plan.cursor(done=last), rejects, api_calls=calls)
             calls = 0
             if last:
@@ -806,13 +806,14 @@ class SapS4HanaConnector(Connector):
                     )
                 else:
                     self.dunning.pop(key, None)
-                    error = answer.error or TransientError("SAP did not answer this change set")
-                    if isinstance(error, ConflictError):
-                        error = ConflictError(
-                            f"A_CustomerDunning {_dunning_id(key)} changed in SAP since it was read: {error.message}",
-                            erp_code=error.erp_code,
+                    failure = answer.error or TransientError("SAP did not answer this change set")
+                    if isinstance(failure, ConflictError):
+                        failure = ConflictError(
+                            f"A_CustomerDunning {_dunning_id(key)} changed in SAP since it was read: "
+                            f"{failure.message}",
+                            erp_code=failure.erp_code,
                         )
-                    results.update({o.key: WriteResult(o.key, False, error=error) for o in members})
+                    results.update({o.key: WriteResult(o.key, False, error=failure) for o in members})
         return results
 
     def _remember(
@@ -1057,7 +1058,7 @@ class SapS4HanaConnector(Connector):
     # -- reconciliation -----------------------------------------------------------------------------
 
     def find_written(self, op: OutboundOp) -> WriteResult | None:
-        """Whether ``op`` reached SAP: the dunning record shows its values, or a document carries its reference."""
+        """Whether ``op`` reached SAP: its dunning record shows its values, or a document has its key."""
         o = op.op
         if isinstance(o, CollectionStatusUpdate):
             try:

@@ -289,13 +289,8 @@ class S4Sandbox:
             return resp
         if scenario not in self.scenarios:
             # The user authenticates but no communication arrangement grants it this service.
-            resp = _json(
-                403,
-                error_body(
-                    "/IWFND/CM_CONSUMER/101",
-                    f"No authorization for service {request.path.split('/')[5] if kind != 'soap' else 'journal entry'}",
-                ),
-            )
+            service = request.path.split("/")[5] if kind != "soap" else "journal entry"
+            resp = _json(403, error_body("/IWFND/CM_CONSUMER/101", f"No authorization for service {service}"))
             self.requests_log.append(LoggedRequest(request.method, request.path, 403, kind))
             return resp
         resp = handler(user)
@@ -591,7 +586,7 @@ class S4Sandbox:
             rows = [(k, r) for k, r in rows if predicate(r)]
         if params.get("$orderby"):
             for name, desc in reversed(parse_orderby(params["$orderby"], et)):
-                rows.sort(key=lambda kr, n=name: (kr[1].get(n) is not None, kr[1].get(n) or ""), reverse=desc)
+                rows.sort(key=_sort_key(name), reverse=desc)
         if count:
             return PartResponse(200, "OK", {"Content-Type": "text/plain"}, str(len(rows)).encode())
         total = len(rows)
@@ -733,6 +728,16 @@ def _split_resource(resource: str) -> tuple[str, str | None, str | None, bool]:
     name, _, rest = resource.partition("(")
     key_text, _, tail = rest.rpartition(")")
     return name, key_text, (tail.strip("/") or None), count
+
+
+def _sort_key(name: str) -> Callable[[tuple[KeyT, dict[str, Any]]], tuple[bool, Any]]:
+    """Rows ordered by one property, blanks (null) first as SAP's database sorts them."""
+
+    def key(kr: tuple[KeyT, dict[str, Any]]) -> tuple[bool, Any]:
+        value = kr[1].get(name)
+        return value is not None, value or ""
+
+    return key
 
 
 def _select(params: dict[str, str]) -> list[str]:
