@@ -21,6 +21,7 @@ Writing
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -279,12 +280,20 @@ class SapS4HanaConnector(Connector):
     # customers ------------------------------------------------------------------------------
 
     def _read_customers(self, cursor: Cursor | None) -> Iterator[Page]:
+        """Scan every customer by key; deliver those whose content changed since the cursor's scan.
+
+        A complete scan's content hashes are kept in the connection's state under a name made of
+        them (a scan that finds nothing changed shares its predecessor's), so every cursor of an
+        unchanged book finds its own. The hashes of the pages of a scan in progress are kept per
+        page, so a scan resumed after a crash still knows the customers it read before it.
+        """
         state = _load(cursor)
-        base_gen = state.get("gen") if cursor is not None else None
+        base_gen = state.get("gen") if state.get("phase") == "done" else state.get("base")
         prev = self._seen_customers(base_gen) if base_gen else set()
-        gen = uuid.uuid4().hex
-        after = state.get("after") if state.get("phase") == "scan" else None
-        seen: set[str] = set(state.get("partial", [])) if after else set()
+        resuming = state.get("phase") == "scan" and bool(state.get("after"))
+        after = state.get("after") if resuming else None
+        scan = str(state["scan"]) if resuming and state.get("scan") else uuid.uuid4().hex
+        page_no = int(state.get("page") or 0) if resuming else 0
         expand = "to_CustomerCompany/to_CustomerDunning"
         next_url: str | None = None
         while True:
@@ -299,8 +308,10 @@ class SapS4HanaConnector(Connector):
                     orderby="Customer",
                     top=self.sap.page_size,
                 )
+            page_no += 1
             records: list[Record] = []
             rejects: list[Reject] = []
+            seen: set[str] = set()
             for proxy in rows:
                 raw = self._customer_raw(proxy)
                 after = raw["Customer"]
@@ -319,31 +330,57 @@ class SapS4HanaConnector(Connector):
                     records.append(record)
             last = not next_url and len(rows) < self.sap.page_size
             if last:
-                body = {"v": 1, "phase": "done", "gen": gen}
+                everything = seen.union(*(self._scan_page(scan, n) for n in range(1, page_no)))
+                body: dict[str, Any] = {"v": 2, "phase": "done", "gen": self._keep_seen_customers(everything)}
             else:
-                body = {"v": 1, "phase": "scan", "gen": base_gen, "after": after}
+                self.context.state.put(f"{SEEN_KEY}.scan.{scan}.{page_no}", json.dumps(sorted(seen)))
+                body = {
+                    "v": 2,
+                    "phase": "scan",
+                    "base": base_gen,
+                    "scan": scan,
+                    "page": page_no,
+                    "after": after,
+                }
             yield Page(Stream.CUSTOMERS, records, Cursor(json.dumps(body)), rejects, api_calls=1)
             if last:
                 # The page above is stored with its cursor before the generator resumes here.
-                self._keep_seen_customers(gen, seen)
+                self._forget_old_scans(scan, page_no)
                 return
+
+    def _forget_old_scans(self, scan: str, pages: int) -> None:
+        """Empty the page hashes of all but the last few complete scans (their cursors may still resume)."""
+        key = f"{SEEN_KEY}.scans"
+        scans = [s for s in json.loads(self.context.state.get(key) or "[]") if s[0] != scan] + [[scan, pages]]
+        for old, old_pages in scans[:-SEEN_GENERATIONS]:
+            for n in range(1, old_pages):
+                self.context.state.put(f"{SEEN_KEY}.scan.{old}.{n}", "")
+        self.context.state.put(key, json.dumps(scans[-SEEN_GENERATIONS:]))
+
+    def _scan_page(self, scan: str, page_no: int) -> set[str]:
+        text = self.context.state.get(f"{SEEN_KEY}.scan.{scan}.{page_no}")
+        return set(json.loads(text)) if text else set()
 
     def _seen_customers(self, gen: str) -> set[str]:
         text = self.context.state.get(f"{SEEN_KEY}.{gen}")
         return set(json.loads(text)) if text else set()
 
-    def _keep_seen_customers(self, gen: str, seen: set[str]) -> None:
-        """Keep the hashes of a complete scan under its generation (a cursor names the one it follows).
+    def _keep_seen_customers(self, seen: set[str]) -> str:
+        """Keep the hashes of a complete scan under a name made of them; return that name.
 
-        The last few generations are kept, so a cursor from a scan that another one overtook (a
-        resumed read, a second process) still finds its own; older ones are emptied.
+        The last few distinct scans are kept, so a cursor from a scan that another one overtook
+        (a resumed read, a second process) still finds its own; older ones are emptied.
         """
-        self.context.state.put(f"{SEEN_KEY}.{gen}", json.dumps(sorted(seen)))
+        text = json.dumps(sorted(seen))
+        gen = hashlib.sha256(text.encode()).hexdigest()[:32]
         recent = json.loads(self.context.state.get(SEEN_KEY) or "[]")
+        if gen not in recent:
+            self.context.state.put(f"{SEEN_KEY}.{gen}", text)
         recent = [g for g in recent if g != gen] + [gen]
         for old in recent[:-SEEN_GENERATIONS]:
             self.context.state.put(f"{SEEN_KEY}.{old}", "")
         self.context.state.put(SEEN_KEY, json.dumps(recent[-SEEN_GENERATIONS:]))
+        return gen
 
     def _customer_raw(self, proxy: Any) -> dict[str, Any]:
         raw = it.normalise({name: getattr(proxy, name, None) for name in CUSTOMER_FIELDS})

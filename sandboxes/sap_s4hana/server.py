@@ -13,6 +13,12 @@ bound to the session cookie (403 "CSRF token validation failed" otherwise), as S
 SOAP (``/sap/bc/srt/scs_ext/sap/journalentrycreaterequestconfi``): see ``soap.py``. Every message
 accepted is posted, a resent one twice, as in SAP. ``run_automatic_clearing()`` is the scheduled
 clearing job; tests call it when they want it to run.
+
+Throttling: SAP publishes no request limit for S/4HANA. In the cloud the APIs are reached through
+SAP's API management, whose Spike Arrest policy refuses a caller that sends faster than the rate
+the customer set, with 429 and the policy's fault body, before the system sees the request. The
+sandbox applies such a policy per caller by default (``spike_arrest`` requests a second; None for
+benchmarks), and ``overload()`` makes it refuse every call, as it does while the system is overloaded.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ SCENARIOS = {
 }
 #: Entity sets whose entries carry an ETag (and whose updates need If-Match).
 ETAG_SETS = {"A_Customer", "A_CustomerCompany", "A_CustomerDunning"}
+#: The sandbox's Spike Arrest rate per caller and second (a customer's API management sets its own).
+SPIKE_ARREST_PER_SECOND = 50
 #: Dunning block reasons configured in this system (customising of dunning block reasons).
 DUNNING_BLOCKS = {"": "", "X": "Blocked by clerk", "D": "Disputed", "P": "Promise to pay", "L": "Legal"}
 _MODIFYING = {"POST", "PUT", "PATCH", "MERGE", "DELETE"}
@@ -102,7 +110,7 @@ class LoggedRequest:
     method: str
     path: str
     status: int
-    kind: str  # "odata", "batch", "soap", "metadata", "token", "csrf"
+    kind: str  # "odata", "batch", "soap", "metadata", "token", "csrf", "throttled"
 
 
 class S4Sandbox:
@@ -118,7 +126,7 @@ class S4Sandbox:
         scenarios: communication scenarios granted to every user (default: all three).
         clock: the system's local time.
         page_cap: server-side paging: at most this many entries per answer, then ``__next``.
-        throttle_per_minute: requests per minute before 429 (None: SAP publishes no limit).
+        spike_arrest: requests per second and caller before API management answers 429 (None: off).
     """
 
     def __init__(
@@ -133,7 +141,7 @@ class S4Sandbox:
         scenarios: set[str] | None = None,
         clock: Callable[[], datetime] = datetime.now,
         page_cap: int | None = None,
-        throttle_per_minute: int | None = None,
+        spike_arrest: int | None = SPIKE_ARREST_PER_SECOND,
     ) -> None:
         self.specs = specs_root(specs)
         self.book = Book(clock)
@@ -143,7 +151,9 @@ class S4Sandbox:
         self.clients = dict(clients or {"arbridge-client": "sandbox-client-secret"})
         self.scenarios = set(scenarios if scenarios is not None else SCENARIOS.values())
         self.page_cap = page_cap
-        self.throttle = SlidingWindow(throttle_per_minute, 60.0) if throttle_per_minute else None
+        self.spike_arrest = spike_arrest
+        self.throttle = SlidingWindow(spike_arrest, 1.0) if spike_arrest else None
+        self.overloaded = False
         self.journal = JournalEntryService(self.book, self.specs)
         self.requests_log: list[LoggedRequest] = []
         self.writes_log: list[dict[str, Any]] = []
@@ -197,6 +207,13 @@ class S4Sandbox:
     def run_automatic_clearing(self) -> ClearingRun:
         """Run the scheduled clearing job once (what F.13 does on its schedule)."""
         return self.book.run_automatic_clearing()
+
+    def overload(self) -> None:
+        """API management refuses every call from now on (429), as while the system is overloaded."""
+        self.overloaded = True
+
+    def recover(self) -> None:
+        self.overloaded = False
 
     def calls(self, kind: str | None = None) -> int:
         return sum(1 for r in self.requests_log if kind is None or r.kind == kind)
@@ -272,10 +289,12 @@ class S4Sandbox:
             self._sessions.clear()
 
     def _guarded(self, kind: str, handler: Callable[[str], Response], *, scenario: str) -> Response:
-        if self.throttle is not None and (wait := self.throttle.admit()) is not None:
-            resp = _json(429, error_body("/IWFND/CM_CONSUMER/429", "Too many requests", ""))
-            resp.headers["Retry-After"] = str(int(wait) + 1)
-            self.requests_log.append(LoggedRequest(request.method, request.path, 429, kind))
+        caller = request.headers.get("Authorization", "")
+        if self.overloaded or (self.throttle is not None and self.throttle.admit(caller) is not None):
+            # API management's answer, before the system sees the request: no Retry-After.
+            rate = f"{self.spike_arrest}ps" if self.spike_arrest else "0ps"
+            resp = _json(429, spike_arrest_fault(rate))
+            self.requests_log.append(LoggedRequest(request.method, request.path, 429, "throttled"))
             return resp
         user = self._authenticate()
         if user is None:
@@ -709,6 +728,16 @@ class S4Sandbox:
         level = changes.get("DunningLevel")
         if level is not None and not (len(level) == 1 and level.isdigit()):
             raise ODataError(400, "F2/102", f"Dunning level {level} is not valid (0 to 9)")
+
+
+def spike_arrest_fault(rate: str) -> dict[str, Any]:
+    """The fault body of API management's Spike Arrest policy (an Apigee policy) when it refuses a call."""
+    return {
+        "fault": {
+            "faultstring": f"Spike arrest violation. Allowed rate : {rate}",
+            "detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"},
+        }
+    }
 
 
 def _relative(path: str, service: str) -> str:
