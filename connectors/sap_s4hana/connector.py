@@ -99,6 +99,8 @@ SEEN_GENERATIONS = 4
 LEDGER_PREFIX = "sap_s4hana.posted."
 WATCH_KEY = "sap_s4hana.clearing_watch"
 KEY_CHUNK = 20
+#: The longest ``$filter`` of documents sent in one GET (SAP Gateway's URLs stay well under 8 KB).
+FILTER_CHARS = 4000
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -622,20 +624,54 @@ class SapS4HanaConnector(Connector):
         return rows, calls
 
     def _items_by_id(self, ids: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
+        """The items ``ids`` name (those that exist), and the calls it took.
+
+        The item cube takes no ``$batch`` (its metadata says so), so the documents are asked for
+        in one filter grouped by company code and fiscal year (``AccountingDocument eq … or …``),
+        as many as fit in ``FILTER_CHARS``: the invoices of a batch of 100 payments are one call.
+        """
+        wanted = {k for k in (it.parse_item_id(i) for i in ids) if k is not None}
+        groups: dict[tuple[str, str], set[str]] = {}
+        for company_code, year, document, _ in wanted:
+            groups.setdefault((company_code, year), set()).add(document)
+        filters: list[str] = []
+        terms: list[str] = []
+        size = 0
+        for (company_code, year), documents in sorted(groups.items()):
+            head = f"CompanyCode eq {quote(company_code)} and FiscalYear eq {quote(year)}"
+            names: list[str] = []
+            for document in sorted(documents):
+                term = f"AccountingDocument eq {quote(document)}"
+                if size + len(term) + 4 > FILTER_CHARS and (names or terms):
+                    if names:
+                        terms.append(f"({head} and {or_terms(names)})")
+                    filters.append(or_terms(terms))
+                    terms, names, size = [], [], 0
+                names.append(term)
+                size += len(term) + 4
+            terms.append(f"({head} and {or_terms(names)})")
+            size += len(head) + 10
+        if terms:
+            filters.append(or_terms(terms))
         out: list[dict[str, Any]] = []
         calls = 0
-        keys = [k for k in (it.parse_item_id(i) for i in ids) if k is not None]
-        for i in range(0, len(keys), KEY_CHUNK):
-            chunk = keys[i : i + KEY_CHUNK]
-            flt = or_terms(
-                " and ".join(f"{n} eq {quote(v)}" for n, v in zip(ITEM_KEYS, k[:4], strict=True))
-                for k in chunk
-            )
-            rows, _ = self.odata.query(
-                CUBE, CUBE_SET, filter=f"({flt})", select=it.ITEM_FIELDS, top=len(chunk) * 2
-            )
-            calls += 1
-            out += [it.normalise({n: getattr(p, n, None) for n in it.ITEM_FIELDS}) for p in rows]
+        for flt in filters:
+            next_url: str | None = None
+            while True:
+                rows, next_url = self.odata.query(
+                    CUBE,
+                    CUBE_SET,
+                    filter=None if next_url else f"FinancialAccountType eq 'D' and {flt}",
+                    select=None if next_url else it.ITEM_FIELDS,
+                    next_url=next_url,
+                )
+                calls += 1
+                for proxy in rows:
+                    raw = it.normalise({n: getattr(proxy, n, None) for n in it.ITEM_FIELDS})
+                    if tuple(str(raw[k]) for k in ITEM_KEYS) in wanted:
+                        out.append(raw)
+                if not next_url:
+                    break
         return out, calls
 
     # -- fetch --------------------------------------------------------------------------------------
@@ -696,7 +732,10 @@ class SapS4HanaConnector(Connector):
     # -- write --------------------------------------------------------------------------------------
 
     def write(self, ops: Sequence[OutboundOp]) -> list[WriteResult]:
-        """Status updates in one ``$batch`` (a change set per dunning record), payments in one SOAP call."""
+        """Status updates in ``$batch`` requests (a change set per dunning record), payments in SOAP calls.
+
+        Each request carries at most ``batch_max`` operations.
+        """
         results: dict[str, WriteResult] = {}
         statuses: list[OutboundOp] = []
         payments: list[OutboundOp] = []
@@ -711,10 +750,11 @@ class SapS4HanaConnector(Connector):
                     False,
                     error=PermanentError(f"SAP S/4HANA does not take {type(op.op).__name__} operations"),
                 )
-        if statuses:
-            results.update(self._write_statuses(statuses))
-        if payments:
-            results.update(self._write_payments(payments))
+        size = self.sap.batch_max
+        for i in range(0, len(statuses), size):
+            results.update(self._write_statuses(statuses[i : i + size]))
+        for i in range(0, len(payments), size):
+            results.update(self._write_payments(payments[i : i + size]))
         return [results[op.key] for op in ops]
 
     # status --------------------------------------------------------------------------------
