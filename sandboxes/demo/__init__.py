@@ -101,7 +101,9 @@ def run_demo(
         echo(f"\nWrite-backs landed in: {erp.where_written}")
         echo(f"State file: {state_dir / 'arbridge.sqlite'}")
         if not resume:
-            echo(f"Next: `arbridge demo --resume --state-dir {state_dir}` for an incremental cycle.")
+            erp_option = f" --erp {erp_name}" if erp_name else ""
+            again = f"arbridge demo{erp_option} --resume --state-dir {state_dir}"
+            echo(f"Next: `{again}` for an incremental cycle.")
         store.close()
     return 0 if report.status in ("ok", "partial") else 1
 

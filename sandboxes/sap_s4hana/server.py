@@ -127,6 +127,8 @@ class S4Sandbox:
         clock: the system's local time.
         page_cap: server-side paging: at most this many entries per answer, then ``__next``.
         spike_arrest: requests per second and caller before API management answers 429 (None: off).
+        soap_answer_delay: seconds between posting a journal entry and answering the call (a slow
+            system; a client that gives up meanwhile never learns that its entry was posted).
     """
 
     def __init__(
@@ -142,6 +144,7 @@ class S4Sandbox:
         clock: Callable[[], datetime] = datetime.now,
         page_cap: int | None = None,
         spike_arrest: int | None = SPIKE_ARREST_PER_SECOND,
+        soap_answer_delay: float = 0.0,
     ) -> None:
         self.specs = specs_root(specs)
         self.book = Book(clock)
@@ -154,6 +157,7 @@ class S4Sandbox:
         self.spike_arrest = spike_arrest
         self.throttle = SlidingWindow(spike_arrest, 1.0) if spike_arrest else None
         self.overloaded = False
+        self.soap_answer_delay = soap_answer_delay
         self.journal = JournalEntryService(self.book, self.specs)
         self.requests_log: list[LoggedRequest] = []
         self.writes_log: list[dict[str, Any]] = []
@@ -337,6 +341,8 @@ class S4Sandbox:
             body = self.journal.handle(request.get_data(), user)
         except SoapFault as fault:
             return Response(fault_envelope(fault), status=500, mimetype="text/xml")
+        if self.soap_answer_delay:
+            time.sleep(self.soap_answer_delay)
         return Response(body, status=200, mimetype="text/xml")
 
     # -- OData ------------------------------------------------------------------------------------
