@@ -290,7 +290,8 @@ class SapS4HanaConnector(Connector):
         page, so a scan resumed after a crash still knows the customers it read before it.
         """
         state = _load(cursor)
-        base_gen = state.get("gen") if state.get("phase") == "done" else state.get("base")
+        # A scan's cursor names the scan it compares with as "base" ("gen" before version 2).
+        base_gen = state.get("gen") if state.get("phase") == "done" else state.get("base", state.get("gen"))
         prev = self._seen_customers(base_gen) if base_gen else set()
         resuming = state.get("phase") == "scan" and bool(state.get("after"))
         after = state.get("after") if resuming else None
