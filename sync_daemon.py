@@ -74,8 +74,8 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
         log.info("webhook: %d change(s), pull scheduled", len(changes), extra={"connection": connection})
         wake.set()
 
-    from engine import sdnotify
-    from engine.http import Health, OpsServer, OpsServerError
+    from service import sdnotify
+    from service.http import Health, OpsServer, OpsServerError
 
     health = Health()
     server = OpsServer(deployment, store, health=health, on_webhook=on_webhook)

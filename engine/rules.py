@@ -7,16 +7,17 @@ point neither repeats nor loses a decision.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.runner import register_decider_factory, register_deliverer_factory
-from engine.sync import Decision, DecisionContext
+from engine.sync import DecisionContext, DecisionGroup
 from mapping.models import (
     CollectionStatusUpdate,
     CreditMemo,
@@ -31,6 +32,9 @@ from mapping.models import (
 from store import StateStore, idempotency_key
 
 log = logging.getLogger("arbridge.rules")
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _same_status(last: dict[str, Any] | None, op: CollectionStatusUpdate) -> bool:
@@ -63,15 +67,25 @@ class DunningDecider:
     def __init__(self, policy_path: str, payment_link: str | None = None) -> None:
         self.policy = load_dunning_policy(policy_path, payment_link)
 
-    def decide(self, ctx: DecisionContext) -> Iterator[Decision | Operation]:
+    def decide(self, ctx: DecisionContext) -> Iterator[DecisionGroup]:
         from rules.dunning import PlannedAction, to_operations
 
         store, conn = ctx.store, ctx.connection
         last = store.last_operations(conn, OpType.COLLECTION_STATUS.value)
         day = ctx.as_of.date()
         for item in plan_from_store(self.policy, store, conn, ctx.as_of):
+            ops = [
+                op.model_copy(update={"decided_on": day})
+                for op in to_operations(item)
+                # the ERP already shows (or is about to show) this state
+                if not _same_status(last.get((op.target_type.value, op.target_id)), op)
+            ]
+            record = None
             if isinstance(item, PlannedAction):
-                store.record_dunning_action(
+                # The action and the statuses of its invoices are stored together: an action
+                # stored alone would be history to the planner, which would never queue them again.
+                record = functools.partial(
+                    store.record_dunning_action,
                     conn,
                     key=item.key,
                     customer_id=item.customer_id,
@@ -80,10 +94,8 @@ class DunningDecider:
                     level=item.level,
                     payload=item.to_json(),
                 )
-            for op in to_operations(item):
-                if _same_status(last.get((op.target_type.value, op.target_id)), op):
-                    continue  # the ERP already shows (or is about to show) this state
-                yield op.model_copy(update={"decided_on": day})
+            if ops or record is not None:
+                yield DecisionGroup(ops, None if record is None else _on_connection(record))
 
     def handles(self, op: Operation) -> bool:
         return isinstance(op, CollectionStatusUpdate)
@@ -125,7 +137,7 @@ class CashAppDecider:
         self.rules = rules
         self.statement_inbox = statement_inbox
 
-    def decide(self, ctx: DecisionContext) -> Iterator[Decision | Operation]:
+    def decide(self, ctx: DecisionContext) -> Iterator[DecisionGroup]:
         from pathlib import Path
 
         from engine.bank_statements import StatementInbox
@@ -162,28 +174,57 @@ class CashAppDecider:
             (i for i in store.iter_records(conn, Stream.INVOICES) if isinstance(i, Invoice)),
             (m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)),
         )
-        customers = CustomerIndex.from_models(with_learned_aliases(
-            [c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer)],
-            state.learned(conn),
-        ))
-        decided = match_payments(inputs, documents, customers, self.rules, ctx.as_of.date())
-        results = zip(decided, inputs, strict=True)
+        customers = CustomerIndex.from_models(
+            with_learned_aliases(
+                [c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer)],
+                state.learned(conn),
+            )
+        )
+
+        def failed(payment: Any, exc: Exception) -> None:
+            reason = f"the matcher cannot decide this payment: {type(exc).__name__}: {exc}"
+            log.error(
+                "payment %s set aside: %s",
+                payment.payment_id,
+                reason,
+                extra={"connection": conn, "run_id": ctx.run_id, "event": "quarantined"},
+            )
+            source = (
+                "payments" if isinstance(payments.get(payment.payment_id), Payment) else "bank_statements"
+            )
+            store.quarantine_item(conn, source, payment.payment_id, reason, run_id=ctx.run_id)
+
+        results = each_isolated(
+            lambda rest: match_payments(rest, documents, customers, self.rules, ctx.as_of.date()),
+            inputs,
+            failed,
+        )
         # In batches: one outbox lookup per thousand decisions, never all of them in memory.
         while batch := list(islice(results, 1000)):
-            yield from self._settle(store, conn, batch, payments)
+            yield from self._settle(store, conn, batch, payments, failed)
 
     @staticmethod
     def _settle(
-        store: StateStore, conn: str, batch: list[tuple[Any, Any]], payments: dict[str, Any]
-    ) -> Iterator[Operation]:
-        """Store a batch of decisions; the sure ones become payment applications for the ERP."""
+        store: StateStore,
+        conn: str,
+        batch: list[tuple[Any, Any]],
+        payments: dict[str, Any],
+        failed: Callable[[Any, Exception], None],
+    ) -> Iterator[DecisionGroup]:
+        """A batch of verdicts to store; the sure ones come with their payment application for the ERP."""
         from rules.cashapp import to_payment_application
 
-        ops: dict[str, Operation] = {
-            result.payment_id: to_payment_application(result, payments[result.payment_id])
-            for result, _ in batch
-            if result.status == "auto" and result.applications
-        }
+        ops: dict[str, Operation] = {}
+        kept: list[tuple[Any, Any]] = []
+        for result, payment in batch:
+            if result.status == "auto" and result.applications:
+                try:
+                    ops[result.payment_id] = to_payment_application(result, payments[result.payment_id])
+                except ValueError as exc:  # an application the ERP must not get (see mapping.models)
+                    failed(payment, exc)
+                    continue
+            kept.append((result, payment))
+        batch = kept
         keys = {pid: idempotency_key(conn, op) for pid, op in ops.items()}
         statuses = store.outbox_statuses(keys.values())
         for result, payment in batch:
@@ -207,7 +248,10 @@ class CashAppDecider:
                 "reference": payment.reference,
                 "source": "erp" if isinstance(payments[payment.payment_id], Payment) else "bank_statement",
             }
-            store.save_match_result(
+            # The verdict and its payment application are stored together: a bank line whose
+            # verdict says "auto" is not matched again, so its application must not be missing.
+            record = functools.partial(
+                store.save_match_result,
                 conn,
                 result.payment_id,
                 status=result.status,
@@ -216,8 +260,8 @@ class CashAppDecider:
                 rule=result.rule,
                 result=stored,
             )
-            if result.payment_id in ops:
-                yield ops[result.payment_id]
+            op = ops.get(result.payment_id)
+            yield DecisionGroup([op] if op is not None else [], _on_connection(record))
 
     def handles(self, op: Operation) -> bool:
         return op.op_type == OpType.PAYMENT_APPLICATION
@@ -227,6 +271,41 @@ class CashAppDecider:
         if not isinstance(fresh, Payment) or fresh.deleted or fresh.unapplied_amount <= 0:
             return None
         return op.model_copy(update={"base_version": fresh.version})
+
+
+def each_isolated(
+    decide: Callable[[Iterator[T]], Iterator[R]], items: Iterable[T], failed: Callable[[T, Exception], None]
+) -> Iterator[tuple[R, T]]:
+    """Each item with what ``decide`` made of it, going on past an item that makes it fail.
+
+    ``decide`` turns a stream of items into one result per item, in order (like the matcher). When
+    it raises, the item it was deciding is handed to ``failed`` with the error, and a fresh
+    ``decide`` goes on with the items after it: one bad payment never stops the others.
+    """
+    pending = iter(items)
+    while True:
+        current: list[T] = []
+
+        try:
+            for result in decide(_noting(pending, current)):
+                yield result, current[0]
+            return
+        except Exception as exc:
+            if not current:
+                raise
+            failed(current[0], exc)
+
+
+def _on_connection(write: Callable[..., object]) -> Callable[[Any], object]:
+    """A store write that then runs on the decision's own database connection."""
+    return lambda conn: write(conn=conn)
+
+
+def _noting(items: Iterator[T], current: list[T]) -> Iterator[T]:
+    """The items, keeping the one handed out last in ``current``."""
+    for item in items:
+        current[:] = [item]
+        yield item
 
 
 def load_dunning_policy(policy_path: str, payment_link: str | None = None) -> Any:

@@ -22,8 +22,16 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from connectors.base import Connector, OutboundOp, WriteResult
 from connectors.errors import AuthError, ConnectorError, ErrorKind, TlsError, TransientError
 from engine import metrics
-from mapping.models import Operation, Record, Stream, TargetType
-from store import OutboxRow, StateStore, idempotency_key
+from mapping.models import (
+    CollectionStatusUpdate,
+    Operation,
+    PaymentApplication,
+    Record,
+    Stream,
+    TargetType,
+)
+from store import ConnectionBusyError, OutboxRow, StateStore, StoreError, idempotency_key
+from store.runs import HEARTBEAT_EVERY, active_runs
 
 log = logging.getLogger("arbridge.engine")
 
@@ -41,6 +49,19 @@ class Decision:
 
     op: Operation
     after: Operation | None = None
+
+
+@dataclass(frozen=True)
+class DecisionGroup:
+    """One decision that becomes several rows, stored in one transaction or not at all.
+
+    ``ops`` go to the outbox; ``record`` writes the rule's own record of the decision (a planned
+    dunning action, a match verdict) on the same database connection. A process killed while the
+    group is being stored leaves nothing of it, and the next cycle decides it again whole.
+    """
+
+    ops: Sequence[Decision | Operation] = ()
+    record: Callable[[Any], object] | None = None
 
 
 @dataclass
@@ -68,7 +89,7 @@ class Decider(Protocol):
 
     name: str
 
-    def decide(self, ctx: DecisionContext) -> Iterable[Decision | Operation]: ...
+    def decide(self, ctx: DecisionContext) -> Iterable[Decision | Operation | DecisionGroup]: ...
 
     def redecide(self, op: Operation, fresh: Record | None) -> Operation | None:
         """Given the ERP's current record after a conflict: the operation to send now, or None."""
@@ -110,6 +131,8 @@ class CycleReport:
     api_calls: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # A stream failed to pull: the store may be stale, so nothing is sent to customers.
+    pull_incomplete: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +151,31 @@ class CycleReport:
 
 class NeedsReauthError(RuntimeError):
     pass
+
+
+class _Heartbeat:
+    """Refreshes the run's heartbeat while a cycle runs, so another machine can tell it is alive."""
+
+    def __init__(self, store: StateStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_EVERY.total_seconds()):
+            try:
+                self.store.heartbeat(self.run_id)
+            except Exception as exc:  # a missed beat is harmless; the next one may get through
+                log.debug("heartbeat of run %s missed: %s", self.run_id, exc)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 class _Outage:
@@ -211,9 +259,34 @@ class SyncEngine:
 
     def run_cycle(self) -> CycleReport:
         started = time.monotonic()
-        run_id = self.store.start_run(self.connection, worker=self.options.worker, job_id=self.options.job_id)
+        try:
+            run_id = self.store.start_run(
+                self.connection, worker=self.options.worker, job_id=self.options.job_id
+            )
+        except ConnectionBusyError as exc:
+            # One line, no run recorded: the other process's run is the one that counts.
+            log.warning("%s", exc, extra={"connection": self.connection, "event": "cycle_skipped"})
+            return CycleReport(run_id="", connection=self.connection, status="busy", errors=[str(exc)])
         report = CycleReport(run_id=run_id, connection=self.connection)
         status, error = "ok", None
+        with active_runs(run_id), _Heartbeat(self.store, run_id):
+            try:
+                status, error = self._cycle(report)
+            except StoreError as exc:
+                status, error = "failed", str(exc)
+            except BaseException as exc:
+                # Whatever stopped the cycle, its run is closed with the reason, never left "running".
+                report.seconds = time.monotonic() - started
+                self._finish(report, "failed", f"{type(exc).__name__}: {exc}")
+                raise
+        if self.options.stop.is_set() and status == "ok":
+            status = "interrupted"
+        report.seconds = time.monotonic() - started
+        self._finish(report, status, error)
+        return report
+
+    def _cycle(self, report: CycleReport) -> tuple[str, str | None]:
+        """Pull, decide, deliver and write back; returns the run's status and error."""
         try:
             health = self.store.connection_health(self.connection)
             if health.get("needs_reauth"):
@@ -228,39 +301,41 @@ class SyncEngine:
             if self.options.write_back and not self.options.dry_run and not self.options.stop.is_set():
                 self.relay(report)
             if report.errors:
-                status = "partial"
-            if status == "ok":
-                self.store.mark_success(self.connection)
+                return "partial", None
+            self.store.mark_success(self.connection)
+            return "ok", None
         except AuthError as exc:
-            status, error = "needs_reauth", str(exc)
-            self._needs_reauth(str(exc), run_id)
+            self._needs_reauth(str(exc), report.run_id)
+            return "needs_reauth", str(exc)
         except NeedsReauthError as exc:
-            status, error = "needs_reauth", str(exc)
+            return "needs_reauth", str(exc)
         except TransientError as exc:
-            status, error = "failed", f"gave up after retries: {exc}"
+            return "failed", f"gave up after retries: {exc}"
         except ConnectorError as exc:
-            status, error = "failed", str(exc)
-        if self.options.stop.is_set() and status == "ok":
-            status = "interrupted"
+            return "failed", str(exc)
+
+    def _finish(self, report: CycleReport, status: str, error: str | None) -> None:
         report.status = status
         if error:
             report.errors.append(error)
-        report.seconds = time.monotonic() - started
-        self.store.finish_run(run_id, status, report.as_dict(), error)
-        head = self.store.audit_head()
+        try:
+            self.store.finish_run(report.run_id, status, report.as_dict(), error)
+            head = self.store.audit_head()
+        except StoreError as exc:  # the store stayed busy: the run is closed as abandoned later
+            report.errors.append(str(exc))
+            head = None
         log.info(
             "cycle %s: %s",
             status,
             report.as_dict(),
             extra={
                 "connection": self.connection,
-                "run_id": run_id,
+                "run_id": report.run_id,
                 "event": "cycle_finished",
                 # Logs kept off this machine then hold checkpoints for 'arbridge audit verify'.
                 "audit_head": str(head) if head else None,
             },
         )
-        return report
 
     def _needs_reauth(self, reason: str, run_id: str) -> None:
         if self.store.set_needs_reauth(self.connection, reason):
@@ -294,6 +369,7 @@ class SyncEngine:
             except (AuthError, TlsError, TransientError):
                 raise  # the connection is broken, not this stream: the other streams would fail alike
             except ConnectorError as exc:
+                report.pull_incomplete = True
                 report.errors.append(f"{stream.value}: {exc}")
                 log.error("stream %s failed: %s", stream.value, exc, extra={"connection": self.connection})
             report.pulled[stream.value] = dict(totals)
@@ -352,27 +428,57 @@ class SyncEngine:
         ctx = self._context(report)
         for decider in self.options.deciders:
             n = 0
-            for item in decider.decide(ctx):
-                decision = item if isinstance(item, Decision) else Decision(item)
-                parent = (
-                    idempotency_key(self.connection, decision.after) if decision.after is not None else None
-                )
-                if self.store.has_operation(idempotency_key(self.connection, decision.op)):
-                    continue  # decided before (a re-run on the same state): the outbox already has it
-                if decision.after is not None:
-                    self.store.enqueue(self.connection, [decision.after], run_id=report.run_id)
-                keys = self.store.enqueue(
-                    self.connection, [decision.op], run_id=report.run_id, depends_on=parent
-                )
-                self.store.audit(
-                    "decided",
-                    connection=self.connection,
-                    run_id=report.run_id,
-                    subject=f"{decision.op.target_type.value}/{decision.op.target_id}",
-                    detail={"rule": decider.name, "key": keys[0], "op": decision.op.model_dump(mode="json")},
-                )
-                n += 1
+            try:
+                for item in decider.decide(ctx):
+                    group = item if isinstance(item, DecisionGroup) else DecisionGroup((item,))
+                    pairs = [
+                        (
+                            self._with_base_version(d.op),
+                            None if d.after is None else self._with_base_version(d.after),
+                        )
+                        for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
+                    ]
+                    n += self.store.commit_decision(
+                        self.connection, pairs, rule=decider.name, run_id=report.run_id, record=group.record
+                    )
+            except (AuthError, TlsError, TransientError):
+                raise
+            except Exception as exc:
+                # A rule that fails stops only itself: what it decided so far is stored whole, the
+                # other rules run, and the outbox still reaches the ERP in this cycle.
+                self._rule_failed(decider.name, exc, report)
             report.decided[decider.name] = n
+
+    def _rule_failed(self, rule: str, exc: Exception, report: CycleReport) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        report.errors.append(f"rule {rule} stopped: {reason}")
+        log.error(
+            "rule %s stopped; the other rules and the write-back go on: %s",
+            rule,
+            reason,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+            extra={"connection": self.connection, "run_id": report.run_id, "event": "rule_failed"},
+        )
+        self.store.audit(
+            "rule_failed",
+            connection=self.connection,
+            run_id=report.run_id,
+            subject=rule,
+            detail={"reason": reason},
+        )
+
+    def _with_base_version(self, op: Operation) -> Operation:
+        """An update carries the version of the record its decision was made on, from the start.
+
+        So the connector sends it conditionally (If-Match, SyncToken) and an edit made in the ERP
+        since is a conflict to re-decide on, never silently overwritten.
+        """
+        if op.base_version is not None or not updates_a_record(op):
+            return op
+        stored = self.store.get_record(self.connection, TARGET_STREAMS[op.target_type], op.target_id)
+        if stored is None or not stored.version:
+            return op
+        return op.model_copy(update={"base_version": stored.version})
 
     # -- deliver ----------------------------------------------------------------------------------
 
@@ -384,7 +490,7 @@ class SyncEngine:
         """
         if not self.options.deliverers:
             return
-        if report.errors:
+        if report.pull_incomplete:
             log.warning(
                 "nothing sent to customers this cycle: the pull was incomplete (%s)",
                 "; ".join(report.errors),
@@ -404,50 +510,106 @@ class SyncEngine:
             if not rows:
                 return
             to_send: list[OutboxRow] = []
-            for row in rows:
-                if not row.key_matches_payload():
-                    self.store.mark_parked(
-                        row.key,
-                        error="payload changed after its idempotency key was issued; refused",
-                        kind="tampered",
+            for index, row in enumerate(rows):
+                try:
+                    if not row.key_matches_payload():
+                        with self.store.transaction() as conn:
+                            self.store.mark_parked(
+                                row.key,
+                                error="payload changed after its idempotency key was issued; refused",
+                                kind="tampered",
+                                conn=conn,
+                            )
+                            self.store.audit(
+                                "refused_tampered",
+                                connection=self.connection,
+                                run_id=report.run_id,
+                                subject=row.key,
+                                conn=conn,
+                            )
+                        report.written["refused"] += 1
+                        continue
+                    if self._already_written(row, report):
+                        continue
+                    row.operation()
+                except (AuthError, TlsError, TransientError) as exc:
+                    # Nothing of this claim was sent: the rows go back with their attempt unspent.
+                    self.store.release([r.key for r in [*to_send, *rows[index:]]], attempted=False)
+                    if not isinstance(exc, TransientError):
+                        raise
+                    report.errors.append(
+                        f"write-back postponed: looking up an unconfirmed write failed: {exc}"
                     )
-                    self.store.audit(
-                        "refused_tampered", connection=self.connection, run_id=report.run_id, subject=row.key
+                    return
+                except ConnectorError as exc:
+                    self._park(
+                        row, f"the ERP could not be asked whether it landed: {exc}", exc.kind.value, report
                     )
-                    report.written["refused"] += 1
                     continue
-                if self._already_written(row, report):
+                except (ValueError, TypeError, KeyError) as exc:
+                    # A row that cannot be read (a payload from an older release, a hand-edited
+                    # row) is parked with the reason; the rest of the queue goes on.
+                    self._park(row, f"cannot be read: {exc}", "bad_record", report)
                     continue
                 to_send.append(row)
-            if not to_send:
-                continue
-            ops = [OutboundOp(r.key, r.operation()) for r in to_send]
-            try:
-                results: list[WriteResult] = []
-                for attempt in self._retrying(self.options.write_attempts, report, "write-back"):
-                    with attempt:
-                        results = list(self.connector.write(ops))
-                report.api_calls += 1
-                self._outage.ok()
-            except (AuthError, TlsError):
-                self.store.release([r.key for r in to_send])
-                raise
-            except TransientError as exc:
-                for r in to_send:
-                    self.store.mark_retry(
-                        r.key, error=str(exc), kind=exc.kind.value, delay=self.options.backoff_max
-                    )
-                report.errors.append(f"write-back postponed: {exc}")
+            if to_send and not self._send(to_send, report):
                 return
-            except ConnectorError as exc:
-                for r in to_send:
-                    self.store.mark_parked(r.key, error=str(exc), kind=exc.kind.value)
-                    report.written["parked"] += 1
-                    metrics.write_back(self.connection, "parked")
-                continue
-            by_key = {res.key: res for res in results}
-            for row in to_send:
-                self._apply_result(row, by_key.get(row.key), report)
+
+    def _send(self, to_send: list[OutboxRow], report: CycleReport) -> bool:
+        """Write a batch and settle each row; False when the ERP is down and the relay should stop."""
+        ops = [OutboundOp(r.key, r.operation()) for r in to_send]
+        try:
+            results: list[WriteResult] = []
+            for attempt in self._retrying(self.options.write_attempts, report, "write-back"):
+                with attempt:
+                    results = list(self.connector.write(ops))
+            report.api_calls += 1
+            self._outage.ok()
+        except (AuthError, TlsError):
+            self.store.release([r.key for r in to_send])
+            raise
+        except TransientError as exc:
+            for r in to_send:
+                self.store.mark_retry(
+                    r.key, error=str(exc), kind=exc.kind.value, delay=self.options.backoff_max
+                )
+            report.errors.append(f"write-back postponed: {exc}")
+            return False
+        except ConnectorError as exc:
+            for r in to_send:
+                self._park(r, str(exc), exc.kind.value, report)
+            return True
+        except Exception as exc:
+            # The connector failed on something in the batch without an ERP answer (a value it
+            # cannot put on the wire): send the rows one by one so only the one at fault is parked.
+            if len(to_send) > 1:
+                return all(self._send([r], report) for r in to_send)
+            self._park(
+                to_send[0],
+                f"the connector could not send it: {type(exc).__name__}: {exc}",
+                "bad_record",
+                report,
+            )
+            return True
+        by_key = {res.key: res for res in results}
+        for row in to_send:
+            self._apply_result(row, by_key.get(row.key), report)
+        return True
+
+    def _park(self, row: OutboxRow, error: str, kind: str, report: CycleReport) -> None:
+        """Park a row with the reason and its audit entry, in one transaction."""
+        with self.store.transaction() as conn:
+            self.store.mark_parked(row.key, error=error, kind=kind, conn=conn)
+            self.store.audit(
+                "parked",
+                connection=self.connection,
+                run_id=report.run_id,
+                subject=f"{row.target_type}/{row.target_id}",
+                detail={"key": row.key, "error": error[:2000]},
+                conn=conn,
+            )
+        report.written["parked"] += 1
+        metrics.write_back(self.connection, "parked")
 
     def _already_written(self, row: OutboxRow, report: CycleReport) -> bool:
         """Look a write that may have reached the ERP up before sending it again.
@@ -458,27 +620,50 @@ class SyncEngine:
         """
         if not row.maybe_sent or row.sent_at is None:
             return False
-        found = self.connector.find_written(OutboundOp(row.key, row.operation()))
+        found = self._look_up(row, report)
         if found is not None and not found.ok:
             return False  # the ERP says it certainly did not land: send it
         if found is None and datetime.now(UTC) - row.sent_at < self.options.dedupe_window:
             return False  # the ERP cannot tell, but still de-duplicates on the key
         if found is not None and found.ok:
-            self.store.mark_done(row.key, remote_id=found.remote_id, version=found.version)
-            self.store.audit("reconciled", connection=self.connection, run_id=report.run_id, subject=row.key)
+            with self.store.transaction() as conn:
+                self.store.mark_done(row.key, remote_id=found.remote_id, version=found.version, conn=conn)
+                self.store.audit(
+                    "reconciled", connection=self.connection, run_id=report.run_id, subject=row.key, conn=conn
+                )
             report.written["reconciled"] += 1
             return True
         if found is None:
-            self.store.mark_parked(
-                row.key,
-                error="unconfirmed write older than the ERP's de-duplication window and the ERP cannot tell "
+            self._park(
+                row,
+                "unconfirmed write older than the ERP's de-duplication window and the ERP cannot tell "
                 "whether it landed; check the ERP, then re-queue or drop it",
-                kind="unconfirmed",
+                "unconfirmed",
+                report,
             )
-            report.written["parked"] += 1
-            metrics.write_back(self.connection, "parked")
             return True
         return False
+
+    def _look_up(self, row: OutboxRow, report: CycleReport) -> WriteResult | None:
+        """``find_written``, retried like any read; an error other than auth, TLS or a lasting
+        outage means the ERP cannot tell."""
+        item = OutboundOp(row.key, row.operation())
+        try:
+            for attempt in self._retrying(self.options.read_attempts, report, "look-up of a sent write"):
+                with attempt:
+                    found = self.connector.find_written(item)
+        except (AuthError, TlsError, TransientError):
+            raise
+        except ConnectorError as exc:
+            log.warning(
+                "the ERP could not tell whether %s landed: %s",
+                row.key,
+                exc,
+                extra={"connection": self.connection},
+            )
+            return None
+        self._outage.ok()
+        return found
 
     def _apply_result(self, row: OutboxRow, res: WriteResult | None, report: CycleReport) -> None:
         subject = f"{row.target_type}/{row.target_id}"
@@ -493,19 +678,22 @@ class SyncEngine:
             metrics.write_back(self.connection, "retried")
             return
         if res.ok:
-            self.store.mark_done(row.key, remote_id=res.remote_id, version=res.version)
-            self.store.audit(
-                "written",
-                connection=self.connection,
-                run_id=report.run_id,
-                subject=subject,
-                detail={
-                    "key": row.key,
-                    "op": row.op_type,
-                    "duplicate": res.duplicate,
-                    "remote_id": res.remote_id,
-                },
-            )
+            # The done mark and its audit entry are one transaction: no write is done unaudited.
+            with self.store.transaction() as conn:
+                self.store.mark_done(row.key, remote_id=res.remote_id, version=res.version, conn=conn)
+                self.store.audit(
+                    "written",
+                    connection=self.connection,
+                    run_id=report.run_id,
+                    subject=subject,
+                    detail={
+                        "key": row.key,
+                        "op": row.op_type,
+                        "duplicate": res.duplicate,
+                        "remote_id": res.remote_id,
+                    },
+                    conn=conn,
+                )
             report.written["duplicate" if res.duplicate else "ok"] += 1
             metrics.write_back(self.connection, "done")
             return
@@ -522,24 +710,13 @@ class SyncEngine:
             report.written["retry"] += 1
             metrics.write_back(self.connection, "retried")
         else:
-            self.store.mark_parked(row.key, error=str(err), kind=err.kind.value)
-            self.store.audit(
-                "parked",
-                connection=self.connection,
-                run_id=report.run_id,
-                subject=subject,
-                detail={"key": row.key, "error": str(err)},
-            )
-            report.written["parked"] += 1
-            metrics.write_back(self.connection, "parked")
+            self._park(row, str(err), err.kind.value, report)
 
     def _on_conflict(self, row: OutboxRow, err: ConnectorError, report: CycleReport) -> None:
         report.written["conflict"] += 1
         metrics.conflict(self.connection)
         if row.conflicts >= 1:
-            self.store.mark_parked(row.key, error=f"conflict again after re-reading: {err}", kind="conflict")
-            report.written["parked"] += 1
-            metrics.write_back(self.connection, "parked")
+            self._park(row, f"conflict again after re-reading: {err}", "conflict", report)
             return
         target = TargetType(row.target_type)
         fresh = self.connector.fetch(target, row.target_id)
@@ -561,11 +738,33 @@ class SyncEngine:
         if idempotency_key(self.connection, new_op) == row.key:
             self.store.rebase(row.key, new_op)
         else:
-            self.store.mark_parked(
-                row.key, error="replaced by a new decision after a conflict", kind="superseded"
-            )
-            self.store.enqueue(self.connection, [new_op], run_id=report.run_id)
+            # The old row gives way and the new decision takes its place in one transaction: a
+            # kill in between must not leave the old one parked and the new one never queued.
+            with self.store.transaction() as conn:
+                self.store.mark_parked(
+                    row.key, error="replaced by a new decision after a conflict", kind="superseded", conn=conn
+                )
+                self.store.enqueue(self.connection, [new_op], run_id=report.run_id, conn=conn)
+                self.store.audit(
+                    "superseded",
+                    connection=self.connection,
+                    run_id=report.run_id,
+                    subject=f"{row.target_type}/{row.target_id}",
+                    detail={"key": row.key, "by": idempotency_key(self.connection, new_op)},
+                    conn=conn,
+                )
             report.written["superseded"] += 1
+
+
+def updates_a_record(op: Operation) -> bool:
+    """Whether ``op`` changes an existing ERP record (and so must be conditional on its version).
+
+    A note is appended to what the ERP holds when it is written, and a payment application to a
+    customer creates a new payment: neither overwrites anyone's edit.
+    """
+    if isinstance(op, CollectionStatusUpdate):
+        return True
+    return isinstance(op, PaymentApplication) and op.target_type is TargetType.PAYMENT
 
 
 def decider_handles(decider: Any, op: Operation) -> bool:

@@ -3,11 +3,13 @@
 from store.keys import idempotency_key
 from store.state import (
     AuditCheckpoint,
+    ConnectionBusyError,
     ConnectorStateStore,
     OutboxRow,
     PageOutcome,
     RunInfo,
     StateStore,
+    StoreBusyError,
     StoreError,
     create_engine,
     migrate,
@@ -16,11 +18,13 @@ from store.state import (
 
 __all__ = [
     "AuditCheckpoint",
+    "ConnectionBusyError",
     "ConnectorStateStore",
     "OutboxRow",
     "PageOutcome",
     "RunInfo",
     "StateStore",
+    "StoreBusyError",
     "StoreError",
     "create_engine",
     "idempotency_key",

@@ -116,8 +116,11 @@ runs = sa.Table(
     # Which process ran the cycle (host:pid) and, with a shared task queue, which job it was.
     sa.Column("worker", sa.String(200), nullable=True),
     sa.Column("job_id", sa.BigInteger, nullable=True),
+    # Refreshed while the cycle runs: a stale one on another machine means its process is gone.
+    sa.Column("heartbeat_at", TS, nullable=True),
     sa.Index("ix_runs_connection", "connection", "started_at"),
     sa.Index("ix_runs_job", "job_id"),
+    sa.Index("ix_runs_status", "status", "connection"),
 )
 
 connector_state = sa.Table(

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from connectors.base import Cursor, Reject
 from mapping.models import Operation, Record, Stream, operation_from_json, record_from_json
+from store import runs as runs_mod
 from store import schema as t
 from store.keys import idempotency_key
 
@@ -81,8 +82,13 @@ class OutboxRow:
     # An earlier claim had already let this write leave, so it may be in the ERP; unlike a count of
     # attempts, this survives an admin's retry, which starts the attempts over.
     maybe_sent: bool = False
+    # Why the stored payload could not be read (the relay parks such a row instead of stopping).
+    payload_error: str | None = None
 
     def operation(self) -> Operation:
+        """The stored operation; ``ValueError`` when the row cannot be read as one."""
+        if self.payload_error is not None:
+            raise ValueError(self.payload_error)
         return operation_from_json(self.op_type, self.payload)
 
     def key_matches_payload(self) -> bool:
@@ -108,6 +114,17 @@ class StoreError(RuntimeError):
     pass
 
 
+class StoreBusyError(StoreError):
+    """Another process kept the store locked longer than the busy timeout."""
+
+
+class ConnectionBusyError(StoreError):
+    """Another live process is running a cycle of the connection."""
+
+
+BUSY_TIMEOUT_S = 30
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy emit BEGIN itself (see _sqlite_begin): pysqlite's own transaction handling
     # commits DDL implicitly, so a process killed during a migration would leave half a schema.
@@ -115,13 +132,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock at the start, waiting (busy_timeout) while another process
+    # holds it. A deferred transaction that reads and then writes cannot wait: SQLite fails it at
+    # once with "database is locked" when another process wrote in between.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _busy_store(context: Any) -> BaseException | None:
+    """Turn SQLite's "database is locked", after the busy timeout, into a message for a person."""
+    original = context.original_exception
+    if context.engine is not None and context.engine.dialect.name == "sqlite" and "locked" in str(original):
+        path = context.engine.url.database
+        return StoreBusyError(
+            f"the state store {path} stayed busy for {BUSY_TIMEOUT_S} s: another arbridge process "
+            "is writing to it; try again, or let one daemon run the connections"
+        )
+    return None
 
 
 def _create_private(path: Path) -> None:
@@ -143,9 +175,10 @@ def create_engine(url: str) -> Engine:
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             _create_private(Path(path))
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
+        sa.event.listen(engine, "handle_error", _busy_store)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
@@ -259,8 +292,18 @@ class StateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """One transaction for several of the store's writes (pass it on as ``conn=``): all or none."""
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def _tx(self, conn: Connection | None) -> Iterator[Connection]:
+        """The caller's transaction when it passes one, else a new one committed on exit."""
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.begin() as new:
+            yield new
 
     # -- records and cursors ---------------------------------------------------------------------
 
@@ -365,7 +408,17 @@ class StateStore:
                         )
                     )
             for rej in rejects:
-                self._quarantine(conn, connection, rej, run_id, stamp)
+                self._quarantine(
+                    conn,
+                    connection,
+                    rej.stream.value,
+                    rej.remote_id,
+                    rej.field_path,
+                    rej.reason,
+                    rej.raw,
+                    run_id,
+                    stamp,
+                )
                 out.quarantined += 1
             if cursor is not None and cursor.resumable:
                 self._set_cursor(conn, connection, stream, cursor.value)
@@ -410,28 +463,56 @@ class StateStore:
         return {r[0]: r[1] for r in rows}
 
     def _quarantine(
-        self, conn: Connection, connection: str, rej: Reject, run_id: str | None, stamp: str
+        self,
+        conn: Connection,
+        connection: str,
+        stream: str,
+        remote_id: str | None,
+        field_path: str | None,
+        reason: str,
+        raw: Any,
+        run_id: str | None,
+        stamp: str,
     ) -> None:
-        if rej.remote_id is not None:
+        if remote_id is not None:
             conn.execute(
                 sa.delete(t.quarantine).where(
                     t.quarantine.c.connection == connection,
-                    t.quarantine.c.stream == rej.stream.value,
-                    t.quarantine.c.remote_id == rej.remote_id,
+                    t.quarantine.c.stream == stream,
+                    t.quarantine.c.remote_id == remote_id,
                 )
             )
         conn.execute(
             sa.insert(t.quarantine).values(
                 connection=connection,
-                stream=rej.stream.value,
-                remote_id=rej.remote_id,
-                field_path=rej.field_path,
-                reason=rej.reason,
-                raw=None if rej.raw is None else json.dumps(rej.raw, default=str)[:100_000],
+                stream=stream,
+                remote_id=remote_id,
+                field_path=field_path,
+                reason=reason[:4000],
+                raw=None if raw is None else json.dumps(raw, default=str)[:100_000],
                 run_id=run_id,
                 at=stamp,
             )
         )
+
+    def quarantine_item(
+        self,
+        connection: str,
+        stream: str,
+        remote_id: str | None,
+        reason: str,
+        *,
+        field_path: str | None = None,
+        raw: Any = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Set one item aside with the reason (a payment the matcher cannot decide, a bad file line).
+
+        It replaces what was quarantined before under the same stream and id, so an item that fails
+        every cycle is listed once.
+        """
+        with self.engine.begin() as conn:
+            self._quarantine(conn, connection, stream, remote_id, field_path, reason, raw, run_id, ts(now()))
 
     def _set_cursor(self, conn: Connection, connection: str, stream: Stream, value: str) -> None:
         self._upsert(
@@ -570,45 +651,99 @@ class StateStore:
         *,
         run_id: str | None = None,
         depends_on: str | None = None,
+        conn: Connection | None = None,
     ) -> list[str]:
         """Put operations in the outbox; an operation already there (same key) is not added again."""
-        keys: list[str] = []
+        with self._tx(conn) as c:
+            return [key for key, _ in self._enqueue(c, connection, ops, run_id, depends_on)]
+
+    def _enqueue(
+        self,
+        conn: Connection,
+        connection: str,
+        ops: Iterable[Operation],
+        run_id: str | None,
+        depends_on: str | None,
+    ) -> list[tuple[str, bool]]:
+        """Insert each operation with its own statement; returns each key and whether it was new."""
         stamp = ts(now())
-        rows = []
+        parent_dropped = depends_on is not None and self._parent_dropped(conn, depends_on)
+        out: list[tuple[str, bool]] = []
+        stmt = self._insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]).returning(t.outbox.c.key)
         for op in ops:
             key = idempotency_key(connection, op)
-            keys.append(key)
-            rows.append(
-                {
-                    "key": key,
-                    "connection": connection,
-                    "op_type": op.op_type.value,
-                    "target_type": op.target_type.value,
-                    "target_id": op.target_id,
-                    "payload": op.model_dump_json(),
-                    "depends_on": depends_on,
-                    "status": "pending",
-                    "attempts": 0,
-                    "conflicts": 0,
-                    "next_attempt_at": stamp,
-                    "created_at": stamp,
-                    "run_id": run_id,
-                }
-            )
-        if rows:
-            with self.engine.begin() as conn:
-                if depends_on is not None and self._parent_dropped(conn, depends_on):
-                    # Nothing would ever release it: it is given up with the write it waits on, as
-                    # the rows already waiting were, instead of holding the queue's age up forever.
-                    for row in rows:
-                        row.update(
-                            status="dropped",
-                            finished_at=stamp,
-                            error_kind="parent_dropped",
-                            last_error=f"waited on {depends_on[:16]}, which was dropped",
-                        )
-                conn.execute(self._insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]), rows)
-        return keys
+            row: dict[str, Any] = {
+                "key": key,
+                "connection": connection,
+                "op_type": op.op_type.value,
+                "target_type": op.target_type.value,
+                "target_id": op.target_id,
+                "payload": op.model_dump_json(),
+                "depends_on": depends_on,
+                "status": "pending",
+                "attempts": 0,
+                "conflicts": 0,
+                "next_attempt_at": stamp,
+                "created_at": stamp,
+                "run_id": run_id,
+            }
+            if parent_dropped:
+                # Nothing would ever release it: it is given up with the write it waits on, as
+                # the rows already waiting were, instead of holding the queue's age up forever.
+                row.update(
+                    status="dropped",
+                    finished_at=stamp,
+                    error_kind="parent_dropped",
+                    last_error=f"waited on {str(depends_on)[:16]}, which was dropped",
+                )
+            # RETURNING tells a new row from a conflict on every backend (psycopg's rowcount does not).
+            out.append((key, conn.execute(stmt, row).first() is not None))
+        return out
+
+    def commit_decision(
+        self,
+        connection: str,
+        decisions: Sequence[tuple[Operation, Operation | None]],
+        *,
+        rule: str,
+        run_id: str | None = None,
+        record: Callable[[Connection], object] | None = None,
+    ) -> int:
+        """Queue what one decision writes to the ERP, audit it and let the rule record it: one transaction.
+
+        A decision that becomes several rows (a dunning action and the status of each of its
+        invoices; a match verdict and its payment application) is either stored whole or not at
+        all, so a process killed in between never leaves a decision that later cycles take as
+        done while part of it never reached the outbox.
+
+        Args:
+            decisions: each operation with the one it must wait for (queued first), or None.
+            record: writes the rule's own record of the decision on the same connection.
+
+        Returns:
+            How many operations were new to the outbox (the others were queued before).
+        """
+        added = 0
+        with self.engine.begin() as conn:
+            for op, after in decisions:
+                parent = None
+                if after is not None:
+                    [(parent, _)] = self._enqueue(conn, connection, [after], run_id, None)
+                [(key, new)] = self._enqueue(conn, connection, [op], run_id, parent)
+                if not new:
+                    continue  # decided before (a re-run on the same state): the outbox already has it
+                self._audit(
+                    conn,
+                    "decided",
+                    connection,
+                    run_id,
+                    f"{op.target_type.value}/{op.target_id}",
+                    {"rule": rule, "key": key, "op": op.model_dump(mode="json")},
+                )
+                added += 1
+            if record is not None:
+                record(conn)
+        return added
 
     def _parent_dropped(self, conn: Connection, key: str) -> bool:
         q = sa.select(t.outbox.c.status).where(t.outbox.c.key == key)
@@ -668,6 +803,11 @@ class StateStore:
     def _row(r: Any, **override: Any) -> OutboxRow:
         m = dict(r._mapping)
         m.update(override)
+        payload_error = None
+        try:
+            payload = json.loads(m["payload"])
+        except ValueError as exc:
+            payload, payload_error = {}, f"the stored payload is not JSON ({exc})"
         return OutboxRow(
             id=m["id"],
             key=m["key"],
@@ -675,7 +815,7 @@ class StateStore:
             op_type=m["op_type"],
             target_type=m["target_type"],
             target_id=m["target_id"],
-            payload=json.loads(m["payload"]),
+            payload=payload,
             depends_on=m["depends_on"],
             status=m["status"],
             attempts=m["attempts"] + (1 if override.get("status") == "sending" else 0),
@@ -685,11 +825,19 @@ class StateStore:
             error_kind=m["error_kind"],
             created_at=datetime.fromisoformat(m["created_at"]),
             maybe_sent=bool(m.get("maybe_sent", m["sent_at"] is not None)),
+            payload_error=payload_error,
         )
 
-    def mark_done(self, key: str, *, remote_id: str | None = None, version: str | None = None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
+    def mark_done(
+        self,
+        key: str,
+        *,
+        remote_id: str | None = None,
+        version: str | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        with self._tx(conn) as c:
+            c.execute(
                 sa.update(t.outbox)
                 .where(t.outbox.c.key == key)
                 .values(
@@ -714,9 +862,9 @@ class StateStore:
                 )
             )
 
-    def mark_parked(self, key: str, *, error: str, kind: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
+    def mark_parked(self, key: str, *, error: str, kind: str, conn: Connection | None = None) -> None:
+        with self._tx(conn) as c:
+            c.execute(
                 sa.update(t.outbox)
                 .where(t.outbox.c.key == key)
                 .values(status="parked", last_error=error[:2000], error_kind=kind, finished_at=ts(now()))
@@ -741,12 +889,19 @@ class StateStore:
                 )
             )
 
-    def release(self, keys: Sequence[str]) -> None:
-        """Give claimed rows back untouched (shutdown before sending)."""
+    def release(self, keys: Sequence[str], *, attempted: bool = True) -> None:
+        """Give claimed rows back (shutdown before sending, a refused call).
+
+        ``attempted=False``: the write was not tried at all (its look-up failed), so the attempt
+        the claim counted is taken back.
+        """
         if not keys:
             return
+        values: dict[str, Any] = {"status": "pending"}
+        if not attempted:
+            values["attempts"] = sa.case((t.outbox.c.attempts > 0, t.outbox.c.attempts - 1), else_=0)
         with self.engine.begin() as conn:
-            conn.execute(sa.update(t.outbox).where(t.outbox.c.key.in_(list(keys))).values(status="pending"))
+            conn.execute(sa.update(t.outbox).where(t.outbox.c.key.in_(list(keys))).values(**values))
 
     def outbox_rows(
         self,
@@ -912,6 +1067,7 @@ class StateStore:
         channel: str,
         level: int,
         payload: dict[str, Any],
+        conn: Connection | None = None,
     ) -> bool:
         """Remember a planned communication (the planner's history); False if it was planned before.
 
@@ -930,15 +1086,15 @@ class StateStore:
             "created_at": ts(now()),
         }
         d = t.dunning_actions
-        with self.engine.begin() as conn:
+        with self._tx(conn) as c:
             # RETURNING tells a new row from a conflict on every backend (psycopg's rowcount does not).
-            inserted = conn.execute(
+            inserted = c.execute(
                 self._insert(d).on_conflict_do_nothing(index_elements=["key"]).returning(d.c.key), row
             ).first()
             if inserted is not None:
                 return True
             fresh = {k: v for k, v in row.items() if k not in ("key", "connection")}
-            revived = conn.execute(
+            revived = c.execute(
                 sa.update(d)
                 .where(d.c.key == key, d.c.status.in_(["cancelled", "expired"]))
                 .values(
@@ -1000,17 +1156,18 @@ class StateStore:
         confidence: float | None,
         rule: str | None,
         result: dict[str, Any],
+        conn: Connection | None = None,
     ) -> None:
         """Store the matcher's latest verdict on a payment; a clerk's decision is never overwritten."""
         m = t.match_results
-        with self.engine.begin() as conn:
-            existing = conn.execute(
+        with self._tx(conn) as c:
+            existing = c.execute(
                 sa.select(m.c.status).where(m.c.connection == connection, m.c.payment_id == payment_id)
             ).scalar()
             if existing in ("accepted", "rejected"):
                 return
             self._upsert(
-                conn,
+                c,
                 m,
                 {
                     "connection": connection,
@@ -1042,21 +1199,86 @@ class StateStore:
     def start_run(
         self, connection: str, kind: str = "sync", *, worker: str | None = None, job_id: int | None = None
     ) -> str:
+        """Record a new run of the connection, unless a live process runs one (``ConnectionBusyError``).
+
+        Runs left ``running`` by processes that are gone are closed as ``abandoned`` first. A run of
+        the shared task queue (``job_id``) holds the connection's lock already, so what it finds
+        running can only be left over from a worker that is gone.
+        """
         run_id = uuid.uuid4().hex
+        stamp = now()
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Two processes starting the same connection's cycle at once: one waits for the other.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(727276, hashtext(:c))"), {"c": connection})
+            for r in self._running(conn, connection):
+                if job_id is not None or runs_mod.process_gone(
+                    r.id, r.worker, from_ts(r.heartbeat_at), stamp
+                ):
+                    self._abandon(conn, r.id, r.worker, stamp)
+                    continue
+                raise ConnectionBusyError(
+                    f"connection {connection!r} is being synced by another process ({r.worker or 'unknown'}, "
+                    f"run {r.id[:12]} since {r.started_at[:19]}); this cycle is skipped"
+                )
             conn.execute(
                 sa.insert(t.runs).values(
                     id=run_id,
                     connection=connection,
                     kind=kind,
-                    started_at=ts(now()),
+                    started_at=ts(stamp),
                     status="running",
                     stats="{}",
-                    worker=worker,
+                    worker=worker or runs_mod.this_process(),
                     job_id=job_id,
+                    heartbeat_at=ts(stamp),
                 )
             )
         return run_id
+
+    @staticmethod
+    def _running(conn: Connection, connection: str | None) -> list[Any]:
+        q = sa.select(t.runs.c.id, t.runs.c.worker, t.runs.c.heartbeat_at, t.runs.c.started_at).where(
+            t.runs.c.status == "running"
+        )
+        if connection is not None:
+            q = q.where(t.runs.c.connection == connection)
+        return list(conn.execute(q).all())
+
+    @staticmethod
+    def _abandon(conn: Connection, run_id: str, worker: str | None, stamp: datetime) -> None:
+        conn.execute(
+            sa.update(t.runs)
+            .where(t.runs.c.id == run_id, t.runs.c.status == "running")
+            .values(
+                finished_at=ts(stamp),
+                status="abandoned",
+                error=f"the process that ran it ({worker or 'unknown'}) is gone",
+            )
+        )
+
+    def heartbeat(self, run_id: str) -> None:
+        """The run's process is still working on it."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t.runs)
+                .where(t.runs.c.id == run_id, t.runs.c.status == "running")
+                .values(heartbeat_at=ts(now()))
+            )
+
+    def close_abandoned_runs(self, connection: str | None = None) -> int:
+        """Store runs left ``running`` by processes that are gone as ``abandoned``; returns how many."""
+        stamp = now()
+        with self.engine.connect() as conn:
+            candidates = self._running(conn, connection)
+        gone = [
+            r for r in candidates if runs_mod.process_gone(r.id, r.worker, from_ts(r.heartbeat_at), stamp)
+        ]
+        if gone:
+            with self.engine.begin() as conn:
+                for r in gone:
+                    self._abandon(conn, r.id, r.worker, stamp)
+        return len(gone)
 
     def abandon_runs(self, job_id: int, reason: str) -> int:
         """Close the runs a dead worker left ``running`` for a job; returns how many."""
@@ -1079,6 +1301,8 @@ class StateStore:
             )
 
     def runs(self, connection: str | None = None, limit: int = 10) -> list[RunInfo]:
+        """The newest runs; one left ``running`` by a process that is gone is stored and shown abandoned."""
+        self.close_abandoned_runs(connection)
         q = sa.select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit)
         if connection:
             q = q.where(t.runs.c.connection == connection)

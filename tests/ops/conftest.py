@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from config import DeploymentConfig, parse_config
-from engine.http import Health, OpsServer
+from service.http import Health, OpsServer
 from store import StateStore
 
 VERIFIER = "verifier-token-for-tests"

@@ -11,8 +11,8 @@ import requests
 
 from connectors.base import Reject
 from engine import metrics
-from engine.http import OpsServer
 from mapping import CollectionStatus, CollectionStatusUpdate, Customer, Invoice, Stream, TargetType
+from service.http import OpsServer
 from store import StateStore
 
 SENTINEL = "Sentinel Customer GmbH"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import requests
 
-from engine.http import Health, OpsServer
+from service.http import Health, OpsServer
 from store import StateStore
 
 

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from procrastinate.jobs import Status
 
 from config import DeploymentConfig, parse_config
-from engine.http import Health, OpsServer
 from engine.workers import Workers
 from engine.workers.queue import defer_now
+from service.http import Health, OpsServer
 from store import StateStore
 from tests.ops.conftest import deployment as sqlite_deployment
 from tests.ops.conftest import free_port

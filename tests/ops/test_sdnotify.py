@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import sdnotify
+from service import sdnotify
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import requests
 
 from connectors.quickbooks.webhooks import sign
-from engine.http import OpsServer
+from service.http import OpsServer
 
 from .conftest import REALM, VERIFIER
 

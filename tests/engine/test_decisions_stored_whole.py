@@ -1,0 +1,137 @@
+"""One decision that becomes several rows is stored whole or not at all.
+
+A dunning action and the status of each of its invoices, a match verdict and its payment
+application: a process that dies while they are being stored must not leave the first without the
+others, or later cycles would take the decision as made while part of it never reaches the ERP.
+The death is simulated by a database error at the n-th outbox row of a cycle.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from config import default_config
+from connectors.csv.sample import write_sample_exports
+from engine.runner import deciders_for, open_store, sync_connection
+from store import StateStore
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def deployment(tmp_path: Path, store_url: str, rules: dict[str, object]):
+    exports = write_sample_exports(tmp_path / "exports")
+    return default_config(
+        tmp_path,
+        overrides={
+            "store": {"url": store_url},
+            "connections": [
+                {
+                    "name": "shop",
+                    "connector": "csv",
+                    "settings": {"folder": str(exports)},
+                    "write_back": {"enabled": True},
+                }
+            ],
+            "rules": rules,
+        },
+    ), exports
+
+
+DUNNING = {"dunning": {"enabled": True, "policy": str(ROOT / "config" / "dunning-policy.example.yaml")}}
+CASHAPP = {"cashapp": {"enabled": True}}
+
+
+class Died(RuntimeError):
+    pass
+
+
+@contextmanager
+def dies_at_outbox_row(store: StateStore, n: int) -> Iterator[list[int]]:
+    """The database fails on the n-th outbox row written while the block runs."""
+    seen = [0]
+
+    def before(_conn, _cursor, statement: str, *_args) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+            seen[0] += 1
+            if seen[0] == n:
+                raise Died(f"the process died at outbox row {n}")
+
+    sa.event.listen(store.engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", before)
+
+
+def written(exports: Path) -> list[dict[str, str]]:
+    with open(exports / "writeback.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def queued_statuses(store: StateStore) -> set[str]:
+    return {r.target_id for r in store.outbox_rows("shop", limit=100_000) if r.op_type == "collection_status"}
+
+
+def test_a_dunning_action_cut_off_between_its_invoices_reaches_the_erp_whole_at_the_next_cycle(
+    tmp_path: Path, store_url: str
+) -> None:
+    # A clean run (on a store of its own) tells which invoice statuses the planner writes back.
+    clean_cfg, clean_exports = deployment(
+        tmp_path / "clean", f"sqlite:///{tmp_path / 'clean.sqlite'}", DUNNING
+    )
+    clean = open_store(clean_cfg)
+    sync_connection(clean_cfg, clean_cfg.connections[0], clean, as_of=AS_OF)
+    expected = {r["target_id"] for r in written(clean_exports) if r["op_type"] == "collection_status"}
+    actions = clean.dunning_actions("shop")
+    clean.close()
+    several = [a for a in actions if len(json.loads(a["payload"])["invoice_ids"]) > 1]
+    assert several, "the sample has an action over several invoices"
+
+    cfg, exports = deployment(tmp_path / "cut", store_url, DUNNING)
+    store = open_store(cfg)
+    # Cut at the second invoice of the first action that has several.
+    with dies_at_outbox_row(store, 2):
+        first = sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF)
+    assert first.status == "partial" and any("dunning" in e for e in first.errors)
+    # Nothing of the cut decision is stored: neither the action nor its first invoice's status.
+    stored = store.dunning_actions("shop")
+    for action in stored:
+        ids = set(json.loads(action["payload"])["invoice_ids"])
+        assert ids <= queued_statuses(store), f"action {action['key']} is stored without its statuses"
+
+    again = sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF)
+    assert again.status == "ok"
+    assert {r["target_id"] for r in written(exports) if r["op_type"] == "collection_status"} == expected
+    assert len(store.dunning_actions("shop")) == len(actions)
+    store.close()
+
+
+def test_a_sure_match_cut_off_before_its_application_is_applied_at_the_next_cycle(
+    tmp_path: Path, store_url: str
+) -> None:
+    cfg, exports = deployment(tmp_path, store_url, CASHAPP)
+    store = open_store(cfg)
+    with dies_at_outbox_row(store, 1):
+        first = sync_connection(
+            cfg, cfg.connections[0], store, deciders=deciders_for(cfg, cfg.connections[0])
+        )
+    assert first.status == "partial"
+    # The verdict of the payment whose application failed to be stored is not stored either.
+    queued = {r.target_id for r in store.outbox_rows("shop")}
+    for verdict in store.match_results("shop", status="auto"):
+        assert verdict["payment_id"] in queued or verdict["result"]["applications"] == []
+
+    again = sync_connection(cfg, cfg.connections[0], store, deciders=deciders_for(cfg, cfg.connections[0]))
+    assert again.status == "ok"
+    applied = [r for r in written(exports) if r["op_type"] == "payment_application"]
+    autos = store.match_results("shop", status="auto")
+    assert autos and len(applied) == len(autos)
+    store.close()
