@@ -50,6 +50,18 @@ class NetSuiteTarget(ConformanceTarget):
         conn.client.sleep = lambda seconds: None
         return conn
 
+    def existing_ids(self, stream: Stream) -> set[str]:
+        return set(self.sandbox.ids(RECORD_TYPE[stream]))
+
+    def delete_record(self, stream: Stream) -> str:
+        victim = self.sandbox.ids(RECORD_TYPE[stream])[-1]
+        self.sandbox.delete(RECORD_TYPE[stream], victim)
+        return victim
+
+    def throttle(self, retry_after: int) -> int | None:
+        self.sandbox.exceed_concurrency(100_000)
+        return None  # SuiteTalk's concurrency fault names no wait
+
     def change_records(self, stream: Stream, n: int) -> list[str]:
         ids = self.sandbox.ids(RECORD_TYPE[stream])[:n]
         for rid in ids:
