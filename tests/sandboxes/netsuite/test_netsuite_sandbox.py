@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -191,3 +193,17 @@ def test_joined_criteria_the_account_cannot_evaluate_are_refused_by_name_not_ans
     assert result["status"]["isSuccess"] == "false"
     detail = result["status"]["statusDetail"]
     assert detail["code"] == "INVALID_SRCH_CRITERIA" and "transactionJoin" in detail["message"]
+
+
+def test_an_envelope_cut_short_by_a_dying_client_is_never_acted_on(sandbox: NetSuiteSandbox) -> None:
+    envelope = _client(sandbox).envelope("getAll", record={"recordType": "currency"})
+    head = (
+        f"POST /services/NetSuitePort_2023_2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+        f'SOAPAction: "getAll"\r\nContent-Length: {len(envelope)}\r\n\r\n'
+    ).encode()
+    with socket.create_connection(("127.0.0.1", sandbox.port)) as client:
+        client.sendall(head + envelope[: len(envelope) // 2])
+    time.sleep(0.3)
+    assert sandbox.requests_log == []
+    assert _post(sandbox, envelope).status_code == 200
+    assert [r.operation for r in sandbox.requests_log] == ["getAll"]
