@@ -11,15 +11,14 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
 from decimal import Decimal
 from itertools import islice
 from typing import Any, TypeVar
 
+from engine.dunning_decider import DunningDecider, load_dunning_policy, plan_from_store
 from engine.runner import register_decider_factory, register_deliverer_factory
 from engine.sync import DecisionContext, DecisionGroup
 from mapping.models import (
-    CollectionStatusUpdate,
     CreditMemo,
     Customer,
     Invoice,
@@ -33,78 +32,18 @@ from store import StateStore, idempotency_key
 
 log = logging.getLogger("arbridge.rules")
 
+__all__ = [
+    "CashAppDecider",
+    "DunningDecider",
+    "deciders_from_config",
+    "deliverers_from_config",
+    "each_isolated",
+    "load_dunning_policy",
+    "plan_from_store",
+]
+
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def _same_status(last: dict[str, Any] | None, op: CollectionStatusUpdate) -> bool:
-    if last is None:
-        return False
-    wanted = op.model_dump(mode="json")
-    return all(
-        last.get(k) == wanted.get(k) for k in ("collection_status", "dunning_level", "next_action_date")
-    )
-
-
-def plan_from_store(policy: Any, store: StateStore, conn: str, as_of: datetime) -> Iterator[Any]:
-    """The planner's actions and skips on a connection's stored records at ``as_of`` (records nothing)."""
-    from rules.dunning import HistoryEntry, plan
-
-    history = [h for h in (HistoryEntry.from_json(p) for p in store.dunning_history(conn)) if h is not None]
-    customers = (c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer))
-    invoices = (
-        i for i in store.iter_records(conn, Stream.INVOICES, order_by_customer=True) if isinstance(i, Invoice)
-    )
-    memos = [m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)]
-    return plan(policy, customers, invoices, memos, history, as_of, presorted=True)
-
-
-class DunningDecider:
-    """Plans dunning per customer and writes level, status and next action date to the invoices."""
-
-    name = "dunning"
-
-    def __init__(self, policy_path: str, payment_link: str | None = None) -> None:
-        self.policy = load_dunning_policy(policy_path, payment_link)
-
-    def decide(self, ctx: DecisionContext) -> Iterator[DecisionGroup]:
-        from rules.dunning import PlannedAction, to_operations
-
-        store, conn = ctx.store, ctx.connection
-        last = store.last_operations(conn, OpType.COLLECTION_STATUS.value)
-        day = ctx.as_of.date()
-        for item in plan_from_store(self.policy, store, conn, ctx.as_of):
-            ops = [
-                op.model_copy(update={"decided_on": day})
-                for op in to_operations(item)
-                # the ERP already shows (or is about to show) this state
-                if not _same_status(last.get((op.target_type.value, op.target_id)), op)
-            ]
-            record = None
-            if isinstance(item, PlannedAction):
-                # The action and the statuses of its invoices are stored together: an action
-                # stored alone would be history to the planner, which would never queue them again.
-                record = functools.partial(
-                    store.record_dunning_action,
-                    conn,
-                    key=item.key,
-                    customer_id=item.customer_id,
-                    send_at=item.send_at,
-                    channel=item.channel.value,
-                    level=item.level,
-                    payload=item.to_json(),
-                )
-            if ops or record is not None:
-                yield DecisionGroup(ops, None if record is None else _on_connection(record))
-
-    def handles(self, op: Operation) -> bool:
-        return isinstance(op, CollectionStatusUpdate)
-
-    def redecide(self, op: Operation, fresh: Record | None) -> Operation | None:
-        """After a conflict: a paid or voided invoice needs no dunning status any more."""
-        if isinstance(fresh, Invoice) and (fresh.deleted or fresh.open_amount <= 0):
-            return None
-        return op.model_copy(update={"base_version": fresh.version if fresh else None})
 
 
 class CashAppDecider:
@@ -306,18 +245,6 @@ def _noting(items: Iterator[T], current: list[T]) -> Iterator[T]:
     for item in items:
         current[:] = [item]
         yield item
-
-
-def load_dunning_policy(policy_path: str, payment_link: str | None = None) -> Any:
-    """The policy file, with the configuration's payment link (if any) in place of its own."""
-    from rules.dunning import load_policy
-
-    policy = load_policy(policy_path)
-    if payment_link:
-        policy = policy.model_copy(
-            update={"payment": policy.payment.model_copy(update={"link": payment_link})}
-        )
-    return policy
 
 
 def deciders_from_config(deployment: Any, connection: Any) -> Sequence[Any]:

@@ -12,6 +12,9 @@ A map file looks like this (each connector ships one as ``mapping.yaml``)::
           status: {path: Balance, transform: zero_is_paid}
           tags: {path: Tags, transform: split_semicolon}
           raw_status: {path: [TxnStatus, PrivateNote]}    # first path that has a value
+          billing_address:                                # an object, from paths under BillAddr
+            path: BillAddr
+            fields: {line1: Line1, city: City, postal_code: PostalCode}
           lines:
             path: Line
             where: {DetailType: SalesItemLineDetail}
@@ -270,6 +273,8 @@ class FieldMap:
             raise MapFileError(f"bad field spec {spec!r}")
         if "const" in spec:
             return spec["const"]
+        if "fields" in spec:
+            return self._object(spec, raw)
         paths = spec.get("path")
         value: Any = _MISSING
         for p in paths if isinstance(paths, list) else [paths]:
@@ -298,6 +303,19 @@ class FieldMap:
         for t in [transform] if isinstance(transform, str) else transform or []:
             value = TRANSFORMS[t](value)
         return value
+
+    def _object(self, spec: Mapping[str, Any], raw: Mapping[str, Any]) -> Any:
+        """A nested canonical object: its ``fields`` read under ``path`` (the record itself without one)."""
+        base: Any = raw if spec.get("path") is None else get_path(raw, str(spec["path"]))
+        if not isinstance(base, Mapping):
+            return _MISSING
+        found = {
+            name: value
+            for name, value in ((n, self._value(s, base)) for n, s in spec["fields"].items())
+            if value is not _MISSING and value not in (None, "")
+        }
+        # Nothing filled in is no object at all, not an empty one.
+        return found or _MISSING
 
     @staticmethod
     def _apply_value_map(vmap: Mapping[str, Any], value: Any) -> Any:

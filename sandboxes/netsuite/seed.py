@@ -109,6 +109,7 @@ def _fill(
                 "companyName": name,
                 "phone": f"(555) 01{i % 100:02d}-{1000 + i}",
                 "email": f"ap@{name.lower().split()[0].strip('.,')}.example",
+                "defaultAddress": f"{name}<br>{100 + i} Market St<br>Portland OR 97204<br>United States",
                 "isInactive": i % 29 == 28,
                 "dateCreated": created,
                 "subsidiary": ("1", "Parent Company"),
