@@ -557,7 +557,11 @@ class SyncEngine:
 
     def _send(self, to_send: list[OutboxRow], report: CycleReport) -> bool:
         """Write a batch and settle each row; False when the ERP is down and the relay should stop."""
-        ops = [OutboundOp(r.key, r.operation()) for r in to_send]
+        # The first send since an admin put a parked write back (its attempts start over, and an
+        # earlier claim had let it leave): the ERP's remembered answer to the old request is final.
+        ops = [
+            OutboundOp(r.key, r.operation(), new_request=r.attempts == 1 and r.maybe_sent) for r in to_send
+        ]
         try:
             results: list[WriteResult] = []
             for attempt in self._retrying(self.options.write_attempts, report, "write-back"):
@@ -576,8 +580,7 @@ class SyncEngine:
             report.errors.append(f"write-back postponed: {exc}")
             return False
         except ConnectorError as exc:
-            for r in to_send:
-                self._park(r, str(exc), exc.kind.value, report)
+            self._refused(to_send, exc, report)
             return True
         except Exception as exc:
             # The connector failed on something in the batch without an ERP answer (a value it
@@ -595,6 +598,32 @@ class SyncEngine:
         for row in to_send:
             self._apply_result(row, by_key.get(row.key), report)
         return True
+
+    def _refused(self, rows: list[OutboxRow], exc: ConnectorError, report: CycleReport) -> None:
+        """The ERP refused the whole call (a body it could not read, a permission): not the rows' verdict.
+
+        The rows go back to the queue and leave again (the connector sends them under a new request
+        id); only a call refused at every attempt parks them, saying that it was the call.
+        """
+        report.errors.append(f"write-back: the ERP refused the whole request, the writes go again: {exc}")
+        for row in rows:
+            if row.attempts >= self.options.write_attempts:
+                self._park(
+                    row,
+                    f"the ERP refused the whole request {row.attempts} times, not this write: {exc}",
+                    "refused_request",
+                    report,
+                )
+                continue
+            # At once the first time: a refusal replayed under an old request id is over with the
+            # new one. A call refused again backs off like any retry.
+            backoff = min(self.options.backoff_max, self.options.backoff_initial * 2**row.attempts)
+            delay = 0.0 if row.error_kind != "refused_request" else backoff
+            self.store.mark_retry(
+                row.key, error=f"request refused: {exc}", kind="refused_request", delay=delay
+            )
+            report.written["retry"] += 1
+            metrics.write_back(self.connection, "retried")
 
     def _park(self, row: OutboxRow, error: str, kind: str, report: CycleReport) -> None:
         """Park a row with the reason and its audit entry, in one transaction."""
