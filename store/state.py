@@ -505,14 +505,15 @@ class StateStore:
         field_path: str | None = None,
         raw: Any = None,
         run_id: str | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """Set one item aside with the reason (a payment the matcher cannot decide, a bad file line).
 
         It replaces what was quarantined before under the same stream and id, so an item that fails
         every cycle is listed once.
         """
-        with self.engine.begin() as conn:
-            self._quarantine(conn, connection, stream, remote_id, field_path, reason, raw, run_id, ts(now()))
+        with self._tx(conn) as c:
+            self._quarantine(c, connection, stream, remote_id, field_path, reason, raw, run_id, ts(now()))
 
     def _set_cursor(self, conn: Connection, connection: str, stream: Stream, value: str) -> None:
         self._upsert(
