@@ -18,6 +18,7 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.dunning", [], ["--full"]),
     ("benchmarks.quickbooks_calls", [], ["--full"]),
     ("benchmarks.netsuite_calls", [], ["--full"]),
+    ("benchmarks.sap_s4hana_calls", [], ["--full"]),
     ("benchmarks.camt_statement", [], ["--mb", "50"]),
 ]
 

@@ -16,12 +16,18 @@ __all__ = ["demo_command"]
 @click.command("demo")
 @click.option("--state-dir", default="./arbridge-demo", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Re-run against the existing state: an incremental cycle.")
-def demo_command(state_dir: str, resume: bool) -> None:
+@click.option(
+    "--erp",
+    type=click.Choice(["quickbooks", "sap-s4hana", "csv"]),
+    default=None,
+    help="The local ERP to use.",
+)
+def demo_command(state_dir: str, resume: bool, erp: str | None) -> None:
     """Run one full cycle on embedded defaults: SQLite state and a local ERP with seeded data."""
     from sandboxes.demo import run_demo
 
     started = time.monotonic()
     setup_logging("WARNING", "text")
-    code = run_demo(Path(state_dir), resume=resume, echo=click.echo)
+    code = run_demo(Path(state_dir), resume=resume, echo=click.echo, erp_name=erp)
     click.echo(f"\n(demo finished in {time.monotonic() - started:.1f}s)")
     sys.exit(code)

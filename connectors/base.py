@@ -28,6 +28,7 @@ from connectors.errors import (
     TransientError,
     classify_http,
 )
+from connectors.limits import RateLimiter, shared_limiter
 from mapping.models import Operation, OpType, Record, Stream, TargetType
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "OutboundOp",
     "Page",
     "PermanentError",
+    "RateLimiter",
     "Reject",
     "ThrottledError",
     "TlsError",
@@ -65,8 +67,10 @@ class Capabilities:
         write_ops: the operation types ``write`` accepts.
         page_max: the largest page the ERP serves in one call.
         batch_max: the most operations the ERP accepts in one write call.
-        requests_per_minute: the ERP's request budget the client keeps under (None: no limit known).
-        max_concurrency: concurrent requests allowed per company/account (None: no limit known).
+        requests_per_minute: the ERP's request budget per account (None: no limit known); the SDK
+            keeps every connection under it (``Connector.limiter``).
+        max_concurrency: concurrent requests allowed per account (None: no limit known); enforced
+            by the SDK like ``requests_per_minute``.
         sorted_streams: streams whose cursor only grows page after page; a crash in the middle of
             any other stream restarts it from its previous cursor.
     """
@@ -174,13 +178,18 @@ class MemoryKeyValueStore:
 
 @dataclass
 class ConnectorContext:
-    """What the host gives a connector besides its settings."""
+    """What the host gives a connector besides its settings.
+
+    ``budget_share`` is the fraction of the ERP account's request budget this process may spend:
+    1 when it is the only one drawing on the account, less when several processes do at once.
+    """
 
     connection: str
     state: KeyValueStore = field(default_factory=MemoryKeyValueStore)
     data_dir: Path | None = None
     mapping_overrides: Mapping[str, Any] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("arbridge.connector"))
+    budget_share: float = 1.0
 
 
 class ConnectorSettings(BaseModel):
@@ -227,6 +236,30 @@ class Connector(abc.ABC):
         written.
         """
         raise PermanentError(f"connector {self.name!r} does not write back")
+
+    def budget_key(self) -> str:
+        """The ERP account whose request budget this connection spends.
+
+        Connections with the same key share one limiter in a process. The default is the
+        connection itself; override it with the ERP's own account identity (QuickBooks: the
+        realm, NetSuite: the account id) so two connections to one company share its budget.
+        """
+        return f"{self.name}:{self.context.connection}"
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The account's limiter: ``with self.limiter:`` around every request to the ERP.
+
+        ``connectors.rest.RestSession`` built by ``connectors.rest.session_for(self)`` does this
+        for every HTTP request; a connector that talks to its ERP otherwise wraps each call itself.
+        """
+        caps = self.capabilities
+        return shared_limiter(
+            self.budget_key(),
+            caps.requests_per_minute,
+            caps.max_concurrency,
+            share=self.context.budget_share,
+        )
 
     def fetch(self, target_type: TargetType, remote_id: str) -> Record | None:
         """Re-read one record (after a conflict, or to reconcile an unconfirmed write)."""

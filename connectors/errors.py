@@ -9,6 +9,8 @@ from enum import StrEnum
 
 
 class ErrorKind(StrEnum):
+    """The error families the engine tells apart: each has one reaction (see ``ConnectorError``)."""
+
     TRANSIENT = "transient"
     THROTTLED = "throttled"
     CONFLICT = "conflict"

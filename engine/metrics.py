@@ -27,7 +27,7 @@ log = logging.getLogger("arbridge.metrics")
 
 WRITE_BACK_RESULTS = frozenset({"done", "retried", "conflict", "parked", "failed"})
 WEBHOOK_RESULTS = frozenset(
-    {"accepted", "bad_signature", "replay", "unreadable", "busy", "unknown_connection"}
+    {"accepted", "handshake", "bad_signature", "replay", "unreadable", "busy", "unknown_connection"}
 )
 _STREAMS = frozenset(s.value for s in Stream)
 QUEUE_STATUSES = ("todo", "doing", "failed")

@@ -22,7 +22,14 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from connectors.base import Connector, OutboundOp, WriteResult
 from connectors.errors import AuthError, ConnectorError, ErrorKind, TlsError, TransientError
 from engine import metrics
-from mapping.models import Operation, Record, Stream, TargetType
+from mapping.models import (
+    CollectionStatusUpdate,
+    Operation,
+    PaymentApplication,
+    Record,
+    Stream,
+    TargetType,
+)
 from store import ConnectionBusyError, OutboxRow, StateStore, StoreError, idempotency_key
 from store.runs import HEARTBEAT_EVERY, active_runs
 
@@ -425,7 +432,10 @@ class SyncEngine:
                 for item in decider.decide(ctx):
                     group = item if isinstance(item, DecisionGroup) else DecisionGroup((item,))
                     pairs = [
-                        (d.op, d.after)
+                        (
+                            self._with_base_version(d.op),
+                            None if d.after is None else self._with_base_version(d.after),
+                        )
                         for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
                     ]
                     n += self.store.commit_decision(
@@ -457,6 +467,19 @@ class SyncEngine:
             detail={"reason": reason},
         )
 
+    def _with_base_version(self, op: Operation) -> Operation:
+        """An update carries the version of the record its decision was made on, from the start.
+
+        So the connector sends it conditionally (If-Match, SyncToken) and an edit made in the ERP
+        since is a conflict to re-decide on, never silently overwritten.
+        """
+        if op.base_version is not None or not updates_a_record(op):
+            return op
+        stored = self.store.get_record(self.connection, TARGET_STREAMS[op.target_type], op.target_id)
+        if stored is None or not stored.version:
+            return op
+        return op.model_copy(update={"base_version": stored.version})
+
     # -- deliver ----------------------------------------------------------------------------------
 
     def deliver(self, report: CycleReport) -> None:
@@ -487,7 +510,7 @@ class SyncEngine:
             if not rows:
                 return
             to_send: list[OutboxRow] = []
-            for n, row in enumerate(rows):
+            for index, row in enumerate(rows):
                 try:
                     if not row.key_matches_payload():
                         with self.store.transaction() as conn:
@@ -509,9 +532,15 @@ class SyncEngine:
                     if self._already_written(row, report):
                         continue
                     row.operation()
-                except (AuthError, TlsError, TransientError):
-                    self.store.release([r.key for r in to_send + rows[n:]])
-                    raise
+                except (AuthError, TlsError, TransientError) as exc:
+                    # Nothing of this claim was sent: the rows go back with their attempt unspent.
+                    self.store.release([r.key for r in [*to_send, *rows[index:]]], attempted=False)
+                    if not isinstance(exc, TransientError):
+                        raise
+                    report.errors.append(
+                        f"write-back postponed: looking up an unconfirmed write failed: {exc}"
+                    )
+                    return
                 except ConnectorError as exc:
                     self._park(
                         row, f"the ERP could not be asked whether it landed: {exc}", exc.kind.value, report
@@ -591,7 +620,7 @@ class SyncEngine:
         """
         if not row.maybe_sent or row.sent_at is None:
             return False
-        found = self.connector.find_written(OutboundOp(row.key, row.operation()))
+        found = self._look_up(row, report)
         if found is not None and not found.ok:
             return False  # the ERP says it certainly did not land: send it
         if found is None and datetime.now(UTC) - row.sent_at < self.options.dedupe_window:
@@ -614,6 +643,27 @@ class SyncEngine:
             )
             return True
         return False
+
+    def _look_up(self, row: OutboxRow, report: CycleReport) -> WriteResult | None:
+        """``find_written``, retried like any read; an error other than auth, TLS or a lasting
+        outage means the ERP cannot tell."""
+        item = OutboundOp(row.key, row.operation())
+        try:
+            for attempt in self._retrying(self.options.read_attempts, report, "look-up of a sent write"):
+                with attempt:
+                    found = self.connector.find_written(item)
+        except (AuthError, TlsError, TransientError):
+            raise
+        except ConnectorError as exc:
+            log.warning(
+                "the ERP could not tell whether %s landed: %s",
+                row.key,
+                exc,
+                extra={"connection": self.connection},
+            )
+            return None
+        self._outage.ok()
+        return found
 
     def _apply_result(self, row: OutboxRow, res: WriteResult | None, report: CycleReport) -> None:
         subject = f"{row.target_type}/{row.target_id}"
@@ -704,6 +754,17 @@ class SyncEngine:
                     conn=conn,
                 )
             report.written["superseded"] += 1
+
+
+def updates_a_record(op: Operation) -> bool:
+    """Whether ``op`` changes an existing ERP record (and so must be conditional on its version).
+
+    A note is appended to what the ERP holds when it is written, and a payment application to a
+    customer creates a new payment: neither overwrites anyone's edit.
+    """
+    if isinstance(op, CollectionStatusUpdate):
+        return True
+    return isinstance(op, PaymentApplication) and op.target_type is TargetType.PAYMENT
 
 
 def decider_handles(decider: Any, op: Operation) -> bool:

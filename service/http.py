@@ -7,8 +7,12 @@ Routes:
   re-authentication, else 503 with the reasons as JSON.
 * ``GET /metrics``: Prometheus text exposition (see ``engine.metrics``); with
   ``workers.engine: procrastinate`` also the shared task queue's gauges.
-* ``POST /webhooks/quickbooks/{connection}``: Intuit webhooks, verified with the connection's
-  ``verifier_token``; the pull they ask for runs on a worker thread, after the reply.
+* ``POST /webhooks/{connector}/{connection}``: the ERP's change notifications, read by the
+  connector's receiver (entry-point group ``arbridge.webhooks``, see ``connectors.webhooks``);
+  the pull they ask for runs on a worker thread, after the reply.
+
+The app is Flask on waitress (``docs/architecture.md``): waitress refuses a body over
+``server.max_body_bytes`` with 413 before reading it, and hands the app whole bodies only.
 
 ``/metrics`` and ``/admin/…`` need ``Authorization: Bearer <server.token>`` whenever a token is
 configured, which it must be when the bind address is not a loopback address. The probes stay
@@ -27,26 +31,26 @@ Usage from the daemon loop::
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
-import json
 import logging
 import queue
-import socket
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import metadata
 from typing import Any, Protocol
 
+from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from connectors.webhooks import WebhookAnswer, WebhookReceiver, WebhookRequest
 from engine import metrics
 from engine.metrics import StoreReader
+from sandboxes.serving import BackgroundServer
 
 log = logging.getLogger("arbridge.http")
 
@@ -57,7 +61,10 @@ DEFAULT_STALL_AFTER_S = 300.0
 REPLAY_WINDOW_S = 24 * 3600.0
 _WEBHOOK_QUEUE_SIZE = 1000
 _REPLAY_CACHE_SIZE = 100_000
-_SIGNATURE_HEADER = "intuit-signature"
+WEBHOOK_ENTRY_POINTS = "arbridge.webhooks"
+# A client that sends nothing for this long is dropped, so slow clients cannot pin threads.
+_CHANNEL_TIMEOUT_S = 15
+_THREADS = 8
 
 
 class OpsServerError(RuntimeError):
@@ -183,164 +190,6 @@ class ReplayGuard:
             self._seen.pop(key, None)
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # The daemon may restart within TIME_WAIT of the old socket.
-    allow_reuse_address = True
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], ops: OpsServer
-    ) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.ops = ops
-        super().__init__(address, handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
-    server_version = "arbridge"
-    sys_version = ""
-    protocol_version = "HTTP/1.1"
-    # A client that sends nothing for this long is dropped, so slow clients cannot pin threads.
-    timeout = 15
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # The base class writes the raw request line to stderr; the path alone is enough, at DEBUG.
-        pass
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
-
-    # -- helpers ----------------------------------------------------------------------------------
-
-    def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data, sort_keys=True).encode(), "application/json")
-
-    def _text(self, status: int, text: str) -> None:
-        self._send(status, (text + "\n").encode())
-
-    def _authorized(self) -> bool:
-        expected = self.server.ops.token
-        if expected is None:
-            return True
-        given = self.headers.get("Authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(value.strip().encode("utf-8"), expected.encode("utf-8"))
-
-    def _refuse_unauthorized(self) -> None:
-        self.send_response(HTTPStatus.UNAUTHORIZED)
-        body = b"bearer token required\n"
-        self.send_header("WWW-Authenticate", 'Bearer realm="arbridge"')
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _drain_or_refuse_body(self) -> bool:
-        """Refuse oversized or unsized bodies before reading any of them; True when handled."""
-        length_header = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding"):
-            # Chunked bodies have no length to check up front; the body stays unread, so close.
-            self.close_connection = True
-            self._text(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
-            return True
-        if length_header is None:
-            return False
-        try:
-            length = int(length_header)
-        except ValueError:
-            self.close_connection = True
-            self._text(HTTPStatus.BAD_REQUEST, "bad Content-Length")
-            return True
-        if length < 0 or length > self.server.ops.max_body_bytes:
-            self.close_connection = True
-            self._text(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
-            return True
-        return False
-
-    # -- methods ----------------------------------------------------------------------------------
-
-    def do_GET(self) -> None:
-        if self._drain_or_refuse_body():
-            return
-        path = self.path.split("?", 1)[0]
-        ops = self.server.ops
-        if path == "/healthz":
-            age = ops.health.age()
-            if ops.health.alive():
-                self._json(HTTPStatus.OK, {"status": "ok", "last_progress_age_s": round(age, 1)})
-            else:
-                self._json(
-                    HTTPStatus.SERVICE_UNAVAILABLE,
-                    {"status": "stalled", "last_progress_age_s": round(age, 1)},
-                )
-        elif path == "/readyz":
-            reasons = ops.readiness_problems()
-            status = HTTPStatus.SERVICE_UNAVAILABLE if reasons else HTTPStatus.OK
-            self._json(status, {"ready": not reasons, "reasons": reasons})
-        elif path == "/metrics":
-            if not self._authorized():
-                self._refuse_unauthorized()
-                return
-            self._send(HTTPStatus.OK, generate_latest(ops.registry), CONTENT_TYPE_LATEST)
-        elif path.startswith("/admin/") or path == "/admin":
-            if not self._authorized():
-                self._refuse_unauthorized()
-                return
-            self._text(HTTPStatus.NOT_FOUND, "not found")
-        else:
-            self._text(HTTPStatus.NOT_FOUND, "not found")
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
-
-    def do_POST(self) -> None:
-        if self._drain_or_refuse_body():
-            return
-        path = self.path.split("?", 1)[0]
-        prefix = "/webhooks/quickbooks/"
-        if path.startswith("/admin"):
-            if not self._authorized():
-                self._refuse_unauthorized()
-                return
-            self.close_connection = True  # the body, if any, was not read
-            self._text(HTTPStatus.NOT_FOUND, "not found")
-            return
-        if not path.startswith(prefix) or "/" in path[len(prefix) :]:
-            self.close_connection = True
-            self._text(HTTPStatus.NOT_FOUND, "not found")
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, text = self.server.ops.handle_quickbooks_webhook(
-            path[len(prefix) :], body, self.headers.get(_SIGNATURE_HEADER)
-        )
-        self._text(status, text)
-
-    def _not_allowed(self) -> None:
-        self.close_connection = True
-        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
-        self.send_header("Allow", "GET, HEAD, POST")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
-
-
 def _queue_reader(deployment: _Deployment, store: StoreReader) -> Callable[[], metrics.QueueSnapshot] | None:
     """What reads the shared task queue for ``/metrics``; None unless the workers share one."""
     workers: _WorkerSettings | None = getattr(deployment, "workers", None)
@@ -399,7 +248,9 @@ class OpsServer:
         self._jobs: queue.Queue[tuple[str, list[tuple[str, str, str]]] | None] = queue.Queue(
             _WEBHOOK_QUEUE_SIZE
         )
-        self._httpd: _HTTPServer | None = None
+        self._receivers: dict[str, WebhookReceiver | None] = {}
+        self._receivers_lock = threading.Lock()
+        self._server: BackgroundServer | None = None
         self._threads: list[threading.Thread] = []
 
     def __repr__(self) -> str:
@@ -408,41 +259,46 @@ class OpsServer:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Bind the socket and serve from a background thread.
+        """Bind the socket and serve from background threads.
 
         Raises:
             OSError: the address is in use or cannot be bound.
         """
-        if self._httpd is not None:
+        if self._server is not None:
             return
-        self._httpd = _HTTPServer((self._host, self._port), _Handler, self)
-        serve = threading.Thread(target=self._httpd.serve_forever, name="arbridge-http", daemon=True)
+        self._server = BackgroundServer(
+            create_app(self),
+            host=self._host,
+            port=self._port,
+            threads=_THREADS,
+            name="arbridge-http",
+            max_request_body_size=self.max_body_bytes,
+            channel_timeout=_CHANNEL_TIMEOUT_S,
+        ).start()
         worker = threading.Thread(target=self._work, name="arbridge-webhooks", daemon=True)
-        self._threads = [serve, worker]
-        serve.start()
+        self._threads = [worker]
         worker.start()
         log.info("ops endpoint listening on %s", self.url)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, let the webhook worker finish what it holds, and close the socket."""
-        if self._httpd is None:
+        if self._server is None:
             return
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.close()
         try:
             self._jobs.put(None, timeout=timeout)
         except queue.Full:
             log.warning("webhook queue still full at shutdown; the daily pull will catch up")
         for thread in self._threads:
             thread.join(timeout=timeout)
-        self._httpd = None
+        self._server = None
         self._threads = []
 
     @property
     def url(self) -> str:
         """The base URL, with the port actually bound (useful with port 0)."""
         host = self._host
-        port = self._httpd.server_address[1] if self._httpd is not None else self._port
+        port = self._server.port if self._server is not None else self._port
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     # -- readiness --------------------------------------------------------------------------------
@@ -468,57 +324,59 @@ class OpsServer:
 
     # -- webhooks ---------------------------------------------------------------------------------
 
-    def handle_quickbooks_webhook(
-        self, connection: str, body: bytes, signature: str | None
-    ) -> tuple[int, str]:
-        """Verify, de-duplicate and queue one Intuit webhook call.
+    def _receiver(self, connector: str) -> WebhookReceiver | None:
+        """The installed receiver for ``connector``'s webhooks, loaded once; None when there is none."""
+        with self._receivers_lock:
+            if connector not in self._receivers:
+                found = [e for e in metadata.entry_points(group=WEBHOOK_ENTRY_POINTS) if e.name == connector]
+                receiver: WebhookReceiver | None = None
+                if found:
+                    try:
+                        receiver = found[0].load()()
+                    except Exception:  # a broken plugin answers 404, the daemon goes on
+                        log.exception("webhook receiver of connector %s failed to load", connector)
+                self._receivers[connector] = receiver
+            return self._receivers[connector]
+
+    def handle_webhook(self, connector: str, connection: str, call: WebhookRequest) -> WebhookAnswer:
+        """Read one webhook call with the connection's receiver, de-duplicate it, and queue its pull.
 
         Args:
+            connector: the connector named in the URL; it must be the connection's own.
             connection: the connection named in the URL.
-            body: the raw request body.
-            signature: the ``intuit-signature`` header.
+            call: the request.
 
         Returns:
-            The HTTP status and a short text to answer with.
+            What to answer.
         """
-        from connectors.quickbooks.webhooks import parse_notifications, verify_signature
-
         conn = self._connections.get(connection)
-        settings = conn.validated_settings if conn is not None and conn.connector == "quickbooks" else None
-        verifier = getattr(settings, "verifier_token", None)
-        if conn is None or not getattr(conn, "enabled", True) or verifier is None:
+        receiver = self._receiver(connector) if conn is not None and conn.connector == connector else None
+        if conn is None or not getattr(conn, "enabled", True) or receiver is None:
             # Unknown and unconfigured connections look alike, so the URL space reveals nothing.
             metrics.webhook("unknown", "unknown_connection")
-            return HTTPStatus.NOT_FOUND, "not found"
-        if not verify_signature(body, signature, verifier.get_secret_value()):
-            metrics.webhook(connection, "bad_signature")
-            log.warning("webhook for %s refused: missing or invalid signature", connection)
-            return HTTPStatus.UNAUTHORIZED, "invalid signature"
-        key = connection + ":" + hashlib.sha256(body).hexdigest()
-        if not self.replays.first_time(key):
+            return WebhookAnswer(HTTPStatus.NOT_FOUND, "not found", outcome="unknown_connection")
+        answer = receiver.receive(call, conn.validated_settings)
+        if answer.status >= 300:
+            if answer.outcome == "bad_signature":
+                log.warning("webhook for %s refused: missing or invalid signature", connection)
+            unknown = answer.outcome == "unknown_connection"
+            metrics.webhook("unknown" if unknown else connection, answer.outcome)
+            return answer
+        key = None if answer.replay_key is None else f"{connection}:{answer.replay_key}"
+        if key is not None and not self.replays.first_time(key):
             metrics.webhook(connection, "replay")
             log.warning("webhook for %s refused: the same signed body was already received", connection)
-            return HTTPStatus.CONFLICT, "already received"
-        try:
-            notifications = parse_notifications(body)
-        except (ValueError, TypeError, AttributeError, UnicodeDecodeError):
-            metrics.webhook(connection, "unreadable")
-            log.warning("webhook for %s refused: unreadable body", connection)
-            return HTTPStatus.BAD_REQUEST, "unreadable body"
-        realm = str(getattr(settings, "realm_id", "") or "")
-        # One app's webhook reports every company that authorised it; keep this connection's.
-        changes = [
-            (n.entity, n.id, n.operation) for n in notifications if not n.realm_id or n.realm_id == realm
-        ]
-        if changes:
+            return WebhookAnswer(HTTPStatus.CONFLICT, "already received", outcome="replay")
+        if answer.changes:
             try:
-                self._jobs.put_nowait((connection, changes))
+                self._jobs.put_nowait((connection, [(c.entity, c.id, c.operation) for c in answer.changes]))
             except queue.Full:
-                self.replays.forget(key)  # let Intuit's retry through
+                if key is not None:
+                    self.replays.forget(key)  # let the ERP's retry through
                 metrics.webhook(connection, "busy")
-                return HTTPStatus.SERVICE_UNAVAILABLE, "busy"
-        metrics.webhook(connection, "accepted")
-        return HTTPStatus.OK, "ok"
+                return WebhookAnswer(HTTPStatus.SERVICE_UNAVAILABLE, "busy", outcome="busy")
+        metrics.webhook(connection, answer.outcome)
+        return answer
 
     def _work(self) -> None:
         while True:
@@ -530,3 +388,85 @@ class OpsServer:
                 self._on_webhook(connection, changes)
             except Exception:  # one failing callback must not end the worker
                 log.exception("scheduling the pull requested by a webhook for %s failed", connection)
+
+
+def _authorized(ops: OpsServer) -> bool:
+    if ops.token is None:
+        return True
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.strip().encode("utf-8"), ops.token.encode("utf-8"))
+
+
+def _text(status: int, text: str) -> Response:
+    return Response(text + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _unauthorized() -> Response:
+    answer = _text(HTTPStatus.UNAUTHORIZED, "bearer token required")
+    answer.headers["WWW-Authenticate"] = 'Bearer realm="arbridge"'
+    return answer
+
+
+def create_app(ops: OpsServer) -> Flask:
+    """The daemon's WSGI app: probes, metrics, the admin space and ERP webhooks."""
+    app = Flask("arbridge.service")
+
+    @app.after_request
+    def no_caching(answer: Response) -> Response:
+        answer.headers["Cache-Control"] = "no-store"
+        answer.headers["X-Content-Type-Options"] = "nosniff"
+        return answer
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        age = round(ops.health.age(), 1)
+        if ops.health.alive():
+            return jsonify({"status": "ok", "last_progress_age_s": age}), HTTPStatus.OK
+        return jsonify({"status": "stalled", "last_progress_age_s": age}), HTTPStatus.SERVICE_UNAVAILABLE
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        reasons = ops.readiness_problems()
+        status = HTTPStatus.SERVICE_UNAVAILABLE if reasons else HTTPStatus.OK
+        return jsonify({"ready": not reasons, "reasons": reasons}), status
+
+    @app.get("/metrics")
+    def metrics_page() -> Response:
+        if not _authorized(ops):
+            return _unauthorized()
+        return Response(generate_latest(ops.registry), content_type=CONTENT_TYPE_LATEST)
+
+    @app.route("/admin", methods=["GET", "POST"])
+    @app.route("/admin/<path:_rest>", methods=["GET", "POST"])
+    def admin(_rest: str = "") -> Response:
+        if not _authorized(ops):
+            return _unauthorized()
+        return _text(HTTPStatus.NOT_FOUND, "not found")
+
+    @app.post("/webhooks/<connector>/<connection>")
+    def webhook(connector: str, connection: str) -> Response:
+        call = WebhookRequest(
+            method=request.method,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            query=request.args.to_dict(),
+            body=request.get_data(cache=False),
+        )
+        answer = ops.handle_webhook(connector, connection, call)
+        text = answer.text if answer.content_type != "text/plain; charset=utf-8" else answer.text + "\n"
+        out = Response(text, status=int(answer.status), content_type=answer.content_type)
+        out.headers.update(answer.headers)
+        return out
+
+    @app.errorhandler(404)
+    def not_found(_error: Exception) -> Response:
+        return _text(HTTPStatus.NOT_FOUND, "not found")
+
+    @app.errorhandler(405)
+    def not_allowed(_error: Exception) -> Response:
+        answer = Response(b"", status=HTTPStatus.METHOD_NOT_ALLOWED)
+        answer.headers["Allow"] = "GET, HEAD, POST"
+        return answer
+
+    return app

@@ -890,12 +890,19 @@ class StateStore:
                 )
             )
 
-    def release(self, keys: Sequence[str]) -> None:
-        """Give claimed rows back untouched (shutdown before sending)."""
+    def release(self, keys: Sequence[str], *, attempted: bool = True) -> None:
+        """Give claimed rows back (shutdown before sending, a refused call).
+
+        ``attempted=False``: the write was not tried at all (its look-up failed), so the attempt
+        the claim counted is taken back.
+        """
         if not keys:
             return
+        values: dict[str, Any] = {"status": "pending"}
+        if not attempted:
+            values["attempts"] = sa.case((t.outbox.c.attempts > 0, t.outbox.c.attempts - 1), else_=0)
         with self.engine.begin() as conn:
-            conn.execute(sa.update(t.outbox).where(t.outbox.c.key.in_(list(keys))).values(status="pending"))
+            conn.execute(sa.update(t.outbox).where(t.outbox.c.key.in_(list(keys))).values(**values))
 
     def outbox_rows(
         self,

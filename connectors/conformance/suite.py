@@ -37,6 +37,10 @@ TargetFactory = Callable[[Path], ConformanceTarget]
 
 # An auth failure must surface at once; a connector that retries it would take far longer.
 AUTH_FAILURE_SECONDS = 5.0
+# The wait the kit makes a throttled ERP announce: far longer than any call may sleep.
+THROTTLE_RETRY_AFTER = 600
+# A throttled call may be retried a few times with short waits, never wait out the announced one.
+THROTTLE_SECONDS = 30.0
 STREAMS = list(Stream)
 
 
@@ -59,6 +63,20 @@ def _key() -> str:
 def _skip_unless_reads(connector: Connector, stream: Stream) -> None:
     if stream not in connector.capabilities.streams:
         pytest.skip(f"{connector.name} does not read {stream.value}")
+
+
+def _existing(target: ConformanceTarget, stream: Stream) -> set[str]:
+    try:
+        return set(target.existing_ids(stream))
+    except NotImplementedError:
+        pytest.fail(
+            f"{type(target).__name__}.existing_ids() is missing: the kit needs what the ERP holds to tell "
+            "a complete read from one that loses records"
+        )
+
+
+def _sample(ids: Iterable[str]) -> list[str]:
+    return sorted(ids)[:5]
 
 
 def _skip_unless_writes(connector: Connector) -> None:
@@ -137,16 +155,19 @@ class ConformanceSuite:
         if not everything or cursor is None:
             pytest.skip(f"the target's ERP has no {stream.value} to change")
 
-        # Resuming from a stored mid-stream cursor must neither lose nor repeat a record.
-        middle = next(
-            (i for i, p in enumerate(pages[:-1]) if p.cursor is not None and p.cursor.resumable), None
-        )
-        if middle is not None:
-            before = _ids(pages[: middle + 1])
-            after = _ids(_read(target.make_connector(), stream, pages[middle].cursor))
-            assert not set(before) & set(after), f"resuming repeated {sorted(set(before) & set(after))[:5]}"
+        # Resuming after any stored page must neither lose nor repeat a record. A page whose cursor
+        # is not resumable is never stored: the engine resumes from where the read started.
+        for index, page in enumerate(pages[:-1]):
+            if page.cursor is not None and page.cursor.resumable:
+                before, resume_from = _ids(pages[: index + 1]), page.cursor
+            else:
+                before, resume_from = [], None
+            after = _ids(_read(target.make_connector(), stream, resume_from))
+            assert not set(before) & set(after), (
+                f"resuming after page {index + 1} repeated {_sample(set(before) & set(after))}"
+            )
             assert set(before) | set(after) == set(everything), (
-                f"resuming lost {sorted(set(everything) - set(before) - set(after))[:5]}"
+                f"resuming after page {index + 1} lost {_sample(set(everything) - set(before) - set(after))}"
             )
 
         unchanged = _ids(_read(target.make_connector(), stream, cursor))
@@ -160,6 +181,148 @@ class ConformanceSuite:
         assert len(got) == len(set(got)), f"an incremental read repeated records: {got}"
         assert sorted(got) == sorted(changed), (
             f"changed {sorted(changed)}, the incremental read returned {sorted(got)}"
+        )
+
+    @pytest.mark.parametrize("stream", STREAMS, ids=[s.value for s in STREAMS])
+    def test_full_read_returns_every_record_the_erp_holds(
+        self, target: ConformanceTarget, stream: Stream
+    ) -> None:
+        connector = target.make_connector()
+        _skip_unless_reads(connector, stream)
+        held = _existing(target, stream)
+        read = set(_ids(_read(connector, stream, None)))
+        assert not held - read, (
+            f"a full read of {stream.value} lost {len(held - read)} of the {len(held)} records the ERP "
+            f"holds: {_sample(held - read)}"
+        )
+        assert not read - held, f"a full read of {stream.value} returned records the ERP does not hold: " + (
+            f"{_sample(read - held)}"
+        )
+
+    @pytest.mark.parametrize("stream", STREAMS, ids=[s.value for s in STREAMS])
+    def test_resumed_read_loses_no_record_sharing_a_timestamp(
+        self, target: ConformanceTarget, stream: Stream
+    ) -> None:
+        connector = target.make_connector()
+        _skip_unless_reads(connector, stream)
+        start = _last_cursor(_read(connector, stream, None))
+        try:
+            changed = set(target.change_records_at_one_time(stream))
+        except NotImplementedError:
+            pytest.skip("the target cannot change records at one time")
+        pages = _read(target.make_connector(), stream, start)
+        got = set(_ids(pages))
+        assert got >= changed, (
+            f"{len(changed)} records changed at one time; the read after the change lost "
+            f"{_sample(changed - got)}"
+        )
+        inside = [i for i, p in enumerate(pages[:-1]) if set(_ids(pages[i + 1 :])) & changed]
+        assert inside, (
+            f"the {len(changed)} records changed at one time came in one page: change_records_at_one_time() "
+            "must change more records than one page holds"
+        )
+        for index in inside:
+            cursor = pages[index].cursor
+            resumable = cursor is not None and cursor.resumable
+            before = set(_ids(pages[: index + 1])) if resumable else set()
+            after = set(_ids(_read(target.make_connector(), stream, cursor if resumable else start)))
+            lost = changed - before - after
+            assert not lost, (
+                f"resuming after page {index + 1} lost {_sample(lost)}: records that share their "
+                "modification time with the page's last record (order and resume by time and id)"
+            )
+
+    @pytest.mark.parametrize("stream", STREAMS, ids=[s.value for s in STREAMS])
+    def test_deleted_or_voided_record_arrives_marked_deleted(
+        self, target: ConformanceTarget, stream: Stream
+    ) -> None:
+        connector = target.make_connector()
+        _skip_unless_reads(connector, stream)
+        cursor = _last_cursor(_read(connector, stream, None))
+        try:
+            victim = target.delete_record(stream)
+        except NotImplementedError:
+            pytest.skip(f"the target's ERP cannot delete or void a {stream.value} record")
+        later = [r for p in _read(target.make_connector(), stream, cursor) for r in p.records]
+        arrived = [r for r in later if r.remote_id == victim]
+        assert arrived, (
+            f"{stream.value} {victim} was deleted or voided in the ERP, and the read after it did not "
+            "return it: the store would keep it as live"
+        )
+        assert all(r.deleted for r in arrived), (
+            f"{stream.value} {victim} was deleted or voided in the ERP and arrived without deleted=True"
+        )
+        full = [r for p in _read(target.make_connector(), stream, None) for r in p.records]
+        assert all(r.deleted for r in full if r.remote_id == victim), (
+            f"a full read returns the deleted {stream.value} {victim} as live"
+        )
+
+    @pytest.mark.parametrize("stream", STREAMS, ids=[s.value for s in STREAMS])
+    def test_unmappable_record_becomes_a_reject_with_its_field_path(
+        self, target: ConformanceTarget, stream: Stream
+    ) -> None:
+        connector = target.make_connector()
+        _skip_unless_reads(connector, stream)
+        try:
+            broken, field_name = target.break_record(stream)
+        except NotImplementedError:
+            pytest.skip(f"the target's ERP cannot hold an unmappable {stream.value} record")
+        try:
+            pages = _read(connector, stream, None)
+        except Exception as exc:
+            pytest.fail(
+                f"one unmappable {stream.value} record stopped the read with {type(exc).__name__}: {exc}"
+                " (it must become a Reject in its page)"
+            )
+        rejects = [j for p in pages for j in p.rejects if j.remote_id == broken]
+        assert rejects, f"the unmappable {stream.value} {broken} did not come back as a Reject"
+        assert broken not in _ids(pages), f"the unmappable {stream.value} {broken} came back as a record too"
+        for reject in rejects:
+            assert reject.stream is stream
+            assert reject.field_path and field_name in reject.field_path, (
+                f"the Reject of {broken} names field {reject.field_path!r}, not {field_name!r}"
+            )
+            assert reject.reason.strip(), f"the Reject of {broken} gives no reason"
+        lost = _existing(target, stream) - {broken} - set(_ids(pages))
+        assert not lost, f"the page with the unmappable record lost its other records: {_sample(lost)}"
+
+    def test_throttled_erp_raises_a_throttled_error_with_its_retry_after(
+        self, target: ConformanceTarget
+    ) -> None:
+        connector = target.make_connector()
+        op = target.sample_operation() if connector.capabilities.write_ops else None
+        try:
+            announced = target.throttle(THROTTLE_RETRY_AFTER)
+        except NotImplementedError:
+            pytest.skip("the target's ERP cannot throttle")
+        connector = target.make_connector()
+        stream = sorted(connector.capabilities.streams)[0]
+
+        started = time.monotonic()
+        with pytest.raises(ConnectorError) as caught:
+            _read(connector, stream, None)
+        elapsed = time.monotonic() - started
+        errors = [caught.value]
+        if op is not None:
+            try:
+                results = connector.write([OutboundOp(_key(), op)])
+            except ConnectorError as exc:
+                errors.append(exc)
+            else:
+                assert all(not r.ok for r in results), "a write went through an ERP that refuses every call"
+                errors += [r.error for r in results if r.error is not None]
+        for error in errors:
+            assert error.kind is ErrorKind.THROTTLED, (
+                f"the ERP's throttling answer became {error!r}: it must be a ThrottledError"
+            )
+            assert error.retriable, "a throttled call must be retriable"
+            if announced is not None:
+                assert error.retry_after is not None and error.retry_after >= announced - 1, (
+                    f"the ERP asked for {announced}s, the error tells the engine {error.retry_after}"
+                )
+        assert elapsed < THROTTLE_SECONDS, (
+            f"the read took {elapsed:.0f}s: the connector waited out the ERP's long Retry-After inside "
+            "the call instead of handing it to the engine"
         )
 
     def test_idempotent_write_back_applies_once(self, target: ConformanceTarget) -> None:

@@ -29,6 +29,15 @@ class ConformanceTarget(abc.ABC):
     def make_connector(self) -> Connector:
         """A new connector for the test ERP, as the engine would build it (a new one per call)."""
 
+    def existing_ids(self, stream: Stream) -> set[str]:
+        """The ``remote_id`` of every record of ``stream`` the ERP holds now: what a full read must return.
+
+        Voided and deleted records the ERP still lists belong here (they arrive ``deleted=True``).
+        Read them from the test ERP itself (its database, its own listing), never through the
+        connector. The completeness checks fail without this hook.
+        """
+        raise NotImplementedError
+
     @abc.abstractmethod
     def change_records(self, stream: Stream, n: int) -> list[str]:
         """Change ``n`` existing records of ``stream`` in the ERP, as a user would.
@@ -36,6 +45,55 @@ class ConformanceTarget(abc.ABC):
         Returns:
             the ``remote_id`` of every changed record.
         """
+
+    def change_records_at_one_time(self, stream: Stream) -> list[str]:
+        """Change more records of ``stream`` than one page holds, all with one modification time.
+
+        As a batch job or an import does. The kit resumes a read at every page boundary inside
+        the group and checks that no record of it is lost.
+
+        Returns:
+            the ``remote_id`` of every changed record.
+
+        Raises:
+            NotImplementedError: the test ERP cannot (the check is then skipped).
+        """
+        raise NotImplementedError
+
+    def delete_record(self, stream: Stream) -> str:
+        """Delete or void one record of ``stream`` in the ERP, as a user would; return its ``remote_id``.
+
+        Raises:
+            NotImplementedError: the ERP cannot delete or void a record of this stream (the check
+                is then skipped for it).
+        """
+        raise NotImplementedError
+
+    def break_record(self, stream: Stream) -> tuple[str, str]:
+        """Store one record of ``stream`` the connector cannot map (a date that is no date, say).
+
+        Returns:
+            its ``remote_id``, and the field the connector's ``Reject.field_path`` must name
+            (the ERP's field name or the canonical one, as the connector reports it).
+
+        Raises:
+            NotImplementedError: the test ERP cannot hold such a record (the check is then skipped).
+        """
+        raise NotImplementedError
+
+    def throttle(self, retry_after: int) -> int | None:
+        """Make the ERP refuse every call from now on as its rate limit does.
+
+        Args:
+            retry_after: the wait to announce where the ERP announces one (``Retry-After``).
+
+        Returns:
+            the seconds the ERP's answers announce, or None when its throttling answer says no wait.
+
+        Raises:
+            NotImplementedError: the test ERP cannot throttle (the check is then skipped).
+        """
+        raise NotImplementedError
 
     @abc.abstractmethod
     def sample_operation(self) -> Operation:

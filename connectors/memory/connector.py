@@ -35,6 +35,7 @@ from connectors.base import (
     OutboundOp,
     Page,
     PermanentError,
+    ThrottledError,
     WriteResult,
 )
 from connectors.memory.data import DEFAULT_START, Generator, index_of, remote_id
@@ -80,6 +81,8 @@ class MemoryErp:
         write_calls: how many write calls reached the ERP.
         read_calls: how many pages the ERP served.
         auth_rejected: while True the ERP refuses every call with an auth failure.
+        throttled_for: while set, the ERP refuses every call as rate-limited, asking for that
+            many seconds' wait.
         api_key: when set, the key a connection must present.
     """
 
@@ -114,6 +117,7 @@ class MemoryErp:
         self.write_calls = 0
         self.read_calls = 0
         self.auth_rejected = False
+        self.throttled_for: float | None = None
         self.api_key = api_key
         self._clock = self.generator.end() + timedelta(days=1)
         self._lock = threading.RLock()
@@ -204,6 +208,14 @@ class MemoryErp:
                     changes["memo"] = f"{record.memo or ''} (edited)".strip()
                 self.overrides[stream][index] = self._bump(record, when, **changes)
             return [remote_id(stream, i) for i in chosen]
+
+    def delete(self, stream: Stream, rid: str) -> None:
+        """Delete (or void) one record as a user would: it stays listed, marked deleted."""
+        with self._lock:
+            record = self.get(stream, rid)
+            if record is None:
+                raise KeyError(f"{stream.value} {rid} does not exist")
+            self._put(stream, self._bump(record, self.tick(), deleted=True))
 
     def make_stale(self, target_type: TargetType, rid: str) -> str:
         """Change one record behind the back of any pending decision; return its new version."""
@@ -398,6 +410,8 @@ class MemoryConnector(Connector):
             cls.erps.clear()
 
     def _authenticate(self) -> None:
+        if self.erp.throttled_for is not None:
+            raise ThrottledError("HTTP 429: request limit reached", retry_after=self.erp.throttled_for)
         if self.erp.auth_rejected:
             raise AuthError("HTTP 401: the ERP rejected the credentials", erp_code="invalid_grant")
         expected = self.erp.api_key

@@ -2,8 +2,8 @@
 
 Every call goes through :meth:`QuickBooksClient.request`, which
 
-* takes a slot from the per-company limiter (a token bucket under 500 requests/minute and a
-  semaphore of 10 concurrent requests, shared by every client of the same company in the process),
+* takes a slot from the company's limiter (``connectors.limits``: a token bucket under 500
+  requests/minute and 10 requests in flight, shared by every client of the company in the process),
 * adds ``minorversion`` and a fresh bearer token (refreshing once on a 401),
 * turns Intuit ``Fault`` bodies — JSON or XML, whatever was asked for — into classified errors,
 * waits and retries a throttled call a bounded number of times, then raises ``ThrottledError``.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -34,6 +33,7 @@ from connectors.errors import (
     parse_retry_after,
 )
 from connectors.http import classify_transport_error
+from connectors.limits import RateLimiter, shared_limiter
 from connectors.quickbooks.auth import TokenManager
 from connectors.quickbooks.wire import looks_like_xml, xml_to_dict
 
@@ -51,80 +51,9 @@ _STALE_CODES = {"5010"}
 _AUTH_CODES = {"100", "3100", "3200", "3202"}
 
 
-class RateLimiter:
-    """Keeps one company's traffic under Intuit's limits.
-
-    A token bucket of ``burst`` tokens refilling at ``(per_minute - burst) / 60`` per second can
-    never let more than ``per_minute`` requests through in any 60-second window; a semaphore caps
-    requests in flight.
-
-    Args:
-        per_minute: the request budget per rolling minute (Intuit: 500 per company).
-        concurrency: requests allowed in flight at once (Intuit: 10 per company and app).
-        burst: how many requests may go back to back after a quiet spell.
-        clock: monotonic seconds (injectable for tests).
-        sleep: how to wait (injectable for tests).
-    """
-
-    def __init__(
-        self,
-        per_minute: int = REQUESTS_PER_MINUTE,
-        concurrency: int = MAX_CONCURRENT,
-        *,
-        burst: int = 50,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not 0 < burst < per_minute:
-            raise ValueError("burst must be between 0 and the per-minute budget")
-        self.per_minute = per_minute
-        self.capacity = float(burst)
-        self.rate = (per_minute - burst) / 60.0
-        self._tokens = float(burst)
-        self._clock = clock
-        self._sleep = sleep
-        self._last = clock()
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(concurrency)
-        self.concurrency = concurrency
-
-    def _take_token(self) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                # The epsilon keeps float rounding from leaving a token forever just short of 1.
-                if self._tokens >= 1.0 - 1e-9:
-                    self._tokens = max(0.0, self._tokens - 1.0)
-                    return
-                wait = max((1.0 - self._tokens) / self.rate, 0.001)
-            self._sleep(wait)
-
-    def __enter__(self) -> RateLimiter:
-        self._slots.acquire()
-        try:
-            self._take_token()
-        except BaseException:
-            self._slots.release()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._slots.release()
-
-
-_LIMITERS: dict[str, RateLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
-
-
-def shared_limiter(company_key: str) -> RateLimiter:
-    """The process-wide limiter of one company: two connections to one realm share its budget."""
-    with _LIMITERS_LOCK:
-        limiter = _LIMITERS.get(company_key)
-        if limiter is None:
-            limiter = _LIMITERS[company_key] = RateLimiter()
-        return limiter
+def company_budget_key(base_url: str, realm_id: str) -> str:
+    """The request budget Intuit keeps per company: every connection to one realm spends it."""
+    return f"quickbooks:{base_url.rstrip('/')}|{realm_id}"
 
 
 def parse_body(text: str) -> dict[str, Any]:
@@ -224,7 +153,9 @@ class QuickBooksClient:
         self.tokens = tokens
         self.minor_version = minor_version
         self.session = session or requests.Session()
-        self.limiter = limiter or shared_limiter(f"{self.base_url}|{realm_id}")
+        self.limiter = limiter or shared_limiter(
+            company_budget_key(self.base_url, realm_id), REQUESTS_PER_MINUTE, MAX_CONCURRENT
+        )
         self.timeout = timeout
         self.verify = verify
         self.throttle_retries = throttle_retries

@@ -50,7 +50,7 @@ from connectors.base import (
 from connectors.errors import AuthError
 from connectors.http import TlsSession, tls_verify
 from connectors.quickbooks.auth import AUTH_URL, TOKEN_URL, TokenManager
-from connectors.quickbooks.client import QuickBooksClient, RateLimiter, classify_fault
+from connectors.quickbooks.client import QuickBooksClient, RateLimiter, classify_fault, company_budget_key
 from mapping.fieldmap import FieldMap, MappingError
 from mapping.models import (
     Allocation,
@@ -423,7 +423,7 @@ class QuickBooksConnector(Connector):
             self.tokens,
             minor_version=settings.minor_version,
             session=self.session,
-            limiter=limiter,
+            limiter=limiter or self.limiter,
             timeout=settings.timeout,
             verify=settings.verify,
             throttle_retries=settings.throttle_retries,
@@ -431,6 +431,10 @@ class QuickBooksConnector(Connector):
         )
         self.fieldmap = FieldMap.load(MAPPING_FILE, context.mapping_overrides)
         self._cdc_cache: _CdcWindow | None = None
+
+    def budget_key(self) -> str:
+        """Intuit's budget is per company: connections to one realm share it."""
+        return company_budget_key(self.qbo.base_url, self.qbo.realm_id)
 
     @property
     def batch_max(self) -> int:

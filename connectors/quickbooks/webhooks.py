@@ -15,10 +15,10 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from connectors.webhooks import Change, WebhookAnswer, WebhookRequest
 from mapping.models import Stream
 
 log = logging.getLogger("arbridge.connectors.quickbooks.webhooks")
@@ -142,54 +142,33 @@ def streams_for(notifications: Iterable[Notification]) -> dict[str, set[Stream]]
     return out
 
 
-@dataclass(frozen=True)
-class WebhookResponse:
-    """What to answer Intuit."""
+class QuickBooksWebhooks:
+    """The daemon's receiver for Intuit webhooks (entry point ``arbridge.webhooks: quickbooks``).
 
-    status: int
-    body: str = ""
-
-
-class WebhookReceiver:
-    """Verifies and dispatches Intuit webhook calls; cheap enough to answer within Intuit's 3 s.
-
-    Args:
-        verifier_token: the app's webhook verifier token.
-        schedule: called with ``{realm_id: {streams}}``; it must only enqueue work (a CDC pull),
-            never perform it inside the request.
+    A connection takes webhooks once its settings hold the app's ``verifier_token``. One app's
+    webhook reports every company that authorised it; only this connection's realm counts.
     """
 
-    def __init__(self, verifier_token: str, schedule: Callable[[dict[str, set[Stream]]], None]) -> None:
-        self._token = verifier_token
-        self._schedule = schedule
-
-    def __repr__(self) -> str:
-        return "<WebhookReceiver verifier_token=[secure]>"
-
-    def handle(self, headers: Mapping[str, str], body: bytes) -> WebhookResponse:
-        """Answer one call: 401 for a bad signature, 400 for an unreadable body, else 200."""
-        signature = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
-        if not verify_signature(body, signature, self._token):
-            return WebhookResponse(401, "invalid signature")
+    def receive(self, request: WebhookRequest, settings: Any) -> WebhookAnswer:
+        """401 for a bad signature, 400 for an unreadable body, else 200 naming the changes."""
+        verifier = getattr(settings, "verifier_token", None)
+        if request.method != "POST" or verifier is None:
+            # Unconfigured and unknown connections look alike, so the URL space reveals nothing.
+            return WebhookAnswer(404, "not found", outcome="unknown_connection")
+        if not verify_signature(
+            request.body, request.headers.get(SIGNATURE_HEADER), verifier.get_secret_value()
+        ):
+            return WebhookAnswer(401, "invalid signature", outcome="bad_signature")
+        replay_key = hashlib.sha256(request.body).hexdigest()
         try:
-            notifications = parse_notifications(body)
-        except (ValueError, TypeError, AttributeError) as exc:
+            notifications = parse_notifications(request.body)
+        except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             log.warning("unreadable QuickBooks webhook body: %s", exc)
-            return WebhookResponse(400, "unreadable body")
-        wanted = streams_for(notifications)
-        if wanted:
-            self._schedule(wanted)
-        return WebhookResponse(200, "")
-
-    def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        """A WSGI entry point, so the daemon can mount the receiver on any WSGI server."""
-        if environ.get("REQUEST_METHOD") != "POST":
-            start_response("405 Method Not Allowed", [("Content-Type", "text/plain")])
-            return [b"POST only"]
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
-        answer = self.handle(headers, body)
-        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized"}.get(answer.status, "")
-        start_response(f"{answer.status} {reason}", [("Content-Type", "text/plain")])
-        return [answer.body.encode()]
+            return WebhookAnswer(400, "unreadable body", outcome="unreadable", replay_key=replay_key)
+        realm = str(getattr(settings, "realm_id", "") or "")
+        changes = tuple(
+            Change(n.entity, n.id, n.operation)
+            for n in notifications
+            if not n.realm_id or n.realm_id == realm
+        )
+        return WebhookAnswer(200, "ok", changes=changes, replay_key=replay_key)

@@ -25,7 +25,7 @@ from rules.cashapp.model import (
     document_from_credit_memo,
     document_from_invoice,
 )
-from rules.cashapp.normalize import name_tokens, normalize_account, normalize_name, number_keys
+from rules.cashapp.normalize import name_parts, name_tokens, normalize_account, normalize_name, number_keys
 
 
 class DocumentIndex:
@@ -170,6 +170,13 @@ class CustomerView:
             return []
         return [d for d in found if d.remaining > ZERO]
 
+    def settled_by_key(self, key: str) -> list[OpenDocument]:
+        """Documents whose number normalises to ``key`` that payments earlier in this run settled."""
+        found = self._by_key.get(key)
+        if found is None:
+            return []
+        return [d for d in found if d.remaining <= ZERO]
+
 
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
@@ -200,7 +207,8 @@ class CustomerIndex:
             if norm:
                 self._by_account.setdefault(norm, set()).add(customer.customer_id)
         known = self._known_names.setdefault(customer.customer_id, set())
-        for raw in (customer.name, *customer.aliases):
+        # A trading name ("… t/a Blue Anchor Cafe") is a name the customer pays under, like an alias.
+        for raw in (part for name in (customer.name, *customer.aliases) for part in name_parts(name)):
             norm = normalize_name(raw)
             if not norm or norm in known:
                 continue
@@ -218,6 +226,10 @@ class CustomerIndex:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+    def names_of(self, customer_id: str) -> set[str]:
+        """The customer's normalised names: its name, trading names and aliases."""
+        return self._known_names.get(customer_id, set())
 
     def get(self, customer_id: str) -> CustomerInfo | None:
         """The customer with this id."""
@@ -254,6 +266,17 @@ class CustomerIndex:
                     narrowed_by = f"{narrowed_by} {token}"
             if len(cand) <= limit:
                 found |= cand
+        # A name with one of the words missing ("Koch Pharma" for "KOCH PHARMA NORD") shares all the
+        # others: the intersection of every word but one finds it however common the words are.
+        if len(ranked) > 1:
+            postings = [by_token[t] for t in ranked]
+            for skip in range(len(postings)):
+                rest = sorted((p for i, p in enumerate(postings) if i != skip), key=len)
+                common = set(rest[0])
+                for posting in rest[1:]:
+                    common &= posting
+                if len(common) <= limit:
+                    found |= common
         return found
 
     def score_names(self, name: str, max_customers: int) -> list[tuple[float, str]]:
@@ -273,7 +296,7 @@ class CustomerIndex:
         choices = [self._names[p][1] for p in positions]
         best: dict[str, float] = {}
         # The C loop of rapidfuzz ranks all candidates; the slower combined score is for the top few.
-        for _, set_score, i in process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=8,
+        for _, set_score, i in process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=20,
                                                score_cutoff=60):
             cid, candidate = self._names[positions[i]]
             score = 100.0 if candidate == norm else (set_score + fuzz.token_sort_ratio(norm, candidate)) / 2
@@ -286,17 +309,34 @@ class CustomerIndex:
         return ranked
 
     def score_names_in_text(self, text: str, max_customers: int) -> list[tuple[float, str]]:
-        """Best score per customer whose name appears (approximately) inside free text."""
+        """Best score per customer whose name appears (approximately) inside free text.
+
+        A name whose every word stands in the text scores 100 in any order and with any punctuation
+        between the words ("1234//SMITH-John" names John Smith); when several names do, the one
+        whose words include all the others' is meant ("Koch Pharma Nord" over "Koch Pharma").
+        Otherwise the best approximate substring counts.
+        """
         norm = normalize_name(text)
         if not norm:
             return []
+        words = set(norm.split())
         best: dict[str, float] = {}
+        contained: dict[str, set[str]] = {}
         for pos in self._candidates(name_tokens(norm), max_customers):
             cid, candidate = self._names[pos]
             # One short word inside a long text is too easy to hit by chance.
             if len(candidate) < 6 or (" " not in candidate and len(candidate) < 8):
                 continue
-            score = fuzz.partial_ratio(candidate, norm)
+            tokens = set(candidate.split())
+            if tokens <= words:
+                score = 100.0
+                contained[cid] = contained.get(cid, set()) | tokens
+            else:
+                score = fuzz.partial_ratio(candidate, norm)
             if score > best.get(cid, -1.0):
                 best[cid] = score
+        if len(contained) > 1:
+            for cid, tokens in contained.items():
+                if any(tokens < other for o, other in contained.items() if o != cid):
+                    best[cid] = 90.0
         return sorted(((s, c) for c, s in best.items()), reverse=True)

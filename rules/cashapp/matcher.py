@@ -25,9 +25,9 @@ from decimal import Decimal
 
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
-from rules.cashapp.normalize import extract_number_keys, number_key, one_typo_apart
+from rules.cashapp.normalize import extract_number_keys, normalize_name, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
-from rules.cashapp.subset import find_subsets, to_units
+from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units
 
 
 @dataclass(slots=True)
@@ -37,6 +37,7 @@ class PayerHit:
     customer_id: str
     score: float
     how: str
+    source: str = ""
 
 
 @dataclass(slots=True)
@@ -101,20 +102,28 @@ def identify_payer(
     Returns:
         The hit (or ``None``) and, when declining, a note for the explanation.
     """
-    hit, note, _ = _identify(payment, customers, rules)
-    return hit, note
+    found = _identify(payment, customers, rules)
+    return found.hit, found.note
 
 
-def _identify(
-    payment: PaymentInput, customers: CustomerIndex, rules: MatchRules
-) -> tuple[PayerHit | None, str, list[tuple[float, str]]]:
+@dataclass(slots=True)
+class _Payer:
+    """Who paid, or why nobody was chosen; and the other customers the payer name fits as well."""
+
+    hit: PayerHit | None
+    note: str = ""
+    ties: list[tuple[float, str]] = field(default_factory=list)
+    rivals: list[tuple[float, str]] = field(default_factory=list)
+
+
+def _identify(payment: PaymentInput, customers: CustomerIndex, rules: MatchRules) -> _Payer:
     ties: list[tuple[float, str]] = []
     scores = rules.payer_scores
     if payment.customer_id:
         known = customers.get(payment.customer_id)
         label = f"{payment.customer_id} ({known.name})" if known else payment.customer_id
         how = f"customer {label} given with the payment"
-        return PayerHit(payment.customer_id, scores.customer_id, how), "", ties
+        return _Payer(PayerHit(payment.customer_id, scores.customer_id, how, "customer_id"))
     notes: list[str] = []
     if payment.payer_account:
         owners = customers.by_account(payment.payer_account)
@@ -122,8 +131,8 @@ def _identify(
             cid = next(iter(owners))
             known = customers.get(cid)
             label = f"{cid} ({known.name})" if known else cid
-            return (PayerHit(cid, scores.bank_account,
-                             f"customer {label} by bank account {payment.payer_account}"), "", ties)
+            how = f"customer {label} by bank account {payment.payer_account}"
+            return _Payer(PayerHit(cid, scores.bank_account, how, "bank_account"))
         if len(owners) > 1:
             notes.append(f"bank account {payment.payer_account} belongs to {len(owners)} customers")
     names = rules.names
@@ -133,13 +142,14 @@ def _identify(
         if isinstance(hit, str):
             if hit:
                 notes.append(f"payer name '{payment.payer_name}' {hit}")
-                ties = [r for r in ranked[:3] if ranked[0][0] - r[0] < names.margin]
+                ties = _fitting(ranked, payment.payer_name, None, customers, names.rival_min_score)
         else:
             score, cid = hit
             known = customers.get(cid)
-            return (PayerHit(cid, scores.name * score / 100,
-                             f"customer {cid} ({known.name if known else cid}) by payer name "
-                             f"'{payment.payer_name}' (similarity {score:.0f})"), "", ties)
+            return _Payer(PayerHit(cid, scores.name * score / 100,
+                                   f"customer {cid} ({known.name if known else cid}) by payer name "
+                                   f"'{payment.payer_name}' (similarity {score:.0f})", "name"),
+                          rivals=_fitting(ranked, payment.payer_name, cid, customers, names.rival_min_score))
     if payment.reference:
         ranked = customers.score_names_in_text(payment.reference, names.max_token_customers)
         hit = _decide_name(ranked, names.in_reference_min_score, names.margin)
@@ -149,10 +159,32 @@ def _identify(
         else:
             score, cid = hit
             known = customers.get(cid)
-            return (PayerHit(cid, scores.name_in_reference * score / 100,
-                             f"customer {cid} ({known.name if known else cid}) named in the reference "
-                             f"(similarity {score:.0f})"), "", ties)
-    return None, "; ".join(notes), ties
+            return _Payer(PayerHit(cid, scores.name_in_reference * score / 100,
+                                   f"customer {cid} ({known.name if known else cid}) named in the reference "
+                                   f"(similarity {score:.0f})", "name_in_reference"),
+                          rivals=_fitting(ranked, None, cid, customers, names.rival_min_score))
+    return _Payer(None, "; ".join(notes), ties)
+
+
+def _fitting(ranked: list[tuple[float, str]], payer_name: str | None, chosen: str | None,
+             customers: CustomerIndex, min_score: float) -> list[tuple[float, str]]:
+    """The customers a payer name fits, other than ``chosen``: a high score, or a name one word apart.
+
+    "KOCH PHARMA" fits Koch Pharma and Koch Pharma Nord alike, however long the extra word is.
+    """
+    words = set(normalize_name(payer_name).split()) if payer_name else set()
+    found = []
+    for score, cid in ranked:
+        if cid == chosen:
+            continue
+        if score >= min_score or (words and any(_one_word_apart(words, set(n.split()))
+                                                for n in customers.names_of(cid))):
+            found.append((score, cid))
+    return found
+
+
+def _one_word_apart(a: set[str], b: set[str]) -> bool:
+    return (a < b and len(b - a) == 1) or (b < a and len(a - b) == 1)
 
 
 def _decide_name(ranked: list[tuple[float, str]], min_score: float, margin: float) -> tuple[float, str] | str:
@@ -171,14 +203,17 @@ def _decide_name(ranked: list[tuple[float, str]], min_score: float, margin: floa
 class _Context:
     """What every fit for one payment and one customer needs."""
 
-    __slots__ = ("amount", "docs", "pay_date", "payment", "rules")
+    __slots__ = ("amount", "docs", "pay_date", "payer_sure", "payment", "rules")
 
-    def __init__(self, payment: PaymentInput, docs: list[OpenDocument], rules: MatchRules) -> None:
+    def __init__(self, payment: PaymentInput, docs: list[OpenDocument], rules: MatchRules,
+                 payer_sure: bool = False) -> None:
         self.payment = payment
         self.amount = payment.amount
         self.pay_date = payment.date
         self.docs = docs
         self.rules = rules
+        # The ERP's customer id or a registered bank account, not a name that may fit someone else.
+        self.payer_sure = payer_sure
 
     def discount_eligible(self, doc: OpenDocument) -> bool:
         deadline = doc.discount_deadline()
@@ -213,48 +248,39 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
         return [_proposal("reference_discount", lines, ZERO, doc_score, am.discount,
                           f"{label}; the amount is {_money(total)} less an early-payment discount of "
                           f"{_money(d_total)} taken within terms")]
+    # A discount deducted after its period is not granted: the cash is a partial payment and the
+    # discount stays open on the invoice (no grace days unless configured).
     late = [d for d in invoices if ctx.has_discount_terms(d) and d not in eligible]
+    late_note = ""
     if late:
-        all_disc = {d.doc_id: d.discount_amount() for d in [*eligible, *late]}
-        if a == total - sum(all_disc.values(), ZERO):
-            lines = [_full_line(d, all_disc.get(d.doc_id, ZERO)) for d in refs]
-            return [_proposal("reference_discount_late", lines, ZERO, doc_score, am.discount_late,
-                              f"{label}; the customer deducted an early-payment discount after its terms "
-                              f"had expired", blocked="discount taken after the discount period")]
+        late_total = sum((d.discount_amount() for d in late), ZERO)
+        if a == total - d_total - late_total:
+            late_note = (f"; the customer deducted an early-payment discount of {_money(late_total)} after "
+                         f"its period had ended, which is not granted")
 
-    # Credit memos the customer netted without quoting them, those raised against the quoted
-    # invoices first.
     quoted = {d.doc_id for d in refs}
-    memos = [d for d in ctx.docs if d.kind == "credit_memo" and d.doc_id not in quoted]
-    if memos:
-        for base, base_disc in ((total, {}), (total - d_total, disc)) if eligible else ((total, {}),):
-            fits = [m for m in memos if a == base - m.remaining]
-            if len(fits) > 1:
-                own = [m for m in fits if m.applies_to in quoted]
-                fits = own if len(own) == 1 else fits
-            if fits:
-                memo = fits[0]
-                lines = [_full_line(d, base_disc.get(d.doc_id, ZERO)) for d in refs] + [_full_line(memo)]
-                return [_proposal("reference_credit_memo", lines, ZERO, doc_score, am.credit_memo,
-                                  f"{label}; the customer netted {_doc_label(memo)} "
-                                  f"({_money(memo.remaining)})", ambiguous=len(fits) > 1)]
+    bases: list[tuple[Decimal, dict[str, Decimal], str]] = [(total, {}, "")]
+    if eligible:
+        # Within its terms a customer takes the discount; what is short beyond it is a fee.
+        bases.insert(0, (total - d_total, disc, " after the early-payment discount"))
 
-    tol = rules.tolerance
-    after = " after the early-payment discount"
-    for base, base_disc, note in ((total, {}, ""), (total - d_total, disc, after)):
-        gap = base - a
-        if tol.allows(gap, base):
-            target = max(invoices, key=lambda d: d.remaining)
-            lines = [
-                _full_line(d, base_disc.get(d.doc_id, ZERO), gap if d is target else ZERO) for d in refs
-            ]
-            return [_proposal("reference_fee_writeoff", lines, ZERO, doc_score, am.tolerance,
-                              f"{label}; {_money(gap)} short{note}, within the write-off tolerance "
-                              f"(bank fee), written off on {_doc_label(target)}")]
-        if not eligible:
-            break
+    if not late_note:
+        memo_fit = _net_unquoted_memos(ctx, refs, quoted, bases, doc_score, label)
+        if memo_fit:
+            return memo_fit
+        tol = rules.tolerance
+        for base, base_disc, note in bases:
+            gap = base - a
+            if tol.allows(gap, base):
+                target = max(invoices, key=lambda d: d.remaining)
+                lines = [
+                    _full_line(d, base_disc.get(d.doc_id, ZERO), gap if d is target else ZERO) for d in refs
+                ]
+                return [_proposal("reference_fee_writeoff", lines, ZERO, doc_score, am.tolerance,
+                                  f"{label}; {_money(gap)} short{note}, within the write-off tolerance "
+                                  f"(bank fee), written off on {_doc_label(target)}")]
 
-    if a < total and len(refs) > 1:
+    if a < total and len(refs) > 1 and not late_note:
         values = [to_units(d.remaining) for d in invoices]
         found = find_subsets(values, to_units(a), to_units(a), max_size=len(invoices),
                              budget=rules.subset.node_budget)
@@ -266,20 +292,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
                               ambiguous=not unique)]
 
     if a > total:
-        extra = a - total
-        others = [d for d in ctx.docs if d.kind == "invoice" and d.doc_id not in quoted]
-        if others:
-            found = find_subsets([to_units(d.remaining) for d in others], to_units(extra), to_units(extra),
-                                 max_size=rules.subset.max_size, budget=rules.subset.node_budget)
-            if len(found.solutions) == 1 and found.complete:
-                more = [others[i] for i in found.solutions[0]]
-                lines = [_full_line(d) for d in refs] + [_full_line(d) for d in more]
-                return [_proposal("reference_and_amount", lines, ZERO, min(doc_score, rules.document_scores
-                                  .amount_subset), am.exact,
-                                  f"{label}; the remaining {_money(extra)} pays exactly {_labels(more)}")]
-        return [_proposal("reference_overpayment", [_full_line(d) for d in refs], extra, doc_score,
-                          am.overpayment, f"{label}; {_money(extra)} more than they are owed stays unapplied "
-                          f"on account")]
+        return [_fit_rest(ctx, refs, quoted, a - total, doc_score, label)]
 
     # Short beyond tolerance: a partial payment, applied oldest first, never marking anything paid
     # that was not paid (the complaint in odoo/odoo#63111 and alyf-de/banking#59).
@@ -298,7 +311,74 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
     single = len(invoices) == 1
     return [_proposal("reference_partial" if single else "reference_partial_multi", partial, ZERO, doc_score,
                       am.partial if single else am.partial_multi,
-                      f"{label}; {_money(a)} is a partial payment, {_money(total - a)} stays open")]
+                      f"{label}{late_note}; {_money(a)} is a partial payment, "
+                      f"{_money(total - a)} stays open")]
+
+
+def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str],
+                        bases: list[tuple[Decimal, dict[str, Decimal], str]], doc_score: float,
+                        label: str) -> list[Proposal]:
+    """Credit memos the customer netted without quoting them: one, or two when there are few to try.
+
+    Memos raised against the quoted invoices are preferred when several fit.
+    """
+    a, am = ctx.amount, ctx.rules.amount_scores
+    memos = [d for d in ctx.docs if d.kind == "credit_memo" and d.doc_id not in quoted]
+    if not memos:
+        return []
+    sets: list[tuple[OpenDocument, ...]] = [(m,) for m in memos]
+    if len(memos) <= 12:
+        sets += [(m, n) for i, m in enumerate(memos) for n in memos[i + 1:]]
+    for base, base_disc, _ in reversed(bases):
+        fits = [group for group in sets if a == base - sum((m.remaining for m in group), ZERO)]
+        if not fits:
+            continue
+        smallest = min(len(g) for g in fits)
+        fits = [g for g in fits if len(g) == smallest]
+        if len(fits) > 1:
+            own = [g for g in fits if all(m.applies_to in quoted for m in g)]
+            fits = own if len(own) == 1 else fits
+        group = fits[0]
+        lines = [_full_line(d, base_disc.get(d.doc_id, ZERO)) for d in refs] + [_full_line(m) for m in group]
+        netted = sum((m.remaining for m in group), ZERO)
+        return [_proposal("reference_credit_memo", lines, ZERO, doc_score, am.credit_memo,
+                          f"{label}; the customer netted {_labels(list(group))} ({_money(netted)})",
+                          ambiguous=len(fits) > 1)]
+    return []
+
+
+def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: Decimal, doc_score: float,
+              label: str) -> Proposal:
+    """More cash than the quoted documents: what pays the rest?
+
+    A remittance that lists some of the invoices a payment covers leaves a rest that pays the
+    others; parking it on account as if it were an overpayment would leave them open and the
+    customer reminded of invoices they paid. So: one other open invoice equal to the rest, and
+    only one, completes the payment; a rest no combination of the customer's other open invoices
+    can make up is an overpayment left on account; anything else is for a person.
+    """
+    rules = ctx.rules
+    ds, am = rules.document_scores, rules.amount_scores
+    lines = [_full_line(d) for d in refs]
+    others = [d for d in ctx.docs if d.kind == "invoice" and d.doc_id not in quoted]
+    same = [d for d in others if d.remaining == extra]
+    if same:
+        rest = f"{label}; the remaining {_money(extra)} pays exactly {_labels(same[:1])}"
+        if len(same) > 1:
+            rest += f", and {_labels(same[1:3])} as well"
+        return _proposal("reference_and_amount", [*lines, _full_line(same[0])], ZERO,
+                         min(doc_score, ds.amount_single), am.exact, rest, ambiguous=len(same) > 1)
+    reach = any_subset_reaches([to_units(d.remaining) for d in others], to_units(extra),
+                               rules.subset.rest_budget)
+    if reach is False:
+        why = f"{label}; {_money(extra)} more than they are owed stays unapplied on account"
+        if others:
+            why += " (no combination of the customer's other open invoices makes it up)"
+        return _proposal("reference_overpayment", lines, extra, doc_score, am.overpayment, why)
+    why = (f"{label}; the remaining {_money(extra)} may pay open invoices that are not quoted ("
+           + ("several combinations of them add up to it" if reach else "too many to rule out") + ")")
+    return _proposal("reference_overpayment", lines, extra, doc_score, am.overpayment, why,
+                     blocked="the rest may pay invoices the remittance does not list")
 
 
 def _fit_amount(ctx: _Context) -> list[Proposal]:
@@ -333,26 +413,54 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
         return [_proposal("amount_single_invoice", [_full_line(singles[0])], ZERO, ds.amount_single, am.exact,
                           why, ambiguous=len(singles) > 1)]
 
+    # Tier 1c: everything open, a statement paid as a whole ("balance of account"). More than every
+    # open invoice from a payer known for sure leaves the rest on account: no way of applying the
+    # cash leaves any invoice open.
+    balance = sum((d.signed_remaining for d in ctx.docs), ZERO)
+    if len(ctx.docs) > 1 and a == balance:
+        return [_proposal("amount_whole_balance", [_full_line(d) for d in ctx.docs], ZERO, ds.whole_balance,
+                          am.exact, f"no document quoted; the amount equals everything open "
+                          f"({len(ctx.docs)} documents, balance {_money(balance)})")]
+    owed = sum((d.remaining for d in all_invoices), ZERO)
+    if ctx.payer_sure and a > owed:
+        extra = a - owed
+        return [_proposal("amount_whole_balance", [_full_line(d) for d in all_invoices], extra,
+                          ds.whole_balance, am.overpayment,
+                          f"no document quoted; the amount is more than every open invoice "
+                          f"({len(all_invoices)}, {_money(owed)} together); {_money(extra)} more stays "
+                          f"unapplied on account")]
+
     plain = [to_units(d.remaining) for d in invoices]
 
-    # Tier 1b: exact sets of invoices, alone or net of one open credit memo.
-    hits: list[tuple[tuple[int, ...], OpenDocument | None]] = []
+    # Tier 1b: exact sets of invoices, alone or net of one open credit memo; one invoice net of
+    # two memos.
+    hits: list[tuple[tuple[int, ...], tuple[OpenDocument, ...]]] = []
     complete = True
+    chance = 0.0
     for memo in (None, *memos):
         target = a + (memo.remaining if memo else ZERO)
         sols, done = search(plain, target, target)
         complete &= done
-        hits.extend((s, memo) for s in sols)
+        chance += chance_of_coincidence(plain, to_units(target), bounds.max_size, 2 if memo is None else 1)
+        hits.extend((s, (memo,) if memo else ()) for s in sols)
         if len(hits) > 1:
             break
+    if not hits and len(memos) > 1:
+        by_amount: dict[Decimal, list[int]] = {}
+        for i, d in enumerate(invoices):
+            by_amount.setdefault(d.remaining, []).append(i)
+        for i, m in enumerate(memos):
+            for n in memos[i + 1:]:
+                hits.extend(((k,), (m, n)) for k in by_amount.get(a + m.remaining + n.remaining, ()))
     if hits:
-        sol, memo = hits[0]
+        sol, netted = hits[0]
         chosen = [invoices[i] for i in sol]
-        lines = [_full_line(d) for d in chosen] + ([_full_line(memo)] if memo else [])
+        lines = [_full_line(d) for d in chosen] + [_full_line(m) for m in netted]
         unique = len(hits) == 1 and complete
-        if memo is not None:
+        by_chance = unique and chance > bounds.max_chance and (len(chosen) > 1 or bool(netted))
+        if netted:
             rule, dscore, ascore = "amount_credit_memo", ds.amount_subset, am.credit_memo
-            why = f"the amount equals {_labels(chosen)} net of {_doc_label(memo)}"
+            why = f"the amount equals {_labels(chosen)} net of {_labels(list(netted))}"
         elif len(chosen) == 1:
             rule, dscore, ascore = "amount_single_invoice", ds.amount_single, am.exact
             why = f"no document quoted; the amount equals the open amount of {_labels(chosen)}"
@@ -362,7 +470,10 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
         if not unique:
             why += (", but other open documents add up to the same amount" if len(hits) > 1
                     else ", but the search was bounded so uniqueness is not proven")
-        return [_proposal(rule, lines, ZERO, dscore, ascore, why, ambiguous=not unique)]
+        elif by_chance:
+            why += (f", but with {len(invoices)} open invoices a set adding up to it by chance is too likely "
+                    f"({chance:.3f} expected)")
+        return [_proposal(rule, lines, ZERO, dscore, ascore, why, ambiguous=not unique or by_chance)]
 
     # Tier 2: exact after early-payment discounts within terms.
     disc = {d.doc_id: d.discount_amount() for d in invoices if ctx.discount_eligible(d)}
@@ -374,6 +485,9 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
             chosen = [invoices[i] for i in sols[0]]
             lines = [_full_line(d, disc.get(d.doc_id, ZERO)) for d in chosen]
             unique = len(sols) == 1 and done
+            chance = chance_of_coincidence(values, to_units(a), bounds.max_size)
+            if len(chosen) > 1 and chance > bounds.max_chance:
+                unique = False
             dscore = ds.amount_single if len(chosen) == 1 else ds.amount_subset
             return [_proposal("amount_discount", lines, ZERO, dscore, am.discount,
                               f"no document quoted; the amount equals {_labels(chosen)} less the "
@@ -462,16 +576,17 @@ def _fit_remittance(ctx: _Context, lookup: Callable[[str], list[OpenDocument]]) 
 
 _STRONG = frozenset((
     "reference_exact", "reference_discount", "reference_credit_memo", "reference_fee_writeoff",
-    "reference_and_amount",
+    "reference_and_amount", "reference_settled_other",
 ))
 
 
-def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: MatchRules) -> list[Proposal]:
+def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: MatchRules,
+             payer_sure: bool = False) -> list[Proposal]:
     """All proposals for one customer's open documents, best evidence first."""
     docs = view.open_documents()
     if not docs:
         return []
-    ctx = _Context(payment, docs, rules)
+    ctx = _Context(payment, docs, rules, payer_sure)
     if payment.remittance:
         return _fit_remittance(ctx, view.by_key)
     exact: list[OpenDocument] = []
@@ -485,6 +600,9 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
     if exact:
         proposals = _fit_referenced(ctx, exact, ds.reference, "quotes")
     else:
+        settled = list({d.doc_id: d for key in keys for d in view.settled_by_key(key)}.values())
+        if settled:
+            return [_fit_settled(ctx, settled)]
         groups = _typo_candidates(keys, docs, rules.typo_min_digits)
         if groups:
             proposals = _fit_typos(ctx, groups)
@@ -500,6 +618,26 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
             proposals[0].why += f"; but the amount pays {_doc_label(rivals[0])} exactly instead"
         return proposals
     return _fit_amount(ctx)
+
+
+def _fit_settled(ctx: _Context, settled: list[OpenDocument]) -> Proposal:
+    """The quoted documents were settled by payments earlier in this run: a duplicate, most likely.
+
+    Only one other open invoice of exactly the amount takes it (the customer quoted the wrong
+    number on the second payment); sets of invoices or a fee would only spread a duplicate around.
+    """
+    ds, am = ctx.rules.document_scores, ctx.rules.amount_scores
+    label = f"quotes {_labels(settled)}, which a payment earlier in this run settled"
+    same = [d for d in ctx.docs if d.kind == "invoice" and d.remaining == ctx.amount]
+    if len(same) == 1:
+        return _proposal("reference_settled_other", [_full_line(same[0])], ZERO, ds.amount_single, am.exact,
+                         f"{label}; the amount pays {_doc_label(same[0])} exactly, the only open invoice "
+                         f"of that amount")
+    why = f"{label}: a duplicate payment?"
+    if same:
+        why += f" {_labels(same[:3])} are open for the same amount"
+    return _proposal("reference_settled", [], ctx.amount, ds.reference, am.mismatch, why,
+                     blocked="the quoted documents are already settled")
 
 
 def _fit_typos(ctx: _Context, groups: list[list[OpenDocument]]) -> list[Proposal]:
@@ -602,7 +740,8 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
     """
     if payment.amount <= 0:
         return _unmatched(payment, "not_a_receipt", "not incoming cash (zero or negative amount)")
-    payer, note, ties = _identify(payment, customers, rules)
+    found = _identify(payment, customers, rules)
+    payer, note, ties = found.hit, found.note, found.ties
     keys = extract_number_keys(payment.reference, rules.number_min_digits)
     for item in payment.remittance:
         keys.extend(k for k in [number_key(item.number)] if k and k not in keys)
@@ -619,7 +758,8 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
                 return settled
         return _match_unknown_payer(payment, documents, customers, rules, as_of, keys, note)
 
-    proposals = _propose(payment, documents.view(payer.customer_id, payment.currency, as_of), keys, rules)
+    view = documents.view(payer.customer_id, payment.currency, as_of)
+    proposals = _propose(payment, view, keys, rules, payer.source in _SURE)
     if not proposals and rules.match_across_currencies:
         foreign = _open_docs(documents, payer.customer_id, payment, as_of, False)
         foreign_refs = [d for d in foreign if d.key and d.key in keys]
@@ -630,12 +770,64 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
                                    f"quotes {_labels(foreign_refs)} in {foreign_refs[0].currency}, "
                                    f"not {payment.currency}",
                                    blocked="the documents are in another currency")]
+    if proposals and keys and proposals[0].rule.startswith("amount_"):
+        elsewhere = [d for d in documents.for_customer(payer.customer_id)
+                     if d.currency != payment.currency and d.key in keys]
+        if elsewhere:
+            proposals[0].blocked = (f"the reference quotes {_labels(elsewhere[:2])} in "
+                                    f"{elsewhere[0].currency}, not {payment.currency}")
+    if payer.source in _BY_NAME:
+        doubt = _name_doubt(payment, payer, view, keys, proposals, documents, customers, rules, as_of,
+                            found.rivals)
+        if doubt and proposals:
+            proposals[0].blocked = doubt
+        elif doubt:
+            return _unmatched(payment, "no_fit", f"Paid by {payer.how}; {doubt}", payer.customer_id,
+                              {"payer": round(payer.score, 4)})
     if not proposals:
         why = "noise: the reference reads like a bank or refund entry" if is_noise else (
             f"no open {payment.currency} document of this customer fits {_money(payment.amount)}")
         return _unmatched(payment, "noise" if is_noise else "no_fit", f"Paid by {payer.how}; {why}",
                           payer.customer_id, {"payer": round(payer.score, 4)})
     return _decide(payment, payer, proposals[0], rules, note)
+
+
+_BY_NAME = frozenset(("name", "name_in_reference"))
+_SURE = frozenset(("customer_id", "bank_account"))
+
+
+def _name_doubt(payment: PaymentInput, payer: PayerHit, view: CustomerView, keys: list[str],
+                proposals: list[Proposal], documents: DocumentIndex, customers: CustomerIndex,
+                rules: MatchRules, as_of: date, rivals: list[tuple[float, str]]) -> str:
+    """Why a payer known only by a fuzzy name may be the wrong customer, or "" when nothing says so.
+
+    A number quoted that names another customer's open document, and none of the payer's own, says
+    the name may have picked the wrong customer. A second customer the name fits nearly as well,
+    with an open item the payment fits at least as well, leaves two answers.
+    """
+    if keys and not any(view.by_key(k) or view.settled_by_key(k) for k in keys):
+        owners = {
+            d.customer_id: d for k in keys if len(k) >= rules.typo_min_digits for d in documents.by_key(k)
+            if d.customer_id != payer.customer_id
+        }
+        if owners:
+            other = next(iter(owners.values()))
+            return (f"the quoted {_doc_label(other)} belongs to customer {other.customer_id}, and the payer "
+                    f"is known only by name")
+    if not proposals:
+        return ""
+    quoted = proposals[0].document >= rules.document_scores.reference
+    for _, cid in rivals:
+        # An open item of theirs the payment fits as well: the number quoted, or the amount to the cent
+        # when the payer's own item was found by amount too.
+        theirs = documents.view(cid, payment.currency, as_of)
+        named = [d for k in keys for d in theirs.by_key(k)]
+        same = [] if quoted else [d for d in theirs.open_documents() if d.remaining == payment.amount]
+        if named or same:
+            known = customers.get(cid)
+            return (f"the payer name fits customer {cid} ({known.name if known else cid}) as well, whose "
+                    f"{_doc_label((named or same)[0])} the payment fits just as well")
+    return ""
 
 
 def _settle_name_tie(payment: PaymentInput, documents: DocumentIndex, customers: CustomerIndex,
@@ -652,10 +844,16 @@ def _settle_name_tie(payment: PaymentInput, documents: DocumentIndex, customers:
         hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
                        f"customer {cid} ({known.name if known else cid}), one of {names} whose names fit "
                        f"'{payment.payer_name}', the only one whose open documents fit the payment")
-        proposals = _propose(payment, documents.view(cid, payment.currency, as_of), keys, rules)
-        if proposals and proposals[0].amount >= rules.amount_scores.tolerance and not proposals[0].ambiguous:
+        view = documents.view(cid, payment.currency, as_of)
+        proposals = _propose(payment, view, keys, rules)
+        if proposals and proposals[0].amount >= rules.amount_scores.tolerance:
+            if proposals[0].ambiguous or decided:
+                return None
+            doubt = _name_doubt(payment, hit, view, keys, proposals, documents, customers, rules, as_of, [])
+            if doubt:
+                proposals[0].blocked = doubt
             decided.append(_decide(payment, hit, proposals[0], rules))
-    return decided[0] if len(decided) == 1 else None
+    return decided[0] if decided else None
 
 
 def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, customers: CustomerIndex,
@@ -680,6 +878,13 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
         ctx = _Context(payment, view.open_documents(), rules)
         exact = list({d.doc_id: d for key in keys for d in view.by_key(key)}.values())
         proposals = _fit_referenced(ctx, exact, rules.document_scores.reference, "quotes") if exact else []
+        if proposals and proposals[0].amount < rules.amount_scores.tolerance and not proposals[0].blocked:
+            # Cash that does not pay the quoted document in full confirms nothing about who paid;
+            # a document one typo away that the cash pays exactly is as good an answer.
+            near = _paid_one_typo_away(payment, documents, [d.key for d in exact], cid)
+            if near is not None:
+                proposals[0].blocked = (f"the amount pays {_doc_label(near)} of customer {near.customer_id} "
+                                        f"exactly, one typo away from the quoted number")
         if proposals:
             results.append(_decide(payment, hit, proposals[0], rules, why))
     if not results:
@@ -694,12 +899,33 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
     return best
 
 
+def _paid_one_typo_away(payment: PaymentInput, documents: DocumentIndex, keys: list[str],
+                        owner: str) -> OpenDocument | None:
+    """Another customer's open document one wrong or swapped digit from a quoted number, paid exactly."""
+    for key in keys:
+        for variant in _one_typo_variants(key):
+            for d in documents.by_key(variant):
+                same_money = d.currency == payment.currency and d.remaining == payment.amount
+                if same_money and d.customer_id != owner:
+                    return d
+    return None
+
+
+def _one_typo_variants(key: str) -> Iterator[str]:
+    for i, c in enumerate(key):
+        for digit in "0123456789":
+            if digit != c and (i or digit != "0"):
+                yield key[:i] + digit + key[i + 1:]
+        if i + 1 < len(key) and key[i + 1] != c and (i or key[i + 1] != "0"):
+            yield key[:i] + key[i + 1] + c + key[i + 2:]
+
+
 def match_payments(payments: Iterable[PaymentInput], documents: DocumentIndex, customers: CustomerIndex,
                    rules: MatchRules, as_of: date, *, consume: bool = True) -> Iterator[MatchResult]:
-    """Decide a stream of payments in order.
+    """Decide payments in date order (the input order among payments of one day), yielding in input order.
 
     Args:
-        payments: Incoming cash, in the order it arrived.
+        payments: Incoming cash.
         documents: Open documents; auto applications reduce what is open on them when ``consume``.
         customers: Known customers.
         rules: Thresholds, weights and tolerances.
@@ -710,9 +936,26 @@ def match_payments(payments: Iterable[PaymentInput], documents: DocumentIndex, c
     Yields:
         One result per payment, in input order.
     """
-    for payment in payments:
-        result = match_payment(payment, documents, customers, rules, as_of)
-        if consume and result.status == "auto":
-            for line in result.applications:
-                documents.consume(line.doc_id, abs(line.amount) + line.discount + line.writeoff)
+    items = payments if isinstance(payments, list) else list(payments)
+    # Decided in date order against a running balance, so the later of two payments quoting the same
+    # invoice is the one that finds it closed, whatever order the file lists them in.
+    order = sorted(range(len(items)), key=lambda i: items[i].date)
+    if all(i == k for k, i in enumerate(order)):
+        for payment in items:
+            yield _match_and_consume(payment, documents, customers, rules, as_of, consume)
+        return
+    results: list[MatchResult | None] = [None] * len(items)
+    for i in order:
+        results[i] = _match_and_consume(items[i], documents, customers, rules, as_of, consume)
+    for result in results:
+        assert result is not None
         yield result
+
+
+def _match_and_consume(payment: PaymentInput, documents: DocumentIndex, customers: CustomerIndex,
+                       rules: MatchRules, as_of: date, consume: bool) -> MatchResult:
+    result = match_payment(payment, documents, customers, rules, as_of)
+    if consume and result.status == "auto":
+        for line in result.applications:
+            documents.consume(line.doc_id, abs(line.amount) + line.discount + line.writeoff)
+    return result

@@ -17,8 +17,14 @@ _DATES = re.compile(
     r"(?<!\d)(?:\d{1,2}[./-]\d{1,2}[./-](?:19|20)?\d{2}|(?:19|20)\d{2}-\d{2}-\d{2})(?!\d)"
 )
 _MONEY = re.compile(r"(?<![\d/])\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?![\d/])")
-# A run of digit groups joined by one separator: "2024-00042", "1001/1002", "1001 1002".
-_DIGIT_RUN = re.compile(r"\d+(?:[-/. ]\d+)*")
+# A run of digit groups joined by one separator: "2024-00042", "1001/1002", "1001 1002", and a
+# number a line break split in two ("INV-1001\n05" when a bank wraps the reference field).
+_DIGIT_RUN = re.compile(r"\d+(?:(?:[-/. ]|\r?\n)\d+)*")
+# Keyed or scanned references mistake O for 0 and l or I for 1 inside a number ("INV-1OO1O5");
+# only a run that is mostly digits is read that way, so words like "INVOICE" or "OIL" stay words.
+_OCR_RUN = re.compile(r"(?<![A-Za-z])[0-9OoIl|]*\d[0-9OoIl|]*(?![A-Za-z])")
+_OCR_DIGITS = str.maketrans("OoIl|", "00111")
+_OCR_LETTERS = frozenset("OoIl|")
 
 _LEGAL_FORMS = frozenset((
     "gmbh", "ag", "kg", "ohg", "ug", "mbh", "gbr", "ek", "inc", "incorporated", "llc", "ltd", "limited",
@@ -92,6 +98,8 @@ def extract_number_keys(text: str | None, min_digits: int = 3, max_group: int = 
     """
     if not text:
         return []
+    if not _OCR_LETTERS.isdisjoint(text):
+        text = _OCR_RUN.sub(_ocr_digits, text)
     text = _MONEY.sub(" ", _DATES.sub(" ", text))
     seen: dict[str, None] = {}
     for run in _DIGIT_RUN.findall(text):
@@ -107,6 +115,14 @@ def extract_number_keys(text: str | None, min_digits: int = 3, max_group: int = 
     return list(seen)
 
 
+def _ocr_digits(match: re.Match[str]) -> str:
+    run = match.group()
+    digits = sum(c.isdigit() for c in run)
+    if digits == len(run) or digits < 2 or digits < len(run) - digits:
+        return run
+    return run.translate(_OCR_DIGITS)
+
+
 def one_typo_apart(a: str, b: str) -> bool:
     """True when ``b`` is ``a`` with one wrong digit or two adjacent digits swapped."""
     if len(a) != len(b) or a == b:
@@ -120,6 +136,23 @@ def one_typo_apart(a: str, b: str) -> bool:
     return False
 
 
+# "Harbor Freightlines Ltd t/a Blue Anchor Cafe": the legal name and the name the customer trades
+# (and pays) under are both the customer's.
+_TRADING_AS = re.compile(
+    r"\s+(?:t/a|t\.a\.|trading\s+as|d/b/a|d\.b\.a\.|dba|doing\s+business\s+as|a/k/a|aka)\s+", re.IGNORECASE
+)
+
+
+def name_parts(name: str) -> list[str]:
+    """A customer name split at "trading as", "t/a", "doing business as", "dba" or "aka" markers.
+
+    >>> name_parts("Harbor Freightlines Ltd t/a Blue Anchor Cafe")
+    ['Harbor Freightlines Ltd', 'Blue Anchor Cafe']
+    """
+    parts = [p.strip() for p in _TRADING_AS.split(name)]
+    return [p for p in parts if p] or [name]
+
+
 def normalize_name(name: str | None) -> str:
     """A company name reduced to what identifies it: lower case, ASCII, no legal form or punctuation.
 
@@ -130,7 +163,8 @@ def normalize_name(name: str | None) -> str:
         return ""
     value = name.casefold().translate(_TRANSLIT)
     value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    tokens = _NOT_LOWER_ALNUM.sub(" ", value).split()
+    # Dotted legal forms are one word: "S.r.l." is "srl", "e.K." is "ek", "B.V." is "bv".
+    tokens = _NOT_LOWER_ALNUM.sub(" ", value.replace(".", "")).split()
     kept = [t for t in tokens if t not in _LEGAL_FORMS]
     return " ".join(kept or tokens)
 

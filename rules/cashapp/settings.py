@@ -63,6 +63,7 @@ class DocumentScores(_Section):
     amount_single: float = 0.85
     amount_subset: float = 0.8
     amount_tolerance: float = 0.75
+    whole_balance: float = 0.9
     weak: float = 0.4
 
 
@@ -97,6 +98,11 @@ class NameMatching(_Section):
         default=3, ge=0, description="The best name must beat the second by this; else decline."
     )
     in_reference_min_score: float = Field(default=92, ge=0, le=100)
+    rival_min_score: float = Field(
+        default=85, ge=0, le=100,
+        description="Another customer whose name scores this much fits the payer name as well; if it "
+        "has an open item the payment fits just as well, a person decides.",
+    )
     max_token_customers: int = Field(
         default=200, ge=1, description="Name tokens shared by more are too common."
     )
@@ -108,6 +114,16 @@ class SubsetSearch(_Section):
     max_documents: int = Field(default=40, ge=1)
     max_size: int = Field(default=4, ge=1)
     node_budget: int = Field(default=20000, ge=100)
+    max_chance: float = Field(
+        default=0.01, ge=0,
+        description="A set of several open documents found by amount alone is applied only when fewer "
+        "than this many sets would add up to the amount by chance.",
+    )
+    rest_budget: int = Field(
+        default=100_000_000, ge=0,
+        description="Work allowed (open invoices × the rest in its smallest unit) to prove that money "
+        "left after the quoted documents cannot pay other open invoices; beyond it a person decides.",
+    )
 
 
 class MatchRules(_Section):
@@ -122,7 +138,9 @@ class MatchRules(_Section):
     names: NameMatching = NameMatching()
     subset: SubsetSearch = SubsetSearch()
     discount_grace_days: int = Field(
-        default=3, ge=0, description="Bank transit days still granted the discount."
+        default=0, ge=0,
+        description="Days after the discount period a discount is still granted (bank transit); "
+        "none unless configured: a discount taken late is a partial payment.",
     )
     number_min_digits: int = Field(default=3, ge=1)
     typo_min_digits: int = Field(default=4, ge=2)

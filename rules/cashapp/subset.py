@@ -9,6 +9,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import Decimal
+from math import comb, exp, gcd, pi, sqrt
 
 _MILLI = 3  # amounts are compared in thousandths, exact for every ISO 4217 minor unit
 
@@ -123,3 +124,68 @@ def find_subsets(
         # Stopping early at the limit still proves "not unique", which is all the caller needs.
         complete = True
     return SubsetResult(solutions, complete)
+
+
+def any_subset_reaches(values: list[int], target: int, budget: int) -> bool | None:
+    """Whether some set of ``values`` (of any size) adds up to exactly ``target``.
+
+    Used to prove that money left over after the quoted documents cannot be paying other open
+    documents. The reachable sums are the set bits of one integer, shifted by each value in turn
+    (a subset-sum table in a few C-speed big-integer operations).
+
+    Args:
+        values: Positive amounts in thousandths.
+        target: The amount to reach, in thousandths.
+        budget: Most ``len(values) * target`` (in the values' common unit) worth working through.
+
+    Returns:
+        True or False, or None when proving it would cost more than ``budget``.
+    """
+    vals = [v for v in values if 0 < v <= target]
+    if target <= 0 or sum(vals) < target:
+        return target == 0
+    if target in vals:
+        return True
+    unit = gcd(target, *vals)
+    target //= unit
+    if len(vals) * target > budget:
+        return None
+    mask = (1 << (target + 1)) - 1
+    reach = 1
+    for v in sorted(vals, reverse=True):
+        reach |= (reach << (v // unit)) & mask
+        if reach >> target & 1:
+            return True
+    return False
+
+
+def chance_of_coincidence(values: list[int], target: int, max_size: int, min_size: int = 2) -> float:
+    """How many sets of ``min_size`` to ``max_size`` values would add up to ``target`` by chance alone.
+
+    A set of open invoices that adds up to a payment is evidence only when few sets would: among
+    forty invoices, some four of them hit almost any amount to the cent now and then. The sums of
+    ``k`` values are taken as normally distributed (mean and spread from the values), so the
+    expected number of chance hits is the number of ``k``-sets times the density at ``target``
+    times the amounts' common step.
+
+    Args:
+        values: The candidate amounts, in thousandths.
+        target: The amount the sets must add up to, in thousandths.
+        max_size: Largest set size searched.
+        min_size: Smallest set size searched.
+
+    Returns:
+        The expected number of sets that add up to ``target`` without being what the customer paid.
+    """
+    m = len(values)
+    if m < min_size or m == 0:
+        return 0.0
+    step = gcd(target, *values) or 1
+    mean = sum(values) / m
+    spread = max(sqrt(sum((v - mean) ** 2 for v in values) / m), float(step))
+    expected = 0.0
+    for k in range(max(1, min_size), min(max_size, m) + 1):
+        sd = sqrt(k) * spread
+        z = (target - k * mean) / sd
+        expected += comb(m, k) * exp(-z * z / 2) / (sqrt(2 * pi) * sd) * step
+    return expected

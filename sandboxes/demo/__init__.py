@@ -33,6 +33,14 @@ class DemoERP:
     where_written: str
 
 
+#: The ERPs ``arbridge demo --erp NAME`` can run against.
+ERP_MODULES = {
+    "quickbooks": "sandboxes.demo.quickbooks",
+    "sap-s4hana": "sandboxes.demo.sap_s4hana",
+    "csv": "sandboxes.demo.csv_exports",
+}
+
+
 def _erp_profiles() -> list[str]:
     """The local ERPs the demo can use, best first: a sandbox speaking a real ERP's protocol."""
     profiles = []
@@ -47,13 +55,13 @@ def _erp_profiles() -> list[str]:
 
 
 @contextmanager
-def demo_erp(state_dir: Path, resume: bool, echo: Echo) -> Iterator[DemoERP]:
-    module = importlib.import_module(_erp_profiles()[0])
+def demo_erp(state_dir: Path, resume: bool, echo: Echo, erp: str | None = None) -> Iterator[DemoERP]:
+    module = importlib.import_module(ERP_MODULES[erp] if erp else _erp_profiles()[0])
     with module.local_erp(state_dir, resume=resume, echo=echo) as erp:
         yield erp
 
 
-def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print) -> int:
+def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print, erp_name: str | None = None) -> int:
     """Run the demo cycle; return the process exit code."""
     from config import default_config
 
@@ -66,7 +74,7 @@ def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print) -> in
         for leftover in state_dir.glob("arbridge.sqlite*"):
             leftover.unlink()
     state_dir.mkdir(parents=True, exist_ok=True)
-    with demo_erp(state_dir, resume, echo) as erp:
+    with demo_erp(state_dir, resume, echo, erp_name) as erp:
         deployment = default_config(
             state_dir,
             overrides={

@@ -107,10 +107,14 @@ class Company:
         clock: returns the current time (timezone-aware); injected so tests control aging and expiry.
         tz: the company's time zone; QuickBooks stamps ``MetaData`` in company-local time.
         realm_id: the company id.
+        intuit: Intuit's schema, which every written body must follow.
     """
 
-    def __init__(self, clock: Callable[[], datetime], tz: tzinfo, realm_id: str) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime], tz: tzinfo, realm_id: str, intuit: schema.IntuitSchema
+    ) -> None:
         self.clock = clock
+        self.intuit = intuit
         self.tz = tz
         self.realm_id = realm_id
         self.lock = threading.RLock()
@@ -215,7 +219,7 @@ class Company:
             conditions = list(query.conditions)
             if entity in schema.LIST_ENTITIES and not query.mentions("Active"):
                 # QuickBooks hides inactive list entries unless the query asks about Active.
-                conditions.append(q.Condition("Active", "=", (True,)))
+                conditions.append(q.Condition("Active", "=", (True,), "boolean"))
             if entity not in schema.LIST_ENTITIES:
                 conditions = [c for c in conditions if c.field != "Active"]
             keys = self._candidate_ids(query, conditions)
@@ -227,7 +231,7 @@ class Company:
                     if ident not in table:
                         continue
                     record = table[ident]
-                    if all(q.matches(record, entity, c, self.tz) for c in rest):
+                    if all(q.matches(record, c, self.tz) for c in rest):
                         yield record
 
             if query.count:
@@ -276,14 +280,14 @@ class Company:
             return selected[::-1] if query.descending else selected
         # Any other ORDERBY: sort the full table (small lists; large seeds order by time or Id).
         table = self.tables[entity]
-        kind = q.field_type(entity, query.order_by)
+        kind = query.order_family
         records = [(ident, table[ident]) for ident in table]
 
         def sort_key(item: tuple[str, Record]) -> tuple[int, Any, int]:
             value = q.resolve(item[1], query.order_by or "Id")
             if value is None:
                 return (1, "", int(item[0]))
-            if kind in ("decimal", "int"):
+            if kind in ("decimal", "integer"):
                 return (0, Decimal(str(value)), int(item[0]))
             return (0, str(value), int(item[0]))
 
@@ -351,7 +355,7 @@ class Company:
         """
         if entity not in schema.WRITABLE:
             raise unsupported_operation(f"Create/Update {entity}")
-        schema.validate(entity, body, entity=True)
+        self.intuit.validate(entity, body, entity=True)
         with self.lock:
             if operation == "delete":
                 return self._delete(entity, body)
@@ -624,7 +628,9 @@ class Company:
                     raise required_param(f"{where}.Amount")
                 amount = money(line["Amount"])
                 item = line[detail]
-                if item.get("Qty") not in (None, "") and item.get("UnitPrice") not in (None, ""):
+                # python-quickbooks sends Qty 0 and UnitPrice 0 when they are not set; QuickBooks
+                # checks the product only when both are given.
+                if _given(item.get("Qty")) and _given(item.get("UnitPrice")):
                     expected = money(Decimal(str(item["Qty"])) * Decimal(str(item["UnitPrice"])))
                     if expected != amount:
                         raise QboFault(
@@ -979,6 +985,10 @@ class Company:
                 "value": customer_id,
                 "name": self.tables["Customer"][customer_id]["DisplayName"],
             }
+
+
+def _given(value: Any) -> bool:
+    return value not in (None, "") and Decimal(str(value)) != 0
 
 
 def utc_clock() -> datetime:

@@ -4,6 +4,12 @@
 [STARTPOSITION n] [MAXRESULTS m]`` where a condition is ``field op value`` (``= < > <= >= !=``),
 ``field IN (v, ...)`` or ``field LIKE '%x%'``. Keywords are case-insensitive, as in QuickBooks;
 anything else is a ``QueryParserError`` fault. QuickBooks has no ``OR``, and neither has this.
+Field names are Intuit's, resolved against its schema.
+
+``MAXRESULTS`` above 1,000 is refused, not clamped: QuickBooks answers ``4001 Invalid query``,
+"QueryValidationError: value 1500 is too large. Max allowed value is 1000" (quoted from a real
+answer in ruckus/quickbooks-ruby issue #24; the same shape as Intuit's ``value 0 is too small``
+answer in ``query_validation_error.xml``).
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sandboxes.quickbooks import schema
 from sandboxes.quickbooks.faults import query_parser_error, query_validation_error
+from sandboxes.quickbooks.schema import ENTITIES, IntuitSchema
 
 MAX_RESULTS = 1000  # Intuit's ceiling for one query page
 DEFAULT_MAX_RESULTS = 100
@@ -33,6 +39,7 @@ class Condition:
     field: str
     op: str
     values: tuple[Any, ...]
+    family: str = "string"
 
 
 @dataclass
@@ -43,6 +50,7 @@ class Query:
     count: bool = False
     conditions: list[Condition] = field(default_factory=list)
     order_by: str | None = None
+    order_family: str = "string"
     descending: bool = False
     start_position: int = 1
     max_results: int = DEFAULT_MAX_RESULTS
@@ -135,8 +143,8 @@ class _Parser:
         raise self.fail("<STRING_LITERAL>")
 
 
-def parse(text: str) -> Query:
-    """Parse a query into its parts.
+def parse(text: str, intuit: IntuitSchema) -> Query:
+    """Parse a query into its parts, with field names and types resolved against Intuit's schema.
 
     Raises:
         QboFault: 4000 ``QueryParserError`` for text outside the supported grammar, 4001
@@ -156,13 +164,13 @@ def parse(text: str) -> Query:
         raise p.fail('"*" or "COUNT(*)"')
     p.expect_keyword("FROM")
     raw_entity = p.word()
-    entity = next((e for e in schema.ENTITIES if e.lower() == raw_entity.lower()), None)
+    entity = next((e for e in ENTITIES if e.lower() == raw_entity.lower()), None)
     if entity is None or (entity == "CompanyInfo" and count):
         raise query_validation_error(f"Invalid context declaration : {raw_entity}")
     query = Query(entity=entity, count=count)
     if p.keyword("WHERE"):
         while True:
-            query.conditions.append(_condition(p, entity))
+            query.conditions.append(_condition(p, entity, intuit))
             if not p.keyword("AND"):
                 break
     ordered = p.keyword("ORDERBY")
@@ -170,7 +178,7 @@ def parse(text: str) -> Query:
         p.expect_keyword("BY")
         ordered = True
     if ordered:
-        query.order_by = _field_name(p.word(), entity)
+        query.order_by, query.order_family = _field(p.word(), entity, intuit)
         if p.keyword("DESC"):
             query.descending = True
         else:
@@ -183,51 +191,58 @@ def parse(text: str) -> Query:
         query.max_results = p.integer("MAXRESULTS")
         if query.max_results < 1:
             raise query_validation_error(f"value {query.max_results} is too small. Min allowed value is 1")
-        query.max_results = min(query.max_results, MAX_RESULTS)
+        if query.max_results > MAX_RESULTS:
+            raise query_validation_error(
+                f"value {query.max_results} is too large. Max allowed value is {MAX_RESULTS}"
+            )
     if p.peek() is not None:
         raise p.fail("<EOF>")
     return query
 
 
-def _field_name(raw: str, entity: str) -> str:
-    """Canonical spelling of a field (``metadata.lastupdatedtime`` → ``MetaData.LastUpdatedTime``)."""
+def _field(raw: str, entity: str, intuit: IntuitSchema) -> tuple[str, str]:
+    """Intuit's spelling of a field and how its values read (``metadata.lastupdatedtime`` →
+    ``MetaData.LastUpdatedTime``, ``dateTime``)."""
     head, _, rest = raw.partition(".")
-    fields = schema.fields_of(entity)
+    fields = intuit.fields_of(entity)
     top = next((name for name in fields if name.lower() == head.lower()), None)
     if top is None:
         raise query_validation_error(f"property '{raw}' is not queryable")
+    spec = fields[top]
     if not rest:
-        return top
-    sub_type = fields[top].type
-    if sub_type in schema.VALUE_TYPES and rest.lower() in ("value", "name"):
-        return f"{top}.{rest.lower()}"
-    if sub_type not in schema.TYPES or "." in rest:
+        if spec.kind in ("complex", "any"):
+            raise query_validation_error(f"property '{raw}' is not queryable")
+        return top, spec.family
+    if spec.kind == "value" and rest.lower() in ("value", "name"):
+        return f"{top}.{rest.lower()}", "string"
+    if spec.kind != "complex" or "." in rest:
         raise query_validation_error(f"property '{raw}' is not queryable")
-    sub = next((name for name in schema.fields_of(sub_type) if name.lower() == rest.lower()), None)
-    if sub is None:
+    sub_fields = intuit.fields_of(spec.type)
+    sub = next((name for name in sub_fields if name.lower() == rest.lower()), None)
+    if sub is None or sub_fields[sub].kind in ("complex", "any"):
         raise query_validation_error(f"property '{raw}' is not queryable")
-    return f"{top}.{sub}"
+    return f"{top}.{sub}", sub_fields[sub].family
 
 
-def _condition(p: _Parser, entity: str) -> Condition:
-    name = _field_name(p.word(), entity)
+def _condition(p: _Parser, entity: str, intuit: IntuitSchema) -> Condition:
+    name, family = _field(p.word(), entity, intuit)
     tok = p.peek()
     if tok and tok[0] == "op":
         p.i += 1
         op = "!=" if tok[1] == "<>" else tok[1]
-        return Condition(name, op, (p.literal(),))
+        return Condition(name, op, (p.literal(),), family)
     if p.keyword("IN"):
         p.expect_punct("(")
         values = [p.literal()]
         while p.punct(","):
             values.append(p.literal())
         p.expect_punct(")")
-        return Condition(name, "in", tuple(values))
+        return Condition(name, "in", tuple(values), family)
     if p.keyword("LIKE"):
         value = p.literal()
         if not isinstance(value, str):
             raise p.fail("<STRING_LITERAL>")
-        return Condition(name, "like", (value,))
+        return Condition(name, "like", (value,), family)
     raise p.fail('"=" "<" ">" "<=" ">=" "!=" "IN" "LIKE"')
 
 
@@ -241,18 +256,6 @@ def resolve(record: dict[str, Any], name: str) -> Any:
     if isinstance(value, dict) and "value" in value:
         value = value["value"]
     return value
-
-
-def field_type(entity: str, name: str) -> str:
-    """The XSD simple type of a query field."""
-    fields = schema.fields_of(entity)
-    top, _, rest = name.partition(".")
-    spec = fields[top]
-    if rest and spec.type in schema.TYPES:
-        return schema.fields_of(spec.type)[rest].type
-    if spec.type in schema.VALUE_TYPES:
-        return "string"
-    return spec.type
 
 
 def parse_datetime(value: str, tz: tzinfo) -> datetime:
@@ -272,7 +275,7 @@ def _coerce(kind: str, value: Any, tz: tzinfo) -> Any:
         return None
     if kind == "dateTime":
         return parse_datetime(str(value), tz)
-    if kind in ("decimal", "int", "positiveInteger"):
+    if kind in ("decimal", "integer"):
         try:
             return Decimal(str(value))
         except InvalidOperation:
@@ -287,9 +290,9 @@ def _coerce(kind: str, value: Any, tz: tzinfo) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
-def matches(record: dict[str, Any], entity: str, cond: Condition, tz: tzinfo) -> bool:
+def matches(record: dict[str, Any], cond: Condition, tz: tzinfo) -> bool:
     """True when the record satisfies one condition."""
-    kind = field_type(entity, cond.field)
+    kind = cond.family
     actual = _coerce(kind, resolve(record, cond.field), tz)
     if cond.op == "in":
         return actual in {_coerce(kind, v, tz) for v in cond.values}

@@ -7,10 +7,10 @@ from decimal import Decimal
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from sandboxes.quickbooks import schema
 from sandboxes.quickbooks.faults import QboFault
+from sandboxes.quickbooks.schema import ENTITIES, NAMESPACE, IntuitSchema
 
-NAMESPACE = "http://schema.intuit.com/finance/v3"
+__all__ = ["NAMESPACE", "entity_element", "fault_payload", "to_json", "to_xml"]
 
 
 def _json_default(value: Any) -> Any:
@@ -32,33 +32,35 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _fill(element: ET.Element, type_name: str, value: dict[str, Any]) -> None:
-    for name, spec in schema.fields_of(type_name).items():
+def _fill(intuit: IntuitSchema, element: ET.Element, type_name: str, value: dict[str, Any]) -> None:
+    for name, spec in intuit.fields_of(type_name).items():
         if name not in value or value[name] is None:
             continue
         items = value[name] if spec.repeated else [value[name]]
         for item in items:
-            if spec.type == "IntuitAnyType":
+            if spec.kind == "any":
                 continue  # extension blobs stay JSON-only
             child = ET.SubElement(element, name)
-            if spec.type in schema.VALUE_TYPES:
-                for attribute in schema.VALUE_TYPES[spec.type]:
+            if spec.kind == "value":
+                for attribute in spec.attributes:
                     if item.get(attribute) not in (None, ""):
                         child.set(attribute, _text(item[attribute]))
                 child.text = _text(item.get("value", ""))
             elif spec.is_complex:
-                _fill(child, spec.type, item)
+                _fill(intuit, child, spec.type, item)
             else:
                 child.text = _text(item)
 
 
-def entity_element(parent: ET.Element | None, entity: str, record: dict[str, Any]) -> ET.Element:
+def entity_element(
+    intuit: IntuitSchema, parent: ET.Element | None, entity: str, record: dict[str, Any]
+) -> ET.Element:
     """One entity as an XML element in schema order (``domain``/``sparse``/``status`` as attributes)."""
     element = ET.Element(entity) if parent is None else ET.SubElement(parent, entity)
-    for attribute in schema.ENTITY_ATTRIBUTES:
+    for attribute in intuit.entity_attributes:
         if attribute in record:
             element.set(attribute, _text(record[attribute]))
-    _fill(element, entity, record)
+    _fill(intuit, element, entity, record)
     return element
 
 
@@ -72,38 +74,38 @@ def _fault_element(parent: ET.Element, fault: dict[str, Any]) -> None:
         ET.SubElement(err, "Detail").text = str(error.get("Detail", ""))
 
 
-def _query_response(parent: ET.Element, response: dict[str, Any]) -> None:
+def _query_response(intuit: IntuitSchema, parent: ET.Element, response: dict[str, Any]) -> None:
     node = ET.SubElement(parent, "QueryResponse")
     for attribute in ("startPosition", "maxResults", "totalCount"):
         if attribute in response:
             node.set(attribute, str(response[attribute]))
     for key, value in response.items():
-        if key in schema.ENTITIES:
+        if key in ENTITIES:
             for record in value:
-                entity_element(node, key, record)
+                entity_element(intuit, node, key, record)
 
 
-def _content(parent: ET.Element, key: str, value: Any) -> None:
+def _content(intuit: IntuitSchema, parent: ET.Element, key: str, value: Any) -> None:
     if key == "Fault":
         _fault_element(parent, value)
     elif key == "QueryResponse":
-        _query_response(parent, value)
+        _query_response(intuit, parent, value)
     elif key == "CDCResponse":
         for cdc in value:
             node = ET.SubElement(parent, "CDCResponse")
             for response in cdc.get("QueryResponse", []):
-                _query_response(node, response)
+                _query_response(intuit, node, response)
     elif key == "BatchItemResponse":
         for item in value:
             node = ET.SubElement(parent, "BatchItemResponse", bId=str(item.get("bId", "")))
             for inner_key, inner in item.items():
                 if inner_key != "bId":
-                    _content(node, inner_key, inner)
-    elif key in schema.ENTITIES:
-        entity_element(parent, key, value)
+                    _content(intuit, node, inner_key, inner)
+    elif key in ENTITIES:
+        entity_element(intuit, parent, key, value)
 
 
-def to_xml(payload: dict[str, Any]) -> bytes:
+def to_xml(payload: dict[str, Any], intuit: IntuitSchema) -> bytes:
     """Serialise a payload as ``<IntuitResponse>`` XML (the ``time`` key becomes the attribute)."""
     ET.register_namespace("", NAMESPACE)
     root = ET.Element("IntuitResponse", xmlns=NAMESPACE)
@@ -111,7 +113,7 @@ def to_xml(payload: dict[str, Any]) -> bytes:
         root.set("time", str(payload["time"]))
     for key, value in payload.items():
         if key != "time":
-            _content(root, key, value)
+            _content(intuit, root, key, value)
     return b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + ET.tostring(root, encoding="utf-8")
 
 

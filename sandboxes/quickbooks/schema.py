@@ -1,169 +1,48 @@
-"""The slice of Intuit's QBO v3 schema the sandbox accepts and emits, and a validator for JSON bodies.
+"""Intuit's QBO v3 schema, read from ``Finance.xsd`` at run time, and the check of JSON bodies against it.
 
-The table below is written out by hand (the vendor XSD never ships with arbridge); a fidelity test
-loads Intuit's ``Finance.xsd`` and proves every field here exists in Intuit's type, with a
-compatible simple type, in the same relative order (XML output follows this order, and Intuit's
-types are ``xs:sequence``). Fields Intuit defines but this table leaves out are refused like
-unknown ones, so the sandbox is stricter than QuickBooks there, never looser.
+Nothing of Intuit's schema is copied into the repository: the sandbox loads Intuit's XSD from the
+specs folder (``sandboxes.specs``) and accepts every element Intuit defines for an entity, in the
+JSON form Intuit's API uses (element and attribute names as keys, ``value`` for the text of a
+simple-content type such as ``ReferenceType``).
 
-Spec syntax: ``Name:type`` separated by whitespace, ``*`` after the type for a repeated element.
-Simple types carry XSD names (``string``, ``decimal``, ``date`` …), complex types the XSD type name.
+Values are checked the way QuickBooks' JSON reader converts them into its Java classes: by the
+Java type behind the XSD type (text, number, whole number, boolean, date, enumeration), without
+the XSD facets. That is what QuickBooks does: it takes ``LineNum: 0`` (python-quickbooks' default
+for a new line) although the schema says ``positiveInteger``, and ``""`` for an unset value.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
+import xmlschema
+
 from sandboxes.quickbooks.faults import QboFault
+from sandboxes.specs import QUICKBOOKS, locate
 
-SIMPLE_TYPES = frozenset(
-    {"string", "id", "boolean", "decimal", "int", "positiveInteger", "date", "dateTime", "anyURI"}
-)
+__all__ = [
+    "ENTITIES",
+    "LIST_ENTITIES",
+    "NAMESPACE",
+    "READ_ONLY",
+    "TRANSACTIONS",
+    "WRITABLE",
+    "Field",
+    "IntuitSchema",
+    "load",
+]
 
-ENUMS: dict[str, frozenset[str]] = {
-    "GlobalTaxCalculationEnum": frozenset({"TaxInclusive", "TaxExcluded", "NotApplicable"}),
-    "PrintStatusEnum": frozenset({"NotSet", "NeedToPrint", "PrintComplete"}),
-    "EmailStatusEnum": frozenset({"NotSet", "NeedToSend", "EmailSent"}),
-    "EntityStatusEnum": frozenset({"Deleted", "Voided"}),
-    "CustomFieldTypeEnum": frozenset({"StringType", "BooleanType", "NumberType", "DateType"}),
-    "LineDetailTypeEnum": frozenset(
-        {
-            "PaymentLineDetail",
-            "DiscountLineDetail",
-            "TaxLineDetail",
-            "SalesItemLineDetail",
-            "SubTotalLineDetail",
-            "DescriptionOnly",
-        }
-    ),
-}
+NAMESPACE = "http://schema.intuit.com/finance/v3"
 
-# Types whose JSON form is {"value": text, <attribute>: ...} (XSD simpleContent with attributes).
-VALUE_TYPES: dict[str, tuple[str, ...]] = {
-    "ReferenceType": ("name", "type"),
-    "MemoRef": ("id",),
-}
-
-# XML attributes every IntuitEntity carries; in JSON they are plain keys.
-ENTITY_ATTRIBUTES: dict[str, str] = {"domain": "string", "sparse": "boolean", "status": "EntityStatusEnum"}
-
-_SPECS: dict[str, str] = {
-    "ModificationMetaData": "CreateTime:dateTime LastUpdatedTime:dateTime",
-    "CustomField": "DefinitionId:id Name:string Type:CustomFieldTypeEnum StringValue:string",
-    "LinkedTxn": "TxnId:id TxnType:string TxnLineId:id",
-    "PhysicalAddress": """
-        Id:id Line1:string Line2:string Line3:string Line4:string Line5:string City:string Country:string
-        CountrySubDivisionCode:string PostalCode:string Lat:string Long:string Note:string
-    """,
-    "EmailAddress": "Address:string",
-    "TelephoneNumber": "FreeFormNumber:string",
-    "WebSiteAddress": "URI:anyURI",
-    "SalesItemLineDetail": """
-        ItemRef:ReferenceType ClassRef:ReferenceType UnitPrice:decimal Qty:decimal
-        ItemAccountRef:ReferenceType TaxCodeRef:ReferenceType ServiceDate:date
-    """,
-    "SubTotalLineDetail": "ItemRef:ReferenceType",
-    "DiscountLineDetail": "PercentBased:boolean DiscountPercent:decimal DiscountAccountRef:ReferenceType",
-    "TaxLineDetail": """
-        TaxRateRef:ReferenceType PercentBased:boolean TaxPercent:decimal NetAmountTaxable:decimal
-    """,
-    "Line": """
-        Id:id LineNum:positiveInteger Description:string Amount:decimal LinkedTxn:LinkedTxn*
-        DetailType:LineDetailTypeEnum DiscountLineDetail:DiscountLineDetail TaxLineDetail:TaxLineDetail
-        SalesItemLineDetail:SalesItemLineDetail SubTotalLineDetail:SubTotalLineDetail
-        CustomField:CustomField* LineEx:IntuitAnyType
-    """,
-    "TxnTaxDetail": "TxnTaxCodeRef:ReferenceType TotalTax:decimal TaxLine:Line*",
-    "Customer": """
-        Id:id SyncToken:string MetaData:ModificationMetaData Title:string GivenName:string MiddleName:string
-        FamilyName:string Suffix:string FullyQualifiedName:string CompanyName:string DisplayName:string
-        PrintOnCheckName:string Active:boolean PrimaryPhone:TelephoneNumber AlternatePhone:TelephoneNumber
-        Mobile:TelephoneNumber Fax:TelephoneNumber PrimaryEmailAddr:EmailAddress WebAddr:WebSiteAddress
-        DefaultTaxCodeRef:ReferenceType Taxable:boolean BillAddr:PhysicalAddress ShipAddr:PhysicalAddress
-        Notes:string Job:boolean BillWithParent:boolean ParentRef:ReferenceType Level:int
-        SalesTermRef:ReferenceType PaymentMethodRef:ReferenceType Balance:decimal OpenBalanceDate:date
-        BalanceWithJobs:decimal CreditLimit:decimal AcctNum:string CurrencyRef:ReferenceType
-        PreferredDeliveryMethod:string ResaleNum:string ARAccountRef:ReferenceType
-        PrimaryTaxIdentifier:string IsProject:boolean
-    """,
-    "Invoice": """
-        Id:id SyncToken:string MetaData:ModificationMetaData CustomField:CustomField* DocNumber:string
-        TxnDate:date DepartmentRef:ReferenceType CurrencyRef:ReferenceType ExchangeRate:decimal
-        PrivateNote:string TxnStatus:string LinkedTxn:LinkedTxn* Line:Line* TxnTaxDetail:TxnTaxDetail
-        TxnSource:string TransactionLocationType:string RecurDataRef:ReferenceType CustomerRef:ReferenceType
-        CustomerMemo:MemoRef BillAddr:PhysicalAddress ShipAddr:PhysicalAddress FreeFormAddress:boolean
-        ShipFromAddr:PhysicalAddress ClassRef:ReferenceType SalesTermRef:ReferenceType DueDate:date
-        SalesRepRef:ReferenceType PONumber:string ShipMethodRef:ReferenceType ShipDate:date
-        TrackingNum:string GlobalTaxCalculation:GlobalTaxCalculationEnum TotalAmt:decimal
-        HomeTotalAmt:decimal ApplyTaxAfterDiscount:boolean PrintStatus:PrintStatusEnum
-        EmailStatus:EmailStatusEnum BillEmail:EmailAddress BillEmailCc:EmailAddress
-        BillEmailBcc:EmailAddress ARAccountRef:ReferenceType Balance:decimal HomeBalance:decimal
-        TaxExemptionRef:ReferenceType Deposit:decimal AllowIPNPayment:boolean AllowOnlinePayment:boolean
-        AllowOnlineCreditCardPayment:boolean AllowOnlineACHPayment:boolean InvoiceLink:string
-    """,
-    "CreditMemo": """
-        Id:id SyncToken:string MetaData:ModificationMetaData CustomField:CustomField* DocNumber:string
-        TxnDate:date DepartmentRef:ReferenceType CurrencyRef:ReferenceType ExchangeRate:decimal
-        PrivateNote:string TxnStatus:string LinkedTxn:LinkedTxn* Line:Line* TxnTaxDetail:TxnTaxDetail
-        TxnSource:string TransactionLocationType:string CustomerRef:ReferenceType CustomerMemo:MemoRef
-        BillAddr:PhysicalAddress ShipAddr:PhysicalAddress ClassRef:ReferenceType SalesTermRef:ReferenceType
-        GlobalTaxCalculation:GlobalTaxCalculationEnum TotalAmt:decimal HomeTotalAmt:decimal
-        ApplyTaxAfterDiscount:boolean PrintStatus:PrintStatusEnum EmailStatus:EmailStatusEnum
-        BillEmail:EmailAddress ARAccountRef:ReferenceType Balance:decimal HomeBalance:decimal
-        RemainingCredit:decimal
-    """,
-    "Payment": """
-        Id:id SyncToken:string MetaData:ModificationMetaData DocNumber:string TxnDate:date
-        CurrencyRef:ReferenceType ExchangeRate:decimal PrivateNote:string TxnStatus:string
-        LinkedTxn:LinkedTxn* Line:Line* TxnSource:string TransactionLocationType:string
-        CustomerRef:ReferenceType ARAccountRef:ReferenceType DepositToAccountRef:ReferenceType
-        PaymentMethodRef:ReferenceType PaymentRefNum:string TotalAmt:decimal UnappliedAmt:decimal
-        ProcessPayment:boolean
-    """,
-    "Term": """
-        Id:id SyncToken:string MetaData:ModificationMetaData Name:string Active:boolean Type:string
-        DiscountPercent:decimal DueDays:int DiscountDays:int
-    """,
-    "CompanyInfo": """
-        Id:id SyncToken:string MetaData:ModificationMetaData CompanyName:string LegalName:string
-        CompanyAddr:PhysicalAddress CompanyEmailAddr:EmailAddress PrimaryPhone:TelephoneNumber
-        CompanyStartDate:date Country:string DefaultTimeZone:string
-    """,
-}
-
-
-@dataclass(frozen=True)
-class Field:
-    """One element of a complex type: its XSD type name and whether it repeats."""
-
-    name: str
-    type: str
-    repeated: bool = False
-
-    @property
-    def is_complex(self) -> bool:
-        """True for a nested complex type (not a simple type, an enum or a value type)."""
-        return self.type in TYPES
-
-
-def _parse(spec: str) -> dict[str, Field]:
-    fields: dict[str, Field] = {}
-    for token in spec.split():
-        name, _, type_name = token.partition(":")
-        repeated = type_name.endswith("*")
-        fields[name] = Field(name, type_name.rstrip("*"), repeated)
-    return fields
-
-
-TYPES: dict[str, dict[str, Field]] = {name: _parse(spec) for name, spec in _SPECS.items()}
-
-# The entities the API serves at /v3/company/{realm}/{entity}; lists vs transactions matters for
-# deletes (lists are only made inactive) and the default Active filter in queries.
+# The entities this sandbox serves at /v3/company/{realm}/{entity}; lists vs transactions matters
+# for deletes (lists are only made inactive) and the default Active filter in queries.
 ENTITIES = ("Customer", "Invoice", "CreditMemo", "Payment", "Term", "CompanyInfo")
 LIST_ENTITIES = frozenset({"Customer", "Term"})
 TRANSACTIONS = frozenset({"Invoice", "CreditMemo", "Payment"})
@@ -183,14 +62,61 @@ READ_ONLY: dict[str, frozenset[str]] = {
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+# The Java type Intuit's reader converts each kind of value into, as its error messages name it.
 _JAVA_TYPES = {
     "decimal": "java.math.BigDecimal",
-    "int": "java.lang.Integer",
-    "positiveInteger": "java.math.BigInteger",
+    "integer": "java.math.BigInteger",
     "boolean": "java.lang.Boolean",
     "date": "java.util.Date",
     "dateTime": "java.util.Date",
 }
+_FAMILIES = {"string", "boolean", "decimal", "date", "dateTime"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One element (or attribute) of an Intuit type, as the sandbox reads and writes it.
+
+    Attributes:
+        name: the element name.
+        type: the XSD type's name (``ReferenceType``, ``Line``, ``decimal`` …).
+        kind: ``simple``, ``enum``, ``value`` (simple content with attributes, JSON
+            ``{"value": …}``), ``complex`` or ``any`` (``IntuitAnyType``, an open extension blob).
+        family: for simple, enum and value kinds, how the text is read: ``string``, ``id``,
+            ``boolean``, ``decimal``, ``integer``, ``date`` or ``dateTime``.
+        repeated: the element may occur more than once (a JSON list).
+        attributes: the attribute names of a ``value`` type.
+    """
+
+    name: str
+    type: str
+    kind: str
+    family: str = ""
+    repeated: bool = False
+    attributes: tuple[str, ...] = ()
+
+    @property
+    def is_complex(self) -> bool:
+        return self.kind == "complex"
+
+
+def _family(xsd_type: Any) -> tuple[str, str]:
+    """(kind, family) of a simple XSD type."""
+    if getattr(xsd_type, "enumeration", None):
+        return "enum", "string"
+    names: list[str] = []
+    current = xsd_type
+    while current is not None:
+        if current.local_name:
+            names.append(current.local_name)
+        current = getattr(current, "base_type", None)
+    if names and names[0] == "id":
+        return "simple", "id"
+    if "integer" in names:
+        return "simple", "integer"
+    primitive = getattr(xsd_type, "primitive_type", None)
+    name = primitive.local_name if primitive is not None else ""
+    return "simple", name if name in _FAMILIES else "string"
 
 
 def _unsupported(element: str, detail: str) -> QboFault:
@@ -210,125 +136,195 @@ def _unrecognized(type_name: str, key: str) -> QboFault:
     )
 
 
-def _wrong_type(path: str, type_name: str, value: Any) -> QboFault:
-    java = _JAVA_TYPES.get(type_name, type_name)
+def _wrong_type(path: str, family: str, value: Any) -> QboFault:
+    java = _JAVA_TYPES.get(family, family)
     return _unsupported(
         path, f"Can not deserialize value of type {java} from {value!r}: not a valid representation"
     )
 
 
-def _check_simple(path: str, type_name: str, value: Any) -> None:
-    """Accept what Intuit's JSON reader coerces; refuse the rest with a 2010 fault."""
-    if value is None or value == "":
-        return  # Intuit's reader treats "" like an absent value; python-quickbooks sends "" for unset fields.
-    if isinstance(value, dict | list):
-        raise _wrong_type(path, type_name, value)
-    if type_name in ENUMS:
-        if value not in ENUMS[type_name]:
-            raise QboFault("2170", "Invalid Enumeration", f"Invalid Enumeration : {value}", element=path)
-        return
-    if type_name in ("string", "id", "anyURI"):
-        return  # numbers and booleans coerce to text
-    if type_name == "boolean":
-        if isinstance(value, bool) or value in ("true", "false"):
-            return
-        raise _wrong_type(path, type_name, value)
-    if type_name in ("decimal", "int", "positiveInteger"):
-        if isinstance(value, bool):
-            raise _wrong_type(path, type_name, value)
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            raise _wrong_type(path, type_name, value) from None
-        if not number.is_finite():
-            raise _wrong_type(path, type_name, value)
-        if type_name != "decimal" and number != number.to_integral_value():
-            raise _wrong_type(path, type_name, value)
-        if type_name == "positiveInteger" and number < 1:
-            raise _wrong_type(path, type_name, value)
-        return
-    if type_name == "date":
-        if isinstance(value, str) and _DATE.match(value):
-            try:
-                date.fromisoformat(value)
+class IntuitSchema:
+    """Intuit's types as the sandbox uses them: fields in schema order, enumerations, checks.
+
+    Args:
+        xsd: Intuit's ``Finance.xsd`` loaded by xmlschema.
+    """
+
+    def __init__(self, xsd: xmlschema.XMLSchema) -> None:
+        self.xsd = xsd
+        self._fields: dict[str, dict[str, Field]] = {}
+        self._attributes_of: dict[str, dict[str, Field]] = {}
+        self._enumerations: dict[str, frozenset[str]] = {}
+        self.entity_attributes: dict[str, Field] = self._attributes("IntuitEntity")
+
+    # -- the shape of types ---------------------------------------------------------------------
+
+    def has_type(self, type_name: str) -> bool:
+        return type_name in self.xsd.types
+
+    def _field(self, name: str, xsd_type: Any, repeated: bool) -> Field:
+        type_name = xsd_type.local_name or ""
+        if xsd_type.is_simple():
+            kind, family = _family(xsd_type)
+            return Field(name, type_name, kind, family, repeated)
+        if xsd_type.has_simple_content():
+            _, family = _family(xsd_type.content)
+            attributes = tuple(str(a).rsplit("}", 1)[-1] for a in xsd_type.attributes if a)
+            return Field(name, type_name, "value", family, repeated, attributes)
+        if any(not hasattr(e, "type") or e.type is None for e in xsd_type.content.iter_elements()):
+            return Field(name, type_name, "any", "", repeated)
+        return Field(name, type_name, "complex", "", repeated)
+
+    def _attributes(self, type_name: str) -> dict[str, Field]:
+        out = self._attributes_of.get(type_name)
+        if out is None:
+            out = {}
+            xsd_type: Any = self.xsd.types[type_name]
+            for name, attribute in xsd_type.attributes.items():
+                if name:
+                    local = str(name).rsplit("}", 1)[-1]
+                    out[local] = self._field(local, attribute.type, False)
+            self._attributes_of[type_name] = out
+        return out
+
+    def fields_of(self, type_name: str) -> Mapping[str, Field]:
+        """The elements of a complex type, inherited ones included, in Intuit's sequence order."""
+        fields = self._fields.get(type_name)
+        if fields is None:
+            xsd_type: Any = self.xsd.types[type_name]
+            fields = {}
+            for element in xsd_type.content.iter_elements():
+                if getattr(element, "type", None) is None or not element.local_name:
+                    continue
+                repeated = element.max_occurs is None or element.max_occurs > 1
+                fields[element.local_name] = self._field(element.local_name, element.type, repeated)
+            self._fields[type_name] = fields
+        return fields
+
+    def enumeration(self, type_name: str) -> frozenset[str]:
+        """The values an enumeration type allows."""
+        values = self._enumerations.get(type_name)
+        if values is None:
+            xsd_type: Any = self.xsd.types[type_name]
+            values = self._enumerations[type_name] = frozenset(str(v) for v in xsd_type.enumeration or ())
+        return values
+
+    # -- checking request bodies ----------------------------------------------------------------
+
+    def validate(self, type_name: str, body: Any, path: str = "", *, entity: bool = False) -> None:
+        """Check a JSON body the way QuickBooks' JSON reader does.
+
+        Args:
+            type_name: the complex type the body should be (``"Invoice"``, ``"Line"`` …).
+            body: the decoded JSON value.
+            path: dotted path of the body inside the request, for the fault's ``element``.
+            entity: the body is a top-level entity, so ``domain``/``sparse``/``status`` are allowed.
+
+        Raises:
+            QboFault: 2010 for an element Intuit does not define or a value of the wrong type,
+                2170 for a value outside an enumeration.
+        """
+        if not isinstance(body, dict):
+            raise _wrong_type(path or type_name, type_name, body)
+        fields = self.fields_of(type_name)
+        attributes = self.entity_attributes if entity else self._attributes(type_name)
+        for key, value in body.items():
+            where = f"{path}.{key}" if path else key
+            if key in attributes:
+                self._check_simple(where, attributes[key], value)
+                continue
+            field = fields.get(key)
+            if field is None:
+                raise _unrecognized(type_name, key)
+            if field.repeated:
+                if value is None:
+                    continue
+                if not isinstance(value, list):
+                    raise _wrong_type(where, f"java.util.List<{field.type}>", value)
+                for index, item in enumerate(value):
+                    self._check_field(field, item, f"{where}[{index}]")
+            else:
+                self._check_field(field, value, where)
+
+    def _check_field(self, field: Field, value: Any, where: str) -> None:
+        if field.kind == "any":
+            if value is not None and not isinstance(value, dict | list):
+                raise _wrong_type(where, field.type, value)
+        elif field.kind == "value":
+            self._check_value_type(where, field, value)
+        elif field.kind == "complex":
+            if value is None or value == "":
                 return
-            except ValueError:
-                pass
-        raise _wrong_type(path, type_name, value)
-    if type_name == "dateTime":
+            self.validate(field.type, value, where)
+        else:
+            self._check_simple(where, field, value)
+
+    def _check_value_type(self, path: str, field: Field, value: Any) -> None:
+        if value is None or value == "":
+            return
+        if not isinstance(value, dict):
+            raise _wrong_type(path, field.type, value)  # Intuit's reader wants {"value": ...}
+        for key, item in value.items():
+            if key != "value" and key not in field.attributes:
+                raise _unrecognized(field.type, key)
+            if isinstance(item, dict | list):
+                raise _wrong_type(f"{path}.{key}", "string", item)
+
+    def _check_simple(self, path: str, field: Field, value: Any) -> None:
+        """Accept what Intuit's JSON reader coerces; refuse the rest with a 2010 or 2170 fault."""
+        if value is None or value == "":
+            return  # read like an absent value; python-quickbooks sends "" for unset fields
+        if isinstance(value, dict | list):
+            raise _wrong_type(path, field.family, value)
+        if field.kind == "enum":
+            if str(value) not in self.enumeration(field.type):
+                raise QboFault("2170", "Invalid Enumeration", f"Invalid Enumeration : {value}", element=path)
+            return
+        family = field.family
+        if family in ("string", "id"):
+            return  # numbers and booleans coerce to text
+        if family == "boolean":
+            if isinstance(value, bool) or value in ("true", "false"):
+                return
+            raise _wrong_type(path, family, value)
+        if family in ("decimal", "integer"):
+            if isinstance(value, bool):
+                raise _wrong_type(path, family, value)
+            try:
+                number = Decimal(str(value))
+            except InvalidOperation:
+                raise _wrong_type(path, family, value) from None
+            if not number.is_finite() or (family == "integer" and number != number.to_integral_value()):
+                raise _wrong_type(path, family, value)
+            return
+        if family == "date":
+            if isinstance(value, str) and _DATE.match(value):
+                try:
+                    date.fromisoformat(value)
+                    return
+                except ValueError:
+                    pass
+            raise _wrong_type(path, family, value)
         if isinstance(value, str) and _DATETIME.match(value):
             try:
                 datetime.fromisoformat(value.replace("Z", "+00:00"))
                 return
             except ValueError:
                 pass
-        raise _wrong_type(path, type_name, value)
-    raise AssertionError(f"unhandled simple type {type_name}")  # the table only uses the types above
+        raise _wrong_type(path, family, value)
 
 
-def _check_value_type(path: str, type_name: str, value: Any) -> None:
-    if value is None or value == "":
-        return
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        raise _wrong_type(path, type_name, value)  # Intuit's reader wants {"value": ...} for a reference
-    if not isinstance(value, dict):
-        raise _wrong_type(path, type_name, value)
-    allowed = {"value", *VALUE_TYPES[type_name]}
-    for key, item in value.items():
-        if key not in allowed:
-            raise _unrecognized(type_name, key)
-        if isinstance(item, dict | list):
-            raise _wrong_type(f"{path}.{key}", "string", item)
+@functools.lru_cache(maxsize=4)
+def _load(finance_xsd: str) -> IntuitSchema:
+    # Loading Intuit's schema takes over a second: one load per file and process.
+    return IntuitSchema(xmlschema.XMLSchema(finance_xsd))
 
 
-def validate(type_name: str, body: Any, path: str = "", *, entity: bool = False) -> None:
-    """Check a JSON body against the embedded table the way QuickBooks' JSON reader does.
-
-    Args:
-        type_name: the complex type the body should be (``"Invoice"``, ``"Line"`` …).
-        body: the decoded JSON value.
-        path: dotted path of the body inside the request, for the fault's ``element``.
-        entity: the body is a top-level entity, so ``domain``/``sparse``/``status`` are allowed.
+def load(specs: str | Path | None = None) -> IntuitSchema:
+    """Intuit's schema from the specs folder (``specs``, else the default one).
 
     Raises:
-        QboFault: code 2010 for unknown elements or values of the wrong type, 2170 for a bad enum value.
+        SpecsNotFound: the folder does not hold ``quickbooks/xsd/Finance.xsd``.
     """
-    if not isinstance(body, dict):
-        raise _wrong_type(path or type_name, type_name, body)
-    fields = TYPES[type_name]
-    for key, value in body.items():
-        where = f"{path}.{key}" if path else key
-        if entity and key in ENTITY_ATTRIBUTES:
-            _check_simple(where, ENTITY_ATTRIBUTES[key], value)
-            continue
-        field = fields.get(key)
-        if field is None:
-            raise _unrecognized(type_name, key)
-        if field.repeated:
-            if value is None:
-                continue
-            if not isinstance(value, list):
-                raise _wrong_type(where, f"java.util.List<{field.type}>", value)
-            for index, item in enumerate(value):
-                _check_field(field, item, f"{where}[{index}]")
-        else:
-            _check_field(field, value, where)
-
-
-def _check_field(field: Field, value: Any, where: str) -> None:
-    if field.type == "IntuitAnyType":
-        if value is not None and not isinstance(value, dict):
-            raise _wrong_type(where, field.type, value)
-    elif field.type in VALUE_TYPES:
-        _check_value_type(where, field.type, value)
-    elif field.is_complex:
-        if value is None or value == "":
-            return
-        validate(field.type, value, where)
-    else:
-        _check_simple(where, field.type, value)
-
-
-def fields_of(type_name: str) -> Mapping[str, Field]:
-    """The fields of one type in schema order."""
-    return TYPES[type_name]
+    root = locate(QUICKBOOKS, specs)
+    return _load(str((root / QUICKBOOKS.marker).resolve()))

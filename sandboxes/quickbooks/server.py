@@ -2,8 +2,13 @@
 
 Start it in-process (tests, the demo) with :class:`QuickBooksSandbox`, or from the command line
 with ``arbridge sandbox quickbooks``. It speaks Intuit's URL layout, OAuth endpoints, query
-language, CDC, batch, SyncToken and ``requestid`` semantics, throttling, and webhooks, and it
-refuses what QuickBooks would refuse with QuickBooks-shaped faults.
+language, CDC, batch, SyncToken and ``requestid`` semantics, throttling, and webhooks; it checks
+every body against Intuit's own schema (``Finance.xsd``, read from the specs folder) and refuses
+what QuickBooks would refuse with QuickBooks-shaped faults.
+
+Throttling is on by default, at Intuit's published limits: 500 requests a minute per company,
+10 a second and 10 at once per company and app (ERP-FACTS: developer.intuit.com limits and
+throttles; the 2016 concurrency announcement). ``throttle=False`` turns it off for benchmarks.
 """
 
 from __future__ import annotations
@@ -15,17 +20,17 @@ import json
 import re
 import threading
 import time as _time
-from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from sandboxes.quickbooks import query as q
 from sandboxes.quickbooks import render, schema
+from sandboxes.quickbooks.app import create_app
 from sandboxes.quickbooks.auth import OAuthError, TokenStore
 from sandboxes.quickbooks.company import Company, Table, utc_clock
 from sandboxes.quickbooks.faults import (
@@ -38,12 +43,22 @@ from sandboxes.quickbooks.faults import (
 )
 from sandboxes.quickbooks.seed import seed
 from sandboxes.quickbooks.webhooks import Delivery, WebhookSender
+from sandboxes.serving import BackgroundServer
+from sandboxes.throttle import ConcurrencyCap, SlidingWindow
 
 __all__ = ["QuickBooksSandbox"]
 
 _API = re.compile(r"^/v3/company/(?P<realm>[^/]+)/(?P<rest>.*)$")
 _BY_LOWER = {name.lower(): name for name in schema.ENTITIES}
 _NO_REPLAY_STATUSES = {401, 429, 500, 502, 503}
+
+# Intuit's published limits (ERP-FACTS.md): per company a minute, per company and app a second and
+# at once.
+REQUESTS_PER_MINUTE = 500
+REQUESTS_PER_SECOND = 10
+MAX_CONCURRENT = 10
+# Open connections the server holds; the next ones wait in the listen backlog.
+CONNECTION_LIMIT = 1000
 
 
 def _company_tz() -> tzinfo:
@@ -74,16 +89,25 @@ class QuickBooksSandbox:
         seed: ``"demo"``, ``"empty"`` or ``"large"``.
         records: invoices to generate for ``large`` (and the demo's invoice count if given).
         realm_id: the company id in URLs.
-        throttle_per_minute: requests per minute before 429 (None: no limit).
+        throttle: answer 429 ThrottleExceeded beyond Intuit's limits (off for benchmarks).
+        throttle_per_minute: requests per company and minute before 429 (None: no such limit).
+        throttle_per_second: requests per company and app and second before 429 (None: no such limit).
         max_concurrent: requests served at once before 429 (Intuit allows 10).
         webhook_url: where change notifications are posted (None: no webhooks).
         webhook_verifier_token: the HMAC key for ``intuit-signature``.
         client_id: the app's OAuth client id.
         client_secret: the app's OAuth client secret.
         clock: returns the current time (aware); injected so tests control aging and token expiry.
+        throttle_clock: monotonic seconds the rate windows count in (injectable for tests).
         webhook_format: ``"legacy"`` or ``"cloudevents"``.
         batch_max: items allowed in one ``/batch`` request.
         refresh_grace_seconds: how long a rotated-away refresh token still answers.
+        specs: the folder holding Intuit's schema (``quickbooks/xsd``); None looks in the default
+            place (``sandboxes.specs``).
+        threads: requests served at once by the HTTP server; more wait in its queue.
+
+    Raises:
+        SpecsNotFound: Intuit's schema is not in the specs folder.
 
     Attributes:
         requests_log: every request received: method, path, query, ``requestid`` and status.
@@ -98,37 +122,50 @@ class QuickBooksSandbox:
         seed: str = "demo",
         records: int | None = None,
         realm_id: str = "9130355377",
-        throttle_per_minute: int | None = None,
-        max_concurrent: int = 10,
+        throttle: bool = True,
+        throttle_per_minute: int | None = REQUESTS_PER_MINUTE,
+        throttle_per_second: int | None = REQUESTS_PER_SECOND,
+        max_concurrent: int = MAX_CONCURRENT,
         webhook_url: str | None = None,
         webhook_verifier_token: str | None = None,
         client_id: str = "sandbox-client",
         client_secret: str = "sandbox-secret",
         clock: Callable[[], datetime] | None = None,
+        throttle_clock: Callable[[], float] = _time.monotonic,
         webhook_format: str = "legacy",
         batch_max: int = 30,
         refresh_grace_seconds: float = 60.0,
+        specs: str | Path | None = None,
+        threads: int = 16,
     ) -> None:
+        self.intuit = schema.load(specs)
         self.port = port
         self.realm_id = realm_id
         self.clock = clock or utc_clock
-        self.max_concurrent = max_concurrent
         self.batch_max = batch_max
-        self.company = Company(self.clock, _company_tz(), realm_id)
+        self.company = Company(self.clock, _company_tz(), realm_id, self.intuit)
         self.tokens = TokenStore(
             client_id, client_secret, self.clock, timedelta(seconds=refresh_grace_seconds)
         )
         self.requests_log: list[dict[str, Any]] = []
         self.writes_log: list[dict[str, Any]] = []
-        self._throttle = throttle_per_minute
-        self._hits: deque[float] = deque()
+        self._throttle_clock = throttle_clock
+        self._per_minute: SlidingWindow | None = None
+        self._per_second: SlidingWindow | None = None
+        self._concurrency: ConcurrencyCap | None = None
+        self._throttle_all = False
+        if throttle:
+            self.set_throttle(throttle_per_minute)
+            if throttle_per_second is not None:
+                self._per_second = SlidingWindow(throttle_per_second, 1.0, clock=throttle_clock)
+            self._concurrency = ConcurrencyCap(max_concurrent)
         self._in_flight = 0
         self._guard = threading.Lock()
         self._fail: list[int] = []
         self._replies: dict[str, _Response] = {}
         self._replies_lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._threads = threads
+        self._server: BackgroundServer | None = None
         seed_company(self.company, seed, records)
         self.webhooks: WebhookSender | None = None
         if webhook_url:
@@ -139,22 +176,21 @@ class QuickBooksSandbox:
 
     def start(self) -> QuickBooksSandbox:
         """Serve on a background thread; returns self."""
-        handler = type("Handler", (_Handler,), {"sandbox": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.serve_forever(poll_interval=0.05), name="qbo-sandbox", daemon=True
-        )
-        self._thread.start()
+        self._server = BackgroundServer(
+            create_app(self),
+            port=self.port,
+            threads=self._threads,
+            name="qbo-sandbox",
+            # Clients that keep their connections open must not lock out a burst of new ones.
+            connection_limit=CONNECTION_LIMIT,
+        ).start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         """Stop serving and stop the webhook sender."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
         if self.webhooks is not None:
             self.webhooks.close()
@@ -226,10 +262,16 @@ class QuickBooksSandbox:
         self.tokens.revoke(None)
 
     def set_throttle(self, n_per_minute: int | None) -> None:
-        """Allow ``n_per_minute`` API requests per minute, then answer 429 (None: no limit)."""
-        with self._guard:
-            self._throttle = n_per_minute
-            self._hits.clear()
+        """Allow ``n_per_minute`` API requests per company and minute, then answer 429 (None: no limit)."""
+        self._throttle_all = n_per_minute == 0
+        self._per_minute = (
+            SlidingWindow(n_per_minute, 60.0, clock=self._throttle_clock) if n_per_minute else None
+        )
+
+    @property
+    def in_flight(self) -> int:
+        """API requests being answered right now."""
+        return self._in_flight
 
     def fail_next(self, n: int, status: int = 500) -> None:
         """Make the next ``n`` API requests fail with ``status`` and a SystemFault body."""
@@ -261,19 +303,19 @@ class QuickBooksSandbox:
             + now.strftime("%z")[3:]
         )
 
-    def _throttled(self) -> bool:
-        with self._guard:
-            if self._throttle is None:
-                return False
-            now = self._now_ts()
-            while self._hits and self._hits[0] <= now - 60:
-                self._hits.popleft()
-            if len(self._hits) >= self._throttle:
-                return True
-            self._hits.append(now)
-            return False
+    def _throttled(self) -> float | None:
+        """Seconds until the request would be admitted when a rate window is full, else None."""
+        if self._throttle_all:
+            return 60.0
+        app = f"{self.realm_id}|{self.client_id}"
+        for window, key in ((self._per_minute, self.realm_id), (self._per_second, app)):
+            if window is not None:
+                wait = window.admit(key)
+                if wait is not None:
+                    return wait
+        return None
 
-    def _throttle_response(self) -> _Response:
+    def _throttle_response(self, retry_after: float = 60.0) -> _Response:
         # Intuit sends this one as XML whatever the Accept header says.
         body = (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -282,7 +324,8 @@ class QuickBooksSandbox:
             f"<Message>{throttle_message(429)}</Message><Detail>{THROTTLE_DETAIL}</Detail>"
             "</Error></Fault></IntuitResponse>"
         ).encode()
-        return _Response(429, raw=RawResponse(429, body, "application/xml", {"Retry-After": "60"}))
+        headers = {"Retry-After": str(max(1, int(retry_after + 0.999)))}
+        return _Response(429, raw=RawResponse(429, body, "application/xml", headers))
 
     def _auth_response(self, detail: str) -> _Response:
         # A 401 comes in a different, lower-case envelope from the rest of the API.
@@ -317,49 +360,53 @@ class QuickBooksSandbox:
         self, method: str, path: str, params: dict[str, str], headers: Mapping[str, str], body: bytes
     ) -> _Response:
         """Run one API request through auth, throttling, injected failures and de-duplication."""
+        cap = self._concurrency
+        slot = cap.slot(f"{self.realm_id}|{self.client_id}") if cap else contextlib.nullcontext(True)
+        with slot as admitted:
+            with self._guard:
+                self._in_flight += 1
+            try:
+                if not admitted:
+                    return self._throttle_response(1.0)
+                return self._admitted(method, path, params, headers, body)
+            finally:
+                with self._guard:
+                    self._in_flight -= 1
+
+    def _admitted(
+        self, method: str, path: str, params: dict[str, str], headers: Mapping[str, str], body: bytes
+    ) -> _Response:
+        authorization = headers.get("authorization") or ""
+        token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+        problem = self.tokens.access_status(token)
+        if problem:
+            return self._auth_response(problem)
+        wait = self._throttled()
+        if wait is not None:
+            return self._throttle_response(wait)
         with self._guard:
-            self._in_flight += 1
-            too_many = self._in_flight > self.max_concurrent
-        try:
-            if too_many:
-                return self._throttle_response()
-            authorization = headers.get("authorization") or ""
-            token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
-            problem = self.tokens.access_status(token)
-            if problem:
-                return self._auth_response(problem)
-            if self._throttled():
-                return self._throttle_response()
-            with self._guard:
-                failure = self._fail.pop(0) if self._fail else None
-            if failure is not None:
-                fault = system_fault()
-                fault.status = failure
-                return _Response(failure, render.fault_payload(fault, self.response_time()))
-            match = _API.match(path)
-            if not match:
-                return self._fault(
-                    QboFault("404", "Resource not found", f"No resource at {path}", status=404)
+            failure = self._fail.pop(0) if self._fail else None
+        if failure is not None:
+            fault = system_fault()
+            fault.status = failure
+            return _Response(failure, render.fault_payload(fault, self.response_time()))
+        match = _API.match(path)
+        if not match:
+            return self._fault(QboFault("404", "Resource not found", f"No resource at {path}", status=404))
+        if match["realm"] != self.realm_id:
+            return self._fault(
+                QboFault(
+                    "3100",
+                    "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
+                    f"The token is not authorized for company {match['realm']}",
+                    fault_type="AuthorizationFault",
+                    status=403,
                 )
-            if match["realm"] != self.realm_id:
-                return self._fault(
-                    QboFault(
-                        "3100",
-                        "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
-                        f"The token is not authorized for company {match['realm']}",
-                        fault_type="AuthorizationFault",
-                        status=403,
-                    )
-                )
-            request_id = params.get("requestid")
-            if method == "POST" and request_id:
-                return self._deduplicated(
-                    request_id, lambda: self._dispatch(method, match["rest"], params, body)
-                )
-            return self._dispatch(method, match["rest"], params, body)
-        finally:
-            with self._guard:
-                self._in_flight -= 1
+            )
+        request_id = params.get("requestid")
+        if method == "POST" and request_id:
+            return self._deduplicated(request_id, lambda: self._dispatch(method, match["rest"], params, body))
+        return self._dispatch(method, match["rest"], params, body)
 
     def _deduplicated(self, request_id: str, run: Callable[[], _Response]) -> _Response:
         # One lock for all request ids: a retry racing its original waits and then gets the replay.
@@ -439,7 +486,7 @@ class QuickBooksSandbox:
 
     def run_query(self, text: str) -> dict[str, Any]:
         """Run a query and build the ``QueryResponse`` object."""
-        parsed = q.parse(text)
+        parsed = q.parse(text, self.intuit)
         records, count = self.company.run_query(parsed)
         if parsed.count:
             return {"totalCount": count}
@@ -587,106 +634,3 @@ def seed_company(company: Company, kind: str, records: int | None) -> None:
     started = _time.monotonic()
     seed(company, kind, records)
     company.seed_seconds = _time.monotonic() - started  # type: ignore[attr-defined]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    sandbox: QuickBooksSandbox
-    protocol_version = "HTTP/1.1"
-    server_version = "QuickBooksSandbox/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # the sandbox keeps its own request log
-
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _send(
-        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        # Log before answering, so a client that reads the log right after its reply finds the entry.
-        entry = getattr(self, "_log_entry", None)
-        if entry is not None:
-            entry["status"] = status
-            self.sandbox.requests_log.append(entry)
-            self._log_entry: dict[str, Any] | None = None
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("intuit_tid", f"sandbox-{_time.monotonic_ns()}")
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _wants_xml(self) -> bool:
-        accept = (self.headers.get("Accept") or "").lower()
-        return "xml" in accept and "json" not in accept
-
-    def _params(self, query: str) -> dict[str, str]:
-        return {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-
-    def _handle(self, method: str) -> None:
-        sandbox = self.sandbox
-        url = urlsplit(self.path)
-        params = self._params(url.query)
-        body = self._read_body()
-        status = 500
-        self._log_entry = {
-            "method": method,
-            "path": url.path,
-            "query": params,
-            "requestid": params.get("requestid"),
-            "status": status,
-            "time": sandbox.clock().isoformat(),
-        }
-        try:
-            if url.path == "/.well-known/openid_configuration":
-                status = 200
-                self._send(200, json.dumps(sandbox.discovery()).encode(), "application/json")
-            elif url.path == "/connect/oauth2" and method == "GET":
-                status = 302
-                self._send(302, b"", "text/plain", {"Location": sandbox.authorize_redirect(params)})
-            elif url.path.startswith("/oauth2/v1/tokens/") and method == "POST":
-                form = dict(params)
-                content_type = self.headers.get("Content-Type") or ""
-                if "json" in content_type:
-                    form.update({k: str(v) for k, v in (json.loads(body or b"{}") or {}).items()})
-                else:
-                    form.update(self._params(body.decode()))
-                status, payload = sandbox.handle_oauth(
-                    url.path, form, {k.lower(): v for k, v in self.headers.items()}
-                )
-                self._send(status, json.dumps(payload).encode(), "application/json")
-            else:
-                response = sandbox.handle_api(
-                    method, url.path, params, {k.lower(): v for k, v in self.headers.items()}, body
-                )
-                status = response.status
-                if response.raw is not None:
-                    raw = response.raw
-                    self._send(raw.status, raw.body, raw.content_type, raw.headers)
-                else:
-                    payload = response.payload or {}
-                    if self._wants_xml():
-                        self._send(status, render.to_xml(payload), "application/xml;charset=UTF-8")
-                    else:
-                        self._send(status, render.to_json(payload), "application/json;charset=UTF-8")
-        except Exception as exc:  # a bug in the sandbox must still answer, like a real 500
-            fault = system_fault(f"System Failure Error: {type(exc).__name__}: {exc}")
-            status = 500
-            self._send(
-                500, render.to_json(render.fault_payload(fault, sandbox.response_time())), "application/json"
-            )
-            raise
-        finally:
-            if self._log_entry is not None:  # nothing was sent (the client went away)
-                self._log_entry["status"] = status
-                sandbox.requests_log.append(self._log_entry)
-                self._log_entry = None
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")

@@ -29,16 +29,46 @@ class CsvTarget(ConformanceTarget):
             {"folder": str(self.folder), "page_size": 3}, ConnectorContext("conformance")
         )
 
-    def change_records(self, stream: Stream, n: int) -> list[str]:
+    def _ids(self, stream: Stream) -> list[str]:
         with open(self.folder / DEFAULT_FILES[stream], encoding="utf-8", newline="") as fh:
-            ids = [row["id"] for row in csv.DictReader(fh)][:n]
+            return [row["id"] for row in csv.DictReader(fh)]
+
+    def _edit(self, stream: Stream, ids: list[str], **cells: str) -> list[str]:
         self.edits += 1
         when = (datetime(2024, 4, 1, tzinfo=UTC) + timedelta(minutes=self.edits)).isoformat()
         return edit_rows(
             self.folder / DEFAULT_FILES[stream],
             ids,
-            lambda row: {"modified_at": when, "version": str(int(row.get("version") or 0) + 1)},
+            lambda row: {"modified_at": when, "version": str(int(row.get("version") or 0) + 1), **cells},
         )
+
+    def existing_ids(self, stream: Stream) -> set[str]:
+        return set(self._ids(stream))
+
+    def change_records(self, stream: Stream, n: int) -> list[str]:
+        return self._edit(stream, self._ids(stream)[:n])
+
+    def change_records_at_one_time(self, stream: Stream) -> list[str]:
+        ids = self._ids(stream)
+        if len(ids) <= 3:
+            raise NotImplementedError  # the export has fewer rows than a page holds
+        return self._edit(stream, ids)  # one edit, one modified_at for every row
+
+    def delete_record(self, stream: Stream) -> str:
+        victim = self._ids(stream)[1]
+        self._edit(stream, [victim], deleted="true")
+        return victim
+
+    def break_record(self, stream: Stream) -> tuple[str, str]:
+        column = {
+            Stream.CUSTOMERS: "credit_limit",
+            Stream.INVOICES: "total",
+            Stream.CREDIT_MEMOS: "total",
+            Stream.PAYMENTS: "amount",
+        }[stream]
+        victim = self._ids(stream)[0]
+        self._edit(stream, [victim], **{column: "twelve dollars"})
+        return victim, column
 
     def sample_operation(self) -> Operation:
         return CollectionStatusUpdate(

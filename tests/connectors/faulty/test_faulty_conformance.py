@@ -11,6 +11,7 @@ from connectors.base import Connector, ConnectorContext
 from connectors.conformance import ConformanceTarget, conformance_tests
 from connectors.faulty import FaultyConnector
 from connectors.memory import MemoryConnector
+from connectors.memory.data import remote_id
 from mapping.models import CollectionStatus, CollectionStatusUpdate, Operation, Stream, TargetType
 
 SENTINEL = "sk-live-SENTINEL-wrapped-5d1c"
@@ -42,9 +43,29 @@ class FaultyOverMemoryTarget(ConformanceTarget):
             erp.api_key = SENTINEL
         return connector
 
+    def existing_ids(self, stream: Stream) -> set[str]:
+        erp = MemoryConnector.erps[self.erp_name]
+        return {remote_id(stream, i) for i in range(erp.total(stream))}
+
     def change_records(self, stream: Stream, n: int) -> list[str]:
         self.touches += 1
         return MemoryConnector.erps[self.erp_name].touch(stream, n, seed=self.touches)
+
+    def change_records_at_one_time(self, stream: Stream) -> list[str]:
+        erp = MemoryConnector.erps[self.erp_name]
+        if erp.total(stream) <= 6:
+            raise NotImplementedError  # fewer records than a page holds
+        self.touches += 1
+        return erp.touch(stream, erp.total(stream), seed=self.touches)
+
+    def delete_record(self, stream: Stream) -> str:
+        victim = remote_id(stream, 1)
+        MemoryConnector.erps[self.erp_name].delete(stream, victim)
+        return victim
+
+    def throttle(self, retry_after: int) -> int | None:
+        MemoryConnector.erps[self.erp_name].throttled_for = float(retry_after)
+        return retry_after
 
     def sample_operation(self) -> Operation:
         return CollectionStatusUpdate(

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from connectors.base import Connector, ConnectorContext
 from connectors.conformance import ConformanceTarget, conformance_tests
 from connectors.memory import MemoryConnector, MemoryErp
+from connectors.memory.data import remote_id
 from mapping.models import CollectionStatus, CollectionStatusUpdate, Operation, Stream, TargetType
 
 SENTINEL = "sk-live-SENTINEL-7f3e9b21"
@@ -28,7 +29,7 @@ class MemoryTarget(ConformanceTarget):
             "erp": self.erp_name,
             "customers": 12,
             "invoices": 40,
-            "credit_memos": 5,
+            "credit_memos": 9,
             "payments": 15,
             "seed": 11,
             "page_size": 7,
@@ -46,9 +47,26 @@ class MemoryTarget(ConformanceTarget):
             self.erp.api_key = SENTINEL
         return connector
 
+    def existing_ids(self, stream: Stream) -> set[str]:
+        return {remote_id(stream, i) for i in range(self.erp.total(stream))}
+
     def change_records(self, stream: Stream, n: int) -> list[str]:
         self.touches += 1
         return self.erp.touch(stream, n, seed=self.touches)
+
+    def change_records_at_one_time(self, stream: Stream) -> list[str]:
+        # Two pages and a bit, all at one instant (touch changes a batch at one time).
+        self.touches += 1
+        return self.erp.touch(stream, min(self.erp.total(stream), 2 * 7 + 1), seed=self.touches)
+
+    def delete_record(self, stream: Stream) -> str:
+        victim = remote_id(stream, 2)
+        self.erp.delete(stream, victim)
+        return victim
+
+    def throttle(self, retry_after: int) -> int | None:
+        self.erp.throttled_for = float(retry_after)
+        return retry_after
 
     def sample_operation(self) -> Operation:
         return CollectionStatusUpdate(

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import xmlschema
+from pydantic import SecretStr
 from qbo_fakes import make_connector
 
 from connectors.quickbooks.webhooks import (
     Notification,
-    WebhookReceiver,
+    QuickBooksWebhooks,
     parse_notifications,
     sign,
     streams_for,
     verify_signature,
 )
 from connectors.quickbooks.wire import REPEATED, xml_to_dict
+from connectors.webhooks import WebhookRequest
 from mapping.models import Stream
 
 STREAM_OF = {
@@ -164,29 +165,34 @@ def test_webhook_merge_event_reports_the_merged_away_record_as_deleted() -> None
     assert Notification("310687", "Customer", "9", "Delete") in notes
 
 
+class _Settings:
+    realm_id = "9130357766090541"
+    verifier_token = SecretStr(TOKEN)
+
+
+def _call(body: bytes, headers: dict[str, str]) -> WebhookRequest:
+    return WebhookRequest(method="POST", headers=headers, query={}, body=body)
+
+
 @pytest.mark.parametrize("header", ["", "c29tZXRoaW5nIGVsc2U=", "not base64 at all"])
 def test_webhook_signature_wrong_or_missing_is_rejected_with_401(header: str) -> None:
-    scheduled: list[Any] = []
-    receiver = WebhookReceiver(TOKEN, scheduled.append)
+    receiver = QuickBooksWebhooks()
     body = json.dumps(LEGACY).encode()
     headers = {"intuit-signature": header} if header else {}
-    assert receiver.handle(headers, body).status == 401
+    answer = receiver.receive(_call(body, headers), _Settings())
+    assert (answer.status, answer.changes) == (401, ())
     # A signature made with another token is just as wrong.
-    assert receiver.handle({"intuit-signature": sign(body, "other-token")}, body).status == 401
-    assert scheduled == []
+    other = receiver.receive(_call(body, {"intuit-signature": sign(body, "other-token")}), _Settings())
+    assert other.status == 401
 
 
-def test_webhook_receiver_schedules_a_cdc_pull_and_answers_200_over_wsgi() -> None:
-    scheduled: list[Any] = []
-    receiver = WebhookReceiver(TOKEN, scheduled.append)
+def test_a_signed_webhook_names_this_companys_changes_for_a_pull() -> None:
     body = json.dumps(LEGACY).encode()
-    statuses: list[str] = []
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-        "HTTP_INTUIT_SIGNATURE": sign(body, TOKEN),
-    }
-    receiver.wsgi_app(environ, lambda status, headers: statuses.append(status))
-    assert statuses == ["200 OK"]
-    assert scheduled == [{"9130357766090541": {Stream.INVOICES, Stream.PAYMENTS}}]
+    answer = QuickBooksWebhooks().receive(_call(body, {"intuit-signature": sign(body, TOKEN)}), _Settings())
+    assert answer.status == 200
+    assert [(c.entity, c.id, c.operation) for c in answer.changes] == [
+        ("Invoice", "130", "Update"),
+        ("Payment", "901", "Create"),
+        ("Vendor", "3", "Update"),
+    ]
+    assert answer.replay_key is not None, "the daemon refuses the same signed body twice"

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from qbo_sandbox_support import Api, FakeClock
 
 from sandboxes.quickbooks import QuickBooksSandbox
+
+
+@pytest.fixture(autouse=True)
+def _vendor_specs(specs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sandbox started here reads Intuit's schema from where the ``specs_dir`` fixture found it."""
+    monkeypatch.setenv("ARBRIDGE_SPECS", str(specs_dir))
 
 
 @pytest.fixture
@@ -16,8 +23,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def sandbox(clock: FakeClock) -> Iterator[QuickBooksSandbox]:
-    with QuickBooksSandbox(clock=clock) as running:
+def sandbox(clock: FakeClock, specs_dir: Path) -> Iterator[QuickBooksSandbox]:
+    with QuickBooksSandbox(clock=clock, specs=specs_dir) as running:
         yield running
 
 

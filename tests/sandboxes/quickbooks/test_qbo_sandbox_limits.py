@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import requests
@@ -15,20 +17,69 @@ NS = "{http://schema.intuit.com/finance/v3}"
 
 
 def test_over_the_rate_limit_answers_429_with_an_xml_3001_fault_even_to_json_clients(
-    api: Api, sandbox: QuickBooksSandbox, clock: FakeClock
+    clock: FakeClock, specs_dir: Path
 ) -> None:
-    sandbox.set_throttle(3)
-    statuses = [api.query("SELECT * FROM Customer MAXRESULTS 1").status_code for _ in range(4)]
-    assert statuses == [200, 200, 200, 429]
-    throttled = api.query("SELECT * FROM Customer MAXRESULTS 1")
-    assert throttled.headers["Content-Type"].startswith("application/xml")
-    root = ET.fromstring(throttled.content)
-    error = root.find(f"{NS}Fault/{NS}Error")
-    assert root.find(f"{NS}Fault").get("type") == "SERVICE"
-    assert error is not None and error.get("code") == "3001"
-    assert "ThrottleExceeded" in (error.findtext(f"{NS}Message") or "")
-    clock.advance(seconds=61)
-    assert api.query("SELECT * FROM Customer MAXRESULTS 1").status_code == 200
+    seconds = [1000.0]
+    with QuickBooksSandbox(clock=clock, specs=specs_dir, throttle_clock=lambda: seconds[0]) as sandbox:
+        api = Api(sandbox)
+        sandbox.set_throttle(3)
+        statuses = [api.query("SELECT * FROM Customer MAXRESULTS 1").status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        throttled = api.query("SELECT * FROM Customer MAXRESULTS 1")
+        assert throttled.headers["Content-Type"].startswith("application/xml")
+        assert throttled.headers["Retry-After"] == "60"
+        root = ET.fromstring(throttled.content)
+        error = root.find(f"{NS}Fault/{NS}Error")
+        assert root.find(f"{NS}Fault").get("type") == "SERVICE"
+        assert error is not None and error.get("code") == "3001"
+        assert "ThrottleExceeded" in (error.findtext(f"{NS}Message") or "")
+        seconds[0] += 61
+        assert api.query("SELECT * FROM Customer MAXRESULTS 1").status_code == 200
+
+
+def test_quickbooks_throttles_by_default_at_500_a_minute_per_company(
+    clock: FakeClock, specs_dir: Path
+) -> None:
+    seconds = [1000.0]
+    with QuickBooksSandbox(clock=clock, specs=specs_dir, throttle_clock=lambda: seconds[0]) as sandbox:
+        api = Api(sandbox)
+        statuses = []
+        for _ in range(52):
+            statuses += [api.query("SELECT * FROM Term").status_code for _ in range(10)]
+            seconds[0] += 1.0  # ten a second stays under the per-second limit
+        assert statuses.count(200) == 500
+        assert set(statuses[500:]) == {429}
+        seconds[0] += 60
+        assert api.query("SELECT * FROM Term").status_code == 200
+
+
+def test_more_than_ten_requests_in_one_second_are_throttled(clock: FakeClock, specs_dir: Path) -> None:
+    seconds = [1000.0]
+    with QuickBooksSandbox(clock=clock, specs=specs_dir, throttle_clock=lambda: seconds[0]) as sandbox:
+        api = Api(sandbox)
+        statuses = [api.query("SELECT * FROM Term").status_code for _ in range(11)]
+        assert statuses == [200] * 10 + [429]
+        seconds[0] += 1.0
+        assert api.query("SELECT * FROM Term").status_code == 200
+
+
+def test_a_benchmark_turns_throttling_off(clock: FakeClock, specs_dir: Path) -> None:
+    with QuickBooksSandbox(clock=clock, specs=specs_dir, throttle=False) as sandbox:
+        api = Api(sandbox)
+        assert {api.query("SELECT * FROM Term").status_code for _ in range(30)} == {200}
+
+
+def test_a_burst_of_150_parallel_clients_each_gets_an_answer_not_a_reset(
+    clock: FakeClock, specs_dir: Path
+) -> None:
+    with QuickBooksSandbox(clock=clock, specs=specs_dir) as sandbox, ThreadPoolExecutor(150) as pool:
+        api = Api(sandbox)
+        headers = dict(api.http.headers)
+        url = api.url("companyinfo/1")
+        answers = list(pool.map(lambda _: requests.get(url, headers=headers, timeout=60), range(150)))
+    statuses = [a.status_code for a in answers]
+    assert set(statuses) <= {200, 429}
+    assert 10 <= statuses.count(200) < 150, "throttled like QuickBooks, never reset"
 
 
 def test_more_concurrent_requests_than_allowed_get_429(clock: FakeClock) -> None:
@@ -46,7 +97,7 @@ def test_more_concurrent_requests_than_allowed_get_429(clock: FakeClock) -> None
         worker = threading.Thread(target=lambda: first.append(api.query("SELECT * FROM Term").status_code))
         worker.start()
         for _ in range(100):
-            if any(e["path"].endswith("/query") for e in sandbox.requests_log) or sandbox._in_flight:
+            if sandbox.in_flight:
                 break
             threading.Event().wait(0.01)
         second = requests.get(api.url("companyinfo/1"), headers=dict(api.http.headers))

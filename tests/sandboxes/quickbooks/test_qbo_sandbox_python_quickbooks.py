@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 from quickbooks.objects.base import LinkedTxn, Ref
 from quickbooks.objects.customer import Customer
+from quickbooks.objects.detailline import SalesItemLine, SalesItemLineDetail
 from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.payment import Payment, PaymentLine
 
@@ -86,3 +88,60 @@ def test_python_quickbooks_gets_error_5010_for_a_stale_synctoken(
         customer.save(qb=qb)
     assert caught.value.error_code == 5010
     assert caught.value.message == "Stale Object Error"
+
+
+def test_python_quickbooks_full_invoice_update_with_tax_inclusive_amounts_is_accepted(
+    qb: QuickBooks, sandbox: QuickBooksSandbox
+) -> None:
+    invoice = next(i for i in Invoice.all(max_results=1000, qb=qb) if not i.LinkedTxn)
+    sales_lines = [line for line in invoice.Line if line.DetailType == "SalesItemLineDetail"]
+    assert sales_lines
+    for line in sales_lines:
+        line.SalesItemLineDetail.TaxInclusiveAmt = line.Amount
+    invoice.PrivateNote = "full update from python-quickbooks"
+    body = json.loads(invoice.to_json())
+    assert body.get("sparse") in (None, False)  # a full update, every field sent back
+    # An element of Intuit's SalesItemLineDetail (Finance.xsd) that the library always sends.
+    assert all(
+        "TaxInclusiveAmt" in line["SalesItemLineDetail"]
+        for line in body["Line"]
+        if "SalesItemLineDetail" in line
+    )
+    saved = invoice.save(qb=qb)
+    assert saved.PrivateNote == "full update from python-quickbooks"
+    assert int(saved.SyncToken) == int(body["SyncToken"]) + 1
+    stored = sandbox.db["Invoice"][invoice.Id]
+    assert stored["PrivateNote"] == "full update from python-quickbooks"
+    assert float(stored["TotalAmt"]) == pytest.approx(float(body["TotalAmt"]))
+
+
+def test_python_quickbooks_invoice_built_from_its_line_objects_is_created(qb: QuickBooks) -> None:
+    customer = Customer.all(max_results=1, qb=qb)[0]
+    invoice = Invoice()
+    invoice.CustomerRef = customer.to_ref()
+    for amount, description in ((120, "Pallet of widgets"), (80.5, "Delivery")):
+        line = SalesItemLine()  # LineNum 0, Qty 0 and UnitPrice 0 unless set, as the library sends them
+        line.Amount = amount
+        line.Description = description
+        line.SalesItemLineDetail = SalesItemLineDetail()
+        item = Ref()
+        item.value = "1"
+        item.name = "Services"
+        line.SalesItemLineDetail.ItemRef = item
+        invoice.Line.append(line)
+    assert json.loads(invoice.to_json())["Line"][0]["LineNum"] == 0
+    saved = invoice.save(qb=qb, request_id="client-invoice-1")
+    assert saved.Id
+    assert float(saved.TotalAmt) == pytest.approx(200.5)
+    assert [line.LineNum for line in saved.Line if line.DetailType == "SalesItemLineDetail"] == [1, 2]
+    again = invoice.save(qb=qb, request_id="client-invoice-1")
+    assert again.Id == saved.Id, "the requestid de-duplicates a resent create"
+
+
+def test_python_quickbooks_element_intuit_does_not_define_is_refused_with_2010(qb: QuickBooks) -> None:
+    customer = Customer.all(max_results=1, qb=qb)[0]
+    customer.Nickname = "Big Al"  # not an element of Intuit's Customer
+    with pytest.raises(QuickbooksException) as caught:
+        customer.save(qb=qb)
+    assert caught.value.error_code == 2010
+    assert "Nickname" in caught.value.detail

@@ -128,8 +128,8 @@ def test_unknown_property_is_rejected(api: Api) -> None:
     assert fault_of(api.query("SELECT * FROM Invoice WHERE Colour = 'red'"))["code"] == "4001"
 
 
-def test_maxresults_is_capped_at_intuits_maximum_of_1000(clock: object) -> None:
-    with QuickBooksSandbox(seed="large", records=1500) as big:
-        api = Api(big)
-        rows = api.rows("SELECT * FROM Invoice MAXRESULTS 5000", "Invoice")
-        assert len(rows) == 1000
+def test_maxresults_above_1000_is_refused_as_an_invalid_query_like_quickbooks(api: Api) -> None:
+    error = fault_of(api.query("SELECT * FROM Invoice MAXRESULTS 1001"))
+    assert (error["code"], error["Message"], error["type"]) == ("4001", "Invalid query", "ValidationFault")
+    assert error["Detail"] == "QueryValidationError: value 1001 is too large. Max allowed value is 1000"
+    assert len(api.rows("SELECT * FROM Invoice MAXRESULTS 1000", "Invoice")) == 120

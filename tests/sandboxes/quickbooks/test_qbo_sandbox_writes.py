@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import time
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from qbo_sandbox_support import Api, fault_of
 
@@ -312,3 +316,38 @@ def test_xml_is_served_when_asked_for(api: Api) -> None:
     assert response.headers["Content-Type"].startswith("application/xml")
     assert response.text.lstrip().startswith("<?xml")
     assert "<Invoice " in response.text
+
+
+def test_a_batch_cut_short_by_a_dying_client_is_never_acted_on_and_its_requestid_stays_free(
+    api: Api, sandbox: QuickBooksSandbox
+) -> None:
+    invoice = _open_invoice(api)
+    body = json.dumps(
+        {
+            "BatchItemRequest": [
+                {
+                    "bId": "1",
+                    "operation": "update",
+                    "Invoice": {
+                        "Id": invoice["Id"],
+                        "SyncToken": invoice["SyncToken"],
+                        "sparse": True,
+                        "PrivateNote": "sent whole",
+                    },
+                }
+            ]
+        }
+    ).encode()
+    path = urlsplit(api.url("batch")).path + "?requestid=cut-1&minorversion=75"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: {api.http.headers['Authorization']}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", sandbox.port)) as client:
+        client.sendall(head + body[: len(body) // 2])
+    time.sleep(0.3)
+    assert not any(entry["requestid"] == "cut-1" for entry in sandbox.requests_log)
+    whole = api.http.post(api.url("batch"), data=body, params={"requestid": "cut-1", "minorversion": "75"})
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["BatchItemResponse"][0]["Invoice"]["PrivateNote"] == "sent whole"
+    assert [w["applied"] for w in sandbox.writes_log if w["requestid"] == "cut-1"] == [True]

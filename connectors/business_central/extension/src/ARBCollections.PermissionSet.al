@@ -1,0 +1,16 @@
+permissionset 50140 "ARB Collections"
+{
+    Assignable = true;
+    Caption = 'arbridge collections';
+
+    Permissions =
+        tabledata Customer = RM,
+        tabledata "Cust. Ledger Entry" = RM,
+        tabledata "Detailed Cust. Ledg. Entry" = R,
+        tabledata "General Ledger Setup" = R,
+        tabledata "Gen. Journal Batch" = R,
+        tabledata "Gen. Journal Line" = RIMD,
+        page "ARB Customers API" = X,
+        page "ARB Cust. Ledger Entries API" = X,
+        page "ARB Payment Journals API" = X;
+}

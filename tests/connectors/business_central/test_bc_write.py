@@ -1,0 +1,89 @@
+"""Payments land once in Business Central, and BC online is reached with an Entra ID token from msal."""
+
+from __future__ import annotations
+
+import ssl
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import trustme
+
+from connectors.base import ConnectorContext, MemoryKeyValueStore, OutboundOp
+from connectors.business_central import BusinessCentralConnector
+from mapping.models import Allocation, PaymentApplication, Stream, TargetType
+from sandboxes.business_central import BusinessCentralSandbox
+from sandboxes.fault_proxy import FaultProxy
+from tests.connectors.business_central.bc_target import onprem_settings
+
+
+def test_payment_application_posts_a_journal_line_that_lowers_the_invoice_once() -> None:
+    with BusinessCentralSandbox(seed="demo", notification_delay=0) as bc:
+        state = MemoryKeyValueStore()
+        connector = BusinessCentralConnector.create(onprem_settings(bc), ConnectorContext("bc", state=state))
+        invoice = next(
+            r for p in connector.read(Stream.INVOICES, None) for r in p.records if r.open_amount > 20
+        )  # type: ignore[attr-defined]
+        op = OutboundOp(
+            "bc/payment_application/customer/lockbox-42",
+            PaymentApplication(
+                target_type=TargetType.CUSTOMER,
+                target_id=invoice.customer_remote_id,  # type: ignore[attr-defined]
+                customer_remote_id=invoice.customer_remote_id,  # type: ignore[attr-defined]
+                amount=Decimal("20.00"),
+                currency="USD",
+                date=date(2026, 11, 2),
+                reference="LOCKBOX 0042",
+                allocations=[
+                    Allocation(
+                        target_type=TargetType.INVOICE, target_id=invoice.remote_id, amount=Decimal("20.00")
+                    )
+                ],
+            ),
+        )
+        [result] = connector.write([op])
+        assert result.ok, result.error
+        [again] = BusinessCentralConnector.create(
+            onprem_settings(bc), ConnectorContext("bc", state=state)
+        ).write([op])
+        assert again.ok and again.duplicate
+        entry = bc.company.entries[invoice.remote_id]
+        assert entry["remainingAmount"] == invoice.open_amount - Decimal("20.00")  # type: ignore[attr-defined]
+        payments = [e for e in bc.company.entries.values() if e["externalDocumentNumber"].startswith("ARB-")]
+        assert len(payments) == 1 and payments[0]["amount"] == Decimal("-20.00")
+        assert not bc.company.journal_lines
+        found = connector.find_written(op)
+        assert found is not None and found.ok
+
+
+def test_bc_online_signs_in_through_msal_with_client_credentials_over_https(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with BusinessCentralSandbox(seed="demo") as bc, FaultProxy(bc.local_url, tls=server) as https:
+        bc.public_url = https.base_url
+        settings = {
+            "tenant_id": bc.tenant,
+            "environment": bc.environment,
+            "client_id": bc.client_id,
+            "client_secret": bc.client_secret,
+            "authority_host": https.base_url,
+            "validate_authority": False,
+            "api_host": https.base_url,
+            "company": bc.company.name,
+            "ca_bundle": str(ca_file),
+        }
+        connector = BusinessCentralConnector.create(settings, ConnectorContext("bc-online"))
+        check = connector.check()
+        assert check.ok, check.message
+        customers = [r for p in connector.read(Stream.CUSTOMERS, None) for r in p.records]
+        assert len(customers) == len(bc.company.customers)
+        # msal kept its token: one token request for all the calls.
+        assert sum(1 for r in bc.requests_log if r["path"] == "oauth2/token") == 1
+        refused = BusinessCentralConnector.create(
+            {**settings, "client_secret": "wrong"}, ConnectorContext("x")
+        )
+        result = refused.check()
+        assert not result.ok and "invalid_client" in result.message

@@ -1,0 +1,64 @@
+"""Reading SAP: incremental windows, partial payments, check() naming a missing authorization."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from mapping.models import Invoice, Stream
+from sandboxes.sap_s4hana.seed import post_payment
+from sandboxes.sap_s4hana.server import S4Sandbox
+from tests.connectors.sap_s4hana.sap_support import connector_for, open_invoices
+
+
+def test_a_partial_payment_entered_today_redelivers_its_invoice_with_less_open(sap: S4Sandbox) -> None:
+    conn = connector_for(sap)
+    pages = list(conn.read(Stream.INVOICES, None))
+    invoice = next(r for p in pages for r in p.records if isinstance(r, Invoice) and r.status.value == "open")
+    cc, year, doc, item, customer = invoice.remote_id.split("/")
+    post_payment(
+        sap.book,
+        customer,
+        cc,
+        Decimal("25.00"),
+        sap.book.today(),
+        assignment="PART-1",
+        invoice=(cc, year, doc, item),
+    )
+
+    changed = [r for p in conn.read(Stream.INVOICES, pages[-1].cursor) for r in p.records]
+
+    assert [r.remote_id for r in changed] == [invoice.remote_id]
+    assert isinstance(changed[0], Invoice)
+    assert changed[0].open_amount == invoice.open_amount - Decimal("25.00")
+    assert changed[0].status.value == "partially_paid"
+
+
+def test_a_back_dated_clearing_is_still_read_by_its_entry_date(sap: S4Sandbox) -> None:
+    conn = connector_for(sap)
+    pages = list(conn.read(Stream.INVOICES, None))
+    invoice = next(i for i in open_invoices(conn) if i.status.value == "open")
+    key = tuple(invoice.remote_id.split("/")[:4])
+    # Cleared today, with a clearing (posting) date a month in the past.
+    sap.book.clear_items([key], when=sap.book.today().replace(day=1))
+    sap.book.tables["A_OperationalAcctgDocItemCube"][key]["ClearingCreationDate"] = sap.book.today()
+
+    changed = [r for p in conn.read(Stream.INVOICES, pages[-1].cursor) for r in p.records]
+
+    assert [r.remote_id for r in changed] == [invoice.remote_id]
+    assert changed[0].status.value == "paid"
+
+
+def test_check_names_the_communication_scenario_the_user_lacks(specs_dir: Path) -> None:
+    with S4Sandbox(seed="demo", specs=specs_dir, scenarios={"SAP_COM_0008", "SAP_COM_0002"}) as sap:
+        result = connector_for(sap).check()
+    assert not result.ok
+    assert "SAP_COM_0303" in result.message
+
+
+def test_check_passes_with_every_scenario_and_makes_a_csrf_round_trip(sap: S4Sandbox) -> None:
+    conn = connector_for(sap)
+    result = conn.check()
+    assert result.ok, result.message
+    assert conn.session.csrf_fetches >= 1
+    assert sap.calls("batch") == 1
