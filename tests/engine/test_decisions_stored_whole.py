@@ -3,7 +3,8 @@
 A dunning action and the status of each of its invoices, a match verdict and its payment
 application: a process that dies while they are being stored must not leave the first without the
 others, or later cycles would take the decision as made while part of it never reaches the ERP.
-The death is simulated by a database error at the n-th outbox row of a cycle.
+The death is simulated by a database error at a chosen statement: after a decision's outbox rows
+were written, before the rule's own record of it is.
 """
 
 from __future__ import annotations
@@ -54,15 +55,15 @@ class Died(RuntimeError):
 
 
 @contextmanager
-def dies_at_outbox_row(store: StateStore, n: int) -> Iterator[list[int]]:
-    """The database fails on the n-th outbox row written while the block runs."""
+def dies_at(store: StateStore, table: str, n: int = 1) -> Iterator[list[int]]:
+    """The database fails on the n-th insert into ``table`` while the block runs."""
     seen = [0]
 
     def before(_conn, _cursor, statement: str, *_args) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+        if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()}"):
             seen[0] += 1
             if seen[0] == n:
-                raise Died(f"the process died at outbox row {n}")
+                raise Died(f"the process died writing row {n} of {table}")
 
     sa.event.listen(store.engine, "before_cursor_execute", before)
     try:
@@ -97,8 +98,8 @@ def test_a_dunning_action_cut_off_between_its_invoices_reaches_the_erp_whole_at_
 
     cfg, exports = deployment(tmp_path / "cut", store_url, DUNNING)
     store = open_store(cfg)
-    # Cut at the second invoice of the first action that has several.
-    with dies_at_outbox_row(store, 2):
+    # Cut after the statuses of the first action's invoices were written, before the action is.
+    with dies_at(store, "dunning_actions"):
         first = sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF)
     assert first.status == "partial" and any("dunning" in e for e in first.errors)
     # Nothing of the cut decision is stored: neither the action nor its first invoice's status.
@@ -119,7 +120,8 @@ def test_a_sure_match_cut_off_before_its_application_is_applied_at_the_next_cycl
 ) -> None:
     cfg, exports = deployment(tmp_path, store_url, CASHAPP)
     store = open_store(cfg)
-    with dies_at_outbox_row(store, 1):
+    # Cut after the first sure match's application was written, before its verdict is.
+    with dies_at(store, "match_results"):
         first = sync_connection(
             cfg, cfg.connections[0], store, deciders=deciders_for(cfg, cfg.connections[0])
         )
