@@ -249,6 +249,7 @@ CAMPAIGN_KILLS = int(os.environ.get("ARBRIDGE_CAMPAIGN_KILLS", "50"))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_a_crash_campaign_of_50_kills_over_10000_write_backs_loses_none_and_applies_none_twice(
     tmp_path: Path, store_url: str
 ) -> None:
