@@ -16,6 +16,7 @@ from cli.demo import demo_command
 from cli.dunning import mark_sent_command, preview_command, resend_command, worklist_command
 from cli.dunning_files import dunning_group
 from cli.match import match_command
+from cli.new_connector import new_connector_command
 from cli.options import version
 from cli.outbox import outbox_group
 from cli.plugins import auth_group, register_plugins, sandbox_group, setup_group
@@ -45,6 +46,7 @@ def arbridge(ctx: click.Context, log_level: str | None, log_format: str | None) 
 
 for _command in (
     connectors_command,
+    new_connector_command,
     check_command,
     sync_command,
     run_command,

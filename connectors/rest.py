@@ -329,9 +329,12 @@ class RestClient:
         path: str,
         *,
         idempotent: bool | None = None,
+        accept: Iterable[int] = (),
         **kwargs: Any,
     ) -> requests.Response:
         """Send one call (``kwargs`` as for ``requests``); return the successful response.
+
+        ``accept`` lists statuses that are answers, not errors (404 for a look-up by id).
 
         Raises:
             ThrottledError: still throttled after the allowed tries, or asked to wait longer than
@@ -347,7 +350,7 @@ class RestClient:
         attempt = 0
         while True:
             attempt += 1
-            outcome, reached = self._try(method, url, what, kwargs)
+            outcome, reached = self._try(method, url, what, kwargs, frozenset(accept))
             if isinstance(outcome, requests.Response):
                 return outcome
             error = outcome
@@ -363,7 +366,7 @@ class RestClient:
             self.sleep(wait)
 
     def _try(
-        self, method: str, url: str, what: str, kwargs: dict[str, Any]
+        self, method: str, url: str, what: str, kwargs: dict[str, Any], accept: frozenset[int]
     ) -> tuple[requests.Response | ConnectorError, bool]:
         """The answer or its error, and whether the call may have reached the server."""
         self.calls += 1
@@ -371,7 +374,7 @@ class RestClient:
             response = self.session.request(method, url, **kwargs)
         except requests.RequestException as exc:
             return classify_transport_error(exc, what), not _never_connected(exc)
-        error = self.classify(response)
+        error = None if response.status_code in accept else self.classify(response)
         return (response if error is None else error), True
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:

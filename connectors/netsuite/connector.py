@@ -465,23 +465,31 @@ class NetSuiteConnector(Connector):
         SuiteTalk records carry no version token; ``lastModifiedDate`` stands in for one.
         """
         computed: dict[str, Any] = {}
+
+        def amount_of(value: Any, field: str, path: str) -> Decimal:
+            try:
+                return Decimal(str(value))
+            except ArithmeticError:
+                rid = str(raw["internalId"]) if raw.get("internalId") else None
+                raise MappingError(stream, rid, field, path, f"not a number: {value!r}") from None
+
         if raw.get("lastModifiedDate"):
             computed["version"] = _aware(str(raw["lastModifiedDate"])).isoformat()
         if stream in (Stream.INVOICES, Stream.CREDIT_MEMOS):
-            total = Decimal(str(raw.get("total") or "0"))
+            total = amount_of(raw.get("total") or "0", "total", "total")
             status = str(raw.get("status") or "")
             remaining = raw.get("amountRemaining")
             if stream is Stream.CREDIT_MEMOS and remaining is None:
                 remaining = raw.get("unapplied")
             if remaining is None:
                 remaining = "0" if status in ("Paid In Full", "Fully Applied") else total
-            open_amount = Decimal(str(remaining))
+            open_amount = amount_of(remaining, "open_amount", "amountRemaining")
             computed["open_amount"] = open_amount
             computed["status"] = _document_status(status, total, open_amount)
         elif stream is Stream.PAYMENTS:
-            amount = Decimal(str(raw.get("payment") or raw.get("total") or "0"))
+            amount = amount_of(raw.get("payment") or raw.get("total") or "0", "amount", "payment")
             unapplied = raw.get("unapplied")
-            left = Decimal(str(unapplied)) if unapplied is not None else amount
+            left = amount_of(unapplied, "unapplied_amount", "unapplied") if unapplied is not None else amount
             computed["unapplied_amount"] = left
             if str(raw.get("status") or "").lower() == "voided":
                 computed["status"] = PaymentStatus.VOID

@@ -130,6 +130,8 @@ class QuickBooksClient:
         timeout: seconds per call (Intuit cuts requests at 120 s).
         verify: TLS verification (``True``, ``False`` or a CA bundle path).
         throttle_retries: how many times a throttled call is retried here before the error goes up.
+        max_throttle_wait: the longest wait made here; a throttle asking for longer (Intuit's
+            usual minute) goes to the engine at once, with its ``retry_after``.
         sleep: how to wait between throttle retries (injectable).
     """
 
@@ -145,7 +147,7 @@ class QuickBooksClient:
         timeout: float = 60.0,
         verify: bool | str = True,
         throttle_retries: int = 2,
-        max_throttle_wait: float = 120.0,
+        max_throttle_wait: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -226,9 +228,10 @@ class QuickBooksClient:
                 self.tokens.access_token(force_refresh=True)
             except ThrottledError as exc:
                 attempt += 1
-                if attempt > self.throttle_retries:
+                wait = exc.retry_after or THROTTLE_WAIT_S
+                # A long wait is the engine's to make: it can be interrupted, a wait in here cannot.
+                if attempt > self.throttle_retries or wait > self.max_throttle_wait:
                     raise
-                wait = min(exc.retry_after or THROTTLE_WAIT_S, self.max_throttle_wait)
                 log.warning(
                     "QuickBooks throttled %s %s; waiting %.0fs (attempt %d)", method, path, wait, attempt
                 )

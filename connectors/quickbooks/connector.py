@@ -262,10 +262,22 @@ def _custom_field_value(raw: dict[str, Any], definition_id: str | None) -> str |
     return None
 
 
-def _dec(value: Any) -> Decimal:
+class _FieldError(ValueError):
+    """A field ``to_record`` computes from could not be read: becomes a Reject naming the field."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
+def _dec(value: Any, path: str = "amount") -> Decimal:
     if value in (None, ""):
         return Decimal(0)
-    return Decimal(str(value))
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        raise _FieldError(path, f"not a number: {value!r}") from None
 
 
 def _parse_time(text: str) -> datetime:
@@ -659,6 +671,9 @@ class QuickBooksConnector(Connector):
                 records.append(self.to_record(stream, raw))
             except MappingError as exc:
                 rejects.append(Reject(stream, exc.remote_id, exc.path or exc.field, exc.reason, raw))
+            except _FieldError as exc:
+                rid = str(raw.get("Id")) if raw.get("Id") is not None else None
+                rejects.append(Reject(stream, rid, exc.path, exc.reason, raw))
         return records, rejects
 
     def to_record(self, stream: Stream, raw: dict[str, Any]) -> Record:
@@ -673,7 +688,8 @@ class QuickBooksConnector(Connector):
         if stream is not Stream.CUSTOMERS and not (raw.get("CurrencyRef") or {}).get("value"):
             extra["currency"] = self.qbo.home_currency
         if stream in (Stream.INVOICES, Stream.CREDIT_MEMOS):
-            total, balance = _dec(raw.get("TotalAmt")), _dec(raw.get("Balance", raw.get("RemainingCredit")))
+            total = _dec(raw.get("TotalAmt"), "TotalAmt")
+            balance = _dec(raw.get("Balance", raw.get("RemainingCredit")), "Balance")
             if _is_voided(raw):
                 extra.update(status=DocumentStatus.VOID, raw_status="Voided")
             elif balance <= 0 and total > 0:
@@ -707,10 +723,15 @@ class QuickBooksConnector(Connector):
                     continue
                 allocations.append(
                     Allocation(
-                        target_type=target, target_id=str(txn["TxnId"]), amount=_dec(line.get("Amount"))
+                        target_type=target,
+                        target_id=str(txn["TxnId"]),
+                        amount=_dec(line.get("Amount"), "Line.Amount"),
                     )
                 )
-        total, unapplied = _dec(raw.get("TotalAmt")), _dec(raw.get("UnappliedAmt"))
+        total, unapplied = (
+            _dec(raw.get("TotalAmt"), "TotalAmt"),
+            _dec(raw.get("UnappliedAmt"), "UnappliedAmt"),
+        )
         if _is_voided(raw):
             status = PaymentStatus.VOID
         elif unapplied <= 0:

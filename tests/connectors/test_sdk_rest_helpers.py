@@ -355,3 +355,11 @@ def test_paging_through_the_client_counts_one_call_per_chunk() -> None:
         page_number_pages(lambda n: client.json("GET", "invoices", params={"page": n})["items"], page_size=10)
     )
     assert sum(c.api_calls for c in chunks) == len(transport.requests) == 3
+
+
+def test_a_look_up_by_id_takes_404_as_an_answer_not_an_error() -> None:
+    client, transport, _ = _client(_answers(fake_response(404, json={"error": "not_found"})))
+    assert client.request("GET", "invoices/99", accept=[404]).status_code == 404
+    with pytest.raises(BadRecordError):
+        client.request("GET", "invoices/99")
+    assert len(transport.requests) == 2, "a 404 is not retried"

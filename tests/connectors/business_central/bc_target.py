@@ -48,6 +48,13 @@ class BusinessCentralTarget(ConformanceTarget):
         assert isinstance(made, BusinessCentralConnector)
         return made
 
+    def existing_ids(self, stream: Stream) -> set[str]:
+        c = self.sandbox.company
+        if stream is Stream.CUSTOMERS:
+            return set(c.customers)
+        kinds = {"invoices": "Invoice", "credit_memos": "Credit_x0020_Memo", "payments": "Payment"}
+        return {e["id"] for e in c.entries.values() if e["documentType"] == kinds[stream.value]}
+
     def change_records(self, stream: Stream, n: int) -> list[str]:
         c = self.sandbox.company
         if stream is Stream.CUSTOMERS:

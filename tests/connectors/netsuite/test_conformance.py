@@ -56,6 +56,45 @@ class NetSuiteTarget(ConformanceTarget):
             self.sandbox.touch(RECORD_TYPE[stream], rid)
         return ids
 
+    def existing_ids(self, stream: Stream) -> set[str]:
+        return set(self.sandbox.ids(RECORD_TYPE[stream]))
+
+    def change_records_at_one_time(self, stream: Stream) -> list[str]:
+        ids = self.sandbox.ids(RECORD_TYPE[stream])
+        if len(ids) <= 10:
+            raise NotImplementedError  # fewer records than a page holds
+        book = self.sandbox.book
+        clock, instant = book.clock, book.clock()
+        book.clock = lambda: instant  # a mass update: one lastModifiedDate for all
+        try:
+            for rid in ids:
+                self.sandbox.touch(RECORD_TYPE[stream], rid)
+        finally:
+            book.clock = clock
+        return ids
+
+    def delete_record(self, stream: Stream) -> str:
+        victim = self.sandbox.ids(RECORD_TYPE[stream])[-1]
+        self.sandbox.delete(RECORD_TYPE[stream], victim)
+        return victim
+
+    def break_record(self, stream: Stream) -> tuple[str, str]:
+        # Values SuiteTalk itself would never store; the connector names the canonical field.
+        field, value, canonical = {
+            Stream.INVOICES: ("tranDate", "2026-13-45", "issue_date"),
+            Stream.CREDIT_MEMOS: ("total", "n/a", "total"),
+            Stream.PAYMENTS: ("payment", "lots", "amount"),
+        }.get(stream, (None, None, None))
+        if field is None:
+            raise NotImplementedError  # every customer field the map reads is optional or a reference
+        victim = self.sandbox.ids(RECORD_TYPE[stream])[0]
+        self.sandbox.touch(RECORD_TYPE[stream], victim, **{field: value})
+        return victim, str(canonical)
+
+    def throttle(self, retry_after: int) -> int | None:
+        self.sandbox.exceed_concurrency(10_000)
+        return None  # SuiteTalk's governance faults announce no wait
+
     def sample_operation(self) -> Operation:
         for rid in self.sandbox.ids("invoice"):
             rec = self.sandbox.record("invoice", rid)

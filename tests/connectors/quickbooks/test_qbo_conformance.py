@@ -3,6 +3,7 @@ the kit does not cover (CDC deletes, payment application, throttling, webhooks).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -13,6 +14,7 @@ import pytest
 
 from connectors.base import ConnectorContext, MemoryKeyValueStore, OutboundOp
 from connectors.conformance import ConformanceTarget, conformance_tests, quality_problems
+from connectors.errors import ThrottledError
 from connectors.quickbooks import QuickBooksConnector
 from connectors.quickbooks.connector import ENTITY_OF_STREAM
 from mapping.models import (
@@ -47,6 +49,8 @@ class QuickBooksTarget(ConformanceTarget):
             "client_secret": SECRET,
             "refresh_token": self.refresh_token,
             "collection_status_field_id": "1",
+            # Small pages, so the kit's resumes fall inside runs of records changed at one time.
+            "page_size": 10,
         }
         self._invoice_id = sorted(self.sandbox.db["Invoice"], key=int)[0]
         self._start_token = int(self.sandbox.db["Invoice"][self._invoice_id]["SyncToken"])
@@ -65,6 +69,53 @@ class QuickBooksTarget(ConformanceTarget):
         for ident in ids:
             self.sandbox.touch(entity, ident)
         return ids
+
+    def existing_ids(self, stream: Stream) -> set[str]:
+        return set(self.sandbox.db[ENTITY_OF_STREAM[stream]])
+
+    def change_records_at_one_time(self, stream: Stream) -> list[str]:
+        entity = ENTITY_OF_STREAM[stream]
+        ids = sorted(self.sandbox.db[entity], key=int)
+        if len(ids) <= 10:
+            raise NotImplementedError  # the company has fewer records than a page holds
+        company = self.sandbox.company
+        clock, instant = company.clock, company.clock()
+        company.clock = lambda: instant  # a batch job: every change carries one LastUpdatedTime
+        try:
+            for ident in ids[:25]:
+                self.sandbox.touch(entity, ident)
+        finally:
+            company.clock = clock
+        return ids[:25]
+
+    def delete_record(self, stream: Stream) -> str:
+        if stream is Stream.CUSTOMERS:
+            raise NotImplementedError  # QuickBooks makes a customer inactive, never deletes it
+        entity = ENTITY_OF_STREAM[stream]
+        victim = sorted(self.sandbox.db[entity], key=int)[-1]
+        current = self.sandbox.db[entity][victim]
+        self.sandbox.company.save(
+            entity, {"Id": victim, "SyncToken": current["SyncToken"]}, operation="delete"
+        )
+        return victim
+
+    def break_record(self, stream: Stream) -> tuple[str, str]:
+        # Stored behind the API's back: values Intuit's own validation would never let in.
+        entity, field, value = {
+            Stream.CUSTOMERS: ("Customer", "CurrencyRef", {"value": "DOLLARS"}),
+            Stream.INVOICES: ("Invoice", "TxnDate", "2026-13-45"),
+            Stream.CREDIT_MEMOS: ("CreditMemo", "TxnDate", "yesterday"),
+            Stream.PAYMENTS: ("Payment", "TotalAmt", "lots"),
+        }[stream]
+        victim = sorted(self.sandbox.db[entity], key=int)[0]
+        record = copy.deepcopy(self.sandbox.db[entity][victim])
+        record[field] = value
+        self.sandbox.company.put(entity, record, old_stamp=record["MetaData"]["LastUpdatedTime"])
+        return victim, field
+
+    def throttle(self, retry_after: int) -> int | None:
+        self.sandbox.set_throttle(0)
+        return 60  # Intuit's 429 always asks for a minute
 
     def sample_operation(self) -> Operation:
         current = self.sandbox.db["Invoice"][self._invoice_id]
@@ -160,13 +211,16 @@ def test_sandbox_payment_application_creates_a_linked_payment_once(target: Quick
     assert again.ok and again.remote_id == result.remote_id, "the requestid replay returns the first payment"
 
 
-def test_sandbox_throttling_is_waited_out(target: QuickBooksTarget) -> None:
+def test_sandbox_throttling_reaches_the_engine_with_intuits_minute(target: QuickBooksTarget) -> None:
     target.sandbox.set_throttle(0)
     waits: list[float] = []
     connector = QuickBooksConnector(
         QuickBooksConnector.settings_model.model_validate(target.settings),
         ConnectorContext("qbo-sandbox", state=target.state),
-        sleep=lambda s: (waits.append(s), target.sandbox.set_throttle(None)),  # type: ignore[func-returns-value]
+        sleep=waits.append,
     )
-    pages = list(connector.read(Stream.CUSTOMERS, None))
-    assert waits == [60.0] and pages[-1].records
+    with pytest.raises(ThrottledError) as caught:
+        list(connector.read(Stream.CUSTOMERS, None))
+    assert caught.value.retry_after == 60.0 and waits == []
+    target.sandbox.set_throttle(None)
+    assert list(connector.read(Stream.CUSTOMERS, None))[-1].records

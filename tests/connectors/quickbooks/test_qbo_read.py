@@ -204,11 +204,11 @@ def test_throttle_fault_in_xml_is_classified_as_throttled(specs_dir: Path, fixtu
     assert fake.api_calls("query")[0].headers["Accept"] == "application/json"
 
 
-def test_throttled_call_waits_and_retries() -> None:
+def test_throttled_call_asking_for_a_short_wait_is_waited_out_and_retried() -> None:
     answers = [
         (
             429,
-            {"Content-Type": "application/json"},
+            {"Content-Type": "application/json", "Retry-After": "3"},
             json.dumps(
                 {
                     "Fault": {
@@ -231,8 +231,21 @@ def test_throttled_call_waits_and_retries() -> None:
         fake.install()
         fake.handlers["query"] = lambda sent: answers.pop(0)
         pages = list(make_connector(fake, now=NOW, sleep=waits.append).read(Stream.INVOICES, None))
-    assert waits == [60.0]
+    assert waits == [3.0]
     assert len(pages[0].records) == 1
+
+
+def test_throttled_call_asking_for_intuits_minute_goes_to_the_engine_at_once() -> None:
+    fault = {"Fault": {"Error": [{"Message": "message=ThrottleExceeded", "code": "3001"}], "type": "SERVICE"}}
+    waits: list[float] = []
+    with responses.RequestsMock() as rsps:
+        fake = FakeQbo(rsps)
+        fake.install()
+        fake.handlers["query"] = lambda sent: (429, {"Content-Type": "application/json"}, json.dumps(fault))
+        with pytest.raises(ThrottledError) as err:
+            list(make_connector(fake, now=NOW, sleep=waits.append).read(Stream.INVOICES, None))
+    assert err.value.retry_after == 60
+    assert waits == [], "a minute is waited by the engine, where a shutdown can interrupt it"
 
 
 @pytest.mark.parametrize(
