@@ -268,3 +268,26 @@ def test_a_bad_amount_stored_by_an_older_release_stops_only_its_own_line(tmp_pat
     assert "the matcher cannot decide this payment" in aside["reason"]
     store.close()
     assert _cycle(cfg) == "ok"  # and every later cycle too
+
+
+def test_a_payment_the_matcher_fails_on_is_set_aside_and_the_others_are_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rules.cashapp.matcher as matcher
+
+    decide = matcher.match_payment
+
+    def fails_on_one(payment, *args, **kwargs):
+        if payment.payment_id == "2024062700001":
+            raise ArithmeticError("a bug met by this payment alone")
+        return decide(payment, *args, **kwargs)
+
+    monkeypatch.setattr(matcher, "match_payment", fails_on_one)
+    cfg = _config(tmp_path)
+    shutil.copy(DATA / "camt053_v02_sparkasse.xml", tmp_path / "inbox" / "2024-06-27.xml")
+    assert _cycle(cfg) == "ok"
+    assert sorted(a["target_id"] for a in _applications(tmp_path)) == ["C2", "C3"]
+    store = open_store(load_config(cfg))
+    [aside] = [q for q in store.quarantined("shop") if q["remote_id"] == "2024062700001"]
+    assert "a bug met by this payment alone" in aside["reason"]
+    store.close()
