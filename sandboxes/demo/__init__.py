@@ -37,7 +37,7 @@ def default_state_dir() -> Path:
 
 def _resume_command(state_dir: Path, erp_name: str | None) -> str:
     where = "" if state_dir == default_state_dir().absolute() else f" --state-dir {state_dir}"
-    return f"arbridge demo --resume{where}" + (f" --erp {erp_name}" if erp_name else "")
+    return "arbridge demo" + (f" --erp {erp_name}" if erp_name else "") + f" --resume{where}"
 
 
 @dataclass
@@ -58,6 +58,7 @@ class DemoERP:
 ERP_MODULES = {
     "quickbooks": "sandboxes.demo.quickbooks",
     "sap-s4hana": "sandboxes.demo.sap_s4hana",
+    "sap-business-one": "sandboxes.demo.sap_business_one",
     "csv": "sandboxes.demo.csv_exports",
 }
 

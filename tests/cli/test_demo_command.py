@@ -82,7 +82,7 @@ def test_the_demo_lists_what_it_wrote_to_sap_and_how_cash_was_applied(
     assert f"  {applied.group(1)} payment application(s):" in written
     assert re.search(r"^  \d+ invoice\(s\) got a collection status:$", written, re.M)
     assert re.search(r"^    invoice \S+: on hold$", written, re.M)
-    assert "Next: `arbridge demo --resume --state-dir" in out and "--erp sap-s4hana`" in out
+    assert f"Next: `arbridge demo --erp sap-s4hana --resume --state-dir {tmp_path}`" in out
 
 
 def test_each_resume_edits_other_invoices_in_the_erp(demo_runs: DemoRuns) -> None:

@@ -299,7 +299,7 @@ CASES = [
         .read_text(encoding="latin-1")
         .replace("CR1190,00", "CRabc"),
         match,
-        r"payments\.csv:\d+",
+        r"payments\.csv(:\d+|: MT940 line \d+)",
     ),
     Case(
         "match: a remittance amount in words",
