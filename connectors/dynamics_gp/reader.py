@@ -195,10 +195,10 @@ class GpReader:
         if fresh or due:
             reconciled = now
             for t in tables.values():
-                # A full pass; what the earlier incremental reads remembered still filters its repeats.
+                # A full pass delivers every row again, stamped or not: the store keeps what did
+                # not change and takes what did (an application changed without a stamp, say).
                 t.mode, t.pos, t.started = "full", None, now
-                t.old_seen = {**t.old_seen, **t.seen} if not fresh else {}
-                t.seen = {}
+                t.old_seen, t.seen = {}, {}
 
         def snapshot(index: int) -> Cursor:
             return Cursor(
