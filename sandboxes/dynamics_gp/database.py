@@ -414,6 +414,15 @@ class GpSandbox:
         self.execute(f"ALTER ROLE {quote(login)} NOLOGIN")
         self.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ?", login)
 
+    def slow_econnect(self, login: str, seconds: float) -> None:
+        """Every eConnect call of the login's new sessions takes ``seconds`` longer (a busy server)."""
+        self.execute(f"ALTER ROLE {quote(login)} SET \"arbridge.econnect_delay\" = '{float(seconds)}'")
+
+    def activity(self, login: str) -> list[tuple[str, str]]:
+        """(state, current or last statement) of the login's sessions, as the server sees them now."""
+        rows = self.rows("SELECT state, query FROM pg_stat_activity WHERE usename = ?", login)
+        return [(str(state or ""), str(query or "")) for state, query in rows]
+
     def limit_connections(self, login: str, limit: int) -> None:
         """At most ``limit`` connections for the login (0: every new one is refused as the server is full)."""
         self.execute(f"ALTER ROLE {quote(login)} CONNECTION LIMIT {int(limit)}")

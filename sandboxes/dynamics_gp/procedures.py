@@ -41,6 +41,10 @@ from sandboxes.dynamics_gp.vendor import Parameter, Procedure, Table, VendorSche
 __all__ = ["ERRORS", "LEDGER", "customer_columns", "procedure_sql", "stand_in_parameters"]
 
 LEDGER = "arbridge_sandbox_calls"
+# A slow eConnect, for tests that must catch a call in flight (``GpSandbox.slow_econnect``).
+DELAY = (
+    "PERFORM pg_sleep(coalesce(nullif(current_setting('arbridge.econnect_delay', true), ''), '0')::float8);"
+)
 PG_MAX_ARGS = 100
 
 ERRORS: dict[int, str] = {
@@ -160,7 +164,7 @@ def _wrap(schema: str, procedure: Procedure, declare: str, body: str) -> str:
     return (
         f"CREATE PROCEDURE {quote(schema)}.{quote(procedure.name)}(\n  {_signature(procedure)}\n)\n"
         f"LANGUAGE plpgsql SECURITY DEFINER SET search_path = {quote(schema)}, pg_catalog AS $proc$\n"
-        f"DECLARE\n  {declare}\nBEGIN\n  {_prelude(procedure)}\n  {body}\nEND\n$proc$"
+        f"DECLARE\n  {declare}\nBEGIN\n  {DELAY}\n  {_prelude(procedure)}\n  {body}\nEND\n$proc$"
     )
 
 
