@@ -19,6 +19,7 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.quickbooks_calls", [], ["--full"]),
     ("benchmarks.netsuite_calls", [], ["--full"]),
     ("benchmarks.sap_s4hana_calls", [], ["--full"]),
+    ("benchmarks.dynamics_gp_read", ["--rows", "100000"], []),
 ]
 
 

@@ -51,6 +51,9 @@ SEEN_MAX = 20_000
 
 def gp_date(value: Any) -> date | None:
     """A GP date column as a date: GP stores dates as ``datetime`` and a blank one as 1900-01-01."""
+    if type(value) is datetime:
+        value = value.date()
+        return None if value <= BLANK_DATE else value
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -325,22 +328,24 @@ class GpReader:
         mapper = self.mappers[stream]
         columns = source.columns
         ts_index = columns.index("DEX_ROW_TS")
-        keep_after = _iso(table.started - self.overlap) if table.mode == "full" and table.started else None
+        full = table.mode == "full"
+        keep_after = table.started - self.overlap if full and table.started else None
+        old_seen = table.old_seen
+        seen = table.seen
         dicts = []
         for values in rows:
             row = mapper.row(columns, values)
             stamp = row["DEX_ROW_TS"]
             rid = self._remote_id(stream, row)
-            text = _iso(stamp)
-            if table.old_seen.get(rid) == text:
+            if old_seen and old_seen.get(rid) == _iso(stamp):
                 # Delivered by an earlier read and unchanged since: remembered, not delivered again.
-                table.seen[rid] = text
+                seen[rid] = _iso(stamp)
                 continue
-            if table.mode == "full":
-                if keep_after is not None and text >= keep_after:
-                    table.seen[rid] = text
+            if full:
+                if keep_after is not None and stamp >= keep_after:
+                    seen[rid] = _iso(stamp)
             else:
-                table.seen[rid] = text
+                seen[rid] = _iso(stamp)
                 if table.newest is None or stamp > table.newest:
                     table.newest = stamp
             dicts.append((rid, row))
@@ -380,7 +385,7 @@ class GpReader:
                 "remote_id": rid,
                 "remote_modified_at": utc(row["DEX_ROW_TS"]),
                 "version": version_of(row),
-                "raw": _jsonable(row),
+                "raw": row,
             }
             # CRLMTTYP: 0 no credit, 1 unlimited, 2 an amount.
             if row.get("CRLMTTYP") == 2:
@@ -406,7 +411,7 @@ class GpReader:
                 "version": version_of(row),
                 "deleted": voided,
                 "raw_status": f"{name}{' (history)' if history else ''}{', voided' if voided else ''}",
-                "raw": _jsonable(row),
+                "raw": row,
             }
             if stream is Stream.PAYMENTS:
                 computed["status"] = (
@@ -481,10 +486,10 @@ class GpReader:
 def version_of(row: dict[str, Any]) -> str:
     """A row's version: a digest of the columns read, so any change to them is a new version.
 
-    ``DEX_ROW_TS`` alone would miss a change made while GP's trigger is missing.
+    ``DEX_ROW_TS`` alone would miss a change made while GP's trigger is missing. The row's columns
+    come in the order of the statement that read them (the same lists for reads and writes).
     """
-    text = "\x1f".join(str(row[c]) for c in sorted(row))
-    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+    return hashlib.blake2b("\x1f".join(map(str, row.values())).encode(), digest_size=10).hexdigest()
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -108,6 +108,11 @@ class RowMapper:
         value_maps = fieldmap.value_maps(stream)
         self.paths = {name: _path_text(spec) for name, spec in fields.items()}
         self.getters = [(name, _compile(name, spec, value_maps.get(name))) for name, spec in fields.items()]
+        # The common field (one column, no default, no transform, no value map) is read inline.
+        self._plain = {
+            name: spec for name, spec in fields.items() if isinstance(spec, str) and name not in value_maps
+        }
+        self._other = [(name, getter) for name, getter in self.getters if name not in self._plain]
         id_spec = fields.get("remote_id")
         self._id_getter = _compile("remote_id", id_spec, None) if id_spec is not None else None
 
@@ -132,8 +137,8 @@ class RowMapper:
         Raises:
             MappingError: a transform or value map refused a value.
         """
-        out: dict[str, Any] = {}
-        for name, getter in self.getters:
+        out: dict[str, Any] = {name: row[column] for name, column in self._plain.items() if column in row}
+        for name, getter in self._other:
             try:
                 value = getter(row)
             except (ValueError, TypeError, InvalidOperation) as exc:

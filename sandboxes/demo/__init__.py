@@ -38,6 +38,7 @@ ERP_MODULES = {
     "quickbooks": "sandboxes.demo.quickbooks",
     "sap-s4hana": "sandboxes.demo.sap_s4hana",
     "csv": "sandboxes.demo.csv_exports",
+    "dynamics-gp": "sandboxes.demo.dynamics_gp",
 }
 
 
