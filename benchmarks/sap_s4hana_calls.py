@@ -2,7 +2,18 @@
 
 The minimum for a read is one call per page (items ÷ page size, rounded up, per stream); for
 dunning write-backs one ``$batch`` per ``batch_max`` operations. Fixed costs of a connection
-(two ``$metadata`` documents, one CSRF token) are counted too, so small runs show them.
+(two ``$metadata`` documents, one CSRF token, the journal-entry WSDL) are counted too, so small
+runs show them.
+
+Payment applications: one SOAP call per ``batch_max`` payments, and one read of the invoices they
+pay. That read is part of the minimum: SAP's automatic clearing matches a payment to an invoice by
+the invoice's assignment (and payment reference), which the journal-entry service must be given
+and only the item cube holds; the cube takes no ``$batch`` (its metadata says
+``Capabilities.BatchSupported`` false), so the invoices of one SOAP call cost one GET at best. The
+same read refuses a payment to an invoice already cleared, of another customer or currency,
+before anything is posted.
+
+The sandbox runs without its spike arrest, so the calls counted are the connector's own.
 
     python -m benchmarks.sap_s4hana_calls --invoices 20000 --writes 1000
 """
@@ -14,11 +25,22 @@ import json
 import math
 import time
 from datetime import date
+from decimal import Decimal
 
 from connectors.base import ConnectorContext, MemoryKeyValueStore, OutboundOp
 from connectors.sap_s4hana import SapS4HanaConnector
-from mapping.models import CollectionStatus, CollectionStatusUpdate, Invoice, Stream, TargetType
+from mapping.models import (
+    Allocation,
+    CollectionStatus,
+    CollectionStatusUpdate,
+    Invoice,
+    PaymentApplication,
+    Stream,
+    TargetType,
+)
 from sandboxes.sap_s4hana.server import S4Sandbox
+
+PAYMENT = Decimal("10.00")
 
 
 def main() -> int:
@@ -29,7 +51,7 @@ def main() -> int:
     parser.add_argument("--full", action="store_true", help="20,000 invoices")
     args = parser.parse_args()
     invoices = 20000 if args.full else args.invoices
-    with S4Sandbox(seed="large", invoices=invoices) as sap:
+    with S4Sandbox(seed="large", invoices=invoices, spike_arrest=None) as sap:
         user, password = next(iter(sap.users.items()))
         conn = SapS4HanaConnector.create(
             {
@@ -38,6 +60,7 @@ def main() -> int:
                 "password": password,
                 "company_codes": sorted(sap.book.company_codes),
                 "page_size": args.page_size,
+                "bank_gl_account": "11001020",
             },
             ConnectorContext("bench", state=MemoryKeyValueStore()),
         )
@@ -106,6 +129,55 @@ def main() -> int:
                     "minimum": minimum,
                     "ratio": round(calls / minimum, 3),
                     "calls_per_1000": round(calls * 1000 / max(1, len(ops)), 2),
+                }
+            ),
+            flush=True,
+        )
+
+        paid = [i for i in open_invoices if i.open_amount >= PAYMENT][: args.writes]
+        payments = [
+            OutboundOp(
+                f"bench-pay-{n}",
+                PaymentApplication(
+                    target_type=TargetType.CUSTOMER,
+                    target_id=inv.customer_remote_id,
+                    customer_remote_id=inv.customer_remote_id,
+                    amount=PAYMENT,
+                    currency=inv.currency,
+                    date=date(2026, 12, 2),
+                    reference=f"bank line {n}",
+                    allocations=[
+                        Allocation(target_type=TargetType.INVOICE, target_id=inv.remote_id, amount=PAYMENT)
+                    ],
+                ),
+            )
+            for n, inv in enumerate(paid)
+        ]
+        started = time.monotonic()
+        before = sap.calls()
+        posted_before = len(sap.book.journal)
+        log_from = len(sap.requests_log)
+        done = 0
+        for i in range(0, len(payments), batch):
+            done += sum(1 for r in conn.write(payments[i : i + batch]) if r.ok)
+        calls = sap.calls() - before
+        # One SOAP call and one read of the invoices per batch, + the WSDL before the first post.
+        minimum = 2 * math.ceil(len(payments) / batch) + 1
+        print(
+            json.dumps(
+                {
+                    "name": "sap_s4hana_payment_applications",
+                    "n": len(payments),
+                    "ok": done,
+                    "posted": len(sap.book.journal) - posted_before,
+                    "seconds": round(time.monotonic() - started, 2),
+                    "api_calls": calls,
+                    "soap_posts": sum(
+                        1 for r in sap.requests_log[log_from:] if r.kind == "soap" and r.method == "POST"
+                    ),
+                    "minimum": minimum,
+                    "ratio": round(calls / minimum, 3),
+                    "calls_per_1000": round(calls * 1000 / max(1, len(payments)), 2),
                 }
             ),
             flush=True,

@@ -13,7 +13,7 @@ from cli.audit import audit_group
 from cli.check import check_command
 from cli.connectors import connectors_command
 from cli.demo import demo_command
-from cli.dunning import mark_sent_command, preview_command, resend_command, worklist_command
+from cli.dunning import call_command, mark_sent_command, preview_command, resend_command, worklist_command
 from cli.dunning_files import dunning_group
 from cli.match import match_command
 from cli.new_connector import new_connector_command
@@ -63,7 +63,7 @@ for _command in (
     setup_group,
 ):
     arbridge.add_command(_command)
-for _command in (preview_command, resend_command, mark_sent_command):
+for _command in (preview_command, resend_command, mark_sent_command, call_command):
     dunning_group.add_command(_command)
 register_plugins()
 

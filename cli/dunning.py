@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,19 +18,24 @@ from zoneinfo import ZoneInfo
 import click
 
 from cli.options import CONFIG_OPTION, load_deployment
-from engine.dunning_delivery import IDEMPOTENT_CHANNELS, owner_is_gone, senders_from_config
+from engine.dunning_delivery import IDEMPOTENT_CHANNELS, commit_sent, owner_is_gone, senders_from_config
 from engine.dunning_worklist import worklist_from_store
 from engine.runner import open_store
 from mapping.models import Customer, Invoice, Stream
 from rules.dunning import Channel, PlannedAction, SmtpEmailSender, action_from_json
 from rules.dunning.contact import zone_for
+from rules.dunning.csvio import FileError
+from rules.dunning.currencies import check_currency
+from rules.dunning.fx import FxRates, read_fx_rates
 from rules.dunning.history import parse_instant
 from rules.dunning.recheck import why_not_send
 from store import StateStore
-from store.dunning import NEEDS_DECISION, DunningActionRow, DunningActions
+from store.dunning import NEEDS_DECISION, DunningActionRow, DunningActions, DunningCalls
 
 __all__ = [
+    "call_command",
     "channel_warnings",
+    "dunning_notes",
     "dunning_status",
     "dunning_status_lines",
     "mark_sent_command",
@@ -298,7 +303,17 @@ def _decide(config_path: str, key: str, note: str, resend: bool) -> None:
             )
         who = getpass.getuser()
         text = f"{'resend' if resend else 'marked as sent'} by {who}" + (f": {note}" if note else "")
-        moved = book.resend(row.key, text) if resend else book.mark_sent(row.key, text)
+        if resend:
+            moved = book.resend(row.key, text)
+        else:
+            # It reached the customer: its invoices' statuses go to the ERP with the mark.
+            moved = commit_sent(
+                store,
+                row.connection,
+                action_from_json(row.payload),
+                lambda conn: book.mark_sent(row.key, text, conn=conn),
+                decided_on=datetime.now(UTC).date(),
+            )
         if not moved:
             raise click.ClickException(f"{row.key} changed meanwhile; run the command again")
         store.audit(
@@ -333,30 +348,195 @@ def mark_sent_command(config_path: str, key: str, note: str) -> None:
     _decide(config_path, key, note, resend=False)
 
 
+# -- a collector's calls ----------------------------------------------------------------------------------
+
+
+def _day(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give a date written YYYY-MM-DD, e.g. 2026-12-01") from None
+
+
+@click.command("call")
+@CONFIG_OPTION
+@click.argument("customer_id")
+@click.option(
+    "--outcome",
+    required=True,
+    type=click.Choice(["reached", "no-answer", "promise", "dispute"]),
+    help="What the call achieved.",
+)
+@click.option(
+    "--invoice",
+    "invoices",
+    multiple=True,
+    help="An invoice the promise or dispute is about (repeatable); a promise covers all of the "
+    "customer's overdue invoices by default.",
+)
+@click.option("--promise-date", callback=_day, help="promise: the day the customer will pay by (YYYY-MM-DD).")
+@click.option(
+    "--until",
+    callback=_day,
+    help="dispute: the last day the invoices are left out of reminders (YYYY-MM-DD; 30 days by default).",
+)
+@click.option("--note", default="", help="What was said, for the audit log.")
+@click.option("--by", "by", default=None, help="Who called (default: the logged-in user).")
+@click.option("--connection", "names", multiple=True, help="The customer's connection, when several hold it.")
+@_AS_OF
+def call_command(
+    config_path: str,
+    customer_id: str,
+    outcome: str,
+    invoices: tuple[str, ...],
+    promise_date: date | None,
+    until: date | None,
+    note: str,
+    by: str | None,
+    names: tuple[str, ...],
+    as_of: datetime,
+) -> None:
+    """Record what a call to a customer achieved: reached, no answer, a promise to pay, a dispute.
+
+    A call is not a dunning level: it counts against the policy's call caps and leaves the levels'
+    gaps alone. A promise pauses the invoices until the day after its date, a dispute until
+    --until; the next cycle writes "promised" or "disputed" to the ERP.
+    """
+    if outcome == "promise" and promise_date is None:
+        raise click.UsageError("a promise needs --promise-date")
+    if outcome == "dispute" and not invoices:
+        raise click.UsageError("a dispute needs the --invoice it is about (repeatable)")
+    if outcome not in ("promise", "dispute") and (promise_date or until):
+        raise click.UsageError("--promise-date and --until belong to a promise or a dispute")
+    deployment = load_deployment(config_path)
+    store = open_store(deployment)
+    try:
+        holders = [
+            c.name
+            for c in _connections(deployment, names)
+            if isinstance(store.get_record(c.name, Stream.CUSTOMERS, customer_id), Customer)
+        ]
+        if not holders:
+            raise click.ClickException(f"no customer {customer_id} in the store (is the id the ERP's?)")
+        if len(holders) > 1:
+            raise click.UsageError(f"customer {customer_id} is in {', '.join(holders)}: add --connection")
+        connection = holders[0]
+        records = store.customer_records(connection, Stream.INVOICES, customer_id)
+        open_ids = {
+            i.remote_id for i in records if isinstance(i, Invoice) and not i.deleted and i.open_amount > 0
+        }
+        unknown = [i for i in invoices if i not in open_ids]
+        if unknown:
+            raise click.ClickException(
+                f"{', '.join(unknown)}: not an open invoice of customer {customer_id} in {connection}"
+            )
+        named = (list(invoices) or sorted(open_ids)) if outcome == "promise" else list(invoices)
+        if outcome == "dispute" and until is None:
+            until = as_of.date() + timedelta(days=30)
+        who = by or getpass.getuser()
+        kind = outcome.replace("-", "_")
+        detail = {
+            "outcome": kind,
+            "invoice_ids": named,
+            "promised_date": promise_date.isoformat() if promise_date else None,
+            "until": until.isoformat() if until else None,
+            "by": who,
+            "note": note,
+        }
+        with store.transaction() as conn:
+            DunningCalls(store).record(
+                connection,
+                customer_id,
+                at=as_of,
+                outcome=kind,
+                invoice_ids=named,
+                promised_date=promise_date,
+                until=until,
+                note=note or None,
+                recorded_by=who,
+                conn=conn,
+            )
+            store.audit(
+                "dunning_call",
+                connection=connection,
+                subject=f"customer/{customer_id}",
+                detail=detail,
+                conn=conn,
+            )
+    finally:
+        store.close()
+    said = {
+        "reached": "reached",
+        "no_answer": "not reached",
+        "promise": f"promised to pay {', '.join(named)} by {promise_date}",
+        "dispute": f"disputes {', '.join(named)}; left out of reminders until {until}",
+    }[kind]
+    click.echo(f"{customer_id} [{connection}]: {said}; recorded (counts against the call caps)")
+
+
 # -- check ------------------------------------------------------------------------------------------------
 
 
 def channel_warnings(deployment: Any) -> list[str]:
-    """What ``arbridge check`` says about dunning channels the policy uses but nobody set up."""
+    """What ``arbridge check`` says about dunning that is enabled but cannot do all it should."""
     dunning = deployment.rules.dunning
     if not dunning.enabled or not dunning.policy or not dunning.policy.is_file():
         return []
-    from rules.dunning import load_policy
+    from config.dunning_policy import PolicyError, load_dunning_policy
 
+    try:
+        policy = load_dunning_policy(dunning.policy)
+    except PolicyError:
+        return []  # loading the configuration already refused it
+    out: list[str] = []
+    connections = [c for c in deployment.connections if getattr(c, "enabled", True)]
+    if not any(Stream.INVOICES in (c.streams or ()) for c in connections):
+        out.append(
+            "rules.dunning: enabled, but no enabled connection reads invoices: there is nothing to remind of"
+        )
     used: set[str] = set()
-    for policy in load_policy(dunning.policy).policies.values():
-        for level in policy.levels:
+    for pol in policy.policies.values():
+        for level in pol.levels:
             used.update(c.value for c in level.channels)
-        if policy.courtesy is not None:
-            used.update(c.value for c in policy.courtesy.channels)
+            used.update(a.channel.value for a in level.also)
+        if pol.courtesy is not None:
+            used.update(c.value for c in pol.courtesy.channels)
     configured = set(dunning.channels.configured)
     if not configured:
-        return ["rules.dunning.channels: no channel is configured, so reminders are planned but not sent"]
-    return [
-        f"rules.dunning.channels.{name}: the policy sends by {name}, which is not configured; "
-        "those reminders wait (and expire)"
-        for name in sorted(used - configured)
-    ]
+        out.append(
+            "rules.dunning.channels: enabled, but no channel is configured: reminders are planned and never "
+            "sent, so nothing is written to the ERP as reminded (arbridge dunning preview lists them)"
+        )
+    else:
+        out += [
+            f"rules.dunning.channels.{name}: the policy sends by {name}, which is not configured; "
+            "those reminders wait (and expire)"
+            for name in sorted(used - configured)
+        ]
+    if "email" in configured and not policy.sender.opt_out_text:
+        out.append(
+            "rules.dunning: e-mails carry no opt-out statement: no sender.opt_out_text in the policy "
+            "(US Regulation F §1006.6(e) asks for one on consumer debt)"
+        )
+    if not any(getattr(getattr(c, "write_back", None), "enabled", False) for c in connections):
+        out.append(
+            "rules.dunning: no connection has write_back enabled: reminders go out, but the ERP never "
+            "shows their status"
+        )
+    return out
+
+
+def dunning_notes(deployment: Any) -> list[str]:
+    """What ``arbridge check`` tells about dunning that is not a problem: which policy is used."""
+    dunning = deployment.rules.dunning
+    if dunning.enabled and getattr(dunning, "builtin_policy", False):
+        return [
+            f"rules.dunning.policy: none configured: the built-in policy is used ({dunning.policy}: "
+            "reminders at 7, 21 and 35 days overdue, no fees, no interest)"
+        ]
+    return []
 
 
 # -- status ----------------------------------------------------------------------------------------------
@@ -399,17 +579,57 @@ def dunning_status_lines(info: dict[str, Any], config_path: str) -> list[str]:
 # -- worklist --------------------------------------------------------------------------------------------
 
 
+def _fx(deployment: Any, rates_path: str | None, currency: str | None) -> FxRates | None:
+    """The rates the worklist ranks with: the command line's, else the configuration's, else none."""
+    configured = deployment.rules.dunning.worklist
+    reporting = currency or configured.reporting_currency
+    path = rates_path or configured.fx_rates
+    if reporting is None:
+        if path is not None:
+            raise click.BadParameter("give --reporting-currency with --fx-rates", param_hint="--fx-rates")
+        return None
+    try:
+        return read_fx_rates(path, reporting) if path is not None else FxRates(check_currency(reporting))
+    except (FileError, ValueError) as exc:
+        click.echo(f"arbridge: {exc}", err=True)
+        sys.exit(2)
+
+
 @click.command("worklist")
 @CONFIG_OPTION
 @_CONNECTIONS
 @_AS_OF
 @click.option("--top", default=20, show_default=True, type=click.IntRange(min=1), help="How many customers.")
+@click.option(
+    "--fx-rates",
+    "rates_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV of rates into the reporting currency (currency, rate, date); default: "
+    "rules.dunning.worklist.fx_rates.",
+)
+@click.option(
+    "--reporting-currency",
+    "currency",
+    help="Rank every customer in this currency (ISO 4217); "
+    "default: rules.dunning.worklist.reporting_currency.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def worklist_command(
-    config_path: str, names: tuple[str, ...], as_of: datetime, top: int, as_json: bool
+    config_path: str,
+    names: tuple[str, ...],
+    as_of: datetime,
+    top: int,
+    rates_path: str | None,
+    currency: str | None,
+    as_json: bool,
 ) -> None:
-    """Customers to call first: ranked by amount at risk, days overdue and payment behaviour, explained."""
+    """Customers to call first: ranked by amount at risk, days overdue and payment behaviour, explained.
+
+    Each line says what stops the call: invoices promised or disputed are shown and not counted
+    as at risk, nor are unapplied payments and open credits.
+    """
     deployment = load_deployment(config_path)
+    fx = _fx(deployment, rates_path, currency)
     store = open_store(deployment)
     default_zone = "UTC"
     dunning = deployment.rules.dunning
@@ -419,7 +639,9 @@ def worklist_command(
         default_zone = load_policy(dunning.policy).default_time_zone
     try:
         result = {
-            conn.name: worklist_from_store(store, conn.name, as_of, top=top, default_time_zone=default_zone)
+            conn.name: worklist_from_store(
+                store, conn.name, as_of, top=top, default_time_zone=default_zone, fx_rates=fx
+            )
             for conn in _connections(deployment, names)
         }
     finally:
@@ -444,9 +666,19 @@ def worklist_command(
             f"as of {as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
         )
         for e in ranking.entries:
-            amounts = ", ".join(_money(v, k) for k, v in e.amount_at_risk.items())
+            if e.reporting_currency and e.ranked_amount:
+                amounts = _money(e.ranked_amount, e.reporting_currency) + " at risk"
+            else:
+                at_risk = {k: v for k, v in e.amount_at_risk.items() if v > 0}
+                amounts = (
+                    ", ".join(_money(v, k) for k, v in at_risk.items()) + " at risk"
+                    if at_risk
+                    else ("nothing at risk")
+                )
             click.echo(
-                f"{e.rank:>4}. {e.customer_id} {e.customer_name} — {amounts} overdue, oldest "
+                f"{e.rank:>4}. {e.customer_id} {e.customer_name} — {amounts}, oldest "
                 f"{e.oldest_days_overdue} days — score {e.score}"
             )
+            if e.held:
+                click.echo(f"      stops the call: {'; '.join(e.held)}")
             click.echo(f"      {e.explanation}")

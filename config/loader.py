@@ -280,6 +280,7 @@ def _build(
     if cfg is not None:
         secret_paths += secret_field_paths(cfg, resolved)
         errors += _check_files(cfg)
+        errors += _check_dunning_policy(cfg)
         errors += _check_mapping_overrides(cfg)
         errors += _check_workers(cfg)
     secret_paths += _store_password_literal(resolved)
@@ -483,6 +484,31 @@ def _check_files(cfg: DeploymentConfig) -> list[tuple[str, str]]:
     return problems
 
 
+def _check_dunning_policy(cfg: DeploymentConfig) -> list[tuple[str, str]]:
+    """A policy that cannot be read is a configuration error now, not a failed cycle later."""
+    dunning = cfg.rules.dunning
+    if not dunning.enabled:
+        return []
+    from config.dunning_policy import load_dunning_policy, policy_problems
+
+    problems: list[tuple[str, str]] = []
+    if dunning.policy is not None and dunning.policy.is_file():
+        try:
+            load_dunning_policy(dunning.policy)
+        except ConfigError as exc:
+            problems += [("rules.dunning.policy", problem) for problem in policy_problems(exc)]
+    rates = dunning.worklist.fx_rates
+    if rates is not None:
+        from rules.dunning.csvio import FileError
+        from rules.dunning.fx import read_fx_rates
+
+        try:
+            read_fx_rates(rates, str(dunning.worklist.reporting_currency))
+        except FileError as exc:
+            problems.append(("rules.dunning.worklist.fx_rates", str(exc)))
+    return problems
+
+
 def _check_workers(cfg: DeploymentConfig) -> list[tuple[str, str]]:
     """Workers share their task queue and state through PostgreSQL; a SQLite file serves one process."""
     if cfg.workers.distributed and cfg.store.is_sqlite:
@@ -587,6 +613,10 @@ def _expectation(err: Mapping[str, Any], model: type[BaseModel], keys: list[str 
         return f"expected a string{hint}"
     if kind in ("literal_error", "enum"):
         return f"expected one of {ctx.get('expected')}"
+    if kind.startswith("date_") or kind == "date_type":
+        return "expected a date written YYYY-MM-DD, e.g. 2026-12-24"
+    if kind.startswith("time_") or kind == "time_type":
+        return 'expected a time written HH:MM in quotes, e.g. "08:00"'
     if kind.startswith("int_"):
         return "expected a whole number"
     if kind.startswith("bool_"):

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from connectors.base import ConnectorSettings
 
 __all__ = [
+    "BUILTIN_POLICY",
     "CashAppRulesConfig",
     "ConnectionConfig",
     "DefaultsConfig",
@@ -57,10 +58,14 @@ __all__ = [
     "StoreConfig",
     "WebhookChannelConfig",
     "WorkersConfig",
+    "WorklistConfig",
     "WriteBackConfig",
     "format_duration",
     "parse_duration",
 ]
+
+# The policy a deployment gets with dunning enabled and no ``policy:`` of its own.
+BUILTIN_POLICY = Path(__file__).resolve().with_name("dunning-policy.builtin.yaml")
 
 SECRET_HINT = "a secret reference: ${ENV_VAR}, ${file:/path} or ${credential:name}"
 
@@ -652,6 +657,47 @@ class DunningRetryConfig(_Model):
 _PAYMENT_FIELDS = {"customer_id": "C1", "currency": "EUR", "level": 1, "reference": "C1-EUR"}
 
 
+class WorklistConfig(_Model):
+    """How the collectors' worklist ranks customers whose invoices are in several currencies."""
+
+    reporting_currency: str | None = Field(
+        default=None,
+        description="The currency every amount at risk is converted to for the ranking (ISO 4217, e.g. "
+        "USD). Without it, a customer owing in several currencies is ranked on its largest amount only.",
+    )
+    fx_rates: Path | None = Field(
+        default=None,
+        description="CSV file of rates into the reporting currency, relative to this file: columns "
+        "currency, rate (reporting-currency units per unit), date. An amount in a currency without a "
+        "rate is left out of the ranking, and the worklist line says so.",
+    )
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _iso_currency(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from iso4217 import Currency
+
+        code = value.strip().upper()
+        if code not in {c.code for c in Currency}:
+            raise ValueError(
+                f"expected a currency code assigned in ISO 4217 such as USD or EUR, got {value!r}"
+            )
+        return code
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve_path(value, info)
+
+    @model_validator(mode="after")
+    def _rates_need_a_currency(self) -> WorklistConfig:
+        if self.fx_rates is not None and self.reporting_currency is None:
+            raise ValueError("expected reporting_currency with fx_rates: the currency the rates convert into")
+        return self
+
+
 class DunningRulesConfig(_Model):
     """The dunning engine."""
 
@@ -678,11 +724,25 @@ class DunningRulesConfig(_Model):
         description="A planned communication not sent this long after its send time (the daemon or a "
         "channel was down) is dropped as expired instead of reaching the customer late.",
     )
+    worklist: WorklistConfig = Field(default_factory=_unset)
 
     @field_validator("policy", "templates")
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else _resolve_path(value, info)
+
+    @model_validator(mode="after")
+    def _builtin_policy(self) -> DunningRulesConfig:
+        # Everything that runs dunning reads ``policy``: filling it here gives each of them the
+        # built-in policy the documentation promises, instead of a silent "nothing to decide".
+        if self.policy is None:
+            self.policy = BUILTIN_POLICY
+        return self
+
+    @property
+    def builtin_policy(self) -> bool:
+        """Whether no policy file was configured, so the built-in one is used."""
+        return self.policy == BUILTIN_POLICY
 
     @field_validator("payment_link")
     @classmethod

@@ -7,7 +7,9 @@ store first (see :mod:`store.dunning` for the states):
 1. ``claim``: planned → sending, by this process. A crash now: certainly not sent.
 2. ``commit``: just before the point of no return (SMTP ``DATA``, the file rename, the webhook
    POST). A crash after it: maybe sent.
-3. ``sent`` with the channel's reference (the Message-ID, the file, the HTTP status).
+3. ``sent`` with the channel's reference (the Message-ID, the file, the HTTP status), in one
+   transaction with the collection status of its invoices for the ERP: "reminded" is written only
+   for a reminder that went out.
 
 Every channel carries the action key to the receiver: the e-mail's ``Message-ID`` is
 ``<{key}@{domain}>``, letters and call tasks are files named after the key, webhooks send an
@@ -34,8 +36,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from engine.dunning_decider import same_status
 from engine.sync import DecisionContext
-from mapping.models import CreditMemo, Customer, Invoice, Stream
+from mapping.models import CreditMemo, Customer, Invoice, Payment, Stream
 from rules.dunning import (
     CallTaskSender,
     Channel,
@@ -48,6 +51,7 @@ from rules.dunning import (
     WebhookSender,
     action_from_json,
     render,
+    to_operations,
 )
 from rules.dunning.contact import zone_for
 from rules.dunning.failures import SendFailure, classify_failure
@@ -59,6 +63,7 @@ __all__ = [
     "IDEMPOTENT_CHANNELS",
     "DunningDelivery",
     "RetryPolicy",
+    "commit_sent",
     "owner_is_gone",
     "process_owner",
     "senders_from_config",
@@ -101,6 +106,55 @@ def owner_is_gone(owner: str | None, claimed_at: datetime | None, at: datetime) 
             return False  # alive, under another user
         return False
     return claimed_at is None or at - claimed_at > CLAIM_LEASE
+
+
+def commit_sent(
+    store: StateStore,
+    connection: str,
+    action: PlannedAction,
+    mark: Any,
+    *,
+    decided_on: Any,
+    run_id: str | None = None,
+) -> bool:
+    """Record that ``action`` reached the customer, with its invoices' statuses for the ERP: one transaction.
+
+    Args:
+        store: the state store.
+        connection: the action's connection.
+        action: the action the channel (or a person) confirmed.
+        mark: moves the action's row to ``sent`` on the connection it is given; returns whether it did.
+        decided_on: the day the statuses are decided (part of their idempotency keys).
+        run_id: the cycle, for the audit log.
+
+    Returns:
+        Whether the row moved (False: another process settled it meanwhile, and nothing was queued).
+    """
+    last = DunningActions(store).last_statuses(connection, action.invoice_ids)
+    ops = [
+        op.model_copy(update={"decided_on": decided_on})
+        for op in to_operations(action)
+        # The other channel of the same level, or a resend, found the ERP showing it already.
+        if not same_status(last.get(op.target_id), op)
+    ]
+    moved: list[bool] = []
+
+    def record(conn: Any) -> None:
+        moved.append(bool(mark(conn)))
+        if not moved[-1]:
+            raise _NotMoved
+
+    try:
+        store.commit_decision(
+            connection, [(op, None) for op in ops], rule="dunning", run_id=run_id, record=record
+        )
+    except _NotMoved:
+        return False
+    return True
+
+
+class _NotMoved(Exception):
+    """The row was settled by someone else meanwhile: roll the status writes back with it."""
 
 
 @dataclass(frozen=True)
@@ -268,12 +322,20 @@ class DunningDelivery:
         customer, invoices = self._records(ctx.store, ctx.connection, action)
         zone = zone_for(customer.time_zone if customer else None, self.policy.default_time_zone)
         memos = ctx.store.customer_records(ctx.connection, Stream.CREDIT_MEMOS, action.customer_id)
+        payments = ctx.store.customer_records(ctx.connection, Stream.PAYMENTS, action.customer_id)
+        everything = ctx.store.customer_records(ctx.connection, Stream.INVOICES, action.customer_id)
         reason = why_not_send(
             action,
             customer,
             invoices,
             ctx.as_of.astimezone(zone).date(),
-            (m for m in memos if isinstance(m, CreditMemo)),
+            [m for m in memos if isinstance(m, CreditMemo)],
+            payments=[p for p in payments if isinstance(p, Payment)],
+            open_invoice_ids={
+                i.remote_id
+                for i in everything
+                if isinstance(i, Invoice) and not i.deleted and i.open_amount > 0
+            },
         )
         if reason is not None:
             if book.cancel(row.key, reason):
@@ -287,6 +349,12 @@ class DunningDelivery:
                 )
             return None
         assert customer is not None  # why_not_send refuses a missing customer
+        if action.channel == Channel.LETTER and not action.address:
+            reason = "no postal address: a letter without one cannot be posted"
+            if book.cancel(row.key, reason):
+                counts["cancelled"] += 1
+                self._audit(ctx, "dunning_cancelled", row, {"reason": reason})
+            return None
         try:
             rendered = render(
                 action,
@@ -315,7 +383,14 @@ class DunningDelivery:
             failure = classify_failure(action.channel, exc, committed=committed)
             self._failed(ctx, book, row, failure, counts)
             return failure
-        book.sent(row.key, receipt.reference)
+        commit_sent(
+            ctx.store,
+            ctx.connection,
+            action,
+            lambda conn: book.sent(row.key, receipt.reference, conn=conn),
+            decided_on=ctx.as_of.date(),
+            run_id=ctx.run_id,
+        )
         counts["duplicate" if receipt.duplicate else "sent"] += 1
         self._audit(
             ctx, "dunning_sent", row, {"reference": receipt.reference, "duplicate": receipt.duplicate}

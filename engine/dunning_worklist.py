@@ -1,9 +1,11 @@
 """The collectors' worklist over the state store: one customer at a time, the top N kept.
 
-Customers, invoices and payments are read in customer order (three keyset-paginated store
+Customers, invoices, credit memos and payments are read in customer order (keyset-paginated store
 queries), so only one customer's documents are in memory at a time; payment behaviour comes from
-the payments applied to its invoices (``history_from_records``). The ranking keeps the best
-``top`` entries in a heap: memory grows with ``top``, not with the number of invoices.
+the payments applied to its invoices (``history_from_records``), what stops a call from the
+promises and disputes in the ERP and on recorded calls, the net position from the unapplied
+payments and open credits. The ranking keeps the best ``top`` entries in a heap: memory grows with
+``top``, not with the number of invoices.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ from datetime import datetime
 from itertools import groupby
 from typing import Generic, TypeVar
 
-from mapping.models import Customer, Invoice, Payment, Record, Stream
+from mapping.models import CreditMemo, Customer, Invoice, Payment, Record, Stream
 from rules.dunning import (
     CustomerDocuments,
+    HistoryEntry,
     Ranking,
     history_from_records,
     rank_customers,
     summarize_history,
 )
+from rules.dunning.fx import FxRates
 from store import StateStore
+from store.dunning import DunningCalls
 
 __all__ = ["worklist_from_store"]
 
@@ -53,22 +58,43 @@ class _ByCustomer(Generic[R]):
 def _customer_groups(
     store: StateStore, connection: str, default_terms_days: int
 ) -> Iterator[CustomerDocuments]:
-    # All three streams come in the same byte order of customer id, so one pass merges them.
+    # All the streams come in the same byte order of customer id, so one pass merges them.
     customers = _ByCustomer(_typed(store.iter_records(connection, Stream.CUSTOMERS), Customer), _remote_id)
     payments = _ByCustomer(
         _typed(store.iter_records(connection, Stream.PAYMENTS, order_by_customer=True), Payment),
         _payer,
     )
+    memos = _ByCustomer(
+        _typed(store.iter_records(connection, Stream.CREDIT_MEMOS, order_by_customer=True), CreditMemo),
+        _memo_customer,
+    )
+    # Call outcomes are a few per customer called, not per invoice: they are read whole.
+    calls: dict[str, list[HistoryEntry]] = {}
+    for line in DunningCalls(store).history(connection):
+        entry = HistoryEntry.from_json(line)
+        if entry is not None:
+            calls.setdefault(entry.customer_id, []).append(entry)
     invoices = _typed(store.iter_records(connection, Stream.INVOICES, order_by_customer=True), Invoice)
     for customer_id, own in groupby(invoices, key=lambda i: i.customer_remote_id):
         mine = list(own)
         found = customers.take(customer_id)
-        entries = history_from_records(
-            customer_id, mine, payments.take(customer_id), default_terms_days=default_terms_days
-        )
+        paid = payments.take(customer_id)
+        entries = [
+            *history_from_records(customer_id, mine, paid, default_terms_days=default_terms_days),
+            *calls.get(customer_id, ()),
+        ]
         yield CustomerDocuments(
-            customer_id, found[0] if found else None, mine, summarize_history(entries).get(customer_id)
+            customer_id,
+            found[0] if found else None,
+            mine,
+            summarize_history(entries).get(customer_id),
+            credit_memos=memos.take(customer_id),
+            payments=paid,
         )
+
+
+def _memo_customer(memo: CreditMemo) -> str:
+    return memo.customer_remote_id
 
 
 def _remote_id(customer: Customer) -> str:
@@ -87,6 +113,7 @@ def worklist_from_store(
     top: int | None = 20,
     default_time_zone: str = "UTC",
     default_terms_days: int = 30,
+    fx_rates: FxRates | None = None,
 ) -> Ranking:
     """Rank a connection's customers with overdue invoices, read from the store.
 
@@ -97,6 +124,7 @@ def worklist_from_store(
         top: how many entries to keep (None: all).
         default_time_zone: the zone of customers without one (the dunning policy's).
         default_terms_days: days after the issue date for invoices without a due date.
+        fx_rates: rates into one reporting currency, to rank amounts in several currencies.
 
     Returns:
         The first ``top`` entries and how many customers had overdue invoices.
@@ -108,4 +136,5 @@ def worklist_from_store(
         default_time_zone=default_time_zone,
         default_terms_days=default_terms_days,
         limit=top,
+        fx_rates=fx_rates,
     )

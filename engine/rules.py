@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
 from decimal import Decimal
 from itertools import islice
 from typing import Any, TypeVar
 
+from engine.dunning_decider import DunningDecider, load_dunning_policy, plan_from_store
 from engine.runner import register_decider_factory, register_deliverer_factory
 from engine.sync import DecisionContext, DecisionGroup
 from mapping.models import (
-    CollectionStatusUpdate,
     CreditMemo,
     Customer,
     Invoice,
@@ -29,82 +28,23 @@ from mapping.models import (
     Record,
     Stream,
 )
+from mapping.money import check_amount
 from store import StateStore, idempotency_key
 
 log = logging.getLogger("arbridge.rules")
 
+__all__ = [
+    "CashAppDecider",
+    "DunningDecider",
+    "deciders_from_config",
+    "deliverers_from_config",
+    "each_isolated",
+    "load_dunning_policy",
+    "plan_from_store",
+]
+
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def _same_status(last: dict[str, Any] | None, op: CollectionStatusUpdate) -> bool:
-    if last is None:
-        return False
-    wanted = op.model_dump(mode="json")
-    return all(
-        last.get(k) == wanted.get(k) for k in ("collection_status", "dunning_level", "next_action_date")
-    )
-
-
-def plan_from_store(policy: Any, store: StateStore, conn: str, as_of: datetime) -> Iterator[Any]:
-    """The planner's actions and skips on a connection's stored records at ``as_of`` (records nothing)."""
-    from rules.dunning import HistoryEntry, plan
-
-    history = [h for h in (HistoryEntry.from_json(p) for p in store.dunning_history(conn)) if h is not None]
-    customers = (c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer))
-    invoices = (
-        i for i in store.iter_records(conn, Stream.INVOICES, order_by_customer=True) if isinstance(i, Invoice)
-    )
-    memos = [m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)]
-    return plan(policy, customers, invoices, memos, history, as_of, presorted=True)
-
-
-class DunningDecider:
-    """Plans dunning per customer and writes level, status and next action date to the invoices."""
-
-    name = "dunning"
-
-    def __init__(self, policy_path: str, payment_link: str | None = None) -> None:
-        self.policy = load_dunning_policy(policy_path, payment_link)
-
-    def decide(self, ctx: DecisionContext) -> Iterator[DecisionGroup]:
-        from rules.dunning import PlannedAction, to_operations
-
-        store, conn = ctx.store, ctx.connection
-        last = store.last_operations(conn, OpType.COLLECTION_STATUS.value)
-        day = ctx.as_of.date()
-        for item in plan_from_store(self.policy, store, conn, ctx.as_of):
-            ops = [
-                op.model_copy(update={"decided_on": day})
-                for op in to_operations(item)
-                # the ERP already shows (or is about to show) this state
-                if not _same_status(last.get((op.target_type.value, op.target_id)), op)
-            ]
-            record = None
-            if isinstance(item, PlannedAction):
-                # The action and the statuses of its invoices are stored together: an action
-                # stored alone would be history to the planner, which would never queue them again.
-                record = functools.partial(
-                    store.record_dunning_action,
-                    conn,
-                    key=item.key,
-                    customer_id=item.customer_id,
-                    send_at=item.send_at,
-                    channel=item.channel.value,
-                    level=item.level,
-                    payload=item.to_json(),
-                )
-            if ops or record is not None:
-                yield DecisionGroup(ops, None if record is None else _on_connection(record))
-
-    def handles(self, op: Operation) -> bool:
-        return isinstance(op, CollectionStatusUpdate)
-
-    def redecide(self, op: Operation, fresh: Record | None) -> Operation | None:
-        """After a conflict: a paid or voided invoice needs no dunning status any more."""
-        if isinstance(fresh, Invoice) and (fresh.deleted or fresh.open_amount <= 0):
-            return None
-        return op.model_copy(update={"base_version": fresh.version if fresh else None})
 
 
 class CashAppDecider:
@@ -170,10 +110,13 @@ class CashAppDecider:
                 inputs.append(line)
         if not inputs:
             return
-        documents = DocumentIndex.from_models(
-            (i for i in store.iter_records(conn, Stream.INVOICES) if isinstance(i, Invoice)),
-            (m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)),
-        )
+
+        def open_documents() -> Any:
+            return DocumentIndex.from_models(
+                (i for i in store.iter_records(conn, Stream.INVOICES) if isinstance(i, Invoice)),
+                (m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)),
+            )
+
         customers = CustomerIndex.from_models(
             with_learned_aliases(
                 [c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer)],
@@ -194,11 +137,20 @@ class CashAppDecider:
             )
             store.quarantine_item(conn, source, payment.payment_id, reason, run_id=ctx.run_id)
 
-        results = each_isolated(
-            lambda rest: match_payments(rest, documents, customers, self.rules, ctx.as_of.date()),
-            inputs,
-            failed,
-        )
+        # An amount no ERP could hold (stored by an older release) never reaches the matcher.
+        usable = []
+        for item in inputs:
+            try:
+                check_amount(item.amount, item.currency)
+            except ValueError as exc:
+                failed(item, exc)
+                continue
+            usable.append(item)
+
+        def match(items: list[Any], documents: Any) -> Iterator[Any]:
+            return match_payments(items, documents, customers, self.rules, ctx.as_of.date())
+
+        results = each_isolated(match, usable, open_documents, failed)
         # In batches: one outbox lookup per thousand decisions, never all of them in memory.
         while batch := list(islice(results, 1000)):
             yield from self._settle(store, conn, batch, payments, failed)
@@ -274,50 +226,36 @@ class CashAppDecider:
 
 
 def each_isolated(
-    decide: Callable[[Iterator[T]], Iterator[R]], items: Iterable[T], failed: Callable[[T, Exception], None]
+    match: Callable[[list[T], Any], Iterator[R]],
+    items: list[T],
+    fresh_state: Callable[[], Any],
+    failed: Callable[[T, Exception], None],
 ) -> Iterator[tuple[R, T]]:
-    """Each item with what ``decide`` made of it, going on past an item that makes it fail.
+    """Each item with what ``match`` made of it; an item that makes it fail is handed to ``failed``.
 
-    ``decide`` turns a stream of items into one result per item, in order (like the matcher). When
-    it raises, the item it was deciding is handed to ``failed`` with the error, and a fresh
-    ``decide`` goes on with the items after it: one bad payment never stops the others.
+    ``match(items, state)`` decides all items at once against a shared state (the matcher's open
+    documents, which each sure match consumes). When it fails, the state may be half consumed, so
+    the items are decided again one by one, in their order, against a fresh state: the one at
+    fault is set aside and the others are decided.
     """
-    pending = iter(items)
-    while True:
-        current: list[T] = []
-
-        try:
-            for result in decide(_noting(pending, current)):
-                yield result, current[0]
-            return
-        except Exception as exc:
-            if not current:
-                raise
-            failed(current[0], exc)
+    try:
+        results = list(match(items, fresh_state()))
+    except Exception:
+        state = fresh_state()
+        for item in items:
+            try:
+                [result] = list(match([item], state))
+            except Exception as exc:  # one bad payment must not stop the others
+                failed(item, exc)
+                continue
+            yield result, item
+        return
+    yield from zip(results, items, strict=True)
 
 
 def _on_connection(write: Callable[..., object]) -> Callable[[Any], object]:
     """A store write that then runs on the decision's own database connection."""
     return lambda conn: write(conn=conn)
-
-
-def _noting(items: Iterator[T], current: list[T]) -> Iterator[T]:
-    """The items, keeping the one handed out last in ``current``."""
-    for item in items:
-        current[:] = [item]
-        yield item
-
-
-def load_dunning_policy(policy_path: str, payment_link: str | None = None) -> Any:
-    """The policy file, with the configuration's payment link (if any) in place of its own."""
-    from rules.dunning import load_policy
-
-    policy = load_policy(policy_path)
-    if payment_link:
-        policy = policy.model_copy(
-            update={"payment": policy.payment.model_copy(update={"link": payment_link})}
-        )
-    return policy
 
 
 def deciders_from_config(deployment: Any, connection: Any) -> Sequence[Any]:

@@ -12,6 +12,9 @@ A map file looks like this (each connector ships one as ``mapping.yaml``)::
           status: {path: Balance, transform: zero_is_paid}
           tags: {path: Tags, transform: split_semicolon}
           raw_status: {path: [TxnStatus, PrivateNote]}    # first path that has a value
+          billing_address:                                # an object, from paths under BillAddr
+            path: BillAddr
+            fields: {line1: Line1, city: City, postal_code: PostalCode}
           lines:
             path: Line
             where: {DetailType: SalesItemLineDetail}
@@ -39,6 +42,7 @@ import yaml
 from pydantic import ValidationError
 
 from mapping.models import RECORD_TYPES, Record, Stream
+from mapping.money import AmountError
 
 _MISSING = object()
 
@@ -56,6 +60,19 @@ class MappingError(ValueError):
         self.reason = reason
         where = f"{field} (from {path})" if path and field else field or path or "record"
         super().__init__(f"{self.stream.value} {remote_id or '?'}: {where}: {reason}")
+
+
+def error_location(err: Mapping[str, Any]) -> tuple[str | int, ...]:
+    """Where one of pydantic's validation errors is, as a path of field names and list indexes.
+
+    A check across fields (an amount against its currency) has no location of its own; its error
+    names the amount it refused.
+    """
+    loc = tuple(err.get("loc") or ())
+    cause = (err.get("ctx") or {}).get("error")
+    if not loc and isinstance(cause, AmountError):
+        loc = tuple(int(p) if p.isdigit() else p for p in cause.field.split("."))
+    return loc
 
 
 class MapFileError(ValueError):
@@ -236,8 +253,9 @@ class FieldMap:
             return RECORD_TYPES[stream].model_validate(values)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or None
-            top = str(err["loc"][0]) if err["loc"] else None
+            loc = error_location(err)
+            field = ".".join(str(p) for p in loc) or None
+            top = str(loc[0]) if loc else None
             path = self._path_of(self.fields(stream).get(top)) if top else None
             reason = err["msg"]
             if err.get("type") == "missing":
@@ -270,6 +288,8 @@ class FieldMap:
             raise MapFileError(f"bad field spec {spec!r}")
         if "const" in spec:
             return spec["const"]
+        if "fields" in spec:
+            return self._object(spec, raw)
         paths = spec.get("path")
         value: Any = _MISSING
         for p in paths if isinstance(paths, list) else [paths]:
@@ -298,6 +318,19 @@ class FieldMap:
         for t in [transform] if isinstance(transform, str) else transform or []:
             value = TRANSFORMS[t](value)
         return value
+
+    def _object(self, spec: Mapping[str, Any], raw: Mapping[str, Any]) -> Any:
+        """A nested canonical object: its ``fields`` read under ``path`` (the record itself without one)."""
+        base: Any = raw if spec.get("path") is None else get_path(raw, str(spec["path"]))
+        if not isinstance(base, Mapping):
+            return _MISSING
+        found = {
+            name: value
+            for name, value in ((n, self._value(s, base)) for n, s in spec["fields"].items())
+            if value is not _MISSING and value not in (None, "")
+        }
+        # Nothing filled in is no object at all, not an empty one.
+        return found or _MISSING
 
     @staticmethod
     def _apply_value_map(vmap: Mapping[str, Any], value: Any) -> Any:

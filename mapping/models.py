@@ -17,6 +17,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mapping.money import check_amount
+
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -34,9 +36,14 @@ def _check_aware(value: datetime) -> datetime:
 
 
 def _check_money(value: Decimal) -> Decimal:
-    if not value.is_finite():
-        raise ValueError("money must be a finite decimal")
-    return value
+    return check_amount(value, what="money")
+
+
+def _in_currency(currency: str | None, amounts: dict[str, Decimal | None]) -> None:
+    """Each amount has no more decimals than the currency (``ValueError`` naming the field)."""
+    for name, value in amounts.items():
+        if value is not None:
+            check_amount(value, currency, what=name)
 
 
 Currency = Annotated[str, AfterValidator(_check_currency)]
@@ -132,6 +139,70 @@ class Record(_Strict):
         return hashlib.sha256(self.model_dump_json(exclude={"seen_at", "raw"}).encode()).hexdigest()
 
 
+# Where the postal code goes before the city ("20457 Hamburg"); elsewhere the city comes first.
+_POSTCODE_FIRST = frozenset(
+    {"AT", "BE", "BG", "CH", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IS"}
+    | {"IT", "LI", "LT", "LU", "LV", "MC", "NL", "NO", "PL", "PT", "RO", "SE", "SI", "SK"}
+)
+# An address handed over as one text block breaks its lines at newlines or HTML line breaks.
+_ADDRESS_BREAK = re.compile(r"\r?\n|<br\s*/?>", re.IGNORECASE)
+
+
+class PostalAddress(_Strict):
+    """A postal address as a letter carries it: up to five street lines, then city and country."""
+
+    line1: str | None = Field(default=None, description="First line: the street, or the addressee.")
+    line2: str | None = None
+    line3: str | None = None
+    line4: str | None = None
+    line5: str | None = None
+    city: str | None = None
+    region: str | None = Field(default=None, description="State, province or county.")
+    postal_code: str | None = None
+    country: str | None = Field(default=None, description="ISO 3166 code or the country's name.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        # Some ERPs hand the address over as the printed block ("Line\nLine\nCity"): one line each.
+        if isinstance(value, str):
+            rows = [r.strip() for r in _ADDRESS_BREAK.split(value) if r.strip()]
+            if len(rows) > 5:
+                rows = [*rows[:4], ", ".join(rows[4:])]
+            return {f"line{i}": row for i, row in enumerate(rows, 1)}
+        if isinstance(value, dict):
+            return {k: (v.strip() or None) if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @property
+    def street_lines(self) -> list[str]:
+        """The street lines that are filled in."""
+        return [line for line in (self.line1, self.line2, self.line3, self.line4, self.line5) if line]
+
+    def printed_lines(self, home_country: str | None = None) -> list[str]:
+        """The lines to print under the addressee's name, in the country's usual order.
+
+        The country is left out when it is ``home_country`` (the sender's): a domestic letter
+        carries none.
+        """
+        country = (self.country or "").strip()
+        shown = "" if home_country and country.upper() == home_country.strip().upper() else country
+        place: list[str] = []
+        if self.city or self.postal_code or self.region:
+            if country.upper() in _POSTCODE_FIRST:
+                place.append(" ".join(p for p in (self.postal_code, self.city) if p))
+            elif country.upper() in ("GB", "UK", "IE"):
+                place += [p for p in (self.city, self.region, self.postal_code) if p]
+            else:
+                city = ", ".join(p for p in (self.city, self.region) if p)
+                place.append(" ".join(p for p in (city, self.postal_code) if p))
+        return [*self.street_lines, *place, *([shown] if shown else [])]
+
+    def is_postable(self) -> bool:
+        """Whether a letter could reach it: a street line and a place (city or postal code)."""
+        return bool(self.street_lines) and bool(self.city or self.postal_code or len(self.street_lines) >= 2)
+
+
 class Customer(Record):
     stream: ClassVar[Stream] = Stream.CUSTOMERS
 
@@ -153,6 +224,27 @@ class Customer(Record):
     dunning_block: bool = False
     opt_out_channels: list[str] = Field(default_factory=list)
     parent_remote_id: str | None = None
+    billing_address: PostalAddress | None = Field(
+        default=None, description="Where letters go: the ERP's billing address."
+    )
+
+    @field_validator("billing_address", mode="before")
+    @classmethod
+    def _no_empty_address(cls, value: Any) -> Any:
+        # An address with nothing but (at most) a country is no address: a letter must not look
+        # addressed. (An export's country column often serves the customer's other fields too.)
+        if isinstance(value, dict) and not any(
+            str(v).strip() for k, v in value.items() if v is not None and k != "country"
+        ):
+            return None
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _amounts_in_currency(self) -> Customer:
+        _in_currency(self.currency, {"credit_limit": self.credit_limit, "balance": self.balance})
+        return self
 
 
 class DocumentLine(_Strict):
@@ -179,6 +271,17 @@ class Allocation(_Strict):
     applied_date: date | None = None
 
 
+def _allocation_in_currency(currency: str, where: str, alloc: Allocation) -> None:
+    _in_currency(
+        currency,
+        {
+            f"{where}.amount": alloc.amount,
+            f"{where}.discount": alloc.discount,
+            f"{where}.writeoff": alloc.writeoff,
+        },
+    )
+
+
 class _Document(Record):
     customer_remote_id: str = Field(min_length=1)
     number: str | None = Field(default=None, description="The document number a person would quote.")
@@ -190,6 +293,15 @@ class _Document(Record):
     open_amount: Money
     lines: list[DocumentLine] | None = None
     memo: str | None = None
+
+    @model_validator(mode="after")
+    def _amounts_in_currency(self) -> _Document:
+        _in_currency(self.currency, {"total": self.total, "open_amount": self.open_amount})
+        for n, line in enumerate(self.lines or []):
+            _in_currency(self.currency, {f"lines.{n}.amount": line.amount})
+        for n, alloc in enumerate(getattr(self, "allocations", None) or []):
+            _allocation_in_currency(self.currency, f"allocations.{n}", alloc)
+        return self
 
 
 class Invoice(_Document):
@@ -240,6 +352,13 @@ class Payment(Record):
         if value < 0:
             raise ValueError("a payment amount cannot be negative (refunds are not payments)")
         return value
+
+    @model_validator(mode="after")
+    def _amounts_in_currency(self) -> Payment:
+        _in_currency(self.currency, {"amount": self.amount, "unapplied_amount": self.unapplied_amount})
+        for n, alloc in enumerate(self.allocations):
+            _allocation_in_currency(self.currency, f"allocations.{n}", alloc)
+        return self
 
 
 RECORD_TYPES: dict[Stream, type[Record]] = {
@@ -314,6 +433,16 @@ class PaymentApplication(Operation):
     date: date
     reference: str | None = None
     allocations: list[Allocation] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _amounts_in_currency(self) -> PaymentApplication:
+        # What goes to the ERP is checked as strictly as what came from it.
+        if self.amount < 0:
+            raise ValueError(f"a payment application cannot apply a negative amount ({self.amount})")
+        _in_currency(self.currency, {"amount": self.amount})
+        for n, alloc in enumerate(self.allocations):
+            _allocation_in_currency(self.currency, f"allocations.{n}", alloc)
+        return self
 
 
 class Note(Operation):

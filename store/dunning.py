@@ -19,22 +19,31 @@ A communication moves through these states, each change committed before the nex
   too: the planner plans its level again).
 
 Every update names the state it expects, so two processes never both move the same row.
+
+A communication's collection status reaches the ERP only once its channel accepted it: ``sent`` is
+committed in the same transaction as the status writes of its invoices (``StateStore.commit_decision``
+with ``record=…sent``), so the ERP never shows "reminded" for a reminder that did not go out, and a
+reminder that went out never lacks its status.
+
+:class:`DunningCalls` keeps what a collector's call attempts achieved (``dunning_calls``): those are
+not dunning actions, so they count against the call caps without reaching a level.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from store import schema as t
 from store.state import StateStore, StoreError, from_ts, now, ts
 
-__all__ = ["NEEDS_DECISION", "OPEN_STATES", "DunningActionRow", "DunningActions"]
+__all__ = ["NEEDS_DECISION", "OPEN_STATES", "DunningActionRow", "DunningActions", "DunningCalls"]
 
 # States a person has to look at.
 NEEDS_DECISION = ("in_doubt", "failed")
@@ -159,13 +168,43 @@ class DunningActions:
 
     # -- the sending protocol ---------------------------------------------------------------------
 
-    def _move(self, key: str, expected: Iterable[str], owner: str | None = None, **values: Any) -> bool:
+    def _move(
+        self,
+        key: str,
+        expected: Iterable[str],
+        owner: str | None = None,
+        *,
+        conn: Connection | None = None,
+        **values: Any,
+    ) -> bool:
         d = t.dunning_actions
         q = sa.update(d).where(d.c.key == key, d.c.status.in_(list(expected)))
         if owner is not None:
             q = q.where(d.c.claimed_by == owner)
-        with self.engine.begin() as conn:
+        if conn is not None:
             return bool(conn.execute(q.values(**values)).rowcount)
+        with self.engine.begin() as new:
+            return bool(new.execute(q.values(**values)).rowcount)
+
+    def last_statuses(self, connection: str, invoice_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The newest collection status queued for each invoice, not parked or dropped: what the ERP
+        shows, or will."""
+        o = t.outbox
+        if not invoice_ids:
+            return {}
+        q = (
+            sa.select(o.c.target_id, o.c.payload)
+            .where(
+                o.c.connection == connection,
+                o.c.op_type == "collection_status",
+                o.c.target_type == "invoice",
+                o.c.target_id.in_(list(invoice_ids)),
+                o.c.status.not_in(("parked", "dropped")),
+            )
+            .order_by(o.c.id)
+        )
+        with self.engine.connect() as conn:
+            return {str(target): json.loads(payload) for target, payload in conn.execute(q)}
 
     def claim(self, key: str, owner: str) -> bool:
         """Take a planned action for sending; False when another process took it first."""
@@ -190,14 +229,20 @@ class DunningActions:
         if not self._move(key, ["sending"], owner, committed_at=ts(now())):
             raise StoreError(f"dunning action {key} is no longer claimed by this process")
 
-    def sent(self, key: str, reference: str, note: str | None = None) -> None:
-        """The channel accepted the communication."""
+    def sent(
+        self, key: str, reference: str, note: str | None = None, *, conn: Connection | None = None
+    ) -> bool:
+        """The channel accepted the communication (on ``conn``: with the status writes it brings).
+
+        Returns:
+            Whether the row moved (False: it was already sent).
+        """
         values: dict[str, Any] = {"status": "sent", "sent_at": ts(now()), "reference": reference[:2000]}
         values["last_error"] = None
         if note:
             values["detail"] = note[:2000]
         # Whatever another process concluded meanwhile (in doubt, say), this one knows it was sent.
-        self._move(key, ["sending", "in_doubt", "planned", "failed"], **values)
+        return self._move(key, ["sending", "in_doubt", "planned", "failed"], conn=conn, **values)
 
     def retry(self, key: str, owner: str | None, error: str, at: datetime) -> None:
         """A temporary failure: back to planned, tried again from ``at``."""
@@ -259,7 +304,7 @@ class DunningActions:
             detail=note[:2000],
         )
 
-    def mark_sent(self, key: str, note: str) -> bool:
+    def mark_sent(self, key: str, note: str, *, conn: Connection | None = None) -> bool:
         """Record that an action did reach the customer (checked by a person): never sent again.
 
         Also for a planned one, e.g. after a store was restored from a backup older than its send.
@@ -267,8 +312,74 @@ class DunningActions:
         return self._move(
             key,
             ["planned", "in_doubt", "failed"],
+            conn=conn,
             status="sent",
             sent_at=ts(now()),
             claimed_by=None,
             detail=note[:2000],
         )
+
+
+class DunningCalls:
+    """What collectors' call attempts achieved, per connection and customer."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    def record(
+        self,
+        connection: str,
+        customer_id: str,
+        *,
+        at: datetime,
+        outcome: str,
+        invoice_ids: Sequence[str] = (),
+        promised_date: date | None = None,
+        until: date | None = None,
+        note: str | None = None,
+        recorded_by: str | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        """Keep one call attempt's outcome (on ``conn``: with what it brings, such as an audit entry)."""
+        row = {
+            "connection": connection,
+            "customer_id": customer_id,
+            "at": ts(at),
+            "outcome": outcome,
+            "invoice_ids": json.dumps(list(invoice_ids)),
+            "promised_date": promised_date.isoformat() if promised_date else None,
+            "until": until.isoformat() if until else None,
+            "note": note[:2000] if note else None,
+            "recorded_by": recorded_by,
+            "recorded_at": ts(now()),
+        }
+        if conn is not None:
+            conn.execute(sa.insert(t.dunning_calls).values(**row))
+            return
+        with self.engine.begin() as new:
+            new.execute(sa.insert(t.dunning_calls).values(**row))
+
+    def history(self, connection: str, customer_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """The call outcomes as history lines (``kind: call``), oldest first."""
+        c = t.dunning_calls
+        q = sa.select(c).where(c.c.connection == connection).order_by(c.c.at, c.c.id)
+        if customer_id is not None:
+            q = q.where(c.c.customer_id == customer_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        for r in rows:
+            line: dict[str, Any] = {
+                "kind": "call",
+                "customer_id": r.customer_id,
+                "at": r.at,
+                "outcome": r.outcome,
+                "invoice_ids": json.loads(r.invoice_ids),
+            }
+            if r.promised_date:
+                line["promised_date"] = r.promised_date
+            if r.until:
+                line["until"] = r.until
+            if r.note:
+                line["note"] = r.note
+            yield line

@@ -161,6 +161,25 @@ dunning_actions = sa.Table(
     sa.Index("ix_dunning_actions_due", "connection", "status", "send_at"),
 )
 
+# What a collector's call attempts achieved (store/dunning.py): not dunning actions, so they count
+# against the call caps without reaching a level; promises and disputes pause the invoices named.
+dunning_calls = sa.Table(
+    "dunning_calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("connection", sa.String(100), nullable=False),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # reached | no_answer | promise | dispute
+    sa.Column("invoice_ids", sa.Text, nullable=False),  # a JSON list
+    sa.Column("promised_date", sa.String(10), nullable=True),
+    sa.Column("until", sa.String(10), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("recorded_by", sa.String(200), nullable=True),
+    sa.Column("recorded_at", TS, nullable=False),
+    sa.Index("ix_dunning_calls_customer", "connection", "customer_id"),
+)
+
 match_results = sa.Table(
     "match_results",
     metadata,

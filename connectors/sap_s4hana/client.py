@@ -6,11 +6,19 @@ the session's cookies, sends the token with every change, and when SAP answers 4
 validation failed" (the security session expired or a cookie was lost) it fetches once more and
 sends the request once more. pyodata and zeep both take this session, so every call of either
 goes through the limiter and the CSRF handling.
+
+SAP publishes no request limit; in the cloud, API management refuses a caller that sends faster
+than the rate the customer set (429, a Spike Arrest fault, usually without ``Retry-After``). Such
+a refusal passes within a second, so the session sends the request again a few times, waiting
+0.5, 1 and 2 seconds (jittered); a refusal that outlasts them, or that asks for a longer wait,
+goes to the engine as a ``ThrottledError``. A refused request never reached the system, so
+sending it again, a change included, does nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -49,6 +57,12 @@ log = logging.getLogger("arbridge.connectors.sap_s4hana")
 logging.getLogger("pyodata.model").setLevel(logging.ERROR)
 
 _MODIFYING = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
+#: Sends of a request API management refused (429) before the refusal goes to the engine.
+THROTTLED_SENDS = 4
+#: The first wait after a refusal without Retry-After, doubled each time (jittered to half).
+THROTTLE_WAIT = 0.5
+#: The longest Retry-After waited out inside a call; a longer one goes to the engine at once.
+THROTTLE_MAX_WAIT = 5.0
 #: The communication scenario that grants each service: what an admin assigns to the
 #: communication user (S/4HANA Cloud) or the role behind it (on-premise).
 SCENARIOS = {
@@ -140,8 +154,33 @@ class SapSession(RestSession):
         self.csrf_token: str | None = None
         self.csrf_fetches = 0
         self._csrf_lock = threading.Lock()
+        self.sleep: Callable[[float], None] = time.sleep
+        self.throttled = 0
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send once, and again after a short wait while API management refuses it (429)."""
+        attempt = 1
+        while True:
+            response = super().send(request, **kwargs)
+            if response.status_code != 429 or attempt == THROTTLED_SENDS:
+                return response
+            announced = parse_retry_after(response.headers.get("Retry-After"))
+            if announced is not None and announced > THROTTLE_MAX_WAIT:
+                return response
+            wait = announced if announced is not None else THROTTLE_WAIT * 2 ** (attempt - 1)
+            wait *= 1.0 if announced is not None else random.uniform(0.5, 1.0)
+            log.debug(
+                "SAP refused %s %s (429); sending again in %.2fs",
+                request.method,
+                _path(request.url or ""),
+                wait,
+            )
+            response.close()
+            self.throttled += 1
+            self.sleep(wait)
+            attempt += 1
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         verb = (method.decode() if isinstance(method, bytes) else method).upper()
         target = url.decode() if isinstance(url, bytes) else url
         kwargs.setdefault("timeout", self.timeout)
@@ -202,6 +241,12 @@ def sap_message(response: requests.Response) -> tuple[str | None, str]:
         data = response.json()
     except ValueError:
         return None, " ".join((response.text or "").split())[:300]
+    fault = data.get("fault") if isinstance(data, dict) else None
+    if isinstance(fault, dict):
+        # API management's policy fault (Spike Arrest, Quota): {"fault": {"faultstring", "detail"}}.
+        detail = fault.get("detail")
+        code = detail.get("errorcode") if isinstance(detail, dict) else None
+        return (str(code) if code else None), str(fault.get("faultstring") or "")[:300]
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
         return None, " ".join((response.text or "").split())[:300]

@@ -21,6 +21,7 @@ Writing
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -98,6 +99,8 @@ SEEN_GENERATIONS = 4
 LEDGER_PREFIX = "sap_s4hana.posted."
 WATCH_KEY = "sap_s4hana.clearing_watch"
 KEY_CHUNK = 20
+#: The longest ``$filter`` of documents sent in one GET (SAP Gateway's URLs stay well under 8 KB).
+FILTER_CHARS = 4000
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -279,12 +282,21 @@ class SapS4HanaConnector(Connector):
     # customers ------------------------------------------------------------------------------
 
     def _read_customers(self, cursor: Cursor | None) -> Iterator[Page]:
+        """Scan every customer by key; deliver those whose content changed since the cursor's scan.
+
+        A complete scan's content hashes are kept in the connection's state under a name made of
+        them (a scan that finds nothing changed shares its predecessor's), so every cursor of an
+        unchanged book finds its own. The hashes of the pages of a scan in progress are kept per
+        page, so a scan resumed after a crash still knows the customers it read before it.
+        """
         state = _load(cursor)
-        base_gen = state.get("gen") if cursor is not None else None
+        # A scan's cursor names the scan it compares with as "base" ("gen" before version 2).
+        base_gen = state.get("gen") if state.get("phase") == "done" else state.get("base", state.get("gen"))
         prev = self._seen_customers(base_gen) if base_gen else set()
-        gen = uuid.uuid4().hex
-        after = state.get("after") if state.get("phase") == "scan" else None
-        seen: set[str] = set(state.get("partial", [])) if after else set()
+        resuming = state.get("phase") == "scan" and bool(state.get("after"))
+        after = state.get("after") if resuming else None
+        scan = str(state["scan"]) if resuming and state.get("scan") else uuid.uuid4().hex
+        page_no = int(state.get("page") or 0) if resuming else 0
         expand = "to_CustomerCompany/to_CustomerDunning"
         next_url: str | None = None
         while True:
@@ -299,8 +311,10 @@ class SapS4HanaConnector(Connector):
                     orderby="Customer",
                     top=self.sap.page_size,
                 )
+            page_no += 1
             records: list[Record] = []
             rejects: list[Reject] = []
+            seen: set[str] = set()
             for proxy in rows:
                 raw = self._customer_raw(proxy)
                 after = raw["Customer"]
@@ -319,31 +333,57 @@ class SapS4HanaConnector(Connector):
                     records.append(record)
             last = not next_url and len(rows) < self.sap.page_size
             if last:
-                body = {"v": 1, "phase": "done", "gen": gen}
+                everything = seen.union(*(self._scan_page(scan, n) for n in range(1, page_no)))
+                body: dict[str, Any] = {"v": 2, "phase": "done", "gen": self._keep_seen_customers(everything)}
             else:
-                body = {"v": 1, "phase": "scan", "gen": base_gen, "after": after}
+                self.context.state.put(f"{SEEN_KEY}.scan.{scan}.{page_no}", json.dumps(sorted(seen)))
+                body = {
+                    "v": 2,
+                    "phase": "scan",
+                    "base": base_gen,
+                    "scan": scan,
+                    "page": page_no,
+                    "after": after,
+                }
             yield Page(Stream.CUSTOMERS, records, Cursor(json.dumps(body)), rejects, api_calls=1)
             if last:
                 # The page above is stored with its cursor before the generator resumes here.
-                self._keep_seen_customers(gen, seen)
+                self._forget_old_scans(scan, page_no)
                 return
+
+    def _forget_old_scans(self, scan: str, pages: int) -> None:
+        """Empty the page hashes of all but the last few complete scans (their cursors may still resume)."""
+        key = f"{SEEN_KEY}.scans"
+        scans = [s for s in json.loads(self.context.state.get(key) or "[]") if s[0] != scan] + [[scan, pages]]
+        for old, old_pages in scans[:-SEEN_GENERATIONS]:
+            for n in range(1, old_pages):
+                self.context.state.put(f"{SEEN_KEY}.scan.{old}.{n}", "")
+        self.context.state.put(key, json.dumps(scans[-SEEN_GENERATIONS:]))
+
+    def _scan_page(self, scan: str, page_no: int) -> set[str]:
+        text = self.context.state.get(f"{SEEN_KEY}.scan.{scan}.{page_no}")
+        return set(json.loads(text)) if text else set()
 
     def _seen_customers(self, gen: str) -> set[str]:
         text = self.context.state.get(f"{SEEN_KEY}.{gen}")
         return set(json.loads(text)) if text else set()
 
-    def _keep_seen_customers(self, gen: str, seen: set[str]) -> None:
-        """Keep the hashes of a complete scan under its generation (a cursor names the one it follows).
+    def _keep_seen_customers(self, seen: set[str]) -> str:
+        """Keep the hashes of a complete scan under a name made of them; return that name.
 
-        The last few generations are kept, so a cursor from a scan that another one overtook (a
-        resumed read, a second process) still finds its own; older ones are emptied.
+        The last few distinct scans are kept, so a cursor from a scan that another one overtook
+        (a resumed read, a second process) still finds its own; older ones are emptied.
         """
-        self.context.state.put(f"{SEEN_KEY}.{gen}", json.dumps(sorted(seen)))
+        text = json.dumps(sorted(seen))
+        gen = hashlib.sha256(text.encode()).hexdigest()[:32]
         recent = json.loads(self.context.state.get(SEEN_KEY) or "[]")
+        if gen not in recent:
+            self.context.state.put(f"{SEEN_KEY}.{gen}", text)
         recent = [g for g in recent if g != gen] + [gen]
         for old in recent[:-SEEN_GENERATIONS]:
             self.context.state.put(f"{SEEN_KEY}.{old}", "")
         self.context.state.put(SEEN_KEY, json.dumps(recent[-SEEN_GENERATIONS:]))
+        return gen
 
     def _customer_raw(self, proxy: Any) -> dict[str, Any]:
         raw = it.normalise({name: getattr(proxy, name, None) for name in CUSTOMER_FIELDS})
@@ -498,9 +538,9 @@ class SapS4HanaConnector(Connector):
             if extra_raws:
                 # Re-read because a partial payment entered in the window changed their open amount:
                 # remembered like window items, so the next read does not deliver them again.
-                more, more_rejects = self._translate(stream, extra_raws, plan, partials, "", recent)
-                records += more
-                rejects += more_rejects
+                reread, reread_rejects = self._translate(stream, extra_raws, plan, partials, "", recent)
+                records += reread
+                rejects += reread_rejects
             yield Page(stream, records, plan.cursor(done=last), rejects, api_calls=calls)
             calls = 0
             if last:
@@ -585,20 +625,54 @@ class SapS4HanaConnector(Connector):
         return rows, calls
 
     def _items_by_id(self, ids: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
+        """The items ``ids`` name (those that exist), and the calls it took.
+
+        The item cube takes no ``$batch`` (its metadata says so), so the documents are asked for
+        in one filter grouped by company code and fiscal year (``AccountingDocument eq … or …``),
+        as many as fit in ``FILTER_CHARS``: the invoices of a batch of 100 payments are one call.
+        """
+        wanted = {k for k in (it.parse_item_id(i) for i in ids) if k is not None}
+        groups: dict[tuple[str, str], set[str]] = {}
+        for company_code, year, document, _ in wanted:
+            groups.setdefault((company_code, year), set()).add(document)
+        filters: list[str] = []
+        terms: list[str] = []
+        size = 0
+        for (company_code, year), documents in sorted(groups.items()):
+            head = f"CompanyCode eq {quote(company_code)} and FiscalYear eq {quote(year)}"
+            names: list[str] = []
+            for document in sorted(documents):
+                term = f"AccountingDocument eq {quote(document)}"
+                if size + len(term) + 4 > FILTER_CHARS and (names or terms):
+                    if names:
+                        terms.append(f"({head} and {or_terms(names)})")
+                    filters.append(or_terms(terms))
+                    terms, names, size = [], [], 0
+                names.append(term)
+                size += len(term) + 4
+            terms.append(f"({head} and {or_terms(names)})")
+            size += len(head) + 10
+        if terms:
+            filters.append(or_terms(terms))
         out: list[dict[str, Any]] = []
         calls = 0
-        keys = [k for k in (it.parse_item_id(i) for i in ids) if k is not None]
-        for i in range(0, len(keys), KEY_CHUNK):
-            chunk = keys[i : i + KEY_CHUNK]
-            flt = or_terms(
-                " and ".join(f"{n} eq {quote(v)}" for n, v in zip(ITEM_KEYS, k[:4], strict=True))
-                for k in chunk
-            )
-            rows, _ = self.odata.query(
-                CUBE, CUBE_SET, filter=f"({flt})", select=it.ITEM_FIELDS, top=len(chunk) * 2
-            )
-            calls += 1
-            out += [it.normalise({n: getattr(p, n, None) for n in it.ITEM_FIELDS}) for p in rows]
+        for flt in filters:
+            next_url: str | None = None
+            while True:
+                rows, next_url = self.odata.query(
+                    CUBE,
+                    CUBE_SET,
+                    filter=None if next_url else f"FinancialAccountType eq 'D' and {flt}",
+                    select=None if next_url else it.ITEM_FIELDS,
+                    next_url=next_url,
+                )
+                calls += 1
+                for proxy in rows:
+                    raw = it.normalise({n: getattr(proxy, n, None) for n in it.ITEM_FIELDS})
+                    if tuple(str(raw[k]) for k in ITEM_KEYS) in wanted:
+                        out.append(raw)
+                if not next_url:
+                    break
         return out, calls
 
     # -- fetch --------------------------------------------------------------------------------------
@@ -659,7 +733,10 @@ class SapS4HanaConnector(Connector):
     # -- write --------------------------------------------------------------------------------------
 
     def write(self, ops: Sequence[OutboundOp]) -> list[WriteResult]:
-        """Status updates in one ``$batch`` (a change set per dunning record), payments in one SOAP call."""
+        """Status updates in ``$batch`` requests (a change set per dunning record), payments in SOAP calls.
+
+        Each request carries at most ``batch_max`` operations.
+        """
         results: dict[str, WriteResult] = {}
         statuses: list[OutboundOp] = []
         payments: list[OutboundOp] = []
@@ -674,10 +751,11 @@ class SapS4HanaConnector(Connector):
                     False,
                     error=PermanentError(f"SAP S/4HANA does not take {type(op.op).__name__} operations"),
                 )
-        if statuses:
-            results.update(self._write_statuses(statuses))
-        if payments:
-            results.update(self._write_payments(payments))
+        size = self.sap.batch_max
+        for i in range(0, len(statuses), size):
+            results.update(self._write_statuses(statuses[i : i + size]))
+        for i in range(0, len(payments), size):
+            results.update(self._write_payments(payments[i : i + size]))
         return [results[op.key] for op in ops]
 
     # status --------------------------------------------------------------------------------
@@ -806,13 +884,14 @@ class SapS4HanaConnector(Connector):
                     )
                 else:
                     self.dunning.pop(key, None)
-                    error = answer.error or TransientError("SAP did not answer this change set")
-                    if isinstance(error, ConflictError):
-                        error = ConflictError(
-                            f"A_CustomerDunning {_dunning_id(key)} changed in SAP since it was read: {error.message}",
-                            erp_code=error.erp_code,
+                    failure = answer.error or TransientError("SAP did not answer this change set")
+                    if isinstance(failure, ConflictError):
+                        failure = ConflictError(
+                            f"A_CustomerDunning {_dunning_id(key)} changed in SAP since it was read: "
+                            f"{failure.message}",
+                            erp_code=failure.erp_code,
                         )
-                    results.update({o.key: WriteResult(o.key, False, error=error) for o in members})
+                    results.update({o.key: WriteResult(o.key, False, error=failure) for o in members})
         return results
 
     def _remember(
@@ -1057,7 +1136,7 @@ class SapS4HanaConnector(Connector):
     # -- reconciliation -----------------------------------------------------------------------------
 
     def find_written(self, op: OutboundOp) -> WriteResult | None:
-        """Whether ``op`` reached SAP: the dunning record shows its values, or a document carries its reference."""
+        """Whether ``op`` reached SAP: its dunning record shows its values, or a document has its key."""
         o = op.op
         if isinstance(o, CollectionStatusUpdate):
             try:

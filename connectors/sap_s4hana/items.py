@@ -13,6 +13,10 @@ canonical document:
 Amounts are signed in SAP (credits negative); canonical totals are positive. A cleared item is
 settled (paid, applied). An open invoice's open amount is its amount less the open partial
 payments that point at it.
+
+SAP never deletes a posted document: a mistaken one is reversed (FB08), which clears it with a
+reversal document. Both the reversed item (IsReversed) and the reversal's item (IsReversal) are
+void: they arrive ``deleted`` with status void.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "ItemKey",
     "amount",
     "is_cleared",
+    "is_reversed",
     "item_extras",
     "item_id",
     "modified_at",
@@ -80,6 +85,9 @@ ITEM_FIELDS = [
     "LastDunningDate",
     "PaymentMethod",
     "SpecialGLCode",
+    "IsReversal",
+    "IsReversed",
+    "ReverseDocument",
 ]
 _DATE_FIELDS = {
     "PostingDate",
@@ -141,6 +149,11 @@ def amount(row: Mapping[str, Any]) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else Decimal(0)
 
 
+def is_reversed(row: Mapping[str, Any]) -> bool:
+    """Whether the item is void: reversed, or the reversal of another item."""
+    return bool(row.get("IsReversed")) or bool(row.get("IsReversal"))
+
+
 def is_cleared(row: Mapping[str, Any]) -> bool:
     return bool(row.get("IsCleared")) or bool(row.get("ClearingAccountingDocument"))
 
@@ -194,11 +207,19 @@ def item_extras(
     rid = item_id(row)
     total = abs(amount(row))
     cleared = is_cleared(row)
+    void = is_reversed(row)
     extra: dict[str, Any] = {
         "remote_id": rid,
         "remote_modified_at": modified_at(row),
-        "raw_status": "cleared" if cleared else "open",
+        "raw_status": "reversed" if void else "cleared" if cleared else "open",
+        "deleted": void,
     }
+    if void:
+        if stream is Stream.PAYMENTS:
+            extra.update(amount=total, unapplied_amount=Decimal(0), status=PaymentStatus.VOID)
+        else:
+            extra.update(total=total, open_amount=Decimal(0), status=DocumentStatus.VOID)
+        return extra
     if stream is Stream.INVOICES:
         paid = Decimal(0) if cleared else min(total, partial_payments.get(rid, Decimal(0)))
         open_amount = Decimal(0) if cleared else total - paid

@@ -141,7 +141,7 @@ class JournalEntryPoster:
 
             poster = self
 
-            class _Capture(Plugin):  # type: ignore[misc]
+            class _Capture(Plugin):
                 def egress(
                     self, envelope: Any, http_headers: Any, operation: Any, binding_options: Any
                 ) -> Any:
@@ -195,7 +195,7 @@ class JournalEntryPoster:
             log = getattr(conf, "Log", None)
             notes = [str(getattr(i, "Note", "")) for i in (getattr(log, "Item", None) or [])]
             number = str(getattr(doc, "AccountingDocument", "") or "") if doc is not None else ""
-            if number and number.strip("0"):
+            if doc is not None and number.strip("0"):
                 document = (str(doc.CompanyCode), str(doc.FiscalYear), number)
                 out.append(Posted(entry.key, document, notes))
             else:
@@ -222,19 +222,19 @@ class JournalEntryPoster:
                 item["HouseBankAccount"] = line.house_bank_account
             items.append(item)
         debtors = []
-        for n, line in enumerate(entry.debtor_lines, start=len(items) + 1):
+        for n, debtor_line in enumerate(entry.debtor_lines, start=len(items) + 1):
             debtor: dict[str, Any] = {
                 "ReferenceDocumentItem": str(n),
-                "Debtor": line.customer,
-                "AmountInTransactionCurrency": _amount(line.amount, entry.currency),
-                "DebitCreditCode": _code(line.amount),
+                "Debtor": debtor_line.customer,
+                "AmountInTransactionCurrency": _amount(debtor_line.amount, entry.currency),
+                "DebitCreditCode": _code(debtor_line.amount),
             }
-            if line.text:
-                debtor["DocumentItemText"] = line.text[:50]
-            if line.assignment:
-                debtor["AssignmentReference"] = line.assignment[:18]
-            if line.payment_reference:
-                debtor["PaymentDetails"] = {"PaymentReference": line.payment_reference}
+            if debtor_line.text:
+                debtor["DocumentItemText"] = debtor_line.text[:50]
+            if debtor_line.assignment:
+                debtor["AssignmentReference"] = debtor_line.assignment[:18]
+            if debtor_line.payment_reference:
+                debtor["PaymentDetails"] = {"PaymentReference": debtor_line.payment_reference[:30]}
             debtors.append(debtor)
         journal: dict[str, Any] = {
             "OriginalReferenceDocumentType": "BKPFF",

@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from connectors.errors import ConnectorError
 from connectors.sap_s4hana.client import classify_response, guarded
 
 __all__ = ["ChangeResult", "ODataServices", "keyset_after", "or_terms", "quote"]
@@ -47,7 +48,7 @@ class ChangeResult:
     ok: bool
     status: int
     etags: list[str | None]
-    error: Exception | None = None
+    error: ConnectorError | None = None
 
 
 class ODataServices:
@@ -149,7 +150,7 @@ def _header(response: Any, name: str) -> str | None:
     return None
 
 
-def _part_error(response: Any) -> Exception | None:
+def _part_error(response: Any) -> ConnectorError | None:
     if response is None:
         return None
     fake = requests.Response()

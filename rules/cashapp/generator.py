@@ -620,7 +620,7 @@ def generate(
         b.free[customer.customer_id] = [d for d in docs if d.kind == "invoice"]
         b.memos[customer.customer_id] = [d for d in docs if d.kind == "credit_memo"]
     b.big = [c for c in b.customers if len(b.free[c.customer_id]) >= 200]
-    b.by_key = {d.number.partition("-")[2]: d for d in b.docs}
+    b.by_key = {d.number.partition("-")[2]: d for d in b.docs if d.kind == "invoice"}
     names = list(SCENARIOS)
     made: list[_Made] = []
     attempts = 0

@@ -7,11 +7,12 @@ fuzzy payer-name search scores a handful of candidates instead of every customer
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from itertools import groupby
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from rapidfuzz import fuzz, process
 
@@ -31,7 +32,7 @@ from rules.cashapp.normalize import name_parts, name_tokens, normalize_account, 
 class DocumentIndex:
     """Open documents by customer and by number key, with what is still open within this run."""
 
-    __slots__ = ("_by_customer", "_by_id", "_by_key", "_views")
+    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_views")
 
     def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
         self._by_customer: dict[str, list[OpenDocument]] = {}
@@ -39,6 +40,7 @@ class DocumentIndex:
         self._by_key: dict[str, OpenDocument | list[OpenDocument]] | None = None
         self._by_id: dict[str, OpenDocument] = {}
         self._views: dict[tuple[str, str, date], CustomerView] = {}
+        self._customer_views: dict[str, list[CustomerView]] = {}
         self.extend(documents)
 
     @classmethod
@@ -64,6 +66,7 @@ class DocumentIndex:
         for doc, key in zip(missing, number_keys([d.number for d in missing]), strict=True):
             doc.key = key
         self._views.clear()
+        self._customer_views.clear()
         self._by_key = None
         self._by_id.update(zip([d.doc_id for d in docs], docs, strict=True))
         by_customer = self._by_customer
@@ -77,17 +80,20 @@ class DocumentIndex:
 
     def _key_index(self) -> dict[str, OpenDocument | list[OpenDocument]]:
         if self._by_key is None:
-            by_key: dict[str, OpenDocument | list[OpenDocument]] = {}
-            for doc in self._by_id.values():
-                key = doc.key
-                if key:
-                    found = by_key.get(key)
-                    if found is None:
-                        by_key[key] = doc
-                    elif isinstance(found, list):
+            docs = list(self._by_id.values())
+            keys = [d.key for d in docs]
+            # Numbers are unique in most ledgers: one C-speed dict build, then lists where they repeat.
+            by_key: dict[str, OpenDocument | list[OpenDocument]] = dict(zip(keys, docs, strict=True))
+            if len(by_key) < len(docs):
+                repeated = {k for k, n in Counter(keys).items() if n > 1}
+                for k in repeated:
+                    by_key[k] = []
+                for doc in docs:
+                    if doc.key in repeated:
+                        found = by_key[doc.key]
+                        assert isinstance(found, list)
                         found.append(doc)
-                    else:
-                        by_key[key] = [found, doc]
+            by_key.pop("", None)
             self._by_key = by_key
         return self._by_key
 
@@ -119,7 +125,18 @@ class DocumentIndex:
                 if d.currency == currency and (d.issue_date is None or d.issue_date <= as_of)
             ]
             view = self._views[slot] = CustomerView(docs)
+            self._customer_views.setdefault(customer_id, []).append(view)
         return view
+
+    def has_open(self, customer_id: str, currency: str, amount: Decimal, keys: Iterable[str] = ()) -> \
+            OpenDocument | None:
+        """An open document of the customer in ``currency`` whose number is a key, or whose open amount is
+        ``amount``; read straight from the ledger, without building the customer's view."""
+        wanted = set(keys)
+        for d in self._by_customer.get(customer_id, ()):
+            if d.currency == currency and d.remaining > ZERO and (d.remaining == amount or d.key in wanted):
+                return d
+        return None
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``, across all customers."""
@@ -135,6 +152,8 @@ class DocumentIndex:
         doc = self._by_id.get(doc_id)
         if doc is not None:
             doc.remaining = max(ZERO, doc.remaining - abs(settled))
+            for view in self._customer_views.get(doc.customer_id, ()):
+                view.changed(doc)
 
 
 _customer_of = attrgetter("customer_id")
@@ -143,12 +162,12 @@ _customer_of = attrgetter("customer_id")
 class CustomerView:
     """One customer's documents in one currency, oldest due first, and those each number key names."""
 
-    __slots__ = ("_by_key", "_docs")
+    __slots__ = ("_by_key", "_docs", "_open", "_sorted")
 
     def __init__(self, docs: list[OpenDocument]) -> None:
-        # Sorted once here, so a payment's fits need not sort the customer's ledger again.
-        docs = sorted(docs, key=age_key)
         self._docs = docs
+        # Sorted by age only when a payment needs the order (a search by amount), once for the run.
+        self._sorted = False
         by_key: dict[str, list[OpenDocument]] = {}
         for d in docs:
             if d.key:
@@ -158,10 +177,33 @@ class CustomerView:
                 else:
                     found.append(d)
         self._by_key = by_key
+        self._open: list[OpenDocument] | None = None
+
+    def changed(self, doc: OpenDocument) -> None:
+        """A payment consumed ``doc`` (not necessarily one of this view's): a closed one leaves the
+        open documents, kept in their order."""
+        if self._open is not None and doc.remaining <= ZERO and doc in self._open:
+            self._open.remove(doc)
 
     def open_documents(self) -> list[OpenDocument]:
-        """The documents with something still open, oldest due first (see :func:`age_key`)."""
-        return [d for d in self._docs if d.remaining > ZERO]
+        """The documents with something still open, oldest due first (see :func:`age_key`).
+
+        Kept between payments (a customer with 800 open items pays many times) until
+        :meth:`DocumentIndex.consume` changes one of them; the list is shared, not to be changed.
+        """
+        if not self._sorted:
+            self._docs.sort(key=age_key)
+            self._sorted = True
+            self._open = None
+        if self._open is None:
+            self._open = [d for d in self._docs if d.remaining > ZERO]
+        return self._open
+
+    def any_open(self) -> list[OpenDocument]:
+        """The documents with something still open, in no particular order (cheaper than by age)."""
+        if self._open is None:
+            self._open = [d for d in self._docs if d.remaining > ZERO]
+        return self._open
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``."""
@@ -181,16 +223,22 @@ class CustomerView:
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_known_names", "_name_cache", "_names", "_narrowed")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_known_names", "_name_cache", "_names",
+                 "_narrowed", "_one_word_less", "_texts")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
         self._by_account: dict[str, set[str]] = {}
         self._names: list[tuple[str, str]] = []
+        self._texts: list[str] = []
         self._by_token: dict[str, set[int]] = {}
         self._narrowed: dict[tuple[str, str], set[int]] = {}
         self._name_cache: dict[str, list[tuple[float, str]]] = {}
         self._known_names: dict[str, set[str]] = {}
+        # Names by their set of words, and by each set of all their words but one: the customers a
+        # name is one word apart from are found by a few look-ups, however common the words are.
+        self._by_words: dict[frozenset[str], set[str]] = {}
+        self._one_word_less: dict[frozenset[str], set[str]] = {}
         for customer in customers:
             self.add(customer)
 
@@ -217,6 +265,12 @@ class CustomerIndex:
             self._narrowed.clear()
             pos = len(self._names)
             self._names.append((customer.customer_id, norm))
+            self._texts.append(norm)
+            words = frozenset(norm.split())
+            self._by_words.setdefault(words, set()).add(customer.customer_id)
+            if len(words) > 2:
+                for word in words:
+                    self._one_word_less.setdefault(words - {word}, set()).add(customer.customer_id)
             for token in set(name_tokens(norm)):
                 found = self._by_token.get(token)
                 if found is None:
@@ -266,18 +320,29 @@ class CustomerIndex:
                     narrowed_by = f"{narrowed_by} {token}"
             if len(cand) <= limit:
                 found |= cand
-        # A name with one of the words missing ("Koch Pharma" for "KOCH PHARMA NORD") shares all the
-        # others: the intersection of every word but one finds it however common the words are.
-        if len(ranked) > 1:
-            postings = [by_token[t] for t in ranked]
-            for skip in range(len(postings)):
-                rest = sorted((p for i, p in enumerate(postings) if i != skip), key=len)
-                common = set(rest[0])
-                for posting in rest[1:]:
-                    common &= posting
-                if len(common) <= limit:
-                    found |= common
         return found
+
+    def namesakes(self, name: str) -> set[str]:
+        """Customers whose name has one word more or one word less than ``name`` ("Koch Pharma" and
+        "Koch Pharma Nord" for "KOCH PHARMA"); two-word names count only for a longer namesake."""
+        words = frozenset(normalize_name(name).split())
+        if len(words) < 2:
+            return set()
+        found = set(self._one_word_less.get(words, ()))
+        if len(words) > 2:
+            for word in words:
+                found |= self._by_words.get(words - {word}, set())
+        return found
+
+    def score_name(self, name: str, customer_id: str) -> float:
+        """How well ``name`` fits one customer's names (the score :meth:`score_names` gives)."""
+        norm = normalize_name(name)
+        best = 0.0
+        for candidate in self._known_names.get(customer_id, ()):
+            score = 100.0 if candidate == norm else (
+                fuzz.token_set_ratio(norm, candidate) + fuzz.token_sort_ratio(norm, candidate)) / 2
+            best = max(best, score)
+        return best
 
     def score_names(self, name: str, max_customers: int) -> list[tuple[float, str]]:
         """Best fuzzy score per customer for a payer name, best first.
@@ -286,6 +351,14 @@ class CustomerIndex:
         ratio (penalises them), so "MUELLER" alone does not look like every Mueller equally well.
         Results are cached per normalised name: the same payers pay every month.
         """
+        parts = name_parts(name)
+        if len(parts) > 1:
+            # "Reed Gray Energy d/b/a Old Mill Market": the payer wrote both names; either may be known.
+            merged: dict[str, float] = {}
+            for part in parts:
+                for score, cid in self.score_names(part, max_customers):
+                    merged[cid] = max(score, merged.get(cid, 0.0))
+            return sorted(((s, c) for c, s in merged.items()), reverse=True)
         norm = normalize_name(name)
         if not norm:
             return []
@@ -293,11 +366,16 @@ class CustomerIndex:
         if cached is not None:
             return cached
         positions = list(self._candidates(name_tokens(norm), max_customers))
-        choices = [self._names[p][1] for p in positions]
+        if not positions:
+            self._name_cache[norm] = []
+            return []
+        texts = self._texts
+        choices = [texts[positions[0]]] if len(positions) == 1 else list(itemgetter(*positions)(texts))
         best: dict[str, float] = {}
         # The C loop of rapidfuzz ranks all candidates; the slower combined score is for the top few.
+        # Below 70 the mean of the two scores cannot reach the lowest threshold that reads it.
         for _, set_score, i in process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=20,
-                                               score_cutoff=60):
+                                               score_cutoff=70):
             cid, candidate = self._names[positions[i]]
             score = 100.0 if candidate == norm else (set_score + fuzz.token_sort_ratio(norm, candidate)) / 2
             if score > best.get(cid, -1.0):

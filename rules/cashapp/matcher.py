@@ -22,10 +22,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from math import gcd
 
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
-from rules.cashapp.normalize import extract_number_keys, normalize_name, number_key, one_typo_apart
+from rules.cashapp.normalize import extract_number_keys, name_parts, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
 from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units
 
@@ -172,19 +173,13 @@ def _fitting(ranked: list[tuple[float, str]], payer_name: str | None, chosen: st
 
     "KOCH PHARMA" fits Koch Pharma and Koch Pharma Nord alike, however long the extra word is.
     """
-    words = set(normalize_name(payer_name).split()) if payer_name else set()
-    found = []
-    for score, cid in ranked:
-        if cid == chosen:
-            continue
-        if score >= min_score or (words and any(_one_word_apart(words, set(n.split()))
-                                                for n in customers.names_of(cid))):
-            found.append((score, cid))
-    return found
-
-
-def _one_word_apart(a: set[str], b: set[str]) -> bool:
-    return (a < b and len(b - a) == 1) or (b < a and len(a - b) == 1)
+    found = {cid: score for score, cid in ranked if cid != chosen and score >= min_score}
+    if payer_name:
+        for part in name_parts(payer_name):
+            for cid in customers.namesakes(part):
+                if cid != chosen and cid not in found:
+                    found[cid] = customers.score_name(part, cid)
+    return sorted(((s, c) for c, s in found.items()), reverse=True)
 
 
 def _decide_name(ranked: list[tuple[float, str]], min_score: float, margin: float) -> tuple[float, str] | str:
@@ -203,10 +198,10 @@ def _decide_name(ranked: list[tuple[float, str]], min_score: float, margin: floa
 class _Context:
     """What every fit for one payment and one customer needs."""
 
-    __slots__ = ("amount", "docs", "pay_date", "payer_sure", "payment", "rules")
+    __slots__ = ("amount", "docs", "pay_date", "payer_sure", "payment", "rules", "view")
 
     def __init__(self, payment: PaymentInput, docs: list[OpenDocument], rules: MatchRules,
-                 payer_sure: bool = False) -> None:
+                 payer_sure: bool = False, view: CustomerView | None = None) -> None:
         self.payment = payment
         self.amount = payment.amount
         self.pay_date = payment.date
@@ -214,6 +209,13 @@ class _Context:
         self.rules = rules
         # The ERP's customer id or a registered bank account, not a name that may fit someone else.
         self.payer_sure = payer_sure
+        self.view = view
+
+    def docs_by_age(self) -> list[OpenDocument]:
+        """The open documents oldest due first (see :func:`~rules.cashapp.model.age_key`)."""
+        if self.view is not None:
+            return self.view.open_documents()
+        return sorted(self.docs, key=age_key)
 
     def discount_eligible(self, doc: OpenDocument) -> bool:
         deadline = doc.discount_deadline()
@@ -326,11 +328,17 @@ def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str
     memos = [d for d in ctx.docs if d.kind == "credit_memo" and d.doc_id not in quoted]
     if not memos:
         return []
-    sets: list[tuple[OpenDocument, ...]] = [(m,) for m in memos]
-    if len(memos) <= 12:
-        sets += [(m, n) for i, m in enumerate(memos) for n in memos[i + 1:]]
+    by_amount: dict[Decimal, list[OpenDocument]] = {}
+    for m in memos:
+        by_amount.setdefault(m.remaining, []).append(m)
     for base, base_disc, _ in reversed(bases):
-        fits = [group for group in sets if a == base - sum((m.remaining for m in group), ZERO)]
+        netted = base - a
+        if netted <= 0:
+            continue
+        fits: list[tuple[OpenDocument, ...]] = [(m,) for m in by_amount.get(netted, ())]
+        if not fits:
+            fits = [(m, n) for m in memos for n in by_amount.get(netted - m.remaining, ())
+                    if m.doc_id < n.doc_id]
         if not fits:
             continue
         smallest = min(len(g) for g in fits)
@@ -340,7 +348,6 @@ def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str
             fits = own if len(own) == 1 else fits
         group = fits[0]
         lines = [_full_line(d, base_disc.get(d.doc_id, ZERO)) for d in refs] + [_full_line(m) for m in group]
-        netted = sum((m.remaining for m in group), ZERO)
         return [_proposal("reference_credit_memo", lines, ZERO, doc_score, am.credit_memo,
                           f"{label}; the customer netted {_labels(list(group))} ({_money(netted)})",
                           ambiguous=len(fits) > 1)]
@@ -360,7 +367,7 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     rules = ctx.rules
     ds, am = rules.document_scores, rules.amount_scores
     lines = [_full_line(d) for d in refs]
-    others = [d for d in ctx.docs if d.kind == "invoice" and d.doc_id not in quoted]
+    others = [d for d in ctx.docs if d.kind == "invoice" and d.remaining <= extra and d.doc_id not in quoted]
     same = [d for d in others if d.remaining == extra]
     if same:
         rest = f"{label}; the remaining {_money(extra)} pays exactly {_labels(same[:1])}"
@@ -368,8 +375,13 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
             rest += f", and {_labels(same[1:3])} as well"
         return _proposal("reference_and_amount", [*lines, _full_line(same[0])], ZERO,
                          min(doc_score, ds.amount_single), am.exact, rest, ambiguous=len(same) > 1)
-    reach = any_subset_reaches([to_units(d.remaining) for d in others], to_units(extra),
-                               rules.subset.rest_budget)
+    target = to_units(extra)
+    # The common step of a few amounts is at least that of all of them: if even with it the proof
+    # would cost more than allowed, the rest is not worked through.
+    step = gcd(target, *(to_units(d.remaining) for d in others[:8])) or 1
+    hopeless = len(others) * (target // step) > rules.subset.rest_budget
+    reach = None if hopeless else any_subset_reaches([to_units(d.remaining) for d in others], target,
+                                                     rules.subset.rest_budget)
     if reach is False:
         why = f"{label}; {_money(extra)} more than they are owed stays unapplied on account"
         if others:
@@ -385,10 +397,10 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     """No usable reference: look for the unique set of open documents the amount pays."""
     rules, a = ctx.rules, ctx.amount
     ds, am, bounds = rules.document_scores, rules.amount_scores, rules.subset
-    # ctx.docs comes from a customer view, which keeps them oldest due first.
-    all_invoices = [d for d in ctx.docs if d.kind == "invoice"]
+    docs = ctx.docs = ctx.docs_by_age()
+    all_invoices = [d for d in docs if d.kind == "invoice"]
     invoices = all_invoices
-    memos = [d for d in ctx.docs if d.kind == "credit_memo"][:5]
+    memos = [d for d in docs if d.kind == "credit_memo"][:5]
     if not invoices:
         return []
     ceiling = a + sum((m.remaining for m in memos), ZERO) + rules.tolerance.absolute
@@ -412,6 +424,18 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
             why += f", and of {_labels(singles[1:3])} as well"
         return [_proposal("amount_single_invoice", [_full_line(singles[0])], ZERO, ds.amount_single, am.exact,
                           why, ambiguous=len(singles) > 1)]
+
+    # Tier 1a': one invoice less its early-payment discount taken within terms, over all of them too.
+    discounted = [d for d in all_invoices if d.discount_percent and d.remaining - d.discount_amount() == a
+                  and ctx.discount_eligible(d)]
+    if discounted:
+        d = discounted[0]
+        why = (f"no document quoted; the amount equals {_labels(discounted[:1])} less the early-payment "
+               f"discount of {_money(d.discount_amount())} taken within terms")
+        if len(discounted) > 1:
+            why += f", and {_labels(discounted[1:3])} as well"
+        return [_proposal("amount_discount", [_full_line(d, d.discount_amount())], ZERO, ds.amount_single,
+                          am.discount, why, ambiguous=len(discounted) > 1)]
 
     # Tier 1c: everything open, a statement paid as a whole ("balance of account"). More than every
     # open invoice from a payer known for sure leaves the rest on account: no way of applying the
@@ -493,29 +517,28 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
                               f"no document quoted; the amount equals {_labels(chosen)} less the "
                               f"early-payment discount taken within terms", ambiguous=not unique)]
 
-    # Tier 3: short by a bank fee within tolerance.
+    # Tier 3: one invoice short by a bank fee within tolerance, over all of them. A fee is lost on one
+    # transfer for one invoice; allowing sets here would let any two invoices within the tolerance
+    # window compete.
     tol = rules.tolerance
     if tol.absolute > 0:
-        # A fee is lost on one transfer for one invoice; allowing sets here would let any two
-        # invoices within the tolerance window compete.
-        found = find_subsets(plain, to_units(a + Decimal("0.01")), to_units(a + tol.absolute), max_size=1,
-                             budget=bounds.node_budget)
-        sols, done = found.solutions, found.complete and not truncated
-        fits = []
-        for s in sols:
-            base = sum((invoices[i].remaining for i in s), ZERO)
-            if tol.allows(base - a, base):
-                fits.append((s, base))
+        fits = [d for d in all_invoices if d.remaining > a and tol.allows(d.remaining - a, d.remaining)]
         if fits:
-            sol, base = fits[0]
-            chosen = [invoices[i] for i in sol]
-            gap = base - a
-            short_doc = max(chosen, key=lambda d: d.remaining)
-            lines = [_full_line(d, ZERO, gap if d is short_doc else ZERO) for d in chosen]
-            unique = len(fits) == 1 and len(sols) == 1 and done
-            return [_proposal("amount_fee_writeoff", lines, ZERO, ds.amount_tolerance, am.tolerance,
-                              f"no document quoted; the amount is {_money(gap)} short of {_labels(chosen)}, "
-                              f"within the write-off tolerance (bank fee)", ambiguous=not unique)]
+            doc = fits[0]
+            gap = doc.remaining - a
+            why = (f"no document quoted; the amount is {_money(gap)} short of {_labels([doc])}, within the "
+                   f"write-off tolerance (bank fee)")
+            doubt = len(fits) > 1
+            if truncated and not doubt:
+                # Sets of invoices beyond the bounded search may pay the amount exactly; an invoice
+                # within the fee window of it is then too easily a coincidence.
+                window = to_units(tol.absolute)
+                near = chance_of_coincidence(plain, to_units(a), 1, 1) * window / 10
+                doubt = near > bounds.max_chance
+                if doubt:
+                    why += f", but with {len(all_invoices)} open invoices one that close is likely by chance"
+            return [_proposal("amount_fee_writeoff", [_full_line(doc, ZERO, gap)], ZERO, ds.amount_tolerance,
+                              am.tolerance, why, ambiguous=doubt)]
     return []
 
 
@@ -583,10 +606,10 @@ _STRONG = frozenset((
 def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: MatchRules,
              payer_sure: bool = False) -> list[Proposal]:
     """All proposals for one customer's open documents, best evidence first."""
-    docs = view.open_documents()
+    docs = view.any_open()
     if not docs:
         return []
-    ctx = _Context(payment, docs, rules, payer_sure)
+    ctx = _Context(payment, docs, rules, payer_sure, view)
     if payment.remittance:
         return _fit_remittance(ctx, view.by_key)
     exact: list[OpenDocument] = []
@@ -808,7 +831,7 @@ def _name_doubt(payment: PaymentInput, payer: PayerHit, view: CustomerView, keys
     if keys and not any(view.by_key(k) or view.settled_by_key(k) for k in keys):
         owners = {
             d.customer_id: d for k in keys if len(k) >= rules.typo_min_digits for d in documents.by_key(k)
-            if d.customer_id != payer.customer_id
+            if d.customer_id != payer.customer_id and d.kind == "invoice"
         }
         if owners:
             other = next(iter(owners.values()))
@@ -820,13 +843,11 @@ def _name_doubt(payment: PaymentInput, payer: PayerHit, view: CustomerView, keys
     for _, cid in rivals:
         # An open item of theirs the payment fits as well: the number quoted, or the amount to the cent
         # when the payer's own item was found by amount too.
-        theirs = documents.view(cid, payment.currency, as_of)
-        named = [d for k in keys for d in theirs.by_key(k)]
-        same = [] if quoted else [d for d in theirs.open_documents() if d.remaining == payment.amount]
-        if named or same:
+        theirs = documents.has_open(cid, payment.currency, ZERO if quoted else payment.amount, keys)
+        if theirs is not None:
             known = customers.get(cid)
             return (f"the payer name fits customer {cid} ({known.name if known else cid}) as well, whose "
-                    f"{_doc_label((named or same)[0])} the payment fits just as well")
+                    f"{_doc_label(theirs)} the payment fits just as well")
     return ""
 
 
@@ -839,7 +860,12 @@ def _settle_name_tie(payment: PaymentInput, documents: DocumentIndex, customers:
     """
     decided: list[MatchResult] = []
     names = ", ".join(cid for _, cid in ties)
-    for score, cid in ties:
+    # The best-named few are searched in full; any other namesake with an open item of the amount, or
+    # one the reference names, fits as well and leaves two answers.
+    full, rest = ties[:4], ties[4:]
+    if any(documents.has_open(cid, payment.currency, payment.amount, keys) for _, cid in rest):
+        return None
+    for score, cid in full:
         known = customers.get(cid)
         hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
                        f"customer {cid} ({known.name if known else cid}), one of {names} whose names fit "
@@ -875,7 +901,7 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
         hit = PayerHit(cid, rules.payer_scores.document_owner,
                        f"customer {cid}{f' ({known.name})' if known else ''}, owner of the quoted document")
         view = documents.view(cid, payment.currency, as_of)
-        ctx = _Context(payment, view.open_documents(), rules)
+        ctx = _Context(payment, view.any_open(), rules, view=view)
         exact = list({d.doc_id: d for key in keys for d in view.by_key(key)}.values())
         proposals = _fit_referenced(ctx, exact, rules.document_scores.reference, "quotes") if exact else []
         if proposals and proposals[0].amount < rules.amount_scores.tolerance and not proposals[0].blocked:

@@ -115,7 +115,7 @@ class SubsetSearch(_Section):
     max_size: int = Field(default=4, ge=1)
     node_budget: int = Field(default=20000, ge=100)
     max_chance: float = Field(
-        default=0.01, ge=0,
+        default=0.03, ge=0,
         description="A set of several open documents found by amount alone is applied only when fewer "
         "than this many sets would add up to the amount by chance.",
     )

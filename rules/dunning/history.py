@@ -6,13 +6,20 @@ payment-behaviour counters), so memory grows with customers and their open invoi
 the length of the history.
 
 A history file is JSON lines. The ``actions.jsonl`` written by ``arbridge dunning plan`` is a valid
-history as it is (planned actions are read as actions, skips are ignored), and two more kinds of
-line carry payment behaviour for the worklist::
+history as it is (planned actions are read as actions, skips are ignored), two more kinds of line
+carry payment behaviour for the worklist, and one records what a collector's call achieved::
 
     {"kind": "payment", "customer_id": "C1", "invoice_id": "INV-1", "due_date": "2026-10-01",
      "paid_date": "2026-10-12", "amount": "120.00", "currency": "EUR"}
     {"kind": "promise", "customer_id": "C1", "invoice_id": "INV-1", "promised_date": "2026-10-20",
      "kept": false}
+    {"kind": "call", "customer_id": "C1", "at": "2026-11-20T14:05:00Z", "outcome": "promise",
+     "invoice_ids": ["INV-1"], "promised_date": "2026-11-30"}
+
+A call outcome (``reached``, ``no_answer``, ``promise``, ``dispute``) is not a dunning action: it
+counts against the call caps, but it neither reaches a level nor restarts a level's gap. A promise
+pauses the invoices it names until the day after ``promised_date`` (and, broken, lets the next level
+go without waiting); a dispute pauses them until ``until``.
 """
 
 from __future__ import annotations
@@ -27,8 +34,16 @@ from typing import Any, Literal
 
 from mapping.models import DocumentStatus, Invoice, Payment, TargetType
 
-__all__ = ["CustomerHistory", "HistoryEntry", "history_from_records", "read_history", "summarize_history"]
+__all__ = [
+    "CALL_OUTCOMES",
+    "CustomerHistory",
+    "HistoryEntry",
+    "history_from_records",
+    "read_history",
+    "summarize_history",
+]
 
+CALL_OUTCOMES = ("reached", "no_answer", "promise", "dispute")
 # Payments whose lateness counts as "recent" for the trend.
 RECENT_PAYMENTS = 3
 # Keep contact times this far back; longer cap periods than this are not supported.
@@ -36,10 +51,18 @@ CONTACT_HORIZON = timedelta(days=90)
 
 
 def parse_instant(value: str) -> datetime:
-    """An ISO 8601 date-time that must carry its zone (``Z`` accepted for UTC)."""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    """An ISO 8601 date-time that must carry its zone (``Z`` accepted for UTC).
+
+    Raises:
+        ValueError: it is not one; the message says what is expected.
+    """
+    expected = f"expected a date-time with its zone, e.g. 2026-11-23T10:00:00Z, got {value!r}"
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(expected) from None
     if moment.tzinfo is None:
-        raise ValueError(f"history time {value!r} has no time zone")
+        raise ValueError(expected)
     return moment
 
 
@@ -49,7 +72,8 @@ class HistoryEntry:
 
     Attributes:
         kind: ``action`` (a dunning communication planned and handed to a channel), ``payment``
-            (an invoice paid, with its due and paid dates) or ``promise`` (a promise to pay, kept or not).
+            (an invoice paid, with its due and paid dates), ``promise`` (a promise to pay, kept or
+            not) or ``call`` (what a collector's call attempt achieved).
         customer_id: the customer's ERP id.
         at: when it happened (for actions: the scheduled send time).
         currency: the currency of the action or payment.
@@ -65,10 +89,12 @@ class HistoryEntry:
         outcome: action: ``failed`` when the channel refused it for good (an e-mail bounced as
             unknown, a call task that could not be filed): it did not reach the customer, so it
             counts neither as a level reached nor as a contact, and the planner avoids that channel
-            for that recipient. Absent for actions that went out or may have.
+            for that recipient. Absent for actions that went out or may have. Call: one of
+            ``CALL_OUTCOMES``.
+        until: call with a ``dispute`` outcome: the last day the disputed invoices are paused.
     """
 
-    kind: Literal["action", "payment", "promise"]
+    kind: Literal["action", "payment", "promise", "call"]
     customer_id: str
     at: datetime | None = None
     currency: str | None = None
@@ -82,33 +108,108 @@ class HistoryEntry:
     amount: Decimal | None = None
     recipient: str | None = None
     outcome: str | None = None
+    until: date | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HistoryEntry | None:
-        """Read one JSON line; planned-action lines become actions, skip lines give ``None``."""
+        """Read one JSON line; planned-action lines become actions, skip lines give ``None``.
+
+        Raises:
+            ValueError: a key is missing or holds what it cannot; the message names the key and
+                what was expected.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object on each line")
         if "skipped" in data:
             return None
         kind = data.get("kind", "action")
+        if kind not in ("action", "payment", "promise", "call"):
+            raise ValueError(f"kind: expected action, payment, promise or call, got {kind!r}")
+        if data.get("customer_id") in (None, ""):
+            raise ValueError("customer_id: a value is required")
         ids = data.get("invoice_ids")
         if ids is None and data.get("invoice_id") is not None:
             ids = [data["invoice_id"]]
+        if ids is not None and not isinstance(ids, list):
+            raise ValueError(f"invoice_ids: expected a list of invoice ids, got {ids!r}")
         at = data.get("at") or data.get("send_at")
+        if kind == "call":
+            if data.get("outcome") not in CALL_OUTCOMES:
+                raise ValueError(
+                    f"outcome: expected one of {', '.join(CALL_OUTCOMES)}, got {data.get('outcome')!r}"
+                )
+            if not (data.get("at") or data.get("send_at")):
+                raise ValueError("at: a call needs the time it was made")
+        level = data.get("level")
+        if level is not None and (isinstance(level, bool) or not str(level).isdigit()):
+            raise ValueError(f"level: expected a whole number of 0 or more, got {level!r}")
         return cls(
             kind=kind,
             customer_id=str(data["customer_id"]),
-            at=parse_instant(at) if at else None,
+            at=_key("at" if data.get("at") else "send_at", at, parse_instant) if at else None,
             currency=data.get("currency"),
-            level=int(data["level"]) if data.get("level") is not None else None,
+            level=int(level) if level is not None else None,
             channel=data.get("channel"),
             invoice_ids=tuple(str(i) for i in ids or ()),
-            due_date=date.fromisoformat(data["due_date"]) if data.get("due_date") else None,
-            paid_date=date.fromisoformat(data["paid_date"]) if data.get("paid_date") else None,
-            promised_date=date.fromisoformat(data["promised_date"]) if data.get("promised_date") else None,
-            kept=data.get("kept"),
-            amount=Decimal(str(data["amount"])) if data.get("amount") is not None else None,
+            due_date=_day(data, "due_date"),
+            paid_date=_day(data, "paid_date"),
+            promised_date=_day(data, "promised_date"),
+            kept=_flag(data, "kept"),
+            amount=_key("amount", data.get("amount"), _decimal) if data.get("amount") is not None else None,
             recipient=data.get("recipient"),
             outcome=data.get("outcome"),
+            until=_day(data, "until"),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as a history line (read back by :meth:`from_json`)."""
+        out: dict[str, Any] = {"kind": self.kind, "customer_id": self.customer_id}
+        if self.at is not None:
+            out["at"] = self.at.isoformat()
+        for name in ("currency", "level", "channel", "recipient", "outcome", "kept"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.invoice_ids:
+            out["invoice_ids"] = list(self.invoice_ids)
+        for name in ("due_date", "paid_date", "promised_date", "until"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name).isoformat()
+        if self.amount is not None:
+            out["amount"] = str(self.amount)
+        return out
+
+
+def _key(name: str, value: Any, parse: Any) -> Any:
+    try:
+        return parse(value)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def _day(data: dict[str, Any], name: str) -> date | None:
+    value = data.get(name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{name}: expected a date written YYYY-MM-DD, got {value!r}") from None
+
+
+def _flag(data: dict[str, Any], name: str) -> bool | None:
+    value = data.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"{name}: expected true or false, got {value!r}")
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(f'expected a decimal amount such as "120.50", got {value!r}')
+    amount = Decimal(str(value))
+    if not amount.is_finite():
+        raise ValueError(f'expected a decimal amount such as "120.50", got {value!r}')
+    return amount
 
 
 @dataclass(slots=True)
@@ -131,10 +232,18 @@ class CustomerHistory:
     kept_promises: int = 0
     # (channel, recipient) pairs that failed for good: channels the planner falls back from
     undeliverable: set[tuple[str, str | None]] = field(default_factory=set)
+    # invoice id -> (day promised on a call, when the call was made); the latest call wins
+    call_promises: dict[str, tuple[date, datetime]] = field(default_factory=dict)
+    # invoice id -> (last day of the pause, when the call was made); the latest call wins
+    call_disputes: dict[str, tuple[date, datetime]] = field(default_factory=dict)
+    # the latest call attempt and its outcome
+    last_call: tuple[datetime, str] | None = None
 
     def add(self, entry: HistoryEntry, horizon_start: datetime | None) -> None:
         """Fold one entry into the summary."""
-        if entry.kind == "action" and entry.outcome == "failed":
+        if entry.kind == "call" and entry.at is not None:
+            self._add_call(entry, entry.at, horizon_start)
+        elif entry.kind == "action" and entry.outcome == "failed":
             if entry.channel:
                 self.undeliverable.add((entry.channel, entry.recipient))
         elif entry.kind == "action" and entry.at is not None and entry.level is not None:
@@ -160,6 +269,34 @@ class CustomerHistory:
                 self.kept_promises += 1
             else:
                 self.broken_promises += 1
+
+    def _add_call(self, entry: HistoryEntry, at: datetime, horizon_start: datetime | None) -> None:
+        # A call attempt counts against the call caps, and only there: no level, no gap, no day.
+        if horizon_start is None or at >= horizon_start:
+            self.contacts.setdefault("call", []).append(at)
+        if self.last_call is None or at >= self.last_call[0]:
+            self.last_call = (at, entry.outcome or "")
+        if entry.outcome == "promise" and entry.promised_date is not None:
+            for inv in entry.invoice_ids:
+                prev = self.call_promises.get(inv)
+                if prev is None or at >= prev[1]:
+                    self.call_promises[inv] = (entry.promised_date, at)
+        elif entry.outcome == "dispute" and entry.until is not None:
+            for inv in entry.invoice_ids:
+                prev = self.call_disputes.get(inv)
+                if prev is None or at >= prev[1]:
+                    self.call_disputes[inv] = (entry.until, at)
+
+    def promise_for(self, invoice: Invoice) -> date | None:
+        """The day the customer promised to pay ``invoice`` by: the ERP's or a call's, the later one."""
+        dates = [invoice.promise_to_pay_date, self.call_promises.get(invoice.remote_id, (None,))[0]]
+        known = [d for d in dates if d is not None]
+        return max(known) if known else None
+
+    def dispute_until(self, invoice_id: str) -> date | None:
+        """The last day a dispute recorded on a call pauses ``invoice_id``, if one does."""
+        found = self.call_disputes.get(invoice_id)
+        return found[0] if found else None
 
     def contacts_between(self, channel: str, start: datetime, end: datetime) -> int:
         """How many contacts on ``channel`` fall in ``(start, end]``."""
@@ -211,17 +348,35 @@ def summarize_history(
 
 
 def read_history(path: str | Path) -> Iterator[HistoryEntry]:
-    """Stream the entries of a JSON-lines history file (blank lines and skip lines are ignored)."""
-    with Path(path).open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = HistoryEntry.from_json(json.loads(line))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{lineno}: not a history entry: {exc}") from exc
-            if entry is not None:
-                yield entry
+    """Stream the entries of a JSON-lines history file (blank lines and skip lines are ignored).
+
+    Raises:
+        ValueError: a line is not a history entry; the message starts ``file:line[:column]:``.
+    """
+    lineno = 0
+    try:
+        with Path(path).open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.strip():
+                    entry = _entry(path, lineno, line)
+                    if entry is not None:
+                        yield entry
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}:{lineno + 1}: expected UTF-8 text") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+
+
+def _entry(path: str | Path, lineno: int, line: str) -> HistoryEntry | None:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        where = f"{path}:{lineno}:{exc.colno}"
+        raise ValueError(f"{where}: expected one JSON object per line ({exc.msg})") from None
+    try:
+        return HistoryEntry.from_json(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}:{lineno}: {exc}") from None
 
 
 def history_from_records(

@@ -13,11 +13,13 @@ The rules, in the order they are applied per customer and currency:
    oldest open invoice is ``days_overdue`` late and ``min_gap_days`` have passed since the previous
    level. A broken promise (date passed, invoice still open, nothing sent since) waives both waits.
 4. At most one communication per customer and currency per local day; it lists all overdue,
-   unpaused invoices in that currency (grouping), and nothing is sent below the policy's minimum
-   overdue amount for that currency.
-5. The channel is the level's first channel the customer has not opted out of, has an address for,
-   and whose per-channel cap is not reached; the send time is the next moment inside the customer's
-   contact window (for channels that reach a person).
+   unpaused invoices in that currency (grouping) and the customer's credits in that currency
+   (unapplied payments, open credit memos) as credit lines. Nothing is sent when the credits cover
+   the overdue invoices, nor below the policy's minimum amount for that currency (after credits).
+5. The channel is the level's first channel the customer has not opted out of, has an address for
+   (e-mail, phone, a postal address for letters), and whose per-channel cap is not reached; the
+   level's ``also`` channels go out as well, each where it is allowed. The send time is the next
+   moment inside the customer's contact window (for channels that reach a person).
 """
 
 from __future__ import annotations
@@ -25,19 +27,21 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from mapping.models import CollectionStatus, CreditMemo, Customer, DocumentStatus, Invoice
+from mapping.models import CollectionStatus, CreditMemo, Customer, DocumentStatus, Invoice, Payment
 from rules.dunning.contact import next_contact_time, zone_for
+from rules.dunning.credits import CreditLine, credit_lines, is_open_memo, total_credit
 from rules.dunning.history import CustomerHistory, HistoryEntry, parse_instant, summarize_history
-from rules.dunning.money import interest_for, quantize
+from rules.dunning.money import InterestSpan, interest_for, interest_spans, quantize
 from rules.dunning.policy import Channel, DunningPolicy, Level, Policy, amount_for
 
 __all__ = [
     "ActionLine",
+    "CreditLine",
     "CustomerGroup",
     "PlannedAction",
     "Skip",
@@ -68,6 +72,7 @@ class SkipCode:
     NO_ALLOWED_CHANNEL = "no_allowed_channel"
     COURTESY_SUPERSEDED = "courtesy_superseded"
     UNKNOWN_CUSTOMER = "unknown_customer"
+    COVERED_BY_CREDIT = "covered_by_credit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,8 @@ class ActionLine:
     open_amount: Decimal
     interest: Decimal
     compensation: Decimal
+    # the days that earned the interest, one span per rate (what the letter states)
+    interest_spans: tuple[InterestSpan, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The line as JSON-ready values (money as strings)."""
@@ -94,7 +101,23 @@ class ActionLine:
             "open_amount": str(self.open_amount),
             "interest": str(self.interest),
             "compensation": str(self.compensation),
+            "interest_spans": [span.to_json() for span in self.interest_spans],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ActionLine:
+        """Read back what :meth:`to_json` wrote."""
+        return cls(
+            invoice_id=data["invoice_id"],
+            number=data["number"],
+            issue_date=date.fromisoformat(data["issue_date"]),
+            due_date=date.fromisoformat(data["due_date"]),
+            days_overdue=int(data["days_overdue"]),
+            open_amount=Decimal(data["open_amount"]),
+            interest=Decimal(data["interest"]),
+            compensation=Decimal(data["compensation"]),
+            interest_spans=tuple(InterestSpan.from_json(x) for x in data.get("interest_spans") or ()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +138,26 @@ class PlannedAction:
         fees: fixed fee of the level plus per-invoice compensation charged for the first time.
         interest: late-payment interest accrued up to the planning day, all invoices together.
         total_open: the sum of the listed invoices' open amounts.
-        total_due: ``total_open + fees + interest``.
+        total_due: ``total_open - total_credit + fees + interest``.
         reason: why this action, in words.
         policy: the name of the policy that applied.
         status: the collection status to write back to the ERP.
         next_action_date: when the next level could follow at the earliest (None at the last level).
-        recipient: e-mail address or phone number, where the channel needs one.
+        recipient: e-mail address, phone number or postal address (its lines joined by " / "),
+            where the channel needs one; a change of it before sending cancels the action.
         language: the customer's language (BCP 47), for the template.
         payment_reference: the reference to quote when paying.
         payment_link: a link to pay online, if the policy has one.
         lines: the listed invoices with their amounts.
         as_of: the planning time.
+        fee: the level's own fee (part of ``fees``).
+        fee_label: what the policy calls that fee, if it names it.
+        credits: unapplied payments and open credit memos that reduce the total.
+        total_credit: their sum.
+        credit_basis: all of the customer's credits in the currency when planned (more than
+            ``total_credit`` on a courtesy notice, whose credits went to overdue invoices first):
+            a change of it before sending cancels the action.
+        address: the postal address a letter goes to, as printed lines.
     """
 
     key: str
@@ -151,6 +183,12 @@ class PlannedAction:
     payment_link: str | None
     lines: tuple[ActionLine, ...]
     as_of: datetime
+    fee: Decimal = Decimal(0)
+    fee_label: str | None = None
+    credits: tuple[CreditLine, ...] = ()
+    total_credit: Decimal = Decimal(0)
+    address: tuple[str, ...] = ()
+    credit_basis: Decimal = Decimal(0)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON line written by ``arbridge dunning plan`` (also readable as history)."""
@@ -178,6 +216,12 @@ class PlannedAction:
             "payment_link": self.payment_link,
             "lines": [line.to_json() for line in self.lines],
             "as_of": _iso(self.as_of),
+            "fee": str(self.fee),
+            "fee_label": self.fee_label,
+            "credits": [c.to_json() for c in self.credits],
+            "total_credit": str(self.total_credit),
+            "credit_basis": str(self.credit_basis),
+            "address": list(self.address),
         }
 
 
@@ -208,20 +252,15 @@ def action_from_json(data: dict[str, Any]) -> PlannedAction:
         language=data.get("language") or "en",
         payment_reference=data["payment_reference"],
         payment_link=data.get("payment_link"),
-        lines=tuple(
-            ActionLine(
-                invoice_id=ln["invoice_id"],
-                number=ln["number"],
-                issue_date=date.fromisoformat(ln["issue_date"]),
-                due_date=date.fromisoformat(ln["due_date"]),
-                days_overdue=int(ln["days_overdue"]),
-                open_amount=Decimal(ln["open_amount"]),
-                interest=Decimal(ln["interest"]),
-                compensation=Decimal(ln["compensation"]),
-            )
-            for ln in data["lines"]
-        ),
+        lines=tuple(ActionLine.from_json(ln) for ln in data["lines"]),
         as_of=parse_instant(data["as_of"]),
+        # Actions planned before these fields existed hold their fee in ``fees`` and have no credits.
+        fee=Decimal(data.get("fee") or "0"),
+        fee_label=data.get("fee_label"),
+        credits=tuple(CreditLine.from_json(c) for c in data.get("credits") or ()),
+        total_credit=Decimal(data.get("total_credit") or "0"),
+        address=tuple(data.get("address") or ()),
+        credit_basis=Decimal(data.get("credit_basis") or data.get("total_credit") or "0"),
     )
 
 
@@ -259,11 +298,12 @@ class Skip:
 
 @dataclass(slots=True)
 class CustomerGroup:
-    """A customer with its invoices and the credit memos pending against them."""
+    """A customer with its invoices, its open credit memos and its payments with money unapplied."""
 
     customer: Customer
     invoices: list[Invoice] = field(default_factory=list)
     credit_memos: list[CreditMemo] = field(default_factory=list)
+    payments: list[Payment] = field(default_factory=list)
 
 
 def _iso(moment: datetime) -> str:
@@ -302,6 +342,7 @@ def plan(
     as_of: datetime,
     *,
     presorted: bool = False,
+    payments: Iterable[Payment] = (),
 ) -> Iterator[PlannedAction | Skip]:
     """Plan the dunning communications due at ``as_of``.
 
@@ -309,12 +350,15 @@ def plan(
         policy: the validated policy file.
         customers: all customers (only those with open invoices produce output).
         invoices: invoices in any status; only open ones with an open amount are considered.
-        credit_memos: credit memos; open ones with ``applies_to_invoice_id`` pause that invoice.
-        history: past actions, payments and promises; summarised per customer on the way in.
+        credit_memos: credit memos; an open one raised against an open invoice
+            (``applies_to_invoice_id``) pauses that invoice, the other open ones are credits.
+        history: past actions, payments, promises and call outcomes; summarised per customer on
+            the way in.
         as_of: the planning time (timezone-aware); the same inputs and ``as_of`` give the same plan.
         presorted: set when ``customers`` come sorted by ``remote_id`` and ``invoices`` sorted by
             ``customer_remote_id`` (a store query ``ORDER BY``): the two streams are then merged
             without holding all invoices in memory. Otherwise open invoices are grouped in memory.
+        payments: the customers' payments; money not applied to an invoice is a credit.
 
     Yields:
         Planned actions and skips, customer by customer.
@@ -325,23 +369,29 @@ def plan(
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     summaries = summarize_history(history, as_of)
+    # Only documents with money left are kept: a few per customer, whatever the ERP's history.
     memos: dict[str, list[CreditMemo]] = defaultdict(list)
     for memo in credit_memos:
-        if memo_pending(memo):
+        if is_open_memo(memo):
             memos[memo.customer_remote_id].append(memo)
+    cash: dict[str, list[Payment]] = defaultdict(list)
+    for payment in payments:
+        if payment.customer_remote_id and not payment.deleted and payment.unapplied_amount > 0:
+            cash[payment.customer_remote_id].append(payment)
     groups = _merge_sorted(customers, invoices) if presorted else _group(customers, invoices)
     for group in groups:
         if isinstance(group, Skip):
             yield group
             continue
-        group.credit_memos = memos.get(group.customer.remote_id, [])
+        cid = group.customer.remote_id
         yield from plan_customer(
             policy,
             group.customer,
             group.invoices,
-            group.credit_memos,
-            summaries.get(group.customer.remote_id),
+            memos.get(cid, []),
+            summaries.get(cid),
             as_of,
+            payments=cash.get(cid, []),
         )
 
 
@@ -355,7 +405,7 @@ def plan_groups(
 
     Args:
         policy: the validated policy file.
-        groups: each customer with its invoices and pending credit memos.
+        groups: each customer with its invoices, credit memos and payments.
         summaries: ``summarize_history`` of the history.
         as_of: the planning time.
 
@@ -370,6 +420,7 @@ def plan_groups(
             group.credit_memos,
             summaries.get(group.customer.remote_id),
             as_of,
+            payments=group.payments,
         )
 
 
@@ -469,6 +520,12 @@ class _CustomerPlan:
         self.hist = hist or CustomerHistory()
         self.as_of = as_of
         self.zone = zone_for(customer.time_zone, policy.default_time_zone)
+        # An ERP's zone that is not an IANA name is not silently someone else's: the reason says so.
+        self.zone_note = (
+            f"time zone {customer.time_zone!r} of the customer is unknown: used {self.zone.key}"
+            if customer.time_zone and customer.time_zone != self.zone.key
+            else None
+        )
         self.today = as_of.astimezone(self.zone).date()
         self.policy_name, self.policy = policy.policy_for(customer)
         self.language = customer.language or policy.default_language
@@ -500,6 +557,14 @@ class _CustomerPlan:
             if ch == Channel.CALL and not self.customer.phone:
                 notes.append("no phone number")
                 continue
+            if ch == Channel.LETTER:
+                address = self.customer.billing_address
+                if address is None:
+                    notes.append("no postal address")
+                    continue
+                if not address.is_postable():
+                    notes.append("the postal address has no street or no city/postal code")
+                    continue
             window = self.file.contact_window
             send_at = (
                 next_contact_time(self.as_of, self.zone, window)
@@ -529,14 +594,20 @@ class _CustomerPlan:
             return self.customer.email
         if ch == Channel.CALL:
             return self.customer.phone
+        if ch == Channel.LETTER and self.customer.billing_address is not None:
+            return " / ".join(self.customer.billing_address.printed_lines())
         return None
 
-    def key(self, currency: str, level: int, channel: Channel, after_failure: bool = False) -> str:
+    def key(
+        self, currency: str, level: int, channel: Channel, after_failure: bool = False, also: bool = False
+    ) -> str:
         raw = f"{self.customer.remote_id}|{currency}|{level}|{self.today.isoformat()}"
         if after_failure:
             # The failed communication keeps its key and its place in the history; the one that
             # replaces it the same day needs a key of its own.
             raw += f"|after-failure|{channel.value}"
+        if also:
+            raw += f"|also|{channel.value}"
         return "dun-" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     def payment(self, currency: str, level: int) -> tuple[str, str | None]:
@@ -553,16 +624,21 @@ def plan_customer(
     credit_memos: Sequence[CreditMemo],
     history: CustomerHistory | None,
     as_of: datetime,
+    *,
+    payments: Sequence[Payment] = (),
 ) -> Iterator[PlannedAction | Skip]:
-    """Plan one customer: at most one action per currency, and the skips that explain the rest.
+    """Plan one customer: at most one action per currency (and its ``also`` channels), and the
+    skips that explain the rest.
 
     Args:
         policy: the validated policy file.
         customer: the customer.
         invoices: its invoices (closed ones are ignored).
-        credit_memos: its credit memos (open ones with ``applies_to_invoice_id`` pause that invoice).
+        credit_memos: its credit memos: an open one raised against an open invoice pauses that
+            invoice, the other open ones are credits.
         history: the customer's history summary, if any.
         as_of: the planning time.
+        payments: its payments; what is not applied to an invoice is a credit.
 
     Yields:
         Planned actions and skips.
@@ -579,19 +655,25 @@ def plan_customer(
         )
         return
     ctx = _CustomerPlan(policy, customer, history, as_of)
+    open_ids = {i.remote_id for i in open_invoices}
     memos: dict[str, list[CreditMemo]] = defaultdict(list)
     for memo in credit_memos:
-        if memo_pending(memo):
+        if memo_pending(memo) and memo.applies_to_invoice_id in open_ids:
             memos[memo.applies_to_invoice_id or ""].append(memo)
     by_currency: dict[str, list[Invoice]] = defaultdict(list)
     for inv in open_invoices:
         by_currency[inv.currency].append(inv)
     for currency in sorted(by_currency):
-        yield from _plan_currency(ctx, currency, by_currency[currency], memos)
+        credits = credit_lines(currency, credit_memos, payments, open_ids)
+        yield from _plan_currency(ctx, currency, by_currency[currency], memos, credits)
 
 
 def _plan_currency(
-    ctx: _CustomerPlan, currency: str, invoices: list[Invoice], memos: dict[str, list[CreditMemo]]
+    ctx: _CustomerPlan,
+    currency: str,
+    invoices: list[Invoice],
+    memos: dict[str, list[CreditMemo]],
+    credits: list[CreditLine],
 ) -> Iterator[PlannedAction | Skip]:
     pol = ctx.policy
     cid = ctx.customer.remote_id
@@ -613,7 +695,7 @@ def _plan_currency(
         if paused is not None:
             yield paused
             continue
-        promise = inv.promise_to_pay_date
+        promise = ctx.hist.promise_for(inv)
         if promise is not None and promise < ctx.today:
             last = ctx.hist.last_contact_at.get(currency)
             if last is None or ctx.local_day(last) <= promise:
@@ -623,8 +705,11 @@ def _plan_currency(
         elif level is None:
             due_soon.append(item)
     planned = False
+    # Credits settle the oldest debts first: what the overdue invoices leave is for the rest.
+    overdue_total = sum((o.inv.open_amount for o in overdue), Decimal(0))
+    left_for_courtesy = max(Decimal(0), total_credit(credits) - overdue_total)
     if overdue:
-        for out in _plan_overdue(ctx, currency, overdue, broken):
+        for out in _plan_overdue(ctx, currency, overdue, broken, credits):
             planned = planned or isinstance(out, PlannedAction)
             yield out
     if due_soon and pol.courtesy is not None:
@@ -637,7 +722,7 @@ def _plan_currency(
                 currency=currency,
             )
         else:
-            yield from _plan_courtesy(ctx, currency, due_soon)
+            yield from _plan_courtesy(ctx, currency, due_soon, credits, left_for_courtesy)
 
 
 def _pause(ctx: _CustomerPlan, item: _Open, memos: list[CreditMemo]) -> Skip | None:
@@ -657,6 +742,14 @@ def _pause(ctx: _CustomerPlan, item: _Open, memos: list[CreditMemo]) -> Skip | N
             SkipCode.DISPUTED,
             f"invoice {label} is disputed; left out of reminders until the dispute is resolved",
         )
+    disputed_until = ctx.hist.dispute_until(inv.remote_id)
+    if disputed_until is not None and disputed_until >= ctx.today:
+        return paused(
+            SkipCode.DISPUTED,
+            f"invoice {label} was disputed on a call; left out of reminders until "
+            f"{disputed_until.isoformat()}",
+            disputed_until + timedelta(days=1),
+        )
     if memos:
         memo = memos[0]
         return paused(
@@ -664,18 +757,19 @@ def _pause(ctx: _CustomerPlan, item: _Open, memos: list[CreditMemo]) -> Skip | N
             f"invoice {label}: credit memo {memo.number or memo.remote_id} "
             f"({_fmt(memo.open_amount, memo.currency)}) is pending against it; paused until applied",
         )
-    promise = inv.promise_to_pay_date
+    promise = ctx.hist.promise_for(inv)
     if promise is not None and promise >= ctx.today:
+        on_call = "" if promise == inv.promise_to_pay_date else " on a call"
         return paused(
             SkipCode.PROMISE_TO_PAY,
-            f"invoice {label}: customer promised to pay by {promise.isoformat()}; paused until then",
+            f"invoice {label}: customer promised{on_call} to pay by {promise.isoformat()}; paused until then",
             promise + timedelta(days=1),
         )
     return None
 
 
 def _plan_overdue(
-    ctx: _CustomerPlan, currency: str, overdue: list[_Open], broken: list[_Open]
+    ctx: _CustomerPlan, currency: str, overdue: list[_Open], broken: list[_Open], credits: list[CreditLine]
 ) -> Iterator[PlannedAction | Skip]:
     pol = ctx.policy
     cid = ctx.customer.remote_id
@@ -707,7 +801,7 @@ def _plan_overdue(
     why: list[str] = []
     if broken:
         names = ", ".join(
-            f"{o.inv.number or o.inv.remote_id} (by {o.inv.promise_to_pay_date})" for o in broken
+            f"{o.inv.number or o.inv.remote_id} (by {ctx.hist.promise_for(o.inv)})" for o in broken
         )
         why.append(f"promise to pay broken for {names}: escalating without waiting")
     else:
@@ -735,14 +829,25 @@ def _plan_overdue(
                 return
             why.append(f"{gap} days since level {current} (minimum {level.min_gap_days})")
     total_open = sum((o.inv.open_amount for o in overdue), Decimal(0))
-    minimum = amount_for(pol.minimum_amount, currency)
-    if total_open < minimum:
+    credit = total_credit(credits)
+    if credit >= total_open:
         yield skip(
-            SkipCode.BELOW_MINIMUM,
-            f"overdue total {_fmt(total_open, currency)} is below the minimum {_fmt(minimum, currency)}",
+            SkipCode.COVERED_BY_CREDIT,
+            f"the overdue total {_fmt(total_open, currency)} is covered by "
+            f"{_fmt(credit, currency)} of unapplied payments and open credits "
+            f"({_credit_names(credits)}); nothing is due",
         )
         return
-    yield from _emit(ctx, currency, overdue, level_no, level, total_open, why)
+    minimum = amount_for(pol.minimum_amount, currency)
+    net = total_open - credit
+    if net < minimum:
+        less = f" ({_fmt(total_open, currency)} less {_fmt(credit, currency)} of credits)" if credit else ""
+        yield skip(
+            SkipCode.BELOW_MINIMUM,
+            f"overdue total {_fmt(net, currency)}{less} is below the minimum {_fmt(minimum, currency)}",
+        )
+        return
+    yield from _emit(ctx, currency, overdue, level_no, level, total_open, why, credits, credit)
 
 
 def _last_level_day(ctx: _CustomerPlan, currency: str, overdue: list[_Open], current: int) -> date | None:
@@ -760,8 +865,9 @@ def _last_level_day(ctx: _CustomerPlan, currency: str, overdue: list[_Open], cur
 
 
 def _plan_courtesy(
-    ctx: _CustomerPlan, currency: str, due_soon: list[_Open]
+    ctx: _CustomerPlan, currency: str, due_soon: list[_Open], credits: list[CreditLine], credit: Decimal
 ) -> Iterator[PlannedAction | Skip]:
+    """The courtesy notice, with ``credit``: what the overdue invoices left of ``credits``."""
     pol = ctx.policy
     assert pol.courtesy is not None
     cid = ctx.customer.remote_id
@@ -779,19 +885,51 @@ def _plan_courtesy(
         )
         return
     total_open = sum((o.inv.open_amount for o in due_soon), Decimal(0))
+    if credit >= total_open:
+        yield Skip(
+            cid,
+            ids,
+            SkipCode.COVERED_BY_CREDIT,
+            f"the amount falling due, {_fmt(total_open, currency)}, is covered by {_fmt(credit, currency)} "
+            f"of unapplied payments and open credits ({_credit_names(credits)})",
+            currency,
+        )
+        return
     minimum = amount_for(pol.minimum_amount, currency)
-    if total_open < minimum:
+    if total_open - credit < minimum:
         yield Skip(
             cid,
             ids,
             SkipCode.BELOW_MINIMUM,
-            f"amount falling due {_fmt(total_open, currency)} is below the minimum {_fmt(minimum, currency)}",
+            f"amount falling due {_fmt(total_open - credit, currency)} is below the minimum "
+            f"{_fmt(minimum, currency)}",
             currency,
         )
         return
     first_due = min(o.due for o in due_soon)
     why = [f"{len(due_soon)} invoice(s) fall due on or after {first_due.isoformat()}"]
-    yield from _emit(ctx, currency, due_soon, 0, None, total_open, why)
+    # Only what the overdue invoices left of the credits is shown against the invoices falling due.
+    shown = _credits_up_to(credits, credit)
+    yield from _emit(ctx, currency, due_soon, 0, None, total_open, why, shown, total_credit(credits))
+
+
+def _credit_names(credits: list[CreditLine]) -> str:
+    return ", ".join(
+        f"{'payment' if c.kind == 'payment' else 'credit memo'} {c.label}" for c in credits[:5]
+    ) + (f" and {len(credits) - 5} more" if len(credits) > 5 else "")
+
+
+def _credits_up_to(credits: list[CreditLine], amount: Decimal) -> list[CreditLine]:
+    """The newest credits summing to ``amount`` (the oldest went to the overdue invoices)."""
+    out: list[CreditLine] = []
+    left = amount
+    for line in reversed(credits):
+        if left <= 0:
+            break
+        take = min(line.amount, left)
+        out.append(CreditLine(line.kind, line.document_id, line.label, line.date, take))
+        left -= take
+    return list(reversed(out))
 
 
 def _emit(
@@ -802,6 +940,8 @@ def _emit(
     level: Level | None,
     total_open: Decimal,
     why: list[str],
+    credits: list[CreditLine],
+    basis: Decimal,
 ) -> Iterator[PlannedAction | Skip]:
     pol: Policy = ctx.policy
     channels = level.channels if level is not None else (pol.courtesy.channels if pol.courtesy else [])
@@ -820,6 +960,8 @@ def _emit(
         return
     if notes:
         why.append(f"{'; '.join(notes)}: fell back to {channel.value}")
+    if ctx.zone_note:
+        why.append(ctx.zone_note)
     lines: list[ActionLine] = []
     interest_total = Decimal(0)
     compensation_total = Decimal(0)
@@ -828,8 +970,10 @@ def _emit(
     per_invoice = amount_for(pol.compensation_per_invoice, currency) if level_no >= 1 else Decimal(0)
     for o in items:
         interest = Decimal(0)
+        spans: tuple[InterestSpan, ...] = ()
         if table is not None and rule is not None and level_no >= rule.from_level:
             interest = interest_for(o.inv.open_amount, o.due, ctx.today, table, currency)
+            spans = tuple(interest_spans(o.due, ctx.today, table)) if interest else ()
         # Compensation is owed once per invoice: only on its first ladder communication.
         compensation = per_invoice if (o.level or 0) < 1 else Decimal(0)
         interest_total += interest
@@ -844,23 +988,38 @@ def _emit(
                 open_amount=o.inv.open_amount,
                 interest=interest,
                 compensation=compensation,
+                interest_spans=spans,
             )
         )
     fee = quantize(amount_for(level.fee, currency), currency) if level is not None else Decimal(0)
     fees = quantize(fee + compensation_total, currency)
     interest_total = quantize(interest_total, currency)
+    credit = total_credit(credits)
     if fee:
         why.append(f"fee {_fmt(fee, currency)}")
     if compensation_total:
         why.append(f"compensation {_fmt(compensation_total, currency)}")
     if interest_total:
         why.append(f"interest {_fmt(interest_total, currency)} to {ctx.today.isoformat()}")
+    if credit:
+        why.append(f"less {_fmt(credit, currency)} of unapplied payments and open credits")
+    extra: list[tuple[Channel, str, datetime]] = []
+    for also in level.also if level is not None else ():
+        if also.channel == channel:
+            continue
+        ch, at, passed, _failed = ctx.choose_channel([also.channel])
+        if ch is None or at is None:
+            why.append(f"no {also.channel.value} as well: {'; '.join(passed)}")
+            continue
+        extra.append((ch, also.template or ("call" if ch == Channel.CALL else template), at))
+        why.append(f"also by {ch.value}")
     next_action = _next_action_date(ctx, items, level_no)
     reference, link = ctx.payment(currency, level_no)
     name = level.name if level is not None else "courtesy"
     header = f"level {level_no}" + (f" ({name})" if name else "")
     summary = f"{len(items)} invoice(s), {_fmt(total_open, currency)} open"
-    yield PlannedAction(
+    address = ctx.customer.billing_address
+    action = PlannedAction(
         key=ctx.key(currency, level_no, channel, after_failure),
         customer_id=ctx.customer.remote_id,
         currency=currency,
@@ -873,7 +1032,7 @@ def _emit(
         fees=fees,
         interest=interest_total,
         total_open=total_open,
-        total_due=total_open + fees + interest_total,
+        total_due=total_open - credit + fees + interest_total,
         reason=f"{header}: " + "; ".join([*why, summary]),
         policy=ctx.policy_name,
         status=level.status if level is not None else CollectionStatus.CURRENT,
@@ -884,7 +1043,23 @@ def _emit(
         payment_link=link,
         lines=tuple(lines),
         as_of=ctx.as_of,
+        fee=fee,
+        fee_label=level.fee_label if level is not None else None,
+        credits=tuple(credits),
+        total_credit=credit,
+        address=tuple(address.printed_lines(ctx.file.sender.country)) if address is not None else (),
+        credit_basis=basis,
     )
+    yield action
+    for ch, also_template, at in extra:
+        yield replace(
+            action,
+            key=ctx.key(currency, level_no, ch, also=True),
+            channel=ch,
+            template=also_template,
+            send_at=at,
+            recipient=ctx.recipient(ch),
+        )
 
 
 def _next_action_date(ctx: _CustomerPlan, items: list[_Open], level_no: int) -> date | None:

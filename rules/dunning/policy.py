@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 from datetime import date, time
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from mapping.models import CollectionStatus, Customer
+from rules.dunning.currencies import check_currency, minor_unit
 
 __all__ = [
+    "AlsoSend",
     "Caps",
     "Channel",
     "ContactWindow",
@@ -64,11 +67,59 @@ def _money_map(value: Any) -> Any:
     # A bare number means "this amount in every currency"; stored under the "*" key.
     if value is None:
         return {}
-    if isinstance(value, int | float | str | Decimal):
-        return {"*": Decimal(str(value))}
-    if isinstance(value, dict):
-        return {str(k).upper() if k != "*" else "*": Decimal(str(v)) for k, v in value.items()}
+    if isinstance(value, int | float | str | Decimal) and not isinstance(value, bool):
+        return {"*": value}
     return value
+
+
+def _amount(value: Any) -> Decimal:
+    """A non-negative decimal amount, written as a number or a quoted decimal."""
+    shown = repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f'expected an amount such as "10.00", got {shown}')
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f'expected an amount such as "10.00", got {shown}') from None
+    if not amount.is_finite():
+        raise ValueError(f'expected an amount such as "10.00", got {shown}')
+    if amount < 0:
+        raise ValueError(f"expected an amount of 0 or more, got {shown}")
+    return amount
+
+
+def _rate(value: Any) -> Decimal:
+    """A percentage, written as a number or a quoted decimal (it may be negative: see RateTable)."""
+    shown = repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f'expected a percentage such as "2.15", got {shown}')
+    try:
+        rate = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f'expected a percentage such as "2.15", got {shown}') from None
+    if not rate.is_finite():
+        raise ValueError(f'expected a percentage such as "2.15", got {shown}')
+    return rate
+
+
+def _currency_key(value: Any) -> str:
+    if value == "*":
+        return "*"
+    if not isinstance(value, str):
+        raise ValueError(f"expected a currency code such as EUR, or '*', got {value!r}")
+    return check_currency(value)
+
+
+Amount = Annotated[Decimal, BeforeValidator(_amount)]
+Percent = Annotated[Decimal, BeforeValidator(_rate)]
+CurrencyKey = Annotated[str, BeforeValidator(_currency_key)]
+
+
+def _check_decimals(amounts: dict[str, Decimal]) -> dict[str, Decimal]:
+    for currency, amount in amounts.items():
+        if currency != "*" and -amount.as_tuple().exponent > minor_unit(currency):  # type: ignore[operator]
+            raise ValueError(f"expected at most {minor_unit(currency)} decimals for {currency}, got {amount}")
+    return amounts
 
 
 def amount_for(amounts: dict[str, Decimal], currency: str) -> Decimal:
@@ -89,6 +140,21 @@ class Courtesy(_Model):
     template: str = "courtesy"
 
 
+class AlsoSend(_Model):
+    """A channel a level uses besides the one chosen from its ``channels`` (a call task beside a letter)."""
+
+    channel: Channel
+    template: str | None = Field(
+        default=None,
+        description="Template for this channel; default: 'call' for call tasks, the level's own otherwise.",
+    )
+
+
+def _also_item(value: Any) -> Any:
+    # ``also: [call]`` is short for ``also: [{channel: call}]``.
+    return {"channel": value} if isinstance(value, str) else value
+
+
 class Level(_Model):
     """One step of the escalation ladder (levels are numbered 1, 2, … in file order)."""
 
@@ -98,9 +164,22 @@ class Level(_Model):
         default=0, ge=0, description="Minimum days since the previous level was sent to this customer."
     )
     channels: list[Channel] = Field(min_length=1, description=_CHANNELS_DOC)
+    also: list[
+        Annotated[AlsoSend, BeforeValidator(_also_item, json_schema_input_type=Channel | AlsoSend)]
+    ] = Field(
+        default_factory=list,
+        description="Channels used as well, at the same time, e.g. [call] for a call task beside the "
+        "final letter. One the customer opted out of, has no address for, or whose cap is reached is "
+        "left out and the reason says so; it never falls back.",
+    )
     template: str = "reminder"
-    fee: dict[str, Decimal] = Field(
+    fee: dict[CurrencyKey, Amount] = Field(
         default_factory=dict, description="Fixed fee for this level per currency; '*' for any currency."
+    )
+    fee_label: str | None = Field(
+        default=None,
+        description="What the fee is called on the letter and the e-mail (default: the template's "
+        "'Reminder fee').",
     )
     status: CollectionStatus = Field(
         default=CollectionStatus.REMINDED, description="Collection status written back to the ERP."
@@ -111,12 +190,31 @@ class Level(_Model):
     def _fee_map(cls, value: Any) -> Any:
         return _money_map(value)
 
+    @field_validator("fee")
+    @classmethod
+    def _fee_decimals(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        return _check_decimals(value)
+
+    @model_validator(mode="after")
+    def _also_differs(self) -> Level:
+        seen: set[Channel] = set()
+        for extra in self.also:
+            if extra.channel in seen:
+                raise ValueError(
+                    f"expected each channel once in 'also': {extra.channel.value} is listed twice"
+                )
+            seen.add(extra.channel)
+        return self
+
 
 class RatePeriod(_Model):
     """A reference rate in force from ``start`` until the next period starts."""
 
-    start: date = Field(alias="from")
-    reference_percent: Decimal
+    start: date = Field(alias="from", description="First day of the period, YYYY-MM-DD.")
+    reference_percent: Percent = Field(
+        description="The reference rate in force, in percent a year (may be negative, as the German "
+        "Basiszinssatz was; the rate charged, reference + margin, may not)."
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -124,7 +222,7 @@ class RatePeriod(_Model):
 class RateTable(_Model):
     """Annual interest rate = reference rate of the day + margin, applied per day on the open amount."""
 
-    margin_percent: Decimal = Decimal(0)
+    margin_percent: Percent = Field(default=Decimal(0), description="Points added to the reference rate.")
     day_count: Literal[360, 365] = 365
     periods: list[RatePeriod] = Field(min_length=1)
 
@@ -132,6 +230,25 @@ class RateTable(_Model):
     @classmethod
     def _sorted(cls, periods: list[RatePeriod]) -> list[RatePeriod]:
         return sorted(periods, key=lambda p: p.start)
+
+    @model_validator(mode="after")
+    def _rates_not_negative(self) -> RateTable:
+        for period in self.periods:
+            rate = period.reference_percent + self.margin_percent
+            if rate < 0:
+                raise ValueError(
+                    f"expected an interest rate of 0 or more: from {period.start.isoformat()} the reference "
+                    f"rate {period.reference_percent} + margin {self.margin_percent} gives {rate} %"
+                )
+        return self
+
+    def rate_on(self, day: date) -> Decimal | None:
+        """The annual rate in percent on ``day`` (reference + margin), or None before the first period."""
+        found: Decimal | None = None
+        for period in self.periods:
+            if period.start <= day:
+                found = period.reference_percent + self.margin_percent
+        return found
 
 
 class InterestRule(_Model):
@@ -147,11 +264,11 @@ class Policy(_Model):
     description: str | None = None
     courtesy: Courtesy | None = None
     levels: list[Level] = Field(min_length=1)
-    minimum_amount: dict[str, Decimal] = Field(
+    minimum_amount: dict[CurrencyKey, Amount] = Field(
         default_factory=dict,
         description="Below this overdue total per currency nothing is sent; '*' for any other currency.",
     )
-    compensation_per_invoice: dict[str, Decimal] = Field(
+    compensation_per_invoice: dict[CurrencyKey, Amount] = Field(
         default_factory=dict,
         description="Fixed compensation charged once per invoice (EU Late Payment Directive: EUR 40).",
     )
@@ -164,6 +281,23 @@ class Policy(_Model):
     @classmethod
     def _amount_maps(cls, value: Any) -> Any:
         return _money_map(value)
+
+    @field_validator("compensation_per_invoice")
+    @classmethod
+    def _compensation_decimals(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        return _check_decimals(value)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels_climb(cls, levels: list[Level]) -> list[Level]:
+        for i in range(1, len(levels)):
+            before, after = levels[i - 1].days_overdue, levels[i].days_overdue
+            if after <= before:
+                raise ValueError(
+                    f"expected days_overdue to grow from level to level: levels[{i}] has {after}, "
+                    f"levels[{i - 1}] has {before}"
+                )
+        return levels
 
 
 class SegmentCondition(_Model):
@@ -267,11 +401,18 @@ class SenderDetails(_Model):
 
     name: str = "Accounts Receivable"
     address: list[str] = Field(default_factory=list)
+    country: str | None = Field(
+        default=None,
+        description="The creditor's country (ISO 3166 code or name): letters to customers in it carry "
+        "no country line.",
+    )
     email: str | None = None
     phone: str | None = None
     opt_out_text: str | None = Field(
         default=None,
-        description="How to stop e-mail about this account (US Regulation F §1006.6(e) asks for one).",
+        description="How a customer stops e-mail about this account, printed at the foot of every e-mail "
+        "(US Regulation F §1006.6(e) asks for one). Write it only for a way your team honours; "
+        "without it an e-mail promises nothing. Letters and call tasks never carry it.",
     )
 
 
@@ -279,7 +420,9 @@ class DunningPolicy(_Model):
     """A whole policy file: named policies, segments, contact rules, rate tables."""
 
     version: Literal[1] = 1
-    default_time_zone: str = "UTC"
+    default_time_zone: str = Field(
+        default="UTC", description="IANA time zone of customers without a valid one, e.g. 'Europe/Berlin'."
+    )
     default_language: str = "en"
     default_policy: str
     policies: dict[str, Policy] = Field(min_length=1)
@@ -289,6 +432,18 @@ class DunningPolicy(_Model):
     rate_tables: dict[str, RateTable] = Field(default_factory=dict)
     payment: PaymentDetails = Field(default_factory=PaymentDetails)
     sender: SenderDetails = Field(default_factory=SenderDetails)
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "expected an IANA time zone name such as 'Europe/Berlin' or 'America/New_York', "
+                f"got {value!r}"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _references_resolve(self) -> DunningPolicy:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 
-from mapping.models import CreditMemo, Customer, DocumentStatus, Invoice
+from mapping.models import CreditMemo, Customer, DocumentStatus, Invoice, Payment
+from rules.dunning.credits import credit_lines, total_credit
 from rules.dunning.planner import PlannedAction, memo_pending
 from rules.dunning.policy import Channel
 
@@ -27,6 +28,8 @@ def why_not_send(
     invoices: Mapping[str, Invoice],
     today: date,
     credit_memos: Iterable[CreditMemo] = (),
+    payments: Iterable[Payment] | None = None,
+    open_invoice_ids: set[str] | None = None,
 ) -> str | None:
     """The reason the action must not be sent as planned, or ``None`` when it still holds.
 
@@ -37,6 +40,10 @@ def why_not_send(
         today: the customer's local day now (a promise to pay up to this day pauses the invoice).
         credit_memos: the customer's credit memos as stored now; an open one raised against a
             listed invoice pauses that invoice, as it does in the planner.
+        payments: the customer's payments as stored now; given, the credits the action states
+            (unapplied payments, open credit memos) must still be what they are.
+        open_invoice_ids: the customer's open invoices now (which credit memos pause one of them
+            rather than count as credit); the listed ones when not given.
 
     Returns:
         A sentence for the operator, or ``None``.
@@ -52,7 +59,20 @@ def why_not_send(
         return "the customer's e-mail address changed"
     if action.channel == Channel.CALL and (customer.phone or "") != (action.recipient or ""):
         return "the customer's phone number changed"
-    pending = {m.applies_to_invoice_id: m for m in credit_memos if memo_pending(m)}
+    if action.channel == Channel.LETTER and action.recipient is not None:
+        address = customer.billing_address
+        if address is None or " / ".join(address.printed_lines()) != action.recipient:
+            return "the customer's postal address changed"
+    memos = list(credit_memos)
+    if payments is not None:
+        ids = open_invoice_ids if open_invoice_ids is not None else set(action.invoice_ids)
+        now = total_credit(credit_lines(action.currency, memos, payments, ids))
+        if now != action.credit_basis:
+            return (
+                f"the customer's unapplied payments and open credits are {now} {action.currency} now, "
+                f"not {action.credit_basis}"
+            )
+    pending = {m.applies_to_invoice_id: m for m in memos if memo_pending(m)}
     for line in action.lines:
         inv = invoices.get(line.invoice_id)
         label = line.number or line.invoice_id

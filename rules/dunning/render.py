@@ -2,10 +2,17 @@
 
 Templates are Jinja2 files per language under ``templates/{lang}/``: each dunning template
 (``courtesy``, ``reminder``, ``final``, ``call``) defines the macros ``subject``, ``intro`` and
-``closing``; ``_labels.j2`` holds the table headings and fixed phrases. Shared layouts
-(``_email.txt.j2``, ``_email.html.j2``) place the invoice table, totals, payment reference and the
-e-mail opt-out statement. An administrator can put templates of the same names in a directory of
-their own, which is searched first. A language without the template falls back to English.
+``closing``; ``_labels.j2`` holds the table headings and fixed phrases. Shared layouts place the
+invoice table, the credits, the totals and the payment reference: ``_body.txt.j2`` for every
+channel, ``_email.txt.j2`` and ``_email.html.j2`` for e-mail (which alone may carry an opt-out
+statement), ``_text.txt.j2`` for letters, call tasks and webhooks. An administrator can put
+templates of the same names in a directory of their own, which is searched first. A language
+without the template falls back to English.
+
+An e-mail promises an opt-out only when something honours it: it carries the policy's
+``sender.opt_out_text`` (a way the administrator's team honours), and nothing when there is none;
+arbridge itself reads no replies, so it never writes "reply STOP" on its own. Paper, call tasks and
+webhooks never carry it. A letter is produced only with a postal address.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from rules.dunning.money import quantize
 from rules.dunning.planner import PlannedAction
 from rules.dunning.policy import Channel, SenderDetails
 
-__all__ = ["Rendered", "format_date", "format_money", "render"]
+__all__ = ["NotRenderable", "Rendered", "format_date", "format_money", "format_rate", "render"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FALLBACK_LANGUAGE = "en"
@@ -57,6 +64,18 @@ def format_money(amount: Decimal, currency: str, language: str) -> str:
     if language == "de":
         text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
     return f"{text} {currency}"
+
+
+def format_rate(rate: Decimal, language: str) -> str:
+    """``10.15`` (``10,15`` in German), ``12`` for a whole rate: as a person writes a percentage."""
+    text = format(rate.normalize(), "f") if rate == rate.to_integral_value() else format(rate, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace(".", ",") if language == "de" else text
+
+
+class NotRenderable(ValueError):
+    """The action cannot be turned into what its channel needs (a letter without a postal address)."""
 
 
 def format_date(day: date, language: str) -> str:
@@ -91,7 +110,12 @@ def _language(env: Environment, wanted: str | None, template: str) -> str:
 
 
 def _context(
-    action: PlannedAction, customer: Customer, numbers: dict[str, str], lang: str, sender: SenderDetails
+    action: PlannedAction,
+    customer: Customer,
+    numbers: dict[str, str],
+    lang: str,
+    sender: SenderDetails,
+    opt_out: str | None,
 ) -> dict[str, Any]:
     cur = action.currency
     lines = [
@@ -105,9 +129,22 @@ def _context(
             "compensation": format_money(ln.compensation, cur, lang),
             "has_interest": ln.interest > 0,
             "has_compensation": ln.compensation > 0,
+            "interest_spans": [
+                {
+                    "rate": format_rate(span.rate_percent, lang),
+                    "amount": format_money(ln.open_amount, cur, lang),
+                    "start": format_date(span.start, lang),
+                    "end": format_date(span.end, lang),
+                    "year360": span.day_count == 360,
+                }
+                for span in ln.interest_spans
+            ],
         }
         for ln in action.lines
     ]
+    compensation = sum((ln.compensation for ln in action.lines), Decimal(0))
+    # Actions planned before fee and compensation were kept apart hold both in ``fees``.
+    fee = action.fee if action.fee or compensation else action.fees
     return {
         "lang": lang,
         "template": action.template,
@@ -119,15 +156,32 @@ def _context(
         "lines": lines,
         "total_open": format_money(action.total_open, cur, lang),
         "fees": format_money(action.fees, cur, lang),
+        "fee": format_money(fee, cur, lang),
+        "fee_label": action.fee_label,
+        "compensation": format_money(compensation, cur, lang),
         "interest": format_money(action.interest, cur, lang),
         "total_due": format_money(action.total_due, cur, lang),
         "has_fees": action.fees > 0,
+        "has_fee": fee > 0,
+        "has_compensation": compensation > 0,
         "has_interest": action.interest > 0,
+        "credits": [
+            {
+                "kind": c.kind,
+                "label": c.label,
+                "date": format_date(c.date, lang),
+                "amount": format_money(c.amount, cur, lang),
+            }
+            for c in action.credits
+        ],
+        "has_credits": bool(action.credits),
+        "total_credit": format_money(action.total_credit, cur, lang),
         "payment_reference": action.payment_reference,
         "payment_link": action.payment_link,
         "as_of": format_date(action.as_of.date(), lang),
         "sender": sender,
         "planned_at": action.as_of,
+        "opt_out": opt_out,
     }
 
 
@@ -153,22 +207,45 @@ def render(
 
     Returns:
         Subject and text for every channel; HTML for e-mail; PDF bytes for letters.
+
+    Raises:
+        NotRenderable: a letter for a customer without a postal address.
     """
     env = _environment(tuple(str(d) for d in template_dirs))
     lang = _language(env, language or action.language, action.template)
     numbers = {inv.remote_id: inv.number for inv in invoices if inv.number}
-    ctx = _context(action, customer, numbers, lang, sender or SenderDetails())
+    sender = sender or SenderDetails()
+    labels = env.get_template(f"{lang}/_labels.j2").module
+    opt_out = sender.opt_out_text if action.channel == Channel.EMAIL else None
+    ctx = _context(action, customer, numbers, lang, sender, opt_out)
     subject = " ".join(env.get_template("_subject.j2").render(ctx).split())
-    text = env.get_template("_email.txt.j2").render(ctx)
     if action.channel == Channel.EMAIL:
+        text = env.get_template("_email.txt.j2").render(ctx)
         return Rendered(lang, subject, text, html=env.get_template("_email.html.j2").render(ctx))
+    text = env.get_template("_text.txt.j2").render(ctx)
     if action.channel == Channel.LETTER:
-        labels = env.get_template(f"{lang}/_labels.j2").module
+        address = _postal_lines(action, customer, sender)
         intro = env.get_template("_letter.txt.j2").render(ctx).strip()
         closing = env.get_template("_letter_closing.txt.j2").render(ctx).strip()
-        pdf = _letter_pdf(ctx, labels, subject, intro, closing, customer)
+        pdf = _letter_pdf(ctx, labels, subject, intro, closing, customer, address)
         return Rendered(lang, subject, text, pdf=pdf)
     return Rendered(lang, subject, text)
+
+
+def _postal_lines(action: PlannedAction, customer: Customer, sender: SenderDetails) -> list[str]:
+    """The address block under the customer's name; a letter without one is never produced."""
+    lines = list(action.address)
+    if not lines and customer.billing_address is not None and customer.billing_address.is_postable():
+        lines = customer.billing_address.printed_lines(sender.country)
+    if not lines:
+        raise NotRenderable(
+            f"customer {customer.remote_id} has no postal address: the letter cannot be posted "
+            "(add a billing address in the ERP)"
+        )
+    # The ERP's address block often starts with the addressee, printed just above it already.
+    if lines[0].strip().casefold() == customer.name.strip().casefold():
+        lines = lines[1:]
+    return lines
 
 
 def _latin1(text: str) -> str:
@@ -184,7 +261,13 @@ def _latin1(text: str) -> str:
 
 
 def _letter_pdf(
-    ctx: dict[str, Any], labels: Any, subject: str, intro: str, closing: str, customer: Customer
+    ctx: dict[str, Any],
+    labels: Any,
+    subject: str,
+    intro: str,
+    closing: str,
+    customer: Customer,
+    address: list[str],
 ) -> bytes:
     sender: SenderDetails = ctx["sender"]
     pdf = FPDF(format="A4")
@@ -198,9 +281,12 @@ def _letter_pdf(
     pdf.cell(0, 5, _latin1(" · ".join([sender.name, *sender.address])), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font("Helvetica", size=11)
-    pdf.cell(0, 6, _latin1(customer.name), new_x="LMARGIN", new_y="NEXT")
+    # The address block, where a window envelope shows it.
+    for address_line in [customer.name, *address]:
+        pdf.cell(0, 6, _latin1(address_line), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
     pdf.cell(0, 6, _latin1(f"{labels.customer}: {customer.remote_id}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(8)
+    pdf.ln(4)
     pdf.cell(0, 6, _latin1(f"{labels.date}: {ctx['as_of']}"), align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.set_font("Helvetica", style="B", size=12)
@@ -235,11 +321,28 @@ def _letter_pdf(
                 "compensation",
             ):
                 row.cell(_latin1(str(line[key])))
+    rules = [
+        f"{labels.interest_for} {line['number']}: "
+        + labels.interest_rule.format(rate=s["rate"], amount=s["amount"], start=s["start"], end=s["end"])
+        + (f" ({labels.year_360})" if s["year360"] else "")
+        for line in ctx["lines"]
+        for s in line["interest_spans"]
+    ]
+    if rules:
+        pdf.ln(2)
+        pdf.multi_cell(0, 5, _latin1("\n".join(rules)), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("Helvetica", size=11)
     totals = [f"{labels.total_open}: {ctx['total_open']}"]
-    if ctx["has_fees"]:
-        totals.append(f"{labels.fees}: {ctx['fees']}")
+    if ctx["has_credits"]:
+        for c in ctx["credits"]:
+            kind = labels.credit_payment if c["kind"] == "payment" else labels.credit_memo
+            totals.append(f"{kind} {c['label']} ({c['date']}): -{c['amount']}")
+        totals.append(f"{labels.credits}: -{ctx['total_credit']}")
+    if ctx["has_fee"]:
+        totals.append(f"{ctx['fee_label'] or labels.reminder_fee}: {ctx['fee']}")
+    if ctx["has_compensation"]:
+        totals.append(f"{labels.compensation_total}: {ctx['compensation']}")
     if ctx["has_interest"]:
         totals.append(f"{labels.interest}: {ctx['interest']}")
     totals.append(f"{labels.total_due}: {ctx['total_due']}")

@@ -37,6 +37,7 @@ class DemoERP:
 ERP_MODULES = {
     "quickbooks": "sandboxes.demo.quickbooks",
     "sap-s4hana": "sandboxes.demo.sap_s4hana",
+    "sap-business-one": "sandboxes.demo.sap_business_one",
     "csv": "sandboxes.demo.csv_exports",
     "dynamics-gp": "sandboxes.demo.dynamics_gp",
 }
@@ -58,11 +59,13 @@ def _erp_profiles() -> list[str]:
 @contextmanager
 def demo_erp(state_dir: Path, resume: bool, echo: Echo, erp: str | None = None) -> Iterator[DemoERP]:
     module = importlib.import_module(ERP_MODULES[erp] if erp else _erp_profiles()[0])
-    with module.local_erp(state_dir, resume=resume, echo=echo) as erp:
-        yield erp
+    with module.local_erp(state_dir, resume=resume, echo=echo) as running:
+        yield running
 
 
-def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print, erp_name: str | None = None) -> int:
+def run_demo(
+    state_dir: Path, *, resume: bool = False, echo: Echo = print, erp_name: str | None = None
+) -> int:
     """Run the demo cycle; return the process exit code."""
     from config import default_config
 
@@ -100,7 +103,9 @@ def run_demo(state_dir: Path, *, resume: bool = False, echo: Echo = print, erp_n
         echo(f"\nWrite-backs landed in: {erp.where_written}")
         echo(f"State file: {state_dir / 'arbridge.sqlite'}")
         if not resume:
-            echo(f"Next: `arbridge demo --resume --state-dir {state_dir}` for an incremental cycle.")
+            erp_option = f" --erp {erp_name}" if erp_name else ""
+            again = f"arbridge demo{erp_option} --resume --state-dir {state_dir}"
+            echo(f"Next: `{again}` for an incremental cycle.")
         store.close()
     return 0 if report.status in ("ok", "partial") else 1
 

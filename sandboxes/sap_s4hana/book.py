@@ -215,6 +215,10 @@ class Book:
                     "LastDunningDate": None,
                     "SpecialGLCode": "",
                     "IsOpenItemManaged": "X",
+                    "IsReversal": False,
+                    "IsReversed": False,
+                    "ReverseDocument": "",
+                    "ReverseDocumentFiscalYear": "",
                 }
                 self.tables["A_OperationalAcctgDocItemCube"][key] = row
             self.journal.append(
@@ -251,6 +255,70 @@ class Book:
                     ClearingDocFiscalYear=str(when.year),
                 )
             return document
+
+    def reverse(self, company_code: str, fiscal_year: str, document: str, reason: str = "01") -> str:
+        """Reverse a posted document as FB08 does; returns the reversal document's number.
+
+        The reversal posts every line again with the opposite sign (IsReversal), marks the
+        original's lines reversed (IsReversed, ReverseDocument), and clears the original's open
+        customer items with the reversal's: a reversed document is void, never deleted.
+
+        Raises:
+            PostingError: the document does not exist or was reversed already.
+        """
+        with self.lock:
+            rows = self.tables["A_OperationalAcctgDocItemCube"]
+            keys = sorted(k for k in rows if k[:3] == (company_code, fiscal_year, document))
+            if not keys:
+                raise PostingError(f"Document {document} does not exist in company code {company_code}")
+            if any(rows[k].get("IsReversed") for k in keys):
+                raise PostingError(f"Document {document} has already been reversed")
+            if any(rows[k]["FinancialAccountType"] == "D" and rows[k].get("IsCleared") for k in keys):
+                # FB08 refuses: the clearing must be reset first (FBRA).
+                raise PostingError(f"Document {document} contains cleared items; reset the clearing first")
+            first = rows[keys[0]]
+            lines = [
+                PostedLine(
+                    amount=-rows[k]["AmountInTransactionCurrency"],
+                    gl_account=rows[k]["GLAccount"] or None,
+                    customer=rows[k]["Customer"] or None,
+                    assignment=rows[k]["AssignmentReference"],
+                    item_text=rows[k]["DocumentItemText"],
+                )
+                for k in keys
+            ]
+            today = self.today()
+            _, year, reversal = self.post(
+                Posting(
+                    company_code=company_code,
+                    document_type=first["AccountingDocumentType"],
+                    posting_date=today,
+                    document_date=today,
+                    currency=first["TransactionCurrency"],
+                    lines=lines,
+                    document_reference=first["DocumentReferenceID"],
+                )
+            )
+            reversal_keys = sorted(k for k in rows if k[:3] == (company_code, year, reversal))
+            for key in reversal_keys:
+                rows[key].update(IsReversal=True, ReversalReason=reason)
+            for key in keys:
+                rows[key].update(
+                    IsReversed=True,
+                    ReverseDocument=reversal,
+                    ReverseDocumentFiscalYear=year,
+                    ReversalReason=reason,
+                )
+            for key in keys + reversal_keys:
+                if rows[key]["FinancialAccountType"] == "D":
+                    rows[key].update(
+                        IsCleared=True,
+                        ClearingAccountingDocument=reversal,
+                        ClearingDate=today,
+                        ClearingCreationDate=today,
+                        ClearingDocFiscalYear=year,
+                    )
+            return reversal
 
     def run_automatic_clearing(self) -> ClearingRun:
         """Clear every group of open customer items whose amounts sum to zero.

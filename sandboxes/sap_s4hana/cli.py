@@ -7,7 +7,7 @@ import threading
 import click
 
 from sandboxes.sap_s4hana.seed import SEEDS
-from sandboxes.sap_s4hana.server import S4Sandbox
+from sandboxes.sap_s4hana.server import SPIKE_ARREST_PER_SECOND, S4Sandbox
 
 
 @click.command(name="sap-s4hana")
@@ -26,10 +26,32 @@ from sandboxes.sap_s4hana.server import S4Sandbox
     show_default=True,
     help="Seconds between runs of automatic clearing (0: never).",
 )
-def command(port: int, seed: str, invoices: int | None, specs: str | None, clearing_every: float) -> None:
+@click.option(
+    "--spike-arrest",
+    type=click.IntRange(min=1),
+    default=SPIKE_ARREST_PER_SECOND,
+    show_default=True,
+    help="Requests a second per caller before API management answers 429.",
+)
+@click.option("--no-throttle", is_flag=True, help="Never answer 429 (for benchmarks).")
+def command(
+    port: int,
+    seed: str,
+    invoices: int | None,
+    specs: str | None,
+    clearing_every: float,
+    spike_arrest: int,
+    no_throttle: bool,
+) -> None:
     """Serve an SAP S/4HANA sandbox (OData V2 and the journal-entry SOAP service)."""
     try:
-        sandbox = S4Sandbox(port=port, seed=seed, invoices=invoices, specs=specs)
+        sandbox = S4Sandbox(
+            port=port,
+            seed=seed,
+            invoices=invoices,
+            specs=specs,
+            spike_arrest=None if no_throttle else spike_arrest,
+        )
     except FileNotFoundError as exc:
         raise click.UsageError(str(exc)) from None
     sandbox.start()
@@ -41,6 +63,8 @@ def command(port: int, seed: str, invoices: int | None, specs: str | None, clear
     click.echo(f"  basic auth:      {user} / {password}")
     click.echo(f"  OAuth token URL: {sandbox.token_url}  ({client} / {secret})")
     click.echo(f"  journal entry:   {sandbox.soap_url}  (WSDL: ?wsdl)")
+    throttle = "off" if no_throttle else f"{spike_arrest} requests a second per caller (429 beyond)"
+    click.echo(f"  spike arrest:    {throttle}")
     click.echo("Press Ctrl-C to stop.")
     stop = threading.Event()
     try:

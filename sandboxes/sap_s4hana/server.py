@@ -13,6 +13,12 @@ bound to the session cookie (403 "CSRF token validation failed" otherwise), as S
 SOAP (``/sap/bc/srt/scs_ext/sap/journalentrycreaterequestconfi``): see ``soap.py``. Every message
 accepted is posted, a resent one twice, as in SAP. ``run_automatic_clearing()`` is the scheduled
 clearing job; tests call it when they want it to run.
+
+Throttling: SAP publishes no request limit for S/4HANA. In the cloud the APIs are reached through
+SAP's API management, whose Spike Arrest policy refuses a caller that sends faster than the rate
+the customer set, with 429 and the policy's fault body, before the system sees the request. The
+sandbox applies such a policy per caller by default (``spike_arrest`` requests a second; None for
+benchmarks), and ``overload()`` makes it refuse every call, as it does while the system is overloaded.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ SCENARIOS = {
 }
 #: Entity sets whose entries carry an ETag (and whose updates need If-Match).
 ETAG_SETS = {"A_Customer", "A_CustomerCompany", "A_CustomerDunning"}
+#: The sandbox's Spike Arrest rate per caller and second (a customer's API management sets its own).
+SPIKE_ARREST_PER_SECOND = 50
 #: Dunning block reasons configured in this system (customising of dunning block reasons).
 DUNNING_BLOCKS = {"": "", "X": "Blocked by clerk", "D": "Disputed", "P": "Promise to pay", "L": "Legal"}
 _MODIFYING = {"POST", "PUT", "PATCH", "MERGE", "DELETE"}
@@ -102,7 +110,7 @@ class LoggedRequest:
     method: str
     path: str
     status: int
-    kind: str  # "odata", "batch", "soap", "metadata", "token", "csrf"
+    kind: str  # "odata", "batch", "soap", "metadata", "token", "csrf", "throttled"
 
 
 class S4Sandbox:
@@ -118,7 +126,9 @@ class S4Sandbox:
         scenarios: communication scenarios granted to every user (default: all three).
         clock: the system's local time.
         page_cap: server-side paging: at most this many entries per answer, then ``__next``.
-        throttle_per_minute: requests per minute before 429 (None: SAP publishes no limit).
+        spike_arrest: requests per second and caller before API management answers 429 (None: off).
+        soap_answer_delay: seconds between posting a journal entry and answering the call (a slow
+            system; a client that gives up meanwhile never learns that its entry was posted).
     """
 
     def __init__(
@@ -133,7 +143,8 @@ class S4Sandbox:
         scenarios: set[str] | None = None,
         clock: Callable[[], datetime] = datetime.now,
         page_cap: int | None = None,
-        throttle_per_minute: int | None = None,
+        spike_arrest: int | None = SPIKE_ARREST_PER_SECOND,
+        soap_answer_delay: float = 0.0,
     ) -> None:
         self.specs = specs_root(specs)
         self.book = Book(clock)
@@ -143,7 +154,10 @@ class S4Sandbox:
         self.clients = dict(clients or {"arbridge-client": "sandbox-client-secret"})
         self.scenarios = set(scenarios if scenarios is not None else SCENARIOS.values())
         self.page_cap = page_cap
-        self.throttle = SlidingWindow(throttle_per_minute, 60.0) if throttle_per_minute else None
+        self.spike_arrest = spike_arrest
+        self.throttle = SlidingWindow(spike_arrest, 1.0) if spike_arrest else None
+        self.overloaded = False
+        self.soap_answer_delay = soap_answer_delay
         self.journal = JournalEntryService(self.book, self.specs)
         self.requests_log: list[LoggedRequest] = []
         self.writes_log: list[dict[str, Any]] = []
@@ -197,6 +211,13 @@ class S4Sandbox:
     def run_automatic_clearing(self) -> ClearingRun:
         """Run the scheduled clearing job once (what F.13 does on its schedule)."""
         return self.book.run_automatic_clearing()
+
+    def overload(self) -> None:
+        """API management refuses every call from now on (429), as while the system is overloaded."""
+        self.overloaded = True
+
+    def recover(self) -> None:
+        self.overloaded = False
 
     def calls(self, kind: str | None = None) -> int:
         return sum(1 for r in self.requests_log if kind is None or r.kind == kind)
@@ -272,10 +293,12 @@ class S4Sandbox:
             self._sessions.clear()
 
     def _guarded(self, kind: str, handler: Callable[[str], Response], *, scenario: str) -> Response:
-        if self.throttle is not None and (wait := self.throttle.admit()) is not None:
-            resp = _json(429, error_body("/IWFND/CM_CONSUMER/429", "Too many requests", ""))
-            resp.headers["Retry-After"] = str(int(wait) + 1)
-            self.requests_log.append(LoggedRequest(request.method, request.path, 429, kind))
+        caller = request.headers.get("Authorization", "")
+        if self.overloaded or (self.throttle is not None and self.throttle.admit(caller) is not None):
+            # API management's answer, before the system sees the request: no Retry-After.
+            rate = f"{self.spike_arrest}ps" if self.spike_arrest else "0ps"
+            resp = _json(429, spike_arrest_fault(rate))
+            self.requests_log.append(LoggedRequest(request.method, request.path, 429, "throttled"))
             return resp
         user = self._authenticate()
         if user is None:
@@ -289,13 +312,8 @@ class S4Sandbox:
             return resp
         if scenario not in self.scenarios:
             # The user authenticates but no communication arrangement grants it this service.
-            resp = _json(
-                403,
-                error_body(
-                    "/IWFND/CM_CONSUMER/101",
-                    f"No authorization for service {request.path.split('/')[5] if kind != 'soap' else 'journal entry'}",
-                ),
-            )
+            service = request.path.split("/")[5] if kind != "soap" else "journal entry"
+            resp = _json(403, error_body("/IWFND/CM_CONSUMER/101", f"No authorization for service {service}"))
             self.requests_log.append(LoggedRequest(request.method, request.path, 403, kind))
             return resp
         resp = handler(user)
@@ -323,6 +341,8 @@ class S4Sandbox:
             body = self.journal.handle(request.get_data(), user)
         except SoapFault as fault:
             return Response(fault_envelope(fault), status=500, mimetype="text/xml")
+        if self.soap_answer_delay:
+            time.sleep(self.soap_answer_delay)
         return Response(body, status=200, mimetype="text/xml")
 
     # -- OData ------------------------------------------------------------------------------------
@@ -591,7 +611,7 @@ class S4Sandbox:
             rows = [(k, r) for k, r in rows if predicate(r)]
         if params.get("$orderby"):
             for name, desc in reversed(parse_orderby(params["$orderby"], et)):
-                rows.sort(key=lambda kr, n=name: (kr[1].get(n) is not None, kr[1].get(n) or ""), reverse=desc)
+                rows.sort(key=_sort_key(name), reverse=desc)
         if count:
             return PartResponse(200, "OK", {"Content-Type": "text/plain"}, str(len(rows)).encode())
         total = len(rows)
@@ -716,6 +736,16 @@ class S4Sandbox:
             raise ODataError(400, "F2/102", f"Dunning level {level} is not valid (0 to 9)")
 
 
+def spike_arrest_fault(rate: str) -> dict[str, Any]:
+    """The fault body of API management's Spike Arrest policy (an Apigee policy) when it refuses a call."""
+    return {
+        "fault": {
+            "faultstring": f"Spike arrest violation. Allowed rate : {rate}",
+            "detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"},
+        }
+    }
+
+
 def _relative(path: str, service: str) -> str:
     marker = f"{ODATA_PREFIX}{service}/"
     path = urlsplit(path).path if path.startswith("http") else path
@@ -733,6 +763,16 @@ def _split_resource(resource: str) -> tuple[str, str | None, str | None, bool]:
     name, _, rest = resource.partition("(")
     key_text, _, tail = rest.rpartition(")")
     return name, key_text, (tail.strip("/") or None), count
+
+
+def _sort_key(name: str) -> Callable[[tuple[KeyT, dict[str, Any]]], tuple[bool, Any]]:
+    """Rows ordered by one property, blanks (null) first as SAP's database sorts them."""
+
+    def key(kr: tuple[KeyT, dict[str, Any]]) -> tuple[bool, Any]:
+        value = kr[1].get(name)
+        return value is not None, value or ""
+
+    return key
 
 
 def _select(params: dict[str, str]) -> list[str]:

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from email.message import Message
 from email.parser import BytesParser
 from typing import Any
 
@@ -89,6 +90,20 @@ def error_body(
     }
 
 
+def _parts(message: Message) -> list[Message]:
+    payload = message.get_payload()
+    if not isinstance(payload, list):
+        raise ValueError("a multipart part holds no parts")
+    return [p for p in payload if isinstance(p, Message)]
+
+
+def _text_payload(part: Message) -> bytes:
+    payload = part.get_payload(decode=False)
+    if not isinstance(payload, str):
+        raise ValueError("an application/http part must hold one HTTP message")
+    return payload.encode("utf-8")
+
+
 @dataclass
 class BatchPart:
     """One request inside a ``$batch``: its method, path, headers and body."""
@@ -132,16 +147,16 @@ def parse_batch(content_type: str, body: bytes) -> BatchRequest:
     if not message.is_multipart():
         raise ValueError("the batch body is not multipart/mixed with a boundary")
     out = BatchRequest()
-    for part in message.get_payload():  # type: ignore[union-attr]
+    for part in _parts(message):
         if part.get_content_type() == "multipart/mixed":
             changes: list[BatchPart] = []
-            for sub in part.get_payload():
+            for sub in _parts(part):
                 if sub.get_content_type() != "application/http":
                     raise ValueError("a change set part must be application/http")
-                changes.append(_http_part(sub.get_payload(decode=False).encode("utf-8")))
+                changes.append(_http_part(_text_payload(sub)))
             out.items.append(changes)
         elif part.get_content_type() == "application/http":
-            out.items.append(_http_part(part.get_payload(decode=False).encode("utf-8")))
+            out.items.append(_http_part(_text_payload(part)))
         else:
             raise ValueError(f"unexpected batch part of type {part.get_content_type()}")
     return out
@@ -174,9 +189,8 @@ def render_batch(results: list[PartResponse | list[PartResponse]]) -> tuple[str,
             sub = []
             for resp in item:
                 sub.append(
-                    f"--{inner}\r\nContent-Type: application/http\r\ncontent-transfer-encoding: binary\r\n\r\n"
-                    + _render_http(resp)
-                    + "\r\n"
+                    f"--{inner}\r\nContent-Type: application/http\r\n"
+                    "content-transfer-encoding: binary\r\n\r\n" + _render_http(resp) + "\r\n"
                 )
             body = "".join(sub) + f"--{inner}--\r\n"
             chunks.append(

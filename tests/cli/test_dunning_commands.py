@@ -190,7 +190,7 @@ def test_worklist_ranks_the_stores_customers_and_explains_each_rank(
     code, out, _ = invoke("worklist", "-c", str(path), "--as-of", AS_OF.isoformat())
     lines = out.splitlines()
     assert lines[0].startswith("shop: top 3 of 3 customer(s) with overdue invoices")
-    assert lines[1].startswith("   1. C2 Customer 2 — 800.00 EUR overdue, oldest 150 days")
+    assert lines[1].startswith("   1. C2 Customer 2 — 800.00 EUR at risk, oldest 150 days")
     assert lines[2].strip().startswith("score ")
 
 

@@ -40,7 +40,7 @@ class FakeQuickBooks(_Reads):
 
 
 class NetSuiteSettings(ConnectorSettings):
-    account_id: str
+    account: str  # as connectors.netsuite names it
     consumer_key: SecretStr
     consumer_secret: SecretStr
     token_id: SecretStr

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from config import ConfigError, load_config
+from config.model import BUILTIN_POLICY
 from tests.config.fakes import registry, write_config
 
 SENTINEL = "smtp-sentinel-3c9e1b7d"
@@ -38,7 +39,7 @@ rules:
 
 
 def _files(tmp_path: Path) -> None:
-    (tmp_path / "policy.yaml").write_text("version: 1\n")
+    (tmp_path / "policy.yaml").write_text(BUILTIN_POLICY.read_text())
     (tmp_path / "my-templates").mkdir()
     (tmp_path / "webhook-secret").write_text("hook-key\n")
 

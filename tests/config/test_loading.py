@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from config import ConfigError, DeploymentConfig, default_config, load_config
+from config.model import BUILTIN_POLICY
 from mapping.models import Stream
 from tests.config.fakes import QBO_CONNECTION, QBO_ENV, QuickBooksSettings, registry, write_config
 
@@ -36,6 +37,7 @@ def test_example_config_loads(tmp_path: Path) -> None:
     creds.mkdir()
     (creds / "qbo-client-secret").write_text("from-systemd\n")
     (creds / "smtp-password").write_text("smtp-secret\n")
+    (creds / "qbo-refresh-token").write_text("refresh\n")
     environ = {
         "ARBRIDGE_ADMIN_TOKEN": "t" * 32,
         "QBO_CLIENT_ID": "client",
@@ -45,10 +47,7 @@ def test_example_config_loads(tmp_path: Path) -> None:
         "NETSUITE_TOKEN_SECRET": "ts",
         "CREDENTIALS_DIRECTORY": str(creds),
     }
-    # The example points the refresh token at an absolute path; give it one that exists.
-    text = EXAMPLE.read_text().replace("/etc/arbridge/secrets/qbo-refresh-token", str(tmp_path / "rt"))
-    (tmp_path / "rt").write_text("refresh\n")
-    cfg = load_config(write_config(tmp_path, text), registry=registry(), environ=environ)
+    cfg = load_config(EXAMPLE, registry=registry(), environ=environ)
 
     qbo, netsuite = cfg.connections
     assert qbo.name == "acme-qbo" and qbo.enabled and qbo.write_back.enabled and qbo.write_back.dry_run
@@ -60,7 +59,7 @@ def test_example_config_loads(tmp_path: Path) -> None:
     assert qbo.schedule is not None and qbo.schedule.interval == timedelta(minutes=5)
     assert not netsuite.enabled and netsuite.schedule is not None and netsuite.schedule.cron == "0 */2 * * *"
     assert cfg.server.token is not None and cfg.server.token.get_secret_value() == "t" * 32
-    assert cfg.rules.dunning.policy == tmp_path / "policies" / "dunning.yaml"
+    assert cfg.rules.dunning.policy == EXAMPLE.parent / "dunning-policy.example.yaml"
     email = cfg.rules.dunning.channels.email
     assert email is not None and email.password is not None
     assert email.password.get_secret_value() == "smtp-secret"
@@ -74,7 +73,7 @@ def test_relative_paths_resolve_against_the_config_directory(
     etc = tmp_path / "etc" / "arbridge"
     etc.mkdir(parents=True)
     (etc / "policies").mkdir()
-    (etc / "policies" / "dunning.yaml").write_text("levels: []\n")
+    (etc / "policies" / "dunning.yaml").write_text(BUILTIN_POLICY.read_text())
     path = write_config(
         etc,
         """
@@ -131,7 +130,7 @@ def test_stream_the_connector_does_not_read_is_refused(tmp_path: Path) -> None:
       - name: globex
         connector: netsuite
         streams: [invoices, payments]
-        settings: {account_id: "1", consumer_key: "${K}", consumer_secret: "${K}", token_id: "${K}",
+        settings: {account: "1", consumer_key: "${K}", consumer_secret: "${K}", token_id: "${K}",
                    token_secret: "${K}"}
     """
     with pytest.raises(ConfigError) as caught:

@@ -134,6 +134,9 @@ def customer_row(cid: str, name: str, email_address: str = "", **extra: str) -> 
         "country": "DE",
         "time_zone": "Europe/Berlin",
         "language": "en",
+        "address_line1": "Hafenstrasse 1",
+        "postal_code": "20457",
+        "city": "Hamburg",
         "modified_at": "2026-10-01T08:00:00+00:00",
         **extra,
     }

@@ -30,6 +30,7 @@ from mapping import (
     TargetType,
 )
 from store import StateStore
+from tests.engine.sap_kill_decider import RemindAndPaySapInvoices
 
 EVERY = 50
 PAYMENT = Decimal("10.00")
@@ -78,6 +79,7 @@ class PayEveryThirtiethInvoice:
 
 
 DECIDERS = {"quickbooks": RemindEveryThirtiethInvoice, "netsuite": PayEveryThirtiethInvoice}
+DECIDERS["sap-s4hana"] = RemindAndPaySapInvoices  # a dunning level and a payment: see its module
 
 
 def main(kind: str, connection: str, state_url: str, settings_file: str) -> None:

@@ -3,7 +3,8 @@
 A dunning action and the status of each of its invoices, a match verdict and its payment
 application: a process that dies while they are being stored must not leave the first without the
 others, or later cycles would take the decision as made while part of it never reaches the ERP.
-The death is simulated by a database error at the n-th outbox row of a cycle.
+The death is simulated by a database error at a chosen statement: after a decision's outbox rows
+were written, before the rule's own record of it is.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from config import default_config
@@ -54,15 +56,15 @@ class Died(RuntimeError):
 
 
 @contextmanager
-def dies_at_outbox_row(store: StateStore, n: int) -> Iterator[list[int]]:
-    """The database fails on the n-th outbox row written while the block runs."""
+def dies_at(store: StateStore, table: str, n: int = 1) -> Iterator[list[int]]:
+    """The database fails on the n-th insert into ``table`` while the block runs."""
     seen = [0]
 
     def before(_conn, _cursor, statement: str, *_args) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+        if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()}"):
             seen[0] += 1
             if seen[0] == n:
-                raise Died(f"the process died at outbox row {n}")
+                raise Died(f"the process died writing row {n} of {table}")
 
     sa.event.listen(store.engine, "before_cursor_execute", before)
     try:
@@ -80,37 +82,69 @@ def queued_statuses(store: StateStore) -> set[str]:
     return {r.target_id for r in store.outbox_rows("shop", limit=100_000) if r.op_type == "collection_status"}
 
 
-def test_a_dunning_action_cut_off_between_its_invoices_reaches_the_erp_whole_at_the_next_cycle(
+LETTERS = """
+version: 1
+default_policy: std
+contact_window: {channels: []}
+policies:
+  std:
+    levels:
+      - {name: reminder, days_overdue: 7, channels: [letter]}
+      - {name: second reminder, days_overdue: 14, channels: [letter]}
+      - {name: third reminder, days_overdue: 21, channels: [letter]}
+      - {name: final notice, days_overdue: 28, channels: [letter]}
+"""
+
+
+def letters(tmp_path: Path) -> dict[str, object]:
+    policy = tmp_path / "letters.yaml"
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text(LETTERS)
+    return {
+        "dunning": {
+            "enabled": True,
+            "policy": str(policy),
+            "channels": {"letter": {"dir": str(tmp_path / "letters")}},
+        }
+    }
+
+
+def test_a_sent_reminder_cut_off_between_its_invoices_statuses_reaches_the_erp_whole_at_the_next_cycle(
     tmp_path: Path, store_url: str
 ) -> None:
-    # A clean run (on a store of its own) tells which invoice statuses the planner writes back.
+    # A clean run (on a store of its own) tells which statuses the sent letters bring, and the order
+    # the outbox rows are written in: the pauses of the decide step first, then each letter's.
     clean_cfg, clean_exports = deployment(
-        tmp_path / "clean", f"sqlite:///{tmp_path / 'clean.sqlite'}", DUNNING
+        tmp_path / "clean", f"sqlite:///{tmp_path / 'clean.sqlite'}", letters(tmp_path / "clean")
     )
     clean = open_store(clean_cfg)
     sync_connection(clean_cfg, clean_cfg.connections[0], clean, as_of=AS_OF)
+    rows = clean.outbox_rows("shop", limit=100_000)
     expected = {r["target_id"] for r in written(clean_exports) if r["op_type"] == "collection_status"}
-    actions = clean.dunning_actions("shop")
+    sent = clean.dunning_actions("shop", status="sent")
     clean.close()
-    several = [a for a in actions if len(json.loads(a["payload"])["invoice_ids"]) > 1]
-    assert several, "the sample has an action over several invoices"
+    reminded = [r for r in sorted(rows, key=lambda r: r.id) if r.payload["collection_status"] == "reminded"]
+    several = [a for a in sent if len(json.loads(a["payload"])["invoice_ids"]) > 1]
+    assert several, "the sample has a letter over several invoices"
+    first_of_several = min(
+        n for n, r in enumerate(reminded) if r.target_id in json.loads(several[0]["payload"])["invoice_ids"]
+    )
+    pauses = len(rows) - len(reminded)
 
-    cfg, exports = deployment(tmp_path / "cut", store_url, DUNNING)
+    cfg, exports = deployment(tmp_path / "cut", store_url, letters(tmp_path / "cut"))
     store = open_store(cfg)
-    # Cut at the second invoice of the first action that has several.
-    with dies_at_outbox_row(store, 2):
-        first = sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF)
-    assert first.status == "partial" and any("dunning" in e for e in first.errors)
-    # Nothing of the cut decision is stored: neither the action nor its first invoice's status.
-    stored = store.dunning_actions("shop")
-    for action in stored:
+    # The process dies at the second status of that letter, after the letter was filed.
+    with dies_at(store, "outbox", pauses + first_of_several + 2), pytest.raises(Died):
+        sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF)
+    # Nothing of the cut decision is stored: the letter is not "sent" without all its statuses.
+    for action in store.dunning_actions("shop", status="sent"):
         ids = set(json.loads(action["payload"])["invoice_ids"])
-        assert ids <= queued_statuses(store), f"action {action['key']} is stored without its statuses"
+        assert ids <= queued_statuses(store), f"letter {action['key']} is sent without its statuses"
 
     again = sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF)
-    assert again.status == "ok"
+    assert again.status == "ok" and again.delivered["dunning"].get("duplicate") == 1
     assert {r["target_id"] for r in written(exports) if r["op_type"] == "collection_status"} == expected
-    assert len(store.dunning_actions("shop")) == len(actions)
+    assert len(store.dunning_actions("shop", status="sent")) == len(sent)
     store.close()
 
 
@@ -119,7 +153,8 @@ def test_a_sure_match_cut_off_before_its_application_is_applied_at_the_next_cycl
 ) -> None:
     cfg, exports = deployment(tmp_path, store_url, CASHAPP)
     store = open_store(cfg)
-    with dies_at_outbox_row(store, 1):
+    # Cut after the first sure match's application was written, before its verdict is.
+    with dies_at(store, "match_results"):
         first = sync_connection(
             cfg, cfg.connections[0], store, deciders=deciders_for(cfg, cfg.connections[0])
         )

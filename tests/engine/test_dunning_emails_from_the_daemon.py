@@ -75,8 +75,11 @@ def test_an_overdue_customer_gets_one_email_with_invoices_amounts_fees_interest_
         "200.00 EUR",
         f"{interest('1190.00', 20)} EUR",
         f"{interest('200.00', 12)} EUR",
-        f"{fees} EUR",
+        "Reminder fee: 5.00 EUR",
+        "Compensation for recovery costs: 80.00 EUR",  # EUR 40 per invoice
         f"{interest_total} EUR",
+        # The interest line states the rate, the amount it runs on and the period.
+        "10.15 % p.a. on 1,190.00 EUR from 2026-11-04 to 2026-11-23",
         f"{total_due:,} EUR",
         "C1-EUR",  # the payment reference
     ]

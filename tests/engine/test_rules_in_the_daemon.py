@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,18 +41,22 @@ def written(exports: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_overdue_invoices_get_their_dunning_status_written_back_once(tmp_path: Path) -> None:
+def test_with_no_channel_only_the_pauses_that_hold_are_written_never_reminded(tmp_path: Path) -> None:
     cfg, exports = deployment(tmp_path)
     conn = cfg.connections[0]
     store = open_store(cfg)
     first = sync_connection(cfg, conn, store, deciders=deciders_for(cfg, conn), as_of=AS_OF)
     again = sync_connection(cfg, conn, store, deciders=deciders_for(cfg, conn), as_of=AS_OF)
     rows = written(exports)
-    statuses = [r for r in rows if r["op_type"] == "collection_status"]
-    assert first.decided["dunning"] >= 3 and first.written["ok"] == len(rows)
+    statuses = [json.loads(r["payload"]) for r in rows if r["op_type"] == "collection_status"]
+    assert first.decided["dunning"] >= 1 and first.written["ok"] == len(rows)
     assert again.decided == {"dunning": 0, "cashapp": 0} and not again.written
-    assert len({r["target_id"] for r in statuses}) == len(statuses)  # one status per invoice
-    assert store.dunning_actions("shop"), "planned communications are kept as the planner's history"
+    # Pauses hold as soon as they are decided (a dispute, a credit memo pending against an invoice).
+    assert {s["collection_status"] for s in statuses} == {"disputed", "on_hold"}
+    planned = store.dunning_actions("shop", status="planned")
+    assert planned, "the reminders are planned and wait for a channel"
+    reminded = {i for a in planned for i in json.loads(a["payload"])["invoice_ids"]}
+    assert not reminded & {s["target_id"] for s in statuses}
     store.close()
 
 

@@ -63,6 +63,20 @@ def arbridge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 def write_config(tmp_path: Path, erp: QuickBooksSandbox, store_url: str, port: int) -> Path:
     closed = free_port()  # nothing listens there: dunning channels fail, and say so in the logs
+    policy = tmp_path / "dunning-policy.yaml"
+    policy.write_text(
+        textwrap.dedent(
+            """
+            version: 1
+            default_policy: std
+            contact_window: {channels: []}
+            policies:
+              std:
+                levels:
+                  - {days_overdue: 1, channels: [email], also: [webhook, letter]}
+            """
+        )
+    )
     path = tmp_path / "arbridge.yaml"
     path.write_text(
         textwrap.dedent(
@@ -77,8 +91,10 @@ def write_config(tmp_path: Path, erp: QuickBooksSandbox, store_url: str, port: i
             rules:
               dunning:
                 enabled: true
-                policy: "{ROOT / "config" / "dunning-policy.example.yaml"}"
+                policy: "{policy}"
                 channels:
+                  # The letters go out: a reminder's statuses reach QuickBooks only once it is sent.
+                  letter: {{dir: "{tmp_path / "letters"}"}}
                   email:
                     host: 127.0.0.1
                     port: {closed}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,14 @@ from connectors.base import Connector, ConnectorContext, MemoryKeyValueStore
 from connectors.conformance import ConformanceTarget, conformance_tests
 from connectors.sap_s4hana import SapS4HanaConnector
 from mapping.models import Invoice, Operation, Stream
+from sandboxes.sap_s4hana.seed import post_payment
 from sandboxes.sap_s4hana.server import S4Sandbox
 from tests.conftest import SPECS
 from tests.connectors.sap_s4hana.sap_support import dunning_key, reminder, settings_for
 
 PASSWORD = "conformance-sap-password-5d2f"
+PAGE_SIZE = 5
+ITEMS = "A_OperationalAcctgDocItemCube"
 
 
 class SapTarget(ConformanceTarget):
@@ -29,7 +33,8 @@ class SapTarget(ConformanceTarget):
 
     def make_connector(self) -> Connector:
         return SapS4HanaConnector.create(
-            settings_for(self.sandbox, password=PASSWORD),
+            # Small pages, so every stream spans several and the kit's resumes fall inside them.
+            settings_for(self.sandbox, password=PASSWORD, page_size=PAGE_SIZE),
             ConnectorContext("conformance", state=self.state, data_dir=self.workdir),
         )
 
@@ -83,6 +88,71 @@ class SapTarget(ConformanceTarget):
             )
         return ids
 
+    def change_records_at_one_time(self, stream: Stream) -> list[str]:
+        book = self.sandbox.book
+        if stream is Stream.CUSTOMERS:
+            # Mass maintenance of customers: every account's name changes in one run.
+            for key in sorted(book.tables["A_Customer"]):
+                name = book.tables["A_Customer"][key]["CustomerName"]
+                book.update("A_Customer", key, {"CustomerName": f"{name} (mass change)"})
+            return sorted(self.existing_ids(stream))
+        if stream is Stream.CREDIT_MEMOS:
+            # A rebate settlement run: a credit memo for every customer, all entered at one instant.
+            return self._rebate_run()
+        # Mass change of line items (FBL5N): one new item text on every item, one change date.
+        ids = sorted(self.existing_ids(stream))
+        for rid in ids:
+            book.update(
+                ITEMS, _item_key(rid), {"DocumentItemText": "mass change", "LastChangeDate": book.today()}
+            )
+        return ids
+
+    def _rebate_run(self) -> list[str]:
+        book = self.sandbox.book
+        before = self.existing_ids(Stream.CREDIT_MEMOS)
+        for customer, company_code in sorted(book.tables["A_CustomerCompany"]):
+            post_payment(
+                book,
+                customer,
+                company_code,
+                Decimal("25.00"),
+                book.today(),
+                assignment=f"REBATE{customer}",
+                document_type="DG",
+            )
+        return sorted(self.existing_ids(Stream.CREDIT_MEMOS) - before)
+
+    def delete_record(self, stream: Stream) -> str:
+        if stream is Stream.CUSTOMERS:
+            # SAP never deletes a customer: it is marked for deletion (an inactive customer, still
+            # listed) and archived only once nothing of it is open (A_Customer is not deletable).
+            raise NotImplementedError
+        book = self.sandbox.book
+        # A clerk reverses an open document posted by mistake (FB08): SAP voids, never deletes.
+        victim = next(
+            rid
+            for rid in sorted(self.existing_ids(stream))
+            if not book.tables[ITEMS][_item_key(rid)]["IsCleared"]
+        )
+        company_code, year, document, _ = _item_key(victim)
+        book.reverse(company_code, year, document)
+        return victim
+
+    def break_record(self, stream: Stream) -> tuple[str, str]:
+        if stream is Stream.CUSTOMERS:
+            # Every customer SAP holds maps: the name falls back to the customer number, the rest
+            # is optional.
+            raise NotImplementedError
+        # SAP's currency keys are up to five characters and need not be ISO codes (USDN: US
+        # dollars with five decimals); a document posted in one cannot become canonical money.
+        victim = sorted(self.existing_ids(stream))[0]
+        self.sandbox.book.tables[ITEMS][_item_key(victim)]["TransactionCurrency"] = "USDN"
+        return victim, "TransactionCurrency"
+
+    def throttle(self, retry_after: int) -> int | None:
+        self.sandbox.overload()
+        return None  # API management's Spike Arrest answer announces no wait
+
     def sample_operation(self) -> Operation:
         conn = self.make_connector()
         invoice = next(
@@ -109,6 +179,11 @@ class SapTarget(ConformanceTarget):
 
     def cleanup(self) -> None:
         self.sandbox.stop()
+
+
+def _item_key(remote_id: str) -> tuple[str, str, str, str]:
+    company_code, year, document, item, _ = remote_id.split("/")
+    return company_code, year, document, item
 
 
 TestSapConformance = conformance_tests(SapTarget)

@@ -1,10 +1,12 @@
-"""Reading SAP: incremental windows, partial payments, check() naming a missing authorization."""
+"""Reading SAP: incremental windows, partial payments, reversals, resumed scans, API management's
+spike arrest, and check() naming a missing authorization."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
 
+from connectors.base import MemoryKeyValueStore
 from mapping.models import Invoice, Stream
 from sandboxes.sap_s4hana.seed import post_payment
 from sandboxes.sap_s4hana.server import S4Sandbox
@@ -62,3 +64,50 @@ def test_check_passes_with_every_scenario_and_makes_a_csrf_round_trip(sap: S4San
     assert result.ok, result.message
     assert conn.session.csrf_fetches >= 1
     assert sap.calls("batch") == 1
+
+
+def test_a_customer_scan_resumed_after_a_crash_does_not_deliver_its_first_pages_again(
+    sap: S4Sandbox,
+) -> None:
+    state = MemoryKeyValueStore()
+    first = list(connector_for(sap, state=state, page_size=4).read(Stream.CUSTOMERS, None))
+    # The daemon died after storing the second page of the next scan; a new process resumes it.
+    interrupted = list(connector_for(sap, state=state, page_size=4).read(Stream.CUSTOMERS, first[-1].cursor))
+    resumed = list(connector_for(sap, state=state, page_size=4).read(Stream.CUSTOMERS, interrupted[1].cursor))
+
+    later = [
+        r.remote_id
+        for p in connector_for(sap, state=state).read(Stream.CUSTOMERS, resumed[-1].cursor)
+        for r in p.records
+    ]
+
+    assert len(first) > 3 and later == []
+
+
+def test_an_invoice_reversed_in_sap_arrives_void_and_deleted(sap: S4Sandbox) -> None:
+    conn = connector_for(sap)
+    pages = list(conn.read(Stream.INVOICES, None))
+    invoice = next(i for i in open_invoices(conn) if i.status.value == "open")
+    cc, year, doc, _, _ = invoice.remote_id.split("/")
+
+    sap.book.reverse(cc, year, doc)  # FB08: the clerk reverses the invoice posted by mistake
+
+    changed = [r for p in conn.read(Stream.INVOICES, pages[-1].cursor) for r in p.records]
+    assert [r.remote_id for r in changed] == [invoice.remote_id]
+    assert changed[0].deleted and changed[0].status.value == "void" and changed[0].open_amount == 0
+    reversal = [
+        r for p in conn.read(Stream.CREDIT_MEMOS, None) for r in p.records if r.raw_status == "reversed"
+    ]
+    assert len(reversal) == 1 and reversal[0].deleted
+
+
+def test_a_burst_beyond_api_managements_spike_arrest_is_sent_again_and_the_read_completes(
+    specs_dir: Path,
+) -> None:
+    with S4Sandbox(seed="demo", specs=specs_dir, spike_arrest=3) as sap:
+        conn = connector_for(sap, page_size=5)
+
+        invoices = [r.remote_id for p in conn.read(Stream.INVOICES, None) for r in p.records]
+
+        assert sap.calls("throttled") > 0 and conn.session.throttled == sap.calls("throttled")
+    assert len(invoices) == len(set(invoices)) == 36

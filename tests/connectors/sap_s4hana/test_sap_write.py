@@ -194,3 +194,22 @@ def test_payment_to_a_document_of_another_customer_is_refused_before_anything_is
 
     assert not result.ok and "belongs to customer" in str(result.error)
     assert len(sap.book.journal) == journal
+
+
+def test_an_invoices_payment_reference_travels_with_its_payment_so_clearing_can_match_on_it(
+    sap: S4Sandbox,
+) -> None:
+    conn = connector_for(sap)
+    invoice = next(i for i in open_invoices(conn) if i.status.value == "open")
+    # The invoice was billed with a structured creditor reference the customer quotes when paying.
+    key = tuple(invoice.remote_id.split("/")[:4])
+    sap.book.tables["A_OperationalAcctgDocItemCube"][key]["PaymentReference"] = "RF18539007547034"
+
+    [posted] = conn.write([OutboundOp("pay-with-reference", payment_for(invoice))])
+
+    assert posted.ok, posted.error
+    [customer_line] = [line for line in sap.book.journal[-1]["posting"].lines if line.customer]
+    assert customer_line.payment_reference == "RF18539007547034"
+    sap.book.clearing_criteria = ("PaymentReference",)
+    cleared = {k for keys in sap.run_automatic_clearing().documents.values() for k in keys}
+    assert key in cleared

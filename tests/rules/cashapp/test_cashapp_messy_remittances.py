@@ -441,3 +441,35 @@ def test_eur_payment_never_touches_the_customers_usd_items() -> None:
     assert applied(by_amount) == full(eur)
     by_number = run(pay("500.00", "INV-200100", customer="C1"), [usd, eur])
     assert "U1" not in applied(by_number)
+
+
+# -- coincidences the amount alone does not rule out -------------------------------------------------
+
+
+def test_unknown_payer_quoting_a_number_one_typo_from_an_invoice_the_amount_pays_goes_to_review() -> None:
+    owner_of_quoted = doc("Q1", "C6", "INV-300117", "2417.54")
+    meant = doc("M1", "C1", "INV-300171", "3047.45")
+    result = run(
+        pay("3047.45", "INV 300117", name="J. DOE", account="FR7630006000011234567890189"),
+        [owner_of_quoted, meant],
+    )
+    assert result.status != "auto"
+    assert "one typo away" in result.explanation
+
+
+def test_set_of_invoices_found_by_amount_alone_on_a_large_ledger_goes_to_review() -> None:
+    amounts = [f"{200 + (i * 7919) % 3800}.{(i * 37) % 100:02d}" for i in range(40)]
+    ledger = many("C1", 300000, amounts)
+    total = ledger[3].open_amount + ledger[11].open_amount  # the only two that add up to it
+    result = run(pay(str(total), "PAYMENT", customer="C1"), ledger)
+    assert result.status != "auto"
+
+
+def test_invoice_less_its_discount_is_found_among_more_than_forty_open_invoices() -> None:
+    older = many("C1", 300000, [f"{500 + 13 * i}.00" for i in range(45)])
+    newest = doc("N1", "C1", "INV-309999", "1000.00", issued=date(2024, 6, 20), discount="2", days=10)
+    # 980.00 is also 12.00 short of the oldest invoice (992.00): a fee would fit there by chance.
+    decoy = doc("X0", "C1", "INV-299999", "992.00", issued=date(2024, 1, 5))
+    result = run(pay("980.00", "PAYMENT", customer="C1", when=date(2024, 6, 27)), [decoy, *older, newest])
+    assert result.status == "auto"
+    assert applied(result) == {"N1": (D("980.00"), D("20.00"), D(0))}

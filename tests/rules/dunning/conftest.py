@@ -68,6 +68,12 @@ def customer(cid: str = "C1", **kw: Any) -> Customer:
         "phone": "+49 30 1234567",
         "time_zone": "Europe/Berlin",
         "language": "en",
+        "billing_address": {
+            "line1": "Hafenstrasse 1",
+            "postal_code": "20457",
+            "city": "Hamburg",
+            "country": "DE",
+        },
         "remote_modified_at": AS_OF,
     }
     data.update(kw)
@@ -133,6 +139,21 @@ def as_history(results: Iterable[PlannedAction | Skip]) -> list[HistoryEntry]:
         if entry is not None:
             out.append(entry)
     return out
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text drawn in a PDF made by fpdf2: inflate every content stream, keep the strings."""
+    import re
+    import zlib
+
+    chunks = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            chunks.append(zlib.decompress(stream))
+        except zlib.error:
+            chunks.append(stream)
+    drawn = b" ".join(re.findall(rb"\((.*?)(?<!\\)\)\s*Tj", b"\n".join(chunks))).decode("latin-1")
+    return drawn.replace("\\(", "(").replace("\\)", ")")
 
 
 def free_port() -> int:

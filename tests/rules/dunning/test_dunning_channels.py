@@ -73,11 +73,12 @@ def test_email_is_read_back_from_a_local_smtp_server(smtp_server: tuple[str, int
     for body in (text, html):
         assert "INV-1" in body and "INV-2" in body
         assert "1,234.50 EUR" in body and "99.00 EUR" in body
-        assert "85.00 EUR" in body  # 5.00 fee + 40.00 compensation for each invoice
-        assert "1,418.50 EUR" in body  # 1,234.50 + 99.00 + 5.00 + 40.00 + 0 interest
+        assert "Reminder fee: 5.00 EUR" in body
+        assert "Compensation for recovery costs: 80.00 EUR" in body  # 40.00 for each invoice
+        assert "1,418.50 EUR" in body  # 1,234.50 + 99.00 + 5.00 + 80.00 + 0 interest
         assert "C1-EUR" in body  # payment reference
         assert "https://pay.example.com/C1-EUR" in body
-        assert "STOP" in body  # the e-mail opt-out statement
+        assert "STOP" not in body  # nothing reads the replies here: no opt-out is promised
     assert "Dear Customer C1," in text
     assert "<td>INV-1</td>" in html
 

@@ -13,13 +13,22 @@ from cli.dunning_files import dunning_group
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ["config/dunning-policy.example.yaml", "config/dunning-policy.eu-late-payment.yaml"]
 
-CUSTOMERS = """\
+_CUSTOMER_ROWS = """\
 id,name,email,phone,time_zone,language,country,terms,credit_limit,balance,risk_score,tags,opt_out_channels,dunning_block
 C1,Acme GmbH,ap@acme.example,+49 30 1234567,Europe/Berlin,de,DE,Net 30,10000,2500,20,,,
 C2,Beta LLC,ar@beta.example,+1 212 555 0100,America/New_York,en-US,US,Net 30,5000,900,80,,email,
 C3,Gamma Ltd,,,,en,GB,Net 30,,,,key-account;strategic,,
 C4,Delta SA,d@delta.example,,Europe/Paris,fr,FR,,,,,,,yes
 """
+# The postal addresses letters go to (address_line1, city, region, postal_code).
+_ADDRESSES = {
+    "id": "address_line1,city,region,postal_code",
+    "C1": "Hafenstr. 1,Hamburg,,20457",
+    "C2": "350 Fifth Avenue,New York,NY,10118",
+}
+CUSTOMERS = "".join(
+    f"{row},{_ADDRESSES.get(row.split(',')[0], ',,,')}\n" for row in _CUSTOMER_ROWS.splitlines()
+)
 INVOICES = """\
 id,customer_id,number,currency,issue_date,due_date,total,open_amount,status,disputed,promise_to_pay_date,dunning_block,dunning_level
 I1,C1,INV-1001,EUR,2026-09-01,2026-09-30,1000.00,1000.00,open,,,,
@@ -165,8 +174,10 @@ def test_plan_names_the_file_and_line_of_a_bad_row(files: Path) -> None:
             "-",
         ],
     )
-    assert result.exit_code == 1
-    assert "invoices.csv:2: expected a decimal amount such as 120.50, got 'lots'" in result.output
+    assert result.exit_code == 2
+    assert "invoices.csv:2:8: open_amount: expected a decimal amount with a '.', e.g. 120.50, got 'lots'" in (
+        result.output
+    )
 
 
 def test_plan_reports_an_invalid_policy(files: Path) -> None:
@@ -190,8 +201,10 @@ def test_plan_reports_an_invalid_policy(files: Path) -> None:
             "-",
         ],
     )
-    assert result.exit_code == 1
-    assert "invalid dunning policy" in result.output and "fax" in result.output
+    assert result.exit_code == 2
+    assert "invalid dunning policy" in result.output
+    assert "policies.p.levels[0].channels[0] (line 4): expected one of 'email', 'letter'" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_render_writes_the_planned_messages_for_review(files: Path) -> None:

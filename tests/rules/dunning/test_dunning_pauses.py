@@ -86,7 +86,8 @@ def test_opted_out_channel_falls_back_to_the_next_allowed_channel() -> None:
 def test_missing_email_address_falls_back_to_a_letter() -> None:
     [action] = actions(run(make_policy(), [customer(email=None)], [invoice("1", DUE)]))
     assert action.channel == Channel.LETTER
-    assert action.recipient is None
+    assert action.recipient == "Hafenstrasse 1 / 20457 Hamburg / DE"
+    assert action.address == ("Hafenstrasse 1", "20457 Hamburg", "DE")
     assert "no e-mail address: fell back to letter" in action.reason
 
 

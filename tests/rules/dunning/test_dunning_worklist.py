@@ -15,6 +15,7 @@ from rules.dunning import (
     summarize_history,
     worklist,
 )
+from rules.dunning.fx import FxRate, FxRates
 
 TODAY = date(2026, 11, 23)
 
@@ -74,7 +75,7 @@ def test_every_rank_is_explained() -> None:
     assert entry.trend_days == Decimal("10.00")
     assert entry.broken_promises == 1
     assert entry.explanation == (
-        f"score {entry.score}: 2600.00 EUR overdue in 2 invoice(s) (+34.15); oldest 40 days overdue (+6.67); "
+        f"score {entry.score}: 2600.00 EUR at risk in 2 invoice(s) (+34.15); oldest 40 days overdue (+6.67); "
         "pays 7.00 days late on average (+2.33); recent payments 10.00 days later than before (+3.33); "
         "1 broken promise(s) to pay (+10)"
     )
@@ -98,17 +99,40 @@ def test_broken_promises_raise_the_rank() -> None:
     assert ranked[0].components["broken_promises"] == Decimal(10)
 
 
-def test_amounts_in_several_currencies_use_the_given_rates() -> None:
+def test_several_currencies_rank_in_the_reporting_currency_and_the_line_names_each_rate() -> None:
+    custs = [customer("C1"), customer("C2")]
+    invs = [
+        invoice("1", TODAY - timedelta(days=20), "1000.00"),
+        invoice("2", TODAY - timedelta(days=20), "100000", currency="JPY"),
+        invoice("3", TODAY - timedelta(days=20), "1500.00", cid="C2", currency="USD"),
+    ]
+    rates = FxRates(
+        "USD",
+        {
+            "EUR": FxRate(Decimal("1.0842"), "fx-rates.csv", date(2026, 11, 20)),
+            "JPY": FxRate(Decimal("0.0066"), "fx-rates.csv", date(2026, 11, 20)),
+        },
+    )
+    by_id = {e.customer_id: e for e in worklist(custs, invs, [], AS_OF, fx_rates=rates)}
+    # 1,000 EUR = 1,084.20 USD and 100,000 JPY = 660.00 USD: 1,744.20 USD beats C2's 1,500.00 USD.
+    assert by_id["C1"].ranked_amount == Decimal("1744.20") and by_id["C1"].reporting_currency == "USD"
+    assert by_id["C1"].rank == 1 and by_id["C2"].rank == 2
+    assert "= 1744.20 USD at 1.0842 USD per EUR (fx-rates.csv, 2026-11-20)" in by_id["C1"].explanation
+    assert "0.0066 USD per JPY (fx-rates.csv, 2026-11-20)" in by_id["C1"].explanation
+
+
+def test_a_currency_without_a_rate_is_named_on_the_line_never_added_at_par() -> None:
     custs = [customer("C1")]
     invs = [
         invoice("1", TODAY - timedelta(days=20), "100.00"),
-        invoice("2", TODAY - timedelta(days=20), "100.00", currency="JPY"),
+        invoice("2", TODAY - timedelta(days=20), "90000", currency="JPY"),
     ]
-    [at_par] = worklist(custs, invs, [], AS_OF)
-    assert "[no FX rate for EUR, JPY: added at par]" in at_par.explanation
-    [converted] = worklist(custs, invs, [], AS_OF, fx_rates={"EUR": Decimal(1), "JPY": Decimal("0.006")})
-    assert "no FX rate" not in converted.explanation
-    assert converted.components["amount"] < at_par.components["amount"]
+    [unconfigured] = worklist(custs, invs, [], AS_OF)
+    assert unconfigured.ranked_amount == Decimal("90000")
+    assert "no FX rates configured: ranked on the 90000 JPY only, EUR not added" in unconfigured.explanation
+    [partial] = worklist(custs, invs, [], AS_OF, fx_rates=FxRates("EUR", {}))
+    assert partial.ranked_amount == Decimal("100.00")
+    assert "no FX rate for JPY: not counted" in partial.explanation
 
 
 def test_worklist_entries_serialise_to_json() -> None:

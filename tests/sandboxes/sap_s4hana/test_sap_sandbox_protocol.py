@@ -134,3 +134,22 @@ def test_sandbox_command_is_registered_and_describes_itself() -> None:
     register_plugins()
     result = CliRunner().invoke(sandbox_group, ["sap-s4hana", "--help"])
     assert result.exit_code == 0 and "--seed" in result.output and "--port" in result.output
+
+
+def test_a_caller_beyond_the_spike_arrest_rate_gets_api_managements_429_and_others_do_not(
+    specs_dir: Path,
+) -> None:
+    with S4Sandbox(seed="demo", specs=specs_dir, spike_arrest=2, users={"A": "pw-a", "B": "pw-b"}) as sap:
+        url = sap.odata_url(BP) + "A_Customer?$top=1"
+        a, b = requests.Session(), requests.Session()
+        a.auth, b.auth = ("A", "pw-a"), ("B", "pw-b")
+
+        answers = [a.get(url, timeout=10) for _ in range(3)]
+        other = b.get(url, timeout=10)
+
+        assert [r.status_code for r in answers] == [200, 200, 429]
+        fault = answers[2].json()["fault"]
+        assert fault["detail"]["errorcode"] == "policies.ratelimit.SpikeArrestViolation"
+        assert "Retry-After" not in answers[2].headers
+        assert other.status_code == 200
+        assert sap.calls("odata") == 3 and sap.calls("throttled") == 1
