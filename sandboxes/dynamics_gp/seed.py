@@ -172,7 +172,7 @@ def large(sandbox: GpSandbox, *, invoices: int | None = None, **_: Any) -> None:
         },
         f"generate_series(1, {customers}) AS g",
     )
-    amount = "(100 + (g * 7919) % 9900)::numeric(19,5) + ((g % 100)::numeric / 100)"
+    amount = "(100 + (g::bigint * 7919) % 9900)::numeric(19,5) + ((g % 100)::numeric / 100)"
     _insert_select(
         sandbox,
         "RM20101",
@@ -197,7 +197,7 @@ def large(sandbox: GpSandbox, *, invoices: int | None = None, **_: Any) -> None:
     )
     payments = n // 20
     if payments:
-        pay = "(50 + (g * 20 * 7919) % 50)::numeric(19,5)"
+        pay = "(50 + (g::bigint * 20 * 7919) % 50)::numeric(19,5)"
         _insert_select(
             sandbox,
             "RM20101",
