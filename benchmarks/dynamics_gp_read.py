@@ -31,7 +31,8 @@ from connectors.dynamics_gp import DynamicsGpConnector
 from connectors.odbc import KeysetQuery
 from engine.sync import SyncEngine, SyncOptions
 from mapping.models import Stream
-from sandboxes.dynamics_gp import GpSandbox
+from sandboxes.dynamics_gp import GpSandbox, OdbcDriverMissing
+from sandboxes.specs import SpecsNotFound
 from store import StateStore
 
 
@@ -53,8 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--specs", default=os.environ.get("ARBRIDGE_SPECS"))
     args = parser.parse_args(argv)
 
-    sandbox = GpSandbox.from_url(args.url, schema=args.schema, specs=args.specs)
-    sandbox.ensure_database()
+    try:
+        sandbox = GpSandbox.from_url(args.url, schema=args.schema, specs=args.specs)
+        sandbox.ensure_database()
+    except (OdbcDriverMissing, SpecsNotFound, pyodbc.Error) as exc:
+        emit({"name": "gp_read", "error": " ".join(str(exc).split())[:300]})
+        raise SystemExit(2) from None
     try:
         held = sandbox.rows(f'SELECT COUNT(*) FROM {sandbox.t("RM20101")} WHERE "RMDTYPAL" = 1')[0][0]
     except pyodbc.Error:
