@@ -24,6 +24,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.connectors.dynamics_gp.gp_support import odbc_missing
+
+if odbc_missing() and not os.environ.get("CI"):
+    pytest.skip(str(odbc_missing()), allow_module_level=True)
+
 from connectors.dynamics_gp.writer import receipt_number
 from sandboxes.dynamics_gp import GpSandbox
 from tests.connectors.dynamics_gp.gp_support import new_sandbox

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from connectors.base import ConnectorContext
-from connectors.dynamics_gp import DynamicsGpConnector
-from sandboxes.dynamics_gp import GpSandbox
-from tests.connectors.dynamics_gp.gp_support import SENTINEL_PASSWORD, new_sandbox
+from tests.connectors.dynamics_gp.gp_support import SENTINEL_PASSWORD, ignore_without_odbc, new_sandbox
+
+collect_ignore_glob = ignore_without_odbc()
+
+if TYPE_CHECKING:
+    from connectors.dynamics_gp import DynamicsGpConnector
+    from sandboxes.dynamics_gp import GpSandbox
 
 
 @pytest.fixture
@@ -24,6 +28,9 @@ def gp() -> Iterator[GpSandbox]:
 
 
 def connector_for(sandbox: GpSandbox, login: str, **settings: object) -> DynamicsGpConnector:
+    from connectors.base import ConnectorContext
+    from connectors.dynamics_gp import DynamicsGpConnector
+
     built = DynamicsGpConnector.create(
         {
             "connection_string": sandbox.connection_string(user=login),
