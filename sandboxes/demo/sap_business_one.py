@@ -83,6 +83,7 @@ def local_erp(state_dir: Path, *, resume: bool, echo: Callable[[str], None]) -> 
             echo(f"Simulated ERP activity: {_simulate_a_day(sandbox)}")
         yield DemoERP(
             kind="sap-business-one",
+            name="SAP Business One",
             connection={
                 "name": "demo-b1",
                 "connector": "sap-business-one",
