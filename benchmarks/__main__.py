@@ -19,6 +19,8 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.quickbooks_calls", [], ["--full"]),
     ("benchmarks.netsuite_calls", [], ["--full"]),
     ("benchmarks.sap_s4hana_calls", [], ["--full"]),
+    ("benchmarks.sap_business_one_calls", [], ["--full"]),
+    ("benchmarks.camt_statement", [], ["--mb", "50"]),
 ]
 
 

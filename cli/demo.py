@@ -18,7 +18,7 @@ __all__ = ["demo_command"]
 @click.option("--resume", is_flag=True, help="Re-run against the existing state: an incremental cycle.")
 @click.option(
     "--erp",
-    type=click.Choice(["quickbooks", "sap-s4hana", "csv"]),
+    type=click.Choice(["quickbooks", "sap-s4hana", "sap-business-one", "csv"]),
     default=None,
     help="The local ERP to use.",
 )

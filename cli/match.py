@@ -56,16 +56,19 @@ def match_command(
     out: Path,
 ) -> None:
     """Match payments (or bank statement lines) to open invoices and write one decision per payment."""
+    skipped: list[str] = []
     with without_cycle_collection():
         try:
             rules = load_rules(rules_path)
-            documents = load_documents(invoices)
+            documents = load_documents(invoices, skipped)
             people = load_customers(customers) if customers else CustomerIndex()
-            incoming = load_payments(payments)
+            incoming = load_payments(payments, skipped)
             if remittance:
                 incoming = list(attach_remittance(incoming, read_remittance(remittance)))
         except (InputFileError, StatementError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
+        for line in skipped:  # one bad row is left out with its reason; the others are matched
+            click.echo(f"skipped {line}", err=True)
         when = as_of.date() if hasattr(as_of, "date") else date.today()
         results = match_payments(incoming, documents, people, rules, when)
         if str(out) == "-":
@@ -78,3 +81,7 @@ def match_command(
         f"{counts['unmatched']} unmatched",
         err=True,
     )
+    if skipped:
+        # The others were matched and written; the exit code tells a script that some input was left out.
+        click.echo(f"{len(skipped)} row(s) skipped, see above", err=True)
+        sys.exit(1)

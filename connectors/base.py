@@ -121,10 +121,17 @@ class Page:
 
 @dataclass(frozen=True)
 class OutboundOp:
-    """An operation as the connector receives it: with the outbox's idempotency key."""
+    """An operation as the connector receives it: with the outbox's idempotency key.
+
+    ``new_request`` is set when an earlier request carrying this operation was answered for good
+    and an admin put the parked write back in the queue: a connector whose ERP de-duplicates
+    whole requests (QuickBooks' ``requestid``) sends it under a new request id, or the ERP would
+    replay its earlier answer. The key still identifies the operation itself.
+    """
 
     key: str
     op: Operation
+    new_request: bool = False
 
     @property
     def short_key(self) -> str:

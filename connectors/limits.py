@@ -115,7 +115,12 @@ _LIMITERS_LOCK = threading.Lock()
 
 
 def shared_limiter(
-    key: str, per_minute: int | None, concurrency: int | None, *, share: float = 1.0
+    key: str,
+    per_minute: int | None,
+    concurrency: int | None,
+    *,
+    share: float = 1.0,
+    burst: int | None = None,
 ) -> RateLimiter:
     """The process-wide limiter of one ERP account: every connection to it spends one budget.
 
@@ -124,6 +129,8 @@ def shared_limiter(
         per_minute: the ERP's request budget per minute, or None.
         concurrency: the ERP's concurrent-request limit, or None.
         share: the fraction of the budget this process may spend (several processes on one account).
+        burst: requests allowed back to back (``RateLimiter``'s default when None); an ERP that
+            also counts per second needs a small one.
     """
     if not 0 < share <= 1:
         raise ValueError("share must be a fraction in (0, 1]")
@@ -132,7 +139,9 @@ def shared_limiter(
         if limiter is None:
             rpm = None if per_minute is None else max(1, math.floor(per_minute * share))
             slots = None if concurrency is None else max(1, math.floor(concurrency * share))
-            limiter = _LIMITERS[key] = RateLimiter(rpm, slots)
+            limiter = _LIMITERS[key] = RateLimiter(
+                rpm, slots, burst=None if burst is None or rpm is None else min(burst, rpm)
+            )
         return limiter
 
 

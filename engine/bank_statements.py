@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rules.cashapp.bank import StatementError, read_statement, sniff_format
+from rules.cashapp.bank import RejectedLine, StatementError, iter_statement, sniff_format
 from rules.cashapp.model import PaymentInput
 from store import StateStore
 from store.cashapp import CashAppState
@@ -75,16 +76,15 @@ class StatementInbox:
             return report
         for path in sorted(p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith(".")):
             try:
-                content = path.read_bytes()
+                digest, head = _digest(path)
             except OSError as exc:  # a file still being copied in, or unreadable: next cycle
                 log.warning(
                     "cannot read statement %s: %s", path.name, exc, extra={"connection": self.connection}
                 )
                 continue
-            digest = hashlib.sha256(content).hexdigest()
             known = self.state.statement(self.connection, digest)
             if known is None:
-                reason = self._import(path, content, digest, report, run_id)
+                reason = self._import(path, head, digest, report, run_id)
             else:  # imported or quarantined before, maybe by a cycle that stopped before moving it
                 reason = (known["reason"] or "quarantined") if known["status"] == "quarantined" else None
             moved = self._move_out(path, reason)
@@ -93,44 +93,78 @@ class StatementInbox:
         return report
 
     def _import(
-        self, path: Path, content: bytes, digest: str, report: InboxReport, run_id: str | None
+        self, path: Path, head: bytes, digest: str, report: InboxReport, run_id: str | None
     ) -> str | None:
-        """Read and store one new file; returns why it was quarantined, or None when imported."""
-        fmt = sniff_format(content[:4096])
-        reason: str | None = None
-        lines: list[PaymentInput] = []
-        if fmt == "csv":
-            reason = "not a camt.053, BAI2 or MT940 statement"
-        else:
+        """Read and store one new file; returns why it was quarantined, or None when imported.
+
+        The lines go into the store as they are read (a camt.053 of any size is streamed), with the
+        lines set aside, the file's record and its audit entry, all in one transaction.
+        """
+        fmt = sniff_format(head)
+        reason: str | None = "not a camt.053, BAI2 or MT940 statement" if fmt == "csv" else None
+        if reason is None:
             try:
-                lines = read_statement(path)
-            except (StatementError, ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
+                with self.store.transaction() as conn:
+                    self._store_lines(path, fmt, digest, report, run_id, conn)
+                return None
+            except (StatementError, ValueError, KeyError, IndexError, UnicodeDecodeError, OSError) as exc:
                 reason = str(exc) or type(exc).__name__
-        added = self.state.import_statement(
-            self.connection,
-            digest,
-            file_name=path.name,
-            fmt=None if fmt == "csv" else fmt,
-            lines=(line_to_json(x) for x in lines),
-            reason=reason,
-            run_id=run_id,
-        )
-        if reason:
-            report.quarantined.append(f"{path.name}: {reason}")
-            log.warning(
-                "statement %s quarantined: %s",
-                path.name,
-                reason,
-                extra={"connection": self.connection, "run_id": run_id, "event": "quarantined"},
-            )
+        with self.store.transaction() as conn:
+            self.state.import_statement(
+                self.connection, digest, file_name=path.name, fmt=None if fmt == "csv" else fmt,
+                lines=(), reason=reason, run_id=run_id, conn=conn,
+            )  # fmt: skip
             self.store.audit(
                 "statement_quarantined",
                 connection=self.connection,
                 run_id=run_id,
                 subject=path.name,
                 detail={"sha256": digest, "reason": reason},
+                conn=conn,
             )
-            return reason
+        report.quarantined.append(f"{path.name}: {reason}")
+        log.warning(
+            "statement %s quarantined: %s",
+            path.name,
+            reason,
+            extra={"connection": self.connection, "run_id": run_id, "event": "quarantined"},
+        )
+        return reason
+
+    def _store_lines(
+        self, path: Path, fmt: str, digest: str, report: InboxReport, run_id: str | None, conn: Any
+    ) -> None:
+        rejected: list[RejectedLine] = []
+        read = [0]
+
+        def usable() -> Iterator[dict[str, Any]]:
+            for item in iter_statement(path):
+                if isinstance(item, RejectedLine):
+                    rejected.append(item)
+                    continue
+                read[0] += 1
+                yield line_to_json(item)
+
+        added = self.state.import_statement(
+            self.connection, digest, file_name=path.name, fmt=fmt, lines=usable(), run_id=run_id, conn=conn
+        )
+        for line in rejected:
+            # One bad line is set aside with where it is and why; the file's other lines count.
+            self.store.quarantine_item(
+                self.connection,
+                "bank_statements",
+                f"{path.name}: {line.where}"[:200],
+                line.reason,
+                run_id=run_id,
+                conn=conn,
+            )
+            report.quarantined.append(f"{path.name}: {line}")
+            log.warning(
+                "statement %s: line set aside: %s",
+                path.name,
+                line,
+                extra={"connection": self.connection, "run_id": run_id, "event": "quarantined"},
+            )
         report.files += 1
         report.lines += added
         self.store.audit(
@@ -138,9 +172,15 @@ class StatementInbox:
             connection=self.connection,
             run_id=run_id,
             subject=path.name,
-            detail={"sha256": digest, "format": fmt, "lines": len(lines), "new_lines": added},
+            detail={
+                "sha256": digest,
+                "format": fmt,
+                "lines": read[0],
+                "new_lines": added,
+                "rejected": [str(r) for r in rejected],
+            },
+            conn=conn,
         )
-        return None
 
     def _move_out(self, path: Path, reason: str | None) -> Path | None:
         """Move a file whose outcome is stored to imported/ or rejected/; None if it could not be."""
@@ -161,6 +201,18 @@ class StatementInbox:
             )
             return None
         return target
+
+
+def _digest(path: Path) -> tuple[str, bytes]:
+    """The SHA-256 of a file, read in chunks, and its first bytes (to tell its format)."""
+    sha = hashlib.sha256()
+    head = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            if not head:
+                head = chunk[:4096]
+            sha.update(chunk)
+    return sha.hexdigest(), head
 
 
 def move_without_overwriting(path: Path, folder: Path, keep_free: tuple[str, ...] = ()) -> Path:

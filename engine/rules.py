@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from itertools import islice
@@ -28,6 +28,7 @@ from mapping.models import (
     Record,
     Stream,
 )
+from mapping.money import check_amount
 from store import StateStore, idempotency_key
 
 log = logging.getLogger("arbridge.rules")
@@ -109,10 +110,13 @@ class CashAppDecider:
                 inputs.append(line)
         if not inputs:
             return
-        documents = DocumentIndex.from_models(
-            (i for i in store.iter_records(conn, Stream.INVOICES) if isinstance(i, Invoice)),
-            (m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)),
-        )
+
+        def open_documents() -> Any:
+            return DocumentIndex.from_models(
+                (i for i in store.iter_records(conn, Stream.INVOICES) if isinstance(i, Invoice)),
+                (m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)),
+            )
+
         customers = CustomerIndex.from_models(
             with_learned_aliases(
                 [c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer)],
@@ -133,11 +137,20 @@ class CashAppDecider:
             )
             store.quarantine_item(conn, source, payment.payment_id, reason, run_id=ctx.run_id)
 
-        results = each_isolated(
-            lambda rest: match_payments(rest, documents, customers, self.rules, ctx.as_of.date()),
-            inputs,
-            failed,
-        )
+        # An amount no ERP could hold (stored by an older release) never reaches the matcher.
+        usable = []
+        for item in inputs:
+            try:
+                check_amount(item.amount, item.currency)
+            except ValueError as exc:
+                failed(item, exc)
+                continue
+            usable.append(item)
+
+        def match(items: list[Any], documents: Any) -> Iterator[Any]:
+            return match_payments(items, documents, customers, self.rules, ctx.as_of.date())
+
+        results = each_isolated(match, usable, open_documents, failed)
         # In batches: one outbox lookup per thousand decisions, never all of them in memory.
         while batch := list(islice(results, 1000)):
             yield from self._settle(store, conn, batch, payments, failed)
@@ -213,38 +226,36 @@ class CashAppDecider:
 
 
 def each_isolated(
-    decide: Callable[[Iterator[T]], Iterator[R]], items: Iterable[T], failed: Callable[[T, Exception], None]
+    match: Callable[[list[T], Any], Iterator[R]],
+    items: list[T],
+    fresh_state: Callable[[], Any],
+    failed: Callable[[T, Exception], None],
 ) -> Iterator[tuple[R, T]]:
-    """Each item with what ``decide`` made of it, going on past an item that makes it fail.
+    """Each item with what ``match`` made of it; an item that makes it fail is handed to ``failed``.
 
-    ``decide`` turns a stream of items into one result per item, in order (like the matcher). When
-    it raises, the item it was deciding is handed to ``failed`` with the error, and a fresh
-    ``decide`` goes on with the items after it: one bad payment never stops the others.
+    ``match(items, state)`` decides all items at once against a shared state (the matcher's open
+    documents, which each sure match consumes). When it fails, the state may be half consumed, so
+    the items are decided again one by one, in their order, against a fresh state: the one at
+    fault is set aside and the others are decided.
     """
-    pending = iter(items)
-    while True:
-        current: list[T] = []
-
-        try:
-            for result in decide(_noting(pending, current)):
-                yield result, current[0]
-            return
-        except Exception as exc:
-            if not current:
-                raise
-            failed(current[0], exc)
+    try:
+        results = list(match(items, fresh_state()))
+    except Exception:
+        state = fresh_state()
+        for item in items:
+            try:
+                [result] = list(match([item], state))
+            except Exception as exc:  # one bad payment must not stop the others
+                failed(item, exc)
+                continue
+            yield result, item
+        return
+    yield from zip(results, items, strict=True)
 
 
 def _on_connection(write: Callable[..., object]) -> Callable[[Any], object]:
     """A store write that then runs on the decision's own database connection."""
     return lambda conn: write(conn=conn)
-
-
-def _noting(items: Iterator[T], current: list[T]) -> Iterator[T]:
-    """The items, keeping the one handed out last in ``current``."""
-    for item in items:
-        current[:] = [item]
-        yield item
 
 
 def deciders_from_config(deployment: Any, connection: Any) -> Sequence[Any]:

@@ -30,7 +30,7 @@ from mapping.models import (
     Stream,
     TargetType,
 )
-from store import ConnectionBusyError, OutboxRow, StateStore, StoreError, idempotency_key
+from store import AuditEntry, ConnectionBusyError, OutboxRow, StateStore, StoreError, idempotency_key
 from store.runs import HEARTBEAT_EVERY, active_runs
 
 log = logging.getLogger("arbridge.engine")
@@ -431,13 +431,12 @@ class SyncEngine:
             try:
                 for item in decider.decide(ctx):
                     group = item if isinstance(item, DecisionGroup) else DecisionGroup((item,))
-                    pairs = [
-                        (
-                            self._with_base_version(d.op),
-                            None if d.after is None else self._with_base_version(d.after),
-                        )
-                        for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
-                    ]
+                    pairs = self._with_base_versions(
+                        [
+                            (d.op, d.after)
+                            for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
+                        ]
+                    )
                     n += self.store.commit_decision(
                         self.connection, pairs, rule=decider.name, run_id=report.run_id, record=group.record
                     )
@@ -467,18 +466,34 @@ class SyncEngine:
             detail={"reason": reason},
         )
 
-    def _with_base_version(self, op: Operation) -> Operation:
-        """An update carries the version of the record its decision was made on, from the start.
+    def _with_base_versions(
+        self, pairs: list[tuple[Operation, Operation | None]]
+    ) -> list[tuple[Operation, Operation | None]]:
+        """Each update carries the version of the record its decision was made on, from the start.
 
         So the connector sends it conditionally (If-Match, SyncToken) and an edit made in the ERP
-        since is a conflict to re-decide on, never silently overwritten.
+        since is a conflict to re-decide on, never silently overwritten. The versions of one
+        decision's records are read in one query per stream.
         """
-        if op.base_version is not None or not updates_a_record(op):
-            return op
-        stored = self.store.get_record(self.connection, TARGET_STREAMS[op.target_type], op.target_id)
-        if stored is None or not stored.version:
-            return op
-        return op.model_copy(update={"base_version": stored.version})
+        wanted: dict[Stream, set[str]] = {}
+        for op in (o for pair in pairs for o in pair if o is not None):
+            if op.base_version is None and updates_a_record(op):
+                wanted.setdefault(TARGET_STREAMS[op.target_type], set()).add(op.target_id)
+        if not wanted:
+            return pairs
+        versions = {
+            (stream, rid): version
+            for stream, ids in wanted.items()
+            for rid, version in self.store.record_versions(self.connection, stream, sorted(ids)).items()
+        }
+
+        def versioned(op: Operation | None) -> Operation | None:
+            if op is None or op.base_version is not None or not updates_a_record(op):
+                return op
+            version = versions.get((TARGET_STREAMS[op.target_type], op.target_id))
+            return op if version is None else op.model_copy(update={"base_version": version})
+
+        return [(versioned(op) or op, versioned(after)) for op, after in pairs]
 
     # -- deliver ----------------------------------------------------------------------------------
 
@@ -557,7 +572,11 @@ class SyncEngine:
 
     def _send(self, to_send: list[OutboxRow], report: CycleReport) -> bool:
         """Write a batch and settle each row; False when the ERP is down and the relay should stop."""
-        ops = [OutboundOp(r.key, r.operation()) for r in to_send]
+        # The first send since an admin put a parked write back (its attempts start over, and an
+        # earlier claim had let it leave): the ERP's remembered answer to the old request is final.
+        ops = [
+            OutboundOp(r.key, r.operation(), new_request=r.attempts == 1 and r.maybe_sent) for r in to_send
+        ]
         try:
             results: list[WriteResult] = []
             for attempt in self._retrying(self.options.write_attempts, report, "write-back"):
@@ -576,8 +595,7 @@ class SyncEngine:
             report.errors.append(f"write-back postponed: {exc}")
             return False
         except ConnectorError as exc:
-            for r in to_send:
-                self._park(r, str(exc), exc.kind.value, report)
+            self._refused(to_send, exc, report)
             return True
         except Exception as exc:
             # The connector failed on something in the batch without an ERP answer (a value it
@@ -592,21 +610,81 @@ class SyncEngine:
             )
             return True
         by_key = {res.key: res for res in results}
-        for row in to_send:
-            self._apply_result(row, by_key.get(row.key), report)
+        # The batch's outcomes (done marks with their audit entries, retries, parked rows) are
+        # stored in one transaction: one commit per batch instead of one per row. A conflict asks
+        # the ERP for the record again, which is done outside the transaction.
+        conflicts: list[tuple[OutboxRow, ConnectorError]] = []
+        done: list[tuple[str, str | None, str | None]] = []
+        audits: list[AuditEntry] = []
+        with self.store.transaction() as conn:
+            for row in to_send:
+                res = by_key.get(row.key)
+                if res is not None and res.ok:
+                    # The done mark and its audit entry are one transaction: no write is done unaudited.
+                    done.append((row.key, res.remote_id, res.version))
+                    audits.append(
+                        AuditEntry(
+                            "written",
+                            self.connection,
+                            report.run_id,
+                            f"{row.target_type}/{row.target_id}",
+                            {
+                                "key": row.key,
+                                "op": row.op_type,
+                                "duplicate": res.duplicate,
+                                "remote_id": res.remote_id,
+                            },
+                        )
+                    )
+                    report.written["duplicate" if res.duplicate else "ok"] += 1
+                    metrics.write_back(self.connection, "done")
+                elif res is not None and res.error is not None and res.error.kind == ErrorKind.CONFLICT:
+                    conflicts.append((row, res.error))
+                else:
+                    self._apply_result(row, res, report, conn)
+            self.store.mark_done_many(conn, done)
+            self.store.audit_many(conn, audits)
+        for row, err in conflicts:
+            self._on_conflict(row, err, report)
         return True
 
-    def _park(self, row: OutboxRow, error: str, kind: str, report: CycleReport) -> None:
-        """Park a row with the reason and its audit entry, in one transaction."""
-        with self.store.transaction() as conn:
-            self.store.mark_parked(row.key, error=error, kind=kind, conn=conn)
+    def _refused(self, rows: list[OutboxRow], exc: ConnectorError, report: CycleReport) -> None:
+        """The ERP refused the whole call (a body it could not read, a permission): not the rows' verdict.
+
+        The rows go back to the queue and leave again (the connector sends them under a new request
+        id); only a call refused at every attempt parks them, saying that it was the call.
+        """
+        report.errors.append(f"write-back: the ERP refused the whole request, the writes go again: {exc}")
+        for row in rows:
+            if row.attempts >= self.options.write_attempts:
+                self._park(
+                    row,
+                    f"the ERP refused the whole request {row.attempts} times, not this write: {exc}",
+                    "refused_request",
+                    report,
+                )
+                continue
+            # At once the first time: a refusal replayed under an old request id is over with the
+            # new one. A call refused again backs off like any retry.
+            backoff = min(self.options.backoff_max, self.options.backoff_initial * 2**row.attempts)
+            delay = 0.0 if row.error_kind != "refused_request" else backoff
+            self.store.mark_retry(
+                row.key, error=f"request refused: {exc}", kind="refused_request", delay=delay
+            )
+            report.written["retry"] += 1
+            metrics.write_back(self.connection, "retried")
+
+    def _park(self, row: OutboxRow, error: str, kind: str, report: CycleReport, conn: Any = None) -> None:
+        """Park a row with the reason and its audit entry, in one transaction (``conn``'s, if given)."""
+        with self.store._tx(conn) as c:
+            self.store.mark_parked(row.key, error=error, kind=kind, conn=c)
             self.store.audit(
                 "parked",
                 connection=self.connection,
                 run_id=report.run_id,
                 subject=f"{row.target_type}/{row.target_id}",
                 detail={"key": row.key, "error": error[:2000]},
-                conn=conn,
+                conn=c,
             )
         report.written["parked"] += 1
         metrics.write_back(self.connection, "parked")
@@ -665,52 +743,31 @@ class SyncEngine:
         self._outage.ok()
         return found
 
-    def _apply_result(self, row: OutboxRow, res: WriteResult | None, report: CycleReport) -> None:
-        subject = f"{row.target_type}/{row.target_id}"
+    def _apply_result(self, row: OutboxRow, res: WriteResult | None, report: CycleReport, conn: Any) -> None:
+        """Store a refusal (or a missing answer) for one row, on the batch's transaction ``conn``."""
         if res is None:
             self.store.mark_retry(
                 row.key,
                 error="the connector returned no result for this operation",
                 kind="transient",
                 delay=5,
+                conn=conn,
             )
             report.written["retry"] += 1
             metrics.write_back(self.connection, "retried")
             return
-        if res.ok:
-            # The done mark and its audit entry are one transaction: no write is done unaudited.
-            with self.store.transaction() as conn:
-                self.store.mark_done(row.key, remote_id=res.remote_id, version=res.version, conn=conn)
-                self.store.audit(
-                    "written",
-                    connection=self.connection,
-                    run_id=report.run_id,
-                    subject=subject,
-                    detail={
-                        "key": row.key,
-                        "op": row.op_type,
-                        "duplicate": res.duplicate,
-                        "remote_id": res.remote_id,
-                    },
-                    conn=conn,
-                )
-            report.written["duplicate" if res.duplicate else "ok"] += 1
-            metrics.write_back(self.connection, "done")
-            return
         err = res.error or ConnectorError("the ERP refused the operation without a reason")
-        if err.kind == ErrorKind.CONFLICT:
-            self._on_conflict(row, err, report)
-        elif err.retriable and row.attempts < self.options.write_attempts:
+        if err.retriable and row.attempts < self.options.write_attempts:
             delay = (
                 err.retry_after
                 if err.retry_after is not None
                 else min(self.options.backoff_max, self.options.backoff_initial * 2**row.attempts)
             )
-            self.store.mark_retry(row.key, error=str(err), kind=err.kind.value, delay=delay)
+            self.store.mark_retry(row.key, error=str(err), kind=err.kind.value, delay=delay, conn=conn)
             report.written["retry"] += 1
             metrics.write_back(self.connection, "retried")
         else:
-            self._park(row, str(err), err.kind.value, report)
+            self._park(row, str(err), err.kind.value, report, conn)
 
     def _on_conflict(self, row: OutboxRow, err: ConnectorError, report: CycleReport) -> None:
         report.written["conflict"] += 1

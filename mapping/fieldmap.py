@@ -42,6 +42,7 @@ import yaml
 from pydantic import ValidationError
 
 from mapping.models import RECORD_TYPES, Record, Stream
+from mapping.money import AmountError
 
 _MISSING = object()
 
@@ -59,6 +60,19 @@ class MappingError(ValueError):
         self.reason = reason
         where = f"{field} (from {path})" if path and field else field or path or "record"
         super().__init__(f"{self.stream.value} {remote_id or '?'}: {where}: {reason}")
+
+
+def error_location(err: Mapping[str, Any]) -> tuple[str | int, ...]:
+    """Where one of pydantic's validation errors is, as a path of field names and list indexes.
+
+    A check across fields (an amount against its currency) has no location of its own; its error
+    names the amount it refused.
+    """
+    loc = tuple(err.get("loc") or ())
+    cause = (err.get("ctx") or {}).get("error")
+    if not loc and isinstance(cause, AmountError):
+        loc = tuple(int(p) if p.isdigit() else p for p in cause.field.split("."))
+    return loc
 
 
 class MapFileError(ValueError):
@@ -239,8 +253,9 @@ class FieldMap:
             return RECORD_TYPES[stream].model_validate(values)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or None
-            top = str(err["loc"][0]) if err["loc"] else None
+            loc = error_location(err)
+            field = ".".join(str(p) for p in loc) or None
+            top = str(loc[0]) if loc else None
             path = self._path_of(self.fields(stream).get(top)) if top else None
             reason = err["msg"]
             if err.get("type") == "missing":

@@ -17,6 +17,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mapping.money import check_amount
+
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -34,9 +36,14 @@ def _check_aware(value: datetime) -> datetime:
 
 
 def _check_money(value: Decimal) -> Decimal:
-    if not value.is_finite():
-        raise ValueError("money must be a finite decimal")
-    return value
+    return check_amount(value, what="money")
+
+
+def _in_currency(currency: str | None, amounts: dict[str, Decimal | None]) -> None:
+    """Each amount has no more decimals than the currency (``ValueError`` naming the field)."""
+    for name, value in amounts.items():
+        if value is not None:
+            check_amount(value, currency, what=name)
 
 
 Currency = Annotated[str, AfterValidator(_check_currency)]
@@ -234,6 +241,11 @@ class Customer(Record):
             return None
         return value
 
+    @model_validator(mode="after")
+    def _amounts_in_currency(self) -> Customer:
+        _in_currency(self.currency, {"credit_limit": self.credit_limit, "balance": self.balance})
+        return self
+
 
 class DocumentLine(_Strict):
     line_id: str | None = None
@@ -259,6 +271,17 @@ class Allocation(_Strict):
     applied_date: date | None = None
 
 
+def _allocation_in_currency(currency: str, where: str, alloc: Allocation) -> None:
+    _in_currency(
+        currency,
+        {
+            f"{where}.amount": alloc.amount,
+            f"{where}.discount": alloc.discount,
+            f"{where}.writeoff": alloc.writeoff,
+        },
+    )
+
+
 class _Document(Record):
     customer_remote_id: str = Field(min_length=1)
     number: str | None = Field(default=None, description="The document number a person would quote.")
@@ -270,6 +293,15 @@ class _Document(Record):
     open_amount: Money
     lines: list[DocumentLine] | None = None
     memo: str | None = None
+
+    @model_validator(mode="after")
+    def _amounts_in_currency(self) -> _Document:
+        _in_currency(self.currency, {"total": self.total, "open_amount": self.open_amount})
+        for n, line in enumerate(self.lines or []):
+            _in_currency(self.currency, {f"lines.{n}.amount": line.amount})
+        for n, alloc in enumerate(getattr(self, "allocations", None) or []):
+            _allocation_in_currency(self.currency, f"allocations.{n}", alloc)
+        return self
 
 
 class Invoice(_Document):
@@ -320,6 +352,13 @@ class Payment(Record):
         if value < 0:
             raise ValueError("a payment amount cannot be negative (refunds are not payments)")
         return value
+
+    @model_validator(mode="after")
+    def _amounts_in_currency(self) -> Payment:
+        _in_currency(self.currency, {"amount": self.amount, "unapplied_amount": self.unapplied_amount})
+        for n, alloc in enumerate(self.allocations):
+            _allocation_in_currency(self.currency, f"allocations.{n}", alloc)
+        return self
 
 
 RECORD_TYPES: dict[Stream, type[Record]] = {
@@ -394,6 +433,16 @@ class PaymentApplication(Operation):
     date: date
     reference: str | None = None
     allocations: list[Allocation] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _amounts_in_currency(self) -> PaymentApplication:
+        # What goes to the ERP is checked as strictly as what came from it.
+        if self.amount < 0:
+            raise ValueError(f"a payment application cannot apply a negative amount ({self.amount})")
+        _in_currency(self.currency, {"amount": self.amount})
+        for n, alloc in enumerate(self.allocations):
+            _allocation_in_currency(self.currency, f"allocations.{n}", alloc)
+        return self
 
 
 class Note(Operation):

@@ -3,6 +3,7 @@
 from store.keys import idempotency_key
 from store.state import (
     AuditCheckpoint,
+    AuditEntry,
     ConnectionBusyError,
     ConnectorStateStore,
     OutboxRow,
@@ -18,6 +19,7 @@ from store.state import (
 
 __all__ = [
     "AuditCheckpoint",
+    "AuditEntry",
     "ConnectionBusyError",
     "ConnectorStateStore",
     "OutboxRow",

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from store import schema as t
 from store.state import StateStore, now, ts
@@ -158,17 +159,41 @@ class CashAppState:
         lines: Iterable[dict[str, Any]],
         reason: str | None = None,
         run_id: str | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Record a statement file and store its lines in one transaction; returns the lines added.
 
-        A line already stored (the same line id, from an overlapping statement) is not added again.
-        With a ``reason`` the file is recorded as quarantined (and listed with the quarantined
-        records, so ``arbridge status`` shows it) and no line is stored.
+        ``lines`` is consumed as
+        it is stored, so a statement of any size is never held in memory whole. A line already
+        stored (the same line id, from an overlapping statement) is not added again. With a
+        ``reason`` the file is recorded as quarantined (and listed with the quarantined records,
+        so ``arbridge status`` shows it) and no line is stored.
         """
-        items = [] if reason else list(lines)
         stamp = ts(now())
-        with self.store.engine.begin() as conn:
-            conn.execute(
+        with self.store._tx(conn) as c:
+            added = read = 0
+            if not reason:
+                stmt = (
+                    self.store._insert(t.bank_lines)
+                    .on_conflict_do_nothing(index_elements=["connection", "line_id"])
+                    .returning(t.bank_lines.c.line_id)
+                )
+                for item in lines:
+                    read += 1
+                    added += (
+                        c.execute(
+                            stmt,
+                            {
+                                "connection": connection,
+                                "line_id": str(item["payment_id"]),
+                                "content_hash": content_hash,
+                                "data": json.dumps(item, default=str),
+                                "imported_at": stamp,
+                            },
+                        ).first()
+                        is not None
+                    )
+            c.execute(
                 self.store._insert(t.statement_files).on_conflict_do_nothing(
                     index_elements=["connection", "content_hash"]
                 ),
@@ -179,40 +204,14 @@ class CashAppState:
                     "format": fmt,
                     "status": "quarantined" if reason else "imported",
                     "reason": reason,
-                    "lines": len(items),
+                    "lines": read,
                     "imported_at": stamp,
                 },
             )
             if reason:
-                conn.execute(
-                    sa.insert(t.quarantine).values(
-                        connection=connection,
-                        stream="bank_statements",
-                        remote_id=file_name[:200],
-                        field_path=None,
-                        reason=reason,
-                        raw=None,
-                        run_id=run_id,
-                        at=stamp,
-                    )
+                self.store.quarantine_item(
+                    connection, "bank_statements", file_name[:200], reason, run_id=run_id, conn=c
                 )
-            added = 0
-            for item in items:
-                stmt = (
-                    self.store._insert(t.bank_lines)
-                    .on_conflict_do_nothing(index_elements=["connection", "line_id"])
-                    .returning(t.bank_lines.c.line_id)
-                )
-                added += conn.execute(
-                    stmt,
-                    {
-                        "connection": connection,
-                        "line_id": str(item["payment_id"]),
-                        "content_hash": content_hash,
-                        "data": json.dumps(item, default=str),
-                        "imported_at": stamp,
-                    },
-                ).first() is not None
         return added
 
     def statements(self, connection: str) -> list[dict[str, Any]]:

@@ -505,14 +505,15 @@ class StateStore:
         field_path: str | None = None,
         raw: Any = None,
         run_id: str | None = None,
+        conn: Connection | None = None,
     ) -> None:
         """Set one item aside with the reason (a payment the matcher cannot decide, a bad file line).
 
         It replaces what was quarantined before under the same stream and id, so an item that fails
         every cycle is listed once.
         """
-        with self.engine.begin() as conn:
-            self._quarantine(conn, connection, stream, remote_id, field_path, reason, raw, run_id, ts(now()))
+        with self._tx(conn) as c:
+            self._quarantine(c, connection, stream, remote_id, field_path, reason, raw, run_id, ts(now()))
 
     def _set_cursor(self, conn: Connection, connection: str, stream: Stream, value: str) -> None:
         self._upsert(
@@ -546,6 +547,23 @@ class StateStore:
                 )
             ).first()
         return None if row is None else record_from_json(stream.value, json.loads(row[0]))
+
+    def record_versions(self, connection: str, stream: Stream, remote_ids: Sequence[str]) -> dict[str, str]:
+        """The stored version token of each of these records (those without one are left out)."""
+        cols = t.records.c
+        out: dict[str, str] = {}
+        ids = sorted(set(remote_ids))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 900):
+                rows = conn.execute(
+                    sa.select(cols.remote_id, cols.version).where(
+                        cols.connection == connection,
+                        cols.stream == stream.value,
+                        cols.remote_id.in_(ids[i : i + 900]),
+                    )
+                )
+                out.update({str(r): str(v) for r, v in rows if v})
+        return out
 
     def customer_records(self, connection: str, stream: Stream, customer_id: str) -> list[Record]:
         """One customer's records of a stream (not the deleted ones), along ``ix_records_customer``."""
@@ -725,25 +743,73 @@ class StateStore:
         """
         added = 0
         with self.engine.begin() as conn:
+            audits: list[AuditEntry] = []
+            plain = [op for op, after in decisions if after is None]
+            # One lookup and one INSERT for the plain operations, whatever their number.
+            keys = [idempotency_key(connection, op) for op in plain]
+            known = self._known_keys(conn, keys)
+            fresh = [(op, key) for op, key in zip(plain, keys, strict=True) if key not in known]
+            new = self._enqueue_many(conn, connection, fresh, run_id)
+            chained: list[tuple[Operation, str, bool]] = [(op, key, key in new) for op, key in fresh]
             for op, after in decisions:
-                parent = None
                 if after is not None:
                     [(parent, _)] = self._enqueue(conn, connection, [after], run_id, None)
-                [(key, new)] = self._enqueue(conn, connection, [op], run_id, parent)
-                if not new:
+                    [(key, is_new)] = self._enqueue(conn, connection, [op], run_id, parent)
+                    chained.append((op, key, is_new))
+            for op, key, is_new in chained:
+                if not is_new:
                     continue  # decided before (a re-run on the same state): the outbox already has it
-                self._audit(
-                    conn,
-                    "decided",
-                    connection,
-                    run_id,
-                    f"{op.target_type.value}/{op.target_id}",
-                    {"rule": rule, "key": key, "op": op.model_dump(mode="json")},
+                audits.append(
+                    AuditEntry(
+                        "decided",
+                        connection,
+                        run_id,
+                        f"{op.target_type.value}/{op.target_id}",
+                        {"rule": rule, "key": key, "op": op.model_dump(mode="json")},
+                    )
                 )
                 added += 1
+            self.audit_many(conn, audits)
             if record is not None:
                 record(conn)
         return added
+
+    @staticmethod
+    def _known_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        for i in range(0, len(keys), 900):
+            rows = conn.execute(sa.select(t.outbox.c.key).where(t.outbox.c.key.in_(keys[i : i + 900])))
+            out.update(str(r[0]) for r in rows)
+        return out
+
+    def _enqueue_many(
+        self, conn: Connection, connection: str, ops: Sequence[tuple[Operation, str]], run_id: str | None
+    ) -> set[str]:
+        """Insert operations without a parent, one row each (in their order); returns the keys added."""
+        if not ops:
+            return set()
+        stamp = ts(now())
+        rows = [
+            {
+                "key": key,
+                "connection": connection,
+                "op_type": op.op_type.value,
+                "target_type": op.target_type.value,
+                "target_id": op.target_id,
+                "payload": op.model_dump_json(),
+                "depends_on": None,
+                "status": "pending",
+                "attempts": 0,
+                "conflicts": 0,
+                "next_attempt_at": stamp,
+                "created_at": stamp,
+                "run_id": run_id,
+            }
+            for op, key in ops
+        ]
+        # Another process may have queued one of them since the lookup: it keeps its row.
+        conn.execute(self._insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]), rows)
+        return {key for _, key in ops}
 
     def _parent_dropped(self, conn: Connection, key: str) -> bool:
         q = sa.select(t.outbox.c.status).where(t.outbox.c.key == key)
@@ -849,9 +915,29 @@ class StateStore:
                 )
             )
 
-    def mark_retry(self, key: str, *, error: str, kind: str, delay: float) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
+    def mark_done_many(self, conn: Connection, done: Sequence[tuple[str, str | None, str | None]]) -> None:
+        """Mark rows done on the caller's transaction: ``(key, remote_id, version)`` each, one UPDATE."""
+        if not done:
+            return
+        o = t.outbox
+        conn.execute(
+            sa.update(o)
+            .where(o.c.key == sa.bindparam("done_key"))
+            .values(
+                status="done",
+                finished_at=ts(now()),
+                remote_id=sa.bindparam("done_remote_id"),
+                remote_version=sa.bindparam("done_version"),
+                last_error=None,
+            ),
+            [{"done_key": k, "done_remote_id": r, "done_version": v} for k, r, v in done],
+        )
+
+    def mark_retry(
+        self, key: str, *, error: str, kind: str, delay: float, conn: Connection | None = None
+    ) -> None:
+        with self._tx(conn) as c:
+            c.execute(
                 sa.update(t.outbox)
                 .where(t.outbox.c.key == key)
                 .values(
@@ -1402,26 +1488,36 @@ class StateStore:
         subject: str | None,
         detail: dict[str, Any],
     ) -> None:
+        self.audit_many(conn, [AuditEntry(event, connection, run_id, subject, detail)])
+
+    def audit_many(self, conn: Connection, entries: Sequence[AuditEntry]) -> None:
+        """Append several entries, chained in order, on the caller's transaction (one INSERT)."""
+        if not entries:
+            return
         if self.dialect == "postgresql":
             # Serialise appends so two workers never chain onto the same predecessor.
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(727274)"))
         prev = conn.execute(sa.select(t.audit_log.c.hash).order_by(t.audit_log.c.id.desc()).limit(1)).scalar()
         prev_hash = prev or GENESIS
         stamp = ts(now())
-        body = json.dumps(detail, sort_keys=True, default=str)
-        digest = audit_hash(prev_hash, stamp, connection, run_id, event, subject, body)
-        conn.execute(
-            sa.insert(t.audit_log).values(
-                at=stamp,
-                connection=connection,
-                run_id=run_id,
-                event=event,
-                subject=subject,
-                detail=body,
-                prev_hash=prev_hash,
-                hash=digest,
+        rows = []
+        for e in entries:
+            body = json.dumps(e.detail, sort_keys=True, default=str)
+            digest = audit_hash(prev_hash, stamp, e.connection, e.run_id, e.event, e.subject, body)
+            rows.append(
+                {
+                    "at": stamp,
+                    "connection": e.connection,
+                    "run_id": e.run_id,
+                    "event": e.event,
+                    "subject": e.subject,
+                    "detail": body,
+                    "prev_hash": prev_hash,
+                    "hash": digest,
+                }
             )
-        )
+            prev_hash = digest
+        conn.execute(sa.insert(t.audit_log), rows)
 
     def audit_entries(self, connection: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         q = sa.select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
@@ -1479,6 +1575,17 @@ class StateStore:
                 f"checkpoint names row {max(beyond)} (the newest entries were deleted)"
             )
         return problems
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One entry to append to the audit log."""
+
+    event: str
+    connection: str | None
+    run_id: str | None
+    subject: str | None
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

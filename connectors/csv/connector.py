@@ -36,7 +36,7 @@ from connectors.base import (
     Reject,
     WriteResult,
 )
-from mapping.fieldmap import FieldMap, MapFileError, MappingError, register_transform
+from mapping.fieldmap import FieldMap, MapFileError, MappingError, error_location, register_transform
 from mapping.models import (
     RECORD_TYPES,
     DocumentStatus,
@@ -434,8 +434,9 @@ class CsvConnector(Connector):
             return RECORD_TYPES[stream].model_validate(values)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or None
-            top = str(err["loc"][0]) if err["loc"] else None
+            loc = error_location(err)
+            field = ".".join(str(p) for p in loc) or None
+            top = str(loc[0]) if loc else None
             column = _column(self.fieldmap.fields(stream).get(top)) if top else None
             reason = "required value is missing" if err.get("type") == "missing" else err["msg"]
             raise MappingError(stream, values.get("remote_id"), field, column, reason) from exc

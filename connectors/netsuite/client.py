@@ -83,6 +83,12 @@ PERMISSION_CODES = {
     "INVALID_WS_VERSION",
 }
 TRANSIENT_CODES = {"UNEXPECTED_ERROR", "ACCT_TEMP_UNAVAILABLE", "SEARCH_TIMED_OUT"}
+
+# A versioned WSDL never changes, and parsing Oracle's takes a second or more: every client of the
+# process shares one parse per URL. Requests never go through zeep (envelopes are built with
+# ``create_message`` and sent by this client), so sharing it shares no connection.
+_PARSED: dict[str, Any] = {}
+_PARSED_LOCK = threading.Lock()
 CONFLICT_CODES = {"RCRD_HAS_BEEN_CHANGED"}
 
 
@@ -317,10 +323,14 @@ class SuiteTalkClient:
                     self.cache_dir.mkdir(parents=True, exist_ok=True)
                     cache = SqliteCache(path=str(self.cache_dir / "netsuite-wsdl.sqlite"), timeout=30 * 86400)
                 transport = Transport(session=self.session, cache=cache, timeout=self.timeout)
-                try:
-                    self._zeep = zeep.Client(self.wsdl_url, transport=transport)
-                except requests.RequestException as exc:
-                    raise classify_transport_error(exc, "NetSuite WSDL") from None
+                with _PARSED_LOCK:
+                    parsed = _PARSED.get(self.wsdl_url)
+                    if parsed is None:
+                        try:
+                            parsed = _PARSED[self.wsdl_url] = zeep.Client(self.wsdl_url, transport=transport)
+                        except requests.RequestException as exc:
+                            raise classify_transport_error(exc, "NetSuite WSDL") from None
+                self._zeep = parsed
                 self._service = self._zeep.create_service(self.ns.binding, self.endpoint)
             return self._zeep
 

@@ -41,6 +41,9 @@ log = logging.getLogger("arbridge.connectors.quickbooks")
 
 REQUESTS_PER_MINUTE = 500
 MAX_CONCURRENT = 10
+# Intuit also counts 10 requests a second per company and app: a bucket of one request refilling
+# at 499 a minute sends at most 9 in any second and 500 in any minute.
+PACED_BURST = 1
 # Intuit's advice after a 429 is "wait 60 seconds".
 THROTTLE_WAIT_S = 60.0
 
@@ -156,7 +159,10 @@ class QuickBooksClient:
         self.minor_version = minor_version
         self.session = session or requests.Session()
         self.limiter = limiter or shared_limiter(
-            company_budget_key(self.base_url, realm_id), REQUESTS_PER_MINUTE, MAX_CONCURRENT
+            company_budget_key(self.base_url, realm_id),
+            REQUESTS_PER_MINUTE,
+            MAX_CONCURRENT,
+            burst=PACED_BURST,
         )
         self.timeout = timeout
         self.verify = verify

@@ -49,8 +49,15 @@ from connectors.base import (
 )
 from connectors.errors import AuthError
 from connectors.http import TlsSession, tls_verify
+from connectors.limits import shared_limiter
 from connectors.quickbooks.auth import AUTH_URL, TOKEN_URL, TokenManager
-from connectors.quickbooks.client import QuickBooksClient, RateLimiter, classify_fault, company_budget_key
+from connectors.quickbooks.client import (
+    PACED_BURST,
+    QuickBooksClient,
+    RateLimiter,
+    classify_fault,
+    company_budget_key,
+)
 from mapping.fieldmap import FieldMap, MappingError
 from mapping.models import (
     Allocation,
@@ -198,13 +205,17 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def request_id_for(keys: Sequence[str]) -> str:
+def request_id_for(keys: Sequence[str], generation: int = 0) -> str:
     """The ``requestid`` of a batch: a UUID derived from the outbox keys it carries.
 
     Resending the same operations yields the same id, so Intuit answers a retry with the first
-    answer instead of applying it twice.
+    answer instead of applying it twice. ``generation`` counts the times those operations had to
+    leave under a new id (their earlier request was answered for good: refused as a whole, or
+    parked and put back by an admin), so that Intuit does not replay that answer.
     """
     blob = "\n".join(sorted(set(keys)))
+    if generation:
+        blob += f"\n#{generation}"
     return str(uuid.UUID(hex=_digest(blob)[:32]))
 
 
@@ -447,6 +458,17 @@ class QuickBooksConnector(Connector):
     def budget_key(self) -> str:
         """Intuit's budget is per company: connections to one realm share it."""
         return company_budget_key(self.qbo.base_url, self.qbo.realm_id)
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The company's limiter, paced to stay under Intuit's per-second limit as well."""
+        return shared_limiter(
+            self.budget_key(),
+            self.capabilities.requests_per_minute,
+            self.capabilities.max_concurrency,
+            share=self.context.budget_share,
+            burst=PACED_BURST,
+        )
 
     @property
     def batch_max(self) -> int:
@@ -816,27 +838,87 @@ class QuickBooksConnector(Connector):
     def write(self, ops: Sequence[OutboundOp]) -> list[WriteResult]:
         """Send operations through the batch endpoint; one result per operation, in order.
 
-        More than ``batch_max`` operations are split into several batch requests.
+        A collection status and notes for the same invoice become one sparse update (two items on
+        one invoice in one batch would carry the same SyncToken, and the second would fail with
+        5010). More than ``batch_max`` items are split into several batch requests.
+
+        Raises:
+            ConnectorError: the whole request failed (throttled, auth, network, or refused as a
+                whole); the request id of these operations is then not used again.
         """
         results: dict[str, WriteResult] = {}
         unique: dict[str, OutboundOp] = {}
         for op in ops:
             unique.setdefault(op.key, op)
         current = self._prefetch(list(unique.values()))
-        items: list[tuple[OutboundOp, dict[str, Any]]] = []
-        for op in unique.values():
+        items: list[tuple[list[OutboundOp], dict[str, Any]]] = []
+        for group in self._groups(list(unique.values())):
             try:
-                items.append((op, self._batch_item(op, current)))
+                items.append((group, self._batch_item(group, current)))
             except ConnectorError as exc:
-                results[op.key] = WriteResult(key=op.key, ok=False, error=exc)
+                for op in group:
+                    results[op.key] = WriteResult(key=op.key, ok=False, error=exc)
         for i in range(0, len(items), self.qbo.batch_max):
             chunk = items[i : i + self.qbo.batch_max]
-            answers = self.client.batch(
-                [item for _, item in chunk], request_id_for([op.key for op, _ in chunk])
-            )
-            for op, item in chunk:
-                results[op.key] = self._result(op, answers.get(item["bId"]))
+            sent = [op for group, _ in chunk for op in group]
+            request_id = self._request_id(sent)
+            try:
+                answers = self.client.batch([item for _, item in chunk], request_id)
+            except (BadRecordError, PermanentError, ConflictError):
+                # Intuit keeps its answer under the request id: a refusal of the whole request (a
+                # body it could not read, say) would be replayed to every resend. These operations
+                # leave under a new id next time; each one's marker still finds it in QuickBooks.
+                self._renew_request_id(sent)
+                raise
+            for group, item in chunk:
+                for op in group:
+                    results[op.key] = self._result(op, answers.get(item["bId"]))
         return [results[op.key] for op in ops]
+
+    @staticmethod
+    def _groups(ops: list[OutboundOp]) -> list[list[OutboundOp]]:
+        """The operations in the order given, a status and the notes of one invoice in one group.
+
+        A group holds at most one status, and only operations decided on the same version of the
+        invoice: an older decision stays apart, so QuickBooks answers it as stale and it is
+        decided again.
+        """
+        groups: list[list[OutboundOp]] = []
+        by_invoice: dict[str, list[list[OutboundOp]]] = {}
+        for op in ops:
+            o = op.op
+            if not isinstance(o, CollectionStatusUpdate | Note) or o.target_type is not TargetType.INVOICE:
+                groups.append([op])
+                continue
+            for group in by_invoice.get(o.target_id, []):
+                version = _status_version(group)
+                if isinstance(o, CollectionStatusUpdate) and (
+                    _has_status(group) or (version is not None and version != o.base_version)
+                ):
+                    continue
+                group.append(op)
+                break
+            else:
+                groups.append([op])
+                by_invoice.setdefault(o.target_id, []).append(groups[-1])
+        return groups
+
+    def _request_slot(self, ops: Sequence[OutboundOp]) -> str:
+        return "quickbooks.requestid." + _digest("\n".join(sorted(op.key for op in ops)))[:32]
+
+    def _request_id(self, ops: Sequence[OutboundOp]) -> str:
+        """The batch's ``requestid``: the same for a resend, new once an earlier answer was final."""
+        slot = self._request_slot(ops)
+        generation = int(self.context.state.get(slot) or 0)
+        if any(op.new_request for op in ops):
+            generation += 1
+            # Stored before the request leaves: a resend after a lost answer must reuse this id.
+            self.context.state.put(slot, str(generation))
+        return request_id_for([op.key for op in ops], generation)
+
+    def _renew_request_id(self, ops: Sequence[OutboundOp]) -> None:
+        slot = self._request_slot(ops)
+        self.context.state.put(slot, str(int(self.context.state.get(slot) or 0) + 1))
 
     def _prefetch(self, ops: list[OutboundOp]) -> dict[tuple[str, str], dict[str, Any]]:
         """Read what the writes need: the current memo for notes, all lines of a payment, and the
@@ -854,13 +936,14 @@ class QuickBooksConnector(Connector):
                 current[(entity, rid)] = raw
         return current
 
-    def _batch_item(self, out: OutboundOp, current: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    def _batch_item(
+        self, group: list[OutboundOp], current: dict[tuple[str, str], dict[str, Any]]
+    ) -> dict[str, Any]:
+        out = group[0]
         op = out.op
         bid = batch_id_for(out.key)
-        if isinstance(op, CollectionStatusUpdate):
-            return {"bId": bid, "operation": "update", "Invoice": self._status_body(op, current)}
-        if isinstance(op, Note):
-            return {"bId": bid, "operation": "update", "Invoice": self._note_body(out, op, current)}
+        if isinstance(op, CollectionStatusUpdate | Note):
+            return {"bId": bid, "operation": "update", "Invoice": self._invoice_body(group, current)}
         if isinstance(op, PaymentApplication):
             if op.payment_id:
                 return {
@@ -870,6 +953,28 @@ class QuickBooksConnector(Connector):
                 }
             return {"bId": bid, "operation": "create", "Payment": self._payment_create_body(out, op)}
         raise PermanentError(f"QuickBooks does not take {type(op).__name__} operations")
+
+    def _invoice_body(
+        self, group: list[OutboundOp], current: dict[tuple[str, str], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """One sparse invoice update carrying a collection status and notes, in the order decided."""
+        body: dict[str, Any] = {"Id": group[0].op.target_id, "sparse": True}
+        token: str | None = None
+        note: str | None = None
+        for out in group:
+            op = out.op
+            if isinstance(op, CollectionStatusUpdate):
+                status = self._status_body(op, current)
+                token = status["SyncToken"]
+                body["CustomField"] = status["CustomField"]
+            elif isinstance(op, Note):
+                part = self._note_body(out, op, current, previous=note)
+                note = part["PrivateNote"]
+                token = token or part["SyncToken"]
+        body["SyncToken"] = token
+        if note is not None:
+            body["PrivateNote"] = note
+        return body
 
     def _status_body(
         self, op: CollectionStatusUpdate, current: dict[tuple[str, str], dict[str, Any]]
@@ -894,7 +999,11 @@ class QuickBooksConnector(Connector):
         return {"Id": op.target_id, "SyncToken": str(sync_token), "sparse": True, "CustomField": custom}
 
     def _note_body(
-        self, out: OutboundOp, op: Note, current: dict[tuple[str, str], dict[str, Any]]
+        self,
+        out: OutboundOp,
+        op: Note,
+        current: dict[tuple[str, str], dict[str, Any]],
+        previous: str | None = None,
     ) -> dict[str, Any]:
         if self.qbo.note_mode == "off":
             raise PermanentError("note write-back is off for this connection (note_mode: off)")
@@ -904,7 +1013,7 @@ class QuickBooksConnector(Connector):
             )
         raw = self._current(current, "Invoice", op.target_id)
         entry = f"{marker_for(out.key)} {op.text}".strip()
-        note = _append_note(str(raw.get("PrivateNote") or ""), entry)
+        note = _append_note(previous if previous is not None else str(raw.get("PrivateNote") or ""), entry)
         return {
             "Id": op.target_id,
             "SyncToken": str(raw.get("SyncToken")),
@@ -1055,6 +1164,14 @@ class QuickBooksConnector(Connector):
                     return _found(op, raw)
             return WriteResult(key=op.key, ok=False)
         return None
+
+
+def _has_status(group: list[OutboundOp]) -> bool:
+    return any(isinstance(op.op, CollectionStatusUpdate) for op in group)
+
+
+def _status_version(group: list[OutboundOp]) -> str | None:
+    return next((op.op.base_version for op in group if isinstance(op.op, CollectionStatusUpdate)), None)
 
 
 def _found(op: OutboundOp, raw: dict[str, Any]) -> WriteResult:

@@ -15,14 +15,34 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import IO, Any
 
-from rules.cashapp.bank import read_statement, sniff_format
+from mapping.money import check_amount
+from rules.cashapp.bank import credit_amount, read_statement, sniff_format
 from rules.cashapp.index import CustomerIndex, DocumentIndex
 from rules.cashapp.model import CustomerInfo, DocKind, MatchResult, OpenDocument, PaymentInput, RemittanceLine
 
-INVOICE_COLUMNS = ("invoice_id", "customer_id", "number", "doc_type", "currency", "total", "open_amount",
-                   "issue_date", "due_date", "discount_percent", "discount_days")
-PAYMENT_COLUMNS = ("payment_id", "date", "amount", "currency", "customer_id", "payer_name", "payer_account",
-                   "reference")
+INVOICE_COLUMNS = (
+    "invoice_id",
+    "customer_id",
+    "number",
+    "doc_type",
+    "currency",
+    "total",
+    "open_amount",
+    "issue_date",
+    "due_date",
+    "discount_percent",
+    "discount_days",
+)
+PAYMENT_COLUMNS = (
+    "payment_id",
+    "date",
+    "amount",
+    "currency",
+    "customer_id",
+    "payer_name",
+    "payer_account",
+    "reference",
+)
 CUSTOMER_COLUMNS = ("customer_id", "name", "bank_accounts")
 
 
@@ -70,12 +90,18 @@ def _split_rows(path: Path) -> tuple[list[list[str]], list[int] | None]:
     return rows, lines
 
 
-def read_documents_csv(path: str | Path) -> list[OpenDocument]:
+def read_documents_csv(path: str | Path, rejected: list[str] | None = None) -> list[OpenDocument]:
     """Open documents from an ``invoices.csv`` (fully paid rows are skipped).
 
+    Args:
+        path: the file.
+        rejected: when given, a row that cannot be used (an amount of ``NaN``, ``1E+30`` or with
+            more decimals than its currency, a bad date) is skipped and ``file:line: reason`` added
+            here; otherwise the first such row raises.
+
     Raises:
-        InputFileError: a missing column or a value that is not a number, date or known doc_type;
-            the message names the file and line.
+        InputFileError: a missing column, or a value that is not a number, date or known doc_type
+            (without ``rejected``); the message names the file and line.
     """
     path = Path(path)
     rows, line_of = _split_rows(path)
@@ -91,17 +117,18 @@ def read_documents_csv(path: str | Path) -> list[OpenDocument]:
     kinds: dict[str, DocKind] = {"invoice": "invoice", "credit_memo": "credit_memo", "": "invoice"}
     docs: list[OpenDocument] = []
     append = docs.append
-    pos = 0
-    row: list[str] = []
-    try:
-        for pos in range(1, len(rows)):
-            row = rows[pos]
+    for pos in range(1, len(rows)):
+        row = rows[pos]
+        try:
             if len(row) < width:
                 if not row:
                     continue
                 row = row + [""] * (width - len(row))
+            currency = currencies.get(row[i_ccy])
+            if currency is None:
+                currency = currencies[row[i_ccy]] = row[i_ccy].upper()
             text = row[i_open]
-            open_amount = Decimal(text)
+            open_amount = check_amount(Decimal(text), currency, what="open_amount")
             if not open_amount:
                 continue
             if open_amount < 0:
@@ -121,20 +148,30 @@ def read_documents_csv(path: str | Path) -> list[OpenDocument]:
             term = days.get(row[i_dd]) if i_dd >= 0 else None
             if term is None and i_dd >= 0 and row[i_dd]:
                 term = days[row[i_dd]] = int(row[i_dd])
-            currency = currencies.get(row[i_ccy])
-            if currency is None:
-                currency = currencies[row[i_ccy]] = row[i_ccy].upper()
             text = row[i_tot]
             # Most documents are still open in full: their total is the same number.
-            total = open_amount if text == row[i_open] else abs(Decimal(text))
+            total = (
+                open_amount
+                if text == row[i_open]
+                else abs(check_amount(Decimal(text), currency, what="total"))
+            )
             append(OpenDocument(
                 row[i_id], row[i_cust], row[i_num], kind, currency, total,
                 open_amount, issue, due, percent, term, None, "", open_amount,
-            ))
-    except (ValueError, InvalidOperation, IndexError) as exc:
-        line = line_of[pos] if line_of is not None else pos + 1
-        raise InputFileError(f"{path}:{line}: {exc} in row {row!r}") from exc
+            ))  # fmt: skip
+        except (ValueError, InvalidOperation, IndexError) as exc:
+            line = line_of[pos] if line_of is not None else pos + 1
+            message = f"{path}:{line}: {_reason(exc)} in row {row!r}"
+            if rejected is None:
+                raise InputFileError(message) from exc
+            rejected.append(message)
     return docs
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, InvalidOperation):
+        return "not a number"
+    return str(exc)
 
 
 def iter_documents_csv(path: str | Path) -> Iterator[OpenDocument]:
@@ -142,16 +179,23 @@ def iter_documents_csv(path: str | Path) -> Iterator[OpenDocument]:
     yield from read_documents_csv(path)
 
 
-def load_documents(path: str | Path) -> DocumentIndex:
-    """Index the open documents of an ``invoices.csv``."""
-    return DocumentIndex(read_documents_csv(path))
+def load_documents(path: str | Path, rejected: list[str] | None = None) -> DocumentIndex:
+    """Index the open documents of an ``invoices.csv`` (``rejected``: see :func:`read_documents_csv`)."""
+    return DocumentIndex(read_documents_csv(path, rejected))
 
 
-def read_payments_csv(path: str | Path) -> list[PaymentInput]:
+def read_payments_csv(path: str | Path, rejected: list[str] | None = None) -> list[PaymentInput]:
     """Payments from a ``payments.csv`` (empty ``customer_id`` means the payer is unknown).
 
+    Args:
+        path: the file.
+        rejected: when given, a row that cannot be used (an amount of ``NaN``, ``1E+30``, with
+            more decimals than its currency, or not more than zero; a bad date) is skipped and
+            ``file:line: reason`` added here; otherwise the first such row raises.
+
     Raises:
-        InputFileError: a missing column or a value that is not a number or date.
+        InputFileError: a missing column, or a value that is not a number or date (without
+            ``rejected``).
     """
     path = Path(path)
     payments: list[PaymentInput] = []
@@ -159,30 +203,40 @@ def read_payments_csv(path: str | Path) -> list[PaymentInput]:
         reader = csv.reader(fh)
         col = _columns(path, next(reader, None), PAYMENT_COLUMNS[:4])
         idx = [col.get(c, -1) for c in PAYMENT_COLUMNS]
-        row: list[str] = []
-        try:
-            for row in reader:
-                if not row:
-                    continue
+        for row in reader:
+            if not row:
+                continue
+            try:
                 v = [row[i].strip() if 0 <= i < len(row) else "" for i in idx]
+                currency = v[3].upper()
                 payments.append(PaymentInput(
-                    payment_id=v[0], date=date.fromisoformat(v[1]), amount=Decimal(v[2]),
-                    currency=v[3].upper(), customer_id=v[4] or None, payer_name=v[5] or None,
+                    payment_id=v[0], date=date.fromisoformat(v[1]), amount=credit_amount(v[2], currency),
+                    currency=currency, customer_id=v[4] or None, payer_name=v[5] or None,
                     payer_account=v[6] or None, reference=v[7] or None,
-                ))
-        except (ValueError, InvalidOperation) as exc:
-            raise InputFileError(f"{path}:{reader.line_num}: {exc} in row {row!r}") from exc
+                ))  # fmt: skip
+            except (ValueError, InvalidOperation) as exc:
+                message = f"{path}:{reader.line_num}: {_reason(exc)} in row {row!r}"
+                if rejected is None:
+                    raise InputFileError(message) from exc
+                rejected.append(message)
     return payments
 
 
-def load_payments(path: str | Path) -> list[PaymentInput]:
-    """Payments from a ``payments.csv`` or a camt.053, BAI2 or MT940 statement (told apart by content)."""
+def load_payments(path: str | Path, rejected: list[str] | None = None) -> list[PaymentInput]:
+    """Payments from a ``payments.csv`` or a camt.053, BAI2 or MT940 statement (told apart by content).
+
+    With ``rejected``, the rows or statement lines that cannot be used are skipped and listed there
+    (``file:line: reason``); without it, a bad CSV row raises and a bad statement line is skipped.
+    """
     path = Path(path)
     with path.open("rb") as fh:
         head = fh.read(4096)
     if sniff_format(head) == "csv":
-        return read_payments_csv(path)
-    return read_statement(path)
+        return read_payments_csv(path, rejected)
+    lines = read_statement(path)
+    if rejected is not None:
+        rejected.extend(f"{path}: {line}" for line in lines.rejected)
+    return list(lines)
 
 
 def load_customers(path: str | Path) -> CustomerIndex:
@@ -199,8 +253,11 @@ def load_customers(path: str | Path) -> CustomerIndex:
                 continue
             raw_accounts = row[i_acc] if i_acc < len(row) else ""
             accounts = tuple(a.strip() for a in raw_accounts.split(";") if a.strip())
-            aliases = (tuple(a.strip() for a in row[i_alias].split(";") if a.strip())
-                       if 0 <= i_alias < len(row) else ())
+            aliases = (
+                tuple(a.strip() for a in row[i_alias].split(";") if a.strip())
+                if 0 <= i_alias < len(row)
+                else ()
+            )
             index.add(CustomerInfo(row[i_id], row[i_name], accounts, aliases))
     return index
 
@@ -223,8 +280,11 @@ def read_remittance(path: str | Path) -> dict[str, tuple[RemittanceLine, ...]]:
         if not pid or not number or line.get("amount") in (None, ""):
             raise InputFileError(f"{path}: each line needs payment_id, invoice_number and amount: {line!r}")
         try:
-            found.setdefault(str(pid), []).append(RemittanceLine(
-                str(number), Decimal(str(line["amount"])), Decimal(str(line.get("discount") or "0"))))
+            found.setdefault(str(pid), []).append(
+                RemittanceLine(
+                    str(number), Decimal(str(line["amount"])), Decimal(str(line.get("discount") or "0"))
+                )
+            )
         except InvalidOperation as exc:
             raise InputFileError(f"{path}: amount is not a number in {line!r}") from exc
 
@@ -242,8 +302,9 @@ def read_remittance(path: str | Path) -> dict[str, tuple[RemittanceLine, ...]]:
     return {k: tuple(v) for k, v in found.items()}
 
 
-def attach_remittance(payments: Iterable[PaymentInput],
-                      advices: dict[str, tuple[RemittanceLine, ...]]) -> Iterator[PaymentInput]:
+def attach_remittance(
+    payments: Iterable[PaymentInput], advices: dict[str, tuple[RemittanceLine, ...]]
+) -> Iterator[PaymentInput]:
     """The payments, each with its remittance advice if the customer sent one."""
     for payment in payments:
         lines = advices.get(payment.payment_id)

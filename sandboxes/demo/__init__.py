@@ -37,6 +37,7 @@ class DemoERP:
 ERP_MODULES = {
     "quickbooks": "sandboxes.demo.quickbooks",
     "sap-s4hana": "sandboxes.demo.sap_s4hana",
+    "sap-business-one": "sandboxes.demo.sap_business_one",
     "csv": "sandboxes.demo.csv_exports",
 }
 

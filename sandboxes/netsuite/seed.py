@@ -15,6 +15,7 @@ from sandboxes.netsuite.store import Book
 PACIFIC = timezone(timedelta(hours=-8))
 SEEDS = ("demo", "empty", "large")
 CURRENCIES = [("1", "US Dollar"), ("4", "Euro"), ("2", "British pound")]
+SYMBOLS = {"1": "USD", "4": "EUR", "2": "GBP"}
 TERMS = [("2", "Net 30", 30), ("1", "Net 15", 15), ("3", "Net 60", 60)]
 COMPANIES = [
     "Acme Industrial Supply",
@@ -40,15 +41,32 @@ def seed(book: Book, name: str, *, now: datetime | None = None, invoices: int | 
     """Fill ``book`` with the ``name`` data set; ``invoices`` overrides the invoice count of ``large``."""
     if name not in SEEDS:
         raise ValueError(f"unknown seed {name!r} (expected one of {', '.join(SEEDS)})")
+    end = now or datetime.now(PACIFIC).replace(microsecond=0)
+    _currencies(book, end)
     if name == "empty":
         return
     rng = random.Random(20231102)
-    end = now or datetime.now(PACIFIC).replace(microsecond=0)
     if name == "demo":
         _fill(book, rng, end, customers=len(COMPANIES), invoices=invoices or 48, credits=6, payments=12)
     else:
         n = invoices or 10_000
         _fill(book, rng, end, customers=max(50, n // 20), invoices=n, credits=n // 20, payments=n // 10)
+
+
+def _currencies(book: Book, when: datetime) -> None:
+    """Every account has its base currency; this one also invoices in euros and pounds."""
+    for internal_id, name in CURRENCIES:
+        rec = book.build(
+            "currency",
+            internal_id,
+            {
+                "name": name,
+                "symbol": SYMBOLS[internal_id],
+                "isBaseCurrency": internal_id == "1",
+                "isInactive": False,
+            },
+        )
+        book.put("currency", rec, when - timedelta(days=400))
 
 
 def _fixed(value: datetime) -> datetime:

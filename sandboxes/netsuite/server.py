@@ -1,9 +1,18 @@
-"""A local SuiteTalk SOAP server for the parts of NetSuite arbridge uses.
+"""A local SuiteTalk SOAP server for NetSuite, strict exactly where NetSuite is.
 
-It serves its WSDL, validates every request envelope against its schema (an invalid one gets a SOAP
-fault, as NetSuite answers), checks the Token-Based Authentication ``tokenPassport`` signature,
-enforces the account's concurrency limit, pages searches with ``searchMoreWithId``, applies
-``externalId`` upsert semantics, and answers list operations with one status per record.
+It serves Oracle's own 2023_2 WSDL and XSDs (read from the specs folder, never kept in the
+repository) with the endpoint rewritten to itself, so netsuitesdk and zeep load it unchanged;
+validates every request envelope against that full schema (an invalid one gets a SOAP fault, as
+NetSuite answers); checks the ``SOAPAction`` header (Apache Axis, which answers for NetSuite,
+refuses a request without one: ``Client.NoSOAPAction``, "no SOAPAction header!"); checks the
+Token-Based Authentication ``tokenPassport`` signature; enforces the account's concurrency limit;
+evaluates basic searches (``…SearchBasic`` and the ``basic`` of ``CustomerSearch`` /
+``TransactionSearch``) and pages them with ``searchMoreWithId``; answers ``getAll``; applies
+``externalId`` upsert semantics; and answers list operations with one status per record.
+
+What the sandbox account cannot evaluate (joined searches, advanced searches with columns,
+saved searches, most predefined dates) is refused with a ``USER_ERROR`` fault naming it, never
+answered with a wrong result.
 
     with NetSuiteSandbox(seed="demo") as sandbox:
         print(sandbox.url, sandbox.wsdl_url)
@@ -21,15 +30,26 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from sandboxes.netsuite.schema import HERE, SOAP_ENV, VERSION, XSD, XSI, EnvelopeValidator, Namespaces
+from sandboxes.netsuite import schema
+from sandboxes.netsuite.app import create_app
+from sandboxes.netsuite.schema import SOAP_ENV, VERSION, XSD, XSI, EnvelopeValidator, Namespaces
+from sandboxes.netsuite.search import (
+    Criterion,
+    RecordView,
+    SearchError,
+    criterion,
+    date_matches,
+    matches,
+    select_matches,
+)
 from sandboxes.netsuite.seed import PACIFIC
 from sandboxes.netsuite.seed import seed as seed_book
 from sandboxes.netsuite.store import (
@@ -40,6 +60,8 @@ from sandboxes.netsuite.store import (
     WriteOutcome,
     fmt_datetime,
 )
+from sandboxes.serving import BackgroundServer
+from sandboxes.throttle import ConcurrencyCap
 
 DEFAULT_CREDENTIALS = {
     "consumer_key": "sandbox-consumer-key",
@@ -51,7 +73,17 @@ DEFAULT_CREDENTIALS = {
 LIST_LIMITS = {"updateList": 100, "upsertList": 100, "getList": 1000}
 PAGE_SIZE_MIN = 5
 TIMESTAMP_SKEW = 300
+# Concurrent requests of a developer or shared-tier account without SuiteCloud Plus (ERP-FACTS.md).
+CONCURRENCY_LIMIT = 5
+AXIS = "http://xml.apache.org/axis/"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+# Search types over the records this account holds; any other record search finds nothing here.
+_SEARCHES = {
+    "CustomerSearchBasic": ("customer",),
+    "CustomerSearch": ("customer",),
+    "TransactionSearchBasic": tuple(TRANSACTION_SEARCH_TYPES.values()),
+    "TransactionSearch": tuple(TRANSACTION_SEARCH_TYPES.values()),
+}
 
 
 class SoapFault(Exception):
@@ -125,9 +157,17 @@ class NetSuiteSandbox:
         account: the account id the ``tokenPassport`` must name.
         consumer_key, consumer_secret, token_id, token_secret: the integration's TBA credentials.
         concurrency_limit: requests in flight at once before ``ExceededConcurrentRequestLimitFault``.
+        throttle: enforce the concurrency limit (off for benchmarks).
         page_size_max: the largest search page served.
         latency: seconds each request takes, so concurrent clients really overlap.
         invoices: invoice count of the ``large`` seed.
+        host: the address to listen on.
+        specs: the folder holding Oracle's files (``netsuite/2023_2``); None looks in the default
+            place (``sandboxes.specs``).
+        threads: requests served at once by the HTTP server; more wait in its queue.
+
+    Raises:
+        SpecsNotFound: Oracle's WSDL is not in the specs folder.
 
     Attributes:
         requests_log: every SOAP request received, with its status and fault code.
@@ -144,12 +184,16 @@ class NetSuiteSandbox:
         consumer_secret: str = DEFAULT_CREDENTIALS["consumer_secret"],
         token_id: str = DEFAULT_CREDENTIALS["token_id"],
         token_secret: str = DEFAULT_CREDENTIALS["token_secret"],
-        concurrency_limit: int = 5,
+        concurrency_limit: int = CONCURRENCY_LIMIT,
+        throttle: bool = True,
         page_size_max: int = 1000,
         latency: float = 0.0,
         invoices: int | None = None,
         host: str = "127.0.0.1",
+        specs: str | Path | None = None,
+        threads: int = 16,
     ) -> None:
+        self.files = schema.files(specs)
         self.account = account
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
@@ -159,27 +203,29 @@ class NetSuiteSandbox:
         self.page_size_max = page_size_max
         self.latency = latency
         self.ns = Namespaces(VERSION)
-        self.book = Book(self.ns, clock=lambda: datetime.now(PACIFIC))
+        self.types = schema.types(self.files.xsd_dir)
+        self.validator = EnvelopeValidator(self.files.wsdl)
+        self.book = Book(self.ns, self.types, clock=lambda: datetime.now(PACIFIC))
         seed_book(self.book, seed, invoices=invoices)
-        self.validator = EnvelopeValidator()
         self.requests_log: list[LoggedRequest] = []
         self.writes_log: list[LoggedWrite] = []
         self._lock = threading.RLock()
-        self._in_flight = 0
+        self._cap = ConcurrencyCap(concurrency_limit) if throttle else None
         self._forced: list[str] = []
         self._searches: dict[str, _Search] = {}
         self._nonces: set[tuple[str, str]] = set()
         self._nsid = itertools.count(1)
         self._host = host
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._server = BackgroundServer(
+            create_app(self), host=host, port=port, threads=threads, name="netsuite-sandbox"
+        )
+        self._started = False
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def base_url(self) -> str:
@@ -196,23 +242,18 @@ class NetSuiteSandbox:
 
     def start(self) -> NetSuiteSandbox:
         """Serve in a background thread; returns self."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name="netsuite-sandbox", daemon=True
-            )
-            self._thread.start()
+        if not self._started:
+            self._server.start()
+            self._started = True
         return self
 
     def stop(self) -> None:
         """Stop serving and release the port."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
+        self._server.close()
+        self._started = False
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread (the CLI)."""
+        """Serve in the calling thread (the CLI) until Ctrl-C."""
         self._server.serve_forever()
 
     def __enter__(self) -> NetSuiteSandbox:
@@ -259,57 +300,81 @@ class NetSuiteSandbox:
 
     # -- HTTP -------------------------------------------------------------------------------------
 
-    def serve_file(self, path: str) -> tuple[int, bytes, str]:
-        prefix = f"/wsdl/v{VERSION}_0/"
-        if not path.startswith(prefix):
-            return 404, b"not found", "text/plain"
-        rel = Path(path[len(prefix) :])
-        target = (HERE / rel).resolve()
-        if HERE not in target.parents or not target.is_file() or target.suffix not in (".wsdl", ".xsd"):
+    def serve_file(self, name: str) -> tuple[int, bytes, str]:
+        """Oracle's WSDL (its endpoint rewritten to this server) or one of its XSDs."""
+        wsdl = self.files.wsdl
+        target = (wsdl.parent / name).resolve()
+        if (
+            wsdl.parent not in target.parents
+            or not target.is_file()
+            or target.suffix not in (".wsdl", ".xsd")
+        ):
             return 404, b"not found", "text/plain"
         data = target.read_bytes()
-        if target.suffix == ".wsdl":
-            data = data.replace(
-                b"http://localhost/services/NetSuitePort_" + VERSION.encode(), self.url.encode()
-            )
+        if target == wsdl:
+            root = etree.fromstring(data, _PARSER)
+            for address in root.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address"):
+                address.set("location", self.url)
+            data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
         return 200, data, "text/xml; charset=utf-8"
 
-    def handle_soap(self, body: bytes) -> tuple[int, bytes]:
-        """Answer one SOAP request: (HTTP status, response envelope)."""
+    def handle_soap(self, body: bytes, soap_action: str | None = "") -> tuple[int, bytes]:
+        """Answer one SOAP request: (HTTP status, response envelope).
+
+        Args:
+            body: the whole request body.
+            soap_action: the ``SOAPAction`` header (None when the request had none).
+        """
         operation = "?"
         with self._lock:
             forced = self._forced.pop(0) if self._forced else None
-            over = self._in_flight >= self.concurrency_limit
-            self._in_flight += 1
-        try:
+        slot = self._cap.slot(self.account) if self._cap else nullcontext(True)
+        with slot as admitted:
             try:
-                envelope = etree.fromstring(body, _PARSER)
-            except etree.XMLSyntaxError as exc:
-                raise SoapFault(None, "", f"org.xml.sax.SAXParseException: {exc}", "soapenv:Client") from None
-            operation = self._operation(envelope)
-            if forced or over:
-                element, code, message = THROTTLE_FAULTS[forced or "concurrent"]
-                raise SoapFault(element, code, message)
-            errors = self.validator.errors(envelope)
-            if errors:
-                raise SoapFault(
-                    None, "", "org.xml.sax.SAXException: " + "; ".join(errors[:5]), "soapenv:Client"
-                )
-            headers = self._headers(envelope)
-            self._authenticate(headers.get("tokenPassport"))
-            if self.latency:
-                time.sleep(self.latency)
-            payload = self._dispatch(operation, envelope, headers)
-            status, response = 200, self._envelope(payload)
-            fault_code = None
-        except SoapFault as fault:
-            status, response, fault_code = 500, self._fault(fault), fault.code or fault.faultcode
-        finally:
-            with self._lock:
-                self._in_flight -= 1
+                if soap_action is None:
+                    raise SoapFault(None, "", "no SOAPAction header!", "ns1:Client.NoSOAPAction")
+                try:
+                    envelope = etree.fromstring(body, _PARSER)
+                except etree.XMLSyntaxError as exc:
+                    raise SoapFault(
+                        None, "", f"org.xml.sax.SAXParseException: {exc}", "soapenv:Client"
+                    ) from None
+                operation = self._operation(envelope)
+                action = soap_action.strip().strip('"')
+                if action != operation:
+                    raise SoapFault(
+                        None,
+                        "",
+                        f"The SOAPAction header ({action or 'empty'}) does not name the operation in the "
+                        f"body ({operation}).",
+                        "soapenv:Client",
+                    )
+                if forced or not admitted:
+                    element, code, message = THROTTLE_FAULTS[forced or "concurrent"]
+                    raise SoapFault(element, code, message)
+                errors = self.validator.errors(envelope)
+                if errors:
+                    raise SoapFault(
+                        None, "", "org.xml.sax.SAXException: " + "; ".join(errors[:5]), "soapenv:Client"
+                    )
+                headers = self._headers(envelope)
+                self._authenticate(headers.get("tokenPassport"))
+                if self.latency:
+                    time.sleep(self.latency)
+                payload = self._dispatch(operation, envelope, headers)
+                status, response = 200, self._envelope(payload)
+                fault_code = None
+            except SoapFault as fault:
+                status, response, fault_code = 500, self._fault(fault), fault.code or fault.faultcode
         with self._lock:
             self.requests_log.append(LoggedRequest(operation, body, status, fault_code))
         return status, response
+
+    def unexpected_fault(self, exc: BaseException) -> bytes:
+        """The fault a failure inside the sandbox is answered with (NetSuite's UNEXPECTED_ERROR)."""
+        return self._fault(
+            SoapFault("unexpectedErrorFault", "UNEXPECTED_ERROR", f"An unexpected error occurred: {exc}")
+        )
 
     # -- SOAP plumbing ----------------------------------------------------------------------------
 
@@ -381,7 +446,10 @@ class NetSuiteSandbox:
         env = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soapenv": SOAP_ENV, "xsd": XSD, "xsi": XSI})
         body = etree.SubElement(env, f"{{{SOAP_ENV}}}Body")
         f = etree.SubElement(body, f"{{{SOAP_ENV}}}Fault")
-        etree.SubElement(f, "faultcode").text = fault.faultcode
+        code = etree.SubElement(
+            f, "faultcode", nsmap={"ns1": AXIS} if fault.faultcode.startswith("ns1:") else None
+        )
+        code.text = fault.faultcode
         etree.SubElement(f, "faultstring").text = fault.message
         detail = etree.SubElement(f, "detail")
         if fault.element:
@@ -422,6 +490,7 @@ class NetSuiteSandbox:
             "get": self._get,
             "getList": self._get_list,
             "getDeleted": self._get_deleted,
+            "getAll": self._get_all,
             "add": self._write_one,
             "update": self._write_one,
             "upsert": self._write_one,
@@ -430,9 +499,7 @@ class NetSuiteSandbox:
         }
         handler = handlers.get(operation)
         if handler is None:
-            raise SoapFault(
-                "unexpectedErrorFault", "UNEXPECTED_ERROR", f"Operation {operation} is not supported."
-            )
+            raise SoapFault(None, "", f"The operation {operation} is not offered by this sandbox account.")
         limit = LIST_LIMITS.get(operation)
         if limit is not None and len(request) > limit:
             raise SoapFault(
@@ -455,67 +522,75 @@ class NetSuiteSandbox:
                 body_only = flag.text.strip() in ("true", "1")
         return max(PAGE_SIZE_MIN, min(size, self.page_size_max)), body_only
 
-    def _date_filter(self, field_el: etree._Element | None) -> Callable[[datetime], bool] | None:
-        if field_el is None:
-            return None
-        op = field_el.get("operator", "")
-        values = [
-            datetime.fromisoformat(v.text or "")
-            for v in field_el
-            if etree.QName(v).localname.startswith("searchValue")
-        ]
-        if not values:
-            raise SoapFault("unexpectedErrorFault", "USER_ERROR", "A date search needs a searchValue.")
-        a = values[0]
-        b = values[1] if len(values) > 1 else a
-        ops: dict[str, Callable[[datetime], bool]] = {
-            "after": lambda d: d > a,
-            "onOrAfter": lambda d: d >= a,
-            "before": lambda d: d < a,
-            "onOrBefore": lambda d: d <= a,
-            "notBefore": lambda d: d >= a,
-            "notAfter": lambda d: d <= a,
-            "within": lambda d: a <= d <= b,
-            "on": lambda d: d.date() == a.date(),
-        }
-        if op not in ops:
-            raise SoapFault(
-                "unexpectedErrorFault", "USER_ERROR", f"The date operator {op!r} is not supported here."
-            )
-        return ops[op]
+    def _criteria(self, record: etree._Element, namespace: str, type_name: str) -> list[Criterion]:
+        """The criteria of a ``…SearchBasic`` element, each typed by Oracle's schema."""
+        out: list[Criterion] = []
+        for el in record:
+            if not isinstance(el.tag, str):
+                continue
+            name = etree.QName(el).localname
+            if name == "customFieldList":
+                for custom in el:
+                    if isinstance(custom.tag, str):
+                        kind = (custom.get(f"{{{XSI}}}type") or "").rpartition(":")[2]
+                        key = custom.get("scriptId") or custom.get("internalId") or ""
+                        out.append(criterion(key, kind, custom, PACIFIC, custom=True))
+                continue
+            kind_qname = self.types.field_type(namespace, type_name, name)
+            out.append(criterion(name, kind_qname[1] if kind_qname else "", el, PACIFIC))
+        return out
+
+    def _select(
+        self, record_types: tuple[str, ...], criteria: list[Criterion], *, deleted: bool = False
+    ) -> list[tuple[str, str]]:
+        now = self.book.clock()
+        out: list[tuple[str, str]] = []
+        for rtype in record_types:
+            for rid, rec in self.book.records[rtype].items():
+                view = RecordView(rtype, rec, self.book.modified[rtype][rid], PACIFIC)
+                if all(matches(view, c, now) for c in criteria):
+                    out.append((rtype, rid))
+        out.sort(key=lambda t: int(t[1]) if t[1].isdigit() else t[1])
+        return out
 
     def _search(self, request: etree._Element, headers: dict[str, etree._Element]) -> etree._Element:
         record = request[0]
-        xsi_type = (record.get(f"{{{XSI}}}type") or "").rpartition(":")[2]
-        criteria = {etree.QName(c).localname: c for c in record}
-        when = self._date_filter(criteria.get("lastModifiedDate"))
-
-        def multi(name: str, attr: str | None) -> set[str] | None:
-            el = criteria.get(name)
-            if el is None:
-                return None
-            return {(v.get(attr) if attr else v.text) or "" for v in el}
-
-        inactive = None
-        if "isInactive" in criteria:
-            flag = criteria["isInactive"].find(self._c("searchValue"))
-            inactive = flag is not None and flag.text == "true"
-        if xsi_type == "CustomerSearchBasic":
-            types = ["customer"]
-        elif xsi_type == "TransactionSearchBasic":
-            wanted = multi("type", None)
-            types = [t for k, t in TRANSACTION_SEARCH_TYPES.items() if wanted is None or k in wanted]
-        else:
-            raise SoapFault(
-                "unexpectedErrorFault", "INVALID_SRCH", f"Search type {xsi_type} is not supported here."
-            )
-        ids = self.book.match(
-            types, when, multi("internalId", "internalId"), multi("externalId", "externalId"), inactive
-        )
+        prefix, _, type_name = (record.get(f"{{{XSI}}}type") or "").rpartition(":")
+        namespace = record.nsmap.get(prefix or None, "") or ""
+        basic: etree._Element | None = record
+        basic_type: tuple[str, str] | None = (namespace, type_name)
+        try:
+            if not type_name.endswith("Basic"):
+                basic = self._basic_of(record, type_name)
+                basic_type = self.types.field_type(namespace, type_name, "basic")
+            criteria = self._criteria(basic, *basic_type) if basic is not None and basic_type else []
+            ids = self._select(_SEARCHES.get(type_name, ()), criteria)
+        except SearchError as exc:
+            response = etree.Element(self._m("searchResponse"))
+            result = etree.SubElement(response, self._c("searchResult"))
+            self._status(result, False, "INVALID_SRCH_CRITERIA", str(exc))
+            return response
         size, body_only = self._search_prefs(headers)
         search_id = f"WEBSERVICES_{self.account}_{uuid.uuid4().hex}"
         self._searches[search_id] = _Search(ids, size, body_only)
         return self._search_page(self._m("searchResponse"), search_id, 1)
+
+    @staticmethod
+    def _basic_of(record: etree._Element, type_name: str) -> etree._Element | None:
+        """The basic criteria of a ``…Search``; what the account cannot evaluate is refused by name."""
+        unsupported = None
+        if type_name.endswith("Advanced") or record.get("savedSearchId") or record.get("savedSearchScriptId"):
+            unsupported = "advanced and saved searches"
+        joins = [etree.QName(c).localname for c in record if isinstance(c.tag, str)]
+        joins = [j for j in joins if j != "basic"]
+        if joins and unsupported is None:
+            unsupported = f"joined criteria ({', '.join(joins)})"
+        if unsupported:
+            raise SearchError(
+                f"{type_name}: {unsupported} are not evaluated by this sandbox account; search with "
+                "the basic criteria."
+            )
+        return next((c for c in record if etree.QName(c).localname == "basic"), None)
 
     def _search_more(self, request: etree._Element, headers: dict[str, etree._Element]) -> etree._Element:
         search_id = request.findtext(self._m("searchId")) or ""
@@ -591,14 +666,29 @@ class NetSuiteSandbox:
     def _get_deleted(self, request: etree._Element, headers: dict[str, etree._Element]) -> etree._Element:
         flt = request.find(self._m("getDeletedFilter"))
         page = int(request.findtext(self._m("pageIndex")) or "1")
-        when = self._date_filter(flt.find(self._c("deletedDate")) if flt is not None else None)
+        now = self.book.clock()
+        date_el = flt.find(self._c("deletedDate")) if flt is not None else None
         type_el = flt.find(self._c("type")) if flt is not None else None
-        types = {v.text for v in type_el} if type_el is not None else None
-        rows = [
-            d
-            for d in self.book.deleted
-            if (when is None or when(d.deleted_at)) and (types is None or d.record_type in types)
-        ]
+        try:
+            deleted = (
+                criterion("deletedDate", "SearchDateField", date_el, PACIFIC) if date_el is not None else None
+            )
+            types = (
+                criterion("type", "SearchEnumMultiSelectField", type_el, PACIFIC)
+                if type_el is not None
+                else None
+            )
+            rows = [
+                d
+                for d in self.book.deleted
+                if (deleted is None or date_matches(deleted, d.deleted_at, now))
+                and (types is None or select_matches(types, {d.record_type}))
+            ]
+        except SearchError as exc:
+            response = etree.Element(self._m("getDeletedResponse"))
+            result = etree.SubElement(response, self._c("getDeletedResult"))
+            self._status(result, False, "INVALID_SRCH_CRITERIA", str(exc))
+            return response
         size = self.page_size_max
         pages = max(1, math.ceil(len(rows) / size))
         response = etree.Element(self._m("getDeletedResponse"))
@@ -622,6 +712,20 @@ class NetSuiteSandbox:
             ref.set(f"{{{XSI}}}type", "platformCore:RecordRef")
             if row.name:
                 etree.SubElement(ref, self._c("name")).text = row.name
+        return response
+
+    def _get_all(self, request: etree._Element, headers: dict[str, etree._Element]) -> etree._Element:
+        record = request.find(self._m("record"))
+        record_type = record.get("recordType", "") if record is not None else ""
+        # Of getAll's record types the account keeps currencies; it has none of the others.
+        rows = list(self.book.records[record_type].values()) if record_type in self.book.records else []
+        response = etree.Element(self._m("getAllResponse"))
+        result = etree.SubElement(response, self._c("getAllResult"))
+        self._status(result, True)
+        etree.SubElement(result, self._c("totalRecords")).text = str(len(rows))
+        listed = etree.SubElement(result, self._c("recordList"))
+        for row in rows:
+            listed.append(self._copy(row, self._c("record")))
         return response
 
     def _apply(self, operation: str, record: etree._Element) -> WriteOutcome:
@@ -674,35 +778,3 @@ class NetSuiteSandbox:
         for record in request:
             self._write_response(etree.SubElement(lst, self._m("writeResponse")), self._apply(single, record))
         return response
-
-
-def _handler_for(sandbox: NetSuiteSandbox) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes; without this, delayed ACKs add 40 ms a call.
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, data: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            status, data, ctype = sandbox.serve_file(self.path.split("?", 1)[0])
-            self._send(status, data, ctype)
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
-            if self.path.split("?", 1)[0] != f"/services/NetSuitePort_{VERSION}":
-                self._send(404, b"not found", "text/plain")
-                return
-            status, data = sandbox.handle_soap(body)
-            self._send(status, data, "text/xml; charset=utf-8")
-
-    return Handler

@@ -19,7 +19,7 @@ from typing import Any
 
 from lxml import etree
 
-from sandboxes.netsuite.schema import RECORD_TYPES, XSI, Namespaces, field_order, record_qname
+from sandboxes.netsuite.schema import RECORD_TYPES, XSI, Namespaces, Types, record_qname
 
 TRANSACTION_SEARCH_TYPES = {
     "_invoice": "invoice",
@@ -30,6 +30,7 @@ SUBLISTS = {"applyList", "creditList"}
 # Fields the account computes; a write that sends them is ignored for them, as with ignoreReadOnlyFields.
 READ_ONLY = {
     "createdDate",
+    "dateCreated",
     "lastModifiedDate",
     "amountRemaining",
     "amountPaid",
@@ -41,8 +42,9 @@ READ_ONLY = {
     "currencyName",
     "overdueBalance",
     "daysOverdue",
-    "dateCreated",
 }
+# When a record was created: transactions call it createdDate, entities dateCreated (Oracle's XSDs).
+CREATION_FIELDS = ("createdDate", "dateCreated")
 
 
 def fmt_datetime(value: datetime) -> str:
@@ -108,6 +110,7 @@ class Book:
     """All records of one sandbox account."""
 
     ns: Namespaces
+    types: Types
     clock: Callable[[], datetime]
     custom_fields: dict[str, CustomFieldDef] = field(
         default_factory=lambda: {f.script_id: f for f in DEFAULT_CUSTOM_FIELDS}
@@ -124,6 +127,15 @@ class Book:
 
     def _tag(self, record_type: str, name: str) -> str:
         return f"{{{record_qname(self.ns, record_type)[0]}}}{name}"
+
+    def order(self, record_type: str) -> list[str]:
+        """The fields of a record type in Oracle's order."""
+        return self.types.order(*record_qname(self.ns, record_type))
+
+    def creation_field(self, record_type: str) -> str:
+        """The field holding when a record of this type was created (``createdDate`` or ``dateCreated``)."""
+        fields = self.order(record_type)
+        return next(name for name in CREATION_FIELDS if name in fields)
 
     def new_id(self) -> str:
         return str(next(self._ids))
@@ -155,7 +167,11 @@ class Book:
     ) -> etree._Element:
         """A record with ``fields`` in schema order; a ``(internalId, name)`` tuple becomes a RecordRef."""
         rec = self.element(record_type, internal_id, external_id)
-        for name in field_order()[record_qname(self.ns, record_type)[1]]:
+        order = self.order(record_type)
+        unknown = set(fields) - set(order)
+        if unknown:
+            raise ValueError(f"{record_type} has no fields {sorted(unknown)} in Oracle's schema")
+        for name in order:
             if name not in fields or fields[name] is None:
                 continue
             value = fields[name]
@@ -179,6 +195,10 @@ class Book:
 
     def set_field(self, rec: etree._Element, record_type: str, name: str, value: Any) -> None:
         """Set a body field from a Python value (str, number, bool, datetime, or a prepared element)."""
+        if name not in self.order(record_type):
+            raise ValueError(
+                f"{record_qname(self.ns, record_type)[1]} has no field {name!r} in Oracle's schema"
+            )
         tag = self._tag(record_type, name)
         if isinstance(value, etree._Element):
             new = value
@@ -193,8 +213,7 @@ class Book:
         self._reorder(rec, record_type)
 
     def _reorder(self, parent: etree._Element, record_type: str) -> None:
-        order = field_order()[record_qname(self.ns, record_type)[1]]
-        rank = {name: i for i, name in enumerate(order)}
+        rank = {name: i for i, name in enumerate(self.order(record_type))}
         parent[:] = sorted(parent, key=lambda c: rank.get(etree.QName(c).localname, len(rank)))
 
     def set_custom(self, rec: etree._Element, record_type: str, script_id: str, value: Any) -> None:
@@ -221,7 +240,8 @@ class Book:
     def put(self, record_type: str, rec: etree._Element, modified: datetime | None = None) -> None:
         """Store ``rec`` and stamp its ``lastModifiedDate`` (now unless given)."""
         when = modified or self.clock()
-        self.set_field(rec, record_type, "lastModifiedDate", when)
+        if "lastModifiedDate" in self.order(record_type):
+            self.set_field(rec, record_type, "lastModifiedDate", when)
         rid = rec.get("internalId", "")
         self.records[record_type][rid] = rec
         self.modified[record_type][rid] = when
@@ -303,7 +323,7 @@ class Book:
             if ext and ext in self.by_external[rtype]:
                 raise RecordError("DUP_RCRD", "This record already exists")
             rec = self.element(rtype, self.new_id(), ext)
-            self.set_field(rec, rtype, "createdDate", self.clock())
+            self.set_field(rec, rtype, self.creation_field(rtype), self.clock())
             self._merge(rec, rtype, incoming, new=True)
         except RecordError as exc:
             return WriteOutcome(False, rtype, None, ext, exc.code, exc.message)
@@ -503,7 +523,9 @@ class Book:
                 ("currency", self.text(doc, rtype, "currencyName")),
                 ("amount", fmt_money(value)),
             ]
-            order = field_order()["CustomerPayment" + ("Apply" if line_type == "ApplyList" else "Credit")]
+            order = self.types.order(
+                self.ns.customers, "CustomerPayment" + ("Apply" if line_type == "ApplyList" else "Credit")
+            )
             for name, text in sorted(values, key=lambda v: order.index(v[0])):
                 if text is not None:
                     etree.SubElement(line, self._tag("customerPayment", name)).text = text

@@ -9,6 +9,10 @@ what QuickBooks would refuse with QuickBooks-shaped faults.
 Throttling is on by default, at Intuit's published limits: 500 requests a minute per company,
 10 a second and 10 at once per company and app (ERP-FACTS: developer.intuit.com limits and
 throttles; the 2016 concurrency announcement). ``throttle=False`` turns it off for benchmarks.
+
+A query with ``MAXRESULTS`` above 1,000 is refused as QuickBooks refuses it: ``4001 Invalid
+query``, "QueryValidationError: value 1500 is too large. Max allowed value is 1000" (a real answer
+quoted in ruckus/quickbooks-ruby issue #24; see ``query.py``), not clamped.
 """
 
 from __future__ import annotations

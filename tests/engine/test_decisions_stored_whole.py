@@ -3,7 +3,8 @@
 A dunning action and the status of each of its invoices, a match verdict and its payment
 application: a process that dies while they are being stored must not leave the first without the
 others, or later cycles would take the decision as made while part of it never reaches the ERP.
-The death is simulated by a database error at the n-th outbox row of a cycle.
+The death is simulated by a database error at a chosen statement: after a decision's outbox rows
+were written, before the rule's own record of it is.
 """
 
 from __future__ import annotations
@@ -55,15 +56,15 @@ class Died(RuntimeError):
 
 
 @contextmanager
-def dies_at_outbox_row(store: StateStore, n: int) -> Iterator[list[int]]:
-    """The database fails on the n-th outbox row written while the block runs."""
+def dies_at(store: StateStore, table: str, n: int = 1) -> Iterator[list[int]]:
+    """The database fails on the n-th insert into ``table`` while the block runs."""
     seen = [0]
 
     def before(_conn, _cursor, statement: str, *_args) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+        if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()}"):
             seen[0] += 1
             if seen[0] == n:
-                raise Died(f"the process died at outbox row {n}")
+                raise Died(f"the process died writing row {n} of {table}")
 
     sa.event.listen(store.engine, "before_cursor_execute", before)
     try:
@@ -133,7 +134,7 @@ def test_a_sent_reminder_cut_off_between_its_invoices_statuses_reaches_the_erp_w
     cfg, exports = deployment(tmp_path / "cut", store_url, letters(tmp_path / "cut"))
     store = open_store(cfg)
     # The process dies at the second status of that letter, after the letter was filed.
-    with dies_at_outbox_row(store, pauses + first_of_several + 2), pytest.raises(Died):
+    with dies_at(store, "outbox", pauses + first_of_several + 2), pytest.raises(Died):
         sync_connection(cfg, cfg.connections[0], store, as_of=AS_OF)
     # Nothing of the cut decision is stored: the letter is not "sent" without all its statuses.
     for action in store.dunning_actions("shop", status="sent"):
@@ -152,7 +153,8 @@ def test_a_sure_match_cut_off_before_its_application_is_applied_at_the_next_cycl
 ) -> None:
     cfg, exports = deployment(tmp_path, store_url, CASHAPP)
     store = open_store(cfg)
-    with dies_at_outbox_row(store, 1):
+    # Cut after the first sure match's application was written, before its verdict is.
+    with dies_at(store, "match_results"):
         first = sync_connection(
             cfg, cfg.connections[0], store, deciders=deciders_for(cfg, cfg.connections[0])
         )

@@ -240,3 +240,75 @@ def test_netsuite_sync_killed_at_random_points_loses_nothing_and_creates_each_pa
                 now = erp.book.money(erp.record("invoice", i), "invoice", "amountRemaining")
                 assert now == (before - Decimal("10.00") if i in paid else before), f"invoice {i}"
     assert (outcome.killed_pulling, outcome.killed_writing) == (NETSUITE_SEEDS, NETSUITE_SEEDS)
+
+
+# -- the crash campaign: thousands of write-backs, dozens of kills, both stores ----------------------
+
+CAMPAIGN_INVOICES = int(os.environ.get("ARBRIDGE_CAMPAIGN_INVOICES", "10000"))
+CAMPAIGN_KILLS = int(os.environ.get("ARBRIDGE_CAMPAIGN_KILLS", "50"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_crash_campaign_of_50_kills_over_10000_write_backs_loses_none_and_applies_none_twice(
+    tmp_path: Path, store_url: str
+) -> None:
+    """Cycles killed between the rows of one decision, between a request's headers and its body,
+    and at random instants, restarted at once; the ERP's own ledger counts each write once."""
+    with QuickBooksSandbox(
+        seed="large", records=CAMPAIGN_INVOICES, refresh_grace_seconds=3600, throttle=False
+    ) as erp:
+        settings = tmp_path / "settings.json"
+        settings.write_text(
+            json.dumps(
+                {
+                    "base_url": erp.base_url,
+                    "token_url": erp.token_url,
+                    "realm_id": erp.realm_id,
+                    "client_id": erp.client_id,
+                    "client_secret": erp.client_secret,
+                    "refresh_token": erp.issue_refresh_token(),
+                    "collection_status_field_id": "1",
+                    "batch_max": 30,
+                }
+            )
+        )
+        connection = f"campaign-{tmp_path.name}"[:60]
+        campaign = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.engine.kill_campaign_target",
+                store_url,
+                str(settings),
+                connection,
+                str(CAMPAIGN_INVOICES),
+                str(CAMPAIGN_KILLS),
+                os.environ.get("ARBRIDGE_KILL_SEED", "20261204"),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert campaign.returncode == 0, campaign.stderr[-4000:]
+        result = json.loads(campaign.stdout.splitlines()[-1])
+        kills = Counter(result["kills"])
+        # Every way of dying was met, and often.
+        assert (
+            sum(kills.values()) >= CAMPAIGN_KILLS and min(kills[k] for k in ("row", "headers", "time")) >= 5
+        )
+
+        _, outbox = stored(store_url)
+        invoices = set(erp.db["Invoice"])
+        assert len(outbox) == len(invoices) >= CAMPAIGN_INVOICES
+        assert {t for _, t, _ in outbox} == invoices and {s for _, _, s in outbox} == {"done"}
+        # The ERP's ledger, per idempotency key: applied exactly once, none lost, none twice.
+        applied = Counter(w["bId"] for w in erp.writes_log if w["applied"])
+        counts = Counter(applied[batch_id_for(key)] for key, _, _ in outbox)
+        assert counts == {1: len(outbox)}, f"applied n times: number of keys {dict(counts)}"
+        assert sum(applied.values()) == len(outbox)
+        # And the company shows it: one update per invoice, each with the decided status.
+        assert {erp.db["Invoice"][i]["SyncToken"] for i in invoices} == {"1"}
+        assert {status_field(erp.db["Invoice"][i]) for i in invoices} == {"reminded · L2"}

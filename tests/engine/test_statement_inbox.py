@@ -36,6 +36,8 @@ BROKEN_CAMT = b"""<?xml version="1.0" encoding="UTF-8"?>
 <Ntry><Amt Ccy="EUR">10.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts></Ntry>
 </Stmt></BkToCstmrStmt></Document>
 """
+# Cut off by a transfer that died: the file as a whole cannot be read.
+TRUNCATED_CAMT = BROKEN_CAMT[: BROKEN_CAMT.index(b"</Stmt>")]
 
 
 def _config(tmp_path: Path, auto_threshold: float = 0.9) -> Path:
@@ -150,7 +152,9 @@ def test_statement_lines_are_applied_in_the_erp_once_however_often_the_file_is_d
     store.close()
 
 
-def test_a_malformed_statement_is_quarantined_with_its_reason_and_the_cycle_goes_on(tmp_path: Path) -> None:
+def test_a_statement_line_or_file_that_cannot_be_read_is_quarantined_with_its_reason_and_the_cycle_goes_on(
+    tmp_path: Path,
+) -> None:
     cfg = _config(tmp_path)
     (tmp_path / "inbox" / "broken.xml").write_bytes(BROKEN_CAMT)
     (tmp_path / "inbox" / "readme.txt").write_text("statements go here\n", encoding="utf-8")
@@ -160,7 +164,9 @@ def test_a_malformed_statement_is_quarantined_with_its_reason_and_the_cycle_goes
 
     store = open_store(load_config(cfg))
     reasons = {q["remote_id"]: q["reason"] for q in store.quarantined("shop")}
-    assert "no booking or value date" in reasons["broken.xml"]
+    # The entry without a date is set aside, not the file: it names the file and the entry.
+    [line] = [where for where in reasons if where.startswith("broken.xml: camt.053")]
+    assert "entry" in line and reasons[line] == "no booking or value date"
     assert reasons["readme.txt"] == "not a camt.053, BAI2 or MT940 statement"
     store.close()
     assert _cycle(cfg) == "ok"  # a quarantined file is not read again
@@ -225,7 +231,7 @@ def test_a_statement_that_cannot_be_read_goes_to_rejected_with_the_parse_error_b
     tmp_path: Path,
 ) -> None:
     cfg = _config(tmp_path)
-    (tmp_path / "inbox" / "broken.xml").write_bytes(BROKEN_CAMT)
+    (tmp_path / "inbox" / "broken.xml").write_bytes(TRUNCATED_CAMT)
     (tmp_path / "inbox" / "readme.txt").write_text("statements go here\n", encoding="utf-8")
     shutil.copy(DATA / "mt940_swift_keys.sta", tmp_path / "inbox" / "abn.sta")
     assert _cycle(cfg) == "ok"
@@ -238,14 +244,14 @@ def test_a_statement_that_cannot_be_read_goes_to_rejected_with_the_parse_error_b
         "rejected/readme.txt",
         "rejected/readme.txt.reason.txt",
     ]
-    assert files["rejected/broken.xml"] == BROKEN_CAMT
-    assert b"no booking or value date" in files["rejected/broken.xml.reason.txt"]
+    assert files["rejected/broken.xml"] == TRUNCATED_CAMT
+    assert b"not well-formed" in files["rejected/broken.xml.reason.txt"]
     assert files["rejected/readme.txt.reason.txt"] == b"not a camt.053, BAI2 or MT940 statement\n"
 
     # Dropped again: rejected again beside the first, with its own reason, and quarantined once.
-    (tmp_path / "inbox" / "broken.xml").write_bytes(BROKEN_CAMT)
+    (tmp_path / "inbox" / "broken.xml").write_bytes(TRUNCATED_CAMT)
     assert _cycle(cfg) == "ok"
-    assert b"no booking or value date" in _inbox_files(tmp_path)["rejected/broken-1.xml.reason.txt"]
+    assert b"not well-formed" in _inbox_files(tmp_path)["rejected/broken-1.xml.reason.txt"]
     store = open_store(load_config(cfg))
     assert sorted(q["remote_id"] for q in store.quarantined("shop")) == ["broken.xml", "readme.txt"]
     store.close()

@@ -29,9 +29,7 @@ INVOICES = 600
 def test_two_processes_relaying_one_outbox_write_each_status_once_and_never_crash(
     tmp_path: Path, store_url: str
 ) -> None:
-    with QuickBooksSandbox(
-        seed="large", records=INVOICES, refresh_grace_seconds=3600, throttle_per_minute=None
-    ) as erp:
+    with QuickBooksSandbox(seed="large", records=INVOICES, refresh_grace_seconds=3600, throttle=False) as erp:
         settings = tmp_path / "settings.json"
         settings.write_text(
             json.dumps(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,12 @@ from connectors.netsuite import NetSuiteConnector
 from sandboxes.netsuite import NetSuiteSandbox
 
 
+@pytest.fixture(autouse=True)
+def _vendor_specs(specs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sandbox started here reads Oracle's files from where the ``specs_dir`` fixture found them."""
+    monkeypatch.setenv("ARBRIDGE_SPECS", str(specs_dir))
+
+
 @pytest.fixture
 def sandbox() -> Iterator[NetSuiteSandbox]:
     with NetSuiteSandbox(seed="demo") as sb:
@@ -19,14 +26,18 @@ def sandbox() -> Iterator[NetSuiteSandbox]:
 
 
 def settings_for(sb: NetSuiteSandbox, **overrides: Any) -> dict[str, Any]:
-    """Connection settings for a sandbox, as an admin would write them."""
+    """Connection settings for a sandbox, as an admin would write them.
+
+    The WSDL is the very file the sandbox serves, read where it lies: one zeep parse serves every
+    test of the process (the served copy is loaded by the tests that are about it).
+    """
     settings: dict[str, Any] = {
         "account": sb.account,
         "consumer_key": sb.consumer_key,
         "consumer_secret": sb.consumer_secret,
         "token_id": sb.token_id,
         "token_secret": sb.token_secret,
-        "wsdl_url": sb.wsdl_url,
+        "wsdl_url": sb.files.wsdl.as_uri(),
         "endpoint": sb.url,
     }
     settings.update(overrides)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -95,14 +95,13 @@ def _full_cycle(sandbox: NetSuiteSandbox, conn: NetSuiteConnector) -> None:
     assert conn.check().ok
 
 
-@pytest.mark.parametrize("wsdl", ["sandbox subset", "oracle 2023_2"])
+@pytest.mark.parametrize("wsdl", ["served by the sandbox", "oracle 2023_2 file"])
 def test_every_connector_envelope_validates_against_oracle_xsd(
     oracle: EnvelopeValidator, oracle_wsdl: Path, wsdl: str, sandbox_settings: Any
 ) -> None:
     with NetSuiteSandbox(seed="demo") as sandbox:
         overrides: dict[str, Any] = {"page_size": 20}
-        if wsdl.startswith("oracle"):
-            overrides["wsdl_url"] = oracle_wsdl.as_uri()
+        overrides["wsdl_url"] = oracle_wsdl.as_uri() if wsdl.startswith("oracle") else sandbox.wsdl_url
         conn = NetSuiteConnector.create(sandbox_settings(sandbox, **overrides), ConnectorContext("fidelity"))
         answers: list[bytes] = []
         conn.client.session.hooks["response"].append(
@@ -172,61 +171,150 @@ def test_older_namespace_search_answer_reads_like_the_current_one(samples: list[
 
 
 @pytest.fixture(scope="module")
-def sdk_sandbox() -> Iterator[NetSuiteSandbox]:
-    with NetSuiteSandbox(seed="demo") as sb:
+def sdk_sandbox(specs_dir: Path) -> Iterator[NetSuiteSandbox]:
+    with NetSuiteSandbox(seed="demo", specs=specs_dir) as sb:
         yield sb
 
 
-def test_netsuitesdk_client_searches_gets_and_upserts_against_the_sandbox(
-    oracle_wsdl: Path, sdk_sandbox: NetSuiteSandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def sdk(sdk_sandbox: NetSuiteSandbox, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """netsuitesdk's own client, built from the WSDL the sandbox serves (its URL templates moved there)."""
     from netsuitesdk.internal.client import NetSuiteClient
 
     sb = sdk_sandbox
-    # netsuitesdk builds both URLs from class-level templates: point them at Oracle's WSDL file and
-    # at the sandbox's endpoint.
     monkeypatch.setattr(
-        NetSuiteClient, "WSDL_URL_TEMPLATE", oracle_wsdl.as_uri() + "#{account}{wsdl_version}"
+        NetSuiteClient, "WSDL_URL_TEMPLATE", sb.base_url + "/wsdl/{wsdl_version}/netsuite.wsdl"
     )
     monkeypatch.setattr(
-        NetSuiteClient, "DATACENTER_URL_TEMPLATE", sb.url + "#{account}{netsuite_port_version}"
+        NetSuiteClient, "DATACENTER_URL_TEMPLATE", sb.base_url + "/services/{netsuite_port_version}"
     )
     client = NetSuiteClient(account=sb.account, caching=False, wsdl_version="2023_2", page_size=20)
     client.connect_tba(sb.consumer_key, sb.consumer_secret, sb.token_id, sb.token_secret)
+    return client
 
-    found = client.search(client.CustomerSearchBasic())
-    assert found.totalRecords == len(sb.ids("customer")) and len(found.recordList.record) == 16
+
+def _answers(client: Any) -> list[bytes]:
+    """Every SOAP answer the client receives from now on, to validate against Oracle's schema."""
+    answers: list[bytes] = []
+    client._client.transport.session.hooks["response"].append(
+        lambda r, *a, **k: answers.append(r.content) if r.request.method == "POST" else None
+    )
+    return answers
+
+
+def test_netsuitesdk_loads_the_served_wsdl_and_reads_customers_invoices_and_currencies(
+    sdk: Any, sdk_sandbox: NetSuiteSandbox, oracle: EnvelopeValidator
+) -> None:
+    sb = sdk_sandbox
+    answers = _answers(sdk)
+    # netsuitesdk's count(): a CustomerSearch holding its basic search (isInactive is false).
+    customers = sdk.search(
+        sdk.CustomerSearch(
+            basic=sdk.CustomerSearchBasic(isInactive=sdk.SearchBooleanField(searchValue=False))
+        )
+    )
+    active = [
+        rid for rid in sb.ids("customer") if sb.record("customer", rid).findtext("{*}isInactive") != "true"
+    ]
+    assert customers.totalRecords == len(active) and len(customers.records) == len(active)
 
     invoice_id = sb.ids("invoice")[0]
-    invoice = client.get("invoice", internalId=invoice_id)
+    invoice = sdk.get("invoice", internalId=invoice_id)
     assert invoice.internalId == invoice_id and invoice.tranId.startswith("INV")
 
+    # A transaction search for one customer: entity anyOf, the way integrations filter by customer.
+    owner = invoice.entity.internalId
+    by_customer = sdk.search(
+        sdk.TransactionSearchBasic(
+            entity=sdk.SearchMultiSelectField(
+                searchValue=[sdk.RecordRef(internalId=owner)], operator="anyOf"
+            ),
+            type=sdk.SearchEnumMultiSelectField(searchValue=["_invoice"], operator="anyOf"),
+        )
+    )
+    expected = [
+        rid
+        for rid in sb.ids("invoice")
+        if sb.record("invoice", rid).find("{*}entity").get("internalId") == owner
+    ]
+    assert sorted(r.internalId for r in by_customer.records) == sorted(expected)
+
+    currencies = sdk.getAll("currency")
+    assert {c.symbol for c in currencies} == {"USD", "EUR", "GBP"}
+    assert [c.name for c in currencies if c.isBaseCurrency] == ["US Dollar"]
+    assert all(r.status == 200 for r in sb.requests_log)
+    assert answers and all(oracle.errors(body) == [] for body in answers)
+
+
+def test_a_modified_since_search_without_a_time_zone_is_answered_in_account_time(
+    sdk: Any, sdk_sandbox: NetSuiteSandbox, oracle: EnvelopeValidator
+) -> None:
+    answers = _answers(sdk)
+    since = datetime(2000, 1, 1, 8, 30)  # naive: zeep writes xsd:dateTime without an offset
+    found = sdk.search(
+        sdk.TransactionSearchBasic(lastModifiedDate=sdk.SearchDateField(searchValue=since, operator="after"))
+    )
+    assert found.totalRecords == sum(
+        len(sdk_sandbox.ids(t)) for t in ("invoice", "creditMemo", "customerPayment")
+    )
+    later = sdk.search(
+        sdk.TransactionSearchBasic(
+            lastModifiedDate=sdk.SearchDateField(searchValue=datetime(2999, 1, 1), operator="after")
+        )
+    )
+    assert later.totalRecords == 0
+    assert [oracle.errors(body) for body in answers] == [[], []]
+
+
+def test_records_created_through_netsuitesdk_read_back_valid_against_oracle_schema(
+    sdk: Any, sdk_sandbox: NetSuiteSandbox, oracle: EnvelopeValidator
+) -> None:
+    sb = sdk_sandbox
+    answers = _answers(sdk)
+    customer = sdk.Customer(externalId="sdk-customer-1", companyName="Quayside Chandlery", isPerson=False)
+    created = sdk.upsert(customer)
+    # zeep (strict) deserializes the record; a field outside Oracle's Customer would fail it.
+    again = sdk.get("customer", internalId=created.internalId)
+    assert again.companyName == "Quayside Chandlery" and again.dateCreated is not None
+    stored = sb.record("customer", created.internalId)
+    assert stored.find("{*}dateCreated") is not None and stored.find("{*}createdDate") is None
+
+    invoice_id = sb.ids("invoice")[1]
+    invoice = sdk.get("invoice", internalId=invoice_id)
     # netsuitesdk's type table has no CustomerPayment: take it from the same zeep client.
     types = "urn:customers_2023_2.transactions.webservices.netsuite.com"
-    payment_type = client._client.get_type(f"{{{types}}}CustomerPayment")
-    apply_list = client._client.get_type(f"{{{types}}}CustomerPaymentApplyList")
-    apply_line = client._client.get_type(f"{{{types}}}CustomerPaymentApply")
+    payment_type = sdk._client.get_type(f"{{{types}}}CustomerPayment")
+    apply_list = sdk._client.get_type(f"{{{types}}}CustomerPaymentApplyList")
+    apply_line = sdk._client.get_type(f"{{{types}}}CustomerPaymentApply")
     due = float(invoice.amountRemaining)
     payment = payment_type(
         externalId="sdk-payment-1",
-        customer=client.RecordRef(internalId=invoice.entity.internalId),
+        customer=sdk.RecordRef(internalId=invoice.entity.internalId),
         payment=due,
         applyList=apply_list(apply=[apply_line(apply=True, doc=int(invoice_id), amount=due)]),
     )
     before = len(sb.ids("customerPayment"))
-    first = client.upsert(payment)
-    second = client.upsert(payment)
+    first = sdk.upsert(payment)
+    second = sdk.upsert(payment)
     assert first.internalId == second.internalId
     assert len(sb.ids("customerPayment")) == before + 1
     assert sb.record("invoice", invoice_id).findtext("{*}status") == "Paid In Full"
-    assert all(r.status == 200 for r in sb.requests_log)
+    paid = sdk.get("customerPayment", internalId=first.internalId)
+    assert paid.createdDate is not None
+    assert all(oracle.errors(body) == [] for body in answers)
 
 
-def test_sandbox_wsdl_is_served_with_its_own_endpoint(sdk_sandbox: NetSuiteSandbox) -> None:
+def test_sandbox_serves_oracles_wsdl_with_its_own_endpoint_and_nothing_else(
+    sdk_sandbox: NetSuiteSandbox, oracle_wsdl: Path
+) -> None:
     wsdl = requests.get(sdk_sandbox.wsdl_url, timeout=10)
-    assert wsdl.status_code == 200 and sdk_sandbox.url.encode() in wsdl.content
+    assert wsdl.status_code == 200
+    served = etree.fromstring(wsdl.content)
+    [address] = served.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address")
+    assert address.get("location") == sdk_sandbox.url
+    oracle = etree.parse(str(oracle_wsdl)).getroot()
+    assert len(list(served.iter("{*}operation"))) == len(list(oracle.iter("{*}operation")))
     xsd = requests.get(sdk_sandbox.wsdl_url.replace("netsuite.wsdl", "xsd/platform.core.xsd"), timeout=10)
-    assert xsd.status_code == 200 and b"TokenPassport" in xsd.content
-    assert (
-        requests.get(sdk_sandbox.base_url + "/wsdl/v2023_2_0/../../server.py", timeout=10).status_code == 404
-    )
+    assert xsd.content == (oracle_wsdl.parent / "xsd" / "platform.core.xsd").read_bytes()
+    for sneaky in ("/wsdl/v2023_2_0/../../server.py", "/wsdl/v2023_2_0/xsd/../../SOURCES.md"):
+        assert requests.get(sdk_sandbox.base_url + sneaky, timeout=10).status_code == 404

@@ -13,7 +13,7 @@ import pytest
 import responses
 from qbo_fakes import FakeQbo, Sent, invoice, json_answer, make_connector
 
-from connectors.base import OutboundOp
+from connectors.base import MemoryKeyValueStore, OutboundOp
 from connectors.errors import BadRecordError, ConflictError, PermanentError
 from connectors.quickbooks.connector import (
     batch_id_for,
@@ -152,7 +152,11 @@ def test_every_write_carries_requestid_from_the_outbox_key() -> None:
     assert batch.params["requestid"] == request_id_for([op.key for op in ops])
     assert batch.params["minorversion"] == "75"
     items = batch.json()["BatchItemRequest"]
-    assert [i["bId"] for i in items] == [batch_id_for(op.key) for op in ops]
+    # The status and the note of invoice 130 travel as one update (under the status's bId).
+    assert [i["bId"] for i in items] == [
+        batch_id_for(op.key) for op in (STATUS, NEW_PAYMENT, EXISTING_PAYMENT)
+    ]
+    assert items[0]["Invoice"]["CustomField"] and marker_for(NOTE.key) in items[0]["Invoice"]["PrivateNote"]
     assert [r.key for r in results] == [op.key for op in ops]
     assert all(r.ok for r in results), [r.error for r in results]
     # The same operations resent produce the same requestid: Intuit answers the retry from its log.
@@ -318,3 +322,45 @@ def test_query_statements_name_only_intuit_fields(specs_dir: Path, entity: str) 
         head, *rest = name.split(".")
         assert head in names, f"{entity} has no {head}"
         assert not rest or rest[0] in meta
+
+
+def test_an_operation_an_admin_put_back_leaves_under_a_new_request_id_and_keeps_it_for_resends() -> None:
+    state = MemoryKeyValueStore()
+    fake, _ = _write([STATUS], state=state)
+    first = fake.api_calls("batch")[0].params["requestid"]
+    fake, _ = _write([OutboundOp(STATUS.key, STATUS.op, new_request=True)], state=state)
+    renewed = fake.api_calls("batch")[0].params["requestid"]
+    fake, _ = _write([STATUS], state=state)  # a resend after a lost answer
+    assert first == request_id_for([STATUS.key]) and renewed != first
+    assert fake.api_calls("batch")[0].params["requestid"] == renewed
+
+
+def test_a_request_refused_as_a_whole_is_not_sent_again_under_its_id() -> None:
+    state = MemoryKeyValueStore()
+    with responses.RequestsMock() as rsps:
+        fake = FakeQbo(rsps)
+        fake.install()
+        _fake_store(fake)
+        fake.handlers["batch"] = lambda sent: json_answer(
+            {
+                "Fault": {
+                    "Error": [{"Message": "Request has invalid or unsupported property", "code": "2010"}],
+                    "type": "ValidationFault",
+                }
+            },
+            status=400,
+        )
+        with pytest.raises(BadRecordError):
+            make_connector(fake, state=state).write([STATUS])
+        refused = fake.api_calls("batch")[0].params["requestid"]
+    fake, [result] = _write([STATUS], state=state)
+    assert result.ok and fake.api_calls("batch")[0].params["requestid"] != refused
+
+
+def test_two_status_updates_of_one_invoice_are_not_merged() -> None:
+    later = OutboundOp(
+        "conn/collection_status/invoice/130/77aa",
+        STATUS.op.model_copy(update={"collection_status": CollectionStatus.ON_HOLD}),
+    )
+    fake, _ = _write([STATUS, later])
+    assert len(fake.api_calls("batch")[0].json()["BatchItemRequest"]) == 2

@@ -1,89 +1,36 @@
-"""The sandbox's schema subset and its envelope checks."""
+"""The NetSuite sandbox's envelope checks against Oracle's full schema, SOAPAction, searches, getAll."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import socket
+import time
+from collections.abc import Iterator
 
 import pytest
 import requests
 from lxml import etree
+from pydantic import SecretStr
 
+from connectors.netsuite.client import Credentials, SuiteTalkClient, as_list, to_python
 from sandboxes.netsuite import NetSuiteSandbox
-from sandboxes.netsuite.schema import HERE, XSD
-
-_S = f"{{{XSD}}}"
-
-
-def _components(path: Path) -> dict[tuple[str, str], etree._Element]:
-    root = etree.parse(str(path)).getroot()
-    tns = root.get("targetNamespace", "")
-    return {(tns, f"{etree.QName(c).localname}:{c.get('name')}"): c for c in root if c.get("name")}
-
-
-def _resolve(el: etree._Element, value: str | None) -> str | None:
-    if not value:
-        return None
-    prefix, _, name = value.rpartition(":")
-    return f"{{{el.nsmap.get(prefix or None, '')}}}{name}"
-
-
-def _shape(el: etree._Element) -> dict[str, object]:
-    """Names and resolved types of a component's elements, attributes, bases and enumerations."""
-    return {
-        "elements": [
-            (e.get("name"), _resolve(e, e.get("type")), _resolve(e, e.get("ref")), e.get("maxOccurs"))
-            for e in el.iter(_S + "element")
-        ],
-        "attributes": [(a.get("name"), _resolve(a, a.get("type"))) for a in el.iter(_S + "attribute")],
-        "bases": [_resolve(b, b.get("base")) for b in el.iter(_S + "extension", _S + "restriction")],
-        "enums": [e.get("value") for e in el.iter(_S + "enumeration")],
-        "type": _resolve(el, el.get("type")),
-        "abstract": el.get("abstract"),
-    }
-
-
-def test_sandbox_subset_agrees_with_oracle_xsd(specs_dir: Path) -> None:
-    oracle_dir = specs_dir / "netsuite" / "2023_2" / "xsd"
-    checked = 0
-    for ours_path in sorted((HERE / "xsd").glob("*.xsd")):
-        ours = _components(ours_path)
-        theirs = _components(oracle_dir / ours_path.name)
-        for key, comp in ours.items():
-            assert key in theirs, f"{ours_path.name}: {key} is not in Oracle's schema"
-            mine, oracle = _shape(comp), _shape(theirs[key])
-            assert mine["bases"] == oracle["bases"] and mine["type"] == oracle["type"], key
-            assert mine["abstract"] == oracle["abstract"], key
-            assert mine["attributes"] == oracle["attributes"], key
-            # A subset: every element we declare is Oracle's, with its type, in Oracle's order.
-            order = [e for e in oracle["elements"] if e in mine["elements"]]  # type: ignore[attr-defined]
-            assert mine["elements"] == order, key
-            assert set(mine["enums"]) <= set(oracle["enums"]), key  # type: ignore[arg-type]
-            checked += 1
-    assert checked > 100
-    wsdl = etree.parse(str(HERE / "netsuite.wsdl")).getroot()
-    oracle_wsdl = etree.parse(str(specs_dir / "netsuite" / "2023_2" / "netsuite.wsdl")).getroot()
-    assert wsdl.get("targetNamespace") == oracle_wsdl.get("targetNamespace")
-    parts = {
-        (p.getparent().get("name"), p.get("name"), p.get("element")) for p in oracle_wsdl.iter("{*}part")
-    }
-    assert {
-        (p.getparent().get("name"), p.get("name"), p.get("element")) for p in wsdl.iter("{*}part")
-    } <= parts
 
 
 @pytest.fixture
-def sandbox() -> NetSuiteSandbox:
-    sb = NetSuiteSandbox(seed="empty").start()
-    yield sb  # type: ignore[misc]
-    sb.stop()
+def sandbox() -> Iterator[NetSuiteSandbox]:
+    with NetSuiteSandbox(seed="empty") as sb:
+        yield sb
 
 
-def _post(sb: NetSuiteSandbox, body: bytes) -> requests.Response:
-    return requests.post(
-        sb.url, data=body, headers={"Content-Type": "text/xml", "SOAPAction": '"get"'}, timeout=10
-    )
+def _operation(body: bytes) -> str:
+    return str(etree.QName(etree.fromstring(body).find(f"{{{SOAP}}}Body")[0]).localname)
 
 
+def _post(sb: NetSuiteSandbox, body: bytes, action: str | None = None) -> requests.Response:
+    headers = {"Content-Type": "text/xml", "SOAPAction": f'"{action or _operation(body)}"'}
+    return requests.post(sb.url, data=body, headers=headers, timeout=10)
+
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 ENVELOPE = (
     '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
     'xmlns:m="urn:messages_2023_2.platform.webservices.netsuite.com" '
@@ -93,11 +40,12 @@ ENVELOPE = (
 
 
 def test_sandbox_rejects_an_envelope_that_violates_the_schema(sandbox: NetSuiteSandbox) -> None:
-    # getDeleted with an element SuiteTalk does not define, and a get with no baseRef.
+    # getDeleted with an element SuiteTalk does not define, a get with no baseRef, and a record type
+    # Oracle's RecordType does not list.
     for body in (
         "<m:getDeleted><m:pageNumber>1</m:pageNumber></m:getDeleted>",
         "<m:get/>",
-        '<m:get><m:baseRef xsi:type="c:RecordRef" type="salesOrder" internalId="1"/></m:get>',
+        '<m:get><m:baseRef xsi:type="c:RecordRef" type="nonsenseOrder" internalId="1"/></m:get>',
     ):
         answer = _post(sandbox, ENVELOPE.format(body=body).encode())
         assert answer.status_code == 500
@@ -168,3 +116,94 @@ def test_sandbox_answers_list_operations_over_the_limit_with_a_record_count_faul
     envelope = client.envelope("updateList", record=[invoice(internalId=str(i)) for i in range(101)])
     answer = _post(sandbox, envelope)
     assert answer.status_code == 500 and b"exceededRecordCountFault" in answer.content
+
+
+def _client(sb: NetSuiteSandbox) -> SuiteTalkClient:
+    return SuiteTalkClient(
+        Credentials(
+            sb.account,
+            sb.consumer_key,
+            SecretStr(sb.consumer_secret),
+            sb.token_id,
+            SecretStr(sb.token_secret),
+        ),
+        wsdl_url=sb.files.wsdl.as_uri(),
+        endpoint=sb.url,
+    )
+
+
+def test_a_request_without_soapaction_is_refused_like_axis_refuses_it(sandbox: NetSuiteSandbox) -> None:
+    envelope = _client(sandbox).envelope("getAll", record={"recordType": "currency"})
+    answer = requests.post(sandbox.url, data=envelope, headers={"Content-Type": "text/xml"}, timeout=10)
+    assert answer.status_code == 500
+    fault = etree.fromstring(answer.content).find(".//{*}Fault")
+    assert fault is not None
+    assert fault.findtext("faultcode") == "ns1:Client.NoSOAPAction"
+    assert fault.findtext("faultstring") == "no SOAPAction header!"
+
+
+def test_a_soapaction_naming_another_operation_is_refused(sandbox: NetSuiteSandbox) -> None:
+    envelope = _client(sandbox).envelope("getAll", record={"recordType": "currency"})
+    answer = _post(sandbox, envelope, action="delete")
+    assert answer.status_code == 500
+    assert b"does not name the operation in the body (getAll)" in answer.content
+    assert sandbox.calls("getAll") == 1 and sandbox.requests_log[-1].status == 500
+
+
+def test_get_all_currencies_answers_the_accounts_currencies(sandbox: NetSuiteSandbox) -> None:
+    client = _client(sandbox)
+    answer = client.call("getAll", record={"recordType": "currency"})
+    result = to_python(answer)["getAllResult"]
+    assert result["status"]["isSuccess"] == "true"
+    assert result["totalRecords"] == "3"
+    assert {r["symbol"] for r in as_list(result["recordList"])} == {"USD", "EUR", "GBP"}
+    states = to_python(client.call("getAll", record={"recordType": "state"}))["getAllResult"]
+    assert states["totalRecords"] == "0"
+
+
+def test_a_search_value_without_a_time_zone_is_answered_not_dropped(sandbox: NetSuiteSandbox) -> None:
+    body = (
+        '<m:search><m:searchRecord xsi:type="cm:TransactionSearchBasic" '
+        'xmlns:cm="urn:common_2023_2.platform.webservices.netsuite.com">'
+        '<cm:lastModifiedDate operator="after"><c:searchValue>2024-03-01T10:00:00</c:searchValue>'
+        "</cm:lastModifiedDate></m:searchRecord></m:search>"
+    )
+    client = _client(sandbox)
+    header = etree.fromstring(client.envelope("getAll", record={"recordType": "currency"})).find(
+        f"{{{SOAP}}}Header"
+    )
+    envelope = etree.fromstring(ENVELOPE.format(body=body).encode())
+    envelope.insert(0, header)
+    answer = _post(sandbox, etree.tostring(envelope))
+    assert answer.status_code == 200, answer.text
+    result = etree.fromstring(answer.content).find(".//{*}searchResult")
+    assert result is not None and result.findtext("{*}totalRecords") == "0"
+
+
+def test_joined_criteria_the_account_cannot_evaluate_are_refused_by_name_not_answered_wrongly(
+    sandbox: NetSuiteSandbox,
+) -> None:
+    client = _client(sandbox)
+    search = client.type("relationships", "CustomerSearch")(
+        transactionJoin=client.type("common", "TransactionSearchBasic")(
+            tranId=client.type("core", "SearchStringField")(searchValue="INV1", operator="is")
+        )
+    )
+    result = to_python(client.call("search", searchRecord=search))["searchResult"]
+    assert result["status"]["isSuccess"] == "false"
+    detail = result["status"]["statusDetail"]
+    assert detail["code"] == "INVALID_SRCH_CRITERIA" and "transactionJoin" in detail["message"]
+
+
+def test_an_envelope_cut_short_by_a_dying_client_is_never_acted_on(sandbox: NetSuiteSandbox) -> None:
+    envelope = _client(sandbox).envelope("getAll", record={"recordType": "currency"})
+    head = (
+        f"POST /services/NetSuitePort_2023_2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+        f'SOAPAction: "getAll"\r\nContent-Length: {len(envelope)}\r\n\r\n'
+    ).encode()
+    with socket.create_connection(("127.0.0.1", sandbox.port)) as client:
+        client.sendall(head + envelope[: len(envelope) // 2])
+    time.sleep(0.3)
+    assert sandbox.requests_log == []
+    assert _post(sandbox, envelope).status_code == 200
+    assert [r.operation for r in sandbox.requests_log] == ["getAll"]

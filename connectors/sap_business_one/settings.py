@@ -1,0 +1,72 @@
+"""Settings of one SAP Business One connection (one company database behind one Service Layer)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+
+from connectors.base import ConnectorSettings
+from mapping.models import CollectionStatus
+
+__all__ = ["SapBusinessOneSettings"]
+
+
+class SapBusinessOneSettings(ConnectorSettings):
+    """Settings of one B1 connection.
+
+    Attributes:
+        service_url: the Service Layer's v2 root, ``https://b1.example.com:50000/b1s/v2``.
+        company_db: the company database (``SBODEMOUS``), as in B1's login window.
+        username, password: a B1 user licensed for the Service Layer (an indirect-access user).
+        time_zone: the zone of the B1 database server, in which B1 stamps UpdateDate/UpdateTime.
+        page_size: records per page (``Prefer: odata.maxpagesize``; B1's own default is 20).
+        overlap_minutes: how far each incremental read reaches back before the newest change read
+            (a long B1 transaction commits after its stamp).
+        batch_max: operations per multipart ``$batch``.
+        transfer_account: the G/L account of the bank transfer a written payment comes from
+            (``TransferAccount``, e.g. ``_SYS00000000103`` or ``1020000``); payments need it.
+        status_field, level_field, next_action_field: names of the user-defined fields (without
+            ``U_``) on invoices (OINV, all document headers) and business partners (OCRD).
+        key_field: the user-defined field on incoming payments (ORCT) holding the outbox key.
+        block_dunning_statuses: collection statuses that also set ``BlockDunning`` on the
+            invoice or business partner written.
+        verify_tls, ca_bundle: TLS verification (B1 ships a self-signed certificate: put its CA
+            in ``ca_bundle``).
+        timeout: seconds per call.
+    """
+
+    service_url: str = Field(min_length=1)
+    company_db: str = Field(min_length=1)
+    username: str = Field(min_length=1)
+    password: SecretStr
+    time_zone: str = "UTC"
+    page_size: int = Field(default=500, ge=1, le=5000)
+    overlap_minutes: int = Field(default=10, ge=0, le=24 * 60)
+    batch_max: int = Field(default=100, ge=1, le=500)
+    transfer_account: str | None = Field(default=None, max_length=15)
+    status_field: str = Field(default="ARB_CollStatus", min_length=1, max_length=18)
+    level_field: str = Field(default="ARB_DunLevel", min_length=1, max_length=18)
+    next_action_field: str = Field(default="ARB_NextAction", min_length=1, max_length=18)
+    key_field: str = Field(default="ARB_OutboxKey", min_length=1, max_length=18)
+    block_dunning_statuses: list[CollectionStatus] = Field(default_factory=list)
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    timeout: float = Field(default=120.0, gt=0, le=900)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'Europe/Berlin')") from None
+        return value
+
+    @field_validator("service_url")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not value.endswith("/b1s/v2"):
+            raise ValueError("the Service Layer's v2 root, ending in /b1s/v2 (OData v4)")
+        return value
