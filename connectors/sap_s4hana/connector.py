@@ -108,6 +108,10 @@ SETTLED_IN = {
     Stream.CREDIT_MEMOS: ap.Settles.CREDIT_MEMO,
     Stream.PAYMENTS: ap.Settles.PAYMENT,
 }
+#: The SAP property the amounts computed in items.py come from (a reject names it).
+COMPUTED_FROM = dict.fromkeys(
+    ("total", "open_amount", "amount", "unapplied_amount", "allocations"), "AmountInTransactionCurrency"
+)
 #: The longest ``$filter`` of documents sent in one GET (SAP Gateway's URLs stay well under 8 KB).
 FILTER_CHARS = 4000
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -582,7 +586,8 @@ class SapS4HanaConnector(Connector):
                 rejects.append(Reject(stream, it.item_id(raw), exc.field, exc.reason, raw))
                 continue
             except MappingError as exc:
-                rejects.append(Reject(stream, exc.remote_id, exc.path or exc.field, exc.reason, raw))
+                path = exc.path or COMPUTED_FROM.get((exc.field or "").split(".")[0]) or exc.field
+                rejects.append(Reject(stream, exc.remote_id, path, exc.reason, raw))
                 continue
             digest = _hash(record)
             if record.remote_id in recent or any(
