@@ -16,7 +16,8 @@ Writing
     Collection status → A_CustomerDunning of the invoice's customer and company code (dunning
     level, last dunned, a block reason for the statuses an admin maps), PATCH with If-Match, one
     change set per dunning record in one ``$batch``. Payment applications → journal entries
-    through SOAP (``journal.py``), looked up by their document reference before any resend.
+    through SOAP (``journal.py``), looked up by their document reference before any resend, and
+    read back as what they settle (``applied.py``).
 """
 
 from __future__ import annotations
@@ -614,17 +615,22 @@ class SapS4HanaConnector(Connector):
     def _applications(self, since: str | None) -> tuple[ap.Applications, int]:
         """Read the items that settle others: SAP's partial payments and the lines arbridge posted.
 
-        Both are customer items of a payment document (arbridge's document type, or any with an
-        InvoiceReference): the open ones, and with ``since`` those cleared since then (what they
-        settled is open again, or paid), paged by key.
+        Both are customer items: with an InvoiceReference, or of arbridge's document type with a
+        reference of arbridge's shape. The open ones are read, and with ``since`` those cleared
+        since then (what they settled is open again, or paid), paged by key.
         """
         doc_type = quote(self.sap.payment_document_type)
         still = "IsCleared eq false"
         if since:
             still += f" or ClearingCreationDate ge datetime'{since}T00:00:00'"
+        # arbridge's references all start with AR: a key range, not every payment on account.
+        ours = (
+            f"AccountingDocumentType eq {doc_type}"
+            " and DocumentReferenceID ge 'AR' and DocumentReferenceID lt 'AS'"
+        )
         condition = (
             f"{self._company_filter()} and FinancialAccountType eq 'D'"
-            f" and (InvoiceReference ne '' or AccountingDocumentType eq {doc_type}) and ({still})"
+            f" and (InvoiceReference ne '' or ({ours})) and ({still})"
         )
         apps = ap.Applications(since)
         calls = 0

@@ -11,8 +11,8 @@ canonical document:
 - any other credit item (DG, RV credit memos) is a credit memo.
 
 Amounts are signed in SAP (credits negative); canonical totals are positive. A cleared item is
-settled (paid, applied). An open invoice's open amount is its amount less the open partial
-payments that point at it.
+settled (paid, applied). An open item's open amount is its amount less what open items settle
+of it (partial payments that name it; the lines of arbridge's postings, see ``applied.py``).
 
 SAP never deletes a posted document: a mistaken one is reversed (FB08), which clears it with a
 reversal document. Both the reversed item (IsReversed) and the reversal's item (IsReversal) are

@@ -132,6 +132,10 @@ def payments(store: StateStore) -> list[Payment]:
     return [p for p in store.iter_records("s4", Stream.PAYMENTS) if isinstance(p, Payment)]
 
 
+def unapplied(store: StateStore) -> list[Payment]:
+    return [p for p in payments(store) if p.unapplied_amount > 0]
+
+
 def outbox_applications(store: StateStore) -> list[str]:
     return [r.key for r in store.outbox_rows("s4") if r.op_type == "payment_application"]
 
@@ -173,7 +177,3 @@ def test_cash_posted_for_a_full_and_a_partial_payment_is_never_applied_again(
             (ON_ACCOUNT[0], ON_ACCOUNT[2])
         ]
         store.close()
-
-
-def unapplied(store: StateStore) -> list[Payment]:
-    return [p for p in payments(store) if p.unapplied_amount > 0]
