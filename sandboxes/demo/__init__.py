@@ -39,6 +39,7 @@ ERP_MODULES = {
     "sap-s4hana": "sandboxes.demo.sap_s4hana",
     "sap-business-one": "sandboxes.demo.sap_business_one",
     "csv": "sandboxes.demo.csv_exports",
+    "dynamics-gp": "sandboxes.demo.dynamics_gp",
 }
 
 
