@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,6 @@ import yaml
 from pydantic import ValidationError
 
 from mapping.models import RECORD_TYPES, Record, Stream
-from mapping.money import AmountError
 
 _MISSING = object()
 
@@ -62,17 +61,29 @@ class MappingError(ValueError):
         super().__init__(f"{self.stream.value} {remote_id or '?'}: {where}: {reason}")
 
 
-def error_location(err: Mapping[str, Any]) -> tuple[str | int, ...]:
+def error_location(err: Mapping[str, Any], fields: Iterable[str] | None = None) -> tuple[str | int, ...]:
     """Where one of pydantic's validation errors is, as a path of field names and list indexes.
 
-    A check across fields (an amount against its currency) has no location of its own; its error
-    names the amount it refused.
+    A check across fields (a model validator: an amount against its currency) has no location of
+    its own. Its error is placed at the ``field`` its cause names (a dotted path, as ``AmountError``
+    carries), else at the first canonical field its message names: one of ``fields`` (the
+    record's), or of any canonical record when None.
     """
     loc = tuple(err.get("loc") or ())
-    cause = (err.get("ctx") or {}).get("error")
-    if not loc and isinstance(cause, AmountError):
-        loc = tuple(int(p) if p.isdigit() else p for p in cause.field.split("."))
-    return loc
+    if loc:
+        return loc
+    named = getattr((err.get("ctx") or {}).get("error"), "field", None)
+    if isinstance(named, str) and named:
+        return tuple(int(p) if p.isdigit() else p for p in named.split("."))
+    if fields is None:
+        fields = {name for model in RECORD_TYPES.values() for name in model.model_fields}
+    message = str(err.get("msg") or "")
+    mentioned = [
+        (found.start(), name)
+        for name in fields
+        if (found := re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", message)) is not None
+    ]
+    return (min(mentioned)[1],) if mentioned else ()
 
 
 class MapFileError(ValueError):
@@ -253,7 +264,7 @@ class FieldMap:
             return RECORD_TYPES[stream].model_validate(values)
         except ValidationError as exc:
             err = exc.errors()[0]
-            loc = error_location(err)
+            loc = error_location(err, RECORD_TYPES[stream].model_fields)
             field = ".".join(str(p) for p in loc) or None
             top = str(loc[0]) if loc else None
             path = self._path_of(self.fields(stream).get(top)) if top else None

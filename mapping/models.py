@@ -314,12 +314,9 @@ class Invoice(_Document):
     collection_status: CollectionStatus | None = None
     discount_percent: Decimal | None = None
     discount_days: int | None = None
-
-    @model_validator(mode="after")
-    def _due_not_before_issue(self) -> Invoice:
-        if self.due_date is not None and self.due_date < self.issue_date:
-            raise ValueError("due_date is before issue_date")
-        return self
+    # A due date before the issue date is the ERP's word, not an error: SAP computes it from a
+    # baseline date that may precede the document date (a re-issued invoice keeping the first one's
+    # due date), and refusing it would hide a real receivable from dunning and cash application.
 
 
 class CreditMemo(_Document):

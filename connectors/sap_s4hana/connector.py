@@ -16,7 +16,8 @@ Writing
     Collection status → A_CustomerDunning of the invoice's customer and company code (dunning
     level, last dunned, a block reason for the statuses an admin maps), PATCH with If-Match, one
     change set per dunning record in one ``$batch``. Payment applications → journal entries
-    through SOAP (``journal.py``), looked up by their document reference before any resend.
+    through SOAP (``journal.py``), looked up by their document reference before any resend, and
+    read back as what they settle (``applied.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.rest import _secret_values
+from connectors.sap_s4hana import applied as ap
 from connectors.sap_s4hana import items as it
 from connectors.sap_s4hana.client import ClientCredentials, SapSession
 from connectors.sap_s4hana.journal import DebtorLine, GlLine, JournalEntry, JournalEntryPoster, reference_for
@@ -99,6 +101,18 @@ SEEN_GENERATIONS = 4
 LEDGER_PREFIX = "sap_s4hana.posted."
 WATCH_KEY = "sap_s4hana.clearing_watch"
 KEY_CHUNK = 20
+#: Items that settle others read per call (open partial payments and arbridge's own lines).
+APPS_PAGE = 5000
+#: Which kind of settled item each item stream holds (for re-reading what an application changed).
+SETTLED_IN = {
+    Stream.INVOICES: ap.Settles.INVOICE,
+    Stream.CREDIT_MEMOS: ap.Settles.CREDIT_MEMO,
+    Stream.PAYMENTS: ap.Settles.PAYMENT,
+}
+#: The SAP property the amounts computed in items.py come from (a reject names it).
+COMPUTED_FROM = dict.fromkeys(
+    ("total", "open_amount", "amount", "unapplied_amount", "allocations"), "AmountInTransactionCurrency"
+)
 #: The longest ``$filter`` of documents sent in one GET (SAP Gateway's URLs stay well under 8 KB).
 FILTER_CHARS = 4000
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -213,6 +227,8 @@ class SapS4HanaConnector(Connector):
         )
         self.fieldmap = FieldMap.load(MAPPING_FILE, context.mapping_overrides)
         self.dunning: dict[tuple[str, str, str], DunningState] = {}
+        self.ledger = ap.AppliedLedger(context.state)
+        self._apps: ap.Applications | None = None
 
     def budget_key(self) -> str:
         return f"{self.name}:{self.sap.root}|{self.sap.sap_client or ''}"
@@ -503,14 +519,13 @@ class SapS4HanaConnector(Connector):
         else:
             condition += f" and {self._window(plan.since or plan.as_of)}"
         keep_from = (date.fromisoformat(plan.as_of) - timedelta(days=self.sap.overlap_days)).isoformat()
-        partials = self._partial_payments() if stream is Stream.INVOICES else {}
-        # Invoices a partial payment entered in the window points at count as window items.
-        recent = {
-            str(it.invoice_key_of(r))
-            for r in getattr(self, "_partial_rows", [])
-            if stream is Stream.INVOICES and str(r.get("AccountingDocumentCreationDate") or "") >= keep_from
-        }
-        calls = 1 if stream is Stream.INVOICES else 0
+        since = None if plan.phase == "full" else plan.since or plan.as_of
+        apps, calls = self._applications_for(stream, since)
+        settled = apps.amounts()
+        kind = SETTLED_IN[stream]
+        # Items an application entered or cleared in the window settles count as window items.
+        recent = apps.targets(kind, keep_from)
+        delivered: set[str] = set()
         next_url: str | None = None
         while True:
             flt = condition + (f" and {keyset_after(list(ITEM_KEYS), plan.after)}" if plan.after else "")
@@ -529,16 +544,19 @@ class SapS4HanaConnector(Connector):
             raws = [it.normalise({n: getattr(p, n, None) for n in it.ITEM_FIELDS}) for p in rows]
             if raws:
                 plan.after = [str(raws[-1][k]) for k in ITEM_KEYS]
+            if since is not None:
+                delivered.update(it.item_id(r) for r in raws)
             last = not next_url and len(rows) < self.sap.page_size
             extra_raws: list[dict[str, Any]] = []
-            if last and stream is Stream.INVOICES and plan.phase != "full":
-                extra_raws, more = self._referenced_invoices(partials, plan.since or plan.as_of, raws)
+            if last and since is not None:
+                # Items whose open amount changed because an item settling them was entered or
+                # cleared in the window, though they themselves did not change.
+                extra_raws, more = self._items_by_id(sorted(apps.targets(kind, since) - delivered))
                 calls += more
-            records, rejects = self._translate(stream, raws, plan, partials, keep_from, recent)
+            records, rejects = self._translate(stream, raws, plan, settled, keep_from, recent)
             if extra_raws:
-                # Re-read because a partial payment entered in the window changed their open amount:
-                # remembered like window items, so the next read does not deliver them again.
-                reread, reread_rejects = self._translate(stream, extra_raws, plan, partials, "", recent)
+                # Remembered like window items, so the next read does not deliver them again.
+                reread, reread_rejects = self._translate(stream, extra_raws, plan, settled, "", recent)
                 records += reread
                 rejects += reread_rejects
             yield Page(stream, records, plan.cursor(done=last), rejects, api_calls=calls)
@@ -553,7 +571,7 @@ class SapS4HanaConnector(Connector):
         stream: Stream,
         raws: list[dict[str, Any]],
         plan: _Pass,
-        partials: dict[str, Decimal],
+        settled: dict[str, Decimal],
         keep_from: str,
         recent: set[str],
     ) -> tuple[list[Record], list[Reject]]:
@@ -563,12 +581,14 @@ class SapS4HanaConnector(Connector):
             if it.stream_of(raw, self.sap.payment_document_types) is not stream:
                 continue
             try:
-                record = self.fieldmap.to_record(stream, raw, **it.item_extras(stream, raw, partials))
-            except (MappingError, ValueError) as exc:
-                if isinstance(exc, MappingError):
-                    rejects.append(Reject(stream, exc.remote_id, exc.path or exc.field, exc.reason, raw))
-                else:
-                    rejects.append(Reject(stream, it.item_id(raw), None, str(exc), raw))
+                extras = ap.item_extras(stream, raw, settled, self.ledger.line_of(raw))
+                record = self.fieldmap.to_record(stream, raw, **extras)
+            except it.ItemError as exc:
+                rejects.append(Reject(stream, it.item_id(raw), exc.field, exc.reason, raw))
+                continue
+            except MappingError as exc:
+                path = exc.path or COMPUTED_FROM.get((exc.field or "").split(".")[0]) or exc.field
+                rejects.append(Reject(stream, exc.remote_id, path, exc.reason, raw))
                 continue
             digest = _hash(record)
             if record.remote_id in recent or any(
@@ -581,48 +601,53 @@ class SapS4HanaConnector(Connector):
             records.append(record)
         return records, rejects
 
-    def _partial_payments(self) -> dict[str, Decimal]:
-        """Open partial payments per invoice (remote id → total), read once per invoice read."""
-        flt = (
-            f"{self._company_filter()} and FinancialAccountType eq 'D' and DebitCreditCode eq 'H'"
-            " and IsCleared eq false and InvoiceReference ne ''"
+    def _applications_for(self, stream: Stream, since: str | None) -> tuple[ap.Applications, int]:
+        """The items that settle others, read once for the item streams of one cycle.
+
+        Read again when the window differs, or when a stream is read a second time (a new cycle).
+        """
+        apps, calls = self._apps, 0
+        if apps is None or apps.since != since or stream.value in apps.streams:
+            apps, calls = self._applications(since)
+        apps.streams.add(stream.value)
+        return apps, calls
+
+    def _applications(self, since: str | None) -> tuple[ap.Applications, int]:
+        """Read the items that settle others: SAP's partial payments and the lines arbridge posted.
+
+        Both are customer items: with an InvoiceReference, or of arbridge's document type with a
+        reference of arbridge's shape. The open ones are read, and with ``since`` those cleared
+        since then (what they settled is open again, or paid), paged by key.
+        """
+        doc_type = quote(self.sap.payment_document_type)
+        still = "IsCleared eq false"
+        if since:
+            still += f" or ClearingCreationDate ge datetime'{since}T00:00:00'"
+        # arbridge's references all start with AR: a key range, not every payment on account.
+        ours = (
+            f"AccountingDocumentType eq {doc_type}"
+            " and DocumentReferenceID ge 'AR' and DocumentReferenceID lt 'AS'"
         )
-        out: dict[str, Decimal] = {}
-        self._partial_rows: list[dict[str, Any]] = []
-        next_url: str | None = None
+        condition = (
+            f"{self._company_filter()} and FinancialAccountType eq 'D'"
+            f" and (InvoiceReference ne '' or ({ours})) and ({still})"
+        )
+        apps = ap.Applications(since)
+        calls = 0
+        after: list[str] | None = None
         while True:
-            rows, next_url = self.odata.query(
-                CUBE,
-                CUBE_SET,
-                filter=flt,
-                select=it.ITEM_FIELDS,
-                next_url=next_url,
-                top=None if next_url else 5000,
+            flt = condition + (f" and {keyset_after(list(ITEM_KEYS), after)}" if after else "")
+            rows, _ = self.odata.query(
+                CUBE, CUBE_SET, filter=flt, select=it.ITEM_FIELDS, orderby=",".join(ITEM_KEYS), top=APPS_PAGE
             )
+            calls += 1
             for proxy in rows:
                 raw = it.normalise({n: getattr(proxy, n, None) for n in it.ITEM_FIELDS})
-                self._partial_rows.append(raw)
-                target = it.invoice_key_of(raw)
-                if target:
-                    out[target] = out.get(target, Decimal(0)) + abs(it.amount(raw))
-            if not next_url:
-                return out
-
-    def _referenced_invoices(
-        self, partials: dict[str, Decimal], since: str, already: list[dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Invoices whose open amount changed because a partial payment was entered in the window."""
-        have = {it.item_id(r) for r in already}
-        wanted = sorted(
-            {
-                str(it.invoice_key_of(r))
-                for r in getattr(self, "_partial_rows", [])
-                if str(r.get("AccountingDocumentCreationDate") or "") >= since
-            }
-            - have
-        )
-        rows, calls = self._items_by_id(wanted)
-        return rows, calls
+                apps.add(raw, self.ledger)
+                after = [str(raw[k]) for k in ITEM_KEYS]
+            if len(rows) < APPS_PAGE:
+                self._apps = apps
+                return apps, calls
 
     def _items_by_id(self, ids: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
         """The items ``ids`` name (those that exist), and the calls it took.
@@ -695,8 +720,9 @@ class SapS4HanaConnector(Connector):
         if not rows:
             return None
         stream = it.stream_of(rows[0], self.sap.payment_document_types)
-        partials = self._partial_payments() if stream is Stream.INVOICES else {}
-        record = self.fieldmap.to_record(stream, rows[0], **it.item_extras(stream, rows[0], partials))
+        apps, _ = self._applications(None)
+        extras = ap.item_extras(stream, rows[0], apps.amounts(), self.ledger.line_of(rows[0]))
+        record = self.fieldmap.to_record(stream, rows[0], **extras)
         if stream is Stream.INVOICES:
             key = (rows[0]["Customer"], rows[0]["CompanyCode"], self.sap.dunning_area)
             states = self._read_dunning([key])
@@ -941,24 +967,33 @@ class SapS4HanaConnector(Connector):
                 targets.add(out.op.payment_id)
         rows, _ = self._items_by_id(sorted(targets))
         by_id = {it.item_id(r): r for r in rows}
+        # What is settled already (this cycle's read, or a read now) and by the entries before.
+        apps = self._apps if self._apps is not None else self._applications(None)[0]
+        today = self._now().date().isoformat()
         entries: list[JournalEntry] = []
         expect: dict[str, list[str]] = {}
+        lines: dict[str, list[ap.AppliedLine]] = {}
         for out in todo:
             try:
-                entry, settles = self._entry(out, by_id)
+                entry, settles, lines[out.key] = self._entry(out, by_id, apps.amounts(besides=out.key))
             except ConnectorError as exc:
                 results[out.key] = WriteResult(out.key, False, error=exc)
                 continue
             entries.append(entry)
             expect[out.key] = settles
+            apps.post(out.key, lines[out.key], today)
         if not entries:
             return results
         for entry in entries:
+            # Before the call: an entry SAP posts is recognised when read back even if the
+            # answer never arrives.
+            self.ledger.record(entry.reference, entry.key, lines[entry.key])
             self.context.state.put(LEDGER_PREFIX + entry.key, "sending")
         posted = self.journal.post(entries)
         watch = self._watch()
         for entry, outcome in zip(entries, posted, strict=True):
             if outcome.document is None:
+                apps.posted.pop(entry.key, None)
                 self.context.state.put(LEDGER_PREFIX + entry.key, "refused")
                 note = "; ".join(outcome.notes) or "SAP did not post the journal entry"
                 results[entry.key] = WriteResult(
@@ -981,10 +1016,22 @@ class SapS4HanaConnector(Connector):
         self.context.state.put(WATCH_KEY, json.dumps(watch))
         return results
 
-    def _entry(self, out: OutboundOp, by_id: dict[str, dict[str, Any]]) -> tuple[JournalEntry, list[str]]:
+    def _entry(
+        self, out: OutboundOp, by_id: dict[str, dict[str, Any]], settled: dict[str, Decimal]
+    ) -> tuple[JournalEntry, list[str], list[ap.AppliedLine]]:
+        """The journal entry of one payment application, the items it should clear, and its lines.
+
+        Args:
+            out: the operation.
+            by_id: the items it names, read from SAP.
+            settled: what items not yet cleared already settle of each item (SAP's partial
+                payments, earlier postings of this connection): no allocation may settle more
+                than is left.
+        """
         op = out.op
         assert isinstance(op, PaymentApplication)
         lines: list[DebtorLine] = []
+        kinds: list[tuple[ap.Settles, str | None, Decimal, Decimal]] = []
         gl: list[GlLine] = []
         codes: set[str] = set()
         settles: list[str] = []
@@ -1010,18 +1057,28 @@ class SapS4HanaConnector(Connector):
             disc, wo = allocation.discount or Decimal(0), allocation.writeoff or Decimal(0)
             discount += disc
             writeoff += wo
-            settled = abs(allocation.amount) + disc + wo
-            sign = -1 if allocation.target_type is TargetType.INVOICE else 1
+            amount = abs(allocation.amount) + disc + wo
+            before = settled.get(allocation.target_id, Decimal(0))
+            left = abs(it.amount(row)) - before
+            if amount > left:
+                raise BadRecordError(
+                    f"{allocation.target_type.value} {allocation.target_id} has {left} "
+                    f"{row['TransactionCurrency']} left to settle in SAP ({before} of it settled by items "
+                    f"not cleared yet, such as a payment already posted); this application settles {amount}"
+                )
+            invoice = allocation.target_type is TargetType.INVOICE
             lines.append(
                 DebtorLine(
                     op.customer_remote_id,
-                    sign * settled,
+                    -amount if invoice else amount,
                     assignment=str(row.get("AssignmentReference") or ""),
                     payment_reference=str(row.get("PaymentReference") or ""),
                     text=f"arbridge {row.get('DocumentReferenceID') or row['AccountingDocument']}",
                 )
             )
-            if settled >= abs(it.amount(row)):
+            kind = ap.Settles.INVOICE if invoice else ap.Settles.CREDIT_MEMO
+            kinds.append((kind, allocation.target_id, disc, wo))
+            if amount >= left:
                 settles.append(allocation.target_id)
         if len(codes) != 1:
             raise BadRecordError(f"a payment posts in one company code; its documents are in {sorted(codes)}")
@@ -1041,9 +1098,12 @@ class SapS4HanaConnector(Connector):
             row = by_id.get(op.payment_id)
             if row is None or it.is_cleared(row):
                 raise BadRecordError(f"payment {op.payment_id} is not an open item in SAP")
-            if applied > abs(it.amount(row)):
+            before = settled.get(op.payment_id, Decimal(0))
+            left = abs(it.amount(row)) - before
+            if applied > left:
                 raise BadRecordError(
-                    f"the allocations apply {applied} but payment {op.payment_id} holds {abs(it.amount(row))}"
+                    f"the allocations apply {applied} but payment {op.payment_id} has {left} left on account "
+                    f"(of {abs(it.amount(row))}; {before} moved to invoices by items not cleared yet)"
                 )
             # Moves the payment on account onto the invoices: its own assignment clears it.
             lines.append(
@@ -1054,7 +1114,8 @@ class SapS4HanaConnector(Connector):
                     text="arbridge application",
                 )
             )
-            if applied >= abs(it.amount(row)):
+            kinds.append((ap.Settles.PAYMENT, op.payment_id, Decimal(0), Decimal(0)))
+            if applied >= left:
                 settles.append(op.payment_id)
         else:
             if not self.sap.bank_gl_account:
@@ -1072,6 +1133,7 @@ class SapS4HanaConnector(Connector):
                         text="arbridge on account",
                     )
                 )
+                kinds.append((ap.Settles.NOTHING, None, Decimal(0), Decimal(0)))
             gl.insert(
                 0,
                 GlLine(
@@ -1093,7 +1155,12 @@ class SapS4HanaConnector(Connector):
             debtor_lines=lines,
             header_text=(op.reference or "arbridge")[:25],
         )
-        return entry, settles
+        # Numbered as the message numbers them (ReferenceDocumentItem): G/L lines first.
+        applied_lines = [
+            ap.AppliedLine(kind, target, line.amount, line.assignment[:18].strip(), len(gl) + n, disc, wo)
+            for n, (line, (kind, target, disc, wo)) in enumerate(zip(lines, kinds, strict=True), start=1)
+        ]
+        return entry, settles, applied_lines
 
     def _watch(self, *, report: bool = False) -> list[dict[str, Any]]:
         """Payments posted whose items should have cleared; with ``report``, those still open are logged."""

@@ -11,8 +11,8 @@ canonical document:
 - any other credit item (DG, RV credit memos) is a credit memo.
 
 Amounts are signed in SAP (credits negative); canonical totals are positive. A cleared item is
-settled (paid, applied). An open invoice's open amount is its amount less the open partial
-payments that point at it.
+settled (paid, applied). An open item's open amount is its amount less what open items settle
+of it (partial payments that name it; the lines of arbridge's postings, see ``applied.py``).
 
 SAP never deletes a posted document: a mistaken one is reversed (FB08), which clears it with a
 reversal document. Both the reversed item (IsReversed) and the reversal's item (IsReversal) are
@@ -36,6 +36,7 @@ from mapping.models import (
 
 __all__ = [
     "ITEM_FIELDS",
+    "ItemError",
     "ItemKey",
     "amount",
     "is_cleared",
@@ -49,6 +50,16 @@ __all__ = [
 ]
 
 ItemKey = tuple[str, str, str, str]
+
+
+class ItemError(ValueError):
+    """An item property the connector computes with is unusable; ``field`` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
 
 #: What the connector selects from the cube: every property it maps or reasons with.
 ITEM_FIELDS = [
@@ -146,7 +157,15 @@ def customer_of(remote_id: str) -> str | None:
 
 def amount(row: Mapping[str, Any]) -> Decimal:
     value = row.get("AmountInTransactionCurrency")
-    return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    if value in (None, ""):
+        return Decimal(0)
+    try:
+        out = Decimal(str(value))
+    except ArithmeticError:
+        raise ItemError("AmountInTransactionCurrency", f"not an amount: {value!r}") from None
+    if not out.is_finite():
+        raise ItemError("AmountInTransactionCurrency", f"not an amount: {value!r}")
+    return out
 
 
 def is_reversed(row: Mapping[str, Any]) -> bool:
@@ -185,24 +204,28 @@ def invoice_key_of(row: Mapping[str, Any]) -> str | None:
 
 def modified_at(row: Mapping[str, Any]) -> datetime:
     """The newest date SAP gives the item (entered, changed, cleared), at midnight UTC."""
-    days = [
-        str(row[k])
-        for k in ("AccountingDocumentCreationDate", "LastChangeDate", "ClearingCreationDate", "ClearingDate")
-        if row.get(k)
-    ]
-    newest = max(days) if days else "2000-01-01"
-    return datetime.fromisoformat(newest[:10]).replace(tzinfo=UTC)
+    days: list[datetime] = []
+    for name in ("AccountingDocumentCreationDate", "LastChangeDate", "ClearingCreationDate", "ClearingDate"):
+        if row.get(name):
+            try:
+                days.append(datetime.fromisoformat(str(row[name])[:10]).replace(tzinfo=UTC))
+            except ValueError:
+                raise ItemError(name, f"not a date: {row[name]!r}") from None
+    return max(days) if days else datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def item_extras(
-    stream: Stream, row: Mapping[str, Any], partial_payments: Mapping[str, Decimal]
+    stream: Stream,
+    row: Mapping[str, Any],
+    settled: Mapping[str, Decimal],
 ) -> dict[str, Any]:
     """The computed canonical fields of an item of ``stream`` (amounts, status, allocations).
 
     Args:
         stream: the item's stream (``stream_of``).
         row: the item, normalised.
-        partial_payments: open partial payments per invoice remote id (their total, positive).
+        settled: per remote id, what open items settle of it (SAP's partial payments naming an
+            invoice, the lines of arbridge's postings; ``applied.Applications``), positive.
     """
     rid = item_id(row)
     total = abs(amount(row))
@@ -220,28 +243,22 @@ def item_extras(
         else:
             extra.update(total=total, open_amount=Decimal(0), status=DocumentStatus.VOID)
         return extra
+    # What open items settle of this one, as far as it is still open.
+    paid = Decimal(0) if cleared else min(total, settled.get(rid, Decimal(0)))
     if stream is Stream.INVOICES:
-        paid = Decimal(0) if cleared else min(total, partial_payments.get(rid, Decimal(0)))
-        open_amount = Decimal(0) if cleared else total - paid
-        if cleared:
-            status = DocumentStatus.PAID
-        elif paid > 0:
-            status = DocumentStatus.PARTIALLY_PAID
-        else:
-            status = DocumentStatus.OPEN
         level = str(row.get("DunningLevel") or "").strip()
         extra.update(
             total=total,
-            open_amount=open_amount,
-            status=status,
+            open_amount=Decimal(0) if cleared else total - paid,
+            status=_document_status(cleared, total, paid),
             dunning_block=bool(row.get("DunningBlockingReason")),
             dunning_level=int(level) if level.isdigit() else None,
         )
     elif stream is Stream.CREDIT_MEMOS:
         extra.update(
             total=total,
-            open_amount=Decimal(0) if cleared else total,
-            status=DocumentStatus.PAID if cleared else DocumentStatus.OPEN,
+            open_amount=Decimal(0) if cleared else total - paid,
+            status=_document_status(cleared, total, paid),
             applies_to_invoice_id=invoice_key_of(row),
         )
     else:
@@ -249,11 +266,21 @@ def item_extras(
         allocations: list[Allocation] = []
         if invoice is not None:
             allocations.append(Allocation(target_type=TargetType.INVOICE, target_id=invoice, amount=total))
-        applied = cleared or invoice is not None
-        extra.update(
-            amount=total,
-            unapplied_amount=Decimal(0) if applied else total,
-            status=PaymentStatus.APPLIED if applied else PaymentStatus.UNAPPLIED,
-            allocations=allocations,
-        )
+        # An open payment on account has less left once arbridge moved some of it to invoices.
+        unapplied = Decimal(0) if cleared or invoice is not None else total - paid
+        if unapplied == 0:
+            status = PaymentStatus.APPLIED
+        elif unapplied < total:
+            status = PaymentStatus.PARTIALLY_APPLIED
+        else:
+            status = PaymentStatus.UNAPPLIED
+        extra.update(amount=total, unapplied_amount=unapplied, status=status, allocations=allocations)
     return extra
+
+
+def _document_status(cleared: bool, total: Decimal, paid: Decimal) -> DocumentStatus:
+    if cleared or (total > 0 and paid >= total):
+        return DocumentStatus.PAID
+    if paid > 0:
+        return DocumentStatus.PARTIALLY_PAID
+    return DocumentStatus.OPEN

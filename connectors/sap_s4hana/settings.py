@@ -105,6 +105,12 @@ class SapS4HanaSettings(ConnectorSettings):
             raise ValueError("auth: oauth needs token_url, client_id and client_secret")
         if bool(self.client_cert) != bool(self.client_key) and self.client_key:
             raise ValueError("client_key needs client_cert")
+        if self.payment_document_type not in self.payment_document_types:
+            # Otherwise the payments arbridge posts would read back as credit memos.
+            raise ValueError(
+                f"payment_document_type {self.payment_document_type!r} must be one of "
+                f"payment_document_types {self.payment_document_types}"
+            )
         return self
 
     @property

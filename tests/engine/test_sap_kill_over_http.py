@@ -5,20 +5,30 @@ its own ledger, the journal of every entry the SOAP service posted (with the mes
 carried) and every change to a dunning record. SAP's journal-entry service posts a message it
 receives twice twice, so a payment posted once proves the connector looks its key up before any
 resend; a dunning record changed once proves a replayed status update is recognised in SAP.
+Read back afterwards, every payment posted reads as applied to its invoice, those SAP posted while
+the process was being killed included, so cash application could never apply that cash again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from connectors.base import ConnectorContext
+from connectors.sap_s4hana import SapS4HanaConnector
 from connectors.sap_s4hana.journal import reference_for
+from mapping.models import Payment, Stream
 from sandboxes.sap_s4hana.server import S4Sandbox
+from store import StateStore
 from tests.conftest import SPECS
+from tests.engine.sap_kill_decider import PAYMENT
 from tests.engine.test_kill_over_http import SEEDS, Outcome, Phases, stored, sync_with_kills
 
 SAP_SEEDS = max(1, SEEDS // 2)  # an SAP sync costs about twice a QuickBooks one
@@ -47,6 +57,44 @@ def held(sap: S4Sandbox) -> dict[str, set[str]]:
         key = ("CompanyCode", "FiscalYear", "AccountingDocument", "AccountingDocumentItem", "Customer")
         out[stream].add("/".join(row[k] for k in key))
     return out
+
+
+def invoices_paid(state: str) -> dict[str, str]:
+    """The invoice each payment application's key pays."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(state)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT key, payload FROM outbox WHERE op_type = 'payment_application'")
+            )
+            return {str(k): json.loads(p)["allocations"][0]["target_id"] for k, p in rows}
+    finally:
+        engine.dispose()
+
+
+def applied_as_read_back(
+    settings: dict[str, Any], state: str, connection: str
+) -> dict[str, tuple[Decimal, list[tuple[str, Decimal]]]]:
+    """Per document reference, the unapplied amount and allocations of the payments SAP holds."""
+    store = StateStore.open(state)
+    conn = SapS4HanaConnector.create(
+        settings, ConnectorContext(connection, state=store.connector_state(connection))
+    )
+    try:
+        return {
+            str(p.raw.get("DocumentReferenceID")): (
+                p.unapplied_amount,
+                [(a.target_id, a.amount) for a in p.allocations],
+            )
+            for page in conn.read(Stream.PAYMENTS, None)
+            for p in page.records
+            if isinstance(p, Payment)
+        }
+    finally:
+        conn.close()
+        store.close()
 
 
 def outbox_ops(state: str) -> dict[str, str]:
@@ -125,4 +173,12 @@ def test_sap_sync_killed_while_writing_dunning_levels_and_payments_applies_each_
             assert set(changes) == records_reached, f"seed {seed}: dunning records changed: {changes}"
             assert set(changes.values()) == {1}, f"seed {seed}: a dunning record was changed twice"
             assert {sap.book.tables["A_CustomerDunning"][r]["DunningLevel"] for r in records_reached} == {"2"}
+
+            # Read back, each posted payment is applied to its invoice, those SAP posted while the
+            # process was being killed included: cash application would not see them again.
+            applied = applied_as_read_back(settings, state, f"sap-s4hana-sap{seed}")
+            paid = invoices_paid(state)
+            assert {k: applied.get(reference_for(k)) for k in payments} == {
+                k: (Decimal(0), [(paid[k], PAYMENT)]) for k in payments
+            }, f"seed {seed}: a posted payment does not read back applied to its invoice"
     assert (outcome.killed_pulling, outcome.killed_writing) == (SAP_SEEDS, SAP_SEEDS)

@@ -3,6 +3,7 @@ spike arrest, and check() naming a missing authorization."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -111,3 +112,42 @@ def test_a_burst_beyond_api_managements_spike_arrest_is_sent_again_and_the_read_
 
         assert sap.calls("throttled") > 0 and conn.session.throttled == sap.calls("throttled")
     assert len(invoices) == len(set(invoices)) == 36
+
+
+def test_an_invoice_due_before_its_document_date_is_read_and_overdue_from_its_due_date(
+    sap: S4Sandbox,
+) -> None:
+    rows = sap.book.tables["A_OperationalAcctgDocItemCube"]
+    key, row = next(
+        (k, r)
+        for k, r in sorted(rows.items())
+        if r["FinancialAccountType"] == "D" and r["DebitCreditCode"] == "S" and not r["IsCleared"]
+    )
+    # Re-issued today, keeping the first invoice's due date: its baseline date lies before it.
+    row.update(DocumentDate=sap.book.today(), NetDueDate=sap.book.today() - timedelta(days=30))
+    remote_id = "/".join(str(v) for v in key) + f"/{row['Customer']}"
+
+    pages = list(connector_for(sap).read(Stream.INVOICES, None))
+
+    assert not [r for p in pages for r in p.rejects if r.remote_id == remote_id]
+    [invoice] = [r for p in pages for r in p.records if r.remote_id == remote_id]
+    assert isinstance(invoice, Invoice) and invoice.due_date is not None
+    assert (invoice.issue_date - invoice.due_date).days == 30 and invoice.open_amount > 0
+
+
+def test_an_amount_finer_than_its_currency_is_quarantined_naming_the_sap_property(sap: S4Sandbox) -> None:
+    rows = sap.book.tables["A_OperationalAcctgDocItemCube"]
+    key, row = next(
+        (k, r)
+        for k, r in sorted(rows.items())
+        if r["FinancialAccountType"] == "D" and r["DebitCreditCode"] == "S" and not r["IsCleared"]
+    )
+    row.update(AmountInTransactionCurrency=Decimal("1234.567"))  # three decimals in a currency of two
+    remote_id = "/".join(str(v) for v in key) + f"/{row['Customer']}"
+
+    pages = list(connector_for(sap).read(Stream.INVOICES, None))
+
+    [reject] = [r for p in pages for r in p.rejects]
+    assert (reject.remote_id, reject.field_path) == (remote_id, "AmountInTransactionCurrency")
+    assert "more decimals than" in reject.reason
+    assert len({r.remote_id for p in pages for r in p.records}) == 35, "the rest of the page syncs"

@@ -104,7 +104,7 @@ def test_a_payment_resent_after_a_lost_answer_is_found_by_its_reference_and_post
 def test_sap_itself_posts_a_resent_message_twice_which_is_why_the_lookup_exists(sap: S4Sandbox) -> None:
     conn = connector_for(sap)
     invoice = open_invoices(conn)[0]
-    entry, _ = conn._entry(
+    entry, _, _ = conn._entry(
         OutboundOp("pay-twice", payment_for(invoice)),
         {
             invoice.remote_id: next(
@@ -122,6 +122,7 @@ def test_sap_itself_posts_a_resent_message_twice_which_is_why_the_lookup_exists(
                 == invoice.remote_id
             )
         },
+        {},
     )
     conn.journal.post([entry])
     conn.journal.post([entry])  # the same message ID, sent again without looking
