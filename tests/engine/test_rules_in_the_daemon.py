@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from config import default_config
 from connectors.csv.sample import write_sample_exports
 from engine.runner import deciders_for, open_store, sync_connection
+from mapping.models import Payment, Stream
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -69,4 +71,20 @@ def test_an_unapplied_payment_quoting_its_invoice_is_applied_in_the_erp(tmp_path
     verdicts = {m["payment_id"]: m["status"] for m in store.match_results("shop")}
     assert applications, "a sure match is written back as a payment application"
     assert all(verdicts[a["target_id"]] == "auto" for a in applications)
+    store.close()
+
+
+def test_each_verdict_a_clerk_reviews_shows_its_own_payment(tmp_path: Path) -> None:
+    cfg, _ = deployment(tmp_path)
+    conn = cfg.connections[0]
+    store = open_store(cfg)
+    sync_connection(cfg, conn, store, deciders=deciders_for(cfg, conn), as_of=AS_OF)
+    payments = {p.remote_id: p for p in store.iter_records("shop", Stream.PAYMENTS) if isinstance(p, Payment)}
+    verdicts = [m for m in store.match_results("shop") if m["payment_id"] in payments]
+    assert len(verdicts) >= 2, "the sample has several unapplied payments to decide"
+    for verdict in verdicts:
+        shown = verdict["result"]["payment"]
+        paid = payments[verdict["payment_id"]]
+        # What `arbridge review` shows a clerk is the payment the verdict is about, not a neighbour's.
+        assert (Decimal(shown["amount"]), shown["currency"]) == (paid.amount, paid.currency)
     store.close()
