@@ -615,8 +615,8 @@ class SapS4HanaConnector(Connector):
     def _applications(self, since: str | None) -> tuple[ap.Applications, int]:
         """Read the items that settle others: SAP's partial payments and the lines arbridge posted.
 
-        Both are customer items: with an InvoiceReference, or of arbridge's document type with a
-        reference of arbridge's shape. The open ones are read, and with ``since`` those cleared
+        Both are customer items: of a payment document type with an InvoiceReference, or of
+        arbridge's document type with a reference of arbridge's shape. The open ones are read, and with ``since`` those cleared
         since then (what they settled is open again, or paid), paged by key.
         """
         doc_type = quote(self.sap.payment_document_type)
@@ -628,11 +628,16 @@ class SapS4HanaConnector(Connector):
             f"AccountingDocumentType eq {doc_type}"
             " and DocumentReferenceID ge 'AR' and DocumentReferenceID lt 'AS'"
         )
+        # SAP's partial payments name their invoice; a credit memo naming one settles nothing
+        # before SAP clears the two together (``applied``), so it is not read here.
+        payment_types = or_terms(
+            f"AccountingDocumentType eq {quote(t)}" for t in self.sap.payment_document_types
+        )
         condition = (
             f"{self._company_filter()} and FinancialAccountType eq 'D'"
-            f" and (InvoiceReference ne '' or ({ours})) and ({still})"
+            f" and ((InvoiceReference ne '' and {payment_types}) or ({ours})) and ({still})"
         )
-        apps = ap.Applications(since)
+        apps = ap.Applications(since, frozenset(self.sap.payment_document_types))
         calls = 0
         after: list[str] | None = None
         while True:
