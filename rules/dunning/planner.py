@@ -24,9 +24,10 @@ The rules, in the order they are applied per customer and currency:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -73,6 +74,7 @@ class SkipCode:
     COURTESY_SUPERSEDED = "courtesy_superseded"
     UNKNOWN_CUSTOMER = "unknown_customer"
     COVERED_BY_CREDIT = "covered_by_credit"
+    PLANNING_FAILED = "planning_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,14 +386,19 @@ def plan(
             yield group
             continue
         cid = group.customer.remote_id
-        yield from plan_customer(
-            policy,
+        yield from _isolated(
             group.customer,
             group.invoices,
-            memos.get(cid, []),
-            summaries.get(cid),
-            as_of,
-            payments=cash.get(cid, []),
+            functools.partial(
+                plan_customer,
+                policy,
+                group.customer,
+                group.invoices,
+                memos.get(cid, []),
+                summaries.get(cid),
+                as_of,
+                payments=cash.get(cid, []),
+            ),
         )
 
 
@@ -413,15 +420,49 @@ def plan_groups(
         Planned actions and skips.
     """
     for group in groups:
-        yield from plan_customer(
-            policy,
+        yield from _isolated(
             group.customer,
             group.invoices,
-            group.credit_memos,
-            summaries.get(group.customer.remote_id),
-            as_of,
-            payments=group.payments,
+            functools.partial(
+                plan_customer,
+                policy,
+                group.customer,
+                group.invoices,
+                group.credit_memos,
+                summaries.get(group.customer.remote_id),
+                as_of,
+                payments=group.payments,
+            ),
         )
+
+
+def _isolated(
+    customer: Customer,
+    invoices: Sequence[Invoice],
+    planned: Callable[[], Iterable[PlannedAction | Skip]],
+) -> list[PlannedAction | Skip]:
+    """One customer's plan, whole, or a ``planning_failed`` skip naming it and the error.
+
+    A record the planner cannot reason with (a date no calendar holds, a value no rule foresaw)
+    concerns that customer only: the others are planned all the same, and the customer's invoices
+    wait, reported, until the record is corrected. The plan is gathered before it is handed on,
+    so a customer never gets half of one.
+    """
+    try:
+        return list(planned())
+    except Exception as exc:  # whatever one record provokes must not stop everyone else's plan
+        cid = customer.remote_id
+        return [
+            Skip(
+                customer_id=cid,
+                invoice_ids=tuple(sorted(i.remote_id for i in invoices if _is_open(i))),
+                skipped=SkipCode.PLANNING_FAILED,
+                reason=(
+                    f"customer {cid} ({customer.name}) could not be planned: {type(exc).__name__}: {exc}; "
+                    "its invoices wait until the record is corrected, the other customers are planned"
+                ),
+            )
+        ]
 
 
 def _unknown(customer_id: str, invoices: Sequence[Invoice]) -> Skip:
