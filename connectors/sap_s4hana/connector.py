@@ -616,8 +616,9 @@ class SapS4HanaConnector(Connector):
         """Read the items that settle others: SAP's partial payments and the lines arbridge posted.
 
         Both are customer items: of a payment document type with an InvoiceReference, or of
-        arbridge's document type with a reference of arbridge's shape. The open ones are read, and with ``since`` those cleared
-        since then (what they settled is open again, or paid), paged by key.
+        arbridge's document type with a reference of arbridge's shape. The open ones are read, and
+        with ``since`` those cleared since then (what they settled is open again, or paid), paged
+        by key.
         """
         doc_type = quote(self.sap.payment_document_type)
         still = "IsCleared eq false"

@@ -63,7 +63,13 @@ def test_a_partial_payment_naming_its_invoice_still_lowers_that_invoice(sap: S4S
     day = sap.book.today() - timedelta(days=40)
     invoice_key = post_invoice(sap.book, CUSTOMER, CODE, Decimal("1000.00"), day, billing="91999003")
     post_payment(
-        sap.book, CUSTOMER, CODE, Decimal("400.00"), day + timedelta(days=5), assignment="91999003", invoice=invoice_key
+        sap.book,
+        CUSTOMER,
+        CODE,
+        Decimal("400.00"),
+        day + timedelta(days=5),
+        assignment="91999003",
+        invoice=invoice_key,
     )
     conn = connector_for(sap)
 
