@@ -303,10 +303,12 @@ class NetSuiteConnector(Connector):
             response = self._search(STREAMS[Stream.CUSTOMERS], None, page_size=5)
             total = to_python(response.find("{*}searchResult")).get("totalRecords")
         except AuthError as exc:
+            # "auth": the engine flags the connection as needing new credentials, as for any ERP.
             return CheckResult(
                 False,
-                "NetSuite rejected the token: check the account id, consumer key and "
+                "NetSuite refused the credentials: check the account id, consumer key and "
                 f"secret, token id and secret, and that the token's role is active ({exc})",
+                {"kind": "auth"},
             )
         except ConnectorError as exc:
             return CheckResult(
@@ -314,6 +316,7 @@ class NetSuiteConnector(Connector):
                 f"NetSuite answered, but the search failed: {exc}. The token's role needs "
                 "Web Services, Lists > Customers and Transactions > Invoice/Customer Payment "
                 "permissions.",
+                {"kind": exc.kind.value},
             )
         return CheckResult(
             True,
