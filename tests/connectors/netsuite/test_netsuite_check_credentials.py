@@ -56,7 +56,9 @@ def test_check_says_netsuite_refused_the_credentials_and_status_agrees_until_the
     code, out = invoke("check", "-c", str(config), env=wrong)
 
     assert code == 1 and out.startswith("FAIL ns: NetSuite refused the credentials"), out
-    assert f"fix the credentials of ns in {config}, then run: arbridge check -c {config} --connection ns" in out
+    assert (
+        f"fix the credentials of ns in {config}, then run: arbridge check -c {config} --connection ns" in out
+    )
     code, out = invoke("status", "-c", str(config), env=wrong)
     assert "ns (netsuite) — NEEDS RE-AUTH: NetSuite refused the credentials" in out, out
 
