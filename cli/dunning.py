@@ -289,25 +289,33 @@ def _decide(config_path: str, key: str, note: str, resend: bool) -> None:
             )
         who = getpass.getuser()
         text = f"{'resend' if resend else 'marked as sent'} by {who}" + (f": {note}" if note else "")
+
+        def audited(moved: bool, conn: Any) -> bool:
+            # The decision and its audit entry are one transaction: a kill keeps both or neither.
+            if moved:
+                store.audit(
+                    "dunning_resend" if resend else "dunning_marked_sent",
+                    connection=row.connection,
+                    subject=f"customer/{row.customer_id}",
+                    detail={"key": row.key, "was": row.status, "by": who, "note": note},
+                    conn=conn,
+                )
+            return moved
+
         if resend:
-            moved = book.resend(row.key, text)
+            with store.transaction() as conn:
+                moved = audited(book.resend(row.key, text, conn=conn), conn)
         else:
             # It reached the customer: its invoices' statuses go to the ERP with the mark.
             moved = commit_sent(
                 store,
                 row.connection,
                 action_from_json(row.payload),
-                lambda conn: book.mark_sent(row.key, text, conn=conn),
+                lambda conn: audited(book.mark_sent(row.key, text, conn=conn), conn),
                 decided_on=datetime.now(UTC).date(),
             )
         if not moved:
             raise click.ClickException(f"{row.key} changed meanwhile; run the command again")
-        store.audit(
-            "dunning_resend" if resend else "dunning_marked_sent",
-            connection=row.connection,
-            subject=f"customer/{row.customer_id}",
-            detail={"key": row.key, "was": row.status, "by": who, "note": note},
-        )
     finally:
         store.close()
     if resend:

@@ -289,12 +289,13 @@ class DunningActions:
 
     # -- a person's decisions ----------------------------------------------------------------------
 
-    def resend(self, key: str, note: str) -> bool:
+    def resend(self, key: str, note: str, *, conn: Connection | None = None) -> bool:
         """Send an in-doubt, failed or expired action (again) on the next run."""
         d = t.dunning_actions
         return self._move(
             key,
             ["in_doubt", "failed", "expired"],
+            conn=conn,
             status="planned",
             attempts=0,
             # Due at once, and never expired: a person asked for it.
