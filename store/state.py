@@ -1434,15 +1434,18 @@ class StateStore:
             return {"name": name, "needs_reauth": False, "reauth_reason": None, "last_success_at": None}
         return dict(row._mapping)
 
-    def set_needs_reauth(self, name: str, reason: str) -> bool:
-        """Flag the connection; True only the first time (so the alert is raised once)."""
-        with self.engine.begin() as conn:
-            row = conn.execute(
+    def set_needs_reauth(self, name: str, reason: str, *, conn: Connection | None = None) -> bool:
+        """Flag the connection; True only the first time (so the alert is raised once).
+
+        With ``conn`` it is part of the caller's transaction (the flag and its audit entry together).
+        """
+        with self._tx(conn) as c:
+            row = c.execute(
                 sa.select(t.connections.c.needs_reauth).where(t.connections.c.name == name)
             ).first()
             first = row is None or not row[0]
             self._upsert(
-                conn,
+                c,
                 t.connections,
                 {
                     "name": name,
@@ -1456,9 +1459,9 @@ class StateStore:
             )
         return first
 
-    def clear_needs_reauth(self, name: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
+    def clear_needs_reauth(self, name: str, *, conn: Connection | None = None) -> None:
+        with self._tx(conn) as c:
+            c.execute(
                 sa.update(t.connections)
                 .where(t.connections.c.name == name)
                 .values(needs_reauth=False, reauth_reason=None)
