@@ -2,7 +2,8 @@
 
 Run as ``python -m tests.cli.killed_command ARG...``: the command line ``arbridge ARG...``, with the
 process sending itself SIGKILL right after the store wrote an audit entry and before anything was
-committed, as a power cut or an OOM kill would stop it.
+committed, as a power cut or an OOM kill would stop it. With ``ARBRIDGE_KILL_AT_EVENT`` set, only an
+audit entry of that event kills it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from store.state import StateStore
 
 def main(args: list[str]) -> None:
     original = StateStore._audit
+    event = os.environ.get("ARBRIDGE_KILL_AT_EVENT")
 
-    def killed(*call: Any, **kwargs: Any) -> Any:
-        original(*call, **kwargs)
-        os.kill(os.getpid(), signal.SIGKILL)
+    def killed(store: StateStore, conn: Any, kind: str, *rest: Any) -> Any:
+        original(store, conn, kind, *rest)
+        if event is None or kind == event:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     StateStore._audit = killed  # type: ignore[method-assign]
     from cli import arbridge
