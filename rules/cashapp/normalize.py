@@ -25,6 +25,9 @@ _DIGIT_RUN = re.compile(r"\d+(?:(?:[-/. ]|\r?\n)\d+)*")
 _OCR_RUN = re.compile(r"(?<![A-Za-z])[0-9OoIl|]*\d[0-9OoIl|]*(?![A-Za-z])")
 _OCR_DIGITS = str.maketrans("OoIl|", "00111")
 _OCR_LETTERS = frozenset("OoIl|")
+# A run of digits and look-alike letters that holds both has a letter beside a digit somewhere; a
+# reference without one ("Payment for INV 203460") has nothing to read as digits.
+_OCR_BESIDE_DIGIT = re.compile(r"[OoIl|]\d|\d[OoIl|]")
 
 _LEGAL_FORMS = frozenset((
     "gmbh", "ag", "kg", "ohg", "ug", "mbh", "gbr", "ek", "inc", "incorporated", "llc", "ltd", "limited",
@@ -98,7 +101,7 @@ def extract_number_keys(text: str | None, min_digits: int = 3, max_group: int = 
     """
     if not text:
         return []
-    if not _OCR_LETTERS.isdisjoint(text):
+    if not _OCR_LETTERS.isdisjoint(text) and _OCR_BESIDE_DIGIT.search(text):
         text = _OCR_RUN.sub(_ocr_digits, text)
     text = _MONEY.sub(" ", _DATES.sub(" ", text))
     seen: dict[str, None] = {}
