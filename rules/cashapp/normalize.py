@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
 _NOT_DIGIT = re.compile(r"\D+")
@@ -152,10 +153,18 @@ def name_parts(name: str) -> list[str]:
     >>> name_parts("Harbor Freightlines Ltd t/a Blue Anchor Cafe")
     ['Harbor Freightlines Ltd', 'Blue Anchor Cafe']
     """
+    return list(_name_parts(name))
+
+
+# A payer's name is looked at several times while one payment is decided (its score, the customers
+# it fits as well, their namesakes), and the same payers pay again: each distinct name is read once.
+@lru_cache(maxsize=1 << 16)
+def _name_parts(name: str) -> tuple[str, ...]:
     parts = [p.strip() for p in _TRADING_AS.split(name)]
-    return [p for p in parts if p] or [name]
+    return tuple(p for p in parts if p) or (name,)
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize_name(name: str | None) -> str:
     """A company name reduced to what identifies it: lower case, ASCII, no legal form or punctuation.
 
