@@ -170,10 +170,10 @@ class CustomerView:
         # Sorted by age only when a payment needs the order (a search by amount), once for the run.
         self._sorted = False
         keys = list(map(_key_of, docs))
-        by_key: dict[str, list[OpenDocument]] = {key: [d] for key, d in zip(keys, docs)}
+        by_key: dict[str, list[OpenDocument]] = {key: [d] for key, d in zip(keys, docs, strict=True)}
         if len(by_key) < len(docs):  # a number that repeats: gather its documents in order
             by_key = {}
-            for key, d in zip(keys, docs):
+            for key, d in zip(keys, docs, strict=True):
                 found = by_key.get(key)
                 if found is None:
                     by_key[key] = [d]

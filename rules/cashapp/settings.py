@@ -182,9 +182,8 @@ class MatchRules(_Section):
         if total == 0:
             return 0.0
         get = components.get
-        return round(
-            (payer * get("payer", 0.0) + document * get("document", 0.0) + amount * get("amount", 0.0)) / total, 4
-        )
+        score = payer * get("payer", 0.0) + document * get("document", 0.0) + amount * get("amount", 0.0)
+        return round(score / total, 4)
 
 
 def load_rules(path: str | Path | None) -> MatchRules:
