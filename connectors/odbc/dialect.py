@@ -80,17 +80,22 @@ class Dialect:
         where: Sequence[str] = (),
         order_by: Sequence[str] = (),
         limit: bool = False,
+        order_sql: str | None = None,
     ) -> str:
         """``SELECT columns FROM table WHERE … ORDER BY …``, limited by one parameter when asked.
 
         The limit's parameter comes first on SQL Server (``TOP (?)``) and last on PostgreSQL
-        (``LIMIT ?``): pass the parameters through ``limit_params``.
+        (``LIMIT ?``): pass the parameters through ``limit_params``. ``order_sql`` is an ORDER BY
+        list written in SQL both servers take (an expression, not only columns), used instead of
+        ``order_by``.
         """
         top = "TOP (?) " if limit and self.is_mssql else ""
         sql = f"SELECT {top}{self.columns(columns)} FROM {table}"
         if where:
             sql += " WHERE " + " AND ".join(f"({w})" for w in where)
-        if order_by:
+        if order_sql:
+            sql += " ORDER BY " + order_sql
+        elif order_by:
             sql += " ORDER BY " + ", ".join(self.quote(c) for c in order_by)
         if limit and not self.is_mssql:
             sql += " LIMIT ?"
