@@ -211,6 +211,15 @@ class SapBusinessOneConnector(Connector):
             )
         except ConnectorError as exc:
             return CheckResult(False, f"SAP Business One: {exc}", {"kind": exc.kind.value})
+        if self.sql is not None:
+            try:
+                self.sql.probe()
+            except ConnectorError as exc:
+                return CheckResult(
+                    False,
+                    f"the Service Layer answers, but the fast read's SQL login does not: {exc}",
+                    {"kind": exc.kind.value},
+                )
         details = {"version": self.client.version, "session_timeout_minutes": self.client.session_timeout}
         message = (
             f"connected to SAP Business One company {self.b1.company_db!r} "

@@ -81,6 +81,13 @@ class SqlSource:
         rows = self.db.query(sql, params, what=f"reading {table.name}")
         return [as_entity(table, columns, row) for row in rows]
 
+    def probe(self) -> None:
+        """Read one row of every table the fast read uses (raises the classified driver error)."""
+        dialect = self.db.dialect
+        for table in [*TABLES.values(), LINES]:
+            sql = dialect.select([table.key], self._table(table.name), limit=True)
+            self.db.query(sql, dialect.limit_params(1, []), what=f"reading {table.name}")
+
     # -- customers and documents ------------------------------------------------------------------
 
     def changed(

@@ -183,3 +183,20 @@ def test_the_sql_server_statements_parse_as_tsql_and_read_the_same_rows(
         again_want, _ = _read(native, stream, cursor)
         again_got, _ = _read(translated, stream, tsql_cursor)
         assert [r.remote_id for r in again_got] == [r.remote_id for r in again_want] == [str(first)], key
+
+
+def test_check_says_when_the_fast_reads_sql_login_cannot_read_b1s_tables(
+    b1: ServiceLayerSandbox, database: B1Database
+) -> None:
+    assert _odbc(b1, database).check().ok
+    no_grant = f"b1_none_{uuid.uuid4().hex[:6]}"
+    database.execute(f'CREATE ROLE "{no_grant}" LOGIN')
+    try:
+        result = connector_for(
+            b1,
+            read_via="odbc",
+            odbc={"connection_string": database.connection_string(user=no_grant), "schema": database.schema},
+        ).check()
+    finally:
+        database.execute(f'DROP ROLE "{no_grant}"')
+    assert not result.ok and "SQL login" in result.message and "permission denied" in result.message
