@@ -20,6 +20,7 @@ Writing
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -355,7 +356,7 @@ class SapBusinessOneConnector(Connector):
         extra: dict[str, Any] = {"version": raw.get("@odata.etag")}
         if extra["version"] is None and stream is not Stream.PAYMENTS and raw.get("UpdateDate"):
             # Read from B1's tables, which hold no ETag: the update stamp stands in (see _write_statuses).
-            extra["version"] = db_stamp(stamp_of(raw, key_field))
+            extra["version"] = f"{db_stamp(stamp_of(raw, key_field))}|{_version(raw)}"
         try:
             if stream is Stream.PAYMENTS:
                 extra.update(self._payment_extras(raw))
@@ -608,7 +609,8 @@ class SapBusinessOneConnector(Connector):
                 continue
             key_field = "CardCode" if request.url.startswith("BusinessPartners") else "DocEntry"
             now = db_stamp(stamp_of(answer.body, key_field))
-            if now == request.headers["If-Match"] and answer.body.get("@odata.etag"):
+            read = request.headers["If-Match"].rsplit("|", 1)[0]  # the day and time, not the digest
+            if now == read and answer.body.get("@odata.etag"):
                 etags[request.id] = str(answer.body["@odata.etag"])
                 continue
             done = self.find_written(out)
@@ -785,7 +787,8 @@ DB_STAMP = "db:"
 
 
 def db_stamp(mark: Mark) -> str:
-    """The version of a record read from B1's tables: its update day and time."""
+    """Where the version of a record read from B1's tables starts: its update day and time
+    (the digest of its values follows)."""
     return f"{DB_STAMP}{mark.day}|{mark.time or ''}"
 
 
@@ -793,13 +796,20 @@ def _stored_key(key: str) -> str:
     """The outbox key as the 64-character field holds it."""
     if len(key) <= 64:
         return key
-    import hashlib
-
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _version(raw: dict[str, Any]) -> str:
-    return str(raw.get("@odata.etag") or "")
+    """The entity's ETag; for a row read from B1's tables (which hold none), a digest of its values.
+
+    B1 stamps a change to the second: a record changed twice within one second keeps its stamp, and
+    only its values tell the second change from the first.
+    """
+    etag = raw.get("@odata.etag")
+    if etag:
+        return str(etag)
+    blob = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
+    return "row:" + hashlib.sha1(blob.encode(), usedforsecurity=False).hexdigest()[:20]
 
 
 def _state(cursor: Cursor | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +200,22 @@ def test_check_says_when_the_fast_reads_sql_login_cannot_read_b1s_tables(
     finally:
         database.execute(f'DROP ROLE "{no_grant}"')
     assert not result.ok and "SQL login" in result.message and "permission denied" in result.message
+
+
+def test_a_record_changed_again_within_the_same_second_is_read_again_over_odbc(
+    b1: ServiceLayerSandbox, database: B1Database
+) -> None:
+    # B1 stamps to the second and its tables hold no ETag: only the values tell the change.
+    connector = _odbc(b1, database)
+    _, cursor = _read(connector, Stream.INVOICES)
+    newest = max(
+        b1.company.tables["Invoices"].values(),
+        key=lambda r: (r["UpdateDate"], r["UpdateTime"], r["DocEntry"]),
+    )
+    same_second = datetime.strptime(
+        f"{newest['UpdateDate'][:10]} {newest['UpdateTime']}", "%Y-%m-%d %H:%M:%S"
+    )
+    b1.touch("Invoices", newest["DocEntry"], same_second.replace(tzinfo=UTC), Comments="second change")
+    database.load(b1.company)
+    again, _ = _read(connector, Stream.INVOICES, cursor)
+    assert [(r.remote_id, r.memo) for r in again] == [(str(newest["DocEntry"]), "second change")]
