@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from connectors.odbc import Database
+from connectors.errors import PermanentError
+from connectors.odbc import Database, Dialect
 from connectors.sap_business_one.tables import LINES, TABLES, Table, as_entity, time_code
 from connectors.sap_business_one.watermark import Mark
 from mapping.models import Stream
@@ -52,11 +53,22 @@ class SqlSource:
     def close(self) -> None:
         self.db.close()
 
+    @property
+    def dialect(self) -> Dialect:
+        """The server's dialect; a server the fast read does not speak (HANA) is a clear refusal."""
+        try:
+            return self.db.dialect
+        except ValueError as exc:
+            raise PermanentError(
+                f"the fast read over ODBC speaks SQL Server only: {exc}; "
+                "use read_via: service_layer for this company"
+            ) from None
+
     def _q(self, name: str) -> str:
-        return self.db.dialect.quote(name)
+        return self.dialect.quote(name)
 
     def _table(self, name: str) -> str:
-        return self.db.dialect.table(self.schema, name)
+        return self.dialect.table(self.schema, name)
 
     def present_user_fields(self, table: str) -> list[str]:
         """The connector's user-defined fields that exist on ``table`` (created by the setup or not)."""
@@ -83,7 +95,7 @@ class SqlSource:
 
     def probe(self) -> None:
         """Read one row of every table the fast read uses (raises the classified driver error)."""
-        dialect = self.db.dialect
+        dialect = self.dialect
         for table in [*TABLES.values(), LINES]:
             sql = dialect.select([table.key], self._table(table.name), limit=True)
             self.db.query(sql, dialect.limit_params(1, []), what=f"reading {table.name}")
@@ -96,7 +108,7 @@ class SqlSource:
         """One page of ``stream`` in (UpdateDate, UpdateTS, key) order, changed at or after
         ``start`` (day, time) and after ``position``."""
         table = TABLES[stream]
-        dialect = self.db.dialect
+        dialect = self.dialect
         q, when = self._q, dialect.param("datetime")
         day, clock, key = q("UpdateDate"), q("UpdateTS"), q(table.key)
         where: list[str] = []
@@ -133,7 +145,7 @@ class SqlSource:
         """Payments with DocEntry after ``after`` in DocEntry order; with ``upto``, only the
         cancelled ones at or below it. Each carries its invoice lines (PaymentInvoices)."""
         table = TABLES[Stream.PAYMENTS]
-        dialect = self.db.dialect
+        dialect = self.dialect
         entry = self._q("DocEntry")
         where: list[str] = [f"{entry} > ?"]
         params: list[Any] = [after]
@@ -153,7 +165,7 @@ class SqlSource:
         columns = list(LINES.columns)
         for i in range(0, len(entries), LINES_PER_QUERY):
             chunk = entries[i : i + LINES_PER_QUERY]
-            sql = self.db.dialect.select(
+            sql = self.dialect.select(
                 columns,
                 self._table(LINES.name),
                 where=[f"{self._q('DocNum')} IN ({', '.join('?' for _ in chunk)})"],

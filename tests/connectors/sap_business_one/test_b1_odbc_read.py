@@ -219,3 +219,19 @@ def test_a_record_changed_again_within_the_same_second_is_read_again_over_odbc(
     database.load(b1.company)
     again, _ = _read(connector, Stream.INVOICES, cursor)
     assert [(r.remote_id, r.memo) for r in again] == [(str(newest["DocEntry"]), "second change")]
+
+
+def test_a_hana_database_is_refused_with_what_to_set_instead() -> None:
+    from connectors.errors import PermanentError
+    from connectors.odbc import dialect_for_dbms
+    from connectors.sap_business_one.sql_source import SqlSource
+
+    class HanaDatabase:
+        @property
+        def dialect(self) -> Any:
+            return dialect_for_dbms("HDB")  # neither SQL Server nor PostgreSQL, as HANA is
+
+    source = SqlSource(HanaDatabase(), "SBODEMOUS", {})  # type: ignore[arg-type]
+    with pytest.raises(PermanentError) as refused:
+        source.changed(Stream.INVOICES, None, None, 10)
+    assert "read_via: service_layer" in refused.value.message
