@@ -24,6 +24,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pyodbc
 from lxml import etree
@@ -119,6 +120,20 @@ class B1Database:
         self._admin: pyodbc.Connection | None = None
         self._lock = threading.RLock()
         self.logins: list[str] = []
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> B1Database:
+        """From ``postgresql://user@host[:port]/database`` (the server trusts loopback logins)."""
+        parts = urlsplit(url)
+        if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
+            raise ValueError(f"{url!r}: expected postgresql://user@host:port/database")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=unquote(parts.username or "postgres"),
+            database=(parts.path or "/arbridge_b1").lstrip("/") or "arbridge_b1",
+            **kwargs,
+        )
 
     def connection_string(self, *, user: str | None = None, database: str | None = None) -> str:
         return (

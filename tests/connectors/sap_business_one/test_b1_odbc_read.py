@@ -235,3 +235,37 @@ def test_a_hana_database_is_refused_with_what_to_set_instead() -> None:
     with pytest.raises(PermanentError) as refused:
         source.changed(Stream.INVOICES, None, None, 10)
     assert "read_via: service_layer" in refused.value.message
+
+
+def test_a_payment_written_through_the_service_layer_is_read_back_over_odbc_with_its_invoice_paid(
+    b1: ServiceLayerSandbox, database: B1Database
+) -> None:
+    from decimal import Decimal
+
+    from mapping.models import Allocation, Invoice, Payment, PaymentApplication
+
+    b1.on_change = lambda: database.load(b1.company)
+    connector = _odbc(b1, database)
+    invoices, invoice_cursor = _read(connector, Stream.INVOICES)
+    _, payment_cursor = _read(connector, Stream.PAYMENTS)
+    invoice = next(r for r in invoices if isinstance(r, Invoice) and r.open_amount > 20)
+    payment = PaymentApplication(
+        target_type=TargetType.CUSTOMER,
+        target_id=invoice.customer_remote_id,
+        customer_remote_id=invoice.customer_remote_id,
+        amount=Decimal("20.00"),
+        currency=invoice.currency,
+        date=date(2026, 11, 2),
+        reference="BANK-4711",
+        allocations=[
+            Allocation(target_type=TargetType.INVOICE, target_id=invoice.remote_id, amount=Decimal("20.00"))
+        ],
+    )
+    [written] = connector.write([OutboundOp("p" * 64, payment)])
+    assert written.ok
+
+    [paid] = [r for r in _read(connector, Stream.INVOICES, invoice_cursor)[0] if isinstance(r, Invoice)]
+    assert (paid.remote_id, paid.open_amount) == (invoice.remote_id, invoice.open_amount - Decimal("20.00"))
+    [new] = [r for r in _read(connector, Stream.PAYMENTS, payment_cursor)[0] if isinstance(r, Payment)]
+    assert new.remote_id == written.remote_id and new.raw["U_ARB_OutboxKey"] == "p" * 64
+    assert [(a.target_id, a.amount) for a in new.allocations] == [(invoice.remote_id, Decimal("20.00"))]
