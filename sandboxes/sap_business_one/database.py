@@ -216,16 +216,15 @@ class B1Database:
         if not records or not used:
             return
         rows = [[self._value(table, c, r) for c in used] for r in records]
-        sql = (
-            f"INSERT INTO {self.t(table)} ({', '.join(_quote(c) for c in used)}) "
-            f"VALUES ({', '.join('?' for _ in used)})"
-        )
+        # Many rows per statement: psqlODBC sends an executemany row by row.
+        per_statement = max(1, 20_000 // len(used))
+        names = ", ".join(_quote(c) for c in used)
+        one = f"({', '.join('?' for _ in used)})"
         with self._lock:
-            if self._admin is None:
-                self._admin = self._connect()
-            cursor = self._admin.cursor()
-            cursor.fast_executemany = False
-            cursor.executemany(sql, rows)
+            for i in range(0, len(rows), per_statement):
+                chunk = rows[i : i + per_statement]
+                sql = f"INSERT INTO {self.t(table)} ({names}) VALUES {', '.join(one for _ in chunk)}"
+                self.execute(sql, *[v for row in chunk for v in row])
 
     def _value(self, table: str, column: str, record: dict[str, Any]) -> Any:
         if table == "RCT2" and column == "DocNum":
