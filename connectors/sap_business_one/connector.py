@@ -6,7 +6,9 @@ Reading
     overlap (``watermark.py``), a keyset filter per page, ``Prefer: odata.maxpagesize``.
     Incoming payments have no update stamp in the Service Layer: new ones are read by DocEntry,
     and each read ends with the list of cancelled payments (``Cancelled eq 'tYES'``), of which the
-    ones not seen cancelled before arrive ``deleted=True``.
+    ones not seen cancelled before arrive ``deleted=True``. With ``read_via: odbc`` the same
+    reads go to B1's tables through a read-only SQL login (``sql_source.py``), each row turned
+    into the entity the Service Layer would answer, so one translation serves both.
 
 Writing
     SAP forbids writing B1's database directly, so every write goes through the Service Layer.
@@ -355,7 +357,8 @@ class SapBusinessOneConnector(Connector):
         rid = str(raw.get(key_field) or "") or None
         extra: dict[str, Any] = {"version": raw.get("@odata.etag")}
         if extra["version"] is None and stream is not Stream.PAYMENTS and raw.get("UpdateDate"):
-            # Read from B1's tables, which hold no ETag: the update stamp stands in (see _write_statuses).
+            # Read from B1's tables, which hold no ETag: the update stamp and a digest of the values
+            # stand in (see _etags_for_db_stamps).
             extra["version"] = f"{db_stamp(stamp_of(raw, key_field))}|{_version(raw)}"
         try:
             if stream is Stream.PAYMENTS:
