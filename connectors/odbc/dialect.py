@@ -10,6 +10,7 @@ what                        SQL Server (T-SQL)                   PostgreSQL
 identifiers                 ``[RM20101]``                        ``"RM20101"``
 first N rows                ``SELECT TOP (?) …``                 ``SELECT … LIMIT ?``
 keyset position             ``a >= ? AND (a > ? OR (a = ? …))``  ``(a, b, c) > (?, ?, ?)``
+NULL first in ORDER BY      by default                           ``a NULLS FIRST``
 a ``datetime`` parameter    ``CAST(? AS datetime)`` (see below)  ``?``
 the server's UTC time       ``GETUTCDATE()``                     ``statement_timestamp() AT TIME ZONE``
 stored procedure + OUTPUT   ``DECLARE … EXEC … OUTPUT; SELECT``  ``CALL p(a => ?, out => NULL)``
@@ -100,6 +101,15 @@ class Dialect:
         if limit and not self.is_mssql:
             sql += " LIMIT ?"
         return sql
+
+    def nulls_first(self, column: str) -> str:
+        """An ORDER BY term sorting ``column`` ascending with NULL before every value.
+
+        SQL Server sorts NULL first by itself; PostgreSQL sorts it last unless told.
+        """
+        if self.is_mssql:
+            return self.quote(column)
+        return f"{self.quote(column)} NULLS FIRST"
 
     def limit_params(self, limit: int, params: Sequence[Any]) -> list[Any]:
         """The parameters of a ``select(limit=True)`` statement, the limit where the dialect wants it."""

@@ -9,8 +9,7 @@ B1's database (SAP Note 1320484), and the connector writes through the Service L
 
 Statements are built through ``connectors.odbc``'s dialect (SQL Server in production, PostgreSQL in
 the tests). A time of day left empty (rows of old releases) sorts first in its day, as in the
-Service Layer's order: SQL Server sorts NULL first and PostgreSQL last, so the order says so
-explicitly.
+Service Layer's order (``Dialect.nulls_first``: SQL Server does so by itself, PostgreSQL is told).
 """
 
 from __future__ import annotations
@@ -116,26 +115,29 @@ class SqlSource:
         if stream is Stream.CUSTOMERS:
             where.append(f"{q('CardType')} = ?")
             params.append("C")
+
+        def bound(same_day: str) -> str:
+            # A plain range on the day leads, so an index on the order can seek.
+            return f"{day} >= {when} AND ({day} > {when} OR ({day} = {when} AND ({same_day})))"
+
         if start is not None:
-            where.append(f"{day} > {when} OR ({day} = {when} AND ({clock} >= ? OR {clock} IS NULL))")
-            params += [_day(start[0]), _day(start[0]), time_code(start[1])]
+            where.append(bound(f"{clock} >= ? OR {clock} IS NULL"))
+            params += [_day(start[0])] * 3 + [time_code(start[1])]
         if position is not None:
             if position.time is None:
-                where.append(f"{day} > {when} OR ({day} = {when} AND ({clock} IS NOT NULL OR {key} > ?))")
-                params += [_day(position.day), _day(position.day), position.key]
+                where.append(bound(f"{clock} IS NOT NULL OR {key} > ?"))
+                params += [_day(position.day)] * 3 + [position.key]
             else:
-                where.append(
-                    f"{day} > {when} OR ({day} = {when} AND ({clock} > ? OR ({clock} = ? AND {key} > ?)))"
-                )
+                where.append(bound(f"{clock} > ? OR ({clock} = ? AND {key} > ?)"))
                 t = time_code(position.time)
-                params += [_day(position.day), _day(position.day), t, t, position.key]
+                params += [_day(position.day)] * 3 + [t, t, position.key]
         columns = self._columns(table)
         sql = dialect.select(
             columns,
             self._table(table.name),
             where=where,
             limit=True,
-            order_sql=f"{day}, CASE WHEN {clock} IS NULL THEN 0 ELSE 1 END, {clock}, {key}",
+            order_sql=f"{day}, {dialect.nulls_first('UpdateTS')}, {key}",
         )
         return self._run(table, columns, sql, dialect.limit_params(page_size, params))
 
