@@ -14,8 +14,8 @@ Writing
     Collection status, dunning level and next action date: a PATCH with ``If-Match`` of the
     extension's customer or ledger entry, up to 100 per JSON ``$batch``. Payment applications: a
     customer payment journal line per invoice in a dedicated batch (``payment_journal``), with the
-    operation's marker in ``externalDocumentNumber``, then the journal posted through the
-    extension's bound ``post`` action, all in one ``$batch``. See ``README.md``.
+    operation's marker in ``externalDocumentNumber``, up to 100 lines in one ``$batch``, then the
+    journal posted through the extension's bound ``post`` action. See ``README.md``.
 """
 
 from __future__ import annotations
@@ -296,6 +296,8 @@ class BusinessCentralConnector(Connector):
         self.fieldmap = FieldMap.load(MAPPING_FILE, context.mapping_overrides)
         self._company_id: str | None = None
         self._journal_id: str | None = None
+        # Whether the payment journal is known to hold no line of a stopped write (see _settle_journal).
+        self._journal_settled = False
 
     def budget_key(self) -> str:
         """BC counts requests per user (the app registration, or the on-premises user) and environment."""
@@ -537,8 +539,8 @@ class BusinessCentralConnector(Connector):
                 )
         for i in range(0, len(statuses), self.bc.batch_max):
             results.update(self._write_statuses(statuses[i : i + self.bc.batch_max]))
-        for i in range(0, len(payments), max(1, self.bc.batch_max // 4)):
-            results.update(self._write_payments(payments[i : i + max(1, self.bc.batch_max // 4)]))
+        for chunk in self._payment_chunks(payments):
+            results.update(self._write_payments(chunk))
         return [results[out.key] for out in ops]
 
     def _status_target(self, op: CollectionStatusUpdate) -> str:
@@ -605,16 +607,32 @@ class BusinessCentralConnector(Connector):
 
     # -- payments ---------------------------------------------------------------------------------
 
+    def _payment_chunks(self, payments: list[OutboundOp]) -> Iterator[list[OutboundOp]]:
+        """Payments in groups whose journal lines (one per allocation) fit in one ``$batch``."""
+        chunk: list[OutboundOp] = []
+        lines = 0
+        for out in payments:
+            n = max(1, len(out.op.allocations))  # type: ignore[attr-defined]
+            if chunk and lines + n > self.bc.batch_max:
+                yield chunk
+                chunk, lines = [], 0
+            chunk.append(out)
+            lines += n
+        if chunk:
+            yield chunk
+
     def _write_payments(self, ops: list[OutboundOp]) -> dict[str, WriteResult]:
-        """Journal lines for every allocation, then one post of the journal batch, in one ``$batch``.
+        """Journal lines for every allocation in one ``$batch``, then one post of the journal batch.
 
         Before anything is created, one ``$batch`` of reads finds the invoices' document numbers
-        and what of these operations already reached BC (posted payments, or lines still in the
-        journal, found by their marker): nothing is created twice.
+        and which of these operations BC already posted (found by their marker). Lines a stopped
+        write left in the journal were posted (or withdrawn) before the first payment this
+        connection writes, so a marker not posted is nowhere in BC: nothing is created twice.
         """
         results: dict[str, WriteResult] = {}
         journal = self.journal_id()
         assert journal is not None
+        self._settle_journal(journal)
         markers = {marker_for(o.key): o for o in ops}
         invoice_ids = sorted({a.target_id for o in ops for a in o.op.allocations})  # type: ignore[attr-defined]
         ledger = self.client.url(self._path(EXTENSION_ROUTE, "customerLedgerEntries"))
@@ -630,13 +648,7 @@ class BusinessCentralConnector(Connector):
                 raise error
         entries = {str(e["id"]): e for e in answers["entries"].body.get("value") or []}
         posted = {str(e["externalDocumentNumber"]): e for e in answers["posted"].body.get("value") or []}
-        lines_path = self._path(STANDARD_ROUTE, f"customerPaymentJournals({journal})/customerPayments")
-        unposted = self.client.json(
-            "GET", lines_path, params={"$filter": any_of("externalDocumentNumber", markers)}
-        )
-        waiting: dict[str, list[dict[str, Any]]] = {}
-        for line in unposted.get("value") or []:
-            waiting.setdefault(str(line["externalDocumentNumber"]), []).append(line)
+        lines_path = self._journal_lines_path(journal)
         creates: list[BatchRequest] = []
         owners: dict[str, OutboundOp] = {}
         to_post: list[OutboundOp] = []
@@ -653,17 +665,16 @@ class BusinessCentralConnector(Connector):
             except BadRecordError as exc:
                 results[out.key] = _failed(out, exc)
                 continue
-            have = {str(line.get("appliesToInvoiceNumber")) for line in waiting.get(marker, [])}
             for body in lines:
-                if body["appliesToInvoiceNumber"] in have:
-                    continue
                 rid = f"l{len(creates) + 1}"
                 owners[rid] = out
                 creates.append(BatchRequest(rid, "POST", self.client.url(lines_path), body=body))
             to_post.append(out)
         if not to_post:
             return results
-        created = self.client.batch(creates, path=f"{STANDARD_ROUTE}/$batch") if creates else {}
+        # From here until the journal is posted or emptied, lines of ours may wait in it.
+        self._journal_settled = False
+        created = self.client.batch(creates, path=f"{STANDARD_ROUTE}/$batch")
         failed = {owners[rid].key: a.error() for rid, a in created.items() if not a.ok}
         posting = self._post_journal(journal) if len(failed) < len(to_post) else None
         for out in to_post:
@@ -674,8 +685,43 @@ class BusinessCentralConnector(Connector):
             else:
                 results[out.key] = _failed(out, posting)
         if posting is not None or failed:
-            self._withdraw_lines(journal, list(markers))
+            self._journal_settled = self._withdraw_lines(journal, list(markers))
+        else:
+            self._journal_settled = True
         return results
+
+    def _journal_lines_path(self, journal: str) -> str:
+        return self._path(STANDARD_ROUTE, f"customerPaymentJournals({journal})/customerPayments")
+
+    def _settle_journal(self, journal: str) -> None:
+        """Post the lines a stopped write left in the journal, once per connection and after a failure.
+
+        Such lines carry the markers of operations that may be sent again: posted now, the look-up
+        finds them posted and nothing is created twice. Lines BC refuses to post are withdrawn (the
+        operations they belong to were not applied and will be sent again).
+        """
+        if self._journal_settled:
+            return
+        waiting = [
+            line
+            for page in self.client.pages(self._journal_lines_path(journal), page_size=self.bc.page_size)
+            for line in page.items
+        ]
+        if waiting:
+            refused = self._post_journal(journal)
+            if refused is not None:
+                self.context.logger.warning(
+                    "lines left in payment journal %s could not be posted; withdrawing them: %s",
+                    self.bc.payment_journal,
+                    refused,
+                )
+                markers = sorted({str(line.get("externalDocumentNumber")) for line in waiting})
+                if not self._withdraw_lines(journal, markers):
+                    raise TransientError(
+                        f"payment journal {self.bc.payment_journal!r} holds lines Business Central "
+                        f"neither posts nor lets arbridge remove: {refused}"
+                    )
+        self._journal_settled = True
 
     def _post_journal(self, journal: str) -> ConnectorError | None:
         """Post the journal batch through the extension's bound action; the error when BC refuses."""
@@ -725,14 +771,19 @@ class BusinessCentralConnector(Connector):
             )
         return lines
 
-    def _withdraw_lines(self, journal: str, markers: list[str]) -> None:
-        """After a refused post, take this batch's lines out of the journal so they block nobody."""
+    def _withdraw_lines(self, journal: str, markers: list[str]) -> bool:
+        """After a refused post, take these markers' lines out of the journal so they block nobody.
+
+        Returns whether the journal holds none of them any more.
+        """
+        wanted = set(markers)
         try:
-            data = self.client.json(
-                "GET",
-                self._path(STANDARD_ROUTE, f"customerPaymentJournals({journal})/customerPayments"),
-                params={"$filter": any_of("externalDocumentNumber", markers)},
-            )
+            lines = [
+                line
+                for page in self.client.pages(self._journal_lines_path(journal), page_size=self.bc.page_size)
+                for line in page.items
+                if str(line.get("externalDocumentNumber")) in wanted
+            ]
             deletes = [
                 BatchRequest(
                     f"d{n}",
@@ -740,20 +791,26 @@ class BusinessCentralConnector(Connector):
                     self.client.url(self._path(STANDARD_ROUTE, "customerPayments", line["id"])),
                     headers={"If-Match": line.get("@odata.etag") or "*"},
                 )
-                for n, line in enumerate(data.get("value") or [])
+                for n, line in enumerate(lines)
             ]
-            if deletes:
-                self.client.batch(deletes, path=f"{STANDARD_ROUTE}/$batch")
+            gone = True
+            for i in range(0, len(deletes), self.bc.batch_max):
+                answers = self.client.batch(
+                    deletes[i : i + self.bc.batch_max], path=f"{STANDARD_ROUTE}/$batch"
+                )
+                gone = gone and all(a.ok or a.status == 404 for a in answers.values())
+            return gone
         except ConnectorError as exc:
             self.context.logger.warning("journal lines of a refused posting stay in the journal: %s", exc)
+            return False
 
     # -- reconciliation ---------------------------------------------------------------------------
 
     def find_written(self, op: OutboundOp) -> WriteResult | None:
         """Whether ``op`` already reached BC: the values in place, or a posted payment with its marker.
 
-        A payment whose lines wait unposted in the journal has not landed: the next write finds
-        those lines and posts them instead of adding new ones.
+        A payment whose lines wait unposted in the journal has not landed: the next payment write
+        posts such lines first, and then finds the payment posted instead of adding new lines.
         """
         o = op.op
         if isinstance(o, CollectionStatusUpdate):

@@ -6,11 +6,13 @@ import ssl
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import trustme
 
 from connectors.base import ConnectorContext, MemoryKeyValueStore, OutboundOp
 from connectors.business_central import BusinessCentralConnector
+from connectors.business_central.connector import marker_for
 from mapping.models import Allocation, PaymentApplication, Stream, TargetType
 from sandboxes.business_central import BusinessCentralSandbox
 from sandboxes.fault_proxy import FaultProxy
@@ -54,6 +56,72 @@ def test_payment_application_posts_a_journal_line_that_lowers_the_invoice_once()
         assert not bc.company.journal_lines
         found = connector.find_written(op)
         assert found is not None and found.ok
+
+
+def _payment(key: str, invoice: Any, amount: str = "20.00") -> OutboundOp:
+    return OutboundOp(
+        key,
+        PaymentApplication(
+            target_type=TargetType.CUSTOMER,
+            target_id=invoice.customer_remote_id,
+            customer_remote_id=invoice.customer_remote_id,
+            amount=Decimal(amount),
+            currency="USD",
+            date=date(2026, 11, 2),
+            reference="LOCKBOX 0043",
+            allocations=[
+                Allocation(
+                    target_type=TargetType.INVOICE, target_id=invoice.remote_id, amount=Decimal(amount)
+                )
+            ],
+        ),
+    )
+
+
+def test_a_payment_whose_lines_a_stopped_write_left_in_the_journal_is_posted_once_on_resend() -> None:
+    with BusinessCentralSandbox(seed="demo", notification_delay=0) as bc:
+        connector = BusinessCentralConnector.create(onprem_settings(bc), ConnectorContext("bc"))
+        invoice = next(
+            r for p in connector.read(Stream.INVOICES, None) for r in p.records if r.open_amount > 20
+        )  # type: ignore[attr-defined]
+        op = _payment("bc/payment_application/customer/lockbox-43", invoice)
+        # The process that wrote the line was stopped before it posted the journal.
+        journal = next(j for j in bc.company.journals.values() if j["code"] == "ARBRIDGE")
+        bc.company.add_payment_line(
+            journal,
+            {
+                "customerId": invoice.customer_remote_id,  # type: ignore[attr-defined]
+                "amount": Decimal("20.00"),
+                "externalDocumentNumber": marker_for(op.key),
+                "appliesToInvoiceNumber": invoice.number,  # type: ignore[attr-defined]
+            },
+        )
+        [result] = connector.write([op])
+        assert result.ok and result.duplicate
+        posted = [e for e in bc.company.entries.values() if e["externalDocumentNumber"] == marker_for(op.key)]
+        assert len(posted) == 1 and not bc.company.journal_lines
+        entry = bc.company.entries[invoice.remote_id]
+        assert entry["remainingAmount"] == invoice.open_amount - Decimal("20.00")  # type: ignore[attr-defined]
+
+
+def test_a_thousand_payments_cost_three_calls_per_hundred() -> None:
+    with BusinessCentralSandbox(seed="demo", invoices=400, throttle=False, notification_delay=0) as bc:
+        connector = BusinessCentralConnector.create(onprem_settings(bc), ConnectorContext("bc"))
+        invoices = [r for p in connector.read(Stream.INVOICES, None) for r in p.records if r.open_amount > 1]
+        ops = [
+            _payment(f"bc/payment_application/customer/p{n}", inv, "1.00") for n, inv in enumerate(invoices)
+        ]
+        assert len(ops) > 100
+        before = len(bc.requests_log)
+        results = connector.write(ops)
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
+        calls = len(bc.requests_log) - before
+        # The journal's id and one look at it, then per 100 payments: look-up, lines, post.
+        chunks = -(-len(ops) // 100)
+        assert calls == 2 + 3 * chunks
+        assert len(
+            [e for e in bc.company.entries.values() if e["externalDocumentNumber"].startswith("ARB-")]
+        ) == len(ops)
 
 
 def test_bc_online_signs_in_through_msal_with_client_credentials_over_https(tmp_path: Path) -> None:
