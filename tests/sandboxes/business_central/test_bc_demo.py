@@ -1,0 +1,36 @@
+"""``arbridge demo --erp business-central``: a full cycle against the BC sandbox, then an incremental."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from sync_daemon import cli
+
+
+def test_the_demo_syncs_a_bc_company_and_then_reads_only_the_payment_a_customer_made(tmp_path: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(cli, ["demo", "--erp", "business-central", "--state-dir", str(tmp_path)])
+    assert first.exit_code == 0, first.output
+    out = first.output
+    assert "Business Central OData v4 sandbox at http://127.0.0.1:" in out
+    assert "invoices      150 new" in out and "customers     25 new" in out
+    # Every stream in one page of BC's largest size, and the company's id looked up once.
+    assert re.search(r"Pulled from Business Central in [\d.]+s \(5 API calls\)", out), out
+    assert re.search(r"^  \d+ customer\(s\) are due a reminder", out, re.M)
+    assert "Written back to Business Central:" in out
+    assert f"Next: `arbridge demo --erp business-central --resume --state-dir {tmp_path}`" in out
+    assert (tmp_path / "business-central-sandbox.pickle").is_file()
+
+    second = runner.invoke(
+        cli, ["demo", "--erp", "business-central", "--resume", "--state-dir", str(tmp_path)]
+    )
+    assert second.exit_code == 0, second.output
+    out = second.output
+    paid = re.search(r"Simulated ERP activity: customer (\S+) paid [\d.]+ USD of invoice (\d+)", out)
+    assert paid is not None, out
+    assert "incremental" in out
+    assert "payments      1 new" in out and "invoices      0 new, 1 changed" in out
+    assert "customers     0 new, 0 changed" in out
