@@ -49,6 +49,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.business_central.auth import EntraAuth, basic_auth
+from connectors.business_central.webhooks import Subscriptions
 from connectors.http import TlsSession
 from connectors.odata import BatchRequest, BatchResponse, ODataClient, any_of, literal
 from connectors.rest import Backoff, session_for
@@ -260,8 +261,10 @@ class BusinessCentralConnector(Connector):
         context: ConnectorContext,
         *,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(settings, context)
+        self.clock = clock or (lambda: datetime.now(UTC))
         assert isinstance(settings, BusinessCentralSettings)
         self.bc: BusinessCentralSettings = settings
         self.session = session_for(self)
@@ -296,6 +299,7 @@ class BusinessCentralConnector(Connector):
         self.fieldmap = FieldMap.load(MAPPING_FILE, context.mapping_overrides)
         self._company_id: str | None = None
         self._journal_id: str | None = None
+        self._subscribed = False
         # Whether the payment journal is known to hold no line of a stopped write (see _settle_journal).
         self._journal_settled = False
 
@@ -387,8 +391,34 @@ class BusinessCentralConnector(Connector):
 
     # -- read -------------------------------------------------------------------------------------
 
+    def subscriptions(self) -> Subscriptions | None:
+        """The connection's webhook subscriptions, when ``notification_url`` and ``client_state`` are set."""
+        if not self.bc.notification_url or self.bc.client_state is None:
+            return None
+        company = self.company_id()
+        return Subscriptions(
+            self.client,
+            self.context.state,
+            self.bc.notification_url,
+            self.bc.client_state.get_secret_value(),
+            [
+                f"api/{STANDARD_ROUTE}/companies({company})/customers",
+                f"api/{EXTENSION_ROUTE}/companies({company})/customerLedgerEntries",
+            ],
+            self.clock,
+        )
+
     def read(self, stream: Stream, cursor: Cursor | None) -> Iterator[Page]:
-        """Pages of ``stream`` changed since ``cursor`` (everything when None); each page's cursor resumes."""
+        """Pages of ``stream`` changed since ``cursor`` (everything when None); each page's cursor resumes.
+
+        The first read of a connector also keeps the webhook subscriptions alive (no call while
+        they are known to live long enough).
+        """
+        if not self._subscribed:
+            self._subscribed = True
+            subscriptions = self.subscriptions()
+            if subscriptions is not None:
+                subscriptions.keep_quietly()
         state = self._cursor_state(cursor)
         anchor = _Anchor(state)
         full = bool(state.get("full")) or anchor.since is None
