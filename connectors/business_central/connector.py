@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -57,6 +57,8 @@ from mapping.fieldmap import FieldMap, MappingError
 from mapping.models import (
     CollectionStatus,
     CollectionStatusUpdate,
+    Customer,
+    CustomerStatus,
     DocumentStatus,
     OpType,
     PaymentApplication,
@@ -119,6 +121,8 @@ class BusinessCentralSettings(ConnectorSettings):
         batch_max: operations per ``$batch`` (BC takes at most 100).
         notification_url: the public URL of this connection's webhook route, to subscribe with.
         client_state: a secret BC echoes in every notification, checked before one is believed.
+        deletion_check_hours: how often an incremental read of customers also lists every
+            customer id to find the deleted ones (0: every read).
         verify_tls, ca_bundle: TLS verification (a private CA's PEM file in ``ca_bundle``).
         timeout: seconds per call (BC online ends a request after 10 minutes).
     """
@@ -142,6 +146,7 @@ class BusinessCentralSettings(ConnectorSettings):
     batch_max: int = Field(default=100, ge=1, le=100)
     notification_url: str | None = None
     client_state: SecretStr | None = None
+    deletion_check_hours: float = Field(default=24.0, ge=0)
     verify_tls: bool = True
     ca_bundle: str | None = None
     timeout: float = Field(default=600.0, gt=0, le=900)
@@ -236,6 +241,45 @@ class _Anchor:
             "next": next_link,
             "full": full,
         }
+
+
+class _KnownIds:
+    """The ids of a stream BC had when last counted, plus those delivered since (connection state)."""
+
+    def __init__(self, state: Any, stream: Stream) -> None:
+        self.state = state
+        self.key = f"business_central.ids.{stream.value}"
+        try:
+            data = json.loads(state.get(self.key) or "{}")
+        except ValueError:
+            data = {}
+        self.ids: set[str] = set(data.get("ids") or [])
+        self.at: datetime | None = _parse_time(data["at"]) if data.get("at") else None
+        self._fresh: set[str] = set()
+
+    def add(self, ids: Iterable[str]) -> None:
+        self._fresh.update(ids)
+
+    def due(self, now: datetime, every: timedelta) -> bool:
+        return self.at is None or now - self.at >= every
+
+    def checked(self, now: datetime, listed: set[str] | None) -> None:
+        """A count finished at ``now``: ``listed`` is what BC has (None: what was just delivered)."""
+        self.ids = (listed if listed is not None else set()) | self._fresh
+        self._fresh = set()
+        self.at = now
+        self.state.put(self.key, json.dumps({"at": now.isoformat(), "ids": sorted(self.ids)}))
+
+    def save(self) -> None:
+        """Remember the ids delivered since the last count (nothing to write when none is new)."""
+        new = self._fresh - self.ids
+        self._fresh = set()
+        if not new and self.at is not None:
+            return
+        self.ids |= new
+        self.state.put(
+            self.key, json.dumps({"at": self.at.isoformat() if self.at else None, "ids": sorted(self.ids)})
+        )
 
 
 class BusinessCentralConnector(Connector):
@@ -433,8 +477,16 @@ class BusinessCentralConnector(Connector):
             conditions.append(f"lastModifiedDateTime ge {anchor.since}")
         params = {"$filter": " and ".join(conditions)} if conditions else {}
         pages = self.client.pages(path, params, page_size=self.bc.page_size, start=state.get("next"))
+        known = _KnownIds(self.context.state, stream) if stream is Stream.CUSTOMERS else None
         try:
-            yield from self._pages(stream, pages, anchor, full)
+            last = None
+            for page in self._pages(stream, pages, anchor, full):
+                if known is not None:
+                    known.add(r.remote_id for r in page.records)
+                last = page
+                yield page
+            if known is not None and last is not None:
+                yield from self._deleted_customers(known, last.cursor, full)
         except BadRecordError as exc:
             if not incremental or state.get("next") or "lastModifiedDateTime" not in exc.message:
                 raise
@@ -443,6 +495,43 @@ class BusinessCentralConnector(Connector):
             params = {"$filter": conditions[0]} if stream is not Stream.CUSTOMERS else {}
             pages = self.client.pages(path, params, page_size=self.bc.page_size)
             yield from self._pages(stream, pages, anchor, True)
+
+    def _deleted_customers(self, known: _KnownIds, cursor: Cursor | None, full: bool) -> Iterator[Page]:
+        """Tombstones for the customers BC no longer has, when a check is due; BC logs no deletions.
+
+        Posted ledger entries are never deleted in BC, so only customers need this. A full read
+        delivered every id there is: it starts the count afresh instead.
+        """
+        now = self.clock()
+        if full:
+            known.checked(now, None)
+            return
+        if not known.due(now, timedelta(hours=self.bc.deletion_check_hours)):
+            known.save()
+            return
+        listed: set[str] = set()
+        calls = 0
+        path = self._path(STANDARD_ROUTE, "customers")
+        for chunk in self.client.pages(path, {"$select": "id"}, page_size=self.bc.page_size):
+            listed.update(str(item["id"]) for item in chunk.items if item.get("id"))
+            calls += chunk.api_calls
+        gone = sorted(known.ids - listed)
+        known.checked(now, listed)
+        if gone:
+            self.context.logger.info("%d customer(s) deleted in Business Central", len(gone))
+        tombstones: list[Record] = [
+            Customer(
+                remote_id=rid,
+                name=f"(deleted {rid})",
+                status=CustomerStatus.INACTIVE,
+                remote_modified_at=now,
+                deleted=True,
+                raw_status="Deleted",
+                raw={"id": rid},
+            )
+            for rid in gone
+        ]
+        yield Page(stream=Stream.CUSTOMERS, records=tombstones, cursor=cursor, api_calls=calls)
 
     def _pages(self, stream: Stream, pages: Iterator[Any], anchor: _Anchor, full: bool) -> Iterator[Page]:
         for chunk in pages:
