@@ -645,11 +645,14 @@ class BusinessCentralConnector(Connector):
         results: dict[str, WriteResult] = {}
         statuses: list[OutboundOp] = []
         payments: list[OutboundOp] = []
+        applications: list[OutboundOp] = []
         for out in ops:
-            if out.key in results or any(o.key == out.key for o in (*statuses, *payments)):
+            if out.key in results or any(o.key == out.key for o in (*statuses, *payments, *applications)):
                 continue
             if isinstance(out.op, CollectionStatusUpdate):
                 statuses.append(out)
+            elif isinstance(out.op, PaymentApplication) and out.op.payment_id:
+                applications.append(out)
             elif isinstance(out.op, PaymentApplication):
                 payments.append(out)
             else:
@@ -660,6 +663,8 @@ class BusinessCentralConnector(Connector):
             results.update(self._write_statuses(statuses[i : i + self.bc.batch_max]))
         for chunk in self._payment_chunks(payments):
             results.update(self._write_payments(chunk))
+        for chunk in self._payment_chunks(applications):
+            results.update(self._write_applications(chunk))
         return [results[out.key] for out in ops]
 
     def _status_target(self, op: CollectionStatusUpdate) -> str:
@@ -842,6 +847,124 @@ class BusinessCentralConnector(Connector):
                     )
         self._journal_settled = True
 
+    # -- applications of existing payments -------------------------------------------------------
+
+    def _write_applications(self, ops: list[OutboundOp]) -> dict[str, WriteResult]:
+        """Apply existing open payments to invoices through the extension's ``paymentApplications``.
+
+        One row per allocation, keyed by the operation's marker and the allocation's line number
+        (the row's primary key in BC, so a row sent twice is refused, not applied twice). One
+        ``$batch`` of reads finds the entries and the rows already applied; one ``$batch`` sends
+        the rows still missing.
+        """
+        results: dict[str, WriteResult] = {}
+        markers = {marker_for(o.key): o for o in ops}
+        entry_ids = sorted(
+            {str(o.op.payment_id) for o in ops}  # type: ignore[attr-defined]
+            | {a.target_id for o in ops for a in o.op.allocations}  # type: ignore[attr-defined]
+        )
+        ledger = self.client.url(self._path(EXTENSION_ROUTE, "customerLedgerEntries"))
+        applied_url = self.client.url(self._path(EXTENSION_ROUTE, "paymentApplications"))
+        answers = self.client.batch(
+            [
+                BatchRequest("entries", "GET", f"{ledger}?$filter={_q(any_of('id', entry_ids))}"),
+                BatchRequest(
+                    "applied", "GET", f"{applied_url}?$filter={_q(any_of('applicationKey', markers))}"
+                ),
+            ],
+            path=f"{EXTENSION_ROUTE}/$batch",
+        )
+        for answer in answers.values():
+            error = answer.error()
+            if error is not None:
+                raise error
+        entries = {str(e["id"]): e for e in answers["entries"].body.get("value") or []}
+        done: dict[str, set[int]] = {}
+        for row in answers["applied"].body.get("value") or []:
+            done.setdefault(str(row["applicationKey"]), set()).add(int(row["lineNumber"]))
+        creates: list[BatchRequest] = []
+        owners: dict[str, OutboundOp] = {}
+        sent: list[OutboundOp] = []
+        for marker, out in markers.items():
+            op = out.op
+            assert isinstance(op, PaymentApplication)
+            have = done.get(marker, set())
+            if len(have) >= len(op.allocations):
+                results[out.key] = WriteResult(out.key, True, remote_id=op.payment_id, duplicate=True)
+                continue
+            try:
+                rows = self._application_rows(marker, op, entries)
+            except BadRecordError as exc:
+                results[out.key] = _failed(out, exc)
+                continue
+            for row in rows:
+                if row["lineNumber"] in have:
+                    continue
+                rid = f"a{len(creates) + 1}"
+                owners[rid] = out
+                creates.append(BatchRequest(rid, "POST", applied_url, body=row))
+            sent.append(out)
+        if not creates:
+            return results
+        created = self.client.batch(creates, path=f"{EXTENSION_ROUTE}/$batch")
+        failed: dict[str, ConnectorError] = {}
+        for rid, answer in created.items():
+            error = answer.error()
+            # A row BC already holds (its key and line) was applied by an earlier attempt.
+            if not answer.ok and error is not None and error.erp_code != "Internal_EntityWithSameKeyExists":
+                failed.setdefault(owners[rid].key, error)
+        for out in sent:
+            if out.key in failed:
+                results[out.key] = _failed(out, failed[out.key])
+            else:
+                results[out.key] = WriteResult(out.key, True, remote_id=out.op.payment_id)  # type: ignore[attr-defined]
+        return results
+
+    @staticmethod
+    def _application_rows(
+        marker: str, op: PaymentApplication, entries: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        payment = entries.get(str(op.payment_id))
+        if payment is None or payment.get("documentType") != "Payment":
+            raise BadRecordError(f"payment entry {op.payment_id} does not exist in Business Central")
+        unapplied = -_dec(payment.get("remainingAmount"))
+        total = sum((a.amount for a in op.allocations), Decimal(0))
+        if total > unapplied:
+            raise BadRecordError(
+                f"payment {payment.get('documentNumber')} has {unapplied} unapplied, "
+                f"less than the {total} to apply"
+            )
+        rows = []
+        for n, allocation in enumerate(op.allocations, start=1):
+            if allocation.target_type is not TargetType.INVOICE:
+                raise BadRecordError("an existing payment is applied to invoices only, not to credit memos")
+            entry = entries.get(allocation.target_id)
+            if entry is None or entry.get("documentType") != "Invoice":
+                raise BadRecordError(
+                    f"invoice entry {allocation.target_id} does not exist in Business Central"
+                )
+            if entry.get("customerId") != payment.get("customerId"):
+                raise BadRecordError(
+                    f"invoice {entry.get('documentNumber')} belongs to another customer than "
+                    f"payment {payment.get('documentNumber')}"
+                )
+            if allocation.amount > _dec(entry.get("remainingAmount")):
+                raise BadRecordError(
+                    f"invoice {entry.get('documentNumber')} owes {entry.get('remainingAmount')}, "
+                    f"less than the {allocation.amount} to apply"
+                )
+            rows.append(
+                {
+                    "applicationKey": marker,
+                    "lineNumber": n,
+                    "paymentEntryId": str(op.payment_id),
+                    "invoiceEntryId": allocation.target_id,
+                    "amount": float(allocation.amount),
+                    "postingDate": op.date.isoformat(),
+                }
+            )
+        return rows
+
     def _post_journal(self, journal: str) -> ConnectorError | None:
         """Post the journal batch through the extension's bound action; the error when BC refuses."""
         try:
@@ -857,10 +980,6 @@ class BusinessCentralConnector(Connector):
     def _payment_lines(
         self, out: OutboundOp, op: PaymentApplication, entries: dict[str, dict[str, Any]], journal: str
     ) -> list[dict[str, Any]]:
-        if op.payment_id:
-            raise BadRecordError(
-                "applying an existing Business Central payment is not supported; only new payments"
-            )
         lines = []
         for allocation in op.allocations:
             if allocation.target_type is not TargetType.INVOICE:
@@ -942,6 +1061,18 @@ class BusinessCentralConnector(Connector):
                 return WriteResult(
                     op.key, True, remote_id=str(raw.get("id")), version=raw.get("@odata.etag"), duplicate=True
                 )
+            return WriteResult(op.key, False)
+        if isinstance(o, PaymentApplication) and o.payment_id:
+            rows = (
+                self.client.json(
+                    "GET",
+                    self._path(EXTENSION_ROUTE, "paymentApplications"),
+                    params={"$filter": f"applicationKey eq {literal(marker_for(op.key))}"},
+                ).get("value")
+                or []
+            )
+            if len({int(r["lineNumber"]) for r in rows}) >= len(o.allocations):
+                return WriteResult(op.key, True, remote_id=o.payment_id, duplicate=True)
             return WriteResult(op.key, False)
         if isinstance(o, PaymentApplication):
             marker = marker_for(op.key)

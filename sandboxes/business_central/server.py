@@ -525,6 +525,8 @@ class BusinessCentralSandbox:
             return _Table(lambda: c.journal_lines, dict, "Gen. Journal Line")
         if name == "customerLedgerEntries" and api is EXTENSION:
             return _Table(lambda: c.entries, dict, "Cust. Ledger Entry")
+        if name == "paymentApplications" and api is EXTENSION:
+            return _Table(lambda: c.applications, dict, "ARB Payment Application")
         raise not_found(name)
 
     def _entity_request(
@@ -682,6 +684,11 @@ class BusinessCentralSandbox:
         base: str,
         parent: dict[str, Any] | None,
     ) -> _Answer:
+        if entity_set.name == "paymentApplications":
+            row = self.company.apply_payment(wire.parse_body(entity_set, data))
+            location = f"{context.replace('/$metadata#', '/')}({row['id']})"
+            body = {"@odata.context": f"{context}/$entity", **self._render(entity_set, table, row)}
+            return _Answer(201, body, {"Location": location})
         if entity_set.name != "customerPayments":
             raise method_not_allowed("POST", entity_set.name)
         values = wire.parse_body(entity_set, data)
@@ -796,7 +803,16 @@ class BusinessCentralSandbox:
             return copy.deepcopy(
                 {
                     k: getattr(c, k)
-                    for k in ("customers", "entries", "invoices", "credit_memos", "journals", "journal_lines")
+                    for k in (
+                        "customers",
+                        "entries",
+                        "invoices",
+                        "credit_memos",
+                        "journals",
+                        "journal_lines",
+                        "applications",
+                        "balances",
+                    )
                 }
             )
 

@@ -28,6 +28,7 @@ _TABLES = (
     "credit_memos",
     "journals",
     "journal_lines",
+    "applications",
     "balances",
 )
 _COUNTERS = ("_versions", "_entry_numbers", "_payment_numbers")

@@ -155,3 +155,65 @@ def test_bc_online_signs_in_through_msal_with_client_credentials_over_https(tmp_
         )
         result = refused.check()
         assert not result.ok and "invalid_client" in result.message
+
+
+def test_an_unapplied_payment_is_applied_to_an_invoice_once_through_the_extension() -> None:
+    with BusinessCentralSandbox(seed="demo", notification_delay=0) as bc:
+        state = MemoryKeyValueStore()
+        connector = BusinessCentralConnector.create(onprem_settings(bc), ConnectorContext("bc", state=state))
+        payments = [r for p in connector.read(Stream.PAYMENTS, None) for r in p.records]
+        invoices = [r for p in connector.read(Stream.INVOICES, None) for r in p.records]
+        payment, invoice = next(
+            (p, i)
+            for p in payments
+            if p.unapplied_amount > 0  # type: ignore[attr-defined]
+            for i in invoices
+            if i.customer_remote_id == p.customer_remote_id and i.open_amount > p.unapplied_amount  # type: ignore[attr-defined]
+        )
+        amount = payment.unapplied_amount  # type: ignore[attr-defined]
+        op = OutboundOp(
+            "bc/payment_application/payment/cashapp-7",
+            PaymentApplication(
+                target_type=TargetType.PAYMENT,
+                target_id=payment.remote_id,
+                payment_id=payment.remote_id,
+                customer_remote_id=payment.customer_remote_id,  # type: ignore[attr-defined]
+                amount=amount,
+                currency="USD",
+                date=date(2026, 11, 2),
+                allocations=[
+                    Allocation(target_type=TargetType.INVOICE, target_id=invoice.remote_id, amount=amount)
+                ],
+            ),
+        )
+        too_much = op.op.model_copy(
+            update={
+                "allocations": [
+                    Allocation(target_type=TargetType.INVOICE, target_id=invoice.remote_id, amount=amount + 1)
+                ]
+            }
+        )
+        [refused] = connector.write([OutboundOp("bc/payment_application/payment/too-much", too_much)])
+        assert not refused.ok and "unapplied, less than" in str(refused.error)
+        assert not bc.company.applications
+
+        [result] = connector.write([op])
+        assert result.ok and result.remote_id == payment.remote_id, result.error
+        [again] = BusinessCentralConnector.create(
+            onprem_settings(bc), ConnectorContext("bc", state=state)
+        ).write([op])
+        assert again.ok and again.duplicate
+        assert len(bc.company.applications) == 1
+        assert bc.company.entries[payment.remote_id]["remainingAmount"] == 0
+        assert not bc.company.entries[payment.remote_id]["open"]
+        assert bc.company.entries[invoice.remote_id]["remainingAmount"] == invoice.open_amount - amount  # type: ignore[attr-defined]
+        found = connector.find_written(op)
+        assert found is not None and found.ok
+        # Read back, the payment is applied: cash application leaves it alone from now on.
+        [after] = [
+            r
+            for p in connector.read(Stream.PAYMENTS, None)
+            for r in p.records
+            if r.remote_id == payment.remote_id
+        ]
+        assert after.unapplied_amount == 0  # type: ignore[attr-defined]

@@ -20,7 +20,12 @@ def test_the_demo_syncs_a_bc_company_and_then_reads_only_the_payment_a_customer_
     # Every stream in one page of BC's largest size, and the company's id looked up once.
     assert re.search(r"Pulled from Business Central in [\d.]+s \(5 API calls\)", out), out
     assert re.search(r"^  \d+ customer\(s\) are due a reminder", out, re.M)
-    assert "Written back to Business Central:" in out
+    written = out[out.index("Written back to Business Central:") :]
+    # The payment cash application matched was applied to its invoice in BC, nothing refused.
+    applied = re.search(r"^  (\d+) applied automatically", out, re.M)
+    assert applied is not None, out
+    assert f"  {applied.group(1)} payment application(s):" in written
+    assert "0 the ERP refused" in written
     assert f"Next: `arbridge demo --erp business-central --resume --state-dir {tmp_path}`" in out
     assert (tmp_path / "business-central-sandbox.pickle").is_file()
 
@@ -32,5 +37,6 @@ def test_the_demo_syncs_a_bc_company_and_then_reads_only_the_payment_a_customer_
     paid = re.search(r"Simulated ERP activity: customer (\S+) paid [\d.]+ USD of invoice (\d+)", out)
     assert paid is not None, out
     assert "incremental" in out
-    assert "payments      1 new" in out and "invoices      0 new, 1 changed" in out
+    # The customer's new payment and the invoice it paid, and what the first run applied (read back).
+    assert "payments      1 new, 1 changed" in out and "invoices      0 new, 2 changed" in out
     assert "customers     0 new, 0 changed" in out
