@@ -12,6 +12,9 @@ JSON lines. ``--full`` is the size the targets are stated for: 50,000 invoices, 
   look-up of their markers (a payment is only safe to send after its key was looked up), one
   ``$batch`` of 100 journal lines, and one post of the journal (a bound action on the extension's
   route, which is a service of its own and cannot share the lines' ``$batch``). Target: ≤ 1.1×.
+* applications of existing payments: an unapplied payment applied to an open invoice of its
+  customer; the minimum per 100 is a look-up of their keys and entries and one ``$batch`` of
+  ``paymentApplications`` rows. Target: ≤ 1.1×.
 * incremental: one cycle over all four streams after 1 % of the invoices changed, as a share of
   the full pull's calls (the issue's target: ≤ 3 %), and against its own floor of one call per
   stream.
@@ -65,7 +68,7 @@ def _ratio(calls: int, minimum: int) -> float:
 
 
 def run(invoices: int, writes: int) -> list[dict[str, Any]]:
-    """Run the four scenarios and return one result row per scenario."""
+    """Run the five scenarios and return one result row per scenario."""
     rows: list[dict[str, Any]] = []
     clock = _Clock()
     with BusinessCentralSandbox(
@@ -190,6 +193,64 @@ def run(invoices: int, writes: int) -> list[dict[str, Any]]:
                 "api_calls": calls,
                 "theoretical_min": minimum,
                 "calls_per_1000": round(calls * 1000 / max(1, len(payments)), 3),
+                "ratio_to_min": _ratio(calls, minimum),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+        )
+
+        # Existing unapplied payments applied to an open invoice of their customer (cash application).
+        unapplied = [
+            e
+            for e in bc.company.entries.values()
+            if e["documentType"] == "Payment" and e["open"] and e["remainingAmount"] <= -1
+        ]
+        open_by_customer: dict[str, list[Invoice]] = {}
+        for inv in open_invoices[writes:]:
+            open_by_customer.setdefault(inv.customer_remote_id, []).append(inv)
+        applications: list[OutboundOp] = []
+        for entry in unapplied:
+            pool = open_by_customer.get(entry["customerId"])
+            if not pool or len(applications) >= writes:
+                continue
+            inv = pool.pop()
+            applications.append(
+                OutboundOp(
+                    f"bench/payment_application/payment/{entry['id']}",
+                    PaymentApplication(
+                        target_type=TargetType.PAYMENT,
+                        target_id=entry["id"],
+                        payment_id=entry["id"],
+                        customer_remote_id=inv.customer_remote_id,
+                        amount=Decimal("1.00"),
+                        currency=inv.currency,
+                        date=date(2026, 12, 1),
+                        allocations=[
+                            Allocation(
+                                target_type=TargetType.INVOICE,
+                                target_id=inv.remote_id,
+                                amount=Decimal("1.00"),
+                            )
+                        ],
+                    ),
+                )
+            )
+        mark, started = len(log), time.perf_counter()
+        writer = connector()
+        ok = sum(
+            r.ok
+            for i in range(0, len(applications), BATCH_MAX)
+            for r in writer.write(applications[i : i + BATCH_MAX])
+        )
+        calls = len(log) - mark
+        minimum = 2 * math.ceil(len(applications) / BATCH_MAX)
+        rows.append(
+            {
+                "scenario": "write_back_applications_of_existing_payments",
+                "operations": len(applications),
+                "ok": ok,
+                "api_calls": calls,
+                "theoretical_min": minimum,
+                "calls_per_1000": round(calls * 1000 / max(1, len(applications)), 3),
                 "ratio_to_min": _ratio(calls, minimum),
                 "seconds": round(time.perf_counter() - started, 2),
             }
