@@ -4,7 +4,8 @@ The case of ``test_kill_over_http`` for Business Central: the sandbox outlives t
 and keeps its own ledger, every PATCH it applied per record and every ledger entry its journal
 postings created. BC posts whatever lines a journal batch holds, so a payment posted once proves
 the connector looks its marker up (posted entries and waiting journal lines) before it sends a
-line again; an entry patched once proves a replayed collection status is recognised in BC.
+line again; an entry patched once proves a replayed collection status is recognised in BC; one
+application row per key proves an existing payment is applied once.
 """
 
 from __future__ import annotations
@@ -16,16 +17,30 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from connectors.business_central.connector import marker_for
 from sandboxes.business_central import BusinessCentralSandbox
 from tests.connectors.business_central.bc_target import onprem_settings
-from tests.engine.bc_kill_decider import PAYMENT
+from tests.engine.bc_kill_decider import APPLIED, PAYMENT
 from tests.engine.test_kill_over_http import SEEDS, Outcome, Phases, stored, sync_with_kills
 from tests.engine.test_sap_kill_over_http import invoices_paid, outbox_ops
 
 BC_INVOICES = 5_000  # with its customers, payments and credit memos: about 8,500 records
 STREAM_OF = {"Invoice": "invoices", "Payment": "payments", "Credit_x0020_Memo": "credit_memos"}
+
+
+def unfinished(state: str) -> list[tuple[str, str, str, str]]:
+    """The outbox rows not done: key, operation, status and the ERP's last error."""
+    engine = sa.create_engine(state)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT key, op_type, status, last_error FROM outbox WHERE status != 'done'")
+            )
+            return [(str(k), str(o), str(s), str(e)[:300]) for k, o, s, e in rows][:5]
+    finally:
+        engine.dispose()
 
 
 def held(bc: BusinessCentralSandbox) -> dict[str, set[str]]:
@@ -69,10 +84,18 @@ def test_bc_sync_killed_while_writing_statuses_and_payments_applies_each_once(tm
             for stream, ids in before.items():
                 lost = ids - records.get(stream, set())
                 assert not lost, f"seed {seed}: {stream} lost: {sorted(lost)[:5]}"
-            assert {s for _, _, s in outbox} == {"done"}, f"seed {seed}: writes not confirmed"
-            payments = [k for k, t in ops.items() if t == "payment_application"]
+            assert {s for _, _, s in outbox} == {"done"}, (
+                f"seed {seed}: writes not confirmed: {unfinished(state)}"
+            )
+            paid = invoices_paid(state)
+            existing = {e["id"] for e in bc.company.entries.values() if e["documentType"] == "Payment"}
+            targets_of = {k: t for k, t, _ in outbox}
+            applications = [
+                k for k, t in ops.items() if t == "payment_application" and targets_of[k] in existing
+            ]
+            payments = [k for k, t in ops.items() if t == "payment_application" and k not in applications]
             reminders = [k for k, t in ops.items() if t == "collection_status"]
-            assert len(payments) == len(reminders) > 20
+            assert len(payments) == len(reminders) > 20 and len(applications) > 5
 
             # Each reminded entry was patched once, to Reminded at level 2.
             targets = {t for k, t, _ in outbox if k in set(reminders)}
@@ -96,15 +119,35 @@ def test_bc_sync_killed_while_writing_statuses_and_payments_applies_each_once(tm
             assert sum(posted.values()) == len(payments)
             assert not bc.company.journal_lines, f"seed {seed}: journal lines left unposted"
 
-            # Each paid invoice owes 10.00 less, once; no other entry's remaining amount moved.
-            paid = invoices_paid(state)
+            # Each existing payment was applied once: one row per key in BC's application table.
+            rows = Counter(a["applicationKey"] for a in bc.company.applications.values())
+            assert {marker_for(k): rows[marker_for(k)] for k in applications} == {
+                marker_for(k): 1 for k in applications
+            }, f"seed {seed}: an existing payment was applied twice or never"
+            assert sum(rows.values()) == len(applications)
+
+            # Each paid invoice owes 10.00 less, once, each applied one 1.00 less per application,
+            # and each applied payment has 1.00 less unapplied; no other entry's amount moved.
             paid_invoices = Counter(paid[k] for k in payments)
+            applied_to = Counter(paid[k] for k in applications)
+            applied_from = Counter(targets_of[k] for k in applications)
             for entry_id, was in remaining_before.items():
                 now = bc.company.entries[entry_id]["remainingAmount"]
-                assert now == was - PAYMENT * paid_invoices.get(entry_id, 0), f"seed {seed}: entry {entry_id}"
+                expected = (
+                    was
+                    - PAYMENT * paid_invoices.get(entry_id, 0)
+                    - APPLIED * applied_to.get(entry_id, 0)
+                    + APPLIED * applied_from.get(entry_id, 0)
+                )
+                assert now == expected, f"seed {seed}: entry {entry_id}"
             assert set(paid_invoices.values()) == {1} and set(paid_invoices) == targets
-            assert sum(paid_invoices.values()) * PAYMENT == sum(
-                (was - bc.company.entries[i]["remainingAmount"] for i, was in remaining_before.items()),
+            assert set(applied_from.values()) == {1}
+            assert sum(paid_invoices.values()) * PAYMENT + len(applications) * APPLIED == sum(
+                (
+                    was - bc.company.entries[i]["remainingAmount"]
+                    for i, was in remaining_before.items()
+                    if i not in applied_from
+                ),
                 Decimal(0),
             )
     assert (outcome.killed_pulling, outcome.killed_writing) == (SEEDS, SEEDS)
