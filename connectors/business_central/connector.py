@@ -398,6 +398,7 @@ class BusinessCentralConnector(Connector):
             self.company_id()
             self.client.json("GET", self._path(EXTENSION_ROUTE, "customers"), params={"$top": "1"})
             journal = self.journal_id(required=False)
+            applications = self._has_applications_page()
         except AuthError as exc:
             return CheckResult(
                 False, f"Business Central refused the credentials: {exc.message}", {"kind": "auth"}
@@ -412,7 +413,22 @@ class BusinessCentralConnector(Connector):
             message += (
                 f"; payment journal batch {self.bc.payment_journal!r} is missing (payments cannot be posted)"
             )
+        if not applications:
+            message += (
+                "; the arbridge extension has no paymentApplications page (install version 1.1 or later "
+                "to apply existing payments)"
+            )
         return CheckResult(True, message, details)
+
+    def _has_applications_page(self) -> bool:
+        """Whether the installed extension serves ``paymentApplications`` (version 1.1 and later)."""
+        try:
+            self.client.json("GET", self._path(EXTENSION_ROUTE, "paymentApplications"), params={"$top": "1"})
+        except ConnectorError as exc:
+            if exc.erp_code == "BadRequest_ResourceNotFound":
+                return False
+            raise
+        return True
 
     def journal_id(self, *, required: bool = True) -> str | None:
         if self._journal_id:
