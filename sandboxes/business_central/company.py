@@ -175,6 +175,7 @@ class Company:
         }
         self.stamp(invoice, when=when)
         self.invoices[invoice["id"]] = invoice
+        entry["_invoice"] = invoice["id"]  # the way back, like the entry's Document No.
         return invoice
 
     def draft_invoice(
@@ -467,7 +468,7 @@ class Company:
         self.apply(payment, -amount)
         self.notify("customerLedgerEntries", invoice["id"], "updated")
         self.notify("customerLedgerEntries", payment["id"], "updated")
-        invoice_doc = next((i for i in self.invoices.values() if i.get("_entry") == invoice["id"]), None)
+        invoice_doc = self.invoices.get(invoice.get("_invoice") or "")
         if invoice_doc is not None:
             self.stamp(invoice_doc)
             self.notify("salesInvoices", invoice_doc["id"], "updated")
