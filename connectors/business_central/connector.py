@@ -413,6 +413,16 @@ class BusinessCentralConnector(Connector):
             message += (
                 f"; payment journal batch {self.bc.payment_journal!r} is missing (payments cannot be posted)"
             )
+        subscriptions = self.subscriptions()
+        if subscriptions is not None:
+            try:
+                kept = subscriptions.keep()
+                details["webhooks"] = {r.rsplit("/", 1)[-1]: t.isoformat() for r, t in kept.items()}
+                message += f"; webhooks subscribed until {min(kept.values()):%Y-%m-%d %H:%M} UTC"
+            except ConnectorError as exc:
+                message += (
+                    f"; webhooks not subscribed (is {self.bc.notification_url} reachable from BC?): {exc}"
+                )
         if not applications:
             message += (
                 "; the arbridge extension has no paymentApplications page (install version 1.1 or later "

@@ -183,3 +183,19 @@ def test_a_notification_without_the_connection_client_state_is_refused_and_pulls
     assert rig.wait_for_call() == [("customers", "1", "deleted")]
     time.sleep(0.1)
     assert len(rig.calls) == 1
+
+
+def test_check_subscribes_and_says_until_when_or_why_not(rig: Rig) -> None:
+    result = rig.connector().check()
+    assert result.ok and "webhooks subscribed until" in result.message
+    assert set(result.details["webhooks"]) == {"customers", "customerLedgerEntries"}
+
+    rig.daemon.stop()  # BC's handshake cannot reach the daemon: the admin is told so
+    unreachable = BusinessCentralConnector(
+        BusinessCentralConnector.settings_model.model_validate(
+            onprem_settings(rig.bc, notification_url=rig.url + "-moved", client_state=CLIENT_STATE)
+        ),
+        ConnectorContext("cronus", state=MemoryKeyValueStore()),
+    ).check()
+    assert unreachable.ok and "webhooks not subscribed" in unreachable.message
+    assert "could not be validated" in unreachable.message
