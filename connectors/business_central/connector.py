@@ -826,7 +826,12 @@ class BusinessCentralConnector(Connector):
         self._journal_settled = False
         created = self.client.batch(creates, path=f"{STANDARD_ROUTE}/$batch")
         failed = {owners[rid].key: a.error() for rid, a in created.items() if not a.ok}
-        posting = self._post_journal(journal) if len(failed) < len(to_post) else None
+        posting: ConnectorError | None = None
+        if failed and not self._withdraw_lines(journal, [marker_for(k) for k in failed]):
+            # The other lines of a refused operation are still there: posting would apply part of it.
+            posting = TransientError("journal lines of a refused payment could not be withdrawn; not posted")
+        elif len(failed) < len(to_post):
+            posting = self._post_journal(journal)
         for out in to_post:
             if out.key in failed:
                 results[out.key] = _failed(out, failed[out.key] or TransientError("journal line refused"))

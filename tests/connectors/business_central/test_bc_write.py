@@ -217,3 +217,40 @@ def test_an_unapplied_payment_is_applied_to_an_invoice_once_through_the_extensio
             if r.remote_id == payment.remote_id
         ]
         assert after.unapplied_amount == 0  # type: ignore[attr-defined]
+
+
+def test_a_payment_bc_refuses_one_line_of_is_not_posted_in_part_and_blocks_no_other() -> None:
+    with BusinessCentralSandbox(seed="demo", notification_delay=0) as bc:
+        connector = BusinessCentralConnector.create(onprem_settings(bc), ConnectorContext("bc"))
+        invoices = [r for p in connector.read(Stream.INVOICES, None) for r in p.records if r.open_amount > 20]  # type: ignore[attr-defined]
+        mine = invoices[0]
+        other = next(i for i in invoices if i.customer_remote_id != mine.customer_remote_id)  # type: ignore[attr-defined]
+        third = next(i for i in invoices if i.remote_id not in (mine.remote_id, other.remote_id))
+        good = _payment("bc/payment_application/customer/good", third)
+        split = _payment("bc/payment_application/customer/split", mine)
+        split = OutboundOp(
+            split.key,
+            split.op.model_copy(
+                update={
+                    "amount": Decimal("40.00"),
+                    "allocations": [
+                        *split.op.allocations,  # type: ignore[attr-defined]
+                        # BC refuses this line: the invoice belongs to another customer.
+                        Allocation(
+                            target_type=TargetType.INVOICE, target_id=other.remote_id, amount=Decimal("20.00")
+                        ),
+                    ],
+                }
+            ),
+        )
+        before = {i.remote_id: bc.company.entries[i.remote_id]["remainingAmount"] for i in (mine, other)}
+        ok, refused = connector.write([good, split])
+        assert ok.ok, ok.error
+        assert not refused.ok and "another customer" in str(refused.error)
+        assert {i: bc.company.entries[i]["remainingAmount"] for i in before} == before
+        posted = [
+            e for e in bc.company.entries.values() if e["externalDocumentNumber"] == marker_for(split.key)
+        ]
+        assert posted == [] and not bc.company.journal_lines
+        paid = bc.company.entries[third.remote_id]["remainingAmount"]
+        assert paid == third.open_amount - Decimal("20.00")  # type: ignore[attr-defined]
