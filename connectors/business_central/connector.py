@@ -937,13 +937,31 @@ class BusinessCentralConnector(Connector):
             sent.append(out)
         if not creates:
             return results
-        created = self.client.batch(creates, path=f"{EXTENSION_ROUTE}/$batch")
+        # Rows of one operation are applied together or not at all: an operation with several
+        # rows gets a $batch of its own under snapshot isolation (BC rolls it back whole when a
+        # row is refused); single rows share one $batch, where each stands alone.
+        rows_of: dict[str, list[BatchRequest]] = {}
+        for request in creates:
+            rows_of.setdefault(owners[request.id].key, []).append(request)
+        shared = [r for group in rows_of.values() if len(group) == 1 for r in group]
+        created: dict[str, BatchResponse] = {}
+        if shared:
+            created.update(self.client.batch(shared, path=f"{EXTENSION_ROUTE}/$batch"))
+        for group in rows_of.values():
+            if len(group) > 1:
+                created.update(self.client.batch(group, path=f"{EXTENSION_ROUTE}/$batch", isolation=True))
         failed: dict[str, ConnectorError] = {}
-        for rid, answer in created.items():
-            error = answer.error()
-            # A row BC already holds (its key and line) was applied by an earlier attempt.
-            if not answer.ok and error is not None and error.erp_code != "Internal_EntityWithSameKeyExists":
-                failed.setdefault(owners[rid].key, error)
+        for key, group in rows_of.items():
+            errors = [
+                created[r.id].error() or TransientError("row refused") for r in group if not created[r.id].ok
+            ]
+            # A row BC already holds (its key and line) was applied by an earlier attempt; in an
+            # isolated $batch, though, it rolled the other rows back: look again next time.
+            real = [e for e in errors if e.erp_code != "Internal_EntityWithSameKeyExists"]
+            if real:
+                failed[key] = real[0]
+            elif errors and len(group) > 1:
+                failed[key] = TransientError("application rows rolled back by a row already applied; retry")
         for out in sent:
             if out.key in failed:
                 results[out.key] = _failed(out, failed[out.key])

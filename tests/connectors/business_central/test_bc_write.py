@@ -254,3 +254,43 @@ def test_a_payment_bc_refuses_one_line_of_is_not_posted_in_part_and_blocks_no_ot
         assert posted == [] and not bc.company.journal_lines
         paid = bc.company.entries[third.remote_id]["remainingAmount"]
         assert paid == third.open_amount - Decimal("20.00")  # type: ignore[attr-defined]
+
+
+def test_an_application_of_an_existing_payment_bc_refuses_in_part_applies_nothing() -> None:
+    with BusinessCentralSandbox(seed="demo", notification_delay=0) as bc:
+        connector = BusinessCentralConnector.create(onprem_settings(bc), ConnectorContext("bc"))
+        payments = [r for p in connector.read(Stream.PAYMENTS, None) for r in p.records]
+        invoices = [r for p in connector.read(Stream.INVOICES, None) for r in p.records]
+        payment, invoice = next(
+            (p, i)
+            for p in payments
+            if p.unapplied_amount > 100  # type: ignore[attr-defined]
+            for i in invoices
+            if i.customer_remote_id == p.customer_remote_id and 20 < i.open_amount < p.unapplied_amount  # type: ignore[attr-defined]
+        )
+        owed = invoice.open_amount  # type: ignore[attr-defined]
+        # Each row fits what the invoice owes; together they do not, and BC refuses the second.
+        rows = [owed - Decimal("5.00"), Decimal("10.00")]
+        op = OutboundOp(
+            "bc/payment_application/payment/two-rows",
+            PaymentApplication(
+                target_type=TargetType.PAYMENT,
+                target_id=payment.remote_id,
+                payment_id=payment.remote_id,
+                customer_remote_id=payment.customer_remote_id,  # type: ignore[attr-defined]
+                amount=sum(rows, Decimal(0)),
+                currency="USD",
+                date=date(2026, 11, 2),
+                allocations=[
+                    Allocation(target_type=TargetType.INVOICE, target_id=invoice.remote_id, amount=a)
+                    for a in rows
+                ],
+            ),
+        )
+        before = {i: bc.company.entries[i]["remainingAmount"] for i in (payment.remote_id, invoice.remote_id)}
+        [result] = connector.write([op])
+        assert not result.ok and "Remaining Amount" in str(result.error)
+        assert {i: bc.company.entries[i]["remainingAmount"] for i in before} == before
+        assert not bc.company.applications
+        found = connector.find_written(op)
+        assert found is not None and not found.ok
