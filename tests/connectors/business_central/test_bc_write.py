@@ -104,7 +104,7 @@ def test_a_payment_whose_lines_a_stopped_write_left_in_the_journal_is_posted_onc
         assert entry["remainingAmount"] == invoice.open_amount - Decimal("20.00")  # type: ignore[attr-defined]
 
 
-def test_a_thousand_payments_cost_three_calls_per_hundred() -> None:
+def test_payments_cost_three_calls_per_hundred_after_one_look_at_the_journal() -> None:
     with BusinessCentralSandbox(seed="demo", invoices=400, throttle=False, notification_delay=0) as bc:
         connector = BusinessCentralConnector.create(onprem_settings(bc), ConnectorContext("bc"))
         invoices = [r for p in connector.read(Stream.INVOICES, None) for r in p.records if r.open_amount > 1]
