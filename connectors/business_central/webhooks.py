@@ -162,8 +162,9 @@ class BusinessCentralWebhooks:
             return WebhookAnswer(404, "not found", outcome="unknown_connection")
         token = request.query.get("validationToken")
         if token is not None:
-            # BC checks the echo; the token proves nothing about the caller, so nothing is pulled.
-            return WebhookAnswer(200, token, outcome="handshake")
+            # BC checks the echo, exactly (no line end added); the token proves nothing about the
+            # caller, so nothing is pulled.
+            return WebhookAnswer(200, token, outcome="handshake", content_type="text/plain")
         try:
             data = json.loads(request.body)
             notifications = data["value"]

@@ -173,6 +173,8 @@ def test_a_notification_without_the_connection_client_state_is_refused_and_pulls
             }
         ]
     }
+    echoed = requests.post(rig.url, params={"validationToken": "tok-3f9"}, timeout=5)
+    assert (echoed.status_code, echoed.text) == (200, "tok-3f9")
     refused = requests.post(rig.url, data=json.dumps(body), timeout=5)
     assert refused.status_code == 401
     unreadable = requests.post(rig.url, data=b"{not json", timeout=5)
