@@ -48,7 +48,7 @@ from connectors.base import (
     TransientError,
     WriteResult,
 )
-from connectors.business_central.auth import EntraAuth, basic_auth
+from connectors.business_central.auth import EntraAuth, basic_auth, windows_auth
 from connectors.business_central.webhooks import Subscriptions
 from connectors.http import TlsSession
 from connectors.odata import BatchRequest, BatchResponse, ODataClient, any_of, literal
@@ -112,8 +112,11 @@ class BusinessCentralSettings(ConnectorSettings):
             host msal does not know.
         api_host: BC online's API host.
         server_url: the on-premises API root, ``https://bc.example.com:7048/BC/api``.
-        username: the on-premises BC user.
+        on_premises_auth: ``web_service_key`` (basic, the server instance's NavUserPassword
+            credential type) or ``windows`` (NTLM, for an instance set to Windows credentials).
+        username: the on-premises BC user (``DOMAIN\\user`` for Windows authentication).
         web_service_key: that user's web-service access key.
+        password: the Windows account's password (Windows authentication).
         company: the company, by name or id (``arbridge check`` lists them).
         payment_journal: the code of the customer payment journal batch arbridge posts payments
             through; keep it for arbridge alone, since posting posts every line in it.
@@ -138,8 +141,10 @@ class BusinessCentralSettings(ConnectorSettings):
     validate_authority: bool = True
     api_host: str = "https://api.businesscentral.dynamics.com"
     server_url: str | None = None
+    on_premises_auth: Literal["web_service_key", "windows"] = "web_service_key"
     username: str | None = None
     web_service_key: SecretStr | None = None
+    password: SecretStr | None = None
     company: str = Field(min_length=1)
     payment_journal: str = Field(default="ARBRIDGE", min_length=1, max_length=10)
     page_size: int = Field(default=20_000, ge=1, le=20_000)
@@ -160,9 +165,10 @@ class BusinessCentralSettings(ConnectorSettings):
             if missing:
                 raise ValueError(f"BC online needs {', '.join(missing)}")
         else:
-            missing = [n for n in ("server_url", "username", "web_service_key") if not getattr(self, n)]
+            secret = "password" if self.on_premises_auth == "windows" else "web_service_key"
+            missing = [n for n in ("server_url", "username", secret) if not getattr(self, n)]
             if missing:
-                raise ValueError(f"BC on-premises needs {', '.join(missing)}")
+                raise ValueError(f"BC on-premises ({self.on_premises_auth}) needs {', '.join(missing)}")
         return self
 
     @property
@@ -329,6 +335,9 @@ class BusinessCentralConnector(Connector):
                 TlsSession(self.session.verify if self.session.verify is not None else True),
                 validate_authority=settings.validate_authority,
             )
+        elif settings.on_premises_auth == "windows":
+            assert settings.username and settings.password
+            self.session.auth = windows_auth(settings.username, settings.password.get_secret_value())
         else:
             assert settings.username and settings.web_service_key
             self.session.auth = basic_auth(settings.username, settings.web_service_key.get_secret_value())

@@ -294,3 +294,29 @@ def test_an_application_of_an_existing_payment_bc_refuses_in_part_applies_nothin
         assert not bc.company.applications
         found = connector.find_written(op)
         assert found is not None and not found.ok
+
+
+def test_bc_on_premises_with_windows_credentials_signs_in_over_ntlm() -> None:
+    users = {"CRONUS\\arbridge-svc": "Winter-2026!"}
+    with BusinessCentralSandbox(seed="demo", notification_delay=0, windows_users=users) as bc:
+        settings = {
+            "deployment": "on_premises",
+            "on_premises_auth": "windows",
+            "server_url": bc.onprem_api_url,
+            "username": "CRONUS\\arbridge-svc",
+            "password": "Winter-2026!",
+            "company": bc.company.name,
+        }
+        connector = BusinessCentralConnector.create(settings, ConnectorContext("bc-windows"))
+        check = connector.check()
+        assert check.ok, check.message
+        customers = [r for p in connector.read(Stream.CUSTOMERS, None) for r in p.records]
+        assert len(customers) == len(bc.company.customers)
+        # NTLM authenticates the connection once: the calls after the handshake carry no challenge.
+        answered = [r["status"] for r in bc.requests_log]
+        assert answered.count(401) == 2 and answered[-1] == 200
+
+        refused = BusinessCentralConnector.create(
+            {**settings, "password": "Summer-2026!"}, ConnectorContext("bc-windows-2")
+        ).check()
+        assert not refused.ok and "refused the credentials" in refused.message
