@@ -133,6 +133,8 @@ class Watermark:
         change less the overlap, and ``position`` is at most that newest) returns them again; so a
         cursor stays small through a long first read instead of growing with every record.
         """
+        if not position.day:
+            return  # a record without an update day (rejected by the read) says nothing of time
         start = Watermark(position).start(overlap, zone)
         if start is not None:
             self._keep_from(start)
