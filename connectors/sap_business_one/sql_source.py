@@ -123,7 +123,11 @@ class SqlSource:
         if start is not None:
             where.append(bound(f"{clock} >= ? OR {clock} IS NULL"))
             params += [_day(start[0])] * 3 + [time_code(start[1])]
-        if position is not None:
+        if position is not None and not position.day:
+            # Rows without an update day (rejected by the connector) sort first, by key.
+            where.append(f"{day} IS NOT NULL OR {key} > ?")
+            params.append(position.key)
+        elif position is not None:
             if position.time is None:
                 where.append(bound(f"{clock} IS NOT NULL OR {key} > ?"))
                 params += [_day(position.day)] * 3 + [position.key]
@@ -137,7 +141,7 @@ class SqlSource:
             self._table(table.name),
             where=where,
             limit=True,
-            order_sql=f"{day}, {dialect.nulls_first('UpdateTS')}, {key}",
+            order_sql=f"{dialect.nulls_first('UpdateDate')}, {dialect.nulls_first('UpdateTS')}, {key}",
         )
         return self._run(table, columns, sql, dialect.limit_params(page_size, params))
 

@@ -269,3 +269,17 @@ def test_a_payment_written_through_the_service_layer_is_read_back_over_odbc_with
     [new] = [r for r in _read(connector, Stream.PAYMENTS, payment_cursor)[0] if isinstance(r, Payment)]
     assert new.remote_id == written.remote_id and new.raw["U_ARB_OutboxKey"] == "p" * 64
     assert [(a.target_id, a.amount) for a in new.allocations] == [(invoice.remote_id, Decimal("20.00"))]
+
+
+def test_rows_without_an_update_day_become_rejects_and_the_odbc_read_goes_on(
+    b1: ServiceLayerSandbox, database: B1Database
+) -> None:
+    undated = sorted(b1.company.tables["Invoices"])[:5]
+    for entry in undated:
+        b1.company.tables["Invoices"][entry]["UpdateDate"] = None
+    database.load(b1.company)
+    pages = list(_odbc(b1, database).read(Stream.INVOICES, None))
+    rejected = [j.remote_id for p in pages for j in p.rejects]
+    read = [r.remote_id for p in pages for r in p.records]
+    assert sorted(rejected, key=int) == [str(e) for e in undated]
+    assert sorted(read + rejected, key=int) == [str(e) for e in sorted(b1.company.tables["Invoices"])]
