@@ -20,6 +20,7 @@ from cli.new_connector import new_connector_command
 from cli.options import version
 from cli.outbox import outbox_group
 from cli.plugins import auth_group, register_plugins, sandbox_group, setup_group
+from cli.predict import predict_command
 from cli.review import review_group
 from cli.run import run_command
 from cli.status import status_command
@@ -65,6 +66,7 @@ for _command in (
     demo_command,
     outbox_group,
     match_command,
+    predict_command,
     dunning_group,
     worklist_command,
     sandbox_group,
