@@ -114,7 +114,7 @@ class Predictor:
         self._payments = PaymentIndex(history, baselines.customers.codes(history.customer_id))
 
     @classmethod
-    def fit(cls, paid: Book, *, rounds: int = 150, seed: int = 0) -> Predictor:
+    def fit(cls, paid: Book, *, rounds: int = 100, seed: int = 0) -> Predictor:
         """Learn from paid invoices (any number, none included: the fallbacks take over).
 
         Args:

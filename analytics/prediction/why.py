@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -59,28 +60,33 @@ class Facts:
     book_usual: float
 
 
-def days_words(days: float) -> str:
-    """``12 days late``, ``on the due date``, ``3 days early``."""
-    d = round(days)
+@lru_cache(maxsize=4096)
+def _day_words(d: int) -> str:
     if d == 0:
         return "on the due date"
     unit = "day" if abs(d) == 1 else "days"
     return f"{d} {unit} late" if d > 0 else f"{-d} {unit} early"
 
 
-def _range(low: float, high: float) -> str:
+def days_words(days: float) -> str:
+    """``12 days late``, ``on the due date``, ``3 days early``."""
+    return _day_words(round(days))
+
+
+@lru_cache(maxsize=65536)
+def _range(low: int, high: int) -> str:
     if low > 0 and high > 0:
-        return f"between {round(low)} and {round(high)} days late"
-    return f"between {days_words(low)} and {days_words(high)}"
+        return f"between {low} and {high} days late"
+    return f"between {_day_words(low)} and {_day_words(high)}"
 
 
 def explain(f: Facts, note: str | None) -> list[str]:
     """One sentence of reasons per invoice."""
     columns = zip(
-        f.days_late.tolist(),
-        f.low.tolist(),
-        f.high.tolist(),
-        f.already.tolist(),
+        np.rint(f.days_late).astype(np.int64).tolist(),
+        np.rint(f.low).astype(np.int64).tolist(),
+        np.rint(f.high).astype(np.int64).tolist(),
+        np.rint(f.already).astype(np.int64).tolist(),
         f.model_used.tolist(),
         f.payments.tolist(),
         f.usual.tolist(),
@@ -113,9 +119,9 @@ def explain(f: Facts, note: str | None) -> list[str]:
         cur_ok,
         cur,
     ) in columns:
-        parts = [f"predicted {days_words(days)} (80 %: {_range(low, high)})"]
+        parts = [f"predicted {_day_words(days)} (80 %: {_range(low, high)})"]
         if already > 0:
-            parts.append(f"already {round(already)} days overdue")
+            parts.append(f"already {already} days overdue")
         if not model:
             if note and n == 0:
                 parts.append(f"{note}: predicted on the due date")

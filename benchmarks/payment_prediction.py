@@ -1,0 +1,150 @@
+"""Payment-date prediction benchmark: accuracy against the baselines, and time and memory at scale.
+
+    python -m benchmarks.payment_prediction [--full] [--invoices N] [--seed S]
+
+Both scenarios run on the realistic history generator (``analytics/prediction/generator.py``:
+customer segments, terms, currencies, seasons, disputes, drifting and deteriorating customers),
+each in a fresh process so its peak memory is its own. One JSON line each:
+
+* ``prediction.backtest`` — train on what was paid before the split, score what was issued after
+  it: MAE in days and the 80 % range's coverage for the model and each baseline, side by side.
+  Targets: MAE at least 25 % below the customer-median baseline's; coverage between 75 % and 85 %.
+* ``prediction.scale`` — fit on N paid invoices, then predict N open invoices (words included) and
+  read an open.csv of N lines; seconds for each and the peak memory. Targets at N = 1,000,000: fit
+  in minutes, predict in seconds, on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from analytics.prediction.backtest import backtest
+from analytics.prediction.book import OPEN, Book, day
+from analytics.prediction.files import read_book, write_rows
+from analytics.prediction.generator import generate_history
+from analytics.prediction.model import Predictor
+from benchmarks.common import emit, peak_rss_mb
+
+QUICK = 100_000
+FULL = 1_000_000
+
+
+def _backtest(invoices: int, seed: int) -> None:
+    history = generate_history(invoices, seed=seed)
+    result = backtest(history)
+    model, _, _, median = result.scores
+    gain = 1 - model.mae_days / median.mae_days
+    emit(
+        {
+            "name": "prediction.backtest",
+            "n": result.scored,
+            "trained_on": result.trained_on,
+            "split_date": result.split.isoformat(),
+            "scores": [s.to_json() for s in result.scores],
+            "mae_below_customer_median": round(gain, 4),
+            "target_mae_25pct_below_median": gain >= 0.25,
+            "target_coverage_75_85": 0.75 <= model.coverage <= 0.85,
+            "model_share": round(result.model_share, 4),
+            "fit_seconds": round(result.fit_seconds, 2),
+            "predict_seconds": round(result.predict_seconds, 2),
+            "peak_rss_mb": peak_rss_mb(),
+        }
+    )
+    print(result.table(), file=sys.stderr)
+
+
+def _as_open(book: Book) -> Book:
+    return Book(
+        book.invoice_id,
+        book.customer_id,
+        book.currency,
+        book.amount,
+        book.issue,
+        book.due,
+        book.paid * 0 + OPEN,
+        book.disputed,
+    )
+
+
+def _scale(invoices: int, seed: int) -> None:
+    # One history for training and a later one for the open invoices, so the customers repeat.
+    paid = generate_history(invoices, customers=invoices // 40, seed=seed, start=date(2022, 1, 1))
+    started = time.perf_counter()
+    predictor = Predictor.fit(paid)
+    fit_seconds = time.perf_counter() - started
+    fit_rss = peak_rss_mb()
+    later = generate_history(
+        invoices, customers=invoices // 40, seed=seed + 1, start=date(2025, 1, 1), years=0.5
+    )
+    to_predict = _as_open(later)
+    started = time.perf_counter()
+    found = predictor.predict(to_predict, date(2025, 7, 1))
+    predict_seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "open.csv"
+        write_rows(
+            path,
+            ("invoice_id", "customer_id", "currency", "amount", "issue_date", "due_date", "disputed"),
+            (
+                (i, c, cur, f"{a:.2f}", day(s).isoformat(), day(d).isoformat(), "yes" if x else "")
+                for i, c, cur, a, s, d, x in zip(
+                    later.invoice_id.tolist(),
+                    later.customer_id.tolist(),
+                    later.currency.tolist(),
+                    later.amount.tolist(),
+                    later.issue.tolist(),
+                    later.due.tolist(),
+                    later.disputed.tolist(),
+                    strict=True,
+                )
+            ),
+        )
+        started = time.perf_counter()
+        read = read_book(path, paid=False)
+        read_seconds = time.perf_counter() - started
+    emit(
+        {
+            "name": "prediction.scale",
+            "n": invoices,
+            "fit_seconds": round(fit_seconds, 2),
+            "fit_peak_rss_mb": fit_rss,
+            "predict_seconds": round(predict_seconds, 2),
+            "predicted": len(found.why),
+            "by_model": int(found.model_used.sum()),
+            "read_open_csv_seconds": round(read_seconds, 2),
+            "read_rows": len(read),
+            "peak_rss_mb": peak_rss_mb(),
+            "threads": 1,
+        }
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help=f"{FULL:,} invoices (default {QUICK:,})")
+    parser.add_argument("--invoices", type=int, default=None, help="how many invoices per scenario")
+    parser.add_argument("--seed", type=int, default=0, help="the generator's seed")
+    parser.add_argument("--scenario", choices=["backtest", "scale"], help="run one scenario in this process")
+    args = parser.parse_args()
+    invoices = args.invoices or (FULL if args.full else QUICK)
+    if args.scenario == "backtest":
+        _backtest(invoices, args.seed)
+        return 0
+    if args.scenario == "scale":
+        _scale(invoices, args.seed)
+        return 0
+    failed = 0
+    for scenario in ("backtest", "scale"):
+        command = [sys.executable, "-m", "benchmarks.payment_prediction", "--scenario", scenario]
+        failed += subprocess.call([*command, "--invoices", str(invoices), "--seed", str(args.seed)]) != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
