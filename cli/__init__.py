@@ -15,6 +15,7 @@ from cli.connectors import connectors_command
 from cli.demo import demo_command
 from cli.dunning import call_command, mark_sent_command, preview_command, resend_command, worklist_command
 from cli.dunning_files import dunning_group
+from cli.forecast import forecast_command
 from cli.match import match_command
 from cli.new_connector import new_connector_command
 from cli.options import version
@@ -67,6 +68,7 @@ for _command in (
     outbox_group,
     match_command,
     predict_command,
+    forecast_command,
     dunning_group,
     worklist_command,
     sandbox_group,
