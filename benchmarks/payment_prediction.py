@@ -17,6 +17,7 @@ each in a fresh process so its peak memory is its own. One JSON line each:
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,7 @@ def _backtest(invoices: int, seed: int) -> None:
             "fit_seconds": round(result.fit_seconds, 2),
             "predict_seconds": round(result.predict_seconds, 2),
             "peak_rss_mb": peak_rss_mb(),
+            "load_average": round(os.getloadavg()[0], 1),
         }
     )
     print(result.table(), file=sys.stderr)
@@ -75,17 +77,17 @@ def _as_open(book: Book) -> Book:
 def _scale(invoices: int, seed: int) -> None:
     # One history for training and a later one for the open invoices, so the customers repeat.
     paid = generate_history(invoices, customers=invoices // 40, seed=seed, start=date(2022, 1, 1))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     predictor = Predictor.fit(paid)
-    fit_seconds = time.perf_counter() - started
+    fit_seconds, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
     fit_rss = peak_rss_mb()
     later = generate_history(
         invoices, customers=invoices // 40, seed=seed + 1, start=date(2025, 1, 1), years=0.5
     )
     to_predict = _as_open(later)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     found = predictor.predict(to_predict, date(2025, 7, 1))
-    predict_seconds = time.perf_counter() - started
+    predict_seconds, predict_cpu = time.perf_counter() - started, time.process_time() - cpu
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "open.csv"
         write_rows(
@@ -105,22 +107,26 @@ def _scale(invoices: int, seed: int) -> None:
                 )
             ),
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         read = read_book(path, paid=False)
-        read_seconds = time.perf_counter() - started
+        read_seconds, read_cpu = time.perf_counter() - started, time.process_time() - cpu
     emit(
         {
             "name": "prediction.scale",
             "n": invoices,
             "fit_seconds": round(fit_seconds, 2),
+            "fit_cpu_seconds": round(fit_cpu, 2),
             "fit_peak_rss_mb": fit_rss,
             "predict_seconds": round(predict_seconds, 2),
+            "predict_cpu_seconds": round(predict_cpu, 2),
             "predicted": len(found.why),
             "by_model": int(found.model_used.sum()),
             "read_open_csv_seconds": round(read_seconds, 2),
+            "read_open_csv_cpu_seconds": round(read_cpu, 2),
             "read_rows": len(read),
             "peak_rss_mb": peak_rss_mb(),
             "threads": 1,
+            "load_average": round(os.getloadavg()[0], 1),
         }
     )
 
