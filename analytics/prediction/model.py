@@ -197,7 +197,7 @@ class Predictor:
             recent=history.recent_late,
             disputed=book.disputed,
             disputed_before=np.nan_to_num(history.disputed * history.count),
-            amount_ratio=book.amount / history.mean_amount,
+            amount_ratio=_ratio(book.amount, history.mean_amount),
             due_month_effect=np.array(
                 [self.month_effect.get(m, 0.0) for m in months_of(book.due).tolist()], dtype=np.float64
             ),
@@ -236,6 +236,12 @@ def _train(x: np.ndarray, y: np.ndarray, alpha: float, rounds: int, seed: int) -
     leaf = int(min(200, max(10, len(y) // 200)))
     params = {**_PARAMS, "alpha": alpha, "seed": seed, "min_data_in_leaf": leaf}
     return lgb.train(params, data, num_boost_round=rounds)
+
+
+def _ratio(amount: np.ndarray, usual: np.ndarray) -> np.ndarray:
+    """Amount over the customer's usual one (NaN without a usual amount above zero)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(usual > 0, amount / np.where(usual > 0, usual, 1.0), np.nan)
 
 
 def _take(history: History, which: np.ndarray) -> History:
