@@ -207,6 +207,6 @@ def forecast_command(
         return
     for name, forecast in forecasts.items():
         predictor, predictions = found[name]
-        share = float(predictions.model_used.mean()) if len(predictions.why) else 0.0
+        share = float(predictions.model_used.mean()) if len(predictions.model_used) else 0.0
         for line in _text(name, forecast, share, len(predictor.history)):
             click.echo(line)

@@ -115,7 +115,7 @@ def predict_command(
         found.p_late[30].tolist(),
         found.p_late[60].tolist(),
         found.p_late[90].tolist(),
-        found.why,
+        found.iter_why(),
         strict=True,
     )
     written = write_rows(

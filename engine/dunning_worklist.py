@@ -184,5 +184,5 @@ def _late_risks(
         chance = float((found.p_late[60][mine] * weight[mine]).sum() / total) if total else 0.0
         if chance != chance:  # no history at all: no chance is claimed
             continue
-        risks[customer_id] = LateRisk(round(chance, 4), found.why[mine[0]])
+        risks[customer_id] = LateRisk(round(chance, 4), found.why_of(mine[0]))
     return risks

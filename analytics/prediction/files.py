@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -70,8 +71,16 @@ def read_book(
     parse_day = _date_parser(date_format)
     shown_format = date_format or "YYYY-MM-DD"
     required = (*_REQUIRED, "paid_date") if paid else _REQUIRED
-    cols: dict[str, list[Any]] = {
-        k: [] for k in ("invoice_id", "customer_id", "currency", "amount", "issue", "due", "paid", "disputed")
+    # Numbers go into typed arrays (8 bytes a value, not a Python object each): a million lines.
+    cols: dict[str, Any] = {
+        "invoice_id": [],
+        "customer_id": [],
+        "currency": [],
+        "amount": array("d"),
+        "issue": array("i"),
+        "due": array("i"),
+        "paid": array("i"),
+        "disputed": array("b"),
     }
     terms = timedelta(days=default_terms_days)
     try:

@@ -23,6 +23,7 @@ currency with little history.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
@@ -77,7 +78,8 @@ class Predictions:
         p_late: {30: ..., 60: ..., 90: ...} the probability of being paid more than that many days late.
         spread: the whole distribution of days late (for the cash forecast).
         model_used: whether the model (True) or a baseline (False) made the prediction.
-        why: the reasons, in words a collector understands.
+        facts: what the reasons are made of (see ``why``).
+        note: why the model stood aside for the whole book, if it did.
     """
 
     book: Book
@@ -88,7 +90,22 @@ class Predictions:
     p_late: dict[int, np.ndarray]
     spread: Spread
     model_used: np.ndarray
-    why: list[str]
+    facts: Facts
+    note: str | None
+
+    def iter_why(self, chunk: int = 100_000) -> Iterator[str]:
+        """The reasons of each prediction, in words a collector understands, made as they are read."""
+        for start in range(0, len(self.days_late), chunk):
+            yield from explain(self.facts, self.note, slice(start, start + chunk))
+
+    def why_of(self, row: int) -> str:
+        """The reasons of one prediction."""
+        return next(explain(self.facts, self.note, slice(row, row + 1)))
+
+    @property
+    def why(self) -> list[str]:
+        """The reasons of every prediction (all in memory: for many, read ``iter_why``)."""
+        return list(self.iter_why())
 
 
 class Predictor:
@@ -206,7 +223,6 @@ class Predictor:
             currency=book.currency,
             book_usual=self.baselines.book_median,
         )
-        why = explain(facts, self.note)
         due = book.due.astype(np.int64)
         return Predictions(
             book=book,
@@ -217,7 +233,8 @@ class Predictor:
             p_late=p_late,
             spread=spread,
             model_used=use,
-            why=why,
+            facts=facts,
+            note=self.note,
         )
 
 

@@ -10,7 +10,8 @@ to stand in for the model, why it did.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numpy as np
@@ -80,8 +81,15 @@ def _range(low: int, high: int) -> str:
     return f"between {_day_words(low)} and {_day_words(high)}"
 
 
-def explain(f: Facts, note: str | None) -> list[str]:
-    """One sentence of reasons per invoice."""
+def explain(f: Facts, note: str | None, which: np.ndarray | slice | None = None) -> Iterator[str]:
+    """One sentence of reasons per invoice (of the rows ``which`` only, when given)."""
+    if which is not None:
+        f = Facts(
+            **{
+                k.name: (getattr(f, k.name) if k.name == "book_usual" else getattr(f, k.name)[which])
+                for k in fields(f)
+            }
+        )
     columns = zip(
         np.rint(f.days_late).astype(np.int64).tolist(),
         np.rint(f.low).astype(np.int64).tolist(),
@@ -101,7 +109,6 @@ def explain(f: Facts, note: str | None) -> list[str]:
         strict=True,
     )
     book_usual = days_words(f.book_usual)
-    out: list[str] = []
     for (
         days,
         low,
@@ -151,5 +158,4 @@ def explain(f: Facts, note: str | None) -> list[str]:
                 f"falls due in {_MONTHS[month]}, when payments run {abs(season):.0f} days {direction} "
                 "than usual"
             )
-        out.append("; ".join(parts))
-    return out
+        yield "; ".join(parts)
