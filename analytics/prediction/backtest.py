@@ -71,7 +71,7 @@ def default_split(history: Book) -> date:
     return day(int(np.quantile(history.issue, 0.8)))
 
 
-def backtest(history: Book, split: date | None = None, *, rounds: int = 100) -> Backtest:
+def backtest(history: Book, split: date | None = None, *, rounds: int = 50) -> Backtest:
     """Train on invoices paid before ``split``, score those issued on or after it.
 
     Raises:

@@ -55,7 +55,7 @@ COVERAGE = 0.8
 CALIBRATION_SHARE = 0.15
 _PARAMS: dict[str, Any] = {
     "objective": "quantile",
-    "learning_rate": 0.1,
+    "learning_rate": 0.2,
     "num_leaves": 31,
     "max_bin": 63,
     "num_threads": 1,
@@ -131,7 +131,7 @@ class Predictor:
         self._payments = PaymentIndex(history, baselines.customers.codes(history.customer_id))
 
     @classmethod
-    def fit(cls, paid: Book, *, rounds: int = 100, seed: int = 0) -> Predictor:
+    def fit(cls, paid: Book, *, rounds: int = 50, seed: int = 0) -> Predictor:
         """Learn from paid invoices (any number, none included: the fallbacks take over).
 
         Args:
@@ -168,7 +168,7 @@ class Predictor:
         predictor.adjustment = adjustment
         return predictor
 
-    def quantiles(
+    def _quantiles(
         self, book: Book, as_of: date
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
         """The calibrated 10/50/90 % days late, whether the model made them, and the history used."""
@@ -191,7 +191,7 @@ class Predictor:
 
     def predict(self, book: Book, as_of: date) -> Predictions:
         """Predict open invoices as they stand on ``as_of`` (each one paid on that day or later)."""
-        q10, q50, q90, use, (history, codes, known_currency) = self.quantiles(book, as_of)
+        q10, q50, q90, use, (history, codes, known_currency) = self._quantiles(book, as_of)
         already = (as_of.toordinal() - book.due).astype(np.float64)
         spread = Spread.through(q10, q50, q90, already)
         mid = np.rint(spread.quantile(0.5))
