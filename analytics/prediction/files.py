@@ -20,7 +20,14 @@ from typing import Any
 
 from analytics.prediction.book import OPEN, Book
 
-__all__ = ["HISTORY_COLUMNS", "OPEN_COLUMNS", "PREDICTION_COLUMNS", "BookFileError", "read_book"]
+__all__ = [
+    "HISTORY_COLUMNS",
+    "OPEN_COLUMNS",
+    "PREDICTION_COLUMNS",
+    "BookFileError",
+    "read_book",
+    "write_rows",
+]
 
 OPEN_COLUMNS = ("invoice_id", "customer_id", "currency", "amount", "issue_date", "due_date", "disputed")
 HISTORY_COLUMNS = (*OPEN_COLUMNS[:6], "paid_date", "disputed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import date
 from pathlib import Path
 
@@ -166,3 +167,15 @@ def test_a_split_date_before_any_payment_is_a_clear_error(tmp_path: Path) -> Non
 
     assert result.exit_code == 2
     assert "no invoice was paid before 2001-01-01" in result.output
+
+
+def test_the_backtest_in_json_gives_each_methods_error_and_coverage(tmp_path: Path) -> None:
+    paid, _ = _files(tmp_path)
+
+    result = CliRunner().invoke(cli, ["predict", "--backtest", "--history", str(paid), "--json"])
+
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert [s["method"] for s in found["scores"]] == ["model", "due date", "customer mean", "customer median"]
+    assert found["trained_on"] > 0 and found["scored"] > 0
+    assert all(0 <= s["coverage"] <= 1 and s["mae_days"] > 0 for s in found["scores"])
