@@ -51,7 +51,7 @@ def _rates(
             return check_currency(reporting), {}
         fx = read_fx_rates(path, reporting)
     except (FileError, ValueError) as exc:
-        raise BadInputError(f"arbridge: {exc}") from None
+        raise BadInputError(str(exc)) from None
     return fx.reporting_currency, {c: float(r.rate) for c, r in fx.rates.items()}
 
 
@@ -181,7 +181,7 @@ def forecast_command(
             paid = read_book(history, paid=True, date_format=date_format)
             still_open = read_book(open_path, paid=False, date_format=date_format)
         except BookFileError as exc:
-            raise BadInputError(f"arbridge: {exc}") from None
+            raise BadInputError(str(exc)) from None
         predictor = Predictor.fit(paid)
         found = {"files": (predictor, predictor.predict(still_open, today))}
     else:

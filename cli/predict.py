@@ -17,7 +17,7 @@ import click
 
 from analytics.prediction.backtest import backtest
 from analytics.prediction.book import day
-from analytics.prediction.files import PREDICTION_COLUMNS, BookFileError, read_book, write_rows
+from analytics.prediction.files import PREDICTION_COLUMNS, read_book, write_rows
 from analytics.prediction.model import Predictor
 from cli.options import BadInputError, as_of_option
 
@@ -101,10 +101,8 @@ def predict_command(
         if open_path is None or out is None:
             raise click.UsageError("give --open and --out to predict (or --backtest to measure)")
         to_predict = read_book(open_path, paid=False, date_format=date_format)
-    except BookFileError as exc:
-        raise BadInputError(f"arbridge: {exc}") from None
-    except ValueError as exc:
-        raise BadInputError(f"arbridge: {exc}") from None
+    except ValueError as exc:  # a BookFileError naming the cell, or a split date with nothing to test
+        raise BadInputError(str(exc)) from None
     today: date = (as_of or datetime.now(UTC)).date()
     found = Predictor.fit(paid).predict(to_predict, today)
     rows = zip(

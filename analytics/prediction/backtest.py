@@ -77,6 +77,8 @@ def backtest(history: Book, split: date | None = None, *, rounds: int = 50) -> B
     Raises:
         ValueError: nothing was paid before the split, or nothing was issued after it.
     """
+    if len(history) == 0:
+        raise ValueError("the history holds no paid invoice to test on")
     split = split or default_split(history)
     cut = split.toordinal()
     train = history.take(history.paid < cut)

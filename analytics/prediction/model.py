@@ -222,6 +222,7 @@ class Predictor:
             known_currency=known_currency,
             currency=book.currency,
             book_usual=self.baselines.book_median,
+            has_history=len(self.history) > 0,
         )
         due = book.due.astype(np.int64)
         return Predictions(

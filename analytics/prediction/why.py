@@ -33,6 +33,7 @@ _MONTHS = (
     "November",
     "December",
 )
+_SCALARS = ("book_usual", "has_history")
 # A change of fewer days than this is not worth a collector's attention.
 _NOTABLE_DAYS = 5
 _NOTABLE_SEASON = 4
@@ -59,6 +60,7 @@ class Facts:
     known_currency: np.ndarray
     currency: np.ndarray
     book_usual: float
+    has_history: bool = True
 
 
 @lru_cache(maxsize=4096)
@@ -86,7 +88,7 @@ def explain(f: Facts, note: str | None, which: np.ndarray | slice | None = None)
     if which is not None:
         f = Facts(
             **{
-                k.name: (getattr(f, k.name) if k.name == "book_usual" else getattr(f, k.name)[which])
+                k.name: (getattr(f, k.name) if k.name in _SCALARS else getattr(f, k.name)[which])
                 for k in fields(f)
             }
         )
@@ -126,14 +128,21 @@ def explain(f: Facts, note: str | None, which: np.ndarray | slice | None = None)
         cur_ok,
         cur,
     ) in columns:
-        parts = [f"predicted {_day_words(days)} (80 %: {_range(low, high)})"]
+        if f.has_history:
+            parts = [f"predicted {_day_words(days)} (80 %: {_range(low, high)})"]
+        else:
+            parts = [f"predicted {_day_words(days)} (no range without paid history)"]
         if already > 0:
             parts.append(f"already {already} days overdue")
         if not model:
-            if note and n == 0:
-                parts.append(f"{note}: predicted on the due date")
+            if not f.has_history:
+                when = "today, the due date having passed" if already > 0 else "on the due date"
+                parts.append(f"{note}: predicted {when}")
             elif n == 0:
-                parts.append(f"no payment history for this customer: the book's usual ({book_usual}) is used")
+                first = f"{note}; " if note else ""
+                parts.append(
+                    f"{first}no payment history for this customer: the book's usual ({book_usual}) is used"
+                )
             elif note:
                 parts.append(f"{note}: this customer's usual lateness is used")
             elif not cur_ok:

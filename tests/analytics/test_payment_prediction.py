@@ -86,6 +86,9 @@ def test_a_brand_new_deployment_predicts_the_due_date_and_says_so() -> None:
     assert day(found.predicted[0]) == date(2026, 3, 31)
     assert "no paid invoices to learn from yet: predicted on the due date" in found.why[0]
     assert np.isnan(found.p_late[30][0]), "no probability is claimed without any history"
+    overdue = predictor.predict(_open("C1"), date(2026, 4, 20))
+    assert day(overdue.predicted[0]) == date(2026, 4, 20)
+    assert "no paid invoices to learn from yet: predicted today, the due date having passed" in overdue.why[0]
 
 
 def test_a_currency_with_little_history_gets_the_baseline_with_a_note(book: Book) -> None:
