@@ -11,18 +11,21 @@ each in a fresh process so its peak memory is its own. One JSON line each:
   Targets: MAE at least 25 % below the customer-median baseline's; coverage between 75 % and 85 %.
 * ``prediction.scale`` — fit on N paid invoices, predict N open invoices, put each prediction's
   reasons into words, and read an open.csv of N lines; seconds (wall and processor) for each, and
-  the peak memory. Targets at N = 1,000,000: fit
-  in minutes, predict in seconds, on one core.
+  the peak memory. Targets at N = 1,000,000: fit in minutes, predict in seconds, on one core;
+* ``prediction.cli`` — ``arbridge predict`` end to end on a paid.csv and an open.csv of N lines each
+  (reading, fitting, predicting, writing predictions.csv), its time and peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -137,12 +140,72 @@ def _scale(invoices: int, seed: int) -> None:
     )
 
 
+def _write_book(path: Path, book: Book, *, paid: bool) -> None:
+    columns = ["invoice_id", "customer_id", "currency", "amount", "issue_date", "due_date"]
+    columns += ["paid_date", "disputed"] if paid else ["disputed"]
+
+    def rows() -> Iterator[list[str]]:
+        for start in range(0, len(book), 100_000):
+            part = book.take(slice(start, start + 100_000))
+            for i, c, cur, a, s, d, p, x in zip(
+                part.invoice_id.tolist(),
+                part.customer_id.tolist(),
+                part.currency.tolist(),
+                part.amount.tolist(),
+                part.issue.tolist(),
+                part.due.tolist(),
+                part.paid.tolist(),
+                part.disputed.tolist(),
+                strict=True,
+            ):
+                row = [i, c, cur, f"{a:.2f}", day(s).isoformat(), day(d).isoformat()]
+                row += [day(p).isoformat(), "yes" if x else "no"] if paid else ["yes" if x else ""]
+                yield row
+
+    write_rows(path, columns, rows())
+
+
+def _cli(invoices: int, seed: int) -> None:
+    """``arbridge predict`` end to end on files, in a child process whose time and memory are its own."""
+    paid = generate_history(invoices, customers=invoices // 40, seed=seed, start=date(2022, 1, 1))
+    later = generate_history(
+        invoices, customers=invoices // 40, seed=seed + 1, start=date(2025, 1, 1), years=0.5
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        _write_book(folder / "paid.csv", paid, paid=True)
+        _write_book(folder / "open.csv", _as_open(later), paid=False)
+        del paid, later
+        command = [sys.executable, "-c", "import sync_daemon; sync_daemon.main()", "predict"]
+        command += ["--history", str(folder / "paid.csv"), "--open", str(folder / "open.csv")]
+        command += ["--as-of", "2025-07-01", "--out", str(folder / "predictions.csv")]
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - started
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with (folder / "predictions.csv").open() as fh:
+            written = sum(1 for _ in fh) - 1
+    emit(
+        {
+            "name": "prediction.cli",
+            "n": invoices,
+            "seconds": round(seconds, 2),
+            "cpu_seconds": round(child.ru_utime + child.ru_stime, 2),
+            "peak_rss_mb": round(child.ru_maxrss / 1024, 1),
+            "predictions_written": written,
+            "load_average": round(os.getloadavg()[0], 1),
+        }
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help=f"{FULL:,} invoices (default {QUICK:,})")
     parser.add_argument("--invoices", type=int, default=None, help="how many invoices per scenario")
     parser.add_argument("--seed", type=int, default=0, help="the generator's seed")
-    parser.add_argument("--scenario", choices=["backtest", "scale"], help="run one scenario in this process")
+    parser.add_argument(
+        "--scenario", choices=["backtest", "scale", "cli"], help="run one scenario in this process"
+    )
     args = parser.parse_args()
     invoices = args.invoices or (FULL if args.full else QUICK)
     if args.scenario == "backtest":
@@ -151,8 +214,11 @@ def main() -> int:
     if args.scenario == "scale":
         _scale(invoices, args.seed)
         return 0
+    if args.scenario == "cli":
+        _cli(invoices, args.seed)
+        return 0
     failed = 0
-    for scenario in ("backtest", "scale"):
+    for scenario in ("backtest", "scale", "cli"):
         command = [sys.executable, "-m", "benchmarks.payment_prediction", "--scenario", scenario]
         failed += subprocess.call([*command, "--invoices", str(invoices), "--seed", str(args.seed)]) != 0
     return 1 if failed else 0

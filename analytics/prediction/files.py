@@ -90,6 +90,7 @@ def read_book(
         "disputed": array("b"),
     }
     terms = timedelta(days=default_terms_days)
+    seen: dict[str, str] = {}
     try:
         fh = source.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -112,8 +113,9 @@ def read_book(
                 cells = cells + [""] * (width - len(cells))
             try:
                 invoice_id = _text(cells[i_id], "invoice_id")
-                customer_id = _text(cells[i_cust], "customer_id")
-                currency = cells[i_cur].strip().upper()
+                # One string per customer and currency, not one per line: a customer has many invoices.
+                customer_id = seen.setdefault(name := _text(cells[i_cust], "customer_id"), name)
+                currency = seen.setdefault(code := cells[i_cur].strip().upper(), code)
                 if not _CURRENCY.fullmatch(currency):
                     raise _Cell("currency", f"expected a currency code such as EUR, got {cells[i_cur]!r}")
                 amount = _amount(cells[i_amt])
