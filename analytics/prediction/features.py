@@ -156,7 +156,11 @@ def feature_matrix(
         history.disputed,
         history.late30,
     ]
-    return np.column_stack(cols).astype(np.float32)
+    # Filled column by column in single precision: a float64 stack of a million rows would double it.
+    out = np.empty((len(book), len(cols)), dtype=np.float32)
+    for i, col in enumerate(cols):
+        out[:, i] = col
+    return out
 
 
 def months_of(days: np.ndarray) -> np.ndarray:
