@@ -21,10 +21,21 @@ import click
 
 from analytics.prediction.files import BookFileError, read_book
 from analytics.prediction.forecast import CashForecast, CurrencyForecast, cash_forecast
-from analytics.prediction.model import Predictor
+from analytics.prediction.model import Predictions, Predictor
 from analytics.prediction.records import BookBuilder
-from cli.options import BadInputError, as_of_option, config_option, connection_option, load_deployment
-from cli.options import open_store as open_the_store
+from cli.options import (
+    BadInputError,
+    as_of_option,
+    config_option,
+    connection_option,
+    load_deployment,
+    open_store,
+    selected_connections,
+)
+from mapping.models import Invoice, Payment, Stream
+from rules.dunning.csvio import FileError
+from rules.dunning.currencies import check_currency
+from rules.dunning.fx import read_fx_rates
 
 __all__ = ["forecast_command"]
 
@@ -35,10 +46,6 @@ def _rates(
     deployment: Any, rates_path: str | None, currency: str | None
 ) -> tuple[str | None, dict[str, float]]:
     """The reporting currency and its rates: the command line's, else the worklist's configuration."""
-    from rules.dunning.csvio import FileError
-    from rules.dunning.currencies import check_currency
-    from rules.dunning.fx import read_fx_rates
-
     configured = deployment.rules.dunning.worklist if deployment is not None else None
     reporting = currency or (configured.reporting_currency if configured else None)
     path = rates_path or (configured.fx_rates if configured else None)
@@ -55,12 +62,11 @@ def _rates(
     return fx.reporting_currency, {c: float(r.rate) for c, r in fx.rates.items()}
 
 
-def _from_store(deployment: Any, names: tuple[str, ...], as_of: date) -> dict[str, tuple[Predictor, Any]]:
-    from cli.options import selected_connections
-    from mapping.models import Invoice, Payment, Stream
-
-    store = open_the_store(deployment)
-    out: dict[str, tuple[Predictor, Any]] = {}
+def _from_store(
+    deployment: Any, names: tuple[str, ...], as_of: date
+) -> dict[str, tuple[Predictor, Predictions]]:
+    store = open_store(deployment)
+    out: dict[str, tuple[Predictor, Predictions]] = {}
     try:
         for conn in selected_connections(deployment, names):
             builder = BookBuilder()
