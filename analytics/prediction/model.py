@@ -5,7 +5,7 @@ days late (payment day minus due day) from the invoice and its customer's histor
 ``features.py``). Why quantiles and not a survival model: the history a deployment has is paid
 invoices with known days late, the question a collector asks is "when, and how sure", and the
 median minimises the absolute error the backtest reports; quantile boosting answers that directly
-with one well-kept library, trains in about a minute on a million invoices on one core, and the
+with one well-kept library, trains in well under a minute on a million invoices on one core, and the
 open invoices' censoring is handled where it matters, at prediction time, by conditioning the
 distribution on the days an invoice is already late (``spread.py``).
 
