@@ -26,8 +26,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
+
+import numpy as np
 
 from analytics.prediction.backtest import backtest
 from analytics.prediction.book import OPEN, Book, day
@@ -66,16 +69,7 @@ def _backtest(invoices: int, seed: int) -> None:
 
 
 def _as_open(book: Book) -> Book:
-    return Book(
-        book.invoice_id,
-        book.customer_id,
-        book.currency,
-        book.amount,
-        book.issue,
-        book.due,
-        book.paid * 0 + OPEN,
-        book.disputed,
-    )
+    return replace(book, paid=np.full(len(book), OPEN, dtype=np.int32))
 
 
 def _scale(invoices: int, seed: int) -> None:

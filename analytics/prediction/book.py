@@ -41,6 +41,7 @@ class InvoiceRow:
     due: date
     paid: date | None = None
     disputed: bool = False
+    promised: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class Book:
         due: due days (ordinals).
         paid: payment days (ordinals), ``OPEN`` while open.
         disputed: whether the invoice is (or was) disputed.
+        promised: the day the customer promised to pay it by (ordinals), ``OPEN`` without a promise.
     """
 
     invoice_id: np.ndarray
@@ -66,6 +68,7 @@ class Book:
     due: np.ndarray
     paid: np.ndarray
     disputed: np.ndarray
+    promised: np.ndarray
 
     def __len__(self) -> int:
         return len(self.invoice_id)
@@ -92,11 +95,12 @@ class Book:
             cols["due"].append(r.due.toordinal())
             cols["paid"].append(OPEN if r.paid is None else r.paid.toordinal())
             cols["disputed"].append(r.disputed)
+            cols["promised"].append(OPEN if r.promised is None else r.promised.toordinal())
         return cls.from_lists(cols)
 
     @classmethod
     def from_lists(cls, cols: dict[str, list[Any]]) -> Book:
-        """Columns from one list per field (days already as ordinals)."""
+        """Columns from one list (or typed array) per field, days as ordinals (``promised`` optional)."""
         return cls(
             invoice_id=np.array(cols["invoice_id"], dtype=object),
             customer_id=np.array(cols["customer_id"], dtype=object),
@@ -106,6 +110,9 @@ class Book:
             due=np.array(cols["due"], dtype=np.int32),
             paid=np.array(cols["paid"], dtype=np.int32),
             disputed=np.array(cols["disputed"], dtype=bool),
+            promised=np.array(cols["promised"], dtype=np.int32)
+            if "promised" in cols
+            else np.full(len(cols["invoice_id"]), OPEN, dtype=np.int32),
         )
 
     @classmethod

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.prediction.book import Book
+from analytics.prediction.book import OPEN, Book
 
 __all__ = [
     "FEATURES",
@@ -44,6 +44,7 @@ FEATURES = (
     "spread_late",
     "disputed_share",
     "late30_share",
+    "broken_promise_share",
 )
 CATEGORICAL = ("currency",)
 
@@ -68,6 +69,8 @@ class History:
     """A customer's history as it stood on some day, one entry per invoice asked about.
 
     ``count`` is the number of payments before that day; the other figures are NaN without any.
+    ``promises`` counts the paid invoices that carried a promise to pay, ``broken_promises`` those
+    paid after the day promised.
     """
 
     count: np.ndarray
@@ -79,6 +82,8 @@ class History:
     disputed: np.ndarray
     late30: np.ndarray
     mean_amount: np.ndarray
+    promises: np.ndarray
+    broken_promises: np.ndarray
 
 
 class PaymentIndex:
@@ -102,6 +107,10 @@ class PaymentIndex:
         self._und_sum = running(np.where(undisputed, self._late, 0.0))
         self._und_n = running(undisputed)
         self._amount = running(paid.amount[order])
+        promised = paid.promised[order]
+        has_promise = promised != OPEN
+        self._promises = running(has_promise)
+        self._broken = running(has_promise & (paid.paid[order] > promised))
 
     def before(self, codes: np.ndarray, days: np.ndarray) -> History:
         """Each customer's payments made strictly before the matching day."""
@@ -124,7 +133,9 @@ class PaymentIndex:
             disputed = (self._disputed[end] - self._disputed[start]) / n
             late30 = (self._late30[end] - self._late30[start]) / n
             amount = (self._amount[end] - self._amount[start]) / n
-        return History(n, mean, mean_und, last, recent, spread, disputed, late30, amount)
+        promises = self._promises[end] - self._promises[start]
+        broken = self._broken[end] - self._broken[start]
+        return History(n, mean, mean_und, last, recent, spread, disputed, late30, amount, promises, broken)
 
 
 def feature_matrix(
@@ -155,6 +166,7 @@ def feature_matrix(
         history.spread_late,
         history.disputed,
         history.late30,
+        np.where(history.promises > 0, history.broken_promises / np.maximum(history.promises, 1), np.nan),
     ]
     # Filled column by column in single precision: a float64 stack of a million rows would double it.
     out = np.empty((len(book), len(cols)), dtype=np.float32)

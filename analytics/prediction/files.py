@@ -2,8 +2,9 @@
 
 ``paid.csv``: ``invoice_id,customer_id,currency,amount,issue_date,due_date,paid_date,disputed``;
 ``open.csv``: the same without ``paid_date``. ``disputed`` is ``yes``/``no`` (or true/false, 1/0)
-or empty; an empty ``due_date`` is the issue date plus the default terms; extra columns are
-ignored; dates are ISO (``2026-11-23``) unless a ``--date-format`` (``%d.%m.%Y``) says otherwise.
+or empty; an empty ``due_date`` is the issue date plus the default terms; an optional
+``promised_date`` is the day the customer promised to pay by; other columns are ignored; dates
+are ISO (``2026-11-23``) unless a ``--date-format`` (``%d.%m.%Y``) says otherwise.
 A cell that cannot be read stops the run with :class:`BookFileError`, naming the file, the line and
 the column: a prediction made from a half-read file would be a quiet wrong answer.
 """
@@ -88,6 +89,7 @@ def read_book(
         "due": array("i"),
         "paid": array("i"),
         "disputed": array("b"),
+        "promised": array("i"),
     }
     terms = timedelta(days=default_terms_days)
     seen: dict[str, str] = {}
@@ -106,6 +108,7 @@ def read_book(
         at = {name: header.index(name) for name in header}
         i_id, i_cust, i_cur, i_amt, i_issue = (at[c] for c in _REQUIRED)
         i_due, i_paid, i_disp = at.get("due_date"), at.get("paid_date"), at.get("disputed")
+        i_promised = at.get("promised_date")
         width = max(at.values()) + 1
         for cells in _rows(reader):
             line = reader.line_num
@@ -127,6 +130,12 @@ def read_book(
                     assert i_paid is not None
                     paid_day = _day(parse_day, cells[i_paid], "paid_date", shown_format).toordinal()
                 disputed = _flag(cells[i_disp] if i_disp is not None else "")
+                promised_text = cells[i_promised].strip() if i_promised is not None else ""
+                promised = (
+                    _day(parse_day, promised_text, "promised_date", shown_format).toordinal()
+                    if promised_text
+                    else OPEN
+                )
             except _Cell as exc:
                 raise BookFileError(source, line, exc.column, exc.problem) from None
             cols["invoice_id"].append(invoice_id)
@@ -137,6 +146,7 @@ def read_book(
             cols["due"].append(due.toordinal())
             cols["paid"].append(paid_day)
             cols["disputed"].append(disputed)
+            cols["promised"].append(promised)
     return Book.from_lists(cols)
 
 

@@ -17,6 +17,7 @@ What real receivables ledgers show, each with a plausible size:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -110,6 +111,7 @@ def generate_history(
         due=due[order].astype(np.int32),
         paid=paid[order].astype(np.int32),
         disputed=disputed[order],
+        promised=np.full(invoices, OPEN, dtype=np.int32),
     )
 
 
@@ -122,16 +124,7 @@ def open_on(book: Book, day: date) -> Book:
     """The invoices issued by ``day`` and not yet paid on it, with their payment day removed."""
     d = day.toordinal()
     found = book.take((book.issue <= d) & (book.paid >= d))
-    return Book(
-        found.invoice_id,
-        found.customer_id,
-        found.currency,
-        found.amount,
-        found.issue,
-        found.due,
-        np.full(len(found), OPEN, dtype=np.int32),
-        found.disputed,
-    )
+    return replace(found, paid=np.full(len(found), OPEN, dtype=np.int32))
 
 
 def _months(days: np.ndarray) -> np.ndarray:

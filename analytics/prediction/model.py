@@ -221,6 +221,9 @@ class Predictor:
             due_month=months_of(book.due),
             known_currency=known_currency,
             currency=book.currency,
+            promised=book.promised,
+            promises_before=history.promises,
+            broken_before=history.broken_promises,
             book_usual=self.baselines.book_median,
             has_history=len(self.history) > 0,
         )

@@ -47,6 +47,7 @@ class BookBuilder:
         due = inv.due_date or inv.issue_date + timedelta(days=self.default_terms_days)
         is_open = inv.status in _OPEN_STATUSES and inv.open_amount > 0
         amount = float(inv.open_amount if is_open else inv.total)
+        promised = inv.promise_to_pay_date.toordinal() if inv.promise_to_pay_date else OPEN
         self._invoices.append(
             (
                 inv.remote_id,
@@ -57,6 +58,7 @@ class BookBuilder:
                 due,
                 is_open,
                 inv.disputed,
+                promised,
             )
         )
 
@@ -64,7 +66,7 @@ class BookBuilder:
         """The paid invoices (with a known payment day) and the open ones."""
         paid: dict[str, list[Any]] = {k: [] for k in _COLUMNS}
         still: dict[str, list[Any]] = {k: [] for k in _COLUMNS}
-        for rid, cust, cur, amount, issue, due, is_open, disputed in self._invoices:
+        for rid, cust, cur, amount, issue, due, is_open, disputed, promised in self._invoices:
             if is_open:
                 target, day = still, OPEN
             else:
@@ -80,10 +82,11 @@ class BookBuilder:
             target["due"].append(due.toordinal())
             target["paid"].append(day)
             target["disputed"].append(disputed)
+            target["promised"].append(promised)
         return Book.from_lists(paid), Book.from_lists(still)
 
 
-_COLUMNS = ("invoice_id", "customer_id", "currency", "amount", "issue", "due", "paid", "disputed")
+_COLUMNS = ("invoice_id", "customer_id", "currency", "amount", "issue", "due", "paid", "disputed", "promised")
 
 
 def books_from_records(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
+from datetime import date
 from functools import lru_cache
 
 import numpy as np
@@ -34,6 +35,7 @@ _MONTHS = (
     "December",
 )
 _SCALARS = ("book_usual", "has_history")
+_NO_PROMISE = int(np.iinfo(np.int32).min)
 # A change of fewer days than this is not worth a collector's attention.
 _NOTABLE_DAYS = 5
 _NOTABLE_SEASON = 4
@@ -59,6 +61,9 @@ class Facts:
     due_month: np.ndarray
     known_currency: np.ndarray
     currency: np.ndarray
+    promised: np.ndarray
+    promises_before: np.ndarray
+    broken_before: np.ndarray
     book_usual: float
     has_history: bool = True
 
@@ -108,6 +113,9 @@ def explain(f: Facts, note: str | None, which: np.ndarray | slice | None = None)
         f.due_month.tolist(),
         f.known_currency.tolist(),
         f.currency.tolist(),
+        f.promised.tolist(),
+        f.promises_before.tolist(),
+        f.broken_before.tolist(),
         strict=True,
     )
     book_usual = days_words(f.book_usual)
@@ -127,6 +135,9 @@ def explain(f: Facts, note: str | None, which: np.ndarray | slice | None = None)
         month,
         cur_ok,
         cur,
+        promised,
+        promises,
+        broken,
     ) in columns:
         if f.has_history:
             parts = [f"predicted {_day_words(days)} (80 %: {_range(low, high)})"]
@@ -157,6 +168,11 @@ def explain(f: Facts, note: str | None, which: np.ndarray | slice | None = None)
                     parts.append(f"last three invoices earlier than usual ({days_words(recent)} on average)")
         if disputed:
             parts.append("this invoice is disputed")
+        if promised != _NO_PROMISE:
+            parts.append(f"promised to pay by {date.fromordinal(promised).isoformat()}")
+        if promises >= 1:
+            kept = round(promises - broken)
+            parts.append(f"kept {kept} of {round(promises)} promises to pay before")
         if before >= 1:
             parts.append(f"disputed before ({round(before)} of {int(n)} invoices)")
         if ratio >= _LARGE_AMOUNT:

@@ -138,3 +138,26 @@ def test_the_backtest_beats_the_customer_median_and_covers_about_80_percent() ->
     assert model.mae_days < median.mae_days < due.mae_days
     assert 0.7 <= model.coverage <= 0.9
     assert "customer median" in result.table()
+
+
+def test_a_promise_to_pay_and_the_promises_kept_before_are_named(book: Book) -> None:
+    rows = []
+    for i in range(12):
+        issue = date(2025, 3, 3) + timedelta(days=14 * i)
+        due = issue + timedelta(days=30)
+        promised = due + timedelta(days=20) if i < 4 else None
+        paid = due + timedelta(days=25 if i < 3 else 15)  # three of the four promises broken
+        rows.append(InvoiceRow(f"PROMISER-{i}", "PROMISER", "EUR", 800.0, issue, due, paid, False, promised))
+    predictor = Predictor.fit(Book.concat(book, Book.of(rows)))
+    still_open = Book.of(
+        [
+            InvoiceRow(
+                "OPEN-P", "PROMISER", "EUR", 800.0, date(2026, 1, 5), date(2026, 2, 4), None, False, AS_OF
+            )
+        ]
+    )
+
+    found = predictor.predict(still_open, AS_OF)
+
+    assert f"promised to pay by {AS_OF.isoformat()}" in found.why[0]
+    assert "kept 1 of 4 promises to pay before" in found.why[0]

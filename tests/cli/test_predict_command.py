@@ -179,3 +179,54 @@ def test_the_backtest_in_json_gives_each_methods_error_and_coverage(tmp_path: Pa
     assert [s["method"] for s in found["scores"]] == ["model", "due date", "customer mean", "customer median"]
     assert found["trained_on"] > 0 and found["scored"] > 0
     assert all(0 <= s["coverage"] <= 1 and s["mae_days"] > 0 for s in found["scores"])
+
+
+def test_an_optional_promised_date_column_is_read_and_named(tmp_path: Path) -> None:
+    paid, _ = _files(tmp_path)
+    opened = tmp_path / "promised.csv"
+    opened.write_text(
+        "invoice_id,customer_id,currency,amount,issue_date,due_date,disputed,promised_date\n"
+        "P-1,C00001,EUR,500.00,2025-07-01,2025-07-31,,2025-09-15\n"
+        "P-2,C00001,EUR,500.00,2025-07-01,2025-07-31,,15.09.2025\n"
+    )
+    out = tmp_path / "p.csv"
+
+    bad = CliRunner().invoke(
+        cli,
+        [
+            "predict",
+            "--history",
+            str(paid),
+            "--open",
+            str(opened),
+            "--as-of",
+            "2025-09-01",
+            "--out",
+            str(out),
+        ],
+    )
+    opened.write_text(opened.read_text().replace("15.09.2025", "2025-09-20"))
+    good = CliRunner().invoke(
+        cli,
+        [
+            "predict",
+            "--history",
+            str(paid),
+            "--open",
+            str(opened),
+            "--as-of",
+            "2025-09-01",
+            "--out",
+            str(out),
+        ],
+    )
+
+    assert bad.exit_code == 2
+    assert (
+        f"{opened}:3: column promised_date: expected a date written YYYY-MM-DD, got '15.09.2025'"
+        in bad.output
+    )
+    assert good.exit_code == 0, good.output
+    with out.open() as fh:
+        whys = [r["why"] for r in csv.DictReader(fh)]
+    assert "promised to pay by 2025-09-15" in whys[0] and "promised to pay by 2025-09-20" in whys[1]
