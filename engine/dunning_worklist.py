@@ -158,6 +158,7 @@ def _late_risks(
     store: StateStore, connection: str, as_of: datetime, default_terms_days: int
 ) -> dict[str, LateRisk]:
     """Per customer, the predicted chance that its overdue amount is paid more than 60 days late."""
+    # Imported here: numpy and LightGBM load only when the prediction is asked for.
     import numpy as np
 
     from analytics.prediction.model import Predictor
