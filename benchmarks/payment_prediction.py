@@ -9,6 +9,10 @@ each in a fresh process so its peak memory is its own. One JSON line each:
 * ``prediction.backtest`` — train on what was paid before the split, score what was issued after
   it: MAE in days and the 80 % range's coverage for the model and each baseline, side by side.
   Targets: MAE at least 25 % below the customer-median baseline's; coverage between 75 % and 85 %.
+* ``prediction.forecast`` — the 13-week cash forecast made on the split day for the invoices open
+  then, against what they really brought in each week: the share of the amount misplaced
+  (Σ|expected − actual| / Σ actual, "later" included), the same for placing every invoice on its
+  due date, and how many weeks' actual totals fell inside the band;
 * ``prediction.scale`` — fit on N paid invoices, predict N open invoices, put each prediction's
   reasons into words, and read an open.csv of N lines; seconds (wall and processor) for each, and
   the peak memory. Targets at N = 1,000,000: fit in minutes, predict in seconds, on one core;
@@ -32,10 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from analytics.prediction.backtest import backtest
+from analytics.prediction.backtest import backtest, default_split
 from analytics.prediction.book import OPEN, Book, day
 from analytics.prediction.files import read_book, write_rows
-from analytics.prediction.generator import generate_history
+from analytics.prediction.forecast import cash_forecast
+from analytics.prediction.generator import generate_history, paid_before
 from analytics.prediction.model import Predictor
 from benchmarks.common import emit, peak_rss_mb
 
@@ -66,6 +71,56 @@ def _backtest(invoices: int, seed: int) -> None:
         }
     )
     print(result.table(), file=sys.stderr)
+
+
+def _weekly(book: Book, days: np.ndarray, start: int, weeks: int) -> dict[str, np.ndarray]:
+    """Per currency, the amounts falling in each week from ``start`` (the last slot: later)."""
+    slot = np.clip((days - start) // 7, 0, weeks)
+    return {
+        str(c): np.bincount(
+            slot[book.currency == c], weights=book.amount[book.currency == c], minlength=weeks + 1
+        )
+        for c in sorted(set(book.currency.tolist()))
+    }
+
+
+def _forecast(invoices: int, seed: int) -> None:
+    """The 13-week forecast made on the split day against what the open invoices really brought in."""
+    history = generate_history(invoices, seed=seed)
+    split = default_split(history)
+    start = split.toordinal()
+    truth = history.take((history.issue <= start) & (history.paid >= start))
+    predictor = Predictor.fit(paid_before(history, split))
+    forecast = cash_forecast(predictor.predict(_as_open(truth), split), split)
+    actual = _weekly(truth, truth.paid, start, 13)
+    on_due = _weekly(truth, np.maximum(truth.due, start), start, 13)
+    parts = []
+    for part in forecast.currencies:
+        real = actual[part.currency]
+        expected = np.array([w.expected for w in part.weeks] + [part.later])
+        inside = sum(w.low <= r <= w.high for w, r in zip(part.weeks, real[:13], strict=True))
+        parts.append(
+            {
+                "currency": part.currency,
+                "open_amount": round(part.open_amount, 2),
+                "weekly_error_share": round(float(np.abs(expected - real).sum() / real.sum()), 4),
+                "due_date_baseline_error_share": round(
+                    float(np.abs(on_due[part.currency] - real).sum() / real.sum()), 4
+                ),
+                "weeks_inside_band": f"{inside}/13",
+                "later_expected": round(part.later, 2),
+                "later_actual": round(float(real[13]), 2),
+            }
+        )
+    emit(
+        {
+            "name": "prediction.forecast",
+            "n": len(truth),
+            "as_of": split.isoformat(),
+            "currencies": parts,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+    )
 
 
 def _as_open(book: Book) -> Book:
@@ -198,7 +253,9 @@ def main() -> int:
     parser.add_argument("--invoices", type=int, default=None, help="how many invoices per scenario")
     parser.add_argument("--seed", type=int, default=0, help="the generator's seed")
     parser.add_argument(
-        "--scenario", choices=["backtest", "scale", "cli"], help="run one scenario in this process"
+        "--scenario",
+        choices=["backtest", "forecast", "scale", "cli"],
+        help="run one scenario in this process",
     )
     args = parser.parse_args()
     invoices = args.invoices or (FULL if args.full else QUICK)
@@ -208,11 +265,14 @@ def main() -> int:
     if args.scenario == "scale":
         _scale(invoices, args.seed)
         return 0
+    if args.scenario == "forecast":
+        _forecast(invoices, args.seed)
+        return 0
     if args.scenario == "cli":
         _cli(invoices, args.seed)
         return 0
     failed = 0
-    for scenario in ("backtest", "scale", "cli"):
+    for scenario in ("backtest", "forecast", "scale", "cli"):
         command = [sys.executable, "-m", "benchmarks.payment_prediction", "--scenario", scenario]
         failed += subprocess.call([*command, "--invoices", str(invoices), "--seed", str(args.seed)]) != 0
     return 1 if failed else 0
