@@ -405,16 +405,31 @@ def plan(
             group.customer,
             group.invoices,
             functools.partial(
-                plan_customer,
+                _plan_one,
                 policy,
-                group.customer,
-                group.invoices,
+                group,
                 memos.get(cid, []),
-                paid.history(cid, summaries.get(cid)) if paid is not None else summaries.get(cid),
+                summaries.get(cid),
+                paid,
                 as_of,
-                payments=cash.get(cid, []),
+                cash.get(cid, []),
             ),
         )
+
+
+def _plan_one(
+    policy: DunningPolicy,
+    group: CustomerGroup,
+    memos: Sequence[CreditMemo],
+    summary: CustomerHistory | None,
+    paid: _PaidFromRecords | None,
+    as_of: datetime,
+    payments: Sequence[Payment],
+) -> Iterator[PlannedAction | Skip]:
+    """One customer's plan, its payment behaviour from the records included (inside its isolation)."""
+    cid = group.customer.remote_id
+    history = paid.history(cid, summary) if paid is not None else summary
+    return plan_customer(policy, group.customer, group.invoices, memos, history, as_of, payments=payments)
 
 
 def _asks_likely_late(policy: DunningPolicy) -> bool:
@@ -443,7 +458,10 @@ class _PaidFromRecords:
         paid = self.paid_on.get(inv.remote_id)
         if paid is None or inv.deleted or inv.open_amount > 0:
             return
-        due = inv.due_date or inv.issue_date + self.terms
+        try:
+            due = inv.due_date or inv.issue_date + self.terms
+        except OverflowError:  # a date beyond the calendar: this invoice tells nothing of behaviour
+            return
         cid = inv.customer_remote_id
         self.entries[cid].append(
             HistoryEntry("payment", cid, invoice_ids=(inv.remote_id,), due_date=due, paid_date=paid)
