@@ -316,11 +316,19 @@ def _add(
         return False
     if inv.open_amount <= 0:
         return False
-    due = inv.due_date or inv.issue_date + timedelta(days=default_terms_days)
+    label = inv.number or inv.remote_id
+    try:
+        due = inv.due_date or inv.issue_date + timedelta(days=default_terms_days)
+    except OverflowError:
+        # A date beyond the calendar (a typing slip in the ERP): shown for a person to correct,
+        # never a reason for the whole worklist to fail.
+        exp.held.append(
+            f"{label}: issued {inv.issue_date}, its due date is beyond the calendar; correct it in the ERP"
+        )
+        return True
     days = (today - due).days
     if days < 1:
         return False
-    label = inv.number or inv.remote_id
     amount = f"{inv.open_amount} {inv.currency}"
     disputed_until = hist.dispute_until(inv.remote_id) if hist else None
     promise = hist.promise_for(inv) if hist else inv.promise_to_pay_date

@@ -43,3 +43,20 @@ def test_disputes_promises_and_credits_are_named_on_the_line_and_left_out_of_the
     assert entry.credits == {"EUR": Decimal("200.00")}
     assert "INV-1 (500.00 EUR) is disputed" in entry.held
     assert f"INV-2 (300.00 EUR) is promised by {(TODAY + timedelta(days=5)).isoformat()}" in entry.held
+
+
+def test_an_invoice_dated_beyond_the_calendar_is_shown_for_correction_and_the_worklist_goes_on() -> None:
+    invoices = [
+        invoice("1", TODAY - timedelta(days=30), "300.00"),
+        invoice("2", TODAY, "80.00", issue_date=date(9999, 12, 20), due_date=None),
+        invoice("3", TODAY - timedelta(days=30), "500.00", cid="C2"),
+    ]
+
+    entries = {e.customer_id: e for e in worklist([customer("C1"), customer("C2")], invoices, [], AS_OF)}
+
+    assert entries["C1"].amount_at_risk == {"EUR": Decimal("300.00")}
+    assert (
+        "INV-2: issued 9999-12-20, its due date is beyond the calendar; correct it in the ERP"
+        in entries["C1"].held
+    )
+    assert entries["C2"].amount_at_risk == {"EUR": Decimal("500.00")}
