@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from conftest import AS_OF, credit_memo, customer, invoice
-
 from mapping.models import Payment, PaymentStatus
 from rules.dunning import worklist
+from tests.rules.dunning.conftest import AS_OF, credit_memo, customer, invoice
 
 TODAY = date(2026, 11, 23)
 
