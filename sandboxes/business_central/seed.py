@@ -39,11 +39,34 @@ _NAMES = [
     "Southridge Video",
     "Wingtip Toys",
 ]
-_CITIES = [
-    ("Atlanta", "GA", "31772"),
-    ("Chicago", "IL", "61236"),
-    ("Miami", "FL", "37125"),
-    ("Seattle", "WA", "98101"),
+# Street, second line, city, state, ZIP: US addresses as a customer card holds them, each ZIP in
+# its city, some with a suite or a floor on the second line.
+_ADDRESSES = [
+    ("192 Market Square", "", "Atlanta", "GA", "30303"),
+    ("153 Thomas Drive", "Suite 400", "Chicago", "IL", "60601"),
+    ("10 High Tower Green", "", "Miami", "FL", "33131"),
+    ("10 Deerfield Road", "", "Denver", "CO", "80202"),
+    ("25 Water Way", "Building B", "Seattle", "WA", "98101"),
+    ("2140 Vineyard Lane", "", "Napa", "CA", "94558"),
+    ("15 NE 40th Street", "Floor 3", "Redmond", "WA", "98052"),
+    ("480 Harbor Boulevard", "", "Boston", "MA", "02110"),
+    ("77 Commerce Street", "Suite 1200", "Dallas", "TX", "75201"),
+    ("315 Pine Street", "", "Portland", "OR", "97204"),
+    ("600 Congress Avenue", "Suite 210", "Austin", "TX", "78701"),
+    ("48 Lakeshore Drive", "", "Minneapolis", "MN", "55401"),
+    ("1200 Peachtree Street NE", "", "Atlanta", "GA", "30309"),
+    ("9 Lexington Avenue", "12th Floor", "New York", "NY", "10016"),
+    ("250 Rio Grande Boulevard", "", "Albuquerque", "NM", "87104"),
+    ("1500 Fifth Avenue", "", "Seattle", "WA", "98101"),
+    ("88 Kearny Street", "Suite 700", "San Francisco", "CA", "94108"),
+    ("410 Broad Street", "", "Nashville", "TN", "37203"),
+    ("3 Airport Plaza", "", "Phoenix", "AZ", "85034"),
+    ("700 Grand Avenue", "", "Des Moines", "IA", "50309"),
+    ("55 Liberty Street", "Suite 5", "Hartford", "CT", "06103"),
+    ("1010 Canal Street", "", "New Orleans", "LA", "70112"),
+    ("222 Second Avenue South", "", "Nashville", "TN", "37201"),
+    ("14 Riverside Drive", "", "Tulsa", "OK", "74103"),
+    ("360 Main Street", "Unit 2", "Salt Lake City", "UT", "84101"),
 ]
 _TERMS = [14, 30, 30, 45, 60]
 
@@ -72,14 +95,18 @@ def _fill(company: Company, invoice_count: int, customers: int) -> None:
     people = []
     for i in range(customers):
         name = _NAMES[i] if i < len(_NAMES) else f"{_NAMES[i % len(_NAMES)]} {i // len(_NAMES) + 1}"
-        city, state, postal = _CITIES[i % len(_CITIES)]
+        street, second, city, state, postal = _ADDRESSES[i % len(_ADDRESSES)]
+        if i >= len(_ADDRESSES):  # the large seed: another building in the same street
+            number, rest = street.split(" ", 1)
+            street = f"{int(number) + 2 * (i // len(_ADDRESSES))} {rest}"
         created = datetime.combine(start - timedelta(days=30 + i % 90), datetime.min.time(), UTC)
         people.append(
             company.add_customer(
                 when=created,
                 number=f"C{10000 + i * 10:05d}",
                 displayName=name,
-                addressLine1=f"{100 + i} Main Street",
+                addressLine1=street,
+                addressLine2=second,
                 city=city,
                 state=state,
                 country="US",
