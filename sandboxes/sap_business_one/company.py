@@ -46,6 +46,19 @@ UDF_EDM = {
 }
 
 
+#: BusinessPartner header property → the BPAddress property B1 copies into it from the bill-to row.
+_BILL_TO_HEADER = {
+    "Address": "Street",
+    "Block": "Block",
+    "BillToBuildingFloorRoom": "BuildingFloorRoom",
+    "ZipCode": "ZipCode",
+    "City": "City",
+    "County": "County",
+    "BillToState": "State",
+    "Country": "Country",
+}
+
+
 def etag_of(entity_set: str, key: Any, version: int) -> str:
     digest = hashlib.sha1(f"{entity_set}:{key}:{version}".encode()).hexdigest().upper()
     return f'W/"{digest}"'
@@ -73,6 +86,22 @@ class Company:
         record["UpdateDate"] = local.strftime("%Y-%m-%dT00:00:00Z")
         record["UpdateTime"] = local.strftime("%H:%M:%S")
         record["_version"] = int(record.get("_version", 0)) + 1
+
+    @staticmethod
+    def copy_bill_to(partner: dict[str, Any]) -> None:
+        """Keep a business partner's header billing fields equal to its default bill-to address.
+
+        B1 does this on every save: the row of BPAddresses named by BilltoDefault (OCRD.BillToDef)
+        is copied into OCRD's Address, Block, Building, ZipCode, City, County, State1 and Country,
+        which is what the header's properties and the fast read's columns show.
+        """
+        rows = [a for a in partner.get("BPAddresses") or [] if a.get("AddressType") == "bo_BillTo"]
+        if not rows:
+            return
+        default = next((a for a in rows if a.get("AddressName") == partner.get("BilltoDefault")), rows[0])
+        partner["BilltoDefault"] = default.get("AddressName")
+        for header, row in _BILL_TO_HEADER.items():
+            partner[header] = default.get(row)
 
     def etag(self, entity_set: str, record: dict[str, Any]) -> str | None:
         key, has_etag = ENTITY_SETS[entity_set]

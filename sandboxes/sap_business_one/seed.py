@@ -19,6 +19,19 @@ CUSTOMERS = [
     ("C40000", "Nordlicht Apotheke OHG", "EUR", "DE", "buchhaltung@nordlicht-apotheke.de"),
 ]
 SUPPLIERS = [("V10000", "Acme Packaging AG", "EUR", "CH", "billing@acme-packaging.ch")]
+#: Each partner's bill-to address: street (with the house number, as most B1 users type it),
+#: building/floor/room, ZIP code, city, state.
+ADDRESSES = {
+    "C20000": ("Lindenstraße 12", "", "10969", "Berlin", ""),
+    "C20010": ("14 Minories", "Unit 3", "EC3N 1BJ", "London", ""),
+    "C23900": ("2201 Westlake Avenue", "Suite 110", "98121", "Seattle", "WA"),
+    "C30000": ("18 rue de la République", "", "69002", "Lyon", ""),
+    "C40000": ("Große Elbstraße 145", "", "22767", "Hamburg", ""),
+    "V10000": ("Bahnhofstrasse 21", "", "8001", "Zürich", ""),
+}
+#: The ``large`` seed's German customers: streets and places to combine.
+_STREETS = ["Hauptstraße", "Bahnhofstraße", "Schillerstraße", "Gartenweg", "Industriestraße"]
+_PLACES = [("80331", "München"), ("50667", "Köln"), ("70173", "Stuttgart"), ("04109", "Leipzig")]
 
 
 def _partner(
@@ -40,8 +53,48 @@ def _partner(
         "BlockDunning": "tNO",
         "CreateDate": when.strftime("%Y-%m-%dT00:00:00Z"),
     }
+    street, building, zip_code, city, state = ADDRESSES.get(code) or _large_address(int(code[1:]))
+    # The bill-to address B1 keeps in BPAddresses, and a ship-to (the goods entrance) beside it.
+    record["BPAddresses"] = [
+        {
+            "AddressName": "Bill To",
+            "AddressType": "bo_BillTo",
+            "Street": street,
+            "BuildingFloorRoom": building,
+            "ZipCode": zip_code,
+            "City": city,
+            "State": state,
+            "County": "",
+            "Block": "",
+            "Country": country,
+            "BPCode": code,
+            "RowNum": 0,
+        },
+        {
+            "AddressName": "Warehouse",
+            "AddressType": "bo_ShipTo",
+            "Street": street,
+            "BuildingFloorRoom": "Goods receiving, gate 2",
+            "ZipCode": zip_code,
+            "City": city,
+            "State": state,
+            "County": "",
+            "Block": "",
+            "Country": country,
+            "BPCode": code,
+            "RowNum": 1,
+        },
+    ]
+    record["BilltoDefault"] = "Bill To"
+    record["ShipToDefault"] = "Warehouse"
+    company.copy_bill_to(record)
     company.stamp(record, when)
     company.tables["BusinessPartners"][code] = record
+
+
+def _large_address(n: int) -> tuple[str, str, str, str, str]:
+    zip_code, city = _PLACES[n % len(_PLACES)]
+    return f"{_STREETS[n % len(_STREETS)]} {n % 180 + 1}", "", zip_code, city, ""
 
 
 def _document(

@@ -216,6 +216,8 @@ class ServiceLayerSandbox:
         with self.company.lock:
             record = self.company.get(entity_set, key)
             record.update(changes)
+            if entity_set == "BusinessPartners":
+                self.company.copy_bill_to(record)
             self.company.stamp(record, when)
 
     def calls(self) -> int:
@@ -541,6 +543,8 @@ class ServiceLayerSandbox:
         kept = self._check_body(etype, body, creating=False)
         changed = {k: v for k, v in kept.items() if record.get(k) != v}
         record.update(kept)
+        if name == "BusinessPartners":
+            self.company.copy_bill_to(record)
         self.company.stamp(record)
         self.patches.setdefault((name, record[ENTITY_SETS[name][0]]), []).append(changed)
         return _Answer(204, None, {"ETag": self.company.etag(name, record) or ""})
