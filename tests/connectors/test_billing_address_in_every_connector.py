@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import pytest
 import responses
+import yaml
 
 from connectors.base import ConnectorContext
 from connectors.csv import CsvConnector
@@ -99,6 +103,80 @@ def test_csv_address_columns_become_the_letters_address(tmp_path: Path) -> None:
     assert found["103"].billing_address.printed_lines() == ["Bergmannstraße 14", "10961 Berlin", "DE"]
     # A row whose address cells are empty has no address, not an empty one.
     assert found["107"].billing_address is None
+
+
+ERP_CONNECTORS = sorted(entry_points(group="arbridge.connectors"), key=lambda e: e.name)
+
+
+def test_the_address_check_below_reaches_every_erp_connector() -> None:
+    # An installation whose entry points are missing would otherwise check nothing.
+    assert {e.name for e in ERP_CONNECTORS} >= {
+        "csv",
+        "quickbooks",
+        "netsuite",
+        "business_central",
+        "sap-s4hana",
+        "sap-business-one",
+        "dynamics-gp",
+    }
+
+
+@pytest.mark.parametrize("entry", ERP_CONNECTORS, ids=[e.name for e in ERP_CONNECTORS])
+def test_every_connector_maps_the_customers_billing_address(entry: Any) -> None:
+    mapping = Path(inspect.getfile(entry.load())).with_name("mapping.yaml")
+    customers = yaml.safe_load(mapping.read_text())["streams"]["customers"]["fields"]
+    assert "billing_address" in customers, f"{entry.name}: {mapping} maps no billing_address"
+
+
+def test_business_central_customer_card_address_becomes_the_letters_address() -> None:
+    from connectors.business_central.connector import MAPPING_FILE
+
+    # A customer as API v2.0 answers it (APIV2Customers.Page.al); blank fields come as "".
+    entity = {
+        "id": "5d115c9c-44e3-ea11-bb43-000d3a2feca1",
+        "displayName": "Adatum Corporation",
+        "addressLine1": "192 Market Square",
+        "addressLine2": "",
+        "city": "Atlanta",
+        "state": "GA",
+        "country": "US",
+        "postalCode": "30303",
+        "blocked": "_x0020_",
+        "lastModifiedDateTime": "2026-10-01T08:00:00Z",
+    }
+    found = FieldMap.load(MAPPING_FILE).to_record(Stream.CUSTOMERS, entity)
+    assert isinstance(found, Customer)
+    assert found.billing_address == PostalAddress(
+        line1="192 Market Square", city="Atlanta", region="GA", postal_code="30303", country="US"
+    )
+
+
+def test_sap_business_one_bill_to_header_becomes_the_letters_address() -> None:
+    from connectors.sap_business_one.connector import MAPPING_FILE
+
+    # A BusinessPartner's header as B1 keeps it from the default bill-to row; no state in Germany.
+    entity = {
+        "CardCode": "C20000",
+        "CardName": "Kessler Bäckerei GmbH",
+        "Address": "Lindenstraße 12",
+        "Block": "",
+        "BillToBuildingFloorRoom": "Hinterhaus",
+        "ZipCode": "10969",
+        "City": "Berlin",
+        "County": "",
+        "BillToState": "",
+        "Country": "DE",
+        "Valid": "tYES",
+    }
+    found = FieldMap.load(MAPPING_FILE).to_record(
+        Stream.CUSTOMERS, entity, remote_modified_at=datetime(2026, 10, 1, tzinfo=UTC)
+    )
+    assert isinstance(found, Customer) and found.billing_address is not None
+    assert found.billing_address.printed_lines(home_country="DE") == [
+        "Lindenstraße 12",
+        "Hinterhaus",
+        "10969 Berlin",
+    ]
 
 
 def test_an_address_given_as_printed_text_keeps_its_lines() -> None:
