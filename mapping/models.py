@@ -299,7 +299,8 @@ class _Document(Record):
         _in_currency(self.currency, {"total": self.total, "open_amount": self.open_amount})
         for n, line in enumerate(self.lines or []):
             _in_currency(self.currency, {f"lines.{n}.amount": line.amount})
-        for n, alloc in enumerate(getattr(self, "allocations", None) or []):
+        # Read from the fields, not getattr: a missing attribute costs pydantic an exception.
+        for n, alloc in enumerate(self.__dict__.get("allocations") or ()):
             _allocation_in_currency(self.currency, f"allocations.{n}", alloc)
         return self
 

@@ -38,6 +38,12 @@ _MINOR_UNITS = {
 }  # fmt: skip
 
 
+# The smallest amount per number of decimals: an amount with no more decimals than its currency
+# is unchanged when quantized to it (one C call, where normalising and reading the exponent is three).
+# Below MAX_AMOUNT with at most four decimals, quantizing stays within the default 28 digits.
+_QUANTA = {units: Decimal(1).scaleb(-units) for units in set(_MINOR_UNITS.values()) | {2}}
+
+
 def minor_units(currency: str | None) -> int:
     """How many decimals the currency has (ISO 4217): 2 for most, 0 for the yen, 3 for the dinar."""
     return _MINOR_UNITS.get((currency or "").upper(), 2)
@@ -59,8 +65,7 @@ def check_amount(value: Decimal, currency: str | None = None, *, what: str = "am
         )
     if currency:
         units = minor_units(currency)
-        exponent = value.normalize().as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > units:
+        if value.quantize(_QUANTA[units]) != value:
             raise AmountError(f"{what} {value} has more decimals than {currency.upper()} has ({units})", what)
     return value
 

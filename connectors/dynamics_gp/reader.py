@@ -269,7 +269,9 @@ class GpReader:
             start = (
                 (f"{dialect.quote('DEX_ROW_TS')} >= {dialect.param('datetime')}", [floor]) if floor else None
             )
-        pages = query.pages(self.db, self.page_size, table.pos, start=start, what=f"reading {source.table}")
+        pages = query.pages(
+            self.db, self.page_size, table.pos, start=start, what=f"reading {source.table}", read_ahead=True
+        )
         pending: list[Any] | None = None
         for rows in pages:
             if pending is not None:
