@@ -406,15 +406,19 @@ class StateStore:
         return out
 
     @staticmethod
-    def _record_row(rec: Record, digest: str, kept: str | None) -> tuple[Any, ...]:
+    def _record_row(
+        rec: Record, digest: str, kept: str | None, stamps: dict[datetime, str]
+    ) -> tuple[Any, ...]:
         """A record's columns after (connection, stream): id, hash, customer, times, flag, version, data.
 
         ``kept`` is the stored data of a record the page deletes: a deletion notice carries only
         the id and a time (QuickBooks CDC, NetSuite getDeleted), so the copy we have is flagged
-        instead of overwritten with placeholders.
+        instead of overwritten with placeholders. ``stamps`` remembers the page's times as text:
+        a page's records are mostly seen (and often changed) at one time, and formatting a time
+        costs more than looking it up.
         """
         data = rec.model_dump_json()
-        customer = getattr(rec, "customer_remote_id", None)
+        customer = rec.__dict__.get("customer_remote_id")  # getattr costs customers an exception
         if kept is not None:
             old = json.loads(kept)
             old.update(
@@ -428,8 +432,9 @@ class StateStore:
             rec.remote_id,
             digest,
             customer,
-            ts(rec.remote_modified_at),
-            ts(rec.seen_at),
+            stamps.get(rec.remote_modified_at)
+            or stamps.setdefault(rec.remote_modified_at, ts(rec.remote_modified_at)),
+            stamps.get(rec.seen_at) or stamps.setdefault(rec.seen_at, ts(rec.seen_at)),
             rec.deleted,
             rec.version,
             data,
@@ -462,8 +467,9 @@ class StateStore:
             return {}
         tombstones = [rid for rid, (rec, _) in changed.items() if rec.deleted and rid in existing]
         kept = self._stored_data(conn, connection, stream, tombstones) if tombstones else {}
+        stamps: dict[datetime, str] = {}
         rows = [
-            (connection, stream.value, *self._record_row(rec, digest, kept.get(rid)), stamp)
+            (connection, stream.value, *self._record_row(rec, digest, kept.get(rid), stamps), stamp)
             for rid, (rec, digest) in changed.items()
         ]
         conn.exec_driver_sql(_SQLITE_UPSERT, rows)
@@ -494,7 +500,10 @@ class StateStore:
         """
         deleted = [rid for rid, rec in by_id.items() if rec.deleted]
         kept = self._stored_data(conn, connection, stream, deleted) if deleted else {}
-        rows = [self._record_row(rec, rec.content_hash(), kept.get(rid)) for rid, rec in by_id.items()]
+        stamps: dict[datetime, str] = {}
+        rows = [
+            self._record_row(rec, rec.content_hash(), kept.get(rid), stamps) for rid, rec in by_id.items()
+        ]
         columns = list(zip(*rows, strict=True))
         params: dict[str, Any] = {"connection": connection, "stream": stream.value, "stamp": stamp}
         params.update({name: list(values) for name, values in zip(_PAGE_COLUMNS, columns, strict=True)})
