@@ -312,6 +312,16 @@ class StateStore:
         except sa.exc.SQLAlchemyError:
             return False
 
+    @property
+    def writes_while_reading(self) -> bool:
+        """Whether a pull should store a page while it reads the next one (see ``SyncEngine``).
+
+        On PostgreSQL a page's statements wait for the server, time the next page's reading can
+        use. SQLite works in this process, holding Python's lock for most of it, and an in-memory
+        SQLite database exists once per thread: it is written where it is read.
+        """
+        return self.dialect == "postgresql"
+
     # -- helpers ---------------------------------------------------------------------------------
 
     def _insert(self, table: sa.Table) -> Any:
