@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["MAX_AMOUNT", "AmountError", "check_amount", "minor_units", "parse_amount"]
+__all__ = ["MAX_AMOUNT", "AmountError", "check_amount", "fits_currency", "minor_units", "parse_amount"]
 
 
 class AmountError(ValueError):
@@ -49,6 +49,11 @@ def minor_units(currency: str | None) -> int:
     return _MINOR_UNITS.get((currency or "").upper(), 2)
 
 
+def fits_currency(value: Decimal, currency: str) -> bool:
+    """Whether a finite amount has no more decimals than ``currency`` has (the cheap test)."""
+    return value.quantize(_QUANTA[minor_units(currency)]) == value
+
+
 def check_amount(value: Decimal, currency: str | None = None, *, what: str = "amount") -> Decimal:
     """``value`` when it is a usable amount; ``ValueError`` saying why not.
 
@@ -63,10 +68,9 @@ def check_amount(value: Decimal, currency: str | None = None, *, what: str = "am
         raise AmountError(
             f"{what} {value} is beyond any real amount (at most {MAX_AMOUNT:,.0f} in magnitude)", what
         )
-    if currency:
+    if currency and not fits_currency(value, currency):
         units = minor_units(currency)
-        if value.quantize(_QUANTA[units]) != value:
-            raise AmountError(f"{what} {value} has more decimals than {currency.upper()} has ({units})", what)
+        raise AmountError(f"{what} {value} has more decimals than {currency.upper()} has ({units})", what)
     return value
 
 
