@@ -15,11 +15,13 @@ from cli.connectors import connectors_command
 from cli.demo import demo_command
 from cli.dunning import call_command, mark_sent_command, preview_command, resend_command, worklist_command
 from cli.dunning_files import dunning_group
+from cli.forecast import forecast_command
 from cli.match import match_command
 from cli.new_connector import new_connector_command
 from cli.options import version
 from cli.outbox import outbox_group
 from cli.plugins import auth_group, register_plugins, sandbox_group, setup_group
+from cli.predict import predict_command
 from cli.review import review_group
 from cli.run import run_command
 from cli.status import status_command
@@ -65,6 +67,8 @@ for _command in (
     demo_command,
     outbox_group,
     match_command,
+    predict_command,
+    forecast_command,
     dunning_group,
     worklist_command,
     sandbox_group,

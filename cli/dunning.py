@@ -600,6 +600,12 @@ def _fx(deployment: Any, rates_path: str | None, currency: str | None) -> FxRate
     help="Rank every customer in this currency (ISO 4217); "
     "default: rules.dunning.worklist.reporting_currency.",
 )
+@click.option(
+    "--predict-late",
+    is_flag=True,
+    help="Rank payment behaviour by the predicted chance of paying more than 60 days late, learned "
+    "from the store's paid invoices, instead of the average days late.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def worklist_command(
     config_path: str,
@@ -608,6 +614,7 @@ def worklist_command(
     top: int,
     rates_path: str | None,
     currency: str | None,
+    predict_late: bool,
     as_json: bool,
 ) -> None:
     """Customers to call first: ranked by amount at risk, days overdue and payment behaviour, explained.
@@ -628,7 +635,13 @@ def worklist_command(
     try:
         result = {
             conn.name: worklist_from_store(
-                store, conn.name, as_of, top=top, default_time_zone=default_zone, fx_rates=fx
+                store,
+                conn.name,
+                as_of,
+                top=top,
+                default_time_zone=default_zone,
+                fx_rates=fx,
+                predict_late=predict_late,
             )
             for conn in _connections(deployment, names)
         }
