@@ -242,6 +242,31 @@ connections = sa.Table(
 )
 
 
+# The workspace's people (store/users.py): a password is kept only as its argon2 hash.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String(100), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # viewer | collector | clerk | admin
+    sa.Column("password_hash", sa.Text, nullable=False),
+    # Changes with every new password: sessions started before it end.
+    sa.Column("password_set_at", TS, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", TS, nullable=True),
+    sa.Column("last_login_at", TS, nullable=True),
+)
+
+# Settings the workspace keeps for itself, shared by every daemon on the store (the session key).
+workspace_settings = sa.Table(
+    "workspace_settings",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+
 # Tables another component keeps in the same database (the PostgreSQL task queue): not the store's.
 FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
 
