@@ -10,6 +10,10 @@ Routes:
 * ``POST /webhooks/{connector}/{connection}``: the ERP's change notifications, read by the
   connector's receiver (entry-point group ``arbridge.webhooks``, see ``connectors.webhooks``);
   the pull they ask for runs on a worker thread, after the reply.
+* ``/login``, ``/overview``, ``/worklist``, ``/review``, ``/assets/…``: the collections workspace
+  (``service.workspace``), for the users of ``arbridge users``. Beyond loopback it answers only
+  over HTTPS, through a TLS-terminating reverse proxy on this machine (its ``X-Forwarded-Proto``
+  is trusted from 127.0.0.1 only), and its session cookie is ``Secure``.
 
 The app is Flask on waitress (``docs/architecture.md``): waitress refuses a body over
 ``server.max_body_bytes`` with 413 before reading it, and hands the app whole bodies only.
@@ -39,7 +43,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from importlib import metadata
 from typing import Any, Protocol
@@ -51,6 +55,7 @@ from connectors.webhooks import WebhookAnswer, WebhookReceiver, WebhookRequest
 from engine import metrics
 from engine.metrics import StoreReader
 from sandboxes.serving import BackgroundServer
+from store import StateStore
 
 log = logging.getLogger("arbridge.http")
 
@@ -225,6 +230,7 @@ class OpsServer:
         *,
         health: Health,
         on_webhook: WebhookCallback,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         server = deployment.server
         token = server.token.get_secret_value() if server.token is not None else None
@@ -239,6 +245,8 @@ class OpsServer:
         self.health = health
         self._host, self._port = server.host, server.port
         self._store = store
+        self.deployment = deployment
+        self.clock = clock
         self._on_webhook = on_webhook
         self._connections = {c.name: c for c in deployment.connections}
         enabled = [c.name for c in deployment.connections if getattr(c, "enabled", True)]
@@ -274,6 +282,10 @@ class OpsServer:
             name="arbridge-http",
             max_request_body_size=self.max_body_bytes,
             channel_timeout=_CHANNEL_TIMEOUT_S,
+            # A reverse proxy on this machine says whether the browser's connection was HTTPS.
+            trusted_proxy="127.0.0.1",
+            trusted_proxy_headers={"x-forwarded-proto"},
+            trusted_proxy_count=1,
         ).start()
         worker = threading.Thread(target=self._work, name="arbridge-webhooks", daemon=True)
         self._threads = [worker]
@@ -410,7 +422,7 @@ def _unauthorized() -> Response:
 
 
 def create_app(ops: OpsServer) -> Flask:
-    """The daemon's WSGI app: probes, metrics, the admin space and ERP webhooks."""
+    """The daemon's WSGI app: probes, metrics, the admin space, ERP webhooks and the workspace."""
     app = Flask("arbridge.service")
 
     @app.after_request
@@ -458,6 +470,14 @@ def create_app(ops: OpsServer) -> Flask:
         out = Response(text, status=int(answer.status), content_type=answer.content_type)
         out.headers.update(answer.headers)
         return out
+
+    if isinstance(ops._store, StateStore):
+        from service.workspace import Workspace, install
+
+        workspace = Workspace(ops._store, ops.deployment, https_only=not is_loopback(ops._host))
+        if ops.clock is not None:
+            workspace.clock = ops.clock
+        install(app, workspace)
 
     @app.errorhandler(404)
     def not_found(_error: Exception) -> Response:

@@ -1,0 +1,101 @@
+"""The collections workspace: the AR team's pages, served by the daemon's own HTTP app.
+
+``install(app, workspace)`` adds the pages to the daemon's Flask app (``service/http.py``):
+
+* ``/login``, ``/logout``: a session for a user of ``arbridge users``;
+* ``/overview`` (and ``/overview.json``): open and overdue AR, aging, DSO, CEI, per connection and
+  all together, with the formulas;
+* ``/review``: the cash-application proposals waiting for a clerk, accepted or rejected with the
+  rules of ``arbridge review`` (``engine.cashapp_review``);
+* ``/worklist``: the collectors' ranked queue, where a call, a promise to pay or a dispute is
+  logged as ``arbridge dunning call`` records it.
+
+Templates and assets are in ``service/web`` (nothing from a CDN: the install may have no
+internet). See ``service/workspace/auth.py`` for sessions, roles and CSRF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from service.workspace.auth import AddressThrottle
+from store import StateStore
+from store.users import Users
+
+__all__ = ["WEB_DIR", "Workspace", "install"]
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+SESSION_HOURS = 8
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Workspace:
+    """What the pages work with.
+
+    Args:
+        store: the state store.
+        deployment: the loaded configuration (its connections and dunning settings).
+        https_only: serve pages only over HTTPS (the daemon listens beyond this machine, behind a
+            TLS-terminating reverse proxy on it); the session cookie is then ``Secure``.
+        clock: the current time (injectable for tests).
+    """
+
+    store: StateStore
+    deployment: Any
+    https_only: bool = False
+    clock: Callable[[], datetime] = _utc_now
+    throttle: AddressThrottle = field(default_factory=AddressThrottle)
+
+    @property
+    def users(self) -> Users:
+        return Users(self.store)
+
+    @property
+    def connections(self) -> list[str]:
+        """The enabled connections' names, in the configuration's order."""
+        return [c.name for c in self.deployment.connections if getattr(c, "enabled", True)]
+
+    def today(self) -> date:
+        return self.clock().date()
+
+    def time_zone(self) -> str:
+        """The dunning policy's default time zone (the worklist's), UTC without a policy."""
+        dunning = getattr(getattr(self.deployment, "rules", None), "dunning", None)
+        policy = getattr(dunning, "policy", None)
+        if policy is not None and Path(policy).is_file():
+            from rules.dunning import load_policy
+
+            return str(load_policy(policy).default_time_zone)
+        return "UTC"
+
+
+def install(app: Flask, workspace: Workspace) -> None:
+    """Add the workspace's pages to ``app``."""
+    from service.workspace.pages import blueprint
+
+    app.secret_key = workspace.users.session_key()
+    app.config.update(
+        SESSION_COOKIE_NAME="arbridge_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=workspace.https_only,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+    )
+    app.extensions["arbridge.workspace"] = workspace
+    app.register_blueprint(blueprint)
+
+
+def connection_names(workspace: Workspace, wanted: Sequence[str]) -> list[str]:
+    """The connections asked for that exist, else all of them."""
+    names = [n for n in wanted if n in workspace.connections]
+    return names or workspace.connections

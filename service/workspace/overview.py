@@ -1,0 +1,144 @@
+"""The overview's figures: the database's sums (``store.insights``) turned into aging, DSO and CEI.
+
+Per connection and all connections together, currency by currency: amounts in different
+currencies are never added up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from analytics.aging import CURRENT, DEFAULT_EDGES, Bucket, buckets_from_edges, due_date_ranges
+from analytics.trends import (
+    MonthFigures,
+    MonthFlows,
+    add_months,
+    month_start,
+    monthly_figures,
+    months_ending,
+    roll_back,
+)
+from store import StateStore
+from store.insights import ArAggregates, OperationsCounts, ar_aggregates, operations_counts
+
+__all__ = ["CurrencyFigures", "Overview", "build_overview"]
+
+ZERO = Decimal(0)
+# Months of history behind the twelve shown: the count-back walk and the 3-month DSO reach into them.
+HISTORY_MONTHS = 24
+SHOWN_MONTHS = 12
+DSO_MONTHS = 3
+
+
+@dataclass
+class CurrencyFigures:
+    """Everything the overview shows for one currency."""
+
+    currency: str
+    aging: dict[str, tuple[int, Decimal]]
+    open_ar: Decimal
+    overdue_ar: Decimal
+    months: list[MonthFigures]
+
+    @property
+    def latest(self) -> MonthFigures | None:
+        """The running month's figures."""
+        return self.months[-1] if self.months else None
+
+
+@dataclass
+class Overview:
+    """The overview of several connections."""
+
+    as_of: date
+    buckets: tuple[Bucket, ...]
+    connections: dict[str, list[CurrencyFigures]] = field(default_factory=dict)
+    together: list[CurrencyFigures] = field(default_factory=list)
+    operations: dict[str, OperationsCounts] = field(default_factory=dict)
+
+
+def _merge(parts: Sequence[ArAggregates]) -> ArAggregates:
+    out = ArAggregates()
+    for part in parts:
+        for k, (n, amount) in part.aging.items():
+            had = out.aging.get(k, (0, ZERO))
+            out.aging[k] = (had[0] + n, had[1] + amount)
+        for k2, total in part.invoiced.items():
+            out.invoiced[k2] = out.invoiced.get(k2, ZERO) + total
+        for k3, amount in part.collected.items():
+            out.collected[k3] = out.collected.get(k3, ZERO) + amount
+    return out
+
+
+def _figures(
+    agg: ArAggregates, as_of: date, buckets: Sequence[Bucket], terms_days: int
+) -> list[CurrencyFigures]:
+    currencies = sorted(
+        {c for c, _ in agg.aging} | {c for c, *_ in agg.invoiced} | {c for c, _ in agg.collected}
+    )
+    first = add_months(month_start(as_of), -(HISTORY_MONTHS - 1))
+    months = months_ending(as_of, HISTORY_MONTHS)
+    out = []
+    for cur in currencies:
+        aging = {b.label: agg.aging.get((cur, b.label), (0, ZERO)) for b in buckets}
+        open_ar = sum((a for _, a in aging.values()), ZERO)
+        current = aging[CURRENT][1]
+        invoiced: dict[date, Decimal] = {}
+        collected: dict[date, Decimal] = {}
+        not_due: dict[date, Decimal] = {}
+        for (c, issued, due), total in agg.invoiced.items():
+            if c != cur:
+                continue
+            if issued >= first:
+                invoiced[month_start(issued)] = invoiced.get(month_start(issued), ZERO) + total
+            due_day = due or issued + timedelta(days=terms_days)
+            for m in months[:-1]:
+                end = add_months(m, 1) - timedelta(days=1)
+                if issued <= end < due_day:
+                    not_due[m] = not_due.get(m, ZERO) + total
+        for (c, day), amount in agg.collected.items():
+            if c == cur:
+                collected[month_start(day)] = collected.get(month_start(day), ZERO) + amount
+        flows = {
+            m: MonthFlows(invoiced.get(m, ZERO), collected.get(m, ZERO))
+            for m in set(invoiced) | set(collected)
+        }
+        totals = roll_back(as_of, open_ar, current, flows, not_due, HISTORY_MONTHS)
+        out.append(
+            CurrencyFigures(
+                currency=cur,
+                aging=aging,
+                open_ar=open_ar,
+                overdue_ar=open_ar - current,
+                months=monthly_figures(totals, shown=SHOWN_MONTHS, dso_months=DSO_MONTHS),
+            )
+        )
+    return out
+
+
+def build_overview(
+    store: StateStore,
+    connections: Sequence[str],
+    as_of: date,
+    *,
+    edges: Sequence[int] = DEFAULT_EDGES,
+    default_terms_days: int = 30,
+) -> Overview:
+    """Aging, DSO, CEI and the operations counts of ``connections``, each and together."""
+    buckets = buckets_from_edges(edges)
+    ranges = due_date_ranges(as_of, buckets)
+    since = add_months(month_start(as_of), -(HISTORY_MONTHS - 1))
+    overview = Overview(as_of, buckets)
+    parts = []
+    for name in connections:
+        agg = ar_aggregates(
+            store, name, as_of=as_of, since=since, due_ranges=ranges, default_terms_days=default_terms_days
+        )
+        parts.append(agg)
+        overview.connections[name] = _figures(agg, as_of, buckets, default_terms_days)
+        overview.operations[name] = operations_counts(store, name)
+    overview.together = _figures(_merge(parts), as_of, buckets, default_terms_days)
+    return overview

@@ -1,0 +1,190 @@
+"""The AR team's workspace over HTTP: logging in, what each role may do, CSRF, and what it changes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from rules.dunning import PlannedAction
+from service.http import create_app
+from store import StateStore
+from tests.workspace.seed import AS_OF, PASSWORD, TODAY, Seeded, expected_aging, seed
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Seeded:
+    return seed(tmp_path)
+
+
+@pytest.fixture
+def store(seeded: Seeded) -> Iterator[StateStore]:
+    s = seeded.store()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(seeded: Seeded, store: StateStore) -> FlaskClient:
+    return create_app(seeded.server(store)).test_client()
+
+
+def token(page: bytes) -> str:
+    found = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    assert found, "the page has a form with a CSRF token"
+    return found.group(1).decode()
+
+
+def log_in(client: FlaskClient, name: str, password: str = PASSWORD) -> Any:
+    form = client.get("/login")
+    return client.post(
+        "/login", data={"username": name, "password": password, "csrf_token": token(form.data)}
+    )
+
+
+def test_pages_send_a_visitor_to_the_login_first(client: FlaskClient) -> None:
+    answer = client.get("/overview")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/login?next=/overview")
+    assert client.get("/overview.json").status_code == 302
+
+
+def test_a_viewer_logs_in_and_reads_the_aging_of_the_store(client: FlaskClient, store: StateStore) -> None:
+    answer = log_in(client, "viewer")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/overview"
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    data = client.get("/overview.json").get_json()
+    [eur] = data["together"]
+    assert {k: Decimal(v["amount"]) for k, v in eur["aging"].items()} == expected_aging()
+    assert Decimal(eur["open_ar"]) == sum(expected_aging().values())
+    page = client.get("/overview").get_data(as_text=True)
+    assert "Best Possible DSO" in page and "count-back" in page and "<svg" in page
+    assert "30 + 30 + 32/70 × 30" in page  # the formulas are stated
+    assert store.audit_entries(limit=1)[0]["event"] == "workspace_login"
+
+
+def test_a_wrong_password_is_refused_and_audited_without_it(client: FlaskClient, store: StateStore) -> None:
+    answer = log_in(client, "clerk", "not the password at all")
+    assert answer.status_code == 401 and b"Wrong user name or password" in answer.data
+    entry = store.audit_entries(limit=1)[0]
+    assert entry["event"] == "workspace_login_failed" and "not the password" not in entry["detail"]
+    assert client.get("/overview").status_code == 302
+
+
+def test_many_failed_logins_from_one_address_are_throttled(client: FlaskClient) -> None:
+    for k in range(20):
+        log_in(client, f"guess{k}", "nope nope nope")
+    assert log_in(client, "viewer").status_code == 429
+
+
+def test_a_post_without_the_csrf_token_is_refused(client: FlaskClient, store: StateStore) -> None:
+    log_in(client, "clerk")
+    answer = client.post("/review/shop/PMT-1/accept", data={})
+    assert answer.status_code == 400 and b"security token" in answer.data
+    forged = client.post("/review/shop/PMT-1/accept", data={"csrf_token": "guessed"})
+    assert forged.status_code == 400
+    assert [r["status"] for r in store.match_results("shop")] == ["review"]
+
+
+def test_a_viewer_gets_no_buttons_and_403_on_a_forged_post(client: FlaskClient, store: StateStore) -> None:
+    log_in(client, "viewer")
+    page = client.get("/review")
+    assert b"PMT-1" in page.data and b">Accept</button>" not in page.data
+    assert b"Log</button>" not in client.get("/worklist").data
+    answer = client.post("/review/shop/PMT-1/accept", data={"csrf_token": token(page.data)})
+    assert answer.status_code == 403 and b"a viewer may not do this" in answer.data
+    call = client.post("/worklist/shop/C1/call", data={"csrf_token": token(page.data), "outcome": "reached"})
+    assert call.status_code == 403
+    assert [r["status"] for r in store.match_results("shop")] == ["review"]
+
+
+def test_a_clerk_accepts_a_proposal_and_the_outbox_holds_the_application(
+    client: FlaskClient, store: StateStore
+) -> None:
+    log_in(client, "clerk")
+    page = client.get("/review")
+    assert b">Accept</button>" in page.data
+    answer = client.post("/review/shop/PMT-1/accept", data={"csrf_token": token(page.data)})
+    assert answer.status_code == 302
+    assert b"accepted; the payment application is queued" in client.get("/review").data
+    [row] = [r for r in store.outbox_rows("shop", status="pending") if r.op_type == "payment_application"]
+    assert row.op_type == "payment_application" and row.target_id == "PMT-1"
+    entry = next(e for e in store.audit_entries("shop", limit=20) if e["event"] == "review_accepted")
+    assert '"by": "clerk"' in entry["detail"]
+
+
+def test_a_collector_logs_a_promise_and_the_next_cycle_pauses_that_customer(
+    seeded: Seeded, client: FlaskClient, store: StateStore
+) -> None:
+    log_in(client, "collector")
+    page = client.get("/worklist")
+    assert b"Anker Logistik" in page.data and b"Log</button>" in page.data
+    promised = (TODAY.replace(day=30)).isoformat()
+    answer = client.post(
+        "/worklist/shop/C1/call",
+        data={
+            "csrf_token": token(page.data),
+            "outcome": "promise",
+            "promised_date": promised,
+            "note": "pays Monday",
+        },
+    )
+    assert answer.status_code == 302
+    assert f"C1 [shop]: promised to pay 1, 2 by {promised}".encode() in client.get("/worklist").data
+    entry = next(e for e in store.audit_entries("shop", limit=20) if e["event"] == "dunning_call")
+    assert '"by": "collector"' in entry["detail"]
+
+    from engine.dunning_decider import load_dunning_policy, plan_from_store
+
+    policy = load_dunning_policy(str(seeded.config().rules.dunning.policy))
+    plan = list(plan_from_store(policy, store, "shop", AS_OF))
+    assert not [a for a in plan if isinstance(a, PlannedAction) and a.customer_id == "C1"]
+    seeded.cycle()
+    statuses = {(s["target_id"], s["collection_status"]) for s in seeded.written("collection_status")}
+    assert {("1", "promised"), ("2", "promised")} <= statuses
+
+
+def test_a_promise_without_its_date_is_refused_saying_so(client: FlaskClient, store: StateStore) -> None:
+    log_in(client, "collector")
+    page = client.get("/worklist")
+    client.post("/worklist/shop/C1/call", data={"csrf_token": token(page.data), "outcome": "promise"})
+    assert b"a promise needs the day the customer will pay by" in client.get("/worklist").data
+    assert [e["event"] for e in store.audit_entries("shop", limit=5)].count("dunning_call") == 0
+
+
+def test_a_new_password_ends_the_sessions_begun_with_the_old_one(
+    client: FlaskClient, store: StateStore
+) -> None:
+    from store.users import Users
+
+    log_in(client, "viewer")
+    assert client.get("/overview").status_code == 200
+    Users(store).set_password("viewer", "another long password", by="admin")
+    assert client.get("/overview").status_code == 302
+
+
+def test_beyond_loopback_the_workspace_answers_over_https_only_with_secure_cookies(
+    seeded: Seeded, store: StateStore
+) -> None:
+    from config import parse_config
+    from service.http import Health, OpsServer
+
+    data = {
+        "version": 1,
+        "store": {"url": store.url},
+        "server": {"bind": "0.0.0.0:8765", "token": "${ADMIN_TOKEN}"},
+        "connections": [{"name": "shop", "connector": "memory"}],
+    }
+    public = parse_config(data, base_dir=seeded.path.parent, environ={"ADMIN_TOKEN": "t" * 32})
+    app = create_app(OpsServer(public, store, health=Health(), on_webhook=lambda c, n: None))
+    plain = app.test_client().get("/login")
+    assert plain.status_code == 403 and b"HTTPS" in plain.data
+    secure = app.test_client().get("/login", base_url="https://arbridge.example")
+    assert secure.status_code == 200
+    assert "Secure" in secure.headers["Set-Cookie"]
+    assert app.test_client().get("/healthz").status_code == 200
