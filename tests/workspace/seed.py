@@ -161,3 +161,18 @@ def seed(tmp_path: Path) -> Seeded:
     finally:
         store.close()
     return seeded
+
+
+def why_not_reminded(seeded: Seeded, store: StateStore, customer_id: str, at: datetime) -> dict[str, str]:
+    """Per invoice of the customer, what the dunning planner's next plan says stops its reminder."""
+    from engine.dunning_decider import load_dunning_policy, plan_from_store
+    from rules.dunning import PlannedAction
+
+    policy = load_dunning_policy(str(seeded.config().rules.dunning.policy))
+    out: dict[str, str] = {}
+    for item in plan_from_store(policy, store, "shop", at):
+        if getattr(item, "customer_id", None) != customer_id:
+            continue
+        for invoice_id in item.invoice_ids:
+            out[invoice_id] = "planned" if isinstance(item, PlannedAction) else str(item.skipped)
+    return out
