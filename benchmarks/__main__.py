@@ -22,6 +22,7 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.sap_business_one_calls", [], ["--full"]),
     ("benchmarks.camt_statement", [], ["--mb", "50"]),
     ("benchmarks.dynamics_gp_read", ["--rows", "100000"], []),
+    ("benchmarks.workspace_overview", ["--scale", "0.1"], []),
 ]
 
 

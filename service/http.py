@@ -247,6 +247,7 @@ class OpsServer:
         self._store = store
         self.deployment = deployment
         self.clock = clock
+        self.workspace: Any = None
         self._on_webhook = on_webhook
         self._connections = {c.name: c for c in deployment.connections}
         enabled = [c.name for c in deployment.connections if getattr(c, "enabled", True)]
@@ -290,12 +291,16 @@ class OpsServer:
         worker = threading.Thread(target=self._work, name="arbridge-webhooks", daemon=True)
         self._threads = [worker]
         worker.start()
+        if self.workspace is not None:
+            self.workspace.start_refresher()
         log.info("ops endpoint listening on %s", self.url)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, let the webhook worker finish what it holds, and close the socket."""
         if self._server is None:
             return
+        if self.workspace is not None:
+            self.workspace.stop_refresher(timeout)
         self._server.close()
         try:
             self._jobs.put(None, timeout=timeout)
@@ -478,6 +483,7 @@ def create_app(ops: OpsServer) -> Flask:
         if ops.clock is not None:
             workspace.clock = ops.clock
         install(app, workspace)
+        ops.workspace = workspace
 
     @app.errorhandler(404)
     def not_found(_error: Exception) -> Response:

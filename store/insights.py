@@ -1,47 +1,59 @@
-"""The sums the workspace's overview is built from, computed by the database.
+"""The sums the workspace's overview is built from, kept up to date as records change.
 
-A page must not load every invoice into Python, so each figure here is one aggregate query over
-the stored records' JSON: open amounts by currency and aging bucket (buckets given as ranges of
-due dates, which compare as text), invoice totals by issue and due date, and cash and credits
-applied by date. The rows returned grow with the number of currencies and days, not invoices.
+Summing a million invoices' JSON on every page view takes the database tens of seconds, so the
+sums are maintained instead. ``refresh`` reads the records that changed since it last ran (the
+``ix_records_changed`` index; the database extracts the few fields needed from the JSON), and in
+one transaction per batch replaces each record's contribution in ``insight_facts`` and adds the
+difference to ``insight_days``: open invoices, open amounts and flows (invoiced totals, cash and
+credits applied) per connection, stream, currency, day and due date. ``ar_aggregates`` then
+reads only those daily rows: thousands, not millions.
 
-Amounts are summed exactly: as NUMERIC on PostgreSQL, and on SQLite as whole ten-thousandths in
-64-bit integers (its REAL would drift by fractions of a cent over many rows).
+Re-reading a record changes nothing (its difference is zero), so ``refresh`` starts a margin
+before its watermark, which covers pages committed late with an earlier ``changed_at``. Two
+processes refreshing at once are serialised by the transaction's write lock (SQLite) or an
+advisory lock (PostgreSQL), and each reads the old contributions inside it.
+
+Amounts are whole ten-thousandths of the currency unit: sums are exact on every database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 
 from store import schema as t
-from store.state import StateStore
+from store.state import StateStore, now, ts
 
-__all__ = ["ArAggregates", "OperationsCounts", "ar_aggregates", "operations_counts"]
+__all__ = ["ArAggregates", "OperationsCounts", "ar_aggregates", "operations_counts", "refresh"]
 
-_SCALE = 10_000
-DueRange = tuple[str, date | None, date | None]
+SCALE = 10_000
+STREAMS = ("invoices", "payments", "credit_memos")
+MARGIN = timedelta(minutes=15)
+BATCH = 5_000
+_LOCK_ID = 727_275
+_FIELDS = ("currency", "issue_date", "date", "due_date", "total", "open_amount", "amount", "unapplied_amount")
+_MONEY = {"total", "open_amount", "amount", "unapplied_amount"}
 
 
 @dataclass
 class ArAggregates:
-    """One connection's sums, read in one go.
+    """One connection's sums.
 
     Attributes:
-        aging: ``(currency, bucket label) → (invoice count, open amount)`` of open invoices.
-        not_yet_due: ``currency → open amount`` of open invoices due on ``as_of`` or later.
-        invoiced: ``(currency, issue date, due date or None) → total`` of invoices issued from
-            ``since`` to ``as_of``, or due from ``since`` on.
+        open_by_due: ``(currency, due date) → (open invoices, open amount)``; an invoice without a
+            due date is due its issue date plus the default terms.
+        invoiced: ``(currency, issue date, due date or None) → total`` of the invoices.
         collected: ``(currency, day) → amount`` of payments applied and credit memos applied.
     """
 
-    aging: dict[tuple[str, str], tuple[int, Decimal]] = field(default_factory=dict)
+    open_by_due: dict[tuple[str, date], tuple[int, Decimal]] = field(default_factory=dict)
     invoiced: dict[tuple[str, date, date | None], Decimal] = field(default_factory=dict)
     collected: dict[tuple[str, date], Decimal] = field(default_factory=dict)
 
@@ -58,137 +70,222 @@ class OperationsCounts:
     last_run: dict[str, Any] | None
 
 
-class _Sql:
-    """Expressions over ``records.data`` for one database dialect."""
-
-    def __init__(self, dialect: str) -> None:
-        self.pg = dialect == "postgresql"
-        self._json: Any = sa.cast(t.records.c.data, postgresql.JSON) if self.pg else t.records.c.data
-
-    def text(self, name: str) -> Any:
-        if self.pg:
-            return sa.func.json_extract_path_text(self._json, name)
-        return sa.func.json_extract(self._json, f"$.{name}")
-
-    def number(self, name: str) -> Any:
-        if self.pg:
-            return sa.cast(self.text(name), sa.Numeric)
-        return sa.cast(sa.func.round(sa.cast(self.text(name), sa.Float) * _SCALE), sa.BigInteger)
-
-    def total(self, expr: Any) -> Any:
-        return sa.func.coalesce(sa.func.sum(expr), 0)
-
-    def money(self, value: Any) -> Decimal:
-        return Decimal(str(value)) if self.pg else Decimal(int(value)) / _SCALE
+def _extract(dialect: str, name: str) -> Any:
+    data = t.records.c.data
+    if dialect == "postgresql":
+        text: Any = sa.func.json_extract_path_text(sa.cast(data, postgresql.JSON), name)
+        if name in _MONEY:
+            return sa.cast(sa.func.round(sa.cast(text, sa.Numeric) * SCALE), sa.BigInteger)
+        return text
+    text = sa.func.json_extract(data, f"$.{name}")
+    if name in _MONEY:
+        return sa.cast(sa.func.round(sa.cast(text, sa.Float) * SCALE), sa.BigInteger)
+    return text
 
 
-def _within(col: Any, earliest: date | None, latest: date | None) -> Any:
-    terms = []
-    if earliest is not None:
-        terms.append(col >= earliest.isoformat())
-    if latest is not None:
-        terms.append(col <= latest.isoformat())
-    return sa.and_(sa.true(), *terms)
+def _contribution(stream: str, deleted: bool, f: dict[str, Any]) -> tuple[str, str, str, int, int] | None:
+    """``(currency, day, due, open units, flow units)`` of one record; None when it adds nothing."""
+    if deleted or not f["currency"]:
+        return None
+    if stream == "invoices":
+        if not f["issue_date"]:
+            return None
+        open_units = max(int(f["open_amount"] or 0), 0)
+        return f["currency"], f["issue_date"], f["due_date"] or "", open_units, int(f["total"] or 0)
+    if stream == "payments":
+        if not f["date"]:
+            return None
+        applied = int(f["amount"] or 0) - int(f["unapplied_amount"] or 0)
+        return f["currency"], f["date"], "", 0, applied
+    if not f["issue_date"]:
+        return None
+    return f["currency"], f["issue_date"], "", 0, int(f["total"] or 0) - int(f["open_amount"] or 0)
 
 
-def _bucket(due: Any, issue: Any, ranges: Sequence[DueRange], terms_days: int) -> Any:
-    """The bucket label of an invoice, by its due date or, without one, its issue date plus terms."""
-    shift = timedelta(days=terms_days)
-    whens = []
-    for label, earliest, latest in ranges:
-        whens.append((sa.and_(due.is_not(None), _within(due, earliest, latest)), label))
-        whens.append(
-            (
-                sa.and_(
-                    due.is_(None),
-                    _within(
-                        issue, earliest - shift if earliest else None, latest - shift if latest else None
-                    ),
-                ),
-                label,
-            )
-        )
-    return sa.case(*whens, else_=ranges[-1][0])
+def _watermark_key(connection: str) -> str:
+    return f"insights:{connection}"
 
 
-def _stream(connection: str, stream: str) -> Any:
-    r = t.records.c
-    return sa.and_(r.connection == connection, r.stream == stream, r.deleted.is_(False))
+def _watermark(conn: Connection, connection: str) -> str | None:
+    w = t.workspace_settings
+    value = conn.execute(sa.select(w.c.value).where(w.c.key == _watermark_key(connection))).scalar()
+    return None if value is None else str(value)
 
 
-def ar_aggregates(
+def refresh(
     store: StateStore,
     connection: str,
     *,
-    as_of: date,
-    since: date,
-    due_ranges: Sequence[DueRange],
-    default_terms_days: int = 30,
-) -> ArAggregates:
-    """The sums behind one connection's overview (see :class:`ArAggregates`).
+    batch: int = BATCH,
+    max_records: int | None = None,
+    margin: timedelta = MARGIN,
+) -> int:
+    """Bring the connection's sums up to date with its records; returns how many records were read.
 
     Args:
         store: the state store.
         connection: the connection.
-        as_of: today.
-        since: the first day of the oldest month the trends need.
-        due_ranges: the aging buckets as ``(label, earliest due date, latest due date)``
-            (``analytics.aging.due_date_ranges``), the last one also taking what none holds.
-        default_terms_days: days after issue when an invoice has no due date.
+        batch: records per transaction.
+        max_records: stop after about this many (the rest waits for the next call).
+        margin: how far before the watermark to read again, for pages committed late; a page
+            view passes zero (only what is newer) and leaves the margin to the periodic refresh.
     """
-    sql = _Sql(store.dialect)
-    out = ArAggregates()
-    currency, due, issue = sql.text("currency"), sql.text("due_date"), sql.text("issue_date")
-    open_amount = sql.number("open_amount")
-    bucket = _bucket(due, issue, due_ranges, default_terms_days).label("bucket")
-    aging = (
-        sa.select(currency.label("currency"), bucket, sa.func.count(), sql.total(open_amount))
-        .select_from(t.records)
-        .where(_stream(connection, "invoices"), open_amount > 0)
-        .group_by(currency, bucket)
-    )
-    first, last = since.isoformat(), as_of.isoformat()
-    invoiced = (
-        sa.select(currency, issue, due, sql.total(sql.number("total")))
-        .select_from(t.records)
-        .where(
-            _stream(connection, "invoices"),
-            issue <= last,
-            sa.or_(issue >= first, due >= first),
-        )
-        .group_by(currency, issue, due)
-    )
-    pay_day = sql.text("date")
-    paid = (
-        sa.select(
-            currency, pay_day, sql.total(sql.number("amount")) - sql.total(sql.number("unapplied_amount"))
-        )
-        .select_from(t.records)
-        .where(_stream(connection, "payments"), pay_day >= first, pay_day <= last)
-        .group_by(currency, pay_day)
-    )
-    credited = (
-        sa.select(currency, issue, sql.total(sql.number("total")) - sql.total(sql.number("open_amount")))
-        .select_from(t.records)
-        .where(_stream(connection, "credit_memos"), issue >= first, issue <= last)
-        .group_by(currency, issue)
-    )
+    r = t.records.c
     with store.engine.connect() as conn:
-        for cur, label, count, amount in conn.execute(aging):
-            out.aging[(str(cur), str(label))] = (int(count), sql.money(amount))
-        for cur, issued, due_day, amount in conn.execute(invoiced):
-            key = (str(cur), date.fromisoformat(issued), date.fromisoformat(due_day) if due_day else None)
-            out.invoiced[key] = out.invoiced.get(key, Decimal(0)) + sql.money(amount)
-        for query in (paid, credited):
-            for cur, day, amount in conn.execute(query):
-                key2 = (str(cur), date.fromisoformat(day))
-                out.collected[key2] = out.collected.get(key2, Decimal(0)) + sql.money(amount)
+        mark = _watermark(conn, connection)
+    since = None if mark is None else ts(datetime.fromisoformat(mark) - margin)
+    fields = [_extract(store.dialect, name).label(name) for name in _FIELDS]
+    base = sa.select(r.changed_at, r.stream, r.remote_id, r.deleted, *fields).where(
+        r.connection == connection, r.stream.in_(STREAMS)
+    )
+    if since is not None:
+        base = base.where(r.changed_at > since if not margin else r.changed_at >= since)
+    after: tuple[str, str, str] | None = None
+    done = 0
+    while max_records is None or done < max_records:
+        q = base
+        if after is not None:
+            q = q.where(
+                sa.tuple_(r.changed_at, r.stream, r.remote_id) > sa.tuple_(*(sa.literal(v) for v in after))
+            )
+        with store.engine.connect() as conn:
+            rows = conn.execute(q.order_by(r.changed_at, r.stream, r.remote_id).limit(batch)).all()
+        if not rows:
+            break
+        _apply(store, connection, rows)
+        done += len(rows)
+        after = (rows[-1].changed_at, rows[-1].stream, rows[-1].remote_id)
+    return done
+
+
+def _apply(store: StateStore, connection: str, rows: Sequence[Any]) -> None:
+    facts, days = t.insight_facts, t.insight_days
+    with store.transaction() as conn:
+        if store.dialect == "postgresql":
+            conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_LOCK_ID})"))
+        old: dict[tuple[str, str], Any] = {}
+        for stream in STREAMS:
+            ids = [row.remote_id for row in rows if row.stream == stream]
+            for i in range(0, len(ids), 900):
+                found = conn.execute(
+                    sa.select(facts).where(
+                        facts.c.connection == connection,
+                        facts.c.stream == stream,
+                        facts.c.remote_id.in_(ids[i : i + 900]),
+                    )
+                )
+                old.update({(f.stream, f.remote_id): f for f in found})
+        delta: dict[tuple[str, str, str, str], list[int]] = {}
+        new_facts = []
+        for row in rows:
+            before = old.get((row.stream, row.remote_id))
+            if before is not None:
+                d = delta.setdefault((row.stream, before.currency, before.day, before.due), [0, 0, 0])
+                d[0] -= 1 if before.open_units > 0 else 0
+                d[1] -= before.open_units
+                d[2] -= before.flow_units
+            now_ = _contribution(row.stream, bool(row.deleted), row._mapping)
+            if now_ is None:
+                continue
+            currency, day, due, open_units, flow_units = now_
+            d = delta.setdefault((row.stream, currency, day, due), [0, 0, 0])
+            d[0] += 1 if open_units > 0 else 0
+            d[1] += open_units
+            d[2] += flow_units
+            new_facts.append(
+                {
+                    "connection": connection,
+                    "stream": row.stream,
+                    "remote_id": row.remote_id,
+                    "currency": currency,
+                    "day": day,
+                    "due": due,
+                    "open_units": open_units,
+                    "flow_units": flow_units,
+                }
+            )
+        for stream in STREAMS:
+            ids = [k[1] for k in old if k[0] == stream]
+            for i in range(0, len(ids), 900):
+                conn.execute(
+                    sa.delete(facts).where(
+                        facts.c.connection == connection,
+                        facts.c.stream == stream,
+                        facts.c.remote_id.in_(ids[i : i + 900]),
+                    )
+                )
+        if new_facts:
+            conn.execute(sa.insert(facts), new_facts)
+        changes = [
+            {
+                "connection": connection,
+                "stream": stream,
+                "currency": currency,
+                "day": day,
+                "due": due,
+                "open_count": d[0],
+                "open_units": d[1],
+                "flow_units": d[2],
+            }
+            for (stream, currency, day, due), d in delta.items()
+            if any(d)
+        ]
+        if changes:
+            stmt = store._insert(days)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["connection", "stream", "currency", "day", "due"],
+                set_={
+                    "open_count": days.c.open_count + stmt.excluded.open_count,
+                    "open_units": days.c.open_units + stmt.excluded.open_units,
+                    "flow_units": days.c.flow_units + stmt.excluded.flow_units,
+                },
+            )
+            conn.execute(stmt, changes)
+        newest = max(str(row.changed_at) for row in rows)
+        mark = _watermark(conn, connection)
+        if mark is None or newest > mark:
+            w = t.workspace_settings
+            stmt2 = store._insert(w).values(
+                key=_watermark_key(connection), value=newest, updated_at=ts(now())
+            )
+            conn.execute(
+                stmt2.on_conflict_do_update(
+                    index_elements=["key"],
+                    set_={"value": stmt2.excluded.value, "updated_at": stmt2.excluded.updated_at},
+                )
+            )
+
+
+def ar_aggregates(store: StateStore, connection: str, *, default_terms_days: int = 30) -> ArAggregates:
+    """The connection's sums as last refreshed (see :class:`ArAggregates`)."""
+    d = t.insight_days
+    out = ArAggregates()
+    terms = timedelta(days=default_terms_days)
+    q = sa.select(
+        d.c.stream, d.c.currency, d.c.day, d.c.due, d.c.open_count, d.c.open_units, d.c.flow_units
+    ).where(d.c.connection == connection)
+    with store.engine.connect() as conn:
+        rows = conn.execute(q).all()
+    for stream, currency, day_text, due_text, count, open_units, flow_units in rows:
+        day = date.fromisoformat(day_text)
+        if stream == "invoices":
+            due = date.fromisoformat(due_text) if due_text else None
+            if count or open_units:
+                key = (currency, due or day + terms)
+                had = out.open_by_due.get(key, (0, Decimal(0)))
+                out.open_by_due[key] = (had[0] + int(count), had[1] + Decimal(int(open_units)) / SCALE)
+            if flow_units:
+                k2 = (currency, day, due)
+                out.invoiced[k2] = out.invoiced.get(k2, Decimal(0)) + Decimal(int(flow_units)) / SCALE
+        elif flow_units:
+            k3 = (currency, day)
+            out.collected[k3] = out.collected.get(k3, Decimal(0)) + Decimal(int(flow_units)) / SCALE
     return out
 
 
 def operations_counts(store: StateStore, connection: str) -> OperationsCounts:
     """Counts for the overview's operations panel (each one indexed query)."""
-    m, o = t.match_results, t.outbox
+    m, o, r = t.match_results, t.outbox, t.runs
     with store.engine.connect() as conn:
         matches: dict[Any, Any] = dict(
             conn.execute(
@@ -204,9 +301,7 @@ def operations_counts(store: StateStore, connection: str) -> OperationsCounts:
                 .group_by(o.c.status)
             ).all()
         )
-    r = t.runs
-    # Read directly: ``StateStore.runs`` also closes abandoned runs, a write a page must not do.
-    with store.engine.connect() as conn:
+        # Read directly: ``StateStore.runs`` also closes abandoned runs, a write a page must not do.
         run = conn.execute(
             sa.select(r.c.status, r.c.started_at, r.c.finished_at)
             .where(r.c.connection == connection)

@@ -267,6 +267,36 @@ workspace_settings = sa.Table(
 )
 
 
+# The overview's sums, kept up to date from the records that changed (store/insights.py): what each
+# invoice, payment and credit memo adds, and those contributions summed per currency and day.
+# Amounts are whole ten-thousandths, so sums are exact on every database.
+insight_facts = sa.Table(
+    "insight_facts",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("remote_id", sa.String(200), primary_key=True),
+    sa.Column("currency", sa.String(8), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),  # issue date, or a payment's date
+    sa.Column("due", sa.String(10), nullable=False),  # due date; '' when none or not an invoice
+    sa.Column("open_units", sa.BigInteger, nullable=False),
+    sa.Column("flow_units", sa.BigInteger, nullable=False),
+)
+
+insight_days = sa.Table(
+    "insight_days",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("currency", sa.String(8), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("due", sa.String(10), primary_key=True),
+    sa.Column("open_count", sa.BigInteger, nullable=False),
+    sa.Column("open_units", sa.BigInteger, nullable=False),
+    sa.Column("flow_units", sa.BigInteger, nullable=False),
+)
+
+
 # Tables another component keeps in the same database (the PostgreSQL task queue): not the store's.
 FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
 

@@ -16,6 +16,8 @@ internet). See ``service/workspace/auth.py`` for sessions, roles and CSRF.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -32,6 +34,8 @@ __all__ = ["WEB_DIR", "Workspace", "install"]
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 SESSION_HOURS = 8
+REFRESH_EVERY_S = 60.0
+log = logging.getLogger("arbridge.workspace")
 
 
 def _utc_now() -> datetime:
@@ -55,6 +59,41 @@ class Workspace:
     https_only: bool = False
     clock: Callable[[], datetime] = _utc_now
     throttle: AddressThrottle = field(default_factory=AddressThrottle)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def refresh_sums(self) -> int:
+        """Bring the overview's sums up to date with every connection's records (``store.insights``)."""
+        from store.insights import refresh
+
+        read = 0
+        for name in self.connections:
+            try:
+                read += refresh(self.store, name)
+            except Exception:  # the overview shows the last sums; the next round tries again
+                log.warning("bringing the overview's sums of %s up to date failed", name, exc_info=True)
+        return read
+
+    def start_refresher(self, every_s: float = REFRESH_EVERY_S) -> None:
+        """Refresh the sums in the background, so a page view finds them (nearly) current."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                self.refresh_sums()
+                self._stop.wait(every_s)
+
+        self._thread = threading.Thread(target=run, name="arbridge-insights", daemon=True)
+        self._thread.start()
+
+    def stop_refresher(self, timeout: float = 5.0) -> None:
+        """Stop the background refresh (after the batch it is in)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
 
     @property
     def users(self) -> Users:

@@ -29,7 +29,9 @@ def _fmt(value: Decimal | float) -> str:
         return f"{number / 1_000_000:,.1f}M"
     if abs(number) >= 10_000:
         return f"{number / 1000:,.0f}k"
-    return f"{number:,.1f}" if number != int(number) else f"{number:,.0f}"
+    if abs(number) >= 1000:
+        return f"{number:,.0f}"
+    return f"{number:,.1f}".removesuffix(".0")
 
 
 def bar_chart(items: Sequence[tuple[str, Decimal]], *, title: str, width: int = 520) -> Markup:
@@ -74,7 +76,7 @@ def line_chart(
     width: int = 620,
 ) -> Markup:
     """One line per series over ``labels`` (months), a gap where a value is missing, values at the points."""
-    height, top, bottom, left, legend = 240, 28, 36, 12, 16
+    height, top, bottom, left, legend = 240, 28, 36, 24, 16
     values = [float(v) for _, vs in series for v in vs if v is not None]
     low, high = min(values, default=0.0), max(values, default=1.0)
     low = min(low, 0.0)

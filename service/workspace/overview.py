@@ -6,12 +6,13 @@ currencies are never added up.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from analytics.aging import CURRENT, DEFAULT_EDGES, Bucket, buckets_from_edges, due_date_ranges
+from analytics.aging import CURRENT, DEFAULT_EDGES, Bucket, bucket_for, buckets_from_edges, days_overdue
 from analytics.trends import (
     MonthFigures,
     MonthFlows,
@@ -22,7 +23,7 @@ from analytics.trends import (
     roll_back,
 )
 from store import StateStore
-from store.insights import ArAggregates, OperationsCounts, ar_aggregates, operations_counts
+from store.insights import ArAggregates, OperationsCounts, ar_aggregates, operations_counts, refresh
 
 __all__ = ["CurrencyFigures", "Overview", "build_overview"]
 
@@ -31,6 +32,8 @@ ZERO = Decimal(0)
 HISTORY_MONTHS = 24
 SHOWN_MONTHS = 12
 DSO_MONTHS = 3
+# Records a page view brings into the sums at most; a background refresh does the rest.
+REFRESH_PER_VIEW = 20_000
 
 
 @dataclass
@@ -58,14 +61,15 @@ class Overview:
     connections: dict[str, list[CurrencyFigures]] = field(default_factory=dict)
     together: list[CurrencyFigures] = field(default_factory=list)
     operations: dict[str, OperationsCounts] = field(default_factory=dict)
+    catching_up: bool = False
 
 
 def _merge(parts: Sequence[ArAggregates]) -> ArAggregates:
     out = ArAggregates()
     for part in parts:
-        for k, (n, amount) in part.aging.items():
-            had = out.aging.get(k, (0, ZERO))
-            out.aging[k] = (had[0] + n, had[1] + amount)
+        for k, (n, amount) in part.open_by_due.items():
+            had = out.open_by_due.get(k, (0, ZERO))
+            out.open_by_due[k] = (had[0] + n, had[1] + amount)
         for k2, total in part.invoiced.items():
             out.invoiced[k2] = out.invoiced.get(k2, ZERO) + total
         for k3, amount in part.collected.items():
@@ -77,31 +81,45 @@ def _figures(
     agg: ArAggregates, as_of: date, buckets: Sequence[Bucket], terms_days: int
 ) -> list[CurrencyFigures]:
     currencies = sorted(
-        {c for c, _ in agg.aging} | {c for c, *_ in agg.invoiced} | {c for c, _ in agg.collected}
+        {c for c, _ in agg.open_by_due} | {c for c, *_ in agg.invoiced} | {c for c, _ in agg.collected}
     )
     first = add_months(month_start(as_of), -(HISTORY_MONTHS - 1))
     months = months_ending(as_of, HISTORY_MONTHS)
+    # The last day of every month but the running one, in order: an invoice is "not yet due" at
+    # the ends from its issue date up to (not including) its due date — a run found by bisection.
+    ends = [add_months(m, 1) - timedelta(days=1) for m in months[:-1]]
     out = []
     for cur in currencies:
-        aging = {b.label: agg.aging.get((cur, b.label), (0, ZERO)) for b in buckets}
+        aging = {b.label: (0, ZERO) for b in buckets}
+        for (c, due_day), (n, amount) in agg.open_by_due.items():
+            if c == cur:
+                label = bucket_for(days_overdue(due_day, as_of), buckets).label
+                had = aging[label]
+                aging[label] = (had[0] + n, had[1] + amount)
         open_ar = sum((a for _, a in aging.values()), ZERO)
         current = aging[CURRENT][1]
         invoiced: dict[date, Decimal] = {}
         collected: dict[date, Decimal] = {}
-        not_due: dict[date, Decimal] = {}
+        spans = [ZERO] * (len(ends) + 1)
         for (c, issued, due), total in agg.invoiced.items():
             if c != cur:
                 continue
             if issued >= first:
                 invoiced[month_start(issued)] = invoiced.get(month_start(issued), ZERO) + total
             due_day = due or issued + timedelta(days=terms_days)
-            for m in months[:-1]:
-                end = add_months(m, 1) - timedelta(days=1)
-                if issued <= end < due_day:
-                    not_due[m] = not_due.get(m, ZERO) + total
+            lo, hi = bisect_left(ends, issued), bisect_left(ends, due_day)
+            if lo < hi:
+                spans[lo] += total
+                spans[hi] -= total
         for (c, day), amount in agg.collected.items():
             if c == cur:
                 collected[month_start(day)] = collected.get(month_start(day), ZERO) + amount
+        not_due: dict[date, Decimal] = {}
+        running = ZERO
+        for m, step in zip(months[:-1], spans, strict=False):
+            running += step
+            if running:
+                not_due[m] = running
         flows = {
             m: MonthFlows(invoiced.get(m, ZERO), collected.get(m, ZERO))
             for m in set(invoiced) | set(collected)
@@ -126,17 +144,21 @@ def build_overview(
     *,
     edges: Sequence[int] = DEFAULT_EDGES,
     default_terms_days: int = 30,
+    refresh_limit: int | None = REFRESH_PER_VIEW,
 ) -> Overview:
-    """Aging, DSO, CEI and the operations counts of ``connections``, each and together."""
+    """Aging, DSO, CEI and the operations counts of ``connections``, each and together.
+
+    The sums are first brought up to date with up to ``refresh_limit`` changed records per
+    connection (None: all; 0: none); ``catching_up`` tells when more were left for later.
+    """
     buckets = buckets_from_edges(edges)
-    ranges = due_date_ranges(as_of, buckets)
-    since = add_months(month_start(as_of), -(HISTORY_MONTHS - 1))
     overview = Overview(as_of, buckets)
     parts = []
     for name in connections:
-        agg = ar_aggregates(
-            store, name, as_of=as_of, since=since, due_ranges=ranges, default_terms_days=default_terms_days
-        )
+        if refresh_limit != 0:
+            read = refresh(store, name, max_records=refresh_limit, margin=timedelta(0))
+            overview.catching_up |= refresh_limit is not None and read >= refresh_limit
+        agg = ar_aggregates(store, name, default_terms_days=default_terms_days)
         parts.append(agg)
         overview.connections[name] = _figures(agg, as_of, buckets, default_terms_days)
         overview.operations[name] = operations_counts(store, name)

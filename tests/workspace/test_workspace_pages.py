@@ -61,6 +61,13 @@ def test_a_viewer_logs_in_and_reads_the_aging_of_the_store(client: FlaskClient, 
     [eur] = data["together"]
     assert {k: Decimal(v["amount"]) for k, v in eur["aging"].items()} == expected_aging()
     assert Decimal(eur["open_ar"]) == sum(expected_aging().values())
+    # At October's end nothing had been paid or issued since; not yet due then were invoices 1
+    # (due 13 Nov), 7 (due 23 Nov) and 3 (due 28 Nov), all issued in October.
+    october = next(m for m in eur["months"] if m["month"] == "2026-10")
+    assert Decimal(october["ending_ar"]) == Decimal("3482.94")
+    assert Decimal(october["overdue_ar"]) == Decimal("3482.94") - Decimal("500.00") - Decimal(
+        "99.99"
+    ) - Decimal("750.00")
     page = client.get("/overview").get_data(as_text=True)
     assert "Best Possible DSO" in page and "count-back" in page and "<svg" in page
     assert "30 + 30 + 32/70 × 30" in page  # the formulas are stated
