@@ -48,6 +48,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "log_call": frozenset({"collector", "admin"}),
     # Accept or reject a cash-application proposal.
     "review": frozenset({"clerk", "admin"}),
+    # Mark a reminder in doubt as sent, or send it again.
+    "dunning_decide": frozenset({"admin"}),
 }
 LOGIN_WINDOW_S = 600.0
 LOGIN_FAILURES_PER_ADDRESS = 20

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from decimal import Decimal
 from http import HTTPStatus
@@ -237,15 +239,15 @@ def overview() -> str:
 def _figures_json(f: CurrencyFigures) -> dict[str, Any]:
     return {
         "currency": f.currency,
-        "open_ar": str(f.open_ar),
-        "overdue_ar": str(f.overdue_ar),
-        "aging": {label: {"invoices": n, "amount": str(a)} for label, (n, a) in f.aging.items()},
+        "open_ar": _amount(f.open_ar),
+        "overdue_ar": _amount(f.overdue_ar),
+        "aging": {label: {"invoices": n, "amount": _amount(a)} for label, (n, a) in f.aging.items()},
         "months": [
             {
                 "month": m.month.strftime("%Y-%m"),
-                "ending_ar": str(m.ending_ar),
-                "overdue_ar": str(m.overdue_ar),
-                "credit_sales": str(m.credit_sales),
+                "ending_ar": _amount(m.ending_ar),
+                "overdue_ar": _amount(m.overdue_ar),
+                "credit_sales": _amount(m.credit_sales),
                 "dso_simple": _num(m.dso),
                 "dso_count_back": _num(m.count_back.days),
                 "dso_count_back_complete": m.count_back.complete,
@@ -256,6 +258,12 @@ def _figures_json(f: CurrencyFigures) -> dict[str, Any]:
             for m in f.months
         ],
     }
+
+
+def _amount(value: Decimal) -> str:
+    """An amount with cents, or with as many places as it has beyond them (ten-thousandths at most)."""
+    cents = value.quantize(Decimal("0.01"))
+    return str(cents if cents == value else value.normalize())
 
 
 def _num(value: Decimal | None) -> str | None:
@@ -386,3 +394,142 @@ def worklist_call(connection: str, customer_id: str) -> Response:
         return cast(Response, redirect(url_for("workspace.worklist")))
     flash(f"{customer_id} [{connection}]: {said}; the next cycle honours it.", "ok")
     return cast(Response, redirect(url_for("workspace.worklist")))
+
+
+# -- exports ------------------------------------------------------------------------------------------
+
+
+def _csv(name: str, header: list[str], rows: list[list[Any]]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    answer = Response(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    answer.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return answer
+
+
+@blueprint.get("/overview.csv")
+@requires("view", _users)
+def overview_csv() -> Response:
+    data = _overview()
+    rows: list[list[Any]] = []
+    for scope, group in [("all connections", data.together), *data.connections.items()]:
+        for f in group:
+            for label, (n, amount) in f.aging.items():
+                rows.append([data.as_of.isoformat(), scope, f.currency, label, n, _amount(amount)])
+    return _csv("aging.csv", ["as_of", "scope", "currency", "bucket", "invoices", "open_amount"], rows)
+
+
+@blueprint.get("/worklist.json")
+@requires("view", _users)
+def worklist_json() -> Response:
+    from engine.dunning_worklist import worklist_from_store
+
+    ws = _ws()
+    now = ws.clock()
+    return jsonify(
+        {
+            "as_of": now.isoformat(),
+            "connections": {
+                name: {"customers": r.customers, "entries": [e.to_json() for e in r.entries]}
+                for name in connection_names(ws, request.args.getlist("connection"))
+                for r in [worklist_from_store(ws.store, name, now, top=50, default_time_zone=ws.time_zone())]
+            },
+        }
+    )
+
+
+@blueprint.get("/review.json")
+@requires("view", _users)
+def review_json() -> Response:
+    return jsonify({name: _queue(name).pending() for name in _ws().connections})
+
+
+# -- customers ----------------------------------------------------------------------------------------
+
+
+@blueprint.get("/customers")
+@requires("view", _users)
+def customers() -> Any:
+    from service.workspace.customers import find_customers
+
+    ws = _ws()
+    search = request.args.get("q", "")[:100]
+    found = [(name, find_customers(ws.store, name, search)) for name in ws.connections]
+    if request.args.get("format") == "csv":
+        rows = [[name, c.remote_id, c.name, c.email or "", c.phone or ""] for name, cs in found for c in cs]
+        return _csv("customers.csv", ["connection", "id", "name", "email", "phone"], rows)
+    return render_template("customers.html", user=g.user, found=found, search=search, active="customers")
+
+
+@blueprint.get("/customers/<connection>/<customer_id>")
+@requires("view", _users)
+def customer(connection: str, customer_id: str) -> Any:
+    from service.workspace.customers import statement
+
+    ws = _ws()
+    if connection not in ws.connections:
+        abort(404, description=f"no connection {connection!r}")
+    found = statement(ws.store, connection, customer_id, ws.today())
+    if found is None:
+        abort(404, description=f"no customer {customer_id} in {connection}")
+    if request.args.get("format") == "csv":
+        today = ws.today()
+        rows = [
+            [
+                i.number or i.remote_id,
+                i.issue_date,
+                i.due_date or "",
+                (today - (i.due_date or i.issue_date)).days,
+                i.currency,
+                i.open_amount,
+            ]
+            for i in found.open_invoices
+        ]
+        return _csv(
+            f"statement-{customer_id}.csv",
+            ["invoice", "issued", "due", "days_overdue", "currency", "open"],
+            rows,
+        )
+    return render_template(
+        "customer.html", user=g.user, connection=connection, s=found, today=ws.today(), active="customers"
+    )
+
+
+# -- dunning ------------------------------------------------------------------------------------------
+
+
+@blueprint.get("/dunning")
+@requires("view", _users)
+def dunning() -> str:
+    from service.workspace.dunning import board
+
+    ws = _ws()
+    boards = [board(ws.store, name, ws.clock()) for name in ws.connections]
+    return render_template("dunning.html", user=g.user, boards=boards, active="dunning")
+
+
+@blueprint.post("/dunning/<key>/<decision>")
+@requires("dunning_decide", _users)
+def dunning_decision(key: str, decision: str) -> Response:
+    from service.workspace.dunning import DecisionError, decide
+
+    if decision not in ("mark-sent", "resend"):
+        abort(404, description=f"no decision {decision!r}: mark-sent or resend")
+    ws = _ws()
+    try:
+        row = decide(
+            ws.store,
+            key,
+            resend=decision == "resend",
+            by=g.user.username,
+            note=request.form.get("note", "")[:500],
+            now=ws.clock(),
+        )
+    except DecisionError as exc:
+        flash(str(exc), "error")
+        return cast(Response, redirect(url_for("workspace.dunning")))
+    said = "will be sent at the next cycle" if decision == "resend" else "recorded as sent; never sent again"
+    flash(f"{key} ({row.customer_id}): {said}.", "ok")
+    return cast(Response, redirect(url_for("workspace.dunning")))

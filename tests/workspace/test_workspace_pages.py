@@ -190,3 +190,67 @@ def test_beyond_loopback_the_workspace_answers_over_https_only_with_secure_cooki
     assert secure.status_code == 200
     assert "Secure" in secure.headers["Set-Cookie"]
     assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_a_customer_is_found_and_its_statement_nets_what_it_owes(
+    client: FlaskClient, store: StateStore
+) -> None:
+    log_in(client, "collector")
+    found = client.get("/customers?q=bakery").get_data(as_text=True)
+    assert "Busy Bakery" in found and "Anker Logistik" not in found
+    page = client.get("/worklist")
+    client.post(
+        "/worklist/shop/C3/call",
+        data={"csrf_token": token(page.data), "outcome": "dispute", "invoices": "5", "note": "goods damaged"},
+    )
+    statement = client.get("/customers/shop/C3").get_data(as_text=True)
+    assert "Mueller Maschinenbau GmbH" in statement
+    assert '<td class="net">1,802.39</td>' in statement  # 1190.00 + 512.40 + 99.99
+    assert "call: dispute of 5 until 2026-12-23 — goods damaged" in statement
+    assert "level 1 by email: planned" in statement
+    exported = client.get("/customers/shop/C3?format=csv").get_data(as_text=True).splitlines()
+    assert exported[0] == "invoice,issued,due,days_overdue,currency,open"
+    assert "INV-6,2026-04-07,2026-05-07,200,EUR,512.40" in exported
+    assert client.get("/customers/shop/C9").status_code == 404
+
+
+def test_an_admin_settles_a_reminder_in_doubt_and_a_collector_may_not(
+    client: FlaskClient, store: StateStore
+) -> None:
+    from store.dunning import DunningActions
+
+    book = DunningActions(store)
+    [row] = [r for r in book.with_status("shop", ["planned"]) if r.customer_id == "C2"]
+    assert book.claim(row.key, "test-process")
+    book.in_doubt(row.key, "the connection to the relay was cut after DATA")
+
+    log_in(client, "collector")
+    page = client.get("/dunning")
+    assert b"the connection to the relay was cut" in page.data and b"It arrived</button>" not in page.data
+    refused = client.post(f"/dunning/{row.key}/mark-sent", data={"csrf_token": token(page.data)})
+    assert refused.status_code == 403
+    client.post("/logout", data={"csrf_token": token(page.data)})
+
+    log_in(client, "admin")
+    page = client.get("/dunning")
+    assert b"It arrived</button>" in page.data
+    client.post(f"/dunning/{row.key}/mark-sent", data={"csrf_token": token(page.data), "note": "relay log"})
+    assert book.get(row.key).status == "sent"  # type: ignore[union-attr]
+    entry = next(e for e in store.audit_entries("shop", limit=20) if e["event"] == "dunning_marked_sent")
+    assert '"by": "admin"' in entry["detail"] and "relay log" in entry["detail"]
+    statuses = [
+        r for r in store.outbox_rows("shop") if r.op_type == "collection_status" and r.target_id == "4"
+    ]
+    assert statuses and statuses[-1].payload["collection_status"] == "reminded"
+
+
+def test_every_table_can_be_taken_away_as_csv_or_json(client: FlaskClient) -> None:
+    log_in(client, "viewer")
+    aging = client.get("/overview.csv")
+    assert aging.headers["Content-Type"].startswith("text/csv")
+    lines = aging.get_data(as_text=True).splitlines()
+    assert lines[0] == "as_of,scope,currency,bucket,invoices,open_amount"
+    assert "2026-11-23,all connections,EUR,121+,1,512.40" in lines
+    worklist = client.get("/worklist.json").get_json()
+    assert [e["customer_id"] for e in worklist["connections"]["shop"]["entries"]] == ["C3", "C2", "C1"]
+    assert client.get("/review.json").get_json()["shop"][0]["payment_id"] == "PMT-1"
