@@ -324,11 +324,26 @@ def review_verdict(connection: str, payment_id: str, verdict: str) -> Response:
         if verdict == "accept":
             queue.accept(payment_id, by=by)
             flash(f"{payment_id}: accepted; the payment application is queued for the ERP.", "ok")
+        elif verdict == "change":
+            from engine.cashapp_review import parse_applications, parse_settlements
+
+            def lines(name: str) -> list[str]:
+                text = request.form.get(name, "")
+                return text.replace(";", " ").split()
+
+            queue.change(
+                payment_id,
+                parse_applications(lines("apply")),
+                by=by,
+                discounts=parse_settlements(lines("discount"), "discount"),
+                writeoffs=parse_settlements(lines("writeoff"), "writeoff"),
+            )
+            flash(f"{payment_id}: changed; the payment application is queued for the ERP.", "ok")
         elif verdict == "reject":
             queue.reject(payment_id, by=by, reason=request.form.get("reason") or None)
             flash(f"{payment_id}: rejected; it stays unapplied and the matcher leaves it alone.", "ok")
         else:
-            abort(404, description=f"no verdict {verdict!r}: accept or reject")
+            abort(404, description=f"no verdict {verdict!r}: accept, change or reject")
     except ReviewError as exc:
         flash(f"{payment_id}: {exc}", "error")
     return cast(Response, redirect(url_for("workspace.review")))

@@ -254,3 +254,25 @@ def test_every_table_can_be_taken_away_as_csv_or_json(client: FlaskClient) -> No
     worklist = client.get("/worklist.json").get_json()
     assert [e["customer_id"] for e in worklist["connections"]["shop"]["entries"]] == ["C3", "C2", "C1"]
     assert client.get("/review.json").get_json()["shop"][0]["payment_id"] == "PMT-1"
+
+
+def test_a_clerk_applies_other_amounts_with_a_write_off_within_what_is_open(
+    client: FlaskClient, store: StateStore
+) -> None:
+    log_in(client, "clerk")
+    page = client.get("/review")
+    too_much = client.post(
+        "/review/shop/PMT-1/change",
+        data={"csrf_token": token(page.data), "apply": "7=99.99 6=500.00", "writeoff": "6=20"},
+    )
+    assert too_much.status_code == 302
+    shown = client.get("/review").get_data(as_text=True)
+    assert "PMT-1: 6: cash 500.00 + write-off 20 = 520.00 is more than its open amount 512.40" in shown
+    client.post(
+        "/review/shop/PMT-1/change",
+        data={"csrf_token": token(page.data), "apply": "6=412.41; 7=99.99", "writeoff": "6=0.40"},
+    )
+    assert "PMT-1: changed" in client.get("/review").get_data(as_text=True)
+    [row] = [r for r in store.outbox_rows("shop", status="pending") if r.op_type == "payment_application"]
+    allocations = {a["target_id"]: (a["amount"], a.get("writeoff")) for a in row.payload["allocations"]}
+    assert allocations == {"6": ("412.41", "0.40"), "7": ("99.99", None)}
