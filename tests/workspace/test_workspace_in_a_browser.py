@@ -210,3 +210,32 @@ def test_a_collector_logs_a_promise_and_the_next_cycles_plan_pauses_that_custome
     seeded.cycle(timedelta(hours=1))
     written = {(s["target_id"], s["collection_status"]) for s in seeded.written("collection_status")}
     assert {("1", "promised"), ("2", "promised")} <= written
+
+
+def test_an_admin_finds_a_customer_and_settles_its_reminder_in_doubt(
+    browser: Any, server: OpsServer, store: StateStore
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from store.dunning import DunningActions
+
+    book = DunningActions(store)
+    [row] = [r for r in book.with_status("shop", ["planned"]) if r.customer_id == "C3"]
+    assert book.claim(row.key, "test-process")
+    book.in_doubt(row.key, "the relay closed the connection after DATA")
+
+    log_in(browser, server, "admin", "/customers")
+    browser.find_element(By.ID, "q").send_keys("mueller")
+    browser.find_element(By.CSS_SELECTOR, "form.search button").click()
+    browser.find_element(By.LINK_TEXT, "C3").click()
+    assert browser.find_element(By.CSS_SELECTOR, "td.net").text == "1,802.39"
+    assert "level 1 by email: in doubt" in browser.find_element(By.CSS_SELECTOR, "ol.timeline").text
+    shot(browser, "customer")
+
+    browser.get(server.url + "/dunning")
+    shot(browser, "dunning")
+    line = browser.find_element(By.ID, f"action-{row.key}")
+    line.find_element(By.NAME, "note").send_keys("relay log shows 250 OK")
+    line.find_element(By.CSS_SELECTOR, "button.mark-sent").click()
+    assert "recorded as sent" in browser.find_element(By.CSS_SELECTOR, ".flash.ok").text
+    assert book.get(row.key).status == "sent"  # type: ignore[union-attr]
