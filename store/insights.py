@@ -31,7 +31,14 @@ from sqlalchemy.engine import Connection
 from store import schema as t
 from store.state import StateStore, now, ts
 
-__all__ = ["ArAggregates", "OperationsCounts", "ar_aggregates", "operations_counts", "refresh"]
+__all__ = [
+    "ArAggregates",
+    "OperationsCounts",
+    "ar_aggregates",
+    "open_invoice_ids",
+    "operations_counts",
+    "refresh",
+]
 
 SCALE = 10_000
 STREAMS = ("invoices", "payments", "credit_memos")
@@ -281,6 +288,53 @@ def ar_aggregates(store: StateStore, connection: str, *, default_terms_days: int
             k3 = (currency, day)
             out.collected[k3] = out.collected.get(k3, Decimal(0)) + Decimal(int(flow_units)) / SCALE
     return out
+
+
+def open_invoice_ids(
+    store: StateStore,
+    connection: str,
+    currency: str,
+    *,
+    due_from: date | None,
+    due_to: date | None,
+    default_terms_days: int = 30,
+    limit: int = 200,
+) -> tuple[list[str], int]:
+    """The open invoices due between two days (both included; None: unbounded), oldest due first.
+
+    An invoice without a due date is due its issue date plus ``default_terms_days``.
+
+    Returns:
+        Up to ``limit`` invoice ids and how many there are in all.
+    """
+    f = t.insight_facts
+    terms = timedelta(days=default_terms_days)
+
+    def between(col: Any, shift: timedelta) -> list[Any]:
+        out = []
+        if due_from is not None:
+            out.append(col >= (due_from - shift).isoformat())
+        if due_to is not None:
+            out.append(col <= (due_to - shift).isoformat())
+        return out
+
+    cond = [
+        f.c.connection == connection,
+        f.c.stream == "invoices",
+        f.c.currency == currency,
+        f.c.open_units > 0,
+        sa.or_(
+            sa.and_(f.c.due != "", *between(f.c.due, timedelta(0))),
+            sa.and_(f.c.due == "", *between(f.c.day, terms)),
+        ),
+    ]
+    with store.engine.connect() as conn:
+        ids = conn.execute(
+            sa.select(f.c.remote_id).where(*cond).order_by(f.c.due, f.c.day, f.c.remote_id).limit(limit)
+        )
+        found = [str(i) for i in ids.scalars().all()]
+        total = conn.execute(sa.select(sa.func.count()).select_from(f).where(*cond)).scalar_one()
+    return found, int(total)
 
 
 def operations_counts(store: StateStore, connection: str) -> OperationsCounts:

@@ -281,6 +281,8 @@ insight_facts = sa.Table(
     sa.Column("due", sa.String(10), nullable=False),  # due date; '' when none or not an invoice
     sa.Column("open_units", sa.BigInteger, nullable=False),
     sa.Column("flow_units", sa.BigInteger, nullable=False),
+    # The invoices behind an aging bucket: open ones by due date.
+    sa.Index("ix_insight_facts_due", "connection", "stream", "currency", "due"),
 )
 
 insight_days = sa.Table(

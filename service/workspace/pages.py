@@ -548,3 +548,40 @@ def dunning_decision(key: str, decision: str) -> Response:
     said = "will be sent at the next cycle" if decision == "resend" else "recorded as sent; never sent again"
     flash(f"{key} ({row.customer_id}): {said}.", "ok")
     return cast(Response, redirect(url_for("workspace.dunning")))
+
+
+# -- the invoices behind a figure ---------------------------------------------------------------------
+
+
+@blueprint.get("/invoices")
+@requires("view", _users)
+def invoices() -> str:
+    from analytics.aging import buckets_from_edges, due_date_ranges
+    from mapping.models import Invoice, Stream
+    from store.insights import open_invoice_ids
+
+    ws = _ws()
+    today = ws.today()
+    currency = request.args.get("currency", "")
+    label = request.args.get("bucket", "")
+    try:
+        ranges = {lbl: (lo, hi) for lbl, lo, hi in due_date_ranges(today, buckets_from_edges(_edges()))}
+    except ValueError as exc:
+        abort(400, description=f"buckets: {exc}")
+    if label not in ranges:
+        abort(404, description=f"no aging bucket {label!r}")
+    due_from, due_to = ranges[label]
+    names = connection_names(ws, request.args.getlist("connection"))
+    shown: list[tuple[str, Invoice]] = []
+    total = 0
+    for name in names:
+        ids, count = open_invoice_ids(ws.store, name, currency, due_from=due_from, due_to=due_to)
+        total += count
+        for remote_id in ids:
+            record = ws.store.get_record(name, Stream.INVOICES, remote_id)
+            if isinstance(record, Invoice):
+                shown.append((name, record))
+    return render_template(
+        "invoices.html", user=g.user, shown=shown, total=total, label=label, currency=currency, today=today,
+        names=names, active="overview",
+    )  # fmt: skip

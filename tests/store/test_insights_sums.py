@@ -128,3 +128,25 @@ def test_invoiced_and_collected_are_summed_by_day(store: StateStore) -> None:
     assert agg.invoiced == {("EUR", date(2026, 10, 5), date(2026, 11, 4)): Decimal("100.30")}
     assert agg.collected == {("EUR", date(2026, 11, 2)): Decimal("106.10")}  # 100.10 applied + 6 credited
     assert agg.open_by_due == {("EUR", date(2026, 11, 4)): (1, Decimal("0.20"))}
+
+
+def test_the_invoices_behind_a_bucket_are_found_by_due_date_or_issue_date_plus_terms(
+    store: StateStore,
+) -> None:
+    from analytics.aging import due_date_ranges
+    from store.insights import open_invoice_ids
+
+    rows = invoices()
+    store.save_page("acme", Stream.INVOICES, rows)
+    refresh(store, "acme")
+    ranges = {label: (lo, hi) for label, lo, hi in due_date_ranges(AS_OF)}
+    lo, hi = ranges["31–60"]
+    ids, total = open_invoice_ids(store, "acme", "EUR", due_from=lo, due_to=hi, limit=3)
+    report = age_invoices(rows, AS_OF)
+    assert total == report.counts["EUR"]["31–60"] and len(ids) == 3
+    every, _ = open_invoice_ids(store, "acme", "EUR", due_from=lo, due_to=hi)
+    assert "no-due" in every  # issued 1 September, due 30 days later: 50 days past due
+    assert (
+        sum((r.open_amount for r in rows if r.remote_id in every), Decimal(0))
+        == report.amounts["EUR"]["31–60"]
+    )

@@ -276,3 +276,15 @@ def test_a_clerk_applies_other_amounts_with_a_write_off_within_what_is_open(
     [row] = [r for r in store.outbox_rows("shop", status="pending") if r.op_type == "payment_application"]
     allocations = {a["target_id"]: (a["amount"], a.get("writeoff")) for a in row.payload["allocations"]}
     assert allocations == {"6": ("412.41", "0.40"), "7": ("99.99", None)}
+
+
+def test_each_aging_figure_links_to_the_invoices_behind_it(client: FlaskClient) -> None:
+    log_in(client, "viewer")
+    overview = client.get("/overview").get_data(as_text=True)
+    link = re.search(r'href="(/invoices\?bucket=1%E2%80%9330[^"]*)"', overview)
+    assert link, "the 1–30 amount links to its invoices"
+    page = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    # INV-1 is 10 days past due; INV-8, 30 days, is paid.
+    assert "1 invoice(s)" in page and "INV-1" in page and "INV-8" not in page
+    shown = re.findall(r'<td class="amount">([^<]+)</td>', page)
+    assert shown == [f"{expected_aging()['1–30']:,.2f}"]

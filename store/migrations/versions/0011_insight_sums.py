@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("flow_units", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("connection", "stream", "remote_id", name="pk_insight_facts"),
     )
+    op.create_index("ix_insight_facts_due", "insight_facts", ["connection", "stream", "currency", "due"])
     op.create_table(
         "insight_days",
         sa.Column("connection", sa.String(100), nullable=False),
@@ -45,4 +46,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("insight_days")
+    op.drop_index("ix_insight_facts_due", table_name="insight_facts")
     op.drop_table("insight_facts")
