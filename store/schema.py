@@ -299,6 +299,19 @@ insight_days = sa.Table(
 )
 
 
+# Which collector works which customer of the worklist (store/users.py: Assignments).
+worklist_assignments = sa.Table(
+    "worklist_assignments",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("username", sa.String(100), nullable=False),
+    sa.Column("assigned_by", sa.String(100), nullable=False),
+    sa.Column("assigned_at", TS, nullable=False),
+    sa.Index("ix_worklist_assignments_user", "username"),
+)
+
+
 # Tables another component keeps in the same database (the PostgreSQL task queue): not the store's.
 FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
 

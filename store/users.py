@@ -27,6 +27,7 @@ __all__ = [
     "MAX_LOCK",
     "MIN_PASSWORD_LENGTH",
     "ROLES",
+    "Assignments",
     "LoginResult",
     "User",
     "UserError",
@@ -266,3 +267,49 @@ def _verify(stored: str, password: str) -> bool:
         return _HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+class Assignments:
+    """Which collector works which customer on the worklist; every change is audited."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    def of(self, connection: str) -> dict[str, str]:
+        """Customer id → the user it is assigned to, in one connection."""
+        a = t.worklist_assignments
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(a.c.customer_id, a.c.username).where(a.c.connection == connection))
+            return {str(c): str(u) for c, u in rows}
+
+    def assign(self, connection: str, customer_id: str, username: str | None, *, by: str) -> None:
+        """Give the customer to ``username`` (None: to nobody).
+
+        Raises:
+            UserError: ``username`` is not a user who may log calls (a collector or an admin).
+        """
+        a = t.worklist_assignments
+        if username is not None:
+            user = Users(self.store).get(username)
+            if user is None or user.role not in ("collector", "admin"):
+                raise UserError(f"{username!r} is not a collector or an admin")
+        with self.store.transaction() as conn:
+            conn.execute(sa.delete(a).where(a.c.connection == connection, a.c.customer_id == customer_id))
+            if username is not None:
+                conn.execute(
+                    sa.insert(a).values(
+                        connection=connection,
+                        customer_id=customer_id,
+                        username=username,
+                        assigned_by=by,
+                        assigned_at=ts(now()),
+                    )
+                )
+            self.store.audit(
+                "worklist_assigned",
+                connection=connection,
+                subject=f"customer/{customer_id}",
+                detail={"by": by, "to": username},
+                conn=conn,
+            )

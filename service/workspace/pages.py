@@ -360,10 +360,19 @@ def worklist() -> str:
     ws = _ws()
     now = ws.clock()
     zone = ws.time_zone()
-    rankings = [
-        (name, worklist_from_store(ws.store, name, now, top=50, default_time_zone=zone))
-        for name in connection_names(ws, request.args.getlist("connection"))
-    ]
+    from store.users import Assignments
+
+    mine = request.args.get("mine") == "1"
+    book = Assignments(ws.store)
+    rankings = []
+    for name in connection_names(ws, request.args.getlist("connection")):
+        ranking = worklist_from_store(ws.store, name, now, top=None if mine else 50, default_time_zone=zone)
+        assigned = book.of(name)
+        entries = ranking.entries
+        if mine:
+            entries = [e for e in entries if assigned.get(e.customer_id) == g.user.username]
+        rankings.append((name, ranking.customers, entries, assigned))
+    collectors = [u.username for u in ws.users.all() if u.role in ("collector", "admin")]
     return render_template(
         "worklist.html",
         user=g.user,
@@ -371,7 +380,27 @@ def worklist() -> str:
         outcomes=OUTCOMES,
         today=ws.today(),
         active="worklist",
+        collectors=collectors,
+        mine=mine,
     )
+
+
+@blueprint.post("/worklist/<connection>/<customer_id>/assign")
+@requires("log_call", _users)
+def worklist_assign(connection: str, customer_id: str) -> Response:
+    from store.users import Assignments, UserError
+
+    ws = _ws()
+    if connection not in ws.connections:
+        abort(404, description=f"no connection {connection!r}")
+    to = request.form.get("to", "").strip() or None
+    try:
+        Assignments(ws.store).assign(connection, customer_id, to, by=g.user.username)
+    except UserError as exc:
+        flash(f"{customer_id}: {exc}", "error")
+        return cast(Response, redirect(url_for("workspace.worklist")))
+    flash(f"{customer_id} [{connection}]: {'assigned to ' + to if to else 'no longer assigned'}.", "ok")
+    return cast(Response, redirect(url_for("workspace.worklist")))
 
 
 def _day(name: str) -> date | None:

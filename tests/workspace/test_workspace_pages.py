@@ -288,3 +288,18 @@ def test_each_aging_figure_links_to_the_invoices_behind_it(client: FlaskClient) 
     assert "1 invoice(s)" in page and "INV-1" in page and "INV-8" not in page
     shown = re.findall(r'<td class="amount">([^<]+)</td>', page)
     assert shown == [f"{expected_aging()['1–30']:,.2f}"]
+
+
+def test_a_collector_takes_a_customer_and_sees_only_theirs(client: FlaskClient, store: StateStore) -> None:
+    log_in(client, "collector")
+    page = client.get("/worklist")
+    client.post("/worklist/shop/C2/assign", data={"csrf_token": token(page.data), "to": "collector"})
+    refused = client.post("/worklist/shop/C1/assign", data={"csrf_token": token(page.data), "to": "viewer"})
+    assert refused.status_code == 302
+    everyone = client.get("/worklist").get_data(as_text=True)
+    assert "&#39;viewer&#39; is not a collector or an admin" in everyone
+    assert "assigned to collector" in everyone
+    mine = client.get("/worklist?mine=1").get_data(as_text=True)
+    assert "Busy Bakery" in mine and "Anker Logistik" not in mine and "Mueller" not in mine
+    entry = next(e for e in store.audit_entries("shop", limit=20) if e["event"] == "worklist_assigned")
+    assert '"by": "collector"' in entry["detail"] and '"to": "collector"' in entry["detail"]

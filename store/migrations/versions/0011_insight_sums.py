@@ -1,4 +1,5 @@
-"""The overview's sums kept up to date: each record's contribution and their sums per currency and day.
+"""The overview's sums kept up to date (each record's contribution, their sums per currency and day) and
+the worklist's assignments of customers to collectors.
 
 Revision ID: 0011
 Revises: 0010
@@ -43,8 +44,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("connection", "stream", "currency", "day", "due", name="pk_insight_days"),
     )
 
+    op.create_table(
+        "worklist_assignments",
+        sa.Column("connection", sa.String(100), nullable=False),
+        sa.Column("customer_id", sa.String(200), nullable=False),
+        sa.Column("username", sa.String(100), nullable=False),
+        sa.Column("assigned_by", sa.String(100), nullable=False),
+        sa.Column("assigned_at", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("connection", "customer_id", name="pk_worklist_assignments"),
+    )
+    op.create_index("ix_worklist_assignments_user", "worklist_assignments", ["username"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_worklist_assignments_user", table_name="worklist_assignments")
+    op.drop_table("worklist_assignments")
     op.drop_table("insight_days")
     op.drop_index("ix_insight_facts_due", table_name="insight_facts")
     op.drop_table("insight_facts")
