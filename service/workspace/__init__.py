@@ -107,6 +107,22 @@ class Workspace:
     def today(self) -> date:
         return self.clock().date()
 
+    def fx_rates(self) -> Any:
+        """The worklist's reporting currency and rates (``rules.dunning.worklist``), or None."""
+        dunning = getattr(getattr(self.deployment, "rules", None), "dunning", None)
+        settings = getattr(dunning, "worklist", None)
+        currency = getattr(settings, "reporting_currency", None)
+        if not currency:
+            return None
+        from rules.dunning.fx import FxRates, read_fx_rates
+
+        path = getattr(settings, "fx_rates", None)
+        try:
+            return read_fx_rates(path, currency) if path else FxRates(currency)
+        except Exception:  # a broken rates file is the worklist's error to report; show currencies apart
+            log.warning("the reporting currency's rates could not be read", exc_info=True)
+            return None
+
     def time_zone(self) -> str:
         """The dunning policy's default time zone (the worklist's), UTC without a policy."""
         dunning = getattr(getattr(self.deployment, "rules", None), "dunning", None)

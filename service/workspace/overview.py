@@ -22,6 +22,7 @@ from analytics.trends import (
     months_ending,
     roll_back,
 )
+from rules.dunning.fx import FxRates
 from store import StateStore
 from store.insights import ArAggregates, OperationsCounts, ar_aggregates, operations_counts, refresh
 
@@ -62,6 +63,10 @@ class Overview:
     together: list[CurrencyFigures] = field(default_factory=list)
     operations: dict[str, OperationsCounts] = field(default_factory=dict)
     catching_up: bool = False
+    # All connections together in one reporting currency, at the rates named in ``rates_used``.
+    reporting: CurrencyFigures | None = None
+    rates_used: list[str] = field(default_factory=list)
+    unconverted: list[str] = field(default_factory=list)
 
 
 def _merge(parts: Sequence[ArAggregates]) -> ArAggregates:
@@ -75,6 +80,38 @@ def _merge(parts: Sequence[ArAggregates]) -> ArAggregates:
         for k3, amount in part.collected.items():
             out.collected[k3] = out.collected.get(k3, ZERO) + amount
     return out
+
+
+def _converted(agg: ArAggregates, fx: FxRates) -> tuple[ArAggregates, list[str], list[str]]:
+    """The sums in the reporting currency; the rates used, in words, and the currencies without one."""
+    out = ArAggregates()
+    to = fx.reporting_currency
+    used: dict[str, str] = {}
+    missing: set[str] = set()
+
+    def rate(currency: str) -> Decimal | None:
+        found = fx.rate_for(currency)
+        if found is None:
+            missing.add(currency)
+            return None
+        if currency != to:
+            used[currency] = found.describe(currency, to)
+        return found.rate
+
+    for (cur, due), (n, amount) in agg.open_by_due.items():
+        r = rate(cur)
+        if r is not None:
+            had = out.open_by_due.get((to, due), (0, ZERO))
+            out.open_by_due[(to, due)] = (had[0] + n, had[1] + amount * r)
+    for (cur, issued, due_day), total in agg.invoiced.items():
+        r = rate(cur)
+        if r is not None:
+            out.invoiced[(to, issued, due_day)] = out.invoiced.get((to, issued, due_day), ZERO) + total * r
+    for (cur, day), amount in agg.collected.items():
+        r = rate(cur)
+        if r is not None:
+            out.collected[(to, day)] = out.collected.get((to, day), ZERO) + amount * r
+    return out, [used[c] for c in sorted(used)], sorted(missing)
 
 
 def _figures(
@@ -145,11 +182,13 @@ def build_overview(
     edges: Sequence[int] = DEFAULT_EDGES,
     default_terms_days: int = 30,
     refresh_limit: int | None = REFRESH_PER_VIEW,
+    fx: FxRates | None = None,
 ) -> Overview:
     """Aging, DSO, CEI and the operations counts of ``connections``, each and together.
 
     The sums are first brought up to date with up to ``refresh_limit`` changed records per
-    connection (None: all; 0: none); ``catching_up`` tells when more were left for later.
+    connection (None: all; 0: none); ``catching_up`` tells when more were left for later. With
+    ``fx``, all connections together are also shown in its reporting currency.
     """
     buckets = buckets_from_edges(edges)
     overview = Overview(as_of, buckets)
@@ -162,5 +201,10 @@ def build_overview(
         parts.append(agg)
         overview.connections[name] = _figures(agg, as_of, buckets, default_terms_days)
         overview.operations[name] = operations_counts(store, name)
-    overview.together = _figures(_merge(parts), as_of, buckets, default_terms_days)
+    merged = _merge(parts)
+    overview.together = _figures(merged, as_of, buckets, default_terms_days)
+    if fx is not None and len(overview.together) > 1:
+        converted, overview.rates_used, overview.unconverted = _converted(merged, fx)
+        figures = _figures(converted, as_of, buckets, default_terms_days)
+        overview.reporting = figures[0] if figures else None
     return overview

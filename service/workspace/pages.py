@@ -196,7 +196,7 @@ def _overview() -> Overview:
     ws = _ws()
     names = connection_names(ws, request.args.getlist("connection"))
     try:
-        return build_overview(ws.store, names, ws.today(), edges=_edges())
+        return build_overview(ws.store, names, ws.today(), edges=_edges(), fx=ws.fx_rates())
     except ValueError as exc:
         abort(400, description=f"buckets: {exc}")
 
@@ -231,6 +231,7 @@ def overview() -> str:
         key: [(f, _charts(f)) for f in group]
         for key, group in [("together", data.together), *data.connections.items()]
     }
+    charts["reporting"] = [(data.reporting, _charts(data.reporting))] if data.reporting else []
     return render_template(
         "overview.html", user=g.user, data=data, charts=charts, dso_months=DSO_MONTHS, active="overview"
     )
@@ -279,6 +280,13 @@ def overview_json() -> Response:
             "as_of": data.as_of.isoformat(),
             "buckets": [b.label for b in data.buckets],
             "together": [_figures_json(f) for f in data.together],
+            "reporting": None
+            if data.reporting is None
+            else {
+                **_figures_json(data.reporting),
+                "rates": data.rates_used,
+                "not_converted": data.unconverted,
+            },
             "connections": {name: [_figures_json(f) for f in fs] for name, fs in data.connections.items()},
             "operations": {
                 name: {
