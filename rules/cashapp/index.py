@@ -157,6 +157,7 @@ class DocumentIndex:
 
 
 _customer_of = attrgetter("customer_id")
+_key_of = attrgetter("key")
 
 
 class CustomerView:
@@ -168,14 +169,17 @@ class CustomerView:
         self._docs = docs
         # Sorted by age only when a payment needs the order (a search by amount), once for the run.
         self._sorted = False
-        by_key: dict[str, list[OpenDocument]] = {}
-        for d in docs:
-            if d.key:
-                found = by_key.get(d.key)
+        keys = list(map(_key_of, docs))
+        by_key: dict[str, list[OpenDocument]] = {key: [d] for key, d in zip(keys, docs, strict=True)}
+        if len(by_key) < len(docs):  # a number that repeats: gather its documents in order
+            by_key = {}
+            for key, d in zip(keys, docs, strict=True):
+                found = by_key.get(key)
                 if found is None:
-                    by_key[d.key] = [d]
+                    by_key[key] = [d]
                 else:
                     found.append(d)
+        by_key.pop("", None)
         self._by_key = by_key
         self._open: list[OpenDocument] | None = None
 

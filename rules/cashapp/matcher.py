@@ -768,11 +768,9 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
     keys = extract_number_keys(payment.reference, rules.number_min_digits)
     for item in payment.remittance:
         keys.extend(k for k in [number_key(item.number)] if k and k not in keys)
-    noise = rules.noise
-    is_noise = bool(noise and payment.reference and noise.search(payment.reference))
 
     if payer is None:
-        if is_noise:
+        if _is_noise(payment, rules):
             return _unmatched(payment, "noise", "the reference reads like a bank or refund entry and the "
                               "payer is not a known customer")
         if ties:
@@ -808,11 +806,19 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
             return _unmatched(payment, "no_fit", f"Paid by {payer.how}; {doubt}", payer.customer_id,
                               {"payer": round(payer.score, 4)})
     if not proposals:
+        # Read only now: a payment something fits is matched whatever its reference says.
+        is_noise = _is_noise(payment, rules)
         why = "noise: the reference reads like a bank or refund entry" if is_noise else (
             f"no open {payment.currency} document of this customer fits {_money(payment.amount)}")
         return _unmatched(payment, "noise" if is_noise else "no_fit", f"Paid by {payer.how}; {why}",
                           payer.customer_id, {"payer": round(payer.score, 4)})
     return _decide(payment, payer, proposals[0], rules, note)
+
+
+def _is_noise(payment: PaymentInput, rules: MatchRules) -> bool:
+    """Whether the reference reads like a bank or refund entry (interest, refund, chargeback…)."""
+    noise = rules.noise
+    return bool(noise and payment.reference and noise.search(payment.reference))
 
 
 _BY_NAME = frozenset(("name", "name_in_reference"))

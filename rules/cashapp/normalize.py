@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
 _NOT_DIGIT = re.compile(r"\D+")
@@ -25,6 +26,9 @@ _DIGIT_RUN = re.compile(r"\d+(?:(?:[-/. ]|\r?\n)\d+)*")
 _OCR_RUN = re.compile(r"(?<![A-Za-z])[0-9OoIl|]*\d[0-9OoIl|]*(?![A-Za-z])")
 _OCR_DIGITS = str.maketrans("OoIl|", "00111")
 _OCR_LETTERS = frozenset("OoIl|")
+# A run of digits and look-alike letters that holds both has a letter beside a digit somewhere; a
+# reference without one ("Payment for INV 203460") has nothing to read as digits.
+_OCR_BESIDE_DIGIT = re.compile(r"[OoIl|]\d|\d[OoIl|]")
 
 _LEGAL_FORMS = frozenset((
     "gmbh", "ag", "kg", "ohg", "ug", "mbh", "gbr", "ek", "inc", "incorporated", "llc", "ltd", "limited",
@@ -98,7 +102,7 @@ def extract_number_keys(text: str | None, min_digits: int = 3, max_group: int = 
     """
     if not text:
         return []
-    if not _OCR_LETTERS.isdisjoint(text):
+    if not _OCR_LETTERS.isdisjoint(text) and _OCR_BESIDE_DIGIT.search(text):
         text = _OCR_RUN.sub(_ocr_digits, text)
     text = _MONEY.sub(" ", _DATES.sub(" ", text))
     seen: dict[str, None] = {}
@@ -149,10 +153,18 @@ def name_parts(name: str) -> list[str]:
     >>> name_parts("Harbor Freightlines Ltd t/a Blue Anchor Cafe")
     ['Harbor Freightlines Ltd', 'Blue Anchor Cafe']
     """
+    return list(_name_parts(name))
+
+
+# A payer's name is looked at several times while one payment is decided (its score, the customers
+# it fits as well, their namesakes), and the same payers pay again: each distinct name is read once.
+@lru_cache(maxsize=1 << 16)
+def _name_parts(name: str) -> tuple[str, ...]:
     parts = [p.strip() for p in _TRADING_AS.split(name)]
-    return [p for p in parts if p] or [name]
+    return tuple(p for p in parts if p) or (name,)
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize_name(name: str | None) -> str:
     """A company name reduced to what identifies it: lower case, ASCII, no legal form or punctuation.
 

@@ -177,15 +177,13 @@ class MatchRules(_Section):
     def weighted(self, components: dict[str, float]) -> float:
         """Combine component scores with the configured weights into one confidence in [0, 1]."""
         w = self.weights
-        pairs = (
-            (w.payer, components.get("payer", 0.0)),
-            (w.document, components.get("document", 0.0)),
-            (w.amount, components.get("amount", 0.0)),
-        )
-        total = sum(weight for weight, _ in pairs)
+        payer, document, amount = w.payer, w.document, w.amount
+        total = payer + document + amount
         if total == 0:
             return 0.0
-        return round(sum(weight * score for weight, score in pairs) / total, 4)
+        get = components.get
+        score = payer * get("payer", 0.0) + document * get("document", 0.0) + amount * get("amount", 0.0)
+        return round(score / total, 4)
 
 
 def load_rules(path: str | Path | None) -> MatchRules:
