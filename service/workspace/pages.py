@@ -544,6 +544,12 @@ def customer(connection: str, customer_id: str) -> Any:
             ["invoice", "issued", "due", "days_overdue", "currency", "open"],
             rows,
         )
+    if request.args.get("format") == "pdf":
+        from service.workspace.statement_pdf import statement_pdf
+
+        answer = Response(statement_pdf(found, connection), content_type="application/pdf")
+        answer.headers["Content-Disposition"] = f'attachment; filename="statement-{customer_id}.pdf"'
+        return answer
     return render_template(
         "customer.html", user=g.user, connection=connection, s=found, today=ws.today(), active="customers"
     )

@@ -303,3 +303,14 @@ def test_a_collector_takes_a_customer_and_sees_only_theirs(client: FlaskClient, 
     assert "Busy Bakery" in mine and "Anker Logistik" not in mine and "Mueller" not in mine
     entry = next(e for e in store.audit_entries("shop", limit=20) if e["event"] == "worklist_assigned")
     assert '"by": "collector"' in entry["detail"] and '"to": "collector"' in entry["detail"]
+
+
+def test_a_statement_downloads_as_a_pdf_with_its_balance(client: FlaskClient) -> None:
+    from tests.rules.dunning.conftest import pdf_text
+
+    log_in(client, "viewer")
+    answer = client.get("/customers/shop/C3?format=pdf")
+    assert answer.headers["Content-Type"] == "application/pdf" and answer.data.startswith(b"%PDF")
+    text = pdf_text(answer.data)
+    assert "Statement of account as of 2026-11-23" in text and "Mueller Maschinenbau GmbH" in text
+    assert "INV-6" in text and "Balance EUR: 1,802.39" in text
