@@ -8,8 +8,11 @@ difference to ``insight_days``: open invoices, open amounts and flows (invoiced 
 credits applied) per connection, stream, currency, day and due date. ``ar_aggregates`` then
 reads only those daily rows: thousands, not millions.
 
-Re-reading a record changes nothing (its difference is zero), so ``refresh`` starts a margin
-before its watermark, which covers pages committed late with an earlier ``changed_at``. Two
+The watermark is the last record read, in the order ``(changed_at, stream, remote_id)``: a page
+view goes on exactly after it (a page's records share one ``changed_at``, so a time alone would
+skip the rest of a page cut off by a batch). Re-reading a record changes nothing (its difference is
+zero), so the periodic refresh starts a margin before the watermark, which covers pages committed
+late with an earlier ``changed_at``. Two
 processes refreshing at once are serialised by the transaction's write lock (SQLite) or an
 advisory lock (PostgreSQL), and each reads the old contributions inside it.
 
@@ -18,6 +21,7 @@ Amounts are whole ten-thousandths of the currency unit: sums are exact on every 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -113,10 +117,14 @@ def _watermark_key(connection: str) -> str:
     return f"insights:{connection}"
 
 
-def _watermark(conn: Connection, connection: str) -> str | None:
+def _watermark(conn: Connection, connection: str) -> tuple[str, str, str] | None:
+    """The last record read: ``(changed_at, stream, remote_id)``, the order ``refresh`` reads in."""
     w = t.workspace_settings
     value = conn.execute(sa.select(w.c.value).where(w.c.key == _watermark_key(connection))).scalar()
-    return None if value is None else str(value)
+    if value is None:
+        return None
+    changed_at, stream, remote_id = json.loads(value)
+    return str(changed_at), str(stream), str(remote_id)
 
 
 def refresh(
@@ -140,20 +148,22 @@ def refresh(
     r = t.records.c
     with store.engine.connect() as conn:
         mark = _watermark(conn, connection)
-    since = None if mark is None else ts(datetime.fromisoformat(mark) - margin)
+    since = None if mark is None or not margin else ts(datetime.fromisoformat(mark[0]) - margin)
     fields = [_extract(store.dialect, name).label(name) for name in _FIELDS]
     base = sa.select(r.changed_at, r.stream, r.remote_id, r.deleted, *fields).where(
         r.connection == connection, r.stream.in_(STREAMS)
     )
+    # Without a margin, go on exactly after the last record read (a page's records share one time).
+    after: tuple[str, str, str] | None = mark if not margin else None
     if since is not None:
-        base = base.where(r.changed_at > since if not margin else r.changed_at >= since)
-    after: tuple[str, str, str] | None = None
+        base = base.where(r.changed_at >= since)
     done = 0
     while max_records is None or done < max_records:
         q = base
         if after is not None:
             q = q.where(
-                sa.tuple_(r.changed_at, r.stream, r.remote_id) > sa.tuple_(*(sa.literal(v) for v in after))
+                r.changed_at >= after[0],  # lets the database start from the index
+                sa.tuple_(r.changed_at, r.stream, r.remote_id) > sa.tuple_(*(sa.literal(v) for v in after)),
             )
         with store.engine.connect() as conn:
             rows = conn.execute(q.order_by(r.changed_at, r.stream, r.remote_id).limit(batch)).all()
@@ -248,12 +258,12 @@ def _apply(store: StateStore, connection: str, rows: Sequence[Any]) -> None:
                 },
             )
             conn.execute(stmt, changes)
-        newest = max(str(row.changed_at) for row in rows)
+        newest = max((str(row.changed_at), str(row.stream), str(row.remote_id)) for row in rows)
         mark = _watermark(conn, connection)
         if mark is None or newest > mark:
             w = t.workspace_settings
             stmt2 = store._insert(w).values(
-                key=_watermark_key(connection), value=newest, updated_at=ts(now())
+                key=_watermark_key(connection), value=json.dumps(list(newest)), updated_at=ts(now())
             )
             conn.execute(
                 stmt2.on_conflict_do_update(

@@ -150,3 +150,16 @@ def test_the_invoices_behind_a_bucket_are_found_by_due_date_or_issue_date_plus_t
         sum((r.open_amount for r in rows if r.remote_id in every), Decimal(0))
         == report.amounts["EUR"]["31–60"]
     )
+
+
+def test_page_views_read_on_exactly_where_the_last_one_stopped_inside_one_page(store: StateStore) -> None:
+    rows = invoices()  # one page: every record has the same changed_at
+    store.save_page("acme", Stream.INVOICES, rows)
+    reads = []
+    while True:
+        read = refresh(store, "acme", batch=5, max_records=5, margin=timedelta(0))
+        if not read:
+            break
+        reads.append(read)
+    assert sum(reads) == len(rows) and set(reads[:-1]) == {5}
+    assert aged(ar_aggregates(store, "acme")) == expected(rows)
