@@ -479,7 +479,9 @@ def create_app(ops: OpsServer) -> Flask:
     if isinstance(ops._store, StateStore):
         from service.workspace import Workspace, install
 
-        workspace = Workspace(ops._store, ops.deployment, https_only=not is_loopback(ops._host))
+        workspace = Workspace(
+            ops._store, ops.deployment, https_only=not is_loopback(ops._host), token=ops.token
+        )
         if ops.clock is not None:
             workspace.clock = ops.clock
         install(app, workspace)

@@ -52,12 +52,14 @@ class Workspace:
         https_only: serve pages only over HTTPS (the daemon listens beyond this machine, behind a
             TLS-terminating reverse proxy on it); the session cookie is then ``Secure``.
         clock: the current time (injectable for tests).
+        token: the server's bearer token: a GET carrying it reads as a viewer (for automation).
     """
 
     store: StateStore
     deployment: Any
     https_only: bool = False
     clock: Callable[[], datetime] = _utc_now
+    token: str | None = None
     throttle: AddressThrottle = field(default_factory=AddressThrottle)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -51,6 +52,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Mark a reminder in doubt as sent, or send it again.
     "dunning_decide": frozenset({"admin"}),
 }
+# Who a request with the server's bearer token is: a viewer, for reading only.
+TOKEN_USER = User(
+    username="server.token",
+    role="viewer",
+    password_set_at=datetime(1970, 1, 1, tzinfo=UTC),
+    created_at=datetime(1970, 1, 1, tzinfo=UTC),
+    failed_logins=0,
+    locked_until=None,
+    last_login_at=None,
+)
 LOGIN_WINDOW_S = 600.0
 LOGIN_FAILURES_PER_ADDRESS = 20
 
@@ -121,10 +132,19 @@ def start_session(user: User) -> None:
     session["csrf"] = secrets.token_urlsafe(32)
 
 
-def current_user(users: Users) -> User | None:
-    """The logged-in user, read from the store; None (and the session ended) when it no longer holds."""
+def current_user(users: Users, token: str | None = None) -> User | None:
+    """The logged-in user, read from the store; None (and the session ended) when it no longer holds.
+
+    Without a session, a GET carrying ``Authorization: Bearer <server.token>`` reads as a viewer:
+    the JSON and CSV behind the pages, for those who automate (the token ``/metrics`` takes).
+    """
     if "user" in g:
         return cast(User | None, g.user)
+    if token and "user" not in session and request.method == "GET":
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
+            g.user = TOKEN_USER
+            return TOKEN_USER
     name = session.get("user")
     user = users.get(str(name)) if name else None
     if user is not None and session.get("password_set_at") != user.password_set_at.isoformat():

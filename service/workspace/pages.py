@@ -77,7 +77,7 @@ def _guard() -> None:
         )
     if request.method == "POST":
         check_csrf()
-    current_user(ws.users)
+    current_user(ws.users, ws.token)
 
 
 @blueprint.after_request

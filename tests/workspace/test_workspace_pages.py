@@ -314,3 +314,28 @@ def test_a_statement_downloads_as_a_pdf_with_its_balance(client: FlaskClient) ->
     text = pdf_text(answer.data)
     assert "Statement of account as of 2026-11-23" in text and "Mueller Maschinenbau GmbH" in text
     assert "INV-6" in text and "Balance EUR: 1,802.39" in text
+
+
+def test_automation_reads_the_json_with_the_servers_bearer_token_and_cannot_act(
+    seeded: Seeded, store: StateStore
+) -> None:
+    from config import parse_config
+    from service.http import Health, OpsServer
+
+    data = {
+        "version": 1,
+        "store": {"url": store.url},
+        "server": {"bind": "127.0.0.1:8765", "token": "${ADMIN_TOKEN}"},
+        "connections": [{"name": "shop", "connector": "memory"}],
+    }
+    secret = "t" * 32
+    deployment = parse_config(data, base_dir=seeded.path.parent, environ={"ADMIN_TOKEN": secret})
+    ops = OpsServer(deployment, store, health=Health(), on_webhook=lambda c, n: None, clock=lambda: AS_OF)
+    client = create_app(ops).test_client()
+    bearer = {"Authorization": f"Bearer {secret}"}
+    aging = client.get("/overview.json", headers=bearer).get_json()["together"][0]["aging"]
+    assert {k: Decimal(v["amount"]) for k, v in aging.items()} == expected_aging()
+    assert client.get("/overview.json", headers={"Authorization": "Bearer wrong"}).status_code == 302
+    posted = client.post("/review/shop/PMT-1/accept", headers=bearer)
+    assert posted.status_code == 400  # no session, no CSRF token: nothing acts on a token
+    assert [r["status"] for r in store.match_results("shop")] == ["review"]
