@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, cast
@@ -601,7 +601,8 @@ def dunning_decision(key: str, decision: str) -> Response:
 def invoices() -> str:
     from analytics.aging import buckets_from_edges, due_date_ranges
     from mapping.models import Invoice, Stream
-    from store.insights import open_invoice_ids
+    from service.workspace.overview import REFRESH_PER_VIEW
+    from store.insights import open_invoice_ids, refresh
 
     ws = _ws()
     today = ws.today()
@@ -611,6 +612,9 @@ def invoices() -> str:
         ranges = {lbl: (lo, hi) for lbl, lo, hi in due_date_ranges(today, buckets_from_edges(_edges()))}
     except ValueError as exc:
         abort(400, description=f"buckets: {exc}")
+    # Besides the buckets: all open invoices, and all overdue ones (what the overview's totals hold).
+    ranges["open"] = (None, None)
+    ranges["overdue"] = (None, today - timedelta(days=1))
     if label not in ranges:
         abort(404, description=f"no aging bucket {label!r}")
     due_from, due_to = ranges[label]
@@ -618,6 +622,7 @@ def invoices() -> str:
     shown: list[tuple[str, Invoice]] = []
     total = 0
     for name in names:
+        refresh(ws.store, name, max_records=REFRESH_PER_VIEW, margin=timedelta(0))
         ids, count = open_invoice_ids(ws.store, name, currency, due_from=due_from, due_to=due_to)
         total += count
         for remote_id in ids:

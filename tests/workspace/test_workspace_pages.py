@@ -339,3 +339,14 @@ def test_automation_reads_the_json_with_the_servers_bearer_token_and_cannot_act(
     posted = client.post("/review/shop/PMT-1/accept", headers=bearer)
     assert posted.status_code == 400  # no session, no CSRF token: nothing acts on a token
     assert [r["status"] for r in store.match_results("shop")] == ["review"]
+
+
+def test_the_open_and_overdue_totals_link_to_their_invoices(client: FlaskClient) -> None:
+    log_in(client, "viewer")
+    overdue = client.get("/invoices?bucket=overdue&currency=EUR").get_data(as_text=True)
+    shown = [Decimal(a.replace(",", "")) for a in re.findall(r'<td class="amount">([^<]+)</td>', overdue)]
+    assert sum(shown) == sum(v for k, v in expected_aging().items() if k != "current")
+    assert "INV-3" not in overdue and "INV-7" not in overdue  # due in 5 days, due today
+    every = client.get("/invoices?bucket=open&currency=EUR").get_data(as_text=True)
+    assert "7 invoice(s)" in every
+    assert client.get("/invoices?bucket=someday&currency=EUR").status_code == 404
