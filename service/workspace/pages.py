@@ -1,10 +1,10 @@
-"""The workspace's routes: login, overview, review queue, worklist (see ``service.workspace``)."""
+"""The workspace's blueprint, its guard and filters, and the login, overview and invoice pages."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any, cast
@@ -15,7 +15,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     g,
     jsonify,
     redirect,
@@ -36,7 +35,6 @@ from service.workspace.auth import (
     requires,
     start_session,
 )
-from service.workspace.calls import OUTCOMES, CallError, log_call
 from service.workspace.charts import bar_chart, line_chart
 from service.workspace.overview import DSO_MONTHS, CurrencyFigures, Overview, build_overview
 from store.users import Users
@@ -303,151 +301,6 @@ def overview_json() -> Response:
     )
 
 
-# -- review queue -------------------------------------------------------------------------------------
-
-
-def _queue(connection: str) -> Any:
-    from engine.cashapp_review import ReviewQueue
-
-    if connection not in _ws().connections:
-        abort(404, description=f"no connection {connection!r}")
-    return ReviewQueue(_ws().store, connection)
-
-
-@blueprint.get("/review")
-@requires("view", _users)
-def review() -> str:
-    queues = [(name, _queue(name).pending()) for name in _ws().connections]
-    return render_template("review.html", user=g.user, queues=queues, active="review")
-
-
-@blueprint.post("/review/<connection>/<payment_id>/<verdict>")
-@requires("review", _users)
-def review_verdict(connection: str, payment_id: str, verdict: str) -> Response:
-    from engine.cashapp_review import ReviewError
-
-    queue = _queue(connection)
-    by = g.user.username
-    try:
-        if verdict == "accept":
-            queue.accept(payment_id, by=by)
-            flash(f"{payment_id}: accepted; the payment application is queued for the ERP.", "ok")
-        elif verdict == "change":
-            from engine.cashapp_review import parse_applications, parse_settlements
-
-            def lines(name: str) -> list[str]:
-                text = request.form.get(name, "")
-                return text.replace(";", " ").split()
-
-            queue.change(
-                payment_id,
-                parse_applications(lines("apply")),
-                by=by,
-                discounts=parse_settlements(lines("discount"), "discount"),
-                writeoffs=parse_settlements(lines("writeoff"), "writeoff"),
-            )
-            flash(f"{payment_id}: changed; the payment application is queued for the ERP.", "ok")
-        elif verdict == "reject":
-            queue.reject(payment_id, by=by, reason=request.form.get("reason") or None)
-            flash(f"{payment_id}: rejected; it stays unapplied and the matcher leaves it alone.", "ok")
-        else:
-            abort(404, description=f"no verdict {verdict!r}: accept, change or reject")
-    except ReviewError as exc:
-        flash(f"{payment_id}: {exc}", "error")
-    return cast(Response, redirect(url_for("workspace.review")))
-
-
-# -- worklist -----------------------------------------------------------------------------------------
-
-
-@blueprint.get("/worklist")
-@requires("view", _users)
-def worklist() -> str:
-    from engine.dunning_worklist import worklist_from_store
-
-    ws = _ws()
-    now = ws.clock()
-    zone = ws.time_zone()
-    from store.users import Assignments
-
-    mine = request.args.get("mine") == "1"
-    book = Assignments(ws.store)
-    rankings = []
-    for name in connection_names(ws, request.args.getlist("connection")):
-        ranking = worklist_from_store(ws.store, name, now, top=None if mine else 50, default_time_zone=zone)
-        assigned = book.of(name)
-        entries = ranking.entries
-        if mine:
-            entries = [e for e in entries if assigned.get(e.customer_id) == g.user.username]
-        rankings.append((name, ranking.customers, entries, assigned))
-    collectors = [u.username for u in ws.users.all() if u.role in ("collector", "admin")]
-    return render_template(
-        "worklist.html",
-        user=g.user,
-        rankings=rankings,
-        outcomes=OUTCOMES,
-        today=ws.today(),
-        active="worklist",
-        collectors=collectors,
-        mine=mine,
-    )
-
-
-@blueprint.post("/worklist/<connection>/<customer_id>/assign")
-@requires("log_call", _users)
-def worklist_assign(connection: str, customer_id: str) -> Response:
-    from store.users import Assignments, UserError
-
-    ws = _ws()
-    if connection not in ws.connections:
-        abort(404, description=f"no connection {connection!r}")
-    to = request.form.get("to", "").strip() or None
-    try:
-        Assignments(ws.store).assign(connection, customer_id, to, by=g.user.username)
-    except UserError as exc:
-        flash(f"{customer_id}: {exc}", "error")
-        return cast(Response, redirect(url_for("workspace.worklist")))
-    flash(f"{customer_id} [{connection}]: {'assigned to ' + to if to else 'no longer assigned'}.", "ok")
-    return cast(Response, redirect(url_for("workspace.worklist")))
-
-
-def _day(name: str) -> date | None:
-    text = request.form.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        abort(400, description=f"{name}: expected a date written YYYY-MM-DD, not {text!r}")
-
-
-@blueprint.post("/worklist/<connection>/<customer_id>/call")
-@requires("log_call", _users)
-def worklist_call(connection: str, customer_id: str) -> Response:
-    ws = _ws()
-    if connection not in ws.connections:
-        abort(404, description=f"no connection {connection!r}")
-    invoices = [i.strip() for i in request.form.get("invoices", "").replace(";", ",").split(",") if i.strip()]
-    try:
-        said = log_call(
-            ws.store,
-            connection,
-            customer_id,
-            outcome=request.form.get("outcome", ""),
-            at=ws.clock(),
-            by=g.user.username,
-            invoices=invoices,
-            promised_date=_day("promised_date"),
-            until=_day("until"),
-            note=request.form.get("note", "")[:2000],
-        )
-    except CallError as exc:
-        flash(f"{customer_id}: {exc}", "error")
-        return cast(Response, redirect(url_for("workspace.worklist")))
-    flash(f"{customer_id} [{connection}]: {said}; the next cycle honours it.", "ok")
-    return cast(Response, redirect(url_for("workspace.worklist")))
-
-
 # -- exports ------------------------------------------------------------------------------------------
 
 
@@ -471,126 +324,6 @@ def overview_csv() -> Response:
             for label, (n, amount) in f.aging.items():
                 rows.append([data.as_of.isoformat(), scope, f.currency, label, n, _amount(amount)])
     return _csv("aging.csv", ["as_of", "scope", "currency", "bucket", "invoices", "open_amount"], rows)
-
-
-@blueprint.get("/worklist.json")
-@requires("view", _users)
-def worklist_json() -> Response:
-    from engine.dunning_worklist import worklist_from_store
-
-    ws = _ws()
-    now = ws.clock()
-    return jsonify(
-        {
-            "as_of": now.isoformat(),
-            "connections": {
-                name: {"customers": r.customers, "entries": [e.to_json() for e in r.entries]}
-                for name in connection_names(ws, request.args.getlist("connection"))
-                for r in [worklist_from_store(ws.store, name, now, top=50, default_time_zone=ws.time_zone())]
-            },
-        }
-    )
-
-
-@blueprint.get("/review.json")
-@requires("view", _users)
-def review_json() -> Response:
-    return jsonify({name: _queue(name).pending() for name in _ws().connections})
-
-
-# -- customers ----------------------------------------------------------------------------------------
-
-
-@blueprint.get("/customers")
-@requires("view", _users)
-def customers() -> Any:
-    from service.workspace.customers import find_customers
-
-    ws = _ws()
-    search = request.args.get("q", "")[:100]
-    found = [(name, find_customers(ws.store, name, search)) for name in ws.connections]
-    if request.args.get("format") == "csv":
-        rows = [[name, c.remote_id, c.name, c.email or "", c.phone or ""] for name, cs in found for c in cs]
-        return _csv("customers.csv", ["connection", "id", "name", "email", "phone"], rows)
-    return render_template("customers.html", user=g.user, found=found, search=search, active="customers")
-
-
-@blueprint.get("/customers/<connection>/<customer_id>")
-@requires("view", _users)
-def customer(connection: str, customer_id: str) -> Any:
-    from service.workspace.customers import statement
-
-    ws = _ws()
-    if connection not in ws.connections:
-        abort(404, description=f"no connection {connection!r}")
-    found = statement(ws.store, connection, customer_id, ws.today())
-    if found is None:
-        abort(404, description=f"no customer {customer_id} in {connection}")
-    if request.args.get("format") == "csv":
-        today = ws.today()
-        rows = [
-            [
-                i.number or i.remote_id,
-                i.issue_date,
-                i.due_date or "",
-                (today - (i.due_date or i.issue_date)).days,
-                i.currency,
-                i.open_amount,
-            ]
-            for i in found.open_invoices
-        ]
-        return _csv(
-            f"statement-{customer_id}.csv",
-            ["invoice", "issued", "due", "days_overdue", "currency", "open"],
-            rows,
-        )
-    if request.args.get("format") == "pdf":
-        from service.workspace.statement_pdf import statement_pdf
-
-        answer = Response(statement_pdf(found, connection), content_type="application/pdf")
-        answer.headers["Content-Disposition"] = f'attachment; filename="statement-{customer_id}.pdf"'
-        return answer
-    return render_template(
-        "customer.html", user=g.user, connection=connection, s=found, today=ws.today(), active="customers"
-    )
-
-
-# -- dunning ------------------------------------------------------------------------------------------
-
-
-@blueprint.get("/dunning")
-@requires("view", _users)
-def dunning() -> str:
-    from service.workspace.dunning import board
-
-    ws = _ws()
-    boards = [board(ws.store, name, ws.clock()) for name in ws.connections]
-    return render_template("dunning.html", user=g.user, boards=boards, active="dunning")
-
-
-@blueprint.post("/dunning/<key>/<decision>")
-@requires("dunning_decide", _users)
-def dunning_decision(key: str, decision: str) -> Response:
-    from service.workspace.dunning import DecisionError, decide
-
-    if decision not in ("mark-sent", "resend"):
-        abort(404, description=f"no decision {decision!r}: mark-sent or resend")
-    ws = _ws()
-    try:
-        row = decide(
-            ws.store,
-            key,
-            resend=decision == "resend",
-            by=g.user.username,
-            note=request.form.get("note", "")[:500],
-            now=ws.clock(),
-        )
-    except DecisionError as exc:
-        flash(str(exc), "error")
-        return cast(Response, redirect(url_for("workspace.dunning")))
-    said = "will be sent at the next cycle" if decision == "resend" else "recorded as sent; never sent again"
-    flash(f"{key} ({row.customer_id}): {said}.", "ok")
-    return cast(Response, redirect(url_for("workspace.dunning")))
 
 
 # -- the invoices behind a figure ---------------------------------------------------------------------
