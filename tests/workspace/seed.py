@@ -129,7 +129,7 @@ class Seeded:
         )
 
 
-def seed(tmp_path: Path) -> Seeded:
+def seed(tmp_path: Path, store_url: str | None = None) -> Seeded:
     exports = write_exports(tmp_path / "exports", CUSTOMERS, INVOICES, [PAYMENT])
     port = free_port()
     path = tmp_path / "arbridge.yaml"
@@ -137,7 +137,7 @@ def seed(tmp_path: Path) -> Seeded:
         textwrap.dedent(
             f"""
             version: 1
-            store: {{url: "sqlite:///{tmp_path / "state.sqlite"}"}}
+            store: {{url: "{store_url or f"sqlite:///{tmp_path / 'state.sqlite'}"}"}}
             server: {{bind: "127.0.0.1:{port}"}}
             connections:
               - name: shop

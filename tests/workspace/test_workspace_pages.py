@@ -350,3 +350,16 @@ def test_the_open_and_overdue_totals_link_to_their_invoices(client: FlaskClient)
     every = client.get("/invoices?bucket=open&currency=EUR").get_data(as_text=True)
     assert "7 invoice(s)" in every
     assert client.get("/invoices?bucket=someday&currency=EUR").status_code == 404
+
+
+def test_the_overview_reads_the_same_on_every_database(tmp_path: Path, store_url: str) -> None:
+    seeded = seed(tmp_path, store_url)
+    store = seeded.store()
+    try:
+        client = create_app(seeded.server(store)).test_client()
+        log_in(client, "viewer")
+        [eur] = client.get("/overview.json").get_json()["together"]
+        assert {k: Decimal(v["amount"]) for k, v in eur["aging"].items()} == expected_aging()
+        assert [m["month"] for m in eur["months"]][-1] == "2026-11" and len(eur["months"]) == 12
+    finally:
+        store.close()
