@@ -109,6 +109,20 @@ class Workspace:
     def today(self) -> date:
         return self.clock().date()
 
+    def writes_notes(self, connection: str) -> bool:
+        """Whether a call logged here also goes to the ERP as a note on the customer: the connection
+        writes back and its connector writes notes."""
+        conn = next((c for c in self.deployment.connections if c.name == connection), None)
+        if conn is None or not getattr(getattr(conn, "write_back", None), "enabled", False):
+            return False
+        from connectors.registry import discover
+        from mapping.models import OpType
+
+        try:
+            return OpType.NOTE in discover().get(conn.connector).capabilities.write_ops
+        except Exception:  # an unknown or broken connector writes nothing
+            return False
+
     def fx_rates(self) -> Any:
         """The worklist's reporting currency and rates (``rules.dunning.worklist``), or None."""
         dunning = getattr(getattr(self.deployment, "rules", None), "dunning", None)

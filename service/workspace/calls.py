@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from mapping.models import Customer, Invoice, Stream
+from mapping.models import Customer, Invoice, Note, Stream, TargetType
 from store import StateStore
 from store.dunning import DunningCalls
 
@@ -38,8 +38,12 @@ def log_call(
     promised_date: date | None = None,
     until: date | None = None,
     note: str = "",
+    note_to_erp: bool = False,
 ) -> str:
     """Record one call's outcome and audit it with the user; returns what was recorded, in words.
+
+    With ``note_to_erp`` (the connection writes back and its connector writes notes), the call is
+    also queued as a note on the customer in the ERP, in the same transaction.
 
     Raises:
         CallError: an unknown outcome or customer, a promise without its date, a dispute without
@@ -67,6 +71,12 @@ def log_call(
     named = (list(invoices) or sorted(open_ids)) if outcome == "promise" else list(invoices)
     if outcome == "dispute" and until is None:
         until = at.date() + timedelta(days=DISPUTE_DAYS)
+    said = {
+        "reached": "reached",
+        "no_answer": "not reached",
+        "promise": f"promised to pay {', '.join(named)} by {promised_date}",
+        "dispute": f"disputes {', '.join(named)}; left out of reminders until {until}",
+    }[outcome]
     detail = {
         "outcome": outcome,
         "invoice_ids": named,
@@ -89,12 +99,13 @@ def log_call(
             recorded_by=by,
             conn=conn,
         )
+        if note_to_erp:
+            text = f"Call {at.date().isoformat()} by {by}: {said}." + (f" {note}" if note else "")
+            op = Note(
+                target_type=TargetType.CUSTOMER, target_id=customer_id, text=text[:4000], decided_on=at.date()
+            )
+            detail["erp_note"] = store.enqueue(connection, [op], conn=conn)[0]
         store.audit(
             "dunning_call", connection=connection, subject=f"customer/{customer_id}", detail=detail, conn=conn
         )
-    return {
-        "reached": "reached",
-        "no_answer": "not reached",
-        "promise": f"promised to pay {', '.join(named)} by {promised_date}",
-        "dispute": f"disputes {', '.join(named)}; left out of reminders until {until}",
-    }[outcome]
+    return said + ("; a note goes to the ERP at the next cycle" if note_to_erp else "")

@@ -152,6 +152,7 @@ def worklist_call(connection: str, customer_id: str) -> Response:
             promised_date=_day("promised_date"),
             until=_day("until"),
             note=request.form.get("note", "")[:2000],
+            note_to_erp=ws.writes_notes(connection),
         )
     except CallError as exc:
         flash(f"{customer_id}: {exc}", "error")

@@ -210,6 +210,8 @@ def test_a_collector_logs_a_promise_and_the_next_cycles_plan_pauses_that_custome
     seeded.cycle(timedelta(hours=1))
     written = {(s["target_id"], s["collection_status"]) for s in seeded.written("collection_status")}
     assert {("1", "promised"), ("2", "promised")} <= written
+    [note] = seeded.written("note")  # the ERP got the call as a note on the customer
+    assert note["target_id"] == "C1" and note["text"].endswith("pays next Monday")
 
 
 def test_an_admin_finds_a_customer_and_settles_its_reminder_in_doubt(

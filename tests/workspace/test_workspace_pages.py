@@ -149,6 +149,9 @@ def test_a_collector_logs_a_promise_and_the_next_cycle_pauses_that_customer(
     seeded.cycle()
     statuses = {(s["target_id"], s["collection_status"]) for s in seeded.written("collection_status")}
     assert {("1", "promised"), ("2", "promised")} <= statuses
+    [note] = seeded.written("note")
+    assert note["target_id"] == "C1"
+    assert note["text"] == f"Call 2026-11-23 by collector: promised to pay 1, 2 by {promised}. pays Monday"
 
 
 def test_a_promise_without_its_date_is_refused_saying_so(client: FlaskClient, store: StateStore) -> None:
