@@ -122,7 +122,7 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return url_for("workspace.overview")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return url_for("workspace.overview")
     return target
 

@@ -366,3 +366,29 @@ def test_the_overview_reads_the_same_on_every_database(tmp_path: Path, store_url
         assert [m["month"] for m in eur["months"]][-1] == "2026-11" and len(eur["months"]) == 12
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example/", "overview"]
+)
+def test_a_login_link_cannot_send_the_user_to_another_site(client: FlaskClient, target: str) -> None:
+    form = client.get("/login")
+    answer = client.post(
+        "/login",
+        data={"username": "viewer", "password": PASSWORD, "csrf_token": token(form.data), "next": target},
+    )
+    assert answer.status_code == 302 and answer.headers["Location"] == "/overview"
+
+
+def test_a_login_link_brings_the_user_back_to_the_page_asked_for(client: FlaskClient) -> None:
+    form = client.get("/login?next=/customers?q=bakery")
+    answer = client.post(
+        "/login",
+        data={
+            "username": "viewer",
+            "password": PASSWORD,
+            "csrf_token": token(form.data),
+            "next": "/customers?q=bakery",
+        },
+    )
+    assert answer.headers["Location"] == "/customers?q=bakery"
