@@ -392,3 +392,11 @@ def test_a_login_link_brings_the_user_back_to_the_page_asked_for(client: FlaskCl
         },
     )
     assert answer.headers["Location"] == "/customers?q=bakery"
+
+
+def test_the_overview_tells_how_cash_application_and_dunning_are_doing(client: FlaskClient) -> None:
+    log_in(client, "viewer")
+    page = client.get("/overview").get_data(as_text=True)
+    assert "0 applied automatically (0.0 % of 1 payments), 0 by a clerk" in page
+    assert ">1 waiting for review</a>" in page
+    assert "Dunning: 0 sent, 3 planned, 0 in doubt, 0 failed" in page
