@@ -7,7 +7,7 @@ from typing import Any, cast
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 
 from service.workspace.auth import requires
-from service.workspace.pages import _csv, _users, _ws, blueprint
+from service.workspace.pages import _export, _users, _ws, blueprint
 
 __all__: list[str] = []
 
@@ -23,9 +23,9 @@ def customers() -> Any:
     ws = _ws()
     search = request.args.get("q", "")[:100]
     found = [(name, find_customers(ws.store, name, search)) for name in ws.connections]
-    if request.args.get("format") == "csv":
+    if request.args.get("format") in ("csv", "xlsx"):
         rows = [[name, c.remote_id, c.name, c.email or "", c.phone or ""] for name, cs in found for c in cs]
-        return _csv("customers.csv", ["connection", "id", "name", "email", "phone"], rows)
+        return _export("customers", ["connection", "id", "name", "email", "phone"], rows)
     return render_template("customers.html", user=g.user, found=found, search=search, active="customers")
 
 
@@ -40,7 +40,7 @@ def customer(connection: str, customer_id: str) -> Any:
     found = statement(ws.store, connection, customer_id, ws.today())
     if found is None:
         abort(404, description=f"no customer {customer_id} in {connection}")
-    if request.args.get("format") == "csv":
+    if request.args.get("format") in ("csv", "xlsx"):
         today = ws.today()
         rows = [
             [
@@ -53,8 +53,8 @@ def customer(connection: str, customer_id: str) -> Any:
             ]
             for i in found.open_invoices
         ]
-        return _csv(
-            f"statement-{customer_id}.csv",
+        return _export(
+            f"statement-{customer_id}",
             ["invoice", "issued", "due", "days_overdue", "currency", "open"],
             rows,
         )

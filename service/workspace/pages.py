@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import timedelta
 from decimal import Decimal
 from http import HTTPStatus
@@ -304,26 +302,28 @@ def overview_json() -> Response:
 # -- exports ------------------------------------------------------------------------------------------
 
 
-def _csv(name: str, header: list[str], rows: list[list[Any]]) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    answer = Response(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    answer.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return answer
+def _export(stem: str, header: list[str], rows: list[list[Any]], fmt: str | None = None) -> Response:
+    """A table as CSV or XLSX: ``fmt``, else the ``format`` argument of the request."""
+    from service.workspace.exports import table
+
+    try:
+        return table(stem, fmt or request.args.get("format", "csv"), header, rows)
+    except ValueError as exc:
+        abort(400, description=f"format: {exc}")
 
 
-@blueprint.get("/overview.csv")
+@blueprint.get("/overview.<fmt>")
 @requires("view", _users)
-def overview_csv() -> Response:
+def overview_table(fmt: str) -> Response:
+    if fmt not in ("csv", "xlsx"):
+        abort(404, description=f"no /overview.{fmt}: csv, xlsx or json")
     data = _overview()
     rows: list[list[Any]] = []
     for scope, group in [("all connections", data.together), *data.connections.items()]:
         for f in group:
             for label, (n, amount) in f.aging.items():
-                rows.append([data.as_of.isoformat(), scope, f.currency, label, n, _amount(amount)])
-    return _csv("aging.csv", ["as_of", "scope", "currency", "bucket", "invoices", "open_amount"], rows)
+                rows.append([data.as_of, scope, f.currency, label, n, amount])
+    return _export("aging", ["as_of", "scope", "currency", "bucket", "invoices", "open_amount"], rows, fmt)
 
 
 # -- the invoices behind a figure ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any, cast
 
 from flask import Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
@@ -10,7 +11,7 @@ from flask import Response, abort, flash, g, jsonify, redirect, render_template,
 from service.workspace import connection_names
 from service.workspace.auth import requires
 from service.workspace.calls import OUTCOMES, CallError, log_call
-from service.workspace.pages import _users, _ws, blueprint
+from service.workspace.pages import _export, _users, _ws, blueprint
 
 __all__: list[str] = []
 
@@ -187,3 +188,24 @@ def worklist_json() -> Response:
 @requires("view", _users)
 def review_json() -> Response:
     return jsonify({name: _queue(name).pending() for name in _ws().connections})
+
+
+@blueprint.get("/worklist.<fmt>")
+@requires("view", _users)
+def worklist_table(fmt: str) -> Response:
+    from engine.dunning_worklist import worklist_from_store
+
+    if fmt not in ("csv", "xlsx"):
+        abort(404, description=f"no /worklist.{fmt}: csv, xlsx or json")
+    ws = _ws()
+    now = ws.clock()
+    rows: list[list[Any]] = []
+    for name in connection_names(ws, request.args.getlist("connection")):
+        ranking = worklist_from_store(ws.store, name, now, top=None, default_time_zone=ws.time_zone())
+        for e in ranking.entries:
+            for currency, amount in sorted(e.amount_at_risk.items()) or [("", Decimal(0))]:
+                who = [name, e.rank, e.customer_id, e.customer_name]
+                rows.append([*who, currency, amount, e.oldest_days_overdue, e.overdue_invoices, e.score])
+                rows[-1].append("; ".join(e.held))
+    header = ["connection", "rank", "customer", "name", "currency", "at_risk", "oldest_days_overdue"]
+    return _export("worklist", [*header, "overdue_invoices", "score", "held"], rows, fmt)

@@ -254,6 +254,20 @@ def test_every_table_can_be_taken_away_as_csv_or_json(client: FlaskClient) -> No
     lines = aging.get_data(as_text=True).splitlines()
     assert lines[0] == "as_of,scope,currency,bucket,invoices,open_amount"
     assert "2026-11-23,all connections,EUR,121+,1,512.40" in lines
+    book = client.get("/overview.xlsx")
+    assert book.headers["Content-Disposition"] == 'attachment; filename="aging.xlsx"'
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(BytesIO(book.data)).active
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert cells[0] == ["as_of", "scope", "currency", "bucket", "invoices", "open_amount"]
+    amounts = {r[3]: r[5] for r in cells[1:] if r[1] == "all connections"}
+    assert amounts == {k: float(v) for k, v in expected_aging().items()}  # numbers, not text
+    listed = client.get("/worklist.csv").get_data(as_text=True).splitlines()
+    assert listed[0].startswith("connection,rank,customer,name,currency,at_risk")
+    assert listed[1].startswith("shop,1,C3,Mueller Maschinenbau GmbH,EUR,1702.40,200")
     worklist = client.get("/worklist.json").get_json()
     assert [e["customer_id"] for e in worklist["connections"]["shop"]["entries"]] == ["C3", "C2", "C1"]
     assert client.get("/review.json").get_json()["shop"][0]["payment_id"] == "PMT-1"
