@@ -81,17 +81,27 @@ class OperationsCounts:
     last_run: dict[str, Any] | None
 
 
-def _extract(dialect: str, name: str) -> Any:
+def _extracted(dialect: str) -> list[Any]:
+    """The columns that bring ``_FIELDS`` out of ``records.data``: the database parses the JSON.
+
+    SQLite parses a document once for all of them (``json_extract`` with several paths returns
+    an array); PostgreSQL is given one expression per field.
+    """
     data = t.records.c.data
-    if dialect == "postgresql":
-        text: Any = sa.func.json_extract_path_text(sa.cast(data, postgresql.JSON), name)
-        if name in _MONEY:
-            return sa.cast(sa.func.round(sa.cast(text, sa.Numeric) * SCALE), sa.BigInteger)
-        return text
-    text = sa.func.json_extract(data, f"$.{name}")
-    if name in _MONEY:
-        return sa.cast(sa.func.round(sa.cast(text, sa.Float) * SCALE), sa.BigInteger)
-    return text
+    if dialect != "postgresql":
+        return [sa.func.json_extract(data, *(f"$.{name}" for name in _FIELDS)).label("fields")]
+    doc = sa.cast(data, postgresql.JSON)
+    return [sa.func.json_extract_path_text(doc, name).label(name) for name in _FIELDS]
+
+
+def _fields(row: Any) -> dict[str, Any]:
+    """One row's fields, amounts as whole ten-thousandths."""
+    raw = row._mapping
+    values = dict(zip(_FIELDS, json.loads(raw["fields"]), strict=True)) if "fields" in raw else dict(raw)
+    for name in _MONEY:
+        value = values.get(name)
+        values[name] = None if value is None else int((Decimal(str(value)) * SCALE).to_integral_value())
+    return values
 
 
 def _contribution(stream: str, deleted: bool, f: dict[str, Any]) -> tuple[str, str, str, int, int] | None:
@@ -149,7 +159,7 @@ def refresh(
     with store.engine.connect() as conn:
         mark = _watermark(conn, connection)
     since = None if mark is None or not margin else ts(datetime.fromisoformat(mark[0]) - margin)
-    fields = [_extract(store.dialect, name).label(name) for name in _FIELDS]
+    fields = _extracted(store.dialect)
     base = sa.select(r.changed_at, r.stream, r.remote_id, r.deleted, *fields).where(
         r.connection == connection, r.stream.in_(STREAMS)
     )
@@ -201,7 +211,7 @@ def _apply(store: StateStore, connection: str, rows: Sequence[Any]) -> None:
                 d[0] -= 1 if before.open_units > 0 else 0
                 d[1] -= before.open_units
                 d[2] -= before.flow_units
-            now_ = _contribution(row.stream, bool(row.deleted), row._mapping)
+            now_ = _contribution(row.stream, bool(row.deleted), _fields(row))
             if now_ is None:
                 continue
             currency, day, due, open_units, flow_units = now_
