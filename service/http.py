@@ -10,10 +10,11 @@ Routes:
 * ``POST /webhooks/{connector}/{connection}``: the ERP's change notifications, read by the
   connector's receiver (entry-point group ``arbridge.webhooks``, see ``connectors.webhooks``);
   the pull they ask for runs on a worker thread, after the reply.
-* ``/login``, ``/overview``, ``/worklist``, ``/review``, ``/assets/…``: the collections workspace
-  (``service.workspace``), for the users of ``arbridge users``. Beyond loopback it answers only
-  over HTTPS, through a TLS-terminating reverse proxy on this machine (its ``X-Forwarded-Proto``
-  is trusted from 127.0.0.1 only), and its session cookie is ``Secure``.
+* ``/login``, ``/overview``, ``/worklist``, ``/review``, ``/customers``, ``/dunning``, ``/invoices``,
+  ``/assets/…``: the collections workspace (``service.workspace``, ``docs/workspace.md``), for the
+  users of ``arbridge users``; a background thread keeps the overview's sums up to date. Beyond
+  loopback it answers only over HTTPS, through a TLS-terminating reverse proxy on this machine
+  (its ``X-Forwarded-Proto`` is trusted from 127.0.0.1 only), and its session cookie is ``Secure``.
 
 The app is Flask on waitress (``docs/architecture.md``): waitress refuses a body over
 ``server.max_body_bytes`` with 413 before reading it, and hands the app whole bodies only.
