@@ -125,15 +125,6 @@ class AgingReport:
         row = self.amounts.get(currency, {})
         return sum((v for k, v in row.items() if k != CURRENT), Decimal(0))
 
-    def merged(self, other: AgingReport) -> AgingReport:
-        """This report and ``other`` (same buckets) together, currency by currency."""
-        out = AgingReport(self.as_of, self.buckets)
-        for report in (self, other):
-            for currency, row in report.amounts.items():
-                for label, amount in row.items():
-                    out.add(currency, label, amount, report.counts[currency][label])
-        return out
-
 
 def age_invoices(
     invoices: Iterable[Invoice],
