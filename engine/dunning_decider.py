@@ -9,6 +9,7 @@ decided: a dispute, a promise to pay, a dunning block, a credit memo pending aga
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -25,11 +26,32 @@ from mapping.models import (
     Record,
     Stream,
 )
-from rules.dunning import DunningPolicy, HistoryEntry, PlannedAction, load_policy, plan, to_operations
+from rules.dunning import (
+    DunningPolicy,
+    HistoryEntry,
+    PlannedAction,
+    Skip,
+    SkipCode,
+    load_policy,
+    plan,
+    to_operations,
+)
 from store import StateStore
 from store.dunning import DunningCalls
 
-__all__ = ["DunningDecider", "load_dunning_policy", "plan_from_store", "same_status", "store_history"]
+__all__ = [
+    "QUARANTINE_STREAM",
+    "DunningDecider",
+    "load_dunning_policy",
+    "plan_from_store",
+    "same_status",
+    "store_history",
+]
+
+log = logging.getLogger("arbridge.rules")
+
+#: The quarantine's ``stream`` for a customer the planner could not plan (its id is the customer's).
+QUARANTINE_STREAM = "dunning"
 
 
 def same_status(last: dict[str, Any] | None, op: CollectionStatusUpdate) -> bool:
@@ -83,7 +105,12 @@ class DunningDecider:
         store, conn = ctx.store, ctx.connection
         last = store.last_operations(conn, OpType.COLLECTION_STATUS.value)
         day = ctx.as_of.date()
+        failed: set[str] = set()
         for item in plan_from_store(self.policy, store, conn, ctx.as_of):
+            if isinstance(item, Skip) and item.skipped == SkipCode.PLANNING_FAILED:
+                self._set_aside(ctx, item)
+                failed.add(item.customer_id)
+                continue
             if isinstance(item, PlannedAction):
                 # Only the plan is stored now; "reminded" reaches the ERP with the send.
                 record = functools.partial(
@@ -105,6 +132,26 @@ class DunningDecider:
             ]
             if ops:
                 yield DecisionGroup(ops, None)
+        # A customer planned whole this time (its record corrected) leaves quarantine.
+        store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed)
+
+    @staticmethod
+    def _set_aside(ctx: DecisionContext, skip: Skip) -> None:
+        """Report a customer the planner could not plan; nothing is decided for it this cycle."""
+        log.error(
+            "dunning for customer %s set aside: %s",
+            skip.customer_id,
+            skip.reason,
+            extra={"connection": ctx.connection, "run_id": ctx.run_id, "event": "quarantined"},
+        )
+        ctx.store.quarantine_item(
+            ctx.connection,
+            QUARANTINE_STREAM,
+            skip.customer_id,
+            skip.reason,
+            raw={"invoice_ids": list(skip.invoice_ids)},
+            run_id=ctx.run_id,
+        )
 
     def handles(self, op: Operation) -> bool:
         return isinstance(op, CollectionStatusUpdate)

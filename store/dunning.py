@@ -257,13 +257,15 @@ class DunningActions:
             committed_at=None,
         )
 
-    def fail(self, key: str, error: str, expected: Sequence[str] = ("sending",)) -> None:
+    def fail(
+        self, key: str, error: str, expected: Sequence[str] = ("sending",), *, conn: Connection | None = None
+    ) -> None:
         """Refused for good, with the reason (an SMTP server's answer, a template error)."""
-        self._move(key, expected, status="failed", last_error=error[:2000], claimed_by=None)
+        self._move(key, expected, conn=conn, status="failed", last_error=error[:2000], claimed_by=None)
 
-    def in_doubt(self, key: str, error: str) -> None:
+    def in_doubt(self, key: str, error: str, *, conn: Connection | None = None) -> None:
         """An e-mail that may or may not have reached the relay: held for a person."""
-        self._move(key, ["sending"], status="in_doubt", last_error=error[:2000], claimed_by=None)
+        self._move(key, ["sending"], conn=conn, status="in_doubt", last_error=error[:2000], claimed_by=None)
 
     def release(self, key: str, note: str) -> None:
         """A send interrupted where sending again is safe: planned again, right away."""
@@ -279,22 +281,23 @@ class DunningActions:
             detail=note[:2000],
         )
 
-    def cancel(self, key: str, reason: str) -> bool:
+    def cancel(self, key: str, reason: str, *, conn: Connection | None = None) -> bool:
         """Not sent because it no longer holds; the planner may plan it afresh."""
-        return self._move(key, ["planned"], status="cancelled", last_error=reason[:2000])
+        return self._move(key, ["planned"], conn=conn, status="cancelled", last_error=reason[:2000])
 
-    def expire(self, key: str, reason: str) -> bool:
+    def expire(self, key: str, reason: str, *, conn: Connection | None = None) -> bool:
         """Not sent because it is too late now."""
-        return self._move(key, ["planned"], status="expired", last_error=reason[:2000])
+        return self._move(key, ["planned"], conn=conn, status="expired", last_error=reason[:2000])
 
     # -- a person's decisions ----------------------------------------------------------------------
 
-    def resend(self, key: str, note: str) -> bool:
+    def resend(self, key: str, note: str, *, conn: Connection | None = None) -> bool:
         """Send an in-doubt, failed or expired action (again) on the next run."""
         d = t.dunning_actions
         return self._move(
             key,
             ["in_doubt", "failed", "expired"],
+            conn=conn,
             status="planned",
             attempts=0,
             # Due at once, and never expired: a person asked for it.
