@@ -86,6 +86,13 @@ def shot(driver: Any, name: str) -> None:
         driver.save_screenshot(str(Path(folder) / f"{name}.png"))
 
 
+def wait_for(driver: Any, condition: Any) -> None:
+    """Wait until the browser shows the next page (a click returns before it has loaded)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(condition)
+
+
 def log_in(driver: Any, server: OpsServer, name: str, page: str = "/overview") -> None:
     from selenium.webdriver.common.by import By
 
@@ -162,6 +169,7 @@ def test_a_viewer_gets_no_buttons_and_a_forged_post_is_refused_with_403(
         form.submit();
         """
     )
+    wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "h1").text.startswith("403"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "403: Not allowed"
     assert "a viewer may not do this" in browser.find_element(By.ID, "error-message").text
     assert [r["status"] for r in store.match_results("shop")] == ["review"]
@@ -229,7 +237,9 @@ def test_an_admin_finds_a_customer_and_settles_its_reminder_in_doubt(
     log_in(browser, server, "admin", "/customers")
     browser.find_element(By.ID, "q").send_keys("mueller")
     browser.find_element(By.CSS_SELECTOR, "form.search button").click()
+    wait_for(browser, lambda d: "q=mueller" in d.current_url)
     browser.find_element(By.LINK_TEXT, "C3").click()
+    wait_for(browser, lambda d: d.current_url.endswith("/customers/shop/C3"))
     assert browser.find_element(By.CSS_SELECTOR, "td.net").text == "1,802.39"
     assert "level 1 by email: in doubt" in browser.find_element(By.CSS_SELECTOR, "ol.timeline").text
     shot(browser, "customer")
