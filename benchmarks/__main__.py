@@ -24,6 +24,7 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.business_central_calls", [], ["--full"]),
     ("benchmarks.camt_statement", [], ["--mb", "50"]),
     ("benchmarks.dynamics_gp_read", ["--rows", "100000"], []),
+    ("benchmarks.workspace_overview", ["--scale", "0.1"], []),
     ("benchmarks.payment_prediction", [], ["--full"]),
 ]
 

@@ -29,6 +29,7 @@ from cli.review import review_group
 from cli.run import run_command
 from cli.status import status_command
 from cli.sync import sync_command
+from cli.users import users_group
 from engine.logs import setup_logging
 
 __all__ = ["arbridge", "main"]
@@ -97,6 +98,7 @@ for _command in (
     sandbox_group,
     auth_group,
     setup_group,
+    users_group,
 ):
     arbridge.add_command(_command)
 for _command in (preview_command, resend_command, mark_sent_command, call_command):

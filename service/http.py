@@ -10,6 +10,11 @@ Routes:
 * ``POST /webhooks/{connector}/{connection}``: the ERP's change notifications, read by the
   connector's receiver (entry-point group ``arbridge.webhooks``, see ``connectors.webhooks``);
   the pull they ask for runs on a worker thread, after the reply.
+* ``/login``, ``/overview``, ``/worklist``, ``/review``, ``/customers``, ``/dunning``, ``/invoices``,
+  ``/assets/…``: the collections workspace (``service.workspace``, ``docs/workspace.md``), for the
+  users of ``arbridge users``; a background thread keeps the overview's sums up to date. Beyond
+  loopback it answers only over HTTPS, through a TLS-terminating reverse proxy on this machine
+  (its ``X-Forwarded-Proto`` is trusted from 127.0.0.1 only), and its session cookie is ``Secure``.
 
 The app is Flask on waitress (``docs/architecture.md``): waitress refuses a body over
 ``server.max_body_bytes`` with 413 before reading it, and hands the app whole bodies only.
@@ -39,7 +44,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from importlib import metadata
 from typing import Any, Protocol
@@ -51,6 +56,7 @@ from connectors.webhooks import WebhookAnswer, WebhookReceiver, WebhookRequest
 from engine import metrics
 from engine.metrics import StoreReader
 from sandboxes.serving import BackgroundServer
+from store import StateStore
 
 log = logging.getLogger("arbridge.http")
 
@@ -225,6 +231,7 @@ class OpsServer:
         *,
         health: Health,
         on_webhook: WebhookCallback,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         server = deployment.server
         token = server.token.get_secret_value() if server.token is not None else None
@@ -239,6 +246,9 @@ class OpsServer:
         self.health = health
         self._host, self._port = server.host, server.port
         self._store = store
+        self.deployment = deployment
+        self.clock = clock
+        self.workspace: Any = None
         self._on_webhook = on_webhook
         self._connections = {c.name: c for c in deployment.connections}
         enabled = [c.name for c in deployment.connections if getattr(c, "enabled", True)]
@@ -274,16 +284,24 @@ class OpsServer:
             name="arbridge-http",
             max_request_body_size=self.max_body_bytes,
             channel_timeout=_CHANNEL_TIMEOUT_S,
+            # A reverse proxy on this machine says whether the browser's connection was HTTPS.
+            trusted_proxy="127.0.0.1",
+            trusted_proxy_headers={"x-forwarded-proto"},
+            trusted_proxy_count=1,
         ).start()
         worker = threading.Thread(target=self._work, name="arbridge-webhooks", daemon=True)
         self._threads = [worker]
         worker.start()
+        if self.workspace is not None:
+            self.workspace.start_refresher()
         log.info("ops endpoint listening on %s", self.url)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, let the webhook worker finish what it holds, and close the socket."""
         if self._server is None:
             return
+        if self.workspace is not None:
+            self.workspace.stop_refresher(timeout)
         self._server.close()
         try:
             self._jobs.put(None, timeout=timeout)
@@ -410,7 +428,7 @@ def _unauthorized() -> Response:
 
 
 def create_app(ops: OpsServer) -> Flask:
-    """The daemon's WSGI app: probes, metrics, the admin space and ERP webhooks."""
+    """The daemon's WSGI app: probes, metrics, the admin space, ERP webhooks and the workspace."""
     app = Flask("arbridge.service")
 
     @app.after_request
@@ -458,6 +476,17 @@ def create_app(ops: OpsServer) -> Flask:
         out = Response(text, status=int(answer.status), content_type=answer.content_type)
         out.headers.update(answer.headers)
         return out
+
+    if isinstance(ops._store, StateStore):
+        from service.workspace import Workspace, install
+
+        workspace = Workspace(
+            ops._store, ops.deployment, https_only=not is_loopback(ops._host), token=ops.token
+        )
+        if ops.clock is not None:
+            workspace.clock = ops.clock
+        install(app, workspace)
+        ops.workspace = workspace
 
     @app.errorhandler(404)
     def not_found(_error: Exception) -> Response:

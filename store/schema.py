@@ -242,6 +242,76 @@ connections = sa.Table(
 )
 
 
+# The workspace's people (store/users.py): a password is kept only as its argon2 hash.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String(100), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # viewer | collector | clerk | admin
+    sa.Column("password_hash", sa.Text, nullable=False),
+    # Changes with every new password: sessions started before it end.
+    sa.Column("password_set_at", TS, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", TS, nullable=True),
+    sa.Column("last_login_at", TS, nullable=True),
+)
+
+# Settings the workspace keeps for itself, shared by every daemon on the store (the session key).
+workspace_settings = sa.Table(
+    "workspace_settings",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+
+# The overview's sums, kept up to date from the records that changed (store/insights.py): what each
+# invoice, payment and credit memo adds, and those contributions summed per currency and day.
+# Amounts are whole ten-thousandths, so sums are exact on every database.
+insight_facts = sa.Table(
+    "insight_facts",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("remote_id", sa.String(200), primary_key=True),
+    sa.Column("currency", sa.String(8), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),  # issue date, or a payment's date
+    sa.Column("due", sa.String(10), nullable=False),  # due date; '' when none or not an invoice
+    sa.Column("open_units", sa.BigInteger, nullable=False),
+    sa.Column("flow_units", sa.BigInteger, nullable=False),
+    # The invoices behind an aging bucket: open ones by due date.
+    sa.Index("ix_insight_facts_due", "connection", "stream", "currency", "due"),
+)
+
+insight_days = sa.Table(
+    "insight_days",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("currency", sa.String(8), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("due", sa.String(10), primary_key=True),
+    sa.Column("open_count", sa.BigInteger, nullable=False),
+    sa.Column("open_units", sa.BigInteger, nullable=False),
+    sa.Column("flow_units", sa.BigInteger, nullable=False),
+)
+
+
+# Which collector works which customer of the worklist (store/users.py: Assignments).
+worklist_assignments = sa.Table(
+    "worklist_assignments",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("username", sa.String(100), nullable=False),
+    sa.Column("assigned_by", sa.String(100), nullable=False),
+    sa.Column("assigned_at", TS, nullable=False),
+    sa.Index("ix_worklist_assignments_user", "username"),
+)
+
+
 # Tables another component keeps in the same database (the PostgreSQL task queue): not the store's.
 FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
 
