@@ -24,7 +24,9 @@ __all__ = ["demo_command"]
 @click.option("--resume", is_flag=True, help="Re-run against the existing state: an incremental cycle.")
 @click.option(
     "--erp",
-    type=click.Choice(["quickbooks", "sap-s4hana", "sap-business-one", "csv", "dynamics-gp"]),
+    type=click.Choice(
+        ["quickbooks", "sap-s4hana", "sap-business-one", "business-central", "csv", "dynamics-gp"]
+    ),
     default=None,
     help="The local ERP to use (default: QuickBooks Online).",
 )

@@ -2,7 +2,8 @@
 
 BC online takes a bearer token for ``https://api.businesscentral.dynamics.com/.default`` from the
 tenant's Entra ID, obtained with the app registration's secret or certificate; msal caches it
-until it expires. An on-premises server takes a user and its web-service access key (basic).
+until it expires. An on-premises server takes a user and its web-service access key (basic), or,
+when its instance is set to Windows credentials, a Windows account over NTLM (``requests-ntlm``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Any
 import msal
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
+from requests_ntlm import HttpNtlmAuth
 
 from connectors.errors import AuthError, PermanentError, TransientError
 
 SCOPE = "https://api.businesscentral.dynamics.com/.default"
 
-__all__ = ["SCOPE", "EntraAuth", "basic_auth"]
+__all__ = ["SCOPE", "EntraAuth", "basic_auth", "windows_auth"]
 
 
 class EntraAuth(AuthBase):
@@ -97,3 +99,11 @@ class EntraAuth(AuthBase):
 def basic_auth(user: str, key: str) -> HTTPBasicAuth:
     """On-premises: the BC user and its web-service access key."""
     return HTTPBasicAuth(user, key)
+
+
+def windows_auth(user: str, password: str) -> HttpNtlmAuth:
+    """On-premises with Windows credentials: ``DOMAIN\\user`` and its password, over NTLM.
+
+    NTLM authenticates a connection; the session's pooled connections keep it between calls.
+    """
+    return HttpNtlmAuth(user, password)

@@ -14,15 +14,15 @@ Writing
     Collection status, dunning level and next action date: a PATCH with ``If-Match`` of the
     extension's customer or ledger entry, up to 100 per JSON ``$batch``. Payment applications: a
     customer payment journal line per invoice in a dedicated batch (``payment_journal``), with the
-    operation's marker in ``externalDocumentNumber``, then the journal posted through the
-    extension's bound ``post`` action, all in one ``$batch``. See ``README.md``.
+    operation's marker in ``externalDocumentNumber``, up to 100 lines in one ``$batch``, then the
+    journal posted through the extension's bound ``post`` action. See ``README.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -48,7 +48,8 @@ from connectors.base import (
     TransientError,
     WriteResult,
 )
-from connectors.business_central.auth import EntraAuth, basic_auth
+from connectors.business_central.auth import EntraAuth, basic_auth, windows_auth
+from connectors.business_central.webhooks import Subscriptions
 from connectors.http import TlsSession
 from connectors.odata import BatchRequest, BatchResponse, ODataClient, any_of, literal
 from connectors.rest import Backoff, session_for
@@ -56,6 +57,8 @@ from mapping.fieldmap import FieldMap, MappingError
 from mapping.models import (
     CollectionStatus,
     CollectionStatusUpdate,
+    Customer,
+    CustomerStatus,
     DocumentStatus,
     OpType,
     PaymentApplication,
@@ -109,8 +112,11 @@ class BusinessCentralSettings(ConnectorSettings):
             host msal does not know.
         api_host: BC online's API host.
         server_url: the on-premises API root, ``https://bc.example.com:7048/BC/api``.
-        username: the on-premises BC user.
+        on_premises_auth: ``web_service_key`` (basic, the server instance's NavUserPassword
+            credential type) or ``windows`` (NTLM, for an instance set to Windows credentials).
+        username: the on-premises BC user (``DOMAIN\\user`` for Windows authentication).
         web_service_key: that user's web-service access key.
+        password: the Windows account's password (Windows authentication).
         company: the company, by name or id (``arbridge check`` lists them).
         payment_journal: the code of the customer payment journal batch arbridge posts payments
             through; keep it for arbridge alone, since posting posts every line in it.
@@ -118,6 +124,8 @@ class BusinessCentralSettings(ConnectorSettings):
         batch_max: operations per ``$batch`` (BC takes at most 100).
         notification_url: the public URL of this connection's webhook route, to subscribe with.
         client_state: a secret BC echoes in every notification, checked before one is believed.
+        deletion_check_hours: how often an incremental read of customers also lists every
+            customer id to find the deleted ones (0: every read).
         verify_tls, ca_bundle: TLS verification (a private CA's PEM file in ``ca_bundle``).
         timeout: seconds per call (BC online ends a request after 10 minutes).
     """
@@ -133,14 +141,17 @@ class BusinessCentralSettings(ConnectorSettings):
     validate_authority: bool = True
     api_host: str = "https://api.businesscentral.dynamics.com"
     server_url: str | None = None
+    on_premises_auth: Literal["web_service_key", "windows"] = "web_service_key"
     username: str | None = None
     web_service_key: SecretStr | None = None
+    password: SecretStr | None = None
     company: str = Field(min_length=1)
     payment_journal: str = Field(default="ARBRIDGE", min_length=1, max_length=10)
     page_size: int = Field(default=20_000, ge=1, le=20_000)
     batch_max: int = Field(default=100, ge=1, le=100)
     notification_url: str | None = None
     client_state: SecretStr | None = None
+    deletion_check_hours: float = Field(default=24.0, ge=0)
     verify_tls: bool = True
     ca_bundle: str | None = None
     timeout: float = Field(default=600.0, gt=0, le=900)
@@ -154,9 +165,10 @@ class BusinessCentralSettings(ConnectorSettings):
             if missing:
                 raise ValueError(f"BC online needs {', '.join(missing)}")
         else:
-            missing = [n for n in ("server_url", "username", "web_service_key") if not getattr(self, n)]
+            secret = "password" if self.on_premises_auth == "windows" else "web_service_key"
+            missing = [n for n in ("server_url", "username", secret) if not getattr(self, n)]
             if missing:
-                raise ValueError(f"BC on-premises needs {', '.join(missing)}")
+                raise ValueError(f"BC on-premises ({self.on_premises_auth}) needs {', '.join(missing)}")
         return self
 
     @property
@@ -237,6 +249,45 @@ class _Anchor:
         }
 
 
+class _KnownIds:
+    """The ids of a stream BC had when last counted, plus those delivered since (connection state)."""
+
+    def __init__(self, state: Any, stream: Stream) -> None:
+        self.state = state
+        self.key = f"business_central.ids.{stream.value}"
+        try:
+            data = json.loads(state.get(self.key) or "{}")
+        except ValueError:
+            data = {}
+        self.ids: set[str] = set(data.get("ids") or [])
+        self.at: datetime | None = _parse_time(data["at"]) if data.get("at") else None
+        self._fresh: set[str] = set()
+
+    def add(self, ids: Iterable[str]) -> None:
+        self._fresh.update(ids)
+
+    def due(self, now: datetime, every: timedelta) -> bool:
+        return self.at is None or now - self.at >= every
+
+    def checked(self, now: datetime, listed: set[str] | None) -> None:
+        """A count finished at ``now``: ``listed`` is what BC has (None: what was just delivered)."""
+        self.ids = (listed if listed is not None else set()) | self._fresh
+        self._fresh = set()
+        self.at = now
+        self.state.put(self.key, json.dumps({"at": now.isoformat(), "ids": sorted(self.ids)}))
+
+    def save(self) -> None:
+        """Remember the ids delivered since the last count (nothing to write when none is new)."""
+        new = self._fresh - self.ids
+        self._fresh = set()
+        if not new and self.at is not None:
+            return
+        self.ids |= new
+        self.state.put(
+            self.key, json.dumps({"at": self.at.isoformat() if self.at else None, "ids": sorted(self.ids)})
+        )
+
+
 class BusinessCentralConnector(Connector):
     """Microsoft Dynamics 365 Business Central, online (Entra ID) or on-premises (access key)."""
 
@@ -260,8 +311,10 @@ class BusinessCentralConnector(Connector):
         context: ConnectorContext,
         *,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(settings, context)
+        self.clock = clock or (lambda: datetime.now(UTC))
         assert isinstance(settings, BusinessCentralSettings)
         self.bc: BusinessCentralSettings = settings
         self.session = session_for(self)
@@ -282,6 +335,9 @@ class BusinessCentralConnector(Connector):
                 TlsSession(self.session.verify if self.session.verify is not None else True),
                 validate_authority=settings.validate_authority,
             )
+        elif settings.on_premises_auth == "windows":
+            assert settings.username and settings.password
+            self.session.auth = windows_auth(settings.username, settings.password.get_secret_value())
         else:
             assert settings.username and settings.web_service_key
             self.session.auth = basic_auth(settings.username, settings.web_service_key.get_secret_value())
@@ -296,6 +352,9 @@ class BusinessCentralConnector(Connector):
         self.fieldmap = FieldMap.load(MAPPING_FILE, context.mapping_overrides)
         self._company_id: str | None = None
         self._journal_id: str | None = None
+        self._subscribed = False
+        # Whether the payment journal is known to hold no line of a stopped write (see _settle_journal).
+        self._journal_settled = False
 
     def budget_key(self) -> str:
         """BC counts requests per user (the app registration, or the on-premises user) and environment."""
@@ -348,6 +407,7 @@ class BusinessCentralConnector(Connector):
             self.company_id()
             self.client.json("GET", self._path(EXTENSION_ROUTE, "customers"), params={"$top": "1"})
             journal = self.journal_id(required=False)
+            applications = self._has_applications_page()
         except AuthError as exc:
             return CheckResult(
                 False, f"Business Central refused the credentials: {exc.message}", {"kind": "auth"}
@@ -362,7 +422,32 @@ class BusinessCentralConnector(Connector):
             message += (
                 f"; payment journal batch {self.bc.payment_journal!r} is missing (payments cannot be posted)"
             )
+        subscriptions = self.subscriptions()
+        if subscriptions is not None:
+            try:
+                kept = subscriptions.keep()
+                details["webhooks"] = {r.rsplit("/", 1)[-1]: t.isoformat() for r, t in kept.items()}
+                message += f"; webhooks subscribed until {min(kept.values()):%Y-%m-%d %H:%M} UTC"
+            except ConnectorError as exc:
+                message += (
+                    f"; webhooks not subscribed (is {self.bc.notification_url} reachable from BC?): {exc}"
+                )
+        if not applications:
+            message += (
+                "; the arbridge extension has no paymentApplications page (install version 1.1 or later "
+                "to apply existing payments)"
+            )
         return CheckResult(True, message, details)
+
+    def _has_applications_page(self) -> bool:
+        """Whether the installed extension serves ``paymentApplications`` (version 1.1 and later)."""
+        try:
+            self.client.json("GET", self._path(EXTENSION_ROUTE, "paymentApplications"), params={"$top": "1"})
+        except ConnectorError as exc:
+            if exc.erp_code == "BadRequest_ResourceNotFound":
+                return False
+            raise
+        return True
 
     def journal_id(self, *, required: bool = True) -> str | None:
         if self._journal_id:
@@ -385,8 +470,34 @@ class BusinessCentralConnector(Connector):
 
     # -- read -------------------------------------------------------------------------------------
 
+    def subscriptions(self) -> Subscriptions | None:
+        """The connection's webhook subscriptions, when ``notification_url`` and ``client_state`` are set."""
+        if not self.bc.notification_url or self.bc.client_state is None:
+            return None
+        company = self.company_id()
+        return Subscriptions(
+            self.client,
+            self.context.state,
+            self.bc.notification_url,
+            self.bc.client_state.get_secret_value(),
+            [
+                f"api/{STANDARD_ROUTE}/companies({company})/customers",
+                f"api/{EXTENSION_ROUTE}/companies({company})/customerLedgerEntries",
+            ],
+            self.clock,
+        )
+
     def read(self, stream: Stream, cursor: Cursor | None) -> Iterator[Page]:
-        """Pages of ``stream`` changed since ``cursor`` (everything when None); each page's cursor resumes."""
+        """Pages of ``stream`` changed since ``cursor`` (everything when None); each page's cursor resumes.
+
+        The first read of a connector also keeps the webhook subscriptions alive (no call while
+        they are known to live long enough).
+        """
+        if not self._subscribed:
+            self._subscribed = True
+            subscriptions = self.subscriptions()
+            if subscriptions is not None:
+                subscriptions.keep_quietly()
         state = self._cursor_state(cursor)
         anchor = _Anchor(state)
         full = bool(state.get("full")) or anchor.since is None
@@ -401,8 +512,16 @@ class BusinessCentralConnector(Connector):
             conditions.append(f"lastModifiedDateTime ge {anchor.since}")
         params = {"$filter": " and ".join(conditions)} if conditions else {}
         pages = self.client.pages(path, params, page_size=self.bc.page_size, start=state.get("next"))
+        known = _KnownIds(self.context.state, stream) if stream is Stream.CUSTOMERS else None
         try:
-            yield from self._pages(stream, pages, anchor, full)
+            last = None
+            for page in self._pages(stream, pages, anchor, full):
+                if known is not None:
+                    known.add(r.remote_id for r in page.records)
+                last = page
+                yield page
+            if known is not None and last is not None:
+                yield from self._deleted_customers(known, last.cursor, full)
         except BadRecordError as exc:
             if not incremental or state.get("next") or "lastModifiedDateTime" not in exc.message:
                 raise
@@ -411,6 +530,43 @@ class BusinessCentralConnector(Connector):
             params = {"$filter": conditions[0]} if stream is not Stream.CUSTOMERS else {}
             pages = self.client.pages(path, params, page_size=self.bc.page_size)
             yield from self._pages(stream, pages, anchor, True)
+
+    def _deleted_customers(self, known: _KnownIds, cursor: Cursor | None, full: bool) -> Iterator[Page]:
+        """Tombstones for the customers BC no longer has, when a check is due; BC logs no deletions.
+
+        Posted ledger entries are never deleted in BC, so only customers need this. A full read
+        delivered every id there is: it starts the count afresh instead.
+        """
+        now = self.clock()
+        if full:
+            known.checked(now, None)
+            return
+        if not known.due(now, timedelta(hours=self.bc.deletion_check_hours)):
+            known.save()
+            return
+        listed: set[str] = set()
+        calls = 0
+        path = self._path(STANDARD_ROUTE, "customers")
+        for chunk in self.client.pages(path, {"$select": "id"}, page_size=self.bc.page_size):
+            listed.update(str(item["id"]) for item in chunk.items if item.get("id"))
+            calls += chunk.api_calls
+        gone = sorted(known.ids - listed)
+        known.checked(now, listed)
+        if gone:
+            self.context.logger.info("%d customer(s) deleted in Business Central", len(gone))
+        tombstones: list[Record] = [
+            Customer(
+                remote_id=rid,
+                name=f"(deleted {rid})",
+                status=CustomerStatus.INACTIVE,
+                remote_modified_at=now,
+                deleted=True,
+                raw_status="Deleted",
+                raw={"id": rid},
+            )
+            for rid in gone
+        ]
+        yield Page(stream=Stream.CUSTOMERS, records=tombstones, cursor=cursor, api_calls=calls)
 
     def _pages(self, stream: Stream, pages: Iterator[Any], anchor: _Anchor, full: bool) -> Iterator[Page]:
         for chunk in pages:
@@ -524,11 +680,14 @@ class BusinessCentralConnector(Connector):
         results: dict[str, WriteResult] = {}
         statuses: list[OutboundOp] = []
         payments: list[OutboundOp] = []
+        applications: list[OutboundOp] = []
         for out in ops:
-            if out.key in results or any(o.key == out.key for o in (*statuses, *payments)):
+            if out.key in results or any(o.key == out.key for o in (*statuses, *payments, *applications)):
                 continue
             if isinstance(out.op, CollectionStatusUpdate):
                 statuses.append(out)
+            elif isinstance(out.op, PaymentApplication) and out.op.payment_id:
+                applications.append(out)
             elif isinstance(out.op, PaymentApplication):
                 payments.append(out)
             else:
@@ -537,8 +696,10 @@ class BusinessCentralConnector(Connector):
                 )
         for i in range(0, len(statuses), self.bc.batch_max):
             results.update(self._write_statuses(statuses[i : i + self.bc.batch_max]))
-        for i in range(0, len(payments), max(1, self.bc.batch_max // 4)):
-            results.update(self._write_payments(payments[i : i + max(1, self.bc.batch_max // 4)]))
+        for chunk in self._payment_chunks(payments):
+            results.update(self._write_payments(chunk))
+        for chunk in self._payment_chunks(applications):
+            results.update(self._write_applications(chunk))
         return [results[out.key] for out in ops]
 
     def _status_target(self, op: CollectionStatusUpdate) -> str:
@@ -605,16 +766,32 @@ class BusinessCentralConnector(Connector):
 
     # -- payments ---------------------------------------------------------------------------------
 
+    def _payment_chunks(self, payments: list[OutboundOp]) -> Iterator[list[OutboundOp]]:
+        """Payments in groups whose journal lines (one per allocation) fit in one ``$batch``."""
+        chunk: list[OutboundOp] = []
+        lines = 0
+        for out in payments:
+            n = max(1, len(out.op.allocations))  # type: ignore[attr-defined]
+            if chunk and lines + n > self.bc.batch_max:
+                yield chunk
+                chunk, lines = [], 0
+            chunk.append(out)
+            lines += n
+        if chunk:
+            yield chunk
+
     def _write_payments(self, ops: list[OutboundOp]) -> dict[str, WriteResult]:
-        """Journal lines for every allocation, then one post of the journal batch, in one ``$batch``.
+        """Journal lines for every allocation in one ``$batch``, then one post of the journal batch.
 
         Before anything is created, one ``$batch`` of reads finds the invoices' document numbers
-        and what of these operations already reached BC (posted payments, or lines still in the
-        journal, found by their marker): nothing is created twice.
+        and which of these operations BC already posted (found by their marker). Lines a stopped
+        write left in the journal were posted (or withdrawn) before the first payment this
+        connection writes, so a marker not posted is nowhere in BC: nothing is created twice.
         """
         results: dict[str, WriteResult] = {}
         journal = self.journal_id()
         assert journal is not None
+        self._settle_journal(journal)
         markers = {marker_for(o.key): o for o in ops}
         invoice_ids = sorted({a.target_id for o in ops for a in o.op.allocations})  # type: ignore[attr-defined]
         ledger = self.client.url(self._path(EXTENSION_ROUTE, "customerLedgerEntries"))
@@ -630,13 +807,7 @@ class BusinessCentralConnector(Connector):
                 raise error
         entries = {str(e["id"]): e for e in answers["entries"].body.get("value") or []}
         posted = {str(e["externalDocumentNumber"]): e for e in answers["posted"].body.get("value") or []}
-        lines_path = self._path(STANDARD_ROUTE, f"customerPaymentJournals({journal})/customerPayments")
-        unposted = self.client.json(
-            "GET", lines_path, params={"$filter": any_of("externalDocumentNumber", markers)}
-        )
-        waiting: dict[str, list[dict[str, Any]]] = {}
-        for line in unposted.get("value") or []:
-            waiting.setdefault(str(line["externalDocumentNumber"]), []).append(line)
+        lines_path = self._journal_lines_path(journal)
         creates: list[BatchRequest] = []
         owners: dict[str, OutboundOp] = {}
         to_post: list[OutboundOp] = []
@@ -653,19 +824,23 @@ class BusinessCentralConnector(Connector):
             except BadRecordError as exc:
                 results[out.key] = _failed(out, exc)
                 continue
-            have = {str(line.get("appliesToInvoiceNumber")) for line in waiting.get(marker, [])}
             for body in lines:
-                if body["appliesToInvoiceNumber"] in have:
-                    continue
                 rid = f"l{len(creates) + 1}"
                 owners[rid] = out
                 creates.append(BatchRequest(rid, "POST", self.client.url(lines_path), body=body))
             to_post.append(out)
         if not to_post:
             return results
-        created = self.client.batch(creates, path=f"{STANDARD_ROUTE}/$batch") if creates else {}
+        # From here until the journal is posted or emptied, lines of ours may wait in it.
+        self._journal_settled = False
+        created = self.client.batch(creates, path=f"{STANDARD_ROUTE}/$batch")
         failed = {owners[rid].key: a.error() for rid, a in created.items() if not a.ok}
-        posting = self._post_journal(journal) if len(failed) < len(to_post) else None
+        posting: ConnectorError | None = None
+        if failed and not self._withdraw_lines(journal, [marker_for(k) for k in failed]):
+            # The other lines of a refused operation are still there: posting would apply part of it.
+            posting = TransientError("journal lines of a refused payment could not be withdrawn; not posted")
+        elif len(failed) < len(to_post):
+            posting = self._post_journal(journal)
         for out in to_post:
             if out.key in failed:
                 results[out.key] = _failed(out, failed[out.key] or TransientError("journal line refused"))
@@ -674,8 +849,179 @@ class BusinessCentralConnector(Connector):
             else:
                 results[out.key] = _failed(out, posting)
         if posting is not None or failed:
-            self._withdraw_lines(journal, list(markers))
+            self._journal_settled = self._withdraw_lines(journal, list(markers))
+        else:
+            self._journal_settled = True
         return results
+
+    def _journal_lines_path(self, journal: str) -> str:
+        return self._path(STANDARD_ROUTE, f"customerPaymentJournals({journal})/customerPayments")
+
+    def _settle_journal(self, journal: str) -> None:
+        """Post the lines a stopped write left in the journal, once per connection and after a failure.
+
+        Such lines carry the markers of operations that may be sent again: posted now, the look-up
+        finds them posted and nothing is created twice. Lines BC refuses to post are withdrawn (the
+        operations they belong to were not applied and will be sent again).
+        """
+        if self._journal_settled:
+            return
+        waiting = [
+            line
+            for page in self.client.pages(self._journal_lines_path(journal), page_size=self.bc.page_size)
+            for line in page.items
+        ]
+        if waiting:
+            refused = self._post_journal(journal)
+            if refused is not None:
+                self.context.logger.warning(
+                    "lines left in payment journal %s could not be posted; withdrawing them: %s",
+                    self.bc.payment_journal,
+                    refused,
+                )
+                markers = sorted({str(line.get("externalDocumentNumber")) for line in waiting})
+                if not self._withdraw_lines(journal, markers):
+                    raise TransientError(
+                        f"payment journal {self.bc.payment_journal!r} holds lines Business Central "
+                        f"neither posts nor lets arbridge remove: {refused}"
+                    )
+        self._journal_settled = True
+
+    # -- applications of existing payments -------------------------------------------------------
+
+    def _write_applications(self, ops: list[OutboundOp]) -> dict[str, WriteResult]:
+        """Apply existing open payments to invoices through the extension's ``paymentApplications``.
+
+        One row per allocation, keyed by the operation's marker and the allocation's line number
+        (the row's primary key in BC, so a row sent twice is refused, not applied twice). One
+        ``$batch`` of reads finds the entries and the rows already applied; one ``$batch`` sends
+        the rows still missing.
+        """
+        results: dict[str, WriteResult] = {}
+        markers = {marker_for(o.key): o for o in ops}
+        entry_ids = sorted(
+            {str(o.op.payment_id) for o in ops}  # type: ignore[attr-defined]
+            | {a.target_id for o in ops for a in o.op.allocations}  # type: ignore[attr-defined]
+        )
+        ledger = self.client.url(self._path(EXTENSION_ROUTE, "customerLedgerEntries"))
+        applied_url = self.client.url(self._path(EXTENSION_ROUTE, "paymentApplications"))
+        answers = self.client.batch(
+            [
+                BatchRequest("entries", "GET", f"{ledger}?$filter={_q(any_of('id', entry_ids))}"),
+                BatchRequest(
+                    "applied", "GET", f"{applied_url}?$filter={_q(any_of('applicationKey', markers))}"
+                ),
+            ],
+            path=f"{EXTENSION_ROUTE}/$batch",
+        )
+        for answer in answers.values():
+            error = answer.error()
+            if error is not None:
+                raise error
+        entries = {str(e["id"]): e for e in answers["entries"].body.get("value") or []}
+        done: dict[str, set[int]] = {}
+        for row in answers["applied"].body.get("value") or []:
+            done.setdefault(str(row["applicationKey"]), set()).add(int(row["lineNumber"]))
+        creates: list[BatchRequest] = []
+        owners: dict[str, OutboundOp] = {}
+        sent: list[OutboundOp] = []
+        for marker, out in markers.items():
+            op = out.op
+            assert isinstance(op, PaymentApplication)
+            have = done.get(marker, set())
+            if len(have) >= len(op.allocations):
+                results[out.key] = WriteResult(out.key, True, remote_id=op.payment_id, duplicate=True)
+                continue
+            try:
+                rows = self._application_rows(marker, op, entries)
+            except BadRecordError as exc:
+                results[out.key] = _failed(out, exc)
+                continue
+            for row in rows:
+                if row["lineNumber"] in have:
+                    continue
+                rid = f"a{len(creates) + 1}"
+                owners[rid] = out
+                creates.append(BatchRequest(rid, "POST", applied_url, body=row))
+            sent.append(out)
+        if not creates:
+            return results
+        # Rows of one operation are applied together or not at all: an operation with several
+        # rows gets a $batch of its own under snapshot isolation (BC rolls it back whole when a
+        # row is refused); single rows share one $batch, where each stands alone.
+        rows_of: dict[str, list[BatchRequest]] = {}
+        for request in creates:
+            rows_of.setdefault(owners[request.id].key, []).append(request)
+        shared = [r for group in rows_of.values() if len(group) == 1 for r in group]
+        created: dict[str, BatchResponse] = {}
+        if shared:
+            created.update(self.client.batch(shared, path=f"{EXTENSION_ROUTE}/$batch"))
+        for group in rows_of.values():
+            if len(group) > 1:
+                created.update(self.client.batch(group, path=f"{EXTENSION_ROUTE}/$batch", isolation=True))
+        failed: dict[str, ConnectorError] = {}
+        for key, group in rows_of.items():
+            errors = [
+                created[r.id].error() or TransientError("row refused") for r in group if not created[r.id].ok
+            ]
+            # A row BC already holds (its key and line) was applied by an earlier attempt; in an
+            # isolated $batch, though, it rolled the other rows back: look again next time.
+            real = [e for e in errors if e.erp_code != "Internal_EntityWithSameKeyExists"]
+            if real:
+                failed[key] = real[0]
+            elif errors and len(group) > 1:
+                failed[key] = TransientError("application rows rolled back by a row already applied; retry")
+        for out in sent:
+            if out.key in failed:
+                results[out.key] = _failed(out, failed[out.key])
+            else:
+                results[out.key] = WriteResult(out.key, True, remote_id=out.op.payment_id)  # type: ignore[attr-defined]
+        return results
+
+    @staticmethod
+    def _application_rows(
+        marker: str, op: PaymentApplication, entries: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        payment = entries.get(str(op.payment_id))
+        if payment is None or payment.get("documentType") != "Payment":
+            raise BadRecordError(f"payment entry {op.payment_id} does not exist in Business Central")
+        unapplied = -_dec(payment.get("remainingAmount"))
+        total = sum((a.amount for a in op.allocations), Decimal(0))
+        if total > unapplied:
+            raise BadRecordError(
+                f"payment {payment.get('documentNumber')} has {unapplied} unapplied, "
+                f"less than the {total} to apply"
+            )
+        rows = []
+        for n, allocation in enumerate(op.allocations, start=1):
+            if allocation.target_type is not TargetType.INVOICE:
+                raise BadRecordError("an existing payment is applied to invoices only, not to credit memos")
+            entry = entries.get(allocation.target_id)
+            if entry is None or entry.get("documentType") != "Invoice":
+                raise BadRecordError(
+                    f"invoice entry {allocation.target_id} does not exist in Business Central"
+                )
+            if entry.get("customerId") != payment.get("customerId"):
+                raise BadRecordError(
+                    f"invoice {entry.get('documentNumber')} belongs to another customer than "
+                    f"payment {payment.get('documentNumber')}"
+                )
+            if allocation.amount > _dec(entry.get("remainingAmount")):
+                raise BadRecordError(
+                    f"invoice {entry.get('documentNumber')} owes {entry.get('remainingAmount')}, "
+                    f"less than the {allocation.amount} to apply"
+                )
+            rows.append(
+                {
+                    "applicationKey": marker,
+                    "lineNumber": n,
+                    "paymentEntryId": str(op.payment_id),
+                    "invoiceEntryId": allocation.target_id,
+                    "amount": float(allocation.amount),
+                    "postingDate": op.date.isoformat(),
+                }
+            )
+        return rows
 
     def _post_journal(self, journal: str) -> ConnectorError | None:
         """Post the journal batch through the extension's bound action; the error when BC refuses."""
@@ -692,10 +1038,6 @@ class BusinessCentralConnector(Connector):
     def _payment_lines(
         self, out: OutboundOp, op: PaymentApplication, entries: dict[str, dict[str, Any]], journal: str
     ) -> list[dict[str, Any]]:
-        if op.payment_id:
-            raise BadRecordError(
-                "applying an existing Business Central payment is not supported; only new payments"
-            )
         lines = []
         for allocation in op.allocations:
             if allocation.target_type is not TargetType.INVOICE:
@@ -725,14 +1067,19 @@ class BusinessCentralConnector(Connector):
             )
         return lines
 
-    def _withdraw_lines(self, journal: str, markers: list[str]) -> None:
-        """After a refused post, take this batch's lines out of the journal so they block nobody."""
+    def _withdraw_lines(self, journal: str, markers: list[str]) -> bool:
+        """After a refused post, take these markers' lines out of the journal so they block nobody.
+
+        Returns whether the journal holds none of them any more.
+        """
+        wanted = set(markers)
         try:
-            data = self.client.json(
-                "GET",
-                self._path(STANDARD_ROUTE, f"customerPaymentJournals({journal})/customerPayments"),
-                params={"$filter": any_of("externalDocumentNumber", markers)},
-            )
+            lines = [
+                line
+                for page in self.client.pages(self._journal_lines_path(journal), page_size=self.bc.page_size)
+                for line in page.items
+                if str(line.get("externalDocumentNumber")) in wanted
+            ]
             deletes = [
                 BatchRequest(
                     f"d{n}",
@@ -740,20 +1087,26 @@ class BusinessCentralConnector(Connector):
                     self.client.url(self._path(STANDARD_ROUTE, "customerPayments", line["id"])),
                     headers={"If-Match": line.get("@odata.etag") or "*"},
                 )
-                for n, line in enumerate(data.get("value") or [])
+                for n, line in enumerate(lines)
             ]
-            if deletes:
-                self.client.batch(deletes, path=f"{STANDARD_ROUTE}/$batch")
+            gone = True
+            for i in range(0, len(deletes), self.bc.batch_max):
+                answers = self.client.batch(
+                    deletes[i : i + self.bc.batch_max], path=f"{STANDARD_ROUTE}/$batch"
+                )
+                gone = gone and all(a.ok or a.status == 404 for a in answers.values())
+            return gone
         except ConnectorError as exc:
             self.context.logger.warning("journal lines of a refused posting stay in the journal: %s", exc)
+            return False
 
     # -- reconciliation ---------------------------------------------------------------------------
 
     def find_written(self, op: OutboundOp) -> WriteResult | None:
         """Whether ``op`` already reached BC: the values in place, or a posted payment with its marker.
 
-        A payment whose lines wait unposted in the journal has not landed: the next write finds
-        those lines and posts them instead of adding new ones.
+        A payment whose lines wait unposted in the journal has not landed: the next payment write
+        posts such lines first, and then finds the payment posted instead of adding new lines.
         """
         o = op.op
         if isinstance(o, CollectionStatusUpdate):
@@ -766,6 +1119,18 @@ class BusinessCentralConnector(Connector):
                 return WriteResult(
                     op.key, True, remote_id=str(raw.get("id")), version=raw.get("@odata.etag"), duplicate=True
                 )
+            return WriteResult(op.key, False)
+        if isinstance(o, PaymentApplication) and o.payment_id:
+            rows = (
+                self.client.json(
+                    "GET",
+                    self._path(EXTENSION_ROUTE, "paymentApplications"),
+                    params={"$filter": f"applicationKey eq {literal(marker_for(op.key))}"},
+                ).get("value")
+                or []
+            )
+            if len({int(r["lineNumber"]) for r in rows}) >= len(o.allocations):
+                return WriteResult(op.key, True, remote_id=o.payment_id, duplicate=True)
             return WriteResult(op.key, False)
         if isinstance(o, PaymentApplication):
             marker = marker_for(op.key)

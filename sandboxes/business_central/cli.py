@@ -29,16 +29,37 @@ from sandboxes.business_central.server import BusinessCentralSandbox
     show_default=True,
     help="How long changes are collected before webhook notifications go out, e.g. 30s.",
 )
+@click.option(
+    "--windows-user",
+    "windows_users",
+    multiple=True,
+    metavar="DOMAIN\\USER:PASSWORD",
+    help="Also accept this Windows account over NTLM on the on-premises layout (repeatable).",
+)
 def command(
-    port: int, seed: str, invoices: int | None, no_throttle: bool, notification_delay: timedelta
+    port: int,
+    seed: str,
+    invoices: int | None,
+    no_throttle: bool,
+    notification_delay: timedelta,
+    windows_users: tuple[str, ...],
 ) -> None:
     """Serve a Business Central sandbox (BC online and on-premises URL layouts) and print how to connect."""
+    accounts = {}
+    for given in windows_users:
+        name, sep, password = given.partition(":")
+        if not sep or "\\" not in name or not password:
+            raise click.BadParameter(
+                f"{given!r}: expected DOMAIN\\USER:PASSWORD", param_hint="--windows-user"
+            )
+        accounts[name] = password
     sandbox = BusinessCentralSandbox(
         port=port,
         seed=seed,
         invoices=invoices,
         throttle=not no_throttle,
         notification_delay=notification_delay.total_seconds(),
+        windows_users=accounts or None,
     )
     sandbox.start()
     click.echo(f"Business Central sandbox ({seed} seed) at {sandbox.base_url}")
@@ -53,6 +74,8 @@ def command(
     click.echo(f"    API root:         {sandbox.onprem_api_url}")
     click.echo(f"    user:             {sandbox.web_service_user}")
     click.echo(f"    access key:       {sandbox.web_service_key}")
+    for name in accounts:
+        click.echo(f"    Windows (NTLM):   {name} (on_premises_auth: windows)")
     click.echo("Press Ctrl-C to stop.")
     try:
         threading.Event().wait()

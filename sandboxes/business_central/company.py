@@ -50,6 +50,7 @@ class Company:
     credit_memos: dict[str, dict[str, Any]] = field(default_factory=dict)
     journals: dict[str, dict[str, Any]] = field(default_factory=dict)
     journal_lines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    applications: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     listeners: list[Callable[[str, str, str], None]] = field(default_factory=list)
     balances: dict[str, Decimal] = field(default_factory=dict)
@@ -174,6 +175,7 @@ class Company:
         }
         self.stamp(invoice, when=when)
         self.invoices[invoice["id"]] = invoice
+        entry["_invoice"] = invoice["id"]  # the way back, like the entry's Document No.
         return invoice
 
     def draft_invoice(
@@ -406,6 +408,71 @@ class Company:
                 self.notify("salesInvoices", invoice["id"], "updated")
             del self.journal_lines[line["id"]]
         return posted
+
+    def apply_payment(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Apply an open payment entry to an open invoice entry, as the extension's
+        ``paymentApplications`` page does (Apply Entries), and keep the application row.
+
+        The application key and line number are the row's primary key: the same twice is refused.
+        """
+        key, line_no = values.get("applicationKey") or "", int(values.get("lineNumber") or 0)
+        if not key or line_no < 1:
+            raise dialog("Application Key and Line No. must have a value in ARB Payment Application.")
+        if any(a["applicationKey"] == key and a["lineNumber"] == line_no for a in self.applications.values()):
+            raise BcError(
+                409,
+                "Internal_EntityWithSameKeyExists",
+                "The ARB Payment Application already exists. Identification fields and values: "
+                f"Application Key='{key}',Line No.='{line_no}'",
+            )
+        payment = self.get(self.entries, str(values.get("paymentEntryId") or ""), "Cust. Ledger Entry")
+        invoice = self.get(self.entries, str(values.get("invoiceEntryId") or ""), "Cust. Ledger Entry")
+        amount = values.get("amount") or Decimal(0)
+        if payment["documentType"] != "Payment" or not payment["open"]:
+            raise dialog(
+                f"Document Type must be equal to 'Payment' and Open must be equal to 'Yes' in Cust. Ledger "
+                f"Entry: Entry No.={payment['entryNumber']}."
+            )
+        if invoice["documentType"] != "Invoice" or not invoice["open"]:
+            raise dialog(
+                f"Document Type must be equal to 'Invoice' and Open must be equal to 'Yes' in Cust. Ledger "
+                f"Entry: Entry No.={invoice['entryNumber']}."
+            )
+        if invoice["customerId"] != payment["customerId"]:
+            raise dialog(
+                f"The payment {payment['documentNumber']} and the invoice {invoice['documentNumber']} "
+                "belong to different customers."
+            )
+        if amount <= 0 or amount > -payment["remainingAmount"]:
+            raise dialog(
+                f"Amount to Apply must be positive and not more than the payment's Remaining Amount "
+                f"({-payment['remainingAmount']}) in Cust. Ledger Entry: Entry No.={payment['entryNumber']}."
+            )
+        if amount > invoice["remainingAmount"]:
+            raise dialog(
+                f"Amount to Apply ({amount}) must not be larger than the Remaining Amount "
+                f"({invoice['remainingAmount']}) in Cust. Ledger Entry: Entry No.={invoice['entryNumber']}."
+            )
+        row = {
+            "id": new_id(),
+            "applicationKey": key,
+            "lineNumber": line_no,
+            "paymentEntryId": payment["id"],
+            "invoiceEntryId": invoice["id"],
+            "amount": amount,
+            "postingDate": values.get("postingDate") or self.clock().date(),
+        }
+        self.stamp(row)
+        self.applications[row["id"]] = row
+        self.apply(invoice, amount)
+        self.apply(payment, -amount)
+        self.notify("customerLedgerEntries", invoice["id"], "updated")
+        self.notify("customerLedgerEntries", payment["id"], "updated")
+        invoice_doc = self.invoices.get(invoice.get("_invoice") or "")
+        if invoice_doc is not None:
+            self.stamp(invoice_doc)
+            self.notify("salesInvoices", invoice_doc["id"], "updated")
+        return row
 
     def get(self, table: dict[str, dict[str, Any]], key: str, entity: str) -> dict[str, Any]:
         record = table.get(key.lower())

@@ -288,6 +288,11 @@ _EXT_PAYMENT_JOURNAL = _props("""
     lastModifiedDateTime:DateTimeOffset-
 """)
 
+_EXT_PAYMENT_APPLICATION = _props("""
+    id:Guid!- applicationKey:String(35) lineNumber:Int32 paymentEntryId:Guid invoiceEntryId:Guid
+    amount:Decimal postingDate:Date lastModifiedDateTime:DateTimeOffset-
+""")
+
 EXTENSION = Api(
     route="arbridge/collections/v1.0",
     entity_sets={
@@ -297,6 +302,7 @@ EXTENSION = Api(
             EntitySet("customers", "customer", _EXT_CUSTOMER, updatable=True),
             EntitySet("customerLedgerEntries", "customerLedgerEntry", _EXT_LEDGER_ENTRY, updatable=True),
             EntitySet("paymentJournals", "paymentJournal", _EXT_PAYMENT_JOURNAL, actions=("post",)),
+            EntitySet("paymentApplications", "paymentApplication", _EXT_PAYMENT_APPLICATION, insertable=True),
         )
     },
     enums=("genJournalDocumentType", "aRBCollectionStatus"),

@@ -113,6 +113,25 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     return bool({"gt": left > right, "ge": left >= right, "lt": left < right, "le": left <= right}[op])
 
 
+def _folded(text: str) -> str:
+    return text.replace("_x0020_", " ").lower()
+
+
+class _AnyOf:
+    """``name eq 'a' or name eq 'b' or …`` as one set look-up (a connector sends 100 ids at once)."""
+
+    def __init__(self, name: str, values: list[str]) -> None:
+        self.name = name
+        self.values = values
+        self.folded = frozenset(_folded(v) for v in values)
+
+    def __call__(self, record: dict[str, Any]) -> bool:
+        left = record.get(self.name)
+        if isinstance(left, str):
+            return _folded(left) in self.folded
+        return any(_compare("eq", left, v) for v in self.values)
+
+
 class _Parser:
     def __init__(self, text: str, entity_set: EntitySet, refused: frozenset[str]) -> None:
         self.text = text
@@ -142,7 +161,10 @@ class _Parser:
         while self._peek() == "or":
             self._take()
             right = self._and()
-            left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
+            if isinstance(left, _AnyOf) and isinstance(right, _AnyOf) and left.name == right.name:
+                left = _AnyOf(left.name, left.values + right.values)
+            else:
+                left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
         return left
 
     def _and(self) -> Predicate:
@@ -177,6 +199,8 @@ class _Parser:
         if op not in _OPS:
             raise _syntax(self.text, self.pos)
         value = _literal(self._take(), self.entity_set, name)
+        if op == "eq" and isinstance(value, str):
+            return _AnyOf(name, [value])
         return lambda r: _compare(op, r.get(name), value)
 
 

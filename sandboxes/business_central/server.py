@@ -46,6 +46,7 @@ from sandboxes.business_central.errors import (
 from sandboxes.business_central.query import parse_filter
 from sandboxes.business_central.seed import seed_company
 from sandboxes.business_central.webhooks import Webhooks
+from sandboxes.business_central.windows_auth import WindowsAuth
 from sandboxes.serving import BackgroundServer
 from sandboxes.throttle import ConcurrencyCap, SlidingWindow
 
@@ -98,6 +99,8 @@ class BusinessCentralSandbox:
         token_lifetime: seconds an access token is valid.
         public_url: the origin clients reach the sandbox at when it sits behind a proxy (an
             HTTPS front for msal, which takes HTTPS authorities only); links are built on it.
+        windows_users: ``{"DOMAIN\\user": password}``: the on-premises layout then also takes
+            Windows authentication (NTLM), as a server instance set to Windows credentials does.
 
     Attributes:
         requests_log: every request: method, path, status, and for ``$batch`` the inner count.
@@ -122,6 +125,7 @@ class BusinessCentralSandbox:
         unfilterable: dict[str, set[str]] | None = None,
         token_lifetime: float = 3599.0,
         public_url: str | None = None,
+        windows_users: dict[str, str] | None = None,
     ) -> None:
         self.port = port
         self.tenant = tenant
@@ -134,6 +138,7 @@ class BusinessCentralSandbox:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.token_lifetime = token_lifetime
         self.public_url = public_url.rstrip("/") if public_url else None
+        self.windows = WindowsAuth(windows_users) if windows_users else None
         self.company = Company(self.clock)
         seed_company(self.company, seed, invoices)
         self.webhooks = Webhooks(self.clock, delay=notification_delay)
@@ -381,6 +386,9 @@ class BusinessCentralSandbox:
                 and not self._revoked
             ):
                 return user.upper()
+        if not cloud and self.windows is not None and not header.lower().startswith("basic "):
+            connection = (str(request.environ.get("REMOTE_ADDR")), str(request.environ.get("REMOTE_PORT")))
+            return self.windows.user(header, connection)
         raise unauthorized()
 
     # ----------------------------------------------------------------- the API
@@ -423,7 +431,7 @@ class BusinessCentralSandbox:
             status = err.status
             self._log(path, status)
             headers = dict(err.headers)
-            if status == 401:
+            if status == 401 and "WWW-Authenticate" not in headers:
                 headers["WWW-Authenticate"] = (
                     'Bearer authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'
                 )
@@ -525,6 +533,8 @@ class BusinessCentralSandbox:
             return _Table(lambda: c.journal_lines, dict, "Gen. Journal Line")
         if name == "customerLedgerEntries" and api is EXTENSION:
             return _Table(lambda: c.entries, dict, "Cust. Ledger Entry")
+        if name == "paymentApplications" and api is EXTENSION:
+            return _Table(lambda: c.applications, dict, "ARB Payment Application")
         raise not_found(name)
 
     def _entity_request(
@@ -682,6 +692,11 @@ class BusinessCentralSandbox:
         base: str,
         parent: dict[str, Any] | None,
     ) -> _Answer:
+        if entity_set.name == "paymentApplications":
+            row = self.company.apply_payment(wire.parse_body(entity_set, data))
+            location = f"{context.replace('/$metadata#', '/')}({row['id']})"
+            body = {"@odata.context": f"{context}/$entity", **self._render(entity_set, table, row)}
+            return _Answer(201, body, {"Location": location})
         if entity_set.name != "customerPayments":
             raise method_not_allowed("POST", entity_set.name)
         values = wire.parse_body(entity_set, data)
@@ -796,7 +811,16 @@ class BusinessCentralSandbox:
             return copy.deepcopy(
                 {
                     k: getattr(c, k)
-                    for k in ("customers", "entries", "invoices", "credit_memos", "journals", "journal_lines")
+                    for k in (
+                        "customers",
+                        "entries",
+                        "invoices",
+                        "credit_memos",
+                        "journals",
+                        "journal_lines",
+                        "applications",
+                        "balances",
+                    )
                 }
             )
 

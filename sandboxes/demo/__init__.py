@@ -59,6 +59,7 @@ ERP_MODULES = {
     "quickbooks": "sandboxes.demo.quickbooks",
     "sap-s4hana": "sandboxes.demo.sap_s4hana",
     "sap-business-one": "sandboxes.demo.sap_business_one",
+    "business-central": "sandboxes.demo.business_central",
     "csv": "sandboxes.demo.csv_exports",
     "dynamics-gp": "sandboxes.demo.dynamics_gp",
 }

@@ -30,6 +30,7 @@ from mapping import (
     TargetType,
 )
 from store import StateStore
+from tests.engine.bc_kill_decider import RemindAndPayBcInvoices
 from tests.engine.sap_kill_decider import RemindAndPaySapInvoices
 
 EVERY = 50
@@ -80,6 +81,7 @@ class PayEveryThirtiethInvoice:
 
 DECIDERS = {"quickbooks": RemindEveryThirtiethInvoice, "netsuite": PayEveryThirtiethInvoice}
 DECIDERS["sap-s4hana"] = RemindAndPaySapInvoices  # a dunning level and a payment: see its module
+DECIDERS["business_central"] = RemindAndPayBcInvoices  # a collection status and a payment
 
 
 def main(kind: str, connection: str, state_url: str, settings_file: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from connectors.base import ConnectorContext, MemoryKeyValueStore
 from connectors.business_central import BusinessCentralConnector
 from connectors.conformance import ConformanceTarget
@@ -85,6 +87,17 @@ class BusinessCentralTarget(ConformanceTarget):
 
     def make_stale(self, op: Operation) -> None:
         self.sandbox.touch("customerLedgerEntries", op.target_id)
+
+    def throttle(self, retry_after: int) -> int | None:
+        # BC's sliding window, one request per ``retry_after`` seconds, that request already made:
+        # every call from now on gets 429 with Retry-After of about ``retry_after``.
+        self.sandbox.set_throttle(1, window=float(retry_after))
+        requests.get(
+            f"{self.sandbox.onprem_api_url}/v2.0/companies",
+            auth=(self.sandbox.web_service_user, self.sandbox.web_service_key),
+            timeout=10,
+        )
+        return retry_after
 
     def secrets(self) -> list[str]:
         return [KEY]

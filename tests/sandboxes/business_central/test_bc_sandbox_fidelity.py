@@ -117,7 +117,7 @@ def _al_enum_members(text: str) -> tuple[str, ...]:
 def _table_extension_types(files: dict[str, str]) -> dict[str, str]:
     types: dict[str, str] = {}
     for text in files.values():
-        if text.startswith("tableextension"):
+        if text.startswith(("tableextension", "table ")):  # the extension's own tables too
             for name, al_type in re.findall(r'field\(\d+;\s*"([^"]+)";\s*([^)]+?)\)\s*\n', text):
                 types[f'"{name}"'] = al_type.strip()
     return types
@@ -164,7 +164,7 @@ def test_the_sandbox_serves_exactly_the_entity_sets_fields_and_types_the_extensi
         table = re.search(r"SourceTable = (\w+|\"[^\"]+\");", text)
         assert table is not None
         table_name = table.group(1).strip('"')
-        types = {**SYSTEM_TYPES, **BASE_TYPES[table_name], **extension_types}
+        types = {**SYSTEM_TYPES, **BASE_TYPES.get(table_name, {}), **extension_types}
         if table_name == "Cust. Ledger Entry":
             types.update({k.strip('"'): v for k, v in ledger_columns.items()})
         ours = EXTENSION.entity_sets[entity_set.group(1)]

@@ -10,7 +10,10 @@ permissionset 50140 "ARB Collections"
         tabledata "General Ledger Setup" = R,
         tabledata "Gen. Journal Batch" = R,
         tabledata "Gen. Journal Line" = RIMD,
+        tabledata "ARB Payment Application" = RI,
+        table "ARB Payment Application" = X,
         page "ARB Customers API" = X,
         page "ARB Cust. Ledger Entries API" = X,
-        page "ARB Payment Journals API" = X;
+        page "ARB Payment Journals API" = X,
+        page "ARB Payment Applications API" = X;
 }

@@ -1,0 +1,93 @@
+"""The Business Central write-backs of the kill test over HTTP (``http_kill_target``).
+
+Every 50th invoice by document number that still owes 10.00 gets both of BC's writes: a
+collection status with a dunning level (a PATCH with ``If-Match`` of the extension's ledger entry,
+by ``$batch``) and a payment of 10.00 (a customer payment journal line carrying the key's marker
+in ``externalDocumentNumber``, then the journal posted). Every fourth unapplied payment of the
+seed (``PMU…`` by number) is applied for 1.00 to its customer's newest invoice through the
+extension's ``paymentApplications`` (a row keyed by the key's marker): the newest of the
+customer's invoices not due ten days ago, which the seed leaves unpaid. Each choice depends only
+on what the sync cannot change (numbers, customers, due dates), so a decision made again after a
+kill is the same operation with the same key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from decimal import Decimal
+
+from engine import DecisionContext
+from mapping import (
+    Allocation,
+    CollectionStatus,
+    CollectionStatusUpdate,
+    Invoice,
+    Operation,
+    Payment,
+    PaymentApplication,
+    Stream,
+    TargetType,
+)
+
+EVERY = 50
+PAYMENT = Decimal("10.00")
+APPLIED = Decimal("1.00")
+DAY = date(2026, 11, 2)
+
+
+def chosen(invoice: Invoice) -> bool:
+    number = invoice.number or ""
+    return number.isdigit() and int(number) % EVERY == 0 and invoice.open_amount >= PAYMENT
+
+
+class RemindAndPayBcInvoices:
+    name = "remind-and-pay"
+
+    def decide(self, ctx: DecisionContext) -> Iterable[Operation]:
+        newest: dict[str, Invoice] = {}
+        for rec in ctx.store.iter_records(ctx.connection, Stream.INVOICES):
+            assert isinstance(rec, Invoice)
+            held = newest.get(rec.customer_remote_id)
+            unpaid_by_seed = rec.due_date is not None and rec.due_date > date.today() - timedelta(days=9)
+            if unpaid_by_seed and (held is None or str(rec.number) > str(held.number)):
+                newest[rec.customer_remote_id] = rec
+            if not chosen(rec):
+                continue
+            yield CollectionStatusUpdate(
+                target_type=TargetType.INVOICE,
+                target_id=rec.remote_id,
+                collection_status=CollectionStatus.REMINDED,
+                dunning_level=2,
+                decided_on=DAY,
+            )
+            yield PaymentApplication(
+                target_type=TargetType.CUSTOMER,
+                target_id=rec.customer_remote_id,
+                customer_remote_id=rec.customer_remote_id,
+                amount=PAYMENT,
+                currency=rec.currency,
+                date=DAY,
+                reference=f"kill-test {rec.number}",
+                allocations=[
+                    Allocation(target_type=TargetType.INVOICE, target_id=rec.remote_id, amount=PAYMENT)
+                ],
+            )
+        for payment in ctx.store.iter_records(ctx.connection, Stream.PAYMENTS):
+            assert isinstance(payment, Payment)
+            number = str(payment.raw.get("documentNumber") or "")
+            invoice = newest.get(str(payment.customer_remote_id))
+            if not (number.startswith("PMU") and int(number[3:]) % 4 == 0) or invoice is None:
+                continue
+            yield PaymentApplication(
+                target_type=TargetType.PAYMENT,
+                target_id=payment.remote_id,
+                payment_id=payment.remote_id,
+                customer_remote_id=invoice.customer_remote_id,
+                amount=APPLIED,
+                currency=payment.currency,
+                date=DAY,
+                allocations=[
+                    Allocation(target_type=TargetType.INVOICE, target_id=invoice.remote_id, amount=APPLIED)
+                ],
+            )
