@@ -8,9 +8,12 @@ point neither repeats nor loses a decision.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import islice
 from typing import Any, TypeVar
@@ -27,9 +30,13 @@ from mapping.models import (
     Payment,
     Record,
     Stream,
+    record_from_json,
 )
 from mapping.money import check_amount
 from store import StateStore, idempotency_key
+from store.cashapp import CashAppReads
+from store.marks import RuleMarks
+from store.state import now, ts
 
 log = logging.getLogger("arbridge.rules")
 
@@ -53,9 +60,18 @@ class CashAppDecider:
     Sure matches become payment applications; the others wait in the review queue
     (``arbridge review``). Payments a clerk decided are left alone, and what clerks taught the
     matcher (payers' accounts and names) is used for every customer.
+
+    A run matches the payments and statement lines new or changed since the last run, and those
+    still waiting (in review, unmatched, or with an application not yet in the ERP), against the
+    open documents as they stand, kept from run to run. The whole book is read on the first run,
+    when the matching rules changed, and when asked (``full=True`` or the cycle's ``full`` option).
     """
 
     name = "cashapp"
+    rule = "cashapp"
+    # Records stored this long before a run started are read again by the next one: a page whose
+    # transaction committed while the run was reading is never missed.
+    settle = timedelta(minutes=5)
 
     def __init__(
         self,
@@ -63,6 +79,8 @@ class CashAppDecider:
         auto_threshold: float | None,
         review_threshold: float | None,
         statement_inbox: str | None = None,
+        *,
+        full: bool = False,
     ) -> None:
         from rules.cashapp.settings import load_rules
 
@@ -76,6 +94,10 @@ class CashAppDecider:
             rules = rules.model_copy(update={"thresholds": rules.thresholds.model_copy(update=thresholds)})
         self.rules = rules
         self.statement_inbox = statement_inbox
+        self.full = full
+        self.settings_digest = hashlib.sha256(rules.model_dump_json().encode()).hexdigest()
+        # Whether the last run read the whole book (first run, new settings, or asked to).
+        self.read_whole_book = False
 
     def decide(self, ctx: DecisionContext) -> Iterator[DecisionGroup]:
         from pathlib import Path
@@ -88,34 +110,60 @@ class CashAppDecider:
             match_payments,
             payment_from_model,
         )
-        from store.cashapp import CashAppState
+        from store.cashapp import CashAppReads, CashAppState
 
         store, conn = ctx.store, ctx.connection
-        state = CashAppState(store)
+        state, reads, marks = CashAppState(store), CashAppReads(store), RuleMarks(store)
+        # Taken before anything is read: what changes from now on is the next run's to read.
+        started = now()
+        mark = marks.get(conn, self.rule)
+        full = (
+            self.full
+            or getattr(ctx, "full", False)
+            or mark is None
+            or mark.get("settings") != self.settings_digest
+        )
+        self.read_whole_book = full
         if self.statement_inbox:
             StatementInbox(store, conn, Path(self.statement_inbox)).import_new(ctx.run_id)
-        settled = state.decided_by_clerk(conn)
+        if full:
+            candidates: Iterable[Any] = store.iter_records(conn, Stream.PAYMENTS)
+            lines = state.bank_lines(conn)
+            settled = state.decided_by_clerk(conn)
+            applied = settled | {r["payment_id"] for r in store.match_results(conn, status="auto")}
+            invoices, memos = _open_documents_of_book(store, reads, conn)
+        else:
+            assert mark is not None
+            since = ts(datetime.fromisoformat(mark["read_from"]) - self.settle)
+            changed_ids, invoices, memos = _open_documents_since(reads, conn, since)
+            waiting_payments, waiting_lines = reads.waiting(conn)
+            wanted = changed_ids | waiting_payments
+            candidates = (
+                record_from_json(Stream.PAYMENTS.value, json.loads(data))
+                for data in reads.records(conn, Stream.PAYMENTS.value, sorted(wanted))
+            )
+            lines = reads.bank_lines(conn, since, waiting_lines)
+            verdicts = reads.statuses(conn, [*wanted, *(str(x["payment_id"]) for x in lines)])
+            settled = {pid for pid, status in verdicts.items() if status in ("accepted", "rejected")}
+            applied = settled | {pid for pid, status in verdicts.items() if status == "auto"}
         payments: dict[str, Payment | Any] = {
             p.remote_id: p
-            for p in store.iter_records(conn, Stream.PAYMENTS)
+            for p in candidates
             if isinstance(p, Payment) and p.unapplied_amount > Decimal(0) and p.remote_id not in settled
         }
         inputs = [payment_from_model(p) for p in payments.values()]
         # A bank line is decided once: after its application is queued it is the ERP's payment.
-        applied = settled | {r["payment_id"] for r in store.match_results(conn, status="auto")}
-        for data in state.bank_lines(conn):
+        for data in lines:
             if data["payment_id"] not in applied and data["payment_id"] not in payments:
                 line = payment_input_from_json(data)
                 payments[line.payment_id] = line
                 inputs.append(line)
         if not inputs:
+            self._mark(marks, conn, started)
             return
 
         def open_documents() -> Any:
-            return DocumentIndex.from_models(
-                (i for i in store.iter_records(conn, Stream.INVOICES) if isinstance(i, Invoice)),
-                (m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)),
-            )
+            return DocumentIndex.from_models(invoices, memos)
 
         customers = CustomerIndex.from_models(
             with_learned_aliases(
@@ -154,6 +202,11 @@ class CashAppDecider:
         # In batches: one outbox lookup per thousand decisions, never all of them in memory.
         while batch := list(islice(results, 1000)):
             yield from self._settle(store, conn, batch, payments, failed)
+        # Every verdict above is stored: only now may the next run start from here.
+        self._mark(marks, conn, started)
+
+    def _mark(self, marks: Any, conn: str, started: datetime) -> None:
+        marks.put(conn, self.rule, {"settings": self.settings_digest, "read_from": ts(started)})
 
     @staticmethod
     def _settle(
@@ -223,6 +276,66 @@ class CashAppDecider:
         if not isinstance(fresh, Payment) or fresh.deleted or fresh.unapplied_amount <= 0:
             return None
         return op.model_copy(update={"base_version": fresh.version})
+
+
+def _open_documents_of_book(
+    store: StateStore, reads: CashAppReads, conn: str
+) -> tuple[list[Invoice], list[CreditMemo]]:
+    """The open invoices and credit memos read from the whole book, kept for the next runs."""
+    from rules.cashapp.model import document_from_credit_memo, document_from_invoice
+
+    invoices = [
+        i
+        for i in store.iter_records(conn, Stream.INVOICES)
+        if isinstance(i, Invoice) and document_from_invoice(i)
+    ]
+    memos = [
+        m
+        for m in store.iter_records(conn, Stream.CREDIT_MEMOS)
+        if isinstance(m, CreditMemo) and document_from_credit_memo(m)
+    ]
+    opened = [(d.stream.value, d.remote_id, d.model_dump_json()) for d in (*invoices, *memos)]
+    reads.keep_open_documents(conn, opened, (), replace_all=True)
+    return invoices, memos
+
+
+def _open_documents_since(
+    reads: CashAppReads, conn: str, since: str
+) -> tuple[set[str], list[Invoice], list[CreditMemo]]:
+    """The payments changed at or after ``since``, and the open documents once the invoices and
+    credit memos changed since are brought in."""
+    from rules.cashapp.model import document_from_credit_memo, document_from_invoice
+
+    changed = reads.changed(conn, ("payments", "invoices", "credit_memos"), since)
+    payments = {rid for stream, rid, _ in changed if stream == "payments"}
+    opened: list[tuple[str, str, str]] = []
+    closed: list[tuple[str, str]] = []
+    for stream, rid, data in changed:
+        if stream == "payments":
+            continue
+        doc = record_from_json(stream, json.loads(data))
+        is_open = (
+            document_from_invoice(doc) if isinstance(doc, Invoice) else document_from_credit_memo(doc)  # type: ignore[arg-type]
+        )
+        if is_open is not None and not doc.deleted:
+            opened.append((stream, rid, data))
+        else:
+            closed.append((stream, rid))
+    reads.keep_open_documents(conn, opened, closed)
+    invoices = [
+        i
+        for i in (record_from_json("invoices", json.loads(d)) for d in reads.open_documents(conn, "invoices"))
+        if isinstance(i, Invoice)
+    ]
+    memos = [
+        m
+        for m in (
+            record_from_json("credit_memos", json.loads(d))
+            for d in reads.open_documents(conn, "credit_memos")
+        )
+        if isinstance(m, CreditMemo)
+    ]
+    return payments, invoices, memos
 
 
 def each_isolated(

@@ -4,7 +4,7 @@ aliases learned from them, and the bank statements imported with their lines."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -240,3 +240,164 @@ class CashAppState:
                 sa.select(b.c.data).where(b.c.connection == connection, b.c.line_id == line_id)
             ).first()
         return None if row is None else dict(json.loads(row[0]))
+
+
+class CashAppReads:
+    """What the matcher reads when it matches only what changed since its last run.
+
+    The open invoices and credit memos live in ``cashapp_open_documents``, kept up to date from the
+    records each run finds changed, so a run reads the open documents, not the whole book.
+    """
+
+    CHUNK = 500
+    # Payments that still wait for a decision, whatever changed: a clerk's queue, the unmatched, and
+    # those whose payment application has not reached the ERP (or was given up there).
+    WAITING = ("review", "unmatched")
+    UNSENT = ("pending", "sending", "parked", "dropped")
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    def changed(self, connection: str, streams: Sequence[str], since: str) -> list[tuple[str, str, str]]:
+        """``(stream, remote id, record JSON)`` of the records of ``streams`` changed at or after
+        ``since``, deleted ones included."""
+        r = t.records
+        q = sa.select(r.c.stream, r.c.remote_id, r.c.data).where(
+            r.c.connection == connection, r.c.changed_at >= since, r.c.stream.in_(list(streams))
+        )
+        with self.engine.connect() as conn:
+            return [(str(s), str(i), str(d)) for s, i, d in conn.execute(q)]
+
+    def waiting(self, connection: str) -> tuple[set[str], set[str]]:
+        """Payment ids and statement line ids a complete run would decide again though unchanged."""
+        m, o, qt = t.match_results, t.outbox, t.quarantine
+        with self.engine.connect() as conn:
+            verdicts = {
+                str(p)
+                for (p,) in conn.execute(
+                    sa.select(m.c.payment_id).where(
+                        m.c.connection == connection, m.c.status.in_(self.WAITING)
+                    )
+                )
+            }
+            unsent = {
+                str(p)
+                for (p,) in conn.execute(
+                    sa.select(o.c.target_id).where(
+                        o.c.connection == connection,
+                        o.c.op_type == "payment_application",
+                        o.c.target_type == "payment",
+                        o.c.status.in_(self.UNSENT),
+                    )
+                )
+            }
+            set_aside = conn.execute(
+                sa.select(qt.c.stream, qt.c.remote_id).where(
+                    qt.c.connection == connection, qt.c.stream.in_(["payments", "bank_statements"])
+                )
+            ).all()
+        payments = verdicts | unsent | {str(i) for s, i in set_aside if s == "payments" and i}
+        lines = verdicts | {str(i) for s, i in set_aside if s == "bank_statements" and i}
+        return payments, lines
+
+    def records(self, connection: str, stream: str, ids: Sequence[str]) -> list[str]:
+        """The JSON of these records (not deleted), by id in byte order, as a full read sees them."""
+        r = t.records
+        out: list[tuple[str, str]] = []
+        ordered = sorted(set(ids))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ordered), self.CHUNK):
+                rows = conn.execute(
+                    sa.select(r.c.remote_id, r.c.data).where(
+                        r.c.connection == connection,
+                        r.c.stream == stream,
+                        r.c.deleted.is_(False),
+                        r.c.remote_id.in_(ordered[i : i + self.CHUNK]),
+                    )
+                )
+                out.extend((str(a), str(b)) for a, b in rows)
+        return [data for _, data in sorted(out, key=lambda row: row[0].encode())]
+
+    def bank_lines(self, connection: str, since: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Statement lines imported at or after ``since`` and those named, in import order."""
+        b = t.bank_lines
+        named = sorted(set(ids))
+        found: dict[str, tuple[str, str]] = {}
+        with self.engine.connect() as conn:
+            rows = list(
+                conn.execute(
+                    sa.select(b.c.line_id, b.c.imported_at, b.c.data).where(
+                        b.c.connection == connection, b.c.imported_at >= since
+                    )
+                )
+            )
+            for i in range(0, len(named), self.CHUNK):
+                rows += conn.execute(
+                    sa.select(b.c.line_id, b.c.imported_at, b.c.data).where(
+                        b.c.connection == connection, b.c.line_id.in_(named[i : i + self.CHUNK])
+                    )
+                ).all()
+        for line_id, imported_at, data in rows:
+            found[str(line_id)] = (str(imported_at), str(data))
+        ordered = sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]))
+        return [json.loads(data) for _, (_, data) in ordered]
+
+    # -- the open documents ---------------------------------------------------------------------
+
+    def open_documents(self, connection: str, stream: str) -> list[str]:
+        """The JSON of the open documents of ``stream``, in id order as a full read sees them."""
+        d = t.cashapp_open_documents
+        rid: Any = d.c.remote_id.collate("C") if self.store.dialect == "postgresql" else d.c.remote_id
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(d.c.data).where(d.c.connection == connection, d.c.stream == stream).order_by(rid)
+            )
+            return [str(data) for (data,) in rows]
+
+    def keep_open_documents(
+        self,
+        connection: str,
+        opened: Sequence[tuple[str, str, str]],
+        closed: Sequence[tuple[str, str]],
+        *,
+        replace_all: bool = False,
+    ) -> None:
+        """Store the documents now open ``(stream, id, JSON)`` and forget the closed ``(stream, id)``,
+        in one transaction; ``replace_all`` first forgets every document of the connection."""
+        d = t.cashapp_open_documents
+        with self.engine.begin() as conn:
+            if replace_all:
+                conn.execute(sa.delete(d).where(d.c.connection == connection))
+            for stream in {s for s, _ in closed}:
+                ids = [i for s, i in closed if s == stream]
+                for i in range(0, len(ids), self.CHUNK):
+                    conn.execute(
+                        sa.delete(d).where(
+                            d.c.connection == connection,
+                            d.c.stream == stream,
+                            d.c.remote_id.in_(ids[i : i + self.CHUNK]),
+                        )
+                    )
+            rows = [
+                {"connection": connection, "stream": s, "remote_id": i, "data": data} for s, i, data in opened
+            ]
+            for i in range(0, len(rows), 1000):
+                self.store._upsert(
+                    conn, d, rows[i : i + 1000], ["connection", "stream", "remote_id"], ["data"]
+                )
+
+    def statuses(self, connection: str, ids: Iterable[str]) -> dict[str, str]:
+        """The stored verdict's status of each of these payments or statement lines that has one."""
+        m = t.match_results
+        named = sorted(set(ids))
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(named), self.CHUNK):
+                rows = conn.execute(
+                    sa.select(m.c.payment_id, m.c.status).where(
+                        m.c.connection == connection, m.c.payment_id.in_(named[i : i + self.CHUNK])
+                    )
+                )
+                out.update((str(p), str(s)) for p, s in rows)
+        return out
