@@ -5,26 +5,21 @@ decides: the same reminders, the same pauses written to the ERP, day after day."
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
-from connectors.base import Capabilities, ConnectorContext
-from engine import SyncEngine, SyncOptions
 from engine.dunning_decider import DunningDecider
-from mapping import CreditMemo, Customer, Invoice, OpType, Payment, Stream
+from mapping import CreditMemo, Customer, Invoice, Payment, Stream
 from mapping.models import DocumentStatus
 from store import StateStore
 from store import schema as t
 from store.dunning import DunningActions, DunningCalls
-from tests.conftest import PG_ADMIN_URL
-from tests.engine.fakes import FakeConnector, FakeSettings, RecordingERP
+from tests.engine.fakes import RecordingERP
+from tests.engine.incremental_fixtures import cycle
 
 POLICY = """
 version: 1
@@ -46,18 +41,6 @@ policies:
 
 START = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 CUSTOMERS = 24
-
-
-class BookConnector(FakeConnector):
-    """The fake ERP's connector, reading credit memos and payments as well."""
-
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        streams=frozenset({Stream.CUSTOMERS, Stream.INVOICES, Stream.CREDIT_MEMOS, Stream.PAYMENTS}),
-        write_ops=frozenset({OpType.COLLECTION_STATUS}),
-        page_max=4,
-        batch_max=3,
-        sorted_streams=frozenset(),
-    )
 
 
 def book() -> RecordingERP:
@@ -102,37 +85,6 @@ def invoice(erp: RecordingERP, rid: str, customer: str, due: date, amount: str =
     )
 
 
-@pytest.fixture
-def two_stores(store_url: str, tmp_path: Path) -> Iterator[tuple[StateStore, StateStore]]:
-    """Two empty stores on the same database kind: one planned incrementally, one whole each time."""
-    if store_url.startswith("sqlite"):
-        other, drop = f"sqlite:///{tmp_path / 'full.sqlite'}", None
-    else:
-        drop = f"arbridge_test_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{drop}"'))
-        other = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + drop
-    a, b = StateStore.open(store_url), StateStore.open(other)
-    yield a, b
-    a.close()
-    b.close()
-    if drop is not None:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def cycle(store: StateStore, erp: RecordingERP, decider: DunningDecider, as_of: datetime) -> None:
-    BookConnector.erps["book"] = erp
-    connector = BookConnector(
-        FakeSettings(erp="book"), ConnectorContext(connection="acme", state=store.connector_state("acme"))
-    )
-    options = SyncOptions(deciders=[decider], write_back=False, as_of=as_of, sleep=lambda _s: None)
-    report = SyncEngine(store, connector, "acme", options).run_cycle()
-    assert report.status == "ok", report.errors
-
-
 def decided(store: StateStore) -> dict[str, Any]:
     """Everything the dunning rule decided: planned reminders and the statuses queued for the ERP."""
     d, o = t.dunning_actions, t.outbox
@@ -150,11 +102,12 @@ def decided(store: StateStore) -> dict[str, Any]:
 
 
 def test_day_by_day_the_incremental_plan_decides_exactly_what_the_whole_book_plan_decides(
-    two_stores: tuple[StateStore, StateStore], tmp_path: Path
+    store_url: str, other_store_url: str, tmp_path: Path
 ) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
-    inc_store, full_store = two_stores
+    inc_store, full_store = StateStore.open(store_url), StateStore.open(other_store_url)
+    two_stores = (inc_store, full_store)
     incremental = DunningDecider(str(policy))
     incremental.settle = timedelta(0)  # cycles follow each other within a second here
     whole = DunningDecider(str(policy), full=True)
@@ -164,6 +117,9 @@ def test_day_by_day_the_incremental_plan_decides_exactly_what_the_whole_book_pla
     def on_both(change: Any) -> None:
         for erp in erps.values():
             change(erp)
+
+    def run(store: StateStore, erp: RecordingERP, decider: DunningDecider, as_of: datetime) -> None:
+        cycle(store, erp, [decider], as_of)
 
     for day in range(0, 48):
         as_of = START + timedelta(days=day)
@@ -228,12 +184,14 @@ def test_day_by_day_the_incremental_plan_decides_exactly_what_the_whole_book_pla
                     a for a in DunningActions(store).with_status("acme", ["planned"]) if a.channel == "email"
                 ]
                 DunningActions(store).fail(failed[0].key, "550 no such user", expected=("planned",))
-        cycle(inc_store, erps["inc"], incremental, as_of)
-        cycle(full_store, erps["full"], whole, as_of)
+        run(inc_store, erps["inc"], incremental, as_of)
+        run(full_store, erps["full"], whole, as_of)
         replanned[day] = incremental.replanned
         assert decided(inc_store) == decided(full_store), f"day {day}: the two plans differ"
 
     everything = decided(full_store)
+    inc_store.close()
+    full_store.close()
     assert {a[2] for a in everything["actions"]} >= {0, 1, 2, 3}, "the days ran through every level"
     assert any(op for op in everything["ops"]), "pauses reached the outbox"
     # The first cycle plans the book; later ones only what changed or fell due.
