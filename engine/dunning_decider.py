@@ -36,7 +36,7 @@ from rules.dunning.history import summarize_history
 from rules.dunning.planner import CustomerGroup, plan_groups
 from rules.dunning.wake import next_replan_day
 from store import StateStore
-from store.dunning import DunningCalls, DunningPlanReads
+from store.dunning import DunningCalls, DunningPlanReads, planned_keys
 from store.marks import RuleMarks
 from store.state import now, ts
 
@@ -157,8 +157,11 @@ class DunningDecider:
         last: dict[tuple[str, str], dict[str, Any]],
         day: date,
     ) -> Iterator[DecisionGroup]:
+        known = planned_keys(store, [i.key for i in items if isinstance(i, PlannedAction)])
         for item in items:
             if isinstance(item, PlannedAction):
+                if item.key in known:
+                    continue  # planned before: storing it again would change nothing
                 # Only the plan is stored now; "reminded" reaches the ERP with the send.
                 record = functools.partial(
                     store.record_dunning_action,

@@ -232,6 +232,7 @@ class CashAppDecider:
         batch = kept
         keys = {pid: idempotency_key(conn, op) for pid, op in ops.items()}
         statuses = store.outbox_statuses(keys.values())
+        before = CashAppReads(store).verdicts(conn, [result.payment_id for result, _ in batch])
         for result, payment in batch:
             if statuses.get(keys.get(result.payment_id, "")) == "dropped":
                 # The ERP refused this very application and an admin gave it up: deciding it
@@ -266,6 +267,11 @@ class CashAppDecider:
                 result=stored,
             )
             op = ops.get(result.payment_id)
+            if before.get(result.payment_id) == _verdict_row(result, stored) and (
+                op is None or keys[result.payment_id] in statuses
+            ):
+                # Decided this very way before, its application (if any) queued: nothing to store.
+                continue
             yield DecisionGroup([op] if op is not None else [], _on_connection(record))
 
     def handles(self, op: Operation) -> bool:
@@ -276,6 +282,17 @@ class CashAppDecider:
         if not isinstance(fresh, Payment) or fresh.deleted or fresh.unapplied_amount <= 0:
             return None
         return op.model_copy(update={"base_version": fresh.version})
+
+
+def _verdict_row(result: Any, stored: dict[str, Any]) -> tuple[Any, ...]:
+    """A verdict as ``CashAppReads.verdicts`` gives the stored one back."""
+    return (
+        result.status,
+        result.customer_id,
+        result.confidence,
+        result.rule,
+        json.loads(json.dumps(stored, default=str)),
+    )
 
 
 def _open_documents_of_book(

@@ -401,3 +401,19 @@ class CashAppReads:
                 )
                 out.update((str(p), str(s)) for p, s in rows)
         return out
+
+    def verdicts(self, connection: str, ids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+        """The stored verdicts of these payments: ``(status, customer, confidence, rule, result)``."""
+        m = t.match_results
+        named = sorted(set(ids))
+        out: dict[str, tuple[Any, ...]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(named), self.CHUNK):
+                rows = conn.execute(
+                    sa.select(
+                        m.c.payment_id, m.c.status, m.c.customer_id, m.c.confidence, m.c.rule, m.c.result
+                    ).where(m.c.connection == connection, m.c.payment_id.in_(named[i : i + self.CHUNK]))
+                )
+                for pid, status, customer, confidence, rule, result in rows:
+                    out[str(pid)] = (status, customer, confidence, rule, json.loads(result))
+        return out

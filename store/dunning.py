@@ -525,3 +525,15 @@ def _call_line(r: Any) -> dict[str, Any]:
     if r.note:
         line["note"] = r.note
     return line
+
+
+def planned_keys(store: StateStore, keys: Sequence[str]) -> set[str]:
+    """Which of these dunning actions are stored and still stand (not cancelled, not expired)."""
+    if not keys:
+        return set()
+    d = t.dunning_actions
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(d.c.key).where(d.c.key.in_(list(keys)), d.c.status.not_in(["cancelled", "expired"]))
+        )
+        return {str(k) for (k,) in rows}
