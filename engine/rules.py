@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import islice
@@ -96,8 +96,10 @@ class CashAppDecider:
         self.statement_inbox = statement_inbox
         self.full = full
         self.settings_digest = hashlib.sha256(rules.model_dump_json().encode()).hexdigest()
-        # Whether the last run read the whole book (first run, new settings, or asked to).
+        # Whether the last run read the whole book (first run, new settings, or asked to), and
+        # how many payments and lines it matched otherwise.
         self.read_whole_book = False
+        self.rematched: int | None = None
 
     def decide(self, ctx: DecisionContext) -> Iterator[DecisionGroup]:
         from pathlib import Path
@@ -124,6 +126,10 @@ class CashAppDecider:
             or mark.get("settings") != self.settings_digest
         )
         self.read_whole_book = full
+        self.rematched = None
+        day = ctx.as_of.date().isoformat()
+        aliases = reads.aliases_digest(conn)
+        noted = {"settings": self.settings_digest, "day": day, "aliases": aliases}
         if self.statement_inbox:
             StatementInbox(store, conn, Path(self.statement_inbox)).import_new(ctx.run_id)
         if full:
@@ -135,14 +141,35 @@ class CashAppDecider:
         else:
             assert mark is not None
             since = ts(datetime.fromisoformat(mark["read_from"]) - self.settle)
-            changed_ids, invoices, memos = _open_documents_since(reads, conn, since)
-            waiting_payments, waiting_lines = reads.waiting(conn)
-            wanted = changed_ids | waiting_payments
+            changed, invoices, memos = _open_documents_since(reads, conn, since)
+            waiting, set_aside = reads.waiting(conn)
+            new_lines = reads.bank_lines(conn, since, ())
+            # A waiting payment is decided again when what could change its verdict changed: a
+            # document of its customer, or (payer unknown) any document. Everything waits again
+            # on a new day (documents issued today open), after a change of customers or learned
+            # aliases, and when a payment or line of unknown payer arrives (it may take any
+            # customer's documents first).
+            everyone = (
+                mark.get("day") != day
+                or mark.get("aliases") != aliases
+                or changed.customers
+                or None in changed.payers
+                or bool(new_lines)
+            )
+            touched = changed.document_customers | changed.payers
+            wanted = changed.payments | set_aside
+            wanted.update(
+                pid
+                for pid, customer in waiting.items()
+                if everyone or customer in touched or (customer is None and changed.documents)
+            )
+            waiting_lines = {pid for pid in wanted if pid not in changed.payments}
             candidates = (
                 record_from_json(Stream.PAYMENTS.value, json.loads(data))
                 for data in reads.records(conn, Stream.PAYMENTS.value, sorted(wanted))
             )
             lines = reads.bank_lines(conn, since, waiting_lines)
+            self.rematched = len(wanted) + len(new_lines)
             verdicts = reads.statuses(conn, [*wanted, *(str(x["payment_id"]) for x in lines)])
             settled = {pid for pid, status in verdicts.items() if status in ("accepted", "rejected")}
             applied = settled | {pid for pid, status in verdicts.items() if status == "auto"}
@@ -159,7 +186,7 @@ class CashAppDecider:
                 payments[line.payment_id] = line
                 inputs.append(line)
         if not inputs:
-            self._mark(marks, conn, started)
+            self._mark(marks, conn, started, noted)
             return
 
         def open_documents() -> Any:
@@ -203,10 +230,10 @@ class CashAppDecider:
         while batch := list(islice(results, 1000)):
             yield from self._settle(store, conn, batch, payments, failed)
         # Every verdict above is stored: only now may the next run start from here.
-        self._mark(marks, conn, started)
+        self._mark(marks, conn, started, noted)
 
-    def _mark(self, marks: Any, conn: str, started: datetime) -> None:
-        marks.put(conn, self.rule, {"settings": self.settings_digest, "read_from": ts(started)})
+    def _mark(self, marks: Any, conn: str, started: datetime, noted: dict[str, Any]) -> None:
+        marks.put(conn, self.rule, {**noted, "read_from": ts(started)})
 
     @staticmethod
     def _settle(
@@ -316,25 +343,48 @@ def _open_documents_of_book(
     return invoices, memos
 
 
+@dataclass
+class _Changed:
+    """What changed since the matcher's last run, as far as waiting payments care."""
+
+    payments: set[str] = field(default_factory=set)
+    # The customers of the changed payments (None: a payment without one).
+    payers: set[str | None] = field(default_factory=set)
+    documents: bool = False
+    document_customers: set[str | None] = field(default_factory=set)
+    customers: bool = False
+
+
 def _open_documents_since(
     reads: CashAppReads, conn: str, since: str
-) -> tuple[set[str], list[Invoice], list[CreditMemo]]:
-    """The payments changed at or after ``since``, and the open documents once the invoices and
-    credit memos changed since are brought in."""
+) -> tuple[_Changed, list[Invoice], list[CreditMemo]]:
+    """What changed at or after ``since``, and the open documents once the invoices and credit
+    memos changed since are brought in."""
     from rules.cashapp.model import document_from_credit_memo, document_from_invoice
 
-    changed = reads.changed(conn, ("payments", "invoices", "credit_memos"), since)
-    payments = {rid for stream, rid, _ in changed if stream == "payments"}
+    out = _Changed()
     opened: list[tuple[str, str, str]] = []
     closed: list[tuple[str, str]] = []
-    for stream, rid, data in changed:
-        if stream == "payments":
+    for stream, rid, data in reads.changed(
+        conn, ("payments", "invoices", "credit_memos", "customers"), since
+    ):
+        if stream == "customers":
+            out.customers = True
             continue
-        doc = record_from_json(stream, json.loads(data))
-        is_open = (
-            document_from_invoice(doc) if isinstance(doc, Invoice) else document_from_credit_memo(doc)  # type: ignore[arg-type]
-        )
-        if is_open is not None and not doc.deleted:
+        record = record_from_json(stream, json.loads(data))
+        if isinstance(record, Payment):
+            out.payments.add(rid)
+            out.payers.add(record.customer_remote_id)
+            continue
+        out.documents = True
+        out.document_customers.add(getattr(record, "customer_remote_id", None))
+        if isinstance(record, Invoice):
+            is_open = document_from_invoice(record)
+        elif isinstance(record, CreditMemo):
+            is_open = document_from_credit_memo(record)
+        else:
+            is_open = None
+        if is_open is not None and not record.deleted:
             opened.append((stream, rid, data))
         else:
             closed.append((stream, rid))
@@ -352,7 +402,7 @@ def _open_documents_since(
         )
         if isinstance(m, CreditMemo)
     ]
-    return payments, invoices, memos
+    return out, invoices, memos
 
 
 def each_isolated(

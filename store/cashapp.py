@@ -269,37 +269,54 @@ class CashAppReads:
         with self.engine.connect() as conn:
             return [(str(s), str(i), str(d)) for s, i, d in conn.execute(q)]
 
-    def waiting(self, connection: str) -> tuple[set[str], set[str]]:
-        """Payment ids and statement line ids a complete run would decide again though unchanged."""
+    def waiting(self, connection: str) -> tuple[dict[str, str | None], set[str]]:
+        """What a complete run would decide again though unchanged: the waiting payments and
+        statement lines with the customer their verdict names (None: payer unknown), and the
+        payments and lines set aside by an error."""
         m, o, qt = t.match_results, t.outbox, t.quarantine
         with self.engine.connect() as conn:
-            verdicts = {
-                str(p)
-                for (p,) in conn.execute(
-                    sa.select(m.c.payment_id).where(
+            found: dict[str, str | None] = {
+                str(p): (None if c is None else str(c))
+                for p, c in conn.execute(
+                    sa.select(m.c.payment_id, m.c.customer_id).where(
                         m.c.connection == connection, m.c.status.in_(self.WAITING)
                     )
                 )
             }
-            unsent = {
-                str(p)
-                for (p,) in conn.execute(
-                    sa.select(o.c.target_id).where(
-                        o.c.connection == connection,
-                        o.c.op_type == "payment_application",
-                        o.c.target_type == "payment",
-                        o.c.status.in_(self.UNSENT),
+            unsent = sa.select(o.c.target_id).where(
+                o.c.connection == connection,
+                o.c.op_type == "payment_application",
+                o.c.target_type == "payment",
+                o.c.status.in_(self.UNSENT),
+            )
+            found.update(
+                (str(p), None if c is None else str(c))
+                for p, c in conn.execute(
+                    sa.select(m.c.payment_id, m.c.customer_id).where(
+                        m.c.connection == connection, m.c.payment_id.in_(unsent)
+                    )
+                )
+            )
+            set_aside = {
+                str(i)
+                for (i,) in conn.execute(
+                    sa.select(qt.c.remote_id).where(
+                        qt.c.connection == connection,
+                        qt.c.stream.in_(["payments", "bank_statements"]),
+                        qt.c.remote_id.is_not(None),
                     )
                 )
             }
-            set_aside = conn.execute(
-                sa.select(qt.c.stream, qt.c.remote_id).where(
-                    qt.c.connection == connection, qt.c.stream.in_(["payments", "bank_statements"])
-                )
-            ).all()
-        payments = verdicts | unsent | {str(i) for s, i in set_aside if s == "payments" and i}
-        lines = verdicts | {str(i) for s, i in set_aside if s == "bank_statements" and i}
-        return payments, lines
+        return found, set_aside
+
+    def aliases_digest(self, connection: str) -> str:
+        """Changes whenever a clerk teaches or a person forgets an alias of the connection."""
+        a = t.learned_aliases
+        with self.engine.connect() as conn:
+            count, latest = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(a.c.learned_at)).where(a.c.connection == connection)
+            ).one()
+        return f"{count}/{latest}"
 
     def records(self, connection: str, stream: str, ids: Sequence[str]) -> list[str]:
         """The JSON of these records (not deleted), by id in byte order, as a full read sees them."""

@@ -89,6 +89,7 @@ def test_cycle_after_cycle_matching_what_changed_decides_what_matching_the_whole
     whole = CashAppDecider(None, None, None, full=True)
     erps = {"inc": book(), "full": book()}
     read_whole_book: list[bool] = []
+    rematched: list[int | None] = []
 
     def on_both(change: Any) -> None:
         for erp in erps.values():
@@ -137,14 +138,18 @@ def test_cycle_after_cycle_matching_what_changed_decides_what_matching_the_whole
                     unapplied_amount=Decimal("159.00"),
                 )
             )
-        as_of = START + timedelta(days=n)
+        as_of = START + timedelta(hours=3 * n)  # the day changes between the fifth and sixth cycle
         cycle(inc_store, erps["inc"], [incremental], as_of)
         cycle(full_store, erps["full"], [whole], as_of)
         read_whole_book.append(incremental.read_whole_book)
+        rematched.append(incremental.rematched)
         assert decided(inc_store) == decided(full_store), f"cycle {n}: the two runs differ"
 
     verdicts = {v[0]: v[1] for v in decided(full_store)["verdicts"]}
     assert verdicts["P0"] == "auto" and verdicts["P3"] == "auto" and verdicts["P1"] == "auto", verdicts
     assert read_whole_book == [True] + [False] * 6
+    # The same day, an invoice of one customer changed and one payment came: P1, still waiting
+    # for another customer, was not matched again; the next day, everything waiting was.
+    assert rematched[3] == 1 and rematched[5] is not None and rematched[5] > 1, rematched
     inc_store.close()
     full_store.close()
