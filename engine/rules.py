@@ -141,7 +141,7 @@ class CashAppDecider:
         else:
             assert mark is not None
             since = ts(datetime.fromisoformat(mark["read_from"]) - self.settle)
-            changed, invoices, memos = _open_documents_since(reads, conn, since)
+            changed = _open_documents_since(reads, conn, since)
             waiting, set_aside = reads.waiting(conn)
             new_lines = reads.bank_lines(conn, since, ())
             # A waiting payment is decided again when what could change its verdict changed: a
@@ -189,14 +189,28 @@ class CashAppDecider:
             self._mark(marks, conn, started, noted)
             return
 
+        if not full:
+            # A payment that names its customer is matched against that customer's documents
+            # only (rules.cashapp.matcher): when all do, only theirs are read.
+            payers = {item.customer_id for item in inputs}
+            only = None if None in payers or "" in payers else {str(p) for p in payers}
+            invoices, memos = _kept_open_documents(reads, conn, only)
+            known: Iterable[Any] = (
+                store.iter_records(conn, Stream.CUSTOMERS)
+                if only is None
+                else (
+                    record_from_json(Stream.CUSTOMERS.value, json.loads(data))
+                    for data in reads.records(conn, Stream.CUSTOMERS.value, sorted(only))
+                )
+            )
+        else:
+            known = store.iter_records(conn, Stream.CUSTOMERS)
+
         def open_documents() -> Any:
             return DocumentIndex.from_models(invoices, memos)
 
         customers = CustomerIndex.from_models(
-            with_learned_aliases(
-                [c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer)],
-                state.learned(conn),
-            )
+            with_learned_aliases([c for c in known if isinstance(c, Customer)], state.learned(conn))
         )
 
         def failed(payment: Any, exc: Exception) -> None:
@@ -338,7 +352,9 @@ def _open_documents_of_book(
         for m in store.iter_records(conn, Stream.CREDIT_MEMOS)
         if isinstance(m, CreditMemo) and document_from_credit_memo(m)
     ]
-    opened = [(d.stream.value, d.remote_id, d.model_dump_json()) for d in (*invoices, *memos)]
+    opened = [
+        (d.stream.value, d.remote_id, d.customer_remote_id, d.model_dump_json()) for d in (*invoices, *memos)
+    ]
     reads.keep_open_documents(conn, opened, (), replace_all=True)
     return invoices, memos
 
@@ -355,15 +371,12 @@ class _Changed:
     customers: bool = False
 
 
-def _open_documents_since(
-    reads: CashAppReads, conn: str, since: str
-) -> tuple[_Changed, list[Invoice], list[CreditMemo]]:
-    """What changed at or after ``since``, and the open documents once the invoices and credit
-    memos changed since are brought in."""
+def _open_documents_since(reads: CashAppReads, conn: str, since: str) -> _Changed:
+    """What changed at or after ``since``; the kept open documents are brought up to date with it."""
     from rules.cashapp.model import document_from_credit_memo, document_from_invoice
 
     out = _Changed()
-    opened: list[tuple[str, str, str]] = []
+    opened: list[tuple[str, str, str | None, str]] = []
     closed: list[tuple[str, str]] = []
     for stream, rid, data in reads.changed(
         conn, ("payments", "invoices", "credit_memos", "customers"), since
@@ -385,24 +398,34 @@ def _open_documents_since(
         else:
             is_open = None
         if is_open is not None and not record.deleted:
-            opened.append((stream, rid, data))
+            opened.append((stream, rid, getattr(record, "customer_remote_id", None), data))
         else:
             closed.append((stream, rid))
     reads.keep_open_documents(conn, opened, closed)
+    return out
+
+
+def _kept_open_documents(
+    reads: CashAppReads, conn: str, customers: set[str] | None
+) -> tuple[list[Invoice], list[CreditMemo]]:
+    """The open documents kept from run to run: of these customers, or all."""
     invoices = [
         i
-        for i in (record_from_json("invoices", json.loads(d)) for d in reads.open_documents(conn, "invoices"))
+        for i in (
+            record_from_json("invoices", json.loads(d))
+            for d in reads.open_documents(conn, "invoices", customers)
+        )
         if isinstance(i, Invoice)
     ]
     memos = [
         m
         for m in (
             record_from_json("credit_memos", json.loads(d))
-            for d in reads.open_documents(conn, "credit_memos")
+            for d in reads.open_documents(conn, "credit_memos", customers)
         )
         if isinstance(m, CreditMemo)
     ]
-    return out, invoices, memos
+    return invoices, memos
 
 
 def each_isolated(

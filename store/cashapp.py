@@ -362,26 +362,34 @@ class CashAppReads:
 
     # -- the open documents ---------------------------------------------------------------------
 
-    def open_documents(self, connection: str, stream: str) -> list[str]:
-        """The JSON of the open documents of ``stream``, in id order as a full read sees them."""
+    def open_documents(
+        self, connection: str, stream: str, customers: Iterable[str] | None = None
+    ) -> list[str]:
+        """The JSON of the open documents of ``stream`` (of these customers, or all), in id order as a
+        full read sees them."""
         d = t.cashapp_open_documents
         rid: Any = d.c.remote_id.collate("C") if self.store.dialect == "postgresql" else d.c.remote_id
+        q = sa.select(d.c.remote_id, d.c.data).where(d.c.connection == connection, d.c.stream == stream)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(d.c.data).where(d.c.connection == connection, d.c.stream == stream).order_by(rid)
-            )
-            return [str(data) for (data,) in rows]
+            if customers is None:
+                return [str(data) for _, data in conn.execute(q.order_by(rid))]
+            named = sorted(set(customers))
+            found: list[tuple[str, str]] = []
+            for i in range(0, len(named), self.CHUNK):
+                rows = conn.execute(q.where(d.c.customer_remote_id.in_(named[i : i + self.CHUNK])))
+                found.extend((str(a), str(b)) for a, b in rows)
+        return [data for _, data in sorted(found, key=lambda row: row[0].encode())]
 
     def keep_open_documents(
         self,
         connection: str,
-        opened: Sequence[tuple[str, str, str]],
+        opened: Sequence[tuple[str, str, str | None, str]],
         closed: Sequence[tuple[str, str]],
         *,
         replace_all: bool = False,
     ) -> None:
-        """Store the documents now open ``(stream, id, JSON)`` and forget the closed ``(stream, id)``,
-        in one transaction; ``replace_all`` first forgets every document of the connection."""
+        """Store the documents now open ``(stream, id, customer, JSON)`` and forget the closed
+        ``(stream, id)``, in one transaction; ``replace_all`` first forgets all of the connection's."""
         d = t.cashapp_open_documents
         with self.engine.begin() as conn:
             if replace_all:
@@ -397,11 +405,16 @@ class CashAppReads:
                         )
                     )
             rows = [
-                {"connection": connection, "stream": s, "remote_id": i, "data": data} for s, i, data in opened
+                {"connection": connection, "stream": s, "remote_id": i, "customer_remote_id": c, "data": data}
+                for s, i, c, data in opened
             ]
             for i in range(0, len(rows), 1000):
                 self.store._upsert(
-                    conn, d, rows[i : i + 1000], ["connection", "stream", "remote_id"], ["data"]
+                    conn,
+                    d,
+                    rows[i : i + 1000],
+                    ["connection", "stream", "remote_id"],
+                    ["customer_remote_id", "data"],
                 )
 
     def statuses(self, connection: str, ids: Iterable[str]) -> dict[str, str]:

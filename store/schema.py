@@ -214,7 +214,9 @@ cashapp_open_documents = sa.Table(
     sa.Column("connection", sa.String(100), primary_key=True),
     sa.Column("stream", sa.String(32), primary_key=True),
     sa.Column("remote_id", sa.String(200), primary_key=True),
+    sa.Column("customer_remote_id", sa.String(200), nullable=True),
     sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_cashapp_open_documents_customer", "connection", "customer_remote_id"),
 )
 
 match_results = sa.Table(

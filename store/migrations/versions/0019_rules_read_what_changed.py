@@ -46,12 +46,17 @@ def upgrade() -> None:
         sa.Column("connection", sa.String(100), nullable=False),
         sa.Column("stream", sa.String(32), nullable=False),
         sa.Column("remote_id", sa.String(200), nullable=False),
+        sa.Column("customer_remote_id", sa.String(200), nullable=True),
         sa.Column("data", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("connection", "stream", "remote_id", name="pk_cashapp_open_documents"),
+    )
+    op.create_index(
+        "ix_cashapp_open_documents_customer", "cashapp_open_documents", ["connection", "customer_remote_id"]
     )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cashapp_open_documents_customer", table_name="cashapp_open_documents")
     op.drop_table("cashapp_open_documents")
     op.drop_table("rule_marks")
     op.drop_index("ix_dunning_wake_wake_on", table_name="dunning_wake")
