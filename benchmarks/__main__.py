@@ -21,9 +21,11 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.netsuite_calls", [], ["--full"]),
     ("benchmarks.sap_s4hana_calls", [], ["--full"]),
     ("benchmarks.sap_business_one_calls", [], ["--full"]),
+    ("benchmarks.sap_business_one_read", [], ["--invoices", "200000", "--no-service-layer"]),
     ("benchmarks.business_central_calls", [], ["--full"]),
     ("benchmarks.camt_statement", [], ["--mb", "50"]),
     ("benchmarks.dynamics_gp_read", ["--rows", "100000"], []),
+    ("benchmarks.payment_prediction", [], ["--full"]),
 ]
 
 

@@ -76,7 +76,9 @@ def main() -> int:
                 n += len(page.records)
                 open_invoices += [r for r in page.records if isinstance(r, Invoice) and r.open_amount > 0]
             read += n
-            minimum += max(1, math.ceil(n / args.page_size))
+            pages = max(1, math.ceil(n / args.page_size))
+            # A customer's address is on its business partner: one more read per page of customers.
+            minimum += 2 * pages if stream is Stream.CUSTOMERS else pages
         minimum += 1  # the open partial payments an invoice read needs for open amounts
         fixed = 2  # $metadata of the two services
         calls = sap.calls() - before

@@ -2,10 +2,13 @@
 
 Every subcommand that works on a deployment loads and validates the configuration, opens the state
 store and hands the work to the engine, the rules or a sandbox. Exit codes: 0 success, 1 a sync or
-a check failed, 2 the configuration (or the command line) is invalid.
+a check failed, 2 the configuration (or the command line) is invalid, 75 the state store stayed
+busy (locked by another process) beyond its busy timeout: try again.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -15,11 +18,13 @@ from cli.connectors import connectors_command
 from cli.demo import demo_command
 from cli.dunning import call_command, mark_sent_command, preview_command, resend_command, worklist_command
 from cli.dunning_files import dunning_group
+from cli.forecast import forecast_command
 from cli.match import match_command
 from cli.new_connector import new_connector_command
-from cli.options import version
+from cli.options import StoreBusyExit, is_store_busy, version
 from cli.outbox import outbox_group
 from cli.plugins import auth_group, register_plugins, sandbox_group, setup_group
+from cli.predict import predict_command
 from cli.review import review_group
 from cli.run import run_command
 from cli.status import status_command
@@ -29,7 +34,27 @@ from engine.logs import setup_logging
 __all__ = ["arbridge", "main"]
 
 
-@click.group("arbridge", context_settings={"help_option_names": ["-h", "--help"]})
+class _Arbridge(click.Group):
+    """The command group; a store another process keeps locked ends any command with one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if is_store_busy(exc):
+                raise StoreBusyExit(_busy_message(exc)) from None
+            raise
+
+
+def _busy_message(exc: BaseException) -> str:
+    from store import StoreBusyError
+
+    if isinstance(exc, StoreBusyError):
+        return str(exc)
+    return "the state store is locked by another arbridge process; try again"
+
+
+@click.group("arbridge", cls=_Arbridge, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version(), "--version", prog_name="arbridge")
 @click.option(
     "--log-level",
@@ -65,6 +90,8 @@ for _command in (
     demo_command,
     outbox_group,
     match_command,
+    predict_command,
+    forecast_command,
     dunning_group,
     worklist_command,
     sandbox_group,

@@ -68,19 +68,22 @@ def _check_one(conn: Any, store: StateStore, config_path: str) -> bool:
     if result.ok:
         resumed = ""
         if store.connection_health(conn.name).get("needs_reauth"):
-            store.clear_needs_reauth(conn.name)
-            store.audit("reauthorized", connection=conn.name, detail={"by": "arbridge check"})
+            with store.transaction() as tx:
+                store.clear_needs_reauth(conn.name, conn=tx)
+                store.audit("reauthorized", connection=conn.name, detail={"by": "arbridge check"}, conn=tx)
             resumed = " (the ERP accepts the credentials again: syncing resumes)"
         click.echo(f"ok   {conn.name}: {result.message}{resumed}")
         return True
     click.echo(f"FAIL {conn.name}: {result.message}")
     if (result.details or {}).get("kind") == "auth":
-        if store.set_needs_reauth(conn.name, result.message):
-            store.audit(
-                "needs_reauth",
-                connection=conn.name,
-                detail={"reason": result.message, "by": "arbridge check"},
-            )
+        with store.transaction() as tx:
+            if store.set_needs_reauth(conn.name, result.message, conn=tx):
+                store.audit(
+                    "needs_reauth",
+                    connection=conn.name,
+                    detail={"reason": result.message, "by": "arbridge check"},
+                    conn=tx,
+                )
         click.echo(f"     {fix_credentials_hint(conn, config_path)}")
     return False
 

@@ -289,25 +289,33 @@ def _decide(config_path: str, key: str, note: str, resend: bool) -> None:
             )
         who = getpass.getuser()
         text = f"{'resend' if resend else 'marked as sent'} by {who}" + (f": {note}" if note else "")
+
+        def audited(moved: bool, conn: Any) -> bool:
+            # The decision and its audit entry are one transaction: a kill keeps both or neither.
+            if moved:
+                store.audit(
+                    "dunning_resend" if resend else "dunning_marked_sent",
+                    connection=row.connection,
+                    subject=f"customer/{row.customer_id}",
+                    detail={"key": row.key, "was": row.status, "by": who, "note": note},
+                    conn=conn,
+                )
+            return moved
+
         if resend:
-            moved = book.resend(row.key, text)
+            with store.transaction() as conn:
+                moved = audited(book.resend(row.key, text, conn=conn), conn)
         else:
             # It reached the customer: its invoices' statuses go to the ERP with the mark.
             moved = commit_sent(
                 store,
                 row.connection,
                 action_from_json(row.payload),
-                lambda conn: book.mark_sent(row.key, text, conn=conn),
+                lambda conn: audited(book.mark_sent(row.key, text, conn=conn), conn),
                 decided_on=datetime.now(UTC).date(),
             )
         if not moved:
             raise click.ClickException(f"{row.key} changed meanwhile; run the command again")
-        store.audit(
-            "dunning_resend" if resend else "dunning_marked_sent",
-            connection=row.connection,
-            subject=f"customer/{row.customer_id}",
-            detail={"key": row.key, "was": row.status, "by": who, "note": note},
-        )
     finally:
         store.close()
     if resend:
@@ -600,6 +608,12 @@ def _fx(deployment: Any, rates_path: str | None, currency: str | None) -> FxRate
     help="Rank every customer in this currency (ISO 4217); "
     "default: rules.dunning.worklist.reporting_currency.",
 )
+@click.option(
+    "--predict-late",
+    is_flag=True,
+    help="Rank payment behaviour by the predicted chance of paying more than 60 days late, learned "
+    "from the store's paid invoices, instead of the average days late.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def worklist_command(
     config_path: str,
@@ -608,6 +622,7 @@ def worklist_command(
     top: int,
     rates_path: str | None,
     currency: str | None,
+    predict_late: bool,
     as_json: bool,
 ) -> None:
     """Customers to call first: ranked by amount at risk, days overdue and payment behaviour, explained.
@@ -628,7 +643,13 @@ def worklist_command(
     try:
         result = {
             conn.name: worklist_from_store(
-                store, conn.name, as_of, top=top, default_time_zone=default_zone, fx_rates=fx
+                store,
+                conn.name,
+                as_of,
+                top=top,
+                default_time_zone=default_zone,
+                fx_rates=fx,
+                predict_late=predict_late,
             )
             for conn in _connections(deployment, names)
         }

@@ -28,12 +28,15 @@ __all__ = [
     "CONFIG_ENV",
     "CONFIG_OPTION",
     "DURATION",
+    "EXIT_STORE_BUSY",
     "AsOf",
     "BadInputError",
     "Duration",
+    "StoreBusyExit",
     "as_of_option",
     "config_option",
     "connection_option",
+    "is_store_busy",
     "load_deployment",
     "logging_from",
     "open_store",
@@ -70,6 +73,31 @@ class BadInputError(click.ClickException):
 
     def format_message(self) -> str:
         return self.message
+
+
+#: The exit code of a command that found the state store busy beyond the busy timeout (sysexits'
+#: EX_TEMPFAIL): nothing is wrong with the input or the ERP; the same command later will work.
+EXIT_STORE_BUSY = 75
+
+
+class StoreBusyExit(click.ClickException):
+    """The state store stayed locked by another process: one line on stderr, exit 75."""
+
+    exit_code = EXIT_STORE_BUSY
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"arbridge: {self.format_message()}", err=True)
+
+
+def is_store_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is the store being locked by another process (however it surfaced)."""
+    from store import StoreBusyError
+
+    if isinstance(exc, StoreBusyError):
+        return True
+    # SQLite can also answer "database is locked" where no statement runs (opening a connection).
+    text = str(getattr(exc, "orig", None) or exc)
+    return type(exc).__name__ == "OperationalError" and "database is locked" in text
 
 
 class Duration(click.ParamType):
@@ -176,6 +204,8 @@ def open_store(deployment: Any) -> Any:
     try:
         return open_the_store(deployment)
     except (SQLAlchemyError, StoreError, OSError) as exc:
+        if is_store_busy(exc):
+            raise  # the command line's own answer: one line and exit 75 (``StoreBusyExit``)
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         reason = reason.split(" (Background on this error")[0][:300]
         click.echo(

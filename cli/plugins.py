@@ -98,10 +98,14 @@ def _on_a_deployment(command: click.Command, group: str) -> click.Command:
         if group == "auth":
             for name in dict.fromkeys(touched):
                 if store.connection_health(name).get("needs_reauth"):
-                    store.clear_needs_reauth(name)
-                    store.audit(
-                        "reauthorized", connection=name, detail={"by": f"arbridge auth {command.name}"}
-                    )
+                    with store.transaction() as tx:
+                        store.clear_needs_reauth(name, conn=tx)
+                        store.audit(
+                            "reauthorized",
+                            connection=name,
+                            detail={"by": f"arbridge auth {command.name}"},
+                            conn=tx,
+                        )
         return result
 
     # A copy: the plugin's own command object stays as its package defined it.

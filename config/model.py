@@ -509,6 +509,14 @@ class ConnectionConfig(_Model):
         description="Overrides merged over the connector's default mapping.yaml (custom fields, value maps).",
     )
     write_back: WriteBackConfig = Field(default_factory=_unset)
+    budget_share: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="The fraction of the ERP account's request budget (requests per minute, "
+        "requests in flight) this process may spend: 1 when it is the only one using the account, "
+        "e.g. 0.5 each when two processes (or another integration) draw on it at the same time.",
+    )
 
     _validated_settings: ConnectorSettings | None = PrivateAttr(default=None)
 

@@ -11,6 +11,7 @@ A limiter lives in one process. Several processes share an account's budget in t
 the task-queue workers a connection's cycle runs in one worker at a time, so one connection
 never spends its budget from two processes at once; and where several processes (or other
 integrations) do draw on one account at the same time, each is given a fraction of it with
+the connection's ``budget_share`` in the configuration, which reaches the connector as
 ``ConnectorContext.budget_share`` (two processes: 0.5 each), so their sum stays under the ERP's
 limit.
 """

@@ -5,6 +5,10 @@ idempotency rules as the matcher's own decisions, so the connector writes it to 
 once on its next cycle. Every verdict is in the audit log. An accepted match teaches the matcher:
 the payer's bank account and name become the customer's, so the next payment from that account
 is applied without a clerk.
+
+A verdict is stored in one transaction: the verdict, its outbox row, what it taught the matcher
+and its audit entry are all kept or none is. A process killed (or a store found busy) in between
+leaves the item waiting for review as it was, and the clerk's verdict can simply be given again.
 """
 
 from __future__ import annotations
@@ -150,14 +154,18 @@ class ReviewQueue:
         """Apply nothing: the payment stays unapplied in the ERP and the matcher leaves it alone."""
         row = self._waiting(payment_id)
         result = {**row["result"], "review": {"verdict": "rejected", "by": by, "reason": reason}}
-        if not self.state.close_review(self.connection, payment_id, status="rejected", result=result, by=by):
-            raise ReviewError(f"payment {payment_id} was decided by someone else meanwhile")
-        self.store.audit(
-            "review_rejected",
-            connection=self.connection,
-            subject=f"payment/{payment_id}",
-            detail={"by": by, "reason": reason, "proposal": row["result"].get("applications")},
-        )
+        with self.store.transaction() as conn:
+            if not self.state.close_review(
+                self.connection, payment_id, status="rejected", result=result, by=by, conn=conn
+            ):
+                raise ReviewError(f"payment {payment_id} was decided by someone else meanwhile")
+            self.store.audit(
+                "review_rejected",
+                connection=self.connection,
+                subject=f"payment/{payment_id}",
+                detail={"by": by, "reason": reason, "proposal": row["result"].get("applications")},
+                conn=conn,
+            )
         return Verdict(payment_id, "rejected")
 
     def aliases(self) -> list[dict[str, Any]]:
@@ -187,12 +195,27 @@ class ReviewQueue:
         if kind not in LEARNED_KINDS:
             raise ValueError(f"a learned alias is a bank_account or a name, not {kind!r}")
         same = self._same_aliases(customer_id, kind, value)
-        removed = self.state.forget(self.connection, customer_id, kind, [r["value"] for r in same])
-        if not removed:
-            raise ReviewError(
-                f"customer {customer_id} has no learned {LEARNED_KINDS[kind]} {value!r} "
-                f"in connection {self.connection!r}"
+        with self.store.transaction() as conn:
+            removed = self.state.forget(
+                self.connection, customer_id, kind, [r["value"] for r in same], conn=conn
             )
+            if not removed:
+                raise ReviewError(
+                    f"customer {customer_id} has no learned {LEARNED_KINDS[kind]} {value!r} "
+                    f"in connection {self.connection!r}"
+                )
+            self._audit_forgotten(conn, customer_id, kind, same, removed, by)
+        return tuple(removed)
+
+    def _audit_forgotten(
+        self,
+        conn: Any,
+        customer_id: str,
+        kind: str,
+        same: list[dict[str, Any]],
+        removed: list[str],
+        by: str,
+    ) -> None:
         self.store.audit(
             "alias_forgotten",
             connection=self.connection,
@@ -202,14 +225,18 @@ class ReviewQueue:
                 "kind": kind,
                 "values": removed,
                 "taught": [
-                    {"value": r["value"], "payment_id": r["payment_id"], "by": r["learned_by"],
-                     "at": r["learned_at"]}
+                    {
+                        "value": r["value"],
+                        "payment_id": r["payment_id"],
+                        "by": r["learned_by"],
+                        "at": r["learned_at"],
+                    }
                     for r in same
                     if r["value"] in removed
                 ],
             },
+            conn=conn,
         )
-        return tuple(removed)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -273,8 +300,10 @@ class ReviewQueue:
             if memo and (discount or writeoff):
                 raise ReviewError(f"{doc_id} is a credit memo; a discount or write-off settles an invoice")
             if settled > open_amount:
-                raise ReviewError(f"{doc_id}: {_settled_text(amount, discount, writeoff)} is more than "
-                                  f"its open amount {open_amount}")
+                raise ReviewError(
+                    f"{doc_id}: {_settled_text(amount, discount, writeoff)} is more than "
+                    f"its open amount {open_amount}"
+                )
             customers.add(doc.customer_remote_id)
             lines.append(
                 Application(
@@ -307,45 +336,58 @@ class ReviewQueue:
             components=proposal.components,
         )
         op = to_payment_application(result, payment, customer_id)
-        key = self._enqueue(op)
+        key = self._check_not_dropped(op)
+        teach = self._to_learn(customer_id, payment)
         stored = {**result.to_json(), "status": "accepted", "review": {"verdict": how, "by": by, "key": key}}
-        if not self.state.close_review(self.connection, payment_id, status="accepted", result=stored, by=by):
-            self.store.mark_parked(key, error="another clerk decided this payment first", kind="superseded")
-            raise ReviewError(f"payment {payment_id} was decided by someone else meanwhile")
-        learned = self._learn(customer_id, payment, by)
-        self.store.audit(
-            f"review_{how}",
-            connection=self.connection,
-            subject=f"payment/{payment_id}",
-            detail={
-                "by": by,
-                "key": key,
-                "customer_id": customer_id,
-                "applications": stored["applications"],
-                "proposal": row["result"].get("applications"),
-                "learned": list(learned),
-            },
-        )
+        # All or nothing: the verdict, the write for the ERP, what it teaches and its audit entry.
+        with self.store.transaction() as conn:
+            if not self.state.close_review(
+                self.connection, payment_id, status="accepted", result=stored, by=by, conn=conn
+            ):
+                raise ReviewError(f"payment {payment_id} was decided by someone else meanwhile")
+            # The outbox does not add a key it holds already: a verdict given again after an
+            # earlier one was lost to a kill queues the same row, once.
+            self.store.enqueue(self.connection, [op], conn=conn)
+            learned = tuple(
+                f"{kind} {value}"
+                for kind, value in teach
+                if self.state.learn(
+                    self.connection, customer_id, kind, value, payment_id=_pid(payment), by=by, conn=conn
+                )
+            )
+            self.store.audit(
+                f"review_{how}",
+                connection=self.connection,
+                subject=f"payment/{payment_id}",
+                detail={
+                    "by": by,
+                    "key": key,
+                    "customer_id": customer_id,
+                    "applications": stored["applications"],
+                    "proposal": row["result"].get("applications"),
+                    "learned": list(learned),
+                },
+                conn=conn,
+            )
         return Verdict(payment_id, how, key, learned)
 
-    def _enqueue(self, op: Operation) -> str:
+    def _check_not_dropped(self, op: Operation) -> str:
+        """The operation's outbox key; refused when an admin dropped this very write before."""
         key = idempotency_key(self.connection, op)
-        status = self.store.outbox_statuses([key]).get(key)
-        if status == "dropped":
+        if self.store.outbox_statuses([key]).get(key) == "dropped":
             raise ReviewError(
                 "this very application was refused by the ERP and dropped by an admin "
                 f"(outbox key {key[:16]}); change it to another application, or reject the payment"
             )
-        if status is None:
-            self.store.enqueue(self.connection, [op])
         return key
 
-    def _learn(self, customer_id: str, payment: Payment | PaymentInput, by: str) -> tuple[str, ...]:
+    def _to_learn(self, customer_id: str, payment: Payment | PaymentInput) -> list[tuple[str, str]]:
+        """The payer's bank account and name, where the customer does not know them yet."""
         record = self.store.get_record(self.connection, Stream.CUSTOMERS, customer_id)
         known = self.state.learned(self.connection).get(customer_id, {"bank_account": [], "name": []})
         base = record if isinstance(record, Customer) else None
         if base is None:
-            return ()
+            return []
         customer = base.model_copy(
             update={
                 "bank_accounts": [*base.bank_accounts, *known["bank_account"]],
@@ -355,14 +397,7 @@ class ReviewQueue:
         taught = learn_from_accepted(customer, payment)
         new_accounts = taught.bank_accounts[len(customer.bank_accounts) :]
         new_names = taught.aliases[len(customer.aliases) :]
-        learned: list[str] = []
-        for kind, values in (("bank_account", new_accounts), ("name", new_names)):
-            for value in values:
-                if self.state.learn(
-                    self.connection, customer_id, kind, value, payment_id=_pid(payment), by=by
-                ):
-                    learned.append(f"{kind} {value}")
-        return tuple(learned)
+        return [("bank_account", v) for v in new_accounts] + [("name", v) for v in new_names]
 
 
 def _settled_text(amount: Decimal, discount: Decimal, writeoff: Decimal) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -30,17 +31,38 @@ from mapping.models import (
     Stream,
     record_from_json,
 )
-from rules.dunning import DunningPolicy, HistoryEntry, PlannedAction, load_policy, plan, to_operations
+from rules.dunning import (
+    DunningPolicy,
+    HistoryEntry,
+    PlannedAction,
+    Skip,
+    SkipCode,
+    load_policy,
+    plan,
+    to_operations,
+)
 from rules.dunning.credits import is_open_memo
 from rules.dunning.history import summarize_history
-from rules.dunning.planner import CustomerGroup, plan_groups
+from rules.dunning.planner import CustomerGroup, plan_groups, reads_payment_behaviour
 from rules.dunning.wake import next_replan_day
 from store import StateStore
 from store.dunning import DunningCalls, DunningPlanReads, planned_keys
 from store.marks import RuleMarks
 from store.state import now, ts
 
-__all__ = ["DunningDecider", "load_dunning_policy", "plan_from_store", "same_status", "store_history"]
+__all__ = [
+    "QUARANTINE_STREAM",
+    "DunningDecider",
+    "load_dunning_policy",
+    "plan_from_store",
+    "same_status",
+    "store_history",
+]
+
+log = logging.getLogger("arbridge.rules")
+
+#: The quarantine's ``stream`` for a customer the planner could not plan (its id is the customer's).
+QUARANTINE_STREAM = "dunning"
 
 
 def same_status(last: dict[str, Any] | None, op: CollectionStatusUpdate) -> bool:
@@ -118,6 +140,15 @@ class DunningDecider:
         )
         last = store.last_operations(conn, OpType.COLLECTION_STATUS.value)
         day = ctx.as_of.date()
+        failed: set[str] = set()
+        if reads_payment_behaviour(self.policy):
+            # A courtesy notice only for customers likely to pay late reads every customer's paid
+            # invoices: such a policy plans the whole book each cycle, as the planner reads it.
+            self.replanned = None
+            items = list(plan_from_store(self.policy, store, conn, ctx.as_of))
+            yield from self._decisions(store, conn, self._set_aside_failed(ctx, items, failed), last, day)
+            store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed)
+            return
         if full:
             chosen: list[str] | None = None
             groups = all_groups(store, conn)
@@ -126,7 +157,7 @@ class DunningDecider:
             since = ts(datetime.fromisoformat(mark["read_from"]) - self.settle)
             # The latest calendar day anywhere on earth: a customer's day is in its own time zone.
             woken_by = (ctx.as_of.astimezone(UTC) + timedelta(hours=14)).date()
-            chosen = sorted(reads.changed_customers(conn, since, woken_by))
+            chosen = sorted(reads.changed_customers(conn, since, woken_by, QUARANTINE_STREAM))
             groups = groups_of(reads, conn, chosen)
         self.replanned = None if chosen is None else len(chosen)
         lines = reads.history(conn, chosen)
@@ -140,7 +171,10 @@ class DunningDecider:
             wakes[cid] = next_replan_day(
                 self.policy, group.customer, group.invoices, summaries.get(cid), ctx.as_of, items
             )
-            yield from self._decisions(store, conn, items, last, day)
+            yield from self._decisions(store, conn, self._set_aside_failed(ctx, items, failed), last, day)
+        # A customer planned whole this time (its record corrected) leaves quarantine; every
+        # customer set aside was planned again above (``changed_customers`` names them).
+        store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed)
         # Every decision above is stored: only now may the next plan start from here.
         with store.transaction() as tx:
             if full:
@@ -148,6 +182,19 @@ class DunningDecider:
                 wakes = {cid: d for cid, d in wakes.items() if d is not None}
             reads.save_wakes(conn, wakes, conn=tx)
             marks.put(conn, self.rule, {"policy": self.policy_digest, "read_from": ts(started)}, conn=tx)
+
+    def _set_aside_failed(
+        self, ctx: DecisionContext, items: list[PlannedAction | Any], failed: set[str]
+    ) -> list[PlannedAction | Any]:
+        """The items to decide on; a customer the planner could not plan is set aside instead."""
+        kept = []
+        for item in items:
+            if isinstance(item, Skip) and item.skipped == SkipCode.PLANNING_FAILED:
+                self._set_aside(ctx, item)
+                failed.add(item.customer_id)
+                continue
+            kept.append(item)
+        return kept
 
     @staticmethod
     def _decisions(
@@ -182,6 +229,24 @@ class DunningDecider:
             ]
             if ops:
                 yield DecisionGroup(ops, None)
+
+    @staticmethod
+    def _set_aside(ctx: DecisionContext, skip: Skip) -> None:
+        """Report a customer the planner could not plan; nothing is decided for it this cycle."""
+        log.error(
+            "dunning for customer %s set aside: %s",
+            skip.customer_id,
+            skip.reason,
+            extra={"connection": ctx.connection, "run_id": ctx.run_id, "event": "quarantined"},
+        )
+        ctx.store.quarantine_item(
+            ctx.connection,
+            QUARANTINE_STREAM,
+            skip.customer_id,
+            skip.reason,
+            raw={"invoice_ids": list(skip.invoice_ids)},
+            run_id=ctx.run_id,
+        )
 
     def handles(self, op: Operation) -> bool:
         return isinstance(op, CollectionStatusUpdate)

@@ -296,9 +296,10 @@ class DunningDelivery:
                 f"confirmed it; search the relay's log for {message_id}, then run 'arbridge dunning "
                 f"mark-sent -c FILE {row.key}' if it is there or 'arbridge dunning resend -c FILE {row.key}'"
             )
-            book.in_doubt(row.key, message)
+            with ctx.store.transaction() as conn:
+                book.in_doubt(row.key, message, conn=conn)
+                self._audit(ctx, "dunning_in_doubt", row, {"error": message}, conn=conn)
             counts["in_doubt"] += 1
-            self._audit(ctx, "dunning_in_doubt", row, {"error": message})
             log.error(
                 "dunning e-mail %s is in doubt: %s",
                 row.key,
@@ -314,9 +315,12 @@ class DunningDelivery:
                 f"not sent within {self.expire_after} of its send time {row.send_at.isoformat()}; "
                 "dropped rather than sent late"
             )
-            if book.expire(row.key, late):
+            with ctx.store.transaction() as conn:
+                expired = book.expire(row.key, late, conn=conn)
+                if expired:
+                    self._audit(ctx, "dunning_expired", row, {"reason": late}, conn=conn)
+            if expired:
                 counts["expired"] += 1
-                self._audit(ctx, "dunning_expired", row, {"reason": late})
             return None
         action = action_from_json(row.payload)
         customer, invoices = self._records(ctx.store, ctx.connection, action)
@@ -338,9 +342,8 @@ class DunningDelivery:
             },
         )
         if reason is not None:
-            if book.cancel(row.key, reason):
+            if self._cancel(ctx, book, row, reason):
                 counts["cancelled"] += 1
-                self._audit(ctx, "dunning_cancelled", row, {"reason": reason})
                 log.info(
                     "dunning %s not sent: %s",
                     row.key,
@@ -351,9 +354,8 @@ class DunningDelivery:
         assert customer is not None  # why_not_send refuses a missing customer
         if action.channel == Channel.LETTER and not action.address:
             reason = "no postal address: a letter without one cannot be posted"
-            if book.cancel(row.key, reason):
+            if self._cancel(ctx, book, row, reason):
                 counts["cancelled"] += 1
-                self._audit(ctx, "dunning_cancelled", row, {"reason": reason})
             return None
         try:
             rendered = render(
@@ -383,18 +385,17 @@ class DunningDelivery:
             failure = classify_failure(action.channel, exc, committed=committed)
             self._failed(ctx, book, row, failure, counts)
             return failure
-        commit_sent(
-            ctx.store,
-            ctx.connection,
-            action,
-            lambda conn: book.sent(row.key, receipt.reference, conn=conn),
-            decided_on=ctx.as_of.date(),
-            run_id=ctx.run_id,
-        )
+
+        def sent(conn: Any) -> bool:
+            # The mark, the invoices' statuses and the audit entry: one transaction.
+            moved = book.sent(row.key, receipt.reference, conn=conn)
+            if moved:
+                detail = {"reference": receipt.reference, "duplicate": receipt.duplicate}
+                self._audit(ctx, "dunning_sent", row, detail, conn=conn)
+            return moved
+
+        commit_sent(ctx.store, ctx.connection, action, sent, decided_on=ctx.as_of.date(), run_id=ctx.run_id)
         counts["duplicate" if receipt.duplicate else "sent"] += 1
-        self._audit(
-            ctx, "dunning_sent", row, {"reference": receipt.reference, "duplicate": receipt.duplicate}
-        )
         log.info(
             "dunning level %s sent by %s to %s",
             action.level,
@@ -415,9 +416,10 @@ class DunningDelivery:
         attempt = row.attempts + 1  # the claim counted this try
         extra = {"connection": ctx.connection, "key": row.key}
         if failure.outcome == "in_doubt":
-            book.in_doubt(row.key, failure.message)
+            with ctx.store.transaction() as conn:
+                book.in_doubt(row.key, failure.message, conn=conn)
+                self._audit(ctx, "dunning_in_doubt", row, {"error": failure.message}, conn=conn)
             counts["in_doubt"] += 1
-            self._audit(ctx, "dunning_in_doubt", row, {"error": failure.message})
             log.error("dunning e-mail %s is in doubt: %s", row.key, failure.message, extra=extra)
         elif failure.outcome == "retry" and attempt < self.retry.attempts:
             wait = self.retry.wait(attempt)
@@ -428,9 +430,10 @@ class DunningDelivery:
             message = failure.message
             if failure.outcome == "retry":
                 message = f"gave up after {attempt} tries: {message}"
-            book.fail(row.key, message)
+            with ctx.store.transaction() as conn:
+                book.fail(row.key, message, conn=conn)
+                self._audit(ctx, "dunning_failed", row, {"error": message}, conn=conn)
             counts["failed"] += 1
-            self._audit(ctx, "dunning_failed", row, {"error": message})
             log.error("dunning %s failed: %s", row.key, message, extra=extra)
 
     @staticmethod
@@ -445,12 +448,25 @@ class DunningDelivery:
                 invoices[invoice_id] = inv
         return (customer if isinstance(customer, Customer) else None), invoices
 
+    @classmethod
+    def _cancel(cls, ctx: DecisionContext, book: DunningActions, row: DunningActionRow, reason: str) -> bool:
+        """Cancel a planned action with its audit entry, in one transaction; False if it moved on."""
+        with ctx.store.transaction() as conn:
+            cancelled = book.cancel(row.key, reason, conn=conn)
+            if cancelled:
+                cls._audit(ctx, "dunning_cancelled", row, {"reason": reason}, conn=conn)
+        return cancelled
+
     @staticmethod
-    def _audit(ctx: DecisionContext, event: str, row: DunningActionRow, detail: dict[str, Any]) -> None:
+    def _audit(
+        ctx: DecisionContext, event: str, row: DunningActionRow, detail: dict[str, Any], *, conn: Any = None
+    ) -> None:
+        """The audit entry of an action's move, on the move's own transaction (``conn``)."""
         ctx.store.audit(
             event,
             connection=ctx.connection,
             run_id=ctx.run_id,
             subject=f"customer/{row.customer_id}",
             detail={"key": row.key, "channel": row.channel, "level": row.level, **detail},
+            conn=conn,
         )

@@ -84,6 +84,7 @@ def make_connector(
         data_dir=data_dir,
         mapping_overrides=dict(getattr(connection, "mapping", None) or {}),
         logger=logging.getLogger(f"arbridge.connector.{connection.connector}"),
+        budget_share=float(getattr(connection, "budget_share", 1.0)),
     )
     return cls(settings, context)
 

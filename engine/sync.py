@@ -373,7 +373,19 @@ class SyncEngine:
         )
 
     def _needs_reauth(self, reason: str, run_id: str) -> None:
-        if self.store.set_needs_reauth(self.connection, reason):
+        with self.store.transaction() as conn:
+            # The flag and its audit entry together: a kill between them would lose the entry for
+            # good (the next cycle finds the flag set and raises no second alert).
+            first = self.store.set_needs_reauth(self.connection, reason, conn=conn)
+            if first:
+                self.store.audit(
+                    "needs_reauth",
+                    connection=self.connection,
+                    run_id=run_id,
+                    detail={"reason": reason},
+                    conn=conn,
+                )
+        if first:
             log.error(
                 "connection %s needs re-authorisation by an admin; syncing is paused until then: %s",
                 self.connection,
@@ -384,9 +396,6 @@ class SyncEngine:
                     "event": "needs_reauth",
                     "reason": reason,
                 },
-            )
-            self.store.audit(
-                "needs_reauth", connection=self.connection, run_id=run_id, detail={"reason": reason}
             )
 
     # -- pull -------------------------------------------------------------------------------------
@@ -852,9 +861,21 @@ class SyncEngine:
                 new_op = redecide(op, fresh)
                 break
         if new_op is None:
-            self.store.mark_parked(
-                row.key, error="decision no longer holds after re-reading the record", kind="superseded"
-            )
+            with self.store.transaction() as conn:
+                self.store.mark_parked(
+                    row.key,
+                    error="decision no longer holds after re-reading the record",
+                    kind="superseded",
+                    conn=conn,
+                )
+                self.store.audit(
+                    "superseded",
+                    connection=self.connection,
+                    run_id=report.run_id,
+                    subject=f"{row.target_type}/{row.target_id}",
+                    detail={"key": row.key, "by": None},
+                    conn=conn,
+                )
             report.written["superseded"] += 1
             return
         if idempotency_key(self.connection, new_op) == row.key:

@@ -34,18 +34,25 @@ class CashAppState:
         return None if row is None else {**dict(row._mapping), "result": json.loads(row.result)}
 
     def close_review(
-        self, connection: str, payment_id: str, *, status: str, result: dict[str, Any], by: str
+        self,
+        connection: str,
+        payment_id: str,
+        *,
+        status: str,
+        result: dict[str, Any],
+        by: str,
+        conn: Connection | None = None,
     ) -> bool:
         """Record a clerk's verdict on a review item; False when it is no longer waiting for one.
 
         The update only touches a row still in ``review``, so two clerks deciding the same item at
-        once cannot both succeed.
+        once cannot both succeed. With ``conn`` it is part of the caller's transaction.
         """
         if status not in FINAL:
             raise ValueError(f"a clerk's verdict is accepted or rejected, not {status!r}")
         m = t.match_results
-        with self.store.engine.begin() as conn:
-            done = conn.execute(
+        with self.store._tx(conn) as c:
+            done = c.execute(
                 sa.update(m)
                 .where(m.c.connection == connection, m.c.payment_id == payment_id, m.c.status == "review")
                 .values(
@@ -70,9 +77,20 @@ class CashAppState:
     # -- learned aliases ------------------------------------------------------------------------
 
     def learn(
-        self, connection: str, customer_id: str, kind: str, value: str, *, payment_id: str, by: str | None
+        self,
+        connection: str,
+        customer_id: str,
+        kind: str,
+        value: str,
+        *,
+        payment_id: str,
+        by: str | None,
+        conn: Connection | None = None,
     ) -> bool:
-        """Remember a bank account or payer name as the customer's; False if it was known already."""
+        """Remember a bank account or payer name as the customer's; False if it was known already.
+
+        With ``conn`` it is part of the caller's transaction.
+        """
         row = {
             "connection": connection,
             "customer_id": customer_id,
@@ -82,14 +100,14 @@ class CashAppState:
             "learned_by": by,
             "learned_at": ts(now()),
         }
-        with self.store.engine.begin() as conn:
+        with self.store._tx(conn) as c:
             # RETURNING tells a new row from a conflict on every backend (psycopg's rowcount does not).
             stmt = (
                 self.store._insert(t.learned_aliases)
                 .on_conflict_do_nothing(index_elements=["connection", "customer_id", "kind", "value"])
                 .returning(t.learned_aliases.c.kind)
             )
-            return conn.execute(stmt, row).first() is not None
+            return c.execute(stmt, row).first() is not None
 
     def learned(self, connection: str) -> dict[str, dict[str, list[str]]]:
         """Learned aliases by customer: ``{"bank_account": [...], "name": [...]}``, oldest first."""
@@ -120,8 +138,19 @@ class CashAppState:
             )
             return [dict(r._mapping) for r in rows]
 
-    def forget(self, connection: str, customer_id: str, kind: str, values: Iterable[str]) -> list[str]:
-        """Remove learned aliases of a customer; returns the values that were there to remove."""
+    def forget(
+        self,
+        connection: str,
+        customer_id: str,
+        kind: str,
+        values: Iterable[str],
+        *,
+        conn: Connection | None = None,
+    ) -> list[str]:
+        """Remove learned aliases of a customer; returns the values that were there to remove.
+
+        With ``conn`` it is part of the caller's transaction.
+        """
         a = t.learned_aliases
         wanted = list(values)
         if not wanted:
@@ -132,10 +161,10 @@ class CashAppState:
             a.c.kind == kind,
             a.c.value.in_(wanted),
         )
-        with self.store.engine.begin() as conn:
+        with self.store._tx(conn) as c:
             # Read and delete in one transaction so the answer names what this call removed.
-            found = [str(r[0]) for r in conn.execute(sa.select(a.c.value).where(*where))]
-            conn.execute(sa.delete(a).where(*where))
+            found = [str(r[0]) for r in c.execute(sa.select(a.c.value).where(*where))]
+            c.execute(sa.delete(a).where(*where))
         return sorted(found)
 
     # -- bank statements -------------------------------------------------------------------------

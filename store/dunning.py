@@ -259,13 +259,15 @@ class DunningActions:
             committed_at=None,
         )
 
-    def fail(self, key: str, error: str, expected: Sequence[str] = ("sending",)) -> None:
+    def fail(
+        self, key: str, error: str, expected: Sequence[str] = ("sending",), *, conn: Connection | None = None
+    ) -> None:
         """Refused for good, with the reason (an SMTP server's answer, a template error)."""
-        self._move(key, expected, status="failed", last_error=error[:2000], claimed_by=None)
+        self._move(key, expected, conn=conn, status="failed", last_error=error[:2000], claimed_by=None)
 
-    def in_doubt(self, key: str, error: str) -> None:
+    def in_doubt(self, key: str, error: str, *, conn: Connection | None = None) -> None:
         """An e-mail that may or may not have reached the relay: held for a person."""
-        self._move(key, ["sending"], status="in_doubt", last_error=error[:2000], claimed_by=None)
+        self._move(key, ["sending"], conn=conn, status="in_doubt", last_error=error[:2000], claimed_by=None)
 
     def release(self, key: str, note: str) -> None:
         """A send interrupted where sending again is safe: planned again, right away."""
@@ -281,22 +283,23 @@ class DunningActions:
             detail=note[:2000],
         )
 
-    def cancel(self, key: str, reason: str) -> bool:
+    def cancel(self, key: str, reason: str, *, conn: Connection | None = None) -> bool:
         """Not sent because it no longer holds; the planner may plan it afresh."""
-        return self._move(key, ["planned"], status="cancelled", last_error=reason[:2000])
+        return self._move(key, ["planned"], conn=conn, status="cancelled", last_error=reason[:2000])
 
-    def expire(self, key: str, reason: str) -> bool:
+    def expire(self, key: str, reason: str, *, conn: Connection | None = None) -> bool:
         """Not sent because it is too late now."""
-        return self._move(key, ["planned"], status="expired", last_error=reason[:2000])
+        return self._move(key, ["planned"], conn=conn, status="expired", last_error=reason[:2000])
 
     # -- a person's decisions ----------------------------------------------------------------------
 
-    def resend(self, key: str, note: str) -> bool:
+    def resend(self, key: str, note: str, *, conn: Connection | None = None) -> bool:
         """Send an in-doubt, failed or expired action (again) on the next run."""
         d = t.dunning_actions
         return self._move(
             key,
             ["in_doubt", "failed", "expired"],
+            conn=conn,
             status="planned",
             attempts=0,
             # Due at once, and never expired: a person asked for it.
@@ -402,10 +405,13 @@ class DunningPlanReads:
         self.store = store
         self.engine = store.engine
 
-    def changed_customers(self, connection: str, since: str, woken_by: date) -> set[str]:
+    def changed_customers(
+        self, connection: str, since: str, woken_by: date, quarantine_stream: str | None = None
+    ) -> set[str]:
         """Customers with a record, planned action or call changed at or after ``since`` (a stored
-        timestamp), or whose re-plan day is ``woken_by`` or earlier."""
-        r, d, c, w = t.records, t.dunning_actions, t.dunning_calls, t.dunning_wake
+        timestamp), whose re-plan day is ``woken_by`` or earlier, or set aside in quarantine under
+        ``quarantine_stream``."""
+        r, d, c, w, qt = t.records, t.dunning_actions, t.dunning_calls, t.dunning_wake, t.quarantine
         out: set[str] = set()
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -423,6 +429,11 @@ class DunningPlanReads:
                 sa.select(c.c.customer_id).where(c.c.connection == connection, c.c.recorded_at >= since),
                 sa.select(w.c.customer_id).where(
                     w.c.connection == connection, w.c.wake_on <= woken_by.isoformat()
+                ),
+                sa.select(qt.c.remote_id).where(
+                    qt.c.connection == connection,
+                    qt.c.stream == (quarantine_stream or ""),
+                    qt.c.remote_id.is_not(None),
                 ),
             ):
                 out.update(str(x) for (x,) in conn.execute(q))

@@ -515,6 +515,22 @@ class StateStore:
         with self._tx(conn) as c:
             self._quarantine(c, connection, stream, remote_id, field_path, reason, raw, run_id, ts(now()))
 
+    def release_quarantined(self, connection: str, stream: str, *, keep: set[str] | None = None) -> int:
+        """Take the items of ``stream`` out of quarantine, except those in ``keep`` (still failing).
+
+        For items a rule sets aside afresh on every run (a customer the dunning planner cannot
+        plan): what the run no longer set aside was corrected. Returns how many left.
+        """
+        keep = keep or set()
+        with self.engine.begin() as c:
+            query = sa.select(t.quarantine.c.id, t.quarantine.c.remote_id).where(
+                t.quarantine.c.connection == connection, t.quarantine.c.stream == stream
+            )
+            gone = [row.id for row in c.execute(query) if row.remote_id not in keep]
+            for i in range(0, len(gone), 900):
+                c.execute(sa.delete(t.quarantine).where(t.quarantine.c.id.in_(gone[i : i + 900])))
+        return len(gone)
+
     def _set_cursor(self, conn: Connection, connection: str, stream: Stream, value: str) -> None:
         self._upsert(
             conn,
@@ -1419,15 +1435,18 @@ class StateStore:
             return {"name": name, "needs_reauth": False, "reauth_reason": None, "last_success_at": None}
         return dict(row._mapping)
 
-    def set_needs_reauth(self, name: str, reason: str) -> bool:
-        """Flag the connection; True only the first time (so the alert is raised once)."""
-        with self.engine.begin() as conn:
-            row = conn.execute(
+    def set_needs_reauth(self, name: str, reason: str, *, conn: Connection | None = None) -> bool:
+        """Flag the connection; True only the first time (so the alert is raised once).
+
+        With ``conn`` it is part of the caller's transaction (the flag and its audit entry together).
+        """
+        with self._tx(conn) as c:
+            row = c.execute(
                 sa.select(t.connections.c.needs_reauth).where(t.connections.c.name == name)
             ).first()
             first = row is None or not row[0]
             self._upsert(
-                conn,
+                c,
                 t.connections,
                 {
                     "name": name,
@@ -1441,9 +1460,9 @@ class StateStore:
             )
         return first
 
-    def clear_needs_reauth(self, name: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
+    def clear_needs_reauth(self, name: str, *, conn: Connection | None = None) -> None:
+        with self._tx(conn) as c:
+            c.execute(
                 sa.update(t.connections)
                 .where(t.connections.c.name == name)
                 .values(needs_reauth=False, reauth_reason=None)

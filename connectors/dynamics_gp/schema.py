@@ -56,6 +56,13 @@ CUSTOMER_COLUMNS = (
     "STMTNAME",
     "CPRCSTNM",
     "PHONE1",
+    # The customer's primary address (ADRSCODE's), where dunning letters go.
+    "ADDRESS1",
+    "ADDRESS2",
+    "ADDRESS3",
+    "CITY",
+    "STATE",
+    "ZIP",
     "COUNTRY",
     "PYMTRMID",
     "CURNCYID",

@@ -40,6 +40,7 @@ from connectors.errors import (
     classify_http,
 )
 from connectors.http import classify_transport_error
+from connectors.limits import RateLimiter
 
 log = logging.getLogger("arbridge.connector.netsuite")
 
@@ -261,8 +262,10 @@ class SuiteTalkClient:
         endpoint: the SOAP endpoint (default: the account's data-center URL).
         session: the HTTP session (injectable: TLS settings, proxies, test transports).
         cache_dir: where the parsed WSDL is cached (a zeep SQLite cache, 30 days).
-        max_concurrency: requests this client keeps in flight at once (the account-wide limit is
-            shared with every other integration, so keep it low).
+        limiter: the account's request budget (``connectors.limits``): every request takes a slot
+            of it. The connector passes the SDK's limiter shared by every connection to the
+            account in the process; alone, a client keeps 2 requests in flight (the account-wide
+            concurrency limit is shared with every other integration, so keep it low).
         retry: retry policy for throttling and transient faults.
         sleep: the sleep function (tests pass a recorder).
         application_id: sent in the ``applicationInfo`` header when given.
@@ -277,7 +280,7 @@ class SuiteTalkClient:
         endpoint: str | None = None,
         session: requests.Session | None = None,
         cache_dir: Path | None = None,
-        max_concurrency: int = 2,
+        limiter: RateLimiter | None = None,
         timeout: float = 300.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -301,7 +304,7 @@ class SuiteTalkClient:
         self.application_id = application_id
         self.calls = 0
         self.calls_by_operation: dict[str, int] = {}
-        self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
+        self.limiter = limiter or RateLimiter(concurrency=2)
         self._zeep: Any = None
         self._service: Any = None
         self._zeep_lock = threading.Lock()
@@ -407,7 +410,7 @@ class SuiteTalkClient:
 
     def _send(self, operation: str, data: bytes) -> etree._Element:
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{operation}"'}
-        with self._slots:
+        with self.limiter:
             self.calls += 1
             self.calls_by_operation[operation] = self.calls_by_operation.get(operation, 0) + 1
             try:

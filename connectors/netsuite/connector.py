@@ -47,6 +47,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.http import TlsSession, tls_verify
+from connectors.limits import RateLimiter, shared_limiter
 from connectors.netsuite.client import (
     Credentials,
     RetryPolicy,
@@ -132,7 +133,11 @@ class NetSuiteSettings(ConnectorSettings):
     endpoint: str | None = Field(default=None, description="Override the SOAP endpoint (the sandbox).")
     application_id: str | None = None
     max_concurrency: int = Field(
-        default=2, ge=1, le=50, description="Requests in flight; the limit is account-wide."
+        default=2,
+        ge=1,
+        le=50,
+        description="Requests in flight for the account, shared by its connections in a process "
+        "(the SDK's limiter); NetSuite's limit is account-wide, shared with other integrations.",
     )
     page_size: int = Field(default=PAGE_MAX, ge=5, le=PAGE_MAX)
     list_batch_max: int = Field(default=LIST_MAX, ge=1, le=LIST_MAX)
@@ -260,7 +265,7 @@ class NetSuiteConnector(Connector):
             endpoint=settings.endpoint,
             session=session,
             cache_dir=(context.data_dir / "netsuite") if context.data_dir else None,
-            max_concurrency=settings.max_concurrency,
+            limiter=self.limiter,
             timeout=settings.timeout_seconds,
             retry=RetryPolicy(attempts=settings.max_retries),
             application_id=settings.application_id,
@@ -294,6 +299,21 @@ class NetSuiteConnector(Connector):
             }
         }
 
+    def budget_key(self) -> str:
+        """NetSuite's concurrency limit is per account: connections to one account share it."""
+        return f"netsuite:{self.cfg.account.upper()}"
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The account's limiter: ``max_concurrency`` in flight (NetSuite counts no requests per minute).
+
+        The first connection to an account in a process fixes it; ``budget_share`` of the
+        connection's context takes its fraction when several processes use the account at once.
+        """
+        return shared_limiter(
+            self.budget_key(), None, self.cfg.max_concurrency, share=self.context.budget_share
+        )
+
     # -- check --------------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
@@ -303,10 +323,12 @@ class NetSuiteConnector(Connector):
             response = self._search(STREAMS[Stream.CUSTOMERS], None, page_size=5)
             total = to_python(response.find("{*}searchResult")).get("totalRecords")
         except AuthError as exc:
+            # "auth": the engine flags the connection as needing new credentials, as for any ERP.
             return CheckResult(
                 False,
-                "NetSuite rejected the token: check the account id, consumer key and "
+                "NetSuite refused the credentials: check the account id, consumer key and "
                 f"secret, token id and secret, and that the token's role is active ({exc})",
+                {"kind": "auth"},
             )
         except ConnectorError as exc:
             return CheckResult(
@@ -314,6 +336,7 @@ class NetSuiteConnector(Connector):
                 f"NetSuite answered, but the search failed: {exc}. The token's role needs "
                 "Web Services, Lists > Customers and Transactions > Invoice/Customer Payment "
                 "permissions.",
+                {"kind": exc.kind.value},
             )
         return CheckResult(
             True,

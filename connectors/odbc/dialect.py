@@ -10,6 +10,7 @@ what                        SQL Server (T-SQL)                   PostgreSQL
 identifiers                 ``[RM20101]``                        ``"RM20101"``
 first N rows                ``SELECT TOP (?) …``                 ``SELECT … LIMIT ?``
 keyset position             ``a >= ? AND (a > ? OR (a = ? …))``  ``(a, b, c) > (?, ?, ?)``
+NULL first in ORDER BY      by default                           ``a NULLS FIRST``
 a ``datetime`` parameter    ``CAST(? AS datetime)`` (see below)  ``?``
 the server's UTC time       ``GETUTCDATE()``                     ``statement_timestamp() AT TIME ZONE``
 stored procedure + OUTPUT   ``DECLARE … EXEC … OUTPUT; SELECT``  ``CALL p(a => ?, out => NULL)``
@@ -80,21 +81,35 @@ class Dialect:
         where: Sequence[str] = (),
         order_by: Sequence[str] = (),
         limit: bool = False,
+        order_sql: str | None = None,
     ) -> str:
         """``SELECT columns FROM table WHERE … ORDER BY …``, limited by one parameter when asked.
 
         The limit's parameter comes first on SQL Server (``TOP (?)``) and last on PostgreSQL
-        (``LIMIT ?``): pass the parameters through ``limit_params``.
+        (``LIMIT ?``): pass the parameters through ``limit_params``. ``order_sql`` is an ORDER BY
+        list written in SQL both servers take (an expression, not only columns), used instead of
+        ``order_by``.
         """
         top = "TOP (?) " if limit and self.is_mssql else ""
         sql = f"SELECT {top}{self.columns(columns)} FROM {table}"
         if where:
             sql += " WHERE " + " AND ".join(f"({w})" for w in where)
-        if order_by:
+        if order_sql:
+            sql += " ORDER BY " + order_sql
+        elif order_by:
             sql += " ORDER BY " + ", ".join(self.quote(c) for c in order_by)
         if limit and not self.is_mssql:
             sql += " LIMIT ?"
         return sql
+
+    def nulls_first(self, column: str) -> str:
+        """An ORDER BY term sorting ``column`` ascending with NULL before every value.
+
+        SQL Server sorts NULL first by itself; PostgreSQL sorts it last unless told.
+        """
+        if self.is_mssql:
+            return self.quote(column)
+        return f"{self.quote(column)} NULLS FIRST"
 
     def limit_params(self, limit: int, params: Sequence[Any]) -> list[Any]:
         """The parameters of a ``select(limit=True)`` statement, the limit where the dialect wants it."""

@@ -36,6 +36,22 @@ def _path_text(spec: Any) -> str | None:
     return None
 
 
+def _object(field: str, fields: Mapping[str, Any]) -> Getter:
+    """A nested canonical object (a postal address) from columns of the row itself.
+
+    Its empty columns are left out, and with none filled in there is no object at all.
+    """
+    parts = [(name, _compile(f"{field}.{name}", sub, None)) for name, sub in fields.items()]
+
+    def getter(row: Mapping[str, Any]) -> Any:
+        found = {
+            n: v for n, v in ((n, get(row)) for n, get in parts) if v is not _MISSING and v not in (None, "")
+        }
+        return found or _MISSING
+
+    return getter
+
+
 def _compile(field: str, spec: Any, value_map: Mapping[str, Any] | None) -> Getter:
     if isinstance(spec, str):
         column = spec
@@ -44,6 +60,10 @@ def _compile(field: str, spec: Any, value_map: Mapping[str, Any] | None) -> Gett
     elif isinstance(spec, Mapping):
         if "each" in spec:
             raise MapFileError(f"{field}: 'each' needs nested records; a table row is flat")
+        if "fields" in spec:
+            if spec.get("path") is not None:
+                raise MapFileError(f"{field}: an object's 'path' needs a nested record; a table row is flat")
+            return _object(field, spec["fields"])
         if "const" in spec:
             constant = spec["const"]
             base = lambda row: constant  # noqa: E731

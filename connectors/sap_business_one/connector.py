@@ -6,7 +6,9 @@ Reading
     overlap (``watermark.py``), a keyset filter per page, ``Prefer: odata.maxpagesize``.
     Incoming payments have no update stamp in the Service Layer: new ones are read by DocEntry,
     and each read ends with the list of cancelled payments (``Cancelled eq 'tYES'``), of which the
-    ones not seen cancelled before arrive ``deleted=True``.
+    ones not seen cancelled before arrive ``deleted=True``. With ``read_via: odbc`` the same
+    reads go to B1's tables through a read-only SQL login (``sql_source.py``), each row turned
+    into the entity the Service Layer would answer, so one translation serves both.
 
 Writing
     SAP forbids writing B1's database directly, so every write goes through the Service Layer.
@@ -20,8 +22,10 @@ Writing
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -48,10 +52,13 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.odata import BatchRequest, BatchResponse, any_of, literal
-from connectors.rest import Backoff, session_for
+from connectors.odbc import Database, RowMapper
+from connectors.rest import Backoff, Paged, session_for
 from connectors.sap_business_one.client import ServiceLayer
 from connectors.sap_business_one.fields import missing_fields
 from connectors.sap_business_one.settings import SapBusinessOneSettings
+from connectors.sap_business_one.sql_source import SqlSource
+from connectors.sap_business_one.tables import ROW_DIGEST
 from connectors.sap_business_one.watermark import Mark, Watermark, after, local_time, since, stamp_of
 from mapping.fieldmap import FieldMap, MappingError, register_transform
 from mapping.models import (
@@ -153,6 +160,22 @@ class SapBusinessOneConnector(Connector):
             **options,
         )
         self.fieldmap = FieldMap.load(MAPPING_FILE, context.mapping_overrides)
+        self.sql: SqlSource | None = None
+        self.row_mappers: dict[Stream, RowMapper] = {}
+        if settings.read_via == "odbc":
+            self.row_mappers = {stream: RowMapper(self.fieldmap, stream) for stream in Stream}
+            assert settings.odbc is not None
+            self.sql = SqlSource(
+                Database(
+                    settings.odbc.connection_string,
+                    settings.odbc.password,
+                    dialect=settings.odbc.dialect,
+                    login_timeout=settings.odbc.login_timeout,
+                    query_timeout=settings.odbc.query_timeout,
+                ),
+                settings.odbc.schema_name,
+                self._sql_user_fields(),
+            )
 
     def budget_key(self) -> str:
         return f"sap-business-one|{self.b1.service_url}|{self.b1.company_db}"
@@ -165,6 +188,14 @@ class SapBusinessOneConnector(Connector):
         """Log out, so the session does not hold a B1 licence until it times out."""
         self.client.logout()
         self.session.close()
+        if self.sql is not None:
+            self.sql.close()
+
+    def _sql_user_fields(self) -> dict[str, list[str]]:
+        names = (self.b1.status_field, self.b1.level_field, self.b1.next_action_field)
+        collection = [self._udf(f) for f in names]
+        payment = [self._udf(self.b1.key_field)]
+        return {"OCRD": collection, "OINV": collection, "ORIN": collection, "ORCT": payment}
 
     def _udf(self, name: str) -> str:
         return f"U_{name}"
@@ -186,6 +217,15 @@ class SapBusinessOneConnector(Connector):
             )
         except ConnectorError as exc:
             return CheckResult(False, f"SAP Business One: {exc}", {"kind": exc.kind.value})
+        if self.sql is not None:
+            try:
+                self.sql.probe()
+            except ConnectorError as exc:
+                return CheckResult(
+                    False,
+                    f"the Service Layer answers, but the fast read's SQL login does not: {exc}",
+                    {"kind": exc.kind.value},
+                )
         details = {"version": self.client.version, "session_timeout_minutes": self.client.session_timeout}
         message = (
             f"connected to SAP Business One company {self.b1.company_db!r} "
@@ -222,18 +262,25 @@ class SapBusinessOneConnector(Connector):
             params = {"$orderby": f"UpdateDate,UpdateTime,{key_field}"}
             if conditions:
                 params["$filter"] = " and ".join(conditions)
-            chunk = next(self.client.pages(entity_set, params, page_size=self.b1.page_size))
+            chunk: _Chunk | Paged[dict[str, Any]]
+            if self.sql is not None:
+                items = self.sql.changed(stream, start, position, self.b1.page_size)
+                chunk = _sql_chunk(items, self.b1.page_size)
+            else:
+                chunk = next(self.client.pages(entity_set, params, page_size=self.b1.page_size))
             fresh = []
             for raw in chunk.items:
                 stamp = stamp_of(raw, key_field)
                 position = stamp
-                if mark.is_new(raw.get(key_field), f"{stamp.day}|{stamp.time}|{_version(raw)}"):
+                version = _version(raw)
+                if mark.is_new(raw.get(key_field), f"{stamp.day}|{stamp.time}|{version}"):
                     fresh.append(raw)
-                    mark.delivered(stamp, _version(raw))
+                    mark.delivered(stamp, version)
             records, rejects = self._translate(stream, fresh)
             more = chunk.next is not None and bool(chunk.items)
             if more:
                 assert position is not None
+                mark.passed(position, self.overlap, self.zone)
                 value = {**mark.as_json(), "start": list(start) if start else None, "pos": position.as_json()}
             else:
                 mark.prune(self.overlap, self.zone)
@@ -256,7 +303,16 @@ class SapBusinessOneConnector(Connector):
                     "$filter": f"Cancelled eq 'tYES' and DocEntry gt {position} and DocEntry le {last}",
                     "$orderby": "DocEntry",
                 }
-            chunk = next(self.client.pages("IncomingPayments", params, page_size=self.b1.page_size))
+            chunk: _Chunk | Paged[dict[str, Any]]
+            if self.sql is not None:
+                items = (
+                    self.sql.payments(last, None, self.b1.page_size)
+                    if phase == "new"
+                    else self.sql.payments(position, last, self.b1.page_size)
+                )
+                chunk = _sql_chunk(items, self.b1.page_size)
+            else:
+                chunk = next(self.client.pages("IncomingPayments", params, page_size=self.b1.page_size))
             fresh = []
             for raw in chunk.items:
                 entry = int(raw.get("DocEntry") or 0)
@@ -305,6 +361,10 @@ class SapBusinessOneConnector(Connector):
         key_field = SETS[stream][1]
         rid = str(raw.get(key_field) or "") or None
         extra: dict[str, Any] = {"version": raw.get("@odata.etag")}
+        if extra["version"] is None and stream is not Stream.PAYMENTS and raw.get("UpdateDate"):
+            # Read from B1's tables, which hold no ETag: the update stamp and a digest of the values
+            # stand in (see _etags_for_db_stamps).
+            extra["version"] = f"{db_stamp(stamp_of(raw, key_field))}|{_version(raw)}"
         try:
             if stream is Stream.PAYMENTS:
                 extra.update(self._payment_extras(raw))
@@ -326,6 +386,9 @@ class SapBusinessOneConnector(Connector):
                     extra.update(self._document_extras(stream, raw))
         except (ArithmeticError, TypeError) as exc:
             raise MappingError(stream, rid, None, None, str(exc)) from exc
+        if ROW_DIGEST in raw and self.row_mappers:
+            # A row of B1's tables is flat: the map compiled for rows translates it the same way.
+            return self.row_mappers[stream].record(raw, **extra)
         return self.fieldmap.to_record(stream, raw, **extra)
 
     @staticmethod
@@ -509,10 +572,13 @@ class SapBusinessOneConnector(Connector):
             owners[rid] = out
             headers = {"If-Match": op.base_version} if op.base_version else {}
             requests.append(BatchRequest(rid, "PATCH", path, body=self._status_body(op), headers=headers))
+        requests = self._etags_for_db_stamps(requests, owners, results)
         if not requests:
             return results
         answers = self._send(requests)
         for rid, out in owners.items():
+            if out.key in results:
+                continue
             answer = answers[rid]
             if answer.ok:
                 results[out.key] = WriteResult(
@@ -528,6 +594,48 @@ class SapBusinessOneConnector(Connector):
                     continue
             results[out.key] = _failed(out, error)
         return results
+
+    def _etags_for_db_stamps(
+        self, requests: list[BatchRequest], owners: dict[str, OutboundOp], results: dict[str, WriteResult]
+    ) -> list[BatchRequest]:
+        """Turn versions read from B1's tables (update stamps, no ETag) into If-Match ETags.
+
+        The fast read sees no ETag, so a decision made on it carries the record's update day and
+        time. One ``$batch`` of GETs reads each record's stamp and ETag: an unchanged stamp sends
+        the PATCH with that ETag (B1 still refuses it if the record changes in between); a moved
+        stamp is a conflict unless the values are already in place (a replay of this write).
+        """
+        stamped = [r for r in requests if r.headers.get("If-Match", "").startswith(DB_STAMP)]
+        if not stamped:
+            return requests
+        etags: dict[str, str] = {}
+        lookups = [
+            BatchRequest(r.id, "GET", f"{r.url}?$select=UpdateDate,UpdateTime", headers={}) for r in stamped
+        ]
+        got = self.client.multipart_batch(lookups)
+        for request in stamped:
+            out, answer = owners[request.id], got[request.id]
+            if not answer.ok or not isinstance(answer.body, dict):
+                results[out.key] = _failed(out, self._answer_error(answer))
+                continue
+            key_field = "CardCode" if request.url.startswith("BusinessPartners") else "DocEntry"
+            now = db_stamp(stamp_of(answer.body, key_field))
+            read = request.headers["If-Match"].rsplit("|", 1)[0]  # the day and time, not the digest
+            if now == read and answer.body.get("@odata.etag"):
+                etags[request.id] = str(answer.body["@odata.etag"])
+                continue
+            done = self.find_written(out)
+            if done is not None and done.ok:
+                results[out.key] = done
+            else:
+                results[out.key] = _failed(
+                    out, ConflictError(f"{request.url} changed in SAP Business One since it was read")
+                )
+        return [
+            replace(r, headers={**r.headers, "If-Match": etags[r.id]}) if r.id in etags else r
+            for r in requests
+            if owners[r.id].key not in results
+        ]
 
     def _answer_error(self, answer: BatchResponse) -> ConnectorError:
         error = answer.error() or TransientError(f"HTTP {answer.status} without an error body")
@@ -674,17 +782,45 @@ class SapBusinessOneConnector(Connector):
         return None
 
 
+@dataclass
+class _Chunk:
+    items: list[dict[str, Any]]
+    next: str | None
+    api_calls: int = 1
+
+
+def _sql_chunk(items: list[dict[str, Any]], page_size: int) -> _Chunk:
+    """A page read from B1's tables, shaped like the Service Layer's: a full page may have more."""
+    return _Chunk(items, "more" if len(items) >= page_size else None)
+
+
+DB_STAMP = "db:"
+
+
+def db_stamp(mark: Mark) -> str:
+    """Where the version of a record read from B1's tables starts: its update day and time
+    (the digest of its values follows)."""
+    return f"{DB_STAMP}{mark.day}|{mark.time or ''}"
+
+
 def _stored_key(key: str) -> str:
     """The outbox key as the 64-character field holds it."""
     if len(key) <= 64:
         return key
-    import hashlib
-
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _version(raw: dict[str, Any]) -> str:
-    return str(raw.get("@odata.etag") or "")
+    """The entity's ETag; for a row read from B1's tables (which hold none), a digest of its values.
+
+    B1 stamps a change to the second: a record changed twice within one second keeps its stamp, and
+    only its values tell the second change from the first.
+    """
+    etag = raw.get("@odata.etag") or raw.get(ROW_DIGEST)
+    if etag:
+        return str(etag)
+    blob = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
+    return "row:" + hashlib.sha1(blob.encode(), usedforsecurity=False).hexdigest()[:20]
 
 
 def _state(cursor: Cursor | None) -> dict[str, Any]:

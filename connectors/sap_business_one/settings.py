@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.base import ConnectorSettings
 from mapping.models import CollectionStatus
 
-__all__ = ["SapBusinessOneSettings"]
+__all__ = ["B1OdbcSettings", "SapBusinessOneSettings"]
+
+
+class B1OdbcSettings(BaseModel):
+    """The read-only SQL login of the fast read (``read_via: odbc``).
+
+    Attributes:
+        connection_string: the ODBC connection string without the password, e.g.
+            ``DRIVER={ODBC Driver 18 for SQL Server};SERVER=b1sql;DATABASE=SBODEMOUS;UID=arbridge_read``.
+        password: the login's password (added as ``PWD``); none for a trusted connection.
+        dialect: ``auto`` asks the driver; ``mssql`` or ``postgresql`` to be explicit.
+        schema: the schema of B1's tables (``dbo``).
+        login_timeout, query_timeout: seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    connection_string: str = Field(min_length=3)
+    password: SecretStr | None = None
+    dialect: Literal["auto", "mssql", "postgresql"] = "auto"
+    schema_name: str = Field(default="dbo", alias="schema", min_length=1, max_length=128)
+    login_timeout: int = Field(default=15, ge=1, le=600)
+    query_timeout: int = Field(default=300, ge=1, le=3600)
+
+    @field_validator("connection_string")
+    @classmethod
+    def _no_password_inside(cls, value: str) -> str:
+        parts = [p.split("=", 1)[0].strip().upper() for p in value.split(";") if "=" in p]
+        if "PWD" in parts or "PASSWORD" in parts:
+            raise ValueError("keep the password out of connection_string: set password: ${…} instead")
+        return value
 
 
 class SapBusinessOneSettings(ConnectorSettings):
@@ -34,6 +65,9 @@ class SapBusinessOneSettings(ConnectorSettings):
         verify_tls, ca_bundle: TLS verification (B1 ships a self-signed certificate: put its CA
             in ``ca_bundle``).
         timeout: seconds per call.
+        read_via: ``service_layer`` (default) or ``odbc``: read the same streams from B1's tables
+            through the read-only SQL login in ``odbc`` (writes stay on the Service Layer).
+        odbc: that login (see ``B1OdbcSettings``).
     """
 
     service_url: str = Field(min_length=1)
@@ -53,6 +87,14 @@ class SapBusinessOneSettings(ConnectorSettings):
     verify_tls: bool = True
     ca_bundle: str | None = None
     timeout: float = Field(default=120.0, gt=0, le=900)
+    read_via: Literal["service_layer", "odbc"] = "service_layer"
+    odbc: B1OdbcSettings | None = None
+
+    @model_validator(mode="after")
+    def _odbc_login(self) -> SapBusinessOneSettings:
+        if self.read_via == "odbc" and self.odbc is None:
+            raise ValueError("read_via: odbc needs the read-only SQL login under odbc: (connection_string …)")
+        return self
 
     @field_validator("time_zone")
     @classmethod

@@ -123,8 +123,23 @@ class Watermark:
     def prune(self, overlap: timedelta, zone: ZoneInfo) -> None:
         """Forget versions the next read cannot return again (changed before its start)."""
         start = self.start(overlap, zone)
-        if start is None:
-            return
+        if start is not None:
+            self._keep_from(start)
+
+    def passed(self, position: Mark, overlap: timedelta, zone: ZoneInfo) -> None:
+        """Forget, while a read goes on, the versions it has passed by more than the overlap.
+
+        Neither this read (it goes on after ``position``) nor the next (it starts at the newest
+        change less the overlap, and ``position`` is at most that newest) returns them again; so a
+        cursor stays small through a long first read instead of growing with every record.
+        """
+        if not position.day:
+            return  # a record without an update day (rejected by the read) says nothing of time
+        start = Watermark(position).start(overlap, zone)
+        if start is not None:
+            self._keep_from(start)
+
+    def _keep_from(self, start: tuple[str, str]) -> None:
         kept = {}
         for key, stamp in self.seen.items():
             day, clock = stamp.split("|", 2)[:2]

@@ -18,7 +18,10 @@ apart), and:
 
 Every open item that settles another (those lines, and SAP's own partial payments, which name
 their invoice in ``InvoiceReference``) lowers the open amount of the item it settles until SAP
-clears them. A document with any other reference, posted by someone else, is read as SAP shows it.
+clears them. A credit memo naming an invoice in ``InvoiceReference`` does not: it is an open credit
+raised against that invoice (``applies_to_invoice_id``), and lowering the invoice as well would
+count the credit twice. A document with any other reference, posted by someone else, is read as
+SAP shows it.
 """
 
 from __future__ import annotations
@@ -153,6 +156,8 @@ class Applications:
     """
 
     since: str | None
+    #: The document types of incoming payments: only their items naming an invoice are cash for it.
+    payment_types: frozenset[str] = frozenset({"DZ"})
     settled: dict[str, Decimal] = field(default_factory=dict)
     touched: list[tuple[str, Settles, str]] = field(default_factory=list)
     posted: dict[str, list[AppliedLine]] = field(default_factory=dict)
@@ -161,7 +166,12 @@ class Applications:
     def add(self, row: Mapping[str, Any], ledger: AppliedLedger) -> None:
         """Count one item read from SAP, if it settles another."""
         target: str | None
-        if row.get("DebitCreditCode") == "H" and row.get("InvoiceReference"):
+        if (
+            row.get("DebitCreditCode") == "H"
+            and row.get("InvoiceReference")
+            and it.stream_of(row, self.payment_types) is Stream.PAYMENTS
+        ):
+            # SAP's partial payment: cash applied to the invoice it names.
             target, settles = it.invoice_key_of(row), Settles.INVOICE
         else:
             line = ledger.line_of(row)

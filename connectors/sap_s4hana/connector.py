@@ -87,6 +87,23 @@ CUSTOMER_FIELDS = [
     "DeletionIndicator",
     "PostingIsBlocked",
 ]
+#: What a letter needs of a business partner's address (A_BusinessPartnerAddress).
+ADDRESS_FIELDS = [
+    "BusinessPartner",
+    "AddressID",
+    "StreetName",
+    "HouseNumber",
+    "StreetPrefixName",
+    "StreetSuffixName",
+    "POBox",
+    "POBoxPostalCode",
+    "PostalCode",
+    "CityName",
+    "Region",
+    "Country",
+]
+#: Countries whose addresses put the house number before the street name.
+NUMBER_FIRST = frozenset({"US", "CA", "GB", "IE", "AU", "NZ", "FR", "ZA"})
 #: Statuses that mean a notice went out: they set LastDunnedOn.
 NOTICE_STATUSES = {CollectionStatus.REMINDED, CollectionStatus.ESCALATED, CollectionStatus.COLLECTIONS_AGENCY}
 #: When several statuses map to block reasons for one record, the first of these wins.
@@ -331,9 +348,15 @@ class SapS4HanaConnector(Connector):
             records: list[Record] = []
             rejects: list[Reject] = []
             seen: set[str] = set()
-            for proxy in rows:
-                raw = self._customer_raw(proxy)
-                after = raw["Customer"]
+            raws = [self._customer_raw(proxy) for proxy in rows]
+            calls = 1
+            if raws:
+                after = raws[-1]["Customer"]
+                addresses, more = self._addresses(raws[0]["Customer"], raws[-1]["Customer"])
+                calls += more
+                for raw in raws:
+                    raw["address"] = addresses.get(raw["Customer"])
+            for raw in raws:
                 if not raw["companies"]:
                     continue
                 try:
@@ -361,7 +384,7 @@ class SapS4HanaConnector(Connector):
                     "page": page_no,
                     "after": after,
                 }
-            yield Page(Stream.CUSTOMERS, records, Cursor(json.dumps(body)), rejects, api_calls=1)
+            yield Page(Stream.CUSTOMERS, records, Cursor(json.dumps(body)), rejects, api_calls=calls)
             if last:
                 # The page above is stored with its cursor before the generator resumes here.
                 self._forget_old_scans(scan, page_no)
@@ -400,6 +423,34 @@ class SapS4HanaConnector(Connector):
             self.context.state.put(f"{SEEN_KEY}.{old}", "")
         self.context.state.put(SEEN_KEY, json.dumps(recent[-SEEN_GENERATIONS:]))
         return gen
+
+    def _addresses(self, first: str, last: str) -> tuple[dict[str, dict[str, Any]], int]:
+        """The postal address of each business partner from ``first`` to ``last``, and the calls.
+
+        S/4HANA keeps a customer's address on its business partner (A_BusinessPartnerAddress),
+        numbered like the customer by default. One key-range read per page of customers; of a
+        partner's several addresses, the first (lowest AddressID) is its standard one.
+        """
+        flt = f"BusinessPartner ge {quote(first)} and BusinessPartner le {quote(last)}"
+        out: dict[str, dict[str, Any]] = {}
+        calls = 0
+        next_url: str | None = None
+        while True:
+            rows, next_url = self.odata.query(
+                BP,
+                "A_BusinessPartnerAddress",
+                filter=None if next_url else flt,
+                select=None if next_url else ADDRESS_FIELDS,
+                orderby=None if next_url else "BusinessPartner,AddressID",
+                next_url=next_url,
+            )
+            calls += 1
+            for row in rows:
+                partner = str(row.BusinessPartner)
+                if partner not in out:
+                    out[partner] = _postal_address({n: getattr(row, n, None) for n in ADDRESS_FIELDS})
+            if not next_url:
+                return out, calls
 
     def _customer_raw(self, proxy: Any) -> dict[str, Any]:
         raw = it.normalise({name: getattr(proxy, name, None) for name in CUSTOMER_FIELDS})
@@ -615,9 +666,10 @@ class SapS4HanaConnector(Connector):
     def _applications(self, since: str | None) -> tuple[ap.Applications, int]:
         """Read the items that settle others: SAP's partial payments and the lines arbridge posted.
 
-        Both are customer items: with an InvoiceReference, or of arbridge's document type with a
-        reference of arbridge's shape. The open ones are read, and with ``since`` those cleared
-        since then (what they settled is open again, or paid), paged by key.
+        Both are customer items: of a payment document type with an InvoiceReference, or of
+        arbridge's document type with a reference of arbridge's shape. The open ones are read, and
+        with ``since`` those cleared since then (what they settled is open again, or paid), paged
+        by key.
         """
         doc_type = quote(self.sap.payment_document_type)
         still = "IsCleared eq false"
@@ -628,11 +680,16 @@ class SapS4HanaConnector(Connector):
             f"AccountingDocumentType eq {doc_type}"
             " and DocumentReferenceID ge 'AR' and DocumentReferenceID lt 'AS'"
         )
+        # SAP's partial payments name their invoice; a credit memo naming one settles nothing
+        # before SAP clears the two together (``applied``), so it is not read here.
+        payment_types = or_terms(
+            f"AccountingDocumentType eq {quote(t)}" for t in self.sap.payment_document_types
+        )
         condition = (
             f"{self._company_filter()} and FinancialAccountType eq 'D'"
-            f" and (InvoiceReference ne '' or ({ours})) and ({still})"
+            f" and ((InvoiceReference ne '' and {payment_types}) or ({ours})) and ({still})"
         )
-        apps = ap.Applications(since)
+        apps = ap.Applications(since, frozenset(self.sap.payment_document_types))
         calls = 0
         after: list[str] | None = None
         while True:
@@ -715,6 +772,7 @@ class SapS4HanaConnector(Connector):
             if not rows:
                 return None
             raw = self._customer_raw(rows[0])
+            raw["address"] = self._addresses(remote_id, remote_id)[0].get(remote_id)
             return self._customer_record(raw) if raw["companies"] else None
         rows, _ = self._items_by_id([remote_id])
         if not rows:
@@ -1247,3 +1305,26 @@ def _load(cursor: Cursor | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _postal_address(row: dict[str, Any]) -> dict[str, Any]:
+    """SAP's address fields as the lines of a letter: street and number as the country writes them."""
+
+    def text(name: str) -> str:
+        return str(row.get(name) or "").strip()
+
+    country = text("Country")
+    street, number = text("StreetName"), text("HouseNumber")
+    parts = [number, street] if country in NUMBER_FIRST else [street, number]
+    lines = [text("StreetPrefixName"), " ".join(p for p in parts if p), text("StreetSuffixName")]
+    if text("POBox"):
+        lines.append(f"PO Box {text('POBox')}")
+    return {
+        "lines": [line for line in lines if line],
+        "PostalCode": text("POBoxPostalCode")
+        if text("POBox") and text("POBoxPostalCode")
+        else text("PostalCode"),
+        "CityName": text("CityName"),
+        "Region": text("Region"),
+        "Country": country,
+    }

@@ -226,6 +226,8 @@ class CustomerHistory:
     contacts: dict[str, list[datetime]] = field(default_factory=dict)
     payments: int = 0
     days_late_total: int = 0
+    # payments made after the due date
+    late_payments: int = 0
     # the latest RECENT_PAYMENTS payments as (paid_date, days_late), oldest first
     recent: list[tuple[date, int]] = field(default_factory=list)
     broken_promises: int = 0
@@ -261,6 +263,7 @@ class CustomerHistory:
             late = max(0, (entry.paid_date - entry.due_date).days)
             self.payments += 1
             self.days_late_total += late
+            self.late_payments += late > 0
             self.recent.append((entry.paid_date, late))
             self.recent.sort()
             del self.recent[:-RECENT_PAYMENTS]
@@ -308,6 +311,15 @@ class CustomerHistory:
         if not self.payments:
             return None
         return Decimal(self.days_late_total) / self.payments
+
+    @property
+    def late_probability(self) -> float | None:
+        """The chance the next invoice is paid after its due date: late payments out of all, with one
+        late and one on time added (Laplace's rule), so that two payments do not make a certainty;
+        ``None`` without payments."""
+        if not self.payments:
+            return None
+        return (self.late_payments + 1) / (self.payments + 2)
 
     @property
     def trend_days(self) -> Decimal | None:

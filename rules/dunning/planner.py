@@ -24,15 +24,24 @@ The rules, in the order they are applied per customer and currency:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from mapping.models import CollectionStatus, CreditMemo, Customer, DocumentStatus, Invoice, Payment
+from mapping.models import (
+    CollectionStatus,
+    CreditMemo,
+    Customer,
+    DocumentStatus,
+    Invoice,
+    Payment,
+    TargetType,
+)
 from rules.dunning.contact import next_contact_time, zone_for
 from rules.dunning.credits import CreditLine, credit_lines, is_open_memo, total_credit
 from rules.dunning.history import CustomerHistory, HistoryEntry, parse_instant, summarize_history
@@ -73,6 +82,8 @@ class SkipCode:
     COURTESY_SUPERSEDED = "courtesy_superseded"
     UNKNOWN_CUSTOMER = "unknown_customer"
     COVERED_BY_CREDIT = "covered_by_credit"
+    NOT_LIKELY_LATE = "not_likely_late"
+    PLANNING_FAILED = "planning_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,24 +386,101 @@ def plan(
         if is_open_memo(memo):
             memos[memo.customer_remote_id].append(memo)
     cash: dict[str, list[Payment]] = defaultdict(list)
+    # Only when a courtesy notice asks who is likely to pay late: the day each invoice was paid is
+    # then kept for the whole connection, which costs memory the plan otherwise never needs.
+    paid = _PaidFromRecords(policy) if _asks_likely_late(policy) else None
     for payment in payments:
+        if paid is not None:
+            paid.payment(payment)
         if payment.customer_remote_id and not payment.deleted and payment.unapplied_amount > 0:
             cash[payment.customer_remote_id].append(payment)
-    groups = _merge_sorted(customers, invoices) if presorted else _group(customers, invoices)
+    closed = paid.closed if paid is not None else None
+    groups = _merge_sorted(customers, invoices, closed) if presorted else _group(customers, invoices, closed)
     for group in groups:
         if isinstance(group, Skip):
             yield group
             continue
         cid = group.customer.remote_id
-        yield from plan_customer(
-            policy,
+        yield from _isolated(
             group.customer,
             group.invoices,
-            memos.get(cid, []),
-            summaries.get(cid),
-            as_of,
-            payments=cash.get(cid, []),
+            functools.partial(
+                _plan_one,
+                policy,
+                group,
+                memos.get(cid, []),
+                summaries.get(cid),
+                paid,
+                as_of,
+                cash.get(cid, []),
+            ),
         )
+
+
+def _plan_one(
+    policy: DunningPolicy,
+    group: CustomerGroup,
+    memos: Sequence[CreditMemo],
+    summary: CustomerHistory | None,
+    paid: _PaidFromRecords | None,
+    as_of: datetime,
+    payments: Sequence[Payment],
+) -> Iterator[PlannedAction | Skip]:
+    """One customer's plan, its payment behaviour from the records included (inside its isolation)."""
+    cid = group.customer.remote_id
+    history = paid.history(cid, summary) if paid is not None else summary
+    return plan_customer(policy, group.customer, group.invoices, memos, history, as_of, payments=payments)
+
+
+def reads_payment_behaviour(policy: DunningPolicy) -> bool:
+    """Whether planning reads each customer's paid invoices (a courtesy notice only for customers
+    likely to pay late), not only its open documents."""
+    return _asks_likely_late(policy)
+
+
+def _asks_likely_late(policy: DunningPolicy) -> bool:
+    return any(p.courtesy is not None and p.courtesy.only_likely_late for p in policy.policies.values())
+
+
+class _PaidFromRecords:
+    """Payment behaviour read from the records (invoices and the payments applied to them), for
+    the courtesy notice sent only to customers likely to pay late; history files that already
+    carry a customer's payments take precedence."""
+
+    def __init__(self, policy: DunningPolicy) -> None:
+        self.terms = timedelta(days=policy.policies[policy.default_policy].default_terms_days)
+        self.paid_on: dict[str, date] = {}
+        self.entries: dict[str, list[HistoryEntry]] = defaultdict(list)
+
+    def payment(self, payment: Payment) -> None:
+        if payment.deleted:
+            return
+        for alloc in payment.allocations:
+            if alloc.target_type == TargetType.INVOICE and alloc.amount > 0:
+                day = alloc.applied_date or payment.date
+                self.paid_on[alloc.target_id] = max(day, self.paid_on.get(alloc.target_id, day))
+
+    def closed(self, inv: Invoice) -> None:
+        paid = self.paid_on.get(inv.remote_id)
+        if paid is None or inv.deleted or inv.open_amount > 0:
+            return
+        try:
+            due = inv.due_date or inv.issue_date + self.terms
+        except OverflowError:  # a date beyond the calendar: this invoice tells nothing of behaviour
+            return
+        cid = inv.customer_remote_id
+        self.entries[cid].append(
+            HistoryEntry("payment", cid, invoice_ids=(inv.remote_id,), due_date=due, paid_date=paid)
+        )
+
+    def history(self, cid: str, hist: CustomerHistory | None) -> CustomerHistory | None:
+        found = self.entries.pop(cid, None)
+        if not found or (hist is not None and hist.payments):
+            return hist
+        hist = hist if hist is not None else CustomerHistory()
+        for entry in found:
+            hist.add(entry, None)
+        return hist
 
 
 def plan_groups(
@@ -413,15 +501,49 @@ def plan_groups(
         Planned actions and skips.
     """
     for group in groups:
-        yield from plan_customer(
-            policy,
+        yield from _isolated(
             group.customer,
             group.invoices,
-            group.credit_memos,
-            summaries.get(group.customer.remote_id),
-            as_of,
-            payments=group.payments,
+            functools.partial(
+                plan_customer,
+                policy,
+                group.customer,
+                group.invoices,
+                group.credit_memos,
+                summaries.get(group.customer.remote_id),
+                as_of,
+                payments=group.payments,
+            ),
         )
+
+
+def _isolated(
+    customer: Customer,
+    invoices: Sequence[Invoice],
+    planned: Callable[[], Iterable[PlannedAction | Skip]],
+) -> list[PlannedAction | Skip]:
+    """One customer's plan, whole, or a ``planning_failed`` skip naming it and the error.
+
+    A record the planner cannot reason with (a date no calendar holds, a value no rule foresaw)
+    concerns that customer only: the others are planned all the same, and the customer's invoices
+    wait, reported, until the record is corrected. The plan is gathered before it is handed on,
+    so a customer never gets half of one.
+    """
+    try:
+        return list(planned())
+    except Exception as exc:  # whatever one record provokes must not stop everyone else's plan
+        cid = customer.remote_id
+        return [
+            Skip(
+                customer_id=cid,
+                invoice_ids=tuple(sorted(i.remote_id for i in invoices if _is_open(i))),
+                skipped=SkipCode.PLANNING_FAILED,
+                reason=(
+                    f"customer {cid} ({customer.name}) could not be planned: {type(exc).__name__}: {exc}; "
+                    "its invoices wait until the record is corrected, the other customers are planned"
+                ),
+            )
+        ]
 
 
 def _unknown(customer_id: str, invoices: Sequence[Invoice]) -> Skip:
@@ -433,11 +555,17 @@ def _unknown(customer_id: str, invoices: Sequence[Invoice]) -> Skip:
     )
 
 
-def _group(customers: Iterable[Customer], invoices: Iterable[Invoice]) -> Iterator[CustomerGroup | Skip]:
+def _group(
+    customers: Iterable[Customer],
+    invoices: Iterable[Invoice],
+    closed: Callable[[Invoice], None] | None = None,
+) -> Iterator[CustomerGroup | Skip]:
     by_customer: dict[str, list[Invoice]] = defaultdict(list)
     for inv in invoices:
         if _is_open(inv):
             by_customer[inv.customer_remote_id].append(inv)
+        elif closed is not None:
+            closed(inv)
     for customer in customers:
         found = by_customer.pop(customer.remote_id, None)
         if found:
@@ -447,7 +575,9 @@ def _group(customers: Iterable[Customer], invoices: Iterable[Invoice]) -> Iterat
 
 
 def _merge_sorted(
-    customers: Iterable[Customer], invoices: Iterable[Invoice]
+    customers: Iterable[Customer],
+    invoices: Iterable[Invoice],
+    closed: Callable[[Invoice], None] | None = None,
 ) -> Iterator[CustomerGroup | Skip]:
     inv_iter = iter(invoices)
     last_invoice_customer = ""
@@ -485,6 +615,8 @@ def _merge_sorted(
         while pending is not None and pending.customer_remote_id == cid:
             if _is_open(pending):
                 mine.append(pending)
+            elif closed is not None:
+                closed(pending)
             pending = advance()
         if mine:
             yield CustomerGroup(customer, mine)
@@ -721,8 +853,36 @@ def _plan_currency(
                 reason="courtesy notice not sent: this customer gets a reminder in this currency today",
                 currency=currency,
             )
+        elif (not_late := _not_likely_late(ctx, currency, due_soon)) is not None:
+            yield not_late
         else:
             yield from _plan_courtesy(ctx, currency, due_soon, credits, left_for_courtesy)
+
+
+def _likely_late_words(hist: CustomerHistory) -> str:
+    chance = hist.late_probability or 0.0
+    late = f"{hist.late_payments} of {hist.payments} payments after the due date"
+    return f"{late} ({chance:.0%} likely to pay late)"
+
+
+def _not_likely_late(ctx: _CustomerPlan, currency: str, due_soon: list[_Open]) -> Skip | None:
+    """Why a courtesy notice kept for customers likely to pay late is not for this one, if it is not."""
+    assert ctx.policy.courtesy is not None
+    threshold = ctx.policy.courtesy.only_likely_late
+    if threshold is None:
+        return None
+    chance = ctx.hist.late_probability
+    if chance is not None and chance >= threshold:
+        return None
+    if chance is None:
+        reason = "courtesy notice only for customers likely to pay late: no payment history yet"
+    else:
+        reason = (
+            f"courtesy notice only for customers at least {threshold:.0%} likely to pay late: "
+            f"{_likely_late_words(ctx.hist)}"
+        )
+    ids = tuple(o.inv.remote_id for o in due_soon)
+    return Skip(ctx.customer.remote_id, ids, SkipCode.NOT_LIKELY_LATE, reason, currency)
 
 
 def _pause(ctx: _CustomerPlan, item: _Open, memos: list[CreditMemo]) -> Skip | None:
@@ -908,6 +1068,8 @@ def _plan_courtesy(
         return
     first_due = min(o.due for o in due_soon)
     why = [f"{len(due_soon)} invoice(s) fall due on or after {first_due.isoformat()}"]
+    if pol.courtesy.only_likely_late is not None:
+        why.append(_likely_late_words(ctx.hist))
     # Only what the overdue invoices left of the credits is shown against the invoices falling due.
     shown = _credits_up_to(credits, credit)
     yield from _emit(ctx, currency, due_soon, 0, None, total_open, why, shown, total_credit(credits))

@@ -138,6 +138,15 @@ class Courtesy(_Model):
     )
     channels: list[Channel] = Field(min_length=1, description=_CHANNELS_DOC)
     template: str = "courtesy"
+    only_likely_late: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Off when unset: every customer gets the notice. A chance such as 0.5: only "
+        "customers at least this likely to pay after the due date get it, judged from their own "
+        "payments (late ones out of all, pulled toward one in two when they are few); customers "
+        "without payment history get none.",
+    )
 
 
 class AlsoSend(_Model):

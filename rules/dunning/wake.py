@@ -52,41 +52,49 @@ def next_replan_day(
     levels = pol.levels
     courtesy = pol.courtesy.days_before_due if pol.courtesy else None
     hist = history or CustomerHistory()
-    days: list[date] = []
+    days: list[date | None] = []
     for inv in invoices:
         if inv.deleted or inv.open_amount <= 0:
             continue
-        due = inv.due_date or inv.issue_date + timedelta(days=pol.default_terms_days)
-        days.append(due + timedelta(days=1))
+        due = inv.due_date or _plus(inv.issue_date, pol.default_terms_days)
+        if due is None:
+            continue  # a date beyond the calendar: the planner sets the customer aside
+        days.append(_plus(due, 1))
         if courtesy is not None:
-            days.append(due - timedelta(days=courtesy))
-        days.extend(due + timedelta(days=level.days_overdue) for level in levels)
+            days.append(_plus(due, -courtesy))
+        days.extend(_plus(due, level.days_overdue) for level in levels)
         promise = hist.promise_for(inv)
         if promise is not None:
-            days.append(promise + timedelta(days=1))
+            days.append(_plus(promise, 1))
         disputed = hist.dispute_until(inv.remote_id)
         if disputed is not None:
-            days.append(disputed + timedelta(days=1))
+            days.append(_plus(disputed, 1))
     for at in (*hist.last_contact_at.values(), *hist.last_level_at.values()):
         day = at.astimezone(zone).date()
-        days.append(day + timedelta(days=1))
-        days.extend(day + timedelta(days=level.min_gap_days) for level in levels)
+        days.append(_plus(day, 1))
+        days.extend(_plus(day, level.min_gap_days) for level in levels)
     periods = {cap.period_days for ch in Channel for cap in policy.caps_for(ch)}
     for moments in hist.contacts.values():
         for at in moments:
             day = at.astimezone(zone).date()
-            days.extend(day + timedelta(days=p) for p in periods)
-            days.extend(day + timedelta(days=p + 1) for p in periods)
+            days.extend(_plus(day, p) for p in periods)
+            days.extend(_plus(day, p + 1) for p in periods)
     for item in planned:
         if isinstance(item, PlannedAction):
-            days.append(today + timedelta(days=1))
-            if item.next_action_date is not None:
-                days.append(item.next_action_date)
+            days.append(_plus(today, 1))
+            days.append(item.next_action_date)
             continue
-        if item.until is not None:
-            days.append(item.until)
-        if item.skipped == SkipCode.NO_ALLOWED_CHANNEL:
-            # A channel's cap frees up as its contacts age.
-            days.append(today + timedelta(days=1))
-    later = [d for d in days if d > today]
+        days.append(item.until)
+        if item.skipped in (SkipCode.NO_ALLOWED_CHANNEL, SkipCode.PLANNING_FAILED):
+            # A channel's cap frees up as its contacts age; a failure may be gone tomorrow.
+            days.append(_plus(today, 1))
+    later = [d for d in days if d is not None and d > today]
     return min(later) if later else None
+
+
+def _plus(day: date, days: int) -> date | None:
+    """``day`` moved by ``days``, or None past the calendar's end (a record's impossible date)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return None

@@ -10,7 +10,9 @@ Score (higher = call first), the sum of five parts, each shown in the explanatio
   names the rate used; an amount in a currency without a rate is left out of the ranking (and the
   line says so), never added at par;
 * age: ``min(days overdue of the oldest invoice, 180) / 6`` — up to 30;
-* payment behaviour: ``min(average days late, 90) / 3`` — up to 30;
+* payment behaviour: ``min(average days late, 90) / 3`` — up to 30; or, when the payment-date
+  prediction is given (``LateRisk``), ``30 × the chance that the overdue amount is paid more than
+  60 days late``, with the prediction's reasons on the line;
 * trend: recent payments later than before add up to 10, earlier ones subtract up to 10;
 * broken promises: 10 per broken promise, at most 30.
 
@@ -36,7 +38,7 @@ from rules.dunning.credits import credit_lines
 from rules.dunning.fx import FxRates
 from rules.dunning.history import CustomerHistory, HistoryEntry, summarize_history
 
-__all__ = ["CustomerDocuments", "Ranking", "WorklistEntry", "rank_customers", "worklist"]
+__all__ = ["CustomerDocuments", "LateRisk", "Ranking", "WorklistEntry", "rank_customers", "worklist"]
 
 _Q = Decimal("0.01")
 
@@ -112,6 +114,22 @@ class WorklistEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class LateRisk:
+    """The payment-date prediction for a customer's overdue invoices.
+
+    Attributes:
+        probability: the chance (0 to 1) that the overdue amount is paid more than ``days`` days
+            late, weighted by amount.
+        why: the prediction's reasons, in words (those of its largest overdue invoice).
+        days: the lateness the probability is about.
+    """
+
+    probability: float
+    why: str
+    days: int = 60
+
+
+@dataclass(frozen=True, slots=True)
 class _Who:
     name: str
     zone: ZoneInfo
@@ -141,6 +159,7 @@ class CustomerDocuments:
         history: the summary of its payments, promises and call outcomes, if any.
         credit_memos: its credit memos (open ones not raised against an open invoice are credits).
         payments: its payments (what is unapplied is a credit).
+        late_risk: the predicted chance of paying late, when the prediction is used.
     """
 
     customer_id: str
@@ -149,6 +168,7 @@ class CustomerDocuments:
     history: CustomerHistory | None = None
     credit_memos: Sequence[CreditMemo] = ()
     payments: Sequence[Payment] = ()
+    late_risk: LateRisk | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +293,8 @@ def rank_customers(
             counted += 1
             _credit(exp, group.credit_memos, group.payments)
             who = _Who(customer.name, zone, customer.dunning_block) if customer else None
-            yield _entry(group.customer_id, who, exp, group.history or CustomerHistory(), fx_rates)
+            hist = group.history or CustomerHistory()
+            yield _entry(group.customer_id, who, exp, hist, fx_rates, group.late_risk)
 
     ranked = _ranked(entries(), limit)
     return Ranking(ranked, counted)
@@ -295,11 +316,19 @@ def _add(
         return False
     if inv.open_amount <= 0:
         return False
-    due = inv.due_date or inv.issue_date + timedelta(days=default_terms_days)
+    label = inv.number or inv.remote_id
+    try:
+        due = inv.due_date or inv.issue_date + timedelta(days=default_terms_days)
+    except OverflowError:
+        # A date beyond the calendar (a typing slip in the ERP): shown for a person to correct,
+        # never a reason for the whole worklist to fail.
+        exp.held.append(
+            f"{label}: issued {inv.issue_date}, its due date is beyond the calendar; correct it in the ERP"
+        )
+        return True
     days = (today - due).days
     if days < 1:
         return False
-    label = inv.number or inv.remote_id
     amount = f"{inv.open_amount} {inv.currency}"
     disputed_until = hist.dispute_until(inv.remote_id) if hist else None
     promise = hist.promise_for(inv) if hist else inv.promise_to_pay_date
@@ -337,6 +366,7 @@ def _entry(
     exp: _Exposure,
     hist: CustomerHistory,
     fx_rates: FxRates | None,
+    risk: LateRisk | None = None,
 ) -> WorklistEntry:
     notes: list[str] = []
     total, reporting, money = _ranked_amount(exp, fx_rates)
@@ -344,6 +374,8 @@ def _entry(
     age_pts = (Decimal(min(exp.oldest, 180)) / 6).quantize(_Q)
     avg = hist.average_days_late
     behaviour_pts = (min(avg, Decimal(90)) / 3).quantize(_Q) if avg is not None else Decimal(0)
+    if risk is not None:
+        behaviour_pts = (Decimal(30) * Decimal(str(risk.probability))).quantize(_Q)
     trend = hist.trend_days
     trend_pts = (
         (max(min(trend, Decimal(30)), Decimal(-30)) / 3).quantize(_Q) if trend is not None else Decimal(0)
@@ -361,7 +393,12 @@ def _entry(
     if exp.held:
         notes.append("not at risk: " + ", ".join(exp.held))
     notes.append(f"oldest {exp.oldest} days overdue (+{age_pts})")
-    if avg is not None:
+    if risk is not None:
+        notes.append(
+            f"{risk.probability:.0%} likely to be paid more than {risk.days} days late ({risk.why}) "
+            f"(+{behaviour_pts})"
+        )
+    elif avg is not None:
         notes.append(f"pays {avg.quantize(_Q)} days late on average (+{behaviour_pts})")
     else:
         notes.append("no payment history (+0)")

@@ -47,6 +47,15 @@ def empty(sandbox: GpSandbox, **_: Any) -> None:
     """Tables and procedures only."""
 
 
+def _address(number: str, country: str) -> dict[str, str]:
+    """A primary address in the customer's country (RM00101's address columns)."""
+    house = 100 + sum(map(ord, number)) % 800
+    if country == "Germany":
+        return {"ADDRESS1": f"Hafenstrasse {house % 90 + 1}", "CITY": "Hamburg", "STATE": "", "ZIP": "20457"}
+    return {"ADDRESS1": f"{house} Main Street", "ADDRESS2": "Suite 200", "CITY": "Redmond", "STATE": "WA",
+            "ZIP": "98052-6399"}  # fmt: skip
+
+
 def _customer_row(number: str, name: str, country: str, terms: str, days_ago: float) -> dict[str, Any]:
     return {
         "CUSTNMBR": number,
@@ -55,6 +64,7 @@ def _customer_row(number: str, name: str, country: str, terms: str, days_ago: fl
         "SHRTNAME": name[:15],
         "COUNTRY": country,
         "PHONE1": "42555501010000",
+        **_address(number, country),
         "PYMTRMID": terms,
         "CURNCYID": CURRENCY,
         "CRLMTTYP": 2,

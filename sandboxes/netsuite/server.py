@@ -199,7 +199,6 @@ class NetSuiteSandbox:
         self.consumer_secret = consumer_secret
         self.token_id = token_id
         self.token_secret = token_secret
-        self.concurrency_limit = concurrency_limit
         self.page_size_max = page_size_max
         self.latency = latency
         self.ns = Namespaces(VERSION)
@@ -220,6 +219,17 @@ class NetSuiteSandbox:
             create_app(self), host=host, port=port, threads=threads, name="netsuite-sandbox"
         )
         self._started = False
+
+    @property
+    def concurrency_limit(self) -> int:
+        """Requests in flight at once before ``ExceededConcurrentRequestLimitFault`` (0: no limit)."""
+        return self._cap.limit if self._cap else 0
+
+    @concurrency_limit.setter
+    def concurrency_limit(self, limit: int) -> None:
+        # A test lowers the account's limit on a running sandbox; the cap must follow.
+        if self._cap is not None:
+            self._cap.limit = limit
 
     # -- lifecycle --------------------------------------------------------------------------------
 

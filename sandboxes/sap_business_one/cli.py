@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.options import DURATION
 from sandboxes.sap_business_one.server import ServiceLayerSandbox
 from sandboxes.specs import SpecsNotFound
+
+if TYPE_CHECKING:
+    from sandboxes.sap_business_one.database import B1Database
 
 
 @click.command(name="sap-business-one")
@@ -33,6 +37,14 @@ from sandboxes.specs import SpecsNotFound
     help="How long a session lives idle, e.g. 30m.",
 )
 @click.option("--specs", type=click.Path(file_okay=False), default=None, help="The vendor specs folder.")
+@click.option(
+    "--database",
+    "database_url",
+    default=None,
+    help="Also lay B1's tables out in this PostgreSQL database (postgresql://user@host:port/db), "
+    "kept up to date with every write, for the fast read over ODBC.",
+)
+@click.option("--schema", default="dbo", show_default=True, help="B1's schema (with --database).")
 def command(
     port: int,
     seed: str,
@@ -40,6 +52,8 @@ def command(
     no_throttle: bool,
     session_timeout: timedelta,
     specs: str | None,
+    database_url: str | None,
+    schema: str,
 ) -> None:
     """Serve an SAP Business One Service Layer sandbox and print how to connect."""
     try:
@@ -53,12 +67,19 @@ def command(
         )
     except SpecsNotFound as exc:
         raise click.UsageError(str(exc)) from None
+    tables = _tables(sandbox, database_url, schema, specs) if database_url else None
     sandbox.start()
     click.echo(f"SAP Business One Service Layer sandbox ({seed} seed) at {sandbox.service_root}")
     click.echo(f"  company database:   {sandbox.company_db}")
     click.echo(f"  user:               {sandbox.user}")
     click.echo(f"  password:           {sandbox.password}")
     click.echo(f"  session timeout:    {session_timeout.total_seconds() / 60:g} minutes")
+    if tables is not None:
+        login = tables.create_login()
+        click.echo("B1's tables for the fast read (read_via: odbc), kept up to date with every write:")
+        click.echo("  odbc:")
+        click.echo(f'    connection_string: "{tables.connection_string(user=login)}"')
+        click.echo(f"    schema: {tables.schema}")
     click.echo("Press Ctrl-C to stop.")
     try:
         threading.Event().wait()
@@ -66,3 +87,22 @@ def command(
         click.echo("stopping")
     finally:
         sandbox.stop()
+        if tables is not None:
+            tables.drop()
+            tables.close()
+
+
+def _tables(sandbox: ServiceLayerSandbox, url: str, schema: str, specs: str | None) -> B1Database:
+    """B1's tables in PostgreSQL, filled from the sandbox's company and refreshed after each write."""
+    # Imported here: pyodbc needs unixODBC, which only this option needs.
+    import pyodbc
+
+    from sandboxes.sap_business_one.database import B1Database
+
+    try:
+        tables = B1Database.from_url(url, schema=schema, specs=specs)
+        tables.create(sandbox.company)
+    except (ValueError, pyodbc.Error, RuntimeError) as exc:
+        raise click.UsageError(f"--database {url}: {exc}") from None
+    sandbox.on_change = lambda: tables.load(sandbox.company)
+    return tables

@@ -29,6 +29,11 @@ METADATA_FILE = SAP_BUSINESS_ONE.marker
 TABLES_FILE = "sap-business-one/db-tables-OCRD-OINV-ORIN-ORCT-RCT2.from-sl-metadata.DERIVED.json"
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+#: Amounts B1 keeps itself (the sum of the payments and credit notes applied to a document), which
+#: SAP's mapping-info file does not list for Document: a client cannot set them.
+KEPT_BY_B1: dict[str, frozenset[str]] = {
+    "Document": frozenset({"PaidToDate", "PaidToDateFC", "PaidToDateSys"}),
+}
 
 
 @dataclass
@@ -68,7 +73,7 @@ def _read_only(specs: Path) -> dict[str, frozenset[str]]:
     """Service Layer type name → properties it refuses to take from a client (``Writable="false"``)."""
     path = specs / TABLES_FILE
     if not path.is_file():
-        return {}
+        return {k: frozenset(v) for k, v in KEPT_BY_B1.items()}
     tables = json.loads(path.read_text(encoding="utf-8"))["tables"]
     out: dict[str, set[str]] = {}
     for table in tables.values():
@@ -76,6 +81,8 @@ def _read_only(specs: Path) -> dict[str, frozenset[str]]:
         for column in table.get("columnDetails") or []:
             if str(column.get("writable")).lower() == "false":
                 out.setdefault(name, set()).add(column["slProperty"])
+    for name, kept in KEPT_BY_B1.items():
+        out.setdefault(name, set()).update(kept)
     return {k: frozenset(v) for k, v in out.items()}
 
 

@@ -98,6 +98,11 @@ class ServiceLayerSandbox:
         clock: the current time, aware (injected so tests control update times and expiry).
         zone: the company server's time zone, in which UpdateDate and UpdateTime are stamped.
         specs: the vendor specs folder (default: ``$ARBRIDGE_SPECS`` or ``../shared/specs``).
+        write_answer_delay: seconds between applying a POST or PATCH (a ``$batch`` of them too) and
+            answering it: a slow network, in which a client may die after B1 acted and before it
+            heard so.
+        on_change: called after every POST or PATCH the company took (a ``$batch`` too), before
+            the answer: keeps a copy of B1's tables (``database.B1Database``) up to date.
 
     Attributes:
         requests_log: every request: method, path, status (inner requests of a ``$batch`` too).
@@ -117,11 +122,15 @@ class ServiceLayerSandbox:
         clock: Callable[[], datetime] | None = None,
         zone: str = "UTC",
         specs: str | None = None,
+        write_answer_delay: float = 0.0,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.port = port
         self.company_db = company_db
         self.users = dict(users or {"manager": "B1-sandbox-password"})
         self.session_timeout = session_timeout
+        self.write_answer_delay = write_answer_delay
+        self.on_change = on_change
         self.clock = clock or (lambda: datetime.now(UTC))
         self.metadata: Metadata = load_metadata(specs)
         self.company = Company(self.clock, zone)
@@ -244,6 +253,16 @@ class ServiceLayerSandbox:
         except B1Error as err:
             answer = _Answer(err.status, err.body(), dict(err.headers))
         self._log(request.method, raw_path, answer.status)
+        changed = request.method in ("POST", "PATCH") and raw_path not in ("Login", "Logout")
+        if changed and answer.status < 400 and self.on_change is not None:
+            with self.company.lock:
+                self.on_change()
+        if (
+            self.write_answer_delay
+            and request.method in ("POST", "PATCH")
+            and raw_path not in ("Login", "Logout")
+        ):
+            time.sleep(self.write_answer_delay)
         return self._respond(answer)
 
     def _admit(self) -> B1Error | None:

@@ -100,6 +100,7 @@ class Book:
             "A_Customer": {},
             "A_CustomerCompany": {},
             "A_CustomerDunning": {},
+            "A_BusinessPartnerAddress": {},
             "A_OperationalAcctgDocItemCube": {},
         }
         self.etags: dict[tuple[str, KeyT], str] = {}

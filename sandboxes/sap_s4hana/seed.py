@@ -45,8 +45,40 @@ def _customer_number(n: int) -> str:
     return f"{10100001 + n:08d}"
 
 
-def add_customer(book: Book, number: str, name: str, company_codes: list[str]) -> None:
-    """Create a customer with company-code data and a dunning record (blank dunning area) per code."""
+# A postal address per company code's country: street, house number, postal code, city, region, country.
+_ADDRESSES = {
+    "1010": ("Hafenstrasse", "Hamburg", "20457", "HH", "DE"),
+    "1710": ("Market Street", "San Francisco", "94105", "CA", "US"),
+    "4510": ("Thames Street", "Reading", "RG1 1AA", "", "GB"),
+}
+
+
+def add_customer(
+    book: Book, number: str, name: str, company_codes: list[str], *, address: bool = True
+) -> None:
+    """Create a customer with company-code data and a dunning record (blank dunning area) per code.
+
+    Its business partner (same number, as S/4HANA numbers both alike by default) gets a postal
+    address in the country of its first company code, unless ``address`` is False.
+    """
+    if address:
+        street, city, postal, region, country = _ADDRESSES.get(company_codes[0], _ADDRESSES["1010"])
+        book.put(
+            "A_BusinessPartnerAddress",
+            (number, "1"),
+            {
+                "BusinessPartner": number,
+                "AddressID": "1",
+                "FullName": name,
+                "StreetName": street,
+                "HouseNumber": str(int(number) % 97 + 1),
+                "PostalCode": postal,
+                "CityName": city,
+                "Region": region,
+                "Country": country,
+                "Language": "EN",
+            },
+        )
     book.put(
         "A_Customer",
         (number,),

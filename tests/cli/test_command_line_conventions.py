@@ -24,6 +24,7 @@ WITHOUT_A_DEPLOYMENT = {
     ("connectors",),
     ("demo",),
     ("match",),
+    ("predict",),
     ("new-connector",),
     ("dunning", "plan"),
     ("dunning", "render"),

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from connectors.base import ConnectorContext
+from connectors.limits import forget_limiters
 from connectors.netsuite import NetSuiteConnector
 from sandboxes.netsuite import NetSuiteSandbox
 
@@ -17,6 +18,14 @@ from sandboxes.netsuite import NetSuiteSandbox
 def _vendor_specs(specs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every sandbox started here reads Oracle's files from where the ``specs_dir`` fixture found them."""
     monkeypatch.setenv("ARBRIDGE_SPECS", str(specs_dir))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_account_budget() -> Iterator[None]:
+    """Each test's connectors start with a fresh request budget for the sandbox's account."""
+    forget_limiters()
+    yield
+    forget_limiters()
 
 
 @pytest.fixture

@@ -65,3 +65,29 @@ def test_a_record_without_an_update_time_changed_later_that_day_is_read_again() 
         b1.company.tables["Invoices"][4]["_version"] += 1  # B1 changed it and left UpdateTime empty
         changed, _ = _ids(connector, Stream.INVOICES, cursor)
         assert changed == ["4"]
+
+
+def local_stamp(record: dict) -> datetime:
+    return datetime.fromisoformat(f"{record['UpdateDate'][:10]}T{record['UpdateTime']}")
+
+
+def test_a_long_first_read_keeps_its_cursor_small_and_the_next_read_repeats_nothing() -> None:
+    import json
+
+    with ServiceLayerSandbox(seed="large", invoices=1000, throttle=False) as b1:
+        connector = connector_for(b1, page_size=50)
+        pages = list(connector.read(Stream.INVOICES, None))
+        assert sum(len(p.records) for p in pages) == 1000
+        # The versions remembered are those within the overlap of where the read stands, not
+        # every record read so far (a million-record first read would carry them all).
+        remembered = [len(json.loads(p.cursor.value)["seen"]) for p in pages[:-1] if p.cursor]
+        newest = max(local_stamp(r) for r in b1.company.tables["Invoices"].values())
+        recent = sum(
+            1
+            for r in b1.company.tables["Invoices"].values()
+            if newest - local_stamp(r) <= timedelta(minutes=10)
+        )
+        assert len(remembered) == 19 and recent < 200
+        assert max(remembered) <= recent and sorted(remembered)[9] <= 2, remembered
+        again, _ = _ids(connector, Stream.INVOICES, pages[-1].cursor)
+        assert again == []
