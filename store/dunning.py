@@ -409,8 +409,8 @@ class DunningPlanReads:
         self, connection: str, since: str, woken_by: date, quarantine_stream: str | None = None
     ) -> set[str]:
         """Customers with a record, planned action or call changed at or after ``since`` (a stored
-        timestamp), whose re-plan day is ``woken_by`` or earlier, or set aside in quarantine under
-        ``quarantine_stream``."""
+        timestamp) or a status write parked or dropped since, whose re-plan day is ``woken_by`` or
+        earlier, or set aside in quarantine under ``quarantine_stream``."""
         r, d, c, w, qt = t.records, t.dunning_actions, t.dunning_calls, t.dunning_wake, t.quarantine
         out: set[str] = set()
         with self.engine.connect() as conn:
@@ -437,6 +437,27 @@ class DunningPlanReads:
                 ),
             ):
                 out.update(str(x) for (x,) in conn.execute(q))
+            # A status write parked or dropped since: what the ERP will show is the one before it,
+            # so the customer's pauses are decided again.
+            o = t.outbox
+            given_up = (
+                sa.select(o.c.target_id)
+                .where(
+                    o.c.connection == connection,
+                    o.c.op_type == "collection_status",
+                    o.c.target_type == "invoice",
+                    o.c.status.in_(["parked", "dropped"]),
+                    o.c.finished_at >= since,
+                )
+                .scalar_subquery()
+            )
+            owners = sa.select(r.c.customer_remote_id).where(
+                r.c.connection == connection,
+                r.c.stream == "invoices",
+                r.c.remote_id.in_(given_up),
+                r.c.customer_remote_id.is_not(None),
+            )
+            out.update(str(x) for (x,) in conn.execute(owners))
         return out
 
     def records_of(self, connection: str, stream: str, customer_ids: Sequence[str]) -> list[tuple[str, str]]:
