@@ -28,12 +28,19 @@ class BookConnector(FakeConnector):
     )
 
 
-def cycle(store: StateStore, erp: RecordingERP, deciders: Sequence[Any], as_of: datetime) -> None:
-    """One cycle of connection ``acme`` on ``erp``: pull, decide; nothing written back."""
+def cycle(
+    store: StateStore,
+    erp: RecordingERP,
+    deciders: Sequence[Any],
+    as_of: datetime,
+    *,
+    write_back: bool = False,
+) -> None:
+    """One cycle of connection ``acme`` on ``erp``: pull, decide and (if asked) write back."""
     BookConnector.erps["book"] = erp
     connector = BookConnector(
         FakeSettings(erp="book"), ConnectorContext(connection="acme", state=store.connector_state("acme"))
     )
-    options = SyncOptions(deciders=list(deciders), write_back=False, as_of=as_of, sleep=lambda _s: None)
+    options = SyncOptions(deciders=list(deciders), write_back=write_back, as_of=as_of, sleep=lambda _s: None)
     report = SyncEngine(store, connector, "acme", options).run_cycle()
     assert report.status == "ok", report.errors

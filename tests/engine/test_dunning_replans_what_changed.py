@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.errors import BadRecordError
 from engine.dunning_decider import DunningDecider
 from mapping import CreditMemo, Customer, Invoice, Payment, Stream
 from mapping.models import DocumentStatus
@@ -92,12 +93,12 @@ def decided(store: StateStore) -> dict[str, Any]:
         actions = conn.execute(
             sa.select(d.c.key, d.c.customer_id, d.c.level, d.c.channel, d.c.status, d.c.send_at, d.c.payload)
         ).all()
-        ops = conn.execute(sa.select(o.c.key, o.c.target_id, o.c.payload)).all()
+        ops = conn.execute(sa.select(o.c.key, o.c.target_id, o.c.payload, o.c.status)).all()
     return {
         "actions": sorted(
             (k, c, lv, ch, st, at, json.loads(p)["reason"]) for k, c, lv, ch, st, at, p in actions
         ),
-        "ops": sorted((k, target, payload) for k, target, payload in ops),
+        "ops": sorted((k, target, payload, status) for k, target, payload, status in ops),
     }
 
 
@@ -119,7 +120,7 @@ def test_day_by_day_the_incremental_plan_decides_exactly_what_the_whole_book_pla
             change(erp)
 
     def run(store: StateStore, erp: RecordingERP, decider: DunningDecider, as_of: datetime) -> None:
-        cycle(store, erp, [decider], as_of)
+        cycle(store, erp, [decider], as_of, write_back=True)
 
     for day in range(0, 48):
         as_of = START + timedelta(days=day)
@@ -178,6 +179,10 @@ def test_day_by_day_the_incremental_plan_decides_exactly_what_the_whole_book_pla
                     invoice_ids=["I13-0", "I13-1"],
                     promised_date=as_of.date() + timedelta(days=5),
                 )
+        if day == 0:  # the ERP refuses the pause of the disputed invoice for good: it is parked
+            on_both(
+                lambda e: e.op_results.__setitem__("I05-0", BadRecordError("Period closed", erp_code="6150"))
+            )
         if day == 20:  # an e-mail fails for good: the planner falls back to the letter
             for store in two_stores:
                 failed = [
@@ -194,6 +199,8 @@ def test_day_by_day_the_incremental_plan_decides_exactly_what_the_whole_book_pla
     full_store.close()
     assert {a[2] for a in everything["actions"]} >= {0, 1, 2, 3}, "the days ran through every level"
     assert any(op for op in everything["ops"]), "pauses reached the outbox"
+    statuses = {(target, status) for _k, target, _p, status in everything["ops"] if target == "I05-0"}
+    assert {s for _t, s in statuses} >= {"parked", "done"}, "the refused pause was parked, then decided again"
     # The first cycle plans the book; later ones only what changed or fell due.
     assert replanned[0] is None
     quiet = [n for day, n in replanned.items() if day > 0 and n is not None]
