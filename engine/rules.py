@@ -137,7 +137,9 @@ class CashAppDecider:
             lines = state.bank_lines(conn)
             settled = state.decided_by_clerk(conn)
             applied = settled | {r["payment_id"] for r in store.match_results(conn, status="auto")}
-            invoices, memos = _open_documents_of_book(store, reads, conn)
+            # Forgotten first: a run killed while the open documents are rebuilt reads the whole
+            # book again next time, never a half-filled set of them.
+            marks.clear(conn, self.rule)
         else:
             assert mark is not None
             since = ts(datetime.fromisoformat(mark["read_from"]) - self.settle)
@@ -186,9 +188,15 @@ class CashAppDecider:
                 payments[line.payment_id] = line
                 inputs.append(line)
         if not inputs:
+            if full:
+                for documents in _open_documents_of_book(store, reads, conn):
+                    for _ in documents:  # kept for the next runs, one chunk at a time
+                        pass
             self._mark(marks, conn, started, noted)
             return
 
+        invoices: list[Invoice] = []
+        memos: list[CreditMemo] = []
         if not full:
             # A payment that names its customer is matched against that customer's documents
             # only (rules.cashapp.matcher): when all do, only theirs are read.
@@ -206,7 +214,15 @@ class CashAppDecider:
         else:
             known = store.iter_records(conn, Stream.CUSTOMERS)
 
+        rebuilt: list[bool] = []
+
         def open_documents() -> Any:
+            if full and not rebuilt:
+                # The whole book's open documents, kept for the next runs as they are read.
+                rebuilt.append(True)
+                return DocumentIndex.from_models(*_open_documents_of_book(store, reads, conn))
+            if full:
+                return DocumentIndex.from_models(*_kept_open_documents(reads, conn, None))
             return DocumentIndex.from_models(invoices, memos)
 
         customers = CustomerIndex.from_models(
@@ -338,25 +354,37 @@ def _verdict_row(result: Any, stored: dict[str, Any]) -> tuple[Any, ...]:
 
 def _open_documents_of_book(
     store: StateStore, reads: CashAppReads, conn: str
-) -> tuple[list[Invoice], list[CreditMemo]]:
-    """The open invoices and credit memos read from the whole book, kept for the next runs."""
+) -> tuple[Iterator[Invoice], Iterator[CreditMemo]]:
+    """The open invoices and credit memos of the whole book, streamed; each is kept for the next
+    runs as it goes by (in chunks: the book is never held whole)."""
     from rules.cashapp.model import document_from_credit_memo, document_from_invoice
 
-    invoices = [
-        i
-        for i in store.iter_records(conn, Stream.INVOICES)
-        if isinstance(i, Invoice) and document_from_invoice(i)
-    ]
-    memos = [
-        m
-        for m in store.iter_records(conn, Stream.CREDIT_MEMOS)
-        if isinstance(m, CreditMemo) and document_from_credit_memo(m)
-    ]
-    opened = [
-        (d.stream.value, d.remote_id, d.customer_remote_id, d.model_dump_json()) for d in (*invoices, *memos)
-    ]
-    reads.keep_open_documents(conn, opened, (), replace_all=True)
-    return invoices, memos
+    reads.keep_open_documents(conn, (), (), replace_all=True)
+    pending: list[tuple[str, str, str | None, str]] = []
+
+    def flush() -> None:
+        reads.keep_open_documents(conn, pending, ())
+        pending.clear()
+
+    def invoices() -> Iterator[Invoice]:
+        for i in store.iter_records(conn, Stream.INVOICES):
+            if isinstance(i, Invoice) and document_from_invoice(i):
+                pending.append(("invoices", i.remote_id, i.customer_remote_id, i.model_dump_json()))
+                if len(pending) >= 5000:
+                    flush()
+                yield i
+        flush()
+
+    def memos() -> Iterator[CreditMemo]:
+        for m in store.iter_records(conn, Stream.CREDIT_MEMOS):
+            if isinstance(m, CreditMemo) and document_from_credit_memo(m):
+                pending.append(("credit_memos", m.remote_id, m.customer_remote_id, m.model_dump_json()))
+                if len(pending) >= 5000:
+                    flush()
+                yield m
+        flush()
+
+    return invoices(), memos()
 
 
 @dataclass
