@@ -36,7 +36,10 @@ POLICY = Path(__file__).resolve().parents[1] / "config" / "dunning-policy.exampl
 def _deciders(full: bool) -> list[Any]:
     from engine.rules import CashAppDecider, DunningDecider
 
-    deciders = [DunningDecider(str(POLICY), full=full), CashAppDecider(None, None, None, full=full)]
+    deciders: list[Any] = [
+        DunningDecider(str(POLICY), full=full),
+        CashAppDecider(None, None, None, full=full),
+    ]
     for decider in deciders:
         # Cycles run back to back here with no other writer: nothing to wait for (see ``settle``).
         decider.settle = timedelta(0)
