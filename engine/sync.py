@@ -13,13 +13,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from connectors.base import Connector, OutboundOp, WriteResult
+from connectors.base import Connector, OutboundOp, Page, WriteResult
 from connectors.errors import AuthError, ConnectorError, ErrorKind, TlsError, TransientError
 from engine import metrics
 from mapping.models import (
@@ -30,7 +31,15 @@ from mapping.models import (
     Stream,
     TargetType,
 )
-from store import AuditEntry, ConnectionBusyError, OutboxRow, StateStore, StoreError, idempotency_key
+from store import (
+    AuditEntry,
+    ConnectionBusyError,
+    OutboxRow,
+    PageOutcome,
+    StateStore,
+    StoreError,
+    idempotency_key,
+)
 from store.runs import HEARTBEAT_EVERY, active_runs
 
 log = logging.getLogger("arbridge.engine")
@@ -242,6 +251,46 @@ class _Outage:
             self.active = None
 
 
+class _PageWriter:
+    """Stores a stream's pages in order, one at a time, while the connector reads the next one.
+
+    In the background (``background``), the store's wait for its database (PostgreSQL's round
+    trips, a commit's flush to disk) overlaps the connector's reading and mapping of the next
+    page, instead of adding to it. A page is handed on only once the one before it is stored: a
+    page that fails to store stops the stream before any later page (and its cursor) is written.
+    Without ``background`` each page is stored at once, in the caller's thread.
+    """
+
+    def __init__(self, save: Callable[[Page], PageOutcome], *, background: bool) -> None:
+        self._save = save
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="page-writer") if background else None
+        self._pending: tuple[int, Page, Future[PageOutcome]] | None = None
+
+    def put(self, number: int, page: Page) -> list[tuple[int, Page, PageOutcome]]:
+        """Store ``page``; returns the pages whose storing finished meanwhile, with their outcomes.
+
+        Raises what storing the page before it raised.
+        """
+        if self._pool is None:
+            return [(number, page, self._save(page))]
+        done = self.drain()
+        self._pending = (number, page, self._pool.submit(self._save, page))
+        return done
+
+    def drain(self) -> list[tuple[int, Page, PageOutcome]]:
+        """Wait for the page being stored; returns it with its outcome (empty when there is none)."""
+        pending, self._pending = self._pending, None
+        return [] if pending is None else [(pending[0], pending[1], pending[2].result())]
+
+    def __enter__(self) -> _PageWriter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        # Leaving early (an error, a stop) waits for the page being stored: no write outlives the pull.
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
 class SyncEngine:
     """Runs cycles for one connection against one store."""
 
@@ -428,44 +477,65 @@ class SyncEngine:
         # after the last stored page (or from the start, for a stream that is not resumable).
         cursor = self.store.get_cursor(self.connection, stream)
         last = None
-        for pages, page in enumerate(self.connector.read(stream, cursor), start=1):
-            outcome = self.store.save_page(
+
+        def save(page: Page) -> PageOutcome:
+            return self.store.save_page(
                 self.connection, stream, page.records, page.rejects, page.cursor, report.run_id
             )
-            report.api_calls += page.api_calls
-            metrics.records_read(self.connection, stream, len(page.records))
-            totals["pages"] += 1
-            totals["new"] += outcome.new
-            totals["changed"] += outcome.changed
-            totals["unchanged"] += outcome.unchanged
-            totals["deleted"] += outcome.deleted
-            totals["quarantined"] += outcome.quarantined
-            for rej in page.rejects:
-                log.warning(
-                    "quarantined %s %s: %s: %s",
-                    stream.value,
-                    rej.remote_id,
-                    rej.field_path,
-                    rej.reason,
-                    extra={
-                        "connection": self.connection,
-                        "run_id": report.run_id,
-                        "event": "quarantined",
-                        "stream": stream.value,
-                        "remote_id": rej.remote_id,
-                        "field_path": rej.field_path,
-                        "reason": rej.reason,
-                    },
-                )
-            if page.cursor is not None:
-                last = page.cursor
-            if self.options.on_page:
-                self.options.on_page(stream, pages, len(page.records))
-            if self.options.stop.is_set():
-                return
+
+        with _PageWriter(save, background=self.store.writes_while_reading) as writer:
+            for number, page in enumerate(self.connector.read(stream, cursor), start=1):
+                if page.cursor is not None:
+                    last = page.cursor
+                for stored in writer.put(number, page):
+                    self._stored(stream, report, totals, *stored)
+                if self.options.stop.is_set():
+                    for stored in writer.drain():
+                        self._stored(stream, report, totals, *stored)
+                    return
+            for stored in writer.drain():
+                self._stored(stream, report, totals, *stored)
         if last is not None and not last.resumable:
             # The stream ran to its end: an unsorted stream's cursor is valid only now.
             self.store.set_cursor(self.connection, stream, last)
+
+    def _stored(
+        self,
+        stream: Stream,
+        report: CycleReport,
+        totals: Counter[str],
+        number: int,
+        page: Page,
+        outcome: PageOutcome,
+    ) -> None:
+        """Count a stored page, log its quarantined records and tell ``on_page``."""
+        report.api_calls += page.api_calls
+        metrics.records_read(self.connection, stream, len(page.records))
+        totals["pages"] += 1
+        totals["new"] += outcome.new
+        totals["changed"] += outcome.changed
+        totals["unchanged"] += outcome.unchanged
+        totals["deleted"] += outcome.deleted
+        totals["quarantined"] += outcome.quarantined
+        for rej in page.rejects:
+            log.warning(
+                "quarantined %s %s: %s: %s",
+                stream.value,
+                rej.remote_id,
+                rej.field_path,
+                rej.reason,
+                extra={
+                    "connection": self.connection,
+                    "run_id": report.run_id,
+                    "event": "quarantined",
+                    "stream": stream.value,
+                    "remote_id": rej.remote_id,
+                    "field_path": rej.field_path,
+                    "reason": rej.reason,
+                },
+            )
+        if self.options.on_page:
+            self.options.on_page(stream, number, len(page.records))
 
     # -- decide -----------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mapping.money import check_amount
+from mapping.money import check_amount, fits_currency
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -42,7 +42,9 @@ def _check_money(value: Decimal) -> Decimal:
 def _in_currency(currency: str | None, amounts: dict[str, Decimal | None]) -> None:
     """Each amount has no more decimals than the currency (``ValueError`` naming the field)."""
     for name, value in amounts.items():
-        if value is not None:
+        # The amounts were checked one by one (finite, in bounds) when validated: only the
+        # decimals are left, and the full check runs only to word the refusal.
+        if value is not None and (not currency or not fits_currency(value, currency)):
             check_amount(value, currency, what=name)
 
 
@@ -299,7 +301,8 @@ class _Document(Record):
         _in_currency(self.currency, {"total": self.total, "open_amount": self.open_amount})
         for n, line in enumerate(self.lines or []):
             _in_currency(self.currency, {f"lines.{n}.amount": line.amount})
-        for n, alloc in enumerate(getattr(self, "allocations", None) or []):
+        # Read from the fields, not getattr: a missing attribute costs pydantic an exception.
+        for n, alloc in enumerate(self.__dict__.get("allocations") or ()):
             _allocation_in_currency(self.currency, f"allocations.{n}", alloc)
         return self
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["MAX_AMOUNT", "AmountError", "check_amount", "minor_units", "parse_amount"]
+__all__ = ["MAX_AMOUNT", "AmountError", "check_amount", "fits_currency", "minor_units", "parse_amount"]
 
 
 class AmountError(ValueError):
@@ -38,9 +38,20 @@ _MINOR_UNITS = {
 }  # fmt: skip
 
 
+# The smallest amount per number of decimals: an amount with no more decimals than its currency
+# is unchanged when quantized to it (one C call, where normalising and reading the exponent is three).
+# Below MAX_AMOUNT with at most four decimals, quantizing stays within the default 28 digits.
+_QUANTA = {units: Decimal(1).scaleb(-units) for units in set(_MINOR_UNITS.values()) | {2}}
+
+
 def minor_units(currency: str | None) -> int:
     """How many decimals the currency has (ISO 4217): 2 for most, 0 for the yen, 3 for the dinar."""
     return _MINOR_UNITS.get((currency or "").upper(), 2)
+
+
+def fits_currency(value: Decimal, currency: str) -> bool:
+    """Whether a finite amount has no more decimals than ``currency`` has (the cheap test)."""
+    return value.quantize(_QUANTA[minor_units(currency)]) == value
 
 
 def check_amount(value: Decimal, currency: str | None = None, *, what: str = "amount") -> Decimal:
@@ -57,11 +68,9 @@ def check_amount(value: Decimal, currency: str | None = None, *, what: str = "am
         raise AmountError(
             f"{what} {value} is beyond any real amount (at most {MAX_AMOUNT:,.0f} in magnitude)", what
         )
-    if currency:
+    if currency and not fits_currency(value, currency):
         units = minor_units(currency)
-        exponent = value.normalize().as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > units:
-            raise AmountError(f"{what} {value} has more decimals than {currency.upper()} has ({units})", what)
+        raise AmountError(f"{what} {value} has more decimals than {currency.upper()} has ({units})", what)
     return value
 
 

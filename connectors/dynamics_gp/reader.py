@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -269,7 +269,9 @@ class GpReader:
             start = (
                 (f"{dialect.quote('DEX_ROW_TS')} >= {dialect.param('datetime')}", [floor]) if floor else None
             )
-        pages = query.pages(self.db, self.page_size, table.pos, start=start, what=f"reading {source.table}")
+        pages = query.pages(
+            self.db, self.page_size, table.pos, start=start, what=f"reading {source.table}", read_ahead=True
+        )
         pending: list[Any] | None = None
         for rows in pages:
             if pending is not None:
@@ -379,11 +381,14 @@ class GpReader:
     def _builder(self, stream: Stream, table: str) -> Callable[[str, dict[str, Any], dict[str, Any]], Record]:
         mapper = self.mappers[stream]
         history = table == "RM30101"
+        # One time for the page's records: read together, and the store formats one time, not each.
+        seen_at = datetime.now(UTC)
 
         def customer(rid: str, row: dict[str, Any], _: dict[str, Any]) -> Record:
             computed: dict[str, Any] = {
                 "remote_id": rid,
                 "remote_modified_at": utc(row["DEX_ROW_TS"]),
+                "seen_at": seen_at,
                 "version": version_of(row),
                 "raw": row,
             }
@@ -408,6 +413,7 @@ class GpReader:
             computed: dict[str, Any] = {
                 "remote_id": rid,
                 "remote_modified_at": utc(row["DEX_ROW_TS"]),
+                "seen_at": seen_at,
                 "version": version_of(row),
                 "deleted": voided,
                 "raw_status": f"{name}{' (history)' if history else ''}{', voided' if voided else ''}",

@@ -9,6 +9,7 @@ stream's cursor so a killed read resumes where it stopped.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,7 @@ class KeysetQuery:
         *,
         start: tuple[str, Sequence[Any]] | None = None,
         what: str = "",
+        read_ahead: bool = False,
     ) -> Iterator[list[Any]]:
         """Yield pages of rows (pyodbc rows, indexable like tuples) until the table is exhausted.
 
@@ -74,6 +76,10 @@ class KeysetQuery:
             start: an extra predicate (and its parameters) for the first page only, when there is
                 no position yet: the lower bound of an incremental read (``DEX_ROW_TS >= ?``).
             what: what is read, for error messages.
+            read_ahead: query the next page in a background thread while the caller works on this
+                one. The server's time and the driver's fetch (pyodbc lets other threads run
+                meanwhile) then overlap the caller's mapping and storing instead of adding to it.
+                Errors are raised where the page is taken, as without it.
         """
         dialect = db.dialect
         table = dialect.table(*self.table)
@@ -85,7 +91,8 @@ class KeysetQuery:
             order_by=self.keys,
             limit=True,
         )
-        while True:
+
+        def fetch(after: Position | None) -> list[Any]:
             if after is not None:
                 sql = with_position
                 params = dialect.limit_params(page_size, [*self.params, *dialect.after_params(after)])
@@ -95,13 +102,29 @@ class KeysetQuery:
                     self.columns, table, where=[*self.where, *extra], order_by=self.keys, limit=True
                 )
                 params = dialect.limit_params(page_size, [*self.params, *(start[1] if start else [])])
-            rows = db.query(sql, params, what=label)
-            if not rows:
-                return
-            yield rows
-            if len(rows) < page_size:
-                return
-            after = self.position_of(rows[-1])
+            return db.query(sql, params, what=label)
+
+        if not read_ahead:
+            while True:
+                rows = fetch(after)
+                if not rows:
+                    return
+                yield rows
+                if len(rows) < page_size:
+                    return
+                after = self.position_of(rows[-1])
+        # One worker: the pages are still queried one after another, in order. Leaving early waits
+        # for the query in flight (its rows are dropped), so no statement outlives the read.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="odbc-read-ahead") as pool:
+            pending: Future[list[Any]] | None = pool.submit(fetch, after)
+            while pending is not None:
+                rows = pending.result()
+                pending = None
+                if not rows:
+                    return
+                if len(rows) == page_size:
+                    pending = pool.submit(fetch, self.position_of(rows[-1]))
+                yield rows
 
 
 def _dump_value(value: Any) -> Any:

@@ -94,12 +94,18 @@ def test_sigkill_at_random_points_loses_no_record_and_sends_no_write_twice(tmp_p
         folder = tmp_path / f"erp{seed}"
         make_exports(folder)
         state = f"sqlite:///{tmp_path / f'state{seed}.sqlite'}"
-        for _ in range(2):  # killed twice, at random instants
+        # Killed twice at random instants; on a busy machine a kill may land before the process has
+        # started its sync, so a seed whose kills all missed the sync is killed up to twice more.
+        hits = 0
+        for attempt in range(4):
+            if attempt >= 2 and hits:
+                break
             run(state, folder, kill_after=rng.uniform(0.2, full_run))
             written = len(writeback_rows(folder))
             stored = _stored(state)
             if 0 < stored < CUSTOMERS + INVOICES or 0 < written < INVOICES:
-                interrupted_mid_sync += 1
+                hits += 1
+        interrupted_mid_sync += hits
         finished = run(state, folder)
         assert finished is not None and finished.stdout.startswith("ok")
 

@@ -73,6 +73,20 @@ def test_unchanged_records_are_not_reprocessed(store: StateStore) -> None:
     assert (first.new, again.unchanged, again.changed, again.changed_keys) == (2, 1, 1, ["2"])
 
 
+def test_a_large_page_mixing_new_changed_and_unchanged_records_is_counted_and_stored_as_read(
+    store: StateStore,
+) -> None:
+    store.save_page("acme", Stream.INVOICES, [invoice(f"{n:04d}") for n in range(0, 2000, 2)])
+    page = [invoice(f"{n:04d}", "90.00" if n % 10 == 0 else "100.00") for n in range(2000)]
+    out = store.save_page("acme", Stream.INVOICES, list(reversed(page)))
+    changed = [f"{n:04d}" for n in reversed(range(2000)) if n % 2 or n % 10 == 0]
+    assert (out.new, out.changed, out.unchanged) == (1000, 200, 800)
+    assert out.changed_keys == changed  # in the page's order, for the rules that follow
+    stored = store.get_record("acme", Stream.INVOICES, "0010")
+    assert stored is not None and stored.total == Decimal("90.00")
+    assert store.count_records("acme") == {"invoices": 2000}
+
+
 def test_a_non_resumable_cursor_is_not_stored_mid_stream(store: StateStore) -> None:
     store.save_page("acme", Stream.INVOICES, [invoice("1")], cursor=Cursor("a"))
     store.save_page("acme", Stream.INVOICES, [invoice("2")], cursor=Cursor("b", resumable=False))
