@@ -374,20 +374,7 @@ class DunningCalls:
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         for r in rows:
-            line: dict[str, Any] = {
-                "kind": "call",
-                "customer_id": r.customer_id,
-                "at": r.at,
-                "outcome": r.outcome,
-                "invoice_ids": json.loads(r.invoice_ids),
-            }
-            if r.promised_date:
-                line["promised_date"] = r.promised_date
-            if r.until:
-                line["until"] = r.until
-            if r.note:
-                line["note"] = r.note
-            yield line
+            yield _call_line(r)
 
 
 class DunningPlanReads:
