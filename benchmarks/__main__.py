@@ -16,6 +16,7 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.sync_pull", ["--scale", "0.1"], []),
     ("benchmarks.cashapp", [], ["--full"]),
     ("benchmarks.dunning", [], ["--full"]),
+    ("benchmarks.rules_cycle", ["--scale", "0.02"], []),
     ("benchmarks.quickbooks_calls", [], ["--full"]),
     ("benchmarks.netsuite_calls", [], ["--full"]),
     ("benchmarks.sap_s4hana_calls", [], ["--full"]),

@@ -53,9 +53,20 @@ def print_report(report: CycleReport, connection: Any, config_path: str) -> None
 )
 @connection_option()
 @click.option("--dry-run", is_flag=True, help="Pull and decide; write nothing back, send nothing.")
+@click.option(
+    "--full-rules",
+    is_flag=True,
+    help="Dunning and cash application decide on the whole book this cycle, not only on what "
+    "changed since their last run (after data were corrected in the store, or to check).",
+)
 @click.pass_context
 def sync_command(
-    ctx: click.Context, config_path: str, once: bool, names: tuple[str, ...], dry_run: bool
+    ctx: click.Context,
+    config_path: str,
+    once: bool,
+    names: tuple[str, ...],
+    dry_run: bool,
+    full_rules: bool,
 ) -> None:
     """Run one cycle for each connection (pull, decide, write back), then exit; `arbridge run` keeps going."""
     deployment = load_deployment(config_path)
@@ -74,6 +85,7 @@ def sync_command(
                 on_page=shown.on_page if shown else None,
                 on_progress=shown.on_progress if shown else None,
                 dry_run=dry_run,
+                full_rules=full_rules,
             )
             if shown:
                 shown.finish()

@@ -9,22 +9,27 @@ decided: a dispute, a promise to pay, a dunning block, a credit memo pending aga
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
-from collections.abc import Callable, Iterator
-from datetime import datetime
-from typing import Any
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
 
 from engine.sync import DecisionContext, DecisionGroup
 from mapping.models import (
     CollectionStatusUpdate,
     CreditMemo,
     Customer,
+    DocumentStatus,
     Invoice,
     Operation,
     OpType,
     Payment,
     Record,
     Stream,
+    record_from_json,
 )
 from rules.dunning import (
     DunningPolicy,
@@ -36,8 +41,14 @@ from rules.dunning import (
     plan,
     to_operations,
 )
+from rules.dunning.credits import is_open_memo
+from rules.dunning.history import summarize_history
+from rules.dunning.planner import CustomerGroup, plan_groups, reads_payment_behaviour
+from rules.dunning.wake import next_replan_day
 from store import StateStore
-from store.dunning import DunningCalls
+from store.dunning import DunningCalls, DunningPlanReads, planned_keys
+from store.marks import RuleMarks
+from store.state import now, ts
 
 __all__ = [
     "QUARANTINE_STREAM",
@@ -94,24 +105,110 @@ def plan_from_store(
 
 
 class DunningDecider:
-    """Plans dunning per customer; writes the pauses at once, a reminder's statuses once it is sent."""
+    """Plans dunning per customer; writes the pauses at once, a reminder's statuses once it is sent.
+
+    A cycle re-plans only the customers whose records, history or calls changed since the last
+    complete plan, and those whose plan may change by itself today (``rules.dunning.wake``). The
+    whole book is planned again on the first run, when the policy changed, and when asked
+    (``full=True`` or the cycle's ``full`` option).
+    """
 
     name = "dunning"
+    rule = "dunning"
+    # Records stored this long before a plan started are read again by the next one: a page whose
+    # transaction committed while the plan was reading is never missed.
+    settle = timedelta(minutes=5)
 
-    def __init__(self, policy_path: str, payment_link: str | None = None) -> None:
+    def __init__(self, policy_path: str, payment_link: str | None = None, *, full: bool = False) -> None:
         self.policy = load_dunning_policy(policy_path, payment_link)
+        self.full = full
+        self.policy_digest = hashlib.sha256(self.policy.model_dump_json().encode()).hexdigest()
+        # Customers re-planned by the last decide (None: all of them); for reports and tests.
+        self.replanned: int | None = None
 
     def decide(self, ctx: DecisionContext) -> Iterator[DecisionGroup]:
         store, conn = ctx.store, ctx.connection
+        reads, marks = DunningPlanReads(store), RuleMarks(store)
+        # Taken before anything is read: what changes from now on is the next plan's to read.
+        started = now()
+        mark = marks.get(conn, self.rule)
+        full = (
+            self.full
+            or getattr(ctx, "full", False)
+            or mark is None
+            or mark.get("policy") != self.policy_digest
+        )
         last = store.last_operations(conn, OpType.COLLECTION_STATUS.value)
         day = ctx.as_of.date()
         failed: set[str] = set()
-        for item in plan_from_store(self.policy, store, conn, ctx.as_of):
+        if reads_payment_behaviour(self.policy):
+            # A courtesy notice only for customers likely to pay late reads every customer's paid
+            # invoices: such a policy plans the whole book each cycle, as the planner reads it.
+            self.replanned = None
+            items = list(plan_from_store(self.policy, store, conn, ctx.as_of))
+            yield from self._decisions(store, conn, self._set_aside_failed(ctx, items, failed), last, day)
+            store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed)
+            return
+        if full:
+            chosen: list[str] | None = None
+            groups = all_groups(store, conn)
+        else:
+            assert mark is not None
+            since = ts(datetime.fromisoformat(mark["read_from"]) - self.settle)
+            # The latest calendar day anywhere on earth: a customer's day is in its own time zone.
+            woken_by = (ctx.as_of.astimezone(UTC) + timedelta(hours=14)).date()
+            chosen = sorted(reads.changed_customers(conn, since, woken_by, QUARANTINE_STREAM))
+            groups = groups_of(reads, conn, chosen)
+        self.replanned = None if chosen is None else len(chosen)
+        lines = reads.history(conn, chosen)
+        summaries = summarize_history(
+            (h for h in (HistoryEntry.from_json(line) for line in lines) if h is not None), ctx.as_of
+        )
+        wakes: dict[str, date | None] = dict.fromkeys(chosen or ())
+        for group in groups:
+            cid = group.customer.remote_id
+            items = list(plan_groups(self.policy, [group], summaries, ctx.as_of))
+            wakes[cid] = next_replan_day(
+                self.policy, group.customer, group.invoices, summaries.get(cid), ctx.as_of, items
+            )
+            yield from self._decisions(store, conn, self._set_aside_failed(ctx, items, failed), last, day)
+        # A customer planned whole this time (its record corrected) leaves quarantine; every
+        # customer set aside was planned again above (``changed_customers`` names them).
+        store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed)
+        # Every decision above is stored: only now may the next plan start from here.
+        with store.transaction() as tx:
+            if full:
+                reads.forget_wakes(conn, conn=tx)
+                wakes = {cid: d for cid, d in wakes.items() if d is not None}
+            reads.save_wakes(conn, wakes, conn=tx)
+            marks.put(conn, self.rule, {"policy": self.policy_digest, "read_from": ts(started)}, conn=tx)
+
+    def _set_aside_failed(
+        self, ctx: DecisionContext, items: list[PlannedAction | Any], failed: set[str]
+    ) -> list[PlannedAction | Any]:
+        """The items to decide on; a customer the planner could not plan is set aside instead."""
+        kept = []
+        for item in items:
             if isinstance(item, Skip) and item.skipped == SkipCode.PLANNING_FAILED:
                 self._set_aside(ctx, item)
                 failed.add(item.customer_id)
                 continue
+            kept.append(item)
+        return kept
+
+    @staticmethod
+    def _decisions(
+        store: StateStore,
+        conn: str,
+        items: list[PlannedAction | Any],
+        last: dict[tuple[str, str], dict[str, Any]],
+        day: date,
+    ) -> Iterator[DecisionGroup]:
+        known = planned_keys(store, [i.key for i in items if isinstance(i, PlannedAction)])
+        for item in items:
             if isinstance(item, PlannedAction):
+                if item.key in known:
+                    continue  # planned before: storing it again would change nothing
                 # Only the plan is stored now; "reminded" reaches the ERP with the send.
                 record = functools.partial(
                     store.record_dunning_action,
@@ -132,8 +229,6 @@ class DunningDecider:
             ]
             if ops:
                 yield DecisionGroup(ops, None)
-        # A customer planned whole this time (its record corrected) leaves quarantine.
-        store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed)
 
     @staticmethod
     def _set_aside(ctx: DecisionContext, skip: Skip) -> None:
@@ -176,3 +271,75 @@ def load_dunning_policy(policy_path: str, payment_link: str | None = None) -> Du
             update={"payment": policy.payment.model_copy(update={"link": payment_link})}
         )
     return policy
+
+
+_OPEN = (DocumentStatus.OPEN, DocumentStatus.PARTIALLY_PAID)
+
+
+def _open_invoice(inv: Invoice) -> bool:
+    return not inv.deleted and inv.status in _OPEN and inv.open_amount > 0
+
+
+def _credit_payment(p: Payment) -> bool:
+    return bool(p.customer_remote_id) and not p.deleted and p.unapplied_amount > 0
+
+
+def all_groups(store: StateStore, conn: str) -> Iterator[CustomerGroup]:
+    """Every customer with open invoices, its open credit memos and its payments with money left.
+
+    Streams customers and invoices in customer order (a few open documents per customer held at a
+    time); the open credit memos and unapplied payments, few in any book, are gathered first.
+    """
+    memos: dict[str, list[CreditMemo]] = defaultdict(list)
+    for m in store.iter_records(conn, Stream.CREDIT_MEMOS):
+        if isinstance(m, CreditMemo) and is_open_memo(m):
+            memos[m.customer_remote_id].append(m)
+    cash: dict[str, list[Payment]] = defaultdict(list)
+    for p in store.iter_records(conn, Stream.PAYMENTS):
+        if isinstance(p, Payment) and _credit_payment(p):
+            cash[p.customer_remote_id or ""].append(p)
+    invoices = store.iter_records(conn, Stream.INVOICES, order_by_customer=True)
+    pending = next(invoices, None)
+    for customer in store.iter_records(conn, Stream.CUSTOMERS):
+        if not isinstance(customer, Customer):
+            continue
+        cid = customer.remote_id
+        mine: list[Invoice] = []
+        # Invoices of customers that are not stored (or sort before this one) are passed over.
+        while isinstance(pending, Invoice) and (pending.customer_remote_id or "") <= cid:
+            if pending.customer_remote_id == cid and _open_invoice(pending):
+                mine.append(pending)
+            pending = next(invoices, None)
+        if mine:
+            yield CustomerGroup(customer, mine, memos.get(cid, []), cash.get(cid, []))
+
+
+def groups_of(reads: DunningPlanReads, conn: str, customer_ids: Sequence[str]) -> Iterator[CustomerGroup]:
+    """The same groups as ``all_groups``, for these customers only."""
+    for i in range(0, len(customer_ids), 1000):
+        chunk = list(customer_ids[i : i + 1000])
+        by: dict[str, dict[str, list[Any]]] = {}
+        for stream in (Stream.INVOICES, Stream.CREDIT_MEMOS, Stream.PAYMENTS):
+            found: dict[str, list[Any]] = defaultdict(list)
+            for cid, data in reads.records_of(conn, stream.value, chunk):
+                found[cid].append(record_from_json(stream.value, json.loads(data)))
+            by[stream.value] = found
+        customers = [
+            record_from_json(Stream.CUSTOMERS.value, json.loads(data))
+            for _cid, data in reads.records_of(conn, Stream.CUSTOMERS.value, chunk)
+        ]
+        for customer in sorted(_only(Customer, customers), key=lambda c: c.remote_id):
+            cid = customer.remote_id
+            mine = [i for i in _only(Invoice, by["invoices"].get(cid, [])) if _open_invoice(i)]
+            if not mine:
+                continue
+            memos = [m for m in _only(CreditMemo, by["credit_memos"].get(cid, [])) if is_open_memo(m)]
+            cash = [p for p in _only(Payment, by["payments"].get(cid, [])) if _credit_payment(p)]
+            yield CustomerGroup(customer, mine, memos, cash)
+
+
+T = TypeVar("T")
+
+
+def _only(kind: type[T], records: Iterable[Any]) -> list[T]:
+    return [r for r in records if isinstance(r, kind)]

@@ -8,9 +8,12 @@ point neither repeats nor loses a decision.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import islice
 from typing import Any, TypeVar
@@ -27,9 +30,13 @@ from mapping.models import (
     Payment,
     Record,
     Stream,
+    record_from_json,
 )
 from mapping.money import check_amount
 from store import StateStore, idempotency_key
+from store.cashapp import CashAppReads
+from store.marks import RuleMarks
+from store.state import now, ts
 
 log = logging.getLogger("arbridge.rules")
 
@@ -53,9 +60,18 @@ class CashAppDecider:
     Sure matches become payment applications; the others wait in the review queue
     (``arbridge review``). Payments a clerk decided are left alone, and what clerks taught the
     matcher (payers' accounts and names) is used for every customer.
+
+    A run matches the payments and statement lines new or changed since the last run, and those
+    still waiting (in review, unmatched, or with an application not yet in the ERP), against the
+    open documents as they stand, kept from run to run. The whole book is read on the first run,
+    when the matching rules changed, and when asked (``full=True`` or the cycle's ``full`` option).
     """
 
     name = "cashapp"
+    rule = "cashapp"
+    # Records stored this long before a run started are read again by the next one: a page whose
+    # transaction committed while the run was reading is never missed.
+    settle = timedelta(minutes=5)
 
     def __init__(
         self,
@@ -63,6 +79,8 @@ class CashAppDecider:
         auto_threshold: float | None,
         review_threshold: float | None,
         statement_inbox: str | None = None,
+        *,
+        full: bool = False,
     ) -> None:
         from rules.cashapp.settings import load_rules
 
@@ -76,6 +94,12 @@ class CashAppDecider:
             rules = rules.model_copy(update={"thresholds": rules.thresholds.model_copy(update=thresholds)})
         self.rules = rules
         self.statement_inbox = statement_inbox
+        self.full = full
+        self.settings_digest = hashlib.sha256(rules.model_dump_json().encode()).hexdigest()
+        # Whether the last run read the whole book (first run, new settings, or asked to), and
+        # how many payments and lines it matched otherwise.
+        self.read_whole_book = False
+        self.rematched: int | None = None
 
     def decide(self, ctx: DecisionContext) -> Iterator[DecisionGroup]:
         from pathlib import Path
@@ -88,40 +112,121 @@ class CashAppDecider:
             match_payments,
             payment_from_model,
         )
-        from store.cashapp import CashAppState
+        from store.cashapp import CashAppReads, CashAppState
 
         store, conn = ctx.store, ctx.connection
-        state = CashAppState(store)
+        state, reads, marks = CashAppState(store), CashAppReads(store), RuleMarks(store)
+        # Taken before anything is read: what changes from now on is the next run's to read.
+        started = now()
+        mark = marks.get(conn, self.rule)
+        full = (
+            self.full
+            or getattr(ctx, "full", False)
+            or mark is None
+            or mark.get("settings") != self.settings_digest
+        )
+        self.read_whole_book = full
+        self.rematched = None
+        day = ctx.as_of.date().isoformat()
+        aliases = reads.aliases_digest(conn)
+        noted = {"settings": self.settings_digest, "day": day, "aliases": aliases}
         if self.statement_inbox:
             StatementInbox(store, conn, Path(self.statement_inbox)).import_new(ctx.run_id)
-        settled = state.decided_by_clerk(conn)
+        if full:
+            candidates: Iterable[Any] = store.iter_records(conn, Stream.PAYMENTS)
+            lines = state.bank_lines(conn)
+            settled = state.decided_by_clerk(conn)
+            applied = settled | {r["payment_id"] for r in store.match_results(conn, status="auto")}
+            # Forgotten first: a run killed while the open documents are rebuilt reads the whole
+            # book again next time, never a half-filled set of them.
+            marks.clear(conn, self.rule)
+        else:
+            assert mark is not None
+            since = ts(datetime.fromisoformat(mark["read_from"]) - self.settle)
+            changed = _open_documents_since(reads, conn, since)
+            waiting, set_aside = reads.waiting(conn)
+            new_lines = reads.bank_lines(conn, since, ())
+            # A waiting payment is decided again when what could change its verdict changed: a
+            # document of its customer, or (payer unknown) any document. Everything waits again
+            # on a new day (documents issued today open), after a change of customers or learned
+            # aliases, and when a payment or line of unknown payer arrives (it may take any
+            # customer's documents first).
+            everyone = (
+                mark.get("day") != day
+                or mark.get("aliases") != aliases
+                or changed.customers
+                or None in changed.payers
+                or bool(new_lines)
+            )
+            touched = changed.document_customers | changed.payers
+            wanted = changed.payments | set_aside
+            wanted.update(
+                pid
+                for pid, customer in waiting.items()
+                if everyone or customer in touched or (customer is None and changed.documents)
+            )
+            waiting_lines = {pid for pid in wanted if pid not in changed.payments}
+            candidates = (
+                record_from_json(Stream.PAYMENTS.value, json.loads(data))
+                for data in reads.records(conn, Stream.PAYMENTS.value, sorted(wanted))
+            )
+            lines = reads.bank_lines(conn, since, waiting_lines)
+            self.rematched = len(wanted) + len(new_lines)
+            verdicts = reads.statuses(conn, [*wanted, *(str(x["payment_id"]) for x in lines)])
+            settled = {pid for pid, status in verdicts.items() if status in ("accepted", "rejected")}
+            applied = settled | {pid for pid, status in verdicts.items() if status == "auto"}
         payments: dict[str, Payment | Any] = {
             p.remote_id: p
-            for p in store.iter_records(conn, Stream.PAYMENTS)
+            for p in candidates
             if isinstance(p, Payment) and p.unapplied_amount > Decimal(0) and p.remote_id not in settled
         }
         inputs = [payment_from_model(p) for p in payments.values()]
         # A bank line is decided once: after its application is queued it is the ERP's payment.
-        applied = settled | {r["payment_id"] for r in store.match_results(conn, status="auto")}
-        for data in state.bank_lines(conn):
+        for data in lines:
             if data["payment_id"] not in applied and data["payment_id"] not in payments:
                 line = payment_input_from_json(data)
                 payments[line.payment_id] = line
                 inputs.append(line)
         if not inputs:
+            if full:
+                for documents in _open_documents_of_book(store, reads, conn):
+                    for _ in documents:  # kept for the next runs, one chunk at a time
+                        pass
+            self._mark(marks, conn, started, noted)
             return
 
-        def open_documents() -> Any:
-            return DocumentIndex.from_models(
-                (i for i in store.iter_records(conn, Stream.INVOICES) if isinstance(i, Invoice)),
-                (m for m in store.iter_records(conn, Stream.CREDIT_MEMOS) if isinstance(m, CreditMemo)),
+        invoices: list[Invoice] = []
+        memos: list[CreditMemo] = []
+        if not full:
+            # A payment that names its customer is matched against that customer's documents
+            # only (rules.cashapp.matcher): when all do, only theirs are read.
+            payers = {item.customer_id for item in inputs}
+            only = None if None in payers or "" in payers else {str(p) for p in payers}
+            invoices, memos = _kept_open_documents(reads, conn, only)
+            known: Iterable[Any] = (
+                store.iter_records(conn, Stream.CUSTOMERS)
+                if only is None
+                else (
+                    record_from_json(Stream.CUSTOMERS.value, json.loads(data))
+                    for data in reads.records(conn, Stream.CUSTOMERS.value, sorted(only))
+                )
             )
+        else:
+            known = store.iter_records(conn, Stream.CUSTOMERS)
+
+        rebuilt: list[bool] = []
+
+        def open_documents() -> Any:
+            if full and not rebuilt:
+                # The whole book's open documents, kept for the next runs as they are read.
+                rebuilt.append(True)
+                return DocumentIndex.from_models(*_open_documents_of_book(store, reads, conn))
+            if full:
+                return DocumentIndex.from_models(*_kept_open_documents(reads, conn, None))
+            return DocumentIndex.from_models(invoices, memos)
 
         customers = CustomerIndex.from_models(
-            with_learned_aliases(
-                [c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer)],
-                state.learned(conn),
-            )
+            with_learned_aliases([c for c in known if isinstance(c, Customer)], state.learned(conn))
         )
 
         def failed(payment: Any, exc: Exception) -> None:
@@ -154,6 +259,11 @@ class CashAppDecider:
         # In batches: one outbox lookup per thousand decisions, never all of them in memory.
         while batch := list(islice(results, 1000)):
             yield from self._settle(store, conn, batch, payments, failed)
+        # Every verdict above is stored: only now may the next run start from here.
+        self._mark(marks, conn, started, noted)
+
+    def _mark(self, marks: Any, conn: str, started: datetime, noted: dict[str, Any]) -> None:
+        marks.put(conn, self.rule, {**noted, "read_from": ts(started)})
 
     @staticmethod
     def _settle(
@@ -179,6 +289,7 @@ class CashAppDecider:
         batch = kept
         keys = {pid: idempotency_key(conn, op) for pid, op in ops.items()}
         statuses = store.outbox_statuses(keys.values())
+        before = CashAppReads(store).verdicts(conn, [result.payment_id for result, _ in batch])
         for result, payment in batch:
             if statuses.get(keys.get(result.payment_id, "")) == "dropped":
                 # The ERP refused this very application and an admin gave it up: deciding it
@@ -213,6 +324,11 @@ class CashAppDecider:
                 result=stored,
             )
             op = ops.get(result.payment_id)
+            if before.get(result.payment_id) == _verdict_row(result, stored) and (
+                op is None or keys[result.payment_id] in statuses
+            ):
+                # Decided this very way before, its application (if any) queued: nothing to store.
+                continue
             yield DecisionGroup([op] if op is not None else [], _on_connection(record))
 
     def handles(self, op: Operation) -> bool:
@@ -223,6 +339,121 @@ class CashAppDecider:
         if not isinstance(fresh, Payment) or fresh.deleted or fresh.unapplied_amount <= 0:
             return None
         return op.model_copy(update={"base_version": fresh.version})
+
+
+def _verdict_row(result: Any, stored: dict[str, Any]) -> tuple[Any, ...]:
+    """A verdict as ``CashAppReads.verdicts`` gives the stored one back."""
+    return (
+        result.status,
+        result.customer_id,
+        result.confidence,
+        result.rule,
+        json.loads(json.dumps(stored, default=str)),
+    )
+
+
+def _open_documents_of_book(
+    store: StateStore, reads: CashAppReads, conn: str
+) -> tuple[Iterator[Invoice], Iterator[CreditMemo]]:
+    """The open invoices and credit memos of the whole book, streamed; each is kept for the next
+    runs as it goes by (in chunks: the book is never held whole)."""
+    from rules.cashapp.model import document_from_credit_memo, document_from_invoice
+
+    reads.keep_open_documents(conn, (), (), replace_all=True)
+    pending: list[tuple[str, str, str | None, str]] = []
+
+    def flush() -> None:
+        reads.keep_open_documents(conn, pending, ())
+        pending.clear()
+
+    def invoices() -> Iterator[Invoice]:
+        for i in store.iter_records(conn, Stream.INVOICES):
+            if isinstance(i, Invoice) and document_from_invoice(i):
+                pending.append(("invoices", i.remote_id, i.customer_remote_id, i.model_dump_json()))
+                if len(pending) >= 5000:
+                    flush()
+                yield i
+        flush()
+
+    def memos() -> Iterator[CreditMemo]:
+        for m in store.iter_records(conn, Stream.CREDIT_MEMOS):
+            if isinstance(m, CreditMemo) and document_from_credit_memo(m):
+                pending.append(("credit_memos", m.remote_id, m.customer_remote_id, m.model_dump_json()))
+                if len(pending) >= 5000:
+                    flush()
+                yield m
+        flush()
+
+    return invoices(), memos()
+
+
+@dataclass
+class _Changed:
+    """What changed since the matcher's last run, as far as waiting payments care."""
+
+    payments: set[str] = field(default_factory=set)
+    # The customers of the changed payments (None: a payment without one).
+    payers: set[str | None] = field(default_factory=set)
+    documents: bool = False
+    document_customers: set[str | None] = field(default_factory=set)
+    customers: bool = False
+
+
+def _open_documents_since(reads: CashAppReads, conn: str, since: str) -> _Changed:
+    """What changed at or after ``since``; the kept open documents are brought up to date with it."""
+    from rules.cashapp.model import document_from_credit_memo, document_from_invoice
+
+    out = _Changed()
+    opened: list[tuple[str, str, str | None, str]] = []
+    closed: list[tuple[str, str]] = []
+    for stream, rid, data in reads.changed(
+        conn, ("payments", "invoices", "credit_memos", "customers"), since
+    ):
+        if stream == "customers":
+            out.customers = True
+            continue
+        record = record_from_json(stream, json.loads(data))
+        if isinstance(record, Payment):
+            out.payments.add(rid)
+            out.payers.add(record.customer_remote_id)
+            continue
+        out.documents = True
+        out.document_customers.add(getattr(record, "customer_remote_id", None))
+        if isinstance(record, Invoice):
+            is_open = document_from_invoice(record)
+        elif isinstance(record, CreditMemo):
+            is_open = document_from_credit_memo(record)
+        else:
+            is_open = None
+        if is_open is not None and not record.deleted:
+            opened.append((stream, rid, getattr(record, "customer_remote_id", None), data))
+        else:
+            closed.append((stream, rid))
+    reads.keep_open_documents(conn, opened, closed)
+    return out
+
+
+def _kept_open_documents(
+    reads: CashAppReads, conn: str, customers: set[str] | None
+) -> tuple[list[Invoice], list[CreditMemo]]:
+    """The open documents kept from run to run: of these customers, or all."""
+    invoices = [
+        i
+        for i in (
+            record_from_json("invoices", json.loads(d))
+            for d in reads.open_documents(conn, "invoices", customers)
+        )
+        if isinstance(i, Invoice)
+    ]
+    memos = [
+        m
+        for m in (
+            record_from_json("credit_memos", json.loads(d))
+            for d in reads.open_documents(conn, "credit_memos", customers)
+        )
+        if isinstance(m, CreditMemo)
+    ]
+    return invoices, memos
 
 
 def each_isolated(

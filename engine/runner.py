@@ -105,11 +105,13 @@ def sync_connection(
     sleep: Callable[[float], None] = time.sleep,
     worker: str | None = None,
     job_id: int | None = None,
+    full_rules: bool = False,
 ) -> CycleReport:
     """Run one full cycle (pull, decide, write back) for one connection.
 
     ``worker`` and ``job_id`` are recorded with the run: which process ran it, and for which job of
-    the shared task queue.
+    the shared task queue. With ``full_rules`` the rules decide on the whole book, not only on what
+    changed since their last run.
     """
     connector = make_connector(connection, store, registry)
     write_back = getattr(connection, "write_back", None)
@@ -126,6 +128,7 @@ def sync_connection(
         sleep=sleep,
         worker=worker,
         job_id=job_id,
+        full_rules=full_rules,
     )
     with connector:
         return SyncEngine(store, connector, connection.name, options).run_cycle()

@@ -81,6 +81,8 @@ class DecisionContext:
     run_id: str
     changed: dict[str, int]
     stop: threading.Event = field(default_factory=threading.Event)
+    # Decide on the whole book, not only on what changed since the rules' last run.
+    full: bool = False
 
 
 class Deliverer(Protocol):
@@ -126,6 +128,8 @@ class SyncOptions:
     as_of: datetime | None = None
     worker: str | None = None
     job_id: int | None = None
+    # The rules decide on the whole book this cycle (after a fix in the data, to check).
+    full_rules: bool = False
 
 
 @dataclass
@@ -543,6 +547,7 @@ class SyncEngine:
             run_id=report.run_id,
             changed={k: v.get("new", 0) + v.get("changed", 0) for k, v in report.pulled.items()},
             stop=self.options.stop,
+            full=self.options.full_rules,
         )
 
     def decide(self, report: CycleReport) -> None:

@@ -4,7 +4,7 @@ aliases learned from them, and the bank statements imported with their lines."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -269,3 +269,210 @@ class CashAppState:
                 sa.select(b.c.data).where(b.c.connection == connection, b.c.line_id == line_id)
             ).first()
         return None if row is None else dict(json.loads(row[0]))
+
+
+class CashAppReads:
+    """What the matcher reads when it matches only what changed since its last run.
+
+    The open invoices and credit memos live in ``cashapp_open_documents``, kept up to date from the
+    records each run finds changed, so a run reads the open documents, not the whole book.
+    """
+
+    CHUNK = 500
+    # Payments that still wait for a decision, whatever changed: a clerk's queue, the unmatched, and
+    # those whose payment application has not reached the ERP (or was given up there).
+    WAITING = ("review", "unmatched")
+    UNSENT = ("pending", "sending", "parked", "dropped")
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    def changed(self, connection: str, streams: Sequence[str], since: str) -> list[tuple[str, str, str]]:
+        """``(stream, remote id, record JSON)`` of the records of ``streams`` changed at or after
+        ``since``, deleted ones included."""
+        r = t.records
+        q = sa.select(r.c.stream, r.c.remote_id, r.c.data).where(
+            r.c.connection == connection, r.c.changed_at >= since, r.c.stream.in_(list(streams))
+        )
+        with self.engine.connect() as conn:
+            return [(str(s), str(i), str(d)) for s, i, d in conn.execute(q)]
+
+    def waiting(self, connection: str) -> tuple[dict[str, str | None], set[str]]:
+        """What a complete run would decide again though unchanged: the waiting payments and
+        statement lines with the customer their verdict names (None: payer unknown), and the
+        payments and lines set aside by an error."""
+        m, o, qt = t.match_results, t.outbox, t.quarantine
+        with self.engine.connect() as conn:
+            found: dict[str, str | None] = {
+                str(p): (None if c is None else str(c))
+                for p, c in conn.execute(
+                    sa.select(m.c.payment_id, m.c.customer_id).where(
+                        m.c.connection == connection, m.c.status.in_(self.WAITING)
+                    )
+                )
+            }
+            unsent = sa.select(o.c.target_id).where(
+                o.c.connection == connection,
+                o.c.op_type == "payment_application",
+                o.c.target_type == "payment",
+                o.c.status.in_(self.UNSENT),
+            )
+            found.update(
+                (str(p), None if c is None else str(c))
+                for p, c in conn.execute(
+                    sa.select(m.c.payment_id, m.c.customer_id).where(
+                        m.c.connection == connection, m.c.payment_id.in_(unsent)
+                    )
+                )
+            )
+            set_aside = {
+                str(i)
+                for (i,) in conn.execute(
+                    sa.select(qt.c.remote_id).where(
+                        qt.c.connection == connection,
+                        qt.c.stream.in_(["payments", "bank_statements"]),
+                        qt.c.remote_id.is_not(None),
+                    )
+                )
+            }
+        return found, set_aside
+
+    def aliases_digest(self, connection: str) -> str:
+        """Changes whenever a clerk teaches or a person forgets an alias of the connection."""
+        a = t.learned_aliases
+        with self.engine.connect() as conn:
+            count, latest = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(a.c.learned_at)).where(a.c.connection == connection)
+            ).one()
+        return f"{count}/{latest}"
+
+    def records(self, connection: str, stream: str, ids: Sequence[str]) -> list[str]:
+        """The JSON of these records (not deleted), by id in byte order, as a full read sees them."""
+        r = t.records
+        out: list[tuple[str, str]] = []
+        ordered = sorted(set(ids))
+        with self.engine.connect() as conn:
+            for i in range(0, len(ordered), self.CHUNK):
+                rows = conn.execute(
+                    sa.select(r.c.remote_id, r.c.data).where(
+                        r.c.connection == connection,
+                        r.c.stream == stream,
+                        r.c.deleted.is_(False),
+                        r.c.remote_id.in_(ordered[i : i + self.CHUNK]),
+                    )
+                )
+                out.extend((str(a), str(b)) for a, b in rows)
+        return [data for _, data in sorted(out, key=lambda row: row[0].encode())]
+
+    def bank_lines(self, connection: str, since: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Statement lines imported at or after ``since`` and those named, in import order."""
+        b = t.bank_lines
+        named = sorted(set(ids))
+        found: dict[str, tuple[str, str]] = {}
+        with self.engine.connect() as conn:
+            rows = list(
+                conn.execute(
+                    sa.select(b.c.line_id, b.c.imported_at, b.c.data).where(
+                        b.c.connection == connection, b.c.imported_at >= since
+                    )
+                )
+            )
+            for i in range(0, len(named), self.CHUNK):
+                rows += conn.execute(
+                    sa.select(b.c.line_id, b.c.imported_at, b.c.data).where(
+                        b.c.connection == connection, b.c.line_id.in_(named[i : i + self.CHUNK])
+                    )
+                ).all()
+        for line_id, imported_at, data in rows:
+            found[str(line_id)] = (str(imported_at), str(data))
+        ordered = sorted(found.items(), key=lambda kv: (kv[1][0], kv[0]))
+        return [json.loads(data) for _, (_, data) in ordered]
+
+    # -- the open documents ---------------------------------------------------------------------
+
+    def open_documents(
+        self, connection: str, stream: str, customers: Iterable[str] | None = None
+    ) -> list[str]:
+        """The JSON of the open documents of ``stream`` (of these customers, or all), in id order as a
+        full read sees them."""
+        d = t.cashapp_open_documents
+        rid: Any = d.c.remote_id.collate("C") if self.store.dialect == "postgresql" else d.c.remote_id
+        q = sa.select(d.c.remote_id, d.c.data).where(d.c.connection == connection, d.c.stream == stream)
+        with self.engine.connect() as conn:
+            if customers is None:
+                return [str(data) for _, data in conn.execute(q.order_by(rid))]
+            named = sorted(set(customers))
+            found: list[tuple[str, str]] = []
+            for i in range(0, len(named), self.CHUNK):
+                rows = conn.execute(q.where(d.c.customer_remote_id.in_(named[i : i + self.CHUNK])))
+                found.extend((str(a), str(b)) for a, b in rows)
+        return [data for _, data in sorted(found, key=lambda row: row[0].encode())]
+
+    def keep_open_documents(
+        self,
+        connection: str,
+        opened: Sequence[tuple[str, str, str | None, str]],
+        closed: Sequence[tuple[str, str]],
+        *,
+        replace_all: bool = False,
+    ) -> None:
+        """Store the documents now open ``(stream, id, customer, JSON)`` and forget the closed
+        ``(stream, id)``, in one transaction; ``replace_all`` first forgets all of the connection's."""
+        d = t.cashapp_open_documents
+        with self.engine.begin() as conn:
+            if replace_all:
+                conn.execute(sa.delete(d).where(d.c.connection == connection))
+            for stream in {s for s, _ in closed}:
+                ids = [i for s, i in closed if s == stream]
+                for i in range(0, len(ids), self.CHUNK):
+                    conn.execute(
+                        sa.delete(d).where(
+                            d.c.connection == connection,
+                            d.c.stream == stream,
+                            d.c.remote_id.in_(ids[i : i + self.CHUNK]),
+                        )
+                    )
+            rows = [
+                {"connection": connection, "stream": s, "remote_id": i, "customer_remote_id": c, "data": data}
+                for s, i, c, data in opened
+            ]
+            for i in range(0, len(rows), 1000):
+                self.store._upsert(
+                    conn,
+                    d,
+                    rows[i : i + 1000],
+                    ["connection", "stream", "remote_id"],
+                    ["customer_remote_id", "data"],
+                )
+
+    def statuses(self, connection: str, ids: Iterable[str]) -> dict[str, str]:
+        """The stored verdict's status of each of these payments or statement lines that has one."""
+        m = t.match_results
+        named = sorted(set(ids))
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(named), self.CHUNK):
+                rows = conn.execute(
+                    sa.select(m.c.payment_id, m.c.status).where(
+                        m.c.connection == connection, m.c.payment_id.in_(named[i : i + self.CHUNK])
+                    )
+                )
+                out.update((str(p), str(s)) for p, s in rows)
+        return out
+
+    def verdicts(self, connection: str, ids: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+        """The stored verdicts of these payments: ``(status, customer, confidence, rule, result)``."""
+        m = t.match_results
+        named = sorted(set(ids))
+        out: dict[str, tuple[Any, ...]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(named), self.CHUNK):
+                rows = conn.execute(
+                    sa.select(
+                        m.c.payment_id, m.c.status, m.c.customer_id, m.c.confidence, m.c.rule, m.c.result
+                    ).where(m.c.connection == connection, m.c.payment_id.in_(named[i : i + self.CHUNK]))
+                )
+                for pid, status, customer, confidence, rule, result in rows:
+                    out[str(pid)] = (status, customer, confidence, rule, json.loads(result))
+        return out

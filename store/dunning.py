@@ -181,6 +181,8 @@ class DunningActions:
         q = sa.update(d).where(d.c.key == key, d.c.status.in_(list(expected)))
         if owner is not None:
             q = q.where(d.c.claimed_by == owner)
+        # The planner re-plans the customers whose history changed since its last plan.
+        values.setdefault("changed_at", ts(now()))
         if conn is not None:
             return bool(conn.execute(q.values(**values)).rowcount)
         with self.engine.begin() as new:
@@ -372,17 +374,185 @@ class DunningCalls:
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         for r in rows:
-            line: dict[str, Any] = {
-                "kind": "call",
-                "customer_id": r.customer_id,
-                "at": r.at,
-                "outcome": r.outcome,
-                "invoice_ids": json.loads(r.invoice_ids),
+            yield _call_line(r)
+
+
+class DunningPlanReads:
+    """What the dunning planner reads when it re-plans only some customers.
+
+    ``changed_customers`` names the customers whose records, history or calls changed since a
+    moment, and those whose re-plan day has come; the other reads fetch those customers' records
+    and history along the ``(connection, customer)`` indexes, never the whole book.
+    """
+
+    # Ids per ``IN`` list: far below SQLite's and PostgreSQL's bind-parameter limits.
+    CHUNK = 500
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    def changed_customers(
+        self, connection: str, since: str, woken_by: date, quarantine_stream: str | None = None
+    ) -> set[str]:
+        """Customers with a record, planned action or call changed at or after ``since`` (a stored
+        timestamp) or a status write parked or dropped since, whose re-plan day is ``woken_by`` or
+        earlier, or set aside in quarantine under ``quarantine_stream``."""
+        r, d, c, w, qt = t.records, t.dunning_actions, t.dunning_calls, t.dunning_wake, t.quarantine
+        out: set[str] = set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(r.c.stream, r.c.remote_id, r.c.customer_remote_id).where(
+                    r.c.connection == connection, r.c.changed_at >= since
+                )
+            )
+            for stream, remote_id, customer in rows:
+                if stream == "customers":
+                    out.add(str(remote_id))
+                elif customer:
+                    out.add(str(customer))
+            for q in (
+                sa.select(d.c.customer_id).where(d.c.connection == connection, d.c.changed_at >= since),
+                sa.select(c.c.customer_id).where(c.c.connection == connection, c.c.recorded_at >= since),
+                sa.select(w.c.customer_id).where(
+                    w.c.connection == connection, w.c.wake_on <= woken_by.isoformat()
+                ),
+                sa.select(qt.c.remote_id).where(
+                    qt.c.connection == connection,
+                    qt.c.stream == (quarantine_stream or ""),
+                    qt.c.remote_id.is_not(None),
+                ),
+            ):
+                out.update(str(x) for (x,) in conn.execute(q))
+            # A status write parked or dropped since: what the ERP will show is the one before it,
+            # so the customer's pauses are decided again.
+            o = t.outbox
+            given_up = (
+                sa.select(o.c.target_id)
+                .where(
+                    o.c.connection == connection,
+                    o.c.op_type == "collection_status",
+                    o.c.target_type == "invoice",
+                    o.c.status.in_(["parked", "dropped"]),
+                    o.c.finished_at >= since,
+                )
+                .scalar_subquery()
+            )
+            owners = sa.select(r.c.customer_remote_id).where(
+                r.c.connection == connection,
+                r.c.stream == "invoices",
+                r.c.remote_id.in_(given_up),
+                r.c.customer_remote_id.is_not(None),
+            )
+            out.update(str(x) for (x,) in conn.execute(owners))
+        return out
+
+    def records_of(self, connection: str, stream: str, customer_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """``(customer id, record JSON)`` of the customers' records in ``stream``, not deleted ones;
+        for ``customers`` the customers' own records."""
+        r = t.records
+        key = r.c.remote_id if stream == "customers" else r.c.customer_remote_id
+        out: list[tuple[str, str]] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(customer_ids), self.CHUNK):
+                rows = conn.execute(
+                    sa.select(key, r.c.data)
+                    .where(
+                        r.c.connection == connection,
+                        r.c.stream == stream,
+                        r.c.deleted.is_(False),
+                        key.in_(list(customer_ids[i : i + self.CHUNK])),
+                    )
+                    .order_by(key, r.c.remote_id)
+                )
+                out.extend((str(cid), str(data)) for cid, data in rows)
+        return out
+
+    def history(self, connection: str, customer_ids: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        """The planner's history lines (planned actions, then call outcomes) of these customers or of
+        all: cancelled and expired actions left out, failed ones marked (as ``dunning_history``)."""
+        d, c = t.dunning_actions, t.dunning_calls
+        chunks: list[list[str] | None] = (
+            [None]
+            if customer_ids is None
+            else [list(customer_ids[i : i + self.CHUNK]) for i in range(0, len(customer_ids), self.CHUNK)]
+        )
+        for chunk in chunks:
+            actions = sa.select(d.c.payload, d.c.status).where(
+                d.c.connection == connection, d.c.status.not_in(["cancelled", "expired"])
+            )
+            calls = sa.select(c).where(c.c.connection == connection)
+            if chunk is not None:
+                actions = actions.where(d.c.customer_id.in_(chunk))
+                calls = calls.where(c.c.customer_id.in_(chunk))
+            with self.engine.connect() as conn:
+                planned = conn.execute(actions.order_by(d.c.send_at, d.c.key)).all()
+                called = conn.execute(calls.order_by(c.c.at, c.c.id)).all()
+            for payload, status in planned:
+                data = json.loads(payload)
+                if status == "failed":
+                    data["outcome"] = "failed"
+                yield data
+            for row in called:
+                yield _call_line(row)
+
+    def save_wakes(
+        self, connection: str, wakes: dict[str, date | None], *, conn: Connection | None = None
+    ) -> None:
+        """Remember each customer's next re-plan day (None: only a change re-plans it)."""
+        if not wakes:
+            return
+        stamp = ts(now())
+        rows = [
+            {
+                "connection": connection,
+                "customer_id": cid,
+                "wake_on": day.isoformat() if day else None,
+                "planned_at": stamp,
             }
-            if r.promised_date:
-                line["promised_date"] = r.promised_date
-            if r.until:
-                line["until"] = r.until
-            if r.note:
-                line["note"] = r.note
-            yield line
+            for cid, day in wakes.items()
+        ]
+        with self.store._tx(conn) as c:
+            for i in range(0, len(rows), 1000):
+                self.store._upsert(
+                    c,
+                    t.dunning_wake,
+                    rows[i : i + 1000],
+                    ["connection", "customer_id"],
+                    ["wake_on", "planned_at"],
+                )
+
+    def forget_wakes(self, connection: str, *, conn: Connection | None = None) -> None:
+        """Drop every re-plan day of the connection (a full re-plan writes them all again)."""
+        w = t.dunning_wake
+        with self.store._tx(conn) as c:
+            c.execute(sa.delete(w).where(w.c.connection == connection))
+
+
+def _call_line(r: Any) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "kind": "call",
+        "customer_id": r.customer_id,
+        "at": r.at,
+        "outcome": r.outcome,
+        "invoice_ids": json.loads(r.invoice_ids),
+    }
+    if r.promised_date:
+        line["promised_date"] = r.promised_date
+    if r.until:
+        line["until"] = r.until
+    if r.note:
+        line["note"] = r.note
+    return line
+
+
+def planned_keys(store: StateStore, keys: Sequence[str]) -> set[str]:
+    """Which of these dunning actions are stored and still stand (not cancelled, not expired)."""
+    if not keys:
+        return set()
+    d = t.dunning_actions
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(d.c.key).where(d.c.key.in_(list(keys)), d.c.status.not_in(["cancelled", "expired"]))
+        )
+        return {str(k) for (k,) in rows}

@@ -157,8 +157,11 @@ dunning_actions = sa.Table(
     sa.Column("committed_at", TS, nullable=True),
     sa.Column("reference", sa.Text, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    # Set by every change: the dunning planner re-plans the customers whose history changed.
+    sa.Column("changed_at", TS, nullable=True),
     sa.Index("ix_dunning_actions_customer", "connection", "customer_id"),
     sa.Index("ix_dunning_actions_due", "connection", "status", "send_at"),
+    sa.Index("ix_dunning_actions_changed", "connection", "changed_at"),
 )
 
 # What a collector's call attempts achieved (store/dunning.py): not dunning actions, so they count
@@ -178,6 +181,42 @@ dunning_calls = sa.Table(
     sa.Column("recorded_by", sa.String(200), nullable=True),
     sa.Column("recorded_at", TS, nullable=False),
     sa.Index("ix_dunning_calls_customer", "connection", "customer_id"),
+    sa.Index("ix_dunning_calls_recorded", "connection", "recorded_at"),
+)
+
+# The day each customer's plan may change by itself (an invoice falls due, a wait or a pause ends):
+# the dunning planner re-plans it that day even when none of its records changed.
+dunning_wake = sa.Table(
+    "dunning_wake",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("wake_on", sa.String(10), nullable=True),
+    sa.Column("planned_at", TS, nullable=False),
+    sa.Index("ix_dunning_wake_wake_on", "connection", "wake_on"),
+)
+
+# What a rule last read up to, and under which settings (JSON): a cycle reads what changed since.
+rule_marks = sa.Table(
+    "rule_marks",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("rule", sa.String(40), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+# Cash application's open invoices and credit memos, kept up to date from the records each cycle
+# changed, so matching reads the open documents, not the whole book.
+cashapp_open_documents = sa.Table(
+    "cashapp_open_documents",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("remote_id", sa.String(200), primary_key=True),
+    sa.Column("customer_remote_id", sa.String(200), nullable=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_cashapp_open_documents_customer", "connection", "customer_remote_id"),
 )
 
 match_results = sa.Table(

@@ -1282,6 +1282,7 @@ class StateStore:
             "payload": json.dumps(payload, default=str),
             "status": "planned",
             "created_at": ts(now()),
+            "changed_at": ts(now()),
         }
         d = t.dunning_actions
         with self._tx(conn) as c:

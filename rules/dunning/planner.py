@@ -432,6 +432,12 @@ def _plan_one(
     return plan_customer(policy, group.customer, group.invoices, memos, history, as_of, payments=payments)
 
 
+def reads_payment_behaviour(policy: DunningPolicy) -> bool:
+    """Whether planning reads each customer's paid invoices (a courtesy notice only for customers
+    likely to pay late), not only its open documents."""
+    return _asks_likely_late(policy)
+
+
 def _asks_likely_late(policy: DunningPolicy) -> bool:
     return any(p.courtesy is not None and p.courtesy.only_likely_late for p in policy.policies.values())
 

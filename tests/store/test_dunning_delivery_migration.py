@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,17 +24,23 @@ def test_a_store_from_before_delivery_keeps_its_planned_reminders_and_can_send_t
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0003")
-    old = StateStore(engine)
-    old.record_dunning_action(
-        "shop",
-        key="dun-0123456789abcdef0123456789abcdef",
-        customer_id="C1",
-        send_at=SEND_AT,
-        channel="email",
-        level=1,
-        payload={"customer_id": "C1", "key": "dun-0123456789abcdef0123456789abcdef", "level": 1},
-    )
-    old.close()
+    # What a release of that time wrote: only the columns revision 0003 has.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO dunning_actions (key, connection, customer_id, send_at, channel, level, "
+                "payload, status, created_at) VALUES (:key, 'shop', 'C1', :send_at, 'email', 1, "
+                ":payload, 'planned', :send_at)"
+            ),
+            {
+                "key": "dun-0123456789abcdef0123456789abcdef",
+                "send_at": state.ts(SEND_AT),
+                "payload": json.dumps(
+                    {"customer_id": "C1", "key": "dun-0123456789abcdef0123456789abcdef", "level": 1}
+                ),
+            },
+        )
+    engine.dispose()
 
     upgraded = StateStore.open(store_url)
     book = DunningActions(upgraded)
