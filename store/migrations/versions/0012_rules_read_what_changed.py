@@ -1,8 +1,8 @@
 """Rules that read what changed: when each dunning action last changed, each customer's next
 re-plan day, and each rule's mark (what it last read up to, under which policy).
 
-Revision ID: 0019
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-05
 """
 
