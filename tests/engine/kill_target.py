@@ -45,6 +45,8 @@ def main(state_url: str, folder: str) -> None:
         {"folder": Path(folder), "page_size": 50},
         ConnectorContext(connection="shop", state=store.connector_state("shop")),
     )
+    # Tells the parent the process has started and imported everything: kills are timed from here.
+    print("syncing", flush=True)
     report = SyncEngine(
         store, connector, "shop", SyncOptions(deciders=[RemindEveryOpenInvoice()], sleep=lambda s: None)
     ).run_cycle()
