@@ -169,6 +169,8 @@ def test_day_by_day_the_incremental_plan_decides_exactly_what_the_whole_book_pla
                 )
             )
             on_both(lambda e: e.touch(Stream.INVOICES, "I02-1", due_date=START.date() + timedelta(days=12)))
+        if day == 14:  # an invoice booked to the wrong customer is moved to the right one
+            on_both(lambda e: e.touch(Stream.INVOICES, "I16-0", customer_remote_id="C17"))
         if day == 12:  # a collector's call: the customer promises to pay in five days
             for store in two_stores:
                 DunningCalls(store).record(
