@@ -147,7 +147,9 @@ class DunningDecider:
             self.replanned = None
             items = list(plan_from_store(self.policy, store, conn, ctx.as_of))
             yield from self._decisions(store, conn, self._set_aside_failed(ctx, items, failed), last, day)
-            store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed)
+            yield DecisionGroup(
+                (), lambda tx: store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed, conn=tx)
+            )
             return
         if full:
             chosen: list[str] | None = None
@@ -172,16 +174,20 @@ class DunningDecider:
                 self.policy, group.customer, group.invoices, summaries.get(cid), ctx.as_of, items
             )
             yield from self._decisions(store, conn, self._set_aside_failed(ctx, items, failed), last, day)
-        # A customer planned whole this time (its record corrected) leaves quarantine; every
-        # customer set aside was planned again above (``changed_customers`` names them).
-        store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed)
-        # Every decision above is stored: only now may the next plan start from here.
-        with store.transaction() as tx:
+        if full:
+            wakes = {cid: d for cid, d in wakes.items() if d is not None}
+
+        def finish(tx: Any) -> None:
+            # A customer planned whole this time (its record corrected) leaves quarantine; every
+            # customer set aside was planned again above (``changed_customers`` names them).
+            store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed, conn=tx)
             if full:
                 reads.forget_wakes(conn, conn=tx)
-                wakes = {cid: d for cid, d in wakes.items() if d is not None}
             reads.save_wakes(conn, wakes, conn=tx)
             marks.put(conn, self.rule, {"policy": self.policy_digest, "read_from": ts(started)}, conn=tx)
+
+        # Stored with or after every decision above: only then may the next plan start from here.
+        yield DecisionGroup((), finish)
 
     def _set_aside_failed(
         self, ctx: DecisionContext, items: list[PlannedAction | Any], failed: set[str]

@@ -192,7 +192,7 @@ class CashAppDecider:
                 for documents in _open_documents_of_book(store, reads, conn):
                     for _ in documents:  # kept for the next runs, one chunk at a time
                         pass
-            self._mark(marks, conn, started, noted)
+            yield self._mark(marks, conn, started, noted)
             return
 
         invoices: list[Invoice] = []
@@ -259,11 +259,12 @@ class CashAppDecider:
         # In batches: one outbox lookup per thousand decisions, never all of them in memory.
         while batch := list(islice(results, 1000)):
             yield from self._settle(store, conn, batch, payments, failed)
-        # Every verdict above is stored: only now may the next run start from here.
-        self._mark(marks, conn, started, noted)
+        # Stored with or after every verdict above: only then may the next run start from here.
+        yield self._mark(marks, conn, started, noted)
 
-    def _mark(self, marks: Any, conn: str, started: datetime, noted: dict[str, Any]) -> None:
-        marks.put(conn, self.rule, {**noted, "read_from": ts(started)})
+    def _mark(self, marks: Any, conn: str, started: datetime, noted: dict[str, Any]) -> DecisionGroup:
+        value = {**noted, "read_from": ts(started)}
+        return DecisionGroup((), lambda tx: marks.put(conn, self.rule, value, conn=tx))
 
     @staticmethod
     def _settle(

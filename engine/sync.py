@@ -67,6 +67,10 @@ class DecisionGroup:
     ``ops`` go to the outbox; ``record`` writes the rule's own record of the decision (a planned
     dunning action, a match verdict) on the same database connection. A process killed while the
     group is being stored leaves nothing of it, and the next cycle decides it again whole.
+
+    The engine stores a rule's groups in batches, in the order they come, some time after they
+    were yielded: what a rule writes once all its decisions are stored (the mark its next run
+    starts from) is a group of its own too, with no ``ops``, so it lands with or after them.
     """
 
     ops: Sequence[Decision | Operation] = ()
@@ -550,26 +554,44 @@ class SyncEngine:
             full=self.options.full_rules,
         )
 
+    # Decisions stored per transaction: a commit each would cost more than deciding them.
+    DECISIONS_PER_COMMIT = 250
+
     def decide(self, report: CycleReport) -> None:
         if not self.options.deciders:
             return
         ctx = self._context(report)
         for decider in self.options.deciders:
             n = 0
+            pending: list[tuple[list[tuple[Operation, Operation | None]], Callable[[Any], object] | None]] = []
+
+            def store_pending(rule: str = decider.name) -> int:
+                # Each decision is in one batch whole; a process killed before the commit leaves
+                # none of the batch, and the rule decides them again at the next cycle (its mark
+                # moves only with or after its last decision, see ``DecisionGroup``).
+                batch = pending[:]
+                pending.clear()  # a batch that fails to be stored is not tried again
+                return sum(self.store.commit_decisions(self.connection, batch, rule=rule, run_id=report.run_id))
+
             self._progress(f"rules: {decider.name}", 0)
             try:
-                for seen, item in enumerate(decider.decide(ctx), start=1):
-                    self._progress(f"rules: {decider.name}", seen)
-                    group = item if isinstance(item, DecisionGroup) else DecisionGroup((item,))
-                    pairs = self._with_base_versions(
-                        [
-                            (d.op, d.after)
-                            for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
-                        ]
-                    )
-                    n += self.store.commit_decision(
-                        self.connection, pairs, rule=decider.name, run_id=report.run_id, record=group.record
-                    )
+                try:
+                    for seen, item in enumerate(decider.decide(ctx), start=1):
+                        self._progress(f"rules: {decider.name}", seen)
+                        group = item if isinstance(item, DecisionGroup) else DecisionGroup((item,))
+                        pairs = self._with_base_versions(
+                            [
+                                (d.op, d.after)
+                                for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
+                            ]
+                        )
+                        pending.append((pairs, group.record))
+                        if len(pending) >= self.DECISIONS_PER_COMMIT:
+                            n += store_pending()
+                finally:
+                    # What the rule decided before it stopped (or failed) is stored whole.
+                    if pending:
+                        n += store_pending()
             except (AuthError, TlsError, TransientError):
                 raise
             except Exception as exc:

@@ -611,14 +611,16 @@ class StateStore:
         with self._tx(conn) as c:
             self._quarantine(c, connection, stream, remote_id, field_path, reason, raw, run_id, ts(now()))
 
-    def release_quarantined(self, connection: str, stream: str, *, keep: set[str] | None = None) -> int:
+    def release_quarantined(
+        self, connection: str, stream: str, *, keep: set[str] | None = None, conn: Connection | None = None
+    ) -> int:
         """Take the items of ``stream`` out of quarantine, except those in ``keep`` (still failing).
 
         For items a rule sets aside afresh on every run (a customer the dunning planner cannot
         plan): what the run no longer set aside was corrected. Returns how many left.
         """
         keep = keep or set()
-        with self.engine.begin() as c:
+        with self._tx(conn) as c:
             query = sa.select(t.quarantine.c.id, t.quarantine.c.remote_id).where(
                 t.quarantine.c.connection == connection, t.quarantine.c.stream == stream
             )
@@ -853,21 +855,72 @@ class StateStore:
         Returns:
             How many operations were new to the outbox (the others were queued before).
         """
-        added = 0
+        [added] = self.commit_decisions(connection, [(decisions, record)], rule=rule, run_id=run_id)
+        return added
+
+    def commit_decisions(
+        self,
+        connection: str,
+        groups: Sequence[
+            tuple[Sequence[tuple[Operation, Operation | None]], Callable[[Connection], object] | None]
+        ],
+        *,
+        rule: str,
+        run_id: str | None = None,
+    ) -> list[int]:
+        """Store several decisions (each as ``commit_decision`` takes it) in one transaction.
+
+        Each decision is still stored whole or not at all, since the batch is; a commit per batch
+        instead of one per decision is what keeps a cycle of a thousand verdicts cheap. The outbox
+        rows, their audit entries and the rules' records come in the decisions' order.
+
+        Returns:
+            For each decision, how many operations were new to the outbox.
+        """
+        counts: list[int] = []
         with self.engine.begin() as conn:
-            audits: list[AuditEntry] = []
-            plain = [op for op, after in decisions if after is None]
-            # One lookup and one INSERT for the plain operations, whatever their number.
-            keys = [idempotency_key(connection, op) for op in plain]
-            known = self._known_keys(conn, keys)
-            fresh = [(op, key) for op, key in zip(plain, keys, strict=True) if key not in known]
-            new = self._enqueue_many(conn, connection, fresh, run_id)
-            chained: list[tuple[Operation, str, bool]] = [(op, key, key in new) for op, key in fresh]
+            if any(after is not None for decisions, _ in groups for _, after in decisions):
+                # A chained operation is queued right after its parent: group by group, in order.
+                for decisions, record in groups:
+                    counts.append(self._store_decisions(conn, connection, [(decisions, record)], rule, run_id)[0])
+            else:
+                counts = self._store_decisions(conn, connection, groups, rule, run_id)
+        return counts
+
+    def _store_decisions(
+        self,
+        conn: Connection,
+        connection: str,
+        groups: Sequence[
+            tuple[Sequence[tuple[Operation, Operation | None]], Callable[[Connection], object] | None]
+        ],
+        rule: str,
+        run_id: str | None,
+    ) -> list[int]:
+        """The decisions' rows on ``conn``: one lookup and one INSERT for all plain operations."""
+        audits: list[AuditEntry] = []
+        plain = [[op for op, after in decisions if after is None] for decisions, _ in groups]
+        keys = [[idempotency_key(connection, op) for op in ops] for ops in plain]
+        known = self._known_keys(conn, [k for ks in keys for k in ks])
+        fresh: dict[str, Operation] = {}
+        for ops, ks in zip(plain, keys, strict=True):
+            for op, key in zip(ops, ks, strict=True):
+                if key not in known:
+                    fresh.setdefault(key, op)
+        new = self._enqueue_many(conn, connection, [(op, key) for key, op in fresh.items()], run_id)
+        counts: list[int] = []
+        for (decisions, _), ops, ks in zip(groups, plain, keys, strict=True):
+            chained: list[tuple[Operation, str, bool]] = []
+            for op, key in zip(ops, ks, strict=True):
+                # A key new to the outbox counts once: for the first decision that queued it.
+                chained.append((op, key, key in new))
+                new.discard(key)
             for op, after in decisions:
                 if after is not None:
                     [(parent, _)] = self._enqueue(conn, connection, [after], run_id, None)
                     [(key, is_new)] = self._enqueue(conn, connection, [op], run_id, parent)
                     chained.append((op, key, is_new))
+            added = 0
             for op, key, is_new in chained:
                 if not is_new:
                     continue  # decided before (a re-run on the same state): the outbox already has it
@@ -881,10 +934,12 @@ class StateStore:
                     )
                 )
                 added += 1
-            self.audit_many(conn, audits)
+            counts.append(added)
+        self.audit_many(conn, audits)
+        for _, record in groups:
             if record is not None:
                 record(conn)
-        return added
+        return counts
 
     @staticmethod
     def _known_keys(conn: Connection, keys: Sequence[str]) -> set[str]:

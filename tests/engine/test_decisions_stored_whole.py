@@ -113,12 +113,14 @@ def test_a_sent_reminder_cut_off_between_its_invoices_statuses_reaches_the_erp_w
     tmp_path: Path, store_url: str
 ) -> None:
     # A clean run (on a store of its own) tells which statuses the sent letters bring, and the order
-    # the outbox rows are written in: the pauses of the decide step first, then each letter's.
+    # the outbox rows are written in: the pauses of the decide step first (a batch of them per
+    # statement), then each letter's status, one statement each.
     clean_cfg, clean_exports = deployment(
         tmp_path / "clean", f"sqlite:///{tmp_path / 'clean.sqlite'}", letters(tmp_path / "clean")
     )
     clean = open_store(clean_cfg)
-    sync_connection(clean_cfg, clean_cfg.connections[0], clean, as_of=AS_OF)
+    with dies_at(clean, "outbox", n=10**9) as statements:
+        sync_connection(clean_cfg, clean_cfg.connections[0], clean, as_of=AS_OF)
     rows = clean.outbox_rows("shop", limit=100_000)
     expected = {r["target_id"] for r in written(clean_exports) if r["op_type"] == "collection_status"}
     sent = clean.dunning_actions("shop", status="sent")
@@ -129,7 +131,7 @@ def test_a_sent_reminder_cut_off_between_its_invoices_statuses_reaches_the_erp_w
     first_of_several = min(
         n for n, r in enumerate(reminded) if r.target_id in json.loads(several[0]["payload"])["invoice_ids"]
     )
-    pauses = len(rows) - len(reminded)
+    pauses = statements[0] - len(reminded)
 
     cfg, exports = deployment(tmp_path / "cut", store_url, letters(tmp_path / "cut"))
     store = open_store(cfg)
