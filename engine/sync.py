@@ -562,43 +562,52 @@ class SyncEngine:
             return
         ctx = self._context(report)
         for decider in self.options.deciders:
-            n = 0
-            pending: list[tuple[list[tuple[Operation, Operation | None]], Callable[[Any], object] | None]] = []
-
-            def store_pending(rule: str = decider.name) -> int:
-                # Each decision is in one batch whole; a process killed before the commit leaves
-                # none of the batch, and the rule decides them again at the next cycle (its mark
-                # moves only with or after its last decision, see ``DecisionGroup``).
-                batch = pending[:]
-                pending.clear()  # a batch that fails to be stored is not tried again
-                return sum(self.store.commit_decisions(self.connection, batch, rule=rule, run_id=report.run_id))
-
+            stored = [0]
             self._progress(f"rules: {decider.name}", 0)
             try:
-                try:
-                    for seen, item in enumerate(decider.decide(ctx), start=1):
-                        self._progress(f"rules: {decider.name}", seen)
-                        group = item if isinstance(item, DecisionGroup) else DecisionGroup((item,))
-                        pairs = self._with_base_versions(
-                            [
-                                (d.op, d.after)
-                                for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
-                            ]
-                        )
-                        pending.append((pairs, group.record))
-                        if len(pending) >= self.DECISIONS_PER_COMMIT:
-                            n += store_pending()
-                finally:
-                    # What the rule decided before it stopped (or failed) is stored whole.
-                    if pending:
-                        n += store_pending()
+                self._store_decisions(decider, ctx, report, stored)
             except (AuthError, TlsError, TransientError):
                 raise
             except Exception as exc:
                 # A rule that fails stops only itself: what it decided so far is stored whole, the
                 # other rules run, and the outbox still reaches the ERP in this cycle.
                 self._rule_failed(decider.name, exc, report)
-            report.decided[decider.name] = n
+            report.decided[decider.name] = stored[0]
+
+    def _store_decisions(
+        self, decider: Decider, ctx: DecisionContext, report: CycleReport, stored: list[int]
+    ) -> None:
+        """Store what ``decider`` decides, in batches; ``stored[0]`` counts the new outbox rows."""
+        pending: list[tuple[list[tuple[Operation, Operation | None]], Callable[[Any], object] | None]] = []
+
+        def store_pending() -> None:
+            # Each decision is in one batch whole; a process killed before the commit leaves none
+            # of the batch, and the rule decides them again at the next cycle (its mark moves only
+            # with or after its last decision, see ``DecisionGroup``).
+            batch = pending[:]
+            pending.clear()  # a batch that fails to be stored is not tried again
+            counts = self.store.commit_decisions(
+                self.connection, batch, rule=decider.name, run_id=report.run_id
+            )
+            stored[0] += sum(counts)
+
+        try:
+            for seen, item in enumerate(decider.decide(ctx), start=1):
+                self._progress(f"rules: {decider.name}", seen)
+                group = item if isinstance(item, DecisionGroup) else DecisionGroup((item,))
+                pairs = self._with_base_versions(
+                    [
+                        (d.op, d.after)
+                        for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
+                    ]
+                )
+                pending.append((pairs, group.record))
+                if len(pending) >= self.DECISIONS_PER_COMMIT:
+                    store_pending()
+        finally:
+            # What the rule decided before it stopped (or failed) is stored whole.
+            if pending:
+                store_pending()
 
     def _rule_failed(self, rule: str, exc: Exception, report: CycleReport) -> None:
         reason = f"{type(exc).__name__}: {exc}"

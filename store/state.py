@@ -881,8 +881,8 @@ class StateStore:
         with self.engine.begin() as conn:
             if any(after is not None for decisions, _ in groups for _, after in decisions):
                 # A chained operation is queued right after its parent: group by group, in order.
-                for decisions, record in groups:
-                    counts.append(self._store_decisions(conn, connection, [(decisions, record)], rule, run_id)[0])
+                for group in groups:
+                    counts += self._store_decisions(conn, connection, [group], rule, run_id)
             else:
                 counts = self._store_decisions(conn, connection, groups, rule, run_id)
         return counts
