@@ -105,9 +105,9 @@ class CashAppDecider:
         from pathlib import Path
 
         from engine.bank_statements import StatementInbox
-        from engine.cashapp_review import payment_input_from_json, with_learned_aliases
+        from engine.cashapp_book import BOOKS, KeptBook
+        from engine.cashapp_review import payment_input_from_json
         from rules.cashapp import (
-            CustomerIndex,
             DocumentIndex,
             match_payments,
             payment_from_model,
@@ -119,6 +119,8 @@ class CashAppDecider:
         # Taken before anything is read: what changes from now on is the next run's to read.
         started = now()
         mark = marks.get(conn, self.rule)
+        # What the last run in this process kept, if it is what the store's documents say.
+        book = BOOKS.take(store.url, conn, mark)
         full = (
             self.full
             or getattr(ctx, "full", False)
@@ -140,10 +142,13 @@ class CashAppDecider:
             # Forgotten first: a run killed while the open documents are rebuilt reads the whole
             # book again next time, never a half-filled set of them.
             marks.clear(conn, self.rule)
+            book = None
         else:
             assert mark is not None
             since = ts(datetime.fromisoformat(mark["read_from"]) - self.settle)
             changed = _open_documents_since(reads, conn, since)
+            if book is not None:
+                book.apply(changed.opened, changed.closed)
             waiting, set_aside = reads.waiting(conn)
             new_lines = reads.bank_lines(conn, since, ())
             # A waiting payment is decided again when what could change its verdict changed: a
@@ -192,25 +197,36 @@ class CashAppDecider:
                 for documents in _open_documents_of_book(store, reads, conn):
                     for _ in documents:  # kept for the next runs, one chunk at a time
                         pass
-            yield self._mark(marks, conn, started, noted)
+            yield from self._finish(marks, conn, started, noted, book)
             return
 
         invoices: list[Invoice] = []
         memos: list[CreditMemo] = []
+        known: Iterable[Any] = ()
+        customers: Any = None
         if not full:
             # A payment that names its customer is matched against that customer's documents
-            # only (rules.cashapp.matcher): when all do, only theirs are read.
+            # only (rules.cashapp.matcher): when all do, only theirs are read. Otherwise all
+            # are, once in a process: later runs find them kept (``engine.cashapp_book``).
             payers = {item.customer_id for item in inputs}
             only = None if None in payers or "" in payers else {str(p) for p in payers}
-            invoices, memos = _kept_open_documents(reads, conn, only)
-            known: Iterable[Any] = (
-                store.iter_records(conn, Stream.CUSTOMERS)
-                if only is None
-                else (
+            if book is None and only is None:
+                invoices, memos = _kept_open_documents(reads, conn, None)
+                book = KeptBook.of(mark or {}, _documents_of(invoices, memos))
+                invoices, memos = [], []
+            elif book is None:
+                invoices, memos = _kept_open_documents(reads, conn, only)
+            if book is not None:
+                if book.customers is None or book.aliases != aliases or changed.customers:
+                    book.customers = _customer_index(store.iter_records(conn, Stream.CUSTOMERS), state, conn)
+                    book.aliases = aliases
+                customers = book.customers
+            else:
+                assert only is not None
+                known = (
                     record_from_json(Stream.CUSTOMERS.value, json.loads(data))
                     for data in reads.records(conn, Stream.CUSTOMERS.value, sorted(only))
                 )
-            )
         else:
             known = store.iter_records(conn, Stream.CUSTOMERS)
 
@@ -223,11 +239,12 @@ class CashAppDecider:
                 return DocumentIndex.from_models(*_open_documents_of_book(store, reads, conn))
             if full:
                 return DocumentIndex.from_models(*_kept_open_documents(reads, conn, None))
+            if book is not None:
+                return book.index()
             return DocumentIndex.from_models(invoices, memos)
 
-        customers = CustomerIndex.from_models(
-            with_learned_aliases([c for c in known if isinstance(c, Customer)], state.learned(conn))
-        )
+        if customers is None:
+            customers = _customer_index(known, state, conn)
 
         def failed(payment: Any, exc: Exception) -> None:
             reason = f"the matcher cannot decide this payment: {type(exc).__name__}: {exc}"
@@ -259,12 +276,20 @@ class CashAppDecider:
         # In batches: one outbox lookup per thousand decisions, never all of them in memory.
         while batch := list(islice(results, 1000)):
             yield from self._settle(store, conn, batch, payments, failed)
-        # Stored with or after every verdict above: only then may the next run start from here.
-        yield self._mark(marks, conn, started, noted)
+        yield from self._finish(marks, conn, started, noted, book)
 
-    def _mark(self, marks: Any, conn: str, started: datetime, noted: dict[str, Any]) -> DecisionGroup:
+    def _finish(
+        self, marks: RuleMarks, conn: str, started: datetime, noted: dict[str, Any], book: Any
+    ) -> Iterator[DecisionGroup]:
+        """The run's mark, stored with or after every verdict above: only then may the next run
+        start from there. What this run kept in the process is in step with that mark."""
+        from engine.cashapp_book import BOOKS
+
         value = {**noted, "read_from": ts(started)}
-        return DecisionGroup((), lambda tx: marks.put(conn, self.rule, value, conn=tx))
+        yield DecisionGroup((), lambda tx: marks.put(conn, self.rule, value, conn=tx))
+        if book is not None:
+            book.mark = value
+            BOOKS.keep(marks.store.url, conn, book)
 
     @staticmethod
     def _settle(
@@ -398,6 +423,9 @@ class _Changed:
     documents: bool = False
     document_customers: set[str | None] = field(default_factory=set)
     customers: bool = False
+    # The documents now open ``(stream, document)`` and those no longer open ``(stream, id)``.
+    opened: list[tuple[str, Any]] = field(default_factory=list)
+    closed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _open_documents_since(reads: CashAppReads, conn: str, since: str) -> _Changed:
@@ -428,9 +456,11 @@ def _open_documents_since(reads: CashAppReads, conn: str, since: str) -> _Change
             is_open = None
         if is_open is not None and not record.deleted:
             opened.append((stream, rid, getattr(record, "customer_remote_id", None), data))
+            out.opened.append((stream, is_open))
         else:
             closed.append((stream, rid))
     reads.keep_open_documents(conn, opened, closed)
+    out.closed = closed
     return out
 
 
@@ -455,6 +485,30 @@ def _kept_open_documents(
         if isinstance(m, CreditMemo)
     ]
     return invoices, memos
+
+
+def _documents_of(invoices: list[Invoice], memos: list[CreditMemo]) -> Iterator[tuple[str, Any]]:
+    """The matcher's open documents of these records, with their stream."""
+    from rules.cashapp.model import document_from_credit_memo, document_from_invoice
+
+    for invoice in invoices:
+        doc = document_from_invoice(invoice)
+        if doc is not None:
+            yield "invoices", doc
+    for memo in memos:
+        doc = document_from_credit_memo(memo)
+        if doc is not None:
+            yield "credit_memos", doc
+
+
+def _customer_index(known: Iterable[Any], state: Any, conn: str) -> Any:
+    """The matcher's index of these customers, with what clerks taught it."""
+    from engine.cashapp_review import with_learned_aliases
+    from rules.cashapp import CustomerIndex
+
+    return CustomerIndex.from_models(
+        with_learned_aliases([c for c in known if isinstance(c, Customer)], state.learned(conn))
+    )
 
 
 def each_isolated(

@@ -153,3 +153,86 @@ def test_cycle_after_cycle_matching_what_changed_decides_what_matching_the_whole
     assert rematched[3] == 1 and rematched[5] is not None and rematched[5] > 1, rematched
     inc_store.close()
     full_store.close()
+
+
+def unnamed(
+    erp: RecordingERP, rid: str, amount: str, reference: str | None, payer: str | None = None
+) -> Payment:
+    """A payment the ERP holds without a customer: it may take any customer's documents."""
+    return payment(erp, rid, "C0", amount, reference).model_copy(
+        update={"customer_remote_id": None, "payer_name": payer}
+    )
+
+
+def numbered(erp: RecordingERP, rid: str, customer: str, amount: str) -> Invoice:
+    """An invoice whose number a payment can quote (enough digits to tell it by)."""
+    return invoice(erp, rid, customer, Decimal(amount)).model_copy(update={"number": f"INV-7000{rid[1:]}"})
+
+
+def test_payments_naming_no_customer_are_matched_on_documents_kept_in_the_process_as_on_the_whole_book(
+    store_url: str, other_store_url: str
+) -> None:
+    inc_store, full_store = StateStore.open(store_url), StateStore.open(other_store_url)
+    incremental = CashAppDecider(None, None, None)
+    incremental.settle = timedelta(0)
+    whole = CashAppDecider(None, None, None, full=True)
+    erps = {"inc": book(), "full": book()}
+    reads_of_kept_documents: list[int] = []
+    seen = [0]
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM cashapp_open_documents" in statement:
+            seen[0] += 1
+
+    sa.event.listen(inc_store.engine, "before_cursor_execute", count)
+
+    def on_both(change: Any) -> None:
+        for erp in erps.values():
+            change(erp)
+
+    for n in range(6):
+        if n == 0:  # known only by the invoice it quotes; and an amount nobody owes
+            for rid, customer, amount in (
+                ("X1", "C3", "211.00"),
+                ("X2", "C4", "120.00"),
+                ("X3", "C8", "396.00"),
+            ):
+                on_both(lambda e, r=rid, c=customer, a=amount: e.put(numbered(e, r, c, a)))
+            on_both(lambda e: e.put(unnamed(e, "U0", "211.00", "INV-70001")))
+            on_both(lambda e: e.put(unnamed(e, "U1", "999.00", None)))
+        if n == 1:  # by the payer's name, and a second instalment on the invoice U0 paid
+            on_both(lambda e: e.put(unnamed(e, "U2", "359.00", "INV-I7-0", "Harbour Supplies 7 Ltd")))
+            on_both(lambda e: e.put(unnamed(e, "U3", "211.00", "INV-70001")))
+        if n == 2:  # an invoice is partly paid in the ERP, another closed; a payment quotes each
+            on_both(lambda e: e.touch(Stream.INVOICES, "X2", open_amount=Decimal("59.00")))
+            on_both(
+                lambda e: e.touch(Stream.INVOICES, "X3", status=DocumentStatus.PAID, open_amount=Decimal(0))
+            )
+            on_both(lambda e: e.put(unnamed(e, "U4", "59.00", "INV-70002")))
+            on_both(lambda e: e.put(unnamed(e, "U5", "396.00", "INV-70003")))
+        if n == 3:  # a new invoice of the amount U1 paid
+            on_both(lambda e: e.put(numbered(e, "X4", "C9", "999.00")))
+            on_both(lambda e: e.put(unnamed(e, "U6", "10.00", None)))
+        if n == 4:  # the closed invoice opens again
+            on_both(
+                lambda e: e.touch(
+                    Stream.INVOICES, "X3", status=DocumentStatus.OPEN, open_amount=Decimal("396.00")
+                )
+            )
+            on_both(lambda e: e.put(unnamed(e, "U7", "1.00", None)))
+        as_of = START + timedelta(hours=3 * n)
+        before = seen[0]
+        cycle(inc_store, erps["inc"], [incremental], as_of)
+        cycle(full_store, erps["full"], [whole], as_of)
+        reads_of_kept_documents.append(seen[0] - before)
+        assert decided(inc_store) == decided(full_store), f"cycle {n}: the two runs differ"
+
+    verdicts = {v[0]: v[1] for v in decided(full_store)["verdicts"]}
+    assert verdicts["U0"] == "auto" and verdicts["U4"] == "auto", verdicts
+    # The first cycle reads the whole book, the second the kept open documents; the later ones
+    # find them in the process, brought up to date with what changed.
+    assert reads_of_kept_documents[1] > 0 and reads_of_kept_documents[2:] == [0, 0, 0, 0], (
+        reads_of_kept_documents
+    )
+    inc_store.close()
+    full_store.close()
