@@ -8,19 +8,23 @@
 The store is filled by a pull from the in-memory ERP (not measured). Then, all on the same store:
 
 * ``rules.first_run`` — the rules' first run: the whole book, and every decision it makes stored;
-* ``rules.full`` — a full re-plan and a full re-match of the unchanged book (``--full-rules``):
-  what every cycle cost before the rules read only what changed;
+  what it decided reaches the ERP, and the ERP's echo of it the store, in two cycles that read
+  what changed (not measured: they also fill what a daemon keeps in its process between cycles);
 * ``rules.cycle`` — one cycle after 1,000 new payments and 1,000 changed invoices in the ERP: its
-  pull, both rules (reading what changed) and its outbox written back to the ERP. Its
-  ``fraction_of_full_time`` is against ``rules.full``; the target is 0.05 or less.
+  pull, both rules (reading what changed) and its outbox written back to the ERP;
+* ``rules.full`` — then a full re-plan and a full re-match (``--full-rules``) of the store as that
+  cycle left it, at the same moment: what every cycle cost before the rules read only what changed.
 
-Prints one JSON line per measurement.
+``rules.cycle.fraction`` compares the two, in wall time and in this process's processor time (on
+PostgreSQL the server's share is in neither); the target is 0.05 or less. Prints one JSON line per
+measurement.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -103,17 +107,24 @@ def main(argv: list[str] | None = None) -> None:
         counts = store.count_records(CONNECTION)
         dialect = store.dialect
 
-        def decide(name: str, full: bool) -> float:
-            eng = engine(_deciders(full), write_back=False, as_of=AS_OF)
+        suffix = "" if dialect == "sqlite" else f".{dialect}"
+
+        def decide(name: str, as_of: datetime) -> tuple[float, float]:
+            eng = engine(_deciders(True), write_back=False, as_of=as_of)
             report = CycleReport(run_id=f"bench-{name}", connection=CONNECTION)
-            with measure(f"rules.{name}" + ("" if dialect == "sqlite" else f".{dialect}")) as m:
+            cpu = time.process_time()
+            with measure(f"rules.{name}{suffix}") as m:
                 eng.decide(report)
                 m.n = sum(counts.values())
-                m.extra = {"decided": dict(report.decided), "errors": report.errors, "records": counts}
-            return m.seconds
+                m.extra = {
+                    "cpu_seconds": round(time.process_time() - cpu, 3),
+                    "decided": dict(report.decided),
+                    "errors": report.errors,
+                    "records": counts,
+                }
+            return m.seconds, time.process_time() - cpu
 
-        decide("first_run", full=True)
-        full_seconds = decide("full", full=True)
+        decide("first_run", AS_OF)
 
         # What the first run decided reaches the ERP, and the ERP's echo of it the store, before
         # the measured cycle: it writes back only its own decisions.
@@ -123,12 +134,15 @@ def main(argv: list[str] | None = None) -> None:
         assert erp.touch(Stream.PAYMENTS, args.changes, seed=1) == new_payments
         changed_invoices = erp.touch(Stream.INVOICES, args.changes, seed=2)
         deciders = _deciders(False)
-        eng = engine(deciders, write_back=True, as_of=AS_OF + timedelta(minutes=15))
-        with measure("rules.cycle" + ("" if dialect == "sqlite" else f".{dialect}")) as m:
+        at = AS_OF + timedelta(minutes=15)
+        eng = engine(deciders, write_back=True, as_of=at)
+        cpu = time.process_time()
+        with measure(f"rules.cycle{suffix}") as m:
             report = eng.run_cycle()
+            cycle_cpu = time.process_time() - cpu
             m.n = len(new_payments) + len(changed_invoices)
-            m.relative_to = full_seconds
             m.extra = {
+                "cpu_seconds": round(cycle_cpu, 3),
                 "status": report.status,
                 "pulled": report.pulled,
                 "decided": dict(report.decided),
@@ -137,8 +151,16 @@ def main(argv: list[str] | None = None) -> None:
                 "payments_matched": deciders[1].rematched,
                 "errors": report.errors,
             }
+        full_seconds, full_cpu = decide("full", at)
         store.close()
-    emit({"name": "rules.cycle.target", "fraction_of_full_time_at_most": 0.05})
+    emit(
+        {
+            "name": f"rules.cycle.fraction{suffix}",
+            "wall": round(m.seconds / full_seconds, 4),
+            "cpu": round(cycle_cpu / full_cpu, 4),
+            "at_most": 0.05,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,7 +28,7 @@ from mapping.models import (
     Payment,
     Record,
     Stream,
-    record_from_json,
+    record_from_json_text,
 )
 from rules.dunning import (
     DunningPolicy,
@@ -328,10 +327,10 @@ def groups_of(reads: DunningPlanReads, conn: str, customer_ids: Sequence[str]) -
         for stream in (Stream.INVOICES, Stream.CREDIT_MEMOS, Stream.PAYMENTS):
             found: dict[str, list[Any]] = defaultdict(list)
             for cid, data in reads.records_of(conn, stream.value, chunk):
-                found[cid].append(record_from_json(stream.value, json.loads(data)))
+                found[cid].append(record_from_json_text(stream.value, data))
             by[stream.value] = found
         customers = [
-            record_from_json(Stream.CUSTOMERS.value, json.loads(data))
+            record_from_json_text(Stream.CUSTOMERS.value, data)
             for _cid, data in reads.records_of(conn, Stream.CUSTOMERS.value, chunk)
         ]
         for customer in sorted(_only(Customer, customers), key=lambda c: c.remote_id):

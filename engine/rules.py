@@ -30,7 +30,7 @@ from mapping.models import (
     Payment,
     Record,
     Stream,
-    record_from_json,
+    record_from_json_text,
 )
 from mapping.money import check_amount
 from store import StateStore, idempotency_key
@@ -172,7 +172,7 @@ class CashAppDecider:
             )
             waiting_lines = {pid for pid in wanted if pid not in changed.payments}
             candidates = (
-                record_from_json(Stream.PAYMENTS.value, json.loads(data))
+                record_from_json_text(Stream.PAYMENTS.value, data)
                 for data in reads.records(conn, Stream.PAYMENTS.value, sorted(wanted))
             )
             lines = reads.bank_lines(conn, since, waiting_lines)
@@ -224,7 +224,7 @@ class CashAppDecider:
             else:
                 assert only is not None
                 known = (
-                    record_from_json(Stream.CUSTOMERS.value, json.loads(data))
+                    record_from_json_text(Stream.CUSTOMERS.value, data)
                     for data in reads.records(conn, Stream.CUSTOMERS.value, sorted(only))
                 )
         else:
@@ -441,7 +441,7 @@ def _open_documents_since(reads: CashAppReads, conn: str, since: str) -> _Change
         if stream == "customers":
             out.customers = True
             continue
-        record = record_from_json(stream, json.loads(data))
+        record = record_from_json_text(stream, data)
         if isinstance(record, Payment):
             out.payments.add(rid)
             out.payers.add(record.customer_remote_id)
@@ -471,15 +471,14 @@ def _kept_open_documents(
     invoices = [
         i
         for i in (
-            record_from_json("invoices", json.loads(d))
-            for d in reads.open_documents(conn, "invoices", customers)
+            record_from_json_text("invoices", d) for d in reads.open_documents(conn, "invoices", customers)
         )
         if isinstance(i, Invoice)
     ]
     memos = [
         m
         for m in (
-            record_from_json("credit_memos", json.loads(d))
+            record_from_json_text("credit_memos", d)
             for d in reads.open_documents(conn, "credit_memos", customers)
         )
         if isinstance(m, CreditMemo)

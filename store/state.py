@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from connectors.base import Cursor, Reject
-from mapping.models import Operation, Record, Stream, operation_from_json, record_from_json
+from mapping.models import Operation, Record, Stream, operation_from_json, record_from_json_text
 from store import runs as runs_mod
 from store import schema as t
 from store.keys import idempotency_key
@@ -660,7 +660,7 @@ class StateStore:
                     t.records.c.remote_id == remote_id,
                 )
             ).first()
-        return None if row is None else record_from_json(stream.value, json.loads(row[0]))
+        return None if row is None else record_from_json_text(stream.value, row[0])
 
     def record_versions(self, connection: str, stream: Stream, remote_ids: Sequence[str]) -> dict[str, str]:
         """The stored version token of each of these records (those without one are left out)."""
@@ -693,7 +693,7 @@ class StateStore:
                 )
                 .order_by(cols.remote_id)
             ).all()
-        return [record_from_json(stream.value, json.loads(data)) for (data,) in rows]
+        return [record_from_json_text(stream.value, data) for (data,) in rows]
 
     def iter_records(
         self,
@@ -744,7 +744,7 @@ class StateStore:
             if not rows:
                 return
             for _customer, _rid, data in rows:
-                yield record_from_json(stream.value, json.loads(data))
+                yield record_from_json_text(stream.value, data)
             tail = rows[-1]
             last = (tail[0], tail[1]) if len(keys) > 1 else (tail[1],)
 
