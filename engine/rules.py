@@ -7,7 +7,6 @@ point neither repeats nor loses a decision.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -316,6 +315,8 @@ class CashAppDecider:
         keys = {pid: idempotency_key(conn, op) for pid, op in ops.items()}
         statuses = store.outbox_statuses(keys.values())
         before = CashAppReads(store).verdicts(conn, [result.payment_id for result, _ in batch])
+        applications: list[Operation] = []
+        verdicts: list[dict[str, Any]] = []
         for result, payment in batch:
             if statuses.get(keys.get(result.payment_id, "")) == "dropped":
                 # The ERP refused this very application and an admin gave it up: deciding it
@@ -337,25 +338,29 @@ class CashAppDecider:
                 "reference": payment.reference,
                 "source": "erp" if isinstance(payments[payment.payment_id], Payment) else "bank_statement",
             }
-            # The verdict and its payment application are stored together: a bank line whose
-            # verdict says "auto" is not matched again, so its application must not be missing.
-            record = functools.partial(
-                store.save_match_result,
-                conn,
-                result.payment_id,
-                status=result.status,
-                customer_id=result.customer_id,
-                confidence=result.confidence,
-                rule=result.rule,
-                result=stored,
-            )
             op = ops.get(result.payment_id)
             if before.get(result.payment_id) == _verdict_row(result, stored) and (
                 op is None or keys[result.payment_id] in statuses
             ):
                 # Decided this very way before, its application (if any) queued: nothing to store.
                 continue
-            yield DecisionGroup([op] if op is not None else [], _on_connection(record))
+            if op is not None:
+                applications.append(op)
+            verdicts.append(
+                {
+                    "payment_id": result.payment_id,
+                    "status": result.status,
+                    "customer_id": result.customer_id,
+                    "confidence": result.confidence,
+                    "rule": result.rule,
+                    "result": stored,
+                }
+            )
+        if verdicts:
+            # The verdicts and their payment applications are stored together: a bank line whose
+            # verdict says "auto" is not matched again, so its application must not be missing.
+            # One group for the batch: one look-up and one write for its verdicts.
+            yield DecisionGroup(applications, lambda tx: store.save_match_results(conn, verdicts, conn=tx))
 
     def handles(self, op: Operation) -> bool:
         return op.op_type == OpType.PAYMENT_APPLICATION
@@ -536,11 +541,6 @@ def each_isolated(
             yield result, item
         return
     yield from zip(results, items, strict=True)
-
-
-def _on_connection(write: Callable[..., object]) -> Callable[[Any], object]:
-    """A store write that then runs on the decision's own database connection."""
-    return lambda conn: write(conn=conn)
 
 
 def deciders_from_config(deployment: Any, connection: Any) -> Sequence[Any]:

@@ -62,7 +62,8 @@ class Decision:
 
 @dataclass(frozen=True)
 class DecisionGroup:
-    """One decision that becomes several rows, stored in one transaction or not at all.
+    """One decision that becomes several rows (or a batch of such decisions), stored in one
+    transaction or not at all.
 
     ``ops`` go to the outbox; ``record`` writes the rule's own record of the decision (a planned
     dunning action, a match verdict) on the same database connection. A process killed while the

@@ -289,6 +289,9 @@ class StateStore:
         # Rows this process added to ``records`` since it last refreshed PostgreSQL's statistics.
         self._grown = 0
         self._analyzed_at_rows = 0
+        # Upsert statements by table, key and updated columns: built once, they cost more to build
+        # than to run for a row.
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> StateStore:
@@ -341,8 +344,12 @@ class StateStore:
         keys: list[str],
         update: list[str],
     ) -> None:
-        stmt = self._insert(table)
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
+        slot = (table.name, tuple(keys), tuple(update))
+        stmt = self._upserts.get(slot)
+        if stmt is None:
+            stmt = self._insert(table)
+            stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
+            self._upserts[slot] = stmt
         conn.execute(stmt, values)
 
     @contextmanager
@@ -1433,6 +1440,48 @@ class StateStore:
                     "result": json.dumps(result, default=str),
                     "decided_at": ts(now()),
                 },
+                ["connection", "payment_id"],
+                ["status", "customer_id", "confidence", "rule", "result", "decided_at"],
+            )
+
+    def save_match_results(
+        self, connection: str, verdicts: Sequence[dict[str, Any]], *, conn: Connection | None = None
+    ) -> None:
+        """Store several verdicts as ``save_match_result`` does each (``payment_id``, ``status``,
+        ``customer_id``, ``confidence``, ``rule``, ``result``): one look-up and one write for all."""
+        m = t.match_results
+        stamp = ts(now())
+        rows = {v["payment_id"]: v for v in verdicts}  # the latest of a payment's verdicts
+        with self._tx(conn) as c:
+            ids = sorted(rows)
+            for i in range(0, len(ids), 900):
+                clerks = c.execute(
+                    sa.select(m.c.payment_id).where(
+                        m.c.connection == connection,
+                        m.c.payment_id.in_(ids[i : i + 900]),
+                        m.c.status.in_(["accepted", "rejected"]),
+                    )
+                )
+                for (pid,) in clerks:
+                    rows.pop(str(pid), None)  # a clerk's decision is never overwritten
+            if not rows:
+                return
+            self._upsert(
+                c,
+                m,
+                [
+                    {
+                        "connection": connection,
+                        "payment_id": v["payment_id"],
+                        "status": v["status"],
+                        "customer_id": v["customer_id"],
+                        "confidence": v["confidence"],
+                        "rule": v["rule"],
+                        "result": json.dumps(v["result"], default=str),
+                        "decided_at": stamp,
+                    }
+                    for v in rows.values()
+                ],
                 ["connection", "payment_id"],
                 ["status", "customer_id", "confidence", "rule", "result", "decided_at"],
             )
