@@ -326,7 +326,7 @@ def groups_of(reads: DunningPlanReads, conn: str, customer_ids: Sequence[str]) -
         by: dict[str, dict[str, list[Any]]] = {}
         for stream in (Stream.INVOICES, Stream.CREDIT_MEMOS, Stream.PAYMENTS):
             found: dict[str, list[Any]] = defaultdict(list)
-            for cid, data in reads.records_of(conn, stream.value, chunk):
+            for cid, data in reads.records_of(conn, stream.value, chunk, plannable=True):
                 found[cid].append(record_from_json_text(stream.value, data))
             by[stream.value] = found
         customers = [

@@ -447,26 +447,44 @@ class DunningPlanReads:
             out.update(str(x) for (x,) in conn.execute(owners))
         return out
 
-    def records_of(self, connection: str, stream: str, customer_ids: Sequence[str]) -> list[tuple[str, str]]:
+    def records_of(
+        self, connection: str, stream: str, customer_ids: Sequence[str], *, plannable: bool = False
+    ) -> list[tuple[str, str]]:
         """``(customer id, record JSON)`` of the customers' records in ``stream``, not deleted ones;
-        for ``customers`` the customers' own records."""
+        for ``customers`` the customers' own records.
+
+        ``plannable`` leaves out, in the database, the invoices whose status says they are settled
+        and the payments with nothing unapplied: what the planner would set aside after reading
+        them (it still checks what it is given).
+        """
         r = t.records
         key = r.c.remote_id if stream == "customers" else r.c.customer_remote_id
         out: list[tuple[str, str]] = []
+        query = sa.select(key, r.c.data).where(
+            r.c.connection == connection, r.c.stream == stream, r.c.deleted.is_(False)
+        )
+        if plannable and stream == "invoices":
+            status = self._json_field("status")
+            query = query.where(sa.or_(status.is_(None), status.in_(["open", "partially_paid"])))
+        elif plannable and stream == "payments":
+            left = self._json_field("unapplied_amount")
+            query = query.where(sa.or_(left.is_(None), sa.cast(left, sa.Numeric) > 0))
         with self.engine.connect() as conn:
             for i in range(0, len(customer_ids), self.CHUNK):
                 rows = conn.execute(
-                    sa.select(key, r.c.data)
-                    .where(
-                        r.c.connection == connection,
-                        r.c.stream == stream,
-                        r.c.deleted.is_(False),
-                        key.in_(list(customer_ids[i : i + self.CHUNK])),
-                    )
-                    .order_by(key, r.c.remote_id)
+                    query.where(key.in_(list(customer_ids[i : i + self.CHUNK]))).order_by(key, r.c.remote_id)
                 )
                 out.extend((str(cid), str(data)) for cid, data in rows)
         return out
+
+    def _json_field(self, name: str) -> Any:
+        """A top-level field of a record's JSON, as text (NULL when the record has none)."""
+        data = t.records.c.data
+        if self.store.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSON
+
+            return sa.cast(data, JSON)[name].astext
+        return sa.func.json_extract(data, f"$.{name}")
 
     def history(self, connection: str, customer_ids: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
         """The planner's history lines (planned actions, then call outcomes) of these customers or of
