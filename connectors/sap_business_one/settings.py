@@ -109,6 +109,12 @@ class SapBusinessOneSettings(ConnectorSettings):
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'Europe/Berlin')") from None
         return value
 
+    @field_validator("note_mode", mode="before")
+    @classmethod
+    def _unquoted_off(cls, value: object) -> object:
+        # YAML reads an unquoted `note_mode: off` as the boolean false.
+        return "off" if value is False else value
+
     @field_validator("service_url")
     @classmethod
     def _root(cls, value: str) -> str:

@@ -31,6 +31,10 @@ def b1() -> Iterator[ServiceLayerSandbox]:
 @pytest.fixture
 def config_path(tmp_path: Path, b1: ServiceLayerSandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("B1_PASSWORD", b1.password)
+    return write_config(tmp_path, b1)
+
+
+def write_config(tmp_path: Path, b1: ServiceLayerSandbox, note_mode: str = "activity") -> Path:
     path = tmp_path / "arbridge.yaml"
     path.write_text(
         textwrap.dedent(
@@ -46,6 +50,7 @@ def config_path(tmp_path: Path, b1: ServiceLayerSandbox, monkeypatch: pytest.Mon
                   company_db: {b1.company_db}
                   username: {b1.user}
                   password: ${{B1_PASSWORD}}
+                  note_mode: {note_mode}
                 write_back: {{enabled: true}}
             rules:
               dunning: {{enabled: true}}
@@ -72,11 +77,8 @@ def token(page: bytes) -> str:
     return found.group(1).decode()
 
 
-def test_a_promise_logged_in_the_workspace_lands_in_b1_as_one_activity_and_promised_invoices(
-    b1: ServiceLayerSandbox, config_path: Path
-) -> None:
-    cycle(config_path, timedelta(0))
-    card = next(
+def a_customer_with_open_invoices(b1: ServiceLayerSandbox) -> str:
+    return next(
         code
         for code, partner in sorted(b1.company.tables["BusinessPartners"].items())
         if partner["CardType"] == "cCustomer"
@@ -84,6 +86,10 @@ def test_a_promise_logged_in_the_workspace_lands_in_b1_as_one_activity_and_promi
             d["CardCode"] == code and d["PaidToDate"] == 0 for d in b1.company.tables["Invoices"].values()
         )
     )
+
+
+def log_promise(config_path: Path, card: str) -> bytes:
+    """A collector logs in, logs a promise with a note for ``card``; returns the worklist they see after."""
     cfg = load_config(config_path)
     store = open_store(cfg)
     try:
@@ -107,9 +113,17 @@ def test_a_promise_logged_in_the_workspace_lands_in_b1_as_one_activity_and_promi
             },
         )
         assert answer.status_code == 302
-        assert b"a note goes to the ERP at the next cycle" in client.get("/worklist").data
+        return bytes(client.get("/worklist").data)
     finally:
         store.close()
+
+
+def test_a_promise_logged_in_the_workspace_lands_in_b1_as_one_activity_and_promised_invoices(
+    b1: ServiceLayerSandbox, config_path: Path
+) -> None:
+    cycle(config_path, timedelta(0))
+    card = a_customer_with_open_invoices(b1)
+    assert b"a note goes to the ERP at the next cycle" in log_promise(config_path, card)
 
     cycle(config_path, timedelta(hours=1))
     cycle(config_path, timedelta(hours=2))  # the next cycle sends nothing twice
@@ -126,3 +140,24 @@ def test_a_promise_logged_in_the_workspace_lands_in_b1_as_one_activity_and_promi
     named = re.search(r"promised to pay (.+) by 2026-11-30", activity["Notes"])
     assert named is not None
     assert sorted(named.group(1).split(", ")) == sorted(str(d["DocEntry"]) for d in promised) != []
+
+
+def test_with_notes_off_the_call_stays_in_arbridge_and_only_the_promise_reaches_b1(
+    b1: ServiceLayerSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("B1_PASSWORD", b1.password)
+    config_path = write_config(tmp_path, b1, note_mode="off")
+    cycle(config_path, timedelta(0))
+    card = a_customer_with_open_invoices(b1)
+    assert b"a note goes to the ERP" not in log_promise(config_path, card)
+    cycle(config_path, timedelta(hours=1))
+    assert b1.company.tables["Activities"] == {}
+    store = open_store(load_config(config_path))
+    try:
+        assert "note" not in {row.op_type for row in store.outbox_rows("b1")}, "no note queued to be refused"
+    finally:
+        store.close()
+    assert any(
+        d["CardCode"] == card and d.get("U_ARB_CollStatus") == "promised"
+        for d in b1.company.tables["Invoices"].values()
+    )
