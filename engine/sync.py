@@ -135,6 +135,8 @@ class SyncOptions:
     job_id: int | None = None
     # The rules decide on the whole book this cycle (after a fix in the data, to check).
     full_rules: bool = False
+    # Decisions stored per transaction: a commit each would cost more than deciding them.
+    decisions_per_commit: int = 250
 
 
 @dataclass
@@ -555,9 +557,6 @@ class SyncEngine:
             full=self.options.full_rules,
         )
 
-    # Decisions stored per transaction: a commit each would cost more than deciding them.
-    DECISIONS_PER_COMMIT = 250
-
     def decide(self, report: CycleReport) -> None:
         if not self.options.deciders:
             return
@@ -603,7 +602,7 @@ class SyncEngine:
                     ]
                 )
                 pending.append((pairs, group.record))
-                if len(pending) >= self.DECISIONS_PER_COMMIT:
+                if len(pending) >= self.options.decisions_per_commit:
                     store_pending()
         finally:
             # What the rule decided before it stopped (or failed) is stored whole.

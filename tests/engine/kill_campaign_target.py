@@ -6,7 +6,7 @@ interpreter start-up) and kills children until ``KILLS`` kills have landed, then
 until every write is confirmed. Each child dies in one of three ways:
 
 * ``row``: between two rows of one decision (a customer's planned action and the statuses of its
-  invoices, stored in one transaction), at a random outbox row;
+  invoices, stored in one transaction with the other decisions of its batch), in a random batch;
 * ``headers``: between a write request's headers and its body, the request half sent;
 * ``time``: at a random instant, from this process.
 
@@ -46,6 +46,8 @@ from store import StateStore
 DAY = date(2026, 11, 23)
 SEND_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DONE, NOT_YET = 0, 3
+# Small batches: a kill lands in one of many transactions of the decide step, not always the first.
+DECISIONS_PER_COMMIT = 5
 
 
 def action_key(connection: str, customer: str) -> str:
@@ -112,8 +114,8 @@ def die(report_fd: int, how: str) -> None:
 
 
 def arm_row_kill(store: StateStore, group: int, before: str, report_fd: int) -> None:
-    """Die inside the ``group``-th decision this cycle stores, once its outbox rows are written and
-    before its ``before`` rows (``audit_log`` or ``dunning_actions``) are."""
+    """Die inside the ``group``-th batch of decisions this cycle stores, once its outbox rows are
+    written and before its ``before`` rows (``audit_log`` or ``dunning_actions``) are."""
     seen = [0]
 
     def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -156,7 +158,12 @@ def child(state_url: str, settings: dict[str, Any], connection: str, invoices: i
         .create(settings, ConnectorContext(connection=connection, state=store.connector_state(connection)))
     )
     with connector:
-        options = SyncOptions(deciders=[RemindCustomerByCustomer(invoices)], backoff_max=0.5, as_of=SEND_AT)
+        options = SyncOptions(
+            deciders=[RemindCustomerByCustomer(invoices)],
+            backoff_max=0.5,
+            as_of=SEND_AT,
+            decisions_per_commit=DECISIONS_PER_COMMIT,
+        )
         report = SyncEngine(store, connector, connection, options).run_cycle()
     counts = store.outbox_stats(connection)["counts"]
     store.close()
@@ -204,9 +211,9 @@ def main(state_url: str, settings_file: str, connection: str, invoices: str, kil
         left = undecided(state_url, connection, n) if killing else 0
         if killing:
             if left > 0 and landed["row"] < wanted // 3:
-                # A random customer's decision among the first half of those left (about 50 rows each).
+                # A random batch among the first half of those left (customers of about 50 rows each).
                 plan["row"] = (
-                    rng.randint(1, max(1, left // 100)),
+                    rng.randint(1, max(1, left // (100 * DECISIONS_PER_COMMIT))),
                     rng.choice(["audit_log", "dunning_actions"]),
                 )
             elif rng.random() < 0.4:
