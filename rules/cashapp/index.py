@@ -306,7 +306,9 @@ class CustomerIndex:
         time from the next-rarest token keeps a name whose rarest word was mistyped findable.
         """
         by_token = self._by_token
-        ranked = sorted((t for t in set(tokens) if t in by_token), key=lambda t: len(by_token[t]))
+        # Tokens as rare as each other are taken in their own order, not the set's (which changes from
+        # run to run with Python's string hashing), so a run's decisions and explanations repeat.
+        ranked = sorted((t for t in set(tokens) if t in by_token), key=lambda t: (len(by_token[t]), t))
         found: set[int] = set()
         for start in range(min(2, len(ranked))):
             cand = by_token[ranked[start]]
