@@ -135,6 +135,7 @@ def start_sandbox(companies: int, folder: Path) -> tuple[subprocess.Popen[str], 
 
 
 def write_config(folder: Path, url: str, port: int, companies: int, interval: str, concurrency: int) -> Path:
+    """One configuration for every worker: a connection per company, secrets as references."""
     entries = []
     for index in range(companies):
         settings = company_settings(port, index, f"${{{SECRET_ENV}}}")
