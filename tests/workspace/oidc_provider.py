@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from flask import Flask, abort, jsonify, redirect, request
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+from markupsafe import escape
 from werkzeug.serving import make_server
 
 from tests.workspace.seed import free_port
@@ -37,6 +38,8 @@ class Provider:
     port: int = field(default_factory=free_port)
     user: dict[str, Any] = field(default_factory=dict)
     forge: str | None = None
+    # A sign-in page with a button, as people see at Entra ID or Keycloak, instead of an instant answer.
+    interactive: bool = False
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1"}))
     # What reached the endpoints, for the tests to look at.
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
@@ -111,7 +114,19 @@ class Provider:
                 abort(400)
             code = secrets.token_urlsafe(16)
             self._codes[code] = args
-            return redirect(f"{args['redirect_uri']}?{urlencode({'code': code, 'state': args['state']})}")
+            back = f"{args['redirect_uri']}?{urlencode({'code': code, 'state': args['state']})}"
+            if self.interactive:
+                name = escape(str(self.user.get("preferred_username", "")))
+                return (
+                    f'<!doctype html><title>Sign in</title><form method="post" action="/approve">'
+                    f'<input type="hidden" name="back" value="{escape(back)}">'
+                    f'<p>Signed in as {name}</p><button id="approve">Continue</button></form>'
+                )
+            return redirect(back)
+
+        @app.post("/approve")
+        def approve() -> Any:
+            return redirect(request.form["back"], code=303)
 
         @app.post("/token")
         def token() -> Any:

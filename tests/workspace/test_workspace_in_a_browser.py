@@ -251,3 +251,37 @@ def test_an_admin_finds_a_customer_and_settles_its_reminder_in_doubt(
     line.find_element(By.CSS_SELECTOR, "button.mark-sent").click()
     assert "recorded as sent" in browser.find_element(By.CSS_SELECTOR, ".flash.ok").text
     assert book.get(row.key).status == "sent"  # type: ignore[union-attr]
+
+
+def test_a_collector_logs_in_with_single_sign_on_and_lands_on_the_worklist(
+    browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.workspace.oidc_provider import Provider
+    from tests.workspace.test_workspace_sso import sso_settings
+
+    # The provider on "localhost" and the workspace on 127.0.0.1 are different sites to the browser:
+    # sent back by the provider's sign-in page, it withholds the SameSite=Strict session cookie, as
+    # it does coming back from Entra ID or Keycloak.
+    provider = Provider(host="localhost", interactive=True).start()
+    provider.user = {"preferred_username": "alice@example.com", "groups": ["ar-collectors"]}
+    seeded = seed(tmp_path, sso=sso_settings(tmp_path, provider))
+    store = seeded.store()
+    ops = seeded.server(store)
+    ops.start()
+    try:
+        browser.get(ops.url + "/worklist")
+        assert "/login" in browser.current_url
+        shot(browser, "login-sso")
+        browser.find_element(By.ID, "sso-login").click()
+        wait_for(browser, lambda d: d.current_url.startswith(provider.issuer))
+        browser.find_element(By.ID, "approve").click()
+        wait_for(browser, lambda d: d.current_url.endswith("/worklist"))
+        assert browser.find_element(By.ID, "who").text == "alice@example.com (collector)"
+        assert browser.find_elements(By.CSS_SELECTOR, "form.call")
+        assert provider.authorize_requests[0]["redirect_uri"] == ops.url + "/sso/callback"
+    finally:
+        ops.stop()
+        store.close()
+        provider.stop()
