@@ -158,7 +158,7 @@ class Workspace:
 
 def install(app: Flask, workspace: Workspace) -> None:
     """Add the workspace's pages to ``app``."""
-    from service.workspace import account_pages, sso, work_pages  # noqa: F401  (they add their routes)
+    from service.workspace import account_pages, figure_pages, sso, work_pages  # noqa: F401  (they add their routes)
     from service.workspace.pages import blueprint
 
     app.secret_key = workspace.users.session_key()

@@ -18,7 +18,16 @@ import pytest
 
 from service.http import OpsServer
 from store import StateStore
-from tests.workspace.seed import AS_OF, PASSWORD, TODAY, Seeded, expected_aging, seed, why_not_reminded
+from tests.workspace.seed import (
+    AS_OF,
+    INVOICES,
+    PASSWORD,
+    TODAY,
+    Seeded,
+    expected_aging,
+    seed,
+    why_not_reminded,
+)
 
 CHROMIUM = os.environ.get("ARBRIDGE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("ARBRIDGE_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -126,6 +135,23 @@ def test_a_viewer_logs_in_and_the_overview_shows_the_stores_aging_exactly(
     assert len(together.find_elements(By.CSS_SELECTOR, "svg.chart")) == 3
     assert "32/70 × 30" in browser.find_element(By.ID, "formulas").find_element(By.XPATH, "..").text
     shot(browser, "overview")
+
+
+def test_a_viewer_follows_the_dso_to_the_invoices_it_is_worked_out_from(
+    browser: Any, server: OpsServer
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "viewer")
+    together = browser.find_element(By.CSS_SELECTOR, 'section[data-scope="together"][data-currency="EUR"]')
+    dso = together.find_element(By.CSS_SELECTOR, "dd.dso").text
+    together.find_element(By.CSS_SELECTOR, "dd.dso a").click()
+    wait_for(browser, lambda d: "/overview/month" in d.current_url)
+    assert browser.current_url.endswith("#figure-dso")
+    assert browser.find_element(By.CSS_SELECTOR, "strong.dso").text == dso
+    invoices = browser.find_elements(By.CSS_SELECTOR, "#open-today tbody tr")
+    assert len(invoices) == sum(1 for row in INVOICES if row["open_amount"] != "0.00")
+    shot(browser, "month")
 
 
 def test_a_clerk_accepts_a_proposal_and_the_outbox_holds_the_application(
