@@ -14,6 +14,7 @@ reloads ``/sso/return`` with the same query from this site, which the browser se
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, cast
@@ -29,6 +30,7 @@ CLIENT = "arbridge.sso"
 # Seconds a clock may be off between the provider and this server when checking expiry.
 LEEWAY_S = 60
 HTTP_TIMEOUT_S = 10
+log = logging.getLogger("arbridge.workspace")
 
 
 def register(app: Flask, sso: Any) -> None:
@@ -72,10 +74,19 @@ def claims_options(sso: Any) -> dict[str, Any]:
 
 @blueprint.get("/sso/login")
 def sso_login() -> Any:
+    from requests import RequestException
+
     sso = _sso()
     session["sso_next"] = _safe_next(request.args.get("next"))
     redirect_uri = sso.redirect_uri or url_for("workspace.sso_callback", _external=True)
-    return current_app.extensions[CLIENT].authorize_redirect(redirect_uri)
+    try:
+        return current_app.extensions[CLIENT].authorize_redirect(redirect_uri)
+    except (RequestException, ValueError) as exc:
+        log.warning("the single sign-on provider %s could not be reached: %s", sso.issuer, exc)
+        return render_template(
+            "login.html", next=session.get("sso_next", ""), user=None, sso=sso,
+            error="The single sign-on provider cannot be reached just now: try again in a moment.",
+        ), HTTPStatus.SERVICE_UNAVAILABLE  # fmt: skip
 
 
 @blueprint.get("/sso/callback")
@@ -100,6 +111,7 @@ def _refused(why: str, message: str, status: HTTPStatus, name: str = "") -> tupl
 def sso_return() -> Any:
     from authlib.integrations.base_client import OAuthError
     from joserfc.errors import JoseError
+    from requests import RequestException
 
     sso = _sso()
     client = current_app.extensions[CLIENT]
@@ -113,7 +125,7 @@ def sso_return() -> Any:
                 HTTPStatus.UNAUTHORIZED,
             )
         token = client.authorize_access_token(claims_options=claims_options(sso), leeway=LEEWAY_S)
-    except (OAuthError, JoseError, KeyError, ValueError) as exc:
+    except (OAuthError, JoseError, KeyError, ValueError, RequestException) as exc:
         return _refused(
             f"{type(exc).__name__}: {exc}"[:300],
             "Single sign-on failed: the provider's answer could not be verified. "

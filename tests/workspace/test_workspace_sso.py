@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 
 from service.http import create_app
 from store import StateStore
+from store.users import Users
 from tests.workspace.oidc_provider import CLIENT_ID, CLIENT_SECRET, FORGERIES, Provider
 from tests.workspace.seed import PASSWORD, Seeded, seed
 from tests.workspace.test_workspace_pages import token
@@ -198,6 +199,12 @@ def test_with_password_login_turned_off_only_single_sign_on_opens_the_workspace(
     try:
         client = create_app(seeded.server(store)).test_client()
         assert 'id="password"' not in client.get("/login").get_data(as_text=True)
+        # A session begun with a password before it was turned off ends too.
+        admin = Users(store).get("admin")
+        assert admin is not None
+        with client.session_transaction() as session:
+            session.update(user="admin", password_set_at=admin.password_set_at.isoformat())
+        assert client.get("/overview").status_code == 302
         with client.session_transaction() as session:
             session["csrf"] = "a form from before"
         refused = client.post(
@@ -211,3 +218,25 @@ def test_with_password_login_turned_off_only_single_sign_on_opens_the_workspace(
         assert "carol@example.com (admin)" in client.get("/overview").get_data(as_text=True)
     finally:
         store.close()
+
+
+def test_the_provider_being_down_is_said_on_the_login_page(client: FlaskClient, provider: Provider) -> None:
+    provider.stop()
+    answer = client.get("/sso/login")
+    assert answer.status_code == 503
+    assert "The single sign-on provider cannot be reached just now" in answer.get_data(as_text=True)
+
+
+def test_keycloaks_realm_roles_are_read_by_their_dotted_path() -> None:
+    from types import SimpleNamespace
+
+    from service.workspace.auth import role_for
+    from service.workspace.sso import granting_values
+
+    sso = SimpleNamespace(
+        roles_claim="realm_access.roles", roles={"ar-clerk": "clerk", "ar-viewer": "viewer"}
+    )
+    claims = {"realm_access": {"roles": ["offline_access", "ar-viewer", "ar-clerk"]}}
+    assert granting_values(claims, sso) == ["ar-clerk", "ar-viewer"]
+    assert role_for(granting_values(claims, sso), sso.roles) == "clerk"
+    assert granting_values({"groups": ["ar-clerk"]}, sso) == []
