@@ -240,3 +240,22 @@ def test_keycloaks_realm_roles_are_read_by_their_dotted_path() -> None:
     assert granting_values(claims, sso) == ["ar-clerk", "ar-viewer"]
     assert role_for(granting_values(claims, sso), sso.roles) == "clerk"
     assert granting_values({"groups": ["ar-clerk"]}, sso) == []
+
+
+def test_a_plain_http_issuer_or_a_secret_written_into_the_file_is_refused(tmp_path: Path) -> None:
+    from config import ConfigError, load_config
+
+    def problems(sso: dict[str, Any]) -> dict[str, str]:
+        path = tmp_path / "arbridge.yaml"
+        path.write_text(json.dumps({"version": 1, "server": {"sso": sso}}))
+        path.chmod(0o600)
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        assert CLIENT_SECRET not in str(caught.value)
+        return dict(caught.value.errors)
+
+    base = {"issuer": "https://sso.example.com/realms/ar", "client_id": CLIENT_ID, "roles": {"ar": "viewer"}}
+    refused = problems({**base, "issuer": "http://sso.example.com/realms/ar", "client_secret": "${X_UNSET}"})
+    assert "https://" in refused["server.sso.issuer"]
+    assert "server.sso.client_secret" in problems({**base, "client_secret": CLIENT_SECRET})
+    assert "server.sso.roles.ar" in problems({**base, "client_secret": "${file:x}", "roles": {"ar": "boss"}})
