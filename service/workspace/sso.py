@@ -115,6 +115,14 @@ def sso_return() -> Any:
 
     sso = _sso()
     client = current_app.extensions[CLIENT]
+    if request.args.get("error"):
+        # The person cancelled, or the provider would not sign them in for this application.
+        said = request.args.get("error_description") or request.args["error"]
+        return _refused(
+            f"the provider answered {request.args['error']}"[:300],
+            f"The single sign-on provider did not sign you in: {said[:300]}",
+            HTTPStatus.UNAUTHORIZED,
+        )
     try:
         metadata = client.load_server_metadata()
         if metadata.get("issuer", "").rstrip("/") != sso.issuer:

@@ -259,3 +259,17 @@ def test_a_plain_http_issuer_or_a_secret_written_into_the_file_is_refused(tmp_pa
     assert "https://" in refused["server.sso.issuer"]
     assert "server.sso.client_secret" in problems({**base, "client_secret": CLIENT_SECRET})
     assert "server.sso.roles.ar" in problems({**base, "client_secret": "${file:x}", "roles": {"ar": "boss"}})
+
+
+def test_a_sign_in_cancelled_at_the_provider_is_said_as_the_provider_put_it(
+    client: FlaskClient, store: StateStore
+) -> None:
+    client.get("/sso/login")
+    answer = client.get("/sso/return?error=access_denied&error_description=The+user+cancelled&state=x")
+    assert answer.status_code == 401
+    assert "The single sign-on provider did not sign you in: The user cancelled" in answer.get_data(
+        as_text=True
+    )
+    assert (
+        json.loads(store.audit_entries(limit=1)[0]["detail"])["why"] == "the provider answered access_denied"
+    )
