@@ -2,7 +2,8 @@
 
 ``install(app, workspace)`` adds the pages to the daemon's Flask app (``service/http.py``):
 
-* ``/login``, ``/logout``: a session for a user of ``arbridge users``;
+* ``/login``, ``/logout``: a session for a user of ``arbridge users``, or of an OpenID Connect
+  provider (``/sso/login``, ``service/workspace/sso.py``) when ``server.sso`` is set;
 * ``/overview`` (and ``/overview.json``): open and overdue AR, aging, DSO, CEI, per connection and
   all together, with the formulas;
 * ``/review``: the cash-application proposals waiting for a clerk, accepted or rejected with the
@@ -98,6 +99,11 @@ class Workspace:
             self._thread = None
 
     @property
+    def sso(self) -> Any:
+        """The single sign-on settings (``server.sso``), or None."""
+        return getattr(getattr(self.deployment, "server", None), "sso", None)
+
+    @property
     def users(self) -> Users:
         return Users(self.store)
 
@@ -111,10 +117,12 @@ class Workspace:
 
     def writes_notes(self, connection: str) -> bool:
         """Whether a call logged here also goes to the ERP as a note on the customer: the connection
-        writes back and its connector writes notes."""
+        writes back, its connector writes notes and its ``note_mode`` (where it has one) is not off."""
         conn = next((c for c in self.deployment.connections if c.name == connection), None)
         if conn is None or not getattr(getattr(conn, "write_back", None), "enabled", False):
             return False
+        if (getattr(conn, "settings", None) or {}).get("note_mode") in ("off", False):
+            return False  # the connector can, but this connection was told not to (YAML reads off as false)
         from connectors.registry import discover
         from mapping.models import OpType
 
@@ -152,7 +160,7 @@ class Workspace:
 
 def install(app: Flask, workspace: Workspace) -> None:
     """Add the workspace's pages to ``app``."""
-    from service.workspace import account_pages, work_pages  # noqa: F401  (they add their routes)
+    from service.workspace import account_pages, figure_pages, sso, work_pages  # noqa: F401  (they add their routes)
     from service.workspace.pages import blueprint
 
     app.secret_key = workspace.users.session_key()
@@ -164,6 +172,8 @@ def install(app: Flask, workspace: Workspace) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
     app.extensions["arbridge.workspace"] = workspace
+    if workspace.sso is not None:
+        sso.register(app, workspace.sso)
     app.register_blueprint(blueprint)
 
 
