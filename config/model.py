@@ -50,6 +50,7 @@ __all__ = [
     "DunningRulesConfig",
     "FolderChannelConfig",
     "LoggingConfig",
+    "PredictionConfig",
     "RulesConfig",
     "Schedule",
     "ServerConfig",
@@ -889,6 +890,54 @@ class RulesConfig(_Model):
     cashapp: CashAppRulesConfig = Field(default_factory=_unset)
 
 
+_REFIT_WORDS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "monthly": timedelta(days=30)}
+REFIT_HELP = (
+    "'daily', 'weekly' or 'monthly', a duration such as 3d, or a five-field cron expression such as "
+    "'0 3 * * 0' (UTC)"
+)
+
+
+class PredictionConfig(_Model):
+    """When each connection's payment-date model is learned again from the store's paid invoices."""
+
+    refit: str = Field(
+        default="weekly",
+        description=f"How often the daemon refits each connection's model: {REFIT_HELP}. A stored "
+        "model older than this (or made for an older set of features) is refitted after the "
+        "connection's next cycle.",
+        examples=["weekly", "daily", "3d", "0 3 * * 0"],
+    )
+    min_history: int = Field(
+        default=300,
+        ge=1,
+        description="Paid invoices (with a known payment day) a connection needs before the model is "
+        "trained; with fewer, the customer-median baseline predicts, and says so.",
+    )
+
+    @field_validator("refit")
+    @classmethod
+    def _valid_refit(cls, value: str) -> str:
+        text = value.strip().lower()
+        if text in _REFIT_WORDS or _DURATION.match(text) or text.isdigit():
+            return text
+        if len(text.split()) == 5 and croniter.is_valid(text):
+            return text
+        raise ValueError(f"expected {REFIT_HELP}, got {value!r}")
+
+    def refit_due(self, fitted_at: datetime, now: datetime) -> bool:
+        """Whether a model fitted at ``fitted_at`` is due to be refitted at ``now`` (both aware)."""
+        return self.next_refit(fitted_at) <= now
+
+    def next_refit(self, fitted_at: datetime) -> datetime:
+        """When a model fitted at ``fitted_at`` is due next."""
+        if self.refit in _REFIT_WORDS:
+            return fitted_at + _REFIT_WORDS[self.refit]
+        if len(self.refit.split()) == 5:
+            nxt: datetime = croniter(self.refit, fitted_at.astimezone(UTC)).get_next(datetime)
+            return nxt
+        return fitted_at + parse_duration(self.refit)
+
+
 class DeploymentConfig(_Model):
     """The whole configuration of one deployment (one YAML file)."""
 
@@ -916,6 +965,7 @@ class DeploymentConfig(_Model):
     connections: list[ConnectionConfig] = Field(default_factory=list)
     rules: RulesConfig = Field(default_factory=_unset)
     workers: WorkersConfig = Field(default_factory=_unset)
+    prediction: PredictionConfig = Field(default_factory=_unset)
 
     _source: Path | None = PrivateAttr(default=None)
     _warnings: list[str] = PrivateAttr(default_factory=list)

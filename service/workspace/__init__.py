@@ -28,6 +28,7 @@ from typing import Any
 from flask import Flask
 
 from service.workspace.auth import AddressThrottle
+from service.workspace.forecast_panel import ForecastCache
 from store import StateStore
 from store.users import Users
 
@@ -62,6 +63,7 @@ class Workspace:
     clock: Callable[[], datetime] = _utc_now
     token: str | None = None
     throttle: AddressThrottle = field(default_factory=AddressThrottle)
+    forecasts: ForecastCache = field(default_factory=ForecastCache)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -77,6 +79,15 @@ class Workspace:
                 log.warning("bringing the overview's sums of %s up to date failed", name, exc_info=True)
         return read
 
+    def refresh_forecasts(self) -> None:
+        """Make the overview's cash forecasts again before they go stale (from the stored models)."""
+        fx = self.fx_rates()
+        for name in self.connections:
+            try:
+                self.forecasts.warm(self.store, name, self.today(), fx)
+            except Exception:  # the overview computes it on the next view; the next round tries again
+                log.warning("the cash forecast of %s could not be made", name, exc_info=True)
+
     def start_refresher(self, every_s: float = REFRESH_EVERY_S) -> None:
         """Refresh the sums in the background, so a page view finds them (nearly) current."""
         if self._thread is not None:
@@ -86,6 +97,7 @@ class Workspace:
         def run() -> None:
             while not self._stop.is_set():
                 self.refresh_sums()
+                self.refresh_forecasts()
                 self._stop.wait(every_s)
 
         self._thread = threading.Thread(target=run, name="arbridge-insights", daemon=True)

@@ -33,7 +33,8 @@ from service.workspace.auth import (
     requires,
     start_session,
 )
-from service.workspace.charts import bar_chart, line_chart
+from service.workspace.charts import band_chart, bar_chart, line_chart
+from service.workspace.forecast_panel import CollectionsForecast, collections_forecast
 from service.workspace.overview import DSO_MONTHS, CurrencyFigures, Overview, build_overview
 from store.users import Users
 
@@ -238,8 +239,32 @@ def overview() -> str:
         for key, group in [("together", data.together), *data.connections.items()]
     }
     charts["reporting"] = [(data.reporting, _charts(data.reporting))] if data.reporting else []
+    forecast = _forecast(data)
     return render_template(
-        "overview.html", user=g.user, data=data, charts=charts, dso_months=DSO_MONTHS, active="overview"
+        "overview.html",
+        user=g.user,
+        data=data,
+        charts=charts,
+        dso_months=DSO_MONTHS,
+        active="overview",
+        forecast=forecast,
+        forecast_charts=[(p, _forecast_chart(p)) for p in forecast.parts],
+    )
+
+
+def _forecast(data: Overview) -> CollectionsForecast:
+    """The next weeks' expected collections of the overview's connections, from their stored models."""
+    ws = _ws()
+    return collections_forecast(ws.store, list(data.connections), data.as_of, ws.fx_rates(), ws.forecasts)
+
+
+def _forecast_chart(part: Any) -> Any:
+    return band_chart(
+        [w.start.strftime("%d %b") for w in part.weeks],
+        [w.expected for w in part.weeks],
+        [w.low for w in part.weeks],
+        [w.high for w in part.weeks],
+        title=f"Expected collections per week, {part.currency}, with the 80 % band",
     )
 
 
@@ -294,6 +319,7 @@ def overview_json() -> Response:
                 "not_converted": data.unconverted,
             },
             "connections": {name: [_figures_json(f) for f in fs] for name, fs in data.connections.items()},
+            "forecast": _forecast(data).to_json(),
             "operations": {
                 name: {
                     "match_results": ops.match_results,

@@ -279,6 +279,35 @@ def test_an_admin_finds_a_customer_and_settles_its_reminder_in_doubt(
     assert book.get(row.key).status == "sent"  # type: ignore[union-attr]
 
 
+def test_the_overview_shows_the_next_weeks_expected_collections_from_the_stored_model(
+    browser: Any, server: OpsServer, store: StateStore
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from analytics.prediction.forecast import cash_forecast
+    from engine.payment_model import load_books, refit, stored_predictor
+
+    log_in(browser, server, "viewer")
+    told = browser.find_element(By.ID, "forecast-no-model").text
+    assert "No payment-date model stored yet for shop" in told and "arbridge predict --refit" in told
+
+    refit(store, "shop")
+    paid, still_open = load_books(store, "shop")
+    predictor = stored_predictor(store, "shop", paid)
+    assert predictor is not None
+    [eur] = cash_forecast(predictor.predict(still_open, TODAY), TODAY).currencies
+    expected = sum(w.expected for w in eur.weeks)
+    browser.get(server.url + "/overview")
+
+    panel = browser.find_element(By.CSS_SELECTOR, '#forecast .forecast-part[data-currency="EUR"]')
+    assert expected > 0
+    assert panel.find_element(By.CSS_SELECTOR, "dd.forecast-total").text == f"{expected:,.2f}"
+    assert panel.find_element(By.CSS_SELECTOR, "dd.forecast-later").text == f"{eur.later:,.2f}"
+    assert len(panel.find_elements(By.CSS_SELECTOR, "svg.chart")) == 1
+    assert not browser.find_elements(By.ID, "forecast-no-model")
+    shot(browser, "overview-forecast")
+
+
 def test_a_collector_logs_in_with_single_sign_on_and_lands_on_the_worklist(
     browser: Any, tmp_path: Path
 ) -> None:
