@@ -603,7 +603,10 @@ class NetSuiteConnector(Connector):
         ``externalId`` is written in the same call that creates the record.
         """
         operation = op.op
-        if isinstance(operation, PaymentApplication | Note) and not getattr(operation, "payment_id", None):
+        created = isinstance(operation, Note) or (
+            isinstance(operation, PaymentApplication) and operation.payment_id is None
+        )
+        if created:
             record_type = "note" if isinstance(operation, Note) else "customerPayment"
             raw = self._get(record_type, external_id=external_id_for(op.key))
             if raw is None:

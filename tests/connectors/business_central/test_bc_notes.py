@@ -150,3 +150,22 @@ def test_a_promise_logged_in_the_workspace_reaches_business_central_as_the_custo
     assert "by collector: promised to pay" in text and text.endswith(
         f"by {promised.isoformat()}. pays Monday"
     )
+
+
+@pytest.mark.slow
+def test_with_notes_off_the_workspace_promises_no_note_and_business_central_gets_none(
+    tmp_path: Path, bc: BusinessCentralSandbox
+) -> None:
+    customer = _customer_with_open_invoices(bc)
+    story = erp_story(tmp_path, "business_central", onprem_settings(bc, note_mode="off"))
+
+    page = story.log_promise(customer["id"], date.today() + timedelta(days=7), "pays Monday")
+    assert story.cycle().status == "ok"
+
+    assert "promised to pay" in page and "a note goes to the ERP" not in page
+    assert bc.company.comments == {}
+    # The promise itself still reaches BC, as the collection status of the promised invoices.
+    statuses = {
+        e["collectionStatus"] for e in bc.company.entries.values() if e["customerId"] == customer["id"]
+    }
+    assert "Promised" in statuses
