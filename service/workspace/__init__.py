@@ -111,13 +111,12 @@ class Workspace:
 
     def writes_notes(self, connection: str) -> bool:
         """Whether a call logged here also goes to the ERP as a note on the customer: the connection
-        writes back, its connector writes notes and its settings do not turn them off
-        (``note_mode: off``, which every connector writing notes offers)."""
+        writes back, its connector writes notes and its ``note_mode`` (where it has one) is not off."""
         conn = next((c for c in self.deployment.connections if c.name == connection), None)
         if conn is None or not getattr(getattr(conn, "write_back", None), "enabled", False):
             return False
-        if (getattr(conn, "settings", None) or {}).get("note_mode") == "off":
-            return False
+        if (getattr(conn, "settings", None) or {}).get("note_mode") in ("off", False):
+            return False  # the connector can, but this connection was told not to (YAML reads off as false)
         from connectors.registry import discover
         from mapping.models import OpType
 
