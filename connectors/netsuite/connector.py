@@ -699,7 +699,7 @@ class NetSuiteConnector(Connector):
         elif op.target_type in (TargetType.INVOICE, TargetType.CREDIT_MEMO):
             target = {"transaction": ref}
         else:
-            raise PermanentError(
+            raise BadRecordError(
                 f"notes are written to customers, invoices and credit memos, not {op.target_type.value}"
             )
         first_line = op.text.strip().splitlines()[0] if op.text.strip() else op.text

@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from connectors.base import OutboundOp
-from connectors.errors import PermanentError
+from connectors.errors import BadRecordError, PermanentError
 from connectors.netsuite import NetSuiteConnector, external_id_for
 from mapping.models import Note, TargetType
 from sandboxes.netsuite import NetSuiteSandbox
@@ -79,6 +79,15 @@ def test_a_note_on_a_customer_netsuite_does_not_have_is_refused_for_that_note_on
     assert not gone.ok and gone.error is not None and "999999" in str(gone.error)
     assert there.ok
     assert [n["note"] for n in sandbox.user_notes("customer", customer)] == ["somebody"]
+
+
+def test_a_note_on_a_payment_is_refused_naming_what_notes_go_to(
+    sandbox: NetSuiteSandbox, connector: NetSuiteConnector
+) -> None:
+    [result] = connector.write([OutboundOp("k-pay", _note(TargetType.PAYMENT, "1", "x"))])
+    assert not result.ok and isinstance(result.error, BadRecordError)
+    assert "customers, invoices and credit memos" in str(result.error)
+    assert sandbox.ids("note") == []
 
 
 def test_the_note_envelope_is_oracles_note_record_under_the_outbox_key(
