@@ -19,13 +19,15 @@ from typing import Any
 from connectors.base import BadRecordError, OutboundOp, PermanentError, TransientError, WriteResult
 from connectors.errors import ConnectorError
 from connectors.sap_s4hana import items as it
-from connectors.sap_s4hana.odata import ODataServices, quote
+from connectors.sap_s4hana.odata import ODataServices, or_terms, quote
 from connectors.sap_s4hana.settings import SapS4HanaSettings
 from mapping.models import Note, TargetType
 
 __all__ = ["CustomerNotes", "TextKey", "marker_for"]
 
 BP = "API_BUSINESS_PARTNER"
+# Texts read per call: each adds a clause of four key comparisons to the URL's $filter.
+READ_CHUNK = 20
 
 
 def marker_for(key: str) -> str:
@@ -93,11 +95,31 @@ class CustomerNotes:
 
     def current(self, key: TextKey) -> str | None:
         """The text as SAP holds it now; None when the customer has no such text yet."""
-        rows, _ = self.odata.query(BP, key.entity_set, filter=key.filter(), top=1)
-        return str(rows[0].LongText or "") if rows else None
+        return self.texts([key]).get(key)
+
+    def texts(self, keys: Sequence[TextKey]) -> dict[TextKey, str]:
+        """The texts SAP holds of ``keys`` (absent: none yet), read ``READ_CHUNK`` to a call."""
+        out: dict[TextKey, str] = {}
+        for entity_set in sorted({k.entity_set for k in keys}):
+            wanted = [k for k in keys if k.entity_set == entity_set]
+            for i in range(0, len(wanted), READ_CHUNK):
+                chunk = wanted[i : i + READ_CHUNK]
+                flt = or_terms(f"({k.filter()})" for k in chunk)
+                rows, _ = self.odata.query(BP, entity_set, filter=flt, top=len(chunk))
+                for row in rows:
+                    found = TextKey(
+                        entity_set,
+                        str(row.Customer),
+                        str(row.CompanyCode) if chunk[0].company_code is not None else None,
+                        str(row.Language),
+                        str(row.LongTextID),
+                    )
+                    out[found] = str(row.LongText or "")
+        return out
 
     def write(self, outs: Sequence[OutboundOp]) -> dict[str, WriteResult]:
-        """Each text read once, its new lines appended, one change set per text in one ``$batch``."""
+        """The texts read in one call (per ``READ_CHUNK``), each one's new lines appended, one change
+        set per text in one ``$batch``."""
         results: dict[str, WriteResult] = {}
         groups: dict[TextKey, list[OutboundOp]] = {}
         for out in outs:
@@ -109,8 +131,9 @@ class CustomerNotes:
         svc = self.odata.service(BP) if groups else None
         changesets: list[list[Any]] = []
         planned: list[tuple[TextKey, list[OutboundOp]]] = []
+        held = self.texts(list(groups))
         for key, members in groups.items():
-            current = self.current(key)
+            current = held.get(key)
             text = current or ""
             fresh: list[OutboundOp] = []
             for out in members:

@@ -137,3 +137,18 @@ def test_a_promise_logged_in_the_workspace_reaches_sap_as_one_line_of_the_custom
     assert "by collector: promised to pay" in line and line.endswith(
         f"by {promised.isoformat()}. pays Monday"
     )
+
+
+def test_notes_for_several_customers_cost_one_read_and_one_batch(sap: S4Sandbox) -> None:
+    conn = connector_for(sap)
+    customers = sorted({i.customer_remote_id for i in open_invoices(conn)})[:5]
+    conn.write([OutboundOp("k-first", _note(TargetType.CUSTOMER, customers[0], "first call"))])
+    sent_before = len(sap.requests_log)
+
+    results = conn.write(
+        [OutboundOp(f"k-{c}", _note(TargetType.CUSTOMER, c, f"call {c}")) for c in customers]
+    )
+
+    assert all(r.ok for r in results) and len(customers) == 5
+    assert [r.kind for r in sap.requests_log[sent_before:]] == ["odata", "batch"]
+    assert [len(sap.customer_texts(c)[0]["LongText"].splitlines()) for c in customers] == [2, 1, 1, 1, 1]
