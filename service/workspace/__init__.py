@@ -2,7 +2,8 @@
 
 ``install(app, workspace)`` adds the pages to the daemon's Flask app (``service/http.py``):
 
-* ``/login``, ``/logout``: a session for a user of ``arbridge users``;
+* ``/login``, ``/logout``: a session for a user of ``arbridge users``, or of an OpenID Connect
+  provider (``/sso/login``, ``service/workspace/sso.py``) when ``server.sso`` is set;
 * ``/overview`` (and ``/overview.json``): open and overdue AR, aging, DSO, CEI, per connection and
   all together, with the formulas;
 * ``/review``: the cash-application proposals waiting for a clerk, accepted or rejected with the
@@ -98,6 +99,11 @@ class Workspace:
             self._thread = None
 
     @property
+    def sso(self) -> Any:
+        """The single sign-on settings (``server.sso``), or None."""
+        return getattr(getattr(self.deployment, "server", None), "sso", None)
+
+    @property
     def users(self) -> Users:
         return Users(self.store)
 
@@ -154,7 +160,7 @@ class Workspace:
 
 def install(app: Flask, workspace: Workspace) -> None:
     """Add the workspace's pages to ``app``."""
-    from service.workspace import account_pages, work_pages  # noqa: F401  (they add their routes)
+    from service.workspace import account_pages, figure_pages, sso, work_pages  # noqa: F401  (they add their routes)
     from service.workspace.pages import blueprint
 
     app.secret_key = workspace.users.session_key()
@@ -166,6 +172,8 @@ def install(app: Flask, workspace: Workspace) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
     app.extensions["arbridge.workspace"] = workspace
+    if workspace.sso is not None:
+        sso.register(app, workspace.sso)
     app.register_blueprint(blueprint)
 
 

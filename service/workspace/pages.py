@@ -73,7 +73,7 @@ def _guard() -> None:
         )
     if request.method == "POST":
         check_csrf()
-    current_user(ws.users, ws.token)
+    current_user(ws.users, ws.token, ws.sso)
 
 
 @blueprint.after_request
@@ -134,9 +134,19 @@ def home() -> Response:
 def login() -> Any:
     ws = _ws()
     if request.method == "GET":
-        return render_template("login.html", next=request.args.get("next", ""), user=None)
+        return render_template("login.html", next=request.args.get("next", ""), user=None, sso=ws.sso)
     address = request.remote_addr or "unknown"
     name = request.form.get("username", "").strip()
+    if ws.sso is not None and not ws.sso.password_login:
+        ws.store.audit(
+            "workspace_login_refused",
+            subject=f"user/{name[:100]}",
+            detail={"address": address, "why": "password login is turned off"},
+        )
+        return render_template(
+            "login.html", next=request.form.get("next", ""), user=None, sso=ws.sso,
+            error="Logging in with a password is turned off here: use single sign-on.",
+        ), HTTPStatus.FORBIDDEN  # fmt: skip
     if ws.throttle.blocked(address):
         ws.store.audit(
             "workspace_login_refused",
@@ -144,7 +154,7 @@ def login() -> Any:
             detail={"address": address, "why": "throttled"},
         )
         return render_template(
-            "login.html", next=request.form.get("next", ""), user=None,
+            "login.html", next=request.form.get("next", ""), user=None, sso=ws.sso,
             error="Too many failed logins from this address: wait a few minutes.",
         ), HTTPStatus.TOO_MANY_REQUESTS  # fmt: skip
     result = ws.users.login(name, request.form.get("password", ""))
@@ -159,7 +169,7 @@ def login() -> Any:
         if result.locked_until is not None:
             message += " After several wrong passwords the account waits a while before the next try."
         return render_template(
-            "login.html", next=request.form.get("next", ""), user=None, error=message
+            "login.html", next=request.form.get("next", ""), user=None, error=message, sso=ws.sso
         ), HTTPStatus.UNAUTHORIZED
     start_session(result.user)
     ws.store.audit("workspace_login", subject=f"user/{name}", detail={"by": name, "address": address})
