@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
     registry = discover()
     stop = threading.Event()
     signals = {"count": 0}
+    stopped_at: dict[str, float] = {}
 
     def on_signal(signum: int, _frame: Any) -> None:
         signals["count"] += 1
@@ -49,6 +51,7 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
         log.info(
             "signal %s: finishing in-flight work, claiming nothing new", signum, extra={"event": "shutdown"}
         )
+        stopped_at.setdefault("at", time.monotonic())
         stop.set()
         wake.set()
 
@@ -147,7 +150,9 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
     if refits is not None:
         from engine.background_refit import SHUTDOWN_GRACE
 
-        refits.close(wait=min(SHUTDOWN_GRACE, drain_timeout / 2))
+        # Within what is left of the drain, which ends the process when it runs out.
+        left = drain_timeout - (time.monotonic() - stopped_at.get("at", time.monotonic())) - 1.0
+        refits.close(wait=max(0.0, min(SHUTDOWN_GRACE, left)))
     pinger.stop()
     server.stop()
     finished.set()
