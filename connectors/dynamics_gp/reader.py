@@ -30,7 +30,16 @@ from typing import Any
 
 from connectors.base import BadRecordError, Cursor, Page, Reject
 from connectors.dynamics_gp import schema as gp
-from connectors.odbc import OMIT, Database, KeysetQuery, RowMapper, dump_position, load_position, utc
+from connectors.odbc import (
+    OMIT,
+    Database,
+    KeysetQuery,
+    RowMapper,
+    dump_position,
+    load_position,
+    paused_gc,
+    utc,
+)
 from mapping.fieldmap import FieldMap, MappingError, register_transform
 from mapping.models import (
     Allocation,
@@ -338,6 +347,12 @@ class GpReader:
     # -- rows into records ---------------------------------------------------------------------
 
     def _map_page(
+        self, stream: Stream, source: Source, table: _TableState, rows: Sequence[Any]
+    ) -> tuple[list[Record], list[Reject]]:
+        with paused_gc():
+            return self._map_rows(stream, source, table, rows)
+
+    def _map_rows(
         self, stream: Stream, source: Source, table: _TableState, rows: Sequence[Any]
     ) -> tuple[list[Record], list[Reject]]:
         mapper = self.mappers[stream]
