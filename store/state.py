@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from connectors.base import Cursor, Reject
+from mapping.bulk import paused_gc
 from mapping.models import (
     Operation,
     Record,
@@ -389,7 +390,7 @@ class StateStore:
         by_id: dict[str, Record] = {}
         for rec in records:
             by_id[rec.remote_id] = rec
-        with self.engine.begin() as conn:
+        with paused_gc(), self.engine.begin() as conn:
             write = self._write_page_postgresql if self.dialect == "postgresql" else self._write_page_sqlite
             written = write(conn, connection, stream, by_id, stamp) if by_id else {}
             for rid, rec in by_id.items():

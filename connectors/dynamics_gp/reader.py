@@ -37,9 +37,9 @@ from connectors.odbc import (
     RowMapper,
     dump_position,
     load_position,
-    paused_gc,
     utc,
 )
+from mapping.bulk import paused_gc
 from mapping.fieldmap import FieldMap, MappingError, register_transform
 from mapping.models import (
     Allocation,

@@ -10,7 +10,7 @@
 from connectors.odbc.connection import Database, classify, odbc_value, with_password
 from connectors.odbc.dialect import DIALECTS, MSSQL, POSTGRESQL, Dialect, dialect_for_dbms
 from connectors.odbc.paging import KeysetQuery, Position, dump_position, load_position, utc
-from connectors.odbc.rows import OMIT, RowMapper, paused_gc
+from connectors.odbc.rows import OMIT, RowMapper
 
 __all__ = [
     "DIALECTS",
@@ -27,7 +27,6 @@ __all__ = [
     "dump_position",
     "load_position",
     "odbc_value",
-    "paused_gc",
     "utc",
     "with_password",
 ]

@@ -15,9 +15,7 @@ the page is kept.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import InvalidOperation
 from functools import cache
@@ -29,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from mapping.fieldmap import TRANSFORMS, FieldMap, MapFileError, MappingError, error_location
 from mapping.models import RECORD_TYPES, Record, Stream
 
-__all__ = ["OMIT", "RowMapper", "paused_gc"]
+__all__ = ["OMIT", "RowMapper"]
 
 _MISSING = object()
 # A computed value meaning "not given for this row": the field keeps the model's default.
@@ -159,25 +157,6 @@ _TZINFO = attrgetter("tzinfo")
 
 def _of_type(kind: type, values: list[Any]) -> list[Any]:
     return [v for v in values if type(v) is kind]
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Hold Python's cycle collector off while a page of rows becomes records.
-
-    A page allocates tens of thousands of dicts and models that all live on, and the collector,
-    run every few hundred of them, walks every object the process holds again and again: a
-    quarter of a read's processor time. Nothing a page builds forms a cycle, so reference
-    counting frees it all the same; the collector runs again after the page. Whoever turned the
-    collector off before keeps it off.
-    """
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 @cache
