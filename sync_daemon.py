@@ -1,7 +1,8 @@
 """The ``arbridge`` entry point and the daemon loop.
 
 The command line is built in ``cli/``; ``arbridge run`` lands in ``run_daemon`` below, which syncs
-every connection on its schedule (or works the shared task queue) until SIGTERM.
+every connection on its schedule (or works the shared task queue) until SIGTERM, and after a
+connection's cycle refits its payment-date model when ``prediction.refit`` says it is due.
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
             try:
                 report = sync_connection(deployment, conn, store, registry=registry, stop=stop, on_page=beat)
                 paused.tell(conn, report.status)
+                if not stop.is_set():
+                    from engine.payment_model import refit_after_cycle  # numpy loads only in the daemon
+
+                    refit_after_cycle(deployment, conn.name, store)
             except Exception:  # one broken connection must not stop the others
                 log.exception("cycle crashed", extra={"connection": conn.name})
             health.beat()

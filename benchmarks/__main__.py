@@ -26,6 +26,7 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.camt_statement", [], ["--mb", "50"]),
     ("benchmarks.dynamics_gp_read", ["--rows", "100000"], []),
     ("benchmarks.workspace_overview", ["--scale", "0.1"], []),
+    ("benchmarks.many_workers", ["--companies", "50", "--duration", "20"], []),
     ("benchmarks.payment_prediction", [], ["--full"]),
 ]
 

@@ -4,7 +4,9 @@ The minimum for a read is one call per page per stream (records ÷ page size, ro
 the one call that lists cancelled payments (payments carry no update stamp), plus the login.
 For collection-status write-backs it is one multipart ``$batch`` per ``batch_max`` operations;
 for payments one ``$batch`` and one look-up of the outbox keys per ``batch_max`` (B1 has no
-idempotency key, so a payment is only safe to send after its key was looked up).
+idempotency key, so a payment is only safe to send after its key was looked up); for notes
+(activities) the same, plus one ``$batch`` of GETs per ``batch_max`` notes about invoices (the
+activity needs the invoice's business partner).
 
     python -m benchmarks.sap_business_one_calls --invoices 20000 --writes 1000
 """
@@ -26,6 +28,7 @@ from mapping.models import (
     CollectionStatus,
     CollectionStatusUpdate,
     Invoice,
+    Note,
     PaymentApplication,
     Stream,
     TargetType,
@@ -141,6 +144,30 @@ def main() -> int:
             b1.calls() - before,
             2 * math.ceil(len(payments) / batch),
         )
+
+        for kind, per_batch in (("customer", 2), ("invoice", 3)):
+            notes = [
+                OutboundOp(
+                    f"{kind}-note-{n:052d}",
+                    Note(
+                        target_type=TargetType.CUSTOMER if kind == "customer" else TargetType.INVOICE,
+                        target_id=inv.customer_remote_id if kind == "customer" else inv.remote_id,
+                        text=f"Call 2026-12-01 by ben: promised to pay {inv.remote_id} by 2026-12-08.",
+                        decided_on=date(2026, 12, 1),
+                    ),
+                )
+                for n, inv in enumerate(chosen)
+            ]
+            started, before = time.monotonic(), b1.calls()
+            ok = sum(r.ok for i in range(0, len(notes), batch) for r in conn.write(notes[i : i + batch]))
+            assert ok == len(notes), f"{len(notes) - ok} {kind} notes failed"
+            _report(
+                f"sap_business_one_{kind}_note_write_back",
+                len(notes),
+                started,
+                b1.calls() - before,
+                per_batch * math.ceil(len(notes) / batch),
+            )
         conn.close()
     return 0
 

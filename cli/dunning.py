@@ -650,6 +650,7 @@ def worklist_command(
                 default_time_zone=default_zone,
                 fx_rates=fx,
                 predict_late=predict_late,
+                prediction=deployment.prediction,
             )
             for conn in _connections(deployment, names)
         }

@@ -3,7 +3,9 @@
 Reads a deployment's state store (``-c FILE``), or exported files (``--history paid.csv --open
 open.csv``, the columns of ``arbridge predict``). Each open invoice's predicted payment day spreads
 its open amount over the weeks; the totals are shown per currency and, with exchange rates, in
-the reporting currency (the rates file and the defaults are the worklist's).
+the reporting currency (the rates file and the defaults are the worklist's). From the store, the
+connection's stored model is used (``engine.payment_model``): fitted and stored on the first
+forecast, refitted only when ``prediction.refit`` says it is due.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import click
 from analytics.prediction.files import BookFileError, read_book
 from analytics.prediction.forecast import CashForecast, CurrencyForecast, cash_forecast
 from analytics.prediction.model import Predictions, Predictor
-from analytics.prediction.records import BookBuilder
 from cli.options import (
     BadInputError,
     as_of_option,
@@ -32,7 +33,6 @@ from cli.options import (
     open_store,
     selected_connections,
 )
-from mapping.models import Invoice, Payment, Stream
 from rules.dunning.csvio import FileError
 from rules.dunning.currencies import check_currency
 from rules.dunning.fx import read_fx_rates
@@ -65,19 +65,14 @@ def _rates(
 def _from_store(
     deployment: Any, names: tuple[str, ...], as_of: date
 ) -> dict[str, tuple[Predictor, Predictions]]:
+    from engine.payment_model import load_books, predictor_for
+
     store = open_store(deployment)
     out: dict[str, tuple[Predictor, Predictions]] = {}
     try:
         for conn in selected_connections(deployment, names):
-            builder = BookBuilder()
-            for payment in store.iter_records(conn.name, Stream.PAYMENTS):
-                if isinstance(payment, Payment):
-                    builder.add_payment(payment)
-            for inv in store.iter_records(conn.name, Stream.INVOICES):
-                if isinstance(inv, Invoice):
-                    builder.add_invoice(inv)
-            paid, still_open = builder.books()
-            predictor = Predictor.fit(paid)
+            paid, still_open = load_books(store, conn.name)
+            predictor = predictor_for(store, conn.name, paid, deployment.prediction)
             out[conn.name] = (predictor, predictor.predict(still_open, as_of))
     finally:
         store.close()
@@ -214,5 +209,5 @@ def forecast_command(
     for name, forecast in forecasts.items():
         predictor, predictions = found[name]
         share = float(predictions.model_used.mean()) if len(predictions.model_used) else 0.0
-        for line in _text(name, forecast, share, len(predictor.history)):
+        for line in _text(name, forecast, share, predictor.trained_on):
             click.echo(line)

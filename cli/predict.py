@@ -2,7 +2,9 @@
 
 ``--history paid.csv --open open.csv --out predictions.csv`` writes one prediction per open invoice
 with its 80 % range, the probabilities of being paid more than 30, 60 and 90 days late, and why;
-``--backtest --history paid.csv`` measures the model against the baselines on the history itself.
+``--backtest --history paid.csv`` measures the model against the baselines on the history itself;
+``--refit -c FILE [--connection NAME]`` fits each connection's model on the store's paid invoices
+now and stores it (``engine.payment_model``), instead of waiting for the daemon's schedule.
 The columns are in ``docs/prediction.md``.
 """
 
@@ -19,7 +21,15 @@ from analytics.prediction.backtest import backtest
 from analytics.prediction.book import day
 from analytics.prediction.files import PREDICTION_COLUMNS, read_book, write_rows
 from analytics.prediction.model import Predictor
-from cli.options import BadInputError, as_of_option
+from cli.options import (
+    BadInputError,
+    as_of_option,
+    config_option,
+    connection_option,
+    load_deployment,
+    open_store,
+    selected_connections,
+)
 
 __all__ = ["predict_command"]
 
@@ -30,10 +40,33 @@ def _probability(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.3f}"
 
 
+def _refit(config_path: str | None, names: tuple[str, ...]) -> None:
+    """Fit and store each selected connection's model now; exit 1 when one failed."""
+    from engine.payment_model import model_status, refit_if_due
+
+    if config_path is None:
+        raise click.UsageError("give -c FILE (or $ARBRIDGE_CONFIG) with --refit")
+    deployment = load_deployment(config_path, store_only=True)
+    store = open_store(deployment)
+    failed = False
+    try:
+        for conn in selected_connections(deployment, names):
+            outcome = refit_if_due(store, conn.name, deployment.prediction, force=True)
+            if outcome.outcome == "failed":
+                failed = True
+                click.echo(f"{conn.name}: refit failed, the stored model stays: {outcome.error}", err=True)
+                continue
+            status = model_status(store, conn.name, deployment.prediction)
+            click.echo(f"{conn.name}: {status['text']} ({outcome.cpu_seconds:.1f} s of processor time)")
+    finally:
+        store.close()
+    if failed:
+        raise SystemExit(1)
+
+
 @click.command("predict")
 @click.option(
     "--history",
-    required=True,
     type=_FILE,
     help="paid.csv: invoice_id, customer_id, currency, amount, issue_date, due_date, paid_date, disputed.",
 )
@@ -61,8 +94,17 @@ def _probability(value: float) -> str:
     help="With --backtest: the day to split the history on (default: 80 % of invoices issued before it).",
 )
 @click.option("--json", "as_json", is_flag=True, help="With --backtest: machine-readable output.")
+@click.option(
+    "--refit",
+    "force_refit",
+    is_flag=True,
+    help="With -c FILE: fit each connection's model on the store's paid invoices now and store it "
+    "(the daemon otherwise refits on prediction.refit's schedule).",
+)
+@config_option(required=False)
+@connection_option("With --refit: only this connection (repeatable); all of them by default.")
 def predict_command(
-    history: Path,
+    history: Path | None,
     open_path: Path | None,
     out: Path | None,
     as_of: datetime | None,
@@ -70,12 +112,20 @@ def predict_command(
     run_backtest: bool,
     split_date: datetime | None,
     as_json: bool,
+    force_refit: bool,
+    config_path: str | None,
+    names: tuple[str, ...],
 ) -> None:
     """Predict the payment date of open invoices from the paid ones, each prediction explained.
 
     A customer without history, too short a history or a currency with little of it get the
     customer-median baseline and say so; nothing fails for want of data.
     """
+    if force_refit:
+        _refit(config_path, names)
+        return
+    if history is None:
+        raise click.UsageError("give --history paid.csv (or --refit -c FILE to refit the stored models)")
     try:
         paid = read_book(history, paid=True, date_format=date_format)
         if run_backtest:

@@ -1,4 +1,5 @@
-"""``arbridge status``: runs, records, outbox, parked writes, quarantine and dunning per connection."""
+"""``arbridge status``: runs, records, outbox, parked writes, quarantine, dunning and the payment-date
+model per connection."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def status_command(ctx: click.Context, config_path: str, as_json: bool) -> None:
     """Show last runs, record counts, outbox backlog, parked writes and quarantine per connection."""
     from cli.dunning import dunning_status, dunning_status_lines
     from cli.health import connection_health
+    from engine.payment_model import model_status
 
     deployment = load_deployment(config_path, store_only=True)
     store = open_store(deployment)
@@ -47,6 +49,7 @@ def status_command(ctx: click.Context, config_path: str, as_json: bool) -> None:
             ],
             "quarantine": store.quarantine_count(conn.name),
             "dunning": dunning_status(store, conn.name),
+            "prediction": model_status(store, conn.name, deployment.prediction),
             "runs": [
                 {
                     "started_at": r.started_at.isoformat(timespec="seconds"),
@@ -81,6 +84,7 @@ def status_command(ctx: click.Context, config_path: str, as_json: bool) -> None:
         click.echo(f"  quarantine: {info['quarantine']} record(s)")
         for line in dunning_status_lines(info["dunning"], config_path):
             click.echo(line)
+        click.echo(f"  payment prediction: {info['prediction']['text']}")
         for r in info["runs"]:
             extra = f", {r['retries']} retries ({r['throttled']} throttled)" if r["retries"] else ""
             if r["job_id"] is not None:

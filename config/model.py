@@ -50,10 +50,12 @@ __all__ = [
     "DunningRulesConfig",
     "FolderChannelConfig",
     "LoggingConfig",
+    "PredictionConfig",
     "RulesConfig",
     "Schedule",
     "ServerConfig",
     "SmtpChannelConfig",
+    "SsoConfig",
     "StatementInboxConfig",
     "StoreConfig",
     "WebhookChannelConfig",
@@ -341,6 +343,61 @@ class LoggingConfig(_Model):
         return value.strip().upper() if isinstance(value, str) else value
 
 
+class SsoConfig(_Model):
+    """Single sign-on to the workspace with an OpenID Connect provider (Entra ID, Keycloak, …)."""
+
+    issuer: str = Field(
+        description="The provider's issuer URL; its settings are read from "
+        "<issuer>/.well-known/openid-configuration. HTTPS (plain HTTP only on this machine's loopback).",
+        examples=["https://login.microsoftonline.com/<tenant id>/v2.0", "https://sso.example.com/realms/ar"],
+    )
+    client_id: str = Field(min_length=1, description="The workspace's client (application) id there.")
+    client_secret: SecretStr = Field(description=f"The client's secret; {SECRET_HINT}.")
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "profile", "email"],
+        description="Scopes asked for; 'openid' is always among them.",
+    )
+    username_claim: str = Field(
+        default="preferred_username",
+        description="The ID token claim that names the user in the workspace and its audit log.",
+    )
+    roles_claim: str = Field(
+        default="groups",
+        description="The ID token claim listing the user's groups or app roles ('groups', 'roles').",
+    )
+    roles: dict[str, Literal["viewer", "collector", "clerk", "admin"]] = Field(
+        min_length=1,
+        description="A value of the roles claim → the workspace role it grants. A user with several "
+        "gets the first listed here; a user with none may not log in.",
+    )
+    redirect_uri: str | None = Field(
+        default=None,
+        description="The address the provider sends the browser back to, as registered there "
+        "(https://ar.example.com/sso/callback); default: the address the request came to + /sso/callback.",
+    )
+    button: str = Field(default="Log in with single sign-on", description="The login page's button text.")
+    password_login: bool = Field(
+        default=True,
+        description="Whether the users of 'arbridge users' may still log in with a password; false: "
+        "single sign-on only.",
+    )
+
+    @field_validator("issuer")
+    @classmethod
+    def _https_issuer(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme == "https" and parts.hostname:
+            return value.strip().rstrip("/")
+        if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+            return value.strip().rstrip("/")
+        raise ValueError("expected an https:// issuer URL (plain http only for a provider on the loopback)")
+
+    @field_validator("scopes")
+    @classmethod
+    def _with_openid(cls, value: list[str]) -> list[str]:
+        return value if "openid" in value else ["openid", *value]
+
+
 class ServerConfig(_Model):
     """The local admin/metrics HTTP endpoint."""
 
@@ -356,6 +413,9 @@ class ServerConfig(_Model):
     )
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Largest request body accepted, in bytes (default 1 MiB)."
+    )
+    sso: SsoConfig | None = Field(
+        default=None, description="Single sign-on to the workspace (OpenID Connect); none: passwords only."
     )
 
     @field_validator("bind")
@@ -380,7 +440,7 @@ class ServerConfig(_Model):
                 token is configured.
         """
         return ServerConfig.model_validate(
-            {"bind": bind, "token": self.token, "max_body_bytes": self.max_body_bytes}
+            {"bind": bind, "token": self.token, "max_body_bytes": self.max_body_bytes, "sso": self.sso}
         )
 
     @property
@@ -830,6 +890,54 @@ class RulesConfig(_Model):
     cashapp: CashAppRulesConfig = Field(default_factory=_unset)
 
 
+_REFIT_WORDS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "monthly": timedelta(days=30)}
+REFIT_HELP = (
+    "'daily', 'weekly' or 'monthly', a duration such as 3d, or a five-field cron expression such as "
+    "'0 3 * * 0' (UTC)"
+)
+
+
+class PredictionConfig(_Model):
+    """When each connection's payment-date model is learned again from the store's paid invoices."""
+
+    refit: str = Field(
+        default="weekly",
+        description=f"How often the daemon refits each connection's model: {REFIT_HELP}. A stored "
+        "model older than this (or made for an older set of features) is refitted after the "
+        "connection's next cycle.",
+        examples=["weekly", "daily", "3d", "0 3 * * 0"],
+    )
+    min_history: int = Field(
+        default=300,
+        ge=1,
+        description="Paid invoices (with a known payment day) a connection needs before the model is "
+        "trained; with fewer, the customer-median baseline predicts, and says so.",
+    )
+
+    @field_validator("refit")
+    @classmethod
+    def _valid_refit(cls, value: str) -> str:
+        text = value.strip().lower()
+        if text in _REFIT_WORDS or _DURATION.match(text) or text.isdigit():
+            return text
+        if len(text.split()) == 5 and croniter.is_valid(text):
+            return text
+        raise ValueError(f"expected {REFIT_HELP}, got {value!r}")
+
+    def refit_due(self, fitted_at: datetime, now: datetime) -> bool:
+        """Whether a model fitted at ``fitted_at`` is due to be refitted at ``now`` (both aware)."""
+        return self.next_refit(fitted_at) <= now
+
+    def next_refit(self, fitted_at: datetime) -> datetime:
+        """When a model fitted at ``fitted_at`` is due next."""
+        if self.refit in _REFIT_WORDS:
+            return fitted_at + _REFIT_WORDS[self.refit]
+        if len(self.refit.split()) == 5:
+            nxt: datetime = croniter(self.refit, fitted_at.astimezone(UTC)).get_next(datetime)
+            return nxt
+        return fitted_at + parse_duration(self.refit)
+
+
 class DeploymentConfig(_Model):
     """The whole configuration of one deployment (one YAML file)."""
 
@@ -857,6 +965,7 @@ class DeploymentConfig(_Model):
     connections: list[ConnectionConfig] = Field(default_factory=list)
     rules: RulesConfig = Field(default_factory=_unset)
     workers: WorkersConfig = Field(default_factory=_unset)
+    prediction: PredictionConfig = Field(default_factory=_unset)
 
     _source: Path | None = PrivateAttr(default=None)
     _warnings: list[str] = PrivateAttr(default_factory=list)

@@ -7,8 +7,9 @@ promises and disputes in the ERP and on recorded calls, the net position from th
 payments and open credits. The ranking keeps the best ``top`` entries in a heap: memory grows with
 ``top``, not with the number of invoices.
 
-With ``predict_late``, a first pass learns the payment-date prediction from the connection's paid
-invoices (``analytics.prediction``) and predicts its open ones; each customer's payment behaviour
+With ``predict_late``, a first pass reads the connection's stored payment-date model
+(``engine.payment_model``: fitted on the first use, then on the ``prediction.refit`` schedule) and
+predicts its open ones; each customer's payment behaviour
 is then the predicted chance that its overdue amount is paid more than 60 days late, explained on
 its line. That pass keeps a few numbers per invoice, which a store of millions of invoices holds
 in some hundred megabytes.
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import groupby
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mapping.models import CreditMemo, Customer, Invoice, Payment, Record, Stream
 from rules.dunning import (
@@ -126,6 +127,7 @@ def worklist_from_store(
     default_terms_days: int = 30,
     fx_rates: FxRates | None = None,
     predict_late: bool = False,
+    prediction: Any = None,
 ) -> Ranking:
     """Rank a connection's customers with overdue invoices, read from the store.
 
@@ -138,11 +140,12 @@ def worklist_from_store(
         default_terms_days: days after the issue date for invoices without a due date.
         fx_rates: rates into one reporting currency, to rank amounts in several currencies.
         predict_late: rank payment behaviour by the predicted chance of paying late.
+        prediction: the deployment's ``prediction`` settings (None: the defaults).
 
     Returns:
         The first ``top`` entries and how many customers had overdue invoices.
     """
-    risks = _late_risks(store, connection, as_of, default_terms_days) if predict_late else None
+    risks = _late_risks(store, connection, as_of, default_terms_days, prediction) if predict_late else None
     groups = _customer_groups(store, connection, default_terms_days, risks)
     return rank_customers(
         groups,
@@ -155,23 +158,18 @@ def worklist_from_store(
 
 
 def _late_risks(
-    store: StateStore, connection: str, as_of: datetime, default_terms_days: int
+    store: StateStore, connection: str, as_of: datetime, default_terms_days: int, prediction: Any
 ) -> dict[str, LateRisk]:
     """Per customer, the predicted chance that its overdue amount is paid more than 60 days late."""
     # Imported here: numpy and LightGBM load only when the prediction is asked for.
     import numpy as np
 
-    from analytics.prediction.model import Predictor
-    from analytics.prediction.records import BookBuilder
+    from engine.payment_model import load_books, predictor_for
 
-    builder = BookBuilder(default_terms_days)
-    for payment in _typed(store.iter_records(connection, Stream.PAYMENTS), Payment):
-        builder.add_payment(payment)
-    for inv in _typed(store.iter_records(connection, Stream.INVOICES), Invoice):
-        builder.add_invoice(inv)
-    paid, still_open = builder.books()
+    paid, still_open = load_books(store, connection, default_terms_days)
     today = as_of.date()
-    found = Predictor.fit(paid).predict(still_open, today)
+    # The stored model (fitted on the first use, then on the daemon's schedule), not a fit per call.
+    found = predictor_for(store, connection, paid, prediction).predict(still_open, today)
     overdue = still_open.due < today.toordinal()
     weight = still_open.amount * overdue
     risks: dict[str, LateRisk] = {}

@@ -37,8 +37,11 @@ from store.state import StateStore, now, ts
 
 __all__ = [
     "ArAggregates",
+    "DocumentFact",
+    "Documents",
     "OperationsCounts",
     "ar_aggregates",
+    "documents",
     "open_invoice_ids",
     "operations_counts",
     "refresh",
@@ -355,6 +358,101 @@ def open_invoice_ids(
         found = [str(i) for i in ids.scalars().all()]
         total = conn.execute(sa.select(sa.func.count()).select_from(f).where(*cond)).scalar_one()
     return found, int(total)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFact:
+    """What one invoice, payment or credit memo adds to the overview's sums.
+
+    ``flow`` is an invoice's total, a payment's applied amount, or a credit memo's applied part;
+    ``open`` an invoice's open amount. ``due`` is None for a document without a due date.
+    """
+
+    stream: str
+    remote_id: str
+    day: date
+    due: date | None
+    open: Decimal
+    flow: Decimal
+
+
+@dataclass
+class Documents:
+    """Documents behind a figure: up to a limit listed, the count and sums over all of them."""
+
+    listed: list[DocumentFact]
+    count: int
+    open: Decimal
+    flow: Decimal
+
+
+def documents(
+    store: StateStore,
+    connection: str,
+    currency: str,
+    *,
+    streams: Sequence[str],
+    day_from: date | None = None,
+    day_to: date | None = None,
+    due_after: date | None = None,
+    open_only: bool = False,
+    moving_only: bool = False,
+    default_terms_days: int = 30,
+    limit: int = 500,
+) -> Documents:
+    """The documents whose contributions the overview's figures add up, as ``refresh`` last left them.
+
+    Args:
+        streams: which of invoices, payments, credit_memos.
+        day_from, day_to: issued (or paid) between these days, both included; None: unbounded.
+        due_after: only invoices due after this day (without a due date: issue date plus
+            ``default_terms_days``).
+        open_only: only documents with an open amount.
+        moving_only: only documents that move the AR (a payment left unapplied does not).
+        limit: how many to list, by day; the count and sums cover all.
+    """
+    f = t.insight_facts
+    cond = [f.c.connection == connection, f.c.currency == currency, f.c.stream.in_(list(streams))]
+    if day_from is not None:
+        cond.append(f.c.day >= day_from.isoformat())
+    if day_to is not None:
+        cond.append(f.c.day <= day_to.isoformat())
+    if due_after is not None:
+        terms = timedelta(days=default_terms_days)
+        cond.append(
+            sa.or_(
+                sa.and_(f.c.due != "", f.c.due > due_after.isoformat()),
+                sa.and_(f.c.due == "", f.c.day > (due_after - terms).isoformat()),
+            )
+        )
+    if open_only:
+        cond.append(f.c.open_units > 0)
+    if moving_only:
+        cond.append(f.c.flow_units != 0)
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(f.c.stream, f.c.remote_id, f.c.day, f.c.due, f.c.open_units, f.c.flow_units)
+            .where(*cond)
+            .order_by(f.c.day, f.c.stream, f.c.remote_id)
+            .limit(limit)
+        ).all()
+        count, open_units, flow_units = conn.execute(
+            sa.select(sa.func.count(), sa.func.sum(f.c.open_units), sa.func.sum(f.c.flow_units)).where(*cond)
+        ).one()
+    listed = [
+        DocumentFact(
+            stream=str(r.stream),
+            remote_id=str(r.remote_id),
+            day=date.fromisoformat(r.day),
+            due=date.fromisoformat(r.due) if r.due else None,
+            open=Decimal(int(r.open_units)) / SCALE,
+            flow=Decimal(int(r.flow_units)) / SCALE,
+        )
+        for r in rows
+    ]
+    return Documents(
+        listed, int(count), Decimal(int(open_units or 0)) / SCALE, Decimal(int(flow_units or 0)) / SCALE
+    )
 
 
 def operations_counts(store: StateStore, connection: str) -> OperationsCounts:

@@ -351,6 +351,23 @@ worklist_assignments = sa.Table(
 )
 
 
+# Each connection's fitted payment-date model (store/prediction_models.py): the LightGBM models, the
+# calibration, the baselines' tables and the forecast's correlations in one compressed blob, with
+# what it was fitted on; and the last refit that failed (the model before it stays in use).
+prediction_models = sa.Table(
+    "prediction_models",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("feature_schema", sa.Integer, nullable=True),
+    sa.Column("fitted_at", TS, nullable=True),
+    sa.Column("trained_on", sa.BigInteger, nullable=True),
+    sa.Column("holdout_mae_days", sa.Float, nullable=True),
+    sa.Column("model", sa.LargeBinary, nullable=True),
+    sa.Column("failed_at", TS, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+
 # Tables another component keeps in the same database (the PostgreSQL task queue): not the store's.
 FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
 

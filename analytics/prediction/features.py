@@ -55,6 +55,13 @@ class CustomerIndex:
     def __init__(self, *ids: np.ndarray) -> None:
         self.ids = np.unique(np.concatenate([i.astype(str) for i in ids])) if ids else np.array([], str)
 
+    @classmethod
+    def of_sorted(cls, ids: np.ndarray) -> CustomerIndex:
+        """The vocabulary ``ids`` as kept (already unique and sorted, as a stored model holds it)."""
+        index = cls()
+        index.ids = ids
+        return index
+
     def codes(self, ids: np.ndarray) -> np.ndarray:
         """The code of each id (ids not in the vocabulary get -1)."""
         wanted = ids.astype(str)

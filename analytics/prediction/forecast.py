@@ -5,10 +5,18 @@ says how likely it is to be paid in each week; its open amount times that chance
 expected to bring in that week. What is not expected within the horizon is shown as ``later``, so
 the weeks and ``later`` add up to the open amount, currency by currency.
 
-The band is the 80 % range of the week's total if invoices were paid independently of each other:
-``expected ± 1.28 × √Σ amount² × p × (1 − p)``. Invoices of one customer, or of one bad month, are
-not independent, so the band is a floor on the uncertainty, not a promise; the backtest measures
-the per-invoice ranges the band is built from.
+The band is the 80 % range of the week's total, ``expected ± 1.28 × √variance``. Invoices are not
+paid independently of each other: a customer pays several invoices in one run, or is late with all
+of them at once, and a holiday week delays everyone. So the variance has three parts, each from
+``s = amount × √(p × (1 − p))`` (an invoice's own spread in the week):
+
+* every invoice on its own: ``Σ s²``;
+* the invoices of one customer moving together: ``ρ_customer × (Σ_customers (Σ s)² − Σ s²)``;
+* the invoices falling due in one week moving together: ``ρ_week × (Σ_due weeks (Σ s)² − Σ s²)``;
+
+where the ρ are the intraclass correlations of the model's errors on the newest history it was
+not trained on, among a customer's invoices and among the invoices falling due in one week
+(``Correlation``, measured when the model is fitted).
 
 With exchange rates into a reporting currency, the currencies are added up at those rates; a
 currency without a rate is named and left out, never added at par.
@@ -23,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from analytics.prediction.model import Predictions
+from analytics.prediction.model import Correlation, Predictions
 
 __all__ = ["CashForecast", "CurrencyForecast", "WeekForecast", "cash_forecast"]
 
@@ -112,18 +120,34 @@ def cash_forecast(
     """
     book, spread = predictions.book, predictions.spread
     names, codes = np.unique(book.currency.astype(str), return_inverse=True)
+    _, customers = np.unique(book.customer_id.astype(str), return_inverse=True)
+    due_weeks = (book.due.astype(np.int64) - book.due.min(initial=0)) // 7
     groups = len(names)
     amount = book.amount
     start = as_of.toordinal()
+    f = np.zeros(groups)
+    if reporting_currency is not None:
+        known = {reporting_currency: 1.0, **(rates or {})}
+        factor = np.array([known.get(str(c), np.nan) for c in names])
+        usable = ~np.isnan(factor)
+        f = np.where(usable, factor, 0.0)
+    in_reporting = f[codes]
     expected = np.zeros((weeks, groups))
     variance = np.zeros((weeks, groups))
+    reporting_variance = np.zeros(weeks)
     before = np.ones(len(book))  # P(not paid before the week starts | open today)
     for w in range(weeks):
         # Paid on day d means days late in (d - 0.5, d + 0.5]: a week ends half a day before the next.
         after = spread.survival((start + 7 * (w + 1) - book.due).astype(np.float64) - 0.5)
         p = np.clip(before - after, 0.0, 1.0)
         expected[w] = np.bincount(codes, weights=amount * p, minlength=groups)
-        variance[w] = np.bincount(codes, weights=amount**2 * p * (1 - p), minlength=groups)
+        own = amount * np.sqrt(p * (1 - p))
+        variance[w] = _variance(own, codes, customers, due_weeks, groups, predictions.correlation)
+        if reporting_currency is not None:
+            one = np.zeros(len(book), dtype=np.int64)
+            reporting_variance[w] = _variance(
+                own * in_reporting, one, customers, due_weeks, 1, predictions.correlation
+            )[0]
         before = after
     later = np.bincount(codes, weights=amount * before, minlength=groups)
     totals = np.bincount(codes, weights=amount, minlength=groups)
@@ -134,21 +158,38 @@ def cash_forecast(
     ]
     if reporting_currency is None:
         return CashForecast(as_of, per_currency)
-    known = {reporting_currency: 1.0, **(rates or {})}
-    factor = np.array([known.get(str(c), np.nan) for c in names])
-    usable = ~np.isnan(factor)
-    f = np.where(usable, factor, 0.0)
     reporting = _currency(
         reporting_currency,
         as_of,
         expected @ f,
-        variance @ (f**2),
+        reporting_variance,
         float(later @ f),
         float(totals @ f),
         int(counts[usable].sum()),
     )
     missing = tuple(str(c) for c in names[~usable])
     return CashForecast(as_of, per_currency, reporting, dict(rates or {}), missing)
+
+
+def _variance(
+    own: np.ndarray,
+    groups: np.ndarray,
+    customers: np.ndarray,
+    due_weeks: np.ndarray,
+    n_groups: int,
+    rho: Correlation,
+) -> np.ndarray:
+    """Per group, the variance of the week's total with the errors shared as ``rho`` says."""
+    alone = np.bincount(groups, weights=own**2, minlength=n_groups)
+    shared = np.zeros(n_groups)
+    for share, kinds in ((rho.customer, customers), (rho.week, due_weeks)):
+        if share <= 0:
+            continue
+        key = kinds.astype(np.int64) * n_groups + groups
+        per_kind = np.bincount(key, weights=own, minlength=(int(kinds.max(initial=0)) + 1) * n_groups)
+        together = np.bincount(np.arange(len(per_kind)) % n_groups, weights=per_kind**2, minlength=n_groups)
+        shared += share * (together - alone)
+    return np.maximum(alone + shared, 0.0)
 
 
 def _currency(

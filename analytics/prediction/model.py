@@ -44,7 +44,7 @@ from analytics.prediction.features import (
 from analytics.prediction.spread import Spread
 from analytics.prediction.why import Facts, explain
 
-__all__ = ["MIN_CURRENCY_INVOICES", "MIN_HISTORY", "Predictions", "Predictor"]
+__all__ = ["MIN_CURRENCY_INVOICES", "MIN_HISTORY", "Correlation", "Predictions", "Predictor"]
 
 # Fewer paid invoices than this and the model is not trained: the baseline is the prediction.
 MIN_HISTORY = 300
@@ -66,6 +66,19 @@ _PARAMS: dict[str, Any] = {
 
 
 @dataclass(frozen=True, slots=True)
+class Correlation:
+    """How much the model's errors are shared, measured on the history it was not trained on.
+
+    The intraclass correlation of the errors (days, actual minus predicted median) of invoices of
+    one customer, and of invoices falling due in one week: 0 when every invoice errs on its own,
+    1 when a customer's (or a week's) invoices all err alike. The cash forecast's band uses them.
+    """
+
+    customer: float = 0.0
+    week: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Predictions:
     """One prediction per open invoice; days as ordinals, probabilities NaN when unknown.
 
@@ -80,6 +93,7 @@ class Predictions:
         model_used: whether the model (True) or a baseline (False) made the prediction.
         facts: what the reasons are made of (see ``why``).
         note: why the model stood aside for the whole book, if it did.
+        correlation: how much the errors are shared by a customer's invoices and by a week's.
     """
 
     book: Book
@@ -92,6 +106,7 @@ class Predictions:
     model_used: np.ndarray
     facts: Facts
     note: str | None
+    correlation: Correlation = Correlation()
 
     def iter_why(self, chunk: int = 100_000) -> Iterator[str]:
         """The reasons of each prediction, in words a collector understands, made as they are read."""
@@ -120,7 +135,17 @@ class Predictor:
         currencies: dict[str, int],
         month_effect: dict[int, float],
         note: str | None,
+        *,
+        trained_on: int | None = None,
+        holdout_mae: float | None = None,
+        correlation: Correlation = Correlation(),
+        customers: CustomerIndex | None = None,
     ) -> None:
+        """The fitted parts, and the paid history the customers' features are read from.
+
+        ``history`` may be newer than what the parts were fitted on (a stored model used with
+        today's payments); ``customers`` is its vocabulary when it is not the baselines'.
+        """
         self.history = history
         self.baselines = baselines
         self.models = models
@@ -128,29 +153,51 @@ class Predictor:
         self.currencies = currencies
         self.month_effect = month_effect
         self.note = note
-        self._payments = PaymentIndex(history, baselines.customers.codes(history.customer_id))
+        self.trained_on = len(history) if trained_on is None else trained_on
+        self.holdout_mae = holdout_mae
+        self.correlation = correlation
+        self._customers = customers or baselines.customers
+        self._payments = PaymentIndex(history, self._customers.codes(history.customer_id))
+
+    def with_history(self, history: Book) -> Predictor:
+        """The same fitted model, reading the customers' history from ``history`` (today's payments)."""
+        return Predictor(
+            history,
+            self.baselines,
+            self.models,
+            self.adjustment,
+            self.currencies,
+            self.month_effect,
+            self.note,
+            trained_on=self.trained_on,
+            holdout_mae=self.holdout_mae,
+            correlation=self.correlation,
+            customers=CustomerIndex(history.customer_id),
+        )
 
     @classmethod
-    def fit(cls, paid: Book, *, rounds: int = 50, seed: int = 0) -> Predictor:
+    def fit(cls, paid: Book, *, rounds: int = 50, seed: int = 0, min_history: int = MIN_HISTORY) -> Predictor:
         """Learn from paid invoices (any number, none included: the fallbacks take over).
 
         Args:
             paid: the paid invoices.
             rounds: boosting rounds per quantile model.
             seed: LightGBM's seed.
+            min_history: fewer paid invoices than this and the baseline predicts.
         """
         customers = CustomerIndex(paid.customer_id)
         baselines = Baselines.fit(paid, customers)
         late = paid.days_late
         month_effect = _month_effect(paid, late)
+        min_history = max(min_history, 2)
         if len(paid) == 0:
             return cls(paid, baselines, None, 0.0, {}, {}, "no paid invoices to learn from yet")
         kinds, counts = np.unique(paid.currency.astype(str), return_counts=True)
         currencies = {
             c: i for i, (c, n) in enumerate(zip(kinds, counts, strict=True)) if n >= MIN_CURRENCY_INVOICES
         }
-        if len(paid) < MIN_HISTORY:
-            note = f"only {len(paid)} paid invoices to learn from (the model needs {MIN_HISTORY})"
+        if len(paid) < min_history:
+            note = f"only {len(paid)} paid invoices to learn from (the model needs {min_history})"
             return cls(paid, baselines, None, 0.0, currencies, month_effect, note)
         predictor = cls(paid, baselines, None, 0.0, currencies, month_effect, None)
         codes = customers.codes(paid.customer_id)
@@ -159,13 +206,18 @@ class Predictor:
         )
         calibrate = paid.issue >= np.quantile(paid.issue, 1 - CALIBRATION_SHARE)
         models = [_train(x[~calibrate], late[~calibrate], q, rounds, seed) for q in QUANTILES]
-        lo, _, hi = (m.predict(x[calibrate], num_threads=1) for m in models)
+        lo, mid, hi = (m.predict(x[calibrate], num_threads=1) for m in models)
         actual = late[calibrate]
         scores = np.maximum(lo - actual, actual - hi)
         level = min(1.0, np.ceil((len(scores) + 1) * COVERAGE) / max(len(scores), 1))
         adjustment = float(np.quantile(scores, level)) if len(scores) else 0.0
         predictor.models = models
         predictor.adjustment = adjustment
+        if len(actual):
+            predictor.holdout_mae = float(np.abs(actual - np.rint(mid)).mean())
+            predictor.correlation = _correlation(
+                lo - adjustment, mid, hi + adjustment, actual, codes[calibrate], paid.due[calibrate]
+            )
         return predictor
 
     def _quantiles(
@@ -173,7 +225,9 @@ class Predictor:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
         """The calibrated 10/50/90 % days late, whether the model made them, and the history used."""
         codes = self.baselines.customers.codes(book.customer_id)
-        history = self._payments.before(codes, np.full(len(book), as_of.toordinal()))
+        same = self._customers is self.baselines.customers
+        own = codes if same else self._customers.codes(book.customer_id)
+        history = self._payments.before(own, np.full(len(book), as_of.toordinal()))
         _, _, median = self.baselines.shrunk(codes)
         lo_err, hi_err = self.baselines.range_of("customer median")
         q10, q50, q90 = median + lo_err, median.copy(), median + hi_err
@@ -198,7 +252,7 @@ class Predictor:
         low = np.floor(spread.quantile(0.5 - COVERAGE / 2))
         high = np.ceil(spread.quantile(0.5 + COVERAGE / 2))
         p_late = {k: spread.survival(float(k)) for k in (30, 60, 90)}
-        if len(self.history) == 0:
+        if self.trained_on == 0:
             p_late = {k: np.full(len(book), np.nan) for k in p_late}
         n = self.baselines.count[np.maximum(codes, 0)] if len(self.baselines.count) else np.zeros(len(codes))
         n = np.where(codes >= 0, n, 0)
@@ -225,7 +279,7 @@ class Predictor:
             promises_before=history.promises,
             broken_before=history.broken_promises,
             book_usual=self.baselines.book_median,
-            has_history=len(self.history) > 0,
+            has_history=self.trained_on > 0,
         )
         due = book.due.astype(np.int64)
         return Predictions(
@@ -239,6 +293,7 @@ class Predictor:
             model_used=use,
             facts=facts,
             note=self.note,
+            correlation=self.correlation,
         )
 
 
@@ -278,3 +333,50 @@ def _month_effect(paid: Book, late: np.ndarray) -> dict[int, float]:
     sums = np.bincount(months, weights=late, minlength=13)
     overall = float(late.mean())
     return {m: float(sums[m] / counts[m] - overall) for m in range(1, 13) if counts[m] >= 30}
+
+
+def _correlation(
+    q10: np.ndarray,
+    q50: np.ndarray,
+    q90: np.ndarray,
+    actual: np.ndarray,
+    customers: np.ndarray,
+    due: np.ndarray,
+) -> Correlation:
+    """How alike the misses of one customer's invoices, and of one due week's, are on held-out history.
+
+    A miss is measured the way the forecast uses a prediction: paid within the week around the
+    predicted day (1) or not (0), less the chance the distribution gave that week. The customer's
+    share is taken out before the due week's, so that it is not counted twice.
+    """
+    middle = np.rint(q50)
+    spread = Spread.through(q10, q50, q90, np.full(len(q50), -np.inf))
+    chance = spread.survival(middle - 3.5) - spread.survival(middle + 3.5)
+    misses = (np.abs(actual - middle) <= 3).astype(np.float64) - chance
+    own = _shared(customers, misses)
+    rest = misses - _group_means(customers, misses)
+    return Correlation(customer=own, week=_shared(due.astype(np.int64) // 7, rest))
+
+
+def _shared(groups: np.ndarray, r: np.ndarray) -> float:
+    """The intraclass correlation of ``r`` within ``groups`` (one-way ANOVA estimator, in [0, 1])."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    k, n = int(inverse.max()) + 1 if len(inverse) else 0, len(r)
+    if k < 2 or n <= k:
+        return 0.0
+    counts = np.bincount(inverse, minlength=k).astype(np.float64)
+    means = np.bincount(inverse, weights=r, minlength=k) / counts
+    between = float((counts * (means - r.mean()) ** 2).sum()) / (k - 1)
+    within = float(((r - means[inverse]) ** 2).sum()) / (n - k)
+    size = (n - float((counts**2).sum()) / n) / (k - 1)
+    denominator = between + (size - 1) * within
+    if denominator <= 0:
+        return 0.0
+    return float(np.clip((between - within) / denominator, 0.0, 1.0))
+
+
+def _group_means(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each value's group mean."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    counts = np.bincount(inverse)
+    return (np.bincount(inverse, weights=values) / counts)[inverse]

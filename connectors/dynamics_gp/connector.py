@@ -28,7 +28,7 @@ from connectors.base import (
 from connectors.dynamics_gp import schema as gp
 from connectors.dynamics_gp.reader import GpReader
 from connectors.dynamics_gp.settings import GpSettings
-from connectors.dynamics_gp.writer import GpWriter
+from connectors.dynamics_gp.writer import NOTES_OFF, GpWriter
 from connectors.odbc import Database
 from mapping.fieldmap import FieldMap
 from mapping.models import OpType, Record, Stream, TargetType
@@ -129,7 +129,7 @@ class DynamicsGpConnector(Connector):
         return CheckResult(
             True,
             f"connected ({dialect.name}); RM00101, RM20101, RM30101, RM20201, RM30201 readable; "
-            "eConnect found",
+            f"eConnect found; {NOTES_OFF}",
             {"dialect": dialect.name},
         )
 

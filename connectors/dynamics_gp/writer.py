@@ -11,6 +11,9 @@
 - A **collection status** goes into the customer's field the admin chose (``USERDEF1`` by default)
   through ``taUpdateCreateCustomerRcd``; an invoice's status goes to its customer, conditional on
   the invoice's version. A field already showing the text is not written again.
+- A **note** is refused (``NOTES_OFF`` says why): GP keeps a customer's note text in SY03900, which
+  is not among the vendor files, so a note could neither keep the text already there nor be
+  found again after a lost answer.
 
 eConnect answers a refusal with an error number (``@O_iErrorState``) and the numbers of every
 problem (``@oErrString``); the transaction is then rolled back and the operation's result is a
@@ -35,6 +38,7 @@ from connectors.base import (
     ConflictError,
     ConnectorError,
     OutboundOp,
+    PermanentError,
     WriteResult,
 )
 from connectors.dynamics_gp import schema as gp
@@ -45,13 +49,23 @@ from connectors.odbc.dialect import Dialect
 from mapping.models import (
     CollectionStatus,
     CollectionStatusUpdate,
+    Note,
     PaymentApplication,
     Stream,
     TargetType,
 )
 
-__all__ = ["EConnectRefusal", "GpWriter", "receipt_number", "status_text"]
+__all__ = ["NOTES_OFF", "EConnectRefusal", "GpWriter", "receipt_number", "status_text"]
 
+#: Why notes are not written to GP. eConnect's taUpdateCreateCustomerRcd takes a @I_vNOTETEXT, but the
+#: text lands in SY03900 (by RM00101.NOTEINDX), whose layout is not among the vendor files: without
+#: reading it back a note could neither keep the customer's earlier note text nor be found after a
+#: lost answer, so a resend could write it twice.
+NOTES_OFF = (
+    "notes are not written to Dynamics GP: GP keeps a customer's note text in SY03900, which arbridge "
+    "does not read, so a note could overwrite the customer's earlier note or land twice; the call "
+    "stays in arbridge's call log"
+)
 RECEIPT_PREFIX = "AR"
 CASH_RECEIPT_TYPES = {"check": 0, "cash": 1, "credit_card": 2}
 STATUS_LABELS = {
@@ -213,6 +227,8 @@ class GpWriter:
                 return self._new_receipt(item, op)
             if isinstance(op, CollectionStatusUpdate):
                 return self._collection_status(item, op)
+            if isinstance(op, Note):
+                return WriteResult(item.key, ok=False, error=PermanentError(NOTES_OFF))
             raise BadRecordError(f"GP write-back does not take {type(op).__name__} operations")
         except (BadRecordError, ConflictError) as exc:
             return WriteResult(item.key, ok=False, error=exc)

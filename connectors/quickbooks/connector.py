@@ -113,6 +113,11 @@ HINT_KEY = "quickbooks.cdc_since"
 # Legacy custom fields hold at most 31 characters.
 CUSTOM_FIELD_MAX = 31
 PRIVATE_NOTE_MAX = 4000
+# Where a note lands per target, and how long that text may be (Intuit's Finance.xsd).
+NOTE_FIELD: dict[TargetType, tuple[str, str, int]] = {
+    TargetType.INVOICE: ("Invoice", "PrivateNote", PRIVATE_NOTE_MAX),
+    TargetType.CUSTOMER: ("Customer", "Notes", 1024),
+}
 
 STATUS_LABELS: dict[CollectionStatus, str] = {
     CollectionStatus.CURRENT: "current",
@@ -150,7 +155,8 @@ class QuickBooksSettings(ConnectorSettings):
             receives the collection status; None disables that write-back.
         dunning_level_field_id: DefinitionId of a second custom field for the dunning level; when
             None the level is written into the status field.
-        note_mode: ``private_note`` appends notes to the invoice's internal memo; ``off`` refuses them.
+        note_mode: ``private_note`` appends notes to the invoice's internal memo (``PrivateNote``) or
+            the customer's ``Notes``; ``off`` refuses them.
         home_currency: the company's currency, used when a record carries no ``CurrencyRef``.
         verify_tls: verify TLS certificates (turning it off needs ``dev_mode: true``).
         ca_bundle: a CA bundle path (a corporate proxy's root), used instead of the system store.
@@ -183,6 +189,11 @@ class QuickBooksSettings(ConnectorSettings):
     @classmethod
     def _int_ids_are_fine(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
+
+    @field_validator("note_mode", mode="before")
+    @classmethod
+    def _unquoted_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML reads an unquoted off as false
 
     @model_validator(mode="after")
     def _distinct_fields(self) -> QuickBooksSettings:
@@ -877,20 +888,22 @@ class QuickBooksConnector(Connector):
 
     @staticmethod
     def _groups(ops: list[OutboundOp]) -> list[list[OutboundOp]]:
-        """The operations in the order given, a status and the notes of one invoice in one group.
+        """The operations in the order given, a status and the notes of one invoice (or the notes of
+        one customer) in one group.
 
         A group holds at most one status, and only operations decided on the same version of the
         invoice: an older decision stays apart, so QuickBooks answers it as stale and it is
         decided again.
         """
         groups: list[list[OutboundOp]] = []
-        by_invoice: dict[str, list[list[OutboundOp]]] = {}
+        by_target: dict[tuple[TargetType, str], list[list[OutboundOp]]] = {}
         for op in ops:
             o = op.op
-            if not isinstance(o, CollectionStatusUpdate | Note) or o.target_type is not TargetType.INVOICE:
+            if not isinstance(o, CollectionStatusUpdate | Note) or o.target_type not in NOTE_FIELD:
                 groups.append([op])
                 continue
-            for group in by_invoice.get(o.target_id, []):
+            target = (o.target_type, o.target_id)
+            for group in by_target.get(target, []):
                 version = _status_version(group)
                 if isinstance(o, CollectionStatusUpdate) and (
                     _has_status(group) or (version is not None and version != o.base_version)
@@ -900,7 +913,7 @@ class QuickBooksConnector(Connector):
                 break
             else:
                 groups.append([op])
-                by_invoice.setdefault(o.target_id, []).append(groups[-1])
+                by_target.setdefault(target, []).append(groups[-1])
         return groups
 
     def _request_slot(self, ops: Sequence[OutboundOp]) -> str:
@@ -942,6 +955,8 @@ class QuickBooksConnector(Connector):
         out = group[0]
         op = out.op
         bid = batch_id_for(out.key)
+        if isinstance(op, Note) and op.target_type is TargetType.CUSTOMER:
+            return {"bId": bid, "operation": "update", "Customer": self._customer_body(group, current)}
         if isinstance(op, CollectionStatusUpdate | Note):
             return {"bId": bid, "operation": "update", "Invoice": self._invoice_body(group, current)}
         if isinstance(op, PaymentApplication):
@@ -976,6 +991,16 @@ class QuickBooksConnector(Connector):
             body["PrivateNote"] = note
         return body
 
+    def _customer_body(
+        self, group: list[OutboundOp], current: dict[tuple[str, str], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """One sparse customer update carrying the group's notes, in the order decided."""
+        body: dict[str, Any] = {}
+        for out in group:
+            if isinstance(out.op, Note):  # _groups puts only notes in a customer's group
+                body = self._note_body(out, out.op, current, previous=body.get("Notes"))
+        return body
+
     def _status_body(
         self, op: CollectionStatusUpdate, current: dict[tuple[str, str], dict[str, Any]]
     ) -> dict[str, Any]:
@@ -1007,18 +1032,20 @@ class QuickBooksConnector(Connector):
     ) -> dict[str, Any]:
         if self.qbo.note_mode == "off":
             raise PermanentError("note write-back is off for this connection (note_mode: off)")
-        if op.target_type is not TargetType.INVOICE:
+        if op.target_type not in NOTE_FIELD:
             raise BadRecordError(
-                "notes are written to invoices (PrivateNote); other targets are not supported"
+                "notes are written to invoices (PrivateNote) and customers (Notes); "
+                f"a {op.target_type.value} takes none"
             )
-        raw = self._current(current, "Invoice", op.target_id)
+        entity, field, cap = NOTE_FIELD[op.target_type]
+        raw = self._current(current, entity, op.target_id)
         entry = f"{marker_for(out.key)} {op.text}".strip()
-        note = _append_note(previous if previous is not None else str(raw.get("PrivateNote") or ""), entry)
+        note = _append_note(previous if previous is not None else str(raw.get(field) or ""), entry, cap)
         return {
             "Id": op.target_id,
             "SyncToken": str(raw.get("SyncToken")),
             "sparse": True,
-            "PrivateNote": note,
+            field: note,
         }
 
     def _payment_create_body(self, out: OutboundOp, op: PaymentApplication) -> dict[str, Any]:
@@ -1143,16 +1170,19 @@ class QuickBooksConnector(Connector):
             return WriteResult(key=op.key, ok=False)
         marker = marker_for(op.key)
         if isinstance(o, Note) or (isinstance(o, PaymentApplication) and o.payment_id):
-            entity = "Payment" if isinstance(o, PaymentApplication) else "Invoice"
-            rid = o.payment_id if isinstance(o, PaymentApplication) and o.payment_id else o.target_id
+            if isinstance(o, Note):
+                if o.target_type not in NOTE_FIELD:
+                    return None
+                entity, field, _ = NOTE_FIELD[o.target_type]
+                rid = o.target_id
+            else:
+                entity, field, rid = "Payment", "PrivateNote", str(o.payment_id)
             raw = self.client.get(entity, rid)
             if raw is None:
                 return None
-            return (
-                _found(op, raw)
-                if marker in str(raw.get("PrivateNote") or "")
-                else WriteResult(key=op.key, ok=False)
-            )
+            if marker in str(raw.get(field) or ""):
+                return _found(op, raw)
+            return WriteResult(key=op.key, ok=False)
         if isinstance(o, PaymentApplication):
             qr = self.client.query(
                 f"SELECT * FROM Payment WHERE CustomerRef = {_quote(o.customer_remote_id)}"
@@ -1202,13 +1232,17 @@ def _check_applied(allocations: Sequence[Allocation], total: Decimal) -> None:
         raise BadRecordError(f"the allocations apply {applied} but the payment is only {total}")
 
 
-def _append_note(existing: str, entry: str) -> str:
-    """Append a line to a ``PrivateNote``, dropping the oldest lines past the 4,000-character cap."""
+def _append_note(existing: str, entry: str, cap: int = PRIVATE_NOTE_MAX) -> str:
+    """Append a line to a note field, dropping the oldest lines past the field's cap.
+
+    An entry longer than the cap loses its end, never its start: the marker that finds it again
+    after a lost answer leads the line.
+    """
     lines = [line for line in existing.splitlines() if line.strip()]
-    lines.append(entry)
-    while len("\n".join(lines)) > PRIVATE_NOTE_MAX and len(lines) > 1:
+    lines.append(entry[:cap])
+    while len("\n".join(lines)) > cap and len(lines) > 1:
         lines.pop(0)
-    return "\n".join(lines)[-PRIVATE_NOTE_MAX:]
+    return "\n".join(lines)
 
 
 __all__ = [

@@ -17,7 +17,10 @@ Writing
     for it, many per multipart ``$batch``. Payment applications: an incoming payment with its
     invoice lines (PaymentInvoices), the outbox key in a user-defined field; B1 has no
     idempotency key, so the keys of a batch are looked up before it is sent (and by
-    ``find_written``). ``arbridge setup sap-business-one`` creates the fields.
+    ``find_written``). Notes (a call logged in the workspace): an activity of the business
+    partner (``Activities``, the object B1 users log calls and notes in), linked to the document
+    when the note is about one, with the outbox key in the activity's user-defined field, looked
+    up the same way. ``arbridge setup sap-business-one`` creates the fields.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from mapping.models import (
     CollectionStatusUpdate,
     CustomerStatus,
     DocumentStatus,
+    Note,
     OpType,
     PaymentApplication,
     PaymentStatus,
@@ -90,6 +94,10 @@ TARGET_SETS = {
     TargetType.CREDIT_MEMO: "CreditNotes",
     TargetType.PAYMENT: "IncomingPayments",
 }
+#: B1's object type of a document an activity is linked to (``BoObjectTypes``: oInvoices, oCreditNotes).
+ACTIVITY_DOC_TYPES = {TargetType.INVOICE: "13", TargetType.CREDIT_MEMO: "14"}
+#: How much of a note goes in the activity's one-line remarks (``Details``); all of it goes in ``Notes``.
+DETAILS_MAX = 100
 
 
 def _b1_date(value: Any) -> Any:
@@ -120,7 +128,7 @@ class SapBusinessOneConnector(Connector):
     version = "0.1.0"
     capabilities = Capabilities(
         streams=frozenset(Stream),
-        write_ops=frozenset({OpType.COLLECTION_STATUS, OpType.PAYMENT_APPLICATION}),
+        write_ops=frozenset({OpType.COLLECTION_STATUS, OpType.PAYMENT_APPLICATION, OpType.NOTE}),
         page_max=5000,
         batch_max=100,
         # SAP publishes no request quota; one Service Layer node serves a handful of requests
@@ -195,6 +203,7 @@ class SapBusinessOneConnector(Connector):
         names = (self.b1.status_field, self.b1.level_field, self.b1.next_action_field)
         collection = [self._udf(f) for f in names]
         payment = [self._udf(self.b1.key_field)]
+        # OCLG (activities) is not read: the fast read covers the four streams only.
         return {"OCRD": collection, "OINV": collection, "ORIN": collection, "ORCT": payment}
 
     def _udf(self, name: str) -> str:
@@ -241,6 +250,8 @@ class SapBusinessOneConnector(Connector):
             )
         if not self.b1.transfer_account:
             message += "; no transfer_account set, so payments cannot be written"
+        if self.b1.note_mode == "off":
+            message += "; notes are not written (note_mode: off)"
         return CheckResult(True, message, details)
 
     # -- read -------------------------------------------------------------------------------------
@@ -493,17 +504,20 @@ class SapBusinessOneConnector(Connector):
     # -- write ------------------------------------------------------------------------------------
 
     def write(self, ops: Sequence[OutboundOp]) -> list[WriteResult]:
-        """Collection-status updates and payment applications, one result per operation, in order."""
+        """Collection-status updates, payment applications and notes, one result per operation, in order."""
         results: dict[str, WriteResult] = {}
         statuses: list[OutboundOp] = []
         payments: list[OutboundOp] = []
+        notes: list[OutboundOp] = []
         for out in ops:
-            if out.key in results or any(o.key == out.key for o in (*statuses, *payments)):
+            if out.key in results or any(o.key == out.key for o in (*statuses, *payments, *notes)):
                 continue
             if isinstance(out.op, CollectionStatusUpdate):
                 statuses.append(out)
             elif isinstance(out.op, PaymentApplication):
                 payments.append(out)
+            elif isinstance(out.op, Note):
+                notes.append(out)
             else:
                 results[out.key] = _failed(
                     out, PermanentError(f"SAP Business One takes no {out.op.op_type} writes")
@@ -512,6 +526,8 @@ class SapBusinessOneConnector(Connector):
             results.update(self._write_statuses(statuses[i : i + self.b1.batch_max]))
         for i in range(0, len(payments), self.b1.batch_max):
             results.update(self._write_payments(payments[i : i + self.b1.batch_max]))
+        for i in range(0, len(notes), self.b1.batch_max):
+            results.update(self._write_notes(notes[i : i + self.b1.batch_max]))
         return [results[out.key] for out in ops]
 
     def _status_path(self, op: CollectionStatusUpdate) -> str:
@@ -640,18 +656,29 @@ class SapBusinessOneConnector(Connector):
     def _answer_error(self, answer: BatchResponse) -> ConnectorError:
         error = answer.error() or TransientError(f"HTTP {answer.status} without an error body")
         if error.erp_code == "-1000" and "'U_" in error.message:
-            return PermanentError(
-                f"{error.message}: run `arbridge setup sap-business-one -c FILE` to create arbridge's fields",
-                erp_code=error.erp_code,
-            )
+            return self._field_missing(error)
         if error.erp_code == "301":
             return AuthError(error.message, erp_code=error.erp_code)
         return error
 
+    @staticmethod
+    def _field_missing(error: ConnectorError) -> ConnectorError:
+        """B1's refusal of an unknown user-defined field, with what to do about it."""
+        if error.erp_code != "-1000" or "'U_" not in error.message:
+            return error
+        return PermanentError(
+            f"{error.message}: run `arbridge setup sap-business-one -c FILE` to create arbridge's fields",
+            erp_code=error.erp_code,
+        )
+
     # -- payments ---------------------------------------------------------------------------------
 
     def _written_payments(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        """Incoming payments carrying any of ``keys`` in the key field, by key (cancelled ones too).
+        """Incoming payments carrying any of ``keys`` in the key field, by key (cancelled ones too)."""
+        return self._written("IncomingPayments", "DocEntry", keys)
+
+    def _written(self, entity_set: str, key_property: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The records of ``entity_set`` carrying any of ``keys`` in the key field, by key.
 
         One look-up of 20 keys keeps each URL under the Service Layer's request-line limit; more
         keys go as several look-ups inside one multipart ``$batch``, so any batch costs one call.
@@ -662,16 +689,22 @@ class SapBusinessOneConnector(Connector):
             BatchRequest(
                 f"q{n}",
                 "GET",
-                "IncomingPayments?"
+                f"{entity_set}?"
                 + urlencode(
-                    {"$filter": any_of(field, chunk), "$select": f"DocEntry,{field}"}, quote_via=quote
+                    {"$filter": any_of(field, chunk), "$select": f"{key_property},{field}"}, quote_via=quote
                 ),
                 headers={"Prefer": "odata.maxpagesize=0"},
             )
             for n, chunk in enumerate(chunks)
         ]
         if len(lookups) == 1:
-            answers = {"q0": self.client.json("GET", lookups[0].url, headers=dict(lookups[0].headers))}
+            try:
+                answers = {"q0": self.client.json("GET", lookups[0].url, headers=dict(lookups[0].headers))}
+            except ConnectorError as exc:
+                fixed = self._field_missing(exc)
+                if fixed is exc:
+                    raise
+                raise fixed from exc
         else:
             got = self.client.multipart_batch(lookups)
             answers = {}
@@ -753,6 +786,102 @@ class SapBusinessOneConnector(Connector):
                 results[out.key] = _failed(out, self._answer_error(answer))
         return results
 
+    # -- notes ------------------------------------------------------------------------------------
+
+    def _card_codes(self, outs: list[OutboundOp], results: dict[str, WriteResult]) -> dict[str, str]:
+        """The business partner of each note about a document, by outbox key (one ``$batch`` of GETs)."""
+        lookups: list[BatchRequest] = []
+        owners: dict[str, OutboundOp] = {}
+        for n, out in enumerate(outs):
+            op = out.op
+            if op.target_type not in ACTIVITY_DOC_TYPES:
+                continue
+            if not op.target_id.isdigit():
+                error = BadRecordError(f"{op.target_id!r} is no DocEntry of a B1 document")
+                results[out.key] = _failed(out, error)
+                continue
+            rid = f"d{n + 1}"
+            owners[rid] = out
+            path = _key_path(TARGET_SETS[op.target_type], int(op.target_id))
+            lookups.append(BatchRequest(rid, "GET", f"{path}?$select=CardCode", headers={}))
+        if not lookups:
+            return {}
+        cards: dict[str, str] = {}
+        for rid, answer in self.client.multipart_batch(lookups).items():
+            out = owners[rid]
+            if answer.ok and isinstance(answer.body, dict) and answer.body.get("CardCode"):
+                cards[out.key] = str(answer.body["CardCode"])
+            elif answer.status == 404:
+                results[out.key] = _failed(out, BadRecordError(f"B1 has no {_document_path(out)}"))
+            else:
+                results[out.key] = _failed(out, self._answer_error(answer))
+        return cards
+
+    def _activity_body(self, out: OutboundOp, op: Note, card_code: str) -> dict[str, Any]:
+        """The activity B1 users would log for the note: a note-kind activity of the partner."""
+        body: dict[str, Any] = {
+            "CardCode": card_code,
+            "ActivityProperty": "cn_Note",
+            "ActivityDate": (op.decided_on or date.today()).isoformat(),
+            "Details": " ".join(op.text.split())[:DETAILS_MAX],
+            "Notes": op.text,
+            self._udf(self.b1.key_field): _stored_key(out.key),
+        }
+        if op.target_type in ACTIVITY_DOC_TYPES:
+            body["DocType"] = ACTIVITY_DOC_TYPES[op.target_type]
+            body["DocEntry"] = op.target_id
+        return body
+
+    def _write_notes(self, outs: list[OutboundOp]) -> dict[str, WriteResult]:
+        results: dict[str, WriteResult] = {}
+        if self.b1.note_mode == "off":
+            for out in outs:
+                results[out.key] = _failed(
+                    out, PermanentError("note write-back is off for this connection (note_mode: off)")
+                )
+            return results
+        for out in outs:
+            if out.op.target_type is TargetType.PAYMENT:
+                results[out.key] = _failed(
+                    out, BadRecordError("notes go on a business partner or a document, not a payment")
+                )
+        pending = [o for o in outs if o.key not in results]
+        if not pending:
+            return results
+        try:
+            written = self._written("Activities", "ActivityCode", [_stored_key(o.key) for o in pending])
+        except (PermanentError, BadRecordError) as exc:  # e.g. the activity's key field is missing
+            results.update({out.key: _failed(out, exc) for out in pending})
+            return results
+        cards = self._card_codes([o for o in pending if _stored_key(o.key) not in written], results)
+        requests: list[BatchRequest] = []
+        owners: dict[str, OutboundOp] = {}
+        for n, out in enumerate(pending):
+            op = out.op
+            assert isinstance(op, Note)
+            landed = written.get(_stored_key(out.key))
+            if landed is not None:
+                results[out.key] = WriteResult(
+                    out.key, True, remote_id=str(landed.get("ActivityCode")), duplicate=True
+                )
+                continue
+            if out.key in results:
+                continue
+            card = op.target_id if op.target_type is TargetType.CUSTOMER else cards[out.key]
+            rid = f"n{n + 1}"
+            owners[rid] = out
+            requests.append(BatchRequest(rid, "POST", "Activities", body=self._activity_body(out, op, card)))
+        if not requests:
+            return results
+        answers = self._send(requests)
+        for rid, out in owners.items():
+            answer = answers[rid]
+            if answer.ok and isinstance(answer.body, dict):
+                results[out.key] = WriteResult(out.key, True, remote_id=str(answer.body.get("ActivityCode")))
+            else:
+                results[out.key] = _failed(out, self._answer_error(answer))
+        return results
+
     # -- reconciliation ---------------------------------------------------------------------------
 
     def find_written(self, op: OutboundOp) -> WriteResult | None:
@@ -778,6 +907,12 @@ class SapBusinessOneConnector(Connector):
             if found:
                 row = next(iter(found.values()))
                 return WriteResult(op.key, True, remote_id=str(row.get("DocEntry")), duplicate=True)
+            return WriteResult(op.key, False)
+        if isinstance(o, Note):
+            found = self._written("Activities", "ActivityCode", [_stored_key(op.key)])
+            if found:
+                row = next(iter(found.values()))
+                return WriteResult(op.key, True, remote_id=str(row.get("ActivityCode")), duplicate=True)
             return WriteResult(op.key, False)
         return None
 
@@ -831,6 +966,11 @@ def _state(cursor: Cursor | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _document_path(out: OutboundOp) -> str:
+    """The document a note is about, as the Service Layer names it."""
+    return f"{TARGET_SETS[out.op.target_type]}({out.op.target_id})"
 
 
 def _failed(out: OutboundOp, error: ConnectorError) -> WriteResult:

@@ -2,9 +2,9 @@
 
 Collection status, dunning level and next action date live in user-defined fields on the A/R
 invoice (table OINV; B1 creates a marketing-document header field on every document header, so
-credit notes get it too) and on the business partner (OCRD); the outbox key of a payment arbridge
-writes lives in one on the incoming payment (ORCT). Creating them is idempotent: fields that exist
-(by table and name) are left alone.
+credit notes get it too) and on the business partner (OCRD); the outbox key of a payment or a
+note arbridge writes lives in one on the incoming payment (ORCT) or the activity (OCLG). Creating
+them is idempotent: fields that exist (by table and name) are left alone.
 """
 
 from __future__ import annotations
@@ -51,7 +51,11 @@ def user_fields(settings: SapBusinessOneSettings) -> list[UserField]:
             UserField(table, settings.level_field, "db_Numeric", 2, f"arbridge dunning level ({what})"),
             UserField(table, settings.next_action_field, "db_Date", None, f"arbridge next action ({what})"),
         ]
-    fields.append(UserField("ORCT", settings.key_field, "db_Alpha", 64, "arbridge outbox key (idempotency)"))
+    key_tables = ["ORCT", "OCLG"] if settings.note_mode == "activity" else ["ORCT"]
+    for table in key_tables:
+        fields.append(
+            UserField(table, settings.key_field, "db_Alpha", 64, "arbridge outbox key (idempotency)")
+        )
     return fields
 
 

@@ -59,7 +59,10 @@ class SapBusinessOneSettings(ConnectorSettings):
             (``TransferAccount``, e.g. ``_SYS00000000103`` or ``1020000``); payments need it.
         status_field, level_field, next_action_field: names of the user-defined fields (without
             ``U_``) on invoices (OINV, all document headers) and business partners (OCRD).
-        key_field: the user-defined field on incoming payments (ORCT) holding the outbox key.
+        key_field: the user-defined field on incoming payments (ORCT) and activities (OCLG)
+            holding the outbox key.
+        note_mode: ``activity`` writes a note (a call logged in the workspace) as a B1 activity of
+            the business partner; ``off`` refuses notes.
         block_dunning_statuses: collection statuses that also set ``BlockDunning`` on the
             invoice or business partner written.
         verify_tls, ca_bundle: TLS verification (B1 ships a self-signed certificate: put its CA
@@ -84,6 +87,7 @@ class SapBusinessOneSettings(ConnectorSettings):
     next_action_field: str = Field(default="ARB_NextAction", min_length=1, max_length=18)
     key_field: str = Field(default="ARB_OutboxKey", min_length=1, max_length=18)
     block_dunning_statuses: list[CollectionStatus] = Field(default_factory=list)
+    note_mode: Literal["activity", "off"] = "activity"
     verify_tls: bool = True
     ca_bundle: str | None = None
     timeout: float = Field(default=120.0, gt=0, le=900)
@@ -104,6 +108,12 @@ class SapBusinessOneSettings(ConnectorSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as 'Europe/Berlin')") from None
         return value
+
+    @field_validator("note_mode", mode="before")
+    @classmethod
+    def _unquoted_off(cls, value: object) -> object:
+        # YAML reads an unquoted `note_mode: off` as the boolean false.
+        return "off" if value is False else value
 
     @field_validator("service_url")
     @classmethod

@@ -129,6 +129,11 @@ class Workers:
                 worker=self.name,
                 job_id=job_id,
             )
+            if report.status != "interrupted":
+                # Inside the fence: one worker at a time refits a connection's model.
+                from engine.payment_model import refit_after_cycle
+
+                refit_after_cycle(self.deployment, connection, self.store)
         if report.status == "interrupted":
             # Stopped mid-cycle: another worker (or this one once restarted) goes on from the stored cursors.
             self.sync_soon(connection, "resume", wait=True)

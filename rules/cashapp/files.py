@@ -6,7 +6,6 @@ import csv
 import gc
 import io
 import json
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,6 +18,7 @@ from typing import IO, Any
 
 from mapping.money import check_amount, minor_units
 from rules.cashapp.bank import credit_amount, read_statement, sniff_format
+from rules.cashapp.columns import plain_amounts, read_documents_columnar
 from rules.cashapp.index import CustomerIndex, DocumentIndex
 from rules.cashapp.model import CustomerInfo, DocKind, MatchResult, OpenDocument, PaymentInput, RemittanceLine
 
@@ -112,33 +112,6 @@ def _what_is_wrong(row: list[str], col: dict[str, int], exc: Exception) -> str:
     return _reason(exc)
 
 
-_AMOUNT_BYTES = b"0123456789.-\n"
-_NO_DIGIT = (b"\n-\n", b"\n.\n", b"\n-.\n")
-_TWO_POINTS = re.compile(rb"\.[0-9]*\.")
-
-
-def _plain_amounts(texts: list[str], decimals: int) -> bool:
-    """Whether every text is a plain amount :func:`~mapping.money.check_amount` accepts.
-
-    Plain means digits with at most one point and a leading minus, at most 15 characters (so below
-    10^15) and at most ``decimals`` decimals. Checked over the whole column by a few C-speed scans
-    instead of one Decimal check per value; a column with anything else in it is read row by row.
-    """
-    if not texts or max(map(len, texts)) > 15:
-        return False
-    try:
-        joined = ("\n" + "\n".join(texts) + "\n").encode("ascii")
-    except UnicodeEncodeError:
-        return False
-    if joined.translate(None, _AMOUNT_BYTES) or b"\n\n" in joined:
-        return False
-    if joined.count(b"-") != joined.count(b"\n-") or any(bad in joined for bad in _NO_DIGIT):
-        return False
-    if decimals == 0:
-        return b"." not in joined
-    return _TWO_POINTS.search(joined) is None and re.search(rb"\.[0-9]{%d}" % (decimals + 1), joined) is None
-
-
 def _checked_columns(rows: list[list[str]], width: int, i_ccy: int, columns: tuple[int, ...]) -> bool:
     """Whether every data row is wide enough and each of ``columns`` holds plain amounts only.
 
@@ -148,7 +121,7 @@ def _checked_columns(rows: list[list[str]], width: int, i_ccy: int, columns: tup
     if not data or min(map(len, data)) < width:
         return False
     decimals = min(minor_units(c) for c in set(map(itemgetter(i_ccy), data)))
-    return all(_plain_amounts(list(map(itemgetter(i), data)), decimals) for i in columns)
+    return all(plain_amounts(list(map(itemgetter(i), data)), decimals) for i in columns)
 
 
 def read_documents_csv(path: str | Path, rejected: list[str] | None = None) -> list[OpenDocument]:
@@ -245,8 +218,18 @@ def iter_documents_csv(path: str | Path) -> Iterator[OpenDocument]:
 
 
 def load_documents(path: str | Path, rejected: list[str] | None = None) -> DocumentIndex:
-    """Index the open documents of an ``invoices.csv`` (``rejected``: see :func:`read_documents_csv`)."""
-    return DocumentIndex(read_documents_csv(path, rejected))
+    """Index the open documents of an ``invoices.csv`` (``rejected``: see :func:`read_documents_csv`).
+
+    An export without quoted values is read a column at a time (see :mod:`rules.cashapp.columns`);
+    any other file, or one with a value that cannot be read, row by row.
+    """
+    path = Path(path)
+    with _open_csv(path) as fh:
+        header = next(csv.reader(fh), None)
+    col = _columns(path, header, INVOICE_COLUMNS[:8])
+    assert header is not None
+    docs = read_documents_columnar(path, header, col)
+    return DocumentIndex(docs if docs is not None else read_documents_csv(path, rejected))
 
 
 def read_payments_csv(path: str | Path, rejected: list[str] | None = None) -> list[PaymentInput]:

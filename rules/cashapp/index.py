@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
-from itertools import groupby
+from itertools import compress, groupby
 from operator import attrgetter, itemgetter
 
 from rapidfuzz import fuzz, process
@@ -81,18 +81,18 @@ class DocumentIndex:
     def _key_index(self) -> dict[str, OpenDocument | list[OpenDocument]]:
         if self._by_key is None:
             docs = list(self._by_id.values())
-            keys = [d.key for d in docs]
-            # Numbers are unique in most ledgers: one C-speed dict build, then lists where they repeat.
+            keys = list(map(_key_of, docs))
+            # Numbers are unique in most ledgers: one C-speed dict build, then lists where they repeat
+            # (the documents of a repeated number picked out by a C-speed filter, not a loop over all).
             by_key: dict[str, OpenDocument | list[OpenDocument]] = dict(zip(keys, docs, strict=True))
             if len(by_key) < len(docs):
                 repeated = {k for k, n in Counter(keys).items() if n > 1}
                 for k in repeated:
                     by_key[k] = []
-                for doc in docs:
-                    if doc.key in repeated:
-                        found = by_key[doc.key]
-                        assert isinstance(found, list)
-                        found.append(doc)
+                for doc in compress(docs, map(repeated.__contains__, keys)):
+                    found = by_key[doc.key]
+                    assert isinstance(found, list)
+                    found.append(doc)
             by_key.pop("", None)
             self._by_key = by_key
         return self._by_key
@@ -306,7 +306,9 @@ class CustomerIndex:
         time from the next-rarest token keeps a name whose rarest word was mistyped findable.
         """
         by_token = self._by_token
-        ranked = sorted((t for t in set(tokens) if t in by_token), key=lambda t: len(by_token[t]))
+        # Tokens as rare as each other are taken in their own order, not the set's (which changes from
+        # run to run with Python's string hashing), so a run's decisions and explanations repeat.
+        ranked = sorted((t for t in set(tokens) if t in by_token), key=lambda t: (len(by_token[t]), t))
         found: set[int] = set()
         for start in range(min(2, len(ranked))):
             cand = by_token[ranked[start]]

@@ -544,9 +544,13 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
 
 def _typo_candidates(keys: list[str], docs: list[OpenDocument], min_digits: int) -> list[list[OpenDocument]]:
     """For each quoted number that names no document, the documents it is one typo away from."""
+    # Only keys as long as a quoted one can be one typo from it: most payments quote none long enough.
+    lengths = {len(k) for k in keys if len(k) >= min_digits}
+    if not lengths:
+        return []
     by_len: dict[int, list[OpenDocument]] = {}
     for d in docs:
-        if len(d.key) >= min_digits:
+        if len(d.key) in lengths:
             by_len.setdefault(len(d.key), []).append(d)
     groups: list[list[OpenDocument]] = []
     for key in keys:

@@ -25,6 +25,7 @@ FIELDS = [
     ("OCRD", "ARB_DunLevel", "db_Numeric", 2),
     ("OCRD", "ARB_NextAction", "db_Date", None),
     ("ORCT", "ARB_OutboxKey", "db_Alpha", 64),
+    ("OCLG", "ARB_OutboxKey", "db_Alpha", 64),
 ]
 
 
@@ -42,7 +43,14 @@ def _restore(sandbox: ServiceLayerSandbox, path: Path) -> None:
     state: dict[str, Any] = pickle.loads(path.read_bytes())
     company = sandbox.company
     with company.lock:
-        company.tables, company.udfs, company._next_entry = state["tables"], state["udfs"], state["next"]
+        # A state saved before the sandbox held activities lacks them: start those empty.
+        company.tables = {**company.tables, **state["tables"]}
+        company._next_entry = {**company._next_entry, **state["next"]}
+        company.udfs = state["udfs"]
+        have = {(u["TableName"], u["Name"]) for u in company.udfs}
+        for table, name, kind, size in FIELDS:
+            if (table, name) not in have:
+                company.add_udf({"TableName": table, "Name": name, "Type": kind, "Size": size})
 
 
 def _simulate_a_day(sandbox: ServiceLayerSandbox) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -71,6 +71,8 @@ _JAVA_TYPES = {
     "dateTime": "java.util.Date",
 }
 _FAMILIES = {"string", "boolean", "decimal", "date", "dateTime"}
+# Intuit states text limits in prose, not as XSD facets, and refuses longer text with fault 2050.
+_MAX_LENGTH = re.compile(r"max(?:imum)?\.?\s+length\s*:\s*([\d,]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Field:
             ``boolean``, ``decimal``, ``integer``, ``date`` or ``dateTime``.
         repeated: the element may occur more than once (a JSON list).
         attributes: the attribute names of a ``value`` type.
+        max_length: the longest text Intuit takes, where its documentation of the element states
+            one ("Max. length: 1024 characters."); None where it states none.
     """
 
     name: str
@@ -94,6 +98,7 @@ class Field:
     family: str = ""
     repeated: bool = False
     attributes: tuple[str, ...] = ()
+    max_length: int | None = None
 
     @property
     def is_complex(self) -> bool:
@@ -117,6 +122,26 @@ def _family(xsd_type: Any) -> tuple[str, str]:
     primitive = getattr(xsd_type, "primitive_type", None)
     name = primitive.local_name if primitive is not None else ""
     return "simple", name if name in _FAMILIES else "string"
+
+
+def _documented_max_length(element: Any) -> int | None:
+    """The "Max. length: N" of an element's documentation, the limit Intuit enforces on its text."""
+    annotation = getattr(element, "annotation", None)
+    for doc in getattr(annotation, "documentation", None) or ():
+        found = _MAX_LENGTH.search(doc.text or "")
+        if found:
+            return int(found.group(1).replace(",", ""))
+    return None
+
+
+def _too_long(path: str, limit: int, supplied: int) -> QboFault:
+    return QboFault(
+        "2050",
+        "String length is either shorter or longer than supported by specification",
+        f"String length specified does not match the supported length. Min:0 Max:{limit} supported. "
+        f"Supplied length:{supplied}",
+        element=path,
+    )
 
 
 def _unsupported(element: str, detail: str) -> QboFault:
@@ -197,7 +222,9 @@ class IntuitSchema:
                 if getattr(element, "type", None) is None or not element.local_name:
                     continue
                 repeated = element.max_occurs is None or element.max_occurs > 1
-                fields[element.local_name] = self._field(element.local_name, element.type, repeated)
+                field = self._field(element.local_name, element.type, repeated)
+                limit = _documented_max_length(element) if field.family == "string" else None
+                fields[element.local_name] = replace(field, max_length=limit) if limit else field
             self._fields[type_name] = fields
         return fields
 
@@ -282,6 +309,8 @@ class IntuitSchema:
             return
         family = field.family
         if family in ("string", "id"):
+            if field.max_length is not None and len(str(value)) > field.max_length:
+                raise _too_long(path, field.max_length, len(str(value)))
             return  # numbers and booleans coerce to text
         if family == "boolean":
             if isinstance(value, bool) or value in ("true", "false"):

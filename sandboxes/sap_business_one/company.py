@@ -1,10 +1,13 @@
-"""One SAP Business One company database, as the Service Layer shows it: partners, documents, payments, UDFs.
+"""One SAP Business One company database, as the Service Layer shows it: partners, documents, payments,
+activities, UDFs.
 
 Records are kept in the Service Layer's JSON shape (property names from SAP's metadata). The
 company stamps ``UpdateDate`` (the day, as ``…T00:00:00Z``) and ``UpdateTime`` (``HH:MM:SS``) in its
 own local time, as B1 does, and bumps each record's version (its ETag) on every change. Incoming
 payments reduce the open amount of the invoices they pay (``PaidToDate``), close an invoice paid
-in full (``DocumentStatus``), and are refused when they apply more than is open.
+in full (``DocumentStatus``), and are refused when they apply more than is open. Activities (the
+calls, meetings and notes B1 users log on a business partner) belong to an existing partner and,
+when linked to an A/R invoice or credit note, to one of that partner's documents.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ ENTITY_SETS: dict[str, tuple[str, bool]] = {
     "Invoices": ("DocEntry", True),
     "CreditNotes": ("DocEntry", True),
     "IncomingPayments": ("DocEntry", False),
+    "Activities": ("ActivityCode", True),
 }
+#: An activity's ``DocType`` (B1's object type) → the entity set of the document it is linked to.
+ACTIVITY_DOCUMENTS = {"13": "Invoices", "14": "CreditNotes"}
 #: Tables a user-defined field may be created on, and the Service Layer type it then appears on.
 #: A field on one marketing-document header table is created on all of them (SAP's guide, 3.14).
 UDF_TABLES: dict[str, str] = {
@@ -36,6 +42,7 @@ UDF_TABLES: dict[str, str] = {
     "OINV": "Document",
     "ORIN": "Document",
     "ORCT": "Payment",
+    "OCLG": "Activity",
 }
 UDF_EDM = {
     "db_Alpha": "Edm.String",
@@ -250,6 +257,40 @@ class Company:
             doc = self.tables[table].get(line.get("DocEntry"))
             if doc is not None:
                 self._pay(doc, -(float(line["SumApplied"]) + float(line.get("TotalDiscount") or 0)))
+
+    # -- activities ------------------------------------------------------------------------------
+
+    def add_activity(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Log an activity on a business partner, linked to one of its documents when DocType says so."""
+        card = str(body.get("CardCode") or "")
+        if card not in self.tables["BusinessPartners"]:
+            raise business_rule(f"Business partner '{card}' does not exist")
+        doc_type = body.get("DocType")
+        if doc_type not in (None, "", "-1"):
+            table = ACTIVITY_DOCUMENTS.get(str(doc_type))
+            if table is None:
+                raise business_rule(f"Linked document type {doc_type} is not served here")
+            entry = str(body.get("DocEntry") or "")
+            doc = self.tables[table].get(int(entry)) if entry.isdigit() else None
+            if doc is None:
+                raise business_rule(f"Linked document {entry or '(none)'} does not exist")
+            if doc.get("CardCode") != card:
+                raise business_rule(f"Linked document {doc['DocNum']} belongs to another partner")
+        code = self.next_entry("Activities")
+        record = {
+            "ActivityCode": code,
+            "ActivityProperty": "cn_Conversation",
+            "ActivityDate": self.local_now().strftime("%Y-%m-%dT00:00:00Z"),
+            "Closed": "tNO",
+            **body,
+        }
+        record["ActivityCode"] = code
+        self.tables["Activities"][code] = record
+        return record
+
+    def activities_of(self, card_code: str) -> list[dict[str, Any]]:
+        """The partner's activities, in the order they were logged (what B1's activity overview lists)."""
+        return [a for _, a in sorted(self.tables["Activities"].items()) if a.get("CardCode") == card_code]
 
     def get(self, entity_set: str, key: Any) -> dict[str, Any]:
         record = self.tables[entity_set].get(key)

@@ -3,7 +3,7 @@
 ``ServiceLayerSandbox`` serves ``Login``/``Logout`` with the B1SESSION and ROUTEID cookies and a
 session timeout; ``$metadata`` from SAP's own file in the vendor specs folder, against which every
 body is validated (an unknown property is refused, a read-only one ignored, as the Service Layer
-does); BusinessPartners, Invoices, CreditNotes and IncomingPayments with ``$filter``,
+does); BusinessPartners, Invoices, CreditNotes, IncomingPayments and Activities with ``$filter``,
 ``$orderby``, ``$select`` and server-driven paging (``Prefer: odata.maxpagesize`` or
 ``B1S-PageSize``, default 20, ``@odata.nextLink``); ETags with ``If-Match`` (412 when stale);
 user-defined fields created through ``UserFieldsMD`` and then accepted on the objects; incoming
@@ -515,6 +515,14 @@ class ServiceLayerSandbox:
 
     def _create(self, name: str, etype: StructuredType, body: dict[str, Any]) -> _Answer:
         kept = self._check_body(etype, body, creating=True)
+        if name == "Activities":
+            activity = self.company.add_activity(kept)
+            key = activity["ActivityCode"]
+            return _Answer(
+                201,
+                {"@odata.context": self._context(name, "/$entity"), **self.company.view(name, activity)},
+                {"Location": f"{request.host_url.rstrip('/')}{ROOT}/{name}({key})"},
+            )
         if name != "IncomingPayments":
             raise not_supported()
         for line in kept.get("PaymentInvoices") or []:

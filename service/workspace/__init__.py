@@ -2,7 +2,8 @@
 
 ``install(app, workspace)`` adds the pages to the daemon's Flask app (``service/http.py``):
 
-* ``/login``, ``/logout``: a session for a user of ``arbridge users``;
+* ``/login``, ``/logout``: a session for a user of ``arbridge users``, or of an OpenID Connect
+  provider (``/sso/login``, ``service/workspace/sso.py``) when ``server.sso`` is set;
 * ``/overview`` (and ``/overview.json``): open and overdue AR, aging, DSO, CEI, per connection and
   all together, with the formulas;
 * ``/review``: the cash-application proposals waiting for a clerk, accepted or rejected with the
@@ -27,6 +28,7 @@ from typing import Any
 from flask import Flask
 
 from service.workspace.auth import AddressThrottle
+from service.workspace.forecast_panel import ForecastCache
 from store import StateStore
 from store.users import Users
 
@@ -61,6 +63,7 @@ class Workspace:
     clock: Callable[[], datetime] = _utc_now
     token: str | None = None
     throttle: AddressThrottle = field(default_factory=AddressThrottle)
+    forecasts: ForecastCache = field(default_factory=ForecastCache)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -76,6 +79,15 @@ class Workspace:
                 log.warning("bringing the overview's sums of %s up to date failed", name, exc_info=True)
         return read
 
+    def refresh_forecasts(self) -> None:
+        """Make the overview's cash forecasts again before they go stale (from the stored models)."""
+        fx = self.fx_rates()
+        for name in self.connections:
+            try:
+                self.forecasts.warm(self.store, name, self.today(), fx)
+            except Exception:  # the overview computes it on the next view; the next round tries again
+                log.warning("the cash forecast of %s could not be made", name, exc_info=True)
+
     def start_refresher(self, every_s: float = REFRESH_EVERY_S) -> None:
         """Refresh the sums in the background, so a page view finds them (nearly) current."""
         if self._thread is not None:
@@ -85,6 +97,7 @@ class Workspace:
         def run() -> None:
             while not self._stop.is_set():
                 self.refresh_sums()
+                self.refresh_forecasts()
                 self._stop.wait(every_s)
 
         self._thread = threading.Thread(target=run, name="arbridge-insights", daemon=True)
@@ -96,6 +109,11 @@ class Workspace:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    @property
+    def sso(self) -> Any:
+        """The single sign-on settings (``server.sso``), or None."""
+        return getattr(getattr(self.deployment, "server", None), "sso", None)
 
     @property
     def users(self) -> Users:
@@ -111,10 +129,12 @@ class Workspace:
 
     def writes_notes(self, connection: str) -> bool:
         """Whether a call logged here also goes to the ERP as a note on the customer: the connection
-        writes back and its connector writes notes."""
+        writes back, its connector writes notes and its ``note_mode`` (where it has one) is not off."""
         conn = next((c for c in self.deployment.connections if c.name == connection), None)
         if conn is None or not getattr(getattr(conn, "write_back", None), "enabled", False):
             return False
+        if (getattr(conn, "settings", None) or {}).get("note_mode") in ("off", False):
+            return False  # the connector can, but this connection was told not to (YAML reads off as false)
         from connectors.registry import discover
         from mapping.models import OpType
 
@@ -152,7 +172,7 @@ class Workspace:
 
 def install(app: Flask, workspace: Workspace) -> None:
     """Add the workspace's pages to ``app``."""
-    from service.workspace import account_pages, work_pages  # noqa: F401  (they add their routes)
+    from service.workspace import account_pages, figure_pages, sso, work_pages  # noqa: F401  (they add their routes)
     from service.workspace.pages import blueprint
 
     app.secret_key = workspace.users.session_key()
@@ -164,6 +184,8 @@ def install(app: Flask, workspace: Workspace) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
     app.extensions["arbridge.workspace"] = workspace
+    if workspace.sso is not None:
+        sso.register(app, workspace.sso)
     app.register_blueprint(blueprint)
 
 

@@ -8,6 +8,10 @@
   compared in constant time; without it the request is refused with 400 before anything runs.
 * Roles grant permissions (``PERMISSIONS``); a page asks ``can(...)`` before offering a button,
   and the action answers 403 to a role without the permission, whatever the browser sent.
+* A user of single sign-on (``service.workspace.sso``) has the same session, CSRF token and
+  permissions; the session keeps the claim values that granted the role instead of a password
+  time, and the role is worked out from them and ``server.sso.roles`` at every request, so a mapping
+  taken out of the configuration ends the sessions it granted.
 * Logins are throttled per account (``store.users``: locks that double after five wrong
   passwords) and per client address (``LOGIN_WINDOW``), so neither one account nor many can be
   guessed at the network's speed.
@@ -20,7 +24,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -39,7 +43,9 @@ __all__ = [
     "csrf_token",
     "current_user",
     "requires",
+    "role_for",
     "start_session",
+    "start_sso_session",
 ]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -132,11 +138,45 @@ def start_session(user: User) -> None:
     session["csrf"] = secrets.token_urlsafe(32)
 
 
-def current_user(users: Users, token: str | None = None) -> User | None:
+def start_sso_session(username: str, grants: list[str]) -> None:
+    """A fresh session for a user of single sign-on, whose claim values ``grants`` map to a role."""
+    session.clear()
+    session.permanent = True
+    session["user"] = username
+    session["sso"] = grants
+    session["sso_since"] = datetime.now(UTC).isoformat()
+    session["csrf"] = secrets.token_urlsafe(32)
+
+
+def role_for(grants: list[str], roles: Mapping[str, str]) -> str | None:
+    """The role the first of ``roles`` (claim value → role) among ``grants`` gives; None: no access."""
+    return next((role for value, role in roles.items() if value in grants), None)
+
+
+def _sso_user(name: str, grants: Any, sso: Any) -> User | None:
+    """The user of a single sign-on session, as long as single sign-on still grants them a role."""
+    role = role_for(list(grants), sso.roles) if sso is not None and isinstance(grants, list) else None
+    if role is None:
+        return None
+    since = datetime.fromisoformat(str(session.get("sso_since")))
+    return User(
+        username=name,
+        role=role,
+        password_set_at=since,
+        created_at=since,
+        failed_logins=0,
+        locked_until=None,
+        last_login_at=since,
+    )
+
+
+def current_user(users: Users, token: str | None = None, sso: Any = None) -> User | None:
     """The logged-in user, read from the store; None (and the session ended) when it no longer holds.
 
     Without a session, a GET carrying ``Authorization: Bearer <server.token>`` reads as a viewer:
     the JSON and CSV behind the pages, for those who automate (the token ``/metrics`` takes).
+    ``sso`` is ``server.sso``: with it, single sign-on sessions hold, and password sessions only
+    while it allows password logins.
     """
     if "user" in g:
         return cast(User | None, g.user)
@@ -146,12 +186,16 @@ def current_user(users: Users, token: str | None = None) -> User | None:
             g.user = TOKEN_USER
             return TOKEN_USER
     name = session.get("user")
-    user = users.get(str(name)) if name else None
-    if user is not None and session.get("password_set_at") != user.password_set_at.isoformat():
-        user = None
+    user: User | None = None
+    if name and "sso" in session:
+        user = _sso_user(str(name), session.get("sso"), sso)
+    elif name and (sso is None or sso.password_login):
+        user = users.get(str(name))
+        if user is not None and session.get("password_set_at") != user.password_set_at.isoformat():
+            user = None
     if user is None and name:
-        session.pop("user", None)
-        session.pop("password_set_at", None)
+        for key in ("user", "password_set_at", "sso", "sso_since"):
+            session.pop(key, None)
     g.user = user
     return user
 

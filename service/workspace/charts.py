@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
-__all__ = ["bar_chart", "line_chart"]
+__all__ = ["band_chart", "bar_chart", "line_chart"]
 
 _INK = "#1f2933"
 _MARKS = ("#1f4e79", "#b3541e", "#3b7d23", "#6b3fa0")
@@ -123,5 +123,60 @@ def line_chart(
                 )
             for x, y in run:
                 parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def band_chart(
+    labels: Sequence[str],
+    expected: Sequence[float],
+    low: Sequence[float],
+    high: Sequence[float],
+    *,
+    title: str,
+    width: int = 620,
+) -> Markup:
+    """Expected values as bars over ``labels`` (weeks), each with its range as a whisker, values above."""
+    height, top, bottom, left = 240, 28, 36, 24
+    n = max(len(labels), 1)
+    slot = (width - 2 * left) / n
+    peak = max([*high, *expected], default=0.0) or 1.0
+    plot = height - top - bottom - 12
+
+    def y_of(v: float) -> float:
+        return height - bottom - max(v, 0.0) / peak * plot
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>',
+        f'<text x="{left}" y="16" font-size="13" font-weight="bold" fill="{_INK}">{escape(title)}</text>',
+        _axis(left, width - left, height - bottom),
+    ]
+    for i, (label, e, lo, hi) in enumerate(zip(labels, expected, low, high, strict=True)):
+        x = left + i * slot + slot * 0.2
+        mid = left + i * slot + slot / 2
+        bar = height - bottom - y_of(e)
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y_of(e):.1f}" width="{slot * 0.6:.1f}" height="{bar:.1f}" '
+            f'fill="{_MARKS[0]}"><title>{escape(label)}: {escape(_fmt(e))} '
+            f"(80 % band {escape(_fmt(lo))} to {escape(_fmt(hi))})</title></rect>"
+        )
+        parts.append(
+            f'<line x1="{mid:.1f}" y1="{y_of(lo):.1f}" x2="{mid:.1f}" y2="{y_of(hi):.1f}" '
+            f'stroke="{_MARKS[1]}" stroke-width="2"/>'
+        )
+        for edge in (lo, hi):
+            parts.append(
+                f'<line x1="{mid - 4:.1f}" y1="{y_of(edge):.1f}" x2="{mid + 4:.1f}" y2="{y_of(edge):.1f}" '
+                f'stroke="{_MARKS[1]}" stroke-width="2"/>'
+            )
+        parts.append(
+            f'<text x="{mid:.1f}" y="{y_of(hi) - 4:.1f}" font-size="9" text-anchor="middle" fill="{_INK}">'
+            f"{escape(_fmt(e))}</text>"
+        )
+        parts.append(
+            f'<text x="{mid:.1f}" y="{height - bottom + 16}" font-size="10" text-anchor="middle" '
+            f'fill="{_INK}">{escape(label)}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))

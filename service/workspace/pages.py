@@ -33,7 +33,8 @@ from service.workspace.auth import (
     requires,
     start_session,
 )
-from service.workspace.charts import bar_chart, line_chart
+from service.workspace.charts import band_chart, bar_chart, line_chart
+from service.workspace.forecast_panel import CollectionsForecast, collections_forecast
 from service.workspace.overview import DSO_MONTHS, CurrencyFigures, Overview, build_overview
 from store.users import Users
 
@@ -73,7 +74,7 @@ def _guard() -> None:
         )
     if request.method == "POST":
         check_csrf()
-    current_user(ws.users, ws.token)
+    current_user(ws.users, ws.token, ws.sso)
 
 
 @blueprint.after_request
@@ -134,9 +135,19 @@ def home() -> Response:
 def login() -> Any:
     ws = _ws()
     if request.method == "GET":
-        return render_template("login.html", next=request.args.get("next", ""), user=None)
+        return render_template("login.html", next=request.args.get("next", ""), user=None, sso=ws.sso)
     address = request.remote_addr or "unknown"
     name = request.form.get("username", "").strip()
+    if ws.sso is not None and not ws.sso.password_login:
+        ws.store.audit(
+            "workspace_login_refused",
+            subject=f"user/{name[:100]}",
+            detail={"address": address, "why": "password login is turned off"},
+        )
+        return render_template(
+            "login.html", next=request.form.get("next", ""), user=None, sso=ws.sso,
+            error="Logging in with a password is turned off here: use single sign-on.",
+        ), HTTPStatus.FORBIDDEN  # fmt: skip
     if ws.throttle.blocked(address):
         ws.store.audit(
             "workspace_login_refused",
@@ -144,7 +155,7 @@ def login() -> Any:
             detail={"address": address, "why": "throttled"},
         )
         return render_template(
-            "login.html", next=request.form.get("next", ""), user=None,
+            "login.html", next=request.form.get("next", ""), user=None, sso=ws.sso,
             error="Too many failed logins from this address: wait a few minutes.",
         ), HTTPStatus.TOO_MANY_REQUESTS  # fmt: skip
     result = ws.users.login(name, request.form.get("password", ""))
@@ -159,7 +170,7 @@ def login() -> Any:
         if result.locked_until is not None:
             message += " After several wrong passwords the account waits a while before the next try."
         return render_template(
-            "login.html", next=request.form.get("next", ""), user=None, error=message
+            "login.html", next=request.form.get("next", ""), user=None, error=message, sso=ws.sso
         ), HTTPStatus.UNAUTHORIZED
     start_session(result.user)
     ws.store.audit("workspace_login", subject=f"user/{name}", detail={"by": name, "address": address})
@@ -228,8 +239,32 @@ def overview() -> str:
         for key, group in [("together", data.together), *data.connections.items()]
     }
     charts["reporting"] = [(data.reporting, _charts(data.reporting))] if data.reporting else []
+    forecast = _forecast(data)
     return render_template(
-        "overview.html", user=g.user, data=data, charts=charts, dso_months=DSO_MONTHS, active="overview"
+        "overview.html",
+        user=g.user,
+        data=data,
+        charts=charts,
+        dso_months=DSO_MONTHS,
+        active="overview",
+        forecast=forecast,
+        forecast_charts=[(p, _forecast_chart(p)) for p in forecast.parts],
+    )
+
+
+def _forecast(data: Overview) -> CollectionsForecast:
+    """The next weeks' expected collections of the overview's connections, from their stored models."""
+    ws = _ws()
+    return collections_forecast(ws.store, list(data.connections), data.as_of, ws.fx_rates(), ws.forecasts)
+
+
+def _forecast_chart(part: Any) -> Any:
+    return band_chart(
+        [w.start.strftime("%d %b") for w in part.weeks],
+        [w.expected for w in part.weeks],
+        [w.low for w in part.weeks],
+        [w.high for w in part.weeks],
+        title=f"Expected collections per week, {part.currency}, with the 80 % band",
     )
 
 
@@ -284,6 +319,7 @@ def overview_json() -> Response:
                 "not_converted": data.unconverted,
             },
             "connections": {name: [_figures_json(f) for f in fs] for name, fs in data.connections.items()},
+            "forecast": _forecast(data).to_json(),
             "operations": {
                 name: {
                     "match_results": ops.match_results,

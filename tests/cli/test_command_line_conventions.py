@@ -24,13 +24,16 @@ WITHOUT_A_DEPLOYMENT = {
     ("connectors",),
     ("demo",),
     ("match",),
-    ("predict",),
     ("new-connector",),
     ("dunning", "plan"),
     ("dunning", "render"),
 }
 # What a command checks on its own command line before it reads the configuration.
-MORE_ARGUMENTS = {("review", "forget"): ["--account", "DE89370400440532013000"]}
+MORE_ARGUMENTS = {
+    ("review", "forget"): ["--account", "DE89370400440532013000"],
+    # On files it needs no deployment; refitting the stored models does.
+    ("predict",): ["--refit"],
+}
 SECRET_WORDS = re.compile(r"secret|token|password|passphrase|credential|api[-_]?key|private[-_]key")
 DURATION_WORDS = re.compile(r"timeout|latency|interval|delay|drain|wait|backoff|every|expire")
 

@@ -71,6 +71,8 @@ def test_run_serves_health_and_exits_0_on_sigterm_after_committing(tmp_path: Pat
         ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
         assert ready.status_code == 200
         time.sleep(1.5)  # let it run a cycle or two
+        fitted_at = _stored_model_fitted_at(tmp_path / "state.sqlite", deadline=time.monotonic() + 60)
+        assert fitted_at, "after its first cycle the daemon fits the connection's payment-date model"
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -87,3 +89,21 @@ def test_run_serves_health_and_exits_0_on_sigterm_after_committing(tmp_path: Pat
     engine.dispose()
     assert runs and "running" not in runs  # every cycle committed its outcome before exit
     assert records > 0
+
+
+def _stored_model_fitted_at(path: Path, *, deadline: float) -> str | None:
+    """When the store's model of ``shop`` was fitted, waiting for it until ``deadline``."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        while True:
+            with engine.connect() as conn:
+                found = conn.execute(
+                    sa.text("SELECT fitted_at FROM prediction_models WHERE connection = 'shop'")
+                ).scalar()
+            if found or time.monotonic() > deadline:
+                return str(found) if found else None
+            time.sleep(0.2)
+    finally:
+        engine.dispose()

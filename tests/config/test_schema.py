@@ -34,7 +34,7 @@ def test_schema_describes_every_top_level_key_and_forbids_others() -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == {
         "version", "allow_secret_literals", "dev_mode", "store", "logging", "server", "defaults",
-        "connections", "rules", "workers",
+        "connections", "rules", "workers", "prediction",
     }
     assert schema["required"] == ["version"]
 
@@ -55,3 +55,22 @@ def test_schema_catches_a_typo_and_a_bad_interval_in_the_editor() -> None:
     bad = {"version": 1, "defaults": {"schedule": {"interval": "5 minutes"}}, "loging": {}}
     paths = sorted(".".join(map(str, e.absolute_path)) or "(top)" for e in validator.iter_errors(bad))
     assert paths == ["(top)", "defaults.schedule.interval"]
+
+
+def test_the_prediction_refit_schedule_reads_words_durations_and_cron() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from pydantic import ValidationError
+
+    from config.model import PredictionConfig
+
+    fitted = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday
+    assert PredictionConfig().refit == "weekly"
+    assert PredictionConfig(refit="weekly").next_refit(fitted) == fitted + timedelta(days=7)
+    assert PredictionConfig(refit="3d").next_refit(fitted) == fitted + timedelta(days=3)
+    sunday_night = PredictionConfig(refit="0 3 * * 0")
+    assert sunday_night.next_refit(fitted) == datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    assert not sunday_night.refit_due(fitted, datetime(2026, 11, 29, 2, 59, tzinfo=UTC))
+    assert sunday_night.refit_due(fitted, datetime(2026, 11, 29, 3, 0, tzinfo=UTC))
+    with pytest.raises(ValidationError, match="'daily', 'weekly' or 'monthly'"):
+        PredictionConfig(refit="fortnightly")

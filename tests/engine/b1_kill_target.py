@@ -3,9 +3,10 @@
 Run as ``python -m tests.engine.b1_kill_target CONNECTION STATE_URL SETTINGS_JSON``. Every 50th
 invoice by DocEntry (50, 100, …) gets a collection status in its user-defined fields (a PATCH with
 If-Match); every 50th from 25 (25, 75, …) with 10.00 open gets an incoming payment of 10.00 whose
-outbox key goes in ``U_ARB_OutboxKey``. Status and payment never meet on one invoice, so each
-write's If-Match is stale only through that write itself. The parent test kills this process with
-SIGKILL, then runs it again.
+outbox key goes in ``U_ARB_OutboxKey``; every 50th from 10 (10, 60, …) gets a note, an activity
+of its partner linked to it, with the outbox key in the activity's ``U_ARB_OutboxKey``. Status and
+payment never meet on one invoice, so each write's If-Match is stale only through that write
+itself. The parent test kills this process with SIGKILL, then runs it again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mapping import (
     CollectionStatus,
     CollectionStatusUpdate,
     Invoice,
+    Note,
     Operation,
     PaymentApplication,
     Stream,
@@ -34,6 +36,7 @@ from store import StateStore
 
 EVERY = 50
 PAID_AT = 25
+NOTED_AT = 10
 PAYMENT = Decimal("10.00")
 DAY = date(2026, 11, 2)
 
@@ -59,6 +62,13 @@ class RemindAndPayB1Invoices:
                     collection_status=CollectionStatus.REMINDED,
                     dunning_level=2,
                     next_action_date=DAY,
+                    decided_on=DAY,
+                )
+            elif int(rec.remote_id) % EVERY == NOTED_AT:
+                yield Note(
+                    target_type=TargetType.INVOICE,
+                    target_id=rec.remote_id,
+                    text=f"kill-test call about invoice {rec.remote_id}: promised by {DAY}",
                     decided_on=DAY,
                 )
             elif paid(rec):

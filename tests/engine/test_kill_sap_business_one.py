@@ -3,7 +3,8 @@
 The case of ``test_kill_over_http`` for B1: the Service Layer sandbox outlives the killed process
 and keeps the company's own records. B1 has no idempotency key and posts an incoming payment it
 receives twice twice; so a company holding one payment per outbox key (by the key in the payment's
-user-defined field) proves the connector looks the key up before any resend, and an invoice
+user-defined field) proves the connector looks the key up before any resend, as one activity per
+note's outbox key does for notes, and an invoice
 whose user-defined fields were patched once proves a replayed status write was recognised (its
 If-Match is stale, and the values are found in place). The sandbox answers a write 0.3 s after
 applying it, so a kill while writing mostly lands where B1 has acted and arbridge does not know.
@@ -90,6 +91,14 @@ def payments_posted(b1: ServiceLayerSandbox) -> int:
     )
 
 
+def notes_posted(b1: ServiceLayerSandbox) -> int:
+    return sum(
+        1
+        for r in list(b1.requests_log)
+        if r["inner"] and r["method"] == "POST" and r["path"] == "Activities" and r["status"] == 201
+    )
+
+
 def pages_read(logs: Path) -> int:
     """Pages the children stored, as they print them (a read over ODBC leaves no request log)."""
     path = logs / "stdout"
@@ -118,9 +127,9 @@ def sync_with_kills(
     target = rng.randint(1, 12)
     child = start_child(connection, state, settings_file, logs)
     outcome.killed_pulling += kill_when(child, lambda: phases.pulls() - base >= target, rng)
-    # The relay writes a claim's status updates before its payments: one kill lands among the
-    # status writes, the other among the payments.
-    for count in (phases.writes, lambda: payments_posted(b1)):
+    # The relay writes a claim's status updates before its payments and notes: one kill lands
+    # among the status writes, the other among the payments and notes (both POSTs B1 repeats).
+    for count in (phases.writes, lambda: payments_posted(b1) + notes_posted(b1)):
         base = count()
         target = rng.randint(1, 15)
         child = start_child(connection, state, settings_file, logs)
@@ -180,6 +189,16 @@ def check_each_write_once(
     twice = {k: posted[k] for k in payments if posted[k] != 1}
     assert not twice, f"seed {seed}: posted twice or never: {list(twice.items())[:5]}"
     assert len(b1.company.tables["IncomingPayments"]) == len(before["payments"]) + len(payments)
+
+    # B1 holds one activity per note's key, each on the invoice the note is about.
+    notes = {k: t for k, t, _ in outbox if ops[k] == "note"}
+    assert len(notes) == invoices // 50
+    logged = Counter(a.get("U_ARB_OutboxKey") for a in b1.company.tables["Activities"].values())
+    twice = {k: logged[k] for k in notes if logged[k] != 1}
+    assert not twice, f"seed {seed}: note logged twice or never: {list(twice.items())[:5]}"
+    assert len(b1.company.tables["Activities"]) == len(notes)
+    for activity in b1.company.tables["Activities"].values():
+        assert activity["DocEntry"] == notes[activity["U_ARB_OutboxKey"]] and activity["DocType"] == "13"
 
     # Each paid invoice's open amount went down by 10.00 once; no other invoice's changed.
     paid = invoices_paid(state)

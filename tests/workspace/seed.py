@@ -129,16 +129,18 @@ class Seeded:
         )
 
 
-def seed(tmp_path: Path, store_url: str | None = None) -> Seeded:
+def seed(tmp_path: Path, store_url: str | None = None, sso: dict[str, Any] | None = None) -> Seeded:
+    """The deployment, synced once, with a user of every role; ``sso``: its ``server.sso`` settings."""
     exports = write_exports(tmp_path / "exports", CUSTOMERS, INVOICES, [PAYMENT])
     port = free_port()
     path = tmp_path / "arbridge.yaml"
+    server_sso = f", sso: {json.dumps(sso)}" if sso else ""
     path.write_text(
         textwrap.dedent(
             f"""
             version: 1
             store: {{url: "{store_url or f"sqlite:///{tmp_path / 'state.sqlite'}"}"}}
-            server: {{bind: "127.0.0.1:{port}"}}
+            server: {{bind: "127.0.0.1:{port}"{server_sso}}}
             connections:
               - name: shop
                 connector: csv

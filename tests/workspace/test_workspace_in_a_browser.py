@@ -18,7 +18,16 @@ import pytest
 
 from service.http import OpsServer
 from store import StateStore
-from tests.workspace.seed import AS_OF, PASSWORD, TODAY, Seeded, expected_aging, seed, why_not_reminded
+from tests.workspace.seed import (
+    AS_OF,
+    INVOICES,
+    PASSWORD,
+    TODAY,
+    Seeded,
+    expected_aging,
+    seed,
+    why_not_reminded,
+)
 
 CHROMIUM = os.environ.get("ARBRIDGE_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("ARBRIDGE_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -126,6 +135,23 @@ def test_a_viewer_logs_in_and_the_overview_shows_the_stores_aging_exactly(
     assert len(together.find_elements(By.CSS_SELECTOR, "svg.chart")) == 3
     assert "32/70 × 30" in browser.find_element(By.ID, "formulas").find_element(By.XPATH, "..").text
     shot(browser, "overview")
+
+
+def test_a_viewer_follows_the_dso_to_the_invoices_it_is_worked_out_from(
+    browser: Any, server: OpsServer
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, "viewer")
+    together = browser.find_element(By.CSS_SELECTOR, 'section[data-scope="together"][data-currency="EUR"]')
+    dso = together.find_element(By.CSS_SELECTOR, "dd.dso").text
+    together.find_element(By.CSS_SELECTOR, "dd.dso a").click()
+    wait_for(browser, lambda d: "/overview/month" in d.current_url)
+    assert browser.current_url.endswith("#figure-dso")
+    assert browser.find_element(By.CSS_SELECTOR, "strong.dso").text == dso
+    invoices = browser.find_elements(By.CSS_SELECTOR, "#open-today tbody tr")
+    assert len(invoices) == sum(1 for row in INVOICES if row["open_amount"] != "0.00")
+    shot(browser, "month")
 
 
 def test_a_clerk_accepts_a_proposal_and_the_outbox_holds_the_application(
@@ -251,3 +277,66 @@ def test_an_admin_finds_a_customer_and_settles_its_reminder_in_doubt(
     line.find_element(By.CSS_SELECTOR, "button.mark-sent").click()
     assert "recorded as sent" in browser.find_element(By.CSS_SELECTOR, ".flash.ok").text
     assert book.get(row.key).status == "sent"  # type: ignore[union-attr]
+
+
+def test_the_overview_shows_the_next_weeks_expected_collections_from_the_stored_model(
+    browser: Any, server: OpsServer, store: StateStore
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from analytics.prediction.forecast import cash_forecast
+    from engine.payment_model import load_books, refit, stored_predictor
+
+    log_in(browser, server, "viewer")
+    told = browser.find_element(By.ID, "forecast-no-model").text
+    assert "No payment-date model stored yet for shop" in told and "arbridge predict --refit" in told
+
+    refit(store, "shop")
+    paid, still_open = load_books(store, "shop")
+    predictor = stored_predictor(store, "shop", paid)
+    assert predictor is not None
+    [eur] = cash_forecast(predictor.predict(still_open, TODAY), TODAY).currencies
+    expected = sum(w.expected for w in eur.weeks)
+    browser.get(server.url + "/overview")
+
+    panel = browser.find_element(By.CSS_SELECTOR, '#forecast .forecast-part[data-currency="EUR"]')
+    assert expected > 0
+    assert panel.find_element(By.CSS_SELECTOR, "dd.forecast-total").text == f"{expected:,.2f}"
+    assert panel.find_element(By.CSS_SELECTOR, "dd.forecast-later").text == f"{eur.later:,.2f}"
+    assert len(panel.find_elements(By.CSS_SELECTOR, "svg.chart")) == 1
+    assert not browser.find_elements(By.ID, "forecast-no-model")
+    shot(browser, "overview-forecast")
+
+
+def test_a_collector_logs_in_with_single_sign_on_and_lands_on_the_worklist(
+    browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.workspace.oidc_provider import Provider
+    from tests.workspace.test_workspace_sso import sso_settings
+
+    # The provider on "localhost" and the workspace on 127.0.0.1 are different sites to the browser:
+    # sent back by the provider's sign-in page, it withholds the SameSite=Strict session cookie, as
+    # it does coming back from Entra ID or Keycloak.
+    provider = Provider(host="localhost", interactive=True).start()
+    provider.user = {"preferred_username": "alice@example.com", "groups": ["ar-collectors"]}
+    seeded = seed(tmp_path, sso=sso_settings(tmp_path, provider))
+    store = seeded.store()
+    ops = seeded.server(store)
+    ops.start()
+    try:
+        browser.get(ops.url + "/worklist")
+        assert "/login" in browser.current_url
+        shot(browser, "login-sso")
+        browser.find_element(By.ID, "sso-login").click()
+        wait_for(browser, lambda d: d.current_url.startswith(provider.issuer))
+        browser.find_element(By.ID, "approve").click()
+        wait_for(browser, lambda d: d.current_url.endswith("/worklist"))
+        assert browser.find_element(By.ID, "who").text == "alice@example.com (collector)"
+        assert browser.find_elements(By.CSS_SELECTOR, "form.call")
+        assert provider.authorize_requests[0]["redirect_uri"] == ops.url + "/sso/callback"
+    finally:
+        ops.stop()
+        store.close()
+        provider.stop()

@@ -414,3 +414,34 @@ def test_the_overview_tells_how_cash_application_and_dunning_are_doing(client: F
     assert "0 applied automatically (0.0 % of 1 payments), 0 by a clerk" in page
     assert ">1 waiting for review</a>" in page
     assert "Dunning: 0 sent, 3 planned, 0 in doubt, 0 failed" in page
+
+
+def test_the_overview_json_holds_the_cash_forecast_of_the_stored_model_or_says_there_is_none(
+    client: FlaskClient, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analytics.prediction.forecast import cash_forecast
+    from analytics.prediction.model import Predictor
+    from engine.payment_model import load_books, refit, stored_predictor
+
+    log_in(client, "viewer")
+    before = client.get("/overview.json").get_json()["forecast"]
+    assert before["without_model"] == ["shop"] and before["parts"] == []
+    assert "arbridge predict --refit" in before["how_to_get_a_model"]
+
+    refit(store, "shop")
+
+    def no_fitting(*_args: Any, **_kwargs: Any) -> Predictor:
+        raise AssertionError("a page view must not fit a model")
+
+    monkeypatch.setattr(Predictor, "fit", staticmethod(no_fitting))
+    paid, still_open = load_books(store, "shop")
+    predictor = stored_predictor(store, "shop", paid)
+    assert predictor is not None
+    [eur] = cash_forecast(predictor.predict(still_open, TODAY), TODAY).currencies
+    after = client.get("/overview.json").get_json()["forecast"]
+    assert after["without_model"] == []
+    assert after["expected_total"] == {"EUR": round(sum(w.expected for w in eur.weeks), 2)}
+    [part] = after["parts"]
+    assert [w["expected"] for w in part["weeks"]] == [w.to_json()["expected"] for w in eur.weeks]
+    assert [w["high"] for w in part["weeks"]] == [w.to_json()["high"] for w in eur.weeks]
+    assert "model fitted" in after["models"]["shop"]

@@ -144,11 +144,12 @@ def test_arbridge_setup_creates_the_fields_once_and_a_second_run_changes_nothing
         runner = CliRunner(env={"B1_PASSWORD": b1.password})
         first = runner.invoke(cli, ["setup", "-c", str(cfg), "sap-business-one"], catch_exceptions=False)
         assert first.exit_code == 0, first.output
-        assert first.output.count("created") == 7
+        assert first.output.count("created") == 8
         assert {(u["TableName"], u["Name"]) for u in b1.company.udfs} >= {
             ("OINV", "ARB_CollStatus"),
             ("ORCT", "ARB_OutboxKey"),
+            ("OCLG", "ARB_OutboxKey"),
         }
         second = runner.invoke(cli, ["setup", "-c", str(cfg), "sap-business-one"], catch_exceptions=False)
         assert second.exit_code == 0 and "created" not in second.output
-        assert len(b1.company.udfs) == 7
+        assert len(b1.company.udfs) == 8

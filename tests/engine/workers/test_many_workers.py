@@ -7,13 +7,10 @@ connection was ever synced by two workers at once, and every reminder reached th
 from __future__ import annotations
 
 import csv
-import itertools
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -24,12 +21,12 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from benchmarks.worker_processes import free_port, overlapping_runs, start_worker
 from connectors.csv.sample import CUSTOMER_COLUMNS, INVOICE_COLUMNS, write_csv
 from sync_daemon import cli
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[3]
 CONNECTIONS, CUSTOMERS, INVOICES, OVERDUE_EVERY = 12, 40, 2000, 50
 OVERDUE = INVOICES // OVERDUE_EVERY
 STALLED_AFTER = 3
@@ -76,12 +73,6 @@ def make_exports(folder: Path) -> set[str]:
     return overdue
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def config(tmp_path: Path, store_url: str, index: int) -> Path:
     # Every third ERP answers slowly: workers done with the fast ones are free while those still
     # sync, and the next cycle of a connection in progress is waiting for one of them.
@@ -113,14 +104,9 @@ connections:{textwrap.indent(connections, "  ")}"""
     return path
 
 
-def start_worker(tmp_path: Path, cfg: Path, index: int) -> subprocess.Popen[bytes]:
-    log = open(tmp_path / f"worker-{index}.log", "wb")  # noqa: SIM115 - the process owns it until the end
-    return subprocess.Popen(
-        [sys.executable, "-m", WORKER, "--log-format", "json", "run", "-c", str(cfg)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+def start(tmp_path: Path, cfg: Path, index: int) -> subprocess.Popen[bytes]:
+    return start_worker(
+        cfg, tmp_path / f"worker-{index}.log", module=WORKER, global_options=["--log-format", "json"]
     )
 
 
@@ -144,7 +130,7 @@ def test_three_workers_share_twelve_connections_and_survive_one_killed_mid_cycle
             return list(conn.execute(sa.text(sql), params))
 
     started = time.monotonic()
-    workers = [start_worker(tmp_path, config(tmp_path, postgres_url, i), i) for i in range(3)]
+    workers = [start(tmp_path, config(tmp_path, postgres_url, i), i) for i in range(3)]
     victim = workers[0]
     try:
         # Kill the first worker once it is in the middle of a full sync of some connection.
@@ -226,14 +212,8 @@ def test_three_workers_share_twelve_connections_and_survive_one_killed_mid_cycle
     assert attempts >= 1 and status == "succeeded"
 
     # No connection was ever synced by two workers at once: each run ends before the next begins.
-    for connection in overdue:
-        runs = query(
-            "SELECT worker, started_at, finished_at FROM runs WHERE connection = :c ORDER BY started_at",
-            c=connection,
-        )
-        assert all(r.finished_at is not None for r in runs), f"{connection}: a run was never closed"
-        for before, after in itertools.pairwise(runs):
-            assert after.started_at >= before.finished_at, f"{connection}: {before} overlaps {after}"
+    assert not query("SELECT connection FROM runs WHERE finished_at IS NULL"), "a run was never closed"
+    assert overlapping_runs(db) == []
     assert len(query("SELECT DISTINCT worker FROM runs")) == 3, "the work was not shared by all workers"
     # ... although cycles were queued while their connection was being synced, for any free worker to take.
     [(queued_behind,)] = query(

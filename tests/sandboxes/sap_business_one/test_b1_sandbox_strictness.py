@@ -250,3 +250,50 @@ def test_a_batch_stops_at_the_first_refused_change_and_runs_nothing_after_it(b1:
     assert "HTTP/1.1 400" in answer.text and "NoSuchProperty" in answer.text
     assert b1.company.tables["Invoices"][second]["Comments"] is None
     assert not any(r["inner"] and r["path"] == f"Invoices({second})" for r in b1.requests_log)
+
+
+def test_an_activity_takes_the_v2_names_only_belongs_to_a_partner_and_links_one_of_its_invoices(
+    b1: ServiceLayerSandbox,
+) -> None:
+    session = _login(b1)
+    invoice = _open_invoice(b1)
+    other = next(
+        code
+        for code, p in b1.company.tables["BusinessPartners"].items()
+        if p["CardType"] == "cCustomer" and code != invoice["CardCode"]
+    )
+    url = f"{b1.service_root}/Activities"
+
+    v1_name = session.post(url, json={"CardCode": invoice["CardCode"], "Activity": "cn_Note"}, timeout=10)
+    assert _error(v1_name) == (400, "-1000", "Property 'Activity' of 'Activity' is invalid")
+    not_a_kind = session.post(
+        url, json={"CardCode": invoice["CardCode"], "ActivityProperty": "cn_Letter"}, timeout=10
+    )
+    assert _error(not_a_kind)[:2] == (400, "-1000") and "BoActivities" in _error(not_a_kind)[2]
+    nobody = session.post(url, json={"CardCode": "NOBODY", "ActivityProperty": "cn_Note"}, timeout=10)
+    assert _error(nobody)[:2] == (400, "-10") and "NOBODY" in _error(nobody)[2]
+    elsewhere = session.post(
+        url,
+        json={"CardCode": other, "DocType": "13", "DocEntry": str(invoice["DocEntry"]), "Notes": "x"},
+        timeout=10,
+    )
+    assert _error(elsewhere)[:2] == (400, "-10") and "another partner" in _error(elsewhere)[2]
+    assert b1.company.tables["Activities"] == {}
+
+    made = session.post(
+        url,
+        json={
+            "CardCode": invoice["CardCode"],
+            "ActivityProperty": "cn_Note",
+            "ActivityDate": "2026-11-23",
+            "Notes": "promised to pay by Friday",
+            "DocType": "13",
+            "DocEntry": str(invoice["DocEntry"]),
+        },
+        timeout=10,
+    )
+    assert made.status_code == 201
+    code = made.json()["ActivityCode"]
+    read = session.get(f"{url}({code})", timeout=10)
+    assert read.json()["Notes"] == "promised to pay by Friday" and read.headers["ETag"]
+    assert [a["ActivityCode"] for a in b1.company.activities_of(invoice["CardCode"])] == [code]

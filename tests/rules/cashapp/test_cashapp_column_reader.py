@@ -1,0 +1,87 @@
+"""An export read a column at a time gives the matcher exactly the documents the row reader gives."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from rules.cashapp.columns import read_documents_columnar
+from rules.cashapp.files import InputFileError, load_documents, read_documents_csv
+
+HEADER = ("invoice_id,customer_id,number,doc_type,currency,total,open_amount,issue_date,due_date,"
+          "discount_percent,discount_days\n")
+LEDGER = HEADER + """\
+D1,C1,INV-100101,invoice,EUR,1190.00,1190.00,2024-05-20,2024-06-19,,
+D2,C1,INV-100102,invoice,eur,2380.50,1000.25,2024-06-20,2024-07-20,2,10
+D3,C2,CN-20011,credit_memo,EUR,-200.00,-200.00,2024-06-01,,,
+D4,C2,INV-100190,invoice,EUR,99.00,0.00,2024-05-20,2024-06-19,,
+D5,C3,2024-1001,,JPY,1190,1190,2024-06-01,2024-07-01,,
+D6,C1,INV-100103,invoice,EUR,10.00,10.00,,,,
+"""
+
+
+def _as_read(docs: object) -> list[tuple[object, ...]]:
+    return [
+        (d.doc_id, d.customer_id, d.number, d.kind, d.currency, d.total, d.open_amount, d.issue_date,
+         d.due_date, d.discount_percent, d.discount_days, d.remaining, d.key)
+        for d in docs  # type: ignore[attr-defined]
+    ]
+
+
+def test_a_plain_export_gives_the_same_documents_read_by_column_as_read_by_row(tmp_path: Path) -> None:
+    path = tmp_path / "invoices.csv"
+    path.write_text(LEDGER, encoding="utf-8")
+    header = LEDGER.splitlines()[0].split(",")
+
+    by_column = read_documents_columnar(path, header, {name: i for i, name in enumerate(header)})
+
+    assert by_column is not None  # a plain export is read by column
+    assert _as_read(by_column) == _as_read(read_documents_csv(path))
+    quoted = _quoted_copy(tmp_path, LEDGER)  # read by the row reader
+    assert sorted(_as_read(load_documents(path))) == sorted(_as_read(load_documents(quoted)))
+    kinds = {d.doc_id: (d.kind, d.currency, d.open_amount) for d in by_column}
+    assert "D4" not in kinds  # paid in full
+    assert kinds["D3"] == ("credit_memo", "EUR", Decimal("200.00"))  # a magnitude, as the row reader gives
+    assert kinds["D5"][0] == "invoice"  # an empty doc_type is an invoice
+    assert kinds["D2"][1] == "EUR"
+
+
+def _quoted_copy(tmp_path: Path, text: str) -> Path:
+    """The same ledger with one quoted value, which only the row reader reads."""
+    path = tmp_path / "quoted.csv"
+    path.write_text(text.replace("INV-100101", '"INV-100101"'), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        ("D9,C1,INV-9,invoice,EUR,1.00,1.00,2024-02-30,,,", "issue_date"),
+        ("D9,C1,INV-9,receipt,EUR,1.00,1.00,2024-02-01,,,", "doc_type"),
+        ("D9,C1,INV-9,invoice,EUR,1.00,1.005,2024-02-01,,,", "open_amount"),
+        ("D9,C3,2024-9,invoice,JPY,1.50,1.50,2024-02-01,,,", "open_amount"),
+        ("D9,C1,INV-9,invoice,EUR,1.00,1.00,2024-02-01,,x,", "discount_percent"),
+    ],
+)
+def test_a_value_the_columns_cannot_read_is_still_named_with_its_line(
+    tmp_path: Path, row: str, said: str
+) -> None:
+    path = tmp_path / "invoices.csv"
+    path.write_text(LEDGER + row + "\n", encoding="utf-8")
+
+    with pytest.raises(InputFileError) as raised:
+        load_documents(path)
+
+    assert f"{path}:8:" in str(raised.value)
+    assert said in str(raised.value) or "not a number" in str(raised.value)
+
+
+def test_a_short_row_is_read_padded_as_the_row_reader_does(tmp_path: Path) -> None:
+    path = tmp_path / "invoices.csv"
+    path.write_text(HEADER + "D1,C1,INV-1,invoice,EUR,5.00,5.00,2024-05-20\n", encoding="utf-8")
+
+    (doc,) = load_documents(path)
+
+    assert (doc.doc_id, doc.open_amount, doc.due_date, doc.discount_percent) == ("D1", doc.total, None, None)
