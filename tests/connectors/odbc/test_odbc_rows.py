@@ -157,3 +157,13 @@ def test_a_field_computed_for_some_rows_only_keeps_its_default_elsewhere(fieldma
 
     assert first.dunning_level == 2 and last.dunning_level is None  # type: ignore[union-attr]
     assert "dunning_level" not in last.model_fields_set  # type: ignore[union-attr]
+
+
+def test_a_page_of_rows_is_unpadded_as_each_row_alone(fieldmap: FieldMap) -> None:
+    mapper = RowMapper(fieldmap, Stream.INVOICES)
+    padded = [tuple(f"{v}   " if isinstance(v, str) else v for v in row) for row in PAGE]
+
+    page = mapper.rows(COLUMNS, padded)
+
+    assert page == [mapper.row(COLUMNS, row) for row in padded]
+    assert page[0]["CURNCYID"] == "Z-EURO" and page[7]["TRXDSCRN"] == "  x"
