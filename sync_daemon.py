@@ -2,7 +2,8 @@
 
 The command line is built in ``cli/``; ``arbridge run`` lands in ``run_daemon`` below, which syncs
 every connection on its schedule (or works the shared task queue) until SIGTERM, and after a
-connection's cycle refits its payment-date model when ``prediction.refit`` says it is due.
+connection's cycle starts the refit of its payment-date model when ``prediction.refit`` says it is
+due; the refit runs on a thread of its own (``engine.background_refit``) while the loop goes on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,7 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
     registry = discover()
     stop = threading.Event()
     signals = {"count": 0}
+    stopped_at: dict[str, float] = {}
 
     def on_signal(signum: int, _frame: Any) -> None:
         signals["count"] += 1
@@ -48,6 +51,7 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
         log.info(
             "signal %s: finishing in-flight work, claiming nothing new", signum, extra={"event": "shutdown"}
         )
+        stopped_at.setdefault("at", time.monotonic())
         stop.set()
         wake.set()
 
@@ -109,10 +113,15 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
             os._exit(1)
 
     paused = _PausedConnections(deployment)
+    refits = None
+    if workers is None:
+        from engine.background_refit import BackgroundRefits  # numpy loads only in the daemon
+
+        refits = BackgroundRefits(deployment, store)
     finished = threading.Event()
     threading.Thread(target=drain_deadline, name="drain-deadline", daemon=True).start()
     code = workers.run(drain_timeout=drain_timeout, beat=health.beat) if workers is not None else 0
-    while workers is None and not stop.is_set():
+    while refits is not None and not stop.is_set():
         for conn in connections:
             if stop.is_set():
                 break
@@ -125,9 +134,7 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
                 report = sync_connection(deployment, conn, store, registry=registry, stop=stop, on_page=beat)
                 paused.tell(conn, report.status)
                 if not stop.is_set():
-                    from engine.payment_model import refit_after_cycle  # numpy loads only in the daemon
-
-                    refit_after_cycle(deployment, conn.name, store)
+                    refits.after_cycle(conn.name)
             except Exception:  # one broken connection must not stop the others
                 log.exception("cycle crashed", extra={"connection": conn.name})
             health.beat()
@@ -140,6 +147,12 @@ def run_daemon(deployment: Any, *, drain_timeout: float) -> int:
         wake.clear()
         health.beat()
     sdnotify.stopping()
+    if refits is not None:
+        from engine.background_refit import SHUTDOWN_GRACE
+
+        # Within what is left of the drain, which ends the process when it runs out.
+        left = drain_timeout - (time.monotonic() - stopped_at.get("at", time.monotonic())) - 1.0
+        refits.close(wait=max(0.0, min(SHUTDOWN_GRACE, left)))
     pinger.stop()
     server.stop()
     finished.set()

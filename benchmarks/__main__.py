@@ -28,6 +28,7 @@ SCENARIOS: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.workspace_overview", ["--scale", "0.1"], []),
     ("benchmarks.many_workers", ["--companies", "50", "--duration", "20"], []),
     ("benchmarks.payment_prediction", [], ["--full"]),
+    ("benchmarks.courtesy_chances", ["--scale", "0.1"], []),
 ]
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
+from engine.courtesy_chances import courtesy_late_chances
 from engine.sync import DecisionContext, DecisionGroup
 from mapping.models import (
     CollectionStatusUpdate,
@@ -83,7 +84,11 @@ def store_history(store: StateStore, conn: str) -> list[HistoryEntry]:
 def plan_from_store(
     policy: DunningPolicy, store: StateStore, conn: str, as_of: datetime
 ) -> Iterator[PlannedAction | Any]:
-    """The planner's actions and skips on a connection's stored records at ``as_of`` (records nothing)."""
+    """The planner's actions and skips on a connection's stored records at ``as_of`` (records nothing).
+
+    A courtesy notice kept for customers likely to pay late reads the stored payment model's
+    chances (``engine.courtesy_chances``) when the connection has one.
+    """
     customers = (c for c in store.iter_records(conn, Stream.CUSTOMERS) if isinstance(c, Customer))
     invoices = (
         i for i in store.iter_records(conn, Stream.INVOICES, order_by_customer=True) if isinstance(i, Invoice)
@@ -100,6 +105,7 @@ def plan_from_store(
         as_of,
         presorted=True,
         payments=payments,
+        late_chances=courtesy_late_chances(store, conn, policy, as_of),
     )
 
 

@@ -1,7 +1,8 @@
 """Each connection's payment-date model, fitted on a schedule and kept in the store.
 
 The daemon refits a connection's model after its cycle once the stored one is older than
-``prediction.refit`` (or was fitted for an older feature schema); ``arbridge predict --refit``
+``prediction.refit`` (or was fitted for an older feature schema), on a thread beside its cycles
+(``engine.background_refit``); ``arbridge predict --refit``
 forces it. The forecast, the worklist's ``--predict-late`` and the workspace's overview read the
 stored model with today's payments instead of learning again each time. A refit that fails keeps
 the model before it, is logged, and shows in ``arbridge status``: it never stops a cycle.
@@ -30,6 +31,7 @@ __all__ = [
     "model_status",
     "predictor_for",
     "refit",
+    "refit_due",
     "refit_if_due",
     "stored_predictor",
 ]
@@ -94,6 +96,18 @@ def refit(
         fitted_at=now or datetime.now(UTC),
     )
     return predictor
+
+
+def refit_due(
+    store: StateStore,
+    connection: str,
+    settings: PredictionConfig | None = None,
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Whether the connection's stored model is due for a refit (reads its row, not the model)."""
+    row = PredictionModels(store).get(connection, with_model=False)
+    return _due(row, settings or PredictionConfig(), now or datetime.now(UTC))
 
 
 def refit_if_due(
@@ -223,12 +237,3 @@ def model_status(
 _NO_MODEL = (
     "no model stored yet: the daemon fits one after the next cycle, or run arbridge predict --refit -c FILE"
 )
-
-
-def refit_after_cycle(deployment: Any, connection: str, store: StateStore) -> RefitOutcome | None:
-    """The daemon's step after a connection's cycle: refit if due; nothing here ever stops a cycle."""
-    try:
-        return refit_if_due(store, connection, getattr(deployment, "prediction", None))
-    except Exception:  # reading the stored model's row failed: the next cycle tries again
-        log.exception("checking the payment-date model failed", extra={"connection": connection})
-        return None

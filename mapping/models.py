@@ -10,27 +10,39 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from functools import cache, lru_cache
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import to_json
 
 from mapping.money import check_amount, fits_currency
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
+# The codes already found good, as written and as they are kept (a read repeats a handful of them).
+_GOOD_CURRENCIES: dict[str, str] = {}
+
+
 def _check_currency(value: str) -> str:
-    value = value.strip().upper()
-    if not _CURRENCY.match(value):
-        raise ValueError(f"expected an ISO 4217 currency code such as 'USD', got {value!r}")
-    return value
+    good = _GOOD_CURRENCIES.get(value)
+    if good is not None:
+        return good
+    code = value.strip().upper()
+    if not _CURRENCY.match(code):
+        raise ValueError(f"expected an ISO 4217 currency code such as 'USD', got {code!r}")
+    if len(_GOOD_CURRENCIES) < 1000:
+        _GOOD_CURRENCIES[value] = code
+    return code
 
 
 def _check_aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+    if value.utcoffset() is None:  # no zone, or one that cannot say its offset
         raise ValueError("expected a timezone-aware datetime (naive datetimes lose updates across zones)")
     return value
 
@@ -109,6 +121,55 @@ class TargetType(StrEnum):
     PAYMENT = "payment"
 
 
+_NOT_CONTENT = {"seen_at", "raw"}  # a set: pydantic takes a frozenset the slow way
+
+
+def hash_content(content: str) -> str:
+    """The content hash of a record's ``content_json``."""
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _time_json(value: datetime) -> str:
+    """A time as pydantic writes it in JSON (a page's records share one ``seen_at``)."""
+    return to_json(value).decode()
+
+
+@cache
+def _splice_layout(cls: type[BaseModel]) -> tuple[tuple[str, ...], str] | None:
+    """A record class's field order, and the key after ``raw`` in its JSON ("" when ``raw`` is last).
+
+    None when that key could also be found further on, inside a nested object of the record.
+    """
+    names = tuple(cls.model_fields)
+    if names[2:4] != ("remote_modified_at", "seen_at") or names[4] != "deleted" or "raw" not in names:
+        return None
+    following = names[names.index("raw") + 1 :]
+    if not following:
+        return names, ""
+    nested = _nested_names([cls.model_fields[n].annotation for n in following])
+    return None if nested is None or following[0] in nested else (names, f',"{following[0]}":')
+
+
+def _nested_names(annotations: list[Any]) -> set[str] | None:
+    """Every key of the objects reachable through ``annotations``; None when a dict may hold any key."""
+    found: set[str] = set()
+    todo = list(annotations)
+    seen: set[int] = set()
+    while todo:
+        kind = todo.pop()
+        if id(kind) in seen:
+            continue
+        seen.add(id(kind))
+        if kind is Any or kind is dict or get_origin(kind) in (dict, Mapping):
+            return None
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            found.update(kind.model_fields)
+            todo.extend(f.annotation for f in kind.model_fields.values())
+        todo.extend(get_args(kind))
+    return found
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=False)
 
@@ -137,8 +198,39 @@ class Record(_Strict):
 
         Two reads of an unchanged record hash the same, so the engine can skip re-processing.
         """
+        return hash_content(self.content_json())
+
+    def content_json(self) -> str:
+        """The JSON ``content_hash`` hashes: the record without ``seen_at`` and ``raw``."""
         # Field order is fixed by the class, so pydantic's JSON dump is stable across processes.
-        return hashlib.sha256(self.model_dump_json(exclude={"seen_at", "raw"}).encode()).hexdigest()
+        return self.model_dump_json(exclude=_NOT_CONTENT)
+
+    def json_from_content(self, content: str) -> str:
+        """The record's whole JSON (``model_dump_json()``), from its ``content_json`` and the two left out.
+
+        A store hashes every record it is given and serialises only the new and changed ones in
+        full; serialising ``raw`` alone and putting the pieces together spares dumping the record
+        a second time. Records whose fields are not in the class's order, or whose class nests a
+        field named like the one after ``raw``, are dumped again instead.
+        """
+        layout = _splice_layout(type(self))
+        if layout is None or tuple(self.__dict__) != layout[0]:
+            return self.model_dump_json()
+        before_deleted = content.find(',"deleted":')
+        after_raw = content.rfind(layout[1]) if layout[1] else len(content) - 1
+        if before_deleted < 0 or after_raw < before_deleted:
+            return self.model_dump_json()
+        return "".join(
+            (
+                content[:before_deleted],
+                ',"seen_at":',
+                _time_json(self.seen_at),
+                content[before_deleted:after_raw],
+                ',"raw":',
+                to_json(self.raw).decode(),
+                content[after_raw:],
+            )
+        )
 
 
 # Where the postal code goes before the city ("20457 Hamburg"); elsewhere the city comes first.
@@ -298,7 +390,9 @@ class _Document(Record):
 
     @model_validator(mode="after")
     def _amounts_in_currency(self) -> _Document:
-        _in_currency(self.currency, {"total": self.total, "open_amount": self.open_amount})
+        total, open_amount, currency = self.total, self.open_amount, self.currency
+        if not (fits_currency(total, currency) and fits_currency(open_amount, currency)):
+            _in_currency(currency, {"total": total, "open_amount": open_amount})
         for n, line in enumerate(self.lines or []):
             _in_currency(self.currency, {f"lines.{n}.amount": line.amount})
         # Read from the fields, not getattr: a missing attribute costs pydantic an exception.
@@ -355,7 +449,9 @@ class Payment(Record):
 
     @model_validator(mode="after")
     def _amounts_in_currency(self) -> Payment:
-        _in_currency(self.currency, {"amount": self.amount, "unapplied_amount": self.unapplied_amount})
+        amount, unapplied, currency = self.amount, self.unapplied_amount, self.currency
+        if not (fits_currency(amount, currency) and fits_currency(unapplied, currency)):
+            _in_currency(currency, {"amount": amount, "unapplied_amount": unapplied})
         for n, alloc in enumerate(self.allocations):
             _allocation_in_currency(self.currency, f"allocations.{n}", alloc)
         return self

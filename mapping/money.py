@@ -25,6 +25,7 @@ class AmountError(ValueError):
 # invoice in dong or rupiah is far below), and every amount below it is exact as a binary double,
 # which some ERPs and spreadsheets hold amounts in.
 MAX_AMOUNT = Decimal(10) ** 15
+_LEAST = -MAX_AMOUNT
 
 # ISO 4217 minor units that are not 2 (currencies not listed have cents).
 _MINOR_UNITS = {
@@ -49,9 +50,19 @@ def minor_units(currency: str | None) -> int:
     return _MINOR_UNITS.get((currency or "").upper(), 2)
 
 
+# The quantum of each currency code as written, looked up once (a read checks millions of amounts
+# in a handful of currencies). Bounded, as the codes come from outside.
+_QUANTUM_OF: dict[str, Decimal] = {}
+
+
 def fits_currency(value: Decimal, currency: str) -> bool:
     """Whether a finite amount has no more decimals than ``currency`` has (the cheap test)."""
-    return value.quantize(_QUANTA[minor_units(currency)]) == value
+    quantum = _QUANTUM_OF.get(currency)
+    if quantum is None:
+        quantum = _QUANTA[minor_units(currency)]
+        if len(_QUANTUM_OF) < 1000:
+            _QUANTUM_OF[currency] = quantum
+    return value.quantize(quantum) == value
 
 
 def check_amount(value: Decimal, currency: str | None = None, *, what: str = "amount") -> Decimal:
@@ -62,6 +73,12 @@ def check_amount(value: Decimal, currency: str | None = None, *, what: str = "am
         currency: when given, the amount may have no more decimals than it has.
         what: how the message names the amount.
     """
+    if (
+        value.is_finite()
+        and -MAX_AMOUNT < value < MAX_AMOUNT
+        and (not currency or fits_currency(value, currency))
+    ):
+        return value  # the common case, in as few calls as it takes
     if not value.is_finite():
         raise AmountError(f"{what} {value} is not a finite number", what)
     if abs(value) >= MAX_AMOUNT:

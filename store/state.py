@@ -25,7 +25,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from connectors.base import Cursor, Reject
-from mapping.models import Operation, Record, Stream, operation_from_json, record_from_json_text
+from mapping.bulk import paused_gc
+from mapping.models import (
+    Operation,
+    Record,
+    Stream,
+    hash_content,
+    operation_from_json,
+    record_from_json_text,
+)
 from store import runs as runs_mod
 from store import schema as t
 from store.keys import idempotency_key
@@ -389,7 +397,7 @@ class StateStore:
         by_id: dict[str, Record] = {}
         for rec in records:
             by_id[rec.remote_id] = rec
-        with self.engine.begin() as conn:
+        with paused_gc(), self.engine.begin() as conn:
             write = self._write_page_postgresql if self.dialect == "postgresql" else self._write_page_sqlite
             written = write(conn, connection, stream, by_id, stamp) if by_id else {}
             for rid, rec in by_id.items():
@@ -424,7 +432,7 @@ class StateStore:
 
     @staticmethod
     def _record_row(
-        rec: Record, digest: str, kept: str | None, stamps: dict[datetime, str]
+        rec: Record, content: str, digest: str, kept: str | None, stamps: dict[datetime, str]
     ) -> tuple[Any, ...]:
         """A record's columns after (connection, stream): id, hash, customer, times, flag, version, data.
 
@@ -432,9 +440,10 @@ class StateStore:
         the id and a time (QuickBooks CDC, NetSuite getDeleted), so the copy we have is flagged
         instead of overwritten with placeholders. ``stamps`` remembers the page's times as text:
         a page's records are mostly seen (and often changed) at one time, and formatting a time
-        costs more than looking it up.
+        costs more than looking it up. ``content`` is the record's ``content_json`` (hashed into
+        ``digest``), from which its whole JSON is put together.
         """
-        data = rec.model_dump_json()
+        data = rec.json_from_content(content)
         customer = rec.__dict__.get("customer_remote_id")  # getattr costs customers an exception
         if kept is not None:
             old = json.loads(kept)
@@ -475,19 +484,21 @@ class StateStore:
                 (connection, stream.value, *chunk),
             )
             existing.update(found.fetchall())
-        changed: dict[str, tuple[Record, str]] = {}
+        changed: dict[str, tuple[Record, str, str]] = {}
         for rid, rec in by_id.items():
-            digest = rec.content_hash()
+            content = rec.content_json()
+            digest = hash_content(content)
             if existing.get(rid) != digest:
-                changed[rid] = (rec, digest)
+                changed[rid] = (rec, content, digest)
         if not changed:
             return {}
-        tombstones = [rid for rid, (rec, _) in changed.items() if rec.deleted and rid in existing]
+        tombstones = [rid for rid, (rec, _, _) in changed.items() if rec.deleted and rid in existing]
         kept = self._stored_data(conn, connection, stream, tombstones) if tombstones else {}
         stamps: dict[datetime, str] = {}
+        name = stream.value
         rows = [
-            (connection, stream.value, *self._record_row(rec, digest, kept.get(rid), stamps), stamp)
-            for rid, (rec, digest) in changed.items()
+            (connection, name, *self._record_row(rec, content, digest, kept.get(rid), stamps), stamp)
+            for rid, (rec, content, digest) in changed.items()
         ]
         conn.exec_driver_sql(_SQLITE_UPSERT, rows)
         has_quarantined = conn.exec_driver_sql(
@@ -518,9 +529,10 @@ class StateStore:
         deleted = [rid for rid, rec in by_id.items() if rec.deleted]
         kept = self._stored_data(conn, connection, stream, deleted) if deleted else {}
         stamps: dict[datetime, str] = {}
-        rows = [
-            self._record_row(rec, rec.content_hash(), kept.get(rid), stamps) for rid, rec in by_id.items()
-        ]
+        rows = []
+        for rid, rec in by_id.items():
+            content = rec.content_json()
+            rows.append(self._record_row(rec, content, hash_content(content), kept.get(rid), stamps))
         columns = list(zip(*rows, strict=True))
         params: dict[str, Any] = {"connection": connection, "stream": stream.value, "stamp": stamp}
         params.update({name: list(values) for name, values in zip(_PAGE_COLUMNS, columns, strict=True)})

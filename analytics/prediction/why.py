@@ -144,7 +144,15 @@ def explain(f: Facts, note: str | None, which: np.ndarray | slice | None = None)
         else:
             parts = [f"predicted {_day_words(days)} (no range without paid history)"]
         if already > 0:
-            parts.append(f"already {already} days overdue")
+            # The usual day already passed: the prediction is counted from today, and saying so
+            # keeps "predicted 8 days late" beside "usually pays 10 days early" from reading as a
+            # contradiction.
+            reference = usual if n > 0 else f.book_usual
+            passed = not math.isnan(reference) and reference < already
+            parts.append(
+                f"already {already} days overdue"
+                + (", past the usual day: predicted from today on" if passed else "")
+            )
         if not model:
             if not f.has_history:
                 when = "today, the due date having passed" if already > 0 else "on the due date"

@@ -15,7 +15,8 @@ Writing
     extension's customer or ledger entry, up to 100 per JSON ``$batch``. Payment applications: a
     customer payment journal line per invoice in a dedicated batch (``payment_journal``), with the
     operation's marker in ``externalDocumentNumber``, up to 100 lines in one ``$batch``, then the
-    journal posted through the extension's bound ``post`` action. See ``README.md``.
+    journal posted through the extension's bound ``post`` action. Notes: the customer's comment
+    lines through the extension's ``customerComments`` page (``notes.py``). See ``README.md``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.business_central.auth import EntraAuth, basic_auth, windows_auth
+from connectors.business_central.notes import CustomerComments
 from connectors.business_central.webhooks import Subscriptions
 from connectors.http import TlsSession
 from connectors.odata import BatchRequest, BatchResponse, ODataClient, any_of, literal
@@ -60,6 +62,7 @@ from mapping.models import (
     Customer,
     CustomerStatus,
     DocumentStatus,
+    Note,
     OpType,
     PaymentApplication,
     PaymentStatus,
@@ -126,6 +129,8 @@ class BusinessCentralSettings(ConnectorSettings):
         client_state: a secret BC echoes in every notification, checked before one is believed.
         deletion_check_hours: how often an incremental read of customers also lists every
             customer id to find the deleted ones (0: every read).
+        note_mode: ``comment_lines`` writes notes as the customer's comment lines (extension
+            1.2 and later); ``off`` refuses them.
         verify_tls, ca_bundle: TLS verification (a private CA's PEM file in ``ca_bundle``).
         timeout: seconds per call (BC online ends a request after 10 minutes).
     """
@@ -152,6 +157,7 @@ class BusinessCentralSettings(ConnectorSettings):
     notification_url: str | None = None
     client_state: SecretStr | None = None
     deletion_check_hours: float = Field(default=24.0, ge=0)
+    note_mode: Literal["comment_lines", "off"] = "comment_lines"
     verify_tls: bool = True
     ca_bundle: str | None = None
     timeout: float = Field(default=600.0, gt=0, le=900)
@@ -295,7 +301,7 @@ class BusinessCentralConnector(Connector):
     version = "0.1.0"
     capabilities = Capabilities(
         streams=frozenset(Stream),
-        write_ops=frozenset({OpType.COLLECTION_STATUS, OpType.PAYMENT_APPLICATION}),
+        write_ops=frozenset({OpType.COLLECTION_STATUS, OpType.PAYMENT_APPLICATION, OpType.NOTE}),
         page_max=20_000,
         batch_max=100,
         # 6,000 requests per 5-minute sliding window per user, 100 at once.
@@ -350,6 +356,7 @@ class BusinessCentralConnector(Connector):
             options["sleep"] = sleep
         self.client = ODataClient(settings.api_root, self.session, **options)
         self.fieldmap = FieldMap.load(MAPPING_FILE, context.mapping_overrides)
+        self.comments = CustomerComments(self.client, self._path, enabled=settings.note_mode != "off")
         self._company_id: str | None = None
         self._journal_id: str | None = None
         self._subscribed = False
@@ -408,6 +415,7 @@ class BusinessCentralConnector(Connector):
             self.client.json("GET", self._path(EXTENSION_ROUTE, "customers"), params={"$top": "1"})
             journal = self.journal_id(required=False)
             applications = self._has_applications_page()
+            comments = self.bc.note_mode == "off" or self.comments.has_page()
         except AuthError as exc:
             return CheckResult(
                 False, f"Business Central refused the credentials: {exc.message}", {"kind": "auth"}
@@ -436,6 +444,11 @@ class BusinessCentralConnector(Connector):
             message += (
                 "; the arbridge extension has no paymentApplications page (install version 1.1 or later "
                 "to apply existing payments)"
+            )
+        if not comments:
+            message += (
+                "; the arbridge extension has no customerComments page (install version 1.2 or later to "
+                "write notes as the customers' comment lines, or set note_mode: off)"
             )
         return CheckResult(True, message, details)
 
@@ -676,16 +689,21 @@ class BusinessCentralConnector(Connector):
     # -- write ------------------------------------------------------------------------------------
 
     def write(self, ops: Sequence[OutboundOp]) -> list[WriteResult]:
-        """Collection-status updates and payment applications, one result per operation, in order."""
+        """Collection-status updates, payment applications and notes, one result per operation, in order."""
         results: dict[str, WriteResult] = {}
         statuses: list[OutboundOp] = []
         payments: list[OutboundOp] = []
         applications: list[OutboundOp] = []
+        notes: list[OutboundOp] = []
         for out in ops:
-            if out.key in results or any(o.key == out.key for o in (*statuses, *payments, *applications)):
+            if out.key in results or any(
+                o.key == out.key for o in (*statuses, *payments, *applications, *notes)
+            ):
                 continue
             if isinstance(out.op, CollectionStatusUpdate):
                 statuses.append(out)
+            elif isinstance(out.op, Note):
+                notes.append(out)
             elif isinstance(out.op, PaymentApplication) and out.op.payment_id:
                 applications.append(out)
             elif isinstance(out.op, PaymentApplication):
@@ -700,6 +718,9 @@ class BusinessCentralConnector(Connector):
             results.update(self._write_payments(chunk))
         for chunk in self._payment_chunks(applications):
             results.update(self._write_applications(chunk))
+        if notes:
+            self.company_id()  # a refused sign-in fails the whole call, not each operation
+            results.update(self.comments.write(notes))
         return [results[out.key] for out in ops]
 
     def _status_target(self, op: CollectionStatusUpdate) -> str:
@@ -1103,12 +1124,15 @@ class BusinessCentralConnector(Connector):
     # -- reconciliation ---------------------------------------------------------------------------
 
     def find_written(self, op: OutboundOp) -> WriteResult | None:
-        """Whether ``op`` already reached BC: the values in place, or a posted payment with its marker.
+        """Whether ``op`` already reached BC: the values in place, a posted payment with its marker,
+        or a customer's comment lines with the note's code.
 
         A payment whose lines wait unposted in the journal has not landed: the next payment write
         posts such lines first, and then finds the payment posted instead of adding new lines.
         """
         o = op.op
+        if isinstance(o, Note):
+            return self.comments.find_written(op)
         if isinstance(o, CollectionStatusUpdate):
             raw = self.client.entity(self._status_target(o))
             if raw is None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -30,7 +30,16 @@ from typing import Any
 
 from connectors.base import BadRecordError, Cursor, Page, Reject
 from connectors.dynamics_gp import schema as gp
-from connectors.odbc import Database, KeysetQuery, RowMapper, dump_position, load_position, utc
+from connectors.odbc import (
+    OMIT,
+    Database,
+    KeysetQuery,
+    RowMapper,
+    dump_position,
+    load_position,
+    utc,
+)
+from mapping.bulk import paused_gc
 from mapping.fieldmap import FieldMap, MappingError, register_transform
 from mapping.models import (
     Allocation,
@@ -47,6 +56,20 @@ BLANK_DATE = date(1900, 1, 1)
 # The most rows remembered per table to drop repeats inside the overlap; past it, a repeat is
 # delivered again (the store sees an unchanged record and does nothing with it).
 SEEN_MAX = 20_000
+_NO_CREDIT = Decimal(0)
+# A document's canonical status by case: voided, nothing remaining, part remaining, all remaining.
+_DOCUMENT_STATES = (
+    DocumentStatus.VOID,
+    DocumentStatus.PAID,
+    DocumentStatus.PARTIALLY_PAID,
+    DocumentStatus.OPEN,
+)
+_PAYMENT_STATES = (
+    PaymentStatus.VOID,
+    PaymentStatus.APPLIED,
+    PaymentStatus.PARTIALLY_APPLIED,
+    PaymentStatus.UNAPPLIED,
+)
 
 
 def gp_date(value: Any) -> date | None:
@@ -315,16 +338,21 @@ class GpReader:
             rows = self.db.query(sql, params, what=f"reading {source.table}")
             if rows:
                 row = mapper.row(source.columns, rows[0])
-                rid = self._remote_id(stream, row)
-                try:
-                    return self._builder(stream, source.table)(rid, row, self._allocations(stream, [row]))
-                except MappingError as exc:
-                    raise BadRecordError(str(exc)) from exc
+                [result] = self._records(stream, source.table, [self._remote_id(stream, row)], [row])
+                if isinstance(result, MappingError):
+                    raise BadRecordError(str(result)) from result
+                return result
         return None
 
     # -- rows into records ---------------------------------------------------------------------
 
     def _map_page(
+        self, stream: Stream, source: Source, table: _TableState, rows: Sequence[Any]
+    ) -> tuple[list[Record], list[Reject]]:
+        with paused_gc():
+            return self._map_rows(stream, source, table, rows)
+
+    def _map_rows(
         self, stream: Stream, source: Source, table: _TableState, rows: Sequence[Any]
     ) -> tuple[list[Record], list[Reject]]:
         mapper = self.mappers[stream]
@@ -335,8 +363,7 @@ class GpReader:
         old_seen = table.old_seen
         seen = table.seen
         dicts = []
-        for values in rows:
-            row = mapper.row(columns, values)
+        for row in mapper.rows(columns, rows):
             stamp = row["DEX_ROW_TS"]
             rid = self._remote_id(stream, row)
             if old_seen and old_seen.get(rid) == _iso(stamp):
@@ -359,17 +386,17 @@ class GpReader:
                 horizon = _iso(table.newest - self.overlap)
                 if len(table.seen) > SEEN_MAX:
                     table.seen = {k: v for k, v in table.seen.items() if v >= horizon}
-        allocations = (
-            self._allocations(stream, [row for _, row in dicts]) if stream is not Stream.CUSTOMERS else {}
-        )
+        ids = [rid for rid, _ in dicts]
+        kept = [row for _, row in dicts]
         records: list[Record] = []
         rejects: list[Reject] = []
-        build = self._builder(stream, source.table)
-        for rid, row in dicts:
-            try:
-                records.append(build(rid, row, allocations))
-            except MappingError as exc:
-                rejects.append(Reject(stream, rid, exc.path or exc.field, exc.reason, _jsonable(row)))
+        for rid, row, result in zip(ids, kept, self._records(stream, source.table, ids, kept), strict=True):
+            if isinstance(result, MappingError):
+                rejects.append(
+                    Reject(stream, rid, result.path or result.field, result.reason, _jsonable(row))
+                )
+            else:
+                records.append(result)
         return records, rejects
 
     @staticmethod
@@ -378,74 +405,87 @@ class GpReader:
             return str(row["CUSTNMBR"])
         return doc_id(row["RMDTYPAL"], row["DOCNUMBR"])
 
-    def _builder(self, stream: Stream, table: str) -> Callable[[str, dict[str, Any], dict[str, Any]], Record]:
-        mapper = self.mappers[stream]
-        history = table == "RM30101"
+    def _records(
+        self, stream: Stream, table: str, ids: Sequence[str], rows: Sequence[dict[str, Any]]
+    ) -> list[Record | MappingError]:
+        """The page's rows as validated records (or the error of each row that is not one)."""
+        if not rows:
+            return []
+        allocations = self._allocations(stream, rows)
+        computed = (
+            self._customer_fields(ids, rows)
+            if stream is Stream.CUSTOMERS
+            else self._document_fields(stream, table, ids, rows, allocations)
+        )
+        return self.mappers[stream].records(rows, computed)
+
+    @staticmethod
+    def _common_fields(ids: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
         # One time for the page's records: read together, and the store formats one time, not each.
         seen_at = datetime.now(UTC)
+        return {
+            "remote_id": list(ids),
+            "remote_modified_at": [utc(row["DEX_ROW_TS"]) for row in rows],
+            "seen_at": [seen_at] * len(rows),
+            "version": [version_of(row) for row in rows],
+            "raw": list(rows),
+        }
 
-        def customer(rid: str, row: dict[str, Any], _: dict[str, Any]) -> Record:
-            computed: dict[str, Any] = {
-                "remote_id": rid,
-                "remote_modified_at": utc(row["DEX_ROW_TS"]),
-                "seen_at": seen_at,
-                "version": version_of(row),
-                "raw": row,
-            }
-            # CRLMTTYP: 0 no credit, 1 unlimited, 2 an amount.
-            if row.get("CRLMTTYP") == 2:
-                computed["credit_limit"] = row["CRLMTAMT"]
-            elif row.get("CRLMTTYP") == 0:
-                computed["credit_limit"] = Decimal(0)
-            computed["raw_status"] = ("inactive" if row.get("INACTIVE") else "active") + (
-                ", on hold" if row.get("HOLD") else ""
-            )
-            if row.get("HOLD"):
-                # GP's hold stops new sales to the customer; collections go on.
-                computed["tags"] = ["on hold"]
-            return mapper.record(row, **computed)
+    def _customer_fields(self, ids: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+        computed = self._common_fields(ids, rows)
+        # CRLMTTYP: 0 no credit, 1 unlimited, 2 an amount.
+        computed["credit_limit"] = [
+            row["CRLMTAMT"] if row.get("CRLMTTYP") == 2 else _NO_CREDIT if row.get("CRLMTTYP") == 0 else OMIT
+            for row in rows
+        ]
+        computed["raw_status"] = [
+            ("inactive" if row.get("INACTIVE") else "active") + (", on hold" if row.get("HOLD") else "")
+            for row in rows
+        ]
+        # GP's hold stops new sales to the customer; collections go on.
+        computed["tags"] = [["on hold"] if row.get("HOLD") else OMIT for row in rows]
+        return computed
 
-        def document(rid: str, row: dict[str, Any], allocations: dict[str, Any]) -> Record:
-            voided = bool(row.get("VOIDSTTS"))
-            total, remaining = row["ORTRXAMT"], row["CURTRXAM"]
-            doc_type = int(row["RMDTYPAL"])
-            name = gp.TYPE_NAMES.get(doc_type, str(doc_type))
-            computed: dict[str, Any] = {
-                "remote_id": rid,
-                "remote_modified_at": utc(row["DEX_ROW_TS"]),
-                "seen_at": seen_at,
-                "version": version_of(row),
-                "deleted": voided,
-                "raw_status": f"{name}{' (history)' if history else ''}{', voided' if voided else ''}",
-                "raw": row,
-            }
-            if stream is Stream.PAYMENTS:
-                computed["status"] = (
-                    PaymentStatus.VOID
-                    if voided
-                    else PaymentStatus.APPLIED
-                    if remaining == 0
-                    else PaymentStatus.PARTIALLY_APPLIED
-                    if remaining < total
-                    else PaymentStatus.UNAPPLIED
-                )
-                computed["allocations"] = allocations.get(rid, [])
-                computed["payer_name"] = None
-            else:
-                computed["status"] = (
-                    DocumentStatus.VOID
-                    if voided
-                    else DocumentStatus.PAID
-                    if remaining == 0
-                    else DocumentStatus.PARTIALLY_PAID
-                    if remaining < total
-                    else DocumentStatus.OPEN
-                )
-                if stream is Stream.CREDIT_MEMOS:
-                    computed["allocations"] = allocations.get(rid, [])
-            return mapper.record(row, **computed)
-
-        return customer if stream is Stream.CUSTOMERS else document
+    def _document_fields(
+        self,
+        stream: Stream,
+        table: str,
+        ids: Sequence[str],
+        rows: Sequence[dict[str, Any]],
+        allocations: dict[str, list[Allocation]],
+    ) -> dict[str, list[Any]]:
+        computed = self._common_fields(ids, rows)
+        history = " (history)" if table == "RM30101" else ""
+        voided = [bool(row.get("VOIDSTTS")) for row in rows]
+        names: dict[tuple[Any, bool], str] = {}
+        raw_status = []
+        for row, void in zip(rows, voided, strict=True):
+            kind = (row["RMDTYPAL"], void)
+            text = names.get(kind)
+            if text is None:
+                doc_type = int(kind[0])
+                name = gp.TYPE_NAMES.get(doc_type, str(doc_type))
+                text = names[kind] = f"{name}{history}{', voided' if void else ''}"
+            raw_status.append(text)
+        computed["deleted"] = voided
+        computed["raw_status"] = raw_status
+        states: tuple[Any, ...] = _PAYMENT_STATES if stream is Stream.PAYMENTS else _DOCUMENT_STATES
+        gone, done, part, untouched = states
+        computed["status"] = [
+            gone
+            if is_void
+            else done
+            if (remaining := row["CURTRXAM"]) == 0
+            else part
+            if remaining < row["ORTRXAMT"]
+            else untouched
+            for row, is_void in zip(rows, voided, strict=True)
+        ]
+        if stream in (Stream.PAYMENTS, Stream.CREDIT_MEMOS):
+            computed["allocations"] = [allocations.get(rid, []) for rid in ids]
+        if stream is Stream.PAYMENTS:
+            computed["payer_name"] = [None] * len(rows)
+        return computed
 
     def _allocations(self, stream: Stream, rows: Sequence[dict[str, Any]]) -> dict[str, list[Allocation]]:
         """The applications of a page's payments or credit memos, from the open and history apply tables."""

@@ -100,9 +100,12 @@ class Namespaces:
     version: str
 
     def urn(self, name: str) -> str:
-        area = {"relationships": "lists", "sales": "transactions", "customers": "transactions"}.get(
-            name, "platform"
-        )
+        area = {
+            "relationships": "lists",
+            "sales": "transactions",
+            "customers": "transactions",
+            "communication": "general",
+        }.get(name, "platform")
         return f"urn:{name}_{self.version}.{area}.webservices.netsuite.com"
 
     @property

@@ -11,7 +11,10 @@ Writing
     Collection status, dunning level and next action date go into configurable custom fields with
     ``updateList``; payment applications become a ``CustomerPayment`` created with ``upsertList``
     under an ``externalId`` derived from the outbox key, so a retry updates the same payment
-    instead of making a second one. Each record's status in a list answer is that operation's result.
+    instead of making a second one. Notes (a collector's call, a promise, a dispute) become user
+    notes (the ``Note`` record) on the customer or the transaction, shown on its User Notes
+    subtab, upserted under the same kind of ``externalId``. Each record's status in a list answer
+    is that operation's result.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from pydantic import Field, SecretStr, field_validator
@@ -64,6 +67,7 @@ from mapping.models import (
     CustomerStatus,
     DocumentStatus,
     Invoice,
+    Note,
     Operation,
     OpType,
     Payment,
@@ -78,6 +82,8 @@ MAPPING = Path(__file__).with_name("mapping.yaml")
 # SuiteTalk's synchronous limits: pageSize 5..1000, updateList/upsertList at most 100 records.
 PAGE_MAX = 1000
 LIST_MAX = 100
+# A note's title is a line in the User Notes list; the whole text goes into ``note``.
+NOTE_TITLE_MAX = 100
 
 
 def _netsuite_date(value: Any) -> Any:
@@ -151,6 +157,10 @@ class NetSuiteSettings(ConnectorSettings):
     customer_dunning_level_field: str = "custentity_arb_dunning_level"
     customer_next_action_field: str = "custentity_arb_next_action"
     customer_dunning_block_field: str | None = "custentity_arb_dunning_block"
+    note_mode: Literal["user_note", "off"] = Field(
+        default="user_note",
+        description="user_note: notes become user notes on the customer or transaction; off refuses them.",
+    )
     default_currency: str | None = Field(
         default=None, description="ISO code for records without a currency (single-currency accounts)."
     )
@@ -224,18 +234,20 @@ def _aware(value: str) -> datetime:
 
 
 def external_id_for(key: str) -> str:
-    """The ``externalId`` of the payment an outbox row creates: stable across retries and processes."""
+    """The ``externalId`` of the payment or note an outbox row creates: stable across retries and
+    processes."""
     return "arb-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 class NetSuiteConnector(Connector):
-    """Reads customers, invoices, credit memos and payments; writes collection status and payments."""
+    """Reads customers, invoices, credit memos and payments; writes collection status, payments and
+    user notes."""
 
     name = "netsuite"
     version = "0.1.0"
     capabilities = Capabilities(
         streams=frozenset(STREAMS),
-        write_ops=frozenset({OpType.COLLECTION_STATUS, OpType.PAYMENT_APPLICATION}),
+        write_ops=frozenset({OpType.COLLECTION_STATUS, OpType.PAYMENT_APPLICATION, OpType.NOTE}),
         page_max=PAGE_MAX,
         batch_max=LIST_MAX,
         requests_per_minute=None,
@@ -584,14 +596,19 @@ class NetSuiteConnector(Connector):
         return None if raw is None else self.to_record(stream, raw)
 
     def find_written(self, op: OutboundOp) -> WriteResult | None:
-        """A payment is found by its ``externalId``; a status update by comparing the custom fields.
+        """A payment or a note is found by its ``externalId``; a status update by comparing the
+        custom fields.
 
-        No payment with the operation's ``externalId`` means it certainly did not land: the
-        ``externalId`` is written in the same call that creates the payment.
+        No payment or note with the operation's ``externalId`` means it certainly did not land: the
+        ``externalId`` is written in the same call that creates the record.
         """
         operation = op.op
-        if isinstance(operation, PaymentApplication) and operation.payment_id is None:
-            raw = self._get("customerPayment", external_id=external_id_for(op.key))
+        created = isinstance(operation, Note) or (
+            isinstance(operation, PaymentApplication) and operation.payment_id is None
+        )
+        if created:
+            record_type = "note" if isinstance(operation, Note) else "customerPayment"
+            raw = self._get(record_type, external_id=external_id_for(op.key))
             if raw is None:
                 return WriteResult(op.key, False)
             return WriteResult(op.key, True, remote_id=raw.get("internalId"), duplicate=True)
@@ -671,8 +688,35 @@ class NetSuiteConnector(Connector):
             **fields,
         )
 
+    def _note_record(self, op: Note, key: str) -> Any:
+        """A user note on the customer or the transaction, under the outbox key's ``externalId``."""
+        if self.cfg.note_mode == "off":
+            raise PermanentError("note write-back is off for this connection (note_mode: off)")
+        c = self.client
+        ref = c.type("core", "RecordRef")(internalId=op.target_id)
+        if op.target_type is TargetType.CUSTOMER:
+            target = {"entity": ref}
+        elif op.target_type in (TargetType.INVOICE, TargetType.CREDIT_MEMO):
+            target = {"transaction": ref}
+        else:
+            raise BadRecordError(
+                f"notes are written to customers, invoices and credit memos, not {op.target_type.value}"
+            )
+        first_line = op.text.strip().splitlines()[0] if op.text.strip() else op.text
+        # Without noteDate NetSuite dates the note the day it is saved; a retry days later keeps
+        # the day of the call.
+        when = datetime.combine(op.decided_on, time()) if op.decided_on else None
+        return c.type("communication", "Note")(
+            externalId=external_id_for(key),
+            title=first_line[:NOTE_TITLE_MAX],
+            noteDate=when,
+            note=op.text,
+            **target,
+        )
+
     def write(self, ops: Sequence[OutboundOp]) -> list[WriteResult]:
-        """Status updates through ``updateList``, new payments through ``upsertList`` (by externalId).
+        """Status updates through ``updateList``; new payments and notes through ``upsertList`` (by
+        externalId).
 
         Operations go out in list calls of at most ``list_batch_max``; one record's failure is that
         operation's result. A call that fails as a whole raises, and then no result of this batch
@@ -696,6 +740,8 @@ class NetSuiteConnector(Connector):
                         updates.append((op, self._payment_record(operation, op.key)))
                     else:
                         upserts.append((op, self._payment_record(operation, op.key)))
+                elif isinstance(operation, Note):
+                    upserts.append((op, self._note_record(operation, op.key)))
                 else:
                     raise PermanentError(f"NetSuite connector does not write {operation.op_type.value}")
             except (ConnectorError, ValueError) as exc:

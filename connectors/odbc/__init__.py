@@ -10,11 +10,12 @@
 from connectors.odbc.connection import Database, classify, odbc_value, with_password
 from connectors.odbc.dialect import DIALECTS, MSSQL, POSTGRESQL, Dialect, dialect_for_dbms
 from connectors.odbc.paging import KeysetQuery, Position, dump_position, load_position, utc
-from connectors.odbc.rows import RowMapper
+from connectors.odbc.rows import OMIT, RowMapper
 
 __all__ = [
     "DIALECTS",
     "MSSQL",
+    "OMIT",
     "POSTGRESQL",
     "Database",
     "Dialect",

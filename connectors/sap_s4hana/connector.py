@@ -17,7 +17,8 @@ Writing
     level, last dunned, a block reason for the statuses an admin maps), PATCH with If-Match, one
     change set per dunning record in one ``$batch``. Payment applications → journal entries
     through SOAP (``journal.py``), looked up by their document reference before any resend, and
-    read back as what they settle (``applied.py``).
+    read back as what they settle (``applied.py``). Notes → lines of the customer's long text
+    (``notes.py``), each marked with its outbox key.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from connectors.sap_s4hana import applied as ap
 from connectors.sap_s4hana import items as it
 from connectors.sap_s4hana.client import ClientCredentials, SapSession
 from connectors.sap_s4hana.journal import DebtorLine, GlLine, JournalEntry, JournalEntryPoster, reference_for
+from connectors.sap_s4hana.notes import CustomerNotes
 from connectors.sap_s4hana.odata import ODataServices, keyset_after, or_terms, quote
 from connectors.sap_s4hana.settings import SapS4HanaSettings
 from mapping.fieldmap import FieldMap, MappingError
@@ -64,6 +66,7 @@ from mapping.models import (
     CollectionStatus,
     CollectionStatusUpdate,
     CustomerStatus,
+    Note,
     OpType,
     PaymentApplication,
     Record,
@@ -189,7 +192,7 @@ class SapS4HanaConnector(Connector):
     version = "0.1.0"
     capabilities = Capabilities(
         streams=frozenset(Stream),
-        write_ops=frozenset({OpType.COLLECTION_STATUS, OpType.PAYMENT_APPLICATION}),
+        write_ops=frozenset({OpType.COLLECTION_STATUS, OpType.PAYMENT_APPLICATION, OpType.NOTE}),
         page_max=5000,
         batch_max=100,
         requests_per_minute=None,
@@ -244,6 +247,7 @@ class SapS4HanaConnector(Connector):
         )
         self.fieldmap = FieldMap.load(MAPPING_FILE, context.mapping_overrides)
         self.dunning: dict[tuple[str, str, str], DunningState] = {}
+        self.notes = CustomerNotes(self.odata, settings)
         self.ledger = ap.AppliedLedger(context.state)
         self._apps: ap.Applications | None = None
 
@@ -817,18 +821,22 @@ class SapS4HanaConnector(Connector):
     # -- write --------------------------------------------------------------------------------------
 
     def write(self, ops: Sequence[OutboundOp]) -> list[WriteResult]:
-        """Status updates in ``$batch`` requests (a change set per dunning record), payments in SOAP calls.
+        """Status updates and notes in ``$batch`` requests (a change set per dunning record or long
+        text), payments in SOAP calls.
 
         Each request carries at most ``batch_max`` operations.
         """
         results: dict[str, WriteResult] = {}
         statuses: list[OutboundOp] = []
         payments: list[OutboundOp] = []
+        notes: list[OutboundOp] = []
         for op in ops:
             if isinstance(op.op, CollectionStatusUpdate):
                 statuses.append(op)
             elif isinstance(op.op, PaymentApplication):
                 payments.append(op)
+            elif isinstance(op.op, Note):
+                notes.append(op)
             else:
                 results[op.key] = WriteResult(
                     op.key,
@@ -840,6 +848,8 @@ class SapS4HanaConnector(Connector):
             results.update(self._write_statuses(statuses[i : i + size]))
         for i in range(0, len(payments), size):
             results.update(self._write_payments(payments[i : i + size]))
+        for i in range(0, len(notes), size):
+            results.update(self.notes.write(notes[i : i + size]))
         return [results[op.key] for op in ops]
 
     # status --------------------------------------------------------------------------------
@@ -1261,7 +1271,8 @@ class SapS4HanaConnector(Connector):
     # -- reconciliation -----------------------------------------------------------------------------
 
     def find_written(self, op: OutboundOp) -> WriteResult | None:
-        """Whether ``op`` reached SAP: its dunning record shows its values, or a document has its key."""
+        """Whether ``op`` reached SAP: its dunning record shows its values, a document has its key,
+        or a long text has its marker."""
         o = op.op
         if isinstance(o, CollectionStatusUpdate):
             try:
@@ -1284,6 +1295,8 @@ class SapS4HanaConnector(Connector):
                 self.context.state.put(LEDGER_PREFIX + op.key, f"posted:{doc}")
                 return WriteResult(op.key, True, remote_id=doc, duplicate=True)
             return WriteResult(op.key, False)
+        if isinstance(o, Note):
+            return self.notes.find_written(op)
         return None
 
 

@@ -35,6 +35,11 @@ class SapS4HanaSettings(ConnectorSettings):
         batch_max: operations per ``$batch`` or SOAP call.
         block_reasons: collection status → dunning block reason written to A_CustomerDunning.
         status_note: also write the collection status into A_CustomerCompany.CustomerAccountNote.
+        note_mode: ``customer_text`` appends notes to the customer's long text (A_CustomerText, or
+            A_CustomerCompanyText of the invoice's company code); ``off`` refuses them.
+        note_text_id: the long text's text ID (LongTextID), one the system's text determination
+            defines for customers.
+        note_language: the long text's language (Language, SAP's two-character key).
         bank_gl_account: the G/L account of the bank (clearing) line of an incoming payment.
         house_bank, house_bank_account: the house bank of that line, where the account needs one.
         cash_discount_gl_account, writeoff_gl_account: where discounts and write-offs go.
@@ -67,6 +72,9 @@ class SapS4HanaSettings(ConnectorSettings):
     batch_max: int = Field(default=100, ge=1, le=100)
     block_reasons: dict[CollectionStatus, str] = Field(default_factory=dict)
     status_note: bool = False
+    note_mode: Literal["customer_text", "off"] = "customer_text"
+    note_text_id: str = Field(default="0001", min_length=1, max_length=4)
+    note_language: str = Field(default="EN", min_length=1, max_length=2)
     bank_gl_account: str | None = Field(default=None, max_length=10)
     house_bank: str | None = Field(default=None, max_length=5)
     house_bank_account: str | None = Field(default=None, max_length=5)

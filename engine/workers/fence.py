@@ -20,14 +20,15 @@ from sqlalchemy.engine import Engine
 
 log = logging.getLogger("arbridge.workers")
 
-# Advisory-lock namespace (two-key form) of the per-connection locks.
+# Advisory-lock namespaces (two-key form) of the per-connection locks.
 _SYNC_NAMESPACE = 0x41524253
+_REFIT_NAMESPACE = 0x41525246
 
 
-def fence_key(connection: str) -> tuple[int, int]:
+def fence_key(connection: str, namespace: int = _SYNC_NAMESPACE) -> tuple[int, int]:
     """The advisory-lock key pair of a connection."""
     digest = hashlib.sha256(connection.encode()).digest()
-    return _SYNC_NAMESPACE, int.from_bytes(digest[:4], "big", signed=True)
+    return namespace, int.from_bytes(digest[:4], "big", signed=True)
 
 
 @contextmanager
@@ -62,3 +63,23 @@ def connection_fence(engine: Engine, connection: str, stop: threading.Event) -> 
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:n, :k)"), {"n": namespace, "k": key})
             conn.commit()
+
+
+@contextmanager
+def refit_fence(engine: Engine, connection: str) -> Iterator[bool]:
+    """Hold the lock of the connection's model refit; yields False at once when another worker has it.
+
+    A lock of its own, not the cycle's: the connection goes on cycling while its model is refitted.
+    """
+    namespace, key = fence_key(connection, _REFIT_NAMESPACE)
+    with engine.connect() as conn:
+        held = bool(
+            conn.execute(sa.text("SELECT pg_try_advisory_lock(:n, :k)"), {"n": namespace, "k": key}).scalar()
+        )
+        conn.commit()
+        try:
+            yield held
+        finally:
+            if held:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:n, :k)"), {"n": namespace, "k": key})
+                conn.commit()

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.runner import sync_connection
-from engine.workers.fence import connection_fence
+from engine.workers.fence import connection_fence, refit_fence
 from engine.workers.queue import QUEUE, Housekeeping, JobContext, build_app, defer_cycle, defer_now
 from engine.workers.slots import cycle_start
 from store import StateStore
@@ -84,6 +84,12 @@ class Workers:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: list[tuple[str, str]] = []
         self._guard = threading.Lock()
+        from engine.background_refit import BackgroundRefits  # numpy loads only in a worker
+
+        # Refits run beside the jobs, each under its own lock: a job slot is never held for a fit.
+        self.refits = BackgroundRefits(
+            deployment, store, guard=lambda connection: refit_fence(self._fences, connection)
+        )
 
     # -- from other threads -----------------------------------------------------------------------
 
@@ -129,11 +135,8 @@ class Workers:
                 worker=self.name,
                 job_id=job_id,
             )
-            if report.status != "interrupted":
-                # Inside the fence: one worker at a time refits a connection's model.
-                from engine.payment_model import refit_after_cycle
-
-                refit_after_cycle(self.deployment, connection, self.store)
+            if report.status != "interrupted" and not self.stop.is_set():
+                self.refits.after_cycle(connection)
         if report.status == "interrupted":
             # Stopped mid-cycle: another worker (or this one once restarted) goes on from the stored cursors.
             self.sync_soon(connection, "resume", wait=True)
@@ -152,6 +155,9 @@ class Workers:
         try:
             return asyncio.run(self._main(drain_timeout))
         finally:
+            from engine.background_refit import SHUTDOWN_GRACE
+
+            self.refits.close(wait=SHUTDOWN_GRACE)
             self._fences.dispose()
 
     async def _main(self, drain_timeout: float) -> int:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -354,6 +354,7 @@ def plan(
     *,
     presorted: bool = False,
     payments: Iterable[Payment] = (),
+    late_chances: Mapping[str, float] | None = None,
 ) -> Iterator[PlannedAction | Skip]:
     """Plan the dunning communications due at ``as_of``.
 
@@ -370,6 +371,10 @@ def plan(
             ``customer_remote_id`` (a store query ``ORDER BY``): the two streams are then merged
             without holding all invoices in memory. Otherwise open invoices are grouped in memory.
         payments: the customers' payments; money not applied to an invoice is a credit.
+        late_chances: per open invoice id, the chance it is paid after its due date as a payment
+            model predicts it; the courtesy notice's ``only_likely_late`` then judges those
+            invoices by it instead of by the customer's own late share (which stays the judge of
+            an invoice not in the mapping).
 
     Yields:
         Planned actions and skips, customer by customer.
@@ -413,6 +418,7 @@ def plan(
                 paid,
                 as_of,
                 cash.get(cid, []),
+                late_chances,
             ),
         )
 
@@ -425,11 +431,21 @@ def _plan_one(
     paid: _PaidFromRecords | None,
     as_of: datetime,
     payments: Sequence[Payment],
+    late_chances: Mapping[str, float] | None = None,
 ) -> Iterator[PlannedAction | Skip]:
     """One customer's plan, its payment behaviour from the records included (inside its isolation)."""
     cid = group.customer.remote_id
     history = paid.history(cid, summary) if paid is not None else summary
-    return plan_customer(policy, group.customer, group.invoices, memos, history, as_of, payments=payments)
+    return plan_customer(
+        policy,
+        group.customer,
+        group.invoices,
+        memos,
+        history,
+        as_of,
+        payments=payments,
+        late_chances=late_chances,
+    )
 
 
 def reads_payment_behaviour(policy: DunningPolicy) -> bool:
@@ -646,10 +662,12 @@ class _CustomerPlan:
         customer: Customer,
         hist: CustomerHistory | None,
         as_of: datetime,
+        late_chances: Mapping[str, float] | None = None,
     ) -> None:
         self.file = policy
         self.customer = customer
         self.hist = hist or CustomerHistory()
+        self.late_chances = late_chances or {}
         self.as_of = as_of
         self.zone = zone_for(customer.time_zone, policy.default_time_zone)
         # An ERP's zone that is not an IANA name is not silently someone else's: the reason says so.
@@ -758,6 +776,7 @@ def plan_customer(
     as_of: datetime,
     *,
     payments: Sequence[Payment] = (),
+    late_chances: Mapping[str, float] | None = None,
 ) -> Iterator[PlannedAction | Skip]:
     """Plan one customer: at most one action per currency (and its ``also`` channels), and the
     skips that explain the rest.
@@ -771,6 +790,8 @@ def plan_customer(
         history: the customer's history summary, if any.
         as_of: the planning time.
         payments: its payments; what is not applied to an invoice is a credit.
+        late_chances: per open invoice id, the predicted chance it is paid after its due date
+            (see ``plan``).
 
     Yields:
         Planned actions and skips.
@@ -786,7 +807,7 @@ def plan_customer(
             reason=f"dunning block set on customer {customer.remote_id} in the ERP; nothing is sent",
         )
         return
-    ctx = _CustomerPlan(policy, customer, history, as_of)
+    ctx = _CustomerPlan(policy, customer, history, as_of, late_chances)
     open_ids = {i.remote_id for i in open_invoices}
     memos: dict[str, list[CreditMemo]] = defaultdict(list)
     for memo in credit_memos:
@@ -853,10 +874,12 @@ def _plan_currency(
                 reason="courtesy notice not sent: this customer gets a reminder in this currency today",
                 currency=currency,
             )
-        elif (not_late := _not_likely_late(ctx, currency, due_soon)) is not None:
-            yield not_late
         else:
-            yield from _plan_courtesy(ctx, currency, due_soon, credits, left_for_courtesy)
+            likely, not_late = _likely_late(ctx, currency, due_soon)
+            if not_late is not None:
+                yield not_late
+            if likely:
+                yield from _plan_courtesy(ctx, currency, likely, credits, left_for_courtesy)
 
 
 def _likely_late_words(hist: CustomerHistory) -> str:
@@ -865,24 +888,61 @@ def _likely_late_words(hist: CustomerHistory) -> str:
     return f"{late} ({chance:.0%} likely to pay late)"
 
 
-def _not_likely_late(ctx: _CustomerPlan, currency: str, due_soon: list[_Open]) -> Skip | None:
-    """Why a courtesy notice kept for customers likely to pay late is not for this one, if it is not."""
+def _late_chance(ctx: _CustomerPlan, item: _Open) -> tuple[float | None, bool]:
+    """The chance ``item`` is paid after its due date, and whether a payment model gave it (else
+    the customer's own late share did)."""
+    predicted = ctx.late_chances.get(item.inv.remote_id)
+    if predicted is not None:
+        return predicted, True
+    return ctx.hist.late_probability, False
+
+
+def _predicted_words(ctx: _CustomerPlan, items: Sequence[_Open]) -> str:
+    chances = ", ".join(
+        f"{o.inv.number or o.inv.remote_id} {ctx.late_chances[o.inv.remote_id]:.0%}" for o in items
+    )
+    return f"the payment model's chance of payment after the due date: {chances}"
+
+
+def _likely_late(ctx: _CustomerPlan, currency: str, due_soon: list[_Open]) -> tuple[list[_Open], Skip | None]:
+    """The invoices falling due that a courtesy notice kept for late payers is for, and why not the others.
+
+    Each invoice is judged by the payment model's chance when the caller passed one for it, else
+    by the customer's own late share.
+    """
     assert ctx.policy.courtesy is not None
     threshold = ctx.policy.courtesy.only_likely_late
     if threshold is None:
-        return None
+        return due_soon, None
+    likely: list[_Open] = []
+    by_model: list[_Open] = []
+    by_records: list[_Open] = []
+    for item in due_soon:
+        chance, predicted = _late_chance(ctx, item)
+        if chance is not None and chance >= threshold:
+            likely.append(item)
+        else:
+            (by_model if predicted else by_records).append(item)
+    if not by_model and not by_records:
+        return likely, None
     chance = ctx.hist.late_probability
-    if chance is not None and chance >= threshold:
-        return None
-    if chance is None:
-        reason = "courtesy notice only for customers likely to pay late: no payment history yet"
+    if not by_model:  # judged from the records alone: the words of a customer's own payments
+        if chance is None:
+            reason = "courtesy notice only for customers likely to pay late: no payment history yet"
+        else:
+            reason = (
+                f"courtesy notice only for customers at least {threshold:.0%} likely to pay late: "
+                f"{_likely_late_words(ctx.hist)}"
+            )
     else:
-        reason = (
-            f"courtesy notice only for customers at least {threshold:.0%} likely to pay late: "
-            f"{_likely_late_words(ctx.hist)}"
+        reasons = [_predicted_words(ctx, by_model)]
+        if by_records:
+            reasons.append("no payment history yet" if chance is None else _likely_late_words(ctx.hist))
+        reason = f"courtesy notice only for invoices at least {threshold:.0%} likely to be paid late: " + (
+            "; ".join(reasons)
         )
-    ids = tuple(o.inv.remote_id for o in due_soon)
-    return Skip(ctx.customer.remote_id, ids, SkipCode.NOT_LIKELY_LATE, reason, currency)
+    ids = tuple(o.inv.remote_id for o in (*by_model, *by_records))
+    return likely, Skip(ctx.customer.remote_id, ids, SkipCode.NOT_LIKELY_LATE, reason, currency)
 
 
 def _pause(ctx: _CustomerPlan, item: _Open, memos: list[CreditMemo]) -> Skip | None:
@@ -1069,7 +1129,11 @@ def _plan_courtesy(
     first_due = min(o.due for o in due_soon)
     why = [f"{len(due_soon)} invoice(s) fall due on or after {first_due.isoformat()}"]
     if pol.courtesy.only_likely_late is not None:
-        why.append(_likely_late_words(ctx.hist))
+        predicted = [o for o in due_soon if o.inv.remote_id in ctx.late_chances]
+        if predicted:
+            why.append(_predicted_words(ctx, predicted))
+        if len(predicted) < len(due_soon):
+            why.append(_likely_late_words(ctx.hist))
     # Only what the overdue invoices left of the credits is shown against the invoices falling due.
     shown = _credits_up_to(credits, credit)
     yield from _emit(ctx, currency, due_soon, 0, None, total_open, why, shown, total_credit(credits))

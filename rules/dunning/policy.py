@@ -143,9 +143,11 @@ class Courtesy(_Model):
         gt=0,
         le=1,
         description="Off when unset: every customer gets the notice. A chance such as 0.5: only "
-        "customers at least this likely to pay after the due date get it, judged from their own "
-        "payments (late ones out of all, pulled toward one in two when they are few); customers "
-        "without payment history get none.",
+        "invoices at least this likely to be paid after the due date get it. When the connection has "
+        "a stored payment-date model, each invoice's chance is the model's; otherwise (and for an "
+        "invoice the model leaves to a baseline) it is judged from the customer's own payments (late "
+        "ones out of all, pulled toward one in two when they are few), and customers without payment "
+        "history get none.",
     )
 
 

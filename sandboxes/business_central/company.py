@@ -51,6 +51,7 @@ class Company:
     journals: dict[str, dict[str, Any]] = field(default_factory=dict)
     journal_lines: dict[str, dict[str, Any]] = field(default_factory=dict)
     applications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comments: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     listeners: list[Callable[[str, str, str], None]] = field(default_factory=list)
     balances: dict[str, Decimal] = field(default_factory=dict)
@@ -473,6 +474,42 @@ class Company:
             self.stamp(invoice_doc)
             self.notify("salesInvoices", invoice_doc["id"], "updated")
         return row
+
+    def add_comment(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A comment line of a customer, as the extension's ``customerComments`` page inserts it:
+        the customer must exist, a missing line number is the next after the customer's last
+        (steps of 10000, as the Comment Sheet numbers them), a taken one is refused by the primary
+        key, and a missing date is today's."""
+        number = str(values.get("customerNumber") or "").upper()
+        if not any(c["number"] == number for c in self.customers.values()):
+            raise dialog(f"The Customer {number} does not exist.")
+        taken = {c["lineNumber"] for c in self.comments.values() if c["customerNumber"] == number}
+        line_no = int(values.get("lineNumber") or 0) or (max(taken, default=0) + 10000)
+        if line_no in taken:
+            raise BcError(
+                409,
+                "Internal_EntityWithSameKeyExists",
+                "The Comment Line already exists. Identification fields and values: "
+                f"Table Name='Customer',No.='{number}',Line No.='{line_no}'",
+            )
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "customerNumber": number,
+            "lineNumber": line_no,
+            "commentDate": values.get("commentDate") or self.clock().date(),
+            # A Code field holds upper case: BC converts what it is given.
+            "commentCode": str(values.get("commentCode") or "").upper(),
+            "comment": values.get("comment") or "",
+        }
+        self.stamp(row)
+        self.comments[row["id"]] = row
+        return row
+
+    def customer_comments(self, number: str) -> list[dict[str, Any]]:
+        """A customer's comment lines in line order, as the customer card's Comment Sheet lists them."""
+        with self.lock:
+            rows = [c for c in self.comments.values() if c["customerNumber"] == number.upper()]
+            return sorted(rows, key=lambda c: c["lineNumber"])
 
     def get(self, table: dict[str, dict[str, Any]], key: str, entity: str) -> dict[str, Any]:
         record = table.get(key.lower())

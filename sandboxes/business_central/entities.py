@@ -293,6 +293,11 @@ _EXT_PAYMENT_APPLICATION = _props("""
     amount:Decimal postingDate:Date lastModifiedDateTime:DateTimeOffset-
 """)
 
+_EXT_CUSTOMER_COMMENT = _props("""
+    id:Guid!- customerNumber:String(20) lineNumber:Int32 commentDate:Date commentCode:String(10)
+    comment:String(80) lastModifiedDateTime:DateTimeOffset-
+""")
+
 EXTENSION = Api(
     route="arbridge/collections/v1.0",
     entity_sets={
@@ -303,6 +308,7 @@ EXTENSION = Api(
             EntitySet("customerLedgerEntries", "customerLedgerEntry", _EXT_LEDGER_ENTRY, updatable=True),
             EntitySet("paymentJournals", "paymentJournal", _EXT_PAYMENT_JOURNAL, actions=("post",)),
             EntitySet("paymentApplications", "paymentApplication", _EXT_PAYMENT_APPLICATION, insertable=True),
+            EntitySet("customerComments", "customerComment", _EXT_CUSTOMER_COMMENT, insertable=True),
         )
     },
     enums=("genJournalDocumentType", "aRBCollectionStatus"),

@@ -535,6 +535,8 @@ class BusinessCentralSandbox:
             return _Table(lambda: c.entries, dict, "Cust. Ledger Entry")
         if name == "paymentApplications" and api is EXTENSION:
             return _Table(lambda: c.applications, dict, "ARB Payment Application")
+        if name == "customerComments" and api is EXTENSION:
+            return _Table(lambda: c.comments, dict, "Comment Line")
         raise not_found(name)
 
     def _entity_request(
@@ -697,6 +699,11 @@ class BusinessCentralSandbox:
             location = f"{context.replace('/$metadata#', '/')}({row['id']})"
             body = {"@odata.context": f"{context}/$entity", **self._render(entity_set, table, row)}
             return _Answer(201, body, {"Location": location})
+        if entity_set.name == "customerComments":
+            row = self.company.add_comment(wire.parse_body(entity_set, data))
+            location = f"{context.replace('/$metadata#', '/')}({row['id']})"
+            body = {"@odata.context": f"{context}/$entity", **self._render(entity_set, table, row)}
+            return _Answer(201, body, {"Location": location})
         if entity_set.name != "customerPayments":
             raise method_not_allowed("POST", entity_set.name)
         values = wire.parse_body(entity_set, data)
@@ -819,6 +826,7 @@ class BusinessCentralSandbox:
                         "journals",
                         "journal_lines",
                         "applications",
+                        "comments",
                         "balances",
                     )
                 }

@@ -95,6 +95,10 @@ class Namespaces:
         return self._urn("customers", "transactions")
 
     @property
+    def communication(self) -> str:
+        return self._urn("communication", "general")
+
+    @property
     def platform(self) -> str:
         return f"urn:platform_{self.version}.webservices.netsuite.com"
 
@@ -112,6 +116,7 @@ class Namespaces:
             "listAcct": self.accounting,
             "tranSales": self.sales,
             "tranCust": self.customers,
+            "generalComm": self.communication,
         }
 
 
@@ -122,6 +127,8 @@ RECORD_TYPES: dict[str, tuple[str, str]] = {
     "creditMemo": ("customers", "CreditMemo"),
     "customerPayment": ("customers", "CustomerPayment"),
     "currency": ("accounting", "Currency"),
+    # A user note, shown on the User Notes subtab of the customer or transaction it names.
+    "note": ("communication", "Note"),
 }
 
 

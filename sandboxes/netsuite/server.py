@@ -304,6 +304,22 @@ class NetSuiteSandbox:
         with self._lock:
             return copy.deepcopy(self.book.get(record_type, internal_id))
 
+    def user_notes(self, record_type: str, internal_id: str) -> list[dict[str, str | None]]:
+        """The User Notes subtab of a customer (``record_type`` "customer") or a transaction: each
+        note naming it, oldest first, as title, note and externalId."""
+        field = "entity" if record_type == "customer" else "transaction"
+        with self._lock:
+            notes = list(self.book.records["note"].values())
+            return [
+                {
+                    "title": n.findtext("{*}title"),
+                    "note": n.findtext("{*}note"),
+                    "externalId": n.get("externalId"),
+                }
+                for n in notes
+                if (ref := n.find("{*}" + field)) is not None and ref.get("internalId") == internal_id
+            ]
+
     def calls(self, operation: str | None = None) -> int:
         """How many SOAP requests were received (of one operation, if given)."""
         return sum(1 for r in self.requests_log if operation is None or r.operation == operation)

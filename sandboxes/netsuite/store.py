@@ -132,10 +132,11 @@ class Book:
         """The fields of a record type in Oracle's order."""
         return self.types.order(*record_qname(self.ns, record_type))
 
-    def creation_field(self, record_type: str) -> str:
-        """The field holding when a record of this type was created (``createdDate`` or ``dateCreated``)."""
+    def creation_field(self, record_type: str) -> str | None:
+        """The field holding when a record of this type was created (``createdDate`` or
+        ``dateCreated``); None for a type without one (a note has only ``noteDate``)."""
         fields = self.order(record_type)
-        return next(name for name in CREATION_FIELDS if name in fields)
+        return next((name for name in CREATION_FIELDS if name in fields), None)
 
     def new_id(self) -> str:
         return str(next(self._ids))
@@ -323,7 +324,9 @@ class Book:
             if ext and ext in self.by_external[rtype]:
                 raise RecordError("DUP_RCRD", "This record already exists")
             rec = self.element(rtype, self.new_id(), ext)
-            self.set_field(rec, rtype, self.creation_field(rtype), self.clock())
+            created = self.creation_field(rtype)
+            if created:
+                self.set_field(rec, rtype, created, self.clock())
             self._merge(rec, rtype, incoming, new=True)
         except RecordError as exc:
             return WriteOutcome(False, rtype, None, ext, exc.code, exc.message)
@@ -393,9 +396,14 @@ class Book:
             self.set_field(rec, rtype, "status", "Open")
 
     def _check_refs(self, rec: etree._Element, rtype: str) -> None:
-        for field_name, target in (("entity", "customer"), ("customer", "customer"), ("parent", "customer")):
+        for field_name, targets in (
+            ("entity", ("customer",)),
+            ("customer", ("customer",)),
+            ("parent", ("customer",)),
+            ("transaction", ("invoice", "creditMemo", "customerPayment")),
+        ):
             ref = rec.find(self._tag(rtype, field_name))
-            if ref is not None and ref.get("internalId") not in self.records[target]:
+            if ref is not None and not any(ref.get("internalId") in self.records[t] for t in targets):
                 raise RecordError(
                     "INVALID_KEY_OR_REF", f"Invalid {field_name} reference key {ref.get('internalId')}."
                 )

@@ -100,6 +100,8 @@ class Book:
             "A_Customer": {},
             "A_CustomerCompany": {},
             "A_CustomerDunning": {},
+            "A_CustomerText": {},
+            "A_CustomerCompanyText": {},
             "A_BusinessPartnerAddress": {},
             "A_OperationalAcctgDocItemCube": {},
         }

@@ -224,6 +224,17 @@ class S4Sandbox:
 
     # -- the app ----------------------------------------------------------------------------------
 
+    def customer_texts(self, customer: str) -> list[dict[str, Any]]:
+        """The customer's long texts as SAP's customer master shows them: general texts
+        (A_CustomerText) and those of its company codes (A_CustomerCompanyText)."""
+        with self.book.lock:
+            return [
+                {"entity_set": name, **row}
+                for name in ("A_CustomerText", "A_CustomerCompanyText")
+                for _, row in sorted(self.book.tables[name].items())
+                if row.get("Customer") == customer
+            ]
+
     def _make_app(self) -> Flask:
         app = Flask("sap_s4hana_sandbox")
 
@@ -494,19 +505,27 @@ class S4Sandbox:
         if entity_set is None:
             raise ODataError(404, "/IWBEP/CM_MGW_RT/021", f"Resource not found for segment '{name}'")
         if key_text is None:
+            if method == "POST" and not count:
+                return self._create(service, entity_set, {}, body)
             if method != "GET":
                 raise ODataError(405, "/IWBEP/CM_MGW_RT/020", f"Method {method} is not allowed on {name}")
             return self._collection(service, entity_set, params, count=count)
         key = parse_key(key_text, entity_set.entity_type)
         key_tuple = tuple(key[k] for k in entity_set.entity_type.keys)
         if nav:
-            if method != "GET":
+            if method not in ("GET", "POST"):
                 raise ODataError(405, "/IWBEP/CM_MGW_RT/020", f"Method {method} is not allowed on {nav}")
             parent = self._row(entity_set, key_tuple)
             navigation = entity_set.entity_type.navigations.get(nav)
             if navigation is None:
                 raise ODataError(404, "/IWBEP/CM_MGW_RT/021", f"Resource not found for segment '{nav}'")
             target = service.entity_sets[navigation.target_set]
+            if method == "POST":
+                if not navigation.many:
+                    raise ODataError(405, "/IWBEP/CM_MGW_RT/020", f"Method POST is not allowed on {nav}")
+                # The child's keys it shares with the parent come from the parent's address.
+                shared = [k for k in entity_set.entity_type.keys if k in target.entity_type.properties]
+                return self._create(service, target, {k: parent[k] for k in shared}, body)
             children = self._children(entity_set, parent, target)
             return self._answer_rows(service, target, children, params, count=False)
         if method == "GET":
@@ -687,14 +706,7 @@ class S4Sandbox:
                     "/IWBEP/CM_MGW_RT/190",
                     "State of the resource (entity) was already changed (If-Match)",
                 )
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            raise ODataError(400, "/IWBEP/CM_MGW_RT/004", "Malformed request body: not JSON") from None
-        if isinstance(payload, dict) and isinstance(payload.get("d"), dict):
-            payload = payload["d"]
-        if not isinstance(payload, dict):
-            raise ODataError(400, "/IWBEP/CM_MGW_RT/004", "Malformed request body: expected an object")
+        payload = _payload(body)
         et = entity_set.entity_type
         changes: dict[str, Any] = {}
         for name, value in payload.items():
@@ -724,6 +736,55 @@ class S4Sandbox:
         )
         return PartResponse(204, "No Content", {"ETag": self.book.etag(entity_set.name, key) or ""})
 
+    def _create(
+        self, service: Service, entity_set: EntitySet, inherited: dict[str, Any], body: bytes
+    ) -> PartResponse:
+        """A POST: a new entity with the properties sent, as the EDMX allows them on create.
+
+        Properties SAP marks ``sap:creatable="false"`` can only come from the parent's address (a
+        POST on a navigation property), never from the body.
+        """
+        if not entity_set.creatable or entity_set.name not in self.book.tables:
+            raise ODataError(405, "/IWBEP/CM_MGW_RT/020", f"Entity set {entity_set.name} is not creatable")
+        payload = _payload(body)
+        et = entity_set.entity_type
+        row: dict[str, Any] = dict(inherited)
+        for name, value in payload.items():
+            if name == "__metadata":
+                continue
+            prop = et.properties.get(name)
+            if prop is None:
+                raise ODataError(
+                    400, "/IWBEP/CM_MGW_RT/022", f"Property {name} is invalid for type {et.name}"
+                )
+            converted = python_value(prop, value)
+            if name in inherited:
+                if converted != inherited[name]:
+                    raise ODataError(400, "/IWBEP/CM_MGW_RT/022", f"Key property {name} cannot be changed")
+                continue
+            if not prop.creatable:
+                raise ODataError(400, "/IWBEP/CM_MGW_RT/022", f"Property {name} is read-only")
+            row[name] = converted
+        missing = [k for k in et.keys if not row.get(k)]
+        if missing:
+            raise ODataError(400, "/IWBEP/CM_MGW_RT/022", f"Key property {missing[0]} is missing")
+        for name, prop in et.properties.items():
+            row.setdefault(name, None if prop.nullable else "")
+        key = tuple(row[k] for k in et.keys)
+        with self.book.lock:
+            if key in self.book.tables[entity_set.name]:
+                # SAP's message number for a duplicate was not found in public material.
+                raise ODataError(400, "/IWBEP/CM_MGW_RT/022", f"{et.name} {'/'.join(key)} already exists")
+            self.book.put(entity_set.name, key, row)
+        self.writes_log.append(
+            {"entity_set": entity_set.name, "key": key, "changes": dict(row), "before": None}
+        )
+        uri = self._uri(service, entity_set, key)
+        data = entity_json(et, service.namespace, uri, row, etag=None, select=[])
+        return PartResponse(
+            201, "Created", {"Content-Type": "application/json", "Location": uri}, dumps({"d": data})
+        )
+
     @staticmethod
     def _check_business_rules(entity_set: str, changes: dict[str, Any]) -> None:
         if entity_set != "A_CustomerDunning":
@@ -744,6 +805,19 @@ def spike_arrest_fault(rate: str) -> dict[str, Any]:
             "detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"},
         }
     }
+
+
+def _payload(body: bytes) -> dict[str, Any]:
+    """A request body's entity: SAP takes the properties bare or wrapped in ``d``."""
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        raise ODataError(400, "/IWBEP/CM_MGW_RT/004", "Malformed request body: not JSON") from None
+    if isinstance(payload, dict) and isinstance(payload.get("d"), dict):
+        payload = payload["d"]
+    if not isinstance(payload, dict):
+        raise ODataError(400, "/IWBEP/CM_MGW_RT/004", "Malformed request body: expected an object")
+    return payload
 
 
 def _relative(path: str, service: str) -> str:

@@ -161,3 +161,27 @@ def test_a_promise_to_pay_and_the_promises_kept_before_are_named(book: Book) -> 
 
     assert f"promised to pay by {AS_OF.isoformat()}" in found.why[0]
     assert "kept 1 of 4 promises to pay before" in found.why[0]
+
+
+def test_the_chance_of_payment_after_the_due_date_follows_the_customers_habit(book: Book) -> None:
+    predictor = Predictor.fit(
+        Book.concat(book, _steady_customer("TEN-DAYS", 10), _steady_customer("EARLY", -6))
+    )
+    late, early = (
+        predictor.predict(_open(c), AS_OF).chance_paid_after_due()[0] for c in ("TEN-DAYS", "EARLY")
+    )
+
+    assert late > 0.8 and early < 0.2
+    baseline = Predictor.fit(_steady_customer("C1", 10, count=30)).predict(_open("C1"), AS_OF)
+    assert np.isnan(baseline.chance_paid_after_due()[0]), "where a baseline stood in, no model chance"
+
+
+def test_an_overdue_invoice_of_an_early_payer_says_its_prediction_counts_from_today(book: Book) -> None:
+    predictor = Predictor.fit(Book.concat(book, _steady_customer("EARLY", -10)))
+    overdue = Book.of([InvoiceRow("LATE-1", "EARLY", "EUR", 500.0, date(2026, 1, 1), date(2026, 1, 20))])
+
+    found = predictor.predict(overdue, AS_OF)
+
+    assert "usually pays 10 days early" in found.why[0]
+    assert "past the usual day: predicted from today on" in found.why[0]
+    assert day(found.predicted[0]) >= AS_OF

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import textwrap
+import threading
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,8 @@ from click.testing import CliRunner
 
 from analytics.prediction.model import Predictor
 from config import load_config
-from engine.payment_model import refit_after_cycle, refit_if_due
+from engine.background_refit import BackgroundRefits
+from engine.payment_model import refit_if_due
 from engine.runner import open_store, sync_connection
 from store import schema as t
 from store.prediction_models import PredictionModels
@@ -139,9 +142,11 @@ def test_a_failed_refit_keeps_the_previous_model_and_status_tells_it(
         raise MemoryError("out of memory while training")
 
     monkeypatch.setattr(Predictor, "fit", staticmethod(broken))
-    outcome = refit_after_cycle(cfg, "shop", store)
+    refits = BackgroundRefits(cfg, store)
+    assert refits.after_cycle("shop"), "the model is a week old: due"
+    assert refits.close(wait=30) == []
 
-    assert outcome is not None and outcome.outcome == "failed"
+    assert refits.outcomes["shop"].outcome == "failed"
     row = PredictionModels(store).get("shop")
     store.close()
     assert row is not None and row.fitted_at == fitted and row.model, "the model before stays"
@@ -182,3 +187,70 @@ def test_each_connection_has_its_own_model_and_refit_names_the_one_to_refit(
     assert max(range(13), key=shop_weeks.__getitem__) == 2
     assert max(range(13), key=depot_weeks.__getitem__) == 4
     assert sorted(fits) == [24, 30, 30], "the forecast used both stored models"
+
+
+@pytest.fixture
+def held_fit(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Fitting starts, then waits until the test releases it: a refit of a big book in slow motion."""
+    started, release = threading.Event(), threading.Event()
+    real = Predictor.fit
+
+    def slow(paid: Any, **kwargs: Any) -> Predictor:
+        started.set()
+        assert release.wait(60), "the test never released the fit"
+        return real(paid, **kwargs)
+
+    monkeypatch.setattr(Predictor, "fit", staticmethod(slow))
+    yield started, release
+    release.set()
+
+
+def test_while_one_connection_refits_its_model_another_connection_completes_its_cycle(
+    tmp_path: Path, held_fit: tuple[threading.Event, threading.Event]
+) -> None:
+    started, release = held_fit
+    path = _deployment(tmp_path)
+    cfg = load_config(path)
+    store = open_store(cfg)
+    refits = BackgroundRefits(cfg, store)
+
+    assert refits.after_cycle("shop"), "shop has no model yet: its refit starts"
+    assert started.wait(30)
+    assert not refits.after_cycle("shop"), "a second refit of shop waits for the first to end"
+    depot = next(c for c in cfg.connections if c.name == "depot")
+    report = sync_connection(cfg, depot, store, as_of=AS_OF, deciders=[], deliverers=[])
+
+    assert report.status == "ok"
+    assert refits.running("shop"), "depot's cycle finished while shop's model was still being fitted"
+    assert PredictionModels(store).get("shop", with_model=False) is None
+    release.set()
+    assert refits.close(wait=60) == []
+    row = PredictionModels(store).get("shop", with_model=False)
+    store.close()
+    assert row is not None and row.trained_on == 30 and row.fitted_at is not None
+
+
+def test_a_daemon_stopping_during_a_refit_abandons_it_and_keeps_the_stored_model(
+    tmp_path: Path, held_fit: tuple[threading.Event, threading.Event]
+) -> None:
+    started, release = held_fit
+    path = _deployment(tmp_path)
+    cfg = load_config(path)
+    store = open_store(cfg)
+    fitted = (datetime.now(UTC) - timedelta(days=8)).replace(microsecond=0)
+    release.set()
+    refit_if_due(store, "shop", cfg.prediction, now=fitted)
+    release.clear()
+    refits = BackgroundRefits(cfg, store)
+
+    assert refits.after_cycle("shop")
+    assert started.wait(30)
+    abandoned = refits.close(wait=0.2)
+
+    assert abandoned == ["shop"]
+    assert not refits.after_cycle("depot"), "a stopping daemon starts no refit"
+    row = PredictionModels(store).get("shop", with_model=False)
+    assert row is not None and row.fitted_at == fitted, "the model before stays until a fit is complete"
+    release.set()
+    assert refits.close(wait=60) == []
+    store.close()

@@ -2,8 +2,9 @@
 
 Every 50th invoice by document number that still owes 10.00 gets both of BC's writes: a
 collection status with a dunning level (a PATCH with ``If-Match`` of the extension's ledger entry,
-by ``$batch``) and a payment of 10.00 (a customer payment journal line carrying the key's marker
-in ``externalDocumentNumber``, then the journal posted). Every fourth unapplied payment of the
+by ``$batch``), a payment of 10.00 (a customer payment journal line carrying the key's marker
+in ``externalDocumentNumber``, then the journal posted) and a note on the customer (a comment
+line whose code comes from the key). Every fourth unapplied payment of the
 seed (``PMU…`` by number) is applied for 1.00 to its customer's newest invoice through the
 extension's ``paymentApplications`` (a row keyed by the key's marker): the newest of the
 customer's invoices not due ten days ago, which the seed leaves unpaid. Each choice depends only
@@ -23,6 +24,7 @@ from mapping import (
     CollectionStatus,
     CollectionStatusUpdate,
     Invoice,
+    Note,
     Operation,
     Payment,
     PaymentApplication,
@@ -72,6 +74,12 @@ class RemindAndPayBcInvoices:
                 allocations=[
                     Allocation(target_type=TargetType.INVOICE, target_id=rec.remote_id, amount=PAYMENT)
                 ],
+            )
+            yield Note(
+                target_type=TargetType.CUSTOMER,
+                target_id=rec.customer_remote_id,
+                text=f"kill-test: {PAYMENT} received for invoice {rec.number}",
+                decided_on=DAY,
             )
         for payment in ctx.store.iter_records(ctx.connection, Stream.PAYMENTS):
             assert isinstance(payment, Payment)

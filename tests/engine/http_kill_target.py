@@ -3,8 +3,9 @@
 Run as ``python -m tests.engine.http_kill_target CONNECTOR CONNECTION STATE_URL SETTINGS_JSON``.
 Every 50th invoice gets a write-back: a collection status for QuickBooks (its key reaches the ERP
 as the batch ``requestid`` and each item's ``bId``), a payment applying 10.00 for NetSuite (when
-that much is open; its key reaches the ERP as the payment's ``externalId``). The parent test kills
-this process with SIGKILL, then runs it again.
+that much is open; its key reaches the ERP as the payment's ``externalId``) and a note on the
+customer saying so (a user note, whose ``externalId`` also comes from its key). The parent test
+kills this process with SIGKILL, then runs it again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mapping import (
     CollectionStatus,
     CollectionStatusUpdate,
     Invoice,
+    Note,
     Operation,
     PaymentApplication,
     Stream,
@@ -76,6 +78,12 @@ class PayEveryThirtiethInvoice:
                     allocations=[
                         Allocation(target_type=TargetType.INVOICE, target_id=rec.remote_id, amount=PAYMENT)
                     ],
+                )
+                yield Note(
+                    target_type=TargetType.CUSTOMER,
+                    target_id=rec.customer_remote_id,
+                    text=f"kill-test: {PAYMENT} received for invoice {rec.remote_id}",
+                    decided_on=PAYMENT_DATE,
                 )
 
 

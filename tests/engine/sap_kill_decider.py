@@ -1,8 +1,9 @@
 """The SAP S/4HANA write-backs of the kill test over HTTP (``http_kill_target``).
 
 Every 50th open invoice by document number gets both of SAP's writes: a dunning level on its
-customer's dunning record (A_CustomerDunning, by ``$batch``) and a payment of 10.00 (a SOAP
-journal entry whose message ID and document reference carry the idempotency key).
+customer's dunning record (A_CustomerDunning, by ``$batch``), a payment of 10.00 (a SOAP
+journal entry whose message ID and document reference carry the idempotency key) and a note on
+the customer (a line of its long text A_CustomerText, marked with the key).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mapping import (
     CollectionStatus,
     CollectionStatusUpdate,
     Invoice,
+    Note,
     Operation,
     PaymentApplication,
     Stream,
@@ -58,4 +60,10 @@ class RemindAndPaySapInvoices:
                 allocations=[
                     Allocation(target_type=TargetType.INVOICE, target_id=rec.remote_id, amount=PAYMENT)
                 ],
+            )
+            yield Note(
+                target_type=TargetType.CUSTOMER,
+                target_id=rec.customer_remote_id,
+                text=f"kill-test: {PAYMENT} received for {rec.remote_id}",
+                decided_on=DAY,
             )

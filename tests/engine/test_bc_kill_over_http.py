@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.business_central.connector import marker_for
+from connectors.business_central.notes import comment_code_for
 from sandboxes.business_central import BusinessCentralSandbox
 from tests.connectors.business_central.bc_target import onprem_settings
 from tests.engine.bc_kill_decider import APPLIED, PAYMENT
@@ -95,7 +96,15 @@ def test_bc_sync_killed_while_writing_statuses_and_payments_applies_each_once(tm
             ]
             payments = [k for k, t in ops.items() if t == "payment_application" and k not in applications]
             reminders = [k for k, t in ops.items() if t == "collection_status"]
-            assert len(payments) == len(reminders) > 20 and len(applications) > 5
+            notes = [k for k, t in ops.items() if t == "note"]
+            assert len(payments) == len(reminders) == len(notes) > 20 and len(applications) > 5
+
+            # Each note is one comment line of its customer (it fits in 80 characters), once.
+            codes = Counter(c["commentCode"] for c in bc.company.comments.values())
+            assert {k: codes[comment_code_for(k)] for k in notes} == dict.fromkeys(notes, 1), (
+                f"seed {seed}: a note was written twice or never"
+            )
+            assert sum(codes.values()) == len(notes)
 
             # Each reminded entry was patched once, to Reminded at level 2.
             targets = {t for k, t, _ in outbox if k in set(reminders)}

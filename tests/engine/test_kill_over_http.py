@@ -123,6 +123,16 @@ def stored(state: str) -> tuple[dict[str, set[str]], list[tuple[str, str, str]]]
     return records, outbox
 
 
+def op_types(state: str) -> dict[str, str]:
+    """Each outbox key with its operation type."""
+    engine = sa.create_engine(state)
+    try:
+        with engine.connect() as conn:
+            return {str(k): str(t) for k, t in conn.execute(sa.text("SELECT key, op_type FROM outbox"))}
+    finally:
+        engine.dispose()
+
+
 def status_field(invoice: dict[str, Any]) -> str | None:
     return next((f.get("StringValue") for f in invoice["CustomField"] if f["DefinitionId"] == "1"), None)
 
@@ -222,10 +232,17 @@ def test_netsuite_sync_killed_at_random_points_loses_nothing_and_creates_each_pa
                 assert not lost, f"seed {seed}: {stream} lost: {sorted(lost)[:5]}"
             assert {s for _, _, s in outbox} == {"done"} and len(outbox) > 100
 
-            # Each key created exactly one payment; a key that arrived again updated that payment.
-            ours = {external_id_for(key) for key, _, _ in outbox}
+            # Each key created exactly one payment or user note; a key that arrived again updated it.
+            kinds = op_types(state)
+            ours = {external_id_for(key) for key, _, _ in outbox if kinds[key] == "payment_application"}
+            notes = {external_id_for(key) for key, _, _ in outbox if kinds[key] == "note"}
             created = Counter(w.external_id for w in erp.writes_log if w.created)
             assert all(created[x] == 1 for x in ours), f"seed {seed}: a payment was created twice or never"
+            assert len(notes) == len(ours) and all(created[x] == 1 for x in notes), (
+                f"seed {seed}: a note was created twice or never"
+            )
+            noted = Counter(n.get("externalId") for n in erp.book.records["note"].values())
+            assert all(noted[x] == 1 for x in notes), f"seed {seed}: a customer shows a note twice"
             assert set(erp.ids("customerPayment")) - payments_before == {
                 erp.book.by_external["customerPayment"][x] for x in ours
             }

@@ -24,6 +24,7 @@ import pytest
 from connectors.base import ConnectorContext
 from connectors.sap_s4hana import SapS4HanaConnector
 from connectors.sap_s4hana.journal import reference_for
+from connectors.sap_s4hana.notes import marker_for
 from mapping.models import Payment, Stream
 from sandboxes.sap_s4hana.server import S4Sandbox
 from store import StateStore
@@ -153,7 +154,13 @@ def test_sap_sync_killed_while_writing_dunning_levels_and_payments_applies_each_
             assert {s for _, _, s in outbox} == {"done"}, f"seed {seed}: writes not confirmed"
             payments = [k for k, t in ops.items() if t == "payment_application"]
             reminders = [k for k, t in ops.items() if t == "collection_status"]
-            assert len(payments) == len(reminders) > 20
+            notes = [k for k, t in ops.items() if t == "note"]
+            assert len(payments) == len(reminders) == len(notes) > 20
+
+            # Each note is one line of its customer's text: its marker there once.
+            texts = "\n".join(str(r["LongText"]) for r in sap.book.tables["A_CustomerText"].values())
+            shown = {k: texts.count(marker_for(k)) for k in notes}
+            assert shown == dict.fromkeys(notes, 1), f"seed {seed}: a note was written twice or never"
 
             # SAP's journal holds each payment key's entry once: by its message ID and its reference.
             posted = Counter(entry["message_id"] for entry in sap.book.journal)

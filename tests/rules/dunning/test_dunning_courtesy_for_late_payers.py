@@ -105,3 +105,39 @@ def test_without_history_files_the_payment_behaviour_is_read_from_the_paid_invoi
     [action] = actions(results)
     assert action.invoice_ids == ("new",)
     assert "6 of 6 payments after the due date (88% likely to pay late)" in action.reason
+
+
+def test_a_payment_models_chances_judge_each_invoice_and_the_records_judge_the_rest() -> None:
+    pol = make_policy(std__courtesy={**COURTESY, "only_likely_late": 0.5})
+    falling_due = TODAY + timedelta(days=3)
+    invoices = [
+        invoice("BIG", falling_due, "9000.00", cid="PROMPT"),
+        invoice("SMALL", falling_due, cid="PROMPT"),
+        invoice("UNSEEN", falling_due, cid="PROMPT"),
+        invoice("L1", falling_due, cid="LATE"),
+    ]
+    history = [*_payments("LATE", late=8, on_time=2), *_payments("PROMPT", late=1, on_time=9)]
+
+    results = list(
+        plan(
+            pol,
+            [customer("LATE"), customer("PROMPT")],
+            invoices,
+            [],
+            history,
+            AS_OF,
+            late_chances={"BIG": 0.8, "SMALL": 0.1, "L1": 0.2},
+        )
+    )
+
+    [notice] = actions(results)
+    assert notice.customer_id == "PROMPT" and notice.invoice_ids == ("BIG",)
+    assert "the payment model's chance of payment after the due date: INV-BIG 80%" in notice.reason
+    by_customer = {s.customer_id: s for s in skips(results)}
+    assert by_customer["LATE"].skipped == SkipCode.NOT_LIKELY_LATE, "the model overrules its late record"
+    assert by_customer["PROMPT"].invoice_ids == ("SMALL", "UNSEEN")
+    assert by_customer["PROMPT"].reason == (
+        "courtesy notice only for invoices at least 50% likely to be paid late: "
+        "the payment model's chance of payment after the due date: INV-SMALL 10%; "
+        "1 of 10 payments after the due date (17% likely to pay late)"
+    )

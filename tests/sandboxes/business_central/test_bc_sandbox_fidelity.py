@@ -34,6 +34,14 @@ BASE_TYPES = {
         "Description": "Text[100]",
         "Journal Template Name": "Code[10]",
     },
+    # Microsoft's base application, table 97 "Comment Line" (Microsoft.Foundation.Comment).
+    "Comment Line": {
+        "No.": "Code[20]",
+        "Line No.": "Integer",
+        "Date": "Date",
+        "Code": "Code[10]",
+        "Comment": "Text[80]",
+    },
 }
 SYSTEM_TYPES = {"SystemId": "Guid", "SystemModifiedAt": "DateTime"}
 

@@ -207,3 +207,28 @@ def test_an_envelope_cut_short_by_a_dying_client_is_never_acted_on(sandbox: NetS
     assert sandbox.requests_log == []
     assert _post(sandbox, envelope).status_code == 200
     assert [r.operation for r in sandbox.requests_log] == ["getAll"]
+
+
+def test_a_user_note_is_checked_against_oracles_note_record_and_its_references(
+    sandbox: NetSuiteSandbox,
+) -> None:
+    # ``memo`` is a field of transactions, not of Oracle's Note (it calls the text ``note``).
+    wrong_field = ENVELOPE.format(
+        body='<m:add><m:record xsi:type="gc:Note" '
+        'xmlns:gc="urn:communication_2023_2.general.webservices.netsuite.com">'
+        "<gc:title>call</gc:title><gc:memo>pays Monday</gc:memo></m:record></m:add>"
+    )
+    refused = _post(sandbox, wrong_field.encode())
+    client = _client(sandbox)
+    note = client.type("communication", "Note")(
+        externalId="arb-note-1",
+        title="call",
+        note="pays Monday",
+        entity=client.type("core", "RecordRef")(internalId="424242"),
+    )
+    answer = to_python(client.call("upsert", record=note).find("{*}writeResponse"))
+
+    assert refused.status_code == 500 and b"SAXException" in refused.content
+    assert answer["status"]["isSuccess"] == "false"
+    assert as_list(answer["status"]["statusDetail"])[0]["code"] == "INVALID_KEY_OR_REF"
+    assert sandbox.ids("note") == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -153,3 +154,45 @@ def test_a_caller_beyond_the_spike_arrest_rate_gets_api_managements_429_and_othe
         assert "Retry-After" not in answers[2].headers
         assert other.status_code == 200
         assert sap.calls("odata") == 3 and sap.calls("throttled") == 1
+
+
+def test_a_customer_text_is_created_through_the_customer_as_the_edmx_allows_and_not_with_customer_in_the_body(
+    sap: S4Sandbox,
+) -> None:
+    session = _session(sap)
+    token = session.get(sap.odata_url(BP), headers={"X-CSRF-Token": "Fetch"}, timeout=10).headers[
+        "x-csrf-token"
+    ]
+    headers = {"X-CSRF-Token": token}
+    text = {"Language": "EN", "LongTextID": "0001", "LongText": "pays Monday"}
+
+    # Customer is sap:creatable="false": it comes from the address, never from the body.
+    direct = session.post(
+        sap.odata_url(BP) + "A_CustomerText",
+        json={"Customer": "10100001", **text},
+        headers=headers,
+        timeout=10,
+    )
+    created = session.post(
+        sap.odata_url(BP) + "A_Customer('10100001')/to_CustomerText", json=text, headers=headers, timeout=10
+    )
+    again = session.post(
+        sap.odata_url(BP) + "A_Customer('10100001')/to_CustomerText", json=text, headers=headers, timeout=10
+    )
+    too_long = session.post(
+        sap.odata_url(BP) + "A_Customer('10100001')/to_CustomerText",
+        json={**text, "LongTextID": "00001"},
+        headers=headers,
+        timeout=10,
+    )
+    read = session.get(
+        sap.odata_url(BP) + "A_Customer('10100001')/to_CustomerText", params={"$format": "json"}, timeout=10
+    )
+
+    assert direct.status_code == 400 and "Customer" in direct.json()["error"]["message"]["value"]
+    assert created.status_code == 201 and created.json()["d"]["Customer"] == "10100001"
+    assert unquote(created.headers["Location"]).endswith(
+        "A_CustomerText(Customer='10100001',Language='EN',LongTextID='0001')"
+    )
+    assert again.status_code == 400 and too_long.status_code == 400
+    assert [r["LongText"] for r in read.json()["d"]["results"]] == ["pays Monday"]
