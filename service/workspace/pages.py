@@ -138,26 +138,28 @@ def login() -> Any:
         return render_template("login.html", next=request.args.get("next", ""), user=None, sso=ws.sso)
     address = request.remote_addr or "unknown"
     name = request.form.get("username", "").strip()
+
+    def refused(why: str, error: str, status: HTTPStatus) -> Any:
+        """A login refused before the password is checked, audited with the reason."""
+        ws.store.audit(
+            "workspace_login_refused", subject=f"user/{name[:100]}", detail={"address": address, "why": why}
+        )
+        return render_template(
+            "login.html", next=request.form.get("next", ""), user=None, sso=ws.sso, error=error
+        ), status
+
     if ws.sso is not None and not ws.sso.password_login:
-        ws.store.audit(
-            "workspace_login_refused",
-            subject=f"user/{name[:100]}",
-            detail={"address": address, "why": "password login is turned off"},
+        return refused(
+            "password login is turned off",
+            "Logging in with a password is turned off here: use single sign-on.",
+            HTTPStatus.FORBIDDEN,
         )
-        return render_template(
-            "login.html", next=request.form.get("next", ""), user=None, sso=ws.sso,
-            error="Logging in with a password is turned off here: use single sign-on.",
-        ), HTTPStatus.FORBIDDEN  # fmt: skip
     if ws.throttle.blocked(address):
-        ws.store.audit(
-            "workspace_login_refused",
-            subject=f"user/{name[:100]}",
-            detail={"address": address, "why": "throttled"},
+        return refused(
+            "throttled",
+            "Too many failed logins from this address: wait a few minutes.",
+            HTTPStatus.TOO_MANY_REQUESTS,
         )
-        return render_template(
-            "login.html", next=request.form.get("next", ""), user=None, sso=ws.sso,
-            error="Too many failed logins from this address: wait a few minutes.",
-        ), HTTPStatus.TOO_MANY_REQUESTS  # fmt: skip
     result = ws.users.login(name, request.form.get("password", ""))
     if result.user is None:
         ws.throttle.failed(address)
