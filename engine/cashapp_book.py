@@ -12,14 +12,120 @@ did not finish, they are read from the store again.
 from __future__ import annotations
 
 import threading
+from bisect import insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from rules.cashapp import CustomerIndex, DocumentIndex
+from rules.cashapp.index import CustomerView
 from rules.cashapp.model import OpenDocument
+from rules.cashapp.normalize import number_keys
 
 STREAMS = ("invoices", "credit_memos")
+
+
+def _rank(doc: OpenDocument) -> tuple[bool, str]:
+    """Where a full read meets a document: invoices, then credit memos, each in id order."""
+    return doc.kind != "invoice", doc.doc_id
+
+
+Reads = tuple[frozenset[str], frozenset[str]]
+"""What one payment's decision looked at: the customers whose documents it read, and the document
+numbers (as number keys) it looked up across customers."""
+
+
+class WatchedIndex(DocumentIndex):
+    """The matcher's open documents, noting what each decision reads and which documents it consumes.
+
+    A waiting payment whose decision read none of what changed since (documents, or what another
+    payment took) would be decided the same way again: only the others are matched again.
+    """
+
+    def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
+        self._read_customers: set[str] = set()
+        self._read_keys: set[str] = set()
+        self._consumed: set[str] = set()
+        super().__init__(documents)
+
+    def reading(self) -> Reads:
+        """What was read since the last call (and forget it)."""
+        out = (frozenset(self._read_customers), frozenset(self._read_keys))
+        self._read_customers.clear()
+        self._read_keys.clear()
+        return out
+
+    def fresh(self) -> WatchedIndex:
+        """This index with every document as open as the ERP says again (what runs consumed undone)."""
+        for doc_id in self._consumed:
+            doc = self.get(doc_id)
+            if doc is not None:
+                doc.remaining = doc.open_amount
+        self._consumed.clear()
+        # The views keep which documents are still open: built again from the documents.
+        self._views.clear()
+        self._customer_views.clear()
+        self.reading()
+        return self
+
+    def put(self, doc: OpenDocument) -> None:
+        """Index a document now open (replacing the one of its id), where a fresh index of all of
+        them would have it: its customer's documents and those of its number stay in stream and
+        id order, the order the matcher meets them in."""
+        self.drop(doc.doc_id)
+        self._by_id[doc.doc_id] = doc
+        insort(self._by_customer.setdefault(doc.customer_id, []), doc, key=_rank)
+        by_key = self._key_index()
+        if doc.key:
+            found = by_key.get(doc.key)
+            if found is None:
+                by_key[doc.key] = doc
+            elif isinstance(found, list):
+                insort(found, doc, key=_rank)
+            else:
+                by_key[doc.key] = sorted((found, doc), key=_rank)
+
+    def drop(self, doc_id: str) -> None:
+        """Forget a document no longer open."""
+        by_key = self._key_index()
+        doc = self._by_id.pop(doc_id, None)
+        if doc is None:
+            return
+        self._consumed.discard(doc_id)
+        bucket = self._by_customer.get(doc.customer_id, [])
+        bucket[:] = [d for d in bucket if d is not doc]
+        if not bucket:
+            self._by_customer.pop(doc.customer_id, None)
+        found = by_key.get(doc.key)
+        if found is doc:
+            del by_key[doc.key]
+        elif isinstance(found, list):
+            rest = [d for d in found if d is not doc]
+            by_key[doc.key] = rest[0] if len(rest) == 1 else rest
+
+    def for_customer(self, customer_id: str) -> list[OpenDocument]:
+        self._read_customers.add(customer_id)
+        return super().for_customer(customer_id)
+
+    def view(self, customer_id: str, currency: str, as_of: date) -> CustomerView:
+        self._read_customers.add(customer_id)
+        return super().view(customer_id, currency, as_of)
+
+    def has_open(
+        self, customer_id: str, currency: str, amount: Decimal, keys: Iterable[str] = ()
+    ) -> OpenDocument | None:
+        self._read_customers.add(customer_id)
+        return super().has_open(customer_id, currency, amount, keys)
+
+    def by_key(self, key: str) -> list[OpenDocument]:
+        self._read_keys.add(key)
+        return super().by_key(key)
+
+    def consume(self, doc_id: str, settled: Decimal) -> None:
+        self._consumed.add(doc_id)
+        super().consume(doc_id, settled)
 
 
 @dataclass
@@ -32,6 +138,10 @@ class KeptBook:
     customers: CustomerIndex | None = None
     # The learned aliases' digest ``customers`` was built with.
     aliases: str | None = None
+    # What the decision of each payment or statement line still waiting read (see ``WatchedIndex``).
+    reads: dict[str, Reads] = field(default_factory=dict)
+    # The matcher's index of the documents, once built: kept up to date from then on.
+    _index: WatchedIndex | None = None
     _added: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
@@ -42,24 +152,62 @@ class KeptBook:
             by[stream][doc.doc_id] = doc
         return cls(mark, by, {s: sorted(docs) for s, docs in by.items()})
 
-    def apply(self, opened: Iterable[tuple[str, OpenDocument]], closed: Iterable[tuple[str, str]]) -> None:
-        """Bring the documents up to date: those now open replace what was kept, the closed go."""
+    def apply(
+        self, opened: Iterable[tuple[str, OpenDocument]], closed: Iterable[tuple[str, str]]
+    ) -> tuple[set[str], set[str]]:
+        """Bring the documents up to date: those now open replace what was kept, the closed go.
+
+        Returns the customers and the number keys of the documents that changed, before and after.
+        """
+        customers: set[str] = set()
+        keys: set[str] = set()
+        opened = list(opened)
+        fresh = [doc for _, doc in opened if not doc.key]
+        for doc, key in zip(fresh, number_keys([d.number for d in fresh]), strict=True):
+            doc.key = key
         for stream, doc in opened:
             docs = self.documents[stream]
-            if doc.doc_id not in docs:
+            old = docs.get(doc.doc_id)
+            if old is not None:
+                customers.add(old.customer_id)
+                keys.add(old.key)
+            elif self._index is None:
                 self._added.setdefault(stream, []).append(doc.doc_id)
+            customers.add(doc.customer_id)
+            keys.add(doc.key)
             docs[doc.doc_id] = doc
+            if self._index is not None:
+                self._index.put(doc)
         gone: dict[str, set[str]] = {}
         for stream, rid in closed:
-            if self.documents.get(stream, {}).pop(rid, None) is not None:
+            old = self.documents.get(stream, {}).pop(rid, None)
+            if old is not None:
                 gone.setdefault(stream, set()).add(rid)
+                customers.add(old.customer_id)
+                keys.add(old.key)
+                if self._index is not None:
+                    self._index.drop(rid)
         for stream, ids in gone.items():
+            if self._index is not None:
+                break
             self.order[stream] = [i for i in self.order[stream] if i not in ids]
             self._added[stream] = [i for i in self._added.get(stream, []) if i not in ids]
+        return customers, keys
 
-    def index(self) -> DocumentIndex:
+    def get(self, doc_id: str) -> OpenDocument | None:
+        """The open document with this id, of either stream."""
+        for docs in self.documents.values():
+            if doc_id in docs:
+                return docs[doc_id]
+        return None
+
+    def index(self) -> WatchedIndex:
         """A fresh index of the open documents, each with all of its open amount (the last run's
-        applications consumed some) and in the order a full read gives them."""
+        applications consumed some) and in the order a full read gives them.
+
+        Built once; later runs find it brought up to date with the documents that changed."""
+        if self._index is not None:
+            return self._index.fresh()
         for stream, added in self._added.items():
             # A sorted list and a short tail: the sort merges them in one pass.
             self.order[stream].extend(added)
@@ -68,7 +216,10 @@ class KeptBook:
         docs = [self.documents[s][i] for s in STREAMS for i in self.order[s]]
         for doc in docs:
             doc.remaining = doc.open_amount
-        return DocumentIndex(docs)
+        self._index = WatchedIndex(docs)
+        # Kept in order from now on by the index itself.
+        self.order = {s: [] for s in STREAMS}
+        return self._index
 
 
 class _Shelf:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from itertools import islice
 from typing import Any, TypeVar
 
 from engine.dunning_decider import DunningDecider, load_dunning_policy, plan_from_store
@@ -104,10 +103,11 @@ class CashAppDecider:
         from pathlib import Path
 
         from engine.bank_statements import StatementInbox
-        from engine.cashapp_book import BOOKS, KeptBook
+        from engine.cashapp_book import BOOKS, KeptBook, Reads, WatchedIndex
         from engine.cashapp_review import payment_input_from_json
         from rules.cashapp import (
             DocumentIndex,
+            identify_payer,
             match_payments,
             payment_from_model,
         )
@@ -129,15 +129,22 @@ class CashAppDecider:
         self.read_whole_book = full
         self.rematched = None
         day = ctx.as_of.date().isoformat()
+        as_of = ctx.as_of.date()
         aliases = reads.aliases_digest(conn)
         noted = {"settings": self.settings_digest, "day": day, "aliases": aliases}
         if self.statement_inbox:
             StatementInbox(store, conn, Path(self.statement_inbox)).import_new(ctx.run_id)
+        since = ""
+        changed = _Changed()
+        waiting: dict[str, str | None] = {}
+        wanted: set[str] = set()
+        new_lines: list[dict[str, Any]] = []
+        reach = _Reach()
+        kept_reads: dict[str, Reads] = {}
+        unsent: set[str] = set()
+        legacy = everyone = False
+        touched: set[str | None] = set()
         if full:
-            candidates: Iterable[Any] = store.iter_records(conn, Stream.PAYMENTS)
-            lines = state.bank_lines(conn)
-            settled = state.decided_by_clerk(conn)
-            applied = settled | {r["payment_id"] for r in store.match_results(conn, status="auto")}
             # Forgotten first: a run killed while the open documents are rebuilt reads the whole
             # book again next time, never a half-filled set of them.
             marks.clear(conn, self.rule)
@@ -146,51 +153,210 @@ class CashAppDecider:
             assert mark is not None
             since = ts(datetime.fromisoformat(mark["read_from"]) - self.settle)
             changed = _open_documents_since(reads, conn, since)
+            reach.customers.update(changed.document_customers)
             if book is not None:
-                book.apply(changed.opened, changed.closed)
-            waiting, set_aside = reads.waiting(conn)
+                customers_changed, keys_changed = book.apply(changed.opened, changed.closed)
+                reach.customers.update(customers_changed)
+                reach.keys.update(keys_changed)
+            waiting, set_aside, unsent = reads.waiting(conn)
             new_lines = reads.bank_lines(conn, since, ())
-            # A waiting payment is decided again when what could change its verdict changed: a
-            # document of its customer, or (payer unknown) any document. Everything waits again
-            # on a new day (documents issued today open), after a change of customers or learned
-            # aliases, and when a payment or line of unknown payer arrives (it may take any
-            # customer's documents first).
-            everyone = (
-                mark.get("day") != day
-                or mark.get("aliases") != aliases
-                or changed.customers
-                or None in changed.payers
-                or bool(new_lines)
-            )
+            # Everything waits again on a new day (documents issued today open), after a change
+            # of customers or of learned aliases: who paid may read differently.
+            everyone = bool(mark.get("day") != day or mark.get("aliases") != aliases or changed.customers)
+            if book is not None and not everyone:
+                # A waiting payment is decided again when something its last decision read changed:
+                # a document, or what another payment takes (``_Reach``).
+                kept_reads = book.reads
+                if book.customers is not None and book.aliases == aliases:
+                    # New cash takes the documents of whom it names, or is found to be from.
+                    fresh = [payment_from_model(p) for p in changed.paid]
+                    fresh += [payment_input_from_json(x) for x in new_lines]
+                    for item in fresh:
+                        hit, _ = identify_payer(item, book.customers, self.rules)
+                        if hit is not None:
+                            reach.customers.add(hit.customer_id)
+            # Without what its last decision read (the first runs in a process): a document of its
+            # customer, or (payer unknown) any document, or what a payment or line of unknown payer
+            # may have taken (any customer's documents).
+            legacy = everyone or None in changed.payers or bool(new_lines)
             touched = changed.document_customers | changed.payers
+            reach.customers.update(p for p in changed.payers if p is not None)
             wanted = changed.payments | set_aside
-            wanted.update(
-                pid
-                for pid, customer in waiting.items()
-                if everyone or customer in touched or (customer is None and changed.documents)
+        self.read_whole_book = full
+
+        def due(pid: str, customer: str | None) -> bool:
+            seen = kept_reads.get(pid)
+            if everyone:
+                return True
+            if seen is None:
+                return (
+                    legacy
+                    or customer in touched
+                    or customer in reach.customers
+                    or (customer is None and (changed.documents or reach.grown))
+                )
+            return reach.meets(seen)
+
+        def reached() -> set[str]:
+            return {pid for pid, customer in waiting.items() if pid not in wanted and due(pid, customer)}
+
+        wanted |= reached()
+        # What each payment's decision read, noted as it is decided (see ``WatchedIndex``).
+        seen_now: dict[str, Reads] = {}
+        made: list[Any] = []
+        # A payment that makes the matcher fail is set aside once, whichever attempt it failed in.
+        failures: dict[str, tuple[Any, Exception]] = {}
+
+        while True:
+            if full:
+                candidates: Iterable[Any] = store.iter_records(conn, Stream.PAYMENTS)
+                lines = state.bank_lines(conn)
+                settled = state.decided_by_clerk(conn)
+                applied = settled | {r["payment_id"] for r in store.match_results(conn, status="auto")}
+            else:
+                waiting_lines = {pid for pid in wanted if pid not in changed.payments}
+                candidates = (
+                    record_from_json_text(Stream.PAYMENTS.value, data)
+                    for data in reads.records(conn, Stream.PAYMENTS.value, sorted(wanted))
+                )
+                lines = reads.bank_lines(conn, since, waiting_lines)
+                self.rematched = len(wanted) + len(new_lines)
+                verdicts = reads.statuses(conn, [*wanted, *(str(x["payment_id"]) for x in lines)])
+                settled = {pid for pid, status in verdicts.items() if status in ("accepted", "rejected")}
+                applied = settled | {pid for pid, status in verdicts.items() if status == "auto"}
+                # What an application still waiting for the ERP took is open again to the others.
+                before = reads.verdicts(conn, [pid for pid in wanted if verdicts.get(pid) == "auto"])
+                for _, customer, _, _, result in before.values():
+                    reach.took(
+                        customer, [str(a["invoice_id"]) for a in result.get("applications") or []], book
+                    )
+                if extra := reached():
+                    wanted |= extra
+                    continue
+            payments: dict[str, Payment | Any] = {
+                p.remote_id: p
+                for p in candidates
+                if isinstance(p, Payment) and p.unapplied_amount > Decimal(0) and p.remote_id not in settled
+            }
+            inputs = [payment_from_model(p) for p in payments.values()]
+            # A bank line is decided once: after its application is queued it is the ERP's payment.
+            for data in lines:
+                if data["payment_id"] not in applied and data["payment_id"] not in payments:
+                    line = payment_input_from_json(data)
+                    payments[line.payment_id] = line
+                    inputs.append(line)
+            if not inputs:
+                break
+
+            invoices: list[Invoice] = []
+            memos: list[CreditMemo] = []
+            known: Iterable[Any] = ()
+            customers: Any = None
+            if not full:
+                # A payment that names its customer is matched against that customer's documents
+                # only (rules.cashapp.matcher): when all do, only theirs are read. Otherwise all
+                # are, once in a process: later runs find them kept (``engine.cashapp_book``).
+                payers = {item.customer_id for item in inputs}
+                only = None if None in payers or "" in payers else {str(p) for p in payers}
+                if book is None and only is None:
+                    invoices, memos = _kept_open_documents(reads, conn, None)
+                    book = KeptBook.of(mark or {}, _documents_of(invoices, memos))
+                    invoices, memos = [], []
+                elif book is None:
+                    invoices, memos = _kept_open_documents(reads, conn, only)
+                if book is not None:
+                    if book.customers is None or book.aliases != aliases or changed.customers:
+                        book.customers = _customer_index(
+                            store.iter_records(conn, Stream.CUSTOMERS), state, conn
+                        )
+                        book.aliases = aliases
+                    customers = book.customers
+                else:
+                    assert only is not None
+                    known = (
+                        record_from_json_text(Stream.CUSTOMERS.value, data)
+                        for data in reads.records(conn, Stream.CUSTOMERS.value, sorted(only))
+                    )
+            else:
+                known = store.iter_records(conn, Stream.CUSTOMERS)
+
+            rebuilt: list[bool] = []
+
+            def open_documents(
+                book: Any = book, invoices: Any = invoices, memos: Any = memos, rebuilt: Any = rebuilt
+            ) -> Any:
+                if full and not rebuilt:
+                    # The whole book's open documents, kept for the next runs as they are read.
+                    rebuilt.append(True)
+                    return DocumentIndex.from_models(*_open_documents_of_book(store, reads, conn))
+                if full:
+                    return DocumentIndex.from_models(*_kept_open_documents(reads, conn, None))
+                if made and isinstance(made[-1], WatchedIndex):
+                    return made[-1].fresh()
+                index = book.index() if book is not None else WatchedIndex.from_models(invoices, memos)
+                made.append(index)
+                return index
+
+            if customers is None:
+                customers = _customer_index(known, state, conn)
+
+            def failed(payment: Any, exc: Exception) -> None:
+                failures.setdefault(payment.payment_id, (payment, exc))
+
+            # An amount no ERP could hold (stored by an older release) never reaches the matcher.
+            usable = []
+            failures.clear()
+            for item in inputs:
+                try:
+                    check_amount(item.amount, item.currency)
+                except ValueError as exc:
+                    failed(item, exc)
+                    continue
+                usable.append(item)
+
+            def match(items: list[Any], documents: Any, customers: Any = customers) -> Iterator[Any]:
+                if not isinstance(documents, WatchedIndex):
+                    return match_payments(items, documents, customers, self.rules, as_of)
+                # One at a time in the order ``match_payments`` takes them (by date, stable), so
+                # what each decision reads is known.
+                out: list[Any] = [None] * len(items)
+                documents.reading()
+                for i in sorted(range(len(items)), key=lambda i: items[i].date):
+                    [out[i]] = match_payments([items[i]], documents, customers, self.rules, as_of)
+                    seen_now[items[i].payment_id] = documents.reading()
+                return iter(out)
+
+            results = list(each_isolated(match, usable, open_documents, failed))
+            if full or not made:
+                break
+            # What the new verdicts take may change what waiting payments would be decided.
+            for result, _ in results:
+                if result.status == "auto":
+                    reach.took(result.customer_id, [a.doc_id for a in result.applications], made[-1])
+            # An application still waiting for the ERP takes its documents in a complete run: it
+            # is decided again when a payment decided now read them.
+            read_now = [seen_now[pid] for pid in wanted if pid in seen_now]
+            read: Reads = (
+                frozenset().union(*(c for c, _ in read_now)),
+                frozenset().union(*(k for _, k in read_now)),
             )
-            waiting_lines = {pid for pid in wanted if pid not in changed.payments}
-            candidates = (
-                record_from_json_text(Stream.PAYMENTS.value, data)
-                for data in reads.records(conn, Stream.PAYMENTS.value, sorted(wanted))
-            )
-            lines = reads.bank_lines(conn, since, waiting_lines)
-            self.rematched = len(wanted) + len(new_lines)
-            verdicts = reads.statuses(conn, [*wanted, *(str(x["payment_id"]) for x in lines)])
-            settled = {pid for pid, status in verdicts.items() if status in ("accepted", "rejected")}
-            applied = settled | {pid for pid, status in verdicts.items() if status == "auto"}
-        payments: dict[str, Payment | Any] = {
-            p.remote_id: p
-            for p in candidates
-            if isinstance(p, Payment) and p.unapplied_amount > Decimal(0) and p.remote_id not in settled
-        }
-        inputs = [payment_from_model(p) for p in payments.values()]
-        # A bank line is decided once: after its application is queued it is the ERP's payment.
-        for data in lines:
-            if data["payment_id"] not in applied and data["payment_id"] not in payments:
-                line = payment_input_from_json(data)
-                payments[line.payment_id] = line
-                inputs.append(line)
+            extra = reached()
+            for pid, took in _taken(reads, conn, unsent - wanted - extra, made[-1]).items():
+                if took.meets(read):
+                    extra.add(pid)
+            if extra:
+                wanted |= extra
+                continue
+            break
+
+        for payment, error in failures.values():
+            self._set_aside(store, conn, ctx.run_id, payments, payment, error)
+        if book is not None:
+            book.reads = {
+                pid: seen
+                for pid, seen in {**book.reads, **seen_now}.items()
+                if pid in waiting or pid in seen_now
+            }
         if not inputs:
             if full:
                 for documents in _open_documents_of_book(store, reads, conn):
@@ -199,83 +365,27 @@ class CashAppDecider:
             yield from self._finish(marks, conn, started, noted, book)
             return
 
-        invoices: list[Invoice] = []
-        memos: list[CreditMemo] = []
-        known: Iterable[Any] = ()
-        customers: Any = None
-        if not full:
-            # A payment that names its customer is matched against that customer's documents
-            # only (rules.cashapp.matcher): when all do, only theirs are read. Otherwise all
-            # are, once in a process: later runs find them kept (``engine.cashapp_book``).
-            payers = {item.customer_id for item in inputs}
-            only = None if None in payers or "" in payers else {str(p) for p in payers}
-            if book is None and only is None:
-                invoices, memos = _kept_open_documents(reads, conn, None)
-                book = KeptBook.of(mark or {}, _documents_of(invoices, memos))
-                invoices, memos = [], []
-            elif book is None:
-                invoices, memos = _kept_open_documents(reads, conn, only)
-            if book is not None:
-                if book.customers is None or book.aliases != aliases or changed.customers:
-                    book.customers = _customer_index(store.iter_records(conn, Stream.CUSTOMERS), state, conn)
-                    book.aliases = aliases
-                customers = book.customers
-            else:
-                assert only is not None
-                known = (
-                    record_from_json_text(Stream.CUSTOMERS.value, data)
-                    for data in reads.records(conn, Stream.CUSTOMERS.value, sorted(only))
-                )
-        else:
-            known = store.iter_records(conn, Stream.CUSTOMERS)
+        def quarantine(payment: Any, exc: Exception) -> None:
+            self._set_aside(store, conn, ctx.run_id, payments, payment, exc)
 
-        rebuilt: list[bool] = []
-
-        def open_documents() -> Any:
-            if full and not rebuilt:
-                # The whole book's open documents, kept for the next runs as they are read.
-                rebuilt.append(True)
-                return DocumentIndex.from_models(*_open_documents_of_book(store, reads, conn))
-            if full:
-                return DocumentIndex.from_models(*_kept_open_documents(reads, conn, None))
-            if book is not None:
-                return book.index()
-            return DocumentIndex.from_models(invoices, memos)
-
-        if customers is None:
-            customers = _customer_index(known, state, conn)
-
-        def failed(payment: Any, exc: Exception) -> None:
-            reason = f"the matcher cannot decide this payment: {type(exc).__name__}: {exc}"
-            log.error(
-                "payment %s set aside: %s",
-                payment.payment_id,
-                reason,
-                extra={"connection": conn, "run_id": ctx.run_id, "event": "quarantined"},
-            )
-            source = (
-                "payments" if isinstance(payments.get(payment.payment_id), Payment) else "bank_statements"
-            )
-            store.quarantine_item(conn, source, payment.payment_id, reason, run_id=ctx.run_id)
-
-        # An amount no ERP could hold (stored by an older release) never reaches the matcher.
-        usable = []
-        for item in inputs:
-            try:
-                check_amount(item.amount, item.currency)
-            except ValueError as exc:
-                failed(item, exc)
-                continue
-            usable.append(item)
-
-        def match(items: list[Any], documents: Any) -> Iterator[Any]:
-            return match_payments(items, documents, customers, self.rules, ctx.as_of.date())
-
-        results = each_isolated(match, usable, open_documents, failed)
-        # In batches: one outbox lookup per thousand decisions, never all of them in memory.
-        while batch := list(islice(results, 1000)):
-            yield from self._settle(store, conn, batch, payments, failed)
+        # In batches: one outbox lookup per thousand decisions.
+        for i in range(0, len(results), 1000):
+            yield from self._settle(store, conn, results[i : i + 1000], payments, quarantine)
         yield from self._finish(marks, conn, started, noted, book)
+
+    @staticmethod
+    def _set_aside(
+        store: StateStore, conn: str, run_id: str, payments: dict[str, Any], payment: Any, exc: Exception
+    ) -> None:
+        reason = f"the matcher cannot decide this payment: {type(exc).__name__}: {exc}"
+        log.error(
+            "payment %s set aside: %s",
+            payment.payment_id,
+            reason,
+            extra={"connection": conn, "run_id": run_id, "event": "quarantined"},
+        )
+        source = "payments" if isinstance(payments.get(payment.payment_id), Payment) else "bank_statements"
+        store.quarantine_item(conn, source, payment.payment_id, reason, run_id=run_id)
 
     def _finish(
         self, marks: RuleMarks, conn: str, started: datetime, noted: dict[str, Any], book: Any
@@ -423,6 +533,8 @@ class _Changed:
     """What changed since the matcher's last run, as far as waiting payments care."""
 
     payments: set[str] = field(default_factory=set)
+    # The changed payments with cash still to apply.
+    paid: list[Payment] = field(default_factory=list)
     # The customers of the changed payments (None: a payment without one).
     payers: set[str | None] = field(default_factory=set)
     documents: bool = False
@@ -431,6 +543,46 @@ class _Changed:
     # The documents now open ``(stream, document)`` and those no longer open ``(stream, id)``.
     opened: list[tuple[str, Any]] = field(default_factory=list)
     closed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Reach:
+    """What changed for the waiting payments' decisions: the customers whose documents changed or
+    were (or are now) taken by a payment decided again, and those documents' number keys.
+
+    A waiting payment whose last decision read none of these would be decided the same way again:
+    payments are decided against a running balance, and a decision reads only the documents of the
+    customers and numbers it looks up (``engine.cashapp_book.WatchedIndex``).
+    """
+
+    customers: set[str | None] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)
+    # Whether a payment decided again takes (or took) documents.
+    grown: bool = False
+
+    def meets(self, seen: tuple[frozenset[str], frozenset[str]]) -> bool:
+        customers, keys = seen
+        return not customers.isdisjoint(self.customers) or not keys.isdisjoint(self.keys)
+
+    def took(self, customer: str | None, doc_ids: Iterable[str], where: Any) -> None:
+        """A payment of ``customer`` takes (or took) these documents, found in ``where`` if given."""
+        self.grown = True
+        self.customers.add(customer)
+        for doc_id in doc_ids:
+            doc = None if where is None else where.get(doc_id)
+            if doc is not None:
+                self.customers.add(doc.customer_id)
+                self.keys.add(doc.key)
+
+
+def _taken(reads: CashAppReads, conn: str, ids: set[str], where: Any) -> dict[str, _Reach]:
+    """What the sure verdicts of these payments took: their customers and documents."""
+    out: dict[str, _Reach] = {}
+    for pid, (status, customer, _, _, result) in reads.verdicts(conn, ids).items():
+        if status == "auto":
+            out[pid] = _Reach()
+            out[pid].took(customer, [str(a["invoice_id"]) for a in result.get("applications") or []], where)
+    return out
 
 
 def _open_documents_since(reads: CashAppReads, conn: str, since: str) -> _Changed:
@@ -450,6 +602,8 @@ def _open_documents_since(reads: CashAppReads, conn: str, since: str) -> _Change
         if isinstance(record, Payment):
             out.payments.add(rid)
             out.payers.add(record.customer_remote_id)
+            if not record.deleted and record.unapplied_amount > Decimal(0):
+                out.paid.append(record)
             continue
         out.documents = True
         out.document_customers.add(getattr(record, "customer_remote_id", None))

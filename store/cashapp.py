@@ -298,10 +298,11 @@ class CashAppReads:
         with self.engine.connect() as conn:
             return [(str(s), str(i), str(d)) for s, i, d in conn.execute(q)]
 
-    def waiting(self, connection: str) -> tuple[dict[str, str | None], set[str]]:
+    def waiting(self, connection: str) -> tuple[dict[str, str | None], set[str], set[str]]:
         """What a complete run would decide again though unchanged: the waiting payments and
-        statement lines with the customer their verdict names (None: payer unknown), and the
-        payments and lines set aside by an error."""
+        statement lines with the customer their verdict names (None: payer unknown), the payments
+        and lines set aside by an error, and those of them whose payment application has not
+        reached the ERP."""
         m, o, qt = t.match_results, t.outbox, t.quarantine
         with self.engine.connect() as conn:
             found: dict[str, str | None] = {
@@ -318,14 +319,14 @@ class CashAppReads:
                 o.c.target_type == "payment",
                 o.c.status.in_(self.UNSENT),
             )
-            found.update(
-                (str(p), None if c is None else str(c))
-                for p, c in conn.execute(
-                    sa.select(m.c.payment_id, m.c.customer_id).where(
-                        m.c.connection == connection, m.c.payment_id.in_(unsent)
-                    )
+            unsent_ids: set[str] = set()
+            for p, c in conn.execute(
+                sa.select(m.c.payment_id, m.c.customer_id).where(
+                    m.c.connection == connection, m.c.payment_id.in_(unsent)
                 )
-            )
+            ):
+                found[str(p)] = None if c is None else str(c)
+                unsent_ids.add(str(p))
             set_aside = {
                 str(i)
                 for (i,) in conn.execute(
@@ -336,7 +337,7 @@ class CashAppReads:
                     )
                 )
             }
-        return found, set_aside
+        return found, set_aside, unsent_ids
 
     def aliases_digest(self, connection: str) -> str:
         """Changes whenever a clerk teaches or a person forgets an alias of the connection."""

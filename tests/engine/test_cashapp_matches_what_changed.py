@@ -236,3 +236,61 @@ def test_payments_naming_no_customer_are_matched_on_documents_kept_in_the_proces
     )
     inc_store.close()
     full_store.close()
+
+
+def paid_on(p: Payment, days: int) -> Payment:
+    """The payment, received ``days`` after the first cycle's day."""
+    return p.model_copy(update={"date": START.date() + timedelta(days=days)})
+
+
+def test_new_cash_decides_again_only_the_waiting_payments_whose_documents_it_takes(
+    store_url: str, other_store_url: str
+) -> None:
+    inc_store, full_store = StateStore.open(store_url), StateStore.open(other_store_url)
+    incremental = CashAppDecider(None, None, None)
+    incremental.settle = timedelta(0)
+    whole = CashAppDecider(None, None, None, full=True)
+    erps = {"inc": book(), "full": book()}
+    proposals: list[dict[str, str]] = []
+    rematched: list[int | None] = []
+
+    def on_both(change: Any) -> None:
+        for erp in erps.values():
+            change(erp)
+
+    for n in range(5):
+        if n == 0:  # C3 pays two invoices together without quoting them; C5 pays what nobody owes
+            on_both(lambda e: e.put(numbered(e, "X1", "C3", "211.00")))
+            on_both(lambda e: e.put(numbered(e, "X5", "C3", "150.00")))
+            on_both(lambda e: e.put(paid_on(payment(e, "W3", "C3", "361.00", None), 2)))
+            on_both(lambda e: e.put(paid_on(payment(e, "W5", "C5", "200.00", "INV-I5-0"), 2)))
+            on_both(lambda e: e.put(unnamed(e, "U1", "999.00", None)))
+        if n == 1:  # cash nobody can place
+            on_both(lambda e: e.put(unnamed(e, "U2", "5.00", None)))
+        if n == 2:  # cash received before W3, naming no customer, quotes and pays one of its invoices
+            on_both(lambda e: e.put(unnamed(e, "N1", "211.00", "INV-70001")))
+        if n == 3:  # cash naming no customer, whose payer name is C7's
+            on_both(lambda e: e.put(unnamed(e, "N2", "196.00", "INV-I7-1", "Harbour Supplies 7 Ltd")))
+        if n == 4:  # two customers get an invoice of the same number; cash quoting it fits both
+            on_both(lambda e: e.put(numbered(e, "X1c", "C2", "150.00")))
+            on_both(lambda e: e.put(numbered(e, "X1b", "C8", "150.00")))
+            on_both(lambda e: e.put(unnamed(e, "N3", "150.00", "INV-70001")))
+        as_of = START + timedelta(hours=n)
+        cycle(inc_store, erps["inc"], [incremental], as_of)
+        cycle(full_store, erps["full"], [whole], as_of)
+        assert decided(inc_store) == decided(full_store), f"cycle {n}: the two runs differ"
+        proposals.append({v[0]: v[5] for v in decided(inc_store)["verdicts"]})
+        rematched.append(incremental.rematched)
+
+    # W3 waits for a clerk; once N1 took INV-70001 it proposes another pair of C3's invoices.
+    assert "INV-70001" in proposals[1]["W3"] and "INV-70001" not in proposals[2]["W3"], proposals
+    assert proposals[2]["N1"].startswith("Paid by customer C3"), proposals[2]
+    # Only N1 and W3 were matched again in the third cycle, only N2 (found to be C7's) in the
+    # fourth: C5's and the unplaced payments, untouched by them, kept their verdicts.
+    assert rematched[2:4] == [2, 1], rematched
+    # Which of two namesake invoices a clerk is shown first follows the ledger's order, as in a
+    # run that reads the whole book.
+    assert proposals[4]["N3"].startswith("Paid by customer C8"), proposals[4]
+    assert "customer C2 has a document with the same number" in proposals[4]["N3"], proposals[4]
+    inc_store.close()
+    full_store.close()
