@@ -13,7 +13,8 @@ measured; each N then runs for ``--duration`` seconds after ``--ramp`` seconds o
 For each N it prints a JSON line and, at the end, a table: cycles per minute, the 95th percentile
 of a cycle's duration and of its wait in the queue, and the processor seconds per cycle of the
 workers, the sandbox and the database's backends, with how busy the whole machine was. Afterwards
-it checks the store's ``runs``: no two runs of one connection may overlap.
+it checks the store's ``runs``: no two runs of one connection may overlap. A worker that exits
+unasked ends the benchmark, which prints the worker's exit code and the end of its log.
 """
 
 from __future__ import annotations
