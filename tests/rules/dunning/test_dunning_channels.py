@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Received, actions, customer, invoice, make_policy, run
 from pydantic import SecretStr
 
 from rules.dunning import (
@@ -31,6 +30,7 @@ from rules.dunning import (
     message_id_for,
     render,
 )
+from tests.rules.dunning.builders import Received, actions, customer, invoice, make_policy, run
 
 TODAY = date(2026, 11, 23)
 SENDER = make_policy().sender
