@@ -32,9 +32,13 @@ def _rank(doc: OpenDocument) -> tuple[bool, str]:
     return doc.kind != "invoice", doc.doc_id
 
 
-Reads = tuple[frozenset[str], frozenset[str]]
-"""What one payment's decision looked at: the customers whose documents it read, and the document
-numbers (as number keys) it looked up across customers."""
+Probe = tuple[str, str, Decimal, frozenset[str]]
+"""A look for one open document of a customer: ``(customer, currency, amount, number keys)``."""
+
+Reads = tuple[frozenset[str], frozenset[str], frozenset[Probe]]
+"""What one payment's decision looked at: the customers whose documents it read, the document
+numbers (as number keys) it looked up across customers, and the customers it only asked whether
+they have an open document of an amount or number (``DocumentIndex.has_open``)."""
 
 
 class WatchedIndex(DocumentIndex):
@@ -47,14 +51,18 @@ class WatchedIndex(DocumentIndex):
     def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
         self._read_customers: set[str] = set()
         self._read_keys: set[str] = set()
+        self._probes: set[Probe] = set()
         self._consumed: set[str] = set()
+        # The open amounts each document consumed in this run had, from the ERP's on.
+        self.amounts: dict[str, set[Decimal]] = {}
         super().__init__(documents)
 
     def reading(self) -> Reads:
         """What was read since the last call (and forget it)."""
-        out = (frozenset(self._read_customers), frozenset(self._read_keys))
+        out = (frozenset(self._read_customers), frozenset(self._read_keys), frozenset(self._probes))
         self._read_customers.clear()
         self._read_keys.clear()
+        self._probes.clear()
         return out
 
     def fresh(self) -> WatchedIndex:
@@ -64,6 +72,7 @@ class WatchedIndex(DocumentIndex):
             if doc is not None:
                 doc.remaining = doc.open_amount
         self._consumed.clear()
+        self.amounts.clear()
         # The views keep which documents are still open: built again from the documents.
         self._views.clear()
         self._customer_views.clear()
@@ -116,7 +125,8 @@ class WatchedIndex(DocumentIndex):
     def has_open(
         self, customer_id: str, currency: str, amount: Decimal, keys: Iterable[str] = ()
     ) -> OpenDocument | None:
-        self._read_customers.add(customer_id)
+        keys = frozenset(keys)
+        self._probes.add((customer_id, currency, amount, keys))
         return super().has_open(customer_id, currency, amount, keys)
 
     def by_key(self, key: str) -> list[OpenDocument]:
@@ -125,7 +135,12 @@ class WatchedIndex(DocumentIndex):
 
     def consume(self, doc_id: str, settled: Decimal) -> None:
         self._consumed.add(doc_id)
+        doc = self.get(doc_id)
+        if doc is not None:
+            self.amounts.setdefault(doc_id, {doc.open_amount}).add(doc.remaining)
         super().consume(doc_id, settled)
+        if doc is not None:
+            self.amounts[doc_id].add(doc.remaining)
 
 
 @dataclass

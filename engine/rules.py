@@ -174,15 +174,17 @@ class CashAppDecider:
                     for item in fresh:
                         hit, _ = identify_payer(item, book.customers, self.rules)
                         if hit is not None:
-                            reach.customers.add(hit.customer_id)
+                            reach.expected.add(hit.customer_id)
             # Without what its last decision read (the first runs in a process): a document of its
             # customer, or (payer unknown) any document, or what a payment or line of unknown payer
             # may have taken (any customer's documents).
             legacy = everyone or None in changed.payers or bool(new_lines)
             touched = changed.document_customers | changed.payers
-            reach.customers.update(p for p in changed.payers if p is not None)
+            reach.expected.update(p for p in changed.payers if p is not None)
             wanted = changed.payments | set_aside
         self.read_whole_book = full
+
+        whole: set[str | None] = set()
 
         def due(pid: str, customer: str | None) -> bool:
             seen = kept_reads.get(pid)
@@ -192,12 +194,14 @@ class CashAppDecider:
                 return (
                     legacy
                     or customer in touched
-                    or customer in reach.customers
+                    or customer in whole
                     or (customer is None and (changed.documents or reach.grown))
                 )
-            return reach.meets(seen)
+            return reach.meets(seen, whole)
 
         def reached() -> set[str]:
+            nonlocal whole
+            whole = reach.all_customers()
             return {pid for pid, customer in waiting.items() if pid not in wanted and due(pid, customer)}
 
         wanted |= reached()
@@ -332,13 +336,14 @@ class CashAppDecider:
             # What the new verdicts take may change what waiting payments would be decided.
             for result, _ in results:
                 if result.status == "auto":
-                    reach.took(result.customer_id, [a.doc_id for a in result.applications], made[-1])
+                    reach.takes([a.doc_id for a in result.applications], made[-1])
             # An application still waiting for the ERP takes its documents in a complete run: it
             # is decided again when a payment decided now read them.
             read_now = [seen_now[pid] for pid in wanted if pid in seen_now]
             read: Reads = (
-                frozenset().union(*(c for c, _ in read_now)),
-                frozenset().union(*(k for _, k in read_now)),
+                frozenset().union(*(c for c, _, _ in read_now)),
+                frozenset().union(*(k for _, k, _ in read_now)),
+                frozenset().union(*(p for _, _, p in read_now)),
             )
             extra = reached()
             for pid, took in _taken(reads, conn, unsent - wanted - extra, made[-1]).items():
@@ -548,7 +553,8 @@ class _Changed:
 @dataclass
 class _Reach:
     """What changed for the waiting payments' decisions: the customers whose documents changed or
-    were (or are now) taken by a payment decided again, and those documents' number keys.
+    were taken by a payment's verdict before, the documents payments decided now take, and the
+    number keys of all of these.
 
     A waiting payment whose last decision read none of these would be decided the same way again:
     payments are decided against a running balance, and a decision reads only the documents of the
@@ -557,21 +563,50 @@ class _Reach:
 
     customers: set[str | None] = field(default_factory=set)
     keys: set[str] = field(default_factory=set)
+    # Customers whose documents new cash is expected to take (its payer known before matching).
+    expected: set[str] = field(default_factory=set)
+    # The documents taken in this run, by customer: ``(currency, number key, open amounts it had)``.
+    taken: dict[str, list[tuple[str, str, set[Decimal]]]] = field(default_factory=dict)
     # Whether a payment decided again takes (or took) documents.
     grown: bool = False
 
-    def meets(self, seen: tuple[frozenset[str], frozenset[str]]) -> bool:
-        customers, keys = seen
-        return not customers.isdisjoint(self.customers) or not keys.isdisjoint(self.keys)
+    def all_customers(self) -> set[str | None]:
+        return self.customers | self.expected | set(self.taken)
+
+    def meets(self, seen: Any, everyone: set[str | None] | None = None) -> bool:
+        """Whether a decision that read ``seen`` may read differently now."""
+        customers, keys, probes = seen
+        if not customers.isdisjoint(self.all_customers() if everyone is None else everyone):
+            return True
+        if not keys.isdisjoint(self.keys):
+            return True
+        for customer, currency, amount, numbers in probes:
+            if customer in self.customers:
+                return True
+            for held, key, amounts in self.taken.get(customer, ()):
+                if held == currency and (key in numbers or amount in amounts):
+                    return True
+        return False
 
     def took(self, customer: str | None, doc_ids: Iterable[str], where: Any) -> None:
-        """A payment of ``customer`` takes (or took) these documents, found in ``where`` if given."""
+        """A verdict of ``customer`` took these documents (found in ``where`` if given): all of the
+        customer's documents count as changed."""
         self.grown = True
         self.customers.add(customer)
         for doc_id in doc_ids:
             doc = None if where is None else where.get(doc_id)
             if doc is not None:
                 self.customers.add(doc.customer_id)
+                self.keys.add(doc.key)
+
+    def takes(self, doc_ids: Iterable[str], index: Any) -> None:
+        """Payments decided now take these documents of ``index`` (a ``WatchedIndex``)."""
+        self.grown = True
+        for doc_id in doc_ids:
+            doc = index.get(doc_id)
+            if doc is not None:
+                amounts = index.amounts.get(doc_id, {doc.open_amount, doc.remaining})
+                self.taken.setdefault(doc.customer_id, []).append((doc.currency, doc.key, amounts))
                 self.keys.add(doc.key)
 
 

@@ -294,3 +294,43 @@ def test_new_cash_decides_again_only_the_waiting_payments_whose_documents_it_tak
     assert "customer C2 has a document with the same number" in proposals[4]["N3"], proposals[4]
     inc_store.close()
     full_store.close()
+
+
+def test_a_namesake_paying_its_own_invoice_lets_a_waiting_payment_by_name_be_applied(
+    store_url: str, other_store_url: str
+) -> None:
+    inc_store, full_store = StateStore.open(store_url), StateStore.open(other_store_url)
+    incremental = CashAppDecider(None, None, None)
+    incremental.settle = timedelta(0)
+    whole = CashAppDecider(None, None, None, full=True)
+    erps = {"inc": book(), "full": book()}
+    verdicts: list[dict[str, str]] = []
+    rematched: list[int | None] = []
+
+    def on_both(change: Any) -> None:
+        for erp in erps.values():
+            change(erp)
+
+    for n in range(3):
+        if n == 0:  # cash by C7's name of an amount C7 and its namesake C8 both owe; cash nobody owes
+            on_both(lambda e: e.put(numbered(e, "X8", "C8", "359.00")))
+            on_both(lambda e: e.put(paid_on(unnamed(e, "W7", "359.00", None, "Harbour Supplies 7 Ltd"), 2)))
+            on_both(lambda e: e.put(paid_on(payment(e, "W5", "C5", "200.00", "INV-I5-0"), 2)))
+            on_both(lambda e: e.put(unnamed(e, "U1", "999.00", None)))
+        if n == 1:
+            on_both(lambda e: e.put(unnamed(e, "U2", "5.00", None)))
+        if n == 2:  # C8 pays its invoice of that amount, quoting it
+            on_both(lambda e: e.put(payment(e, "P8", "C8", "359.00", "INV-70008")))
+        as_of = START + timedelta(hours=n)
+        cycle(inc_store, erps["inc"], [incremental], as_of)
+        cycle(full_store, erps["full"], [whole], as_of)
+        assert decided(inc_store) == decided(full_store), f"cycle {n}: the two runs differ"
+        verdicts.append({v[0]: v[1] for v in decided(inc_store)["verdicts"]})
+        rematched.append(incremental.rematched)
+
+    # Known only by name, W7 waited for a clerk while C8 owed the same amount; once C8 paid, it is
+    # applied to C7's invoice. C5's payment, which read none of this, was not matched again.
+    assert verdicts[1]["W7"] == "review" and verdicts[2]["W7"] == "auto", verdicts
+    assert rematched[2] == 2, rematched
+    inc_store.close()
+    full_store.close()
