@@ -296,7 +296,8 @@ class StateStore:
         self.dialect = engine.dialect.name
         # Rows this process added to ``records`` since it last refreshed PostgreSQL's statistics.
         self._grown = 0
-        self._analyzed_at_rows = 0
+        # The table's size when its statistics were last refreshed (None: not read yet).
+        self._analyzed_at_rows: int | None = None
         # Upsert statements by table, key and updated columns: built once, they cost more to build
         # than to run for a row.
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
@@ -552,6 +553,10 @@ class StateStore:
         if self.dialect != "postgresql" or added <= 0:
             return
         self._grown += added
+        if self._analyzed_at_rows is None:
+            # A process that starts on a big store counts from the statistics it finds, instead
+            # of analysing a million rows because its first pull brought a thousand.
+            self._analyzed_at_rows = self._analysed_rows()
         if self._grown < 1000 + self._analyzed_at_rows:
             return
         try:
@@ -565,6 +570,17 @@ class StateStore:
             rows = None
         self._analyzed_at_rows = max(int(rows or 0), self._analyzed_at_rows + self._grown)
         self._grown = 0
+
+    def _analysed_rows(self) -> int:
+        """How many rows ``records`` held at its last analysis, as PostgreSQL's statistics say."""
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text("SELECT reltuples FROM pg_class WHERE oid = 'records'::regclass")
+                ).scalar()
+        except sa.exc.SQLAlchemyError:
+            return 0
+        return max(0, int(rows or 0))  # -1: never analysed
 
     @staticmethod
     def _stored_data(conn: Connection, connection: str, stream: Stream, ids: list[str]) -> dict[str, str]:
