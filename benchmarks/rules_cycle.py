@@ -232,5 +232,6 @@ def main(argv: list[str] | None = None) -> None:
         fraction["cpu_this_process"] = round(cycle["cpu_this_process"] / full["cpu_this_process"], 4)
     emit(fraction)
 
+
 if __name__ == "__main__":
     main()

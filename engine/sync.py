@@ -391,6 +391,9 @@ class SyncEngine:
                 self.deliver(report)
             if self.options.write_back and not self.options.dry_run and not self.options.stop.is_set():
                 self.relay(report)
+            if not self.options.stop.is_set():
+                # The next cycle's reads plan by statistics of the tables as this one left them.
+                self.store.refresh_statistics()
             if report.errors:
                 return "partial", None
             self.store.mark_success(self.connection)

@@ -582,6 +582,42 @@ class StateStore:
             return 0
         return max(0, int(rows or 0))  # -1: never analysed
 
+    def refresh_statistics(self) -> list[str]:
+        """Analyse the store's tables that changed much since their last analysis (PostgreSQL only).
+
+        The rules read the outbox, their own tables and the records along indexes chosen by the
+        planner's statistics; with none (a table never analysed) or old ones it reads a whole index
+        where a few rows would do. Autovacuum analyses a table once a tenth of it changed, but some
+        sites turn it off: the same rule is applied here, after a cycle. Returns the tables analysed.
+        """
+        if self.dialect != "postgresql":
+            return []
+        names = [table.name for table in t.metadata.sorted_tables]
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+                        " WHERE s.schemaname = current_schema() AND s.relname = ANY(:names)"
+                        " AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)"
+                    ),
+                    {"names": names},
+                ).all()
+        except sa.exc.SQLAlchemyError:
+            log.debug("could not read the tables' statistics", exc_info=True)
+            return []
+        analysed = []
+        for (name,) in rows:
+            try:
+                with self.engine.begin() as conn:
+                    # Another process analysing it already does the same: not worth waiting for.
+                    conn.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+                    conn.execute(sa.text(f'ANALYZE "{name}"'))
+                analysed.append(str(name))
+            except sa.exc.SQLAlchemyError:  # not the owner, or busy: left to the next cycle
+                log.debug("could not analyse %s", name, exc_info=True)
+        return analysed
+
     @staticmethod
     def _stored_data(conn: Connection, connection: str, stream: Stream, ids: list[str]) -> dict[str, str]:
         rows = conn.execute(
