@@ -73,7 +73,7 @@ class Clock:
             # Each statement sent is a round trip to the database (an executemany counts once).
             spent["statements"] += 1
 
-        backends = BackendCpu(self.engine, every=0.1).start() if self.engine is not None else None
+        backends = BackendCpu(self.engine, every=0.5).start() if self.engine is not None else None
         sa.event.listen(self.store_engine, "before_cursor_execute", count)
         wall, cpu = time.perf_counter(), time.process_time()
         try:
