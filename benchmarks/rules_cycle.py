@@ -67,19 +67,26 @@ class Clock:
     def __call__(self) -> Iterator[dict[str, float]]:
         import sqlalchemy as sa
 
-        spent: dict[str, float] = {"statements": 0}
+        spent: dict[str, float] = {"statements": 0, "checkouts": 0}
 
         def count(*_: Any) -> None:
             # Each statement sent is a round trip to the database (an executemany counts once).
             spent["statements"] += 1
 
+        def checkout(*_: Any) -> None:
+            # Each connection taken from the pool: its transaction's start and end are round trips
+            # of their own on PostgreSQL (and the pool's check that it still works another).
+            spent["checkouts"] += 1
+
         backends = BackendCpu(self.engine, every=0.5).start() if self.engine is not None else None
         sa.event.listen(self.store_engine, "before_cursor_execute", count)
+        sa.event.listen(self.store_engine, "checkout", checkout)
         wall, cpu = time.perf_counter(), time.process_time()
         try:
             yield spent
         finally:
             sa.event.remove(self.store_engine, "before_cursor_execute", count)
+            sa.event.remove(self.store_engine, "checkout", checkout)
             spent["wall"] = time.perf_counter() - wall
             spent["cpu_this_process"] = time.process_time() - cpu
             spent["cpu_server"] = backends.stop() if backends is not None else 0.0
