@@ -576,6 +576,9 @@ class SyncEngine:
                 # other rules run, and the outbox still reaches the ERP in this cycle.
                 self._rule_failed(decider.name, exc, report)
             report.decided[decider.name] = stored[0]
+            # The next rule reads what this one wrote (a first run fills whole tables) along
+            # indexes the server chooses by its statistics.
+            self.store.refresh_statistics()
 
     def _store_decisions(
         self, decider: Decider, ctx: DecisionContext, report: CycleReport, stored: list[int]
