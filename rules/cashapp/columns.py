@@ -25,6 +25,7 @@ import pyarrow.csv as pa_csv
 
 from mapping.money import fits_currency, minor_units
 from rules.cashapp.model import DocKind, OpenDocument
+from rules.cashapp.normalize import number_keys
 
 _AMOUNT_BYTES = b"0123456789.-\n"
 _NO_DIGIT = (b"\n-\n", b"\n.\n", b"\n-.\n")
@@ -154,10 +155,12 @@ def read_documents_columnar(path: Path, header: list[str], col: dict[str, int]) 
         return None
     ids: list[str] = required("invoice_id").to_pylist()
     numbers: list[str] = required("number").to_pylist()
+    # The number keys of the whole column in one pass, given to each document as it is made.
+    keys = number_keys(numbers)
     docs: list[OpenDocument] = []
     append = docs.append
-    for doc_id, customer, number, kind, currency, total, text, issue, due, percent, term in zip(
-            ids, customers, numbers, kinds, currencies, totals, opens, issues, dues, percents, terms,
+    for doc_id, customer, number, kind, currency, total, text, issue, due, percent, term, key in zip(
+            ids, customers, numbers, kinds, currencies, totals, opens, issues, dues, percents, terms, keys,
             strict=True):
         open_amount = Decimal(text)
         if not open_amount:
@@ -168,6 +171,6 @@ def read_documents_columnar(path: Path, header: list[str], col: dict[str, int]) 
         append(OpenDocument(
             doc_id, customer, number, kind, currency,
             open_amount if total == text else abs(Decimal(total)), open_amount,
-            issue, due, percent, term, None, "", open_amount,
+            issue, due, percent, term, None, key, open_amount,
         ))  # fmt: skip
     return docs
