@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from datetime import date
 from decimal import Decimal
 from itertools import compress, groupby
@@ -136,8 +137,10 @@ class DocumentIndex:
         ``amount``; read straight from the ledger, without building the customer's view."""
         wanted = set(keys)
         docs = self._by_customer.get(customer_id, [])
-        # Most customers have none: proven by C-speed scans before looking at any document in Python.
-        if amount not in map(_remaining_of, docs) and (not wanted or wanted.isdisjoint(map(_key_of, docs))):
+        # Most customers have none: proven by C-speed scans before looking at any document in Python
+        # (no open document has an open amount of zero or less).
+        by_amount = amount > ZERO and amount in map(_remaining_of, docs)
+        if not by_amount and (not wanted or wanted.isdisjoint(map(_key_of, docs))):
             return None
         for d in docs:
             if d.currency == currency and d.remaining > ZERO and (d.remaining == amount or d.key in wanted):
@@ -168,6 +171,8 @@ _id_of = attrgetter("doc_id")
 _currency_of = attrgetter("currency")
 _issue_of = attrgetter("issue_date")
 _remaining_of = attrgetter("remaining")
+_due_of = attrgetter("due_date")
+_due_and_number = attrgetter("due_date", "number")
 
 
 class CustomerView:
@@ -196,8 +201,9 @@ class CustomerView:
     def changed(self, doc: OpenDocument) -> None:
         """A payment consumed ``doc`` (not necessarily one of this view's): a closed one leaves the
         open documents, kept in their order."""
-        if self._open is not None and doc.remaining <= ZERO and doc in self._open:
-            self._open.remove(doc)
+        if self._open is not None and doc.remaining <= ZERO:
+            with suppress(ValueError):  # not one of this view's
+                self._open.remove(doc)
 
     def open_documents(self) -> list[OpenDocument]:
         """The documents with something still open, oldest due first (see :func:`age_key`).
@@ -206,7 +212,9 @@ class CustomerView:
         :meth:`DocumentIndex.consume` changes one of them; the list is shared, not to be changed.
         """
         if not self._sorted:
-            self._docs.sort(key=age_key)
+            # With every due date given, age_key is the due date and number: read in C, the same order.
+            dated = None not in map(_due_of, self._docs)
+            self._docs.sort(key=_due_and_number if dated else age_key)
             self._sorted = True
             self._open = None
         if self._open is None:
