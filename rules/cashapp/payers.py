@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from operator import itemgetter
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from mapping.models import Customer
@@ -29,7 +30,7 @@ class CustomerIndex:
         self._texts: list[str] = []
         self._by_token: dict[str, set[int]] = {}
         self._narrowed: dict[tuple[str, str], set[int]] = {}
-        self._name_cache: dict[str, list[tuple[float, str]]] = {}
+        self._name_cache: dict[tuple[str, float], list[tuple[float, str]]] = {}
         self._known_names: dict[str, set[str]] = {}
         # Names by their set of words, and by each set of all their words but one: the customers a
         # name is one word apart from are found by a few look-ups, however common the words are.
@@ -57,8 +58,8 @@ class CustomerIndex:
             if not norm or norm in known:
                 continue
             known.add(norm)
-            self._name_cache.clear()
-            self._narrowed.clear()
+            if self._name_cache or self._narrowed:
+                self._forget_look_ups()
             pos = len(self._names)
             self._names.append((customer.customer_id, norm))
             self._texts.append(norm)
@@ -73,6 +74,10 @@ class CustomerIndex:
                     self._by_token[token] = {pos}
                 else:
                     found.add(pos)
+
+    def _forget_look_ups(self) -> None:
+        self._name_cache.clear()
+        self._narrowed.clear()
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -142,46 +147,55 @@ class CustomerIndex:
             best = max(best, score)
         return best
 
-    def score_names(self, name: str, max_customers: int) -> list[tuple[float, str]]:
+    def score_names(self, name: str, max_customers: int, at_least: float = 0.0) -> list[tuple[float, str]]:
         """Best fuzzy score per customer for a payer name, best first.
 
         The score averages rapidfuzz's token-set ratio (tolerates missing words) and token-sort
         ratio (penalises them), so "MUELLER" alone does not look like every Mueller equally well.
-        Results are cached per normalised name: the same payers pay every month.
+        Customers scoring below ``at_least`` are left out (a caller that reads no lower score saves
+        their bookkeeping). Results are cached per normalised name: the same payers pay every month.
         """
         parts = name_parts(name)
         if len(parts) > 1:
             # "Reed Gray Energy d/b/a Old Mill Market": the payer wrote both names; either may be known.
             merged: dict[str, float] = {}
             for part in parts:
-                for score, cid in self.score_names(part, max_customers):
+                for score, cid in self.score_names(part, max_customers, at_least):
                     merged[cid] = max(score, merged.get(cid, 0.0))
             return sorted(((s, c) for c, s in merged.items()), reverse=True)
         norm = normalize_name(name)
         if not norm:
             return []
-        cached = self._name_cache.get(norm)
+        slot = (norm, at_least)
+        cached = self._name_cache.get(slot)
         if cached is not None:
             return cached
         positions = list(self._candidates(name_tokens(norm), max_customers))
         if not positions:
-            self._name_cache[norm] = []
+            self._name_cache[slot] = []
             return []
         texts = self._texts
         choices = [texts[positions[0]]] if len(positions) == 1 else list(itemgetter(*positions)(texts))
         best: dict[str, float] = {}
-        # The C loop of rapidfuzz ranks all candidates; the slower combined score is for the top few.
-        # Below 70 the mean of the two scores cannot reach the lowest threshold that reads it.
-        for _, set_score, i in process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=20,
-                                               score_cutoff=70):
-            cid, candidate = self._names[positions[i]]
-            score = 100.0 if candidate == norm else (set_score + fuzz.token_sort_ratio(norm, candidate)) / 2
-            if score > best.get(cid, -1.0):
-                best[cid] = score
+        # The C loop of rapidfuzz ranks all candidates; the slower combined score is for the top few,
+        # their token-sort scores in one call and the mean of the two taken over all of them at once.
+        # Below 70 the mean cannot reach the lowest threshold that reads it.
+        top = process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=20, score_cutoff=70)
+        if top:
+            sort_scores = process.cdist((norm,), [candidate for candidate, _, _ in top],
+                                        scorer=fuzz.token_sort_ratio, dtype=np.float64)[0]
+            # A name equal to the payer's scores 100 by both ratios, so the mean is 100 for it too.
+            means = (np.array([score for _, score, _ in top]) + sort_scores) / 2
+            names = self._names
+            for k in np.flatnonzero(means >= at_least).tolist():
+                cid = names[positions[top[k][2]]][0]
+                score = float(means[k])
+                if score > best.get(cid, -1.0):
+                    best[cid] = score
         ranked = sorted(((s, c) for c, s in best.items()), reverse=True)
         if len(self._name_cache) > 100_000:
             self._name_cache.clear()
-        self._name_cache[norm] = ranked
+        self._name_cache[slot] = ranked
         return ranked
 
     def score_names_in_text(self, text: str, max_customers: int) -> list[tuple[float, str]]:
