@@ -7,6 +7,7 @@ instead of every customer.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 from operator import itemgetter
 
 import numpy as np
@@ -14,7 +15,13 @@ from rapidfuzz import fuzz, process
 
 from mapping.models import Customer
 from rules.cashapp.model import CustomerInfo, customer_from_model
-from rules.cashapp.normalize import name_parts, name_tokens, normalize_account, normalize_name
+from rules.cashapp.normalize import (
+    name_parts,
+    name_tokens,
+    normalize_account,
+    normalize_name,
+    normalize_names,
+)
 
 
 class CustomerIndex:
@@ -36,8 +43,7 @@ class CustomerIndex:
         # name is one word apart from are found by a few look-ups, however common the words are.
         self._by_words: dict[frozenset[str], set[str]] = {}
         self._one_word_less: dict[frozenset[str], set[str]] = {}
-        for customer in customers:
-            self.add(customer)
+        self.extend(customers)
 
     @classmethod
     def from_models(cls, customers: Iterable[Customer]) -> CustomerIndex:
@@ -46,34 +52,46 @@ class CustomerIndex:
 
     def add(self, customer: CustomerInfo) -> None:
         """Index a customer, or add what is new about one already indexed (a learned alias)."""
-        self._by_id[customer.customer_id] = customer
-        for account in customer.bank_accounts:
-            norm = normalize_account(account)
-            if norm:
-                self._by_account.setdefault(norm, set()).add(customer.customer_id)
-        known = self._known_names.setdefault(customer.customer_id, set())
+        self.extend((customer,))
+
+    def extend(self, customers: Iterable[CustomerInfo]) -> None:
+        """Index many customers (or what is new about ones already indexed), their names normalised
+        in one pass."""
+        batch = customers if isinstance(customers, (list, tuple)) else list(customers)
         # A trading name ("… t/a Blue Anchor Cafe") is a name the customer pays under, like an alias.
-        for raw in (part for name in (customer.name, *customer.aliases) for part in name_parts(name)):
-            norm = normalize_name(raw)
-            if not norm or norm in known:
-                continue
-            known.add(norm)
-            if self._name_cache or self._narrowed:
-                self._forget_look_ups()
-            pos = len(self._names)
-            self._names.append((customer.customer_id, norm))
-            self._texts.append(norm)
-            words = frozenset(norm.split())
-            self._by_words.setdefault(words, set()).add(customer.customer_id)
-            if len(words) > 2:
-                for word in words:
-                    self._one_word_less.setdefault(words - {word}, set()).add(customer.customer_id)
-            for token in set(name_tokens(norm)):
-                found = self._by_token.get(token)
-                if found is None:
-                    self._by_token[token] = {pos}
-                else:
-                    found.add(pos)
+        raw = [[part for name in (c.name, *c.aliases) for part in name_parts(name)] for c in batch]
+        norms = iter(normalize_names([part for parts in raw for part in parts]))
+        by_id, by_account, known_names = self._by_id, self._by_account, self._known_names
+        names, texts, by_token = self._names, self._texts, self._by_token
+        by_words, one_word_less = self._by_words, self._one_word_less
+        for customer, parts in zip(batch, raw, strict=True):
+            cid = customer.customer_id
+            by_id[cid] = customer
+            for account in customer.bank_accounts:
+                norm = normalize_account(account)
+                if norm:
+                    by_account.setdefault(norm, set()).add(cid)
+            known = known_names.setdefault(cid, set())
+            for norm in islice(norms, len(parts)):
+                if not norm or norm in known:
+                    continue
+                known.add(norm)
+                if self._name_cache or self._narrowed:
+                    self._forget_look_ups()
+                pos = len(names)
+                names.append((cid, norm))
+                texts.append(norm)
+                words = frozenset(norm.split())
+                by_words.setdefault(words, set()).add(cid)
+                if len(words) > 2:
+                    for word in words:
+                        one_word_less.setdefault(words - {word}, set()).add(cid)
+                for token in set(name_tokens(norm)):
+                    found = by_token.get(token)
+                    if found is None:
+                        by_token[token] = {pos}
+                    else:
+                        found.add(pos)
 
     def _forget_look_ups(self) -> None:
         self._name_cache.clear()
