@@ -33,17 +33,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from benchmarks.common import payment_write_backs, status_write_backs, write_in_batches
 from connectors.base import ConnectorContext, Cursor, MemoryKeyValueStore, OutboundOp
 from connectors.business_central import BusinessCentralConnector
-from mapping.models import (
-    Allocation,
-    CollectionStatus,
-    CollectionStatusUpdate,
-    Invoice,
-    PaymentApplication,
-    Stream,
-    TargetType,
-)
+from mapping.models import Allocation, Invoice, PaymentApplication, Stream, TargetType
 from sandboxes.business_central import BusinessCentralSandbox
 
 PAGE_MAX = 20_000
@@ -118,83 +111,48 @@ def run(invoices: int, writes: int) -> list[dict[str, Any]]:
 
         clock.skip(15)
         chosen = open_invoices[:writes]
-        statuses = [
-            OutboundOp(
-                f"bench/collection_status/invoice/{inv.remote_id}",
-                CollectionStatusUpdate(
-                    target_type=TargetType.INVOICE,
-                    target_id=inv.remote_id,
-                    base_version=inv.version,
-                    collection_status=CollectionStatus.REMINDED,
-                    dunning_level=1 + n % 3,
-                    next_action_date=date(2026, 12, 15),
-                ),
-            )
-            for n, inv in enumerate(chosen)
-        ]
-        mark, started = len(log), time.perf_counter()
-        writer = connector()
-        ok = sum(
-            r.ok
-            for i in range(0, len(statuses), BATCH_MAX)
-            for r in writer.write(statuses[i : i + BATCH_MAX])
+        statuses = status_write_backs(
+            chosen,
+            lambda n, inv: f"bench/collection_status/invoice/{inv.remote_id}",
+            versioned=True,
+            next_action_date=date(2026, 12, 15),
         )
-        calls = len(log) - mark
+        sent = write_in_batches(connector(), statuses, BATCH_MAX, calls=lambda: len(log))
         minimum = math.ceil(len(statuses) / BATCH_MAX)
         rows.append(
             {
                 "scenario": "write_back_collection_status",
                 "operations": len(statuses),
-                "ok": ok,
-                "api_calls": calls,
+                "ok": sent.ok,
+                "api_calls": sent.calls,
                 "theoretical_min": minimum,
-                "calls_per_1000": round(calls * 1000 / max(1, len(statuses)), 3),
-                "ratio_to_min": _ratio(calls, minimum),
-                "seconds": round(time.perf_counter() - started, 2),
+                "calls_per_1000": round(sent.calls * 1000 / max(1, len(statuses)), 3),
+                "ratio_to_min": _ratio(sent.calls, minimum),
+                "seconds": round(sent.seconds, 2),
             }
         )
 
-        payments = [
-            OutboundOp(
-                f"bench/payment_application/customer/{inv.remote_id}",
-                PaymentApplication(
-                    target_type=TargetType.CUSTOMER,
-                    target_id=inv.customer_remote_id,
-                    customer_remote_id=inv.customer_remote_id,
-                    amount=Decimal("1.00"),
-                    currency=inv.currency,
-                    date=date(2026, 12, 1),
-                    allocations=[
-                        Allocation(
-                            target_type=TargetType.INVOICE, target_id=inv.remote_id, amount=Decimal("1.00")
-                        )
-                    ],
-                ),
-            )
-            for inv in chosen
-        ]
-        mark, started = len(log), time.perf_counter()
-        writer = connector()
-        ok = sum(
-            r.ok
-            for i in range(0, len(payments), BATCH_MAX)
-            for r in writer.write(payments[i : i + BATCH_MAX])
+        payments = payment_write_backs(
+            chosen,
+            lambda n, inv: f"bench/payment_application/customer/{inv.remote_id}",
+            Decimal("1.00"),
+            date(2026, 12, 1),
         )
-        calls = len(log) - mark
+        sent = write_in_batches(connector(), payments, BATCH_MAX, calls=lambda: len(log))
         minimum = 3 * math.ceil(len(payments) / BATCH_MAX)
         rows.append(
             {
                 "scenario": "write_back_payments",
                 "operations": len(payments),
-                "ok": ok,
+                "ok": sent.ok,
                 "posted": sum(
                     1 for e in bc.company.entries.values() if e["externalDocumentNumber"].startswith("ARB-")
                 ),
-                "api_calls": calls,
+                "api_calls": sent.calls,
                 "theoretical_min": minimum,
-                "calls_per_1000": round(calls * 1000 / max(1, len(payments)), 3),
-                "ratio_to_min": _ratio(calls, minimum),
-                "seconds": round(time.perf_counter() - started, 2),
+                "calls_per_1000": round(sent.calls * 1000 / max(1, len(payments)), 3),
+                "ratio_to_min": _ratio(sent.calls, minimum),
+                "seconds": round(sent.seconds, 2),
             }
         )
 
@@ -234,25 +192,18 @@ def run(invoices: int, writes: int) -> list[dict[str, Any]]:
                     ),
                 )
             )
-        mark, started = len(log), time.perf_counter()
-        writer = connector()
-        ok = sum(
-            r.ok
-            for i in range(0, len(applications), BATCH_MAX)
-            for r in writer.write(applications[i : i + BATCH_MAX])
-        )
-        calls = len(log) - mark
+        sent = write_in_batches(connector(), applications, BATCH_MAX, calls=lambda: len(log))
         minimum = 2 * math.ceil(len(applications) / BATCH_MAX)
         rows.append(
             {
                 "scenario": "write_back_applications_of_existing_payments",
                 "operations": len(applications),
-                "ok": ok,
-                "api_calls": calls,
+                "ok": sent.ok,
+                "api_calls": sent.calls,
                 "theoretical_min": minimum,
-                "calls_per_1000": round(calls * 1000 / max(1, len(applications)), 3),
-                "ratio_to_min": _ratio(calls, minimum),
-                "seconds": round(time.perf_counter() - started, 2),
+                "calls_per_1000": round(sent.calls * 1000 / max(1, len(applications)), 3),
+                "ratio_to_min": _ratio(sent.calls, minimum),
+                "seconds": round(sent.seconds, 2),
             }
         )
 

@@ -13,7 +13,8 @@ measured; each N then runs for ``--duration`` seconds after ``--ramp`` seconds o
 For each N it prints a JSON line and, at the end, a table: cycles per minute, the 95th percentile
 of a cycle's duration and of its wait in the queue, and the processor seconds per cycle of the
 workers, the sandbox and the database's backends, with how busy the whole machine was. Afterwards
-it checks the store's ``runs``: no two runs of one connection may overlap.
+it checks the store's ``runs``: no two runs of one connection may overlap. A worker that exits
+unasked ends the benchmark, which prints the worker's exit code and the end of its log.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import sqlalchemy as sa
 from benchmarks.common import emit
 from benchmarks.process_cpu import BackendCpu, machine_busy_seconds, process_seconds, processes_seconds
 from benchmarks.qbo_companies import REFRESH_TOKEN, company_settings
-from benchmarks.worker_processes import ROOT, free_port, overlapping_runs, start_worker
+from benchmarks.worker_processes import ROOT, exit_report, free_port, overlapping_runs, start_worker
 from engine.workers.queue import read_queue
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/arbridge_workers_bench"
@@ -165,14 +166,25 @@ def write_config(folder: Path, url: str, port: int, companies: int, interval: st
     return path
 
 
+def worker_logs(folder: Path, label: str, n: int) -> list[Path]:
+    return [folder / f"{label}-worker-{i}.log" for i in range(n)]
+
+
 def start_workers(n: int, config: Path, folder: Path, label: str) -> list[subprocess.Popen[bytes]]:
     # One configuration file for all: each worker serves its probes on a port of its own.
     return [
-        start_worker(
-            config, folder / f"{label}-worker-{i}.log", run_options=["--bind", f"127.0.0.1:{free_port()}"]
-        )
-        for i in range(n)
+        start_worker(config, log, run_options=["--bind", f"127.0.0.1:{free_port()}"])
+        for log in worker_logs(folder, label, n)
     ]
+
+
+def worker_exited(what: str, workers: list[subprocess.Popen[bytes]], logs: list[Path]) -> SystemExit:
+    """The benchmark's end when a worker exits unasked, with what the worker said last.
+
+    The logs' folder may be a temporary one, gone once the benchmark ends: the tail is printed.
+    """
+    stop_workers(workers)
+    return SystemExit(f"a worker {what} exited\n{exit_report(workers, logs)}")
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
@@ -191,12 +203,14 @@ def _moment(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def wait_for_first_cycles(engine: sa.Engine, companies: int, workers: list[subprocess.Popen[bytes]]) -> float:
+def wait_for_first_cycles(
+    engine: sa.Engine, companies: int, workers: list[subprocess.Popen[bytes]], logs: list[Path]
+) -> float:
     """Wait until every connection has a finished cycle; returns the seconds it took."""
     started = time.monotonic()
     while True:
         if any(w.poll() is not None for w in workers):
-            raise SystemExit("a worker exited during the first full sync; see its log")
+            raise worker_exited("during the first full sync", workers, logs)
         try:
             with engine.connect() as conn:
                 done = conn.execute(
@@ -247,11 +261,12 @@ def measure_round(
     while read_queue(engine, alive_within_s=5).workers_alive and time.monotonic() < gone_by:
         time.sleep(0.5)  # the last round's workers, not yet forgotten by the queue
     workers = start_workers(n, config, folder, f"n{n}")
+    logs = worker_logs(folder, f"n{n}", n)
     try:
         # A busy machine takes seconds to start a worker: measure once all of them take jobs.
         while read_queue(engine, alive_within_s=5).workers_alive < n:
             if any(w.poll() is not None for w in workers):
-                raise SystemExit(f"a worker of round N={n} exited; see {folder}")
+                raise worker_exited(f"of round N={n}", workers, logs)
             time.sleep(0.5)
         up_at = datetime.now(UTC)
         time.sleep(ramp)
@@ -262,6 +277,8 @@ def measure_round(
         busy_before, _ = machine_busy_seconds()
         backends = BackendCpu(engine).start()
         time.sleep(duration)
+        if any(w.poll() is not None for w in workers):
+            raise worker_exited(f"of round N={n} (measuring)", workers, logs)
         database = backends.stop()
         cpu_workers = processes_seconds(pids) - cpu_workers
         cpu_sandbox = process_seconds(sandbox) - cpu_sandbox
@@ -350,7 +367,9 @@ def main() -> int:
             config = write_config(folder, url, port, args.companies, args.interval, args.concurrency)
             first = start_workers(max(args.workers), config, folder, "first")
             try:
-                took = wait_for_first_cycles(engine, args.companies, first)
+                took = wait_for_first_cycles(
+                    engine, args.companies, first, worker_logs(folder, "first", max(args.workers))
+                )
             finally:
                 stop_workers(first)
             emit(

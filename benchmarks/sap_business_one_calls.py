@@ -20,29 +20,21 @@ import time
 from datetime import date
 from decimal import Decimal
 
+from benchmarks.common import payment_write_backs, status_write_backs, write_in_batches
 from connectors.base import ConnectorContext, MemoryKeyValueStore, OutboundOp
 from connectors.sap_business_one import SapBusinessOneConnector
 from connectors.sap_business_one.fields import user_fields
-from mapping.models import (
-    Allocation,
-    CollectionStatus,
-    CollectionStatusUpdate,
-    Invoice,
-    Note,
-    PaymentApplication,
-    Stream,
-    TargetType,
-)
+from mapping.models import Invoice, Note, Stream, TargetType
 from sandboxes.sap_business_one import ServiceLayerSandbox
 
 
-def _report(name: str, n: int, started: float, calls: int, minimum: int) -> None:
+def _report(name: str, n: int, seconds: float, calls: int, minimum: int) -> None:
     print(
         json.dumps(
             {
                 "name": name,
                 "n": n,
-                "seconds": round(time.monotonic() - started, 2),
+                "seconds": round(seconds, 2),
                 "api_calls": calls,
                 "minimum": minimum,
                 "ratio": round(calls / minimum, 3),
@@ -86,62 +78,39 @@ def main() -> int:
                 open_invoices += [r for r in page.records if isinstance(r, Invoice) and r.open_amount > 1]
             read += n
             minimum += max(1, math.ceil(n / args.page_size))
-        _report("sap_business_one_read", read, started, b1.calls() - before, minimum)
+        _report(
+            "sap_business_one_read",
+            read,
+            time.monotonic() - started,
+            b1.calls() - before,
+            minimum,
+        )
 
         batch = conn.capabilities.batch_max
         chosen = open_invoices[: args.writes]
-        statuses = [
-            OutboundOp(
-                f"status-{n:059d}",
-                CollectionStatusUpdate(
-                    target_type=TargetType.INVOICE,
-                    target_id=inv.remote_id,
-                    base_version=inv.version,
-                    collection_status=CollectionStatus.REMINDED,
-                    dunning_level=1 + n % 3,
-                    decided_on=date(2026, 12, 1),
-                ),
-            )
-            for n, inv in enumerate(chosen)
-        ]
-        started, before = time.monotonic(), b1.calls()
-        ok = sum(r.ok for i in range(0, len(statuses), batch) for r in conn.write(statuses[i : i + batch]))
-        assert ok == len(statuses), f"{len(statuses) - ok} status write-backs failed"
+        statuses = status_write_backs(
+            chosen, lambda n, inv: f"status-{n:059d}", versioned=True, decided_on=date(2026, 12, 1)
+        )
+        sent = write_in_batches(conn, statuses, batch, calls=b1.calls)
+        assert sent.ok == len(statuses), f"{len(statuses) - sent.ok} status write-backs failed"
         _report(
             "sap_business_one_status_write_back",
             len(statuses),
-            started,
-            b1.calls() - before,
+            sent.seconds,
+            sent.calls,
             math.ceil(len(statuses) / batch),
         )
 
-        payments = [
-            OutboundOp(
-                f"payment-{n:058d}",
-                PaymentApplication(
-                    target_type=TargetType.CUSTOMER,
-                    target_id=inv.customer_remote_id,
-                    customer_remote_id=inv.customer_remote_id,
-                    amount=Decimal("1.00"),
-                    currency=inv.currency,
-                    date=date(2026, 12, 1),
-                    allocations=[
-                        Allocation(
-                            target_type=TargetType.INVOICE, target_id=inv.remote_id, amount=Decimal("1.00")
-                        )
-                    ],
-                ),
-            )
-            for n, inv in enumerate(chosen)
-        ]
-        started, before = time.monotonic(), b1.calls()
-        ok = sum(r.ok for i in range(0, len(payments), batch) for r in conn.write(payments[i : i + batch]))
-        assert ok == len(payments), f"{len(payments) - ok} payments failed"
+        payments = payment_write_backs(
+            chosen, lambda n, inv: f"payment-{n:058d}", Decimal("1.00"), date(2026, 12, 1)
+        )
+        sent = write_in_batches(conn, payments, batch, calls=b1.calls)
+        assert sent.ok == len(payments), f"{len(payments) - sent.ok} payments failed"
         _report(
             "sap_business_one_payment_write_back",
             len(payments),
-            started,
-            b1.calls() - before,
+            sent.seconds,
+            sent.calls,
             2 * math.ceil(len(payments) / batch),
         )
 
@@ -158,14 +127,13 @@ def main() -> int:
                 )
                 for n, inv in enumerate(chosen)
             ]
-            started, before = time.monotonic(), b1.calls()
-            ok = sum(r.ok for i in range(0, len(notes), batch) for r in conn.write(notes[i : i + batch]))
-            assert ok == len(notes), f"{len(notes) - ok} {kind} notes failed"
+            sent = write_in_batches(conn, notes, batch, calls=b1.calls)
+            assert sent.ok == len(notes), f"{len(notes) - sent.ok} {kind} notes failed"
             _report(
                 f"sap_business_one_{kind}_note_write_back",
                 len(notes),
-                started,
-                b1.calls() - before,
+                sent.seconds,
+                sent.calls,
                 per_batch * math.ceil(len(notes) / batch),
             )
         conn.close()

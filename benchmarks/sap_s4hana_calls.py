@@ -27,17 +27,10 @@ import time
 from datetime import date
 from decimal import Decimal
 
-from connectors.base import ConnectorContext, MemoryKeyValueStore, OutboundOp
+from benchmarks.common import payment_write_backs, status_write_backs, write_in_batches
+from connectors.base import ConnectorContext, MemoryKeyValueStore
 from connectors.sap_s4hana import SapS4HanaConnector
-from mapping.models import (
-    Allocation,
-    CollectionStatus,
-    CollectionStatusUpdate,
-    Invoice,
-    PaymentApplication,
-    Stream,
-    TargetType,
-)
+from mapping.models import Invoice, Stream
 from sandboxes.sap_s4hana.server import S4Sandbox
 
 PAYMENT = Decimal("10.00")
@@ -97,72 +90,44 @@ def main() -> int:
             flush=True,
         )
 
-        ops = [
-            OutboundOp(
-                f"bench-{n}",
-                CollectionStatusUpdate(
-                    target_type=TargetType.INVOICE,
-                    target_id=inv.remote_id,
-                    collection_status=CollectionStatus.REMINDED,
-                    dunning_level=1 + n % 3,
-                    decided_on=date(2026, 12, 1),
-                ),
-            )
-            for n, inv in enumerate(open_invoices[: args.writes])
-        ]
+        ops = status_write_backs(
+            open_invoices[: args.writes],
+            lambda n, inv: f"bench-{n}",
+            versioned=False,
+            decided_on=date(2026, 12, 1),
+        )
         records = {(o.op.target_id.split("/")[4], o.op.target_id.split("/")[0]) for o in ops}
-        started = time.monotonic()
-        before = sap.calls()
         batch = conn.capabilities.batch_max
-        done = 0
-        for i in range(0, len(ops), batch):
-            done += sum(1 for r in conn.write(ops[i : i + batch]) if r.ok)
-        calls = sap.calls() - before
+        sent = write_in_batches(conn, ops, batch, calls=sap.calls)
         minimum = math.ceil(len(ops) / batch) + 1  # + the CSRF token before the first change
         print(
             json.dumps(
                 {
                     "name": "sap_s4hana_write_back",
                     "n": len(ops),
-                    "ok": done,
+                    "ok": sent.ok,
                     "dunning_records": len(records),
-                    "seconds": round(time.monotonic() - started, 2),
-                    "api_calls": calls,
+                    "seconds": round(sent.seconds, 2),
+                    "api_calls": sent.calls,
                     "minimum": minimum,
-                    "ratio": round(calls / minimum, 3),
-                    "calls_per_1000": round(calls * 1000 / max(1, len(ops)), 2),
+                    "ratio": round(sent.calls / minimum, 3),
+                    "calls_per_1000": round(sent.calls * 1000 / max(1, len(ops)), 2),
                 }
             ),
             flush=True,
         )
 
         paid = [i for i in open_invoices if i.open_amount >= PAYMENT][: args.writes]
-        payments = [
-            OutboundOp(
-                f"bench-pay-{n}",
-                PaymentApplication(
-                    target_type=TargetType.CUSTOMER,
-                    target_id=inv.customer_remote_id,
-                    customer_remote_id=inv.customer_remote_id,
-                    amount=PAYMENT,
-                    currency=inv.currency,
-                    date=date(2026, 12, 2),
-                    reference=f"bank line {n}",
-                    allocations=[
-                        Allocation(target_type=TargetType.INVOICE, target_id=inv.remote_id, amount=PAYMENT)
-                    ],
-                ),
-            )
-            for n, inv in enumerate(paid)
-        ]
-        started = time.monotonic()
-        before = sap.calls()
+        payments = payment_write_backs(
+            paid,
+            lambda n, inv: f"bench-pay-{n}",
+            PAYMENT,
+            date(2026, 12, 2),
+            reference=lambda n: f"bank line {n}",
+        )
         posted_before = len(sap.book.journal)
         log_from = len(sap.requests_log)
-        done = 0
-        for i in range(0, len(payments), batch):
-            done += sum(1 for r in conn.write(payments[i : i + batch]) if r.ok)
-        calls = sap.calls() - before
+        sent = write_in_batches(conn, payments, batch, calls=sap.calls)
         # One SOAP call and one read of the invoices per batch, + the WSDL before the first post.
         minimum = 2 * math.ceil(len(payments) / batch) + 1
         print(
@@ -170,16 +135,16 @@ def main() -> int:
                 {
                     "name": "sap_s4hana_payment_applications",
                     "n": len(payments),
-                    "ok": done,
+                    "ok": sent.ok,
                     "posted": len(sap.book.journal) - posted_before,
-                    "seconds": round(time.monotonic() - started, 2),
-                    "api_calls": calls,
+                    "seconds": round(sent.seconds, 2),
+                    "api_calls": sent.calls,
                     "soap_posts": sum(
                         1 for r in sap.requests_log[log_from:] if r.kind == "soap" and r.method == "POST"
                     ),
                     "minimum": minimum,
-                    "ratio": round(calls / minimum, 3),
-                    "calls_per_1000": round(calls * 1000 / max(1, len(payments)), 2),
+                    "ratio": round(sent.calls / minimum, 3),
+                    "calls_per_1000": round(sent.calls * 1000 / max(1, len(payments)), 2),
                 }
             ),
             flush=True,

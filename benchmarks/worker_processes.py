@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -20,14 +21,57 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 
-__all__ = ["ROOT", "free_port", "overlapping_runs", "start_worker"]
+__all__ = ["ROOT", "exit_report", "free_port", "log_tail", "overlapping_runs", "start_worker"]
+
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_ports() -> range:
+    try:
+        low, high = (int(p) for p in _EPHEMERAL.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return range(low, high + 1)
 
 
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on loopback that nothing uses now and that no other process is handed meanwhile.
+
+    A worker binds its port seconds after it is chosen (imports, the store's migration). A port
+    from the kernel's ephemeral range could be given in the meantime to another process's
+    ``bind(0)`` or outgoing connection, and the worker would exit on "address already in use";
+    a port below that range is only ever taken by a process that names it.
+    """
+    ephemeral = _ephemeral_ports()
+    candidates = [p for p in range(20000, 32768) if p not in ephemeral]
+    for port in random.sample(candidates, k=min(200, len(candidates))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free TCP port on 127.0.0.1 between 20000 and 32767")
+
+
+def log_tail(log: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a process's log (what it said before it exited)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError as exc:
+        return f"(cannot read {log}: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def exit_report(workers: Sequence[subprocess.Popen[bytes]], logs: Sequence[Path], lines: int = 40) -> str:
+    """For each worker that has exited: its pid, its exit code and the end of its log."""
+    parts = []
+    for worker, log in zip(workers, logs, strict=True):
+        code = worker.poll()
+        if code is not None:
+            said = log_tail(log, lines)
+            parts.append(f"worker pid {worker.pid} exited with code {code}; the end of {log}:\n{said}")
+    return "\n\n".join(parts)
 
 
 def start_worker(

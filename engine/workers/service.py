@@ -26,6 +26,12 @@ log = logging.getLogger("arbridge.workers")
 _CONTEXT_KEY = "arbridge_workers"
 _TICK = 1.0  # seconds between two looks at the schedules
 _FORGET_EVERY = 3600.0  # seconds between two deletions of old finished jobs
+# procrastinate's worker that ends unasked is started again, after a pause growing from
+# _RESTART_PAUSE to _RESTART_PAUSE_MAX; the process gives up after _RESTARTS failures in a row,
+# each within _STEADY seconds of the start before it.
+_RESTART_PAUSE, _RESTART_PAUSE_MAX = 1.0, 30.0
+_RESTARTS = 5
+_STEADY = 60.0
 
 
 def run_sync_job(context: JobContext, connection: str, timestamp: int = 0, trigger: str = "schedule") -> str:
@@ -148,7 +154,7 @@ class Workers:
     def run(self, *, drain_timeout: float, beat: Callable[[], None] = lambda: None) -> int:
         """Work until ``stop`` is set, then let the cycles in flight finish; 0 on a requested stop.
 
-        Returns 1 when the worker ended without being asked to (the database went away for good).
+        Returns 1 when the worker ended without being asked to (the task queue kept failing).
         """
         self._beat = beat
         _route_queue_logs()
@@ -172,19 +178,7 @@ class Workers:
                 early, self._early = self._early, []
             for connection, trigger in early:
                 await defer_now(self.app, connection, trigger)
-            worker = asyncio.create_task(
-                self.app.run_worker_async(
-                    queues=[QUEUE],
-                    name=self.name,
-                    concurrency=self.settings.concurrency,
-                    install_signal_handlers=False,
-                    update_heartbeat_interval=self.settings.heartbeat.total_seconds(),
-                    stalled_worker_timeout=self.settings.stalled_after.total_seconds(),
-                    shutdown_graceful_timeout=drain_timeout,
-                    additional_context={_CONTEXT_KEY: self},
-                ),
-                name="worker",
-            )
+            worker = asyncio.create_task(self._work(drain_timeout), name="worker")
             scheduler = asyncio.create_task(self._schedule(), name="scheduler")
             log.info(
                 "worker %s started: %d connection(s), %d at a time",
@@ -204,8 +198,50 @@ class Workers:
             r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
         ]
         for exc in crashed:
-            log.error("worker failed: %s", exc, exc_info=exc, extra={"event": "worker_failed"})
+            log.error("worker failed: %s", _reason(exc), exc_info=exc, extra={"event": "worker_failed"})
         return 0 if self.stop.is_set() and not crashed else 1
+
+    async def _work(self, drain_timeout: float) -> None:
+        """procrastinate's worker, registered again each time it ends without being asked to.
+
+        It ends when a query fails (the database restarting) or when its registration is gone: a
+        worker starting elsewhere deletes the registrations whose heartbeats are older than
+        ``stalled_after`` (a paused VM, a host too busy to send them in time), and the next job
+        this worker claims under the deleted one is refused. Jobs in flight finish first; the
+        worker then goes on under a new registration instead of leaving its share of the work
+        undone. It gives up (the process exits 1) only when the queue keeps failing.
+        """
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await self.app.run_worker_async(
+                    queues=[QUEUE],
+                    name=self.name,
+                    concurrency=self.settings.concurrency,
+                    install_signal_handlers=False,
+                    update_heartbeat_interval=self.settings.heartbeat.total_seconds(),
+                    stalled_worker_timeout=self.settings.stalled_after.total_seconds(),
+                    shutdown_graceful_timeout=drain_timeout,
+                    additional_context={_CONTEXT_KEY: self},
+                )
+                failure: Exception = RuntimeError("the task queue's worker stopped (see the error before)")
+            except Exception as exc:
+                failure = exc
+            if self.stop.is_set():
+                return
+            failures = failures + 1 if time.monotonic() - started < _STEADY else 1
+            if failures > _RESTARTS:
+                raise failure
+            pause = min(_RESTART_PAUSE * 2 ** (failures - 1), _RESTART_PAUSE_MAX)
+            log.warning(
+                "the task queue's worker stopped: %s; registering again in %gs",
+                _reason(failure),
+                pause,
+                exc_info=failure,
+                extra={"event": "worker_restarted"},
+            )
+            await asyncio.sleep(pause)
 
     async def offer_cycles(self, now: datetime, offered: dict[str, int]) -> list[int]:
         """Offer each connection's cycle at ``now`` to the queue; returns the ids of the jobs it created.
@@ -274,6 +310,16 @@ def _log_deferred(future: Future[int | None], connection: str, trigger: str) -> 
             future.result(),
             extra={"connection": connection, "event": "cycle_queued", "job_id": future.result()},
         )
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception and its causes on one line (procrastinate says only "Database error." itself)."""
+    parts: list[str] = []
+    while exc is not None and len(parts) < 3:
+        text = " ".join(str(exc).split()).rstrip(".")
+        parts.append(text or type(exc).__name__)
+        exc = exc.__cause__  # type: ignore[assignment]
+    return ": ".join(parts)
 
 
 def _route_queue_logs() -> None:

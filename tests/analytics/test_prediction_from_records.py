@@ -8,7 +8,7 @@ from decimal import Decimal
 from analytics.prediction.book import OPEN, day
 from analytics.prediction.records import books_from_records
 from mapping.models import DocumentStatus, Payment, PaymentStatus, TargetType
-from tests.rules.dunning.conftest import AS_OF, invoice
+from tests.rules.dunning.builders import AS_OF, invoice
 
 
 def _payment(pid: str, on: date, *allocations: tuple[str, str, date | None]) -> Payment:

@@ -19,23 +19,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from engine import DecisionContext
-from mapping import (
-    Allocation,
-    CollectionStatus,
-    CollectionStatusUpdate,
-    Invoice,
-    Note,
-    Operation,
-    Payment,
-    PaymentApplication,
-    Stream,
-    TargetType,
-)
+from mapping import Allocation, Invoice, Operation, Payment, PaymentApplication, Stream, TargetType
+from tests.engine.kill_writes import DAY, EVERY, PAYMENT, KillDecider, note, payment, reminder
 
-EVERY = 50
-PAYMENT = Decimal("10.00")
 APPLIED = Decimal("1.00")
-DAY = date(2026, 11, 2)
 
 
 def chosen(invoice: Invoice) -> bool:
@@ -43,59 +30,47 @@ def chosen(invoice: Invoice) -> bool:
     return number.isdigit() and int(number) % EVERY == 0 and invoice.open_amount >= PAYMENT
 
 
-class RemindAndPayBcInvoices:
-    name = "remind-and-pay"
+def remind_and_pay(invoice: Invoice) -> Iterable[Operation]:
+    if chosen(invoice):
+        yield reminder(invoice, decided_on=DAY)
+        yield payment(invoice, reference=f"kill-test {invoice.number}")
+        yield note(invoice, f"kill-test: {PAYMENT} received for invoice {invoice.number}")
 
-    def decide(self, ctx: DecisionContext) -> Iterable[Operation]:
-        newest: dict[str, Invoice] = {}
-        for rec in ctx.store.iter_records(ctx.connection, Stream.INVOICES):
-            assert isinstance(rec, Invoice)
-            held = newest.get(rec.customer_remote_id)
-            unpaid_by_seed = rec.due_date is not None and rec.due_date > date.today() - timedelta(days=9)
-            if unpaid_by_seed and (held is None or str(rec.number) > str(held.number)):
-                newest[rec.customer_remote_id] = rec
-            if not chosen(rec):
-                continue
-            yield CollectionStatusUpdate(
-                target_type=TargetType.INVOICE,
-                target_id=rec.remote_id,
-                collection_status=CollectionStatus.REMINDED,
-                dunning_level=2,
-                decided_on=DAY,
-            )
-            yield PaymentApplication(
-                target_type=TargetType.CUSTOMER,
-                target_id=rec.customer_remote_id,
-                customer_remote_id=rec.customer_remote_id,
-                amount=PAYMENT,
-                currency=rec.currency,
-                date=DAY,
-                reference=f"kill-test {rec.number}",
-                allocations=[
-                    Allocation(target_type=TargetType.INVOICE, target_id=rec.remote_id, amount=PAYMENT)
-                ],
-            )
-            yield Note(
-                target_type=TargetType.CUSTOMER,
-                target_id=rec.customer_remote_id,
-                text=f"kill-test: {PAYMENT} received for invoice {rec.number}",
-                decided_on=DAY,
-            )
-        for payment in ctx.store.iter_records(ctx.connection, Stream.PAYMENTS):
-            assert isinstance(payment, Payment)
-            number = str(payment.raw.get("documentNumber") or "")
-            invoice = newest.get(str(payment.customer_remote_id))
-            if not (number.startswith("PMU") and int(number[3:]) % 4 == 0) or invoice is None:
-                continue
-            yield PaymentApplication(
-                target_type=TargetType.PAYMENT,
-                target_id=payment.remote_id,
-                payment_id=payment.remote_id,
-                customer_remote_id=invoice.customer_remote_id,
-                amount=APPLIED,
-                currency=payment.currency,
-                date=DAY,
-                allocations=[
-                    Allocation(target_type=TargetType.INVOICE, target_id=invoice.remote_id, amount=APPLIED)
-                ],
-            )
+
+def newest_unpaid_invoices(ctx: DecisionContext) -> dict[str, Invoice]:
+    """Per customer, the newest of its invoices the seed leaves unpaid."""
+    newest: dict[str, Invoice] = {}
+    for rec in ctx.store.iter_records(ctx.connection, Stream.INVOICES):
+        assert isinstance(rec, Invoice)
+        held = newest.get(rec.customer_remote_id)
+        unpaid_by_seed = rec.due_date is not None and rec.due_date > date.today() - timedelta(days=9)
+        if unpaid_by_seed and (held is None or str(rec.number) > str(held.number)):
+            newest[rec.customer_remote_id] = rec
+    return newest
+
+
+def apply_every_fourth_unapplied_payment(ctx: DecisionContext) -> Iterable[Operation]:
+    newest = newest_unpaid_invoices(ctx)
+    for paid in ctx.store.iter_records(ctx.connection, Stream.PAYMENTS):
+        assert isinstance(paid, Payment)
+        number = str(paid.raw.get("documentNumber") or "")
+        invoice = newest.get(str(paid.customer_remote_id))
+        if not (number.startswith("PMU") and int(number[3:]) % 4 == 0) or invoice is None:
+            continue
+        yield PaymentApplication(
+            target_type=TargetType.PAYMENT,
+            target_id=paid.remote_id,
+            payment_id=paid.remote_id,
+            customer_remote_id=invoice.customer_remote_id,
+            amount=APPLIED,
+            currency=paid.currency,
+            date=DAY,
+            allocations=[
+                Allocation(target_type=TargetType.INVOICE, target_id=invoice.remote_id, amount=APPLIED)
+            ],
+        )
+
+
+REMIND_AND_PAY_BC_INVOICES = KillDecider(
+    "remind-and-pay", remind_and_pay, then=apply_every_fourth_unapplied_payment
+)

@@ -9,21 +9,17 @@ it pulls, during an eConnect call and between receipt and applications, then run
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from connectors.base import ConnectorContext
 from connectors.dynamics_gp.writer import GpWriter
-from connectors.registry import discover
-from engine import DecisionContext, SyncEngine, SyncOptions
+from engine import DecisionContext
 from mapping import Allocation, Invoice, Operation, PaymentApplication, Stream, TargetType
-from store import StateStore
+from tests.engine.killable_sync import read_settings, sync_once
 
 EVERY = 30
 FIRST = 7  # odd numbers: the large seed's payments went to invoices numbered by 20s, these are untouched
@@ -82,29 +78,10 @@ def pause_after_receipts() -> None:
 
 def main(connection: str, state_url: str, settings_file: str) -> None:
     pause_after_receipts()
-    store = StateStore.open(state_url)
-    settings = json.loads(Path(settings_file).read_text())
+    settings = read_settings(settings_file)
     customers, invoices = settings.pop("customers"), settings.pop("invoices")
-    connector = (
-        discover()
-        .get("dynamics-gp")
-        .create(settings, ConnectorContext(connection=connection, state=store.connector_state(connection)))
-    )
-
-    def on_page(stream: Stream, pages: int, records: int) -> None:
-        print(f"page {stream.value} {pages}", flush=True)
-
-    with connector:
-        report = SyncEngine(
-            store,
-            connector,
-            connection,
-            SyncOptions(
-                deciders=[PayTwoInvoicesOfACustomer(customers, invoices)], backoff_max=1.0, on_page=on_page
-            ),
-        ).run_cycle()
-    print(report.status, json.dumps(dict(report.written)), json.dumps(report.errors), flush=True)
-    store.close()
+    decider = PayTwoInvoicesOfACustomer(customers, invoices)
+    sync_once("dynamics-gp", connection, state_url, settings, [decider], pages=True)
 
 
 if __name__ == "__main__":

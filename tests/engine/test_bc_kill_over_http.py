@@ -23,7 +23,8 @@ from connectors.business_central.connector import marker_for
 from connectors.business_central.notes import comment_code_for
 from sandboxes.business_central import BusinessCentralSandbox
 from tests.connectors.business_central.bc_target import onprem_settings
-from tests.engine.bc_kill_decider import APPLIED, PAYMENT
+from tests.engine.bc_kill_decider import APPLIED
+from tests.engine.kill_writes import PAYMENT
 from tests.engine.test_kill_over_http import SEEDS, Outcome, Phases, stored, sync_with_kills
 from tests.engine.test_sap_kill_over_http import invoices_paid, outbox_ops
 

@@ -31,7 +31,7 @@ from mapping.models import Payment, Stream
 from sandboxes.sap_business_one import ServiceLayerSandbox
 from tests.conftest import SPECS
 from tests.connectors.sap_business_one.b1_target import create_fields, settings_for
-from tests.engine.b1_kill_target import PAYMENT
+from tests.engine.kill_writes import PAYMENT
 from tests.engine.test_kill_over_http import SEEDS, Outcome, Phases, kill_when, stored
 from tests.engine.test_sap_kill_over_http import invoices_paid, outbox_ops
 

@@ -29,7 +29,7 @@ from mapping.models import Payment, Stream
 from sandboxes.sap_s4hana.server import S4Sandbox
 from store import StateStore
 from tests.conftest import SPECS
-from tests.engine.sap_kill_decider import PAYMENT
+from tests.engine.kill_writes import PAYMENT
 from tests.engine.test_kill_over_http import SEEDS, Outcome, Phases, stored, sync_with_kills
 
 SAP_SEEDS = max(1, SEEDS // 2)  # an SAP sync costs about twice a QuickBooks one

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +24,25 @@ from store.users import Users
 PASSWORD = "a long enough password"
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class ErpStory:
     path: Path
     connection: str
+    clock: Callable[[], datetime] = _now
 
-    def cycle(self) -> Any:
+    def cycle(self, later: timedelta = timedelta(0)) -> Any:
+        """One cycle of the daemon at the story's now, or ``later`` than that."""
         cfg = load_config(self.path)
         store = open_store(cfg)
         try:
             conn = cfg.connections[0]
-            return sync_connection(cfg, conn, store, deciders=deciders_for(cfg, conn))
+            return sync_connection(
+                cfg, conn, store, deciders=deciders_for(cfg, conn), as_of=self.clock() + later
+            )
         finally:
             store.close()
 
@@ -43,7 +52,7 @@ class ErpStory:
         store = open_store(cfg)
         try:
             client = create_app(
-                OpsServer(cfg, store, health=Health(), on_webhook=lambda c, n: None, clock=_now)
+                OpsServer(cfg, store, health=Health(), on_webhook=lambda c, n: None, clock=self.clock)
             ).test_client()
             form = client.get("/login")
             client.post(
@@ -66,18 +75,23 @@ class ErpStory:
             store.close()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _token(page: bytes) -> str:
     found = re.search(rb'name="csrf_token" value="([^"]+)"', page)
     assert found, "the page has a form with a CSRF token"
     return found.group(1).decode()
 
 
-def erp_story(tmp_path: Path, connector: str, settings: dict[str, Any], name: str = "erp") -> ErpStory:
-    """A deployment on one ERP connection with write-back on, pulled once, with a collector."""
+def erp_story(
+    tmp_path: Path,
+    connector: str,
+    settings: dict[str, Any],
+    name: str = "erp",
+    clock: Callable[[], datetime] = _now,
+) -> ErpStory:
+    """A deployment on one ERP connection with write-back on, pulled once, with a collector.
+
+    ``clock`` is the story's now: for its cycles and for the workspace (real time by default).
+    """
     path = tmp_path / "arbridge.yaml"
     path.write_text(
         textwrap.dedent(
@@ -96,7 +110,7 @@ def erp_story(tmp_path: Path, connector: str, settings: dict[str, Any], name: st
         )
     )
     path.chmod(0o600)
-    story = ErpStory(path, name)
+    story = ErpStory(path, name, clock)
     report = story.cycle()
     assert report.status == "ok", report
     store = open_store(load_config(path))

@@ -323,7 +323,7 @@ def test_a_collector_takes_a_customer_and_sees_only_theirs(client: FlaskClient, 
 
 
 def test_a_statement_downloads_as_a_pdf_with_its_balance(client: FlaskClient) -> None:
-    from tests.rules.dunning.conftest import pdf_text
+    from tests.rules.dunning.builders import pdf_text
 
     log_in(client, "viewer")
     answer = client.get("/customers/shop/C3?format=pdf")

@@ -7,10 +7,8 @@ import email.policy
 import hashlib
 import hmac
 import json
-import re
 import socket
 import threading
-import zlib
 from collections.abc import Iterator
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -18,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Received, actions, customer, invoice, make_policy, run
 from pydantic import SecretStr
 
 from rules.dunning import (
@@ -31,6 +28,7 @@ from rules.dunning import (
     message_id_for,
     render,
 )
+from tests.rules.dunning.builders import Received, actions, customer, invoice, make_policy, pdf_text, run
 
 TODAY = date(2026, 11, 23)
 SENDER = make_policy().sender
@@ -143,22 +141,11 @@ def test_smtp_password_is_never_shown() -> None:
     assert "sentinel-s3cret" not in repr(WebhookSender("http://x", secret=SecretStr("sentinel-s3cret")))
 
 
-def _pdf_text(pdf: bytes) -> str:
-    """The text drawn in a PDF made by fpdf2: inflate every content stream, keep the strings."""
-    chunks = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            chunks.append(zlib.decompress(stream))
-        except zlib.error:
-            chunks.append(stream)
-    return b" ".join(re.findall(rb"\((.*?)(?<!\\)\)\s*Tj", b"\n".join(chunks))).decode("latin-1")
-
-
 def test_letter_is_a_pdf_listing_the_invoice_numbers(tmp_path: Path) -> None:
     action, cust = _action(channel="letter")
     rendered = render(action, cust, sender=SENDER)
     assert rendered.pdf is not None and rendered.pdf.startswith(b"%PDF")
-    text = _pdf_text(rendered.pdf)
+    text = pdf_text(rendered.pdf)
     for expected in ("INV-1", "INV-2", "1,234.50 EUR", "1,418.50 EUR", "C1-EUR", "Customer C1"):
         assert expected in text
     receipt = LetterSender(tmp_path).send(action, rendered)
@@ -169,7 +156,7 @@ def test_letter_is_a_pdf_listing_the_invoice_numbers(tmp_path: Path) -> None:
 def test_german_letter_keeps_its_umlauts() -> None:
     action, cust = _action(channel="letter", language="de")
     pdf = render(action, cust, sender=SENDER).pdf or b""
-    assert "Mit freundlichen Grüßen" in _pdf_text(pdf)
+    assert "Mit freundlichen Grüßen" in pdf_text(pdf)
 
 
 def test_letter_rendering_is_reproducible() -> None:

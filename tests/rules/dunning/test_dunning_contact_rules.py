@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from conftest import AS_OF, actions, customer, invoice, make_policy, run, skips
-
 from rules.dunning import Channel, DunningPolicy, HistoryEntry, SkipCode
+from tests.rules.dunning.builders import AS_OF, actions, customer, invoice, make_policy, run, skips
 
 WINDOW = {"start": "08:00", "end": "21:00", "channels": ["email", "call"]}
 

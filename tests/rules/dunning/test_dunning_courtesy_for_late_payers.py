@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from mapping.models import DocumentStatus, Payment, PaymentStatus, TargetType
 from rules.dunning import HistoryEntry, SkipCode, plan
-from tests.rules.dunning.conftest import AS_OF, actions, customer, invoice, make_policy, run, skips
+from tests.rules.dunning.builders import AS_OF, actions, customer, invoice, make_policy, run, skips
 
 TODAY = AS_OF.date()
 COURTESY = {"days_before_due": 5, "channels": ["email"], "template": "courtesy"}

@@ -12,9 +12,8 @@ from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
-from conftest import AS_OF, Received, actions, customer, invoice, make_policy, run
-
 from rules.dunning import Channel, PlannedAction, SentLog, deliver, render
+from tests.rules.dunning.builders import AS_OF, Received, actions, customer, invoice, make_policy, run
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = Path(__file__).with_name("crash_sender.py")

@@ -6,10 +6,19 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import AS_OF, actions, as_history, customer, invoice, make_policy, run, skips
 
 from rules.dunning import SkipCode, interest_for, plan
 from rules.dunning.policy import RateTable, load_policy
+from tests.rules.dunning.builders import (
+    AS_OF,
+    actions,
+    as_history,
+    customer,
+    invoice,
+    make_policy,
+    run,
+    skips,
+)
 
 TODAY = date(2026, 11, 23)
 

@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from conftest import AS_OF, actions, as_history, customer, invoice, make_policy, run, skips
-
 from mapping.models import CollectionStatus, TargetType
 from rules.dunning import HistoryEntry, SkipCode, summarize_history, to_operations
+from tests.rules.dunning.builders import (
+    AS_OF,
+    actions,
+    as_history,
+    customer,
+    invoice,
+    make_policy,
+    run,
+    skips,
+)
 
 TODAY = date(2026, 11, 23)
 

@@ -6,11 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import AS_OF, actions, customer, invoice, make_policy, pdf_text, run, skips
 
 from rules.dunning import HistoryEntry, render, summarize_history
 from rules.dunning.policy import SenderDetails
 from rules.dunning.render import NotRenderable
+from tests.rules.dunning.builders import AS_OF, actions, customer, invoice, make_policy, pdf_text, run, skips
 
 TODAY = date(2026, 11, 23)
 LETTER_ONLY = [{"name": "final notice", "days_overdue": 7, "channels": ["letter"], "template": "final"}]

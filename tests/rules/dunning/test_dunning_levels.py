@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from conftest import AS_OF, actions, as_history, customer, invoice, make_policy, run, skips
-
 from mapping.models import CollectionStatus
 from rules.dunning import SkipCode
+from tests.rules.dunning.builders import (
+    AS_OF,
+    actions,
+    as_history,
+    customer,
+    invoice,
+    make_policy,
+    run,
+    skips,
+)
 
 TODAY = date(2026, 11, 23)
 

@@ -6,11 +6,19 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from conftest import AS_OF, actions, credit_memo, customer, invoice, make_policy, pdf_text, skips
-
 from mapping.models import Payment
 from rules.dunning import plan, render
 from rules.dunning.recheck import why_not_send
+from tests.rules.dunning.builders import (
+    AS_OF,
+    actions,
+    credit_memo,
+    customer,
+    invoice,
+    make_policy,
+    pdf_text,
+    skips,
+)
 
 TODAY = date(2026, 11, 23)
 DUE = TODAY - timedelta(days=10)

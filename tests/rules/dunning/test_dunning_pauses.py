@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from conftest import AS_OF, actions, credit_memo, customer, invoice, make_policy, run, skips
-
 from mapping.models import DocumentStatus
 from rules.dunning import Channel, HistoryEntry, PlannedAction, SkipCode
+from tests.rules.dunning.builders import (
+    AS_OF,
+    actions,
+    credit_memo,
+    customer,
+    invoice,
+    make_policy,
+    run,
+    skips,
+)
 
 TODAY = date(2026, 11, 23)
 DUE = TODAY - timedelta(days=30)

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from mapping.models import DocumentStatus, Payment, PaymentStatus, TargetType
 from rules.dunning import SkipCode, plan
-from tests.rules.dunning.conftest import AS_OF, actions, customer, invoice, make_policy, skips
+from tests.rules.dunning.builders import AS_OF, actions, customer, invoice, make_policy, skips
 
 TODAY = AS_OF.date()
 SLIP = date(9999, 12, 20)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from conftest import AS_OF, customer, invoice
-
 from rules.dunning import (
     CustomerDocuments,
     HistoryEntry,
@@ -16,6 +14,7 @@ from rules.dunning import (
     worklist,
 )
 from rules.dunning.fx import FxRate, FxRates
+from tests.rules.dunning.builders import AS_OF, customer, invoice
 
 TODAY = date(2026, 11, 23)
 

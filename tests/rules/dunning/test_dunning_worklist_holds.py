@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from mapping.models import Payment, PaymentStatus
 from rules.dunning import worklist
-from tests.rules.dunning.conftest import AS_OF, credit_memo, customer, invoice
+from tests.rules.dunning.builders import AS_OF, credit_memo, customer, invoice
 
 TODAY = date(2026, 11, 23)
 
