@@ -21,6 +21,7 @@ from rules.cashapp.bank import credit_amount, read_statement, sniff_format
 from rules.cashapp.columns import plain_amounts, read_documents_columnar
 from rules.cashapp.index import CustomerIndex, DocumentIndex
 from rules.cashapp.model import CustomerInfo, DocKind, MatchResult, OpenDocument, PaymentInput, RemittanceLine
+from rules.cashapp.normalize import number_keys
 
 INVOICE_COLUMNS = (
     "invoice_id",
@@ -203,6 +204,9 @@ def read_documents_csv(path: str | Path, rejected: list[str] | None = None) -> l
             if rejected is None:
                 raise InputFileError(message) from exc
             rejected.append(message)
+    # Each document with its number key, as the column reader gives it.
+    for doc, key in zip(docs, number_keys([d.number for d in docs]), strict=True):
+        doc.key = key
     return docs
 
 
