@@ -294,7 +294,7 @@ def load_payments(path: str | Path, rejected: list[str] | None = None) -> list[P
 def load_customers(path: str | Path) -> CustomerIndex:
     """Customers from a ``customers.csv``; ``bank_accounts`` (and an optional ``aliases``) split on ``;``."""
     path = Path(path)
-    index = CustomerIndex()
+    found: list[CustomerInfo] = []
     with _open_csv(path) as fh:
         reader = csv.reader(fh)
         col = _columns(path, next(reader, None), CUSTOMER_COLUMNS)
@@ -310,8 +310,8 @@ def load_customers(path: str | Path) -> CustomerIndex:
                 if 0 <= i_alias < len(row)
                 else ()
             )
-            index.add(CustomerInfo(row[i_id], row[i_name], accounts, aliases))
-    return index
+            found.append(CustomerInfo(row[i_id], row[i_name], accounts, aliases))
+    return CustomerIndex(found)
 
 
 def read_remittance(path: str | Path) -> dict[str, tuple[RemittanceLine, ...]]:

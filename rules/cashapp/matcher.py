@@ -155,7 +155,9 @@ def _identify(payment: PaymentInput, customers: CustomerIndex, rules: MatchRules
             notes.append(f"bank account {payment.payer_account} belongs to {len(owners)} customers")
     names = rules.names
     if payment.payer_name:
-        ranked = customers.score_names(payment.payer_name, names.max_token_customers)
+        # A lower score neither wins, nor ties the best (within the margin), nor makes a rival.
+        ranked = customers.score_names(payment.payer_name, names.max_token_customers,
+                                       min(names.min_score - names.margin, names.rival_min_score))
         hit = _decide_name(ranked, names.min_score, names.margin)
         if isinstance(hit, str):
             if hit:
