@@ -16,6 +16,7 @@ import sqlalchemy as sa
 __all__ = ["BackendCpu", "machine_busy_seconds", "process_seconds"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
+_SAMPLER = "arbridge-backend-cpu"
 
 
 def process_seconds(pid: int) -> float:
@@ -61,6 +62,7 @@ class BackendCpu:
         self._base: dict[int, float] = {}
         self._last: dict[int, float] = {}
         self._stop = threading.Event()
+        self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._since = datetime.now(UTC)
 
@@ -68,6 +70,7 @@ class BackendCpu:
         self._since = datetime.now(UTC)
         self._thread = threading.Thread(target=self._run, name="backend-cpu", daemon=True)
         self._thread.start()
+        self._ready.wait()  # the backends' time so far is known: what follows is counted
         return self
 
     def stop(self) -> float:
@@ -78,20 +81,34 @@ class BackendCpu:
         return sum(self._last[p] - self._base[p] for p in self._last)
 
     def _run(self) -> None:
-        with self.engine.connect() as conn:
-            while True:
-                rows = conn.execute(
-                    sa.text(
-                        "SELECT pid, backend_start FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                ).all()
-                conn.commit()  # a fresh snapshot of the activity view next time
-                for pid, began in rows:
-                    seconds = process_seconds(pid)
-                    if pid not in self._base:
-                        # A backend that began after the start counts from zero.
-                        self._base[pid] = 0.0 if began is not None and began >= self._since else seconds
-                    self._last[pid] = max(seconds, self._last.get(pid, 0.0))
-                if self._stop.wait(self.every):
-                    return
+        try:
+            # A session of its own, named so that other samplers on the same database leave it out.
+            sampler = sa.create_engine(
+                self.engine.url, poolclass=sa.pool.NullPool, connect_args={"application_name": _SAMPLER}
+            )
+            with sampler.connect() as conn:
+                self._sample(conn)
+                self._ready.set()
+                while not self._stop.wait(self.every):
+                    self._sample(conn)
+                self._sample(conn)  # what ran until the stop
+            sampler.dispose()
+        finally:
+            self._ready.set()  # a sampler that could not start does not hold the caller up
+
+    def _sample(self, conn: sa.Connection) -> None:
+        rows = conn.execute(
+            sa.text(
+                "SELECT pid, backend_start FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND application_name IS DISTINCT FROM :sampler"
+            ),
+            {"sampler": _SAMPLER},
+        ).all()
+        conn.commit()  # a fresh snapshot of the activity view next time
+        for pid, began in rows:
+            seconds = process_seconds(pid)
+            if pid not in self._base:
+                # A backend that began after the start counts from zero.
+                self._base[pid] = 0.0 if began is not None and began >= self._since else seconds
+            self._last[pid] = max(seconds, self._last.get(pid, 0.0))

@@ -123,6 +123,8 @@ class DunningDecider:
     # Records stored this long before a plan started are read again by the next one: a page whose
     # transaction committed while the plan was reading is never missed.
     settle = timedelta(minutes=5)
+    # Customers planned before their decisions are compared with what is stored, in one look-up.
+    BATCH = 500
 
     def __init__(self, policy_path: str, payment_link: str | None = None, *, full: bool = False) -> None:
         self.policy = load_dunning_policy(policy_path, payment_link)
@@ -143,7 +145,6 @@ class DunningDecider:
             or mark is None
             or mark.get("policy") != self.policy_digest
         )
-        last = store.last_operations(conn, OpType.COLLECTION_STATUS.value)
         day = ctx.as_of.date()
         failed: set[str] = set()
         if reads_payment_behaviour(self.policy):
@@ -151,6 +152,7 @@ class DunningDecider:
             # invoices: such a policy plans the whole book each cycle, as the planner reads it.
             self.replanned = None
             items = list(plan_from_store(self.policy, store, conn, ctx.as_of))
+            last = store.last_operations(conn, OpType.COLLECTION_STATUS.value)
             yield from self._decisions(store, conn, self._set_aside_failed(ctx, items, failed), last, day)
             yield DecisionGroup(
                 (), lambda tx: store.release_quarantined(conn, QUARANTINE_STREAM, keep=failed, conn=tx)
@@ -172,13 +174,19 @@ class DunningDecider:
             (h for h in (HistoryEntry.from_json(line) for line in lines) if h is not None), ctx.as_of
         )
         wakes: dict[str, date | None] = dict.fromkeys(chosen or ())
-        for group in groups:
-            cid = group.customer.remote_id
-            items = list(plan_groups(self.policy, [group], summaries, ctx.as_of))
-            wakes[cid] = next_replan_day(
-                self.policy, group.customer, group.invoices, summaries.get(cid), ctx.as_of, items
-            )
-            yield from self._decisions(store, conn, self._set_aside_failed(ctx, items, failed), last, day)
+        # The whole book compares with every status queued so far; a few customers with their own.
+        everything = store.last_operations(conn, OpType.COLLECTION_STATUS.value) if full else None
+        for batch in _batches(groups, self.BATCH):
+            items = []
+            for group in batch:
+                cid = group.customer.remote_id
+                planned = list(plan_groups(self.policy, [group], summaries, ctx.as_of))
+                wakes[cid] = next_replan_day(
+                    self.policy, group.customer, group.invoices, summaries.get(cid), ctx.as_of, planned
+                )
+                items += self._set_aside_failed(ctx, planned, failed)
+            last = everything if everything is not None else self._last_statuses(store, conn, items)
+            yield from self._decisions(store, conn, items, last, day)
         if full:
             wakes = {cid: d for cid, d in wakes.items() if d is not None}
 
@@ -206,6 +214,16 @@ class DunningDecider:
                 continue
             kept.append(item)
         return kept
+
+    @staticmethod
+    def _last_statuses(
+        store: StateStore, conn: str, items: list[PlannedAction | Any]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The newest status queued for each invoice these items would write, in one look-up."""
+        targets = {(op.target_type.value, op.target_id) for item in items for op in to_operations(item)}
+        if not targets:
+            return {}
+        return store.last_operations(conn, OpType.COLLECTION_STATUS.value, targets)
 
     @staticmethod
     def _decisions(
@@ -350,6 +368,17 @@ def groups_of(reads: DunningPlanReads, conn: str, customer_ids: Sequence[str]) -
 
 
 T = TypeVar("T")
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _only(kind: type[T], records: Iterable[Any]) -> list[T]:

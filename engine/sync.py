@@ -391,6 +391,9 @@ class SyncEngine:
                 self.deliver(report)
             if self.options.write_back and not self.options.dry_run and not self.options.stop.is_set():
                 self.relay(report)
+            if not self.options.stop.is_set():
+                # The next cycle's reads plan by statistics of the tables as this one left them.
+                self.store.refresh_statistics()
             if report.errors:
                 return "partial", None
             self.store.mark_success(self.connection)
@@ -573,6 +576,9 @@ class SyncEngine:
                 # other rules run, and the outbox still reaches the ERP in this cycle.
                 self._rule_failed(decider.name, exc, report)
             report.decided[decider.name] = stored[0]
+            # The next rule reads what this one wrote (a first run fills whole tables) along
+            # indexes the server chooses by its statistics.
+            self.store.refresh_statistics()
 
     def _store_decisions(
         self, decider: Decider, ctx: DecisionContext, report: CycleReport, stored: list[int]
@@ -586,6 +592,8 @@ class SyncEngine:
             # with or after its last decision, see ``DecisionGroup``).
             batch = pending[:]
             pending.clear()  # a batch that fails to be stored is not tried again
+            # Each update carries the version of its record, looked up for the whole batch at once.
+            batch = self._with_base_versions(batch)
             counts = self.store.commit_decisions(
                 self.connection, batch, rule=decider.name, run_id=report.run_id
             )
@@ -595,12 +603,10 @@ class SyncEngine:
             for seen, item in enumerate(decider.decide(ctx), start=1):
                 self._progress(f"rules: {decider.name}", seen)
                 group = item if isinstance(item, DecisionGroup) else DecisionGroup((item,))
-                pairs = self._with_base_versions(
-                    [
-                        (d.op, d.after)
-                        for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
-                    ]
-                )
+                pairs = [
+                    (d.op, d.after)
+                    for d in (x if isinstance(x, Decision) else Decision(x) for x in group.ops)
+                ]
                 pending.append((pairs, group.record))
                 if len(pending) >= self.options.decisions_per_commit:
                     store_pending()
@@ -628,20 +634,21 @@ class SyncEngine:
         )
 
     def _with_base_versions(
-        self, pairs: list[tuple[Operation, Operation | None]]
-    ) -> list[tuple[Operation, Operation | None]]:
+        self, groups: list[tuple[list[tuple[Operation, Operation | None]], Callable[[Any], object] | None]]
+    ) -> list[tuple[list[tuple[Operation, Operation | None]], Callable[[Any], object] | None]]:
         """Each update carries the version of the record its decision was made on, from the start.
 
         So the connector sends it conditionally (If-Match, SyncToken) and an edit made in the ERP
-        since is a conflict to re-decide on, never silently overwritten. The versions of one
-        decision's records are read in one query per stream.
+        since is a conflict to re-decide on, never silently overwritten. The versions of a batch
+        of decisions' records are read in one query per stream (and per 900 records).
         """
         wanted: dict[Stream, set[str]] = {}
-        for op in (o for pair in pairs for o in pair if o is not None):
-            if op.base_version is None and updates_a_record(op):
-                wanted.setdefault(TARGET_STREAMS[op.target_type], set()).add(op.target_id)
+        for pairs, _ in groups:
+            for op in (o for pair in pairs for o in pair if o is not None):
+                if op.base_version is None and updates_a_record(op):
+                    wanted.setdefault(TARGET_STREAMS[op.target_type], set()).add(op.target_id)
         if not wanted:
-            return pairs
+            return groups
         versions = {
             (stream, rid): version
             for stream, ids in wanted.items()
@@ -654,7 +661,10 @@ class SyncEngine:
             version = versions.get((TARGET_STREAMS[op.target_type], op.target_id))
             return op if version is None else op.model_copy(update={"base_version": version})
 
-        return [(versioned(op) or op, versioned(after)) for op, after in pairs]
+        return [
+            ([(versioned(op) or op, versioned(after)) for op, after in pairs], record)
+            for pairs, record in groups
+        ]
 
     # -- deliver ----------------------------------------------------------------------------------
 

@@ -14,7 +14,9 @@ skip the rest of a page cut off by a batch). Re-reading a record changes nothing
 zero), so the periodic refresh starts a margin before the watermark, which covers pages committed
 late with an earlier ``changed_at``. Two
 processes refreshing at once are serialised by the transaction's write lock (SQLite) or an
-advisory lock (PostgreSQL), and each reads the old contributions inside it.
+advisory lock (PostgreSQL), and each reads the old contributions inside it. The sums are the
+store's, not a process's: of several processes refreshing on their own clocks, ``refresh_turn``
+lets one do each periodic round, and the others skip the rounds it has just done.
 
 Amounts are whole ten-thousandths of the currency unit: sums are exact on every database.
 """
@@ -22,7 +24,8 @@ Amounts are whole ten-thousandths of the currency unit: sums are exact on every 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -45,6 +48,7 @@ __all__ = [
     "open_invoice_ids",
     "operations_counts",
     "refresh",
+    "refresh_turn",
 ]
 
 SCALE = 10_000
@@ -52,6 +56,8 @@ STREAMS = ("invoices", "payments", "credit_memos")
 MARGIN = timedelta(minutes=15)
 BATCH = 5_000
 _LOCK_ID = 727_275
+_ROUND_LOCK_ID = 727_276
+_ROUND_KEY = "insights:round"
 _FIELDS = ("currency", "issue_date", "date", "due_date", "total", "open_amount", "amount", "unapplied_amount")
 _MONEY = {"total", "open_amount", "amount", "unapplied_amount"}
 
@@ -186,6 +192,46 @@ def refresh(
         done += len(rows)
         after = (rows[-1].changed_at, rows[-1].stream, rows[-1].remote_id)
     return done
+
+
+@contextmanager
+def refresh_turn(store: StateStore, *, fresh_for: timedelta) -> Iterator[bool]:
+    """Whether this process should do a periodic round of ``refresh`` over every connection now.
+
+    False when another process is doing one (PostgreSQL) or finished one less than ``fresh_for``
+    ago; when the block given True ends without an error, the round's end is recorded for the
+    others. A process that stops doing rounds leaves the sums to age: after ``fresh_for`` the next
+    process to look does the round.
+    """
+    postgres = store.dialect == "postgresql"
+    w = t.workspace_settings
+    with store.engine.connect() as conn:
+        if postgres:
+            held = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _ROUND_LOCK_ID}).scalar()
+            conn.commit()  # the session keeps the lock; no transaction stays open during the round
+            if not held:
+                yield False
+                return
+        try:
+            last = conn.execute(sa.select(w.c.value).where(w.c.key == _ROUND_KEY)).scalar()
+            conn.commit()
+            if last is not None and now() - datetime.fromisoformat(last) < fresh_for:
+                yield False
+                return
+            yield True
+            stamp = ts(now())
+            stmt = store._insert(w).values(key=_ROUND_KEY, value=stamp, updated_at=stamp)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["key"],
+                    set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+                )
+            )
+            conn.commit()
+        finally:
+            if postgres:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _ROUND_LOCK_ID})
+                conn.commit()
 
 
 def _apply(store: StateStore, connection: str, rows: Sequence[Any]) -> None:

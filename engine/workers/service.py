@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.runner import sync_connection
-from engine.workers.fence import connection_fence, refit_fence
+from engine.workers.fence import SchedulerLease, connection_fence, refit_fence
 from engine.workers.queue import QUEUE, Housekeeping, JobContext, build_app, defer_cycle, defer_now
 from engine.workers.slots import cycle_start
 from store import StateStore
@@ -50,8 +50,10 @@ def run_sync_job(context: JobContext, connection: str, timestamp: int = 0, trigg
 class Workers:
     """Runs this process as a worker of the task queue in the store's PostgreSQL database.
 
-    Every worker also schedules: each second it offers every connection's current cycle to the
-    queue, which keeps one job per cycle, and it retries the jobs of workers that went silent.
+    One worker at a time also schedules: the holder of the scheduler's lease offers every
+    connection's current cycle to the queue once per interval. Each second every worker tries to
+    take the lease, so when its holder stops or dies another worker goes on within a second.
+    Every worker retries the jobs of workers that went silent.
 
     Args:
         deployment: the loaded configuration (``workers.engine: procrastinate``).
@@ -86,6 +88,7 @@ class Workers:
         )
         # Fences hold a lock for a whole cycle on their own session, outside the store's pool.
         self._fences = sa.create_engine(store.engine.url, poolclass=sa.pool.NullPool)
+        self.lease = SchedulerLease(self._fences)
         self._beat: Callable[[], None] = lambda: None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: list[tuple[str, str]] = []
@@ -265,13 +268,30 @@ class Workers:
                 )
         return created
 
+    async def schedule(self, now: datetime, offered: dict[str, int]) -> list[int] | None:
+        """Offer the cycles at ``now`` when this worker holds the scheduler's lease (see ``offer_cycles``).
+
+        Returns the ids of the jobs created, or None when another worker schedules. ``offered`` is
+        forgotten while another worker schedules: what that one offered is not known here.
+        """
+        if not await asyncio.to_thread(self.lease.hold):
+            offered.clear()
+            return None
+        return await self.offer_cycles(now, offered)
+
     async def _schedule(self) -> None:
+        try:
+            await self._schedule_each_tick()
+        finally:
+            await asyncio.to_thread(self.lease.release)
+
+    async def _schedule_each_tick(self) -> None:
         offered: dict[str, int] = {}
         next_retry = next_forget = 0.0
         failing = False
         while True:
             try:
-                await self.offer_cycles(datetime.now(UTC), offered)
+                await self.schedule(datetime.now(UTC), offered)
                 if time.monotonic() >= next_retry:
                     await self.housekeeping.retry_stalled()
                     next_retry = time.monotonic() + self.settings.heartbeat.total_seconds()

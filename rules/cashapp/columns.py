@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pyarrow.csv as pa_csv
 
 from mapping.money import fits_currency, minor_units
 from rules.cashapp.model import DocKind, OpenDocument
+from rules.cashapp.normalize import number_keys
 
 _AMOUNT_BYTES = b"0123456789.-\n"
 _NO_DIGIT = (b"\n-\n", b"\n.\n", b"\n-.\n")
@@ -154,20 +156,25 @@ def read_documents_columnar(path: Path, header: list[str], col: dict[str, int]) 
         return None
     ids: list[str] = required("invoice_id").to_pylist()
     numbers: list[str] = required("number").to_pylist()
-    docs: list[OpenDocument] = []
-    append = docs.append
-    for doc_id, customer, number, kind, currency, total, text, issue, due, percent, term in zip(
-            ids, customers, numbers, kinds, currencies, totals, opens, issues, dues, percents, terms,
-            strict=True):
-        open_amount = Decimal(text)
-        if not open_amount:
-            continue
-        if open_amount < 0:
-            open_amount = -open_amount
-        # Most documents are still open in full: their total is the same number.
-        append(OpenDocument(
-            doc_id, customer, number, kind, currency,
-            open_amount if total == text else abs(Decimal(total)), open_amount,
-            issue, due, percent, term, None, "", open_amount,
-        ))  # fmt: skip
+    # The number keys of the whole column in one pass, given to each document as it is made.
+    keys = number_keys(numbers)
+    amounts = list(map(Decimal, opens))
+    if not all(amounts):  # fully paid rows are skipped
+        kept = list(map(bool, amounts))
+        columns = (ids, customers, numbers, kinds, currencies, totals, opens, issues, dues, percents, terms,
+                   keys, amounts)
+        (ids, customers, numbers, kinds, currencies, totals, opens, issues, dues, percents, terms, keys,
+         amounts) = (list(compress(c, kept)) for c in columns)
+    if amounts and min(amounts) < 0:  # a credit memo exported as a negative amount: its magnitude
+        amounts = list(map(abs, amounts))
+    # Most documents are still open in full: their total is the same number, and the same value.
+    if all(map(str.__eq__, totals, opens)):
+        whole = amounts
+    else:
+        whole = [a if t == o else abs(Decimal(t)) for a, t, o in zip(amounts, totals, opens, strict=True)]
+    # Made by one C-speed map over the columns instead of a Python loop over the rows.
+    docs: list[OpenDocument] = list(map(
+        OpenDocument, ids, customers, numbers, kinds, currencies, whole, amounts, issues, dues, percents,
+        terms, repeat(None), keys, amounts,
+    ))
     return docs

@@ -21,6 +21,7 @@ from rules.cashapp.bank import credit_amount, read_statement, sniff_format
 from rules.cashapp.columns import plain_amounts, read_documents_columnar
 from rules.cashapp.index import CustomerIndex, DocumentIndex
 from rules.cashapp.model import CustomerInfo, DocKind, MatchResult, OpenDocument, PaymentInput, RemittanceLine
+from rules.cashapp.normalize import number_keys
 
 INVOICE_COLUMNS = (
     "invoice_id",
@@ -203,6 +204,9 @@ def read_documents_csv(path: str | Path, rejected: list[str] | None = None) -> l
             if rejected is None:
                 raise InputFileError(message) from exc
             rejected.append(message)
+    # Each document with its number key, as the column reader gives it.
+    for doc, key in zip(docs, number_keys([d.number for d in docs]), strict=True):
+        doc.key = key
     return docs
 
 
@@ -290,7 +294,7 @@ def load_payments(path: str | Path, rejected: list[str] | None = None) -> list[P
 def load_customers(path: str | Path) -> CustomerIndex:
     """Customers from a ``customers.csv``; ``bank_accounts`` (and an optional ``aliases``) split on ``;``."""
     path = Path(path)
-    index = CustomerIndex()
+    found: list[CustomerInfo] = []
     with _open_csv(path) as fh:
         reader = csv.reader(fh)
         col = _columns(path, next(reader, None), CUSTOMER_COLUMNS)
@@ -306,8 +310,8 @@ def load_customers(path: str | Path) -> CustomerIndex:
                 if 0 <= i_alias < len(row)
                 else ()
             )
-            index.add(CustomerInfo(row[i_id], row[i_name], accounts, aliases))
-    return index
+            found.append(CustomerInfo(row[i_id], row[i_name], accounts, aliases))
+    return CustomerIndex(found)
 
 
 def read_remittance(path: str | Path) -> dict[str, tuple[RemittanceLine, ...]]:

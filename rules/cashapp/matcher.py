@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import compress
 from math import gcd
+from operator import attrgetter
 
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
@@ -71,6 +73,21 @@ def _labels(docs: Sequence[OpenDocument]) -> str:
 
 
 _age_key = age_key
+_kind_of = attrgetter("kind")
+_remaining_of = attrgetter("remaining")
+_percent_of = attrgetter("discount_percent")
+_is_invoice = "invoice".__eq__
+_is_memo = "credit_memo".__eq__
+
+
+# A customer may have hundreds of open items and pay many times: the passes over them below pick
+# documents out with C-speed filters (``compress`` over the mapped attribute) instead of a Python
+# test per document; each keeps the documents in their order, so every decision is the same.
+
+
+def _invoices_of(docs: list[OpenDocument], amount: Decimal) -> list[OpenDocument]:
+    """The invoices among ``docs`` whose open amount is ``amount``, in order."""
+    return [d for d in compress(docs, map(amount.__eq__, map(_remaining_of, docs))) if d.kind == "invoice"]
 
 
 def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = ZERO) -> Application:
@@ -138,7 +155,9 @@ def _identify(payment: PaymentInput, customers: CustomerIndex, rules: MatchRules
             notes.append(f"bank account {payment.payer_account} belongs to {len(owners)} customers")
     names = rules.names
     if payment.payer_name:
-        ranked = customers.score_names(payment.payer_name, names.max_token_customers)
+        # A lower score neither wins, nor ties the best (within the margin), nor makes a rival.
+        ranked = customers.score_names(payment.payer_name, names.max_token_customers,
+                                       min(names.min_score - names.margin, names.rival_min_score))
         hit = _decide_name(ranked, names.min_score, names.margin)
         if isinstance(hit, str):
             if hit:
@@ -231,9 +250,13 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
     """Fit the cash to the documents the customer quoted."""
     rules, a = ctx.rules, ctx.amount
     am = rules.amount_scores
-    refs = sorted(refs, key=_age_key)
-    invoices = [d for d in refs if d.kind == "invoice"]
-    total = sum((d.signed_remaining for d in refs), ZERO)
+    if len(refs) == 1:  # most payments quote one number: nothing to order or pick out
+        invoices = refs if refs[0].kind == "invoice" else []
+        total = ZERO + refs[0].signed_remaining
+    else:
+        refs = sorted(refs, key=_age_key)
+        invoices = [d for d in refs if d.kind == "invoice"]
+        total = sum((d.signed_remaining for d in refs), ZERO)
     if total <= 0 or not invoices:
         return []
     label = f"{via} {_labels(refs)} (open {_money(total)})"
@@ -325,7 +348,7 @@ def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str
     Memos raised against the quoted invoices are preferred when several fit.
     """
     a, am = ctx.amount, ctx.rules.amount_scores
-    memos = [d for d in ctx.docs if d.kind == "credit_memo" and d.doc_id not in quoted]
+    memos = [d for d in compress(ctx.docs, map(_is_memo, map(_kind_of, ctx.docs))) if d.doc_id not in quoted]
     if not memos:
         return []
     by_amount: dict[Decimal, list[OpenDocument]] = {}
@@ -367,8 +390,9 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     rules = ctx.rules
     ds, am = rules.document_scores, rules.amount_scores
     lines = [_full_line(d) for d in refs]
-    others = [d for d in ctx.docs if d.kind == "invoice" and d.remaining <= extra and d.doc_id not in quoted]
-    same = [d for d in others if d.remaining == extra]
+    fitting = compress(ctx.docs, map(extra.__ge__, map(_remaining_of, ctx.docs)))
+    others = [d for d in fitting if d.kind == "invoice" and d.doc_id not in quoted]
+    same = list(compress(others, map(extra.__eq__, map(_remaining_of, others))))
     if same:
         rest = f"{label}; the remaining {_money(extra)} pays exactly {_labels(same[:1])}"
         if len(same) > 1:
@@ -398,13 +422,15 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     rules, a = ctx.rules, ctx.amount
     ds, am, bounds = rules.document_scores, rules.amount_scores, rules.subset
     docs = ctx.docs = ctx.docs_by_age()
-    all_invoices = [d for d in docs if d.kind == "invoice"]
-    invoices = all_invoices
-    memos = [d for d in docs if d.kind == "credit_memo"][:5]
-    if not invoices:
+    kinds = list(map(_kind_of, docs))
+    all_invoices = list(compress(docs, map(_is_invoice, kinds)))
+    if not all_invoices:
         return []
-    ceiling = a + sum((m.remaining for m in memos), ZERO) + rules.tolerance.absolute
-    invoices = [d for d in invoices if d.remaining <= ceiling]
+    all_memos = list(compress(docs, map(_is_memo, kinds)))
+    memos = all_memos[:5]
+    owed_each = list(map(_remaining_of, all_invoices))
+    ceiling = a + sum(map(_remaining_of, memos), ZERO) + rules.tolerance.absolute
+    invoices = list(compress(all_invoices, map(ceiling.__ge__, owed_each)))
     truncated = len(invoices) > bounds.max_documents
     invoices = invoices[: bounds.max_documents]
     if not invoices:
@@ -417,7 +443,7 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
 
     # Tier 1a: one invoice paid to the cent, checked over all of them (a dictionary-speed test, so
     # no bound applies). Sets of several invoices are weaker evidence and never outrank it.
-    singles = [d for d in all_invoices if d.remaining == a]
+    singles = list(compress(all_invoices, map(a.__eq__, owed_each)))
     if singles:
         why = f"no document quoted; the amount equals the open amount of {_labels(singles[:1])}"
         if len(singles) > 1:
@@ -426,8 +452,8 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
                           why, ambiguous=len(singles) > 1)]
 
     # Tier 1a': one invoice less its early-payment discount taken within terms, over all of them too.
-    discounted = [d for d in all_invoices if d.discount_percent and d.remaining - d.discount_amount() == a
-                  and ctx.discount_eligible(d)]
+    discounted = [d for d in compress(all_invoices, map(_percent_of, all_invoices))
+                  if d.remaining - d.discount_amount() == a and ctx.discount_eligible(d)]
     if discounted:
         d = discounted[0]
         why = (f"no document quoted; the amount equals {_labels(discounted[:1])} less the early-payment "
@@ -440,12 +466,13 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     # Tier 1c: everything open, a statement paid as a whole ("balance of account"). More than every
     # open invoice from a payer known for sure leaves the rest on account: no way of applying the
     # cash leaves any invoice open.
-    balance = sum((d.signed_remaining for d in ctx.docs), ZERO)
+    # Sums of amounts of a few decimals are exact in any order, so the balance is the same number.
+    owed = sum(owed_each, ZERO)
+    balance = owed - sum(map(_remaining_of, all_memos), ZERO) if all_memos else owed
     if len(ctx.docs) > 1 and a == balance:
         return [_proposal("amount_whole_balance", [_full_line(d) for d in ctx.docs], ZERO, ds.whole_balance,
                           am.exact, f"no document quoted; the amount equals everything open "
                           f"({len(ctx.docs)} documents, balance {_money(balance)})")]
-    owed = sum((d.remaining for d in all_invoices), ZERO)
     if ctx.payer_sure and a > owed:
         extra = a - owed
         return [_proposal("amount_whole_balance", [_full_line(d) for d in all_invoices], extra,
@@ -639,7 +666,7 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
         # A quoted number the cash does not fit, while one other invoice is paid to the cent: the
         # customer may have quoted the wrong number; a person decides. Only a single invoice counts
         # as a rival: sets of three or four hit round amounts by chance too often.
-        rivals = [d for d in docs if d.kind == "invoice" and d.remaining == payment.amount]
+        rivals = _invoices_of(docs, payment.amount)
         if len(rivals) == 1 and rivals[0].doc_id not in proposals[0].docs:
             proposals[0].ambiguous = True
             proposals[0].why += f"; but the amount pays {_doc_label(rivals[0])} exactly instead"
@@ -655,7 +682,7 @@ def _fit_settled(ctx: _Context, settled: list[OpenDocument]) -> Proposal:
     """
     ds, am = ctx.rules.document_scores, ctx.rules.amount_scores
     label = f"quotes {_labels(settled)}, which a payment earlier in this run settled"
-    same = [d for d in ctx.docs if d.kind == "invoice" and d.remaining == ctx.amount]
+    same = _invoices_of(ctx.docs, ctx.amount)
     if len(same) == 1:
         return _proposal("reference_settled_other", [_full_line(same[0])], ZERO, ds.amount_single, am.exact,
                          f"{label}; the amount pays {_doc_label(same[0])} exactly, the only open invoice "

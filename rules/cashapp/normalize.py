@@ -181,6 +181,32 @@ def normalize_name(name: str | None) -> str:
     return " ".join(kept or tokens)
 
 
+# What normalize_name() deletes, but keeping the line breaks that separate names in normalize_names().
+_NOT_LOWER_ALNUM_OR_LINE = re.compile(r"[^a-z0-9\n]+")
+
+
+def normalize_names(names: list[str]) -> list[str]:
+    """:func:`normalize_name` of many names at once: the text work done in one pass over all of them.
+
+    >>> normalize_names(["Müller Maschinenbau GmbH & Co. KG", "B.V. Holland"])
+    ['mueller maschinenbau', 'holland']
+    """
+    joined = "\n".join(names)
+    if joined.count("\n") != len(names) - 1 or not names:
+        return [normalize_name(n) for n in names]
+    value = joined.casefold().translate(_TRANSLIT)
+    value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    lines = _NOT_LOWER_ALNUM_OR_LINE.sub(" ", value.replace(".", "")).split("\n")
+    if len(lines) != len(names):
+        return [normalize_name(n) for n in names]
+    found = []
+    for line in lines:
+        tokens = line.split()
+        kept = [t for t in tokens if t not in _LEGAL_FORMS]
+        found.append(" ".join(kept or tokens))
+    return found
+
+
 def name_tokens(normalized: str) -> list[str]:
     """Tokens long enough to find candidate customers by."""
     return [t for t in normalized.split() if len(t) >= 3 and not t.isdigit()]

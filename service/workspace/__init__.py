@@ -79,6 +79,22 @@ class Workspace:
                 log.warning("bringing the overview's sums of %s up to date failed", name, exc_info=True)
         return read
 
+    def refresh_sums_unless_fresh(self, every_s: float) -> int | None:
+        """``refresh_sums``, unless another process is at it or did it in the last ``every_s`` seconds.
+
+        Returns the records read, or None when the round was left to another process.
+        """
+        from store.insights import refresh_turn
+
+        # A tenth of the period of slack: a process's own next round never finds its last one fresh.
+        fresh_for = timedelta(seconds=every_s * 0.9)
+        try:
+            with refresh_turn(self.store, fresh_for=fresh_for) as mine:
+                return self.refresh_sums() if mine else None
+        except Exception:  # the store may be restarting: the next round tries again
+            log.warning("the overview's sums could not be brought up to date", exc_info=True)
+            return None
+
     def refresh_forecasts(self) -> None:
         """Make the overview's cash forecasts again before they go stale (from the stored models)."""
         fx = self.fx_rates()
@@ -89,14 +105,18 @@ class Workspace:
                 log.warning("the cash forecast of %s could not be made", name, exc_info=True)
 
     def start_refresher(self, every_s: float = REFRESH_EVERY_S) -> None:
-        """Refresh the sums in the background, so a page view finds them (nearly) current."""
+        """Refresh the sums in the background, so a page view finds them (nearly) current.
+
+        The sums are in the store: of several processes serving the workspace on one store, one
+        does each round and the others skip it. The forecasts are each process's own.
+        """
         if self._thread is not None:
             return
         self._stop.clear()
 
         def run() -> None:
             while not self._stop.is_set():
-                self.refresh_sums()
+                self.refresh_sums_unless_fresh(every_s)
                 self.refresh_forecasts()
                 self._stop.wait(every_s)
 

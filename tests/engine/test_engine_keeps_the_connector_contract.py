@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from connectors.base import ConnectorContext, OutboundOp, WriteResult
 from connectors.errors import AuthError, ThrottledError
 from engine import DecisionContext, SyncEngine, SyncOptions
+from engine.sync import CycleReport
 from mapping import CollectionStatus, CollectionStatusUpdate, Operation, Stream, TargetType
 from store import StateStore
 from store import schema as t
@@ -181,3 +182,43 @@ def test_a_status_update_carries_the_version_its_decision_was_made_on_from_the_s
     # Re-read and re-decided on the clerk's version, then written on top of it.
     assert [o.op.base_version for o in sent][1:] == [str(int(seen or "0") + 1)]
     assert books.effects["I3"] == 1
+
+
+class EscalateEveryInvoice:
+    """One decision per invoice, as a dunning run that moves a whole book up a level."""
+
+    name = "escalate-all"
+
+    def decide(self, ctx: DecisionContext) -> Iterable[Operation]:
+        for invoice in ctx.store.iter_records(ctx.connection, Stream.INVOICES):
+            yield CollectionStatusUpdate(
+                target_type=TargetType.INVOICE,
+                target_id=invoice.remote_id,
+                collection_status=CollectionStatus.ESCALATED,
+                dunning_level=2,
+            )
+
+
+def test_a_run_of_many_decisions_reads_their_records_versions_a_batch_at_a_time(
+    store: StateStore, erp: str
+) -> None:
+    connector = LookUpConnector(FakeSettings(erp=erp), ConnectorContext("acme"))
+    SyncEngine(store, connector, "acme", SyncOptions(sleep=lambda _: None)).run_cycle()  # the books pulled
+    look_ups: list[str] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "records.version" in statement:
+            look_ups.append(statement)
+
+    opts = SyncOptions(deciders=[EscalateEveryInvoice()], sleep=lambda _: None, decisions_per_commit=4)
+    sa.event.listen(store.engine, "before_cursor_execute", remember)
+    SyncEngine(store, connector, "acme", opts).decide(CycleReport(run_id="r", connection="acme"))
+    sa.event.remove(store.engine, "before_cursor_execute", remember)
+    books = FakeConnector.erps[erp]
+    queued = store.outbox_rows("acme")
+    assert len(queued) == 10
+    # Every update is conditional on the version its decision was made on …
+    for row in queued:
+        assert row.payload["base_version"] == books.records[Stream.INVOICES][row.target_id].version
+    # … read once for each batch of four decisions stored together, not once a decision.
+    assert len(look_ups) == 3

@@ -105,6 +105,22 @@ def test_a_dropped_write_is_not_what_the_erp_will_show(store: StateStore) -> Non
     assert target == ("invoice", "I1") and payload["dunning_level"] == 1
 
 
+def test_what_the_erp_will_show_on_a_few_invoices_is_read_for_those_alone(store: StateStore) -> None:
+    [shown] = store.enqueue("acme", [status_update("I1", level=1)])
+    store.claim("acme", 10)
+    store.mark_done(shown)
+    store.enqueue("acme", [status_update("I1", level=2), status_update("I2", level=1)])
+    [newest] = store.enqueue("acme", [status_update("I3", level=3)])
+    store.claim("acme", 10)
+    store.mark_parked(newest, error="Accounting period 2026-10 is closed", kind="bad_record")
+    shows = store.last_operations("acme", "collection_status", [("invoice", "I1"), ("invoice", "I3")])
+    # I1 will show its newer level; I3's only write is parked, so it shows nothing of ours; I2 was
+    # not asked for.
+    assert {target: p["dunning_level"] for target, p in shows.items()} == {("invoice", "I1"): 2}
+    everything = store.last_operations("acme", "collection_status")
+    assert {k: v for k, v in everything.items() if k in shows} == shows
+
+
 def test_a_key_prefix_finds_the_writes_it_starts(store: StateStore) -> None:
     key = parked(store, "I1")
     assert [r.key for r in store.outbox_find(key[:6])] == [key]

@@ -121,3 +121,27 @@ def test_a_first_pull_into_an_empty_postgresql_store_keeps_seeking_by_id(postgre
     engine.dispose()
     assert analysed()
     assert "Conflict Arbiter Indexes: pk_records" in plan, plan
+
+
+def test_a_daemon_restarted_on_a_big_postgresql_store_does_not_analyse_it_for_one_page(
+    postgres_url: str,
+) -> None:
+    first = StateStore.open(postgres_url)
+    for page in range(4):
+        first.save_page(
+            "acme", Stream.PAYMENTS, [payment(f"P{page}-{i:04d}", f"C{i % 40}") for i in range(1500)]
+        )
+    first.close()
+    restarted = StateStore.open(postgres_url)
+    analyses: list[str] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("ANALYZE"):
+            analyses.append(statement)
+
+    sa.event.listen(restarted.engine, "before_cursor_execute", remember)
+    # Its first pull brings a page of new records into a store of 6,000: far from doubling it.
+    restarted.save_page("acme", Stream.PAYMENTS, [payment(f"NEW-{i:04d}", "C1") for i in range(1200)])
+    sa.event.remove(restarted.engine, "before_cursor_execute", remember)
+    restarted.close()
+    assert analyses == []

@@ -6,13 +6,14 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from config import parse_config
 from engine.workers import Workers
+from engine.workers.fence import _SCHEDULER
 from engine.workers.queue import defer_now
 from store import StateStore
 
@@ -74,6 +75,65 @@ def test_schedulers_of_three_workers_queue_each_cycle_once(deployment, store: St
     created = asyncio.run(all_offer_at_once())
     assert sorted(j["connection"] for j in jobs(store)) == ["company-0", "company-1", "company-2"]
     assert sum(len(c) for c in created) == 3
+
+
+def _scheduler_sessions(store: StateStore) -> list[int]:
+    """The database sessions holding the scheduler's lease, as PostgreSQL lists them."""
+    namespace, key = _SCHEDULER
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND classid = CAST(:n AS oid) AND objid = CAST(:k AS oid) AND database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"n": namespace, "k": key},
+        )
+        return [int(r.pid) for r in rows]
+
+
+def test_of_three_workers_one_offers_the_cycles_and_another_takes_over_when_it_dies(
+    deployment, store: StateStore
+) -> None:
+    workers = [Workers(deployment, store, stop=threading.Event(), name=f"w{i}") for i in range(3)]
+    now = datetime.now(UTC)
+    next_cycles = now + timedelta(minutes=15)  # the connections' interval
+
+    async def schedule_twice_with_a_death_between() -> tuple[list, list, list[int], list]:
+        for w in workers:
+            await w.app.open_async()
+        offered: list[dict[str, int]] = [{} for _ in workers]
+        try:
+            first = [await w.schedule(now, o) for w, o in zip(workers, offered, strict=True)]
+            holders = _scheduler_sessions(store)
+            for job in jobs(store):  # the first cycles leave the queue (the next ones would wait behind)
+                await workers[0].app.job_manager.cancel_job_by_id_async(job["id"])
+            [dead] = [i for i, created in enumerate(first) if created is not None]
+            with store.engine.connect() as conn:  # the worker's process dies: its session ends
+                conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": holders[0]})
+            await asyncio.sleep(0.5)  # the server lets the session go
+            second = [
+                await w.schedule(next_cycles, o)
+                for i, (w, o) in enumerate(zip(workers, offered, strict=True))
+                if i != dead
+            ]
+            again = await workers[dead].schedule(next_cycles, offered[dead])
+            return first, second, holders, [again]
+        finally:
+            for w in workers:
+                w.lease.release()
+                await w.app.close_async()
+
+    first, second, holders, [again] = asyncio.run(schedule_twice_with_a_death_between())
+    assert len(holders) == 1
+    # One worker offered each connection's cycle; the other two did not ask the database.
+    assert [len(created) for created in first if created is not None] == [3]
+    assert first.count(None) == 2
+    # The next cycles were offered by one of the two left, and the dead session's owner stays out.
+    assert [len(created) for created in second if created is not None] == [3]
+    assert again is None
+    queued = sorted(j["connection"] for j in jobs(store))
+    assert queued == sorted(2 * ["company-0", "company-1", "company-2"])
 
 
 def test_a_burst_of_webhooks_leaves_one_waiting_cycle_per_connection(deployment, store: StateStore) -> None:
