@@ -32,17 +32,19 @@ def _now() -> datetime:
 class ErpStory:
     path: Path
     connection: str
-    clock: Callable[[], datetime] = _now
+    clock: Callable[[], datetime] | None = None
 
     def cycle(self, later: timedelta = timedelta(0)) -> Any:
-        """One cycle of the daemon at the story's now, or ``later`` than that."""
+        """One cycle of the daemon at the story's now, or ``later`` than that.
+
+        Without a clock of its own the cycle runs on the daemon's real time, as a daemon does.
+        """
         cfg = load_config(self.path)
         store = open_store(cfg)
+        as_of = self.clock() + later if self.clock else (_now() + later if later else None)
         try:
             conn = cfg.connections[0]
-            return sync_connection(
-                cfg, conn, store, deciders=deciders_for(cfg, conn), as_of=self.clock() + later
-            )
+            return sync_connection(cfg, conn, store, deciders=deciders_for(cfg, conn), as_of=as_of)
         finally:
             store.close()
 
@@ -52,7 +54,7 @@ class ErpStory:
         store = open_store(cfg)
         try:
             client = create_app(
-                OpsServer(cfg, store, health=Health(), on_webhook=lambda c, n: None, clock=self.clock)
+                OpsServer(cfg, store, health=Health(), on_webhook=lambda c, n: None, clock=self.clock or _now)
             ).test_client()
             form = client.get("/login")
             client.post(
@@ -86,11 +88,11 @@ def erp_story(
     connector: str,
     settings: dict[str, Any],
     name: str = "erp",
-    clock: Callable[[], datetime] = _now,
+    clock: Callable[[], datetime] | None = None,
 ) -> ErpStory:
     """A deployment on one ERP connection with write-back on, pulled once, with a collector.
 
-    ``clock`` is the story's now: for its cycles and for the workspace (real time by default).
+    ``clock`` is the story's now: for its cycles and for the workspace (real time when not given).
     """
     path = tmp_path / "arbridge.yaml"
     path.write_text(
