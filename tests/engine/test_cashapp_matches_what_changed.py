@@ -80,20 +80,40 @@ def decided(store: StateStore) -> dict[str, Any]:
     }
 
 
+class SideBySide:
+    """Two copies of one ERP book: one matched by reading what changed, one by reading it whole."""
+
+    def __init__(self, store_url: str, other_store_url: str) -> None:
+        self.inc_store, self.full_store = StateStore.open(store_url), StateStore.open(other_store_url)
+        self.incremental = CashAppDecider(None, None, None)
+        self.incremental.settle = timedelta(0)  # cycles follow each other within a second here
+        self.whole = CashAppDecider(None, None, None, full=True)
+        self.erps = {"inc": book(), "full": book()}
+
+    def on_both(self, change: Any) -> None:
+        for erp in self.erps.values():
+            change(erp)
+
+    def cycle(self, n: int, as_of: datetime) -> dict[str, Any]:
+        """One cycle of each at ``as_of``; they must decide the same. Returns what was decided."""
+        cycle(self.inc_store, self.erps["inc"], [self.incremental], as_of)
+        cycle(self.full_store, self.erps["full"], [self.whole], as_of)
+        now = decided(self.inc_store)
+        assert now == decided(self.full_store), f"cycle {n}: the two runs differ"
+        return now
+
+    def close(self) -> None:
+        self.inc_store.close()
+        self.full_store.close()
+
+
 def test_cycle_after_cycle_matching_what_changed_decides_what_matching_the_whole_book_decides(
     store_url: str, other_store_url: str
 ) -> None:
-    inc_store, full_store = StateStore.open(store_url), StateStore.open(other_store_url)
-    incremental = CashAppDecider(None, None, None)
-    incremental.settle = timedelta(0)  # cycles follow each other within a second here
-    whole = CashAppDecider(None, None, None, full=True)
-    erps = {"inc": book(), "full": book()}
+    runs = SideBySide(store_url, other_store_url)
+    on_both, incremental = runs.on_both, runs.incremental
     read_whole_book: list[bool] = []
     rematched: list[int | None] = []
-
-    def on_both(change: Any) -> None:
-        for erp in erps.values():
-            change(erp)
 
     for n in range(7):
         if n == 0:  # one pays an invoice quoting it; one pays an amount no invoice has
@@ -139,20 +159,17 @@ def test_cycle_after_cycle_matching_what_changed_decides_what_matching_the_whole
                 )
             )
         as_of = START + timedelta(hours=3 * n)  # the day changes between the fifth and sixth cycle
-        cycle(inc_store, erps["inc"], [incremental], as_of)
-        cycle(full_store, erps["full"], [whole], as_of)
+        runs.cycle(n, as_of)
         read_whole_book.append(incremental.read_whole_book)
         rematched.append(incremental.rematched)
-        assert decided(inc_store) == decided(full_store), f"cycle {n}: the two runs differ"
 
-    verdicts = {v[0]: v[1] for v in decided(full_store)["verdicts"]}
+    verdicts = {v[0]: v[1] for v in decided(runs.full_store)["verdicts"]}
     assert verdicts["P0"] == "auto" and verdicts["P3"] == "auto" and verdicts["P1"] == "auto", verdicts
     assert read_whole_book == [True] + [False] * 6
     # The same day, an invoice of one customer changed and one payment came: P1, still waiting
     # for another customer, was not matched again; the next day, everything waiting was.
     assert rematched[3] == 1 and rematched[5] is not None and rematched[5] > 1, rematched
-    inc_store.close()
-    full_store.close()
+    runs.close()
 
 
 def unnamed(
@@ -172,11 +189,8 @@ def numbered(erp: RecordingERP, rid: str, customer: str, amount: str) -> Invoice
 def test_payments_naming_no_customer_are_matched_on_documents_kept_in_the_process_as_on_the_whole_book(
     store_url: str, other_store_url: str
 ) -> None:
-    inc_store, full_store = StateStore.open(store_url), StateStore.open(other_store_url)
-    incremental = CashAppDecider(None, None, None)
-    incremental.settle = timedelta(0)
-    whole = CashAppDecider(None, None, None, full=True)
-    erps = {"inc": book(), "full": book()}
+    runs = SideBySide(store_url, other_store_url)
+    on_both = runs.on_both
     reads_of_kept_documents: list[int] = []
     seen = [0]
 
@@ -184,11 +198,7 @@ def test_payments_naming_no_customer_are_matched_on_documents_kept_in_the_proces
         if statement.lstrip().upper().startswith("SELECT") and "FROM cashapp_open_documents" in statement:
             seen[0] += 1
 
-    sa.event.listen(inc_store.engine, "before_cursor_execute", count)
-
-    def on_both(change: Any) -> None:
-        for erp in erps.values():
-            change(erp)
+    sa.event.listen(runs.inc_store.engine, "before_cursor_execute", count)
 
     for n in range(6):
         if n == 0:  # known only by the invoice it quotes; and an amount nobody owes
@@ -222,20 +232,17 @@ def test_payments_naming_no_customer_are_matched_on_documents_kept_in_the_proces
             on_both(lambda e: e.put(unnamed(e, "U7", "1.00", None)))
         as_of = START + timedelta(hours=3 * n)
         before = seen[0]
-        cycle(inc_store, erps["inc"], [incremental], as_of)
-        cycle(full_store, erps["full"], [whole], as_of)
+        runs.cycle(n, as_of)
         reads_of_kept_documents.append(seen[0] - before)
-        assert decided(inc_store) == decided(full_store), f"cycle {n}: the two runs differ"
 
-    verdicts = {v[0]: v[1] for v in decided(full_store)["verdicts"]}
+    verdicts = {v[0]: v[1] for v in decided(runs.full_store)["verdicts"]}
     assert verdicts["U0"] == "auto" and verdicts["U4"] == "auto", verdicts
     # The first cycle reads the whole book, the second the kept open documents; the later ones
     # find them in the process, brought up to date with what changed.
     assert reads_of_kept_documents[1] > 0 and reads_of_kept_documents[2:] == [0, 0, 0, 0], (
         reads_of_kept_documents
     )
-    inc_store.close()
-    full_store.close()
+    runs.close()
 
 
 def paid_on(p: Payment, days: int) -> Payment:
@@ -246,17 +253,10 @@ def paid_on(p: Payment, days: int) -> Payment:
 def test_new_cash_decides_again_only_the_waiting_payments_whose_documents_it_takes(
     store_url: str, other_store_url: str
 ) -> None:
-    inc_store, full_store = StateStore.open(store_url), StateStore.open(other_store_url)
-    incremental = CashAppDecider(None, None, None)
-    incremental.settle = timedelta(0)
-    whole = CashAppDecider(None, None, None, full=True)
-    erps = {"inc": book(), "full": book()}
+    runs = SideBySide(store_url, other_store_url)
+    on_both, incremental = runs.on_both, runs.incremental
     proposals: list[dict[str, str]] = []
     rematched: list[int | None] = []
-
-    def on_both(change: Any) -> None:
-        for erp in erps.values():
-            change(erp)
 
     for n in range(5):
         if n == 0:  # C3 pays two invoices together without quoting them; C5 pays what nobody owes
@@ -276,10 +276,7 @@ def test_new_cash_decides_again_only_the_waiting_payments_whose_documents_it_tak
             on_both(lambda e: e.put(numbered(e, "X1b", "C8", "150.00")))
             on_both(lambda e: e.put(unnamed(e, "N3", "150.00", "INV-70001")))
         as_of = START + timedelta(hours=n)
-        cycle(inc_store, erps["inc"], [incremental], as_of)
-        cycle(full_store, erps["full"], [whole], as_of)
-        assert decided(inc_store) == decided(full_store), f"cycle {n}: the two runs differ"
-        proposals.append({v[0]: v[5] for v in decided(inc_store)["verdicts"]})
+        proposals.append({v[0]: v[5] for v in runs.cycle(n, as_of)["verdicts"]})
         rematched.append(incremental.rematched)
 
     # W3 waits for a clerk; once N1 took INV-70001 it proposes another pair of C3's invoices.
@@ -292,24 +289,16 @@ def test_new_cash_decides_again_only_the_waiting_payments_whose_documents_it_tak
     # run that reads the whole book.
     assert proposals[4]["N3"].startswith("Paid by customer C8"), proposals[4]
     assert "customer C2 has a document with the same number" in proposals[4]["N3"], proposals[4]
-    inc_store.close()
-    full_store.close()
+    runs.close()
 
 
 def test_a_namesake_paying_its_own_invoice_lets_a_waiting_payment_by_name_be_applied(
     store_url: str, other_store_url: str
 ) -> None:
-    inc_store, full_store = StateStore.open(store_url), StateStore.open(other_store_url)
-    incremental = CashAppDecider(None, None, None)
-    incremental.settle = timedelta(0)
-    whole = CashAppDecider(None, None, None, full=True)
-    erps = {"inc": book(), "full": book()}
+    runs = SideBySide(store_url, other_store_url)
+    on_both, incremental = runs.on_both, runs.incremental
     verdicts: list[dict[str, str]] = []
     rematched: list[int | None] = []
-
-    def on_both(change: Any) -> None:
-        for erp in erps.values():
-            change(erp)
 
     for n in range(3):
         if n == 0:  # cash by C7's name of an amount C7 and its namesake C8 both owe; cash nobody owes
@@ -322,15 +311,11 @@ def test_a_namesake_paying_its_own_invoice_lets_a_waiting_payment_by_name_be_app
         if n == 2:  # C8 pays its invoice of that amount, quoting it
             on_both(lambda e: e.put(payment(e, "P8", "C8", "359.00", "INV-70008")))
         as_of = START + timedelta(hours=n)
-        cycle(inc_store, erps["inc"], [incremental], as_of)
-        cycle(full_store, erps["full"], [whole], as_of)
-        assert decided(inc_store) == decided(full_store), f"cycle {n}: the two runs differ"
-        verdicts.append({v[0]: v[1] for v in decided(inc_store)["verdicts"]})
+        verdicts.append({v[0]: v[1] for v in runs.cycle(n, as_of)["verdicts"]})
         rematched.append(incremental.rematched)
 
     # Known only by name, W7 waited for a clerk while C8 owed the same amount; once C8 paid, it is
     # applied to C7's invoice. C5's payment, which read none of this, was not matched again.
     assert verdicts[1]["W7"] == "review" and verdicts[2]["W7"] == "auto", verdicts
     assert rematched[2] == 2, rematched
-    inc_store.close()
-    full_store.close()
+    runs.close()
