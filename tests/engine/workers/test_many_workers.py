@@ -13,7 +13,6 @@ import socket
 import subprocess
 import textwrap
 import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from click.testing import CliRunner
 from benchmarks.worker_processes import free_port, overlapping_runs, start_worker
 from connectors.csv.sample import CUSTOMER_COLUMNS, INVOICE_COLUMNS, write_csv
 from sync_daemon import cli
+from tests.engine.workers.waiting import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -108,15 +108,6 @@ def start(tmp_path: Path, cfg: Path, index: int) -> subprocess.Popen[bytes]:
     return start_worker(
         cfg, tmp_path / f"worker-{index}.log", module=WORKER, global_options=["--log-format", "json"]
     )
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_three_workers_share_twelve_connections_and_survive_one_killed_mid_cycle(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from connectors.csv.sample import write_sample_exports
 from engine.workers import Workers
 from engine.workers import service as workers_service
 from store import StateStore
+from tests.engine.workers.waiting import wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -43,15 +43,6 @@ def deployment_of_one_shop(postgres_url: str, tmp_path: Path) -> Any:
         },
         base_dir=tmp_path,
     )
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_worker_taken_for_stalled_by_a_worker_starting_beside_it_goes_on_syncing(
