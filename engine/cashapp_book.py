@@ -21,7 +21,7 @@ from typing import Any
 
 from rules.cashapp import CustomerIndex, DocumentIndex
 from rules.cashapp.index import CustomerView
-from rules.cashapp.model import OpenDocument
+from rules.cashapp.model import OpenDocument, PaymentInput
 from rules.cashapp.normalize import number_keys
 
 STREAMS = ("invoices", "credit_memos")
@@ -39,6 +39,27 @@ Reads = tuple[frozenset[str], frozenset[str], frozenset[Probe]]
 """What one payment's decision looked at: the customers whose documents it read, the document
 numbers (as number keys) it looked up across customers, and the customers it only asked whether
 they have an open document of an amount or number (``DocumentIndex.has_open``)."""
+
+
+@dataclass(slots=True)
+class Decided:
+    """A payment's last decision, kept while it waits: its next run's pass decides it again only
+    when what it read changed (``Reads``), and otherwise takes what it took again."""
+
+    item: PaymentInput
+    record: Any
+    customer: str | None
+    # What its sure application settled on each document ``(document, amount)``, as the matcher
+    # consumed it: a pass that does not decide it again consumes the same.
+    takes: tuple[tuple[str, Decimal], ...]
+
+    @classmethod
+    def of(cls, result: Any, item: PaymentInput, record: Any) -> Decided:
+        takes = tuple(
+            (a.doc_id, abs(a.amount) + a.discount + a.writeoff)
+            for a in (result.applications if result.status == "auto" else ())
+        )
+        return cls(item, record, result.customer_id, takes)
 
 
 class WatchedIndex(DocumentIndex):
@@ -155,6 +176,8 @@ class KeptBook:
     aliases: str | None = None
     # What the decision of each payment or statement line still waiting read (see ``WatchedIndex``).
     reads: dict[str, Reads] = field(default_factory=dict)
+    # The last decision of each ERP payment still waiting that has its ``reads``.
+    decided: dict[str, Decided] = field(default_factory=dict)
     # The matcher's index of the documents, once built: kept up to date from then on.
     _index: WatchedIndex | None = None
     _added: dict[str, list[str]] = field(default_factory=dict)

@@ -107,7 +107,6 @@ class CashAppDecider:
         from engine.cashapp_review import payment_input_from_json
         from rules.cashapp import (
             DocumentIndex,
-            identify_payer,
             match_payments,
             payment_from_model,
         )
@@ -168,13 +167,9 @@ class CashAppDecider:
                 # a document, or what another payment takes (``_Reach``).
                 kept_reads = book.reads
                 if book.customers is not None and book.aliases == aliases:
-                    # New cash takes the documents of whom it names, or is found to be from.
-                    fresh = [payment_from_model(p) for p in changed.paid]
-                    fresh += [payment_input_from_json(x) for x in new_lines]
-                    for item in fresh:
-                        hit, _ = identify_payer(item, book.customers, self.rules)
-                        if hit is not None:
-                            reach.expected.add(hit.customer_id)
+                    yield from self._one_pass(ctx, book, changed, reach, waiting, set_aside, unsent, since)
+                    yield from self._finish(marks, conn, started, noted, book)
+                    return
             # Without what its last decision read (the first runs in a process): a document of its
             # customer, or (payer unknown) any document, or what a payment or line of unknown payer
             # may have taken (any customer's documents).
@@ -362,6 +357,7 @@ class CashAppDecider:
                 for pid, seen in {**book.reads, **seen_now}.items()
                 if pid in waiting or pid in seen_now
             }
+            _keep_decided(book, results if inputs and made else [], payments if inputs else {}, waiting)
         if not inputs:
             if full:
                 for documents in _open_documents_of_book(store, reads, conn):
@@ -377,6 +373,126 @@ class CashAppDecider:
         for i in range(0, len(results), 1000):
             yield from self._settle(store, conn, results[i : i + 1000], payments, quarantine)
         yield from self._finish(marks, conn, started, noted, book)
+
+    def _one_pass(
+        self,
+        ctx: DecisionContext,
+        book: Any,
+        changed: _Changed,
+        reach: _Reach,
+        waiting: dict[str, str | None],
+        set_aside: set[str],
+        unsent: set[str],
+        since: str,
+    ) -> Iterator[DecisionGroup]:
+        """Decide what changed and what it reaches in one pass in date order, as a full run would.
+
+        New, changed and set-aside cash is decided at its place in the order; a waiting payment
+        whose last decision is kept (``engine.cashapp_book.Decided``) is decided again only when a
+        change before it reached what that decision read: a document the ERP changed, or one cash
+        decided earlier in the pass took. Otherwise it takes again what it took, so the payments
+        after it meet the documents as a full run leaves them. Waiting payments without a kept
+        decision and waiting statement lines are decided again.
+        """
+        from engine.cashapp_book import Reads
+        from engine.cashapp_review import payment_input_from_json
+        from rules.cashapp import match_payments, payment_from_model
+
+        store, conn = ctx.store, ctx.connection
+        reads = CashAppReads(store)
+        as_of = ctx.as_of.date()
+        wanted = changed.payments | set_aside
+        kept = {
+            pid: book.decided[pid]
+            for pid in waiting.keys() - wanted
+            if pid in book.decided and pid in book.reads
+        }
+        forced = waiting.keys() - wanted - kept.keys()
+        records: dict[str, Payment] = {p.remote_id: p for p in changed.paid}
+        to_read = (set_aside | forced) - records.keys()
+        for data in reads.records(conn, Stream.PAYMENTS.value, sorted(to_read)):
+            p = record_from_json_text(Stream.PAYMENTS.value, data)
+            if isinstance(p, Payment) and p.unapplied_amount > Decimal(0):
+                records[p.remote_id] = p
+        lines = reads.bank_lines(conn, since, to_read - records.keys())
+        # A kept payment whose application waits for the ERP may have been accepted or rejected
+        # by a clerk since; the others wait in review or unmatched.
+        statuses = reads.statuses(
+            conn,
+            [*wanted, *forced, *(kept.keys() & unsent), *(str(x["payment_id"]) for x in lines)],
+        )
+        settled = {pid for pid, status in statuses.items() if status in ("accepted", "rejected")}
+        applied = settled | {pid for pid, status in statuses.items() if status == "auto"}
+        # What a payment decided again took before is open again to the payments after it.
+        before = reads.verdicts(conn, [pid for pid in wanted | forced if statuses.get(pid) == "auto"])
+        for _, customer, _, _, result in before.values():
+            reach.took(customer, [str(a["invoice_id"]) for a in result.get("applications") or []], book)
+        for pid in kept.keys() & settled:
+            gone = kept.pop(pid)
+            reach.took(gone.customer, [doc for doc, _ in gone.takes], book)
+
+        payments: dict[str, Any] = {}
+        order: list[tuple[tuple[Any, ...], str, Any]] = []
+        for pid, p in records.items():
+            if pid not in settled:
+                payments[pid] = p
+                order.append(((p.date, 0, pid), pid, payment_from_model(p)))
+        for rank, stored in enumerate(lines):
+            pid = str(stored["payment_id"])
+            if pid not in applied and pid not in payments:
+                line = payment_input_from_json(stored)
+                payments[pid] = line
+                # A full run meets the statement lines after the ERP's payments of their day.
+                order.append(((line.date, 1, rank), pid, line))
+        for pid, decided in kept.items():
+            order.append(((decided.item.date, 0, pid), pid, None))
+        order.sort(key=lambda entry: entry[0])
+
+        index = book.index()
+        customers = book.customers
+        index.reading()
+        seen_now: dict[str, Reads] = {}
+        results: list[tuple[Any, Any]] = []
+        failures: dict[str, tuple[Any, Exception]] = {}
+        for _, pid, item in order:
+            if item is None:
+                last = kept[pid]
+                if not reach.reaches(book.reads[pid]):
+                    for doc_id, amount in last.takes:
+                        index.consume(doc_id, amount)
+                    continue
+                if last.takes:
+                    reach.took(last.customer, [doc for doc, _ in last.takes], index)
+                item = last.item
+                payments[pid] = last.record
+            try:
+                # An amount no ERP could hold (stored by an older release) never reaches the matcher.
+                check_amount(item.amount, item.currency)
+                [result] = match_payments([item], index, customers, self.rules, as_of)
+            except Exception as exc:  # one bad payment must not stop the others
+                index.reading()
+                failures[pid] = (item, exc)
+                continue
+            seen_now[pid] = index.reading()
+            if result.status == "auto":
+                reach.takes([a.doc_id for a in result.applications], index)
+            results.append((result, item))
+        self.rematched = len(results) + len(failures)
+
+        for item, error in failures.values():
+            self._set_aside(store, conn, ctx.run_id, payments, item, error)
+        alive = waiting.keys() - failures.keys()
+        book.reads = {
+            pid: seen for pid, seen in {**book.reads, **seen_now}.items() if pid in alive or pid in seen_now
+        }
+        _keep_decided(book, results, payments, alive)
+
+        def quarantine(payment: Any, exc: Exception) -> None:
+            self._set_aside(store, conn, ctx.run_id, payments, payment, exc)
+
+        # In batches: one outbox lookup per thousand decisions.
+        for i in range(0, len(results), 1000):
+            yield from self._settle(store, conn, results[i : i + 1000], payments, quarantine)
 
     @staticmethod
     def _set_aside(
@@ -487,6 +603,25 @@ class CashAppDecider:
         return op.model_copy(update={"base_version": fresh.version})
 
 
+def _keep_decided(
+    book: Any, results: list[tuple[Any, Any]], payments: dict[str, Any], waiting: Iterable[str]
+) -> None:
+    """Keep the decisions of ERP payments just made, and of those still waiting, in ``book``."""
+    from engine.cashapp_book import Decided
+
+    now_ = {
+        item.payment_id: Decided.of(result, item, payments[item.payment_id])
+        for result, item in results
+        if isinstance(payments.get(item.payment_id), Payment)
+    }
+    alive = set(waiting)
+    book.decided = {
+        pid: d
+        for pid, d in {**book.decided, **now_}.items()
+        if (pid in alive or pid in now_) and pid in book.reads
+    }
+
+
 def _verdict_row(result: Any, stored: dict[str, Any]) -> tuple[Any, ...]:
     """A verdict as ``CashAppReads.verdicts`` gives the stored one back."""
     return (
@@ -577,6 +712,23 @@ class _Reach:
         """Whether a decision that read ``seen`` may read differently now."""
         customers, keys, probes = seen
         if not customers.isdisjoint(self.all_customers() if everyone is None else everyone):
+            return True
+        if not keys.isdisjoint(self.keys):
+            return True
+        for customer, currency, amount, numbers in probes:
+            if customer in self.customers:
+                return True
+            for held, key, amounts in self.taken.get(customer, ()):
+                if held == currency and (key in numbers or amount in amounts):
+                    return True
+        return False
+
+    def reaches(self, seen: Any) -> bool:
+        """``meets`` against what changed so far, for a pass that adds to it as it goes."""
+        customers, keys, probes = seen
+        if not customers.isdisjoint(self.customers):
+            return True
+        if any(c in self.taken or c in self.expected for c in customers):
             return True
         if not keys.isdisjoint(self.keys):
             return True

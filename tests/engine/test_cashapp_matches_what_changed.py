@@ -319,3 +319,34 @@ def test_a_namesake_paying_its_own_invoice_lets_a_waiting_payment_by_name_be_app
     assert verdicts[1]["W7"] == "review" and verdicts[2]["W7"] == "auto", verdicts
     assert rematched[2] == 2, rematched
     runs.close()
+
+
+def test_cash_is_decided_in_date_order_with_the_waiting_payments_before_it_left_as_they_were(
+    store_url: str, other_store_url: str
+) -> None:
+    runs = SideBySide(store_url, other_store_url)
+    on_both, incremental = runs.on_both, runs.incremental
+    verdicts: list[dict[str, str]] = []
+    rematched: list[int | None] = []
+
+    for n in range(4):
+        if n == 0:  # C3 pays its invoice quoting it (the application waits for the ERP); cash nobody owes
+            on_both(lambda e: e.put(numbered(e, "X1", "C3", "250.00")))
+            on_both(lambda e: e.put(payment(e, "P0", "C3", "250.00", "INV-70001")))
+            on_both(lambda e: e.put(unnamed(e, "U1", "999.00", None)))
+        if n == 1:
+            on_both(lambda e: e.put(unnamed(e, "U2", "5.00", None)))
+        if n == 2:  # cash received two days later, naming nobody, quotes the same invoice
+            on_both(lambda e: e.put(paid_on(unnamed(e, "N1", "250.00", "INV-70001"), 2)))
+        if n == 3:  # cash received the day before P0 quotes it too, and comes first
+            on_both(lambda e: e.put(paid_on(unnamed(e, "N0", "250.00", "INV-70001"), -1)))
+        as_of = START + timedelta(hours=n)
+        verdicts.append({v[0]: v[1] for v in runs.cycle(n, as_of)["verdicts"]})
+        rematched.append(incremental.rematched)
+
+    # P0, decided before N1 in date order, keeps the invoice without being matched again: N1
+    # finds it taken. N0, earlier than both, takes it and both are matched again.
+    assert verdicts[2]["P0"] == "auto" and verdicts[2]["N1"] != "auto", verdicts
+    assert verdicts[3]["N0"] == "auto" and verdicts[3]["P0"] != "auto", verdicts
+    assert rematched[2:] == [1, 3], rematched
+    runs.close()
