@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
                 "written": dict(report.written),
                 "customers_replanned": deciders[0].replanned,
                 "payments_matched": deciders[1].rematched,
+                "cashapp_steps": {k: round(v, 3) for k, v in deciders[1].spent.items()},
                 "errors": report.errors,
             }
         full = decide("full", at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -98,6 +99,8 @@ class CashAppDecider:
         # how many payments and lines it matched otherwise.
         self.read_whole_book = False
         self.rematched: int | None = None
+        # Processor seconds of the last run's steps, when it made one pass (see ``_one_pass``).
+        self.spent: dict[str, float] = {}
 
     def decide(self, ctx: DecisionContext) -> Iterator[DecisionGroup]:
         from pathlib import Path
@@ -116,6 +119,7 @@ class CashAppDecider:
         state, reads, marks = CashAppState(store), CashAppReads(store), RuleMarks(store)
         # Taken before anything is read: what changes from now on is the next run's to read.
         started = now()
+        clock = time.process_time()
         mark = marks.get(conn, self.rule)
         # What the last run in this process kept, if it is what the store's documents say.
         book = BOOKS.take(store.url, conn, mark)
@@ -127,6 +131,7 @@ class CashAppDecider:
         )
         self.read_whole_book = full
         self.rematched = None
+        self.spent = {}
         day = ctx.as_of.date().isoformat()
         as_of = ctx.as_of.date()
         aliases = reads.aliases_digest(conn)
@@ -167,6 +172,7 @@ class CashAppDecider:
                 # a document, or what another payment takes (``_Reach``).
                 kept_reads = book.reads
                 if book.customers is not None and book.aliases == aliases:
+                    self.spent["changes"] = time.process_time() - clock
                     yield from self._one_pass(ctx, book, changed, reach, waiting, set_aside, unsent, since)
                     yield from self._finish(marks, conn, started, noted, book)
                     return
@@ -400,6 +406,7 @@ class CashAppDecider:
 
         store, conn = ctx.store, ctx.connection
         reads = CashAppReads(store)
+        started = time.process_time()
         as_of = ctx.as_of.date()
         wanted = changed.payments | set_aside
         kept = {
@@ -448,6 +455,8 @@ class CashAppDecider:
             order.append(((decided.item.date, 0, pid), pid, None))
         order.sort(key=lambda entry: entry[0])
 
+        clock = time.process_time()
+        self.spent["waiting"] = clock - started
         index = book.index()
         customers = book.customers
         index.reading()
@@ -478,6 +487,7 @@ class CashAppDecider:
                 reach.takes([a.doc_id for a in result.applications], index)
             results.append((result, item))
         self.rematched = len(results) + len(failures)
+        self.spent["pass"] = time.process_time() - clock
 
         for item, error in failures.values():
             self._set_aside(store, conn, ctx.run_id, payments, item, error)
@@ -491,8 +501,10 @@ class CashAppDecider:
             self._set_aside(store, conn, ctx.run_id, payments, payment, exc)
 
         # In batches: one outbox lookup per thousand decisions.
+        clock = time.process_time()
         for i in range(0, len(results), 1000):
             yield from self._settle(store, conn, results[i : i + 1000], payments, quarantine)
+        self.spent["settle"] = time.process_time() - clock
 
     @staticmethod
     def _set_aside(
