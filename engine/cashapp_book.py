@@ -11,6 +11,7 @@ did not finish, they are read from the store again.
 
 from __future__ import annotations
 
+import gc
 import threading
 from bisect import insort
 from collections.abc import Iterable
@@ -25,6 +26,8 @@ from rules.cashapp.model import OpenDocument, PaymentInput
 from rules.cashapp.normalize import number_keys
 
 STREAMS = ("invoices", "credit_memos")
+# How many open documents make a book big enough to be kept out of the cycle collector's walk.
+FREEZE_AT = 100_000
 
 
 def _rank(doc: OpenDocument) -> tuple[bool, str]:
@@ -257,6 +260,13 @@ class KeptBook:
         self._index = WatchedIndex(docs)
         # Kept in order from now on by the index itself.
         self.order = {s: [] for s in STREAMS}
+        if len(docs) >= FREEZE_AT:
+            # A big book lives as long as the process: out of the cycle collector's sight, a full
+            # collection (due every so many cycles) walks what the cycles make, not a second's
+            # worth of documents. Garbage is collected first, so only what is alive is set aside;
+            # what is set aside is still freed as soon as nothing refers to it.
+            gc.collect()
+            gc.freeze()
         return self._index
 
 
