@@ -1,9 +1,12 @@
 """An ``invoices.csv`` read a column at a time by pyarrow's CSV reader, then made into documents.
 
 Splitting a million rows into Python strings costs more than everything the matcher does with
-most of them. pyarrow reads the file in C++; the columns whose values repeat (kind, currency,
-dates, discount terms, customer) are dictionary-encoded there, so each distinct text is turned into
-its value once and the rows share it; only ids, numbers and amounts become Python strings.
+most of them. pyarrow reads the file in C++ and checks the amounts there, a column at a time; the
+columns whose values repeat (kind, currency, dates, discount terms, customer) are
+dictionary-encoded, so each distinct text is turned into its value once and the rows share it; only
+ids, numbers and amounts become Python strings. The customer column's codes also tell where each
+customer's documents start and stop, so the index is built from those runs without looking at the
+documents one by one.
 
 A file this reader does not accept (a row of another width, a value that is not a number, date or
 known ``doc_type``) is left to :func:`~rules.cashapp.files.read_documents_csv`, which reads it row by
@@ -22,9 +25,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from mapping.money import fits_currency, minor_units
+from mapping.money import minor_units
+from rules.cashapp.index import DocumentIndex
 from rules.cashapp.model import DocKind, OpenDocument
 from rules.cashapp.normalize import number_keys
 
@@ -60,51 +65,77 @@ class _Unreadable(ValueError):
     """A value the row-by-row reader has to name."""
 
 
-def _decoded(column: pa.ChunkedArray, parse: Callable[[str], Any]) -> list[Any]:
-    """Each row's value, every distinct text parsed once (the empty text is ``None``)."""
+# What plain_amounts() accepts, as one pattern per number of decimals for pyarrow to match in C++:
+# digits with at most one point and at least one digit, a leading minus, no more decimals than that.
+def _plain_pattern(decimals: int) -> str:
+    if decimals == 0:
+        return r"^-?[0-9]+$"
+    return rf"^-?(?:[0-9]+(?:\.[0-9]{{0,{decimals}}})?|\.[0-9]{{1,{decimals}}})$"
+
+
+def _dictionary(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """The distinct texts of a column, and each row's position among them."""
     encoded = column.combine_chunks().dictionary_encode()
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def _decoded(column: pa.ChunkedArray, parse: Callable[[str], Any], empty: Any = None) -> list[Any]:
+    """Each row's value, every distinct text parsed once (the empty text is ``empty``)."""
+    texts, codes = _dictionary(column)
     try:
-        values = [parse(t) if t else None for t in encoded.dictionary.to_pylist()]
+        values = [parse(t) if t else empty for t in texts]
     except (ValueError, InvalidOperation, KeyError) as exc:
         raise _Unreadable(str(exc)) from exc
+    if len(values) == 1:
+        return values * len(codes)
     table = np.empty(len(values), dtype=object)
     table[:] = values
-    taken: list[Any] = table[encoded.indices.to_numpy(zero_copy_only=False)].tolist()
+    taken: list[Any] = table[codes].tolist()
     return taken
 
 
-def _amounts_fit(opens: list[str], totals: list[str], currencies: list[str]) -> bool:
-    """Whether every amount is plain and has no more decimals than its currency.
+def _amounts_plain(table: pa.Table, currency: pa.ChunkedArray, amounts: tuple[int, ...]) -> bool:
+    """Whether every amount is plain and has no more decimals than its row's currency has.
 
-    Proven for the whole column at once when every currency has as many decimals; in a ledger that
-    mixes, say, euros and yen, the rows of the currencies with fewer decimals are checked one by one.
+    The rows are taken a number of decimals at a time (one step for a ledger in euros and dollars,
+    two when yen are among them), each step one pattern matched over whole columns.
     """
-    decimals = {c: minor_units(c) for c in set(currencies)}
-    fewest, most = min(decimals.values()), max(decimals.values())
-    if plain_amounts(opens, fewest) and plain_amounts(totals, fewest):
-        return True
-    if fewest == most or not (plain_amounts(opens, most) and plain_amounts(totals, most)):
-        return False
-    fewer = {c for c, d in decimals.items() if d < most}
-    return all(
-        fits_currency(Decimal(o), c) and fits_currency(Decimal(t), c)
-        for c, o, t in zip(currencies, opens, totals, strict=True) if c in fewer
-    )
+    texts, _ = _dictionary(currency)
+    by_decimals: dict[int, list[str]] = {}
+    for text in texts:
+        by_decimals.setdefault(minor_units(text), []).append(text)
+    for decimals, spelled in by_decimals.items():
+        rows = table if len(by_decimals) == 1 else table.filter(pc.is_in(currency, pa.array(spelled)))
+        for i in amounts:
+            column = rows.column(i)
+            if pc.max(pc.utf8_length(column)).as_py() > 15:
+                return False
+            if not pc.all(pc.match_substring_regex(column, _plain_pattern(decimals))).as_py():
+                return False
+    return True
 
 
-def _text(value: str) -> str:
-    return value
+def _magnitudes(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Plain amounts without their minus: a credit memo exported as a negative amount is its size."""
+    return pc.utf8_ltrim(column, "-") if pc.any(pc.starts_with(column, "-")).as_py() else column
 
 
-def read_documents_columnar(path: Path, header: list[str], col: dict[str, int]) -> list[OpenDocument] | None:
-    """The open documents of ``path`` (fully paid rows skipped), or ``None`` when the file needs the
-    row-by-row reader.
+def _customer_runs(column: pa.ChunkedArray) -> tuple[list[str], list[tuple[str, int, int]]]:
+    """Each row's customer, and each run of rows of one customer as ``(customer, start, stop)``."""
+    texts, codes = _dictionary(column)
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    bounds = [0, *starts.tolist(), len(codes)]
+    runs = [(texts[code], start, stop)
+            for code, start, stop in zip(codes[bounds[:-1]].tolist(), bounds, bounds[1:], strict=False)]
+    table = np.empty(len(texts), dtype=object)
+    table[:] = texts
+    return table[codes].tolist(), runs
 
-    Args:
-        path: the file.
-        header: its header row as written.
-        col: each known column's position in it (the required ones are known to be there).
-    """
+
+def _read(path: Path, header: list[str], col: dict[str, int]) -> \
+        tuple[list[OpenDocument], list[str], list[tuple[str, int, int]]] | None:
+    """The open documents of ``path``, their ids and their customers' runs (see
+    :meth:`DocumentIndex.from_runs`), or ``None`` when the file needs the row-by-row reader."""
     data = path.read_bytes()
     # Quoted values are left to the csv module, whose reading of them the row-by-row reader defines.
     if b'"' in data:
@@ -122,59 +153,68 @@ def read_documents_columnar(path: Path, header: list[str], col: dict[str, int]) 
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
     if table.num_rows == 0:
-        return []
+        return [], [], []
+    i_open, i_total = col["open_amount"], col["total"]
+    if not _amounts_plain(table, table.column(col["currency"]), (i_open, i_total)):
+        return None
+    opens = _magnitudes(table.column(i_open))
+    amounts = list(map(Decimal, opens.to_pylist()))
+    if not all(amounts):  # fully paid rows are skipped
+        kept = list(map(bool, amounts))
+        table, amounts = table.filter(pa.array(kept)), list(compress(amounts, kept))
+        if table.num_rows == 0:
+            return [], [], []
+        opens = _magnitudes(table.column(i_open))
 
     def column(name: str) -> pa.ChunkedArray | None:
         i = col.get(name, -1)
         return table.column(i) if i >= 0 else None
 
-    def required(name: str) -> pa.ChunkedArray:
-        found = column(name)
-        assert found is not None
-        return found
-
     try:
-        currencies = _decoded(required("currency"), str.upper)
-        kinds = _decoded(required("doc_type"), _KINDS.__getitem__)
-        issues = _decoded(required("issue_date"), date.fromisoformat)
-        n = table.num_rows
+        currencies = _decoded(table.column(col["currency"]), str.upper, "")
+        kinds = _decoded(table.column(col["doc_type"]), _KINDS.__getitem__, "invoice")
+        issues = _decoded(table.column(col["issue_date"]), date.fromisoformat)
         parsers: tuple[tuple[str, Callable[[str], Any]], ...] = (
             ("due_date", date.fromisoformat), ("discount_percent", Decimal), ("discount_days", int))
         dues, percents, terms = (
-            [None] * n if (c := column(name)) is None else _decoded(c, parse) for name, parse in parsers
+            repeat(None) if (c := column(name)) is None else _decoded(c, parse) for name, parse in parsers
         )
-        customers = _decoded(required("customer_id"), _text)
     except _Unreadable:
         return None
-    opens: list[str] = required("open_amount").to_pylist()
-    totals: list[str] = required("total").to_pylist()
-    # An empty kind reads as an invoice; _decoded gave None for it, and for an empty text anywhere.
-    kinds = [k or "invoice" for k in kinds] if None in kinds else kinds
-    currencies = [c or "" for c in currencies] if None in currencies else currencies
-    customers = [c or "" for c in customers] if None in customers else customers
-    if not _amounts_fit(opens, totals, currencies):
-        return None
-    ids: list[str] = required("invoice_id").to_pylist()
-    numbers: list[str] = required("number").to_pylist()
-    # The number keys of the whole column in one pass, given to each document as it is made.
-    keys = number_keys(numbers)
-    amounts = list(map(Decimal, opens))
-    if not all(amounts):  # fully paid rows are skipped
-        kept = list(map(bool, amounts))
-        columns = (ids, customers, numbers, kinds, currencies, totals, opens, issues, dues, percents, terms,
-                   keys, amounts)
-        (ids, customers, numbers, kinds, currencies, totals, opens, issues, dues, percents, terms, keys,
-         amounts) = (list(compress(c, kept)) for c in columns)
-    if amounts and min(amounts) < 0:  # a credit memo exported as a negative amount: its magnitude
-        amounts = list(map(abs, amounts))
+    customers, runs = _customer_runs(table.column(col["customer_id"]))
+    totals = _magnitudes(table.column(i_total))
     # Most documents are still open in full: their total is the same number, and the same value.
-    if all(map(str.__eq__, totals, opens)):
+    if pc.all(pc.equal(totals, opens)).as_py():
         whole = amounts
     else:
-        whole = [a if t == o else abs(Decimal(t)) for a, t, o in zip(amounts, totals, opens, strict=True)]
-    # Made by one C-speed map over the columns instead of a Python loop over the rows.
+        whole = [a if t == o else Decimal(t)
+                 for a, t, o in zip(amounts, totals.to_pylist(), opens.to_pylist(), strict=True)]
+    ids: list[str] = table.column(col["invoice_id"]).to_pylist()
+    numbers: list[str] = table.column(col["number"]).to_pylist()
+    # Made by one C-speed map over the columns instead of a Python loop over the rows, each with the
+    # number key of its number, found for the whole column in one pass.
     docs: list[OpenDocument] = list(map(
         OpenDocument, ids, customers, numbers, kinds, currencies, whole, amounts, issues, dues, percents,
-        terms, repeat(None), keys, amounts,
+        terms, repeat(None), number_keys(numbers), amounts,
     ))
-    return docs
+    return docs, ids, runs
+
+
+def read_documents_columnar(path: Path, header: list[str], col: dict[str, int]) -> list[OpenDocument] | None:
+    """The open documents of ``path`` (fully paid rows skipped), or ``None`` when the file needs the
+    row-by-row reader.
+
+    Args:
+        path: the file.
+        header: its header row as written.
+        col: each known column's position in it (the required ones are known to be there).
+    """
+    found = _read(path, header, col)
+    return None if found is None else found[0]
+
+
+def index_documents_columnar(path: Path, header: list[str], col: dict[str, int]) -> DocumentIndex | None:
+    """The index of the open documents of ``path`` (see :func:`read_documents_columnar`), or ``None``
+    when the file needs the row-by-row reader."""
+    found = _read(path, header, col)
+    return None if found is None else DocumentIndex.from_runs(*found)

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from mapping.money import check_amount, minor_units
 from rules.cashapp.bank import credit_amount, read_statement, sniff_format
-from rules.cashapp.columns import plain_amounts, read_documents_columnar
+from rules.cashapp.columns import index_documents_columnar, plain_amounts
 from rules.cashapp.index import CustomerIndex, DocumentIndex
 from rules.cashapp.model import CustomerInfo, DocKind, MatchResult, OpenDocument, PaymentInput, RemittanceLine
 from rules.cashapp.normalize import number_keys
@@ -232,8 +232,8 @@ def load_documents(path: str | Path, rejected: list[str] | None = None) -> Docum
         header = next(csv.reader(fh), None)
     col = _columns(path, header, INVOICE_COLUMNS[:8])
     assert header is not None
-    docs = read_documents_columnar(path, header, col)
-    return DocumentIndex(docs if docs is not None else read_documents_csv(path, rejected))
+    index = index_documents_columnar(path, header, col)
+    return index if index is not None else DocumentIndex(read_documents_csv(path, rejected))
 
 
 def read_payments_csv(path: str | Path, rejected: list[str] | None = None) -> list[PaymentInput]:

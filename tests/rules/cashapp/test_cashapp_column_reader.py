@@ -9,6 +9,7 @@ import pytest
 
 from rules.cashapp.columns import read_documents_columnar
 from rules.cashapp.files import InputFileError, load_documents, read_documents_csv
+from rules.cashapp.index import DocumentIndex
 
 HEADER = ("invoice_id,customer_id,number,doc_type,currency,total,open_amount,issue_date,due_date,"
           "discount_percent,discount_days\n")
@@ -46,6 +47,23 @@ def test_a_plain_export_gives_the_same_documents_read_by_column_as_read_by_row(t
     assert kinds["D3"] == ("credit_memo", "EUR", Decimal("200.00"))  # a magnitude, as the row reader gives
     assert kinds["D5"][0] == "invoice"  # an empty doc_type is an invoice
     assert kinds["D2"][1] == "EUR"
+
+
+def test_a_customer_whose_documents_are_apart_in_the_export_finds_them_all_in_file_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "invoices.csv"
+    path.write_text(LEDGER + "D7,C2,INV-100104,invoice,EUR,5.00,5.00,2024-06-02,,,\n", encoding="utf-8")
+
+    index = load_documents(path)
+    by_row = DocumentIndex(read_documents_csv(path))
+
+    for customer in ("C1", "C2", "C3"):
+        assert _as_read(index.for_customer(customer)) == _as_read(by_row.for_customer(customer))
+    assert [d.doc_id for d in index.for_customer("C1")] == ["D1", "D2", "D6"]
+    assert [d.doc_id for d in index] == [d.doc_id for d in by_row]
+    assert index.get("D7") is not None and index.get("D4") is None  # D4 is paid in full
+    assert _as_read(index.by_key("100104")) == _as_read(by_row.by_key("100104"))
 
 
 def _quoted_copy(tmp_path: Path, text: str) -> Path:
