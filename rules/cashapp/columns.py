@@ -1,22 +1,22 @@
-"""An ``invoices.csv`` read a column at a time by pyarrow's CSV reader, then made into documents.
+"""The CSV inputs of ``arbridge match`` read a column at a time by pyarrow's CSV reader.
 
 Splitting a million rows into Python strings costs more than everything the matcher does with
 most of them. pyarrow reads the file in C++ and checks the amounts there, a column at a time; the
 columns whose values repeat (kind, currency, dates, discount terms, customer) are
 dictionary-encoded, so each distinct text is turned into its value once and the rows share it; only
-ids, numbers and amounts become Python strings. The customer column's codes also tell where each
-customer's documents start and stop, so the index is built from those runs without looking at the
-documents one by one.
+ids, numbers and amounts become Python strings. In an ``invoices.csv``, the customer column's codes
+also tell where each customer's documents start and stop, so the index is built from those runs
+without looking at the documents one by one.
 
-A file this reader does not accept (a row of another width, a value that is not a number, date or
-known ``doc_type``) is left to :func:`~rules.cashapp.files.read_documents_csv`, which reads it row by
-row and names the line of anything wrong.
+A file these readers do not accept (a row of another width, a value that is not a number, date or
+known ``doc_type``) is left to the row-by-row readers of :mod:`rules.cashapp.files`, which name the
+line of anything wrong.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from itertools import compress, repeat
@@ -30,7 +30,7 @@ import pyarrow.csv as pa_csv
 
 from mapping.money import minor_units
 from rules.cashapp.index import DocumentIndex
-from rules.cashapp.model import DocKind, OpenDocument
+from rules.cashapp.model import DocKind, OpenDocument, PaymentInput
 from rules.cashapp.normalize import number_keys
 
 _AMOUNT_BYTES = b"0123456789.-\n"
@@ -73,6 +73,10 @@ def _plain_pattern(decimals: int) -> str:
     return rf"^-?(?:[0-9]+(?:\.[0-9]{{0,{decimals}}})?|\.[0-9]{{1,{decimals}}})$"
 
 
+# Tells _decoded() that an empty text is a value to parse like any other (and maybe refuse).
+_PARSED = object()
+
+
 def _dictionary(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
     """The distinct texts of a column, and each row's position among them."""
     encoded = column.combine_chunks().dictionary_encode()
@@ -80,10 +84,11 @@ def _dictionary(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
 
 
 def _decoded(column: pa.ChunkedArray, parse: Callable[[str], Any], empty: Any = None) -> list[Any]:
-    """Each row's value, every distinct text parsed once (the empty text is ``empty``)."""
+    """Each row's value, every distinct text parsed once (the empty text is ``empty``, or parsed too
+    when ``empty`` is :data:`_PARSED`)."""
     texts, codes = _dictionary(column)
     try:
-        values = [parse(t) if t else empty for t in texts]
+        values = [parse(t) if t or empty is _PARSED else empty for t in texts]
     except (ValueError, InvalidOperation, KeyError) as exc:
         raise _Unreadable(str(exc)) from exc
     if len(values) == 1:
@@ -94,8 +99,10 @@ def _decoded(column: pa.ChunkedArray, parse: Callable[[str], Any], empty: Any = 
     return taken
 
 
-def _amounts_plain(table: pa.Table, currency: pa.ChunkedArray, amounts: tuple[int, ...]) -> bool:
-    """Whether every amount is plain and has no more decimals than its row's currency has.
+def _amounts_plain(table: pa.Table, currency: pa.ChunkedArray, amounts: tuple[int, ...], *,
+                   spaced: bool = False) -> bool:
+    """Whether every amount is plain and has no more decimals than its row's currency has (the
+    currency as written, or with spaces around it when ``spaced``).
 
     The rows are taken a number of decimals at a time (one step for a ledger in euros and dollars,
     two when yen are among them), each step one pattern matched over whole columns.
@@ -103,7 +110,7 @@ def _amounts_plain(table: pa.Table, currency: pa.ChunkedArray, amounts: tuple[in
     texts, _ = _dictionary(currency)
     by_decimals: dict[int, list[str]] = {}
     for text in texts:
-        by_decimals.setdefault(minor_units(text), []).append(text)
+        by_decimals.setdefault(minor_units(text.strip() if spaced else text), []).append(text)
     for decimals, spelled in by_decimals.items():
         rows = table if len(by_decimals) == 1 else table.filter(pc.is_in(currency, pa.array(spelled)))
         for i in amounts:
@@ -132,25 +139,37 @@ def _customer_runs(column: pa.ChunkedArray) -> tuple[list[str], list[tuple[str, 
     return table[codes].tolist(), runs
 
 
+def _table(data: bytes, width: int) -> pa.Table | None:
+    """Every data row of a CSV file as text columns, or ``None`` when pyarrow cannot read it as the
+    csv module would: rows of another width, bytes that are not UTF-8, a NUL (which the csv module
+    refuses), a quote left open."""
+    if b"\0" in data:
+        return None
+    names = [f"c{i}" for i in range(width)]
+    try:
+        # One thread: processor time is what a run costs on a machine shared with the daemon.
+        return pa_csv.read_csv(
+            pa.BufferReader(data),
+            read_options=pa_csv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
+            # A quoted value may hold a line break, as the csv module reads it; only then is the
+            # file split into rows the slower way that allows for one.
+            parse_options=pa_csv.ParseOptions(newlines_in_values=b'"' in data),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+
+
 def _read(path: Path, header: list[str], col: dict[str, int]) -> \
         tuple[list[OpenDocument], list[str], list[tuple[str, int, int]]] | None:
     """The open documents of ``path``, their ids and their customers' runs (see
     :meth:`DocumentIndex.from_runs`), or ``None`` when the file needs the row-by-row reader."""
     data = path.read_bytes()
     # Quoted values are left to the csv module, whose reading of them the row-by-row reader defines.
-    if b'"' in data:
-        return None
-    names = [f"c{i}" for i in range(len(header))]
-    try:
-        # One thread: processor time is what a run costs on a machine shared with the daemon.
-        table = pa_csv.read_csv(
-            pa.BufferReader(data),
-            read_options=pa_csv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError):
+    table = None if b'"' in data else _table(data, len(header))
+    if table is None:
         return None
     if table.num_rows == 0:
         return [], [], []
@@ -218,3 +237,57 @@ def index_documents_columnar(path: Path, header: list[str], col: dict[str, int])
     when the file needs the row-by-row reader."""
     found = _read(path, header, col)
     return None if found is None else DocumentIndex.from_runs(*found)
+
+
+def _stripped(column: pa.ChunkedArray | None) -> Iterable[str | None]:
+    """Each row's text without the spaces around it; an empty one (or a missing column) is ``None``."""
+    if column is None:
+        return repeat(None)
+    return [t or None for t in map(str.strip, column.to_pylist())]
+
+
+def read_payments_columnar(path: Path, header: list[str], col: dict[str, int]) -> list[PaymentInput] | None:
+    """The payments of a ``payments.csv``, or ``None`` when the file needs the row-by-row reader
+    (:func:`~rules.cashapp.files.read_payments_csv`, whose reading this is: values stripped, an
+    empty optional one ``None``).
+
+    Args:
+        path: the file.
+        header: its header row as written.
+        col: each known column's position in it (the required ones are known to be there).
+    """
+    table = _table(path.read_bytes(), len(header))
+    if table is None:
+        return None
+    if table.num_rows == 0:
+        return []
+
+    def column(name: str) -> pa.ChunkedArray | None:
+        i = col.get(name, -1)
+        return table.column(i) if i >= 0 else None
+
+    amount = table.column(col["amount"])
+    # Money received is more than zero: a minus, or a zero, is for the row reader to refuse.
+    if not _amounts_plain(table, table.column(col["currency"]), (col["amount"],), spaced=True) or \
+            pc.any(pc.starts_with(amount, "-")).as_py():
+        return None
+    amounts = list(map(Decimal, amount.to_pylist()))
+    if not all(amounts):
+        return None
+    try:
+        days = _decoded(table.column(col["date"]), _stripped_date, _PARSED)
+    except _Unreadable:
+        return None
+    currencies = _decoded(table.column(col["currency"]), _currency, _PARSED)
+    return PaymentInput.from_columns(
+        list(map(str.strip, table.column(col["payment_id"]).to_pylist())), days, amounts, currencies,
+        *(_stripped(column(name)) for name in ("customer_id", "payer_name", "payer_account", "reference")),
+    )
+
+
+def _stripped_date(text: str) -> date:
+    return date.fromisoformat(text.strip())
+
+
+def _currency(text: str) -> str:
+    return text.strip().upper()

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from mapping.money import check_amount, minor_units
 from rules.cashapp.bank import credit_amount, read_statement, sniff_format
-from rules.cashapp.columns import index_documents_columnar, plain_amounts
+from rules.cashapp.columns import index_documents_columnar, plain_amounts, read_payments_columnar
 from rules.cashapp.index import CustomerIndex, DocumentIndex
 from rules.cashapp.model import CustomerInfo, DocKind, MatchResult, OpenDocument, PaymentInput, RemittanceLine
 from rules.cashapp.normalize import number_keys
@@ -284,7 +284,12 @@ def load_payments(path: str | Path, rejected: list[str] | None = None) -> list[P
     with path.open("rb") as fh:
         head = fh.read(4096)
     if sniff_format(head) == "csv":
-        return read_payments_csv(path, rejected)
+        with _open_csv(path) as fh:
+            header = next(csv.reader(fh), None)
+        col = _columns(path, header, PAYMENT_COLUMNS[:4])
+        assert header is not None
+        payments = read_payments_columnar(path, header, col)
+        return payments if payments is not None else read_payments_csv(path, rejected)
     lines = read_statement(path)
     if rejected is not None:
         rejected.extend(f"{path}: {line}" for line in lines.rejected)

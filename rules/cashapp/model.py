@@ -6,15 +6,21 @@ instead of full pydantic records; the converters below build them from ``mapping
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
 from typing import Any, Literal
 
 from mapping.models import CreditMemo, Customer, DocumentStatus, Invoice, Payment
 
 DocKind = Literal["invoice", "credit_memo"]
 Status = Literal["auto", "review", "unmatched"]
+
+# The type, which PaymentInput's field ``date`` hides inside that class.
+Day = date
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -120,6 +126,25 @@ class PaymentInput:
     payer_account: str | None = None
     reference: str | None = None
     remittance: tuple[RemittanceLine, ...] = ()
+
+    @classmethod
+    def from_columns(
+        cls, payment_ids: list[str], dates: Iterable[Day], amounts: Iterable[Decimal],
+        currencies: Iterable[str], customer_ids: Iterable[str | None], payer_names: Iterable[str | None],
+        payer_accounts: Iterable[str | None], references: Iterable[str | None],
+    ) -> list[PaymentInput]:
+        """Payments without remittance, one per id, each field given as a column of the file (with a
+        value for each id).
+
+        A frozen record's generated ``__init__`` sets each field by a generic ``object.__setattr__``;
+        setting a field's slot directly over a whole column takes half the time.
+        """
+        payments = list(map(cls.__new__, repeat(cls, len(payment_ids))))
+        columns = (payment_ids, dates, amounts, currencies, customer_ids, payer_names, payer_accounts,
+                   references, repeat(()))
+        for name, values in zip((f.name for f in fields(cls)), columns, strict=True):
+            deque(map(getattr(cls, name).__set__, payments, values), maxlen=0)
+        return payments
 
 
 @dataclass(slots=True, frozen=True)

@@ -1,4 +1,5 @@
-"""An export read a column at a time gives the matcher exactly the documents the row reader gives."""
+"""An export read a column at a time gives the matcher exactly the documents and payments the row
+readers give."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from rules.cashapp.columns import read_documents_columnar
-from rules.cashapp.files import InputFileError, load_documents, read_documents_csv
+from rules.cashapp.columns import read_documents_columnar, read_payments_columnar
+from rules.cashapp.files import (
+    InputFileError,
+    load_documents,
+    load_payments,
+    read_documents_csv,
+    read_payments_csv,
+)
 from rules.cashapp.index import DocumentIndex
 
 HEADER = ("invoice_id,customer_id,number,doc_type,currency,total,open_amount,issue_date,due_date,"
@@ -103,3 +110,50 @@ def test_a_short_row_is_read_padded_as_the_row_reader_does(tmp_path: Path) -> No
     (doc,) = load_documents(path)
 
     assert (doc.doc_id, doc.open_amount, doc.due_date, doc.discount_percent) == ("D1", doc.total, None, None)
+
+
+PAYMENTS = (
+    "payment_id,date,amount,currency,customer_id,payer_name,payer_account,reference\r\n"
+    'P1,2024-06-01,10.00,EUR,,"Smith, John",,"INV-100101 ""final"""\r\n'
+    'P2, 2024-06-02 ,1190, jpy ,C1 , Mueller ,,"INV-1001\nINV-1002"\r\n'
+    "P3,2024-06-03,.5,usd,C2,,DE89 3704,ab\"c\r\n"
+)
+
+
+def test_a_bank_export_with_quoted_references_and_padded_values_reads_as_the_row_reader_reads_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "payments.csv"
+    path.write_bytes(PAYMENTS.encode("utf-8"))
+
+    payments = load_payments(path)
+
+    header = PAYMENTS.splitlines()[0].split(",")
+    assert read_payments_columnar(path, header, {n: i for i, n in enumerate(header)}) is not None  # by column
+    assert payments == read_payments_csv(path)
+    assert [p.reference for p in payments] == ['INV-100101 "final"', "INV-1001\nINV-1002", 'ab"c']
+    assert (payments[1].date.day, payments[1].currency, payments[1].customer_id) == (2, "JPY", "C1")
+    assert payments[0].customer_id is None and payments[2].amount == Decimal("0.5")
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        ("P9,2024-06-31,1.00,EUR,,,,", "date"),
+        ("P9,2024-06-01,0.00,EUR,,,,", "not money received"),
+        ("P9,2024-06-01,-5.00,EUR,,,,", "not money received"),
+        ("P9,2024-06-01,1.50,JPY,,,,", "amount"),
+        ("P9,2024-06-01,ten,EUR,,,,", "expected a decimal number"),
+    ],
+)
+def test_a_payment_the_columns_cannot_read_is_still_named_with_its_line(
+    tmp_path: Path, row: str, said: str
+) -> None:
+    path = tmp_path / "payments.csv"
+    path.write_bytes((PAYMENTS + row + "\r\n").encode("utf-8"))
+
+    with pytest.raises(InputFileError) as raised:
+        load_payments(path)
+
+    assert f"{path}:6:" in str(raised.value)  # the line after the reference that spans two
+    assert said in str(raised.value)
