@@ -99,25 +99,25 @@ def _decoded(column: pa.ChunkedArray, parse: Callable[[str], Any], empty: Any = 
     return taken
 
 
-def _amounts_plain(table: pa.Table, currency: pa.ChunkedArray, amounts: tuple[int, ...], *,
-                   spaced: bool = False) -> bool:
-    """Whether every amount is plain and has no more decimals than its row's currency has (the
-    currency as written, or with spaces around it when ``spaced``).
+def _amounts_plain(
+    columns: Iterable[tuple[pa.ChunkedArray, pa.ChunkedArray]], *, spaced: bool = False
+) -> bool:
+    """Whether every amount of each ``(currency, amount)`` pair of columns is plain and has no more
+    decimals than its row's currency has (the currency as written, or with spaces around it when
+    ``spaced``).
 
     The rows are taken a number of decimals at a time (one step for a ledger in euros and dollars,
-    two when yen are among them), each step one pattern matched over whole columns.
+    two when yen are among them), each step one pattern matched over a whole column.
     """
-    texts, _ = _dictionary(currency)
-    by_decimals: dict[int, list[str]] = {}
-    for text in texts:
-        by_decimals.setdefault(minor_units(text.strip() if spaced else text), []).append(text)
-    for decimals, spelled in by_decimals.items():
-        rows = table if len(by_decimals) == 1 else table.filter(pc.is_in(currency, pa.array(spelled)))
-        for i in amounts:
-            column = rows.column(i)
-            if pc.max(pc.utf8_length(column)).as_py() > 15:
+    for currency, amount in columns:
+        by_decimals: dict[int, list[str]] = {}
+        for text in pc.unique(currency).to_pylist():
+            by_decimals.setdefault(minor_units(text.strip() if spaced else text), []).append(text)
+        for decimals, spelled in by_decimals.items():
+            rows = amount if len(by_decimals) == 1 else amount.filter(pc.is_in(currency, pa.array(spelled)))
+            if len(rows) and pc.max(pc.utf8_length(rows)).as_py() > 15:
                 return False
-            if not pc.all(pc.match_substring_regex(column, _plain_pattern(decimals))).as_py():
+            if not pc.all(pc.match_substring_regex(rows, _plain_pattern(decimals))).as_py():
                 return False
     return True
 
@@ -174,7 +174,11 @@ def _read(path: Path, header: list[str], col: dict[str, int]) -> \
     if table.num_rows == 0:
         return [], [], []
     i_open, i_total = col["open_amount"], col["total"]
-    if not _amounts_plain(table, table.column(col["currency"]), (i_open, i_total)):
+    currency = table.column(col["currency"])
+    # Most documents are still open in full: only the totals that differ need a look of their own.
+    differ = pc.not_equal(table.column(i_total), table.column(i_open))
+    if not _amounts_plain(((currency, table.column(i_open)),
+                           (currency.filter(differ), table.column(i_total).filter(differ)))):
         return None
     opens = _magnitudes(table.column(i_open))
     amounts = list(map(Decimal, opens.to_pylist()))
@@ -201,13 +205,15 @@ def _read(path: Path, header: list[str], col: dict[str, int]) -> \
     except _Unreadable:
         return None
     customers, runs = _customer_runs(table.column(col["customer_id"]))
+    # A document open in full has the same number as its total, and shares its value.
     totals = _magnitudes(table.column(i_total))
-    # Most documents are still open in full: their total is the same number, and the same value.
-    if pc.all(pc.equal(totals, opens)).as_py():
-        whole = amounts
-    else:
-        whole = [a if t == o else Decimal(t)
-                 for a, t, o in zip(amounts, totals.to_pylist(), opens.to_pylist(), strict=True)]
+    differ = pc.not_equal(totals, opens)
+    whole = amounts
+    if pc.any(differ).as_py():
+        whole = amounts.copy()
+        where = np.flatnonzero(differ.to_numpy(zero_copy_only=False))
+        for i, total in zip(where.tolist(), totals.take(where).to_pylist(), strict=True):
+            whole[i] = Decimal(total)
     ids: list[str] = table.column(col["invoice_id"]).to_pylist()
     numbers: list[str] = table.column(col["number"]).to_pylist()
     # Made by one C-speed map over the columns instead of a Python loop over the rows, each with the
@@ -268,7 +274,7 @@ def read_payments_columnar(path: Path, header: list[str], col: dict[str, int]) -
 
     amount = table.column(col["amount"])
     # Money received is more than zero: a minus, or a zero, is for the row reader to refuse.
-    if not _amounts_plain(table, table.column(col["currency"]), (col["amount"],), spaced=True) or \
+    if not _amounts_plain(((table.column(col["currency"]), amount),), spaced=True) or \
             pc.any(pc.starts_with(amount, "-")).as_py():
         return None
     amounts = list(map(Decimal, amount.to_pylist()))
