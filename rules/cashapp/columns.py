@@ -30,7 +30,7 @@ import pyarrow.csv as pa_csv
 
 from mapping.money import minor_units
 from rules.cashapp.index import DocumentIndex
-from rules.cashapp.model import DocKind, OpenDocument, PaymentInput
+from rules.cashapp.model import CustomerInfo, DocKind, OpenDocument, PaymentInput
 from rules.cashapp.normalize import number_keys
 
 _AMOUNT_BYTES = b"0123456789.-\n"
@@ -297,3 +297,33 @@ def _stripped_date(text: str) -> date:
 
 def _currency(text: str) -> str:
     return text.strip().upper()
+
+
+def _split_lists(column: pa.ChunkedArray | None) -> Iterable[tuple[str, ...]]:
+    """Each row's ``;``-separated list, pieces stripped and empty ones dropped (none when the column
+    is missing): split without a look at each piece when the column holds no space and no empty
+    piece (the values joined by NUL, which a file this reader takes cannot hold)."""
+    if column is None:
+        return repeat(())
+    texts: list[str] = column.to_pylist()
+    joined = "\0".join(texts)
+    if joined.split(maxsplit=1) == [joined] and not any(
+        bad in joined for bad in (";;", ";\0", "\0;")
+    ) and not joined.startswith(";") and not joined.endswith(";"):
+        return [tuple(t.split(";")) if t else () for t in texts]
+    return [tuple(a.strip() for a in t.split(";") if a.strip()) if t else () for t in texts]
+
+
+def read_customers_columnar(path: Path, header: list[str], col: dict[str, int]) -> list[CustomerInfo] | None:
+    """The customers of a ``customers.csv``, or ``None`` when the file needs the row-by-row reader
+    (:func:`~rules.cashapp.files.load_customers`, whose reading this is: ids and names as written,
+    bank accounts and aliases split on ``;``)."""
+    table = _table(path.read_bytes(), len(header))
+    if table is None:
+        return None
+    i_alias = col.get("aliases", -1)
+    ids: list[str] = table.column(col["customer_id"]).to_pylist()
+    return CustomerInfo.from_columns(
+        ids, table.column(col["name"]).to_pylist(), _split_lists(table.column(col["bank_accounts"])),
+        _split_lists(table.column(i_alias) if i_alias >= 0 else None),
+    )

@@ -18,7 +18,12 @@ from typing import IO, Any
 
 from mapping.money import check_amount, minor_units
 from rules.cashapp.bank import credit_amount, read_statement, sniff_format
-from rules.cashapp.columns import index_documents_columnar, plain_amounts, read_payments_columnar
+from rules.cashapp.columns import (
+    index_documents_columnar,
+    plain_amounts,
+    read_customers_columnar,
+    read_payments_columnar,
+)
 from rules.cashapp.index import CustomerIndex, DocumentIndex
 from rules.cashapp.model import CustomerInfo, DocKind, MatchResult, OpenDocument, PaymentInput, RemittanceLine
 from rules.cashapp.normalize import number_keys
@@ -299,6 +304,16 @@ def load_payments(path: str | Path, rejected: list[str] | None = None) -> list[P
 def load_customers(path: str | Path) -> CustomerIndex:
     """Customers from a ``customers.csv``; ``bank_accounts`` (and an optional ``aliases``) split on ``;``."""
     path = Path(path)
+    with _open_csv(path) as fh:
+        header = next(csv.reader(fh), None)
+    col = _columns(path, header, CUSTOMER_COLUMNS)
+    assert header is not None
+    by_column = read_customers_columnar(path, header, col)
+    return CustomerIndex(by_column if by_column is not None else read_customers_csv(path))
+
+
+def read_customers_csv(path: Path) -> list[CustomerInfo]:
+    """Customers from a ``customers.csv``, row by row (see :func:`load_customers`)."""
     found: list[CustomerInfo] = []
     with _open_csv(path) as fh:
         reader = csv.reader(fh)
@@ -316,7 +331,7 @@ def load_customers(path: str | Path) -> CustomerIndex:
                 else ()
             )
             found.append(CustomerInfo(row[i_id], row[i_name], accounts, aliases))
-    return CustomerIndex(found)
+    return found
 
 
 def read_remittance(path: str | Path) -> dict[str, tuple[RemittanceLine, ...]]:

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rules.cashapp.columns import read_documents_columnar, read_payments_columnar
+from rules.cashapp.columns import read_customers_columnar, read_documents_columnar, read_payments_columnar
 from rules.cashapp.files import (
     InputFileError,
+    load_customers,
     load_documents,
     load_payments,
+    read_customers_csv,
     read_documents_csv,
     read_payments_csv,
 )
@@ -157,3 +159,29 @@ def test_a_payment_the_columns_cannot_read_is_still_named_with_its_line(
 
     assert f"{path}:6:" in str(raised.value)  # the line after the reference that spans two
     assert said in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "accounts",
+    ["DE89370400440532013000;GB29NWBK60161331926819", " DE89370400440532013000 ; GB29NWBK60161331926819;;"],
+)
+def test_a_customer_list_read_by_column_knows_each_customer_by_account_and_alias_as_the_row_reader_does(
+    tmp_path: Path, accounts: str
+) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "customer_id,name,bank_accounts,aliases\n"
+        f'C1,"Mueller, Maschinenbau GmbH",{accounts},MM Maschinen Vertrieb ; Mueller Service\n'
+        "C2,Harbor Freightlines Ltd,,\n",
+        encoding="utf-8",
+    )
+    header = ["customer_id", "name", "bank_accounts", "aliases"]
+
+    by_column = read_customers_columnar(path, header, {n: i for i, n in enumerate(header)})
+
+    assert by_column == read_customers_csv(path)
+    assert by_column[0].bank_accounts == ("DE89370400440532013000", "GB29NWBK60161331926819")
+    assert by_column[0].aliases == ("MM Maschinen Vertrieb", "Mueller Service")
+    customers = load_customers(path)
+    assert customers.by_account("GB29 NWBK 6016 1331 9268 19") == {"C1"}
+    assert customers.names_of("C2") == {"harbor freightlines"}
