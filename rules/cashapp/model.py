@@ -71,8 +71,8 @@ class OpenDocument:
         self.discount_days = discount_days
         self.applies_to = applies_to
         self.key = key
-        # Nothing consumed yet unless told: what is still open is the open amount.
-        self.remaining = open_amount if remaining == ZERO else remaining
+        # A remaining of zero is none given: what is still open is then the open amount.
+        self.remaining = remaining or open_amount
 
     @property
     def sign(self) -> int:
