@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from math import comb, exp, gcd, pi, sqrt
 
+import numpy as np
+
 _MILLI = 3  # amounts are compared in thousandths, exact for every ISO 4217 minor unit
 
 
@@ -45,6 +47,8 @@ def find_subsets(
     """
     order = sorted((i for i, v in enumerate(values) if 0 < v <= high), key=lambda i: -values[i])
     vals = [values[i] for i in order]
+    if low == high and _never_reached(vals, low, max_size, budget, limit):
+        return SubsetResult([], True)
     # Ascending negatives of the descending values: bisect finds the first value that still fits
     # under ``high`` without walking past every larger one.
     negs = [-v for v in vals]
@@ -124,6 +128,59 @@ def find_subsets(
         # Stopping early at the limit still proves "not unique", which is all the caller needs.
         complete = True
     return SubsetResult(solutions, complete)
+
+
+# Below this many values the search itself is as quick as proving it finds nothing.
+_PROOF_MIN_VALUES = 14
+
+
+def _never_reached(vals: list[int], target: int, max_size: int, budget: int, limit: int) -> bool:
+    """Whether no set of up to ``max_size`` (at most four) of ``vals`` adds up to ``target``, proven
+    without the search, and the search would have finished within ``budget`` (so it proves the same).
+
+    Each value and each sum of two values is looked up among the values and (for sets of four) the
+    sums of two; one value may be counted twice there, so a hit only sends the question on to the
+    search, while no hit is a proof.
+    """
+    n = len(vals)
+    if n < _PROOF_MIN_VALUES or not 2 <= max_size <= 4:
+        return False
+    # The search visits each set of up to max_size - 1 values at most once, plus one node per
+    # solution: within the budget it is complete, as this proof is.
+    if sum(comb(n, k) for k in range(1, max_size)) + limit > budget:
+        return False
+    parts, pool = _sums(tuple(vals), max_size)
+    wanted = target - parts
+    return not bool((pool[pool.searchsorted(wanted)] == wanted).any())
+
+
+_ZERO = np.zeros(1, dtype=np.int64)
+_STOP = np.array([np.iinfo(np.int64).max], dtype=np.int64)
+_PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+# A payment tries several targets (its amount, then net of each credit memo) on the same amounts.
+_last_sums: list[tuple[tuple[int, ...], int, tuple[np.ndarray, np.ndarray]]] = []
+
+
+def _sums(vals: tuple[int, ...], max_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero, each value and (from three up) each sum of two; and the sorted values and (for four) sums
+    of two to look the rest of a target up in, ending in a stop no target reaches."""
+    if _last_sums and _last_sums[0][1] == max_size and _last_sums[0][0] == vals:
+        return _last_sums[0][2]
+    n = len(vals)
+    arr = np.array(vals, dtype=np.int64)
+    if max_size > 2:
+        first, second = _PAIRS.get(n) or _PAIRS.setdefault(n, np.triu_indices(n, 1))
+        pairs = arr[first]
+        pairs += arr[second]
+        parts = np.concatenate((_ZERO, arr, pairs))
+        pool = np.concatenate((arr, pairs, _STOP) if max_size == 4 else (arr, _STOP))
+    else:
+        parts = np.concatenate((_ZERO, arr))
+        pool = np.concatenate((arr, _STOP))
+    pool.sort()
+    found = (parts, pool)
+    _last_sums[:] = [(vals, max_size, found)]
+    return found
 
 
 def any_subset_reaches(values: list[int], target: int, budget: int) -> bool | None:
