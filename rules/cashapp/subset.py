@@ -204,12 +204,19 @@ def any_subset_reaches(values: list[int], target: int, budget: int) -> bool | No
     if target in vals:
         return True
     unit = gcd(target, *vals)
-    target //= unit
-    if len(vals) * target > budget:
+    if len(vals) * (target // unit) > budget:
         return None
+    # Two values making up the target is common and found in one pass; the table is for the others.
+    seen: set[int] = set()
+    for v in vals:
+        if target - v in seen:
+            return True
+        seen.add(v)
+    target //= unit
     mask = (1 << (target + 1)) - 1
     reach = 1
-    for v in sorted(vals, reverse=True):
+    # Smallest first: the table stays short while most values are added (the answer is the same).
+    for v in sorted(vals):
         reach |= (reach << (v // unit)) & mask
         if reach >> target & 1:
             return True
