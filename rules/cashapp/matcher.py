@@ -487,12 +487,12 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     # two memos.
     hits: list[tuple[tuple[int, ...], tuple[OpenDocument, ...]]] = []
     complete = True
-    chance = 0.0
+    tried: list[OpenDocument | None] = []
     for memo in (None, *memos):
         target = a + (memo.remaining if memo else ZERO)
         sols, done = search(plain, target, target)
         complete &= done
-        chance += chance_of_coincidence(plain, to_units(target), bounds.max_size, 2 if memo is None else 1)
+        tried.append(memo)
         hits.extend((s, (memo,) if memo else ()) for s in sols)
         if len(hits) > 1:
             break
@@ -508,6 +508,12 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
         chosen = [invoices[i] for i in sol]
         lines = [_full_line(d) for d in chosen] + [_full_line(m) for m in netted]
         unique = len(hits) == 1 and complete
+        # How likely a set adding up to the amount (or to it plus any memo tried) is by chance.
+        chance = sum(
+            chance_of_coincidence(plain, to_units(a + (m.remaining if m else ZERO)), bounds.max_size,
+                                  2 if m is None else 1)
+            for m in tried
+        ) if unique and (len(chosen) > 1 or netted) else 0.0
         by_chance = unique and chance > bounds.max_chance and (len(chosen) > 1 or bool(netted))
         if netted:
             rule, dscore, ascore = "amount_credit_memo", ds.amount_subset, am.credit_memo
