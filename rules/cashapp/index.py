@@ -8,7 +8,7 @@ same against a thousand documents as against a million. The customers' index liv
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from datetime import date
 from decimal import Decimal
@@ -184,15 +184,17 @@ class CustomerView:
         # Sorted by age only when a payment needs the order (a search by amount), once for the run.
         self._sorted = False
         keys = list(map(_key_of, docs))
-        by_key: dict[str, list[OpenDocument]] = {key: [d] for key, d in zip(keys, docs, strict=True)}
+        # Each document as a one-item tuple, paired with its key at C speed.
+        by_key: dict[str, Sequence[OpenDocument]] = dict(zip(keys, zip(docs), strict=True))
         if len(by_key) < len(docs):  # a number that repeats: gather its documents in order
-            by_key = {}
+            lists: dict[str, list[OpenDocument]] = {}
             for key, d in zip(keys, docs, strict=True):
-                found = by_key.get(key)
+                found = lists.get(key)
                 if found is None:
-                    by_key[key] = [d]
+                    lists[key] = [d]
                 else:
                     found.append(d)
+            by_key = dict(lists)
         by_key.pop("", None)
         self._by_key = by_key
         self._open: list[OpenDocument] | None = None

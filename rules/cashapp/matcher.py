@@ -24,13 +24,13 @@ from datetime import date
 from decimal import Decimal
 from itertools import compress
 from math import gcd
-from operator import attrgetter
+from operator import attrgetter, not_
 
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
 from rules.cashapp.normalize import extract_number_keys, name_parts, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
-from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units
+from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units, units_of
 
 
 @dataclass(slots=True)
@@ -74,6 +74,8 @@ def _labels(docs: Sequence[OpenDocument]) -> str:
 
 _age_key = age_key
 _kind_of = attrgetter("kind")
+_id_of = attrgetter("doc_id")
+_key_of = attrgetter("key")
 _remaining_of = attrgetter("remaining")
 _percent_of = attrgetter("discount_percent")
 _is_invoice = "invoice".__eq__
@@ -306,7 +308,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
                                   f"(bank fee), written off on {_doc_label(target)}")]
 
     if a < total and len(refs) > 1 and not late_note:
-        values = [to_units(d.remaining) for d in invoices]
+        values = units_of(map(_remaining_of, invoices))
         found = find_subsets(values, to_units(a), to_units(a), max_size=len(invoices),
                              budget=rules.subset.node_budget)
         if found.solutions:
@@ -390,8 +392,9 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     rules = ctx.rules
     ds, am = rules.document_scores, rules.amount_scores
     lines = [_full_line(d) for d in refs]
-    fitting = compress(ctx.docs, map(extra.__ge__, map(_remaining_of, ctx.docs)))
-    others = [d for d in fitting if d.kind == "invoice" and d.doc_id not in quoted]
+    fitting = list(compress(ctx.docs, map(extra.__ge__, map(_remaining_of, ctx.docs))))
+    invoices = list(compress(fitting, map(_is_invoice, map(_kind_of, fitting))))
+    others = list(compress(invoices, map(not_, map(quoted.__contains__, map(_id_of, invoices)))))
     same = list(compress(others, map(extra.__eq__, map(_remaining_of, others))))
     if same:
         rest = f"{label}; the remaining {_money(extra)} pays exactly {_labels(same[:1])}"
@@ -404,7 +407,7 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     # would cost more than allowed, the rest is not worked through.
     step = gcd(target, *(to_units(d.remaining) for d in others[:8])) or 1
     hopeless = len(others) * (target // step) > rules.subset.rest_budget
-    reach = None if hopeless else any_subset_reaches([to_units(d.remaining) for d in others], target,
+    reach = None if hopeless else any_subset_reaches(units_of(map(_remaining_of, others)), target,
                                                      rules.subset.rest_budget)
     if reach is False:
         why = f"{label}; {_money(extra)} more than they are owed stays unapplied on account"
@@ -481,7 +484,7 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
                           f"({len(all_invoices)}, {_money(owed)} together); {_money(extra)} more stays "
                           f"unapplied on account")]
 
-    plain = [to_units(d.remaining) for d in invoices]
+    plain = units_of(map(_remaining_of, invoices))
 
     # Tier 1b: exact sets of invoices, alone or net of one open credit memo; one invoice net of
     # two memos.
@@ -582,9 +585,10 @@ def _typo_candidates(keys: list[str], docs: list[OpenDocument], min_digits: int)
     if not lengths:
         return []
     by_len: dict[int, list[OpenDocument]] = {}
-    for d in docs:
-        if len(d.key) in lengths:
-            by_len.setdefault(len(d.key), []).append(d)
+    sizes = list(map(len, map(_key_of, docs)))
+    for d, size in zip(compress(docs, map(lengths.__contains__, sizes)),
+                       compress(sizes, map(lengths.__contains__, sizes)), strict=True):
+        by_len.setdefault(size, []).append(d)
     groups: list[list[OpenDocument]] = []
     for key in keys:
         near = [d for d in by_len.get(len(key), ()) if one_typo_apart(key, d.key)]

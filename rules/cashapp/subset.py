@@ -7,8 +7,10 @@ search counts solutions (stopping at two) so the matcher can tell a unique fit f
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import repeat
 from math import comb, exp, gcd, pi, sqrt
 
 import numpy as np
@@ -19,6 +21,11 @@ _MILLI = 3  # amounts are compared in thousandths, exact for every ISO 4217 mino
 def to_units(amount: Decimal) -> int:
     """An amount as an integer number of thousandths (exact, never through float)."""
     return int(amount.scaleb(_MILLI))
+
+
+def units_of(amounts: Iterable[Decimal]) -> list[int]:
+    """:func:`to_units` of each amount, in one C-speed pass (a customer may have hundreds)."""
+    return list(map(int, map(Decimal.scaleb, amounts, repeat(_MILLI))))
 
 
 @dataclass(slots=True)
