@@ -32,7 +32,7 @@ __all__ = ["CustomerIndex", "CustomerView", "DocumentIndex"]
 class DocumentIndex:
     """Open documents by customer and by number key, with what is still open within this run."""
 
-    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_views")
+    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_ids_repeat", "_views")
 
     def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
         self._by_customer: dict[str, list[OpenDocument]] = {}
@@ -41,6 +41,8 @@ class DocumentIndex:
         self._by_id: dict[str, OpenDocument] = {}
         self._views: dict[tuple[str, str, date], CustomerView] = {}
         self._customer_views: dict[str, list[CustomerView]] = {}
+        # Two documents of one id: the index by id (and by number) then holds only the later one.
+        self._ids_repeat = False
         self.extend(documents)
 
     @classmethod
@@ -68,7 +70,10 @@ class DocumentIndex:
         self._views.clear()
         self._customer_views.clear()
         self._by_key = None
+        known = len(self._by_id)
         self._by_id.update(zip(map(_id_of, docs), docs, strict=True))
+        if len(self._by_id) - known < len(docs):
+            self._ids_repeat = True
         by_customer = self._by_customer
         # Exports list a customer's documents together: take each run of them in one step.
         for customer_id, run in groupby(docs, _customer_of):
@@ -139,12 +144,29 @@ class DocumentIndex:
         # Most customers have none: proven by C-speed scans before looking at any document in Python
         # (no open document has an open amount of zero or less).
         by_amount = amount > ZERO and amount in map(_remaining_of, docs)
-        if not by_amount and (not wanted or wanted.isdisjoint(map(_key_of, docs))):
+        if not by_amount and (not wanted or not self._may_have_key(customer_id, docs, wanted)):
             return None
         for d in docs:
             if d.currency == currency and d.remaining > ZERO and (d.remaining == amount or d.key in wanted):
                 return d
         return None
+
+    def _may_have_key(self, customer_id: str, docs: list[OpenDocument], wanted: set[str]) -> bool:
+        """Whether one of the customer's documents (open or not) has one of the keys ``wanted``."""
+        by_key = self._by_key
+        if by_key is None or self._ids_repeat or len(wanted) * 4 > len(docs):
+            return not wanted.isdisjoint(map(_key_of, docs))
+        # Once the index by number is built, a few look-ups beat a pass over hundreds of documents.
+        for key in wanted:
+            found = by_key.get(key)
+            if found is None:
+                continue
+            if isinstance(found, list):
+                if any(d.customer_id == customer_id for d in found):
+                    return True
+            elif found.customer_id == customer_id:
+                return True
+        return False
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``, across all customers."""
@@ -177,7 +199,7 @@ _due_and_number = attrgetter("due_date", "number")
 class CustomerView:
     """One customer's documents in one currency, oldest due first, and those each number key names."""
 
-    __slots__ = ("_by_key", "_docs", "_open", "_sorted")
+    __slots__ = ("_by_key", "_digit_keys", "_docs", "_open", "_sorted")
 
     def __init__(self, docs: list[OpenDocument]) -> None:
         self._docs = docs
@@ -198,6 +220,7 @@ class CustomerView:
         by_key.pop("", None)
         self._by_key = by_key
         self._open: list[OpenDocument] | None = None
+        self._digit_keys: bool | None = None
 
     def changed(self, doc: OpenDocument) -> None:
         """A payment consumed ``doc`` (not necessarily one of this view's): a closed one leaves the
@@ -235,9 +258,41 @@ class CustomerView:
             return []
         return [d for d in found if d.remaining > ZERO]
 
+    def one_typo_from(self, key: str) -> list[OpenDocument] | None:
+        """Open documents whose number key is ``key`` with one wrong digit or two adjacent digits
+        swapped, in the order of :meth:`any_open`; None when a number key holds other characters than
+        ASCII digits (a wrong character is then not only a wrong digit)."""
+        if self._digit_keys is None:
+            joined = "".join(self._by_key)
+            self._digit_keys = joined.isascii() and (not joined or joined.isdigit())
+        if not self._digit_keys:
+            return None
+        by_key = self._by_key
+        found: dict[OpenDocument, None] = {}
+        for variant in _one_typo_variants(key):
+            near = by_key.get(variant)
+            if near is not None:
+                for d in near:
+                    if d.remaining > ZERO:
+                        found[d] = None
+        if len(found) < 2:
+            return list(found)
+        return [d for d in self.any_open() if d in found]
+
     def settled_by_key(self, key: str) -> list[OpenDocument]:
         """Documents whose number normalises to ``key`` that payments earlier in this run settled."""
         found = self._by_key.get(key)
         if found is None:
             return []
         return [d for d in found if d.remaining <= ZERO]
+
+
+def _one_typo_variants(key: str) -> Iterator[str]:
+    """``key`` with each digit replaced by each other one, and each two different neighbours swapped."""
+    for i, c in enumerate(key):
+        head, tail = key[:i], key[i + 1:]
+        for digit in "0123456789":
+            if digit != c:
+                yield head + digit + tail
+        if tail and tail[0] != c:
+            yield head + tail[0] + c + tail[1:]

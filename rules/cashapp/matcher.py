@@ -578,12 +578,25 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     return []
 
 
-def _typo_candidates(keys: list[str], docs: list[OpenDocument], min_digits: int) -> list[list[OpenDocument]]:
-    """For each quoted number that names no document, the documents it is one typo away from."""
+# Beyond this many open documents, looking each variant of a quoted number up beats comparing it
+# with every document.
+_TYPO_SCAN_MAX = 60
+
+
+def _typo_candidates(keys: list[str], docs: list[OpenDocument], min_digits: int,
+                     view: CustomerView | None = None) -> list[list[OpenDocument]]:
+    """For each quoted number that names no document, the documents it is one typo away from.
+
+    ``docs`` are the view's open documents when a view is given.
+    """
     # Only keys as long as a quoted one can be one typo from it: most payments quote none long enough.
     lengths = {len(k) for k in keys if len(k) >= min_digits}
     if not lengths:
         return []
+    if view is not None and len(docs) > _TYPO_SCAN_MAX:
+        looked_up = [view.one_typo_from(k) if len(k) >= min_digits else [] for k in keys]
+        if None not in looked_up:
+            return [near for near in looked_up if near]
     by_len: dict[int, list[OpenDocument]] = {}
     sizes = list(map(len, map(_key_of, docs)))
     for d, size in zip(compress(docs, map(lengths.__contains__, sizes)),
@@ -607,7 +620,8 @@ def _fit_remittance(ctx: _Context, lookup: Callable[[str], list[OpenDocument]]) 
         key = number_key(item.number)
         docs = lookup(key)
         if len(docs) != 1:
-            near = [d for group in _typo_candidates([key], ctx.docs, rules.typo_min_digits) for d in group]
+            near = [d for group in _typo_candidates([key], ctx.docs, rules.typo_min_digits, ctx.view)
+                    for d in group]
             docs = near if len(near) == 1 else []
         if not docs:
             missing.append(item.number)
@@ -667,7 +681,7 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
         settled = list({d.doc_id: d for key in keys for d in view.settled_by_key(key)}.values())
         if settled:
             return [_fit_settled(ctx, settled)]
-        groups = _typo_candidates(keys, docs, rules.typo_min_digits)
+        groups = _typo_candidates(keys, docs, rules.typo_min_digits, view)
         if groups:
             proposals = _fit_typos(ctx, groups)
     if proposals and proposals[0].rule in strong:
