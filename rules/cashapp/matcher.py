@@ -758,22 +758,21 @@ def _fit_typos(ctx: _Context, groups: list[list[OpenDocument]]) -> list[Proposal
 
 def _decide(payment: PaymentInput, payer: PayerHit, proposal: Proposal, rules: MatchRules,
             note: str = "") -> MatchResult:
-    components = {"payer": round(payer.score, 4), "document": proposal.document, "amount": proposal.amount}
-    confidence = rules.weighted(components)
-    th = rules.thresholds
+    payer_score = round(payer.score, 4)
+    verdicts = rules.verdicts
+    slot = (payer_score, proposal.document, proposal.amount)
+    verdict = verdicts.get(slot)
+    if verdict is None:
+        # A handful of score combinations recur over thousands of payments: weighed once each.
+        verdict = verdicts[slot] = _verdict(rules, {"payer": payer_score, "document": proposal.document,
+                                                    "amount": proposal.amount})
+    confidence, status, tail = verdict
     if proposal.ambiguous:
         status, tail = "review", "two answers fit equally well, so a person decides"
     elif proposal.blocked:
         status, tail = "review", f"not applied automatically: {proposal.blocked}"
-    elif confidence >= th.auto:
-        status, tail = "auto", f"confidence {confidence:.2f} ≥ {th.auto:.2f}, applied automatically"
-    elif confidence >= th.review:
-        status, tail = "review", f"confidence {confidence:.2f} < {th.auto:.2f}, proposed for review"
-    else:
-        status, tail = "unmatched", f"confidence {confidence:.2f} < {th.review:.2f}, left unmatched"
-    if status == "review" and confidence < th.review:
+    if status == "review" and confidence < rules.thresholds.review:
         status = "unmatched"
-    sentence = f"Paid by {payer.how}; {proposal.why}{'; ' + note if note else ''}; {tail}."
     return MatchResult(
         payment_id=payment.payment_id,
         status=status,  # type: ignore[arg-type]
@@ -782,9 +781,21 @@ def _decide(payment: PaymentInput, payer: PayerHit, proposal: Proposal, rules: M
         rule=proposal.rule,
         applications=proposal.lines if status != "unmatched" else [],
         unapplied=proposal.unapplied if status != "unmatched" else payment.amount,
-        explanation=sentence[0].upper() + sentence[1:],
-        components=components,
+        # Starts with a capital already.
+        explanation=f"Paid by {payer.how}; {proposal.why}{'; ' + note if note else ''}; {tail}.",
+        components={"payer": payer_score, "document": proposal.document, "amount": proposal.amount},
     )
+
+
+def _verdict(rules: MatchRules, components: dict[str, float]) -> tuple[float, str, str]:
+    """The confidence of these component scores, and what it makes of a proposal nothing blocks."""
+    confidence = rules.weighted(components)
+    th = rules.thresholds
+    if confidence >= th.auto:
+        return confidence, "auto", f"confidence {confidence:.2f} ≥ {th.auto:.2f}, applied automatically"
+    if confidence >= th.review:
+        return confidence, "review", f"confidence {confidence:.2f} < {th.auto:.2f}, proposed for review"
+    return confidence, "unmatched", f"confidence {confidence:.2f} < {th.review:.2f}, left unmatched"
 
 
 def _unmatched(payment: PaymentInput, rule: str, why: str, customer_id: str | None = None,
