@@ -580,7 +580,7 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
 
 # Beyond this many open documents, looking each variant of a quoted number up beats comparing it
 # with every document.
-_TYPO_SCAN_MAX = 60
+_TYPO_SCAN_MAX = 8
 
 
 def _typo_candidates(keys: list[str], docs: list[OpenDocument], min_digits: int,
