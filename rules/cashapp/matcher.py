@@ -429,9 +429,21 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     all_invoices = list(compress(docs, map(_is_invoice, kinds)))
     if not all_invoices:
         return []
+    owed_each = list(map(_remaining_of, all_invoices))
+
+    # Tier 1a: one invoice paid to the cent, checked over all of them (a dictionary-speed test, so
+    # no bound applies). Sets of several invoices are weaker evidence and never outrank it. (Such an
+    # invoice is within the ceiling below, so it is looked for first.)
+    singles = list(compress(all_invoices, map(a.__eq__, owed_each)))
+    if singles:
+        why = f"no document quoted; the amount equals the open amount of {_labels(singles[:1])}"
+        if len(singles) > 1:
+            why += f", and of {_labels(singles[1:3])} as well"
+        return [_proposal("amount_single_invoice", [_full_line(singles[0])], ZERO, ds.amount_single, am.exact,
+                          why, ambiguous=len(singles) > 1)]
+
     all_memos = list(compress(docs, map(_is_memo, kinds)))
     memos = all_memos[:5]
-    owed_each = list(map(_remaining_of, all_invoices))
     ceiling = a + sum(map(_remaining_of, memos), ZERO) + rules.tolerance.absolute
     invoices = list(compress(all_invoices, map(ceiling.__ge__, owed_each)))
     truncated = len(invoices) > bounds.max_documents
@@ -443,16 +455,6 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
         found = find_subsets(values, to_units(low), to_units(high), max_size=bounds.max_size,
                              budget=bounds.node_budget)
         return found.solutions, found.complete and not truncated
-
-    # Tier 1a: one invoice paid to the cent, checked over all of them (a dictionary-speed test, so
-    # no bound applies). Sets of several invoices are weaker evidence and never outrank it.
-    singles = list(compress(all_invoices, map(a.__eq__, owed_each)))
-    if singles:
-        why = f"no document quoted; the amount equals the open amount of {_labels(singles[:1])}"
-        if len(singles) > 1:
-            why += f", and of {_labels(singles[1:3])} as well"
-        return [_proposal("amount_single_invoice", [_full_line(singles[0])], ZERO, ds.amount_single, am.exact,
-                          why, ambiguous=len(singles) > 1)]
 
     # Tier 1a': one invoice less its early-payment discount taken within terms, over all of them too.
     discounted = [d for d in compress(all_invoices, map(_percent_of, all_invoices))
