@@ -560,7 +560,9 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     # window compete.
     tol = rules.tolerance
     if tol.absolute > 0:
-        fits = [d for d in all_invoices if d.remaining > a and tol.allows(d.remaining - a, d.remaining)]
+        # Only an invoice within the absolute limit above the amount can be short of it by a fee.
+        within = compress(all_invoices, map((a + tol.absolute).__ge__, owed_each))
+        fits = [d for d in within if d.remaining > a and tol.allows(d.remaining - a, d.remaining)]
         if fits:
             doc = fits[0]
             gap = doc.remaining - a

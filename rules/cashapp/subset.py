@@ -10,7 +10,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import repeat
+from itertools import accumulate, repeat
 from math import comb, exp, gcd, pi, sqrt
 
 import numpy as np
@@ -52,17 +52,16 @@ def find_subsets(
     Returns:
         The solutions as tuples of indexes into ``values``, and whether the search was exhaustive.
     """
-    order = sorted((i for i, v in enumerate(values) if 0 < v <= high), key=lambda i: -values[i])
-    vals = [values[i] for i in order]
+    # Largest first; equal values keep their order (a reversed sort is stable too).
+    order = sorted([i for i, v in enumerate(values) if 0 < v <= high], key=values.__getitem__, reverse=True)
+    vals = list(map(values.__getitem__, order))
     if low == high and _never_reached(vals, low, max_size, budget, limit):
         return SubsetResult([], True)
     # Ascending negatives of the descending values: bisect finds the first value that still fits
     # under ``high`` without walking past every larger one.
     negs = [-v for v in vals]
     n = len(vals)
-    prefix = [0] * (n + 1)
-    for i, v in enumerate(vals):
-        prefix[i + 1] = prefix[i] + v
+    prefix = list(accumulate(vals, initial=0))
     solutions: list[tuple[int, ...]] = []
     nodes = 0
     complete = True
