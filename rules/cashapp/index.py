@@ -127,8 +127,12 @@ class DocumentIndex:
             mine = self._by_customer.get(customer_id, [])
             # C-speed filters first: most of a customer's documents are in one currency, all issued.
             docs = list(compress(mine, map(currency.__eq__, map(_currency_of, mine))))
-            issues = list(map(_issue_of, docs))
-            if None in issues or max(issues, default=as_of) > as_of:
+            try:
+                # A missing issue date cannot be compared, so one pass also tells whether one is missing.
+                late = max(map(_issue_of, docs), default=as_of) > as_of
+            except TypeError:
+                late = True
+            if late:
                 docs = [d for d in docs if d.issue_date is None or d.issue_date <= as_of]
             view = self._views[slot] = CustomerView(docs)
             self._customer_views.setdefault(customer_id, []).append(view)
@@ -258,6 +262,8 @@ class CustomerView:
         found = self._by_key.get(key)
         if found is None:
             return []
+        if len(found) == 1:  # most numbers name one document
+            return [found[0]] if found[0].remaining > ZERO else []
         return [d for d in found if d.remaining > ZERO]
 
     def one_typo_from(self, key: str) -> list[OpenDocument] | None:
