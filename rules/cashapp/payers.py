@@ -6,8 +6,8 @@ instead of every customer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from itertools import islice
+from collections.abc import Iterable, Sequence
+from itertools import chain, islice
 from operator import itemgetter
 
 import numpy as np
@@ -23,18 +23,24 @@ from rules.cashapp.normalize import (
     normalize_names,
 )
 
+_choice_of = itemgetter(0)
+_score_of = itemgetter(1)
+
 
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
     __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_known_names", "_name_cache", "_names",
-                 "_narrowed", "_one_word_less", "_texts")
+                 "_narrowed", "_one_word_less", "_owners", "_prepared", "_texts", "_word_sets")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
         self._by_account: dict[str, set[str]] = {}
         self._names: list[tuple[str, str]] = []
         self._texts: list[str] = []
+        # By position in ``_names``: the customer, and the name's set of words.
+        self._owners: list[str] = []
+        self._word_sets: list[frozenset[str]] = []
         self._by_token: dict[str, set[int]] = {}
         self._narrowed: dict[tuple[str, str], set[int]] = {}
         self._name_cache: dict[tuple[str, float], list[tuple[float, str]]] = {}
@@ -43,6 +49,8 @@ class CustomerIndex:
         # name is one word apart from are found by a few look-ups, however common the words are.
         self._by_words: dict[frozenset[str], set[str]] = {}
         self._one_word_less: dict[frozenset[str], set[str]] = {}
+        # The payers of the last batch of payments, identified at once (see ``keep_payers``).
+        self._prepared: tuple[object, dict[tuple[str | None, ...], object]] | None = None
         self.extend(customers)
 
     @classmethod
@@ -63,10 +71,13 @@ class CustomerIndex:
         norms = iter(normalize_names([part for parts in raw for part in parts]))
         by_id, by_account, known_names = self._by_id, self._by_account, self._known_names
         names, texts, by_token = self._names, self._texts, self._by_token
+        owners, word_sets = self._owners, self._word_sets
         by_words, one_word_less = self._by_words, self._one_word_less
         for customer, parts in zip(batch, raw, strict=True):
             cid = customer.customer_id
             by_id[cid] = customer
+            if customer.bank_accounts and self._prepared is not None:
+                self._prepared = None
             for account in customer.bank_accounts:
                 norm = normalize_account(account)
                 if norm:
@@ -76,12 +87,14 @@ class CustomerIndex:
                 if not norm or norm in known:
                     continue
                 known.add(norm)
-                if self._name_cache or self._narrowed:
+                if self._name_cache or self._narrowed or self._prepared is not None:
                     self._forget_look_ups()
                 pos = len(names)
                 names.append((cid, norm))
                 texts.append(norm)
+                owners.append(cid)
                 words = frozenset(norm.split())
+                word_sets.append(words)
                 by_words.setdefault(words, set()).add(cid)
                 if len(words) > 2:
                     for word in words:
@@ -96,6 +109,19 @@ class CustomerIndex:
     def _forget_look_ups(self) -> None:
         self._name_cache.clear()
         self._narrowed.clear()
+        self._prepared = None
+
+    def keep_payers(self, rules: object, payers: dict[tuple[str | None, ...], object]) -> None:
+        """Keep what a batch of payments' payers were found to be, by what identified them, for
+        :meth:`prepared_payer` to hand out under the same ``rules``; forgotten when a customer changes."""
+        self._prepared = (rules, payers)
+
+    def prepared_payer(self, key: tuple[str | None, ...], rules: object) -> object | None:
+        """What :meth:`keep_payers` kept for ``key`` under these very ``rules``, if anything."""
+        prepared = self._prepared
+        if prepared is None or prepared[0] is not rules:
+            return None
+        return prepared[1].get(key)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -173,47 +199,80 @@ class CustomerIndex:
         Customers scoring below ``at_least`` are left out (a caller that reads no lower score saves
         their bookkeeping). Results are cached per normalised name: the same payers pay every month.
         """
-        parts = name_parts(name)
-        if len(parts) > 1:
+        return self.score_many_names([name], max_customers, at_least)[0]
+
+    def score_many_names(self, names: Sequence[str], max_customers: int,
+                         at_least: float = 0.0) -> list[list[tuple[float, str]]]:
+        """:meth:`score_names` of many payer names, the names new to the cache scored together."""
+        parts_of = [name_parts(name) for name in names]
+        norms = {normalize_name(part) for parts in parts_of for part in parts}
+        norms.discard("")
+        cache = self._name_cache
+        new = [norm for norm in norms if (norm, at_least) not in cache]
+        if new:
+            if len(cache) + len(new) > 100_000:
+                cache.clear()
+            cache.update(zip([(norm, at_least) for norm in new],
+                             self._rank_names(new, max_customers, at_least), strict=True))
+        found: list[list[tuple[float, str]]] = []
+        for parts in parts_of:
+            if len(parts) == 1:
+                norm = normalize_name(parts[0])
+                found.append(cache[norm, at_least] if norm else [])
+                continue
             # "Reed Gray Energy d/b/a Old Mill Market": the payer wrote both names; either may be known.
             merged: dict[str, float] = {}
             for part in parts:
-                for score, cid in self.score_names(part, max_customers, at_least):
+                norm = normalize_name(part)
+                for score, cid in cache[norm, at_least] if norm else ():
                     merged[cid] = max(score, merged.get(cid, 0.0))
-            return sorted(((s, c) for c, s in merged.items()), reverse=True)
-        norm = normalize_name(name)
-        if not norm:
-            return []
-        slot = (norm, at_least)
-        cached = self._name_cache.get(slot)
-        if cached is not None:
-            return cached
-        positions = list(self._candidates(name_tokens(norm), max_customers))
-        if not positions:
-            self._name_cache[slot] = []
-            return []
-        texts = self._texts
-        choices = [texts[positions[0]]] if len(positions) == 1 else list(itemgetter(*positions)(texts))
-        best: dict[str, float] = {}
-        # The C loop of rapidfuzz ranks all candidates; the slower combined score is for the top few,
-        # their token-sort scores in one call and the mean of the two taken over all of them at once.
+            found.append(sorted(((s, c) for c, s in merged.items()), reverse=True))
+        return found
+
+    def _rank_names(self, norms: list[str], max_customers: int,
+                    at_least: float) -> list[list[tuple[float, str]]]:
+        """Each normalised name's customers, best first, scored as :meth:`score_names` says."""
+        texts, owners = self._texts, self._owners
+        extract, set_ratio = process.extract, fuzz.token_set_ratio
+        # The C loop of rapidfuzz ranks each name's candidates; the slower combined score is for the
+        # top few of every name, their token-sort scores taken in one call for all the names at once.
         # Below 70 the mean cannot reach the lowest threshold that reads it.
-        top = process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=20, score_cutoff=70)
-        if top:
-            sort_scores = process.cdist((norm,), [candidate for candidate, _, _ in top],
-                                        scorer=fuzz.token_sort_ratio, dtype=np.float64)[0]
-            # A name equal to the payer's scores 100 by both ratios, so the mean is 100 for it too.
-            means = (np.array([score for _, score, _ in top]) + sort_scores) / 2
-            names = self._names
-            for k in np.flatnonzero(means >= at_least).tolist():
-                cid = names[positions[top[k][2]]][0]
-                score = float(means[k])
-                if score > best.get(cid, -1.0):
-                    best[cid] = score
-        ranked = sorted(((s, c) for c, s in best.items()), reverse=True)
-        if len(self._name_cache) > 100_000:
-            self._name_cache.clear()
-        self._name_cache[slot] = ranked
+        queries: list[str] = []
+        tops: list[list[tuple[str, float, int]]] = []
+        candidates: list[list[int]] = []
+        for norm in norms:
+            positions = list(self._candidates(name_tokens(norm), max_customers))
+            top: list[tuple[str, float, int]] = []
+            if positions:
+                choices = list(map(texts.__getitem__, positions))
+                top = extract(norm, choices, scorer=set_ratio, limit=20, score_cutoff=70)
+                queries += [norm] * len(top)
+            tops.append(top)
+            candidates.append(positions)
+        ranked: list[list[tuple[float, str]]] = [[] for _ in norms]
+        if not queries:
+            return ranked
+        flat = list(chain.from_iterable(tops))
+        set_scores = np.fromiter(map(_score_of, flat), np.float64, len(flat))
+        # A mean of at least ``at_least`` needs a token-sort score of twice that less the token-set one.
+        sort_scores = process.cpdist(queries, list(map(_choice_of, flat)), scorer=fuzz.token_sort_ratio,
+                                     dtype=np.float64, score_cutoff=max(0.0, 2 * at_least - 100))
+        # A name equal to the payer's scores 100 by both ratios, so the mean is 100 for it too.
+        means = (set_scores + sort_scores) / 2
+        kept = np.flatnonzero(means >= at_least)
+        if not len(kept):
+            return ranked
+        of_name = np.repeat(np.arange(len(norms)), [len(top) for top in tops])[kept].tolist()
+        bests: dict[int, dict[str, float]] = {}
+        for n, j, score in zip(of_name, kept.tolist(), means[kept].tolist(), strict=True):
+            best = bests.get(n)
+            if best is None:
+                best = bests[n] = {}
+            cid = owners[candidates[n][flat[j][2]]]
+            if score > best.get(cid, -1.0):
+                best[cid] = score
+        for n, best in bests.items():
+            ranked[n] = sorted(((s, c) for c, s in best.items()), reverse=True)
         return ranked
 
     def score_names_in_text(self, text: str, max_customers: int) -> list[tuple[float, str]]:
@@ -224,27 +283,50 @@ class CustomerIndex:
         whose words include all the others' is meant ("Koch Pharma Nord" over "Koch Pharma").
         Otherwise the best approximate substring counts.
         """
-        norm = normalize_name(text)
-        if not norm:
-            return []
-        words = set(norm.split())
-        best: dict[str, float] = {}
-        contained: dict[str, set[str]] = {}
-        for pos in self._candidates(name_tokens(norm), max_customers):
-            cid, candidate = self._names[pos]
-            # One short word inside a long text is too easy to hit by chance.
-            if len(candidate) < 6 or (" " not in candidate and len(candidate) < 8):
+        return self.score_many_texts([text], max_customers)[0]
+
+    def score_many_texts(self, texts: Sequence[str], max_customers: int,
+                         at_least: float = 0.0) -> list[list[tuple[float, str]]]:
+        """:meth:`score_names_in_text` of many texts, the approximate substrings scored together;
+        customers scoring below ``at_least`` are left out."""
+        names, owners, word_sets = self._texts, self._owners, self._word_sets
+        norms = normalize_names(list(texts))
+        found: list[dict[str, float]] = []
+        whole: list[dict[str, set[str]]] = []
+        # The names not standing whole in a text, by text: scored by rapidfuzz in one call for all.
+        which: list[int] = []
+        positions: list[int] = []
+        for k, norm in enumerate(norms):
+            best: dict[str, float] = {}
+            contained: dict[str, set[str]] = {}
+            found.append(best)
+            whole.append(contained)
+            if not norm:
                 continue
-            tokens = set(candidate.split())
-            if tokens <= words:
-                score = 100.0
-                contained[cid] = contained.get(cid, set()) | tokens
-            else:
-                score = fuzz.partial_ratio(candidate, norm)
-            if score > best.get(cid, -1.0):
-                best[cid] = score
-        if len(contained) > 1:
-            for cid, tokens in contained.items():
-                if any(tokens < other for o, other in contained.items() if o != cid):
-                    best[cid] = 90.0
-        return sorted(((s, c) for c, s in best.items()), reverse=True)
+            words = set(norm.split())
+            for pos in self._candidates(name_tokens(norm), max_customers):
+                candidate = names[pos]
+                # One short word inside a long text is too easy to hit by chance.
+                if len(candidate) < 6 or (" " not in candidate and len(candidate) < 8):
+                    continue
+                if word_sets[pos] <= words:
+                    cid = owners[pos]
+                    best[cid] = 100.0
+                    contained[cid] = contained.get(cid, set()) | word_sets[pos]
+                else:
+                    which.append(k)
+                    positions.append(pos)
+        if positions:
+            partial = process.cpdist([names[pos] for pos in positions], [norms[k] for k in which],
+                                     scorer=fuzz.partial_ratio, dtype=np.float64, score_cutoff=at_least)
+            for k, pos, score in zip(which, positions, partial.tolist(), strict=True):
+                cid = owners[pos]
+                best = found[k]
+                if score > best.get(cid, -1.0) and cid not in whole[k]:
+                    best[cid] = score
+        for best, contained in zip(found, whole, strict=True):
+            if len(contained) > 1:
+                for cid, tokens in contained.items():
+                    if any(tokens < other for o, other in contained.items() if o != cid):
+                        best[cid] = 90.0
+        return [sorted(((s, c) for c, s in best.items() if s >= at_least), reverse=True) for best in found]

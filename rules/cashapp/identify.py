@@ -1,0 +1,209 @@
+"""Who paid: each payment attributed to one customer, or declined with a reason.
+
+The ERP's customer id, else a known bank account, else a fuzzy payer name, else a customer's name
+inside the reference. Nothing here depends on what the payments before it took, so the payers of a
+whole run are found at once before the first decision: each distinct customer id, account, payer
+name and reference looked at once, and the names of all of them scored together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rules.cashapp.model import PaymentInput
+from rules.cashapp.normalize import name_parts
+from rules.cashapp.payers import CustomerIndex
+from rules.cashapp.settings import MatchRules
+
+
+@dataclass(slots=True)
+class PayerHit:
+    """The customer a payment is attributed to, how sure we are, and how we know."""
+
+    customer_id: str
+    score: float
+    how: str
+    source: str = ""
+
+
+@dataclass(slots=True)
+class Payer:
+    """Who paid, or why nobody was chosen; and the other customers the payer name fits as well."""
+
+    hit: PayerHit | None
+    note: str = ""
+    ties: list[tuple[float, str]] = field(default_factory=list)
+    rivals: list[tuple[float, str]] = field(default_factory=list)
+
+
+def identify_payer(
+    payment: PaymentInput, customers: CustomerIndex, rules: MatchRules
+) -> tuple[PayerHit | None, str]:
+    """Attribute a payment to one customer, or decline and say why.
+
+    Args:
+        payment: The incoming cash.
+        customers: Known customers with their bank accounts and aliases.
+        rules: Scores and fuzzy-name limits.
+
+    Returns:
+        The hit (or ``None``) and, when declining, a note for the explanation.
+    """
+    found = identify(payment, customers, rules)
+    return found.hit, found.note
+
+
+def _key(payment: PaymentInput) -> tuple[str | None, ...]:
+    # Everything identifying a payer reads of the payment.
+    return (payment.customer_id, payment.payer_account, payment.payer_name, payment.reference)
+
+
+def prepare_payers(payments: Sequence[PaymentInput], customers: CustomerIndex, rules: MatchRules) -> None:
+    """Identify the payers of many payments at once, for :func:`identify` to hand out one by one.
+
+    What is kept replaces what an earlier batch kept, and is forgotten when a customer changes.
+    """
+    items = [p for p in payments if p.amount > 0]
+    found = identify_all(items, customers, rules)
+    customers.keep_payers(rules, dict(zip(map(_key, items), found, strict=True)))
+
+
+def identify(payment: PaymentInput, customers: CustomerIndex, rules: MatchRules) -> Payer:
+    """Who paid ``payment``: what :func:`prepare_payers` found for it, else found now."""
+    found = customers.prepared_payer(_key(payment), rules)
+    if isinstance(found, Payer):
+        return found
+    return identify_all([payment], customers, rules)[0]
+
+
+def identify_all(payments: Sequence[PaymentInput], customers: CustomerIndex,
+                 rules: MatchRules) -> list[Payer]:
+    """Who paid each payment (see :func:`identify_payer`), in order."""
+    scores = rules.payer_scores
+    found: list[Payer | None] = [None] * len(payments)
+    by_id: dict[str, Payer] = {}
+    by_account: dict[str, Payer | str] = {}
+    # Payments no id or account told: their position and what the account said.
+    unsure: list[tuple[int, str]] = []
+    for i, payment in enumerate(payments):
+        cid = payment.customer_id
+        if cid:
+            payer = by_id.get(cid)
+            if payer is None:
+                known = customers.get(cid)
+                label = f"{cid} ({known.name})" if known else cid
+                how = f"customer {label} given with the payment"
+                payer = by_id[cid] = Payer(PayerHit(cid, scores.customer_id, how, "customer_id"))
+            found[i] = payer
+            continue
+        account = payment.payer_account
+        if account:
+            told = by_account.get(account)
+            if told is None:
+                told = by_account[account] = _by_account(account, customers, rules)
+            if isinstance(told, Payer):
+                found[i] = told
+                continue
+            unsure.append((i, told))
+        else:
+            unsure.append((i, ""))
+    if unsure:
+        _by_name(payments, unsure, found, customers, rules)
+    return found  # type: ignore[return-value]
+
+
+def _by_account(account: str, customers: CustomerIndex, rules: MatchRules) -> Payer | str:
+    """The one customer holding ``account``, or a note on why the account tells nothing."""
+    owners = customers.by_account(account)
+    if len(owners) == 1:
+        cid = next(iter(owners))
+        known = customers.get(cid)
+        label = f"{cid} ({known.name})" if known else cid
+        how = f"customer {label} by bank account {account}"
+        return Payer(PayerHit(cid, rules.payer_scores.bank_account, how, "bank_account"))
+    if len(owners) > 1:
+        return f"bank account {account} belongs to {len(owners)} customers"
+    return ""
+
+
+def _by_name(payments: Sequence[PaymentInput], unsure: list[tuple[int, str]], found: list[Payer | None],
+             customers: CustomerIndex, rules: MatchRules) -> None:
+    """The payer name, then a name inside the reference, for the payments no id or account told."""
+    names, scores = rules.names, rules.payer_scores
+    # A lower score neither wins, nor ties the best (within the margin), nor makes a rival.
+    at_least = min(names.min_score - names.margin, names.rival_min_score)
+    payer_names = list({name: None for i, _ in unsure if (name := payments[i].payer_name)})
+    # Per payer name: the customer it names, or what it says when it names none (and the customers
+    # it fits equally).
+    by_name: dict[str | None, Payer | tuple[str, list[tuple[float, str]]]] = {}
+    for name, ranked in zip(payer_names, customers.score_many_names(payer_names, names.max_token_customers,
+                                                                    at_least), strict=True):
+        hit = decide_name(ranked, names.min_score, names.margin)
+        if isinstance(hit, str):
+            by_name[name] = (f"payer name '{name}' {hit}", fitting(ranked, name, None, customers,
+                                                                  names.rival_min_score)) if hit else ("", [])
+        else:
+            score, cid = hit
+            known = customers.get(cid)
+            by_name[name] = Payer(PayerHit(cid, scores.name * score / 100,
+                                           f"customer {cid} ({known.name if known else cid}) by payer name "
+                                           f"'{name}' (similarity {score:.0f})", "name"),
+                                  rivals=fitting(ranked, name, cid, customers, names.rival_min_score))
+    nothing: tuple[str, list[tuple[float, str]]] = ("", [])
+    left: list[tuple[int, list[str], list[tuple[float, str]]]] = []
+    for i, note in unsure:
+        told = by_name.get(payments[i].payer_name, nothing)
+        if isinstance(told, Payer):
+            found[i] = told
+            continue
+        left.append((i, [n for n in (note, told[0]) if n], told[1]))
+    references = list({reference: None for i, _, _ in left if (reference := payments[i].reference)})
+    by_reference: dict[str | None, Payer | str] = {}
+    at_least = min(names.in_reference_min_score - names.margin, names.rival_min_score)
+    for reference, ranked in zip(references, customers.score_many_texts(references, names.max_token_customers,
+                                                                        at_least), strict=True):
+        hit = decide_name(ranked, names.in_reference_min_score, names.margin)
+        if isinstance(hit, str):
+            by_reference[reference] = f"reference {hit}" if hit else ""
+        else:
+            score, cid = hit
+            known = customers.get(cid)
+            by_reference[reference] = Payer(
+                PayerHit(cid, scores.name_in_reference * score / 100,
+                         f"customer {cid} ({known.name if known else cid}) named in the reference "
+                         f"(similarity {score:.0f})", "name_in_reference"),
+                rivals=fitting(ranked, None, cid, customers, names.rival_min_score))
+    for i, notes, ties in left:
+        said = by_reference.get(payments[i].reference, "")
+        if isinstance(said, Payer):
+            found[i] = said
+            continue
+        if said:
+            notes.append(said)
+        found[i] = Payer(None, "; ".join(notes), ties)
+
+
+def fitting(ranked: list[tuple[float, str]], payer_name: str | None, chosen: str | None,
+            customers: CustomerIndex, min_score: float) -> list[tuple[float, str]]:
+    """The customers a payer name fits, other than ``chosen``: a high score, or a name one word apart.
+
+    "KOCH PHARMA" fits Koch Pharma and Koch Pharma Nord alike, however long the extra word is.
+    """
+    found = {cid: score for score, cid in ranked if cid != chosen and score >= min_score}
+    if payer_name:
+        for part in name_parts(payer_name):
+            for cid in customers.namesakes(part):
+                if cid != chosen and cid not in found:
+                    found[cid] = customers.score_name(part, cid)
+    return sorted(((s, c) for c, s in found.items()), reverse=True)
+
+
+def decide_name(ranked: list[tuple[float, str]], min_score: float, margin: float) -> tuple[float, str] | str:
+    """The best-scored customer, or why none is: nobody scores ``min_score`` (""), or two within
+    ``margin`` of each other."""
+    if not ranked or ranked[0][0] < min_score:
+        return ""
+    if len(ranked) > 1 and ranked[0][0] - ranked[1][0] < margin:
+        return f"fits customers {ranked[0][1]} and {ranked[1][1]} equally well, so neither is chosen"
+    return ranked[0]
