@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from rules.cashapp.model import PaymentInput
 from rules.cashapp.normalize import name_parts
@@ -83,7 +84,9 @@ def identify_all(payments: Sequence[PaymentInput], customers: CustomerIndex,
     scores = rules.payer_scores
     found: list[Payer | None] = [None] * len(payments)
     by_id: dict[str, Payer] = {}
-    by_account: dict[str, Payer | str] = {}
+    accounts = list({account: None for p in payments if not p.customer_id and (account := p.payer_account)})
+    by_account = dict(zip(accounts, map(_by_account, accounts, customers.owners_of_accounts(accounts),
+                                        repeat(customers), repeat(rules)), strict=True))
     # Payments no id or account told: their position and what the account said.
     unsure: list[tuple[int, str]] = []
     for i, payment in enumerate(payments):
@@ -98,24 +101,18 @@ def identify_all(payments: Sequence[PaymentInput], customers: CustomerIndex,
             found[i] = payer
             continue
         account = payment.payer_account
-        if account:
-            told = by_account.get(account)
-            if told is None:
-                told = by_account[account] = _by_account(account, customers, rules)
-            if isinstance(told, Payer):
-                found[i] = told
-                continue
-            unsure.append((i, told))
+        told = by_account[account] if account else ""
+        if isinstance(told, Payer):
+            found[i] = told
         else:
-            unsure.append((i, ""))
+            unsure.append((i, told))
     if unsure:
         _by_name(payments, unsure, found, customers, rules)
     return found  # type: ignore[return-value]
 
 
-def _by_account(account: str, customers: CustomerIndex, rules: MatchRules) -> Payer | str:
+def _by_account(account: str, owners: set[str], customers: CustomerIndex, rules: MatchRules) -> Payer | str:
     """The one customer holding ``account``, or a note on why the account tells nothing."""
-    owners = customers.by_account(account)
     if len(owners) == 1:
         cid = next(iter(owners))
         known = customers.get(cid)
@@ -127,40 +124,72 @@ def _by_account(account: str, customers: CustomerIndex, rules: MatchRules) -> Pa
     return ""
 
 
+# What a payer name says when it names nobody, and the customers it fits equally.
+_Declined = tuple[str, list[tuple[float, str]]]
+_NOTHING: _Declined = ("", [])
+
+
 def _by_name(payments: Sequence[PaymentInput], unsure: list[tuple[int, str]], found: list[Payer | None],
              customers: CustomerIndex, rules: MatchRules) -> None:
     """The payer name, then a name inside the reference, for the payments no id or account told."""
+    by_name = _by_payer_names(list({name: None for i, _ in unsure if (name := payments[i].payer_name)}),
+                              customers, rules)
+    left: list[tuple[int, list[str], list[tuple[float, str]]]] = []
+    for i, note in unsure:
+        said = by_name.get(payments[i].payer_name or "", _NOTHING)
+        if isinstance(said, Payer):
+            found[i] = said
+        else:
+            left.append((i, [n for n in (note, said[0]) if n], said[1]))
+    by_reference = _by_references(list({ref: None for i, _, _ in left if (ref := payments[i].reference)}),
+                                  customers, rules)
+    for i, notes, ties in left:
+        said_too = by_reference.get(payments[i].reference or "", "")
+        if isinstance(said_too, Payer):
+            found[i] = said_too
+            continue
+        if said_too:
+            notes.append(said_too)
+        found[i] = Payer(None, "; ".join(notes), ties)
+
+
+def _by_payer_names(payer_names: list[str], customers: CustomerIndex,
+                    rules: MatchRules) -> dict[str, Payer | _Declined]:
+    """Per payer name: the customer it names, or what it says when it names none."""
     names, scores = rules.names, rules.payer_scores
     # A lower score neither wins, nor ties the best (within the margin), nor makes a rival.
     at_least = min(names.min_score - names.margin, names.rival_min_score)
-    payer_names = list({name: None for i, _ in unsure if (name := payments[i].payer_name)})
-    # Per payer name: the customer it names, or what it says when it names none (and the customers
-    # it fits equally).
-    by_name: dict[str | None, Payer | tuple[str, list[tuple[float, str]]]] = {}
+    by_name: dict[str, Payer | _Declined] = {}
+    # The customers each payer name fits besides the one chosen (or besides none, when it chose none).
+    asked: list[tuple[list[tuple[float, str]], str | None, str | None]] = []
+    said: list[tuple[str, PayerHit | str]] = []
     for name, ranked in zip(payer_names, customers.score_many_names(payer_names, names.max_token_customers,
                                                                     at_least), strict=True):
         hit = decide_name(ranked, names.min_score, names.margin)
         if isinstance(hit, str):
-            by_name[name] = (f"payer name '{name}' {hit}", fitting(ranked, name, None, customers,
-                                                                  names.rival_min_score)) if hit else ("", [])
+            if not hit:
+                by_name[name] = _NOTHING
+                continue
+            asked.append((ranked, name, None))
+            said.append((name, f"payer name '{name}' {hit}"))
         else:
             score, cid = hit
             known = customers.get(cid)
-            by_name[name] = Payer(PayerHit(cid, scores.name * score / 100,
-                                           f"customer {cid} ({known.name if known else cid}) by payer name "
-                                           f"'{name}' (similarity {score:.0f})", "name"),
-                                  rivals=fitting(ranked, name, cid, customers, names.rival_min_score))
-    nothing: tuple[str, list[tuple[float, str]]] = ("", [])
-    left: list[tuple[int, list[str], list[tuple[float, str]]]] = []
-    for i, note in unsure:
-        told = by_name.get(payments[i].payer_name, nothing)
-        if isinstance(told, Payer):
-            found[i] = told
-            continue
-        left.append((i, [n for n in (note, told[0]) if n], told[1]))
-    references = list({reference: None for i, _, _ in left if (reference := payments[i].reference)})
-    by_reference: dict[str | None, Payer | str] = {}
+            asked.append((ranked, name, cid))
+            said.append((name, PayerHit(cid, scores.name * score / 100,
+                                        f"customer {cid} ({known.name if known else cid}) by payer name "
+                                        f"'{name}' (similarity {score:.0f})", "name")))
+    for (name, what), fits in zip(said, fittings(asked, customers, names.rival_min_score), strict=True):
+        by_name[name] = Payer(what, rivals=fits) if isinstance(what, PayerHit) else (what, fits)
+    return by_name
+
+
+def _by_references(references: list[str], customers: CustomerIndex,
+                   rules: MatchRules) -> dict[str, Payer | str]:
+    """Per reference: the customer named inside it, or what it says when it names none."""
+    names, scores = rules.names, rules.payer_scores
     at_least = min(names.in_reference_min_score - names.margin, names.rival_min_score)
+    by_reference: dict[str, Payer | str] = {}
     for reference, ranked in zip(references, customers.score_many_texts(references, names.max_token_customers,
                                                                         at_least), strict=True):
         hit = decide_name(ranked, names.in_reference_min_score, names.margin)
@@ -174,14 +203,7 @@ def _by_name(payments: Sequence[PaymentInput], unsure: list[tuple[int, str]], fo
                          f"customer {cid} ({known.name if known else cid}) named in the reference "
                          f"(similarity {score:.0f})", "name_in_reference"),
                 rivals=fitting(ranked, None, cid, customers, names.rival_min_score))
-    for i, notes, ties in left:
-        said = by_reference.get(payments[i].reference, "")
-        if isinstance(said, Payer):
-            found[i] = said
-            continue
-        if said:
-            notes.append(said)
-        found[i] = Payer(None, "; ".join(notes), ties)
+    return by_reference
 
 
 def fitting(ranked: list[tuple[float, str]], payer_name: str | None, chosen: str | None,
@@ -190,13 +212,34 @@ def fitting(ranked: list[tuple[float, str]], payer_name: str | None, chosen: str
 
     "KOCH PHARMA" fits Koch Pharma and Koch Pharma Nord alike, however long the extra word is.
     """
-    found = {cid: score for score, cid in ranked if cid != chosen and score >= min_score}
-    if payer_name:
+    return fittings([(ranked, payer_name, chosen)], customers, min_score)[0]
+
+
+def fittings(asked: Sequence[tuple[list[tuple[float, str]], str | None, str | None]],
+             customers: CustomerIndex, min_score: float) -> list[list[tuple[float, str]]]:
+    """:func:`fitting` of many (ranked, payer name, chosen), the namesakes' names scored together."""
+    found: list[dict[str, float]] = []
+    # Per namesake to score: where its score goes, and its name and customer.
+    slots: list[tuple[dict[str, float], str]] = []
+    pairs: list[tuple[str, str]] = []
+    namesakes: dict[str, set[str]] = {}
+    for ranked, payer_name, chosen in asked:
+        fits = {cid: score for score, cid in ranked if cid != chosen and score >= min_score}
+        found.append(fits)
+        if not payer_name:
+            continue
         for part in name_parts(payer_name):
-            for cid in customers.namesakes(part):
-                if cid != chosen and cid not in found:
-                    found[cid] = customers.score_name(part, cid)
-    return sorted(((s, c) for c, s in found.items()), reverse=True)
+            alike = namesakes.get(part)
+            if alike is None:
+                alike = namesakes[part] = customers.namesakes(part)
+            for cid in alike:
+                if cid != chosen and cid not in fits:
+                    fits[cid] = 0.0
+                    slots.append((fits, cid))
+                    pairs.append((part, cid))
+    for (fits, cid), score in zip(slots, customers.score_name_pairs(pairs), strict=True):
+        fits[cid] = score
+    return [sorted(((s, c) for c, s in fits.items()), reverse=True) for fits in found]
 
 
 def decide_name(ranked: list[tuple[float, str]], min_score: float, margin: float) -> tuple[float, str] | str:

@@ -6,9 +6,10 @@ instead of every customer.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from itertools import chain, islice
-from operator import itemgetter
+from itertools import accumulate, compress, islice
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -16,6 +17,7 @@ from rapidfuzz import fuzz, process
 from mapping.models import Customer
 from rules.cashapp.model import CustomerInfo, customer_from_model
 from rules.cashapp.normalize import (
+    _TRADING_AS,
     name_parts,
     name_tokens,
     normalize_account,
@@ -23,26 +25,68 @@ from rules.cashapp.normalize import (
     normalize_names,
 )
 
-_choice_of = itemgetter(0)
-_score_of = itemgetter(1)
+_NOT_ALNUM_OR_LINE = re.compile(r"[^0-9A-Z\n]+")
+
+
+def normalize_accounts(accounts: Sequence[str]) -> list[str]:
+    """:func:`~rules.cashapp.normalize.normalize_account` of many accounts, the text work done in one
+    pass over all of them."""
+    joined = "\n".join(accounts).upper()
+    if joined.count("\n") != len(accounts) - 1 or not accounts:
+        return [normalize_account(account) for account in accounts]
+    values = _NOT_ALNUM_OR_LINE.sub("", joined).split("\n")
+    if "IBAN" in joined:
+        # An "IBAN" label before the country code is not part of the account.
+        values = [v[4:] if v.startswith("IBAN") and len(v) > 8 and v[4:6].isalpha() else v for v in values]
+    return values
+
+
+def _trading_parts(names: list[str]) -> list[Sequence[str]]:
+    """:func:`~rules.cashapp.normalize.name_parts` of many names: one search for the markers through
+    all of them, and a look at only the names a marker may be in (few or none of them)."""
+    joined = "\n".join(names)
+    if joined.count("\n") != len(names) - 1:
+        return [name_parts(name) for name in names]
+    parts: list[Sequence[str]] = [(name.strip() or name,) for name in names]
+    starts = [0, *accumulate(len(name) + 1 for name in names)]
+    # A marker may take the line break before or after it for the space around it: every name a match
+    # touches is looked at.
+    for match in _TRADING_AS.finditer(joined):
+        for k in range(bisect_right(starts, match.start()) - 1, bisect_right(starts, match.end() - 1)):
+            parts[k] = name_parts(names[k])
+    return parts
+
+
+def _sorted_words(norm: str) -> str:
+    return " ".join(sorted(norm.split()))
+
+
 
 
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_known_names", "_name_cache", "_names",
-                 "_narrowed", "_one_word_less", "_owners", "_prepared", "_texts", "_word_sets")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_known_names", "_long_enough", "_marks",
+                 "_name_cache", "_narrowed", "_one_word_less", "_orders", "_owners", "_positions",
+                 "_prepared", "_sorted_texts", "_texts", "_word_sets")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
         self._by_account: dict[str, set[str]] = {}
-        self._names: list[tuple[str, str]] = []
         self._texts: list[str] = []
-        # By position in ``_names``: the customer, and the name's set of words.
+        # Every name (normalised) and, by its position, the customer, the name's set of words and whether
+        # it is long enough to be looked for inside free text.
         self._owners: list[str] = []
         self._word_sets: list[frozenset[str]] = []
+        self._sorted_texts: list[str] = []
+        # Each customer's positions among them.
+        self._positions: dict[str, list[int]] = {}
+        self._long_enough: list[bool] = []
         self._by_token: dict[str, set[int]] = {}
         self._narrowed: dict[tuple[str, str], set[int]] = {}
+        # For intersecting large postings with numpy: sets as arrays in their order, and a mark per name.
+        self._orders: dict[int, tuple[set[int], np.ndarray]] = {}
+        self._marks = np.zeros(0, np.bool_)
         self._name_cache: dict[tuple[str, float], list[tuple[float, str]]] = {}
         self._known_names: dict[str, set[str]] = {}
         # Names by their set of words, and by each set of all their words but one: the customers a
@@ -63,23 +107,25 @@ class CustomerIndex:
         self.extend((customer,))
 
     def extend(self, customers: Iterable[CustomerInfo]) -> None:
-        """Index many customers (or what is new about ones already indexed), their names normalised
-        in one pass."""
+        """Index many customers (or what is new about ones already indexed), their names and accounts
+        normalised in one pass."""
         batch = customers if isinstance(customers, (list, tuple)) else list(customers)
         # A trading name ("… t/a Blue Anchor Cafe") is a name the customer pays under, like an alias.
-        raw = [[part for name in (c.name, *c.aliases) for part in name_parts(name)] for c in batch]
-        norms = iter(normalize_names([part for parts in raw for part in parts]))
+        names = [name for c in batch for name in (c.name, *c.aliases)]
+        raw = iter(_trading_parts(names))
+        parts_of = [[part for _ in range(1 + len(c.aliases)) for part in next(raw)] for c in batch]
+        norms = iter(normalize_names([part for parts in parts_of for part in parts]))
+        accounts = iter(normalize_accounts([account for c in batch for account in c.bank_accounts]))
         by_id, by_account, known_names = self._by_id, self._by_account, self._known_names
-        names, texts, by_token = self._names, self._texts, self._by_token
-        owners, word_sets = self._owners, self._word_sets
-        by_words, one_word_less = self._by_words, self._one_word_less
-        for customer, parts in zip(batch, raw, strict=True):
+        texts, owners, word_sets, long_enough = self._texts, self._owners, self._word_sets, self._long_enough
+        sorted_texts, positions = self._sorted_texts, self._positions
+        by_token, by_words, one_word_less = self._by_token, self._by_words, self._one_word_less
+        for customer, parts in zip(batch, parts_of, strict=True):
             cid = customer.customer_id
             by_id[cid] = customer
             if customer.bank_accounts and self._prepared is not None:
                 self._prepared = None
-            for account in customer.bank_accounts:
-                norm = normalize_account(account)
+            for norm in islice(accounts, len(customer.bank_accounts)):
                 if norm:
                     by_account.setdefault(norm, set()).add(cid)
             known = known_names.setdefault(cid, set())
@@ -87,19 +133,37 @@ class CustomerIndex:
                 if not norm or norm in known:
                     continue
                 known.add(norm)
-                if self._name_cache or self._narrowed or self._prepared is not None:
+                if self._name_cache or self._narrowed or self._orders or self._prepared is not None:
                     self._forget_look_ups()
-                pos = len(names)
-                names.append((cid, norm))
+                pos = len(texts)
                 texts.append(norm)
                 owners.append(cid)
-                words = frozenset(norm.split())
+                mine = positions.get(cid)
+                if mine is None:
+                    positions[cid] = [pos]
+                else:
+                    mine.append(pos)
+                tokens = norm.split()
+                sorted_texts.append(" ".join(sorted(tokens)))
+                words = frozenset(tokens)
                 word_sets.append(words)
-                by_words.setdefault(words, set()).add(cid)
+                long_enough.append(len(norm) >= 8 or (len(norm) >= 6 and " " in norm))
+                same = by_words.get(words)
+                if same is None:
+                    by_words[words] = {cid}
+                else:
+                    same.add(cid)
                 if len(words) > 2:
                     for word in words:
-                        one_word_less.setdefault(words - {word}, set()).add(cid)
-                for token in set(name_tokens(norm)):
+                        key = words - {word}
+                        same = one_word_less.get(key)
+                        if same is None:
+                            one_word_less[key] = {cid}
+                        else:
+                            same.add(cid)
+                for token in words:
+                    if len(token) < 3 or token.isdigit():
+                        continue
                     found = by_token.get(token)
                     if found is None:
                         by_token[token] = {pos}
@@ -109,6 +173,7 @@ class CustomerIndex:
     def _forget_look_ups(self) -> None:
         self._name_cache.clear()
         self._narrowed.clear()
+        self._orders.clear()
         self._prepared = None
 
     def keep_payers(self, rules: object, payers: dict[tuple[str | None, ...], object]) -> None:
@@ -139,7 +204,28 @@ class CustomerIndex:
         norm = normalize_account(account)
         return set(self._by_account.get(norm, ())) if norm else set()
 
-    def _candidates(self, tokens: Iterable[str], limit: int) -> set[int]:
+    def owners_of_accounts(self, accounts: Sequence[str]) -> list[set[str]]:
+        """:meth:`by_account` of many accounts (the sets are the index's own: not to be changed)."""
+        by_account, nobody = self._by_account, set[str]()
+        return [by_account.get(norm, nobody) if norm else nobody for norm in normalize_accounts(accounts)]
+
+    def _candidate_lists(self, token_lists: Iterable[list[str]], limit: int) -> list[list[int]]:
+        """Each token list's candidate names (positions in ``_texts``), see :meth:`_narrow`; lists of
+        the same known tokens share one list (not to be changed)."""
+        by_token = self._by_token
+        seen: dict[tuple[str, ...], list[int]] = {}
+        found: list[list[int]] = []
+        for tokens in token_lists:
+            # Tokens as rare as each other are taken in their own order, not the set's (which changes
+            # from run to run with Python's string hashing), so a run's decisions and explanations repeat.
+            ranked = tuple(sorted({t for t in tokens if t in by_token}, key=lambda t: (len(by_token[t]), t)))
+            candidates = seen.get(ranked)
+            if candidates is None:
+                candidates = seen[ranked] = list(self._narrow(ranked, limit))
+            found.append(candidates)
+        return found
+
+    def _narrow(self, ranked: tuple[str, ...], limit: int) -> set[int]:
         """Names sharing the rarest tokens, narrowed by intersection while there are too many.
 
         Common words ("mueller", "logistik") are shared by thousands of customers in a large ledger;
@@ -147,9 +233,6 @@ class CustomerIndex:
         time from the next-rarest token keeps a name whose rarest word was mistyped findable.
         """
         by_token = self._by_token
-        # Tokens as rare as each other are taken in their own order, not the set's (which changes from
-        # run to run with Python's string hashing), so a run's decisions and explanations repeat.
-        ranked = sorted((t for t in set(tokens) if t in by_token), key=lambda t: (len(by_token[t]), t))
         found: set[int] = set()
         for start in range(min(2, len(ranked))):
             cand = by_token[ranked[start]]
@@ -161,13 +244,43 @@ class CustomerIndex:
                 pair = (narrowed_by, token)
                 narrowed = self._narrowed.get(pair)
                 if narrowed is None:
-                    narrowed = self._narrowed[pair] = cand & by_token[token]
+                    narrowed = self._narrowed[pair] = self._intersection(cand, token)
                 if narrowed:
                     cand = narrowed
                     narrowed_by = f"{narrowed_by} {token}"
             if len(cand) <= limit:
                 found |= cand
         return found
+
+    def _intersection(self, cand: set[int], token: str) -> set[int]:
+        """``cand & self._by_token[token]``, the very same set (its elements in the same order), with
+        the membership tests of two large postings done by numpy."""
+        posting = self._by_token[token]
+        if len(cand) < 256 or len(posting) < 256:
+            return cand & posting
+        # Python walks the smaller set (the posting when as large) and adds what the other holds, in
+        # that order: a set made from the same elements in the same order is laid out alike.
+        walked, other = (cand, posting) if len(posting) > len(cand) else (posting, cand)
+        order = self._in_order(walked)
+        marks = self._marks
+        if len(marks) < len(self._texts):
+            marks = self._marks = np.zeros(len(self._texts), np.bool_)
+        members = self._in_order(other)
+        marks[members] = True
+        kept = order[marks[order]]
+        marks[members] = False
+        return set(kept.tolist())
+
+    def _in_order(self, positions: set[int]) -> np.ndarray:
+        """A set of positions as an array, in the set's order; a posting's kept for the next time."""
+        key = id(positions)
+        found = self._orders.get(key)
+        if found is None or found[0] is not positions:
+            found = (positions, np.fromiter(positions, np.int64, len(positions)))
+            if len(self._orders) > 4096:
+                self._orders.clear()
+            self._orders[key] = found
+        return found[1]
 
     def namesakes(self, name: str) -> set[str]:
         """Customers whose name has one word more or one word less than ``name`` ("Koch Pharma" and
@@ -183,13 +296,35 @@ class CustomerIndex:
 
     def score_name(self, name: str, customer_id: str) -> float:
         """How well ``name`` fits one customer's names (the score :meth:`score_names` gives)."""
-        norm = normalize_name(name)
-        best = 0.0
-        for candidate in self._known_names.get(customer_id, ()):
-            score = 100.0 if candidate == norm else (
-                fuzz.token_set_ratio(norm, candidate) + fuzz.token_sort_ratio(norm, candidate)) / 2
-            best = max(best, score)
-        return best
+        return self.score_name_pairs([(name, customer_id)])[0]
+
+    def score_name_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """:meth:`score_name` of many names and customers, scored by rapidfuzz in one call for all."""
+        texts, sorted_texts = self._texts, self._sorted_texts
+        queries: list[str] = []
+        positions: list[int] = []
+        counts: list[int] = []
+        for name, customer_id in pairs:
+            norm = normalize_name(name)
+            mine = self._positions.get(customer_id, ())
+            counts.append(len(mine))
+            queries += [norm] * len(mine)
+            positions += mine
+        if not positions:
+            return [0.0] * len(pairs)
+        set_scores = process.cpdist(queries, [texts[pos] for pos in positions], scorer=fuzz.token_set_ratio,
+                                    dtype=np.float64)
+        ordered = [sorted_texts[pos] for pos in positions]
+        sort_scores = process.cpdist(list(map(_sorted_words, queries)), ordered, scorer=fuzz.ratio,
+                                     dtype=np.float64)
+        # A name equal to one of the customer's scores 100 by both ratios, so the mean is 100 for it too.
+        means = ((set_scores + sort_scores) / 2).tolist()
+        found: list[float] = []
+        start = 0
+        for count in counts:
+            found.append(max(means[start:start + count], default=0.0))
+            start += count
+        return found
 
     def score_names(self, name: str, max_customers: int, at_least: float = 0.0) -> list[tuple[float, str]]:
         """Best fuzzy score per customer for a payer name, best first.
@@ -232,43 +367,48 @@ class CustomerIndex:
     def _rank_names(self, norms: list[str], max_customers: int,
                     at_least: float) -> list[list[tuple[float, str]]]:
         """Each normalised name's customers, best first, scored as :meth:`score_names` says."""
-        texts, owners = self._texts, self._owners
+        texts, owners, sorted_texts = self._texts, self._owners, self._sorted_texts
         extract, set_ratio = process.extract, fuzz.token_set_ratio
         # The C loop of rapidfuzz ranks each name's candidates; the slower combined score is for the
         # top few of every name, their token-sort scores taken in one call for all the names at once.
         # Below 70 the mean cannot reach the lowest threshold that reads it.
         queries: list[str] = []
-        tops: list[list[tuple[str, float, int]]] = []
-        candidates: list[list[int]] = []
-        for norm in norms:
-            positions = list(self._candidates(name_tokens(norm), max_customers))
-            top: list[tuple[str, float, int]] = []
-            if positions:
-                choices = list(map(texts.__getitem__, positions))
-                top = extract(norm, choices, scorer=set_ratio, limit=20, score_cutoff=70)
-                queries += [norm] * len(top)
-            tops.append(top)
-            candidates.append(positions)
+        chosen: list[int] = []
+        set_scores: list[float] = []
+        counts: list[int] = []
+        for norm, positions in zip(norms, self._candidate_lists(map(name_tokens, norms), max_customers),
+                                   strict=True):
+            if not positions:
+                counts.append(0)
+                continue
+            top = extract(norm, list(map(texts.__getitem__, positions)), scorer=set_ratio, limit=20,
+                          score_cutoff=70)
+            counts.append(len(top))
+            if top:
+                queries += [_sorted_words(norm)] * len(top)
+                for _, score, k in top:
+                    chosen.append(positions[k])
+                    set_scores.append(score)
         ranked: list[list[tuple[float, str]]] = [[] for _ in norms]
         if not queries:
             return ranked
-        flat = list(chain.from_iterable(tops))
-        set_scores = np.fromiter(map(_score_of, flat), np.float64, len(flat))
-        # A mean of at least ``at_least`` needs a token-sort score of twice that less the token-set one.
-        sort_scores = process.cpdist(queries, list(map(_choice_of, flat)), scorer=fuzz.token_sort_ratio,
+        # The token-sort ratio is the plain ratio of the words put in order (as rapidfuzz does it), the
+        # index's names put in order once.
+        sort_scores = process.cpdist(queries, [sorted_texts[pos] for pos in chosen], scorer=fuzz.ratio,
                                      dtype=np.float64, score_cutoff=max(0.0, 2 * at_least - 100))
+        # A mean of at least ``at_least`` needs a token-sort score of twice that less the token-set one.
         # A name equal to the payer's scores 100 by both ratios, so the mean is 100 for it too.
-        means = (set_scores + sort_scores) / 2
+        means = (np.array(set_scores) + sort_scores) / 2
         kept = np.flatnonzero(means >= at_least)
         if not len(kept):
             return ranked
-        of_name = np.repeat(np.arange(len(norms)), [len(top) for top in tops])[kept].tolist()
+        of_name = np.repeat(np.arange(len(norms)), counts)[kept].tolist()
         bests: dict[int, dict[str, float]] = {}
         for n, j, score in zip(of_name, kept.tolist(), means[kept].tolist(), strict=True):
             best = bests.get(n)
             if best is None:
                 best = bests[n] = {}
-            cid = owners[candidates[n][flat[j][2]]]
+            cid = owners[chosen[j]]
             if score > best.get(cid, -1.0):
                 best[cid] = score
         for n, best in bests.items():
@@ -285,48 +425,47 @@ class CustomerIndex:
         """
         return self.score_many_texts([text], max_customers)[0]
 
-    def score_many_texts(self, texts: Sequence[str], max_customers: int,
+    def score_many_texts(self, texts: Sequence[str], limit: int,
                          at_least: float = 0.0) -> list[list[tuple[float, str]]]:
         """:meth:`score_names_in_text` of many texts, the approximate substrings scored together;
         customers scoring below ``at_least`` are left out."""
-        names, owners, word_sets = self._texts, self._owners, self._word_sets
+        names, owners, word_sets, long_enough = self._texts, self._owners, self._word_sets, self._long_enough
         norms = normalize_names(list(texts))
         found: list[dict[str, float]] = []
         whole: list[dict[str, set[str]]] = []
-        # The names not standing whole in a text, by text: scored by rapidfuzz in one call for all.
+        # Every candidate name of every text, scored by rapidfuzz in one call for all.
         which: list[int] = []
         positions: list[int] = []
-        for k, norm in enumerate(norms):
+        lists = self._candidate_lists(map(name_tokens, norms), limit)
+        for k, (norm, listed) in enumerate(zip(norms, lists, strict=True)):
             best: dict[str, float] = {}
             contained: dict[str, set[str]] = {}
             found.append(best)
             whole.append(contained)
-            if not norm:
+            # One short word inside a long text is too easy to hit by chance.
+            candidates = list(filter(long_enough.__getitem__, listed))
+            if not candidates:
                 continue
+            which += [k] * len(candidates)
+            positions += candidates
             words = set(norm.split())
-            for pos in self._candidates(name_tokens(norm), max_customers):
-                candidate = names[pos]
-                # One short word inside a long text is too easy to hit by chance.
-                if len(candidate) < 6 or (" " not in candidate and len(candidate) < 8):
-                    continue
-                if word_sets[pos] <= words:
-                    cid = owners[pos]
-                    best[cid] = 100.0
-                    contained[cid] = contained.get(cid, set()) | word_sets[pos]
-                else:
-                    which.append(k)
-                    positions.append(pos)
-        if positions:
-            partial = process.cpdist([names[pos] for pos in positions], [norms[k] for k in which],
-                                     scorer=fuzz.partial_ratio, dtype=np.float64, score_cutoff=at_least)
-            for k, pos, score in zip(which, positions, partial.tolist(), strict=True):
+            for pos in compress(candidates, map(words.issuperset, map(word_sets.__getitem__, candidates))):
                 cid = owners[pos]
-                best = found[k]
-                if score > best.get(cid, -1.0) and cid not in whole[k]:
-                    best[cid] = score
-        for best, contained in zip(found, whole, strict=True):
+                best[cid] = 100.0
+                contained[cid] = contained.get(cid, set()) | word_sets[pos]
             if len(contained) > 1:
                 for cid, tokens in contained.items():
                     if any(tokens < other for o, other in contained.items() if o != cid):
                         best[cid] = 90.0
+        if positions:
+            partial = process.cpdist([names[pos] for pos in positions], [norms[k] for k in which],
+                                     scorer=fuzz.partial_ratio, dtype=np.float64, score_cutoff=at_least)
+            # A customer with a name standing whole in the text has the score that gave it.
+            for j in np.flatnonzero(partial >= at_least).tolist():
+                k, cid = which[j], owners[positions[j]]
+                best = found[k]
+                score = float(partial[j])
+                if score > best.get(cid, -1.0) and cid not in whole[k]:
+                    best[cid] = score
         return [sorted(((s, c) for c, s in best.items() if s >= at_least), reverse=True) for best in found]
+
