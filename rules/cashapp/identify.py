@@ -222,17 +222,15 @@ def fittings(asked: Sequence[tuple[list[tuple[float, str]], str | None, str | No
     # Per namesake to score: where its score goes, and its name and customer.
     slots: list[tuple[dict[str, float], str]] = []
     pairs: list[tuple[str, str]] = []
-    namesakes: dict[str, set[str]] = {}
+    parts = list({part: None for _, payer_name, _ in asked if payer_name for part in name_parts(payer_name)})
+    namesakes = dict(zip(parts, customers.namesakes_of_many(parts), strict=True))
     for ranked, payer_name, chosen in asked:
         fits = {cid: score for score, cid in ranked if cid != chosen and score >= min_score}
         found.append(fits)
         if not payer_name:
             continue
         for part in name_parts(payer_name):
-            alike = namesakes.get(part)
-            if alike is None:
-                alike = namesakes[part] = customers.namesakes(part)
-            for cid in alike:
+            for cid in namesakes[part]:
                 if cid != chosen and cid not in fits:
                     fits[cid] = 0.0
                     slots.append((fits, cid))

@@ -21,7 +21,6 @@ from rules.cashapp.normalize import (
     name_parts,
     name_tokens,
     normalize_account,
-    normalize_name,
     normalize_names,
 )
 
@@ -55,6 +54,12 @@ def _trading_parts(names: list[str]) -> list[Sequence[str]]:
         for k in range(bisect_right(starts, match.start()) - 1, bisect_right(starts, match.end() - 1)):
             parts[k] = name_parts(names[k])
     return parts
+
+
+def _normalized(names: Sequence[str]) -> dict[str, str]:
+    """Each distinct name and its :func:`~rules.cashapp.normalize.normalize_name`, found in one pass."""
+    distinct = list(dict.fromkeys(names))
+    return dict(zip(distinct, normalize_names(distinct), strict=True))
 
 
 def _sorted_words(norm: str) -> str:
@@ -285,13 +290,22 @@ class CustomerIndex:
     def namesakes(self, name: str) -> set[str]:
         """Customers whose name has one word more or one word less than ``name`` ("Koch Pharma" and
         "Koch Pharma Nord" for "KOCH PHARMA"); two-word names count only for a longer namesake."""
-        words = frozenset(normalize_name(name).split())
-        if len(words) < 2:
-            return set()
-        found = set(self._one_word_less.get(words, ()))
-        if len(words) > 2:
-            for word in words:
-                found |= self._by_words.get(words - {word}, set())
+        return self.namesakes_of_many([name])[0]
+
+    def namesakes_of_many(self, names: Sequence[str]) -> list[set[str]]:
+        """:meth:`namesakes` of many names, normalised together."""
+        norm_of = _normalized(names)
+        by_words, one_word_less = self._by_words, self._one_word_less
+        found: list[set[str]] = []
+        for name in names:
+            words = frozenset(norm_of[name].split())
+            alike: set[str] = set()
+            if len(words) >= 2:
+                alike.update(one_word_less.get(words, ()))
+                if len(words) > 2:
+                    for word in words:
+                        alike.update(by_words.get(words - {word}, ()))
+            found.append(alike)
         return found
 
     def score_name(self, name: str, customer_id: str) -> float:
@@ -301,11 +315,12 @@ class CustomerIndex:
     def score_name_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """:meth:`score_name` of many names and customers, scored by rapidfuzz in one call for all."""
         texts, sorted_texts = self._texts, self._sorted_texts
+        norm_of = _normalized([name for name, _ in pairs])
         queries: list[str] = []
         positions: list[int] = []
         counts: list[int] = []
         for name, customer_id in pairs:
-            norm = normalize_name(name)
+            norm = norm_of[name]
             mine = self._positions.get(customer_id, ())
             counts.append(len(mine))
             queries += [norm] * len(mine)
@@ -340,10 +355,9 @@ class CustomerIndex:
                          at_least: float = 0.0) -> list[list[tuple[float, str]]]:
         """:meth:`score_names` of many payer names, the names new to the cache scored together."""
         parts_of = [name_parts(name) for name in names]
-        norms = {normalize_name(part) for parts in parts_of for part in parts}
-        norms.discard("")
+        norm_of = _normalized([part for parts in parts_of for part in parts])
         cache = self._name_cache
-        new = [norm for norm in norms if (norm, at_least) not in cache]
+        new = [norm for norm in dict.fromkeys(norm_of.values()) if norm and (norm, at_least) not in cache]
         if new:
             if len(cache) + len(new) > 100_000:
                 cache.clear()
@@ -352,13 +366,13 @@ class CustomerIndex:
         found: list[list[tuple[float, str]]] = []
         for parts in parts_of:
             if len(parts) == 1:
-                norm = normalize_name(parts[0])
+                norm = norm_of[parts[0]]
                 found.append(cache[norm, at_least] if norm else [])
                 continue
             # "Reed Gray Energy d/b/a Old Mill Market": the payer wrote both names; either may be known.
             merged: dict[str, float] = {}
             for part in parts:
-                norm = normalize_name(part)
+                norm = norm_of[part]
                 for score, cid in cache[norm, at_least] if norm else ():
                     merged[cid] = max(score, merged.get(cid, 0.0))
             found.append(sorted(((s, c) for c, s in merged.items()), reverse=True))
