@@ -1,7 +1,8 @@
 """Customers by id, bank account and name, for telling who paid.
 
 Customer names are indexed by token so a fuzzy payer-name search scores a handful of candidates
-instead of every customer.
+instead of every customer. The searches take many names (or references) at once, so rapidfuzz scores
+the candidates of all of them in a few calls.
 """
 
 from __future__ import annotations
@@ -400,9 +401,9 @@ class CustomerIndex:
             counts.append(len(top))
             if top:
                 queries += [_sorted_words(norm)] * len(top)
-                for _, score, k in top:
-                    chosen.append(positions[k])
-                    set_scores.append(score)
+                _, scores, ks = zip(*top, strict=True)
+                set_scores += scores
+                chosen += map(positions.__getitem__, ks)
         ranked: list[list[tuple[float, str]]] = [[] for _ in norms]
         if not queries:
             return ranked
