@@ -122,59 +122,69 @@ class CustomerIndex:
         parts_of = [[part for _ in range(1 + len(c.aliases)) for part in next(raw)] for c in batch]
         norms = iter(normalize_names([part for parts in parts_of for part in parts]))
         accounts = iter(normalize_accounts([account for c in batch for account in c.bank_accounts]))
-        by_id, by_account, known_names = self._by_id, self._by_account, self._known_names
-        texts, owners, word_sets, long_enough = self._texts, self._owners, self._word_sets, self._long_enough
-        sorted_texts, positions = self._sorted_texts, self._positions
-        by_token, by_words, one_word_less = self._by_token, self._by_words, self._one_word_less
+        by_account, known_names = self._by_account, self._known_names
+        self._by_id.update((c.customer_id, c) for c in batch)
+        new_cids: list[str] = []
+        new_names: list[str] = []
         for customer, parts in zip(batch, parts_of, strict=True):
             cid = customer.customer_id
-            by_id[cid] = customer
-            if customer.bank_accounts and self._prepared is not None:
+            if customer.bank_accounts:
                 self._prepared = None
-            for norm in islice(accounts, len(customer.bank_accounts)):
-                if norm:
-                    by_account.setdefault(norm, set()).add(cid)
-            known = known_names.setdefault(cid, set())
+                for norm in islice(accounts, len(customer.bank_accounts)):
+                    if norm:
+                        by_account.setdefault(norm, set()).add(cid)
+            known = known_names.get(cid)
+            if known is None:
+                known = known_names[cid] = set()
             for norm in islice(norms, len(parts)):
-                if not norm or norm in known:
-                    continue
-                known.add(norm)
-                if self._name_cache or self._narrowed or self._orders or self._prepared is not None:
-                    self._forget_look_ups()
-                pos = len(texts)
-                texts.append(norm)
-                owners.append(cid)
-                mine = positions.get(cid)
-                if mine is None:
-                    positions[cid] = [pos]
-                else:
-                    mine.append(pos)
-                tokens = norm.split()
-                sorted_texts.append(" ".join(sorted(tokens)))
-                words = frozenset(tokens)
-                word_sets.append(words)
-                long_enough.append(len(norm) >= 8 or (len(norm) >= 6 and " " in norm))
-                same = by_words.get(words)
-                if same is None:
-                    by_words[words] = {cid}
-                else:
-                    same.add(cid)
-                if len(words) > 2:
-                    for word in words:
-                        key = words - {word}
-                        same = one_word_less.get(key)
-                        if same is None:
-                            one_word_less[key] = {cid}
-                        else:
-                            same.add(cid)
-                for token in words:
-                    if len(token) < 3 or token.isdigit():
-                        continue
-                    found = by_token.get(token)
-                    if found is None:
-                        by_token[token] = {pos}
+                if norm and norm not in known:
+                    known.add(norm)
+                    new_cids.append(cid)
+                    new_names.append(norm)
+        if new_names:
+            if self._name_cache or self._narrowed or self._orders or self._prepared is not None:
+                self._forget_look_ups()
+            self._index_names(new_cids, new_names)
+
+    def _index_names(self, cids: list[str], names: list[str]) -> None:
+        """Index new names (normalised) of these customers, each by its position."""
+        start = len(self._texts)
+        self._texts += names
+        self._owners += cids
+        tokens_of = [name.split() for name in names]
+        self._sorted_texts += map(" ".join, map(sorted, tokens_of))
+        word_sets = list(map(frozenset, tokens_of))
+        self._word_sets += word_sets
+        self._long_enough += [len(name) >= 8 or (len(name) >= 6 and " " in name) for name in names]
+        positions, by_token = self._positions, self._by_token
+        by_words, one_word_less = self._by_words, self._one_word_less
+        for pos, cid, words in zip(range(start, start + len(names)), cids, word_sets, strict=True):
+            mine = positions.get(cid)
+            if mine is None:
+                positions[cid] = [pos]
+            else:
+                mine.append(pos)
+            same = by_words.get(words)
+            if same is None:
+                by_words[words] = {cid}
+            else:
+                same.add(cid)
+            if len(words) > 2:
+                for word in words:
+                    key = words - {word}
+                    same = one_word_less.get(key)
+                    if same is None:
+                        one_word_less[key] = {cid}
                     else:
-                        found.add(pos)
+                        same.add(cid)
+            for token in words:
+                if len(token) < 3 or token.isdigit():
+                    continue
+                found = by_token.get(token)
+                if found is None:
+                    by_token[token] = {pos}
+                else:
+                    found.add(pos)
 
     def _forget_look_ups(self) -> None:
         self._name_cache.clear()
