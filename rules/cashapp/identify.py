@@ -8,9 +8,10 @@ name and reference looked at once, and the names of all of them scored together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from operator import attrgetter
 
 from rules.cashapp.model import PaymentInput
 from rules.cashapp.normalize import name_parts
@@ -55,9 +56,9 @@ def identify_payer(
     return found.hit, found.note
 
 
-def _key(payment: PaymentInput) -> tuple[str | None, ...]:
-    # Everything identifying a payer reads of the payment.
-    return (payment.customer_id, payment.payer_account, payment.payer_name, payment.reference)
+# Everything identifying a payer reads of a payment.
+_key: Callable[[PaymentInput], tuple[str | None, ...]] = attrgetter(
+    "customer_id", "payer_account", "payer_name", "reference")
 
 
 def prepare_payers(payments: Sequence[PaymentInput], customers: CustomerIndex, rules: MatchRules) -> None:
