@@ -191,6 +191,8 @@ def _by_references(references: list[str], customers: CustomerIndex,
     names, scores = rules.names, rules.payer_scores
     at_least = min(names.in_reference_min_score - names.margin, names.rival_min_score)
     by_reference: dict[str, Payer | str] = {}
+    hits: list[tuple[str, PayerHit]] = []
+    asked: list[tuple[list[tuple[float, str]], str | None, str | None]] = []
     for reference, ranked in zip(references, customers.score_many_texts(references, names.max_token_customers,
                                                                         at_least), strict=True):
         hit = decide_name(ranked, names.in_reference_min_score, names.margin)
@@ -199,32 +201,28 @@ def _by_references(references: list[str], customers: CustomerIndex,
         else:
             score, cid = hit
             known = customers.get(cid)
-            by_reference[reference] = Payer(
-                PayerHit(cid, scores.name_in_reference * score / 100,
-                         f"customer {cid} ({known.name if known else cid}) named in the reference "
-                         f"(similarity {score:.0f})", "name_in_reference"),
-                rivals=fitting(ranked, None, cid, customers, names.rival_min_score))
+            hits.append((reference, PayerHit(cid, scores.name_in_reference * score / 100,
+                                             f"customer {cid} ({known.name if known else cid}) named in the "
+                                             f"reference (similarity {score:.0f})", "name_in_reference")))
+            asked.append((ranked, None, cid))
+    for (reference, found), fits in zip(hits, fittings(asked, customers, names.rival_min_score), strict=True):
+        by_reference[reference] = Payer(found, rivals=fits)
     return by_reference
-
-
-def fitting(ranked: list[tuple[float, str]], payer_name: str | None, chosen: str | None,
-            customers: CustomerIndex, min_score: float) -> list[tuple[float, str]]:
-    """The customers a payer name fits, other than ``chosen``: a high score, or a name one word apart.
-
-    "KOCH PHARMA" fits Koch Pharma and Koch Pharma Nord alike, however long the extra word is.
-    """
-    return fittings([(ranked, payer_name, chosen)], customers, min_score)[0]
 
 
 def fittings(asked: Sequence[tuple[list[tuple[float, str]], str | None, str | None]],
              customers: CustomerIndex, min_score: float) -> list[list[tuple[float, str]]]:
-    """:func:`fitting` of many (ranked, payer name, chosen), the namesakes' names scored together."""
+    """For each (ranked, payer name, chosen): the customers the payer name fits, other than ``chosen``, best
+    first: a high score in ``ranked``, or a name one word apart; the namesakes' names scored together.
+
+    "KOCH PHARMA" fits Koch Pharma and Koch Pharma Nord alike, however long the extra word is.
+    """
     found: list[dict[str, float]] = []
     # Per namesake to score: where its score goes, and its name and customer.
     slots: list[tuple[dict[str, float], str]] = []
     pairs: list[tuple[str, str]] = []
     parts = list({part: None for _, payer_name, _ in asked if payer_name for part in name_parts(payer_name)})
-    namesakes = dict(zip(parts, customers.namesakes_of_many(parts), strict=True))
+    namesakes = dict(zip(parts, customers.namesakes_of_many(parts), strict=True)) if parts else {}
     for ranked, payer_name, chosen in asked:
         fits = {cid: score for score, cid in ranked if cid != chosen and score >= min_score}
         found.append(fits)
@@ -236,8 +234,9 @@ def fittings(asked: Sequence[tuple[list[tuple[float, str]], str | None, str | No
                     fits[cid] = 0.0
                     slots.append((fits, cid))
                     pairs.append((part, cid))
-    for (fits, cid), score in zip(slots, customers.score_name_pairs(pairs), strict=True):
-        fits[cid] = score
+    if pairs:
+        for (fits, cid), score in zip(slots, customers.score_name_pairs(pairs), strict=True):
+            fits[cid] = score
     return [sorted(((s, c) for c, s in fits.items()), reverse=True) for fits in found]
 
 
