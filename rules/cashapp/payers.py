@@ -427,17 +427,23 @@ class CustomerIndex:
         kept = np.flatnonzero(means >= at_least)
         if not len(kept):
             return ranked
-        of_name = np.repeat(np.arange(len(norms)), counts)[kept].tolist()
-        bests: dict[int, dict[str, float]] = {}
-        for n, j, score in zip(of_name, kept.tolist(), means[kept].tolist(), strict=True):
-            best = bests.get(n)
-            if best is None:
-                best = bests[n] = {}
-            cid = owners[chosen[j]]
-            if score > best.get(cid, -1.0):
-                best[cid] = score
-        for n, best in bests.items():
-            ranked[n] = sorted(((s, c) for c, s in best.items()), reverse=True)
+        # Per name, each customer's best score, best first and the larger customer id first among equals
+        # (the order of sorting (score, customer) pairs in reverse): sorted by numpy for all names at once.
+        of_name = np.repeat(np.arange(len(norms)), counts)[kept]
+        scores = means[kept]
+        cids = list(map(owners.__getitem__, map(chosen.__getitem__, kept.tolist())))
+        rank_of = {cid: k for k, cid in enumerate(sorted(set(cids)))}
+        ranks = np.fromiter(map(rank_of.__getitem__, cids), np.int64, len(cids))
+        order = np.lexsort((-ranks, -scores, of_name))
+        # A customer with two names among a name's top candidates counts with the better one.
+        _, first = np.unique(of_name[order] * len(rank_of) + ranks[order], return_index=True)
+        order = order[np.sort(first)]
+        names_of = of_name[order]
+        pairs = list(zip(scores[order].tolist(), map(cids.__getitem__, order.tolist()), strict=True))
+        bounds = np.flatnonzero(np.diff(names_of)) + 1
+        for n, start, end in zip(names_of[np.r_[0, bounds]].tolist(), [0, *bounds.tolist()],
+                                 [*bounds.tolist(), len(pairs)], strict=True):
+            ranked[n] = pairs[start:end]
         return ranked
 
     def score_names_in_text(self, text: str, max_customers: int) -> list[tuple[float, str]]:
