@@ -229,11 +229,12 @@ def fittings(asked: Sequence[tuple[list[tuple[float, str]], str | None, str | No
         if not payer_name:
             continue
         for part in name_parts(payer_name):
-            for cid in namesakes[part]:
-                if cid != chosen and cid not in fits:
-                    fits[cid] = 0.0
-                    slots.append((fits, cid))
-                    pairs.append((part, cid))
+            # A namesake two parts share is scored by the first (set operations keep the C loops).
+            new = namesakes[part].difference(fits, (chosen,))
+            if new:
+                fits.update(dict.fromkeys(new, 0.0))
+                slots += zip(repeat(fits), new)
+                pairs += zip(repeat(part), new)
     if pairs:
         for (fits, cid), score in zip(slots, customers.score_name_pairs(pairs), strict=True):
             fits[cid] = score
