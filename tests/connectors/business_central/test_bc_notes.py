@@ -41,6 +41,28 @@ def _customer_with_open_invoices(bc: BusinessCentralSandbox) -> dict[str, Any]:
     return bc.company.customers[sorted(owing)[0]]
 
 
+def _customer_with_overdue_invoices(bc: BusinessCentralSandbox) -> dict[str, Any]:
+    """The first customer by number with an invoice open two days past its due date and no credit
+    memo against it: one the dunning planner pauses for a promise at once.
+
+    An invoice not yet due is outside dunning: a promise on it reaches BC as "Promised" only once
+    the invoice comes within the planner's reach, so a customer owing only such invoices tells the
+    story of a later cycle. Two days keep it overdue in every customer's time zone, and the day is
+    the sandbox's own, the one its due dates were seeded from.
+    """
+    today = bc.company.clock().date()
+    credited = {m["invoiceNumber"] for m in bc.company.credit_memos.values()}
+    owing = {
+        e["customerId"]
+        for e in bc.company.entries.values()
+        if e["documentType"] == "Invoice"
+        and e["open"]
+        and e["dueDate"] <= today - timedelta(days=2)
+        and e["documentNumber"] not in credited
+    }
+    return min((bc.company.customers[c] for c in owing), key=lambda c: c["number"])
+
+
 def _note(target: TargetType, target_id: str, text: str) -> Note:
     return Note(target_type=target, target_id=target_id, text=text, decided_on=date(2026, 11, 23))
 
@@ -156,7 +178,7 @@ def test_a_promise_logged_in_the_workspace_reaches_business_central_as_the_custo
 def test_with_notes_off_the_workspace_promises_no_note_and_business_central_gets_none(
     tmp_path: Path, bc: BusinessCentralSandbox
 ) -> None:
-    customer = _customer_with_open_invoices(bc)
+    customer = _customer_with_overdue_invoices(bc)
     story = erp_story(tmp_path, "business_central", onprem_settings(bc, note_mode="off"))
 
     page = story.log_promise(customer["id"], date.today() + timedelta(days=7), "pays Monday")
@@ -165,7 +187,9 @@ def test_with_notes_off_the_workspace_promises_no_note_and_business_central_gets
     assert "promised to pay" in page and "a note goes to the ERP" not in page
     assert bc.company.comments == {}
     # The promise itself still reaches BC, as the collection status of the promised invoices.
-    statuses = {
-        e["collectionStatus"] for e in bc.company.entries.values() if e["customerId"] == customer["id"]
-    }
-    assert "Promised" in statuses
+    invoices = [
+        (e["documentNumber"], e["dueDate"].isoformat(), e["collectionStatus"])
+        for e in bc.company.entries.values()
+        if e["customerId"] == customer["id"] and e["documentType"] == "Invoice" and e["open"]
+    ]
+    assert "Promised" in {status for _, _, status in invoices}, invoices

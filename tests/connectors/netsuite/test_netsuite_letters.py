@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-import zlib
 from pathlib import Path
 
 from config import default_config
@@ -18,16 +17,12 @@ from engine.runner import open_store, sync_connection
 from sandboxes.netsuite import NetSuiteSandbox
 from tests.connectors.netsuite.conftest import settings_for
 from tests.engine.dunning_fixtures import POLICY
+from tests.rules.dunning.builders import pdf_streams
 
 
 def pdf_text(pdf: bytes) -> list[str]:
     """The strings an fpdf2 PDF draws, in order: inflate every content stream, keep the strings."""
-    chunks = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            chunks.append(zlib.decompress(stream))
-        except zlib.error:
-            chunks.append(stream)
+    chunks = pdf_streams(pdf)
     return [s.decode("latin-1") for s in re.findall(rb"\((.*?)(?<!\\)\)\s*Tj", b"\n".join(chunks))]
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import re
 import socket
+import zlib
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -139,17 +141,26 @@ def as_history(results: Iterable[PlannedAction | Skip]) -> list[HistoryEntry]:
     return out
 
 
+def pdf_streams(pdf: bytes) -> list[bytes]:
+    """Every stream of a PDF made by fpdf2, inflated when it is compressed.
+
+    A stream is cut by its dictionary's ``/Length``: its compressed bytes may end in a carriage
+    return, which a search for the line end before ``endstream`` would take for that line end and
+    cut off (about one page in 256, and then none of the page's text would be read).
+    """
+    out = []
+    for found in re.finditer(rb"/Length (\d+)[^>]*>>\s*stream\r?\n", pdf):
+        data = pdf[found.end() : found.end() + int(found.group(1))]
+        try:
+            out.append(zlib.decompress(data))
+        except zlib.error:
+            out.append(data)
+    return out
+
+
 def pdf_text(pdf: bytes) -> str:
     """The text drawn in a PDF made by fpdf2: inflate every content stream, keep the strings."""
-    import re
-    import zlib
-
-    chunks = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            chunks.append(zlib.decompress(stream))
-        except zlib.error:
-            chunks.append(stream)
+    chunks = pdf_streams(pdf)
     drawn = b" ".join(re.findall(rb"\((.*?)(?<!\\)\)\s*Tj", b"\n".join(chunks))).decode("latin-1")
     return drawn.replace("\\(", "(").replace("\\)", ")")
 
