@@ -1,19 +1,22 @@
-"""An ``invoices.csv`` read a column at a time by pyarrow's CSV reader, then made into documents.
+"""The CSV inputs of ``arbridge match`` read a column at a time by pyarrow's CSV reader.
 
 Splitting a million rows into Python strings costs more than everything the matcher does with
-most of them. pyarrow reads the file in C++; the columns whose values repeat (kind, currency,
-dates, discount terms, customer) are dictionary-encoded there, so each distinct text is turned into
-its value once and the rows share it; only ids, numbers and amounts become Python strings.
+most of them. pyarrow reads the file in C++ and checks the amounts there, a column at a time; the
+columns whose values repeat (kind, currency, dates, discount terms, customer) are
+dictionary-encoded, so each distinct text is turned into its value once and the rows share it; only
+ids, numbers and amounts become Python strings. In an ``invoices.csv``, the customer column's codes
+also tell where each customer's documents start and stop, so the index is built from those runs
+without looking at the documents one by one.
 
-A file this reader does not accept (a row of another width, a value that is not a number, date or
-known ``doc_type``) is left to :func:`~rules.cashapp.files.read_documents_csv`, which reads it row by
-row and names the line of anything wrong.
+A file these readers do not accept (a row of another width, a value that is not a number, date or
+known ``doc_type``) is left to the row-by-row readers of :mod:`rules.cashapp.files`, which name the
+line of anything wrong.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from itertools import compress, repeat
@@ -22,10 +25,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from mapping.money import fits_currency, minor_units
-from rules.cashapp.model import DocKind, OpenDocument
+from mapping.money import minor_units
+from rules.cashapp.index import DocumentIndex
+from rules.cashapp.model import CustomerInfo, DocKind, OpenDocument, PaymentInput
 from rules.cashapp.normalize import number_keys
 
 _AMOUNT_BYTES = b"0123456789.-\n"
@@ -60,40 +65,164 @@ class _Unreadable(ValueError):
     """A value the row-by-row reader has to name."""
 
 
-def _decoded(column: pa.ChunkedArray, parse: Callable[[str], Any]) -> list[Any]:
-    """Each row's value, every distinct text parsed once (the empty text is ``None``)."""
+# What plain_amounts() accepts, as one pattern per number of decimals for pyarrow to match in C++:
+# digits with at most one point and at least one digit, a leading minus, no more decimals than that.
+def _plain_pattern(decimals: int) -> str:
+    if decimals == 0:
+        return r"^-?[0-9]+$"
+    return rf"^-?(?:[0-9]+(?:\.[0-9]{{0,{decimals}}})?|\.[0-9]{{1,{decimals}}})$"
+
+
+# Tells _decoded() that an empty text is a value to parse like any other (and maybe refuse).
+_PARSED = object()
+
+
+def _dictionary(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """The distinct texts of a column, and each row's position among them."""
     encoded = column.combine_chunks().dictionary_encode()
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def _decoded(column: pa.ChunkedArray, parse: Callable[[str], Any], empty: Any = None) -> list[Any]:
+    """Each row's value, every distinct text parsed once (the empty text is ``empty``, or parsed too
+    when ``empty`` is :data:`_PARSED`)."""
+    texts, codes = _dictionary(column)
     try:
-        values = [parse(t) if t else None for t in encoded.dictionary.to_pylist()]
+        values = [parse(t) if t or empty is _PARSED else empty for t in texts]
     except (ValueError, InvalidOperation, KeyError) as exc:
         raise _Unreadable(str(exc)) from exc
+    if len(values) == 1:
+        return values * len(codes)
     table = np.empty(len(values), dtype=object)
     table[:] = values
-    taken: list[Any] = table[encoded.indices.to_numpy(zero_copy_only=False)].tolist()
+    taken: list[Any] = table[codes].tolist()
     return taken
 
 
-def _amounts_fit(opens: list[str], totals: list[str], currencies: list[str]) -> bool:
-    """Whether every amount is plain and has no more decimals than its currency.
+def _amounts_plain(
+    columns: Iterable[tuple[pa.ChunkedArray, pa.ChunkedArray]], *, spaced: bool = False
+) -> bool:
+    """Whether every amount of each ``(currency, amount)`` pair of columns is plain and has no more
+    decimals than its row's currency has (the currency as written, or with spaces around it when
+    ``spaced``).
 
-    Proven for the whole column at once when every currency has as many decimals; in a ledger that
-    mixes, say, euros and yen, the rows of the currencies with fewer decimals are checked one by one.
+    The rows are taken a number of decimals at a time (one step for a ledger in euros and dollars,
+    two when yen are among them), each step one pattern matched over a whole column.
     """
-    decimals = {c: minor_units(c) for c in set(currencies)}
-    fewest, most = min(decimals.values()), max(decimals.values())
-    if plain_amounts(opens, fewest) and plain_amounts(totals, fewest):
-        return True
-    if fewest == most or not (plain_amounts(opens, most) and plain_amounts(totals, most)):
-        return False
-    fewer = {c for c, d in decimals.items() if d < most}
-    return all(
-        fits_currency(Decimal(o), c) and fits_currency(Decimal(t), c)
-        for c, o, t in zip(currencies, opens, totals, strict=True) if c in fewer
-    )
+    for currency, amount in columns:
+        by_decimals: dict[int, list[str]] = {}
+        for text in pc.unique(currency).to_pylist():
+            by_decimals.setdefault(minor_units(text.strip() if spaced else text), []).append(text)
+        for decimals, spelled in by_decimals.items():
+            rows = amount if len(by_decimals) == 1 else amount.filter(pc.is_in(currency, pa.array(spelled)))
+            if len(rows) and pc.max(pc.utf8_length(rows)).as_py() > 15:
+                return False
+            if not pc.all(pc.match_substring_regex(rows, _plain_pattern(decimals))).as_py():
+                return False
+    return True
 
 
-def _text(value: str) -> str:
-    return value
+def _magnitudes(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Plain amounts without their minus: a credit memo exported as a negative amount is its size."""
+    return pc.utf8_ltrim(column, "-") if pc.any(pc.starts_with(column, "-")).as_py() else column
+
+
+def _customer_runs(column: pa.ChunkedArray) -> tuple[list[str], list[tuple[str, int, int]]]:
+    """Each row's customer, and each run of rows of one customer as ``(customer, start, stop)``."""
+    texts, codes = _dictionary(column)
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    bounds = [0, *starts.tolist(), len(codes)]
+    runs = [(texts[code], start, stop)
+            for code, start, stop in zip(codes[bounds[:-1]].tolist(), bounds, bounds[1:], strict=False)]
+    table = np.empty(len(texts), dtype=object)
+    table[:] = texts
+    return table[codes].tolist(), runs
+
+
+def _table(data: bytes, width: int) -> pa.Table | None:
+    """Every data row of a CSV file as text columns, or ``None`` when pyarrow cannot read it as the
+    csv module would: rows of another width, bytes that are not UTF-8, a NUL (which the csv module
+    refuses), a quote left open."""
+    if b"\0" in data:
+        return None
+    names = [f"c{i}" for i in range(width)]
+    try:
+        # One thread: processor time is what a run costs on a machine shared with the daemon.
+        return pa_csv.read_csv(
+            pa.BufferReader(data),
+            read_options=pa_csv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
+            # A quoted value may hold a line break, as the csv module reads it; only then is the
+            # file split into rows the slower way that allows for one.
+            parse_options=pa_csv.ParseOptions(newlines_in_values=b'"' in data),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+
+
+def _read(path: Path, header: list[str], col: dict[str, int]) -> \
+        tuple[list[OpenDocument], list[str], list[tuple[str, int, int]]] | None:
+    """The open documents of ``path``, their ids and their customers' runs (see
+    :meth:`DocumentIndex.from_runs`), or ``None`` when the file needs the row-by-row reader."""
+    data = path.read_bytes()
+    # Quoted values are left to the csv module, whose reading of them the row-by-row reader defines.
+    table = None if b'"' in data else _table(data, len(header))
+    if table is None:
+        return None
+    if table.num_rows == 0:
+        return [], [], []
+    i_open, i_total = col["open_amount"], col["total"]
+    currency = table.column(col["currency"])
+    # Most documents are still open in full: only the totals that differ need a look of their own.
+    differ = pc.not_equal(table.column(i_total), table.column(i_open))
+    if not _amounts_plain(((currency, table.column(i_open)),
+                           (currency.filter(differ), table.column(i_total).filter(differ)))):
+        return None
+    opens = _magnitudes(table.column(i_open))
+    amounts = list(map(Decimal, opens.to_pylist()))
+    if not all(amounts):  # fully paid rows are skipped
+        kept = list(map(bool, amounts))
+        table, amounts = table.filter(pa.array(kept)), list(compress(amounts, kept))
+        if table.num_rows == 0:
+            return [], [], []
+        opens = _magnitudes(table.column(i_open))
+
+    def column(name: str) -> pa.ChunkedArray | None:
+        i = col.get(name, -1)
+        return table.column(i) if i >= 0 else None
+
+    try:
+        currencies = _decoded(table.column(col["currency"]), str.upper, "")
+        kinds = _decoded(table.column(col["doc_type"]), _KINDS.__getitem__, "invoice")
+        issues = _decoded(table.column(col["issue_date"]), date.fromisoformat)
+        parsers: tuple[tuple[str, Callable[[str], Any]], ...] = (
+            ("due_date", date.fromisoformat), ("discount_percent", Decimal), ("discount_days", int))
+        dues, percents, terms = (
+            repeat(None) if (c := column(name)) is None else _decoded(c, parse) for name, parse in parsers
+        )
+    except _Unreadable:
+        return None
+    customers, runs = _customer_runs(table.column(col["customer_id"]))
+    # A document open in full has the same number as its total, and shares its value.
+    totals = _magnitudes(table.column(i_total))
+    differ = pc.not_equal(totals, opens)
+    whole = amounts
+    if pc.any(differ).as_py():
+        whole = amounts.copy()
+        where = np.flatnonzero(differ.to_numpy(zero_copy_only=False))
+        for i, total in zip(where.tolist(), totals.take(where).to_pylist(), strict=True):
+            whole[i] = Decimal(total)
+    ids: list[str] = table.column(col["invoice_id"]).to_pylist()
+    numbers: list[str] = table.column(col["number"]).to_pylist()
+    # Made by one C-speed map over the columns instead of a Python loop over the rows, each with the
+    # number key of its number, found for the whole column in one pass.
+    docs: list[OpenDocument] = list(map(
+        OpenDocument, ids, customers, numbers, kinds, currencies, whole, amounts, issues, dues, percents,
+        terms, repeat(None), number_keys(numbers), amounts,
+    ))
+    return docs, ids, runs
 
 
 def read_documents_columnar(path: Path, header: list[str], col: dict[str, int]) -> list[OpenDocument] | None:
@@ -105,21 +234,36 @@ def read_documents_columnar(path: Path, header: list[str], col: dict[str, int]) 
         header: its header row as written.
         col: each known column's position in it (the required ones are known to be there).
     """
-    data = path.read_bytes()
-    # Quoted values are left to the csv module, whose reading of them the row-by-row reader defines.
-    if b'"' in data:
-        return None
-    names = [f"c{i}" for i in range(len(header))]
-    try:
-        # One thread: processor time is what a run costs on a machine shared with the daemon.
-        table = pa_csv.read_csv(
-            pa.BufferReader(data),
-            read_options=pa_csv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError):
+    found = _read(path, header, col)
+    return None if found is None else found[0]
+
+
+def index_documents_columnar(path: Path, header: list[str], col: dict[str, int]) -> DocumentIndex | None:
+    """The index of the open documents of ``path`` (see :func:`read_documents_columnar`), or ``None``
+    when the file needs the row-by-row reader."""
+    found = _read(path, header, col)
+    return None if found is None else DocumentIndex.from_runs(*found)
+
+
+def _stripped(column: pa.ChunkedArray | None) -> Iterable[str | None]:
+    """Each row's text without the spaces around it; an empty one (or a missing column) is ``None``."""
+    if column is None:
+        return repeat(None)
+    return [t or None for t in map(str.strip, column.to_pylist())]
+
+
+def read_payments_columnar(path: Path, header: list[str], col: dict[str, int]) -> list[PaymentInput] | None:
+    """The payments of a ``payments.csv``, or ``None`` when the file needs the row-by-row reader
+    (:func:`~rules.cashapp.files.read_payments_csv`, whose reading this is: values stripped, an
+    empty optional one ``None``).
+
+    Args:
+        path: the file.
+        header: its header row as written.
+        col: each known column's position in it (the required ones are known to be there).
+    """
+    table = _table(path.read_bytes(), len(header))
+    if table is None:
         return None
     if table.num_rows == 0:
         return []
@@ -128,53 +272,58 @@ def read_documents_columnar(path: Path, header: list[str], col: dict[str, int]) 
         i = col.get(name, -1)
         return table.column(i) if i >= 0 else None
 
-    def required(name: str) -> pa.ChunkedArray:
-        found = column(name)
-        assert found is not None
-        return found
-
+    amount = table.column(col["amount"])
+    # Money received is more than zero: a minus, or a zero, is for the row reader to refuse.
+    if not _amounts_plain(((table.column(col["currency"]), amount),), spaced=True) or \
+            pc.any(pc.starts_with(amount, "-")).as_py():
+        return None
+    amounts = list(map(Decimal, amount.to_pylist()))
+    if not all(amounts):
+        return None
     try:
-        currencies = _decoded(required("currency"), str.upper)
-        kinds = _decoded(required("doc_type"), _KINDS.__getitem__)
-        issues = _decoded(required("issue_date"), date.fromisoformat)
-        n = table.num_rows
-        parsers: tuple[tuple[str, Callable[[str], Any]], ...] = (
-            ("due_date", date.fromisoformat), ("discount_percent", Decimal), ("discount_days", int))
-        dues, percents, terms = (
-            [None] * n if (c := column(name)) is None else _decoded(c, parse) for name, parse in parsers
-        )
-        customers = _decoded(required("customer_id"), _text)
+        days = _decoded(table.column(col["date"]), _stripped_date, _PARSED)
     except _Unreadable:
         return None
-    opens: list[str] = required("open_amount").to_pylist()
-    totals: list[str] = required("total").to_pylist()
-    # An empty kind reads as an invoice; _decoded gave None for it, and for an empty text anywhere.
-    kinds = [k or "invoice" for k in kinds] if None in kinds else kinds
-    currencies = [c or "" for c in currencies] if None in currencies else currencies
-    customers = [c or "" for c in customers] if None in customers else customers
-    if not _amounts_fit(opens, totals, currencies):
+    currencies = _decoded(table.column(col["currency"]), _currency, _PARSED)
+    return PaymentInput.from_columns(
+        list(map(str.strip, table.column(col["payment_id"]).to_pylist())), days, amounts, currencies,
+        *(_stripped(column(name)) for name in ("customer_id", "payer_name", "payer_account", "reference")),
+    )
+
+
+def _stripped_date(text: str) -> date:
+    return date.fromisoformat(text.strip())
+
+
+def _currency(text: str) -> str:
+    return text.strip().upper()
+
+
+def _split_lists(column: pa.ChunkedArray | None) -> Iterable[tuple[str, ...]]:
+    """Each row's ``;``-separated list, pieces stripped and empty ones dropped (none when the column
+    is missing): split without a look at each piece when the column holds no space and no empty
+    piece (the values joined by NUL, which a file this reader takes cannot hold)."""
+    if column is None:
+        return repeat(())
+    texts: list[str] = column.to_pylist()
+    joined = "\0".join(texts)
+    if joined.split(maxsplit=1) == [joined] and not any(
+        bad in joined for bad in (";;", ";\0", "\0;")
+    ) and not joined.startswith(";") and not joined.endswith(";"):
+        return [tuple(t.split(";")) if t else () for t in texts]
+    return [tuple(a.strip() for a in t.split(";") if a.strip()) if t else () for t in texts]
+
+
+def read_customers_columnar(path: Path, header: list[str], col: dict[str, int]) -> list[CustomerInfo] | None:
+    """The customers of a ``customers.csv``, or ``None`` when the file needs the row-by-row reader
+    (:func:`~rules.cashapp.files.load_customers`, whose reading this is: ids and names as written,
+    bank accounts and aliases split on ``;``)."""
+    table = _table(path.read_bytes(), len(header))
+    if table is None:
         return None
-    ids: list[str] = required("invoice_id").to_pylist()
-    numbers: list[str] = required("number").to_pylist()
-    # The number keys of the whole column in one pass, given to each document as it is made.
-    keys = number_keys(numbers)
-    amounts = list(map(Decimal, opens))
-    if not all(amounts):  # fully paid rows are skipped
-        kept = list(map(bool, amounts))
-        columns = (ids, customers, numbers, kinds, currencies, totals, opens, issues, dues, percents, terms,
-                   keys, amounts)
-        (ids, customers, numbers, kinds, currencies, totals, opens, issues, dues, percents, terms, keys,
-         amounts) = (list(compress(c, kept)) for c in columns)
-    if amounts and min(amounts) < 0:  # a credit memo exported as a negative amount: its magnitude
-        amounts = list(map(abs, amounts))
-    # Most documents are still open in full: their total is the same number, and the same value.
-    if all(map(str.__eq__, totals, opens)):
-        whole = amounts
-    else:
-        whole = [a if t == o else abs(Decimal(t)) for a, t, o in zip(amounts, totals, opens, strict=True)]
-    # Made by one C-speed map over the columns instead of a Python loop over the rows.
-    docs: list[OpenDocument] = list(map(
-        OpenDocument, ids, customers, numbers, kinds, currencies, whole, amounts, issues, dues, percents,
-        terms, repeat(None), keys, amounts,
-    ))
-    return docs
+    i_alias = col.get("aliases", -1)
+    ids: list[str] = table.column(col["customer_id"]).to_pylist()
+    return CustomerInfo.from_columns(
+        ids, table.column(col["name"]).to_pylist(), _split_lists(table.column(col["bank_accounts"])),
+        _split_lists(table.column(i_alias) if i_alias >= 0 else None),
+    )

@@ -18,7 +18,12 @@ from typing import IO, Any
 
 from mapping.money import check_amount, minor_units
 from rules.cashapp.bank import credit_amount, read_statement, sniff_format
-from rules.cashapp.columns import plain_amounts, read_documents_columnar
+from rules.cashapp.columns import (
+    index_documents_columnar,
+    plain_amounts,
+    read_customers_columnar,
+    read_payments_columnar,
+)
 from rules.cashapp.index import CustomerIndex, DocumentIndex
 from rules.cashapp.model import CustomerInfo, DocKind, MatchResult, OpenDocument, PaymentInput, RemittanceLine
 from rules.cashapp.normalize import number_keys
@@ -232,8 +237,8 @@ def load_documents(path: str | Path, rejected: list[str] | None = None) -> Docum
         header = next(csv.reader(fh), None)
     col = _columns(path, header, INVOICE_COLUMNS[:8])
     assert header is not None
-    docs = read_documents_columnar(path, header, col)
-    return DocumentIndex(docs if docs is not None else read_documents_csv(path, rejected))
+    index = index_documents_columnar(path, header, col)
+    return index if index is not None else DocumentIndex(read_documents_csv(path, rejected))
 
 
 def read_payments_csv(path: str | Path, rejected: list[str] | None = None) -> list[PaymentInput]:
@@ -284,7 +289,12 @@ def load_payments(path: str | Path, rejected: list[str] | None = None) -> list[P
     with path.open("rb") as fh:
         head = fh.read(4096)
     if sniff_format(head) == "csv":
-        return read_payments_csv(path, rejected)
+        with _open_csv(path) as fh:
+            header = next(csv.reader(fh), None)
+        col = _columns(path, header, PAYMENT_COLUMNS[:4])
+        assert header is not None
+        payments = read_payments_columnar(path, header, col)
+        return payments if payments is not None else read_payments_csv(path, rejected)
     lines = read_statement(path)
     if rejected is not None:
         rejected.extend(f"{path}: {line}" for line in lines.rejected)
@@ -294,6 +304,16 @@ def load_payments(path: str | Path, rejected: list[str] | None = None) -> list[P
 def load_customers(path: str | Path) -> CustomerIndex:
     """Customers from a ``customers.csv``; ``bank_accounts`` (and an optional ``aliases``) split on ``;``."""
     path = Path(path)
+    with _open_csv(path) as fh:
+        header = next(csv.reader(fh), None)
+    col = _columns(path, header, CUSTOMER_COLUMNS)
+    assert header is not None
+    by_column = read_customers_columnar(path, header, col)
+    return CustomerIndex(by_column if by_column is not None else read_customers_csv(path))
+
+
+def read_customers_csv(path: Path) -> list[CustomerInfo]:
+    """Customers from a ``customers.csv``, row by row (see :func:`load_customers`)."""
     found: list[CustomerInfo] = []
     with _open_csv(path) as fh:
         reader = csv.reader(fh)
@@ -311,7 +331,7 @@ def load_customers(path: str | Path) -> CustomerIndex:
                 else ()
             )
             found.append(CustomerInfo(row[i_id], row[i_name], accounts, aliases))
-    return CustomerIndex(found)
+    return found
 
 
 def read_remittance(path: str | Path) -> dict[str, tuple[RemittanceLine, ...]]:

@@ -8,8 +8,7 @@ same against a thousand documents as against a million. The customers' index liv
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import suppress
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from itertools import compress, groupby
@@ -32,7 +31,7 @@ __all__ = ["CustomerIndex", "CustomerView", "DocumentIndex"]
 class DocumentIndex:
     """Open documents by customer and by number key, with what is still open within this run."""
 
-    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_views")
+    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_ids_repeat", "_views")
 
     def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
         self._by_customer: dict[str, list[OpenDocument]] = {}
@@ -41,6 +40,8 @@ class DocumentIndex:
         self._by_id: dict[str, OpenDocument] = {}
         self._views: dict[tuple[str, str, date], CustomerView] = {}
         self._customer_views: dict[str, list[CustomerView]] = {}
+        # Two documents of one id: the index by id (and by number) then holds only the later one.
+        self._ids_repeat = False
         self.extend(documents)
 
     @classmethod
@@ -68,7 +69,10 @@ class DocumentIndex:
         self._views.clear()
         self._customer_views.clear()
         self._by_key = None
+        known = len(self._by_id)
         self._by_id.update(zip(map(_id_of, docs), docs, strict=True))
+        if len(self._by_id) - known < len(docs):
+            self._ids_repeat = True
         by_customer = self._by_customer
         # Exports list a customer's documents together: take each run of them in one step.
         for customer_id, run in groupby(docs, _customer_of):
@@ -123,8 +127,12 @@ class DocumentIndex:
             mine = self._by_customer.get(customer_id, [])
             # C-speed filters first: most of a customer's documents are in one currency, all issued.
             docs = list(compress(mine, map(currency.__eq__, map(_currency_of, mine))))
-            issues = list(map(_issue_of, docs))
-            if None in issues or max(issues, default=as_of) > as_of:
+            try:
+                # A missing issue date cannot be compared, so one pass also tells whether one is missing.
+                late = max(map(_issue_of, docs), default=as_of) > as_of
+            except TypeError:
+                late = True
+            if late:
                 docs = [d for d in docs if d.issue_date is None or d.issue_date <= as_of]
             view = self._views[slot] = CustomerView(docs)
             self._customer_views.setdefault(customer_id, []).append(view)
@@ -139,12 +147,29 @@ class DocumentIndex:
         # Most customers have none: proven by C-speed scans before looking at any document in Python
         # (no open document has an open amount of zero or less).
         by_amount = amount > ZERO and amount in map(_remaining_of, docs)
-        if not by_amount and (not wanted or wanted.isdisjoint(map(_key_of, docs))):
+        if not by_amount and (not wanted or not self._may_have_key(customer_id, docs, wanted)):
             return None
         for d in docs:
             if d.currency == currency and d.remaining > ZERO and (d.remaining == amount or d.key in wanted):
                 return d
         return None
+
+    def _may_have_key(self, customer_id: str, docs: list[OpenDocument], wanted: set[str]) -> bool:
+        """Whether one of the customer's documents (open or not) has one of the keys ``wanted``."""
+        by_key = self._by_key
+        if by_key is None or self._ids_repeat or len(wanted) * 4 > len(docs):
+            return not wanted.isdisjoint(map(_key_of, docs))
+        # Once the index by number is built, a few look-ups beat a pass over hundreds of documents.
+        for key in wanted:
+            found = by_key.get(key)
+            if found is None:
+                continue
+            if isinstance(found, list):
+                if any(d.customer_id == customer_id for d in found):
+                    return True
+            elif found.customer_id == customer_id:
+                return True
+        return False
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``, across all customers."""
@@ -163,6 +188,26 @@ class DocumentIndex:
             for view in self._customer_views.get(doc.customer_id, ()):
                 view.changed(doc)
 
+    @classmethod
+    def from_runs(
+        cls, documents: list[OpenDocument], ids: list[str], runs: Iterable[tuple[str, int, int]]
+    ) -> DocumentIndex:
+        """Index documents whose number keys are set, as a column reader knows them: their ids in order,
+        and where each run of one customer's documents starts and stops in ``documents``.
+
+        The same index :meth:`extend` builds, without reading an attribute of each document.
+        """
+        index = cls()
+        index._by_id = dict(zip(ids, documents, strict=True))
+        by_customer = index._by_customer
+        for customer_id, start, stop in runs:
+            bucket = by_customer.get(customer_id)
+            if bucket is None:
+                by_customer[customer_id] = documents[start:stop]
+            else:
+                bucket.extend(documents[start:stop])
+        return index
+
 
 _customer_of = attrgetter("customer_id")
 _key_of = attrgetter("key")
@@ -177,32 +222,38 @@ _due_and_number = attrgetter("due_date", "number")
 class CustomerView:
     """One customer's documents in one currency, oldest due first, and those each number key names."""
 
-    __slots__ = ("_by_key", "_docs", "_open", "_sorted")
+    __slots__ = ("_by_key", "_digit_keys", "_docs", "_open", "_sorted")
 
     def __init__(self, docs: list[OpenDocument]) -> None:
         self._docs = docs
         # Sorted by age only when a payment needs the order (a search by amount), once for the run.
         self._sorted = False
         keys = list(map(_key_of, docs))
-        by_key: dict[str, list[OpenDocument]] = {key: [d] for key, d in zip(keys, docs, strict=True)}
+        # Each document as a one-item tuple, paired with its key at C speed.
+        by_key: dict[str, Sequence[OpenDocument]] = dict(zip(keys, zip(docs), strict=True))
         if len(by_key) < len(docs):  # a number that repeats: gather its documents in order
-            by_key = {}
+            lists: dict[str, list[OpenDocument]] = {}
             for key, d in zip(keys, docs, strict=True):
-                found = by_key.get(key)
+                found = lists.get(key)
                 if found is None:
-                    by_key[key] = [d]
+                    lists[key] = [d]
                 else:
                     found.append(d)
+            by_key = dict(lists)
         by_key.pop("", None)
         self._by_key = by_key
         self._open: list[OpenDocument] | None = None
+        self._digit_keys: bool | None = None
 
     def changed(self, doc: OpenDocument) -> None:
         """A payment consumed ``doc`` (not necessarily one of this view's): a closed one leaves the
         open documents, kept in their order."""
         if self._open is not None and doc.remaining <= ZERO:
-            with suppress(ValueError):  # not one of this view's
+            # A bare try costs nothing when the document is this view's; suppress() is an object each time.
+            try:  # noqa: SIM105
                 self._open.remove(doc)
+            except ValueError:  # not one of this view's
+                pass
 
     def open_documents(self) -> list[OpenDocument]:
         """The documents with something still open, oldest due first (see :func:`age_key`).
@@ -231,7 +282,30 @@ class CustomerView:
         found = self._by_key.get(key)
         if found is None:
             return []
+        if len(found) == 1:  # most numbers name one document
+            return [found[0]] if found[0].remaining > ZERO else []
         return [d for d in found if d.remaining > ZERO]
+
+    def one_typo_from(self, key: str) -> list[OpenDocument] | None:
+        """Open documents whose number key is ``key`` with one wrong digit or two adjacent digits
+        swapped, in the order of :meth:`any_open`; None when a number key holds other characters than
+        ASCII digits (a wrong character is then not only a wrong digit)."""
+        if self._digit_keys is None:
+            joined = "".join(self._by_key)
+            self._digit_keys = joined.isascii() and (not joined or joined.isdigit())
+        if not self._digit_keys:
+            return None
+        by_key = self._by_key
+        found: dict[OpenDocument, None] = {}
+        for variant in _one_typo_variants(key):
+            near = by_key.get(variant)
+            if near is not None:
+                for d in near:
+                    if d.remaining > ZERO:
+                        found[d] = None
+        if len(found) < 2:
+            return list(found)
+        return [d for d in self.any_open() if d in found]
 
     def settled_by_key(self, key: str) -> list[OpenDocument]:
         """Documents whose number normalises to ``key`` that payments earlier in this run settled."""
@@ -239,3 +313,14 @@ class CustomerView:
         if found is None:
             return []
         return [d for d in found if d.remaining <= ZERO]
+
+
+def _one_typo_variants(key: str) -> Iterator[str]:
+    """``key`` with each digit replaced by each other one, and each two different neighbours swapped."""
+    for i, c in enumerate(key):
+        head, tail = key[:i], key[i + 1:]
+        for digit in "0123456789":
+            if digit != c:
+                yield head + digit + tail
+        if tail and tail[0] != c:
+            yield head + tail[0] + c + tail[1:]

@@ -24,7 +24,7 @@ from datetime import date
 from decimal import Decimal
 from itertools import compress
 from math import gcd
-from operator import attrgetter
+from operator import attrgetter, not_
 
 from rules.cashapp.identify import PayerHit, prepare_payers
 from rules.cashapp.identify import identify as _identify
@@ -33,7 +33,7 @@ from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
 from rules.cashapp.normalize import extract_number_keys, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
-from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units
+from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units, units_of
 
 
 @dataclass(slots=True)
@@ -67,6 +67,8 @@ def _labels(docs: Sequence[OpenDocument]) -> str:
 
 _age_key = age_key
 _kind_of = attrgetter("kind")
+_id_of = attrgetter("doc_id")
+_key_of = attrgetter("key")
 _remaining_of = attrgetter("remaining")
 _percent_of = attrgetter("discount_percent")
 _is_invoice = "invoice".__eq__
@@ -201,7 +203,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
                                   f"(bank fee), written off on {_doc_label(target)}")]
 
     if a < total and len(refs) > 1 and not late_note:
-        values = [to_units(d.remaining) for d in invoices]
+        values = units_of(map(_remaining_of, invoices))
         found = find_subsets(values, to_units(a), to_units(a), max_size=len(invoices),
                              budget=rules.subset.node_budget)
         if found.solutions:
@@ -285,8 +287,9 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     rules = ctx.rules
     ds, am = rules.document_scores, rules.amount_scores
     lines = [_full_line(d) for d in refs]
-    fitting = compress(ctx.docs, map(extra.__ge__, map(_remaining_of, ctx.docs)))
-    others = [d for d in fitting if d.kind == "invoice" and d.doc_id not in quoted]
+    fitting = list(compress(ctx.docs, map(extra.__ge__, map(_remaining_of, ctx.docs))))
+    invoices = list(compress(fitting, map(_is_invoice, map(_kind_of, fitting))))
+    others = list(compress(invoices, map(not_, map(quoted.__contains__, map(_id_of, invoices)))))
     same = list(compress(others, map(extra.__eq__, map(_remaining_of, others))))
     if same:
         rest = f"{label}; the remaining {_money(extra)} pays exactly {_labels(same[:1])}"
@@ -299,7 +302,7 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     # would cost more than allowed, the rest is not worked through.
     step = gcd(target, *(to_units(d.remaining) for d in others[:8])) or 1
     hopeless = len(others) * (target // step) > rules.subset.rest_budget
-    reach = None if hopeless else any_subset_reaches([to_units(d.remaining) for d in others], target,
+    reach = None if hopeless else any_subset_reaches(units_of(map(_remaining_of, others)), target,
                                                      rules.subset.rest_budget)
     if reach is False:
         why = f"{label}; {_money(extra)} more than they are owed stays unapplied on account"
@@ -321,9 +324,21 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     all_invoices = list(compress(docs, map(_is_invoice, kinds)))
     if not all_invoices:
         return []
+    owed_each = list(map(_remaining_of, all_invoices))
+
+    # Tier 1a: one invoice paid to the cent, checked over all of them (a dictionary-speed test, so
+    # no bound applies). Sets of several invoices are weaker evidence and never outrank it. (Such an
+    # invoice is within the ceiling below, so it is looked for first.)
+    singles = list(compress(all_invoices, map(a.__eq__, owed_each)))
+    if singles:
+        why = f"no document quoted; the amount equals the open amount of {_labels(singles[:1])}"
+        if len(singles) > 1:
+            why += f", and of {_labels(singles[1:3])} as well"
+        return [_proposal("amount_single_invoice", [_full_line(singles[0])], ZERO, ds.amount_single, am.exact,
+                          why, ambiguous=len(singles) > 1)]
+
     all_memos = list(compress(docs, map(_is_memo, kinds)))
     memos = all_memos[:5]
-    owed_each = list(map(_remaining_of, all_invoices))
     ceiling = a + sum(map(_remaining_of, memos), ZERO) + rules.tolerance.absolute
     invoices = list(compress(all_invoices, map(ceiling.__ge__, owed_each)))
     truncated = len(invoices) > bounds.max_documents
@@ -335,16 +350,6 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
         found = find_subsets(values, to_units(low), to_units(high), max_size=bounds.max_size,
                              budget=bounds.node_budget)
         return found.solutions, found.complete and not truncated
-
-    # Tier 1a: one invoice paid to the cent, checked over all of them (a dictionary-speed test, so
-    # no bound applies). Sets of several invoices are weaker evidence and never outrank it.
-    singles = list(compress(all_invoices, map(a.__eq__, owed_each)))
-    if singles:
-        why = f"no document quoted; the amount equals the open amount of {_labels(singles[:1])}"
-        if len(singles) > 1:
-            why += f", and of {_labels(singles[1:3])} as well"
-        return [_proposal("amount_single_invoice", [_full_line(singles[0])], ZERO, ds.amount_single, am.exact,
-                          why, ambiguous=len(singles) > 1)]
 
     # Tier 1a': one invoice less its early-payment discount taken within terms, over all of them too.
     discounted = [d for d in compress(all_invoices, map(_percent_of, all_invoices))
@@ -376,18 +381,18 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
                           f"({len(all_invoices)}, {_money(owed)} together); {_money(extra)} more stays "
                           f"unapplied on account")]
 
-    plain = [to_units(d.remaining) for d in invoices]
+    plain = units_of(map(_remaining_of, invoices))
 
     # Tier 1b: exact sets of invoices, alone or net of one open credit memo; one invoice net of
     # two memos.
     hits: list[tuple[tuple[int, ...], tuple[OpenDocument, ...]]] = []
     complete = True
-    chance = 0.0
+    tried: list[OpenDocument | None] = []
     for memo in (None, *memos):
         target = a + (memo.remaining if memo else ZERO)
         sols, done = search(plain, target, target)
         complete &= done
-        chance += chance_of_coincidence(plain, to_units(target), bounds.max_size, 2 if memo is None else 1)
+        tried.append(memo)
         hits.extend((s, (memo,) if memo else ()) for s in sols)
         if len(hits) > 1:
             break
@@ -403,6 +408,12 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
         chosen = [invoices[i] for i in sol]
         lines = [_full_line(d) for d in chosen] + [_full_line(m) for m in netted]
         unique = len(hits) == 1 and complete
+        # How likely a set adding up to the amount (or to it plus any memo tried) is by chance.
+        chance = sum(
+            chance_of_coincidence(plain, to_units(a + (m.remaining if m else ZERO)), bounds.max_size,
+                                  2 if m is None else 1)
+            for m in tried
+        ) if unique and (len(chosen) > 1 or netted) else 0.0
         by_chance = unique and chance > bounds.max_chance and (len(chosen) > 1 or bool(netted))
         if netted:
             rule, dscore, ascore = "amount_credit_memo", ds.amount_subset, am.credit_memo
@@ -444,7 +455,9 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     # window compete.
     tol = rules.tolerance
     if tol.absolute > 0:
-        fits = [d for d in all_invoices if d.remaining > a and tol.allows(d.remaining - a, d.remaining)]
+        # Only an invoice within the absolute limit above the amount can be short of it by a fee.
+        within = compress(all_invoices, map((a + tol.absolute).__ge__, owed_each))
+        fits = [d for d in within if d.remaining > a and tol.allows(d.remaining - a, d.remaining)]
         if fits:
             doc = fits[0]
             gap = doc.remaining - a
@@ -464,16 +477,30 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     return []
 
 
-def _typo_candidates(keys: list[str], docs: list[OpenDocument], min_digits: int) -> list[list[OpenDocument]]:
-    """For each quoted number that names no document, the documents it is one typo away from."""
+# Beyond this many open documents, looking each variant of a quoted number up beats comparing it
+# with every document.
+_TYPO_SCAN_MAX = 8
+
+
+def _typo_candidates(keys: list[str], docs: list[OpenDocument], min_digits: int,
+                     view: CustomerView | None = None) -> list[list[OpenDocument]]:
+    """For each quoted number that names no document, the documents it is one typo away from.
+
+    ``docs`` are the view's open documents when a view is given.
+    """
     # Only keys as long as a quoted one can be one typo from it: most payments quote none long enough.
     lengths = {len(k) for k in keys if len(k) >= min_digits}
     if not lengths:
         return []
+    if view is not None and len(docs) > _TYPO_SCAN_MAX:
+        looked_up = [view.one_typo_from(k) if len(k) >= min_digits else [] for k in keys]
+        if None not in looked_up:
+            return [near for near in looked_up if near]
     by_len: dict[int, list[OpenDocument]] = {}
-    for d in docs:
-        if len(d.key) in lengths:
-            by_len.setdefault(len(d.key), []).append(d)
+    sizes = list(map(len, map(_key_of, docs)))
+    for d, size in zip(compress(docs, map(lengths.__contains__, sizes)),
+                       compress(sizes, map(lengths.__contains__, sizes)), strict=True):
+        by_len.setdefault(size, []).append(d)
     groups: list[list[OpenDocument]] = []
     for key in keys:
         near = [d for d in by_len.get(len(key), ()) if one_typo_apart(key, d.key)]
@@ -492,7 +519,8 @@ def _fit_remittance(ctx: _Context, lookup: Callable[[str], list[OpenDocument]]) 
         key = number_key(item.number)
         docs = lookup(key)
         if len(docs) != 1:
-            near = [d for group in _typo_candidates([key], ctx.docs, rules.typo_min_digits) for d in group]
+            near = [d for group in _typo_candidates([key], ctx.docs, rules.typo_min_digits, ctx.view)
+                    for d in group]
             docs = near if len(near) == 1 else []
         if not docs:
             missing.append(item.number)
@@ -552,7 +580,7 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
         settled = list({d.doc_id: d for key in keys for d in view.settled_by_key(key)}.values())
         if settled:
             return [_fit_settled(ctx, settled)]
-        groups = _typo_candidates(keys, docs, rules.typo_min_digits)
+        groups = _typo_candidates(keys, docs, rules.typo_min_digits, view)
         if groups:
             proposals = _fit_typos(ctx, groups)
     if proposals and proposals[0].rule in strong:
@@ -629,22 +657,21 @@ def _fit_typos(ctx: _Context, groups: list[list[OpenDocument]]) -> list[Proposal
 
 def _decide(payment: PaymentInput, payer: PayerHit, proposal: Proposal, rules: MatchRules,
             note: str = "") -> MatchResult:
-    components = {"payer": round(payer.score, 4), "document": proposal.document, "amount": proposal.amount}
-    confidence = rules.weighted(components)
-    th = rules.thresholds
+    payer_score = round(payer.score, 4)
+    verdicts = rules.verdicts
+    slot = (payer_score, proposal.document, proposal.amount)
+    verdict = verdicts.get(slot)
+    if verdict is None:
+        # A handful of score combinations recur over thousands of payments: weighed once each.
+        verdict = verdicts[slot] = _verdict(rules, {"payer": payer_score, "document": proposal.document,
+                                                    "amount": proposal.amount})
+    confidence, status, tail = verdict
     if proposal.ambiguous:
         status, tail = "review", "two answers fit equally well, so a person decides"
     elif proposal.blocked:
         status, tail = "review", f"not applied automatically: {proposal.blocked}"
-    elif confidence >= th.auto:
-        status, tail = "auto", f"confidence {confidence:.2f} ≥ {th.auto:.2f}, applied automatically"
-    elif confidence >= th.review:
-        status, tail = "review", f"confidence {confidence:.2f} < {th.auto:.2f}, proposed for review"
-    else:
-        status, tail = "unmatched", f"confidence {confidence:.2f} < {th.review:.2f}, left unmatched"
-    if status == "review" and confidence < th.review:
+    if status == "review" and confidence < rules.thresholds.review:
         status = "unmatched"
-    sentence = f"Paid by {payer.how}; {proposal.why}{'; ' + note if note else ''}; {tail}."
     return MatchResult(
         payment_id=payment.payment_id,
         status=status,  # type: ignore[arg-type]
@@ -653,9 +680,21 @@ def _decide(payment: PaymentInput, payer: PayerHit, proposal: Proposal, rules: M
         rule=proposal.rule,
         applications=proposal.lines if status != "unmatched" else [],
         unapplied=proposal.unapplied if status != "unmatched" else payment.amount,
-        explanation=sentence[0].upper() + sentence[1:],
-        components=components,
+        # Starts with a capital already.
+        explanation=f"Paid by {payer.how}; {proposal.why}{'; ' + note if note else ''}; {tail}.",
+        components={"payer": payer_score, "document": proposal.document, "amount": proposal.amount},
     )
+
+
+def _verdict(rules: MatchRules, components: dict[str, float]) -> tuple[float, str, str]:
+    """The confidence of these component scores, and what it makes of a proposal nothing blocks."""
+    confidence = rules.weighted(components)
+    th = rules.thresholds
+    if confidence >= th.auto:
+        return confidence, "auto", f"confidence {confidence:.2f} ≥ {th.auto:.2f}, applied automatically"
+    if confidence >= th.review:
+        return confidence, "review", f"confidence {confidence:.2f} < {th.auto:.2f}, proposed for review"
+    return confidence, "unmatched", f"confidence {confidence:.2f} < {th.review:.2f}, left unmatched"
 
 
 def _unmatched(payment: PaymentInput, rule: str, why: str, customer_id: str | None = None,

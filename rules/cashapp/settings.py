@@ -174,6 +174,11 @@ class MatchRules(_Section):
             return None
         return re.compile("|".join(f"(?:{p})" for p in self.noise_patterns), re.IGNORECASE)
 
+    @cached_property
+    def verdicts(self) -> dict[tuple[float, float, float], tuple[float, str, str]]:
+        """The matcher's memo of what each (payer, document, amount) score combination comes to."""
+        return {}
+
     def weighted(self, components: dict[str, float]) -> float:
         """Combine component scores with the configured weights into one confidence in [0, 1]."""
         w = self.weights

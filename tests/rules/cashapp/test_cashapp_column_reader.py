@@ -1,4 +1,5 @@
-"""An export read a column at a time gives the matcher exactly the documents the row reader gives."""
+"""An export read a column at a time gives the matcher exactly the documents and payments the row
+readers give."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from rules.cashapp.columns import read_documents_columnar
-from rules.cashapp.files import InputFileError, load_documents, read_documents_csv
+from rules.cashapp.columns import read_customers_columnar, read_documents_columnar, read_payments_columnar
+from rules.cashapp.files import (
+    InputFileError,
+    load_customers,
+    load_documents,
+    load_payments,
+    read_customers_csv,
+    read_documents_csv,
+    read_payments_csv,
+)
+from rules.cashapp.index import DocumentIndex
 
 HEADER = ("invoice_id,customer_id,number,doc_type,currency,total,open_amount,issue_date,due_date,"
           "discount_percent,discount_days\n")
@@ -48,6 +58,23 @@ def test_a_plain_export_gives_the_same_documents_read_by_column_as_read_by_row(t
     assert kinds["D2"][1] == "EUR"
 
 
+def test_a_customer_whose_documents_are_apart_in_the_export_finds_them_all_in_file_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "invoices.csv"
+    path.write_text(LEDGER + "D7,C2,INV-100104,invoice,EUR,5.00,5.00,2024-06-02,,,\n", encoding="utf-8")
+
+    index = load_documents(path)
+    by_row = DocumentIndex(read_documents_csv(path))
+
+    for customer in ("C1", "C2", "C3"):
+        assert _as_read(index.for_customer(customer)) == _as_read(by_row.for_customer(customer))
+    assert [d.doc_id for d in index.for_customer("C1")] == ["D1", "D2", "D6"]
+    assert [d.doc_id for d in index] == [d.doc_id for d in by_row]
+    assert index.get("D7") is not None and index.get("D4") is None  # D4 is paid in full
+    assert _as_read(index.by_key("100104")) == _as_read(by_row.by_key("100104"))
+
+
 def _quoted_copy(tmp_path: Path, text: str) -> Path:
     """The same ledger with one quoted value, which only the row reader reads."""
     path = tmp_path / "quoted.csv"
@@ -85,3 +112,76 @@ def test_a_short_row_is_read_padded_as_the_row_reader_does(tmp_path: Path) -> No
     (doc,) = load_documents(path)
 
     assert (doc.doc_id, doc.open_amount, doc.due_date, doc.discount_percent) == ("D1", doc.total, None, None)
+
+
+PAYMENTS = (
+    "payment_id,date,amount,currency,customer_id,payer_name,payer_account,reference\r\n"
+    'P1,2024-06-01,10.00,EUR,,"Smith, John",,"INV-100101 ""final"""\r\n'
+    'P2, 2024-06-02 ,1190, jpy ,C1 , Mueller ,,"INV-1001\nINV-1002"\r\n'
+    "P3,2024-06-03,.5,usd,C2,,DE89 3704,ab\"c\r\n"
+)
+
+
+def test_a_bank_export_with_quoted_references_and_padded_values_reads_as_the_row_reader_reads_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "payments.csv"
+    path.write_bytes(PAYMENTS.encode("utf-8"))
+
+    payments = load_payments(path)
+
+    header = PAYMENTS.splitlines()[0].split(",")
+    assert read_payments_columnar(path, header, {n: i for i, n in enumerate(header)}) is not None  # by column
+    assert payments == read_payments_csv(path)
+    assert [p.reference for p in payments] == ['INV-100101 "final"', "INV-1001\nINV-1002", 'ab"c']
+    assert (payments[1].date.day, payments[1].currency, payments[1].customer_id) == (2, "JPY", "C1")
+    assert payments[0].customer_id is None and payments[2].amount == Decimal("0.5")
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        ("P9,2024-06-31,1.00,EUR,,,,", "date"),
+        ("P9,2024-06-01,0.00,EUR,,,,", "not money received"),
+        ("P9,2024-06-01,-5.00,EUR,,,,", "not money received"),
+        ("P9,2024-06-01,1.50,JPY,,,,", "amount"),
+        ("P9,2024-06-01,ten,EUR,,,,", "expected a decimal number"),
+    ],
+)
+def test_a_payment_the_columns_cannot_read_is_still_named_with_its_line(
+    tmp_path: Path, row: str, said: str
+) -> None:
+    path = tmp_path / "payments.csv"
+    path.write_bytes((PAYMENTS + row + "\r\n").encode("utf-8"))
+
+    with pytest.raises(InputFileError) as raised:
+        load_payments(path)
+
+    assert f"{path}:6:" in str(raised.value)  # the line after the reference that spans two
+    assert said in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "accounts",
+    ["DE89370400440532013000;GB29NWBK60161331926819", " DE89370400440532013000 ; GB29NWBK60161331926819;;"],
+)
+def test_a_customer_list_read_by_column_knows_each_customer_by_account_and_alias_as_the_row_reader_does(
+    tmp_path: Path, accounts: str
+) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "customer_id,name,bank_accounts,aliases\n"
+        f'C1,"Mueller, Maschinenbau GmbH",{accounts},MM Maschinen Vertrieb ; Mueller Service\n'
+        "C2,Harbor Freightlines Ltd,,\n",
+        encoding="utf-8",
+    )
+    header = ["customer_id", "name", "bank_accounts", "aliases"]
+
+    by_column = read_customers_columnar(path, header, {n: i for i, n in enumerate(header)})
+
+    assert by_column == read_customers_csv(path)
+    assert by_column[0].bank_accounts == ("DE89370400440532013000", "GB29NWBK60161331926819")
+    assert by_column[0].aliases == ("MM Maschinen Vertrieb", "Mueller Service")
+    customers = load_customers(path)
+    assert customers.by_account("GB29 NWBK 6016 1331 9268 19") == {"C1"}
+    assert customers.names_of("C2") == {"harbor freightlines"}

@@ -1,0 +1,102 @@
+"""Customers with many open items: the quick ways through a large ledger decide as the thorough ones."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from rules.cashapp import (
+    CustomerIndex,
+    CustomerInfo,
+    DocumentIndex,
+    MatchResult,
+    MatchRules,
+    OpenDocument,
+    PaymentInput,
+    match_payment,
+    subset,
+)
+from rules.cashapp.subset import any_subset_reaches, find_subsets
+
+AS_OF = date(2024, 6, 28)
+D = Decimal
+CUSTOMERS = [CustomerInfo("C1", "Mueller Maschinenbau GmbH", ("DE89370400440532013000",))]
+
+
+def ledger(amounts: list[str], first_number: int = 500100) -> list[OpenDocument]:
+    return [
+        OpenDocument(f"D{i}", "C1", f"INV-{first_number + 7 * i}", "invoice", "EUR", D(a), D(a),
+                     date(2024, 5, 1 + i % 28), date(2024, 6, 1 + i % 28))
+        for i, a in enumerate(amounts)
+    ]
+
+
+def run(amount: str, reference: str, docs: list[OpenDocument]) -> MatchResult:
+    payment = PaymentInput("P1", date(2024, 6, 25), D(amount), "EUR", "C1", None, None, reference)
+    return match_payment(payment, DocumentIndex(docs), CustomerIndex(CUSTOMERS), MatchRules(), AS_OF)
+
+
+def test_sets_found_among_many_amounts_are_those_the_full_search_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = random.Random(20240628)
+    cases = []
+    for _ in range(400):
+        values = [rng.randrange(1, 60) * 10 for _ in range(rng.randrange(10, 41))]
+        picked = rng.sample(values, rng.randrange(1, 5))
+        target = sum(picked) if rng.random() < 0.5 else sum(picked) + rng.choice((-10, 10, 5))
+        cases.append((values, target, rng.randrange(2, 5)))
+    quick = [find_subsets(v, t, t, max_size=m, budget=20000) for v, t, m in cases]
+    monkeypatch.setattr(subset, "_PROOF_MIN_VALUES", 10**9)
+    thorough = [find_subsets(v, t, t, max_size=m, budget=20000) for v, t, m in cases]
+    assert [(r.solutions, r.complete) for r in quick] == [(r.solutions, r.complete) for r in thorough]
+    assert any(r.solutions for r in quick) and any(not r.solutions for r in quick)
+
+
+def test_whether_other_invoices_can_make_up_a_rest_does_not_depend_on_the_order_they_are_tried_in() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        values = [rng.randrange(1, 400) * 10 for _ in range(rng.randrange(1, 30))]
+        target = rng.randrange(1, 2000) * 10
+        reachable = {0}
+        for v in values:
+            reachable |= {r + v for r in reachable}
+        assert any_subset_reaches(values, target, 10**8) is (target in reachable)
+
+
+def test_amount_no_set_of_thirty_open_invoices_makes_is_left_unmatched() -> None:
+    # Every invoice is in whole ten cents; the payment is not.
+    amounts = [f"{1000 + 37 * i}.{(i * 3) % 10}0" for i in range(30)]
+    result = run("3001.05", "payment", ledger(amounts))
+    assert result.status == "unmatched"
+    assert result.applications == []
+
+
+def test_two_of_thirty_open_invoices_making_up_the_amount_are_the_ones_proposed() -> None:
+    amounts = [f"{1000 + (i * i * 389) % 4000}.{(i * i * 7 + 3 * i) % 100:02d}" for i in range(30)]
+    docs = ledger(amounts)
+    paid = docs[4].open_amount + docs[21].open_amount
+    result = run(str(paid), "payment", docs)
+    assert result.rule == "amount_subset"
+    assert {a.doc_id for a in result.applications} == {"D4", "D21"}
+
+
+def test_number_with_two_digits_swapped_is_found_among_many_open_invoices() -> None:
+    docs = ledger([f"{200 + 11 * i}.00" for i in range(40)])
+    number = docs[17].number  # INV-500219
+    swapped = number[:-2] + number[-1] + number[-2]
+    result = run(str(docs[17].open_amount), swapped, docs)
+    assert result.status == "auto"
+    assert [a.doc_id for a in result.applications] == ["D17"]
+    assert "typo" in result.explanation
+
+
+def test_number_one_digit_from_two_open_invoices_that_the_amount_cannot_tell_apart_goes_to_review() -> None:
+    docs = ledger(["500.00"] * 30, first_number=500100)
+    # 500101 is one digit from INV-500100 (D0) and from INV-500107 (D1); both are open for 500.00.
+    result = run("500.00", "INV-500101", docs)
+    assert result.status == "review"
+    assert "one typo away as well" in result.explanation
