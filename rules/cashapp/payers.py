@@ -327,7 +327,9 @@ class CustomerIndex:
         """:meth:`score_name` of many names and customers, scored by rapidfuzz in one call for all."""
         texts, sorted_texts = self._texts, self._sorted_texts
         norm_of = _normalized([name for name, _ in pairs])
+        ordered_of = {norm: _sorted_words(norm) for norm in norm_of.values()}
         queries: list[str] = []
+        ordered_queries: list[str] = []
         positions: list[int] = []
         counts: list[int] = []
         for name, customer_id in pairs:
@@ -335,14 +337,14 @@ class CustomerIndex:
             mine = self._positions.get(customer_id, ())
             counts.append(len(mine))
             queries += [norm] * len(mine)
+            ordered_queries += [ordered_of[norm]] * len(mine)
             positions += mine
         if not positions:
             return [0.0] * len(pairs)
         set_scores = process.cpdist(queries, [texts[pos] for pos in positions], scorer=fuzz.token_set_ratio,
                                     dtype=np.float64)
-        ordered = [sorted_texts[pos] for pos in positions]
-        sort_scores = process.cpdist(list(map(_sorted_words, queries)), ordered, scorer=fuzz.ratio,
-                                     dtype=np.float64)
+        sort_scores = process.cpdist(ordered_queries, [sorted_texts[pos] for pos in positions],
+                                     scorer=fuzz.ratio, dtype=np.float64)
         # A name equal to one of the customer's scores 100 by both ratios, so the mean is 100 for it too.
         means = ((set_scores + sort_scores) / 2).tolist()
         found: list[float] = []
