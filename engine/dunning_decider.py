@@ -8,11 +8,10 @@ decided: a dispute, a promise to pay, a dunning block, a credit memo pending aga
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -48,7 +47,7 @@ from rules.dunning.wake import next_replan_day
 from store import StateStore
 from store.dunning import DunningCalls, DunningPlanReads, planned_keys
 from store.marks import RuleMarks
-from store.state import now, ts
+from store.state import PlannedDunningAction, now, ts
 
 __all__ = [
     "QUARANTINE_STREAM",
@@ -234,22 +233,19 @@ class DunningDecider:
         day: date,
     ) -> Iterator[DecisionGroup]:
         known = planned_keys(store, [i.key for i in items if isinstance(i, PlannedAction)])
+        # Only the plan is stored now; "reminded" reaches the ERP with the send.
+        plans = [
+            PlannedDunningAction(
+                item.key, item.customer_id, item.send_at, item.channel.value, item.level, item.to_json()
+            )
+            for item in items
+            if isinstance(item, PlannedAction) and item.key not in known  # else: stored already
+        ]
+        if plans:
+            # The batch's new reminders in a few statements, not a round trip each.
+            yield DecisionGroup([], lambda tx: store.record_dunning_actions(conn, plans, conn=tx))
         for item in items:
             if isinstance(item, PlannedAction):
-                if item.key in known:
-                    continue  # planned before: storing it again would change nothing
-                # Only the plan is stored now; "reminded" reaches the ERP with the send.
-                record = functools.partial(
-                    store.record_dunning_action,
-                    conn,
-                    key=item.key,
-                    customer_id=item.customer_id,
-                    send_at=item.send_at,
-                    channel=item.channel.value,
-                    level=item.level,
-                    payload=item.to_json(),
-                )
-                yield DecisionGroup([], _on_connection(record))
                 continue
             ops = [
                 op.model_copy(update={"decided_on": day})
@@ -285,11 +281,6 @@ class DunningDecider:
         if isinstance(fresh, Invoice) and (fresh.deleted or fresh.open_amount <= 0):
             return None
         return op.model_copy(update={"base_version": fresh.version if fresh else None})
-
-
-def _on_connection(write: Callable[..., object]) -> Callable[[Any], object]:
-    """A store write that then runs on the decision's own database connection."""
-    return lambda conn: write(conn=conn)
 
 
 def load_dunning_policy(policy_path: str, payment_link: str | None = None) -> DunningPolicy:

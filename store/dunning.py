@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from store import schema as t
-from store.state import StateStore, StoreError, from_ts, now, ts
+from store.state import StateStore, StoreError, any_of, from_ts, now, ts
 
 __all__ = ["NEEDS_DECISION", "OPEN_STATES", "DunningActionRow", "DunningActions", "DunningCalls"]
 
@@ -425,26 +425,28 @@ class DunningPlanReads:
             ):
                 out.update(str(x) for (x,) in conn.execute(q))
             # A status write parked or dropped since: what the ERP will show is the one before it,
-            # so the customer's pauses are decided again.
+            # so the customer's pauses are decided again. Read in two steps: as one statement,
+            # SQLite (which keeps no statistics) walked every invoice of the book and every write
+            # to an invoice to find the few given up.
             o = t.outbox
-            given_up = (
-                sa.select(o.c.target_id)
-                .where(
+            given_up = conn.execute(
+                sa.select(o.c.target_type, o.c.target_id).where(
                     o.c.connection == connection,
                     o.c.op_type == "collection_status",
-                    o.c.target_type == "invoice",
                     o.c.status.in_(["parked", "dropped"]),
                     o.c.finished_at >= since,
                 )
-                .scalar_subquery()
             )
-            owners = sa.select(r.c.customer_remote_id).where(
-                r.c.connection == connection,
-                r.c.stream == "invoices",
-                r.c.remote_id.in_(given_up),
-                r.c.customer_remote_id.is_not(None),
-            )
-            out.update(str(x) for (x,) in conn.execute(owners))
+            invoices = sorted({str(target) for kind, target in given_up if kind == "invoice"})
+            for i in range(0, len(invoices), self.CHUNK):
+                # ``deleted`` is read so that SQLite finds the invoices along the primary key, not
+                # along ``ix_records_customer``, which holds the other two columns read.
+                owners = sa.select(r.c.customer_remote_id, r.c.deleted).where(
+                    r.c.connection == connection,
+                    r.c.stream == "invoices",
+                    any_of(self.store.dialect, r.c.remote_id, invoices[i : i + self.CHUNK]),
+                )
+                out.update(str(customer) for customer, _ in conn.execute(owners) if customer)
         return out
 
     def records_of(
@@ -463,16 +465,20 @@ class DunningPlanReads:
         query = sa.select(key, r.c.data).where(
             r.c.connection == connection, r.c.stream == stream, r.c.deleted.is_(False)
         )
+        # Each field is read once a row: the database parses the record's JSON for each reading
+        # (on PostgreSQL most of the statement's time), and a field it lacks counts as plannable.
         if plannable and stream == "invoices":
-            status = self._json_field("status")
-            query = query.where(sa.or_(status.is_(None), status.in_(["open", "partially_paid"])))
+            status = sa.func.coalesce(self._json_field("status"), "open")
+            query = query.where(status.in_(["open", "partially_paid"]))
         elif plannable and stream == "payments":
-            left = self._json_field("unapplied_amount")
-            query = query.where(sa.or_(left.is_(None), sa.cast(left, sa.Numeric) > 0))
+            left = sa.func.coalesce(self._json_field("unapplied_amount"), "1")
+            query = query.where(sa.cast(left, sa.Numeric) > 0)
         with self.engine.connect() as conn:
             for i in range(0, len(customer_ids), self.CHUNK):
                 rows = conn.execute(
-                    query.where(key.in_(list(customer_ids[i : i + self.CHUNK]))).order_by(key, r.c.remote_id)
+                    query.where(any_of(self.store.dialect, key, customer_ids[i : i + self.CHUNK])).order_by(
+                        key, r.c.remote_id
+                    )
                 )
                 out.extend((str(cid), str(data)) for cid, data in rows)
         return out
@@ -501,8 +507,8 @@ class DunningPlanReads:
             )
             calls = sa.select(c).where(c.c.connection == connection)
             if chunk is not None:
-                actions = actions.where(d.c.customer_id.in_(chunk))
-                calls = calls.where(c.c.customer_id.in_(chunk))
+                actions = actions.where(any_of(self.store.dialect, d.c.customer_id, chunk))
+                calls = calls.where(any_of(self.store.dialect, c.c.customer_id, chunk))
             with self.engine.connect() as conn:
                 planned = conn.execute(actions.order_by(d.c.send_at, d.c.key)).all()
                 called = conn.execute(calls.order_by(c.c.at, c.c.id)).all()
@@ -571,6 +577,8 @@ def planned_keys(store: StateStore, keys: Sequence[str]) -> set[str]:
     d = t.dunning_actions
     with store.engine.connect() as conn:
         rows = conn.execute(
-            sa.select(d.c.key).where(d.c.key.in_(list(keys)), d.c.status.not_in(["cancelled", "expired"]))
+            sa.select(d.c.key).where(
+                any_of(store.dialect, d.c.key, keys), d.c.status.not_in(["cancelled", "expired"])
+            )
         )
         return {str(k) for (k,) in rows}

@@ -71,6 +71,15 @@ outbox = sa.Table(
     sa.Column("run_id", sa.String(40), nullable=True),
     sa.Index("ix_outbox_claim", "connection", "status", "next_attempt_at"),
     sa.Index("ix_outbox_target", "connection", "target_type", "target_id"),
+    # The rows still to send, in queue order: a claim reads its first few, however many rows the
+    # outbox has sent before them (along the primary key it stepped over each of those).
+    sa.Index(
+        "ix_outbox_due",
+        "connection",
+        "id",
+        postgresql_where=sa.text("status IN ('pending', 'sending')"),
+        sqlite_where=sa.text("status IN ('pending', 'sending')"),
+    ),
 )
 
 quarantine = sa.Table(

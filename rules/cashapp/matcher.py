@@ -26,21 +26,14 @@ from itertools import compress
 from math import gcd
 from operator import attrgetter, not_
 
+from rules.cashapp.identify import PayerHit, prepare_payers
+from rules.cashapp.identify import identify as _identify
+from rules.cashapp.identify import identify_payer as identify_payer
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
-from rules.cashapp.normalize import extract_number_keys, name_parts, number_key, one_typo_apart
+from rules.cashapp.normalize import extract_number_keys, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
 from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units, units_of
-
-
-@dataclass(slots=True)
-class PayerHit:
-    """The customer a payment is attributed to, how sure we are, and how we know."""
-
-    customer_id: str
-    score: float
-    how: str
-    source: str = ""
 
 
 @dataclass(slots=True)
@@ -109,106 +102,8 @@ def _proposal(rule: str, lines: list[Application], unapplied: Decimal, document:
 # --------------------------------------------------------------------------------------------------
 
 
-def identify_payer(
-    payment: PaymentInput, customers: CustomerIndex, rules: MatchRules
-) -> tuple[PayerHit | None, str]:
-    """Attribute a payment to one customer, or decline and say why.
-
-    Args:
-        payment: The incoming cash.
-        customers: Known customers with their bank accounts and aliases.
-        rules: Scores and fuzzy-name limits.
-
-    Returns:
-        The hit (or ``None``) and, when declining, a note for the explanation.
-    """
-    found = _identify(payment, customers, rules)
-    return found.hit, found.note
-
-
-@dataclass(slots=True)
-class _Payer:
-    """Who paid, or why nobody was chosen; and the other customers the payer name fits as well."""
-
-    hit: PayerHit | None
-    note: str = ""
-    ties: list[tuple[float, str]] = field(default_factory=list)
-    rivals: list[tuple[float, str]] = field(default_factory=list)
-
-
-def _identify(payment: PaymentInput, customers: CustomerIndex, rules: MatchRules) -> _Payer:
-    ties: list[tuple[float, str]] = []
-    scores = rules.payer_scores
-    if payment.customer_id:
-        known = customers.get(payment.customer_id)
-        label = f"{payment.customer_id} ({known.name})" if known else payment.customer_id
-        how = f"customer {label} given with the payment"
-        return _Payer(PayerHit(payment.customer_id, scores.customer_id, how, "customer_id"))
-    notes: list[str] = []
-    if payment.payer_account:
-        owners = customers.by_account(payment.payer_account)
-        if len(owners) == 1:
-            cid = next(iter(owners))
-            known = customers.get(cid)
-            label = f"{cid} ({known.name})" if known else cid
-            how = f"customer {label} by bank account {payment.payer_account}"
-            return _Payer(PayerHit(cid, scores.bank_account, how, "bank_account"))
-        if len(owners) > 1:
-            notes.append(f"bank account {payment.payer_account} belongs to {len(owners)} customers")
-    names = rules.names
-    if payment.payer_name:
-        # A lower score neither wins, nor ties the best (within the margin), nor makes a rival.
-        ranked = customers.score_names(payment.payer_name, names.max_token_customers,
-                                       min(names.min_score - names.margin, names.rival_min_score))
-        hit = _decide_name(ranked, names.min_score, names.margin)
-        if isinstance(hit, str):
-            if hit:
-                notes.append(f"payer name '{payment.payer_name}' {hit}")
-                ties = _fitting(ranked, payment.payer_name, None, customers, names.rival_min_score)
-        else:
-            score, cid = hit
-            known = customers.get(cid)
-            return _Payer(PayerHit(cid, scores.name * score / 100,
-                                   f"customer {cid} ({known.name if known else cid}) by payer name "
-                                   f"'{payment.payer_name}' (similarity {score:.0f})", "name"),
-                          rivals=_fitting(ranked, payment.payer_name, cid, customers, names.rival_min_score))
-    if payment.reference:
-        ranked = customers.score_names_in_text(payment.reference, names.max_token_customers)
-        hit = _decide_name(ranked, names.in_reference_min_score, names.margin)
-        if isinstance(hit, str):
-            if hit:
-                notes.append(f"reference {hit}")
-        else:
-            score, cid = hit
-            known = customers.get(cid)
-            return _Payer(PayerHit(cid, scores.name_in_reference * score / 100,
-                                   f"customer {cid} ({known.name if known else cid}) named in the reference "
-                                   f"(similarity {score:.0f})", "name_in_reference"),
-                          rivals=_fitting(ranked, None, cid, customers, names.rival_min_score))
-    return _Payer(None, "; ".join(notes), ties)
-
-
-def _fitting(ranked: list[tuple[float, str]], payer_name: str | None, chosen: str | None,
-             customers: CustomerIndex, min_score: float) -> list[tuple[float, str]]:
-    """The customers a payer name fits, other than ``chosen``: a high score, or a name one word apart.
-
-    "KOCH PHARMA" fits Koch Pharma and Koch Pharma Nord alike, however long the extra word is.
-    """
-    found = {cid: score for score, cid in ranked if cid != chosen and score >= min_score}
-    if payer_name:
-        for part in name_parts(payer_name):
-            for cid in customers.namesakes(part):
-                if cid != chosen and cid not in found:
-                    found[cid] = customers.score_name(part, cid)
-    return sorted(((s, c) for c, s in found.items()), reverse=True)
-
-
-def _decide_name(ranked: list[tuple[float, str]], min_score: float, margin: float) -> tuple[float, str] | str:
-    if not ranked or ranked[0][0] < min_score:
-        return ""
-    if len(ranked) > 1 and ranked[0][0] - ranked[1][0] < margin:
-        return f"fits customers {ranked[0][1]} and {ranked[1][1]} equally well, so neither is chosen"
-    return ranked[0]
+# Who paid is told in :mod:`rules.cashapp.identify`; ``match_payments`` finds the payers of all its
+# payments at once before deciding the first.
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1039,6 +934,7 @@ def match_payments(payments: Iterable[PaymentInput], documents: DocumentIndex, c
         One result per payment, in input order.
     """
     items = payments if isinstance(payments, list) else list(payments)
+    prepare_payers(items, customers, rules)
     # Decided in date order against a running balance, so the later of two payments quoting the same
     # invoice is the one that finds it closed, whatever order the file lists them in.
     order = sorted(range(len(items)), key=lambda i: items[i].date)

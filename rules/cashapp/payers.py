@@ -1,14 +1,16 @@
 """Customers by id, bank account and name, for telling who paid.
 
 Customer names are indexed by token so a fuzzy payer-name search scores a handful of candidates
-instead of every customer.
+instead of every customer. The searches take many names (or references) at once, so rapidfuzz scores
+the candidates of all of them in a few calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from itertools import islice
-from operator import itemgetter
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from itertools import accumulate, compress, islice
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -16,33 +18,89 @@ from rapidfuzz import fuzz, process
 from mapping.models import Customer
 from rules.cashapp.model import CustomerInfo, customer_from_model
 from rules.cashapp.normalize import (
+    _TRADING_AS,
     name_parts,
     name_tokens,
     normalize_account,
-    normalize_name,
     normalize_names,
 )
+
+_NOT_ALNUM_OR_LINE = re.compile(r"[^0-9A-Z\n]+")
+
+
+def normalize_accounts(accounts: Sequence[str]) -> list[str]:
+    """:func:`~rules.cashapp.normalize.normalize_account` of many accounts, the text work done in one
+    pass over all of them."""
+    joined = "\n".join(accounts).upper()
+    if joined.count("\n") != len(accounts) - 1 or not accounts:
+        return [normalize_account(account) for account in accounts]
+    values = _NOT_ALNUM_OR_LINE.sub("", joined).split("\n")
+    if "IBAN" in joined:
+        # An "IBAN" label before the country code is not part of the account.
+        values = [v[4:] if v.startswith("IBAN") and len(v) > 8 and v[4:6].isalpha() else v for v in values]
+    return values
+
+
+def _trading_parts(names: list[str]) -> list[Sequence[str]]:
+    """:func:`~rules.cashapp.normalize.name_parts` of many names: one search for the markers through
+    all of them, and a look at only the names a marker may be in (few or none of them)."""
+    joined = "\n".join(names)
+    if joined.count("\n") != len(names) - 1:
+        return [name_parts(name) for name in names]
+    parts: list[Sequence[str]] = [(name.strip() or name,) for name in names]
+    starts = [0, *accumulate(len(name) + 1 for name in names)]
+    # A marker may take the line break before or after it for the space around it: every name a match
+    # touches is looked at.
+    for match in _TRADING_AS.finditer(joined):
+        for k in range(bisect_right(starts, match.start()) - 1, bisect_right(starts, match.end() - 1)):
+            parts[k] = name_parts(names[k])
+    return parts
+
+
+def _normalized(names: Sequence[str]) -> dict[str, str]:
+    """Each distinct name and its :func:`~rules.cashapp.normalize.normalize_name`, found in one pass."""
+    distinct = list(dict.fromkeys(names))
+    return dict(zip(distinct, normalize_names(distinct), strict=True))
+
+
+def _sorted_words(norm: str) -> str:
+    return " ".join(sorted(norm.split()))
+
+
 
 
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_known_names", "_name_cache", "_names",
-                 "_narrowed", "_one_word_less", "_texts")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_known_names", "_long_enough", "_marks",
+                 "_name_cache", "_narrowed", "_one_word_less", "_orders", "_owners", "_positions",
+                 "_prepared", "_sorted_texts", "_texts", "_word_sets")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
         self._by_account: dict[str, set[str]] = {}
-        self._names: list[tuple[str, str]] = []
         self._texts: list[str] = []
+        # Every name (normalised) and, by its position, the customer, the name's set of words and whether
+        # it is long enough to be looked for inside free text.
+        self._owners: list[str] = []
+        self._word_sets: list[frozenset[str]] = []
+        self._sorted_texts: list[str] = []
+        # Each customer's positions among them.
+        self._positions: dict[str, list[int]] = {}
+        self._long_enough: list[bool] = []
         self._by_token: dict[str, set[int]] = {}
         self._narrowed: dict[tuple[str, str], set[int]] = {}
+        # For intersecting large postings with numpy: sets as arrays in their order, and a mark per name.
+        self._orders: dict[int, tuple[set[int], np.ndarray]] = {}
+        self._marks = np.zeros(0, np.bool_)
         self._name_cache: dict[tuple[str, float], list[tuple[float, str]]] = {}
         self._known_names: dict[str, set[str]] = {}
         # Names by their set of words, and by each set of all their words but one: the customers a
         # name is one word apart from are found by a few look-ups, however common the words are.
         self._by_words: dict[frozenset[str], set[str]] = {}
         self._one_word_less: dict[frozenset[str], set[str]] = {}
+        # The payers of the last batch of payments, identified at once (see ``keep_payers``).
+        self._prepared: tuple[object, dict[tuple[str | None, ...], object]] | None = None
         self.extend(customers)
 
     @classmethod
@@ -55,47 +113,96 @@ class CustomerIndex:
         self.extend((customer,))
 
     def extend(self, customers: Iterable[CustomerInfo]) -> None:
-        """Index many customers (or what is new about ones already indexed), their names normalised
-        in one pass."""
+        """Index many customers (or what is new about ones already indexed), their names and accounts
+        normalised in one pass."""
         batch = customers if isinstance(customers, (list, tuple)) else list(customers)
         # A trading name ("… t/a Blue Anchor Cafe") is a name the customer pays under, like an alias.
-        raw = [[part for name in (c.name, *c.aliases) for part in name_parts(name)] for c in batch]
-        norms = iter(normalize_names([part for parts in raw for part in parts]))
-        by_id, by_account, known_names = self._by_id, self._by_account, self._known_names
-        names, texts, by_token = self._names, self._texts, self._by_token
-        by_words, one_word_less = self._by_words, self._one_word_less
-        for customer, parts in zip(batch, raw, strict=True):
+        names = [name for c in batch for name in (c.name, *c.aliases)]
+        raw = iter(_trading_parts(names))
+        parts_of = [[part for _ in range(1 + len(c.aliases)) for part in next(raw)] for c in batch]
+        norms = iter(normalize_names([part for parts in parts_of for part in parts]))
+        accounts = iter(normalize_accounts([account for c in batch for account in c.bank_accounts]))
+        by_account, known_names = self._by_account, self._known_names
+        self._by_id.update((c.customer_id, c) for c in batch)
+        new_cids: list[str] = []
+        new_names: list[str] = []
+        for customer, parts in zip(batch, parts_of, strict=True):
             cid = customer.customer_id
-            by_id[cid] = customer
-            for account in customer.bank_accounts:
-                norm = normalize_account(account)
-                if norm:
-                    by_account.setdefault(norm, set()).add(cid)
-            known = known_names.setdefault(cid, set())
+            if customer.bank_accounts:
+                self._prepared = None
+                for norm in islice(accounts, len(customer.bank_accounts)):
+                    if norm:
+                        by_account.setdefault(norm, set()).add(cid)
+            known = known_names.get(cid)
+            if known is None:
+                known = known_names[cid] = set()
             for norm in islice(norms, len(parts)):
-                if not norm or norm in known:
-                    continue
-                known.add(norm)
-                if self._name_cache or self._narrowed:
-                    self._forget_look_ups()
-                pos = len(names)
-                names.append((cid, norm))
-                texts.append(norm)
-                words = frozenset(norm.split())
-                by_words.setdefault(words, set()).add(cid)
-                if len(words) > 2:
-                    for word in words:
-                        one_word_less.setdefault(words - {word}, set()).add(cid)
-                for token in set(name_tokens(norm)):
-                    found = by_token.get(token)
-                    if found is None:
-                        by_token[token] = {pos}
+                if norm and norm not in known:
+                    known.add(norm)
+                    new_cids.append(cid)
+                    new_names.append(norm)
+        if new_names:
+            if self._name_cache or self._narrowed or self._orders or self._prepared is not None:
+                self._forget_look_ups()
+            self._index_names(new_cids, new_names)
+
+    def _index_names(self, cids: list[str], names: list[str]) -> None:
+        """Index new names (normalised) of these customers, each by its position."""
+        start = len(self._texts)
+        self._texts += names
+        self._owners += cids
+        tokens_of = [name.split() for name in names]
+        self._sorted_texts += map(" ".join, map(sorted, tokens_of))
+        word_sets = list(map(frozenset, tokens_of))
+        self._word_sets += word_sets
+        self._long_enough += [len(name) >= 8 or (len(name) >= 6 and " " in name) for name in names]
+        positions, by_token = self._positions, self._by_token
+        by_words, one_word_less = self._by_words, self._one_word_less
+        for pos, cid, words in zip(range(start, start + len(names)), cids, word_sets, strict=True):
+            mine = positions.get(cid)
+            if mine is None:
+                positions[cid] = [pos]
+            else:
+                mine.append(pos)
+            same = by_words.get(words)
+            if same is None:
+                by_words[words] = {cid}
+            else:
+                same.add(cid)
+            if len(words) > 2:
+                for word in words:
+                    key = words - {word}
+                    same = one_word_less.get(key)
+                    if same is None:
+                        one_word_less[key] = {cid}
                     else:
-                        found.add(pos)
+                        same.add(cid)
+            for token in words:
+                if len(token) < 3 or token.isdigit():
+                    continue
+                found = by_token.get(token)
+                if found is None:
+                    by_token[token] = {pos}
+                else:
+                    found.add(pos)
 
     def _forget_look_ups(self) -> None:
         self._name_cache.clear()
         self._narrowed.clear()
+        self._orders.clear()
+        self._prepared = None
+
+    def keep_payers(self, rules: object, payers: dict[tuple[str | None, ...], object]) -> None:
+        """Keep what a batch of payments' payers were found to be, by what identified them, for
+        :meth:`prepared_payer` to hand out under the same ``rules``; forgotten when a customer changes."""
+        self._prepared = (rules, payers)
+
+    def prepared_payer(self, key: tuple[str | None, ...], rules: object) -> object | None:
+        """What :meth:`keep_payers` kept for ``key`` under these very ``rules``, if anything."""
+        prepared = self._prepared
+        if prepared is None or prepared[0] is not rules:
+            return None
+        return prepared[1].get(key)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -113,7 +220,28 @@ class CustomerIndex:
         norm = normalize_account(account)
         return set(self._by_account.get(norm, ())) if norm else set()
 
-    def _candidates(self, tokens: Iterable[str], limit: int) -> set[int]:
+    def owners_of_accounts(self, accounts: Sequence[str]) -> list[set[str]]:
+        """:meth:`by_account` of many accounts (the sets are the index's own: not to be changed)."""
+        by_account, nobody = self._by_account, set[str]()
+        return [by_account.get(norm, nobody) if norm else nobody for norm in normalize_accounts(accounts)]
+
+    def _candidate_lists(self, token_lists: Iterable[list[str]], limit: int) -> list[list[int]]:
+        """Each token list's candidate names (positions in ``_texts``), see :meth:`_narrow`; lists of
+        the same known tokens share one list (not to be changed)."""
+        by_token = self._by_token
+        seen: dict[tuple[str, ...], list[int]] = {}
+        found: list[list[int]] = []
+        for tokens in token_lists:
+            # Tokens as rare as each other are taken in their own order, not the set's (which changes
+            # from run to run with Python's string hashing), so a run's decisions and explanations repeat.
+            ranked = tuple(sorted({t for t in tokens if t in by_token}, key=lambda t: (len(by_token[t]), t)))
+            candidates = seen.get(ranked)
+            if candidates is None:
+                candidates = seen[ranked] = list(self._narrow(ranked, limit))
+            found.append(candidates)
+        return found
+
+    def _narrow(self, ranked: tuple[str, ...], limit: int) -> set[int]:
         """Names sharing the rarest tokens, narrowed by intersection while there are too many.
 
         Common words ("mueller", "logistik") are shared by thousands of customers in a large ledger;
@@ -121,9 +249,6 @@ class CustomerIndex:
         time from the next-rarest token keeps a name whose rarest word was mistyped findable.
         """
         by_token = self._by_token
-        # Tokens as rare as each other are taken in their own order, not the set's (which changes from
-        # run to run with Python's string hashing), so a run's decisions and explanations repeat.
-        ranked = sorted((t for t in set(tokens) if t in by_token), key=lambda t: (len(by_token[t]), t))
         found: set[int] = set()
         for start in range(min(2, len(ranked))):
             cand = by_token[ranked[start]]
@@ -135,7 +260,7 @@ class CustomerIndex:
                 pair = (narrowed_by, token)
                 narrowed = self._narrowed.get(pair)
                 if narrowed is None:
-                    narrowed = self._narrowed[pair] = cand & by_token[token]
+                    narrowed = self._narrowed[pair] = self._intersection(cand, token)
                 if narrowed:
                     cand = narrowed
                     narrowed_by = f"{narrowed_by} {token}"
@@ -143,27 +268,91 @@ class CustomerIndex:
                 found |= cand
         return found
 
+    def _intersection(self, cand: set[int], token: str) -> set[int]:
+        """``cand & self._by_token[token]``, the very same set (its elements in the same order), with
+        the membership tests of two large postings done by numpy."""
+        posting = self._by_token[token]
+        if len(cand) < 256 or len(posting) < 256:
+            return cand & posting
+        # Python walks the smaller set (the posting when as large) and adds what the other holds, in
+        # that order: a set made from the same elements in the same order is laid out alike.
+        walked, other = (cand, posting) if len(posting) > len(cand) else (posting, cand)
+        order = self._in_order(walked)
+        marks = self._marks
+        if len(marks) < len(self._texts):
+            marks = self._marks = np.zeros(len(self._texts), np.bool_)
+        members = self._in_order(other)
+        marks[members] = True
+        kept = order[marks[order]]
+        marks[members] = False
+        return set(kept.tolist())
+
+    def _in_order(self, positions: set[int]) -> np.ndarray:
+        """A set of positions as an array, in the set's order; a posting's kept for the next time."""
+        key = id(positions)
+        found = self._orders.get(key)
+        if found is None or found[0] is not positions:
+            found = (positions, np.fromiter(positions, np.int64, len(positions)))
+            if len(self._orders) > 4096:
+                self._orders.clear()
+            self._orders[key] = found
+        return found[1]
+
     def namesakes(self, name: str) -> set[str]:
         """Customers whose name has one word more or one word less than ``name`` ("Koch Pharma" and
         "Koch Pharma Nord" for "KOCH PHARMA"); two-word names count only for a longer namesake."""
-        words = frozenset(normalize_name(name).split())
-        if len(words) < 2:
-            return set()
-        found = set(self._one_word_less.get(words, ()))
-        if len(words) > 2:
-            for word in words:
-                found |= self._by_words.get(words - {word}, set())
+        return self.namesakes_of_many([name])[0]
+
+    def namesakes_of_many(self, names: Sequence[str]) -> list[set[str]]:
+        """:meth:`namesakes` of many names, normalised together."""
+        norm_of = _normalized(names)
+        by_words, one_word_less = self._by_words, self._one_word_less
+        found: list[set[str]] = []
+        for name in names:
+            words = frozenset(norm_of[name].split())
+            alike: set[str] = set()
+            if len(words) >= 2:
+                alike.update(one_word_less.get(words, ()))
+                if len(words) > 2:
+                    for word in words:
+                        alike.update(by_words.get(words - {word}, ()))
+            found.append(alike)
         return found
 
     def score_name(self, name: str, customer_id: str) -> float:
         """How well ``name`` fits one customer's names (the score :meth:`score_names` gives)."""
-        norm = normalize_name(name)
-        best = 0.0
-        for candidate in self._known_names.get(customer_id, ()):
-            score = 100.0 if candidate == norm else (
-                fuzz.token_set_ratio(norm, candidate) + fuzz.token_sort_ratio(norm, candidate)) / 2
-            best = max(best, score)
-        return best
+        return self.score_name_pairs([(name, customer_id)])[0]
+
+    def score_name_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """:meth:`score_name` of many names and customers, scored by rapidfuzz in one call for all."""
+        texts, sorted_texts = self._texts, self._sorted_texts
+        norm_of = _normalized([name for name, _ in pairs])
+        ordered_of = {norm: _sorted_words(norm) for norm in norm_of.values()}
+        queries: list[str] = []
+        ordered_queries: list[str] = []
+        positions: list[int] = []
+        counts: list[int] = []
+        for name, customer_id in pairs:
+            norm = norm_of[name]
+            mine = self._positions.get(customer_id, ())
+            counts.append(len(mine))
+            queries += [norm] * len(mine)
+            ordered_queries += [ordered_of[norm]] * len(mine)
+            positions += mine
+        if not positions:
+            return [0.0] * len(pairs)
+        set_scores = process.cpdist(queries, [texts[pos] for pos in positions], scorer=fuzz.token_set_ratio,
+                                    dtype=np.float64)
+        sort_scores = process.cpdist(ordered_queries, [sorted_texts[pos] for pos in positions],
+                                     scorer=fuzz.ratio, dtype=np.float64)
+        # A name equal to one of the customer's scores 100 by both ratios, so the mean is 100 for it too.
+        means = ((set_scores + sort_scores) / 2).tolist()
+        found: list[float] = []
+        start = 0
+        for count in counts:
+            found.append(max(means[start:start + count], default=0.0))
+            start += count
+        return found
 
     def score_names(self, name: str, max_customers: int, at_least: float = 0.0) -> list[tuple[float, str]]:
         """Best fuzzy score per customer for a payer name, best first.
@@ -173,47 +362,90 @@ class CustomerIndex:
         Customers scoring below ``at_least`` are left out (a caller that reads no lower score saves
         their bookkeeping). Results are cached per normalised name: the same payers pay every month.
         """
-        parts = name_parts(name)
-        if len(parts) > 1:
+        return self.score_many_names([name], max_customers, at_least)[0]
+
+    def score_many_names(self, names: Sequence[str], max_customers: int,
+                         at_least: float = 0.0) -> list[list[tuple[float, str]]]:
+        """:meth:`score_names` of many payer names, the names new to the cache scored together."""
+        parts_of = [name_parts(name) for name in names]
+        norm_of = _normalized([part for parts in parts_of for part in parts])
+        cache = self._name_cache
+        new = [norm for norm in dict.fromkeys(norm_of.values()) if norm and (norm, at_least) not in cache]
+        if new:
+            if len(cache) + len(new) > 100_000:
+                cache.clear()
+            cache.update(zip([(norm, at_least) for norm in new],
+                             self._rank_names(new, max_customers, at_least), strict=True))
+        found: list[list[tuple[float, str]]] = []
+        for parts in parts_of:
+            if len(parts) == 1:
+                norm = norm_of[parts[0]]
+                found.append(cache[norm, at_least] if norm else [])
+                continue
             # "Reed Gray Energy d/b/a Old Mill Market": the payer wrote both names; either may be known.
             merged: dict[str, float] = {}
             for part in parts:
-                for score, cid in self.score_names(part, max_customers, at_least):
+                norm = norm_of[part]
+                for score, cid in cache[norm, at_least] if norm else ():
                     merged[cid] = max(score, merged.get(cid, 0.0))
-            return sorted(((s, c) for c, s in merged.items()), reverse=True)
-        norm = normalize_name(name)
-        if not norm:
-            return []
-        slot = (norm, at_least)
-        cached = self._name_cache.get(slot)
-        if cached is not None:
-            return cached
-        positions = list(self._candidates(name_tokens(norm), max_customers))
-        if not positions:
-            self._name_cache[slot] = []
-            return []
-        texts = self._texts
-        choices = [texts[positions[0]]] if len(positions) == 1 else list(itemgetter(*positions)(texts))
-        best: dict[str, float] = {}
-        # The C loop of rapidfuzz ranks all candidates; the slower combined score is for the top few,
-        # their token-sort scores in one call and the mean of the two taken over all of them at once.
+            found.append(sorted(((s, c) for c, s in merged.items()), reverse=True))
+        return found
+
+    def _rank_names(self, norms: list[str], max_customers: int,
+                    at_least: float) -> list[list[tuple[float, str]]]:
+        """Each normalised name's customers, best first, scored as :meth:`score_names` says."""
+        texts, owners, sorted_texts = self._texts, self._owners, self._sorted_texts
+        extract, set_ratio = process.extract, fuzz.token_set_ratio
+        # The C loop of rapidfuzz ranks each name's candidates; the slower combined score is for the
+        # top few of every name, their token-sort scores taken in one call for all the names at once.
         # Below 70 the mean cannot reach the lowest threshold that reads it.
-        top = process.extract(norm, choices, scorer=fuzz.token_set_ratio, limit=20, score_cutoff=70)
-        if top:
-            sort_scores = process.cdist((norm,), [candidate for candidate, _, _ in top],
-                                        scorer=fuzz.token_sort_ratio, dtype=np.float64)[0]
-            # A name equal to the payer's scores 100 by both ratios, so the mean is 100 for it too.
-            means = (np.array([score for _, score, _ in top]) + sort_scores) / 2
-            names = self._names
-            for k in np.flatnonzero(means >= at_least).tolist():
-                cid = names[positions[top[k][2]]][0]
-                score = float(means[k])
-                if score > best.get(cid, -1.0):
-                    best[cid] = score
-        ranked = sorted(((s, c) for c, s in best.items()), reverse=True)
-        if len(self._name_cache) > 100_000:
-            self._name_cache.clear()
-        self._name_cache[slot] = ranked
+        queries: list[str] = []
+        chosen: list[int] = []
+        set_scores: list[float] = []
+        counts: list[int] = []
+        for norm, positions in zip(norms, self._candidate_lists(map(name_tokens, norms), max_customers),
+                                   strict=True):
+            if not positions:
+                counts.append(0)
+                continue
+            top = extract(norm, list(map(texts.__getitem__, positions)), scorer=set_ratio, limit=20,
+                          score_cutoff=70)
+            counts.append(len(top))
+            if top:
+                queries += [_sorted_words(norm)] * len(top)
+                _, scores, ks = zip(*top, strict=True)
+                set_scores += scores
+                chosen += map(positions.__getitem__, ks)
+        ranked: list[list[tuple[float, str]]] = [[] for _ in norms]
+        if not queries:
+            return ranked
+        # The token-sort ratio is the plain ratio of the words put in order (as rapidfuzz does it), the
+        # index's names put in order once.
+        sort_scores = process.cpdist(queries, [sorted_texts[pos] for pos in chosen], scorer=fuzz.ratio,
+                                     dtype=np.float64, score_cutoff=max(0.0, 2 * at_least - 100))
+        # A mean of at least ``at_least`` needs a token-sort score of twice that less the token-set one.
+        # A name equal to the payer's scores 100 by both ratios, so the mean is 100 for it too.
+        means = (np.array(set_scores) + sort_scores) / 2
+        kept = np.flatnonzero(means >= at_least)
+        if not len(kept):
+            return ranked
+        # Per name, each customer's best score, best first and the larger customer id first among equals
+        # (the order of sorting (score, customer) pairs in reverse): sorted by numpy for all names at once.
+        of_name = np.repeat(np.arange(len(norms)), counts)[kept]
+        scores = means[kept]
+        cids = list(map(owners.__getitem__, map(chosen.__getitem__, kept.tolist())))
+        rank_of = {cid: k for k, cid in enumerate(sorted(set(cids)))}
+        ranks = np.fromiter(map(rank_of.__getitem__, cids), np.int64, len(cids))
+        order = np.lexsort((-ranks, -scores, of_name))
+        # A customer with two names among a name's top candidates counts with the better one.
+        _, first = np.unique(of_name[order] * len(rank_of) + ranks[order], return_index=True)
+        order = order[np.sort(first)]
+        names_of = of_name[order]
+        pairs = list(zip(scores[order].tolist(), map(cids.__getitem__, order.tolist()), strict=True))
+        bounds = np.flatnonzero(np.diff(names_of)) + 1
+        for n, start, end in zip(names_of[np.r_[0, bounds]].tolist(), [0, *bounds.tolist()],
+                                 [*bounds.tolist(), len(pairs)], strict=True):
+            ranked[n] = pairs[start:end]
         return ranked
 
     def score_names_in_text(self, text: str, max_customers: int) -> list[tuple[float, str]]:
@@ -224,27 +456,49 @@ class CustomerIndex:
         whose words include all the others' is meant ("Koch Pharma Nord" over "Koch Pharma").
         Otherwise the best approximate substring counts.
         """
-        norm = normalize_name(text)
-        if not norm:
-            return []
-        words = set(norm.split())
-        best: dict[str, float] = {}
-        contained: dict[str, set[str]] = {}
-        for pos in self._candidates(name_tokens(norm), max_customers):
-            cid, candidate = self._names[pos]
+        return self.score_many_texts([text], max_customers)[0]
+
+    def score_many_texts(self, texts: Sequence[str], limit: int,
+                         at_least: float = 0.0) -> list[list[tuple[float, str]]]:
+        """:meth:`score_names_in_text` of many texts, the approximate substrings scored together;
+        customers scoring below ``at_least`` are left out."""
+        names, owners, word_sets, long_enough = self._texts, self._owners, self._word_sets, self._long_enough
+        norms = normalize_names(list(texts))
+        found: list[dict[str, float]] = []
+        whole: list[dict[str, set[str]]] = []
+        # Every candidate name of every text, scored by rapidfuzz in one call for all.
+        which: list[int] = []
+        positions: list[int] = []
+        lists = self._candidate_lists(map(name_tokens, norms), limit)
+        for k, (norm, listed) in enumerate(zip(norms, lists, strict=True)):
+            best: dict[str, float] = {}
+            contained: dict[str, set[str]] = {}
+            found.append(best)
+            whole.append(contained)
             # One short word inside a long text is too easy to hit by chance.
-            if len(candidate) < 6 or (" " not in candidate and len(candidate) < 8):
+            candidates = list(filter(long_enough.__getitem__, listed))
+            if not candidates:
                 continue
-            tokens = set(candidate.split())
-            if tokens <= words:
-                score = 100.0
-                contained[cid] = contained.get(cid, set()) | tokens
-            else:
-                score = fuzz.partial_ratio(candidate, norm)
-            if score > best.get(cid, -1.0):
-                best[cid] = score
-        if len(contained) > 1:
-            for cid, tokens in contained.items():
-                if any(tokens < other for o, other in contained.items() if o != cid):
-                    best[cid] = 90.0
-        return sorted(((s, c) for c, s in best.items()), reverse=True)
+            which += [k] * len(candidates)
+            positions += candidates
+            words = set(norm.split())
+            for pos in compress(candidates, map(words.issuperset, map(word_sets.__getitem__, candidates))):
+                cid = owners[pos]
+                best[cid] = 100.0
+                contained[cid] = contained.get(cid, set()) | word_sets[pos]
+            if len(contained) > 1:
+                for cid, tokens in contained.items():
+                    if any(tokens < other for o, other in contained.items() if o != cid):
+                        best[cid] = 90.0
+        if positions:
+            partial = process.cpdist([names[pos] for pos in positions], [norms[k] for k in which],
+                                     scorer=fuzz.partial_ratio, dtype=np.float64, score_cutoff=at_least)
+            # A customer with a name standing whole in the text has the score that gave it.
+            for j in np.flatnonzero(partial >= at_least).tolist():
+                k, cid = which[j], owners[positions[j]]
+                best = found[k]
+                score = float(partial[j])
+                if score > best.get(cid, -1.0) and cid not in whole[k]:
+                    best[cid] = score
+        return [sorted(((s, c) for c, s in best.items() if s >= at_least), reverse=True) for best in found]
+

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from store import StateStore
 from store.dunning import DunningActions
+from store.state import PlannedDunningAction
 
 KEY = "dun-00112233445566778899aabbccddeeff"
 SEND_AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -48,4 +49,25 @@ def test_a_cancelled_communication_decided_again_is_planned_again(store_url: str
     book.sent(KEY, f"<{KEY}@example.com>")
     assert _plan(store) is False
     assert book.counts("shop") == {"sent": 1}
+    store.close()
+
+
+def test_a_plan_of_many_customers_stores_each_communication_once_and_revives_the_cancelled(
+    store_url: str,
+) -> None:
+    store = StateStore.open(store_url)
+    book = DunningActions(store)
+    plans = [
+        PlannedDunningAction(f"dun-{n:04d}", f"C{n}", SEND_AT, "email", 1, {"customer_id": f"C{n}", "n": n})
+        for n in range(1200)
+    ]
+    assert store.record_dunning_actions("shop", plans) == {p.key for p in plans}
+    assert book.counts("shop") == {"planned": 1200}
+    stored = book.get("dun-0042")
+    assert stored is not None and (stored.customer_id, stored.payload["n"]) == ("C42", 42)
+
+    # The next plan decides the same reminders again: only the cancelled one is planned anew.
+    assert book.cancel("dun-0007", "invoice INV-7 changed since planning")
+    assert store.record_dunning_actions("shop", plans) == {"dun-0007"}
+    assert book.counts("shop") == {"planned": 1200}
     store.close()
