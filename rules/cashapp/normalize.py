@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import accumulate
 
@@ -130,9 +130,16 @@ def prepare_number_keys(texts: Iterable[str | None], min_digits: int = 3, max_gr
 # text's start or end, so one regex pass over the joined texts finds what one pass each would.
 _SEPARATOR = "\x00"
 _DIGIT_RUN_OR_SEPARATOR = re.compile(_SEPARATOR + "|" + _DIGIT_RUN.pattern)
-# Every date and money amount has a digit, a separator and a digit in a row; the texts without one,
-# most of them, have neither to remove.
-_DIGIT_PUNCT_DIGIT = re.compile(r"\d[./,-]\d")
+# A look-alike letter beside a digit, or a digit, a separator and a digit in a row: every text with
+# something to read as digits or a date or money amount to remove has one; most texts have none.
+_NEEDS_READING = re.compile(r"[OoIl|]\d|\d[OoIl|]|\d[./,-]\d")
+# The same search over ASCII text, cheaper as literals over each byte's class: d a digit, o a
+# look-alike letter, p a separator, a space anything else.
+_CHAR_CLASS = bytes(
+    ord("d") if chr(c).isdigit() else ord("o") if chr(c) in "OoIl|" else ord("p") if chr(c) in "./,-" else 32
+    for c in range(128)
+) + bytes([32] * 128)
+_NEEDS_READING_BY_CLASS = re.compile(rb"do|od|dpd")
 
 
 def extract_number_keys_all(texts: Sequence[str | None], min_digits: int = 3,
@@ -142,9 +149,16 @@ def extract_number_keys_all(texts: Sequence[str | None], min_digits: int = 3,
         return [_keys_of_one(t, min_digits, max_group) for t in texts]
     pieces = [t or "" for t in texts]
     joined = _SEPARATOR.join(pieces)
-    if not _OCR_LETTERS.isdisjoint(joined):
-        joined = _rewrite_pieces(pieces, joined, _OCR_BESIDE_DIGIT, _read_ocr_digits)
-    joined = _rewrite_pieces(pieces, joined, _DIGIT_PUNCT_DIGIT, _drop_dates_and_money)
+    if joined.isascii():
+        hits = [m.start() for m in _NEEDS_READING_BY_CLASS.finditer(joined.encode().translate(_CHAR_CLASS))]
+    else:
+        hits = [m.start() for m in _NEEDS_READING.finditer(joined)]
+    ends = list(accumulate(len(p) + 1 for p in pieces))
+    needing = {bisect_right(ends, h) for h in hits}
+    if needing:
+        for i in needing:
+            pieces[i] = _readable(pieces[i])
+        joined = _SEPARATOR.join(pieces)
     found: list[tuple[str, ...]] = []
     seen: dict[str, None] = {}
     for run in _DIGIT_RUN_OR_SEPARATOR.findall(joined):
@@ -164,32 +178,16 @@ def extract_number_keys_all(texts: Sequence[str | None], min_digits: int = 3,
 def _keys_of_one(text: str | None, min_digits: int, max_group: int) -> tuple[str, ...]:
     if not text:
         return ()
-    if not _OCR_LETTERS.isdisjoint(text) and _OCR_BESIDE_DIGIT.search(text):
-        text = _OCR_RUN.sub(_ocr_digits, text)
-    text = _MONEY.sub(" ", _DATES.sub(" ", text))
     seen: dict[str, None] = {}
-    for run in _DIGIT_RUN.findall(text):
+    for run in _DIGIT_RUN.findall(_readable(text)):
         _add_group_keys(run, seen, min_digits, max_group)
     return tuple(seen)
 
 
-def _rewrite_pieces(pieces: list[str], joined: str, sign: re.Pattern[str],
-                    rewrite: Callable[[str], str]) -> str:
-    """``joined`` with ``rewrite`` applied to just the pieces where ``sign`` is found."""
-    hits = [m.start() for m in sign.finditer(joined)]
-    if not hits:
-        return joined
-    starts = list(accumulate((len(p) + 1 for p in pieces[:-1]), initial=0))
-    for i in {bisect_right(starts, h) - 1 for h in hits}:
-        pieces[i] = rewrite(pieces[i])
-    return _SEPARATOR.join(pieces)
-
-
-def _read_ocr_digits(text: str) -> str:
-    return _OCR_RUN.sub(_ocr_digits, text)
-
-
-def _drop_dates_and_money(text: str) -> str:
+def _readable(text: str) -> str:
+    """``text`` with look-alike letters in a number read as digits and dates and money amounts removed."""
+    if not _OCR_LETTERS.isdisjoint(text) and _OCR_BESIDE_DIGIT.search(text):
+        text = _OCR_RUN.sub(_ocr_digits, text)
     return _MONEY.sub(" ", _DATES.sub(" ", text))
 
 
