@@ -31,7 +31,7 @@ from rules.cashapp.identify import identify as _identify
 from rules.cashapp.identify import identify_payer as identify_payer
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
-from rules.cashapp.normalize import extract_number_keys, number_key, one_typo_apart
+from rules.cashapp.normalize import extract_number_keys, number_key, one_typo_apart, prepare_number_keys
 from rules.cashapp.settings import MatchRules
 from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units, units_of
 
@@ -935,6 +935,7 @@ def match_payments(payments: Iterable[PaymentInput], documents: DocumentIndex, c
     """
     items = payments if isinstance(payments, list) else list(payments)
     prepare_payers(items, customers, rules)
+    prepare_number_keys([p.reference for p in items if p.amount > 0], rules.number_min_digits)
     # Decided in date order against a running balance, so the later of two payments quoting the same
     # invoice is the one that finds it closed, whatever order the file lists them in.
     order = sorted(range(len(items)), key=lambda i: items[i].date)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import accumulate
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
 _NOT_DIGIT = re.compile(r"\D+")
-_NOT_LOWER_ALNUM = re.compile(r"[^a-z0-9]+")
 # Deleting every ASCII non-digit with str.translate is faster than a regex on a million numbers.
 _KEEP_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
 
@@ -102,21 +104,103 @@ def extract_number_keys(text: str | None, min_digits: int = 3, max_group: int = 
     """
     if not text:
         return []
+    prepared = _prepared.get((text, min_digits, max_group))
+    if prepared is not None:
+        return list(prepared)
+    return list(_keys_of_one(text, min_digits, max_group))
+
+
+# What prepare_number_keys() found for the texts of the latest batch, by (text, min_digits, max_group).
+# Replaced whole by each batch, so a stale or missing entry only means the keys are found again.
+_prepared: dict[tuple[str, int, int], tuple[str, ...]] = {}
+
+
+def prepare_number_keys(texts: Iterable[str | None], min_digits: int = 3, max_group: int = 3) -> None:
+    """Find the keys of many texts at once, for :func:`extract_number_keys` to hand out one by one.
+
+    What is kept replaces what an earlier batch kept.
+    """
+    global _prepared
+    distinct = list({t: None for t in texts if t})
+    found = extract_number_keys_all(distinct, min_digits, max_group)
+    _prepared = {(t, min_digits, max_group): keys for t, keys in zip(distinct, found, strict=True)}
+
+
+# Texts are joined at a character no pattern below matches and every lookaround reads like the
+# text's start or end, so one regex pass over the joined texts finds what one pass each would.
+_SEPARATOR = "\x00"
+_DIGIT_RUN_OR_SEPARATOR = re.compile(_SEPARATOR + "|" + _DIGIT_RUN.pattern)
+# A look-alike letter beside a digit, or a digit, a separator and a digit in a row: every text with
+# something to read as digits or a date or money amount to remove has one; most texts have none.
+_NEEDS_READING = re.compile(r"[OoIl|]\d|\d[OoIl|]|\d[./,-]\d")
+# The same search over ASCII text, cheaper as literals over each byte's class: d a digit, o a
+# look-alike letter, p a separator, a space anything else.
+_CHAR_CLASS = bytes(
+    ord("d") if chr(c).isdigit() else ord("o") if chr(c) in "OoIl|" else ord("p") if chr(c) in "./,-" else 32
+    for c in range(128)
+) + bytes([32] * 128)
+_NEEDS_READING_BY_CLASS = re.compile(rb"do|od|dpd")
+
+
+def extract_number_keys_all(texts: Sequence[str | None], min_digits: int = 3,
+                            max_group: int = 3) -> list[tuple[str, ...]]:
+    """:func:`extract_number_keys` of many texts, each as a tuple: the regex passes made over all at once."""
+    if any(t and _SEPARATOR in t for t in texts):
+        return [_keys_of_one(t, min_digits, max_group) for t in texts]
+    pieces = [t or "" for t in texts]
+    joined = _SEPARATOR.join(pieces)
+    if joined.isascii():
+        hits = [m.start() for m in _NEEDS_READING_BY_CLASS.finditer(joined.encode().translate(_CHAR_CLASS))]
+    else:
+        hits = [m.start() for m in _NEEDS_READING.finditer(joined)]
+    ends = list(accumulate(len(p) + 1 for p in pieces))
+    needing = {bisect_right(ends, h) for h in hits}
+    if needing:
+        for i in needing:
+            pieces[i] = _readable(pieces[i])
+        joined = _SEPARATOR.join(pieces)
+    found: list[tuple[str, ...]] = []
+    seen: dict[str, None] = {}
+    for run in _DIGIT_RUN_OR_SEPARATOR.findall(joined):
+        if run == _SEPARATOR:
+            found.append(tuple(seen))
+            seen = {}
+        elif run.isdigit():
+            key = run.lstrip("0")
+            if len(key) >= min_digits:
+                seen.setdefault(key, None)
+        else:
+            _add_group_keys(run, seen, min_digits, max_group)
+    found.append(tuple(seen))
+    return found if texts else []
+
+
+def _keys_of_one(text: str | None, min_digits: int, max_group: int) -> tuple[str, ...]:
+    if not text:
+        return ()
+    seen: dict[str, None] = {}
+    for run in _DIGIT_RUN.findall(_readable(text)):
+        _add_group_keys(run, seen, min_digits, max_group)
+    return tuple(seen)
+
+
+def _readable(text: str) -> str:
+    """``text`` with look-alike letters in a number read as digits and dates and money amounts removed."""
     if not _OCR_LETTERS.isdisjoint(text) and _OCR_BESIDE_DIGIT.search(text):
         text = _OCR_RUN.sub(_ocr_digits, text)
-    text = _MONEY.sub(" ", _DATES.sub(" ", text))
-    seen: dict[str, None] = {}
-    for run in _DIGIT_RUN.findall(text):
-        groups = _NOT_DIGIT.split(run)
-        n = len(groups)
-        for i in range(n):
-            joined = ""
-            for j in range(i, min(n, i + max_group)):
-                joined += groups[j]
-                key = joined.lstrip("0")
-                if len(key) >= min_digits:
-                    seen.setdefault(key, None)
-    return list(seen)
+    return _MONEY.sub(" ", _DATES.sub(" ", text))
+
+
+def _add_group_keys(run: str, seen: dict[str, None], min_digits: int, max_group: int) -> None:
+    groups = _NOT_DIGIT.split(run)
+    n = len(groups)
+    for i in range(n):
+        joined = ""
+        for j in range(i, min(n, i + max_group)):
+            joined += groups[j]
+            key = joined.lstrip("0")
+            if len(key) >= min_digits:
+                seen.setdefault(key, None)
 
 
 def _ocr_digits(match: re.Match[str]) -> str:
@@ -174,15 +258,21 @@ def normalize_name(name: str | None) -> str:
     if not name:
         return ""
     value = name.casefold().translate(_TRANSLIT)
-    value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
     # Dotted legal forms are one word: "S.r.l." is "srl", "e.K." is "ek", "B.V." is "bv".
-    tokens = _NOT_LOWER_ALNUM.sub(" ", value.replace(".", "")).split()
+    tokens = _ascii_words(value).split()
     kept = [t for t in tokens if t not in _LEGAL_FORMS]
     return " ".join(kept or tokens)
 
 
-# What normalize_name() deletes, but keeping the line breaks that separate names in normalize_names().
-_NOT_LOWER_ALNUM_OR_LINE = re.compile(r"[^a-z0-9\n]+")
+# Every byte but lower-case letters, digits and the line break that separates names in
+# normalize_names() becomes a space; tokens are split at whitespace, so a run of spaces is one.
+_WORD_BYTES = bytes(c if (97 <= c <= 122 or 48 <= c <= 57 or c == 10) else 32 for c in range(256))
+
+
+def _ascii_words(value: str) -> str:
+    """``value`` decomposed to ASCII, dots deleted and everything but ``[a-z0-9\\n]`` made a space."""
+    ascii_bytes = unicodedata.normalize("NFKD", value).encode("ascii", "ignore")
+    return ascii_bytes.translate(_WORD_BYTES, b".").decode("ascii")
 
 
 def normalize_names(names: list[str]) -> list[str]:
@@ -195,8 +285,7 @@ def normalize_names(names: list[str]) -> list[str]:
     if joined.count("\n") != len(names) - 1 or not names:
         return [normalize_name(n) for n in names]
     value = joined.casefold().translate(_TRANSLIT)
-    value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    lines = _NOT_LOWER_ALNUM_OR_LINE.sub(" ", value.replace(".", "")).split("\n")
+    lines = _ascii_words(value).split("\n")
     if len(lines) != len(names):
         return [normalize_name(n) for n in names]
     found = []

@@ -357,6 +357,21 @@ def test_invoice_number_with_keying_or_ocr_noise_is_found(reference: str) -> Non
     assert applied(result) == full(invoice)
 
 
+def test_a_bank_file_of_noisy_references_finds_each_invoice_as_it_would_alone() -> None:
+    invoices = [doc(f"I{n}", "C1", f"INV-{n}", "1190.00") for n in (100105, 100188, 100512, 20240)]
+    references = [
+        "INV-1OO1O5", "paid 06.03.2024 EUR 1.190,00 inv 100188", "INV l00512 / 2024-06-03", "INV-100\n188",
+        "RE 20240 1.190,00", "INV-1OO1O5", None, "",
+    ]
+    payments = [pay("1190.00", ref, pid=f"P{i}", customer="C1") for i, ref in enumerate(references)]
+    alone = [run(p, invoices) for p in payments]
+    together = list(match_payments(payments, DocumentIndex(invoices), CustomerIndex(CUSTOMERS), MatchRules(),
+                                   AS_OF, consume=False))
+    assert [applied(r) for r in together] == [applied(r) for r in alone]
+    assert [r.status for r in together] == [r.status for r in alone]
+    assert (together[0].status, applied(together[0])) == ("auto", full(invoices[0]))
+
+
 def test_invoice_number_with_its_leading_zeros_dropped_is_found() -> None:
     invoice = doc("I1", "C1", "RE-000512", "1190.00")
     result = run(
