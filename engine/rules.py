@@ -727,13 +727,7 @@ class _Reach:
             return True
         if not keys.isdisjoint(self.keys):
             return True
-        for customer, currency, amount, numbers in probes:
-            if customer in self.customers:
-                return True
-            for held, key, amounts in self.taken.get(customer, ()):
-                if held == currency and (key in numbers or amount in amounts):
-                    return True
-        return False
+        return self._answers_differ(probes)
 
     def reaches(self, seen: Any) -> bool:
         """``meets`` against what changed so far, for a pass that adds to it as it goes."""
@@ -744,6 +738,10 @@ class _Reach:
             return True
         if not keys.isdisjoint(self.keys):
             return True
+        return self._answers_differ(probes)
+
+    def _answers_differ(self, probes: Any) -> bool:
+        """Whether asking a customer for an open document of an amount or number may answer differently."""
         for customer, currency, amount, numbers in probes:
             if customer in self.customers:
                 return True

@@ -321,6 +321,34 @@ def test_a_namesake_paying_its_own_invoice_lets_a_waiting_payment_by_name_be_app
     runs.close()
 
 
+def test_a_namesakes_invoice_closed_in_the_erp_lets_a_waiting_payment_by_name_be_applied(
+    store_url: str, other_store_url: str
+) -> None:
+    runs = SideBySide(store_url, other_store_url)
+    on_both = runs.on_both
+    verdicts: list[dict[str, str]] = []
+
+    for n in range(5):
+        if n == 0:  # cash by C7's name of an amount C7 and its namesake C8 both owe
+            on_both(lambda e: e.put(numbered(e, "X8", "C8", "359.00")))
+            on_both(lambda e: e.put(unnamed(e, "W7", "359.00", None, "Harbour Supplies 7 Ltd")))
+            on_both(lambda e: e.put(unnamed(e, "U1", "999.00", None)))
+        if n == 3:  # another invoice of C8 is partly paid in the ERP
+            on_both(lambda e: e.touch(Stream.INVOICES, "I8-1", open_amount=Decimal("50.00")))
+        if n == 4:  # C8's invoice of that amount is paid in the ERP
+            on_both(
+                lambda e: e.touch(Stream.INVOICES, "X8", status=DocumentStatus.PAID, open_amount=Decimal(0))
+            )
+        as_of = START + timedelta(hours=n)
+        verdicts.append({v[0]: v[1] for v in runs.cycle(n, as_of)["verdicts"]})
+
+    # W7 waits for a clerk while C8 owes the same amount, also after a change to another of C8's
+    # invoices. Once C8's invoice of the amount is paid in the ERP, W7 is applied to C7's invoice,
+    # as a run reading the whole book decides.
+    assert verdicts[3]["W7"] == "review" and verdicts[4]["W7"] == "auto", verdicts
+    runs.close()
+
+
 def test_cash_is_decided_in_date_order_with_the_waiting_payments_before_it_left_as_they_were(
     store_url: str, other_store_url: str
 ) -> None:
