@@ -159,9 +159,10 @@ class CashAppDecider:
             changed = _open_documents_since(reads, conn, since)
             reach.customers.update(changed.document_customers)
             if book is not None:
-                customers_changed, keys_changed = book.apply(changed.opened, changed.closed)
+                customers_changed, keys_changed, states = book.apply(changed.opened, changed.closed)
                 reach.customers.update(customers_changed)
                 reach.keys.update(keys_changed)
+                reach.changed_in_erp(states)
             waiting, set_aside, unsent = reads.waiting(conn)
             new_lines = reads.bank_lines(conn, since, ())
             # Everything waits again on a new day (documents issued today open), after a change
@@ -712,8 +713,13 @@ class _Reach:
     keys: set[str] = field(default_factory=set)
     # Customers whose documents new cash is expected to take (its payer known before matching).
     expected: set[str] = field(default_factory=set)
-    # The documents taken in this run, by customer: ``(currency, number key, open amounts it had)``.
+    # The documents taken in this run or changed in the ERP, by customer: ``(currency, number key,
+    # open amounts it had)``.
     taken: dict[str, list[tuple[str, str, set[Decimal]]]] = field(default_factory=dict)
+    # Customers whose documents changed in ways ``taken`` does not list (a verdict released, all
+    # its customer's documents count as changed): any question about an open document of theirs
+    # may be answered differently.
+    unlisted: set[str | None] = field(default_factory=set)
     # Whether a payment decided again takes (or took) documents.
     grown: bool = False
 
@@ -743,7 +749,7 @@ class _Reach:
     def _answers_differ(self, probes: Any) -> bool:
         """Whether asking a customer for an open document of an amount or number may answer differently."""
         for customer, currency, amount, numbers in probes:
-            if customer in self.customers:
+            if customer in self.unlisted:
                 return True
             for held, key, amounts in self.taken.get(customer, ()):
                 if held == currency and (key in numbers or amount in amounts):
@@ -755,11 +761,19 @@ class _Reach:
         customer's documents count as changed."""
         self.grown = True
         self.customers.add(customer)
+        self.unlisted.add(customer)
         for doc_id in doc_ids:
             doc = None if where is None else where.get(doc_id)
             if doc is not None:
                 self.customers.add(doc.customer_id)
                 self.keys.add(doc.key)
+
+    def changed_in_erp(self, states: Iterable[tuple[str, str, str, set[Decimal]]]) -> None:
+        """Documents the ERP changed, as they were kept and as they are now
+        (``engine.cashapp_book.State``): whether a customer has an open document of an amount or
+        number is answered differently only if one of these fits the question."""
+        for customer, currency, key, amounts in states:
+            self.taken.setdefault(customer, []).append((currency, key, amounts))
 
     def takes(self, doc_ids: Iterable[str], index: Any) -> None:
         """Payments decided now take these documents of ``index`` (a ``WatchedIndex``)."""
