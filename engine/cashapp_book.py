@@ -36,10 +36,10 @@ def _rank(doc: OpenDocument) -> tuple[bool, str]:
 
 
 Probe = tuple[str, str, Decimal, frozenset[str]]
+"""A look for one open document of a customer: ``(customer, currency, amount, number keys)``."""
 
 State = tuple[str, str, str, set[Decimal]]
 """A document the ERP changed, before or after: ``(customer, currency, number key, open amounts)``."""
-"""A look for one open document of a customer: ``(customer, currency, amount, number keys)``."""
 
 Reads = tuple[frozenset[str], frozenset[str], frozenset[Probe]]
 """What one payment's decision looked at: the customers whose documents it read, the document
@@ -198,14 +198,12 @@ class KeptBook:
 
     def apply(
         self, opened: Iterable[tuple[str, OpenDocument]], closed: Iterable[tuple[str, str]]
-    ) -> tuple[set[str], set[str], list[State]]:
+    ) -> list[State]:
         """Bring the documents up to date: those now open replace what was kept, the closed go.
 
-        Returns the customers and the number keys of the documents that changed, and each changed
-        document as it was kept and as it is now, with every open amount it had in the last run.
+        Returns each changed document as it was kept and as it is now, with every open amount it
+        had in the last run.
         """
-        customers: set[str] = set()
-        keys: set[str] = set()
         states: list[State] = []
         opened = list(opened)
         fresh = [doc for _, doc in opened if not doc.key]
@@ -215,13 +213,9 @@ class KeptBook:
             docs = self.documents[stream]
             old = docs.get(doc.doc_id)
             if old is not None:
-                customers.add(old.customer_id)
-                keys.add(old.key)
                 states.append(self._state(old))
             elif self._index is None:
                 self._added.setdefault(stream, []).append(doc.doc_id)
-            customers.add(doc.customer_id)
-            keys.add(doc.key)
             states.append(self._state(doc))
             docs[doc.doc_id] = doc
             if self._index is not None:
@@ -231,8 +225,6 @@ class KeptBook:
             old = self.documents.get(stream, {}).pop(rid, None)
             if old is not None:
                 gone.setdefault(stream, set()).add(rid)
-                customers.add(old.customer_id)
-                keys.add(old.key)
                 states.append(self._state(old))
                 if self._index is not None:
                     self._index.drop(rid)
@@ -241,7 +233,7 @@ class KeptBook:
                 break
             self.order[stream] = [i for i in self.order[stream] if i not in ids]
             self._added[stream] = [i for i in self._added.get(stream, []) if i not in ids]
-        return customers, keys, states
+        return states
 
     def _state(self, doc: OpenDocument) -> State:
         # The last run's applications may have consumed it: every amount it was open for counts.

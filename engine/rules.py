@@ -159,10 +159,7 @@ class CashAppDecider:
             changed = _open_documents_since(reads, conn, since)
             reach.customers.update(changed.document_customers)
             if book is not None:
-                customers_changed, keys_changed, states = book.apply(changed.opened, changed.closed)
-                reach.customers.update(customers_changed)
-                reach.keys.update(keys_changed)
-                reach.changed_in_erp(states)
+                reach.changed_in_erp(book.apply(changed.opened, changed.closed))
             waiting, set_aside, unsent = reads.waiting(conn)
             new_lines = reads.bank_lines(conn, since, ())
             # Everything waits again on a new day (documents issued today open), after a change
@@ -770,9 +767,12 @@ class _Reach:
 
     def changed_in_erp(self, states: Iterable[tuple[str, str, str, set[Decimal]]]) -> None:
         """Documents the ERP changed, as they were kept and as they are now
-        (``engine.cashapp_book.State``): whether a customer has an open document of an amount or
-        number is answered differently only if one of these fits the question."""
+        (``engine.cashapp_book.State``): a read of their customers' documents or of their numbers
+        may read differently; whether a customer has an open document of an amount or number is
+        answered differently only if one of these fits the question."""
         for customer, currency, key, amounts in states:
+            self.customers.add(customer)
+            self.keys.add(key)
             self.taken.setdefault(customer, []).append((currency, key, amounts))
 
     def takes(self, doc_ids: Iterable[str], index: Any) -> None:
