@@ -55,8 +55,10 @@ def find_subsets(
     # Largest first; equal values keep their order (a reversed sort is stable too).
     order = sorted([i for i, v in enumerate(values) if 0 < v <= high], key=values.__getitem__, reverse=True)
     vals = list(map(values.__getitem__, order))
-    if low == high and _never_reached(vals, low, max_size, budget, limit):
-        return SubsetResult([], True)
+    if low == high:
+        first = _first_sets(vals, low, max_size, budget, limit)
+        if first is not None:
+            return SubsetResult([tuple(sorted(order[i] for i in s)) for s in first], True)
     # Ascending negatives of the descending values: bisect finds the first value that still fits
     # under ``high`` without walking past every larger one.
     negs = [-v for v in vals]
@@ -136,56 +138,90 @@ def find_subsets(
     return SubsetResult(solutions, complete)
 
 
-# Below this many values the search itself is as quick as proving it finds nothing.
+# Below this many values the search itself is as quick as working the sets out in arrays.
 _PROOF_MIN_VALUES = 14
+# Beyond this many candidate pairs to check one by one, the search is left to do it.
+_MATCHES_MAX = 4096
+_PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _never_reached(vals: list[int], target: int, max_size: int, budget: int, limit: int) -> bool:
-    """Whether no set of up to ``max_size`` (at most four) of ``vals`` adds up to ``target``, proven
-    without the search, and the search would have finished within ``budget`` (so it proves the same).
+def _first_sets(vals: list[int], target: int, max_size: int, budget: int,
+                limit: int) -> list[tuple[int, ...]] | None:
+    """The first ``limit`` sets of up to ``max_size`` (two to four) of ``vals`` (largest first) adding up to
+    ``target``, in the order the search finds them, worked out in arrays; or None when the search is
+    needed (few values, its budget could run out, or too many pairs of equal sums to sort through).
 
-    Each value and each sum of two values is looked up among the values and (for sets of four) the
-    sums of two; one value may be counted twice there, so a hit only sends the question on to the
-    search, while no hit is a proof.
+    The search visits the sets in lexicographic order of their indexes and meets each set of up to
+    ``max_size - 1`` values at most once, plus one node per solution: within the budget it is
+    complete, and its first solutions are the lexicographically smallest sets, which is what this
+    returns. A set of three is one value and a later pair; a set of four a pair and a later pair.
     """
     n = len(vals)
-    if n < _PROOF_MIN_VALUES or not 2 <= max_size <= 4:
-        return False
-    # The search visits each set of up to max_size - 1 values at most once, plus one node per
-    # solution: within the budget it is complete, as this proof is.
+    if n < _PROOF_MIN_VALUES or not 2 <= max_size <= 4 or target >= 1 << 61:
+        return None
     if sum(comb(n, k) for k in range(1, max_size)) + limit > budget:
-        return False
-    parts, pool = _sums(tuple(vals), max_size)
+        return None
+    arr, sums, parts, pool = _sums(vals, max_size)
+    # Each value and sum of two looked up among the values and (for four) the sums of two: one
+    # value may be counted twice there, so only no hit at all proves that no set adds up.
     wanted = target - parts
-    return not bool((pool[pool.searchsorted(wanted)] == wanted).any())
+    if not (pool[pool.searchsorted(wanted)] == wanted).any():
+        return []
+    first, second = _PAIRS[n]
+    found: list[tuple[int, ...]] = [(int(i),) for i in np.flatnonzero(arr == target)[:limit]]
+    found += [(int(first[p]), int(second[p])) for p in np.flatnonzero(sums == target)[:limit]]
+    if max_size == 2:
+        return found[:limit]
+    # Pairs are in lexicographic order of their indexes; a stable sort keeps it among equal sums.
+    by_sum = np.argsort(sums, kind="stable")
+    sorted_sums = np.append(sums[by_sum], _STOP)
+    # A set of three is a value and a later pair, one of four a pair and a later pair; the heads are
+    # in index order, and so are the pairs completing each.
+    heads = parts[1:] if max_size == 4 else arr
+    wanted = target - heads
+    starts = sorted_sums.searchsorted(wanted)
+    ends = np.flatnonzero(sorted_sums[starts] == wanted)
+    stops = sorted_sums.searchsorted(wanted[ends], "right")
+    starts = starts[ends]
+    if int((stops - starts).sum()) > _MATCHES_MAX:
+        return None
+    taken = {3: 0, 4: 0}
+    for h, start, stop in zip(ends.tolist(), starts.tolist(), stops.tolist(), strict=True):
+        size = 3 if h < n else 4
+        if taken[size] >= limit:
+            continue
+        lead = (h,) if size == 3 else (int(first[h - n]), int(second[h - n]))
+        tails = by_sum[start:stop]
+        for p in tails[first[tails] > lead[-1]][: limit - taken[size]].tolist():
+            found.append((*lead, int(first[p]), int(second[p])))
+            taken[size] += 1
+    found.sort()
+    return found[:limit]
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
 _STOP = np.array([np.iinfo(np.int64).max], dtype=np.int64)
-_PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 # A payment tries several targets (its amount, then net of each credit memo) on the same amounts.
-_last_sums: list[tuple[tuple[int, ...], int, tuple[np.ndarray, np.ndarray]]] = []
+_last_sums: list[tuple[tuple[int, ...], int, tuple[np.ndarray, ...]]] = []
 
 
-def _sums(vals: tuple[int, ...], max_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Zero, each value and (from three up) each sum of two; and the sorted values and (for four) sums
-    of two to look the rest of a target up in, ending in a stop no target reaches."""
-    if _last_sums and _last_sums[0][1] == max_size and _last_sums[0][0] == vals:
+def _sums(vals: list[int], max_size: int) -> tuple[np.ndarray, ...]:
+    """The values and the sums of each pair of them (in the pairs' index order); zero, each value and
+    (from three up) each sum of two; and the sorted values and (for four) sums of two to look the rest
+    of a target up in, ending in a stop no target reaches."""
+    key = tuple(vals)
+    if _last_sums and _last_sums[0][1] == max_size and _last_sums[0][0] == key:
         return _last_sums[0][2]
     n = len(vals)
     arr = np.array(vals, dtype=np.int64)
-    if max_size > 2:
-        first, second = _PAIRS.get(n) or _PAIRS.setdefault(n, np.triu_indices(n, 1))
-        pairs = arr[first]
-        pairs += arr[second]
-        parts = np.concatenate((_ZERO, arr, pairs))
-        pool = np.concatenate((arr, pairs, _STOP) if max_size == 4 else (arr, _STOP))
-    else:
-        parts = np.concatenate((_ZERO, arr))
-        pool = np.concatenate((arr, _STOP))
+    first, second = _PAIRS.get(n) or _PAIRS.setdefault(n, np.triu_indices(n, 1))
+    sums = arr[first]
+    sums += arr[second]
+    parts = np.concatenate((_ZERO, arr, sums) if max_size > 2 else (_ZERO, arr))
+    pool = np.concatenate((arr, sums, _STOP) if max_size == 4 else (arr, _STOP))
     pool.sort()
-    found = (parts, pool)
-    _last_sums[:] = [(vals, max_size, found)]
+    found = (arr, sums, parts, pool)
+    _last_sums[:] = [(key, max_size, found)]
     return found
 
 
