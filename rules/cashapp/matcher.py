@@ -433,9 +433,12 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
         return [_proposal(rule, lines, ZERO, dscore, ascore, why, ambiguous=not unique or by_chance)]
 
     # Tier 2: exact after early-payment discounts within terms.
-    disc = {d.doc_id: d.discount_amount() for d in invoices if ctx.discount_eligible(d)}
+    # Only an invoice with a discount percentage has discount terms to be within.
+    disc = {d.doc_id: d.discount_amount() for d in compress(invoices, map(_percent_of, invoices))
+            if ctx.discount_eligible(d)}
     if disc:
-        values = [to_units(d.remaining - disc.get(d.doc_id, ZERO)) for d in invoices]
+        values = [to_units(d.remaining - disc[d.doc_id]) if d.doc_id in disc else units
+                  for d, units in zip(invoices, plain, strict=True)]
         sols, done = search(values, a, a)
         sols = [s for s in sols if any(invoices[i].doc_id in disc for i in s)]
         if sols:

@@ -53,10 +53,13 @@ def find_subsets(
         The solutions as tuples of indexes into ``values``, and whether the search was exhaustive.
     """
     # Largest first; equal values keep their order (a reversed sort is stable too).
-    order = sorted([i for i, v in enumerate(values) if 0 < v <= high], key=values.__getitem__, reverse=True)
-    vals = list(map(values.__getitem__, order))
+    positive = sorted([i for i, v in enumerate(values) if v > 0], key=values.__getitem__, reverse=True)
+    everything = list(map(values.__getitem__, positive))
+    # Those above ``high`` come first; the rest are in the order sorting them alone gives.
+    skip = sum(map(high.__lt__, everything))
+    order, vals = positive[skip:], everything[skip:]
     if low == high:
-        first = _first_sets(vals, low, max_size, budget, limit)
+        first = _first_sets(everything, skip, low, max_size, budget, limit)
         if first is not None:
             return SubsetResult([tuple(sorted(order[i] for i in s)) for s in first], True)
     # Ascending negatives of the descending values: bisect finds the first value that still fits
@@ -145,39 +148,44 @@ _MATCHES_MAX = 4096
 _PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _first_sets(vals: list[int], target: int, max_size: int, budget: int,
+def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget: int,
                 limit: int) -> list[tuple[int, ...]] | None:
-    """The first ``limit`` sets of up to ``max_size`` (two to four) of ``vals`` (largest first) adding up to
-    ``target``, in the order the search finds them, worked out in arrays; or None when the search is
-    needed (few values, its budget could run out, or too many pairs of equal sums to sort through).
+    """The first ``limit`` sets of up to ``max_size`` (two to four) of ``values[skip:]`` (largest first)
+    adding up to ``target``, in the order the search finds them, worked out in arrays; or None when the
+    search is needed (few values, its budget could run out, or too many pairs of equal sums to sort
+    through).
 
     The search visits the sets in lexicographic order of their indexes and meets each set of up to
     ``max_size - 1`` values at most once, plus one node per solution: within the budget it is
     complete, and its first solutions are the lexicographically smallest sets, which is what this
     returns. A set of three is one value and a later pair; a set of four a pair and a later pair.
+    The ``skip`` values before are above ``target`` and so in no set: the arrays of all the values
+    serve each target a payment tries.
     """
-    n = len(vals)
+    n = len(values) - skip
     if n < _PROOF_MIN_VALUES or not 2 <= max_size <= 4 or target >= 1 << 61:
         return None
     if sum(comb(n, k) for k in range(1, max_size)) + limit > budget:
         return None
-    arr, sums, parts, pool = _sums(vals, max_size)
+    arr, sums, parts, pool = _sums(values, max_size)
     # Each value and sum of two looked up among the values and (for four) the sums of two: one
-    # value may be counted twice there, so only no hit at all proves that no set adds up.
+    # value may be counted twice there, so only no hit at all proves that no set adds up. (The parts
+    # are largest first, so the look-ups are in ascending order, which the binary search is quickest at.)
     wanted = target - parts
     if not (pool[pool.searchsorted(wanted)] == wanted).any():
         return []
+    n = len(values)
     first, second = _PAIRS[n]
     found: list[tuple[int, ...]] = [(int(i),) for i in np.flatnonzero(arr == target)[:limit]]
     found += [(int(first[p]), int(second[p])) for p in np.flatnonzero(sums == target)[:limit]]
     if max_size == 2:
-        return found[:limit]
+        return _shifted(found[:limit], skip)
     # Pairs are in lexicographic order of their indexes; a stable sort keeps it among equal sums.
     by_sum = np.argsort(sums, kind="stable")
     sorted_sums = np.append(sums[by_sum], _STOP)
     # A set of three is a value and a later pair, one of four a pair and a later pair; the heads are
     # in index order, and so are the pairs completing each.
-    heads = parts[1:] if max_size == 4 else arr
+    heads = np.concatenate((arr, sums)) if max_size == 4 else arr
     wanted = target - heads
     starts = sorted_sums.searchsorted(wanted)
     ends = np.flatnonzero(sorted_sums[starts] == wanted)
@@ -196,7 +204,11 @@ def _first_sets(vals: list[int], target: int, max_size: int, budget: int,
             found.append((*lead, int(first[p]), int(second[p])))
             taken[size] += 1
     found.sort()
-    return found[:limit]
+    return _shifted(found[:limit], skip)
+
+
+def _shifted(sets: list[tuple[int, ...]], skip: int) -> list[tuple[int, ...]]:
+    return [tuple(i - skip for i in s) for s in sets] if skip else sets
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
@@ -207,8 +219,8 @@ _last_sums: list[tuple[tuple[int, ...], int, tuple[np.ndarray, ...]]] = []
 
 def _sums(vals: list[int], max_size: int) -> tuple[np.ndarray, ...]:
     """The values and the sums of each pair of them (in the pairs' index order); zero, each value and
-    (from three up) each sum of two; and the sorted values and (for four) sums of two to look the rest
-    of a target up in, ending in a stop no target reaches."""
+    (from three up) each sum of two, largest first; and the sorted values and (for four) sums of two to
+    look the rest of a target up in, ending in a stop no target reaches."""
     key = tuple(vals)
     if _last_sums and _last_sums[0][1] == max_size and _last_sums[0][0] == key:
         return _last_sums[0][2]
@@ -217,9 +229,13 @@ def _sums(vals: list[int], max_size: int) -> tuple[np.ndarray, ...]:
     first, second = _PAIRS.get(n) or _PAIRS.setdefault(n, np.triu_indices(n, 1))
     sums = arr[first]
     sums += arr[second]
-    parts = np.concatenate((_ZERO, arr, sums) if max_size > 2 else (_ZERO, arr))
     pool = np.concatenate((arr, sums, _STOP) if max_size == 4 else (arr, _STOP))
     pool.sort()
+    if max_size == 4:  # the same numbers, and zero
+        parts = np.concatenate((pool[-2::-1], _ZERO))
+    else:
+        parts = np.concatenate((_ZERO, arr, sums) if max_size > 2 else (_ZERO, arr))
+        parts[::-1].sort()
     found = (arr, sums, parts, pool)
     _last_sums[:] = [(key, max_size, found)]
     return found
@@ -265,6 +281,21 @@ def any_subset_reaches(values: list[int], target: int, budget: int) -> bool | No
     return False
 
 
+# A payment weighs several targets against the same amounts.
+_last_figures: list[tuple[list[int], tuple[int, float, float]]] = []
+
+
+def _figures(values: list[int]) -> tuple[int, float, float]:
+    """The values' common step, mean and standard deviation."""
+    if _last_figures and _last_figures[0][0] == values:
+        return _last_figures[0][1]
+    m = len(values)
+    mean = sum(values) / m
+    found = (gcd(*values), mean, sqrt(sum((v - mean) ** 2 for v in values) / m))
+    _last_figures[:] = [(list(values), found)]
+    return found
+
+
 def chance_of_coincidence(values: list[int], target: int, max_size: int, min_size: int = 2) -> float:
     """How many sets of ``min_size`` to ``max_size`` values would add up to ``target`` by chance alone.
 
@@ -286,9 +317,9 @@ def chance_of_coincidence(values: list[int], target: int, max_size: int, min_siz
     m = len(values)
     if m < min_size or m == 0:
         return 0.0
-    step = gcd(target, *values) or 1
-    mean = sum(values) / m
-    spread = max(sqrt(sum((v - mean) ** 2 for v in values) / m), float(step))
+    common, mean, deviation = _figures(values)
+    step = gcd(target, common) or 1
+    spread = max(deviation, float(step))
     expected = 0.0
     for k in range(max(1, min_size), min(max_size, m) + 1):
         sd = sqrt(k) * spread
