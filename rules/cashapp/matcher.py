@@ -346,14 +346,20 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     if not invoices:
         return []
 
+    def _positive(percent: Decimal | None) -> bool:
+        return percent is not None and percent.is_finite() and not percent.is_signed()
+
     def search(values: list[int], low: Decimal, high: Decimal) -> tuple[list[tuple[int, ...]], bool]:
         found = find_subsets(values, to_units(low), to_units(high), max_size=bounds.max_size,
                              budget=bounds.node_budget)
         return found.solutions, found.complete and not truncated
 
     # Tier 1a': one invoice less its early-payment discount taken within terms, over all of them too.
+    # A positive percentage takes something off, and no invoice is open for exactly the amount: only
+    # one open for more can be it, told without working its discount out.
     discounted = [d for d in compress(all_invoices, map(_percent_of, all_invoices))
-                  if d.remaining - d.discount_amount() == a and ctx.discount_eligible(d)]
+                  if (d.remaining > a or not _positive(d.discount_percent))
+                  and d.remaining - d.discount_amount() == a and ctx.discount_eligible(d)]
     if discounted:
         d = discounted[0]
         why = (f"no document quoted; the amount equals {_labels(discounted[:1])} less the early-payment "
