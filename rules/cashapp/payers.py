@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from itertools import accumulate, compress, islice
+from itertools import accumulate, chain, combinations, compress, islice
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -151,40 +151,65 @@ class CustomerIndex:
         start = len(self._texts)
         self._texts += names
         self._owners += cids
-        tokens_of = [name.split() for name in names]
+        tokens_of = list(map(str.split, names))
         self._sorted_texts += map(" ".join, map(sorted, tokens_of))
         word_sets = list(map(frozenset, tokens_of))
         self._word_sets += word_sets
         self._long_enough += [len(name) >= 8 or (len(name) >= 6 and " " in name) for name in names]
-        positions, by_token = self._positions, self._by_token
-        by_words, one_word_less = self._by_words, self._one_word_less
-        for pos, cid, words in zip(range(start, start + len(names)), cids, word_sets, strict=True):
+        positions, by_words = self._positions, self._by_words
+        for pos, cid in enumerate(cids, start):
             mine = positions.get(cid)
             if mine is None:
                 positions[cid] = [pos]
             else:
                 mine.append(pos)
+        for cid, words in zip(cids, word_sets, strict=True):
             same = by_words.get(words)
             if same is None:
                 by_words[words] = {cid}
             else:
                 same.add(cid)
-            if len(words) > 2:
-                for word in words:
-                    key = words - {word}
-                    same = one_word_less.get(key)
-                    if same is None:
-                        one_word_less[key] = {cid}
-                    else:
-                        same.add(cid)
-            for token in words:
-                if len(token) < 3 or token.isdigit():
-                    continue
-                found = by_token.get(token)
-                if found is None:
-                    by_token[token] = {pos}
+        self._index_one_word_less([words for words in dict.fromkeys(word_sets) if len(words) > 2])
+        self._index_tokens(start, tokens_of)
+
+    def _index_one_word_less(self, word_sets: list[frozenset[str]]) -> None:
+        """File the customers of each set of three or more words under each set of all its words but
+        one; a set of words many names share is taken once, with all their customers."""
+        by_words, one_word_less = self._by_words, self._one_word_less
+        for words in word_sets:
+            cids = by_words[words]
+            for key in map(frozenset, combinations(words, len(words) - 1)):
+                same = one_word_less.get(key)
+                if same is None:
+                    one_word_less[key] = set(cids)
                 else:
-                    found.add(pos)
+                    same |= cids
+
+    def _index_tokens(self, start: int, tokens_of: list[list[str]]) -> None:
+        """Add each name's position to its tokens' postings, in the order of the positions.
+
+        A posting is a set the candidate searches walk, so its order (which follows the order its
+        positions were added in) must not depend on how it is built: the positions of each token are
+        gathered by numpy and added in increasing order, as one name after the other would add them.
+        """
+        flat = list(chain.from_iterable(tokens_of))
+        if not flat:
+            return
+        kept = [t for t in dict.fromkeys(flat) if len(t) >= 3 and not t.isdigit()]
+        code = dict.fromkeys(flat, -1)
+        code.update(zip(kept, range(len(kept))))
+        codes = np.fromiter(map(code.__getitem__, flat), np.int64, len(flat))
+        owner = np.repeat(np.arange(start, start + len(tokens_of)), list(map(len, tokens_of)))
+        order = np.argsort(codes, kind="stable")
+        by_code = owner[order].tolist()
+        bounds = np.searchsorted(codes[order], np.arange(-1, len(kept) + 1)).tolist()
+        by_token = self._by_token
+        for token, first, stop in zip(kept, bounds[1:], bounds[2:]):
+            posting = by_token.get(token)
+            if posting is None:
+                by_token[token] = set(by_code[first:stop])
+            else:
+                posting.update(by_code[first:stop])
 
     def _forget_look_ups(self) -> None:
         self._name_cache.clear()
