@@ -72,9 +72,9 @@ def _sorted_words(norm: str) -> str:
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_known_names", "_long_enough", "_marks",
-                 "_name_cache", "_narrowed", "_one_word_less", "_orders", "_owners", "_positions",
-                 "_prepared", "_sorted_texts", "_texts", "_word_sets")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_candidates", "_known_names", "_long_enough",
+                 "_marks", "_name_cache", "_narrowed", "_one_word_less", "_orders", "_owners", "_positions",
+                 "_prepared", "_sorted_texts", "_texts", "_token_order", "_word_sets")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
@@ -90,6 +90,9 @@ class CustomerIndex:
         self._long_enough: list[bool] = []
         self._by_token: dict[str, set[int]] = {}
         self._narrowed: dict[tuple[str, str], set[int]] = {}
+        # Each token's rank for narrowing (rarest first), and the candidates of each ranked token list.
+        self._token_order: dict[str, tuple[int, str]] | None = None
+        self._candidates: dict[int, dict[tuple[str, ...], list[int]]] = {}
         # For intersecting large postings with numpy: sets as arrays in their order, and a mark per name.
         self._orders: dict[int, tuple[set[int], np.ndarray]] = {}
         self._marks = np.zeros(0, np.bool_)
@@ -142,7 +145,7 @@ class CustomerIndex:
                     new_cids.append(cid)
                     new_names.append(norm)
         if new_names:
-            if self._name_cache or self._narrowed or self._orders or self._prepared is not None:
+            if self._candidates or self._name_cache or self._narrowed or self._orders or self._prepared is not None:
                 self._forget_look_ups()
             self._index_names(new_cids, new_names)
 
@@ -204,6 +207,7 @@ class CustomerIndex:
         by_code = owner[order].tolist()
         bounds = np.searchsorted(codes[order], np.arange(-1, len(kept) + 1)).tolist()
         by_token = self._by_token
+        self._token_order = None
         for token, first, stop in zip(kept, bounds[1:], bounds[2:]):
             posting = by_token.get(token)
             if posting is None:
@@ -212,6 +216,7 @@ class CustomerIndex:
                 posting.update(by_code[first:stop])
 
     def _forget_look_ups(self) -> None:
+        self._candidates.clear()
         self._name_cache.clear()
         self._narrowed.clear()
         self._orders.clear()
@@ -252,14 +257,18 @@ class CustomerIndex:
 
     def _candidate_lists(self, token_lists: Iterable[list[str]], limit: int) -> list[list[int]]:
         """Each token list's candidate names (positions in ``_texts``), see :meth:`_narrow`; lists of
-        the same known tokens share one list (not to be changed)."""
-        by_token = self._by_token
-        seen: dict[tuple[str, ...], list[int]] = {}
-        found: list[list[int]] = []
-        for tokens in token_lists:
+        the same known tokens share one list (not to be changed), kept for the next search."""
+        order = self._token_order
+        if order is None:
             # Tokens as rare as each other are taken in their own order, not the set's (which changes
             # from run to run with Python's string hashing), so a run's decisions and explanations repeat.
-            ranked = tuple(sorted({t for t in tokens if t in by_token}, key=lambda t: (len(by_token[t]), t)))
+            order = self._token_order = {t: (len(posting), t) for t, posting in self._by_token.items()}
+        seen = self._candidates.get(limit)
+        if seen is None or len(seen) > 100_000:
+            seen = self._candidates[limit] = {}
+        found: list[list[int]] = []
+        for tokens in token_lists:
+            ranked = tuple(sorted(set(filter(order.__contains__, tokens)), key=order.__getitem__))
             candidates = seen.get(ranked)
             if candidates is None:
                 candidates = seen[ranked] = list(self._narrow(ranked, limit))
