@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from itertools import accumulate, chain, combinations, compress, islice
+from functools import partial
+from itertools import accumulate, chain, combinations, compress, islice, repeat
+from operator import itemgetter
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -72,9 +74,9 @@ def _sorted_words(norm: str) -> str:
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_candidates", "_known_names", "_long_enough",
-                 "_marks", "_name_cache", "_narrowed", "_one_word_less", "_orders", "_owners", "_positions",
-                 "_prepared", "_sorted_texts", "_texts", "_token_order", "_word_sets")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_candidates", "_known_names",
+                 "_long_enough", "_marks", "_name_cache", "_narrowed", "_one_word_less", "_orders", "_owners",
+                 "_positions", "_prepared", "_sorted_texts", "_texts", "_token_order", "_word_sets")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
@@ -145,7 +147,8 @@ class CustomerIndex:
                     new_cids.append(cid)
                     new_names.append(norm)
         if new_names:
-            if self._candidates or self._name_cache or self._narrowed or self._orders or self._prepared is not None:
+            if (self._candidates or self._name_cache or self._narrowed or self._orders
+                    or self._prepared is not None):
                 self._forget_look_ups()
             self._index_names(new_cids, new_names)
 
@@ -200,7 +203,7 @@ class CustomerIndex:
             return
         kept = [t for t in dict.fromkeys(flat) if len(t) >= 3 and not t.isdigit()]
         code = dict.fromkeys(flat, -1)
-        code.update(zip(kept, range(len(kept))))
+        code.update(zip(kept, range(len(kept)), strict=True))
         codes = np.fromiter(map(code.__getitem__, flat), np.int64, len(flat))
         owner = np.repeat(np.arange(start, start + len(tokens_of)), list(map(len, tokens_of)))
         order = np.argsort(codes, kind="stable")
@@ -208,7 +211,7 @@ class CustomerIndex:
         bounds = np.searchsorted(codes[order], np.arange(-1, len(kept) + 1)).tolist()
         by_token = self._by_token
         self._token_order = None
-        for token, first, stop in zip(kept, bounds[1:], bounds[2:]):
+        for token, first, stop in zip(kept, bounds[1:-1], bounds[2:], strict=True):
             posting = by_token.get(token)
             if posting is None:
                 by_token[token] = set(by_code[first:stop])
@@ -429,37 +432,30 @@ class CustomerIndex:
                     at_least: float) -> list[list[tuple[float, str]]]:
         """Each normalised name's customers, best first, scored as :meth:`score_names` says."""
         texts, owners, sorted_texts = self._texts, self._owners, self._sorted_texts
-        extract, set_ratio = process.extract, fuzz.token_set_ratio
         # The C loop of rapidfuzz ranks each name's candidates; the slower combined score is for the
         # top few of every name, their token-sort scores taken in one call for all the names at once.
         # Below 70 the mean cannot reach the lowest threshold that reads it.
-        queries: list[str] = []
-        chosen: list[int] = []
-        set_scores: list[float] = []
-        counts: list[int] = []
-        for norm, positions in zip(norms, self._candidate_lists(map(name_tokens, norms), max_customers),
-                                   strict=True):
-            if not positions:
-                counts.append(0)
-                continue
-            top = extract(norm, list(map(texts.__getitem__, positions)), scorer=set_ratio, limit=20,
-                          score_cutoff=70)
-            counts.append(len(top))
-            if top:
-                queries += [_sorted_words(norm)] * len(top)
-                _, scores, ks = zip(*top, strict=True)
-                set_scores += scores
-                chosen += map(positions.__getitem__, ks)
+        top_of = partial(process.extract, scorer=fuzz.token_set_ratio, limit=20, score_cutoff=70)
+        lists = self._candidate_lists(map(name_tokens, norms), max_customers)
+        tops = [top_of(norm, list(map(texts.__getitem__, positions))) if positions else []
+                for norm, positions in zip(norms, lists, strict=True)]
+        counts = list(map(len, tops))
         ranked: list[list[tuple[float, str]]] = [[] for _ in norms]
-        if not queries:
+        found = list(chain.from_iterable(tops))
+        if not found:
             return ranked
+        # Each (text, score, index among the name's candidates) found, its name's candidates and query.
+        set_scores = np.fromiter(map(itemgetter(1), found), np.float64, len(found))
+        chosen = list(map(list.__getitem__, chain.from_iterable(map(repeat, lists, counts)),
+                          map(itemgetter(2), found)))
+        queries = list(chain.from_iterable(map(repeat, map(_sorted_words, norms), counts)))
         # The token-sort ratio is the plain ratio of the words put in order (as rapidfuzz does it), the
         # index's names put in order once.
-        sort_scores = process.cpdist(queries, [sorted_texts[pos] for pos in chosen], scorer=fuzz.ratio,
+        sort_scores = process.cpdist(queries, list(map(sorted_texts.__getitem__, chosen)), scorer=fuzz.ratio,
                                      dtype=np.float64, score_cutoff=max(0.0, 2 * at_least - 100))
         # A mean of at least ``at_least`` needs a token-sort score of twice that less the token-set one.
         # A name equal to the payer's scores 100 by both ratios, so the mean is 100 for it too.
-        means = (np.array(set_scores) + sort_scores) / 2
+        means = (set_scores + sort_scores) / 2
         kept = np.flatnonzero(means >= at_least)
         if not len(kept):
             return ranked
