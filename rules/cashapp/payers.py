@@ -11,7 +11,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from functools import partial
-from itertools import accumulate, chain, combinations, compress, islice, repeat
+from itertools import accumulate, chain, combinations, compress, repeat
 from operator import itemgetter
 
 import numpy as np
@@ -121,28 +121,22 @@ class CustomerIndex:
         """Index many customers (or what is new about ones already indexed), their names and accounts
         normalised in one pass."""
         batch = customers if isinstance(customers, (list, tuple)) else list(customers)
+        cids = [c.customer_id for c in batch]
+        self._by_id.update(zip(cids, batch, strict=True))
+        self._index_accounts(cids, [c.bank_accounts for c in batch])
         # A trading name ("… t/a Blue Anchor Cafe") is a name the customer pays under, like an alias.
-        names = [name for c in batch for name in (c.name, *c.aliases)]
-        raw = iter(_trading_parts(names))
-        parts_of = [[part for _ in range(1 + len(c.aliases)) for part in next(raw)] for c in batch]
-        norms = iter(normalize_names([part for parts in parts_of for part in parts]))
-        accounts = iter(normalize_accounts([account for c in batch for account in c.bank_accounts]))
-        by_account, known_names = self._by_account, self._known_names
-        self._by_id.update((c.customer_id, c) for c in batch)
+        parts_of = _trading_parts([name for c in batch for name in (c.name, *c.aliases)])
+        name_owners = chain.from_iterable(map(repeat, cids, [1 + len(c.aliases) for c in batch]))
+        part_owners = chain.from_iterable(map(repeat, name_owners, map(len, parts_of)))
+        norms = normalize_names(list(chain.from_iterable(parts_of)))
+        known_names = self._known_names
+        known_names.update((cid, set()) for cid in cids if cid not in known_names)
         new_cids: list[str] = []
         new_names: list[str] = []
-        for customer, parts in zip(batch, parts_of, strict=True):
-            cid = customer.customer_id
-            if customer.bank_accounts:
-                self._prepared = None
-                for norm in islice(accounts, len(customer.bank_accounts)):
-                    if norm:
-                        by_account.setdefault(norm, set()).add(cid)
-            known = known_names.get(cid)
-            if known is None:
-                known = known_names[cid] = set()
-            for norm in islice(norms, len(parts)):
-                if norm and norm not in known:
+        for cid, norm in zip(part_owners, norms, strict=True):
+            if norm:
+                known = known_names[cid]
+                if norm not in known:
                     known.add(norm)
                     new_cids.append(cid)
                     new_names.append(norm)
@@ -151,6 +145,22 @@ class CustomerIndex:
                     or self._prepared is not None):
                 self._forget_look_ups()
             self._index_names(new_cids, new_names)
+
+    def _index_accounts(self, cids: list[str], accounts_of: list[tuple[str, ...]]) -> None:
+        """File each customer under its bank accounts (normalised)."""
+        accounts = list(chain.from_iterable(accounts_of))
+        if not accounts:
+            return
+        self._prepared = None
+        by_account = self._by_account
+        owners = chain.from_iterable(map(repeat, cids, map(len, accounts_of)))
+        for norm, cid in zip(normalize_accounts(accounts), owners, strict=True):
+            if norm:
+                held = by_account.get(norm)
+                if held is None:
+                    by_account[norm] = {cid}
+                else:
+                    held.add(cid)
 
     def _index_names(self, cids: list[str], names: list[str]) -> None:
         """Index new names (normalised) of these customers, each by its position."""
