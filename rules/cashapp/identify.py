@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 
 from rules.cashapp.model import PaymentInput
@@ -227,14 +227,13 @@ def fittings(asked: Sequence[tuple[list[tuple[float, str]], str | None, str | No
     # Per namesake to score: where its score goes, and its name and customer.
     slots: list[tuple[dict[str, float], str]] = []
     pairs: list[tuple[str, str]] = []
-    parts = list({part: None for _, payer_name, _ in asked if payer_name for part in name_parts(payer_name)})
+    parts_of = [name_parts(payer_name) if payer_name else [] for _, payer_name, _ in asked]
+    parts = list(dict.fromkeys(chain.from_iterable(parts_of)))
     namesakes = dict(zip(parts, customers.namesakes_of_many(parts), strict=True)) if parts else {}
-    for ranked, payer_name, chosen in asked:
+    for (ranked, _, chosen), own_parts in zip(asked, parts_of, strict=True):
         fits = {cid: score for score, cid in ranked if cid != chosen and score >= min_score}
         found.append(fits)
-        if not payer_name:
-            continue
-        for part in name_parts(payer_name):
+        for part in own_parts:
             # A namesake two parts share is scored by the first (set operations keep the C loops).
             new = namesakes[part].difference(fits, (chosen,))
             if new:
@@ -244,7 +243,7 @@ def fittings(asked: Sequence[tuple[list[tuple[float, str]], str | None, str | No
     if pairs:
         for (fits, cid), score in zip(slots, customers.score_name_pairs(pairs), strict=True):
             fits[cid] = score
-    return [sorted(((s, c) for c, s in fits.items()), reverse=True) for fits in found]
+    return [sorted(zip(fits.values(), fits.keys(), strict=True), reverse=True) for fits in found]
 
 
 def decide_name(ranked: list[tuple[float, str]], min_score: float, margin: float) -> tuple[float, str] | str:

@@ -355,14 +355,13 @@ class CustomerIndex:
         norm_of = _normalized(names)
         by_words, one_word_less = self._by_words, self._one_word_less
         found: list[set[str]] = []
-        for name in names:
-            words = frozenset(norm_of[name].split())
+        for words in map(frozenset, map(str.split, map(norm_of.__getitem__, names))):
             alike: set[str] = set()
             if len(words) >= 2:
                 alike.update(one_word_less.get(words, ()))
                 if len(words) > 2:
-                    for word in words:
-                        alike.update(by_words.get(words - {word}, ()))
+                    for key in map(frozenset, combinations(words, len(words) - 1)):
+                        alike.update(by_words.get(key, ()))
             found.append(alike)
         return found
 
@@ -373,33 +372,30 @@ class CustomerIndex:
     def score_name_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """:meth:`score_name` of many names and customers, scored by rapidfuzz in one call for all."""
         texts, sorted_texts = self._texts, self._sorted_texts
-        norm_of = _normalized([name for name, _ in pairs])
-        ordered_of = {norm: _sorted_words(norm) for norm in norm_of.values()}
-        queries: list[str] = []
-        ordered_queries: list[str] = []
-        positions: list[int] = []
-        counts: list[int] = []
-        for name, customer_id in pairs:
-            norm = norm_of[name]
-            mine = self._positions.get(customer_id, ())
-            counts.append(len(mine))
-            queries += [norm] * len(mine)
-            ordered_queries += [ordered_of[norm]] * len(mine)
-            positions += mine
+        names = [name for name, _ in pairs]
+        norm_of = _normalized(names)
+        norms = list(map(norm_of.__getitem__, names))
+        ordered_of = {norm: _sorted_words(norm) for norm in dict.fromkeys(norms)}
+        # Each customer's names, the payer's name repeated for each of them.
+        mine = list(map(self._positions.get, [cid for _, cid in pairs], repeat(())))
+        counts = list(map(len, mine))
+        positions = list(chain.from_iterable(mine))
         if not positions:
             return [0.0] * len(pairs)
-        set_scores = process.cpdist(queries, [texts[pos] for pos in positions], scorer=fuzz.token_set_ratio,
-                                    dtype=np.float64)
-        sort_scores = process.cpdist(ordered_queries, [sorted_texts[pos] for pos in positions],
+        queries = list(chain.from_iterable(map(repeat, norms, counts)))
+        ordered_queries = list(chain.from_iterable(map(repeat, map(ordered_of.__getitem__, norms), counts)))
+        set_scores = process.cpdist(queries, list(map(texts.__getitem__, positions)),
+                                    scorer=fuzz.token_set_ratio, dtype=np.float64)
+        sort_scores = process.cpdist(ordered_queries, list(map(sorted_texts.__getitem__, positions)),
                                      scorer=fuzz.ratio, dtype=np.float64)
         # A name equal to one of the customer's scores 100 by both ratios, so the mean is 100 for it too.
-        means = ((set_scores + sort_scores) / 2).tolist()
-        found: list[float] = []
-        start = 0
-        for count in counts:
-            found.append(max(means[start:start + count], default=0.0))
-            start += count
-        return found
+        means = (set_scores + sort_scores) / 2
+        # The best of each customer's names; a customer without names scores 0.
+        sizes = np.array(counts)
+        found = np.zeros(len(pairs))
+        some = np.flatnonzero(sizes)
+        found[some] = np.maximum.reduceat(means, (np.cumsum(sizes) - sizes)[some])
+        return found.tolist()
 
     def score_names(self, name: str, max_customers: int, at_least: float = 0.0) -> list[tuple[float, str]]:
         """Best fuzzy score per customer for a payer name, best first.
