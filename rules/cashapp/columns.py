@@ -16,7 +16,7 @@ line of anything wrong.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from itertools import chain, compress, repeat
@@ -128,7 +128,7 @@ def _magnitudes(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_ltrim(column, "-") if pc.any(pc.starts_with(column, "-")).as_py() else column
 
 
-def _customer_runs(column: pa.ChunkedArray) -> tuple[list[str], list[tuple[str, int, int]]]:
+def _customer_runs(column: pa.ChunkedArray) -> tuple[Iterator[str], list[tuple[str, int, int]]]:
     """Each row's customer, and each run of rows of one customer as ``(customer, start, stop)``."""
     texts, codes = _dictionary(column)
     starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
@@ -136,8 +136,7 @@ def _customer_runs(column: pa.ChunkedArray) -> tuple[list[str], list[tuple[str, 
     runs = [(texts[code], start, stop)
             for code, start, stop in zip(codes[bounds[:-1]].tolist(), bounds, bounds[1:], strict=False)]
     # A run's rows share its text: repeated run by run, without a look at each row.
-    customers = list(chain.from_iterable(repeat(customer, stop - start) for customer, start, stop in runs))
-    return customers, runs
+    return chain.from_iterable(repeat(customer, stop - start) for customer, start, stop in runs), runs
 
 
 def _table(data: bytes | mmap, width: int) -> pa.Table | None:
@@ -220,16 +219,14 @@ def _number_keys(numbers: list[str]) -> list[str]:
     return keys
 
 
-def _totals(totals: pa.ChunkedArray, differ: pa.ChunkedArray, amounts: list[Decimal]) -> list[Decimal]:
-    """Each row's total: the open amount's Decimal where the texts are the same (a document open in
-    full, most of a ledger), its own magnitude where they differ."""
+def _set_totals(docs: list[OpenDocument], totals: pa.ChunkedArray, differ: pa.ChunkedArray) -> None:
+    """Give each document whose total is written otherwise than its open amount the magnitude of its
+    total (made with the open amount's value, as most of a ledger is still open in full)."""
     if not pc.any(differ).as_py():
-        return amounts
-    whole = amounts.copy()
+        return
     where = np.flatnonzero(differ.to_numpy(zero_copy_only=False))
     for i, total in zip(where.tolist(), _magnitudes(totals.take(where)).to_pylist(), strict=True):
-        whole[i] = Decimal(total)
-    return whole
+        docs[i].total = Decimal(total)
 
 
 def _read(path: Path, header: list[str], col: dict[str, int]) -> \
@@ -263,9 +260,8 @@ def _read(path: Path, header: list[str], col: dict[str, int]) -> \
     ids: list[str] = table.column(col["invoice_id"]).to_pylist()
     numbers: list[str] = table.column(col["number"]).to_pylist()
     keys = _number_keys(numbers)
-    docs = OpenDocument.from_columns(
-        ids, customers, numbers, terms, _totals(table.column(i_total), differ, amounts), amounts, keys
-    )
+    docs = OpenDocument.from_columns(ids, customers, numbers, terms, amounts, amounts, keys)
+    _set_totals(docs, table.column(i_total), differ)
     return docs, ids, runs, keys
 
 
