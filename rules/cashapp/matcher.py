@@ -26,7 +26,6 @@ from itertools import compress
 from math import gcd
 from operator import attrgetter, not_
 
-from rules.cashapp.amounts import invoices_up_to
 from rules.cashapp.identify import PayerHit, prepare_payers
 from rules.cashapp.identify import identify as _identify
 from rules.cashapp.identify import identify_payer as identify_payer
@@ -288,17 +287,10 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     rules = ctx.rules
     ds, am = rules.document_scores, rules.amount_scores
     lines = [_full_line(d) for d in refs]
-    # The customer's other open invoices the rest could pay, with their amounts in thousandths: read
-    # from kept arrays for a customer with many, else compared as amounts.
-    quick = invoices_up_to(ctx.docs, extra, quoted)
-    if quick is None:
-        fitting = list(compress(ctx.docs, map(extra.__ge__, map(_remaining_of, ctx.docs))))
-        invoices = list(compress(fitting, map(_is_invoice, map(_kind_of, fitting))))
-        others = list(compress(invoices, map(not_, map(quoted.__contains__, map(_id_of, invoices)))))
-        same = list(compress(others, map(extra.__eq__, map(_remaining_of, others))))
-        owed = units_of(map(_remaining_of, others))
-    else:
-        same, owed = quick
+    fitting = list(compress(ctx.docs, map(extra.__ge__, map(_remaining_of, ctx.docs))))
+    invoices = list(compress(fitting, map(_is_invoice, map(_kind_of, fitting))))
+    others = list(compress(invoices, map(not_, map(quoted.__contains__, map(_id_of, invoices)))))
+    same = list(compress(others, map(extra.__eq__, map(_remaining_of, others))))
     if same:
         rest = f"{label}; the remaining {_money(extra)} pays exactly {_labels(same[:1])}"
         if len(same) > 1:
@@ -308,12 +300,13 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     target = to_units(extra)
     # The common step of a few amounts is at least that of all of them: if even with it the proof
     # would cost more than allowed, the rest is not worked through.
-    step = gcd(target, *owed[:8]) or 1
-    hopeless = len(owed) * (target // step) > rules.subset.rest_budget
-    reach = None if hopeless else any_subset_reaches(owed, target, rules.subset.rest_budget)
+    step = gcd(target, *(to_units(d.remaining) for d in others[:8])) or 1
+    hopeless = len(others) * (target // step) > rules.subset.rest_budget
+    reach = None if hopeless else any_subset_reaches(units_of(map(_remaining_of, others)), target,
+                                                     rules.subset.rest_budget)
     if reach is False:
         why = f"{label}; {_money(extra)} more than they are owed stays unapplied on account"
-        if owed:
+        if others:
             why += " (no combination of the customer's other open invoices makes it up)"
         return _proposal("reference_overpayment", lines, extra, doc_score, am.overpayment, why)
     why = (f"{label}; the remaining {_money(extra)} may pay open invoices that are not quoted ("
