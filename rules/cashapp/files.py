@@ -403,20 +403,37 @@ def write_matches(results: Iterable[MatchResult], out: IO[str]) -> dict[str, int
     counts = {"auto": 0, "review": 0, "unmatched": 0}
     text = encode_basestring
     write = out.write
+    # A few hundred combinations of confidence and component scores recur over a hundred thousand
+    # results: each is written out once. The types are part of the key (1 == 1.0 == True, yet each
+    # is written differently), and a zero is never looked up (0.0 == -0.0).
+    scores_written: dict[tuple[object, ...], tuple[str, str]] = {}
     for r in results:
         counts[r.status] += 1
-        apps = ", ".join(
-            f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount}", "discount": "{a.discount}", '
-            f'"writeoff": "{a.writeoff}"}}'
-            for a in r.applications
-        )
-        components = ", ".join(f"{text(k)}: {v!r}" for k, v in r.components.items())
+        comps = r.components
+        confidence = r.confidence
+        key = (confidence, type(confidence), *comps.items(), *map(type, comps.values()))
+        scores = scores_written.get(key)
+        if scores is None or not confidence or 0 in comps.values():
+            scores = (repr(confidence), ", ".join([f"{text(k)}: {v!r}" for k, v in comps.items()]))
+            scores_written[key] = scores
+        apps = r.applications
+        # Money as str() gives it: what format() with no spec gives, more cheaply.
+        if len(apps) == 1:
+            a = apps[0]
+            lines = (f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount!s}", "discount": '
+                     f'"{a.discount!s}", "writeoff": "{a.writeoff!s}"}}')
+        else:
+            lines = ", ".join([
+                f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount!s}", "discount": '
+                f'"{a.discount!s}", "writeoff": "{a.writeoff!s}"}}'
+                for a in apps
+            ])
         customer = "null" if r.customer_id is None else text(r.customer_id)
         write(
             f'{{"payment_id": {text(r.payment_id)}, "status": "{r.status}", "customer_id": {customer}, '
-            f'"confidence": {r.confidence!r}, "rule": {text(r.rule)}, "applications": [{apps}], '
-            f'"unapplied": "{r.unapplied}", "explanation": {text(r.explanation)}, '
-            f'"components": {{{components}}}}}\n'
+            f'"confidence": {scores[0]}, "rule": {text(r.rule)}, "applications": [{lines}], '
+            f'"unapplied": "{r.unapplied!s}", "explanation": {text(r.explanation)}, '
+            f'"components": {{{scores[1]}}}}}\n'
         )
     return counts
 

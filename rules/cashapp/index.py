@@ -184,9 +184,12 @@ class DocumentIndex:
         """Reduce what is open on a document by cash, discount and write-off applied to it."""
         doc = self._by_id.get(doc_id)
         if doc is not None:
-            doc.remaining = max(ZERO, doc.remaining - abs(settled))
-            for view in self._customer_views.get(doc.customer_id, ()):
-                view.changed(doc)
+            left = doc.remaining - abs(settled)
+            doc.remaining = left if left > ZERO else ZERO
+            # Only a document closed changes what a view holds open.
+            if left <= ZERO:
+                for view in self._customer_views.get(doc.customer_id, ()):
+                    view.changed(doc)
 
     @classmethod
     def from_runs(
