@@ -31,7 +31,7 @@ from rules.cashapp.identify import identify as _identify
 from rules.cashapp.identify import identify_payer as identify_payer
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
-from rules.cashapp.normalize import extract_number_keys, number_key, one_typo_apart, prepare_number_keys
+from rules.cashapp.normalize import extract_number_keys, extract_number_keys_all, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
 from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units, units_of
 
@@ -712,7 +712,8 @@ def _open_docs(documents: DocumentIndex, customer_id: str, payment: PaymentInput
 
 
 def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: CustomerIndex,
-                  rules: MatchRules, as_of: date) -> MatchResult:
+                  rules: MatchRules, as_of: date, *,
+                  reference_keys: Sequence[str] | None = None) -> MatchResult:
     """Decide what one payment pays.
 
     Args:
@@ -721,6 +722,8 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
         customers: Known customers, their bank accounts and aliases.
         rules: Thresholds, weights and tolerances.
         as_of: Evaluation date; documents issued after it are not open yet.
+        reference_keys: The number keys of the payment's reference, when already found (as
+            :func:`~rules.cashapp.normalize.extract_number_keys` finds them).
 
     Returns:
         The decision with its applications, confidence, rule and explanation.
@@ -729,7 +732,10 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
         return _unmatched(payment, "not_a_receipt", "not incoming cash (zero or negative amount)")
     found = _identify(payment, customers, rules)
     payer, note, ties = found.hit, found.note, found.ties
-    keys = extract_number_keys(payment.reference, rules.number_min_digits)
+    if reference_keys is None:
+        keys = extract_number_keys(payment.reference, rules.number_min_digits)
+    else:
+        keys = list(reference_keys)
     for item in payment.remittance:
         keys.extend(k for k in [number_key(item.number)] if k and k not in keys)
 
@@ -934,25 +940,31 @@ def match_payments(payments: Iterable[PaymentInput], documents: DocumentIndex, c
     """
     items = payments if isinstance(payments, list) else list(payments)
     prepare_payers(items, customers, rules)
-    prepare_number_keys([p.reference for p in items if p.amount > 0], rules.number_min_digits)
+    # The references read for numbers in one pass over all of them, not one regex pass each.
+    found = extract_number_keys_all([p.reference if p.amount > 0 else None for p in items],
+                                    rules.number_min_digits)
     # Decided in date order against a running balance, so the later of two payments quoting the same
     # invoice is the one that finds it closed, whatever order the file lists them in.
-    order = sorted(range(len(items)), key=lambda i: items[i].date)
-    if all(i == k for k, i in enumerate(order)):
-        for payment in items:
-            yield _match_and_consume(payment, documents, customers, rules, as_of, consume)
+    order = sorted(range(len(items)), key=list(map(_date_of, items)).__getitem__)
+    if order == list(range(len(items))):
+        for payment, keys in zip(items, found, strict=True):
+            yield _match_and_consume(payment, documents, customers, rules, as_of, consume, keys)
         return
     results: list[MatchResult | None] = [None] * len(items)
     for i in order:
-        results[i] = _match_and_consume(items[i], documents, customers, rules, as_of, consume)
+        results[i] = _match_and_consume(items[i], documents, customers, rules, as_of, consume, found[i])
     for result in results:
         assert result is not None
         yield result
 
 
+_date_of = attrgetter("date")
+
+
 def _match_and_consume(payment: PaymentInput, documents: DocumentIndex, customers: CustomerIndex,
-                       rules: MatchRules, as_of: date, consume: bool) -> MatchResult:
-    result = match_payment(payment, documents, customers, rules, as_of)
+                       rules: MatchRules, as_of: date, consume: bool,
+                       keys: Sequence[str] | None = None) -> MatchResult:
+    result = match_payment(payment, documents, customers, rules, as_of, reference_keys=keys)
     if consume and result.status == "auto":
         for line in result.applications:
             documents.consume(line.doc_id, abs(line.amount) + line.discount + line.writeoff)
