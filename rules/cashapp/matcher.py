@@ -905,21 +905,26 @@ def _paid_one_typo_away(payment: PaymentInput, documents: DocumentIndex, keys: l
                         owner: str) -> OpenDocument | None:
     """Another customer's open document one wrong or swapped digit from a quoted number, paid exactly."""
     for key in keys:
-        for variant in _one_typo_variants(key):
-            for d in documents.by_key(variant):
-                same_money = d.currency == payment.currency and d.remaining == payment.amount
-                if same_money and d.customer_id != owner:
-                    return d
+        for d in documents.by_keys(_one_typo_variants(key)):
+            same_money = d.currency == payment.currency and d.remaining == payment.amount
+            if same_money and d.customer_id != owner:
+                return d
     return None
 
 
-def _one_typo_variants(key: str) -> Iterator[str]:
+def _one_typo_variants(key: str) -> list[str]:
+    """``key`` with each digit replaced by each other one and each two different neighbours swapped,
+    none with a leading zero."""
+    variants: list[str] = []
     for i, c in enumerate(key):
-        for digit in "0123456789":
-            if digit != c and (i or digit != "0"):
-                yield key[:i] + digit + key[i + 1:]
-        if i + 1 < len(key) and key[i + 1] != c and (i or key[i + 1] != "0"):
-            yield key[:i] + key[i + 1] + c + key[i + 2:]
+        head, tail = key[:i], key[i + 1:]
+        variants += [head + digit + tail for digit in (_DIGITS if i else _DIGITS[1:]) if digit != c]
+        if tail and tail[0] != c and (i or tail[0] != "0"):
+            variants.append(head + tail[0] + c + tail[1:])
+    return variants
+
+
+_DIGITS = "0123456789"
 
 
 def match_payments(payments: Iterable[PaymentInput], documents: DocumentIndex, customers: CustomerIndex,
