@@ -407,8 +407,8 @@ def write_matches(results: Iterable[MatchResult], out: IO[str]) -> dict[str, int
         for r in results:
             counts[r.status] += 1
             lines.append(_match_line(r, scores_written))
-            if len(lines) >= 1024:
-                # A thousand lines to the file at a time, not one by one.
+            if len(lines) >= 64:
+                # Some dozens of lines to the file at a time, not one by one, in a string small to encode.
                 out.write("".join(lines))
                 lines.clear()
     finally:
