@@ -835,22 +835,23 @@ def _settle_name_tie(payment: PaymentInput, documents: DocumentIndex, customers:
     The payer score is the name score halved in weight, so only a strong document fit reaches auto.
     """
     decided: list[MatchResult] = []
-    names = ", ".join(cid for _, cid in ties)
     # The best-named few are searched in full; any other namesake with an open item of the amount, or
     # one the reference names, fits as well and leaves two answers.
     full, rest = ties[:4], ties[4:]
     if any(documents.has_open(cid, payment.currency, payment.amount, keys) for _, cid in rest):
         return None
     for score, cid in full:
-        known = customers.get(cid)
-        hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
-                       f"customer {cid} ({known.name if known else cid}), one of {names} whose names fit "
-                       f"'{payment.payer_name}', the only one whose open documents fit the payment")
         view = documents.view(cid, payment.currency, as_of)
         proposals = _propose(payment, view, keys, rules)
         if proposals and proposals[0].amount >= rules.amount_scores.tolerance:
             if proposals[0].ambiguous or decided:
                 return None
+            # Named only for the one namesake whose documents fit: most fit none.
+            known = customers.get(cid)
+            names = ", ".join(other for _, other in ties)
+            hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
+                           f"customer {cid} ({known.name if known else cid}), one of {names} whose names "
+                           f"fit '{payment.payer_name}', the only one whose open documents fit the payment")
             doubt = _name_doubt(payment, hit, view, keys, proposals, documents, customers, rules, as_of, [])
             if doubt:
                 proposals[0].blocked = doubt
@@ -873,9 +874,6 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
         return _unmatched(payment, "unknown_payer", why + " and no open document number quoted")
     results: list[MatchResult] = []
     for cid in list(owners)[:5]:
-        known = customers.get(cid)
-        hit = PayerHit(cid, rules.payer_scores.document_owner,
-                       f"customer {cid}{f' ({known.name})' if known else ''}, owner of the quoted document")
         view = documents.view(cid, payment.currency, as_of)
         ctx = _Context(payment, view.any_open(), rules, view=view)
         exact = list({d.doc_id: d for key in keys for d in view.by_key(key)}.values())
@@ -888,6 +886,10 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
                 proposals[0].blocked = (f"the amount pays {_doc_label(near)} of customer {near.customer_id} "
                                         f"exactly, one typo away from the quoted number")
         if proposals:
+            known = customers.get(cid)
+            named = f" ({known.name})" if known else ""
+            hit = PayerHit(cid, rules.payer_scores.document_owner,
+                           f"customer {cid}{named}, owner of the quoted document")
             results.append(_decide(payment, hit, proposals[0], rules, why))
     if not results:
         return _unmatched(payment, "unknown_payer", why + "; the quoted numbers do not fit the payment")
