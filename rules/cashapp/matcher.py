@@ -843,29 +843,35 @@ def _settle_name_tie(payment: PaymentInput, documents: DocumentIndex, customers:
 
     The payer score is the name score halved in weight, so only a strong document fit reaches auto.
     """
-    decided: list[MatchResult] = []
     # The best-named few are searched in full; any other namesake with an open item of the amount, or
     # one the reference names, fits as well and leaves two answers.
     full, rest = ties[:4], ties[4:]
     if any(documents.has_open(cid, payment.currency, payment.amount, keys) for _, cid in rest):
         return None
+    # The namesakes are searched in their order, stopping at the second that fits: a search by amount
+    # leaves the customer's documents in age order for later payments, so skipping or adding one
+    # would change what those see.
+    fitting: tuple[float, str, CustomerView, Proposal] | None = None
     for score, cid in full:
         view = documents.view(cid, payment.currency, as_of)
         proposals = _propose(payment, view, keys, rules)
         if proposals and proposals[0].amount >= rules.amount_scores.tolerance:
-            if proposals[0].ambiguous or decided:
+            if proposals[0].ambiguous or fitting is not None:
                 return None
-            # Named only for the one namesake whose documents fit: most fit none.
-            known = customers.get(cid)
-            names = ", ".join(other for _, other in ties)
-            hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
-                           f"customer {cid} ({known.name if known else cid}), one of {names} whose names "
-                           f"fit '{payment.payer_name}', the only one whose open documents fit the payment")
-            doubt = _name_doubt(payment, hit, view, keys, proposals, documents, customers, rules, as_of, [])
-            if doubt:
-                proposals[0].blocked = doubt
-            decided.append(_decide(payment, hit, proposals[0], rules))
-    return decided[0] if decided else None
+            fitting = (score, cid, view, proposals[0])
+    if fitting is None:
+        return None
+    # Named only once the one namesake whose documents fit is known: most fit none.
+    score, cid, view, proposal = fitting
+    known = customers.get(cid)
+    names = ", ".join(other for _, other in ties)
+    hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
+                   f"customer {cid} ({known.name if known else cid}), one of {names} whose names "
+                   f"fit '{payment.payer_name}', the only one whose open documents fit the payment")
+    doubt = _name_doubt(payment, hit, view, keys, [proposal], documents, customers, rules, as_of, [])
+    if doubt:
+        proposal.blocked = doubt
+    return _decide(payment, hit, proposal, rules)
 
 
 def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, customers: CustomerIndex,
@@ -882,6 +888,8 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
     if not owners:
         return _unmatched(payment, "unknown_payer", why + " and no open document number quoted")
     results: list[MatchResult] = []
+    # Up to five owners quote the same numbers: their neighbours one typo away are looked up once.
+    near_by_key: dict[str, list[OpenDocument]] = {}
     for cid in list(owners)[:5]:
         view = documents.view(cid, payment.currency, as_of)
         ctx = _Context(payment, view.any_open(), rules, view=view)
@@ -890,7 +898,7 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
         if proposals and proposals[0].amount < rules.amount_scores.tolerance and not proposals[0].blocked:
             # Cash that does not pay the quoted document in full confirms nothing about who paid;
             # a document one typo away that the cash pays exactly is as good an answer.
-            near = _paid_one_typo_away(payment, documents, [d.key for d in exact], cid)
+            near = _paid_one_typo_away(payment, documents, [d.key for d in exact], cid, near_by_key)
             if near is not None:
                 proposals[0].blocked = (f"the amount pays {_doc_label(near)} of customer {near.customer_id} "
                                         f"exactly, one typo away from the quoted number")
@@ -912,15 +920,28 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
     return best
 
 
-def _paid_one_typo_away(payment: PaymentInput, documents: DocumentIndex, keys: list[str],
-                        owner: str) -> OpenDocument | None:
-    """Another customer's open document one wrong or swapped digit from a quoted number, paid exactly."""
+def _paid_one_typo_away(payment: PaymentInput, documents: DocumentIndex, keys: list[str], owner: str,
+                        seen: dict[str, list[OpenDocument]] | None = None) -> OpenDocument | None:
+    """Another customer's open document one wrong or swapped digit from a quoted number, paid exactly.
+
+    ``seen`` keeps, for one payment, each number's such documents of any customer, in look-up order.
+    """
+    if seen is None:
+        seen = {}
     for key in keys:
-        for d in documents.by_keys(_one_typo_variants(key)):
-            same_money = d.currency == payment.currency and d.remaining == payment.amount
-            if same_money and d.customer_id != owner:
+        paid = seen.get(key)
+        if paid is None:
+            paid = seen[key] = _paid_exactly(payment, documents.by_keys(_one_typo_variants(key)))
+        for d in paid:
+            if d.customer_id != owner:
                 return d
     return None
+
+
+def _paid_exactly(payment: PaymentInput, docs: list[OpenDocument]) -> list[OpenDocument]:
+    """The documents among ``docs`` in the payment's currency whose open amount is the payment's."""
+    amount, currency = payment.amount, payment.currency
+    return [d for d in docs if d.remaining == amount and d.currency == currency]
 
 
 def _one_typo_variants(key: str) -> list[str]:
