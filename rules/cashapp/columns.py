@@ -4,9 +4,10 @@ Splitting a million rows into Python strings costs more than everything the matc
 most of them. pyarrow reads the file in C++ and checks the amounts there, a column at a time; the
 columns whose values repeat (kind, currency, dates, discount terms, customer) are
 dictionary-encoded, so each distinct text is turned into its value once and the rows share it; only
-ids, numbers and amounts become Python strings. In an ``invoices.csv``, the customer column's codes
-also tell where each customer's documents start and stop, so the index is built from those runs
-without looking at the documents one by one.
+ids, numbers and amounts become Python strings. In an ``invoices.csv``, a document's terms (kind,
+currency, dates, discount) are encoded together, a thousand combinations in a million rows, and the
+customer column's codes tell where each customer's documents start and stop, so the index is built
+from those runs without looking at the documents one by one.
 
 A file these readers do not accept (a row of another width, a value that is not a number, date or
 known ``doc_type``) is left to the row-by-row readers of :mod:`rules.cashapp.files`, which name the
@@ -16,10 +17,11 @@ line of anything wrong.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
+from mmap import ACCESS_READ, mmap
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ import pyarrow.csv as pa_csv
 
 from mapping.money import minor_units
 from rules.cashapp.index import DocumentIndex
-from rules.cashapp.model import CustomerInfo, DocKind, OpenDocument, PaymentInput
+from rules.cashapp.model import CustomerInfo, DocKind, OpenDocument, PaymentInput, Terms
 from rules.cashapp.normalize import number_keys
 
 _AMOUNT_BYTES = b"0123456789.-\n"
@@ -127,33 +129,32 @@ def _magnitudes(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.utf8_ltrim(column, "-") if pc.any(pc.starts_with(column, "-")).as_py() else column
 
 
-def _customer_runs(column: pa.ChunkedArray) -> tuple[list[str], list[tuple[str, int, int]]]:
+def _customer_runs(column: pa.ChunkedArray) -> tuple[Iterator[str], list[tuple[str, int, int]]]:
     """Each row's customer, and each run of rows of one customer as ``(customer, start, stop)``."""
     texts, codes = _dictionary(column)
     starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     bounds = [0, *starts.tolist(), len(codes)]
     runs = [(texts[code], start, stop)
             for code, start, stop in zip(codes[bounds[:-1]].tolist(), bounds, bounds[1:], strict=False)]
-    table = np.empty(len(texts), dtype=object)
-    table[:] = texts
-    return table[codes].tolist(), runs
+    # A run's rows share its text: repeated run by run, without a look at each row.
+    return chain.from_iterable(repeat(customer, stop - start) for customer, start, stop in runs), runs
 
 
-def _table(data: bytes, width: int) -> pa.Table | None:
+def _table(data: bytes | mmap, width: int) -> pa.Table | None:
     """Every data row of a CSV file as text columns, or ``None`` when pyarrow cannot read it as the
     csv module would: rows of another width, bytes that are not UTF-8, a NUL (which the csv module
     refuses), a quote left open."""
-    if b"\0" in data:
+    if data.find(b"\0") >= 0:
         return None
     names = [f"c{i}" for i in range(width)]
     try:
         # One thread: processor time is what a run costs on a machine shared with the daemon.
         return pa_csv.read_csv(
-            pa.BufferReader(data),
+            pa.BufferReader(pa.py_buffer(data)),
             read_options=pa_csv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
             # A quoted value may hold a line break, as the csv module reads it; only then is the
             # file split into rows the slower way that allows for one.
-            parse_options=pa_csv.ParseOptions(newlines_in_values=b'"' in data),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=data.find(b'"') >= 0),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
             ),
@@ -162,17 +163,82 @@ def _table(data: bytes, width: int) -> pa.Table | None:
         return None
 
 
+def _unquoted_table(path: Path, width: int) -> pa.Table | None:
+    """The rows of a file without a quote character (see :func:`_table`), or ``None``.
+
+    The file is mapped rather than read: its pages are the system's file cache, not a copy the
+    process has to fill first.
+    """
+    with path.open("rb") as fh:
+        if not fh.seek(0, 2):
+            return None
+        with mmap(fh.fileno(), 0, access=ACCESS_READ) as data:
+            # Quoted values are left to the csv module, whose reading of them the row-by-row reader defines.
+            return None if data.find(b'"') >= 0 else _table(data, width)
+
+
+_TERMS = ("doc_type", "currency", "issue_date", "due_date", "discount_percent", "discount_days")
+
+
+def _terms_of(text: str) -> Terms:
+    """The fields :data:`_TERMS` joined by commas (which an unquoted value cannot hold), parsed as the
+    row reader parses them (see :meth:`OpenDocument.from_columns`)."""
+    kind, currency, issue, due, percent, days = text.split(",")
+    return (
+        _KINDS[kind], currency.upper(), date.fromisoformat(issue) if issue else None,
+        date.fromisoformat(due) if due else None, Decimal(percent) if percent else None,
+        int(days) if days else None, None,
+    )
+
+
+def _terms(table: pa.Table, col: dict[str, int]) -> list[Terms]:
+    """Each row's :func:`_terms_of`: the columns joined in C++, each distinct combination (a
+    few thousand in a million rows) parsed once. A missing optional column is empty.
+
+    Raises:
+        _Unreadable: a value the row reader would refuse.
+    """
+    parts = [table.column(col[name]) if col.get(name, -1) >= 0 else pa.scalar("") for name in _TERMS]
+    return _decoded(pc.binary_join_element_wise(*parts, ","), _terms_of, _PARSED)
+
+
+def _decimals(column: pa.ChunkedArray) -> list[Decimal]:
+    """Each text of a column of plain amounts as its Decimal.
+
+    A chunk at a time: the texts of one chunk are gone before the next is read, so the next reuses
+    their memory instead of the process taking a million strings' worth of fresh pages.
+    """
+    return list(chain.from_iterable(map(Decimal, chunk.to_pylist()) for chunk in column.chunks))
+
+
+def _number_keys(numbers: list[str]) -> list[str]:
+    """:func:`~rules.cashapp.normalize.number_keys` of a column, a slice at a time (see :func:`_decimals`)."""
+    step = 1 << 16
+    keys: list[str] = []
+    for start in range(0, len(numbers), step):
+        keys += number_keys(numbers[start:start + step])
+    return keys
+
+
+def _set_totals(docs: list[OpenDocument], totals: pa.ChunkedArray, differ: pa.ChunkedArray) -> None:
+    """Give each document whose total is written otherwise than its open amount the magnitude of its
+    total (made with the open amount's value, as most of a ledger is still open in full)."""
+    if not pc.any(differ).as_py():
+        return
+    where = np.flatnonzero(differ.to_numpy(zero_copy_only=False))
+    for i, total in zip(where.tolist(), _magnitudes(totals.take(where)).to_pylist(), strict=True):
+        docs[i].total = Decimal(total)
+
+
 def _read(path: Path, header: list[str], col: dict[str, int]) -> \
-        tuple[list[OpenDocument], list[str], list[tuple[str, int, int]]] | None:
-    """The open documents of ``path``, their ids and their customers' runs (see
+        tuple[list[OpenDocument], list[str], list[tuple[str, int, int]], list[str]] | None:
+    """The open documents of ``path``, their ids, their customers' runs and their number keys (see
     :meth:`DocumentIndex.from_runs`), or ``None`` when the file needs the row-by-row reader."""
-    data = path.read_bytes()
-    # Quoted values are left to the csv module, whose reading of them the row-by-row reader defines.
-    table = None if b'"' in data else _table(data, len(header))
+    table = _unquoted_table(path, len(header))
     if table is None:
         return None
     if table.num_rows == 0:
-        return [], [], []
+        return [], [], [], []
     i_open, i_total = col["open_amount"], col["total"]
     currency = table.column(col["currency"])
     # Most documents are still open in full: only the totals that differ need a look of their own.
@@ -180,49 +246,24 @@ def _read(path: Path, header: list[str], col: dict[str, int]) -> \
     if not _amounts_plain(((currency, table.column(i_open)),
                            (currency.filter(differ), table.column(i_total).filter(differ)))):
         return None
-    opens = _magnitudes(table.column(i_open))
-    amounts = list(map(Decimal, opens.to_pylist()))
+    amounts = _decimals(_magnitudes(table.column(i_open)))
     if not all(amounts):  # fully paid rows are skipped
         kept = list(map(bool, amounts))
-        table, amounts = table.filter(pa.array(kept)), list(compress(amounts, kept))
+        mask = pa.array(kept)
+        table, differ, amounts = table.filter(mask), differ.filter(mask), list(compress(amounts, kept))
         if table.num_rows == 0:
-            return [], [], []
-        opens = _magnitudes(table.column(i_open))
-
-    def column(name: str) -> pa.ChunkedArray | None:
-        i = col.get(name, -1)
-        return table.column(i) if i >= 0 else None
-
+            return [], [], [], []
     try:
-        currencies = _decoded(table.column(col["currency"]), str.upper, "")
-        kinds = _decoded(table.column(col["doc_type"]), _KINDS.__getitem__, "invoice")
-        issues = _decoded(table.column(col["issue_date"]), date.fromisoformat)
-        parsers: tuple[tuple[str, Callable[[str], Any]], ...] = (
-            ("due_date", date.fromisoformat), ("discount_percent", Decimal), ("discount_days", int))
-        dues, percents, terms = (
-            repeat(None) if (c := column(name)) is None else _decoded(c, parse) for name, parse in parsers
-        )
+        terms = _terms(table, col)
     except _Unreadable:
         return None
     customers, runs = _customer_runs(table.column(col["customer_id"]))
-    # A document open in full has the same number as its total, and shares its value.
-    totals = _magnitudes(table.column(i_total))
-    differ = pc.not_equal(totals, opens)
-    whole = amounts
-    if pc.any(differ).as_py():
-        whole = amounts.copy()
-        where = np.flatnonzero(differ.to_numpy(zero_copy_only=False))
-        for i, total in zip(where.tolist(), totals.take(where).to_pylist(), strict=True):
-            whole[i] = Decimal(total)
     ids: list[str] = table.column(col["invoice_id"]).to_pylist()
     numbers: list[str] = table.column(col["number"]).to_pylist()
-    # Made by one C-speed map over the columns instead of a Python loop over the rows, each with the
-    # number key of its number, found for the whole column in one pass.
-    docs: list[OpenDocument] = list(map(
-        OpenDocument, ids, customers, numbers, kinds, currencies, whole, amounts, issues, dues, percents,
-        terms, repeat(None), number_keys(numbers), amounts,
-    ))
-    return docs, ids, runs
+    keys = _number_keys(numbers)
+    docs = OpenDocument.from_columns(ids, customers, numbers, terms, amounts, amounts, keys)
+    _set_totals(docs, table.column(i_total), differ)
+    return docs, ids, runs, keys
 
 
 def read_documents_columnar(path: Path, header: list[str], col: dict[str, int]) -> list[OpenDocument] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 
 from rules.cashapp.model import PaymentInput
@@ -82,27 +82,19 @@ def identify(payment: PaymentInput, customers: CustomerIndex, rules: MatchRules)
 def identify_all(payments: Sequence[PaymentInput], customers: CustomerIndex,
                  rules: MatchRules) -> list[Payer]:
     """Who paid each payment (see :func:`identify_payer`), in order."""
-    scores = rules.payer_scores
-    found: list[Payer | None] = [None] * len(payments)
-    by_id: dict[str, Payer] = {}
-    accounts = list({account: None for p in payments if not p.customer_id and (account := p.payer_account)})
-    by_account = dict(zip(accounts, map(_by_account, accounts, customers.owners_of_accounts(accounts),
-                                        repeat(customers), repeat(rules)), strict=True))
+    ids = list(map(_customer_id, payments))
+    found: list[Payer | None] = list(map(_by_ids(ids, customers, rules).get, ids))
+    # Payments no id told: their position and account.
+    rest = [i for i, payer in enumerate(found) if payer is None]
+    accounts = [payments[i].payer_account for i in rest]
+    distinct = list(dict.fromkeys(filter(None, accounts)))
+    by_account: dict[str | None, Payer | str] = dict(zip(
+        distinct, map(_by_account, distinct, customers.owners_of_accounts(distinct), repeat(customers),
+                      repeat(rules)), strict=True))
+    by_account[None] = by_account[""] = ""
     # Payments no id or account told: their position and what the account said.
     unsure: list[tuple[int, str]] = []
-    for i, payment in enumerate(payments):
-        cid = payment.customer_id
-        if cid:
-            payer = by_id.get(cid)
-            if payer is None:
-                known = customers.get(cid)
-                label = f"{cid} ({known.name})" if known else cid
-                how = f"customer {label} given with the payment"
-                payer = by_id[cid] = Payer(PayerHit(cid, scores.customer_id, how, "customer_id"))
-            found[i] = payer
-            continue
-        account = payment.payer_account
-        told = by_account[account] if account else ""
+    for i, told in zip(rest, map(by_account.__getitem__, accounts), strict=True):
         if isinstance(told, Payer):
             found[i] = told
         else:
@@ -110,6 +102,20 @@ def identify_all(payments: Sequence[PaymentInput], customers: CustomerIndex,
     if unsure:
         _by_name(payments, unsure, found, customers, rules)
     return found  # type: ignore[return-value]
+
+
+_customer_id: Callable[[PaymentInput], str | None] = attrgetter("customer_id")
+
+
+def _by_ids(ids: list[str | None], customers: CustomerIndex, rules: MatchRules) -> dict[str | None, Payer]:
+    """The payer of each customer id given with a payment (one for all payments giving it)."""
+    score = rules.payer_scores.customer_id
+    by_id: dict[str | None, Payer] = {}
+    for cid in dict.fromkeys(filter(None, ids)):
+        known = customers.get(cid)
+        label = f"{cid} ({known.name})" if known else cid
+        by_id[cid] = Payer(PayerHit(cid, score, f"customer {label} given with the payment", "customer_id"))
+    return by_id
 
 
 def _by_account(account: str, owners: set[str], customers: CustomerIndex, rules: MatchRules) -> Payer | str:
@@ -221,14 +227,13 @@ def fittings(asked: Sequence[tuple[list[tuple[float, str]], str | None, str | No
     # Per namesake to score: where its score goes, and its name and customer.
     slots: list[tuple[dict[str, float], str]] = []
     pairs: list[tuple[str, str]] = []
-    parts = list({part: None for _, payer_name, _ in asked if payer_name for part in name_parts(payer_name)})
+    parts_of = [name_parts(payer_name) if payer_name else [] for _, payer_name, _ in asked]
+    parts = list(dict.fromkeys(chain.from_iterable(parts_of)))
     namesakes = dict(zip(parts, customers.namesakes_of_many(parts), strict=True)) if parts else {}
-    for ranked, payer_name, chosen in asked:
+    for (ranked, _, chosen), own_parts in zip(asked, parts_of, strict=True):
         fits = {cid: score for score, cid in ranked if cid != chosen and score >= min_score}
         found.append(fits)
-        if not payer_name:
-            continue
-        for part in name_parts(payer_name):
+        for part in own_parts:
             # A namesake two parts share is scored by the first (set operations keep the C loops).
             new = namesakes[part].difference(fits, (chosen,))
             if new:
@@ -238,7 +243,7 @@ def fittings(asked: Sequence[tuple[list[tuple[float, str]], str | None, str | No
     if pairs:
         for (fits, cid), score in zip(slots, customers.score_name_pairs(pairs), strict=True):
             fits[cid] = score
-    return [sorted(((s, c) for c, s in fits.items()), reverse=True) for fits in found]
+    return [sorted(zip(fits.values(), fits.keys(), strict=True), reverse=True) for fits in found]
 
 
 def decide_name(ranked: list[tuple[float, str]], min_score: float, margin: float) -> tuple[float, str] | str:

@@ -7,12 +7,11 @@ same against a thousand documents as against a million. The customers' index liv
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from itertools import compress, groupby
-from operator import attrgetter, not_
+from operator import attrgetter, is_not, not_
 
 from mapping.models import CreditMemo, Invoice
 from rules.cashapp.model import (
@@ -31,7 +30,7 @@ __all__ = ["CustomerIndex", "CustomerView", "DocumentIndex"]
 class DocumentIndex:
     """Open documents by customer and by number key, with what is still open within this run."""
 
-    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_ids_repeat", "_views")
+    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_ids_repeat", "_keys", "_views")
 
     def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
         self._by_customer: dict[str, list[OpenDocument]] = {}
@@ -42,6 +41,9 @@ class DocumentIndex:
         self._customer_views: dict[str, list[CustomerView]] = {}
         # Two documents of one id: the index by id (and by number) then holds only the later one.
         self._ids_repeat = False
+        # The number key of each document of the index by id, in its order, when a column reader gave
+        # them: the index by number is then built without reading a million documents' keys.
+        self._keys: list[str] | None = None
         self.extend(documents)
 
     @classmethod
@@ -69,6 +71,7 @@ class DocumentIndex:
         self._views.clear()
         self._customer_views.clear()
         self._by_key = None
+        self._keys = None
         known = len(self._by_id)
         self._by_id.update(zip(map(_id_of, docs), docs, strict=True))
         if len(self._by_id) - known < len(docs):
@@ -85,16 +88,18 @@ class DocumentIndex:
     def _key_index(self) -> dict[str, OpenDocument | list[OpenDocument]]:
         if self._by_key is None:
             docs = list(self._by_id.values())
-            keys = list(map(_key_of, docs))
+            keys = self._keys if self._keys is not None else list(map(_key_of, docs))
+            self._keys = None
             # Numbers are unique in most ledgers: one C-speed dict build, then lists where they repeat
             # (the documents of a repeated number picked out by a C-speed filter, not a loop over all).
             by_key: dict[str, OpenDocument | list[OpenDocument]] = dict(zip(keys, docs, strict=True))
             if len(by_key) < len(docs):
-                repeated = {k for k, n in Counter(keys).items() if n > 1}
+                # A document is not its key's last one only when the key repeats.
+                repeated = set(compress(keys, map(is_not, map(by_key.__getitem__, keys), docs)))
                 for k in repeated:
                     by_key[k] = []
-                for doc in compress(docs, map(repeated.__contains__, keys)):
-                    found = by_key[doc.key]
+                for doc, key in compress(zip(docs, keys, strict=True), map(repeated.__contains__, keys)):
+                    found = by_key[key]
                     assert isinstance(found, list)
                     found.append(doc)
             by_key.pop("", None)
@@ -180,15 +185,22 @@ class DocumentIndex:
 
     @classmethod
     def from_runs(
-        cls, documents: list[OpenDocument], ids: list[str], runs: Iterable[tuple[str, int, int]]
+        cls, documents: list[OpenDocument], ids: list[str], runs: Iterable[tuple[str, int, int]],
+        keys: list[str] | None = None,
     ) -> DocumentIndex:
         """Index documents whose number keys are set, as a column reader knows them: their ids in order,
-        and where each run of one customer's documents starts and stops in ``documents``.
+        where each run of one customer's documents starts and stops in ``documents``, and (when
+        given) their number keys in order.
 
         The same index :meth:`extend` builds, without reading an attribute of each document.
         """
         index = cls()
         index._by_id = dict(zip(ids, documents, strict=True))
+        if len(index._by_id) < len(documents):
+            index._ids_repeat = True
+        elif keys is not None and len(keys) == len(documents):
+            # The index by id holds every document in order: the keys are those of its documents.
+            index._keys = keys
         by_customer = index._by_customer
         for customer_id, start, stop in runs:
             bucket = by_customer.get(customer_id)

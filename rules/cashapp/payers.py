@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from itertools import accumulate, compress, islice
+from functools import partial
+from itertools import accumulate, chain, combinations, compress, repeat
+from operator import itemgetter
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -72,9 +74,9 @@ def _sorted_words(norm: str) -> str:
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
-    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_known_names", "_long_enough", "_marks",
-                 "_name_cache", "_narrowed", "_one_word_less", "_orders", "_owners", "_positions",
-                 "_prepared", "_sorted_texts", "_texts", "_word_sets")
+    __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_candidates", "_known_names",
+                 "_long_enough", "_marks", "_name_cache", "_narrowed", "_one_word_less", "_orders", "_owners",
+                 "_positions", "_prepared", "_sorted_texts", "_texts", "_token_order", "_word_sets")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
@@ -90,6 +92,9 @@ class CustomerIndex:
         self._long_enough: list[bool] = []
         self._by_token: dict[str, set[int]] = {}
         self._narrowed: dict[tuple[str, str], set[int]] = {}
+        # Each token's rank for narrowing (rarest first), and the candidates of each ranked token list.
+        self._token_order: dict[str, tuple[int, str]] | None = None
+        self._candidates: dict[int, dict[tuple[str, ...], list[int]]] = {}
         # For intersecting large postings with numpy: sets as arrays in their order, and a mark per name.
         self._orders: dict[int, tuple[set[int], np.ndarray]] = {}
         self._marks = np.zeros(0, np.bool_)
@@ -116,77 +121,115 @@ class CustomerIndex:
         """Index many customers (or what is new about ones already indexed), their names and accounts
         normalised in one pass."""
         batch = customers if isinstance(customers, (list, tuple)) else list(customers)
+        cids = [c.customer_id for c in batch]
+        self._by_id.update(zip(cids, batch, strict=True))
+        self._index_accounts(cids, [c.bank_accounts for c in batch])
         # A trading name ("… t/a Blue Anchor Cafe") is a name the customer pays under, like an alias.
-        names = [name for c in batch for name in (c.name, *c.aliases)]
-        raw = iter(_trading_parts(names))
-        parts_of = [[part for _ in range(1 + len(c.aliases)) for part in next(raw)] for c in batch]
-        norms = iter(normalize_names([part for parts in parts_of for part in parts]))
-        accounts = iter(normalize_accounts([account for c in batch for account in c.bank_accounts]))
-        by_account, known_names = self._by_account, self._known_names
-        self._by_id.update((c.customer_id, c) for c in batch)
+        parts_of = _trading_parts([name for c in batch for name in (c.name, *c.aliases)])
+        name_owners = chain.from_iterable(map(repeat, cids, [1 + len(c.aliases) for c in batch]))
+        part_owners = chain.from_iterable(map(repeat, name_owners, map(len, parts_of)))
+        norms = normalize_names(list(chain.from_iterable(parts_of)))
+        known_names = self._known_names
+        known_names.update((cid, set()) for cid in cids if cid not in known_names)
         new_cids: list[str] = []
         new_names: list[str] = []
-        for customer, parts in zip(batch, parts_of, strict=True):
-            cid = customer.customer_id
-            if customer.bank_accounts:
-                self._prepared = None
-                for norm in islice(accounts, len(customer.bank_accounts)):
-                    if norm:
-                        by_account.setdefault(norm, set()).add(cid)
-            known = known_names.get(cid)
-            if known is None:
-                known = known_names[cid] = set()
-            for norm in islice(norms, len(parts)):
-                if norm and norm not in known:
+        for cid, norm in zip(part_owners, norms, strict=True):
+            if norm:
+                known = known_names[cid]
+                if norm not in known:
                     known.add(norm)
                     new_cids.append(cid)
                     new_names.append(norm)
         if new_names:
-            if self._name_cache or self._narrowed or self._orders or self._prepared is not None:
+            if (self._candidates or self._name_cache or self._narrowed or self._orders
+                    or self._prepared is not None):
                 self._forget_look_ups()
             self._index_names(new_cids, new_names)
+
+    def _index_accounts(self, cids: list[str], accounts_of: list[tuple[str, ...]]) -> None:
+        """File each customer under its bank accounts (normalised)."""
+        accounts = list(chain.from_iterable(accounts_of))
+        if not accounts:
+            return
+        self._prepared = None
+        by_account = self._by_account
+        owners = chain.from_iterable(map(repeat, cids, map(len, accounts_of)))
+        for norm, cid in zip(normalize_accounts(accounts), owners, strict=True):
+            if norm:
+                held = by_account.get(norm)
+                if held is None:
+                    by_account[norm] = {cid}
+                else:
+                    held.add(cid)
 
     def _index_names(self, cids: list[str], names: list[str]) -> None:
         """Index new names (normalised) of these customers, each by its position."""
         start = len(self._texts)
         self._texts += names
         self._owners += cids
-        tokens_of = [name.split() for name in names]
+        tokens_of = list(map(str.split, names))
         self._sorted_texts += map(" ".join, map(sorted, tokens_of))
         word_sets = list(map(frozenset, tokens_of))
         self._word_sets += word_sets
         self._long_enough += [len(name) >= 8 or (len(name) >= 6 and " " in name) for name in names]
-        positions, by_token = self._positions, self._by_token
-        by_words, one_word_less = self._by_words, self._one_word_less
-        for pos, cid, words in zip(range(start, start + len(names)), cids, word_sets, strict=True):
+        positions, by_words = self._positions, self._by_words
+        for pos, cid in enumerate(cids, start):
             mine = positions.get(cid)
             if mine is None:
                 positions[cid] = [pos]
             else:
                 mine.append(pos)
+        for cid, words in zip(cids, word_sets, strict=True):
             same = by_words.get(words)
             if same is None:
                 by_words[words] = {cid}
             else:
                 same.add(cid)
-            if len(words) > 2:
-                for word in words:
-                    key = words - {word}
-                    same = one_word_less.get(key)
-                    if same is None:
-                        one_word_less[key] = {cid}
-                    else:
-                        same.add(cid)
-            for token in words:
-                if len(token) < 3 or token.isdigit():
-                    continue
-                found = by_token.get(token)
-                if found is None:
-                    by_token[token] = {pos}
+        self._index_one_word_less([words for words in dict.fromkeys(word_sets) if len(words) > 2])
+        self._index_tokens(start, tokens_of)
+
+    def _index_one_word_less(self, word_sets: list[frozenset[str]]) -> None:
+        """File the customers of each set of three or more words under each set of all its words but
+        one; a set of words many names share is taken once, with all their customers."""
+        by_words, one_word_less = self._by_words, self._one_word_less
+        for words in word_sets:
+            cids = by_words[words]
+            for key in map(frozenset, combinations(words, len(words) - 1)):
+                same = one_word_less.get(key)
+                if same is None:
+                    one_word_less[key] = set(cids)
                 else:
-                    found.add(pos)
+                    same |= cids
+
+    def _index_tokens(self, start: int, tokens_of: list[list[str]]) -> None:
+        """Add each name's position to its tokens' postings, in the order of the positions.
+
+        A posting is a set the candidate searches walk, so its order (which follows the order its
+        positions were added in) must not depend on how it is built: the positions of each token are
+        gathered by numpy and added in increasing order, as one name after the other would add them.
+        """
+        flat = list(chain.from_iterable(tokens_of))
+        if not flat:
+            return
+        kept = [t for t in dict.fromkeys(flat) if len(t) >= 3 and not t.isdigit()]
+        code = dict.fromkeys(flat, -1)
+        code.update(zip(kept, range(len(kept)), strict=True))
+        codes = np.fromiter(map(code.__getitem__, flat), np.int64, len(flat))
+        owner = np.repeat(np.arange(start, start + len(tokens_of)), list(map(len, tokens_of)))
+        order = np.argsort(codes, kind="stable")
+        by_code = owner[order].tolist()
+        bounds = np.searchsorted(codes[order], np.arange(-1, len(kept) + 1)).tolist()
+        by_token = self._by_token
+        self._token_order = None
+        for token, first, stop in zip(kept, bounds[1:-1], bounds[2:], strict=True):
+            posting = by_token.get(token)
+            if posting is None:
+                by_token[token] = set(by_code[first:stop])
+            else:
+                posting.update(by_code[first:stop])
 
     def _forget_look_ups(self) -> None:
+        self._candidates.clear()
         self._name_cache.clear()
         self._narrowed.clear()
         self._orders.clear()
@@ -227,14 +270,18 @@ class CustomerIndex:
 
     def _candidate_lists(self, token_lists: Iterable[list[str]], limit: int) -> list[list[int]]:
         """Each token list's candidate names (positions in ``_texts``), see :meth:`_narrow`; lists of
-        the same known tokens share one list (not to be changed)."""
-        by_token = self._by_token
-        seen: dict[tuple[str, ...], list[int]] = {}
-        found: list[list[int]] = []
-        for tokens in token_lists:
+        the same known tokens share one list (not to be changed), kept for the next search."""
+        order = self._token_order
+        if order is None:
             # Tokens as rare as each other are taken in their own order, not the set's (which changes
             # from run to run with Python's string hashing), so a run's decisions and explanations repeat.
-            ranked = tuple(sorted({t for t in tokens if t in by_token}, key=lambda t: (len(by_token[t]), t)))
+            order = self._token_order = {t: (len(posting), t) for t, posting in self._by_token.items()}
+        seen = self._candidates.get(limit)
+        if seen is None or len(seen) > 100_000:
+            seen = self._candidates[limit] = {}
+        found: list[list[int]] = []
+        for tokens in token_lists:
+            ranked = tuple(sorted(set(filter(order.__contains__, tokens)), key=order.__getitem__))
             candidates = seen.get(ranked)
             if candidates is None:
                 candidates = seen[ranked] = list(self._narrow(ranked, limit))
@@ -308,14 +355,13 @@ class CustomerIndex:
         norm_of = _normalized(names)
         by_words, one_word_less = self._by_words, self._one_word_less
         found: list[set[str]] = []
-        for name in names:
-            words = frozenset(norm_of[name].split())
+        for words in map(frozenset, map(str.split, map(norm_of.__getitem__, names))):
             alike: set[str] = set()
             if len(words) >= 2:
                 alike.update(one_word_less.get(words, ()))
                 if len(words) > 2:
-                    for word in words:
-                        alike.update(by_words.get(words - {word}, ()))
+                    for key in map(frozenset, combinations(words, len(words) - 1)):
+                        alike.update(by_words.get(key, ()))
             found.append(alike)
         return found
 
@@ -326,33 +372,30 @@ class CustomerIndex:
     def score_name_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """:meth:`score_name` of many names and customers, scored by rapidfuzz in one call for all."""
         texts, sorted_texts = self._texts, self._sorted_texts
-        norm_of = _normalized([name for name, _ in pairs])
-        ordered_of = {norm: _sorted_words(norm) for norm in norm_of.values()}
-        queries: list[str] = []
-        ordered_queries: list[str] = []
-        positions: list[int] = []
-        counts: list[int] = []
-        for name, customer_id in pairs:
-            norm = norm_of[name]
-            mine = self._positions.get(customer_id, ())
-            counts.append(len(mine))
-            queries += [norm] * len(mine)
-            ordered_queries += [ordered_of[norm]] * len(mine)
-            positions += mine
+        names = [name for name, _ in pairs]
+        norm_of = _normalized(names)
+        norms = list(map(norm_of.__getitem__, names))
+        ordered_of = {norm: _sorted_words(norm) for norm in dict.fromkeys(norms)}
+        # Each customer's names, the payer's name repeated for each of them.
+        mine = list(map(self._positions.get, [cid for _, cid in pairs], repeat(())))
+        counts = list(map(len, mine))
+        positions = list(chain.from_iterable(mine))
         if not positions:
             return [0.0] * len(pairs)
-        set_scores = process.cpdist(queries, [texts[pos] for pos in positions], scorer=fuzz.token_set_ratio,
-                                    dtype=np.float64)
-        sort_scores = process.cpdist(ordered_queries, [sorted_texts[pos] for pos in positions],
+        queries = list(chain.from_iterable(map(repeat, norms, counts)))
+        ordered_queries = list(chain.from_iterable(map(repeat, map(ordered_of.__getitem__, norms), counts)))
+        set_scores = process.cpdist(queries, list(map(texts.__getitem__, positions)),
+                                    scorer=fuzz.token_set_ratio, dtype=np.float64)
+        sort_scores = process.cpdist(ordered_queries, list(map(sorted_texts.__getitem__, positions)),
                                      scorer=fuzz.ratio, dtype=np.float64)
         # A name equal to one of the customer's scores 100 by both ratios, so the mean is 100 for it too.
-        means = ((set_scores + sort_scores) / 2).tolist()
-        found: list[float] = []
-        start = 0
-        for count in counts:
-            found.append(max(means[start:start + count], default=0.0))
-            start += count
-        return found
+        means = (set_scores + sort_scores) / 2
+        # The best of each customer's names; a customer without names scores 0.
+        sizes = np.array(counts)
+        found = np.zeros(len(pairs))
+        some = np.flatnonzero(sizes)
+        found[some] = np.maximum.reduceat(means, (np.cumsum(sizes) - sizes)[some])
+        return found.tolist()
 
     def score_names(self, name: str, max_customers: int, at_least: float = 0.0) -> list[tuple[float, str]]:
         """Best fuzzy score per customer for a payer name, best first.
@@ -395,37 +438,30 @@ class CustomerIndex:
                     at_least: float) -> list[list[tuple[float, str]]]:
         """Each normalised name's customers, best first, scored as :meth:`score_names` says."""
         texts, owners, sorted_texts = self._texts, self._owners, self._sorted_texts
-        extract, set_ratio = process.extract, fuzz.token_set_ratio
         # The C loop of rapidfuzz ranks each name's candidates; the slower combined score is for the
         # top few of every name, their token-sort scores taken in one call for all the names at once.
         # Below 70 the mean cannot reach the lowest threshold that reads it.
-        queries: list[str] = []
-        chosen: list[int] = []
-        set_scores: list[float] = []
-        counts: list[int] = []
-        for norm, positions in zip(norms, self._candidate_lists(map(name_tokens, norms), max_customers),
-                                   strict=True):
-            if not positions:
-                counts.append(0)
-                continue
-            top = extract(norm, list(map(texts.__getitem__, positions)), scorer=set_ratio, limit=20,
-                          score_cutoff=70)
-            counts.append(len(top))
-            if top:
-                queries += [_sorted_words(norm)] * len(top)
-                _, scores, ks = zip(*top, strict=True)
-                set_scores += scores
-                chosen += map(positions.__getitem__, ks)
+        top_of = partial(process.extract, scorer=fuzz.token_set_ratio, limit=20, score_cutoff=70)
+        lists = self._candidate_lists(map(name_tokens, norms), max_customers)
+        tops = [top_of(norm, list(map(texts.__getitem__, positions))) if positions else []
+                for norm, positions in zip(norms, lists, strict=True)]
+        counts = list(map(len, tops))
         ranked: list[list[tuple[float, str]]] = [[] for _ in norms]
-        if not queries:
+        found = list(chain.from_iterable(tops))
+        if not found:
             return ranked
+        # Each (text, score, index among the name's candidates) found, its name's candidates and query.
+        set_scores = np.fromiter(map(itemgetter(1), found), np.float64, len(found))
+        chosen = list(map(list.__getitem__, chain.from_iterable(map(repeat, lists, counts)),
+                          map(itemgetter(2), found)))
+        queries = list(chain.from_iterable(map(repeat, map(_sorted_words, norms), counts)))
         # The token-sort ratio is the plain ratio of the words put in order (as rapidfuzz does it), the
         # index's names put in order once.
-        sort_scores = process.cpdist(queries, [sorted_texts[pos] for pos in chosen], scorer=fuzz.ratio,
+        sort_scores = process.cpdist(queries, list(map(sorted_texts.__getitem__, chosen)), scorer=fuzz.ratio,
                                      dtype=np.float64, score_cutoff=max(0.0, 2 * at_least - 100))
         # A mean of at least ``at_least`` needs a token-sort score of twice that less the token-set one.
         # A name equal to the payer's scores 100 by both ratios, so the mean is 100 for it too.
-        means = (np.array(set_scores) + sort_scores) / 2
+        means = (set_scores + sort_scores) / 2
         kept = np.flatnonzero(means >= at_least)
         if not len(kept):
             return ranked

@@ -75,6 +75,56 @@ def test_a_customer_whose_documents_are_apart_in_the_export_finds_them_all_in_fi
     assert _as_read(index.by_key("100104")) == _as_read(by_row.by_key("100104"))
 
 
+def test_a_number_two_customers_share_names_both_their_documents_in_file_order(tmp_path: Path) -> None:
+    path = tmp_path / "invoices.csv"
+    path.write_text(HEADER + """\
+D1,C1,INV-0042,invoice,EUR,10.00,10.00,2024-05-20,,,
+D2,C2,CN-42,credit_memo,EUR,-3.00,-3.00,2024-05-21,,,
+D3,C2,INV-43,invoice,EUR,7.00,7.00,2024-05-22,,,
+D4,C3,42,invoice,EUR,5.00,5.00,2024-05-23,,,
+""", encoding="utf-8")
+
+    index = load_documents(path)
+
+    assert [d.doc_id for d in index.by_key("42")] == ["D1", "D2", "D4"]
+    assert _as_read(index.by_key("42")) == _as_read(DocumentIndex(read_documents_csv(path)).by_key("42"))
+    assert [d.doc_id for d in index.by_key("43")] == ["D3"]
+
+
+def test_an_id_exported_twice_is_the_later_row_by_id_and_both_by_customer_as_the_row_reader_has_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "invoices.csv"
+    rows = "".join(f"D{n},C1,INV-{n},invoice,EUR,{n}.00,{n}.00,2024-05-20,,,\n" for n in range(1, 9))
+    path.write_text(HEADER + rows + "D1,C1,INV-77,invoice,EUR,1.00,1.00,2024-05-20,,,\n", encoding="utf-8")
+
+    index = load_documents(path)
+    by_row = DocumentIndex(read_documents_csv(path))
+
+    assert _as_read([index.get("D1")]) == _as_read([by_row.get("D1")]) and index.get("D1").number == "INV-77"
+    assert index.by_key("1") == by_row.by_key("1") == []  # the later D1 replaced it in the index by number
+    index.by_key("77"), by_row.by_key("77")  # the indexes by number are built
+    # ... and the earlier D1, still among its customer's documents, is found by its number there.
+    found = [known.has_open("C1", "EUR", Decimal("999"), {"1"}) for known in (index, by_row)]
+    assert None not in found and _as_read(found[:1]) == _as_read(found[1:])
+
+
+def test_a_ledger_without_due_dates_or_discount_terms_reads_by_column_as_by_row(tmp_path: Path) -> None:
+    path = tmp_path / "invoices.csv"
+    first_line = "invoice_id,customer_id,number,doc_type,currency,total,open_amount,issue_date\n"
+    path.write_text(first_line + "D1,C1,INV-1,invoice,usd,5.00,4.00,2024-05-20\n"
+                    "D2,C1,INV-2,,USD,6.00,6.00,2024-05-21\n", encoding="utf-8")
+    header = first_line.strip().split(",")
+
+    by_column = read_documents_columnar(path, header, {name: i for i, name in enumerate(header)})
+
+    assert by_column is not None
+    assert _as_read(by_column) == _as_read(read_documents_csv(path))
+    assert [(d.kind, d.currency, d.total, d.due_date, d.discount_days) for d in by_column] == [
+        ("invoice", "USD", Decimal("5.00"), None, None), ("invoice", "USD", Decimal("6.00"), None, None)
+    ]
+
+
 def _quoted_copy(tmp_path: Path, text: str) -> Path:
     """The same ledger with one quoted value, which only the row reader reads."""
     path = tmp_path / "quoted.csv"
