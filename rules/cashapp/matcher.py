@@ -203,7 +203,9 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
         return [_proposal("reference_exact", [_full_line(d) for d in refs], ZERO, doc_score, am.exact,
                           f"{label}; the amount pays them exactly")]
 
-    eligible = [d for d in invoices if ctx.discount_eligible(d)]
+    # Only an invoice with a discount percent has discount terms.
+    terms = list(compress(invoices, map(_percent_of, invoices)))
+    eligible = [d for d in terms if ctx.discount_eligible(d)]
     disc = {d.doc_id: d.discount_amount() for d in eligible}
     d_total = sum(disc.values(), ZERO)
     if eligible and a == total - d_total:
@@ -213,7 +215,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
                           f"{_money(d_total)} taken within terms")]
     # A discount deducted after its period is not granted: the cash is a partial payment and the
     # discount stays open on the invoice (no grace days unless configured).
-    late = [d for d in invoices if ctx.has_discount_terms(d) and d not in eligible]
+    late = [d for d in terms if ctx.has_discount_terms(d) and d not in eligible]
     late_note = ""
     if late:
         late_total = sum((d.discount_amount() for d in late), ZERO)
