@@ -160,6 +160,11 @@ class WatchedIndex(DocumentIndex):
         self._read_keys.add(key)
         return super().by_key(key)
 
+    def by_keys(self, keys: Iterable[str]) -> list[OpenDocument]:
+        keys = list(keys)
+        self._read_keys.update(keys)
+        return super().by_keys(keys)
+
     def consume(self, doc_id: str, settled: Decimal) -> None:
         self._consumed.add(doc_id)
         doc = self.get(doc_id)

@@ -401,24 +401,56 @@ def write_matches(results: Iterable[MatchResult], out: IO[str]) -> dict[str, int
     thousand results are written in a fraction of the time the generic encoder needs.
     """
     counts = {"auto": 0, "review": 0, "unmatched": 0}
-    text = encode_basestring
-    write = out.write
-    for r in results:
-        counts[r.status] += 1
-        apps = ", ".join(
-            f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount}", "discount": "{a.discount}", '
-            f'"writeoff": "{a.writeoff}"}}'
-            for a in r.applications
-        )
-        components = ", ".join(f"{text(k)}: {v!r}" for k, v in r.components.items())
-        customer = "null" if r.customer_id is None else text(r.customer_id)
-        write(
-            f'{{"payment_id": {text(r.payment_id)}, "status": "{r.status}", "customer_id": {customer}, '
-            f'"confidence": {r.confidence!r}, "rule": {text(r.rule)}, "applications": [{apps}], '
-            f'"unapplied": "{r.unapplied}", "explanation": {text(r.explanation)}, '
-            f'"components": {{{components}}}}}\n'
-        )
+    scores_written: dict[tuple[object, ...], tuple[str, str]] = {}
+    lines: list[str] = []
+    try:
+        for r in results:
+            counts[r.status] += 1
+            lines.append(_match_line(r, scores_written))
+            if len(lines) >= 64:
+                # Some dozens of lines to the file at a time, not one by one, in a string small to encode.
+                out.write("".join(lines))
+                lines.clear()
+    finally:
+        # What was written before a result failed is in the file, as when each line went on its own.
+        out.write("".join(lines))
     return counts
+
+
+def _match_line(r: MatchResult, scores_written: dict[tuple[object, ...], tuple[str, str]]) -> str:
+    """One result's line of ``matches.jsonl``.
+
+    A few hundred combinations of confidence and component scores recur over a hundred thousand
+    results: ``scores_written`` keeps the text of each. The types are part of the key (1 == 1.0 ==
+    True, yet each is written differently), and a zero is never looked up (0.0 == -0.0).
+    """
+    text = encode_basestring
+    comps = r.components
+    confidence = r.confidence
+    key = (confidence, type(confidence), *comps.items(), *map(type, comps.values()))
+    scores = scores_written.get(key)
+    if scores is None or not confidence or 0 in comps.values():
+        scores = (repr(confidence), ", ".join([f"{text(k)}: {v!r}" for k, v in comps.items()]))
+        scores_written[key] = scores
+    apps = r.applications
+    # Money as str() gives it: what format() with no spec gives, more cheaply.
+    if len(apps) == 1:
+        a = apps[0]
+        applied = (f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount!s}", "discount": '
+                   f'"{a.discount!s}", "writeoff": "{a.writeoff!s}"}}')
+    else:
+        applied = ", ".join([
+            f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount!s}", "discount": '
+            f'"{a.discount!s}", "writeoff": "{a.writeoff!s}"}}'
+            for a in apps
+        ])
+    customer = "null" if r.customer_id is None else text(r.customer_id)
+    return (
+        f'{{"payment_id": {text(r.payment_id)}, "status": "{r.status}", "customer_id": {customer}, '
+        f'"confidence": {scores[0]}, "rule": {text(r.rule)}, "applications": [{applied}], '
+        f'"unapplied": "{r.unapplied!s}", "explanation": {text(r.explanation)}, '
+        f'"components": {{{scores[1]}}}}}\n'
+    )
 
 
 @contextmanager

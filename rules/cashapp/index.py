@@ -175,13 +175,28 @@ class DocumentIndex:
             return [d for d in found if d.remaining > ZERO]
         return [found] if found.remaining > ZERO else []
 
+    def by_keys(self, keys: Iterable[str]) -> list[OpenDocument]:
+        """:meth:`by_key` of each of ``keys`` in turn, in one list: a few dictionary look-ups at C speed
+        for the many variants of a number, of which nearly none names a document."""
+        found: list[OpenDocument] = []
+        named: Iterator[OpenDocument | list[OpenDocument]] = filter(None, map(self._key_index().get, keys))
+        for hit in named:
+            if isinstance(hit, list):
+                found.extend(d for d in hit if d.remaining > ZERO)
+            elif hit.remaining > ZERO:
+                found.append(hit)
+        return found
+
     def consume(self, doc_id: str, settled: Decimal) -> None:
         """Reduce what is open on a document by cash, discount and write-off applied to it."""
         doc = self._by_id.get(doc_id)
         if doc is not None:
-            doc.remaining = max(ZERO, doc.remaining - abs(settled))
-            for view in self._customer_views.get(doc.customer_id, ()):
-                view.changed(doc)
+            left = doc.remaining - abs(settled)
+            doc.remaining = left if left > ZERO else ZERO
+            # Only a document closed changes what a view holds open.
+            if left <= ZERO:
+                for view in self._customer_views.get(doc.customer_id, ()):
+                    view.changed(doc)
 
     @classmethod
     def from_runs(

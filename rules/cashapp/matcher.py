@@ -31,7 +31,7 @@ from rules.cashapp.identify import identify as _identify
 from rules.cashapp.identify import identify_payer as identify_payer
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
 from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
-from rules.cashapp.normalize import extract_number_keys, number_key, one_typo_apart, prepare_number_keys
+from rules.cashapp.normalize import extract_number_keys, extract_number_keys_all, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
 from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units, units_of
 
@@ -705,13 +705,14 @@ def _fit_typos(ctx: _Context, groups: list[list[OpenDocument]]) -> list[Proposal
 def _decide(payment: PaymentInput, payer: PayerHit, proposal: Proposal, rules: MatchRules,
             note: str = "") -> MatchResult:
     payer_score = round(payer.score, 4)
+    document, amount = proposal.document, proposal.amount
     verdicts = rules.verdicts
-    slot = (payer_score, proposal.document, proposal.amount)
+    slot = (payer_score, document, amount)
     verdict = verdicts.get(slot)
     if verdict is None:
         # A handful of score combinations recur over thousands of payments: weighed once each.
-        verdict = verdicts[slot] = _verdict(rules, {"payer": payer_score, "document": proposal.document,
-                                                    "amount": proposal.amount})
+        verdict = verdicts[slot] = _verdict(rules, {"payer": payer_score, "document": document,
+                                                    "amount": amount})
     confidence, status, tail = verdict
     if proposal.ambiguous:
         status, tail = "review", "two answers fit equally well, so a person decides"
@@ -719,18 +720,16 @@ def _decide(payment: PaymentInput, payer: PayerHit, proposal: Proposal, rules: M
         status, tail = "review", f"not applied automatically: {proposal.blocked}"
     if status == "review" and confidence < rules.thresholds.review:
         status = "unmatched"
-    return MatchResult(
-        payment_id=payment.payment_id,
-        status=status,  # type: ignore[arg-type]
-        customer_id=payer.customer_id,
-        confidence=confidence,
-        rule=proposal.rule,
-        applications=proposal.lines if status != "unmatched" else [],
-        unapplied=proposal.unapplied if status != "unmatched" else payment.amount,
-        # Starts with a capital already.
-        explanation=f"Paid by {payer.how}; {proposal.why}{'; ' + note if note else ''}; {tail}.",
-        components={"payer": payer_score, "document": proposal.document, "amount": proposal.amount},
-    )
+    # Starts with a capital already.
+    why = (f"Paid by {payer.how}; {proposal.why}; {note}; {tail}." if note
+           else f"Paid by {payer.how}; {proposal.why}; {tail}.")
+    components = {"payer": payer_score, "document": document, "amount": amount}
+    # Positional: a hundred thousand results are made, and keywords cost twice as much to pass.
+    if status == "unmatched":
+        return MatchResult(payment.payment_id, "unmatched", payer.customer_id, confidence, proposal.rule, [],
+                           payment.amount, why, components)
+    return MatchResult(payment.payment_id, status, payer.customer_id, confidence,  # type: ignore[arg-type]
+                       proposal.rule, proposal.lines, proposal.unapplied, why, components)
 
 
 def _verdict(rules: MatchRules, components: dict[str, float]) -> tuple[float, str, str]:
@@ -760,7 +759,8 @@ def _open_docs(documents: DocumentIndex, customer_id: str, payment: PaymentInput
 
 
 def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: CustomerIndex,
-                  rules: MatchRules, as_of: date) -> MatchResult:
+                  rules: MatchRules, as_of: date, *,
+                  reference_keys: Sequence[str] | None = None) -> MatchResult:
     """Decide what one payment pays.
 
     Args:
@@ -769,6 +769,8 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
         customers: Known customers, their bank accounts and aliases.
         rules: Thresholds, weights and tolerances.
         as_of: Evaluation date; documents issued after it are not open yet.
+        reference_keys: The number keys of the payment's reference, when already found (as
+            :func:`~rules.cashapp.normalize.extract_number_keys` finds them).
 
     Returns:
         The decision with its applications, confidence, rule and explanation.
@@ -777,7 +779,10 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
         return _unmatched(payment, "not_a_receipt", "not incoming cash (zero or negative amount)")
     found = _identify(payment, customers, rules)
     payer, note, ties = found.hit, found.note, found.ties
-    keys = extract_number_keys(payment.reference, rules.number_min_digits)
+    if reference_keys is None:
+        keys = extract_number_keys(payment.reference, rules.number_min_digits)
+    else:
+        keys = list(reference_keys)
     for item in payment.remittance:
         keys.extend(k for k in [number_key(item.number)] if k and k not in keys)
 
@@ -877,22 +882,23 @@ def _settle_name_tie(payment: PaymentInput, documents: DocumentIndex, customers:
     The payer score is the name score halved in weight, so only a strong document fit reaches auto.
     """
     decided: list[MatchResult] = []
-    names = ", ".join(cid for _, cid in ties)
     # The best-named few are searched in full; any other namesake with an open item of the amount, or
     # one the reference names, fits as well and leaves two answers.
     full, rest = ties[:4], ties[4:]
     if any(documents.has_open(cid, payment.currency, payment.amount, keys) for _, cid in rest):
         return None
     for score, cid in full:
-        known = customers.get(cid)
-        hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
-                       f"customer {cid} ({known.name if known else cid}), one of {names} whose names fit "
-                       f"'{payment.payer_name}', the only one whose open documents fit the payment")
         view = documents.view(cid, payment.currency, as_of)
         proposals = _propose(payment, view, keys, rules)
         if proposals and proposals[0].amount >= rules.amount_scores.tolerance:
             if proposals[0].ambiguous or decided:
                 return None
+            # Named only for the one namesake whose documents fit: most fit none.
+            known = customers.get(cid)
+            names = ", ".join(other for _, other in ties)
+            hit = PayerHit(cid, rules.payer_scores.name * score / 100 * 0.9,
+                           f"customer {cid} ({known.name if known else cid}), one of {names} whose names "
+                           f"fit '{payment.payer_name}', the only one whose open documents fit the payment")
             doubt = _name_doubt(payment, hit, view, keys, proposals, documents, customers, rules, as_of, [])
             if doubt:
                 proposals[0].blocked = doubt
@@ -915,9 +921,6 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
         return _unmatched(payment, "unknown_payer", why + " and no open document number quoted")
     results: list[MatchResult] = []
     for cid in list(owners)[:5]:
-        known = customers.get(cid)
-        hit = PayerHit(cid, rules.payer_scores.document_owner,
-                       f"customer {cid}{f' ({known.name})' if known else ''}, owner of the quoted document")
         view = documents.view(cid, payment.currency, as_of)
         ctx = _Context(payment, view.any_open(), rules, view=view)
         exact = list({d.doc_id: d for key in keys for d in view.by_key(key)}.values())
@@ -930,6 +933,10 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
                 proposals[0].blocked = (f"the amount pays {_doc_label(near)} of customer {near.customer_id} "
                                         f"exactly, one typo away from the quoted number")
         if proposals:
+            known = customers.get(cid)
+            named = f" ({known.name})" if known else ""
+            hit = PayerHit(cid, rules.payer_scores.document_owner,
+                           f"customer {cid}{named}, owner of the quoted document")
             results.append(_decide(payment, hit, proposals[0], rules, why))
     if not results:
         return _unmatched(payment, "unknown_payer", why + "; the quoted numbers do not fit the payment")
@@ -947,21 +954,26 @@ def _paid_one_typo_away(payment: PaymentInput, documents: DocumentIndex, keys: l
                         owner: str) -> OpenDocument | None:
     """Another customer's open document one wrong or swapped digit from a quoted number, paid exactly."""
     for key in keys:
-        for variant in _one_typo_variants(key):
-            for d in documents.by_key(variant):
-                same_money = d.currency == payment.currency and d.remaining == payment.amount
-                if same_money and d.customer_id != owner:
-                    return d
+        for d in documents.by_keys(_one_typo_variants(key)):
+            same_money = d.currency == payment.currency and d.remaining == payment.amount
+            if same_money and d.customer_id != owner:
+                return d
     return None
 
 
-def _one_typo_variants(key: str) -> Iterator[str]:
+def _one_typo_variants(key: str) -> list[str]:
+    """``key`` with each digit replaced by each other one and each two different neighbours swapped,
+    none with a leading zero."""
+    variants: list[str] = []
     for i, c in enumerate(key):
-        for digit in "0123456789":
-            if digit != c and (i or digit != "0"):
-                yield key[:i] + digit + key[i + 1:]
-        if i + 1 < len(key) and key[i + 1] != c and (i or key[i + 1] != "0"):
-            yield key[:i] + key[i + 1] + c + key[i + 2:]
+        head, tail = key[:i], key[i + 1:]
+        variants += [head + digit + tail for digit in (_DIGITS if i else _DIGITS[1:]) if digit != c]
+        if tail and tail[0] != c and (i or tail[0] != "0"):
+            variants.append(head + tail[0] + c + tail[1:])
+    return variants
+
+
+_DIGITS = "0123456789"
 
 
 def match_payments(payments: Iterable[PaymentInput], documents: DocumentIndex, customers: CustomerIndex,
@@ -982,25 +994,31 @@ def match_payments(payments: Iterable[PaymentInput], documents: DocumentIndex, c
     """
     items = payments if isinstance(payments, list) else list(payments)
     prepare_payers(items, customers, rules)
-    prepare_number_keys([p.reference for p in items if p.amount > 0], rules.number_min_digits)
+    # The references read for numbers in one pass over all of them, not one regex pass each.
+    found = extract_number_keys_all([p.reference if p.amount > 0 else None for p in items],
+                                    rules.number_min_digits)
     # Decided in date order against a running balance, so the later of two payments quoting the same
     # invoice is the one that finds it closed, whatever order the file lists them in.
-    order = sorted(range(len(items)), key=lambda i: items[i].date)
-    if all(i == k for k, i in enumerate(order)):
-        for payment in items:
-            yield _match_and_consume(payment, documents, customers, rules, as_of, consume)
+    order = sorted(range(len(items)), key=list(map(_date_of, items)).__getitem__)
+    if order == list(range(len(items))):
+        for payment, keys in zip(items, found, strict=True):
+            yield _match_and_consume(payment, documents, customers, rules, as_of, consume, keys)
         return
     results: list[MatchResult | None] = [None] * len(items)
     for i in order:
-        results[i] = _match_and_consume(items[i], documents, customers, rules, as_of, consume)
+        results[i] = _match_and_consume(items[i], documents, customers, rules, as_of, consume, found[i])
     for result in results:
         assert result is not None
         yield result
 
 
+_date_of = attrgetter("date")
+
+
 def _match_and_consume(payment: PaymentInput, documents: DocumentIndex, customers: CustomerIndex,
-                       rules: MatchRules, as_of: date, consume: bool) -> MatchResult:
-    result = match_payment(payment, documents, customers, rules, as_of)
+                       rules: MatchRules, as_of: date, consume: bool,
+                       keys: Sequence[str] | None = None) -> MatchResult:
+    result = match_payment(payment, documents, customers, rules, as_of, reference_keys=keys)
     if consume and result.status == "auto":
         for line in result.applications:
             documents.consume(line.doc_id, abs(line.amount) + line.discount + line.writeoff)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from itertools import accumulate
 
@@ -104,26 +104,7 @@ def extract_number_keys(text: str | None, min_digits: int = 3, max_group: int = 
     """
     if not text:
         return []
-    prepared = _prepared.get((text, min_digits, max_group))
-    if prepared is not None:
-        return list(prepared)
     return list(_keys_of_one(text, min_digits, max_group))
-
-
-# What prepare_number_keys() found for the texts of the latest batch, by (text, min_digits, max_group).
-# Replaced whole by each batch, so a stale or missing entry only means the keys are found again.
-_prepared: dict[tuple[str, int, int], tuple[str, ...]] = {}
-
-
-def prepare_number_keys(texts: Iterable[str | None], min_digits: int = 3, max_group: int = 3) -> None:
-    """Find the keys of many texts at once, for :func:`extract_number_keys` to hand out one by one.
-
-    What is kept replaces what an earlier batch kept.
-    """
-    global _prepared
-    distinct = list({t: None for t in texts if t})
-    found = extract_number_keys_all(distinct, min_digits, max_group)
-    _prepared = {(t, min_digits, max_group): keys for t, keys in zip(distinct, found, strict=True)}
 
 
 # Texts are joined at a character no pattern below matches and every lookaround reads like the

@@ -1,0 +1,48 @@
+"""The matches file says what each decision's JSON says, whatever numbers its scores are."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+
+import pytest
+
+from rules.cashapp.files import write_matches
+from rules.cashapp.model import Application, MatchResult
+
+
+def _result(payment_id: str, confidence: float, components: dict[str, float]) -> MatchResult:
+    lines = [Application("D1", Decimal("10.00")), Application("D2", Decimal("-2.5"), Decimal("0.10"))]
+    return MatchResult(payment_id, "review", "C1", confidence, "amount_subset", lines, Decimal("0"),
+                       'Paid by "Müller"; two answers fit ≥ one', components)
+
+
+def test_equal_scores_of_other_kinds_are_each_written_as_json_writes_them() -> None:
+    # 1 == 1.0 and 0.0 == -0.0, yet JSON writes each differently: a controller reading the
+    # file sees the scores the decision holds, whichever of them came first.
+    results = [
+        _result("P1", 0.9, {"payer": 1.0, "document": 0.5}),
+        _result("P2", 0.9, {"payer": 1, "document": 0.5}),
+        _result("P4", 0.0, {"payer": 0.0, "document": 0.5}),
+        _result("P5", -0.0, {"payer": -0.0, "document": 0.5}),
+        _result("P6", 1, {"payer": 1.0, "document": 0.5}),
+        _result("P7", 0.9, {"payer": 1.0, "document": 0.5}),
+        _result("P8", 0.9, {}),
+    ]
+    out = io.StringIO()
+    counts = write_matches(results, out)
+    assert out.getvalue().splitlines() == [json.dumps(r.to_json(), ensure_ascii=False) for r in results]
+    assert counts == {"auto": 0, "review": 7, "unmatched": 0}
+
+
+def test_a_decision_that_fails_leaves_the_lines_before_it_in_the_file() -> None:
+    def decisions():
+        for i in range(150):
+            yield _result(f"P{i}", 0.9, {"payer": 1.0})
+        raise ArithmeticError("a bug met by one payment")
+
+    out = io.StringIO()
+    with pytest.raises(ArithmeticError):
+        write_matches(decisions(), out)
+    assert len(out.getvalue().splitlines()) == 150
