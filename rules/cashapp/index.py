@@ -123,23 +123,13 @@ class DocumentIndex:
     def view(self, customer_id: str, currency: str, as_of: date) -> CustomerView:
         """A customer's documents in one currency issued by ``as_of``, indexed by number key.
 
-        Built the first time a payment of that customer is looked at and kept for the run; what a
+        Made the first time a payment of that customer is looked at and kept for the run; what a
         payment consumes is filtered out when the view is read, so it never goes stale.
         """
         slot = (customer_id, currency, as_of)
         view = self._views.get(slot)
         if view is None:
-            mine = self._by_customer.get(customer_id, [])
-            # C-speed filters first: most of a customer's documents are in one currency, all issued.
-            docs = list(compress(mine, map(currency.__eq__, map(_currency_of, mine))))
-            try:
-                # A missing issue date cannot be compared, so one pass also tells whether one is missing.
-                late = max(map(_issue_of, docs), default=as_of) > as_of
-            except TypeError:
-                late = True
-            if late:
-                docs = [d for d in docs if d.issue_date is None or d.issue_date <= as_of]
-            view = self._views[slot] = CustomerView(docs)
+            view = self._views[slot] = CustomerView(self._by_customer.get(customer_id, []), currency, as_of)
             self._customer_views.setdefault(customer_id, []).append(view)
         return view
 
@@ -243,34 +233,87 @@ _currency_of = attrgetter("currency")
 _issue_of = attrgetter("issue_date")
 _remaining_of = attrgetter("remaining")
 _due_of = attrgetter("due_date")
+_number_of = attrgetter("number")
 _due_and_number = attrgetter("due_date", "number")
+_kind_of = attrgetter("kind")
 
 
 class CustomerView:
-    """One customer's documents in one currency, oldest due first, and those each number key names."""
+    """One customer's documents in one currency issued by a day, oldest due first, and those each
+    number key names.
 
-    __slots__ = ("_by_key", "_digit_keys", "_docs", "_open", "_sorted")
+    Each part is made when a payment first needs it: the documents by number for a payment that
+    quotes one, those still open for one that the quoted numbers do not settle.
+    """
 
-    def __init__(self, docs: list[OpenDocument]) -> None:
-        self._docs = docs
+    __slots__ = ("_as_of", "_by_key", "_currency", "_digit_keys", "_docs", "_memos", "_mine", "_open",
+                 "_repeats", "_sorted")
+
+    def __init__(self, docs: list[OpenDocument], currency: str | None = None,
+                 as_of: date | None = None) -> None:
+        """``docs`` are the view's documents; or, with a ``currency`` or ``as_of``, a customer's
+        documents, of which the view holds those in ``currency`` issued by ``as_of``."""
+        self._mine = docs
+        self._currency = currency
+        self._as_of = as_of
+        self._docs: list[OpenDocument] | None = None if currency is not None or as_of is not None else docs
+        # A number's one document; the numbers of several documents (rare) are in _repeats too.
+        self._by_key: dict[str, OpenDocument] | None = None
+        self._repeats: dict[str, list[OpenDocument]] = {}
         # Sorted by age only when a payment needs the order (a search by amount), once for the run.
         self._sorted = False
-        keys = list(map(_key_of, docs))
-        # Each document as a one-item tuple, paired with its key at C speed.
-        by_key: dict[str, Sequence[OpenDocument]] = dict(zip(keys, zip(docs), strict=True))
-        if len(by_key) < len(docs):  # a number that repeats: gather its documents in order
-            lists: dict[str, list[OpenDocument]] = {}
-            for key, d in zip(keys, docs, strict=True):
-                found = lists.get(key)
-                if found is None:
-                    lists[key] = [d]
-                else:
-                    found.append(d)
-            by_key = dict(lists)
-        by_key.pop("", None)
-        self._by_key = by_key
         self._open: list[OpenDocument] | None = None
+        self._memos: list[OpenDocument] | None = None
         self._digit_keys: bool | None = None
+
+    def _all(self) -> list[OpenDocument]:
+        """The view's documents, open or not, in the customer's order."""
+        docs = self._docs
+        if docs is None:
+            docs = self._mine
+            currency, as_of = self._currency, self._as_of
+            # C-speed filters first: most of a customer's documents are in one currency, all issued.
+            if currency is not None:
+                docs = list(compress(docs, map(currency.__eq__, map(_currency_of, docs))))
+            if as_of is not None:
+                try:
+                    # A missing issue date cannot be compared, so one pass also tells whether one is missing.
+                    late = max(map(_issue_of, docs), default=as_of) > as_of
+                except TypeError:
+                    late = True
+                if late:
+                    docs = [d for d in docs if d.issue_date is None or d.issue_date <= as_of]
+            self._docs = docs
+        return docs
+
+    def _keys(self) -> dict[str, OpenDocument]:
+        """The view's documents by number key (a repeated number: see ``_repeats``)."""
+        by_key = self._by_key
+        if by_key is None:
+            docs = self._all()
+            keys = list(map(_key_of, docs))
+            by_key = dict(zip(keys, docs, strict=True))
+            if len(by_key) < len(docs):  # a number that repeats: gather its documents in order
+                repeats: dict[str, list[OpenDocument]] = {}
+                for key, d in zip(keys, docs, strict=True):
+                    found = repeats.get(key)
+                    if found is None:
+                        repeats[key] = [d]
+                    else:
+                        found.append(d)
+                self._repeats = {k: found for k, found in repeats.items() if len(found) > 1}
+            by_key.pop("", None)
+            self._by_key = by_key
+        return by_key
+
+    def _named(self, key: str) -> Sequence[OpenDocument]:
+        """The view's documents, open or not, whose number normalises to ``key``."""
+        doc = self._keys().get(key)
+        if doc is None:
+            return ()
+        if self._repeats:
+            return self._repeats.get(key, (doc,))
+        return (doc,)
 
     def changed(self, doc: OpenDocument) -> None:
         """A payment consumed ``doc`` (not necessarily one of this view's): a closed one leaves the
@@ -281,6 +324,11 @@ class CustomerView:
                 self._open.remove(doc)
             except ValueError:  # not one of this view's
                 pass
+            if self._memos and doc.kind == "credit_memo":
+                try:  # noqa: SIM105
+                    self._memos.remove(doc)
+                except ValueError:
+                    pass
 
     def open_documents(self) -> list[OpenDocument]:
         """The documents with something still open, oldest due first (see :func:`age_key`).
@@ -289,57 +337,70 @@ class CustomerView:
         :meth:`DocumentIndex.consume` changes one of them; the list is shared, not to be changed.
         """
         if not self._sorted:
-            # With every due date given, age_key is the due date and number: read in C, the same order.
-            dated = None not in map(_due_of, self._docs)
-            self._docs.sort(key=_due_and_number if dated else age_key)
+            self._open = _by_age(self.any_open())
+            self._memos = None
             self._sorted = True
-            self._open = None
-        if self._open is None:
-            self._open = [d for d in self._docs if d.remaining > ZERO]
-        return self._open
+        return self.any_open()
 
     def any_open(self) -> list[OpenDocument]:
         """The documents with something still open, in no particular order (cheaper than by age)."""
         if self._open is None:
-            self._open = [d for d in self._docs if d.remaining > ZERO]
+            docs = self._all()
+            self._open = list(compress(docs, map(ZERO.__lt__, map(_remaining_of, docs))))
         return self._open
+
+    def open_memos(self) -> list[OpenDocument]:
+        """The credit memos among :meth:`any_open`, in its order; the list is shared, not to be changed."""
+        if self._memos is None:
+            docs = self.any_open()
+            self._memos = list(compress(docs, map("credit_memo".__eq__, map(_kind_of, docs))))
+        return self._memos
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``."""
-        found = self._by_key.get(key)
-        if found is None:
+        doc = self._keys().get(key)
+        if doc is None:
             return []
-        if len(found) == 1:  # most numbers name one document
-            return [found[0]] if found[0].remaining > ZERO else []
-        return [d for d in found if d.remaining > ZERO]
+        if not self._repeats or key not in self._repeats:  # most numbers name one document
+            return [doc] if doc.remaining > ZERO else []
+        return [d for d in self._repeats[key] if d.remaining > ZERO]
 
     def one_typo_from(self, key: str) -> list[OpenDocument] | None:
         """Open documents whose number key is ``key`` with one wrong digit or two adjacent digits
         swapped, in the order of :meth:`any_open`; None when a number key holds other characters than
         ASCII digits (a wrong character is then not only a wrong digit)."""
         if self._digit_keys is None:
-            joined = "".join(self._by_key)
+            joined = "".join(self._keys())
             self._digit_keys = joined.isascii() and (not joined or joined.isdigit())
         if not self._digit_keys:
             return None
-        by_key = self._by_key
         found: dict[OpenDocument, None] = {}
-        for variant in _one_typo_variants(key):
-            near = by_key.get(variant)
-            if near is not None:
-                for d in near:
-                    if d.remaining > ZERO:
-                        found[d] = None
+        for variant in filter(self._keys().__contains__, _one_typo_variants(key)):
+            for d in self._named(variant):
+                if d.remaining > ZERO:
+                    found[d] = None
         if len(found) < 2:
             return list(found)
         return [d for d in self.any_open() if d in found]
 
     def settled_by_key(self, key: str) -> list[OpenDocument]:
         """Documents whose number normalises to ``key`` that payments earlier in this run settled."""
-        found = self._by_key.get(key)
-        if found is None:
-            return []
-        return [d for d in found if d.remaining <= ZERO]
+        return [d for d in self._named(key) if d.remaining <= ZERO]
+
+
+def _by_age(docs: list[OpenDocument]) -> list[OpenDocument]:
+    """``docs`` sorted by :func:`age_key` (stable, so a sort of some of them is the order of all less
+    the others)."""
+    if None in map(_due_of, docs):
+        return sorted(docs, key=age_key)
+    # With every due date given, age_key is the due date and number: sorted by number, then (stable)
+    # by due date, each key read in C, is the same order.
+    try:
+        ordered = sorted(docs, key=_number_of)
+        ordered.sort(key=_due_of)
+    except TypeError:  # numbers that do not compare with each other, which only ties of due dates may reach
+        return sorted(docs, key=_due_and_number)
+    return ordered
 
 
 def _one_typo_variants(key: str) -> Iterator[str]:

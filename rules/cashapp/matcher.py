@@ -19,7 +19,7 @@ Two equally good answers always go to review.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 from itertools import compress
@@ -61,8 +61,10 @@ def _doc_label(doc: OpenDocument) -> str:
 
 
 def _labels(docs: Sequence[OpenDocument]) -> str:
+    if len(docs) == 1:
+        return _doc_label(docs[0])
     names = [_doc_label(d) for d in docs]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 _age_key = age_key
@@ -85,16 +87,31 @@ def _invoices_of(docs: list[OpenDocument], amount: Decimal) -> list[OpenDocument
     return [d for d in compress(docs, map(amount.__eq__, map(_remaining_of, docs))) if d.kind == "invoice"]
 
 
+# An Application is frozen, so its generated __init__ sets each field by a generic object.__setattr__;
+# a run makes one or more per payment, each field's slot set directly in half the time (unpacked
+# here, so a field added to Application stops the import rather than going unset).
+_set_doc_id, _set_amount, _set_discount, _set_writeoff, _set_kind, _set_number = (
+    getattr(Application, f.name).__set__ for f in fields(Application)
+)
+_new = object.__new__
+
+
 def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = ZERO) -> Application:
     cash = doc.remaining - discount - writeoff
-    return Application(doc.doc_id, cash if doc.kind == "invoice" else -doc.remaining, discount, writeoff,
-                       doc.kind, doc.number)
+    line = _new(Application)
+    _set_doc_id(line, doc.doc_id)
+    _set_amount(line, cash if doc.kind == "invoice" else -doc.remaining)
+    _set_discount(line, discount)
+    _set_writeoff(line, writeoff)
+    _set_kind(line, doc.kind)
+    _set_number(line, doc.number)
+    return line
 
 
 def _proposal(rule: str, lines: list[Application], unapplied: Decimal, document: float, amount: float,
-              why: str, **extra: object) -> Proposal:
-    return Proposal(rule, lines, unapplied, document, amount, why,
-                    docs=frozenset(line.doc_id for line in lines), **extra)  # type: ignore[arg-type]
+              why: str, ambiguous: bool = False, blocked: str = "") -> Proposal:
+    return Proposal(rule, lines, unapplied, document, amount, why, ambiguous, blocked,
+                    frozenset(map(_id_of, lines)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -114,18 +131,40 @@ def _proposal(rule: str, lines: list[Application], unapplied: Decimal, document:
 class _Context:
     """What every fit for one payment and one customer needs."""
 
-    __slots__ = ("amount", "docs", "pay_date", "payer_sure", "payment", "rules", "view")
+    __slots__ = ("_docs", "amount", "pay_date", "payer_sure", "payment", "rules", "view")
 
-    def __init__(self, payment: PaymentInput, docs: list[OpenDocument], rules: MatchRules,
+    def __init__(self, payment: PaymentInput, docs: list[OpenDocument] | None, rules: MatchRules,
                  payer_sure: bool = False, view: CustomerView | None = None) -> None:
+        """``docs`` are the customer's open documents; None to read them from ``view`` on first need."""
         self.payment = payment
         self.amount = payment.amount
         self.pay_date = payment.date
-        self.docs = docs
+        self._docs = docs
         self.rules = rules
         # The ERP's customer id or a registered bank account, not a name that may fit someone else.
         self.payer_sure = payer_sure
         self.view = view
+
+    @property
+    def docs(self) -> list[OpenDocument]:
+        """The customer's open documents (a payment whose quoted number the cash pays never needs them)."""
+        docs = self._docs
+        if docs is None:
+            assert self.view is not None
+            docs = self._docs = self.view.any_open()
+        return docs
+
+    @docs.setter
+    def docs(self, docs: list[OpenDocument]) -> None:
+        self._docs = docs
+
+    def open_memos(self) -> list[OpenDocument]:
+        """The credit memos among :attr:`docs`, in their order (kept by the view between payments)."""
+        view = self.view
+        if view is not None and (self._docs is None or self._docs is view.any_open()):
+            return view.open_memos()
+        docs = self.docs
+        return list(compress(docs, map(_is_memo, map(_kind_of, docs))))
 
     def docs_by_age(self) -> list[OpenDocument]:
         """The open documents oldest due first (see :func:`~rules.cashapp.model.age_key`)."""
@@ -148,8 +187,10 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
     rules, a = ctx.rules, ctx.amount
     am = rules.amount_scores
     if len(refs) == 1:  # most payments quote one number: nothing to order or pick out
-        invoices = refs if refs[0].kind == "invoice" else []
-        total = ZERO + refs[0].signed_remaining
+        if refs[0].kind != "invoice":  # a credit memo alone is nothing to pay
+            return []
+        invoices = refs
+        total = ZERO + refs[0].remaining
     else:
         refs = sorted(refs, key=_age_key)
         invoices = [d for d in refs if d.kind == "invoice"]
@@ -162,7 +203,9 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
         return [_proposal("reference_exact", [_full_line(d) for d in refs], ZERO, doc_score, am.exact,
                           f"{label}; the amount pays them exactly")]
 
-    eligible = [d for d in invoices if ctx.discount_eligible(d)]
+    # Only an invoice with a discount percent has discount terms.
+    terms = list(compress(invoices, map(_percent_of, invoices)))
+    eligible = [d for d in terms if ctx.discount_eligible(d)]
     disc = {d.doc_id: d.discount_amount() for d in eligible}
     d_total = sum(disc.values(), ZERO)
     if eligible and a == total - d_total:
@@ -172,7 +215,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
                           f"{_money(d_total)} taken within terms")]
     # A discount deducted after its period is not granted: the cash is a partial payment and the
     # discount stays open on the invoice (no grace days unless configured).
-    late = [d for d in invoices if ctx.has_discount_terms(d) and d not in eligible]
+    late = [d for d in terms if ctx.has_discount_terms(d) and d not in eligible]
     late_note = ""
     if late:
         late_total = sum((d.discount_amount() for d in late), ZERO)
@@ -245,7 +288,10 @@ def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str
     Memos raised against the quoted invoices are preferred when several fit.
     """
     a, am = ctx.amount, ctx.rules.amount_scores
-    memos = [d for d in compress(ctx.docs, map(_is_memo, map(_kind_of, ctx.docs))) if d.doc_id not in quoted]
+    memos = ctx.open_memos()
+    if not memos:
+        return []
+    memos = list(compress(memos, map(not_, map(quoted.__contains__, map(_id_of, memos)))))
     if not memos:
         return []
     by_amount: dict[Decimal, list[OpenDocument]] = {}
@@ -569,23 +615,24 @@ _STRONG = frozenset((
 def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: MatchRules,
              payer_sure: bool = False) -> list[Proposal]:
     """All proposals for one customer's open documents, best evidence first."""
-    docs = view.any_open()
-    if not docs:
-        return []
-    ctx = _Context(payment, docs, rules, payer_sure, view)
     if payment.remittance:
-        return _fit_remittance(ctx, view.by_key)
-    exact: list[OpenDocument] = []
-    for key in keys:
-        for d in view.by_key(key):
-            if d not in exact:
-                exact.append(d)
+        docs = view.any_open()
+        return _fit_remittance(_Context(payment, docs, rules, payer_sure, view), view.by_key) if docs else []
+    exact = view.by_key(keys[0]) if len(keys) == 1 else []
+    if len(keys) > 1 or len(exact) > 1:  # the documents of several numbers, each once
+        exact = list(dict.fromkeys(d for key in keys for d in view.by_key(key)))
     ds = rules.document_scores
     strong = _STRONG
     proposals: list[Proposal] = []
     if exact:
+        # The open documents are read only if the cash does not pay the quoted ones as they stand.
+        ctx = _Context(payment, None, rules, payer_sure, view)
         proposals = _fit_referenced(ctx, exact, ds.reference, "quotes")
     else:
+        docs = view.any_open()
+        if not docs:
+            return []
+        ctx = _Context(payment, docs, rules, payer_sure, view)
         settled = list({d.doc_id: d for key in keys for d in view.settled_by_key(key)}.values())
         if settled:
             return [_fit_settled(ctx, settled)]
@@ -598,7 +645,7 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
         # A quoted number the cash does not fit, while one other invoice is paid to the cent: the
         # customer may have quoted the wrong number; a person decides. Only a single invoice counts
         # as a rival: sets of three or four hit round amounts by chance too often.
-        rivals = _invoices_of(docs, payment.amount)
+        rivals = _invoices_of(ctx.docs, payment.amount)
         if len(rivals) == 1 and rivals[0].doc_id not in proposals[0].docs:
             proposals[0].ambiguous = True
             proposals[0].why += f"; but the amount pays {_doc_label(rivals[0])} exactly instead"
