@@ -19,7 +19,7 @@ Two equally good answers always go to review.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from itertools import compress
@@ -87,25 +87,10 @@ def _invoices_of(docs: list[OpenDocument], amount: Decimal) -> list[OpenDocument
     return [d for d in compress(docs, map(amount.__eq__, map(_remaining_of, docs))) if d.kind == "invoice"]
 
 
-# An Application is frozen, so its generated __init__ sets each field by a generic object.__setattr__;
-# a run makes one or more per payment, each field's slot set directly in half the time (unpacked
-# here, so a field added to Application stops the import rather than going unset).
-_set_doc_id, _set_amount, _set_discount, _set_writeoff, _set_kind, _set_number = (
-    getattr(Application, f.name).__set__ for f in fields(Application)
-)
-_new = object.__new__
-
-
 def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = ZERO) -> Application:
     cash = doc.remaining - discount - writeoff
-    line = _new(Application)
-    _set_doc_id(line, doc.doc_id)
-    _set_amount(line, cash if doc.kind == "invoice" else -doc.remaining)
-    _set_discount(line, discount)
-    _set_writeoff(line, writeoff)
-    _set_kind(line, doc.kind)
-    _set_number(line, doc.number)
-    return line
+    return Application(doc.doc_id, cash if doc.kind == "invoice" else -doc.remaining, discount, writeoff,
+                       doc.kind, doc.number)
 
 
 def _proposal(rule: str, lines: list[Application], unapplied: Decimal, document: float, amount: float,
