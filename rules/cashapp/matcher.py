@@ -346,6 +346,11 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
                      blocked="the rest may pay invoices the remittance does not list")
 
 
+def _takes_off(percent: Decimal | None) -> bool:
+    """Whether a discount percentage takes something off an invoice (a positive, finite number)."""
+    return percent is not None and percent.is_finite() and not percent.is_signed()
+
+
 def _fit_amount(ctx: _Context) -> list[Proposal]:
     """No usable reference: look for the unique set of open documents the amount pays."""
     rules, a = ctx.rules, ctx.amount
@@ -377,9 +382,6 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     if not invoices:
         return []
 
-    def _positive(percent: Decimal | None) -> bool:
-        return percent is not None and percent.is_finite() and not percent.is_signed()
-
     def search(values: list[int], low: Decimal, high: Decimal) -> tuple[list[tuple[int, ...]], bool]:
         found = find_subsets(values, to_units(low), to_units(high), max_size=bounds.max_size,
                              budget=bounds.node_budget)
@@ -389,7 +391,7 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     # A positive percentage takes something off, and no invoice is open for exactly the amount: only
     # one open for more can be it, told without working its discount out.
     discounted = [d for d in compress(all_invoices, map(_percent_of, all_invoices))
-                  if (d.remaining > a or not _positive(d.discount_percent))
+                  if (d.remaining > a or not _takes_off(d.discount_percent))
                   and d.remaining - d.discount_amount() == a and ctx.discount_eligible(d)]
     if discounted:
         d = discounted[0]
@@ -718,12 +720,11 @@ def _decide(payment: PaymentInput, payer: PayerHit, proposal: Proposal, rules: M
     why = (f"Paid by {payer.how}; {proposal.why}; {note}; {tail}." if note
            else f"Paid by {payer.how}; {proposal.why}; {tail}.")
     components = {"payer": payer_score, "document": document, "amount": amount}
+    applied = status != "unmatched"
     # Positional: a hundred thousand results are made, and keywords cost twice as much to pass.
-    if status == "unmatched":
-        return MatchResult(payment.payment_id, "unmatched", payer.customer_id, confidence, proposal.rule, [],
-                           payment.amount, why, components)
     return MatchResult(payment.payment_id, status, payer.customer_id, confidence,  # type: ignore[arg-type]
-                       proposal.rule, proposal.lines, proposal.unapplied, why, components)
+                       proposal.rule, proposal.lines if applied else [],
+                       proposal.unapplied if applied else payment.amount, why, components)
 
 
 def _verdict(rules: MatchRules, components: dict[str, float]) -> tuple[float, str, str]:
