@@ -501,7 +501,6 @@ class CustomerIndex:
         names, owners, word_sets, long_enough = self._texts, self._owners, self._word_sets, self._long_enough
         norms = normalize_names(list(texts))
         found: list[dict[str, float]] = []
-        whole: list[dict[str, set[str]]] = []
         # Every candidate name of every text, scored by rapidfuzz in one call for all.
         which: list[int] = []
         positions: list[int] = []
@@ -510,31 +509,33 @@ class CustomerIndex:
             best: dict[str, float] = {}
             contained: dict[str, set[str]] = {}
             found.append(best)
-            whole.append(contained)
             # One short word inside a long text is too easy to hit by chance.
             candidates = list(filter(long_enough.__getitem__, listed))
             if not candidates:
                 continue
-            which += [k] * len(candidates)
-            positions += candidates
             words = set(norm.split())
             for pos in compress(candidates, map(words.issuperset, map(word_sets.__getitem__, candidates))):
                 cid = owners[pos]
                 best[cid] = 100.0
                 contained[cid] = contained.get(cid, set()) | word_sets[pos]
-            if len(contained) > 1:
-                for cid, tokens in contained.items():
-                    if any(tokens < other for o, other in contained.items() if o != cid):
-                        best[cid] = 90.0
+            if contained:
+                if len(contained) > 1:
+                    for cid, tokens in contained.items():
+                        if any(tokens < other for o, other in contained.items() if o != cid):
+                            best[cid] = 90.0
+                # A customer with a name standing whole in the text keeps that score: its names are not
+                # scored as substrings.
+                candidates = [pos for pos in candidates if owners[pos] not in contained]
+            which += [k] * len(candidates)
+            positions += candidates
         if positions:
             partial = process.cpdist([names[pos] for pos in positions], [norms[k] for k in which],
                                      scorer=fuzz.partial_ratio, dtype=np.float64, score_cutoff=at_least)
-            # A customer with a name standing whole in the text has the score that gave it.
             for j in np.flatnonzero(partial >= at_least).tolist():
                 k, cid = which[j], owners[positions[j]]
                 best = found[k]
                 score = float(partial[j])
-                if score > best.get(cid, -1.0) and cid not in whole[k]:
+                if score > best.get(cid, -1.0):
                     best[cid] = score
         return [sorted(((s, c) for c, s in best.items() if s >= at_least), reverse=True) for best in found]
 
