@@ -14,8 +14,7 @@ from itertools import chain, repeat
 from operator import attrgetter
 
 from rules.cashapp.model import PaymentInput
-from rules.cashapp.normalize import name_parts
-from rules.cashapp.payers import CustomerIndex
+from rules.cashapp.payers import CustomerIndex, name_parts_of_many
 from rules.cashapp.settings import MatchRules
 
 
@@ -227,7 +226,9 @@ def fittings(asked: Sequence[tuple[list[tuple[float, str]], str | None, str | No
     # Per namesake to score: where its score goes, and its name and customer.
     slots: list[tuple[dict[str, float], str]] = []
     pairs: list[tuple[str, str]] = []
-    parts_of = [name_parts(payer_name) if payer_name else [] for _, payer_name, _ in asked]
+    # The payer names split at trading-name markers in one pass over all of them.
+    split = iter(name_parts_of_many([payer_name for _, payer_name, _ in asked if payer_name]))
+    parts_of = [next(split) if payer_name else () for _, payer_name, _ in asked]
     parts = list(dict.fromkeys(chain.from_iterable(parts_of)))
     namesakes = dict(zip(parts, customers.namesakes_of_many(parts), strict=True)) if parts else {}
     for (ranked, _, chosen), own_parts in zip(asked, parts_of, strict=True):
