@@ -11,7 +11,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from functools import partial
-from itertools import accumulate, chain, combinations, compress, repeat
+from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter
 
 import numpy as np
@@ -77,10 +77,6 @@ def name_parts_of_many(names: Sequence[str]) -> list[Sequence[str]]:
     return parts
 
 
-def _normalized(names: Sequence[str]) -> dict[str, str]:
-    """Each distinct name and its :func:`~rules.cashapp.normalize.normalize_name`, found in one pass."""
-    distinct = list(dict.fromkeys(names))
-    return dict(zip(distinct, normalize_names(distinct), strict=True))
 
 
 def _sorted_words(norm: str) -> str:
@@ -93,8 +89,9 @@ class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
     __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_candidates", "_known_names",
-                 "_long_enough", "_marks", "_name_cache", "_narrowed", "_one_word_less", "_orders", "_owners",
-                 "_positions", "_prepared", "_sorted_texts", "_texts", "_token_order", "_word_sets")
+                 "_long_enough", "_marks", "_name_cache", "_narrowed", "_norms", "_one_word_less", "_orders",
+                 "_owners", "_positions", "_prepared", "_sorted_texts", "_texts", "_token_order",
+                 "_word_sets")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
@@ -117,6 +114,9 @@ class CustomerIndex:
         self._orders: dict[int, tuple[set[int], np.ndarray]] = {}
         self._marks = np.zeros(0, np.bool_)
         self._name_cache: dict[tuple[str, float], list[tuple[float, str]]] = {}
+        # Payer names (or their parts) normalised: a payer's name is scored, then its namesakes found
+        # and scored against its own, each time normalised again otherwise.
+        self._norms: dict[str, str] = {}
         self._known_names: dict[str, set[str]] = {}
         # Names by their set of words, and by each set of all their words but one: the customers a
         # name is one word apart from are found by a few look-ups, however common the words are.
@@ -212,7 +212,8 @@ class CustomerIndex:
         by_words, one_word_less = self._by_words, self._one_word_less
         for words in word_sets:
             cids = by_words[words]
-            for key in map(frozenset, combinations(words, len(words) - 1)):
+            for word in words:
+                key = words - {word}
                 same = one_word_less.get(key)
                 if same is None:
                     one_word_less[key] = set(cids)
@@ -363,6 +364,18 @@ class CustomerIndex:
             self._orders[key] = found
         return found[1]
 
+    def _normalized(self, names: Sequence[str]) -> dict[str, str]:
+        """Each distinct name and its :func:`~rules.cashapp.normalize.normalize_name`, the names not
+        normalised before found in one pass."""
+        distinct = list(dict.fromkeys(names))
+        norms = self._norms
+        if len(norms) > 200_000:
+            norms.clear()
+        new = [name for name in distinct if name not in norms]
+        if new:
+            norms.update(zip(new, normalize_names(new), strict=True))
+        return dict(zip(distinct, map(norms.__getitem__, distinct), strict=True))
+
     def namesakes(self, name: str) -> set[str]:
         """Customers whose name has one word more or one word less than ``name`` ("Koch Pharma" and
         "Koch Pharma Nord" for "KOCH PHARMA"); two-word names count only for a longer namesake."""
@@ -370,7 +383,7 @@ class CustomerIndex:
 
     def namesakes_of_many(self, names: Sequence[str]) -> list[set[str]]:
         """:meth:`namesakes` of many names, normalised together."""
-        norm_of = _normalized(names)
+        norm_of = self._normalized(names)
         by_words, one_word_less = self._by_words, self._one_word_less
         found: list[set[str]] = []
         for words in map(frozenset, map(str.split, map(norm_of.__getitem__, names))):
@@ -378,8 +391,8 @@ class CustomerIndex:
             if len(words) >= 2:
                 alike.update(one_word_less.get(words, ()))
                 if len(words) > 2:
-                    for key in map(frozenset, combinations(words, len(words) - 1)):
-                        alike.update(by_words.get(key, ()))
+                    for word in words:
+                        alike.update(by_words.get(words - {word}, ()))
             found.append(alike)
         return found
 
@@ -391,7 +404,7 @@ class CustomerIndex:
         """:meth:`score_name` of many names and customers, scored by rapidfuzz in one call for all."""
         texts, sorted_texts = self._texts, self._sorted_texts
         names = [name for name, _ in pairs]
-        norm_of = _normalized(names)
+        norm_of = self._normalized(names)
         norms = list(map(norm_of.__getitem__, names))
         ordered_of = {norm: _sorted_words(norm) for norm in dict.fromkeys(norms)}
         # Each customer's names, the payer's name repeated for each of them.
@@ -429,7 +442,7 @@ class CustomerIndex:
                          at_least: float = 0.0) -> list[list[tuple[float, str]]]:
         """:meth:`score_names` of many payer names, the names new to the cache scored together."""
         parts_of = name_parts_of_many(names)
-        norm_of = _normalized([part for parts in parts_of for part in parts])
+        norm_of = self._normalized([part for parts in parts_of for part in parts])
         cache = self._name_cache
         new = [norm for norm in dict.fromkeys(norm_of.values()) if norm and (norm, at_least) not in cache]
         if new:
