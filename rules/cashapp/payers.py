@@ -28,6 +28,8 @@ from rules.cashapp.normalize import (
 )
 
 _NOT_ALNUM_OR_LINE = re.compile(r"[^0-9A-Z\n]+")
+# The same characters as bytes, for an ASCII text.
+_NOT_ALNUM_OR_LINE_BYTES = bytes(b for b in range(256) if not (48 <= b <= 57 or 65 <= b <= 90 or b == 10))
 
 
 def normalize_accounts(accounts: Sequence[str]) -> list[str]:
@@ -36,7 +38,11 @@ def normalize_accounts(accounts: Sequence[str]) -> list[str]:
     joined = "\n".join(accounts).upper()
     if joined.count("\n") != len(accounts) - 1 or not accounts:
         return [normalize_account(account) for account in accounts]
-    values = _NOT_ALNUM_OR_LINE.sub("", joined).split("\n")
+    if joined.isascii():
+        # Deleting bytes is cheaper than a regex substitution over a whole ledger's accounts.
+        values = joined.encode("ascii").translate(None, _NOT_ALNUM_OR_LINE_BYTES).decode("ascii").split("\n")
+    else:
+        values = _NOT_ALNUM_OR_LINE.sub("", joined).split("\n")
     if "IBAN" in joined:
         # An "IBAN" label before the country code is not part of the account.
         values = [v[4:] if v.startswith("IBAN") and len(v) > 8 and v[4:6].isalpha() else v for v in values]
