@@ -262,9 +262,12 @@ def normalize_names(names: list[str]) -> list[str]:
     >>> normalize_names(["Müller Maschinenbau GmbH & Co. KG", "B.V. Holland"])
     ['mueller maschinenbau', 'holland']
     """
+    if not names:
+        return []
     joined = "\n".join(names)
-    if joined.count("\n") != len(names) - 1 or not names:
-        return [normalize_name(n) for n in names]
+    if joined.count("\n") != len(names) - 1:
+        # A line break inside a name (a bank wrapping a reference) parts its words as a space does.
+        joined = "\n".join([name.replace("\n", " ") for name in names])
     value = joined.casefold().translate(_TRANSLIT)
     lines = _ascii_words(value).split("\n")
     if len(lines) != len(names):
