@@ -64,11 +64,23 @@ _key: Callable[[PaymentInput], tuple[str | None, ...]] = attrgetter(
 def prepare_payers(payments: Sequence[PaymentInput], customers: CustomerIndex, rules: MatchRules) -> None:
     """Identify the payers of many payments at once, for :func:`identify` to hand out one by one.
 
-    What is kept replaces what an earlier batch kept, and is forgotten when a customer changes.
+    What is kept replaces what an earlier batch kept, and is forgotten when a customer changes; when
+    the payers of all of ``payments`` are kept already, nothing is identified again.
     """
     items = [p for p in payments if p.amount > 0]
+    keys = list(map(_key, items))
+    # Found already, by another process while the documents were read (rules.cashapp.payers_ahead).
+    if keys and all(customers.prepared_payer(key, rules) is not None for key in keys):
+        return
     found = identify_all(items, customers, rules)
-    customers.keep_payers(rules, dict(zip(map(_key, items), found, strict=True)))
+    customers.keep_payers(rules, dict(zip(keys, found, strict=True)))
+
+
+def keep_found_payers(payments: Sequence[PaymentInput], found: Sequence[Payer], customers: CustomerIndex,
+                      rules: MatchRules) -> None:
+    """Keep ``found``, what :func:`identify_all` found for ``payments`` (of positive amounts) under these
+    customers and ``rules``, for :func:`prepare_payers` and :func:`identify` to hand out."""
+    customers.keep_payers(rules, dict(zip(map(_key, payments), found, strict=True)))
 
 
 def identify(payment: PaymentInput, customers: CustomerIndex, rules: MatchRules) -> Payer:
