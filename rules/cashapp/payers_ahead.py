@@ -14,12 +14,14 @@ read with its line.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from rules.cashapp.identify import Payer, identify_all, keep_found_payers
 from rules.cashapp.model import PaymentInput
@@ -52,14 +54,17 @@ class PayersAhead:
         """Start identifying; use :meth:`start`, which tells whether it is worth it."""
         self._files = (customers, payments)
         self._signatures = (_signature(customers), _signature(payments))
-        # A fresh interpreter rather than a fork: the run may already hold threads (pyarrow's), which a
-        # forked child would inherit in whatever state they were in.
-        context = multiprocessing.get_context("spawn")
-        self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_identify_files, args=(customers, payments, rules, send),
-                                        name="arbridge-payers", daemon=True)
-        self._process.start()
-        send.close()
+        # A fresh interpreter that imports this module alone (not a fork, which would inherit the
+        # threads numpy and pyarrow start, whatever locks they hold; nor multiprocessing's spawn, which
+        # imports the whole command line again). It imports the code this process runs.
+        path = os.pathsep.join(os.path.abspath(entry) for entry in sys.path if entry)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path})
+        stdin = self._process.stdin
+        assert stdin is not None
+        with stdin:
+            pickle.dump((customers, payments, rules), stdin)
 
     @classmethod
     def start(cls, customers: Path | None, payments: Path, rules: MatchRules) -> PayersAhead | None:
@@ -78,9 +83,11 @@ class PayersAhead:
     def keep_in(self, customers: CustomerIndex, payments: Sequence[PaymentInput], rules: MatchRules) -> bool:
         """Wait for the payers and keep them in ``customers`` for ``payments`` (read by the run from the
         same files); False, keeping nothing, when they cannot be trusted to be the ones of ``payments``."""
+        stdout = self._process.stdout
+        assert stdout is not None
         try:
-            message = self._receive.recv()
-        except (EOFError, OSError):  # the process died before it sent anything
+            message = pickle.load(stdout)
+        except Exception:  # the process died, or wrote something else: the run identifies them itself
             return False
         finally:
             self.close()
@@ -97,10 +104,11 @@ class PayersAhead:
 
     def close(self) -> None:
         """Stop the process if it still runs (the run failed or no longer needs it)."""
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join()
-        self._receive.close()
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
     def __enter__(self) -> PayersAhead:
         return self
@@ -110,8 +118,8 @@ class PayersAhead:
         self.close()
 
 
-def _identify_files(customers_path: Path, payments_path: Path, rules: MatchRules, send: Connection) -> None:
-    """In the second process: read both files, identify every payer, send them with what was read."""
+def _identify_files(customers_path: Path, payments_path: Path, rules: MatchRules, out: BinaryIO) -> None:
+    """In the second process: read both files, identify every payer, write them with what was read."""
     from rules.cashapp.files import load_customers, load_payments, without_cycle_collection
 
     try:
@@ -121,8 +129,13 @@ def _identify_files(customers_path: Path, payments_path: Path, rules: MatchRules
             # Rows the run skips are skipped here alike; a file that stops the run stops this too.
             items = [p for p in load_payments(payments_path, []) if p.amount > 0]
             found: list[Payer] = identify_all(items, customers, rules)
-            send.send((signatures, len(items), found))
+            message: object = (signatures, len(items), found)
     except Exception as exc:  # the run identifies the payers itself, and reports any bad row
-        send.send(("failed", repr(exc)))
-    finally:
-        send.close()
+        message = ("failed", repr(exc))
+    pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+    out.flush()
+
+
+if __name__ == "__main__":
+    customers_file, payments_file, match_rules = pickle.load(sys.stdin.buffer)
+    _identify_files(customers_file, payments_file, match_rules, sys.stdout.buffer)
