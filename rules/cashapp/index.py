@@ -129,7 +129,8 @@ class DocumentIndex:
         slot = (customer_id, currency, as_of)
         view = self._views.get(slot)
         if view is None:
-            view = self._views[slot] = CustomerView(self._by_customer.get(customer_id, []), currency, as_of)
+            view = self._views[slot] = CustomerView(self._by_customer.get(customer_id, []), currency, as_of,
+                                                    self, customer_id)
             self._customer_views.setdefault(customer_id, []).append(view)
         return view
 
@@ -190,13 +191,18 @@ class DocumentIndex:
     def consume(self, doc_id: str, settled: Decimal) -> None:
         """Reduce what is open on a document by cash, discount and write-off applied to it."""
         doc = self._by_id.get(doc_id)
-        if doc is not None:
-            left = doc.remaining - abs(settled)
-            doc.remaining = left if left > ZERO else ZERO
-            # Only a document closed changes what a view holds open.
-            if left <= ZERO:
-                for view in self._customer_views.get(doc.customer_id, ()):
-                    view.changed(doc)
+        if doc is None:
+            return
+        left = doc.remaining - abs(settled)
+        if left > ZERO:
+            doc.remaining = left
+            return
+        doc.remaining = ZERO
+        # Only a document closed changes what a view holds open.
+        views = self._customer_views.get(doc.customer_id)
+        if views:
+            for view in views:
+                view.changed(doc)
 
     @classmethod
     def from_runs(
@@ -246,16 +252,23 @@ class CustomerView:
     quotes one, those still open for one that the quoted numbers do not settle.
     """
 
-    __slots__ = ("_as_of", "_by_key", "_currency", "_digit_keys", "_docs", "_memos", "_mine", "_open",
-                 "_repeats", "_sorted")
+    __slots__ = ("_as_of", "_by_key", "_currency", "_customer", "_digit_keys", "_docs", "_index", "_memos",
+                 "_mine", "_open", "_repeats", "_sorted")
 
     def __init__(self, docs: list[OpenDocument], currency: str | None = None,
-                 as_of: date | None = None) -> None:
+                 as_of: date | None = None, index: DocumentIndex | None = None,
+                 customer_id: str | None = None) -> None:
         """``docs`` are the view's documents; or, with a ``currency`` or ``as_of``, a customer's
-        documents, of which the view holds those in ``currency`` issued by ``as_of``."""
+        documents, of which the view holds those in ``currency`` issued by ``as_of``.
+
+        With the ``index`` the customer's documents (``customer_id``'s) come from, a number is looked
+        up in the index by number once that is built, not in an index of the view's own.
+        """
         self._mine = docs
         self._currency = currency
         self._as_of = as_of
+        self._index = index if customer_id is not None else None
+        self._customer = customer_id
         self._docs: list[OpenDocument] | None = None if currency is not None or as_of is not None else docs
         # A number's one document; the numbers of several documents (rare) are in _repeats too.
         self._by_key: dict[str, OpenDocument] | None = None
@@ -308,12 +321,40 @@ class CustomerView:
 
     def _named(self, key: str) -> Sequence[OpenDocument]:
         """The view's documents, open or not, whose number normalises to ``key``."""
+        shared = self._shared()
+        if shared is not None:
+            found = shared.get(key)
+            if found is None:
+                return ()
+            if isinstance(found, list):
+                return [d for d in found if self._holds(d)]
+            return (found,) if self._holds(found) else ()
         doc = self._keys().get(key)
         if doc is None:
             return ()
         if self._repeats:
             return self._repeats.get(key, (doc,))
         return (doc,)
+
+    def _shared(self) -> dict[str, OpenDocument | list[OpenDocument]] | None:
+        """The index by number of all customers' documents, when it is built and holds each of them.
+
+        Most customers are asked for a number or two in a run: a look-up there and a check of whose
+        the documents are costs less than an index of the view's own documents. Its documents of one
+        number are in the index's order, which among one customer's is the customer's order.
+        """
+        index = self._index
+        if index is None or index._ids_repeat:
+            return None
+        return index._by_key
+
+    def _holds(self, doc: OpenDocument) -> bool:
+        """Whether ``doc`` (of any customer) is one of this view's documents."""
+        if doc.customer_id != self._customer:
+            return False
+        currency, as_of = self._currency, self._as_of
+        return ((currency is None or doc.currency == currency)
+                and (as_of is None or doc.issue_date is None or doc.issue_date <= as_of))
 
     def changed(self, doc: OpenDocument) -> None:
         """A payment consumed ``doc`` (not necessarily one of this view's): a closed one leaves the
@@ -358,6 +399,14 @@ class CustomerView:
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``."""
+        shared = self._shared()
+        if shared is not None:
+            found = shared.get(key)
+            if found is None:
+                return []
+            if isinstance(found, list):
+                return [d for d in found if d.remaining > ZERO and self._holds(d)]
+            return [found] if found.remaining > ZERO and self._holds(found) else []
         doc = self._keys().get(key)
         if doc is None:
             return []
