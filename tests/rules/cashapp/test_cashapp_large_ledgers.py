@@ -132,6 +132,8 @@ def test_a_customers_documents_by_number_are_the_same_read_from_the_index_of_all
                         assert [d.doc_id for d in a.by_key(key)] == [d.doc_id for d in b.by_key(key)]
                         assert [d.doc_id for d in a.settled_by_key(key)] == \
                             [d.doc_id for d in b.settled_by_key(key)]
+                        assert a.has_number(key) == b.has_number(key) == bool(
+                            a.by_key(key) or a.settled_by_key(key))
                         near_a, near_b = a.one_typo_from(key), b.one_typo_from(key)
                         assert (near_a is None) == (near_b is None)
                         assert [d.doc_id for d in near_a or []] == [d.doc_id for d in near_b or []]
@@ -140,3 +142,22 @@ def test_a_customers_documents_by_number_are_the_same_read_from_the_index_of_all
             own.consume(doc_id, amount)
             shared.consume(doc_id, amount)
     assert shared._by_key is not None and own._by_key is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_first_of_several_customers_with_an_open_item_is_the_one_asking_each_in_turn_finds(seed: int) -> None:
+    index = DocumentIndex(scattered_ledger(seed))
+    rng = random.Random(seed)
+    for built in (False, True):
+        if built:
+            index.by_key("")  # builds the index by number of all customers
+        for _ in range(200):
+            customers = rng.sample(["C1", "C2", "C3", "C4", "C5"], rng.randint(1, 5))
+            amount = D(rng.choice(("0", "40", "60", "100", "70")))
+            keys = [str(rng.randint(95, 135)) for _ in range(rng.randint(0, 3))]
+            currency = rng.choice(("EUR", "USD"))
+            each = [(c, index.has_open(c, currency, amount, keys)) for c in customers]
+            first = next(((c, d) for c, d in each if d is not None), None)
+            assert index.first_open(customers, currency, amount, keys) == first
+            if rng.random() < 0.2:
+                index.consume(f"D{rng.randrange(160)}", D("40"))
