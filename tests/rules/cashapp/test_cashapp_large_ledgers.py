@@ -145,7 +145,9 @@ def test_a_customers_documents_by_number_are_the_same_read_from_the_index_of_all
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_the_first_of_several_customers_with_an_open_item_is_the_one_asking_each_in_turn_finds(seed: int) -> None:
+def test_the_first_of_several_customers_with_an_open_item_is_the_one_each_asked_in_turn_gives(
+    seed: int,
+) -> None:
     index = DocumentIndex(scattered_ledger(seed))
     rng = random.Random(seed)
     for built in (False, True):
