@@ -326,9 +326,12 @@ class CustomerView:
         if docs is None:
             docs = self._mine
             currency, as_of = self._currency, self._as_of
-            # C-speed filters first: most of a customer's documents are in one currency, all issued.
+            # C-speed filters first: most of a customer's documents are in one currency, all issued
+            # (the documents are then the customer's list itself, which a view only reads).
             if currency is not None:
-                docs = list(compress(docs, map(currency.__eq__, map(_currency_of, docs))))
+                currencies = list(map(_currency_of, docs))
+                if currencies.count(currency) < len(docs):
+                    docs = list(compress(docs, map(currency.__eq__, currencies)))
             if as_of is not None:
                 try:
                     # A missing issue date cannot be compared, so one pass also tells whether one is missing.
