@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import threading
 from bisect import insort
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -155,6 +155,18 @@ class WatchedIndex(DocumentIndex):
         keys = frozenset(keys)
         self._probes.add((customer_id, currency, amount, keys))
         return super().has_open(customer_id, currency, amount, keys)
+
+    def first_open(
+        self, customer_ids: Sequence[str], currency: str, amount: Decimal, keys: Iterable[str] = ()
+    ) -> tuple[str, OpenDocument] | None:
+        keys = frozenset(keys)
+        found = super().first_open(customer_ids, currency, amount, keys)
+        # Each customer asked, as has_open of each in turn would note them: up to the first that has one.
+        for customer_id in customer_ids:
+            self._probes.add((customer_id, currency, amount, keys))
+            if found is not None and customer_id == found[0]:
+                break
+        return found
 
     def by_key(self, key: str) -> list[OpenDocument]:
         self._read_keys.add(key)

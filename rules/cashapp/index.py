@@ -130,7 +130,8 @@ class DocumentIndex:
         slot = (customer_id, currency, as_of)
         view = self._views.get(slot)
         if view is None:
-            view = self._views[slot] = CustomerView(self._by_customer.get(customer_id, []), currency, as_of)
+            view = self._views[slot] = CustomerView(self._by_customer.get(customer_id, []), currency, as_of,
+                                                    self, customer_id)
             self._customer_views.setdefault(customer_id, []).append(view)
         return view
 
@@ -138,13 +139,54 @@ class DocumentIndex:
             OpenDocument | None:
         """An open document of the customer in ``currency`` whose number is a key, or whose open amount is
         ``amount``; read straight from the ledger, without building the customer's view."""
+        return self._open_of(customer_id, currency, amount, set(keys), None)
+
+    def first_open(self, customer_ids: Sequence[str], currency: str, amount: Decimal,
+                   keys: Iterable[str] = ()) -> tuple[str, OpenDocument] | None:
+        """The first of the customers that :meth:`has_open` finds a document of, and that document."""
         wanted = set(keys)
-        docs = self._by_customer.get(customer_id, [])
+        by_key = self._by_key
+        owners: set[str] | None = None
+        if wanted and by_key is not None and not self._ids_repeat and "" not in wanted:
+            # Whose documents (open or not) have one of the numbers, looked up once for all customers
+            # (several namesakes are asked about the same numbers).
+            owners = set()
+            for key in wanted:
+                found = by_key.get(key)
+                if isinstance(found, list):
+                    owners.update(map(_customer_of, found))
+                elif found is not None:
+                    owners.add(found.customer_id)
+        for customer_id in customer_ids:
+            doc = self._open_of(customer_id, currency, amount, wanted, owners)
+            if doc is not None:
+                return customer_id, doc
+        return None
+
+    def _open_of(self, customer_id: str, currency: str, amount: Decimal, wanted: set[str],
+                 owners: set[str] | None) -> OpenDocument | None:
+        """:meth:`has_open`; ``owners``, when given, are all customers with a document of a ``wanted`` key."""
         # Most customers have none: proven by C-speed scans before looking at any document in Python
-        # (no open document has an open amount of zero or less).
-        by_amount = amount > ZERO and amount in map(_remaining_of, docs)
-        if not by_amount and (not wanted or not self._may_have_key(customer_id, docs, wanted)):
-            return None
+        # (no open document has an open amount of zero or less), or by whose numbers the keys are.
+        docs: list[OpenDocument] | None = None
+        if amount > ZERO:
+            docs = self._by_customer.get(customer_id, [])
+            by_amount = amount in map(_remaining_of, docs)
+        else:
+            by_amount = False
+        if not by_amount:
+            if not wanted:
+                return None
+            if owners is not None:
+                if customer_id not in owners:
+                    return None
+            else:
+                if docs is None:
+                    docs = self._by_customer.get(customer_id, [])
+                if not self._may_have_key(customer_id, docs, wanted):
+                    return None
+        if docs is None:
+            docs = self._by_customer.get(customer_id, [])
         for d in docs:
             if d.currency == currency and d.remaining > ZERO and (d.remaining == amount or d.key in wanted):
                 return d
@@ -191,13 +233,18 @@ class DocumentIndex:
     def consume(self, doc_id: str, settled: Decimal) -> None:
         """Reduce what is open on a document by cash, discount and write-off applied to it."""
         doc = self._by_id.get(doc_id)
-        if doc is not None:
-            left = doc.remaining - abs(settled)
-            doc.remaining = left if left > ZERO else ZERO
-            # Only a document closed changes what a view holds open.
-            if left <= ZERO:
-                for view in self._customer_views.get(doc.customer_id, ()):
-                    view.changed(doc)
+        if doc is None:
+            return
+        left = doc.remaining - abs(settled)
+        if left > ZERO:
+            doc.remaining = left
+            return
+        doc.remaining = ZERO
+        # Only a document closed changes what a view holds open.
+        views = self._customer_views.get(doc.customer_id)
+        if views:
+            for view in views:
+                view.changed(doc)
 
     @classmethod
     def from_runs(
@@ -266,16 +313,23 @@ class CustomerView:
     quotes one, those still open for one that the quoted numbers do not settle.
     """
 
-    __slots__ = ("_as_of", "_by_key", "_currency", "_digit_keys", "_docs", "_memos", "_mine", "_open",
-                 "_repeats", "_sorted")
+    __slots__ = ("_as_of", "_by_key", "_currency", "_customer", "_digit_keys", "_docs", "_index", "_memos",
+                 "_mine", "_open", "_repeats", "_sorted")
 
     def __init__(self, docs: list[OpenDocument], currency: str | None = None,
-                 as_of: date | None = None) -> None:
+                 as_of: date | None = None, index: DocumentIndex | None = None,
+                 customer_id: str | None = None) -> None:
         """``docs`` are the view's documents; or, with a ``currency`` or ``as_of``, a customer's
-        documents, of which the view holds those in ``currency`` issued by ``as_of``."""
+        documents, of which the view holds those in ``currency`` issued by ``as_of``.
+
+        With the ``index`` the customer's documents (``customer_id``'s) come from, a number is looked
+        up in the index by number once that is built, not in an index of the view's own.
+        """
         self._mine = docs
         self._currency = currency
         self._as_of = as_of
+        self._index = index if customer_id is not None else None
+        self._customer = customer_id
         self._docs: list[OpenDocument] | None = None if currency is not None or as_of is not None else docs
         # A number's one document; the numbers of several documents (rare) are in _repeats too.
         self._by_key: dict[str, OpenDocument] | None = None
@@ -292,9 +346,12 @@ class CustomerView:
         if docs is None:
             docs = self._mine
             currency, as_of = self._currency, self._as_of
-            # C-speed filters first: most of a customer's documents are in one currency, all issued.
+            # C-speed filters first: most of a customer's documents are in one currency, all issued
+            # (the documents are then the customer's list itself, which a view only reads).
             if currency is not None:
-                docs = list(compress(docs, map(currency.__eq__, map(_currency_of, docs))))
+                currencies = list(map(_currency_of, docs))
+                if currencies.count(currency) < len(docs):
+                    docs = list(compress(docs, map(currency.__eq__, currencies)))
             if as_of is not None:
                 try:
                     # A missing issue date cannot be compared, so one pass also tells whether one is missing.
@@ -328,12 +385,40 @@ class CustomerView:
 
     def _named(self, key: str) -> Sequence[OpenDocument]:
         """The view's documents, open or not, whose number normalises to ``key``."""
+        shared = self._shared()
+        if shared is not None:
+            found = shared.get(key)
+            if found is None:
+                return ()
+            if isinstance(found, list):
+                return [d for d in found if self._holds(d)]
+            return (found,) if self._holds(found) else ()
         doc = self._keys().get(key)
         if doc is None:
             return ()
         if self._repeats:
             return self._repeats.get(key, (doc,))
         return (doc,)
+
+    def _shared(self) -> dict[str, OpenDocument | list[OpenDocument]] | None:
+        """The index by number of all customers' documents, when it is built and holds each of them.
+
+        Most customers are asked for a number or two in a run: a look-up there and a check of whose
+        the documents are costs less than an index of the view's own documents. Its documents of one
+        number are in the index's order, which among one customer's is the customer's order.
+        """
+        index = self._index
+        if index is None or index._ids_repeat:
+            return None
+        return index._by_key
+
+    def _holds(self, doc: OpenDocument) -> bool:
+        """Whether ``doc`` (of any customer) is one of this view's documents."""
+        if doc.customer_id != self._customer:
+            return False
+        currency, as_of = self._currency, self._as_of
+        return ((currency is None or doc.currency == currency)
+                and (as_of is None or doc.issue_date is None or doc.issue_date <= as_of))
 
     def changed(self, doc: OpenDocument) -> None:
         """A payment consumed ``doc`` (not necessarily one of this view's): a closed one leaves the
@@ -378,6 +463,14 @@ class CustomerView:
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``."""
+        shared = self._shared()
+        if shared is not None:
+            found = shared.get(key)
+            if found is None:
+                return []
+            if isinstance(found, list):
+                return [d for d in found if d.remaining > ZERO and self._holds(d)]
+            return [found] if found.remaining > ZERO and self._holds(found) else []
         doc = self._keys().get(key)
         if doc is None:
             return []
@@ -402,6 +495,10 @@ class CustomerView:
         if len(found) < 2:
             return list(found)
         return [d for d in self.any_open() if d in found]
+
+    def has_number(self, key: str) -> bool:
+        """Whether one of the view's documents, open or settled in this run, has the number key ``key``."""
+        return bool(self._named(key))
 
     def settled_by_key(self, key: str) -> list[OpenDocument]:
         """Documents whose number normalises to ``key`` that payments earlier in this run settled."""

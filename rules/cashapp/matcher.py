@@ -846,7 +846,7 @@ def _name_doubt(payment: PaymentInput, payer: PayerHit, view: CustomerView, keys
     the name may have picked the wrong customer. A second customer the name fits nearly as well,
     with an open item the payment fits at least as well, leaves two answers.
     """
-    if keys and not any(view.by_key(k) or view.settled_by_key(k) for k in keys):
+    if keys and not any(map(view.has_number, keys)):
         owners = {
             d.customer_id: d for k in keys if len(k) >= rules.typo_min_digits for d in documents.by_key(k)
             if d.customer_id != payer.customer_id and d.kind == "invoice"
@@ -858,14 +858,17 @@ def _name_doubt(payment: PaymentInput, payer: PayerHit, view: CustomerView, keys
     if not proposals:
         return ""
     quoted = proposals[0].document >= rules.document_scores.reference
-    for _, cid in rivals:
-        # An open item of theirs the payment fits as well: the number quoted, or the amount to the cent
-        # when the payer's own item was found by amount too.
-        theirs = documents.has_open(cid, payment.currency, ZERO if quoted else payment.amount, keys)
-        if theirs is not None:
-            known = customers.get(cid)
-            return (f"the payer name fits customer {cid} ({known.name if known else cid}) as well, whose "
-                    f"{_doc_label(theirs)} the payment fits just as well")
+    if not rivals:
+        return ""
+    # An open item of theirs the payment fits as well: the number quoted, or the amount to the cent
+    # when the payer's own item was found by amount too.
+    found = documents.first_open([cid for _, cid in rivals], payment.currency,
+                                 ZERO if quoted else payment.amount, keys)
+    if found is not None:
+        cid, theirs = found
+        known = customers.get(cid)
+        return (f"the payer name fits customer {cid} ({known.name if known else cid}) as well, whose "
+                f"{_doc_label(theirs)} the payment fits just as well")
     return ""
 
 
@@ -879,7 +882,7 @@ def _settle_name_tie(payment: PaymentInput, documents: DocumentIndex, customers:
     # The best-named few are searched in full; any other namesake with an open item of the amount, or
     # one the reference names, fits as well and leaves two answers.
     full, rest = ties[:4], ties[4:]
-    if any(documents.has_open(cid, payment.currency, payment.amount, keys) for _, cid in rest):
+    if rest and documents.first_open([cid for _, cid in rest], payment.currency, payment.amount, keys):
         return None
     # The namesakes are searched in their order, stopping at the second that fits: a search by amount
     # leaves the customer's documents in age order for later payments, so skipping or adding one
@@ -925,7 +928,8 @@ def _match_unknown_payer(payment: PaymentInput, documents: DocumentIndex, custom
     near_by_key: dict[str, list[OpenDocument]] = {}
     for cid in list(owners)[:5]:
         view = documents.view(cid, payment.currency, as_of)
-        ctx = _Context(payment, view.any_open(), rules, view=view)
+        # The open documents are read only if the cash does not pay the quoted ones as they stand.
+        ctx = _Context(payment, None, rules, view=view)
         exact = list({d.doc_id: d for key in keys for d in view.by_key(key)}.values())
         proposals = _fit_referenced(ctx, exact, rules.document_scores.reference, "quotes") if exact else []
         if proposals and proposals[0].amount < rules.amount_scores.tolerance and not proposals[0].blocked:

@@ -100,3 +100,66 @@ def test_number_one_digit_from_two_open_invoices_that_the_amount_cannot_tell_apa
     result = run("500.00", "INV-500101", docs)
     assert result.status == "review"
     assert "one typo away as well" in result.explanation
+
+
+def scattered_ledger(seed: int) -> list[OpenDocument]:
+    """Documents of a few customers in two currencies, their numbers repeating, some issued late."""
+    rng = random.Random(seed)
+    return [
+        OpenDocument(f"D{i}", f"C{rng.randint(1, 4)}", f"INV-{rng.randint(100, 130)}",
+                     rng.choice(("invoice", "invoice", "credit_memo")), rng.choice(("EUR", "EUR", "USD")),
+                     D("100"), D(rng.choice(("100", "40", "60"))),
+                     rng.choice((None, date(2024, 5, 1), date(2024, 6, 28), date(2024, 7, 2))))
+        for i in range(160)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_customers_documents_by_number_are_the_same_read_from_the_index_of_all_numbers(seed: int) -> None:
+    """Once the index by number of all customers' documents is built, a customer's view looks numbers
+    up there: what it finds (open, settled, one typo away) and in which order is what its own gives."""
+    own, shared = DocumentIndex(scattered_ledger(seed)), DocumentIndex(scattered_ledger(seed))
+    shared.by_key("")  # builds the index by number of all customers
+    rng = random.Random(seed)
+    settle = [(f"D{rng.randrange(160)}", D(rng.choice(("40", "100")))) for _ in range(60)]
+    for step in range(4):
+        for customer in ("C1", "C2", "C3", "C4", "C5"):
+            for currency in ("EUR", "USD"):
+                for as_of in (AS_OF, date(2024, 7, 31)):
+                    a, b = own.view(customer, currency, as_of), shared.view(customer, currency, as_of)
+                    for number in range(95, 135):
+                        key = str(number)
+                        assert [d.doc_id for d in a.by_key(key)] == [d.doc_id for d in b.by_key(key)]
+                        assert [d.doc_id for d in a.settled_by_key(key)] == \
+                            [d.doc_id for d in b.settled_by_key(key)]
+                        assert a.has_number(key) == b.has_number(key) == bool(
+                            a.by_key(key) or a.settled_by_key(key))
+                        near_a, near_b = a.one_typo_from(key), b.one_typo_from(key)
+                        assert (near_a is None) == (near_b is None)
+                        assert [d.doc_id for d in near_a or []] == [d.doc_id for d in near_b or []]
+                    assert [d.doc_id for d in a.any_open()] == [d.doc_id for d in b.any_open()]
+        for doc_id, amount in settle[step * 15:(step + 1) * 15]:
+            own.consume(doc_id, amount)
+            shared.consume(doc_id, amount)
+    assert shared._by_key is not None and own._by_key is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_first_of_several_customers_with_an_open_item_is_the_one_each_asked_in_turn_gives(
+    seed: int,
+) -> None:
+    index = DocumentIndex(scattered_ledger(seed))
+    rng = random.Random(seed)
+    for built in (False, True):
+        if built:
+            index.by_key("")  # builds the index by number of all customers
+        for _ in range(200):
+            customers = rng.sample(["C1", "C2", "C3", "C4", "C5"], rng.randint(1, 5))
+            amount = D(rng.choice(("0", "40", "60", "100", "70")))
+            keys = [str(rng.randint(95, 135)) for _ in range(rng.randint(0, 3))]
+            currency = rng.choice(("EUR", "USD"))
+            each = [(c, index.has_open(c, currency, amount, keys)) for c in customers]
+            first = next(((c, d) for c, d in each if d is not None), None)
+            assert index.first_open(customers, currency, amount, keys) == first
+            if rng.random() < 0.2:
+                index.consume(f"D{rng.randrange(160)}", D("40"))
