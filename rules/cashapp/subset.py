@@ -52,31 +52,67 @@ def find_subsets(
     Returns:
         The solutions as tuples of indexes into ``values``, and whether the search was exhaustive.
     """
-    # Largest first; equal values keep their order (a reversed sort is stable too).
-    positive = sorted([i for i, v in enumerate(values) if v > 0], key=values.__getitem__, reverse=True)
-    everything = list(map(values.__getitem__, positive))
-    # Those above ``high`` come first; the rest are in the order sorting them alone gives.
-    skip = sum(map(high.__lt__, everything))
-    order, vals = positive[skip:], everything[skip:]
+    ordered = _largest_first(values)
+    # Those above ``high`` come first and are in no set: the search starts after them.
+    skip = bisect_left(ordered.negs, -high)
     if low == high:
-        first = _first_sets(everything, skip, low, max_size, budget, limit)
+        first = _first_sets(ordered.values, skip, low, max_size, budget, limit)
         if first is not None:
-            return SubsetResult([tuple(sorted(order[i] for i in s)) for s in first], True)
-    # Ascending negatives of the descending values: bisect finds the first value that still fits
-    # under ``high`` without walking past every larger one.
-    negs = [-v for v in vals]
+            order = ordered.order
+            return SubsetResult([tuple(sorted(map(order.__getitem__, s))) for s in first], True)
+    return _search(ordered, skip, low, high, max_size, budget, limit)
+
+
+class _Ordered:
+    """Values largest first, and what the search reads of them."""
+
+    __slots__ = ("at", "negs", "order", "prefix", "values")
+
+    def __init__(self, values: list[int]) -> None:
+        # Largest first; equal values keep their order (a reversed sort is stable too).
+        self.order = sorted([i for i, v in enumerate(values) if v > 0], key=values.__getitem__, reverse=True)
+        self.values = list(map(values.__getitem__, self.order))
+        # Ascending negatives of the descending values: bisect finds the first value that still fits
+        # under a bound without walking past every larger one.
+        self.negs = [-v for v in self.values]
+        self.prefix = list(accumulate(self.values, initial=0))
+        # Where each value is, made when an exact amount is first searched for.
+        self.at: dict[int, list[int]] | None = None
+
+    def positions(self) -> dict[int, list[int]]:
+        at = self.at
+        if at is None:
+            at = self.at = {}
+            for i, v in enumerate(self.values):
+                at.setdefault(v, []).append(i)
+        return at
+
+
+# A payment tries several targets (its amount, then net of each credit memo) on the same amounts.
+_last_ordered: list[tuple[list[int], _Ordered]] = []
+
+
+def _largest_first(values: list[int]) -> _Ordered:
+    if _last_ordered and _last_ordered[0][0] == values:
+        return _last_ordered[0][1]
+    ordered = _Ordered(values)
+    _last_ordered[:] = [(list(values), ordered)]
+    return ordered
+
+
+def _search(ordered: _Ordered, skip: int, low: int, high: int, max_size: int, budget: int,
+            limit: int) -> SubsetResult:
+    """The search of :func:`find_subsets` over the values after the ``skip`` largest."""
+    order, vals, negs, prefix = ordered.order, ordered.values, ordered.negs, ordered.prefix
     n = len(vals)
-    prefix = list(accumulate(vals, initial=0))
     solutions: list[tuple[int, ...]] = []
     nodes = 0
     complete = True
     chosen: list[int] = []
     # For an exact amount the last two documents of a set are found by looking the remainder up,
     # which visits the same nodes in the same order as walking down to them, in a fraction of the time.
-    at: dict[int, list[int]] = {}
-    if low == high:
-        for i, v in enumerate(vals):
-            at.setdefault(v, []).append(i)
+    # (A remainder is below the amount, so none of the values above it can be one.)
+    at = ordered.positions() if low == high and skip < n else {}
 
     def walk(start: int, total: int) -> bool:
         nonlocal nodes, complete
@@ -134,7 +170,7 @@ def find_subsets(
                     return False
         return True
 
-    walk(0, 0)
+    walk(skip, 0)
     if len(solutions) >= limit:
         # Stopping early at the limit still proves "not unique", which is all the caller needs.
         complete = True
@@ -151,9 +187,9 @@ _PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget: int,
                 limit: int) -> list[tuple[int, ...]] | None:
     """The first ``limit`` sets of up to ``max_size`` (two to four) of ``values[skip:]`` (largest first)
-    adding up to ``target``, in the order the search finds them, worked out in arrays; or None when the
-    search is needed (few values, its budget could run out, or too many pairs of equal sums to sort
-    through).
+    adding up to ``target`` (as indexes into ``values``), in the order the search finds them, worked out
+    in arrays; or None when the search is needed (few values, its budget could run out, or too many
+    pairs of equal sums to sort through).
 
     The search visits the sets in lexicographic order of their indexes and meets each set of up to
     ``max_size - 1`` values at most once, plus one node per solution: within the budget it is
@@ -179,7 +215,7 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
     found: list[tuple[int, ...]] = [(int(i),) for i in np.flatnonzero(arr == target)[:limit]]
     found += [(int(first[p]), int(second[p])) for p in np.flatnonzero(sums == target)[:limit]]
     if max_size == 2:
-        return _shifted(found[:limit], skip)
+        return found[:limit]
     # Pairs are in lexicographic order of their indexes; a stable sort keeps it among equal sums.
     by_sum = np.argsort(sums, kind="stable")
     sorted_sums = np.append(sums[by_sum], _STOP)
@@ -204,11 +240,7 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
             found.append((*lead, int(first[p]), int(second[p])))
             taken[size] += 1
     found.sort()
-    return _shifted(found[:limit], skip)
-
-
-def _shifted(sets: list[tuple[int, ...]], skip: int) -> list[tuple[int, ...]]:
-    return [tuple(i - skip for i in s) for s in sets] if skip else sets
+    return found[:limit]
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
