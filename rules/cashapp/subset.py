@@ -77,14 +77,17 @@ class _Ordered:
         self.negs = [-v for v in self.values]
         self.prefix = list(accumulate(self.values, initial=0))
         # Where each value is, made when an exact amount is first searched for.
-        self.at: dict[int, list[int]] | None = None
+        self.at: tuple[dict[int, int], dict[int, int]] | None = None
 
-    def positions(self) -> dict[int, list[int]]:
+    def positions(self) -> tuple[dict[int, int], dict[int, int]]:
+        """The first and the last index of each value (equal values are next to each other)."""
         at = self.at
         if at is None:
-            at = self.at = {}
-            for i, v in enumerate(self.values):
-                at.setdefault(v, []).append(i)
+            vals = self.values
+            n = len(vals)
+            # The later of two equal values overwrites the earlier: read backwards, the first is kept.
+            at = self.at = (dict(zip(reversed(vals), range(n - 1, -1, -1), strict=True)),
+                            dict(zip(vals, range(n), strict=True)))
         return at
 
 
@@ -112,7 +115,8 @@ def _search(ordered: _Ordered, skip: int, low: int, high: int, max_size: int, bu
     # For an exact amount the last two documents of a set are found by looking the remainder up,
     # which visits the same nodes in the same order as walking down to them, in a fraction of the time.
     # (A remainder is below the amount, so none of the values above it can be one.)
-    at = ordered.positions() if low == high and skip < n else {}
+    exact = low == high and skip < n
+    first_at, last_at = ordered.positions() if exact else ({}, {})
 
     def walk(start: int, total: int) -> bool:
         nonlocal nodes, complete
@@ -124,7 +128,7 @@ def _search(ordered: _Ordered, skip: int, low: int, high: int, max_size: int, bu
         if room == 0:
             return True
         need = low - total
-        if room == 2 and at:
+        if room == 2 and exact:
             return pairs(start, total, need)
         for i in range(bisect_left(negs, total - high, start), n):
             # Values are sorted largest first, so the next `room` values are the most reachable.
@@ -158,9 +162,10 @@ def _search(ordered: _Ordered, skip: int, low: int, high: int, max_size: int, bu
                 if len(solutions) >= limit:
                     return False
                 continue
-            for j in at.get(rest, ()):
-                if j <= i:
-                    continue
+            head = first_at.get(rest)
+            if head is None:
+                continue
+            for j in range(head if head > i else i + 1, last_at[rest] + 1):
                 nodes += 1
                 if nodes > budget:
                     complete = False
@@ -201,7 +206,7 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
     n = len(values) - skip
     if n < _PROOF_MIN_VALUES or not 2 <= max_size <= 4 or target >= 1 << 61:
         return None
-    if sum(comb(n, k) for k in range(1, max_size)) + limit > budget:
+    if _nodes_at_most(n, max_size) + limit > budget:
         return None
     arr, sums, parts, pool = _sums(values, max_size)
     # Each value and sum of two looked up among the values and (for four) the sums of two: one
@@ -216,9 +221,7 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
     found += [(int(first[p]), int(second[p])) for p in np.flatnonzero(sums == target)[:limit]]
     if max_size == 2:
         return found[:limit]
-    # Pairs are in lexicographic order of their indexes; a stable sort keeps it among equal sums.
-    by_sum = np.argsort(sums, kind="stable")
-    sorted_sums = np.append(sums[by_sum], _STOP)
+    by_sum, sorted_sums = _by_sum(sums)
     # A set of three is a value and a later pair, one of four a pair and a later pair; the heads are
     # in index order, and so are the pairs completing each.
     heads = np.concatenate((arr, sums)) if max_size == 4 else arr
@@ -241,6 +244,33 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
             taken[size] += 1
     found.sort()
     return found[:limit]
+
+
+_NODES: dict[tuple[int, int], int] = {}
+
+
+def _nodes_at_most(n: int, max_size: int) -> int:
+    """The sets of fewer than ``max_size`` of ``n`` values: the most nodes the search meets before a
+    solution."""
+    nodes = _NODES.get((n, max_size))
+    if nodes is None:
+        nodes = _NODES[n, max_size] = sum(comb(n, k) for k in range(1, max_size))
+    return nodes
+
+
+# The targets a payment tries are looked up among the same sums of pairs.
+_last_by_sum: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = []
+
+
+def _by_sum(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs in ascending order of their sums, and the sums in that order ending in a stop."""
+    if _last_by_sum and _last_by_sum[0][0] is sums:
+        return _last_by_sum[0][1]
+    # Pairs are in lexicographic order of their indexes; a stable sort keeps it among equal sums.
+    by_sum = np.argsort(sums, kind="stable")
+    found = (by_sum, np.append(sums[by_sum], _STOP))
+    _last_by_sum[:] = [(sums, found)]
+    return found
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
