@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from itertools import compress
+from itertools import chain, compress
 from math import gcd
 from operator import attrgetter, not_
 
@@ -276,16 +276,25 @@ def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str
     memos = ctx.open_memos()
     if not memos:
         return []
-    memos = list(compress(memos, map(not_, map(quoted.__contains__, map(_id_of, memos)))))
-    if not memos:
-        return []
+    # A quoted memo is rare: only then is the list (the view's, shared) copied without it.
+    if not quoted.isdisjoint(map(_id_of, memos)):
+        memos = list(compress(memos, map(not_, map(quoted.__contains__, map(_id_of, memos)))))
+        if not memos:
+            return []
+    amounts = list(map(_remaining_of, memos))
+    known = set(amounts)
     by_amount: dict[Decimal, list[OpenDocument]] = {}
-    for m in memos:
-        by_amount.setdefault(m.remaining, []).append(m)
     for base, base_disc, _ in reversed(bases):
         netted = base - a
         if netted <= 0:
             continue
+        # Whether one memo or two make up what was netted is told at C speed (most often none does);
+        # the memos are gathered by amount only when some may.
+        if netted not in known and known.isdisjoint(map(netted.__sub__, amounts)):
+            continue
+        if not by_amount:
+            for m in memos:
+                by_amount.setdefault(m.remaining, []).append(m)
         fits: list[tuple[OpenDocument, ...]] = [(m,) for m in by_amount.get(netted, ())]
         if not fits:
             fits = [(m, n) for m in memos for n in by_amount.get(netted - m.remaining, ())
@@ -612,9 +621,12 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
     if payment.remittance:
         docs = view.any_open()
         return _fit_remittance(_Context(payment, docs, rules, payer_sure, view), view.by_key) if docs else []
-    exact = view.by_key(keys[0]) if len(keys) == 1 else []
-    if len(keys) > 1 or len(exact) > 1:  # the documents of several numbers, each once
-        exact = list(dict.fromkeys(d for key in keys for d in view.by_key(key)))
+    if len(keys) == 1:  # most payments quote one number, which names one document
+        exact = view.by_key(keys[0])
+        if len(exact) > 1:
+            exact = list(dict.fromkeys(exact))
+    else:  # the documents of several numbers, each once
+        exact = list(dict.fromkeys(chain.from_iterable(map(view.by_key, keys)))) if keys else []
     ds = rules.document_scores
     strong = _STRONG
     proposals: list[Proposal] = []
