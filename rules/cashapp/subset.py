@@ -212,9 +212,18 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
     # Each value and sum of two looked up among the values and (for four) the sums of two: one
     # value may be counted twice there, so only no hit at all proves that no set adds up. (The parts
     # are largest first, so the look-ups are in ascending order, which the binary search is quickest at.)
-    wanted = target - parts
-    if not (pool[pool.searchsorted(wanted)] == wanted).any():
-        return []
+    if max_size == 4:
+        # The parts are the pool's numbers and zero, so a target two of them make up is one of them,
+        # or is made up by one of at least half of it and another: only those are looked up.
+        half, whole = pool.searchsorted((target + 1) // 2), pool.searchsorted(target)
+        if pool[whole] != target:
+            wanted = target - pool[half:whole][::-1]
+            if not (pool[pool.searchsorted(wanted)] == wanted).any():
+                return []
+    else:
+        wanted = target - parts
+        if not (pool[pool.searchsorted(wanted)] == wanted).any():
+            return []
     n = len(values)
     first, second = _PAIRS[n]
     found: list[tuple[int, ...]] = [(int(i),) for i in np.flatnonzero(arr == target)[:limit]]
