@@ -88,7 +88,11 @@ def _invoices_of(docs: list[OpenDocument], amount: Decimal) -> list[OpenDocument
 
 
 def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = ZERO) -> Application:
-    cash = doc.remaining - discount - writeoff
+    # Most lines take nothing off: zero taken once gives the same number, in the same form, as twice.
+    if discount is ZERO and writeoff is ZERO:
+        cash = doc.remaining - ZERO
+    else:
+        cash = doc.remaining - discount - writeoff
     return Application(doc.doc_id, cash if doc.kind == "invoice" else -doc.remaining, discount, writeoff,
                        doc.kind, doc.number)
 
