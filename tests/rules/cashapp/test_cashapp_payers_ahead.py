@@ -1,0 +1,119 @@
+"""An admin matches a large export on a server with a second core: the payers are identified by a
+second process while the documents are read, and the decisions are the ones one process makes."""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.match import match_command
+from rules.cashapp import MatchRules, payers_ahead
+from rules.cashapp.files import load_customers, load_documents, load_payments
+from rules.cashapp.generator import generate
+from rules.cashapp.matcher import match_payments
+from rules.cashapp.payers_ahead import PayersAhead
+
+AS_OF = date(2024, 6, 28)
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return generate(600, 6000, seed=5, as_of=AS_OF).write(tmp_path_factory.mktemp("export"))
+
+
+def _with_second_core(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Every payments file counts as large, on a machine with two cores; what each run's second
+    process brought (True when its payers were kept) is listed."""
+    monkeypatch.setattr(payers_ahead, "MIN_PAYMENTS_BYTES", 0)
+    monkeypatch.setattr(payers_ahead, "_cores", lambda: 2)
+    kept: list[bool] = []
+    keep_in = PayersAhead.keep_in
+
+    def spy(self: PayersAhead, *args: object) -> bool:
+        kept.append(keep_in(self, *args))  # type: ignore[arg-type]
+        return kept[-1]
+
+    monkeypatch.setattr(PayersAhead, "keep_in", spy)
+    return kept
+
+
+@pytest.fixture
+def second_core(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    return _with_second_core(monkeypatch)
+
+
+def _match(files: dict[str, Path], out: Path) -> str:
+    result = CliRunner().invoke(match_command, [
+        "--invoices", str(files["invoices"]), "--payments", str(files["payments"]),
+        "--customers", str(files["customers"]), "--as-of", AS_OF.isoformat(), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out.read_text(encoding="utf-8")
+
+
+def test_a_large_export_is_decided_alike_with_its_payers_identified_alongside(
+        export: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    alone = _match(export, tmp_path / "alone.jsonl")
+    assert alone.count("\n") == 600
+
+    kept = _with_second_core(monkeypatch)
+    alongside = _match(export, tmp_path / "alongside.jsonl")
+
+    assert kept == [True]
+    assert alongside == alone
+    assert not multiprocessing.active_children()
+
+
+def test_a_small_export_is_matched_in_one_process(export: dict[str, Path], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(payers_ahead, "_cores", lambda: 2)
+    assert PayersAhead.start(export["customers"], export["payments"], MatchRules()) is None
+    assert PayersAhead.start(None, export["payments"], MatchRules()) is None
+
+
+def test_a_payments_file_changed_while_it_was_read_is_identified_again(
+        export: dict[str, Path], tmp_path: Path, second_core: list[bool]) -> None:
+    payments = tmp_path / "payments.csv"
+    payments.write_text(export["payments"].read_text(encoding="utf-8"), encoding="utf-8")
+    customers = load_customers(export["customers"])
+    with export["customers"].open(encoding="utf-8") as fh:
+        known_id, known_name = next(csv.reader(list(fh)[1:]))[:2]
+    rules = MatchRules()
+
+    ahead = PayersAhead.start(export["customers"], payments, rules)
+    assert ahead is not None
+    with payments.open("a", encoding="utf-8") as fh:  # the export is written again meanwhile
+        fh.write(f"LATE-1,2024-06-27,100.00,USD,,{known_name},,\n")
+    read = load_payments(payments)
+    assert ahead.keep_in(customers, read, rules) is False
+
+    # The run identifies the payers itself, the one added after the other process read the file too.
+    results = list(match_payments(read, load_documents(export["invoices"]), customers, rules, AS_OF))
+    assert results[-1].payment_id == "LATE-1"
+    assert results[-1].customer_id == known_id
+    assert not multiprocessing.active_children()
+
+
+def test_a_bad_payments_row_is_reported_with_its_line_while_the_others_are_matched(
+        export: dict[str, Path], tmp_path: Path, second_core: list[bool]) -> None:
+    lines = export["payments"].read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(3, "BAD-1,2024-06-27,twelve,USD,,Somebody,,INV-1\n")
+    files = {**export, "payments": tmp_path / "payments.csv"}
+    files["payments"].write_text("".join(lines), encoding="utf-8")
+
+    result = CliRunner().invoke(match_command, [
+        "--invoices", str(files["invoices"]), "--payments", str(files["payments"]),
+        "--customers", str(files["customers"]), "--as-of", AS_OF.isoformat(),
+        "--out", str(tmp_path / "m.jsonl")])
+
+    assert result.exit_code == 2, result.output
+    assert f"{files['payments']}:4" in result.output
+    written = (tmp_path / "m.jsonl").read_text(encoding="utf-8")
+    assert written.count("\n") == 600 and "BAD-1" not in written
+    # The second process read the file as the run did, bad row left out, so its payers were kept.
+    assert second_core == [True]
+    assert not multiprocessing.active_children()
