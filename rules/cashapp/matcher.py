@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from itertools import compress
+from itertools import chain, compress
 from math import gcd
 from operator import attrgetter, not_
 
@@ -88,7 +88,11 @@ def _invoices_of(docs: list[OpenDocument], amount: Decimal) -> list[OpenDocument
 
 
 def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = ZERO) -> Application:
-    cash = doc.remaining - discount - writeoff
+    # Most lines take nothing off: zero taken once gives the same number, in the same form, as twice.
+    if discount is ZERO and writeoff is ZERO:
+        cash = doc.remaining - ZERO
+    else:
+        cash = doc.remaining - discount - writeoff
     return Application(doc.doc_id, cash if doc.kind == "invoice" else -doc.remaining, discount, writeoff,
                        doc.kind, doc.number)
 
@@ -276,16 +280,25 @@ def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str
     memos = ctx.open_memos()
     if not memos:
         return []
-    memos = list(compress(memos, map(not_, map(quoted.__contains__, map(_id_of, memos)))))
-    if not memos:
-        return []
+    # A quoted memo is rare: only then is the list (the view's, shared) copied without it.
+    if not quoted.isdisjoint(map(_id_of, memos)):
+        memos = list(compress(memos, map(not_, map(quoted.__contains__, map(_id_of, memos)))))
+        if not memos:
+            return []
+    amounts = list(map(_remaining_of, memos))
+    known = set(amounts)
     by_amount: dict[Decimal, list[OpenDocument]] = {}
-    for m in memos:
-        by_amount.setdefault(m.remaining, []).append(m)
     for base, base_disc, _ in reversed(bases):
         netted = base - a
         if netted <= 0:
             continue
+        # Whether one memo or two make up what was netted is told at C speed (most often none does);
+        # the memos are gathered by amount only when some may.
+        if netted not in known and known.isdisjoint(map(netted.__sub__, amounts)):
+            continue
+        if not by_amount:
+            for m in memos:
+                by_amount.setdefault(m.remaining, []).append(m)
         fits: list[tuple[OpenDocument, ...]] = [(m,) for m in by_amount.get(netted, ())]
         if not fits:
             fits = [(m, n) for m in memos for n in by_amount.get(netted - m.remaining, ())
@@ -318,10 +331,16 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     rules = ctx.rules
     ds, am = rules.document_scores, rules.amount_scores
     lines = [_full_line(d) for d in refs]
-    fitting = list(compress(ctx.docs, map(extra.__ge__, map(_remaining_of, ctx.docs))))
-    invoices = list(compress(fitting, map(_is_invoice, map(_kind_of, fitting))))
+    docs = ctx.docs
+    fitting = list(compress(docs, map(extra.__ge__, map(_remaining_of, docs))))
+    # A customer with no open credit memo (most) has only invoices open: nothing to pick out.
+    invoices = fitting
+    if ctx.open_memos():
+        invoices = list(compress(fitting, map(_is_invoice, map(_kind_of, fitting))))
     others = list(compress(invoices, map(not_, map(quoted.__contains__, map(_id_of, invoices)))))
-    same = list(compress(others, map(extra.__eq__, map(_remaining_of, others))))
+    owed = list(map(_remaining_of, others))
+    # One test at C speed tells whether any pays the rest exactly (seldom): only then are they picked out.
+    same = list(compress(others, map(extra.__eq__, owed))) if extra in owed else []
     if same:
         rest = f"{label}; the remaining {_money(extra)} pays exactly {_labels(same[:1])}"
         if len(same) > 1:
@@ -331,10 +350,9 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     target = to_units(extra)
     # The common step of a few amounts is at least that of all of them: if even with it the proof
     # would cost more than allowed, the rest is not worked through.
-    step = gcd(target, *(to_units(d.remaining) for d in others[:8])) or 1
+    step = gcd(target, *units_of(owed[:8])) or 1
     hopeless = len(others) * (target // step) > rules.subset.rest_budget
-    reach = None if hopeless else any_subset_reaches(units_of(map(_remaining_of, others)), target,
-                                                     rules.subset.rest_budget)
+    reach = None if hopeless else any_subset_reaches(units_of(owed), target, rules.subset.rest_budget)
     if reach is False:
         why = f"{label}; {_money(extra)} more than they are owed stays unapplied on account"
         if others:
@@ -356,16 +374,19 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     rules, a = ctx.rules, ctx.amount
     ds, am, bounds = rules.document_scores, rules.amount_scores, rules.subset
     docs = ctx.docs = ctx.docs_by_age()
-    kinds = list(map(_kind_of, docs))
-    all_invoices = list(compress(docs, map(_is_invoice, kinds)))
+    # The memos in the documents' order (the view keeps them): with none, as for most customers,
+    # every open document is an invoice.
+    all_memos = ctx.open_memos()
+    all_invoices = list(compress(docs, map(_is_invoice, map(_kind_of, docs)))) if all_memos else docs
     if not all_invoices:
         return []
     owed_each = list(map(_remaining_of, all_invoices))
 
     # Tier 1a: one invoice paid to the cent, checked over all of them (a dictionary-speed test, so
     # no bound applies). Sets of several invoices are weaker evidence and never outrank it. (Such an
-    # invoice is within the ceiling below, so it is looked for first.)
-    singles = list(compress(all_invoices, map(a.__eq__, owed_each)))
+    # invoice is within the ceiling below, so it is looked for first.) Whether there is one is a
+    # single test at C speed; they are picked out only then.
+    singles = list(compress(all_invoices, map(a.__eq__, owed_each))) if a in owed_each else []
     if singles:
         why = f"no document quoted; the amount equals the open amount of {_labels(singles[:1])}"
         if len(singles) > 1:
@@ -373,7 +394,6 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
         return [_proposal("amount_single_invoice", [_full_line(singles[0])], ZERO, ds.amount_single, am.exact,
                           why, ambiguous=len(singles) > 1)]
 
-    all_memos = list(compress(docs, map(_is_memo, kinds)))
     memos = all_memos[:5]
     ceiling = a + sum(map(_remaining_of, memos), ZERO) + rules.tolerance.absolute
     invoices = list(compress(all_invoices, map(ceiling.__ge__, owed_each)))
@@ -605,9 +625,12 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
     if payment.remittance:
         docs = view.any_open()
         return _fit_remittance(_Context(payment, docs, rules, payer_sure, view), view.by_key) if docs else []
-    exact = view.by_key(keys[0]) if len(keys) == 1 else []
-    if len(keys) > 1 or len(exact) > 1:  # the documents of several numbers, each once
-        exact = list(dict.fromkeys(d for key in keys for d in view.by_key(key)))
+    if len(keys) == 1:  # most payments quote one number, which names one document
+        exact = view.by_key(keys[0])
+        if len(exact) > 1:
+            exact = list(dict.fromkeys(exact))
+    else:  # the documents of several numbers, each once
+        exact = list(dict.fromkeys(chain.from_iterable(map(view.by_key, keys)))) if keys else []
     ds = rules.document_scores
     strong = _STRONG
     proposals: list[Proposal] = []

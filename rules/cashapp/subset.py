@@ -52,31 +52,71 @@ def find_subsets(
     Returns:
         The solutions as tuples of indexes into ``values``, and whether the search was exhaustive.
     """
-    # Largest first; equal values keep their order (a reversed sort is stable too).
-    positive = sorted([i for i, v in enumerate(values) if v > 0], key=values.__getitem__, reverse=True)
-    everything = list(map(values.__getitem__, positive))
-    # Those above ``high`` come first; the rest are in the order sorting them alone gives.
-    skip = sum(map(high.__lt__, everything))
-    order, vals = positive[skip:], everything[skip:]
+    ordered = _largest_first(values)
+    # Those above ``high`` come first and are in no set: the search starts after them.
+    skip = bisect_left(ordered.negs, -high)
     if low == high:
-        first = _first_sets(everything, skip, low, max_size, budget, limit)
+        first = _first_sets(ordered.values, skip, low, max_size, budget, limit)
         if first is not None:
-            return SubsetResult([tuple(sorted(order[i] for i in s)) for s in first], True)
-    # Ascending negatives of the descending values: bisect finds the first value that still fits
-    # under ``high`` without walking past every larger one.
-    negs = [-v for v in vals]
+            order = ordered.order
+            return SubsetResult([tuple(sorted(map(order.__getitem__, s))) for s in first], True)
+    return _search(ordered, skip, low, high, max_size, budget, limit)
+
+
+class _Ordered:
+    """Values largest first, and what the search reads of them."""
+
+    __slots__ = ("at", "negs", "order", "prefix", "values")
+
+    def __init__(self, values: list[int]) -> None:
+        # Largest first; equal values keep their order (a reversed sort is stable too).
+        self.order = sorted([i for i, v in enumerate(values) if v > 0], key=values.__getitem__, reverse=True)
+        self.values = list(map(values.__getitem__, self.order))
+        # Ascending negatives of the descending values: bisect finds the first value that still fits
+        # under a bound without walking past every larger one.
+        self.negs = [-v for v in self.values]
+        self.prefix = list(accumulate(self.values, initial=0))
+        # Where each value is, made when an exact amount is first searched for.
+        self.at: tuple[dict[int, int], dict[int, int]] | None = None
+
+    def positions(self) -> tuple[dict[int, int], dict[int, int]]:
+        """The first and the last index of each value (equal values are next to each other)."""
+        at = self.at
+        if at is None:
+            vals = self.values
+            n = len(vals)
+            # The later of two equal values overwrites the earlier: read backwards, the first is kept.
+            at = self.at = (dict(zip(reversed(vals), range(n - 1, -1, -1), strict=True)),
+                            dict(zip(vals, range(n), strict=True)))
+        return at
+
+
+# A payment tries several targets (its amount, then net of each credit memo) on the same amounts.
+_last_ordered: list[tuple[list[int], _Ordered]] = []
+
+
+def _largest_first(values: list[int]) -> _Ordered:
+    if _last_ordered and _last_ordered[0][0] == values:
+        return _last_ordered[0][1]
+    ordered = _Ordered(values)
+    _last_ordered[:] = [(list(values), ordered)]
+    return ordered
+
+
+def _search(ordered: _Ordered, skip: int, low: int, high: int, max_size: int, budget: int,
+            limit: int) -> SubsetResult:
+    """The search of :func:`find_subsets` over the values after the ``skip`` largest."""
+    order, vals, negs, prefix = ordered.order, ordered.values, ordered.negs, ordered.prefix
     n = len(vals)
-    prefix = list(accumulate(vals, initial=0))
     solutions: list[tuple[int, ...]] = []
     nodes = 0
     complete = True
     chosen: list[int] = []
     # For an exact amount the last two documents of a set are found by looking the remainder up,
     # which visits the same nodes in the same order as walking down to them, in a fraction of the time.
-    at: dict[int, list[int]] = {}
-    if low == high:
-        for i, v in enumerate(vals):
-            at.setdefault(v, []).append(i)
+    # (A remainder is below the amount, so none of the values above it can be one.)
+    exact = low == high and skip < n
+    first_at, last_at = ordered.positions() if exact else ({}, {})
 
     def walk(start: int, total: int) -> bool:
         nonlocal nodes, complete
@@ -88,7 +128,7 @@ def find_subsets(
         if room == 0:
             return True
         need = low - total
-        if room == 2 and at:
+        if room == 2 and exact:
             return pairs(start, total, need)
         for i in range(bisect_left(negs, total - high, start), n):
             # Values are sorted largest first, so the next `room` values are the most reachable.
@@ -122,9 +162,10 @@ def find_subsets(
                 if len(solutions) >= limit:
                     return False
                 continue
-            for j in at.get(rest, ()):
-                if j <= i:
-                    continue
+            head = first_at.get(rest)
+            if head is None:
+                continue
+            for j in range(head if head > i else i + 1, last_at[rest] + 1):
                 nodes += 1
                 if nodes > budget:
                     complete = False
@@ -134,7 +175,7 @@ def find_subsets(
                     return False
         return True
 
-    walk(0, 0)
+    walk(skip, 0)
     if len(solutions) >= limit:
         # Stopping early at the limit still proves "not unique", which is all the caller needs.
         complete = True
@@ -151,9 +192,9 @@ _PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget: int,
                 limit: int) -> list[tuple[int, ...]] | None:
     """The first ``limit`` sets of up to ``max_size`` (two to four) of ``values[skip:]`` (largest first)
-    adding up to ``target``, in the order the search finds them, worked out in arrays; or None when the
-    search is needed (few values, its budget could run out, or too many pairs of equal sums to sort
-    through).
+    adding up to ``target`` (as indexes into ``values``), in the order the search finds them, worked out
+    in arrays; or None when the search is needed (few values, its budget could run out, or too many
+    pairs of equal sums to sort through).
 
     The search visits the sets in lexicographic order of their indexes and meets each set of up to
     ``max_size - 1`` values at most once, plus one node per solution: within the budget it is
@@ -165,24 +206,31 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
     n = len(values) - skip
     if n < _PROOF_MIN_VALUES or not 2 <= max_size <= 4 or target >= 1 << 61:
         return None
-    if sum(comb(n, k) for k in range(1, max_size)) + limit > budget:
+    if _nodes_at_most(n, max_size) + limit > budget:
         return None
     arr, sums, parts, pool = _sums(values, max_size)
     # Each value and sum of two looked up among the values and (for four) the sums of two: one
     # value may be counted twice there, so only no hit at all proves that no set adds up. (The parts
     # are largest first, so the look-ups are in ascending order, which the binary search is quickest at.)
-    wanted = target - parts
-    if not (pool[pool.searchsorted(wanted)] == wanted).any():
-        return []
+    if max_size == 4:
+        # The parts are the pool's numbers and zero, so a target two of them make up is one of them,
+        # or is made up by one of at least half of it and another: only those are looked up.
+        half, whole = pool.searchsorted((target + 1) // 2), pool.searchsorted(target)
+        if pool[whole] != target:
+            wanted = target - pool[half:whole][::-1]
+            if not (pool[pool.searchsorted(wanted)] == wanted).any():
+                return []
+    else:
+        wanted = target - parts
+        if not (pool[pool.searchsorted(wanted)] == wanted).any():
+            return []
     n = len(values)
     first, second = _PAIRS[n]
     found: list[tuple[int, ...]] = [(int(i),) for i in np.flatnonzero(arr == target)[:limit]]
     found += [(int(first[p]), int(second[p])) for p in np.flatnonzero(sums == target)[:limit]]
     if max_size == 2:
-        return _shifted(found[:limit], skip)
-    # Pairs are in lexicographic order of their indexes; a stable sort keeps it among equal sums.
-    by_sum = np.argsort(sums, kind="stable")
-    sorted_sums = np.append(sums[by_sum], _STOP)
+        return found[:limit]
+    by_sum, sorted_sums = _by_sum(sums)
     # A set of three is a value and a later pair, one of four a pair and a later pair; the heads are
     # in index order, and so are the pairs completing each.
     heads = np.concatenate((arr, sums)) if max_size == 4 else arr
@@ -204,11 +252,34 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
             found.append((*lead, int(first[p]), int(second[p])))
             taken[size] += 1
     found.sort()
-    return _shifted(found[:limit], skip)
+    return found[:limit]
 
 
-def _shifted(sets: list[tuple[int, ...]], skip: int) -> list[tuple[int, ...]]:
-    return [tuple(i - skip for i in s) for s in sets] if skip else sets
+_NODES: dict[tuple[int, int], int] = {}
+
+
+def _nodes_at_most(n: int, max_size: int) -> int:
+    """The sets of fewer than ``max_size`` of ``n`` values: the most nodes the search meets before a
+    solution."""
+    nodes = _NODES.get((n, max_size))
+    if nodes is None:
+        nodes = _NODES[n, max_size] = sum(comb(n, k) for k in range(1, max_size))
+    return nodes
+
+
+# The targets a payment tries are looked up among the same sums of pairs.
+_last_by_sum: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = []
+
+
+def _by_sum(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs in ascending order of their sums, and the sums in that order ending in a stop."""
+    if _last_by_sum and _last_by_sum[0][0] is sums:
+        return _last_by_sum[0][1]
+    # Pairs are in lexicographic order of their indexes; a stable sort keeps it among equal sums.
+    by_sum = np.argsort(sums, kind="stable")
+    found = (by_sum, np.append(sums[by_sum], _STOP))
+    _last_by_sum[:] = [(sums, found)]
+    return found
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
