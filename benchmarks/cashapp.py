@@ -150,12 +150,12 @@ def _child_match(directory: Path, as_of: date) -> dict[str, Any]:
             payments = load_payments(directory / "payments.csv")
             payments_read = time.perf_counter()
             payers_ahead = ahead is not None and ahead.keep_in(customers, payments, rules)
-        loaded, loaded_cpu = time.perf_counter(), time.process_time()
-        with (directory / "matches.jsonl").open("w", encoding="utf-8") as fh:
-            counts = write_matches(
-                match_payments(attach_remittance(payments, {}), documents, customers, rules, as_of), fh
-            )
-        end, cpu_end = time.perf_counter(), time.process_time()
+            loaded, loaded_cpu = time.perf_counter(), time.process_time()
+            with (directory / "matches.jsonl").open("w", encoding="utf-8") as fh:
+                counts = write_matches(
+                    match_payments(attach_remittance(payments, {}), documents, customers, rules, as_of), fh
+                )
+            end, cpu_end = time.perf_counter(), time.process_time()
         # The second process's processor time counts as much as this one's.
         helper_cpu = _children_cpu() - helper_cpu
     return {
@@ -166,7 +166,7 @@ def _child_match(directory: Path, as_of: date) -> dict[str, Any]:
         "customers_seconds": customers_read - documents_read,
         "payments_seconds": payments_read - customers_read,
         "payers_ahead": payers_ahead,
-        # Waiting for the second process's payers, and taking them in.
+        # Waiting for the second process to have read the files as well.
         "payers_wait_seconds": loaded - payments_read,
         "match_seconds": end - loaded,
         # The same steps in processor time, which other jobs on a shared machine sway less.
@@ -273,7 +273,7 @@ def run(n_payments: int, n_documents: int, seed: int, workdir: Path) -> None:
             "documents_seconds": round(match["documents_seconds"], 3),
             "customers_seconds": round(match["customers_seconds"], 3),
             "payments_seconds": round(match["payments_seconds"], 3),
-            # Whether a second process identified the payers meanwhile, and the wait for them after.
+            # Whether a second process identified the payers, and the wait for it to have read the files.
             "payers_ahead": match["payers_ahead"],
             "payers_wait_seconds": round(match["payers_wait_seconds"], 3),
             "match_seconds": round(match["match_seconds"], 3),

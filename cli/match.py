@@ -74,16 +74,18 @@ def match_command(
 ) -> None:
     """Match payments (or bank statement lines) to open invoices and write one decision per payment."""
     skipped: list[str] = []
-    with without_cycle_collection():
+    with without_cycle_collection(), contextlib.ExitStack() as stack:
         try:
             rules = _rules(rules_path)
-            # The payers are identified by a second process while this one reads the documents.
-            with PayersAhead.start(customers, payments, rules) or contextlib.nullcontext() as ahead:
-                documents = load_documents(invoices, skipped)
-                people = load_customers(customers) if customers else CustomerIndex()
-                incoming = load_payments(payments, skipped)
-                if ahead is not None:
-                    ahead.keep_in(people, incoming, rules)
+            # The payers are identified by a second process while this one reads the documents; it
+            # stops when the run does.
+            ahead = stack.enter_context(
+                PayersAhead.start(customers, payments, rules) or contextlib.nullcontext())
+            documents = load_documents(invoices, skipped)
+            people = load_customers(customers) if customers else CustomerIndex()
+            incoming = load_payments(payments, skipped)
+            if ahead is not None:
+                ahead.keep_in(people, incoming, rules)
             if remittance:
                 incoming = list(attach_remittance(incoming, read_remittance(remittance)))
         except (InputFileError, StatementError, ValueError) as exc:

@@ -73,22 +73,23 @@ def prepare_payers(payments: Sequence[PaymentInput], customers: CustomerIndex, r
     """Identify the payers of many payments at once, for :func:`identify` to hand out one by one.
 
     What is kept replaces what an earlier batch kept, and is forgotten when a customer changes; when
-    the payers of all of ``payments`` are kept already, nothing is identified again.
+    the payers of all of ``payments`` are kept already, or are arriving from another process, nothing
+    is identified here.
     """
+    if customers.expects_payers(rules):  # found by another process (rules.cashapp.payers_ahead)
+        return
     items = [p for p in payments if p.amount > 0]
-    keys = list(map(_key, items))
-    # Found already, by another process while the documents were read (rules.cashapp.payers_ahead).
+    keys = payer_keys(items)
     if keys and all(customers.prepared_payer(key, rules) is not None for key in keys):
         return
     found = identify_all(items, customers, rules)
     customers.keep_payers(rules, dict(zip(keys, found, strict=True)))
 
 
-def keep_found_payers(payments: Sequence[PaymentInput], found: Sequence[Payer], customers: CustomerIndex,
-                      rules: MatchRules) -> None:
-    """Keep ``found``, what :func:`identify_all` found for ``payments`` (of positive amounts) under these
-    customers and ``rules``, for :func:`prepare_payers` and :func:`identify` to hand out."""
-    customers.keep_payers(rules, dict(zip(map(_key, payments), found, strict=True)))
+def payer_keys(payments: Sequence[PaymentInput]) -> list[tuple[str | None, ...]]:
+    """Each payment's key to its payer kept in a :class:`~rules.cashapp.payers.CustomerIndex`: all
+    that identifying it reads (two payments of one key have one payer)."""
+    return list(map(_key, payments))
 
 
 def identify(payment: PaymentInput, customers: CustomerIndex, rules: MatchRules) -> Payer:

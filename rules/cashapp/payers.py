@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter
@@ -91,6 +91,10 @@ def _sorted_words(norm: str) -> str:
 
 
 
+# Under which rules, the payers kept by their payments' keys, and those still arriving (keep_payers).
+_Prepared = tuple[object, dict[tuple[str | None, ...], object], Callable[[], bool] | None]
+
+
 class CustomerIndex:
     """Customers by id, by normalised bank account and by name token (names and aliases)."""
 
@@ -129,7 +133,7 @@ class CustomerIndex:
         self._by_words: dict[frozenset[str], set[str]] = {}
         self._one_word_less: dict[frozenset[str], set[str]] = {}
         # The payers of the last batch of payments, identified at once (see ``keep_payers``).
-        self._prepared: tuple[object, dict[tuple[str | None, ...], object]] | None = None
+        self._prepared: _Prepared | None = None
         self.extend(customers)
 
     @classmethod
@@ -260,17 +264,36 @@ class CustomerIndex:
         self._orders.clear()
         self._prepared = None
 
-    def keep_payers(self, rules: object, payers: dict[tuple[str | None, ...], object]) -> None:
+    def keep_payers(self, rules: object, payers: dict[tuple[str | None, ...], object],
+                    arriving: Callable[[], bool] | None = None) -> None:
         """Keep what a batch of payments' payers were found to be, by what identified them, for
-        :meth:`prepared_payer` to hand out under the same ``rules``; forgotten when a customer changes."""
-        self._prepared = (rules, payers)
+        :meth:`prepared_payer` to hand out under the same ``rules``; forgotten when a customer changes.
+
+        ``arriving``: payers still being found elsewhere; it adds the next of them to ``payers`` and
+        says whether it did (False once no more come), and is asked for a payer not kept yet.
+        """
+        self._prepared = (rules, payers, arriving)
+
+    def expects_payers(self, rules: object) -> bool:
+        """Whether payers are still arriving for :meth:`prepared_payer` under these very ``rules``."""
+        prepared = self._prepared
+        return prepared is not None and prepared[0] is rules and prepared[2] is not None
 
     def prepared_payer(self, key: tuple[str | None, ...], rules: object) -> object | None:
-        """What :meth:`keep_payers` kept for ``key`` under these very ``rules``, if anything."""
+        """What :meth:`keep_payers` kept for ``key`` under these very ``rules``, if anything (waiting
+        for those arriving until it comes or no more do)."""
         prepared = self._prepared
         if prepared is None or prepared[0] is not rules:
             return None
-        return prepared[1].get(key)
+        _, payers, arriving = prepared
+        found = payers.get(key)
+        while found is None and arriving is not None:
+            if not arriving():
+                if self._prepared is prepared:
+                    self._prepared = (rules, payers, None)
+                break
+            found = payers.get(key)
+        return found
 
     def __len__(self) -> int:
         return len(self._by_id)

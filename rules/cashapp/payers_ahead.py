@@ -3,8 +3,10 @@
 On a large file run (a hundred thousand payments against a million documents) reading the documents
 and identifying the payers take a few seconds each, and neither needs the other: identifying reads
 the customers and the payments only. On a machine with a second core, a process started first reads
-those two files and identifies the payers while the run reads the documents; the run then keeps what
-it found (:func:`~rules.cashapp.identify.keep_found_payers`) and identifies nothing itself.
+those two files and identifies the payers while the run reads the documents. It sends them in
+batches, in the order the run decides the payments (by date), the first a small one: the run starts
+deciding as soon as the first batch is in, and takes the next when a payment needs it
+(:meth:`~rules.cashapp.payers.CustomerIndex.keep_payers`). The run identifies nothing itself.
 
 Whatever goes wrong on the way (no second core, a process that cannot start or dies, a file changed
 between the two reads, a row the second process read differently) costs only the time: the run then
@@ -23,13 +25,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from rules.cashapp.identify import Payer, identify_all, keep_found_payers
+from rules.cashapp.identify import Payer, identify_all, payer_keys
 from rules.cashapp.model import PaymentInput
 from rules.cashapp.payers import CustomerIndex
 from rules.cashapp.settings import MatchRules
 
 # Below this size of payments file, identifying them takes less than starting a second Python.
 MIN_PAYMENTS_BYTES = 2_000_000
+# The payments of the first batch sent; each next one is twice as many. A small first batch lets the
+# run start deciding early; larger ones later cost less per payment.
+FIRST_BATCH = 2_000
 
 # What tells that a file is the one the other process read: its size and last change.
 _Signature = tuple[int, int]
@@ -81,26 +86,42 @@ class PayersAhead:
             return None
 
     def keep_in(self, customers: CustomerIndex, payments: Sequence[PaymentInput], rules: MatchRules) -> bool:
-        """Wait for the payers and keep them in ``customers`` for ``payments`` (read by the run from the
-        same files); False, keeping nothing, when they cannot be trusted to be the ones of ``payments``."""
-        stdout = self._process.stdout
-        assert stdout is not None
-        try:
-            message = pickle.load(stdout)
-        except Exception:  # the process died, or wrote something else: the run identifies them itself
-            return False
-        finally:
+        """Keep the payers in ``customers`` for ``payments`` (read by the run from the same files) as they
+        arrive; False, keeping nothing, when they cannot be trusted to be the ones of ``payments``."""
+        header = self._next()
+        if not isinstance(header, tuple) or len(header) != 2:
             self.close()
-        if not isinstance(message, tuple) or len(message) != 3:
             return False
-        signatures, count, found = message
-        if signatures != self._signatures or signatures != tuple(map(_signature, self._files)):
-            return False
+        signatures, count = header
         items = [p for p in payments if p.amount > 0]
-        if count != len(items) or len(found) != count:
+        if signatures != self._signatures or signatures != tuple(map(_signature, self._files)) \
+                or count != len(items):
+            self.close()
             return False
-        keep_found_payers(items, found, customers, rules)
+        keys = payer_keys(items)
+        kept: dict[tuple[str | None, ...], object] = {}
+
+        def arriving() -> bool:
+            batch = self._next()
+            if not isinstance(batch, tuple) or len(batch) != 2:  # no more, or the process died
+                self.close()
+                return False
+            positions, found = batch
+            kept.update(zip(map(keys.__getitem__, positions), found, strict=True))
+            return True
+
+        customers.keep_payers(rules, kept, arriving)
         return True
+
+    def _next(self) -> object:
+        """The next thing the process sent, or None when it sent no more (or something unreadable)."""
+        stdout = self._process.stdout
+        if stdout is None or stdout.closed:
+            return None
+        try:
+            return pickle.load(stdout)
+        except Exception:  # the process ended, or wrote something else: the run identifies them itself
+            return None
 
     def close(self) -> None:
         """Stop the process if it still runs (the run failed or no longer needs it)."""
@@ -119,19 +140,29 @@ class PayersAhead:
 
 
 def _identify_files(customers_path: Path, payments_path: Path, rules: MatchRules, out: BinaryIO) -> None:
-    """In the second process: read both files, identify every payer, write them with what was read."""
+    """In the second process: read both files, then send what was read and the payers in batches."""
     from rules.cashapp.files import load_customers, load_payments, without_cycle_collection
 
-    try:
-        with without_cycle_collection():
+    with without_cycle_collection():
+        try:
             signatures = (_signature(customers_path), _signature(payments_path))
             customers = load_customers(customers_path)
             # Rows the run skips are skipped here alike; a file that stops the run stops this too.
             items = [p for p in load_payments(payments_path, []) if p.amount > 0]
-            found: list[Payer] = identify_all(items, customers, rules)
-            message: object = (signatures, len(items), found)
-    except Exception as exc:  # the run identifies the payers itself, and reports any bad row
-        message = ("failed", repr(exc))
+        except Exception:  # the run reports the bad file, with its line, and identifies the payers
+            return
+        _send(out, (signatures, len(items)))
+        # The order the run decides them in (rules.cashapp.matcher.match_payments): by date, stable.
+        order = sorted(range(len(items)), key=[p.date for p in items].__getitem__)
+        size, start = FIRST_BATCH, 0
+        while start < len(order):
+            positions = order[start:start + size]
+            found: list[Payer] = identify_all([items[i] for i in positions], customers, rules)
+            _send(out, (positions, found))
+            start, size = start + size, size * 2
+
+
+def _send(out: BinaryIO, message: object) -> None:
     pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
     out.flush()
 

@@ -4,7 +4,7 @@ second process while the documents are read, and the decisions are the ones one 
 from __future__ import annotations
 
 import csv
-import multiprocessing
+import os
 from datetime import date
 from pathlib import Path
 
@@ -26,11 +26,19 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return generate(600, 6000, seed=5, as_of=AS_OF).write(tmp_path_factory.mktemp("export"))
 
 
+def _children() -> list[str]:
+    """The processes this one started that are still running or not yet waited for."""
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    return [pid for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
+
+
 def _with_second_core(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Every payments file counts as large, on a machine with two cores; what each run's second
     process brought (True when its payers were kept) is listed."""
     monkeypatch.setattr(payers_ahead, "MIN_PAYMENTS_BYTES", 0)
     monkeypatch.setattr(payers_ahead, "_cores", lambda: 2)
+    # Sent in several batches (50, 100, 200, 400 of the 600 payments), as a large file's are.
+    monkeypatch.setattr(payers_ahead, "FIRST_BATCH", 50)
     kept: list[bool] = []
     keep_in = PayersAhead.keep_in
 
@@ -65,7 +73,7 @@ def test_a_large_export_is_decided_alike_with_its_payers_identified_alongside(
 
     assert kept == [True]
     assert alongside == alone
-    assert not multiprocessing.active_children()
+    assert not _children()
 
 
 def test_a_small_export_is_matched_in_one_process(export: dict[str, Path], tmp_path: Path,
@@ -95,7 +103,7 @@ def test_a_payments_file_changed_while_it_was_read_is_identified_again(
     results = list(match_payments(read, load_documents(export["invoices"]), customers, rules, AS_OF))
     assert results[-1].payment_id == "LATE-1"
     assert results[-1].customer_id == known_id
-    assert not multiprocessing.active_children()
+    assert not _children()
 
 
 def test_a_bad_payments_row_is_reported_with_its_line_while_the_others_are_matched(
@@ -116,4 +124,25 @@ def test_a_bad_payments_row_is_reported_with_its_line_while_the_others_are_match
     assert written.count("\n") == 600 and "BAD-1" not in written
     # The second process read the file as the run did, bad row left out, so its payers were kept.
     assert second_core == [True]
-    assert not multiprocessing.active_children()
+    assert not _children()
+
+
+def test_a_second_process_that_stops_midway_leaves_the_rest_to_the_run(
+        export: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    alone = _match(export, tmp_path / "alone.jsonl")
+    kept = _with_second_core(monkeypatch)
+    received = PayersAhead._next
+
+    came: list[object] = []
+
+    def dies_after_first_batch(self: PayersAhead) -> object:
+        if len(came) == 2:  # the header and one batch came, then nothing
+            self.close()
+            return None
+        came.append(received(self))
+        return came[-1]
+
+    monkeypatch.setattr(PayersAhead, "_next", dies_after_first_batch)
+    assert _match(export, tmp_path / "cut.jsonl") == alone
+    assert kept == [True]
+    assert not _children()
