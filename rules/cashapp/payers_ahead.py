@@ -30,8 +30,9 @@ from rules.cashapp.model import PaymentInput
 from rules.cashapp.payers import CustomerIndex
 from rules.cashapp.settings import MatchRules
 
-# Below this size of payments file, identifying them takes less than starting a second Python.
-MIN_PAYMENTS_BYTES = 2_000_000
+# Below this size of payments file (some 50,000 payments), a second Python saves no time: at 20,000
+# payments against 200,000 documents it finished no sooner, for 40 % more processor time.
+MIN_PAYMENTS_BYTES = 5_000_000
 # The payments of the first batch sent; each next one is twice as many. A small first batch lets the
 # run start deciding early; larger ones later cost less per payment.
 FIRST_BATCH = 2_000
