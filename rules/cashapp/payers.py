@@ -83,12 +83,8 @@ def name_parts_of_many(names: Sequence[str]) -> list[Sequence[str]]:
     return parts
 
 
-
-
 def _sorted_words(norm: str) -> str:
     return " ".join(sorted(norm.split()))
-
-
 
 
 # Under which rules, the payers kept by their payments' keys, and those still arriving (keep_payers).
