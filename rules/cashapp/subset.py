@@ -92,14 +92,17 @@ class _Ordered:
 
 
 # A payment tries several targets (its amount, then net of each credit memo) on the same amounts.
-_last_ordered: list[tuple[list[int], _Ordered]] = []
+# The last values and their order, read and replaced as one tuple, so that runs in several threads
+# never take one's values with another's order.
+_last_ordered: list[tuple[list[int], _Ordered] | None] = [None]
 
 
 def _largest_first(values: list[int]) -> _Ordered:
-    if _last_ordered and _last_ordered[0][0] == values:
-        return _last_ordered[0][1]
+    last = _last_ordered[0]
+    if last is not None and last[0] == values:
+        return last[1]
     ordered = _Ordered(values)
-    _last_ordered[:] = [(list(values), ordered)]
+    _last_ordered[0] = (list(values), ordered)
     return ordered
 
 
@@ -267,25 +270,28 @@ def _nodes_at_most(n: int, max_size: int) -> int:
     return nodes
 
 
-# The targets a payment tries are looked up among the same sums of pairs.
-_last_by_sum: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = []
+# The targets a payment tries are looked up among the same sums of pairs (read and replaced as one
+# tuple, as above).
+_last_by_sum: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None] = [None]
 
 
 def _by_sum(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pairs in ascending order of their sums, and the sums in that order ending in a stop."""
-    if _last_by_sum and _last_by_sum[0][0] is sums:
-        return _last_by_sum[0][1]
+    last = _last_by_sum[0]
+    if last is not None and last[0] is sums:
+        return last[1]
     # Pairs are in lexicographic order of their indexes; a stable sort keeps it among equal sums.
     by_sum = np.argsort(sums, kind="stable")
     found = (by_sum, np.append(sums[by_sum], _STOP))
-    _last_by_sum[:] = [(sums, found)]
+    _last_by_sum[0] = (sums, found)
     return found
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
 _STOP = np.array([np.iinfo(np.int64).max], dtype=np.int64)
-# A payment tries several targets (its amount, then net of each credit memo) on the same amounts.
-_last_sums: list[tuple[tuple[int, ...], int, tuple[np.ndarray, ...]]] = []
+# A payment tries several targets (its amount, then net of each credit memo) on the same amounts:
+# the last values' sums, read and replaced as one tuple (see _last_ordered).
+_last_sums: list[tuple[tuple[int, ...], int, tuple[np.ndarray, ...]] | None] = [None]
 
 
 def _sums(vals: list[int], max_size: int) -> tuple[np.ndarray, ...]:
@@ -293,8 +299,9 @@ def _sums(vals: list[int], max_size: int) -> tuple[np.ndarray, ...]:
     (from three up) each sum of two, largest first; and the sorted values and (for four) sums of two to
     look the rest of a target up in, ending in a stop no target reaches."""
     key = tuple(vals)
-    if _last_sums and _last_sums[0][1] == max_size and _last_sums[0][0] == key:
-        return _last_sums[0][2]
+    last = _last_sums[0]
+    if last is not None and last[1] == max_size and last[0] == key:
+        return last[2]
     n = len(vals)
     arr = np.array(vals, dtype=np.int64)
     first, second = _PAIRS.get(n) or _PAIRS.setdefault(n, np.triu_indices(n, 1))
@@ -308,7 +315,7 @@ def _sums(vals: list[int], max_size: int) -> tuple[np.ndarray, ...]:
         parts = np.concatenate((_ZERO, arr, sums) if max_size > 2 else (_ZERO, arr))
         parts[::-1].sort()
     found = (arr, sums, parts, pool)
-    _last_sums[:] = [(key, max_size, found)]
+    _last_sums[0] = (key, max_size, found)
     return found
 
 
