@@ -266,7 +266,7 @@ class CustomerIndex:
         :meth:`prepared_payer` to hand out under the same ``rules``; forgotten when a customer changes.
 
         ``arriving``: payers still being found elsewhere; it adds the next of them to ``payers`` and
-        says whether it did (False once no more come), and is asked for a payer not kept yet.
+        says whether more may come, and is asked for a payer not kept yet.
         """
         self._prepared = (rules, payers, arriving)
 
@@ -284,11 +284,12 @@ class CustomerIndex:
         _, payers, arriving = prepared
         found = payers.get(key)
         while found is None and arriving is not None:
-            if not arriving():
+            more = arriving()
+            found = payers.get(key)
+            if not more:
                 if self._prepared is prepared:
                     self._prepared = (rules, payers, None)
                 break
-            found = payers.get(key)
         return found
 
     def __len__(self) -> int:

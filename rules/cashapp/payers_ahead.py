@@ -70,7 +70,7 @@ class PayersAhead:
         stdin = self._process.stdin
         assert stdin is not None
         with stdin:
-            pickle.dump((customers, payments, rules), stdin)
+            pickle.dump((customers, payments, rules, FIRST_BATCH), stdin)
 
     @classmethod
     def start(cls, customers: Path | None, payments: Path, rules: MatchRules) -> PayersAhead | None:
@@ -106,6 +106,11 @@ class PayersAhead:
             batch = self._next()
             if not isinstance(batch, tuple) or len(batch) != 2:  # no more, or the process died
                 self.close()
+                # Those it did not send (only if it stopped midway) are identified here, together.
+                missing = [p for p, key in zip(items, keys, strict=True) if key not in kept]
+                if missing:
+                    found_here = identify_all(missing, customers, rules)
+                    kept.update(zip(payer_keys(missing), found_here, strict=True))
                 return False
             positions, found = batch
             kept.update(zip(map(keys.__getitem__, positions), found, strict=True))
@@ -140,7 +145,8 @@ class PayersAhead:
         self.close()
 
 
-def _identify_files(customers_path: Path, payments_path: Path, rules: MatchRules, out: BinaryIO) -> None:
+def _identify_files(customers_path: Path, payments_path: Path, rules: MatchRules, first_batch: int,
+                    out: BinaryIO) -> None:
     """In the second process: read both files, then send what was read and the payers in batches."""
     from rules.cashapp.files import load_customers, load_payments, without_cycle_collection
 
@@ -155,7 +161,7 @@ def _identify_files(customers_path: Path, payments_path: Path, rules: MatchRules
         _send(out, (signatures, len(items)))
         # The order the run decides them in (rules.cashapp.matcher.match_payments): by date, stable.
         order = sorted(range(len(items)), key=[p.date for p in items].__getitem__)
-        size, start = FIRST_BATCH, 0
+        size, start = first_batch, 0
         while start < len(order):
             positions = order[start:start + size]
             found: list[Payer] = identify_all([items[i] for i in positions], customers, rules)
@@ -169,5 +175,5 @@ def _send(out: BinaryIO, message: object) -> None:
 
 
 if __name__ == "__main__":
-    customers_file, payments_file, match_rules = pickle.load(sys.stdin.buffer)
-    _identify_files(customers_file, payments_file, match_rules, sys.stdout.buffer)
+    customers_file, payments_file, match_rules, batch = pickle.load(sys.stdin.buffer)
+    _identify_files(customers_file, payments_file, match_rules, batch, sys.stdout.buffer)

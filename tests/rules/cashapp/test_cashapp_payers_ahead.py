@@ -7,14 +7,16 @@ import csv
 import os
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from cli.match import match_command
-from rules.cashapp import MatchRules, payers_ahead
+from rules.cashapp import MatchRules, PaymentInput, payers_ahead
 from rules.cashapp.files import load_customers, load_documents, load_payments
 from rules.cashapp.generator import generate
+from rules.cashapp.identify import Payer, payer_keys
 from rules.cashapp.matcher import match_payments
 from rules.cashapp.payers_ahead import PayersAhead
 
@@ -143,6 +145,19 @@ def test_a_second_process_that_stops_midway_leaves_the_rest_to_the_run(
         return came[-1]
 
     monkeypatch.setattr(PayersAhead, "_next", dies_after_first_batch)
+    # What the process did not send is identified by the run, all together.
+    batches: list[int] = []
+    identify_all = payers_ahead.identify_all
+
+    def identify_here(payments: list[PaymentInput], *args: Any) -> list[Payer]:
+        batches.append(len(payments))
+        return identify_all(payments, *args)
+
+    monkeypatch.setattr(payers_ahead, "identify_all", identify_here)
     assert _match(export, tmp_path / "cut.jsonl") == alone
     assert kept == [True]
+    # All but those of the first batch (the 50 decided first), and those paying under one of their keys.
+    incoming = [p for p in load_payments(export["payments"]) if p.amount > 0]
+    sent = set(payer_keys(sorted(incoming, key=lambda p: p.date)[:50]))
+    assert batches == [sum(key not in sent for key in payer_keys(incoming))]
     assert not _children()
