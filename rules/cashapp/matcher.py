@@ -19,7 +19,7 @@ Two equally good answers always go to review.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from itertools import chain, compress
@@ -48,7 +48,6 @@ class Proposal:
     why: str
     ambiguous: bool = False
     blocked: str = ""
-    docs: frozenset[str] = field(default_factory=frozenset)
 
 
 def _money(value: Decimal) -> str:
@@ -84,7 +83,11 @@ _is_memo = "credit_memo".__eq__
 
 def _invoices_of(docs: list[OpenDocument], amount: Decimal) -> list[OpenDocument]:
     """The invoices among ``docs`` whose open amount is ``amount``, in order."""
-    return [d for d in compress(docs, map(amount.__eq__, map(_remaining_of, docs))) if d.kind == "invoice"]
+    # Most often none is: told by one containment test, without a method call for each document.
+    owed = list(map(_remaining_of, docs))
+    if amount not in owed:
+        return []
+    return [d for d in compress(docs, map(amount.__eq__, owed)) if d.kind == "invoice"]
 
 
 def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = ZERO) -> Application:
@@ -99,8 +102,7 @@ def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = 
 
 def _proposal(rule: str, lines: list[Application], unapplied: Decimal, document: float, amount: float,
               why: str, ambiguous: bool = False, blocked: str = "") -> Proposal:
-    return Proposal(rule, lines, unapplied, document, amount, why, ambiguous, blocked,
-                    frozenset(map(_id_of, lines)))
+    return Proposal(rule, lines, unapplied, document, amount, why, ambiguous, blocked)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -184,7 +186,8 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
         refs = sorted(refs, key=_age_key)
         invoices = [d for d in refs if d.kind == "invoice"]
         total = sum((d.signed_remaining for d in refs), ZERO)
-    if total <= 0 or not invoices:
+    # Compared with a Decimal zero, not the int 0 (which is converted on each comparison).
+    if total <= ZERO or not invoices:
         return []
     label = f"{via} {_labels(refs)} (open {_money(total)})"
 
@@ -257,7 +260,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
             partial.append(_full_line(d))
             left += d.remaining
     for d in invoices:
-        if left <= 0:
+        if left <= ZERO:
             break
         cash = min(left, d.remaining)
         partial.append(Application(d.doc_id, cash, ZERO, ZERO, d.kind, d.number))
@@ -290,7 +293,7 @@ def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str
     by_amount: dict[Decimal, list[OpenDocument]] = {}
     for base, base_disc, _ in reversed(bases):
         netted = base - a
-        if netted <= 0:
+        if netted <= ZERO:
             continue
         # Whether one memo or two make up what was netted is told at C speed (most often none does);
         # the memos are gathered by amount only when some may.
@@ -656,7 +659,8 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
         # customer may have quoted the wrong number; a person decides. Only a single invoice counts
         # as a rival: sets of three or four hit round amounts by chance too often.
         rivals = _invoices_of(ctx.docs, payment.amount)
-        if len(rivals) == 1 and rivals[0].doc_id not in proposals[0].docs:
+        # The ids of the documents a proposal applies to are read only here, where a rival is found.
+        if len(rivals) == 1 and rivals[0].doc_id not in set(map(_id_of, proposals[0].lines)):
             proposals[0].ambiguous = True
             proposals[0].why += f"; but the amount pays {_doc_label(rivals[0])} exactly instead"
         return proposals
@@ -721,9 +725,27 @@ def _fit_typos(ctx: _Context, groups: list[list[OpenDocument]]) -> list[Proposal
 # --------------------------------------------------------------------------------------------------
 
 
+# A few hundred payer scores recur over a run: each rounded once (rounding a float to some digits
+# goes through its decimal digits, a costly step for each of a hundred thousand results).
+_ROUNDED: dict[float, float] = {}
+_ROUNDED_MAX = 4096
+
+
+def _payer_score(score: float) -> float:
+    """``round(score, 4)``."""
+    rounded = _ROUNDED.get(score)
+    if rounded is None:
+        if len(_ROUNDED) >= _ROUNDED_MAX:
+            _ROUNDED.clear()
+        rounded = round(score, 4)
+        if score:  # a zero is not kept: 0.0 and -0.0 are one key but round to different numbers
+            _ROUNDED[score] = rounded
+    return rounded
+
+
 def _decide(payment: PaymentInput, payer: PayerHit, proposal: Proposal, rules: MatchRules,
             note: str = "") -> MatchResult:
-    payer_score = round(payer.score, 4)
+    payer_score = _payer_score(payer.score)
     document, amount = proposal.document, proposal.amount
     verdicts = rules.verdicts
     slot = (payer_score, document, amount)
@@ -793,12 +815,15 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
     Returns:
         The decision with its applications, confidence, rule and explanation.
     """
-    if payment.amount <= 0:
+    if payment.amount <= ZERO:
         return _unmatched(payment, "not_a_receipt", "not incoming cash (zero or negative amount)")
     found = _identify(payment, customers, rules)
     payer, note, ties = found.hit, found.note, found.ties
     if reference_keys is None:
         keys = extract_number_keys(payment.reference, rules.number_min_digits)
+    elif type(reference_keys) is list and not payment.remittance:
+        # Only a remittance's numbers are added to the keys: without one, the caller's list is read only.
+        keys = reference_keys
     else:
         keys = list(reference_keys)
     for item in payment.remittance:
