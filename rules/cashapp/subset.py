@@ -295,9 +295,10 @@ _last_sums: list[tuple[tuple[int, ...], int, tuple[np.ndarray, ...]] | None] = [
 
 
 def _sums(vals: list[int], max_size: int) -> tuple[np.ndarray, ...]:
-    """The values and the sums of each pair of them (in the pairs' index order); zero, each value and
-    (from three up) each sum of two, largest first; and the sorted values and (for four) sums of two to
-    look the rest of a target up in, ending in a stop no target reaches."""
+    """The values and the sums of each pair of them (in the pairs' index order); below four, zero, each
+    value and (for three) each sum of two, largest first (sets of four look their parts up in the pool
+    alone); and the sorted values and (for four) sums of two to look the rest of a target up in, ending
+    in a stop no target reaches."""
     key = tuple(vals)
     last = _last_sums[0]
     if last is not None and last[1] == max_size and last[0] == key:
@@ -309,8 +310,8 @@ def _sums(vals: list[int], max_size: int) -> tuple[np.ndarray, ...]:
     sums += arr[second]
     pool = np.concatenate((arr, sums, _STOP) if max_size == 4 else (arr, _STOP))
     pool.sort()
-    if max_size == 4:  # the same numbers, and zero
-        parts = np.concatenate((pool[-2::-1], _ZERO))
+    if max_size == 4:  # not read (see _first_sets)
+        parts = _ZERO
     else:
         parts = np.concatenate((_ZERO, arr, sums) if max_size > 2 else (_ZERO, arr))
         parts[::-1].sort()
