@@ -67,8 +67,6 @@ def _labels(docs: Sequence[OpenDocument]) -> str:
 
 
 _age_key = age_key
-_due_of = attrgetter("due_date")
-_number_of = attrgetter("number")
 _kind_of = attrgetter("kind")
 _id_of = attrgetter("doc_id")
 _key_of = attrgetter("key")
@@ -90,22 +88,6 @@ def _invoices_of(docs: list[OpenDocument], amount: Decimal) -> list[OpenDocument
     if amount not in owed:
         return []
     return [d for d in compress(docs, map(amount.__eq__, owed)) if d.kind == "invoice"]
-
-
-def _by_age(docs: list[OpenDocument]) -> list[OpenDocument]:
-    """``docs`` sorted by :func:`~rules.cashapp.model.age_key`.
-
-    With every due date given, the key is the due date and the number: sorted by number, then
-    (stable) by due date, each key read in C, is the same order.
-    """
-    if None in map(_due_of, docs):
-        return sorted(docs, key=_age_key)
-    try:
-        ordered = sorted(docs, key=_number_of)
-    except TypeError:  # numbers that do not compare with each other
-        return sorted(docs, key=_age_key)
-    ordered.sort(key=_due_of)
-    return ordered
 
 
 def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = ZERO) -> Application:
@@ -187,6 +169,9 @@ class _Context:
             return False
         return self.pay_date.toordinal() <= deadline.toordinal() + self.rules.discount_grace_days
 
+    def has_discount_terms(self, doc: OpenDocument) -> bool:
+        return doc.discount_deadline() is not None
+
 
 def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, via: str) -> list[Proposal]:
     """Fit the cash to the documents the customer quoted."""
@@ -198,11 +183,9 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
         invoices = refs
         total = ZERO + refs[0].remaining
     else:
-        refs = _by_age(refs)
-        invoices = list(compress(refs, map(_is_invoice, map(_kind_of, refs))))
-        # Without a credit memo among them (most often) the same sum, in the same order, read in C.
-        total = (sum(map(_remaining_of, refs), ZERO) if len(invoices) == len(refs)
-                 else sum((d.signed_remaining for d in refs), ZERO))
+        refs = sorted(refs, key=_age_key)
+        invoices = [d for d in refs if d.kind == "invoice"]
+        total = sum((d.signed_remaining for d in refs), ZERO)
     # Compared with a Decimal zero, not the int 0 (which is converted on each comparison).
     if total <= ZERO or not invoices:
         return []
@@ -214,15 +197,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
 
     # Only an invoice with a discount percent has discount terms.
     terms = list(compress(invoices, map(_percent_of, invoices)))
-    # Each deadline worked out once: within it the discount is taken, after it the discount is late.
-    eligible: list[OpenDocument] = []
-    late: list[OpenDocument] = []
-    if terms:
-        paid, grace = ctx.pay_date.toordinal(), rules.discount_grace_days
-        for d in terms:
-            deadline = d.discount_deadline()
-            if deadline is not None:
-                (eligible if paid <= deadline.toordinal() + grace else late).append(d)
+    eligible = [d for d in terms if ctx.discount_eligible(d)]
     disc = {d.doc_id: d.discount_amount() for d in eligible}
     d_total = sum(disc.values(), ZERO)
     if eligible and a == total - d_total:
@@ -232,6 +207,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
                           f"{_money(d_total)} taken within terms")]
     # A discount deducted after its period is not granted: the cash is a partial payment and the
     # discount stays open on the invoice (no grace days unless configured).
+    late = [d for d in terms if ctx.has_discount_terms(d) and d not in eligible]
     late_note = ""
     if late:
         late_total = sum((d.discount_amount() for d in late), ZERO)
@@ -239,7 +215,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
             late_note = (f"; the customer deducted an early-payment discount of {_money(late_total)} after "
                          f"its period had ended, which is not granted")
 
-    quoted = set(map(_id_of, refs))
+    quoted = {d.doc_id for d in refs}
     bases: list[tuple[Decimal, dict[str, Decimal], str]] = [(total, {}, "")]
     if eligible:
         # Within its terms a customer takes the discount; what is short beyond it is a fee.
