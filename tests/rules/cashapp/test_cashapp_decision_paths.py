@@ -1,5 +1,5 @@
 """Paths of a decision that the common case passes by: a rival invoice, the keys a caller found,
-the payer score as written."""
+the payer score as written; amounts in thousandths."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from rules.cashapp import (
     match_payment,
 )
 from rules.cashapp.matcher import _payer_score
+from rules.cashapp.subset import to_units, units_of
 
 AS_OF = date(2024, 6, 28)
 D = Decimal
@@ -76,3 +77,13 @@ def test_a_payer_score_is_written_rounded_to_four_places_and_a_zero_keeps_its_si
         assert _payer_score(score) == round(score, 4)
     assert math.copysign(1, _payer_score(0.0)) == 1
     assert math.copysign(1, _payer_score(-0.0)) == -1
+
+
+def test_amounts_are_counted_in_thousandths_exactly_whatever_their_exponent_or_length() -> None:
+    amounts = [D("1190.00"), D("0.001"), D("-12.5"), D("-0.00"), D("1E+5"), D("7"),
+               D("9999999999999999999999999999"), D("123456789012345678901234567.89")]
+    # As scaling each by 10**3 does, rounded to the context's 28 digits where an amount has more.
+    expected = [int(a.scaleb(3)) for a in amounts]
+    assert expected[:6] == [1190000, 1, -12500, 0, 100000000, 7000]
+    assert units_of(amounts) == expected
+    assert [to_units(a) for a in amounts] == expected
