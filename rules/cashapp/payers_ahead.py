@@ -260,27 +260,33 @@ def _decoded(batch: _Batch) -> tuple[list[int], list[Payer]]:
     return positions.tolist(), found
 
 
-def _identify_files(customers_path: Path, payments_path: Path, rules: MatchRules, first_batch: int,
-                    out: BinaryIO) -> None:
-    """In the second process: read both files, then send what was read and the payers in batches."""
-    from rules.cashapp.files import load_customers, load_payments, without_cycle_collection
+def _read_files(customers_path: Path, payments_path: Path) -> tuple[tuple[_Signature, _Signature],
+                                                                   CustomerIndex, list[PaymentInput]] | None:
+    """In the second process: both files as the run reads them (the payments it decides), and what
+    tells that they are the ones it reads; None when they cannot be read."""
+    from rules.cashapp.files import load_customers, load_payments
 
-    with without_cycle_collection():
-        try:
-            signatures = (_signature(customers_path), _signature(payments_path))
-            customers = load_customers(customers_path)
-            # Rows the run skips are skipped here alike; a file that stops the run stops this too.
-            items = [p for p in load_payments(payments_path, []) if p.amount > 0]
-        except Exception:  # the run reports the bad file, with its line, and identifies the payers
-            return
-        _send(out, (signatures, len(items)))
-        # The order the run decides them in (rules.cashapp.matcher.match_payments): by date, stable.
-        order = sorted(range(len(items)), key=[p.date for p in items].__getitem__)
-        size, start = first_batch, 0
-        while start < len(order):
-            positions = order[start:start + size]
-            _send(out, _encoded(positions, identify_all([items[i] for i in positions], customers, rules)))
-            start, size = start + size, size * 2
+    try:
+        signatures = (_signature(customers_path), _signature(payments_path))
+        customers = load_customers(customers_path)
+        # Rows the run skips are skipped here alike; a file that stops the run stops this too.
+        return signatures, customers, [p for p in load_payments(payments_path, []) if p.amount > 0]
+    except Exception:  # the run reports the bad file, with its line, and identifies the payers
+        return None
+
+
+def _identify_files(read: tuple[tuple[_Signature, _Signature], CustomerIndex, list[PaymentInput]],
+                    rules: MatchRules, first_batch: int, out: BinaryIO) -> None:
+    """In the second process: send what was read, then the payers in batches."""
+    signatures, customers, items = read
+    _send(out, (signatures, len(items)))
+    # The order the run decides them in (rules.cashapp.matcher.match_payments): by date, stable.
+    order = sorted(range(len(items)), key=[p.date for p in items].__getitem__)
+    size, start = first_batch, 0
+    while start < len(order):
+        positions = order[start:start + size]
+        _send(out, _encoded(positions, identify_all([items[i] for i in positions], customers, rules)))
+        start, size = start + size, size * 2
 
 
 def _send(out: BinaryIO, message: object) -> None:
@@ -289,8 +295,14 @@ def _send(out: BinaryIO, message: object) -> None:
 
 
 if __name__ == "__main__":
+    from rules.cashapp.files import without_cycle_collection
+
     customers_file, payments_file, match_rules, batch = pickle.load(sys.stdin.buffer)
-    _identify_files(customers_file, payments_file, match_rules, batch, sys.stdout.buffer)
-    # All is sent and flushed: ending here spares freeing the customers' index and the payments
-    # object by object (the run may still be deciding on the other core).
+    with without_cycle_collection():
+        files_read = _read_files(customers_file, payments_file)
+        if files_read is not None:
+            _identify_files(files_read, match_rules, batch, sys.stdout.buffer)
+    # All is sent and flushed. Ending here, with what was read still held, spares freeing the
+    # customers' index and the payments object by object (the run may still be deciding on the
+    # other core).
     os._exit(0)
