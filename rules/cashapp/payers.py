@@ -96,7 +96,8 @@ _Prepared = tuple[object, dict[tuple[str | None, ...], object], Callable[[], boo
 
 
 class CustomerIndex:
-    """Customers by id, by normalised bank account and by name token (names and aliases)."""
+    """Customers by id, by normalised bank account and by name token (names and aliases); the accounts
+    and names indexed when first asked for."""
 
     __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_candidates", "_known_names",
                  "_lock", "_long_enough", "_marks", "_name_cache", "_narrowed", "_norms", "_one_word_less",
