@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from itertools import accumulate, chain, compress, repeat
 from operator import attrgetter, itemgetter
+from typing import Protocol
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -91,8 +92,15 @@ def _sorted_words(norm: str) -> str:
 _customer_id: Callable[[CustomerInfo], str] = attrgetter("customer_id")
 
 
+class KeptPayers(Protocol):
+    """Payers kept by their payments' keys (see :meth:`CustomerIndex.keep_payers`): a dict, or whatever
+    else hands them out by key."""
+
+    def get(self, key: tuple[str | None, ...], /) -> object | None: ...
+
+
 # Under which rules, the payers kept by their payments' keys, and those still arriving (keep_payers).
-_Prepared = tuple[object, dict[tuple[str | None, ...], object], Callable[[], bool] | None]
+_Prepared = tuple[object, KeptPayers, Callable[[], bool] | None]
 
 
 class CustomerIndex:
@@ -300,7 +308,7 @@ class CustomerIndex:
         self._orders.clear()
         self._prepared = None
 
-    def keep_payers(self, rules: object, payers: dict[tuple[str | None, ...], object],
+    def keep_payers(self, rules: object, payers: KeptPayers,
                     arriving: Callable[[], bool] | None = None) -> None:
         """Keep what a batch of payments' payers were found to be, by what identified them, for
         :meth:`prepared_payer` to hand out under the same ``rules``; forgotten when a customer changes.
