@@ -27,11 +27,6 @@ class PayerHit:
     how: str
     source: str = ""
 
-    def __reduce__(self) -> tuple[type[PayerHit], tuple[str, float, str, str]]:
-        # Sent between processes by the hundred thousand (rules.cashapp.payers_ahead): the fields in
-        # order pickle in about half the time of a slotted dataclass's own state.
-        return PayerHit, (self.customer_id, self.score, self.how, self.source)
-
 
 @dataclass(slots=True)
 class Payer:
@@ -41,10 +36,6 @@ class Payer:
     note: str = ""
     ties: list[tuple[float, str]] = field(default_factory=list)
     rivals: list[tuple[float, str]] = field(default_factory=list)
-
-    def __reduce__(self) -> tuple[type[Payer], tuple[PayerHit | None, str, list[tuple[float, str]],
-                                                      list[tuple[float, str]]]]:
-        return Payer, (self.hit, self.note, self.ties, self.rivals)
 
 
 def identify_payer(

@@ -8,11 +8,13 @@ the candidates of all of them in a few calls.
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from itertools import accumulate, chain, compress, repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
+from typing import Protocol
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -87,17 +89,28 @@ def _sorted_words(norm: str) -> str:
     return " ".join(sorted(norm.split()))
 
 
+_customer_id: Callable[[CustomerInfo], str] = attrgetter("customer_id")
+
+
+class KeptPayers(Protocol):
+    """Payers kept by their payments' keys (see :meth:`CustomerIndex.keep_payers`): a dict, or whatever
+    else hands them out by key."""
+
+    def get(self, key: tuple[str | None, ...], /) -> object | None: ...
+
+
 # Under which rules, the payers kept by their payments' keys, and those still arriving (keep_payers).
-_Prepared = tuple[object, dict[tuple[str | None, ...], object], Callable[[], bool] | None]
+_Prepared = tuple[object, KeptPayers, Callable[[], bool] | None]
 
 
 class CustomerIndex:
-    """Customers by id, by normalised bank account and by name token (names and aliases)."""
+    """Customers by id, by normalised bank account and by name token (names and aliases); the accounts
+    and names indexed when first asked for."""
 
     __slots__ = ("_by_account", "_by_id", "_by_token", "_by_words", "_candidates", "_known_names",
-                 "_long_enough", "_marks", "_name_cache", "_narrowed", "_norms", "_one_word_less", "_orders",
-                 "_owners", "_positions", "_prepared", "_sorted_texts", "_texts", "_token_order",
-                 "_word_sets")
+                 "_lock", "_long_enough", "_marks", "_name_cache", "_narrowed", "_norms", "_one_word_less",
+                 "_orders", "_owners", "_pending", "_positions", "_prepared", "_sorted_texts", "_texts",
+                 "_token_order", "_word_sets")
 
     def __init__(self, customers: Iterable[CustomerInfo] = ()) -> None:
         self._by_id: dict[str, CustomerInfo] = {}
@@ -130,6 +143,11 @@ class CustomerIndex:
         self._one_word_less: dict[frozenset[str], set[str]] = {}
         # The payers of the last batch of payments, identified at once (see ``keep_payers``).
         self._prepared: _Prepared | None = None
+        # The batches of customers whose names and accounts are not indexed yet (None once they are):
+        # a run whose payers another process identifies asks only for customers by id, so it never
+        # pays for the names. Matchers in several threads may share an index: one of them indexes.
+        self._pending: list[Sequence[CustomerInfo]] | None = []
+        self._lock = threading.Lock()
         self.extend(customers)
 
     @classmethod
@@ -143,10 +161,40 @@ class CustomerIndex:
 
     def extend(self, customers: Iterable[CustomerInfo]) -> None:
         """Index many customers (or what is new about ones already indexed), their names and accounts
-        normalised in one pass."""
+        normalised in one pass, when first asked for (a customer by id at once)."""
         batch = customers if isinstance(customers, (list, tuple)) else list(customers)
+        with self._lock:
+            self._by_id.update(zip(map(_customer_id, batch), batch, strict=True))
+            pending = self._pending
+            # Payers kept are forgotten when a customer's names or accounts change, which only indexing
+            # them tells: once payers are kept, customers are indexed as they come.
+            if pending is not None and (self._prepared is None or not batch):
+                if batch:
+                    # A copy: the caller's list may change before the names are indexed.
+                    pending.append(tuple(batch))
+                return
+        self._index_pending()
+        self._index(batch)
+
+    def _index_pending(self) -> None:
+        """Index the names and accounts of the customers added since the last time, batch by batch as
+        they were added (so the postings' order is the same whenever that happens)."""
+        if self._pending is None:
+            return
+        with self._lock:
+            pending = self._pending
+            if pending is None:
+                return
+            # The payers kept were kept after these customers came: they stay.
+            prepared = self._prepared
+            for batch in pending:
+                self._index(batch)
+            self._prepared = prepared
+            self._pending = None
+
+    def _index(self, batch: Sequence[CustomerInfo]) -> None:
+        """Index these customers' names and accounts, or what is new about them."""
         cids = [c.customer_id for c in batch]
-        self._by_id.update(zip(cids, batch, strict=True))
         self._index_accounts(cids, [c.bank_accounts for c in batch])
         # A trading name ("… t/a Blue Anchor Cafe") is a name the customer pays under, like an alias.
         parts_of = name_parts_of_many([name for c in batch for name in (c.name, *c.aliases)])
@@ -260,7 +308,7 @@ class CustomerIndex:
         self._orders.clear()
         self._prepared = None
 
-    def keep_payers(self, rules: object, payers: dict[tuple[str | None, ...], object],
+    def keep_payers(self, rules: object, payers: KeptPayers,
                     arriving: Callable[[], bool] | None = None) -> None:
         """Keep what a batch of payments' payers were found to be, by what identified them, for
         :meth:`prepared_payer` to hand out under the same ``rules``; forgotten when a customer changes.
@@ -297,6 +345,7 @@ class CustomerIndex:
 
     def names_of(self, customer_id: str) -> set[str]:
         """The customer's normalised names: its name, trading names and aliases."""
+        self._index_pending()
         return self._known_names.get(customer_id, set())
 
     def get(self, customer_id: str) -> CustomerInfo | None:
@@ -305,11 +354,15 @@ class CustomerIndex:
 
     def by_account(self, account: str | None) -> set[str]:
         """Customers that hold this bank account (more than one means the account decides nothing)."""
+        self._index_pending()
         norm = normalize_account(account)
         return set(self._by_account.get(norm, ())) if norm else set()
 
     def owners_of_accounts(self, accounts: Sequence[str]) -> list[set[str]]:
         """:meth:`by_account` of many accounts (the sets are the index's own: not to be changed)."""
+        if not accounts:  # payments all known by id: the customers need not be indexed for them
+            return []
+        self._index_pending()
         by_account, nobody = self._by_account, set[str]()
         return [by_account.get(norm, nobody) if norm else nobody for norm in normalize_accounts(accounts)]
 
@@ -409,6 +462,7 @@ class CustomerIndex:
 
     def namesakes_of_many(self, names: Sequence[str]) -> list[set[str]]:
         """:meth:`namesakes` of many names, normalised together."""
+        self._index_pending()
         norm_of = self._normalized(names)
         by_words, one_word_less = self._by_words, self._one_word_less
         found: list[set[str]] = []
@@ -428,6 +482,7 @@ class CustomerIndex:
 
     def score_name_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """:meth:`score_name` of many names and customers, scored by rapidfuzz in one call for all."""
+        self._index_pending()
         texts, sorted_texts = self._texts, self._sorted_texts
         names = [name for name, _ in pairs]
         norm_of = self._normalized(names)
@@ -467,6 +522,7 @@ class CustomerIndex:
     def score_many_names(self, names: Sequence[str], max_customers: int,
                          at_least: float = 0.0) -> list[list[tuple[float, str]]]:
         """:meth:`score_names` of many payer names, the names new to the cache scored together."""
+        self._index_pending()
         parts_of = name_parts_of_many(names)
         norm_of = self._normalized([part for parts in parts_of for part in parts])
         cache = self._name_cache
@@ -555,6 +611,7 @@ class CustomerIndex:
                          at_least: float = 0.0) -> list[list[tuple[float, str]]]:
         """:meth:`score_names_in_text` of many texts, the approximate substrings scored together;
         customers scoring below ``at_least`` are left out."""
+        self._index_pending()
         names, owners, word_sets, long_enough = self._texts, self._owners, self._word_sets, self._long_enough
         norms = normalize_names(list(texts))
         found: list[dict[str, float]] = []

@@ -20,12 +20,15 @@ import os
 import pickle
 import subprocess
 import sys
+from array import array
 from collections.abc import Sequence
+from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from rules.cashapp.identify import Payer, identify_all, payer_keys
+from rules.cashapp.identify import Payer, PayerHit, identify_all, payer_keys
 from rules.cashapp.model import PaymentInput
 from rules.cashapp.payers import CustomerIndex
 from rules.cashapp.settings import MatchRules
@@ -100,20 +103,21 @@ class PayersAhead:
             self.close()
             return False
         keys = payer_keys(items)
-        kept: dict[tuple[str | None, ...], object] = {}
+        kept = _Arrived()
 
         def arriving() -> bool:
             batch = self._next()
-            if not isinstance(batch, tuple) or len(batch) != 2:  # no more, or the process died
+            if not isinstance(batch, tuple) or len(batch) != _BATCH_FIELDS:  # no more, or it died
                 self.close()
                 # Those it did not send (only if it stopped midway) are identified here, together.
-                missing = [p for p, key in zip(items, keys, strict=True) if key not in kept]
+                sent = kept.keys()
+                missing = [p for p, key in zip(items, keys, strict=True) if key not in sent]
                 if missing:
-                    found_here = identify_all(missing, customers, rules)
-                    kept.update(zip(payer_keys(missing), found_here, strict=True))
+                    kept.add(payer_keys(missing), identify_all(missing, customers, rules))
+                kept.complete()
                 return False
-            positions, found = batch
-            kept.update(zip(map(keys.__getitem__, positions), found, strict=True))
+            positions, found = _decoded(cast(_Batch, batch))
+            kept.add(list(map(keys.__getitem__, positions)), found)
             return True
 
         customers.keep_payers(rules, kept, arriving)
@@ -145,28 +149,144 @@ class PayersAhead:
         self.close()
 
 
-def _identify_files(customers_path: Path, payments_path: Path, rules: MatchRules, first_batch: int,
-                    out: BinaryIO) -> None:
-    """In the second process: read both files, then send what was read and the payers in batches."""
-    from rules.cashapp.files import load_customers, load_payments, without_cycle_collection
+_Key = tuple[str | None, ...]
 
-    with without_cycle_collection():
-        try:
-            signatures = (_signature(customers_path), _signature(payments_path))
-            customers = load_customers(customers_path)
-            # Rows the run skips are skipped here alike; a file that stops the run stops this too.
-            items = [p for p in load_payments(payments_path, []) if p.amount > 0]
-        except Exception:  # the run reports the bad file, with its line, and identifies the payers
-            return
-        _send(out, (signatures, len(items)))
-        # The order the run decides them in (rules.cashapp.matcher.match_payments): by date, stable.
-        order = sorted(range(len(items)), key=[p.date for p in items].__getitem__)
-        size, start = first_batch, 0
-        while start < len(order):
-            positions = order[start:start + size]
-            found: list[Payer] = identify_all([items[i] for i in positions], customers, rules)
-            _send(out, (positions, found))
-            start, size = start + size, size * 2
+
+class _Arrived:
+    """The payers sent so far, by their payments' keys (what
+    :meth:`~rules.cashapp.payers.CustomerIndex.prepared_payer` asks for).
+
+    They arrive in the order the run asks for them, so each is handed out by comparing the key asked
+    for with the next one sent: a hundred thousand keys hashed into a dict and looked up again cost
+    the run more than the comparisons. A key asked out of that order (asked again, or by another
+    caller) is looked up in a dict of all of them, made then.
+    """
+
+    __slots__ = ("_by_key", "_complete", "_found", "_keys", "_next")
+
+    def __init__(self) -> None:
+        self._keys: list[_Key] = []
+        self._found: list[Payer] = []
+        self._next = 0
+        self._by_key: dict[_Key, Payer] | None = None
+        self._complete = False
+
+    def add(self, keys: list[_Key], found: list[Payer]) -> None:
+        """Keep the payers ``found`` of the payments of ``keys`` (in the order they will be asked for)."""
+        self._keys += keys
+        self._found += found
+        if self._by_key is not None:
+            self._by_key.update(zip(keys, found, strict=True))
+
+    def complete(self) -> None:
+        """No more will be added: a key not among those kept has no payer here."""
+        self._complete = True
+
+    def keys(self) -> set[_Key]:
+        """The keys of the payers kept."""
+        return set(self._keys)
+
+    def get(self, key: _Key, /) -> Payer | None:
+        """The payer kept for ``key``, if any (None too when the next one asked for is yet to come)."""
+        at = self._next
+        keys = self._keys
+        if at < len(keys):
+            if keys[at] == key:
+                self._next = at + 1
+                return self._found[at]
+        elif not self._complete:
+            # Asked for the next one, not yet sent: more are added before it is asked for again.
+            return None
+        if self._by_key is None:
+            self._by_key = dict(zip(keys, self._found, strict=True))
+        return self._by_key.get(key)
+
+
+# A batch as sent: the positions of its payments (int64), which of them have a hit (a byte each), and
+# those hits by field (customer ids and texts joined, or a list when a text holds the separator; scores
+# as float64; sources numbered in a table of them); then, by position in the batch, the notes, ties and
+# rivals of those that have any. A few large values pickle and unpickle in a fraction of the time of a
+# hundred thousand small objects, and the run makes the payers from them with C-speed loops.
+_Scored = list[tuple[float, str]]
+_Batch = tuple[bytes, bytes, str | list[str], bytes, str | list[str], list[str], bytes,
+               list[tuple[int, str, _Scored, _Scored]]]
+_BATCH_FIELDS = 8
+# Joins the customer ids and texts of a batch.
+_SEP = "\x00"
+_hit = attrgetter("hit")
+_customer_id = attrgetter("customer_id")
+_score = attrgetter("score")
+_how = attrgetter("how")
+_source = attrgetter("source")
+
+
+def _joined(texts: list[str]) -> str | list[str]:
+    joined = _SEP.join(texts)
+    return joined if joined.count(_SEP) == len(texts) - 1 else texts
+
+
+def _split(texts: str | list[str]) -> list[str]:
+    return texts.split(_SEP) if isinstance(texts, str) else texts
+
+
+def _encoded(positions: list[int], found: list[Payer]) -> _Batch:
+    """A batch of payers as the second process sends it."""
+    hits = list(map(_hit, found))
+    sure: list[PayerHit] = [hit for hit in hits if hit is not None]
+    sources = list(map(_source, sure))
+    table = list(dict.fromkeys(sources))
+    codes = bytes(map({source: i for i, source in enumerate(table)}.__getitem__, sources))
+    rich = [(i, payer.note, payer.ties, payer.rivals) for i, payer in enumerate(found)
+            if payer.note or payer.ties or payer.rivals]
+    return (array("q", positions).tobytes(), bytes([hit is not None for hit in hits]),
+            _joined(list(map(_customer_id, sure))), array("d", map(_score, sure)).tobytes(),
+            _joined(list(map(_how, sure))), table, codes, rich)
+
+
+def _decoded(batch: _Batch) -> tuple[list[int], list[Payer]]:
+    """The positions of a batch :func:`_encoded` made, and the payers of their payments."""
+    positions_sent, has_hit, customer_ids, scores_sent, hows, table, codes, rich = batch
+    positions, scores = array("q"), array("d")
+    positions.frombytes(positions_sent)
+    scores.frombytes(scores_sent)
+    made = iter(list(map(PayerHit, _split(customer_ids), scores.tolist(), _split(hows),
+                         map(table.__getitem__, codes))))
+    hits = [next(made) if sure else None for sure in has_hit]
+    # Nobody changes a payer's ties or rivals: those without any share one empty list.
+    none: _Scored = []
+    found = list(map(Payer, hits, repeat(""), repeat(none), repeat(none)))
+    for i, note, ties, rivals in rich:
+        found[i] = Payer(hits[i], note, ties, rivals)
+    return positions.tolist(), found
+
+
+def _read_files(customers_path: Path, payments_path: Path) -> tuple[tuple[_Signature, _Signature],
+                                                                   CustomerIndex, list[PaymentInput]] | None:
+    """In the second process: both files as the run reads them (the payments it decides), and what
+    tells that they are the ones it reads; None when they cannot be read."""
+    from rules.cashapp.files import load_customers, load_payments
+
+    try:
+        signatures = (_signature(customers_path), _signature(payments_path))
+        customers = load_customers(customers_path)
+        # Rows the run skips are skipped here alike; a file that stops the run stops this too.
+        return signatures, customers, [p for p in load_payments(payments_path, []) if p.amount > 0]
+    except Exception:  # the run reports the bad file, with its line, and identifies the payers
+        return None
+
+
+def _identify_files(read: tuple[tuple[_Signature, _Signature], CustomerIndex, list[PaymentInput]],
+                    rules: MatchRules, first_batch: int, out: BinaryIO) -> None:
+    """In the second process: send what was read, then the payers in batches."""
+    signatures, customers, items = read
+    _send(out, (signatures, len(items)))
+    # The order the run decides them in (rules.cashapp.matcher.match_payments): by date, stable.
+    order = sorted(range(len(items)), key=[p.date for p in items].__getitem__)
+    size, start = first_batch, 0
+    while start < len(order):
+        positions = order[start:start + size]
+        _send(out, _encoded(positions, identify_all([items[i] for i in positions], customers, rules)))
+        start, size = start + size, size * 2
 
 
 def _send(out: BinaryIO, message: object) -> None:
@@ -175,5 +295,14 @@ def _send(out: BinaryIO, message: object) -> None:
 
 
 if __name__ == "__main__":
+    from rules.cashapp.files import without_cycle_collection
+
     customers_file, payments_file, match_rules, batch = pickle.load(sys.stdin.buffer)
-    _identify_files(customers_file, payments_file, match_rules, batch, sys.stdout.buffer)
+    with without_cycle_collection():
+        files_read = _read_files(customers_file, payments_file)
+        if files_read is not None:
+            _identify_files(files_read, match_rules, batch, sys.stdout.buffer)
+    # All is sent and flushed. Ending here, with what was read still held, spares freeing the
+    # customers' index and the payments object by object (the run may still be deciding on the
+    # other core).
+    os._exit(0)

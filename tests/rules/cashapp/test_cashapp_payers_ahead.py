@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import pickle
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from cli.match import match_command
 from rules.cashapp import MatchRules, PaymentInput, payers_ahead
 from rules.cashapp.files import load_customers, load_documents, load_payments
 from rules.cashapp.generator import generate
-from rules.cashapp.identify import Payer, payer_keys
+from rules.cashapp.identify import Payer, PayerHit, identify_all, payer_keys
 from rules.cashapp.matcher import match_payments
 from rules.cashapp.payers_ahead import PayersAhead
 
@@ -161,3 +162,45 @@ def test_a_second_process_that_stops_midway_leaves_the_rest_to_the_run(
     sent = set(payer_keys(sorted(incoming, key=lambda p: p.date)[:50]))
     assert batches == [sum(key not in sent for key in payer_keys(incoming))]
     assert not _children()
+
+
+def test_payers_that_tie_have_rivals_or_a_note_reach_the_run_as_identified_there(
+        export: dict[str, Path], second_core: list[bool]) -> None:
+    rules = MatchRules()
+    incoming = [p for p in load_payments(export["payments"]) if p.amount > 0]
+    here = dict(zip(payer_keys(incoming), identify_all(incoming, load_customers(export["customers"]), rules),
+                    strict=True))
+    # The export has payer names two customers share, names other customers fit too, and payers
+    # nobody could be chosen for, with the reason why.
+    assert any(p.ties and p.note for p in here.values())
+    assert any(p.hit is not None and p.rivals for p in here.values())
+    assert {p.hit.source for p in here.values() if p.hit} == {
+        "customer_id", "bank_account", "name", "name_in_reference"}
+    assert any(p.hit is None and not p.note for p in here.values())
+
+    customers = load_customers(export["customers"])
+    ahead = PayersAhead.start(export["customers"], export["payments"], rules)
+    assert ahead is not None
+    with ahead:
+        assert ahead.keep_in(customers, load_payments(export["payments"]), rules)
+        # Asked in the order the run decides them, then again in any other order.
+        in_order = payer_keys(sorted(incoming, key=lambda p: p.date))
+        for key in [*in_order, *reversed(in_order)]:
+            assert customers.prepared_payer(key, rules) == here[key]
+    assert not _children()
+
+
+def test_a_payer_whose_texts_hold_the_separator_is_sent_as_it_is() -> None:
+    odd = PayerHit("C\x00 1", 0.95, "customer C\x00 1 given with the payment", "customer_id")
+    tie = Payer(None, "payer name 'X' fits customers A and B equally well, so neither is chosen",
+                [(90.0, "A"), (90.0, "B")])
+    by_name = Payer(PayerHit("C2", 0.8, "customer C2 (Two) by payer name 'TWO' (similarity 91)", "name"),
+                    rivals=[(75.0, "C3")])
+    found = [Payer(odd), tie, by_name, Payer(None)]
+
+    positions, received = payers_ahead._decoded(pickle.loads(pickle.dumps(
+        payers_ahead._encoded([7, 3, 5, 1], found))))
+
+    assert positions == [7, 3, 5, 1]
+    assert received == found
+    assert payers_ahead._decoded(payers_ahead._encoded([], [])) == ([], [])
