@@ -132,7 +132,12 @@ class DocumentIndex:
         if view is None:
             view = self._views[slot] = CustomerView(self._by_customer.get(customer_id, []), currency, as_of,
                                                     self, customer_id)
-            self._customer_views.setdefault(customer_id, []).append(view)
+            # Most customers are asked in one currency only: a list made only for the first view.
+            others = self._customer_views.get(customer_id)
+            if others is None:
+                self._customer_views[customer_id] = [view]
+            else:
+                others.append(view)
         return view
 
     def has_open(self, customer_id: str, currency: str, amount: Decimal, keys: Iterable[str] = ()) -> \
@@ -157,6 +162,10 @@ class DocumentIndex:
                     owners.update(map(_customer_of, found))
                 elif found is not None:
                     owners.add(found.customer_id)
+            if not amount > ZERO:
+                # No amount to match: only an owner of one of the numbers can have the document (most
+                # namesakes asked are not, and are passed over without looking up their documents).
+                customer_ids = [c for c in customer_ids if c in owners]
         for customer_id in customer_ids:
             doc = self._open_of(customer_id, currency, amount, wanted, owners)
             if doc is not None:
@@ -240,11 +249,25 @@ class DocumentIndex:
             doc.remaining = left
             return
         doc.remaining = ZERO
-        # Only a document closed changes what a view holds open.
+        # Only a document closed changes what a view holds open: each of the customer's views that
+        # listed its open documents drops it (what CustomerView.changed does, without a call a view).
         views = self._customer_views.get(doc.customer_id)
         if views:
             for view in views:
-                view.changed(doc)
+                open_docs = view._open
+                if open_docs is None:
+                    continue
+                # A bare try costs nothing when the document is this view's; suppress() is an object each time.
+                try:  # noqa: SIM105
+                    open_docs.remove(doc)
+                except ValueError:  # not one of this view's (another currency or issued later)
+                    pass
+                memos = view._memos
+                if memos and doc.kind == "credit_memo":
+                    try:  # noqa: SIM105
+                        memos.remove(doc)
+                    except ValueError:
+                        pass
 
     @classmethod
     def from_runs(
@@ -443,7 +466,10 @@ class CustomerView:
         """
         if not self._sorted:
             self._open = _by_age(self.any_open())
-            self._memos = None
+            # Memos listed in the order before stay listed, in the order after, when there are not two
+            # to reorder (as for most customers: none).
+            if self._memos is not None and len(self._memos) > 1:
+                self._memos = None
             self._sorted = True
         return self.any_open()
 
