@@ -31,14 +31,14 @@ __all__ = ["CustomerIndex", "CustomerView", "DocumentIndex"]
 class DocumentIndex:
     """Open documents by customer and by number key, with what is still open within this run."""
 
-    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_ids_repeat", "_keys", "_views")
+    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_ids_repeat", "_keys")
 
     def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
         self._by_customer: dict[str, list[OpenDocument]] = {}
         # Built on the first look-up by number across customers (only an unknown payer needs it).
         self._by_key: dict[str, OpenDocument | list[OpenDocument]] | None = None
         self._by_id: dict[str, OpenDocument] = _text_keyed()
-        self._views: dict[tuple[str, str, date], CustomerView] = {}
+        # Each customer's views, one per currency and day asked about.
         self._customer_views: dict[str, list[CustomerView]] = {}
         # Two documents of one id: the index by id (and by number) then holds only the later one.
         self._ids_repeat = False
@@ -69,7 +69,6 @@ class DocumentIndex:
         missing = list(compress(docs, map(not_, map(_key_of, docs))))
         for doc, key in zip(missing, number_keys([d.number for d in missing]), strict=True):
             doc.key = key
-        self._views.clear()
         self._customer_views.clear()
         self._by_key = None
         self._keys = None
@@ -127,17 +126,18 @@ class DocumentIndex:
         Made the first time a payment of that customer is looked at and kept for the run; what a
         payment consumes is filtered out when the view is read, so it never goes stale.
         """
-        slot = (customer_id, currency, as_of)
-        view = self._views.get(slot)
-        if view is None:
-            view = self._views[slot] = CustomerView(self._by_customer.get(customer_id, []), currency, as_of,
-                                                    self, customer_id)
-            # Most customers are asked in one currency only: a list made only for the first view.
-            others = self._customer_views.get(customer_id)
-            if others is None:
-                self._customer_views[customer_id] = [view]
-            else:
-                others.append(view)
+        # Found among the customer's views (most customers have one), by a look-up of the customer's
+        # id alone: no key of three to make, hash and compare on each of a hundred thousand payments.
+        views = self._customer_views.get(customer_id)
+        if views is not None:
+            for view in views:
+                if view._currency == currency and view._as_of == as_of:
+                    return view
+        view = CustomerView(self._by_customer.get(customer_id, []), currency, as_of, self, customer_id)
+        if views is None:
+            self._customer_views[customer_id] = [view]
+        else:
+            views.append(view)
         return view
 
     def has_open(self, customer_id: str, currency: str, amount: Decimal, keys: Iterable[str] = ()) -> \
@@ -257,7 +257,7 @@ class DocumentIndex:
                 open_docs = view._open
                 if open_docs is None:
                     continue
-                # A bare try costs nothing when the document is this view's; suppress() is an object each time.
+                # A bare try costs nothing when the document is the view's; suppress() is an object each time.
                 try:  # noqa: SIM105
                     open_docs.remove(doc)
                 except ValueError:  # not one of this view's (another currency or issued later)
@@ -489,14 +489,23 @@ class CustomerView:
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``."""
-        shared = self._shared()
+        # What _shared() and _holds() tell, written out: most payments quote a number or two, each
+        # read here.
+        index = self._index
+        shared = None if index is None or index._ids_repeat else index._by_key
         if shared is not None:
             found = shared.get(key)
             if found is None:
                 return []
             if isinstance(found, list):
                 return [d for d in found if d.remaining > ZERO and self._holds(d)]
-            return [found] if found.remaining > ZERO and self._holds(found) else []
+            if not found.remaining > ZERO or found.customer_id != self._customer:
+                return []
+            currency, as_of = self._currency, self._as_of
+            if ((currency is None or found.currency == currency)
+                    and (as_of is None or found.issue_date is None or found.issue_date <= as_of)):
+                return [found]
+            return []
         doc = self._keys().get(key)
         if doc is None:
             return []
