@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
-from itertools import compress, groupby
-from operator import attrgetter, is_not, not_
+from itertools import compress, groupby, repeat
+from operator import attrgetter, eq, is_not, lt, not_
 from typing import TypeVar
 
 from mapping.models import CreditMemo, Invoice
@@ -374,7 +374,7 @@ class CustomerView:
             if currency is not None:
                 currencies = list(map(_currency_of, docs))
                 if currencies.count(currency) < len(docs):
-                    docs = list(compress(docs, map(currency.__eq__, currencies)))
+                    docs = list(compress(docs, map(eq, currencies, repeat(currency))))
             if as_of is not None:
                 try:
                     # A missing issue date cannot be compared, so one pass also tells whether one is missing.
@@ -477,14 +477,16 @@ class CustomerView:
         """The documents with something still open, in no particular order (cheaper than by age)."""
         if self._open is None:
             docs = self._all()
-            self._open = list(compress(docs, map(ZERO.__lt__, map(_remaining_of, docs))))
+            # The operator module's function over a repeated operand: a bound method such as
+            # ZERO.__lt__ packs its argument into a tuple on each call.
+            self._open = list(compress(docs, map(lt, repeat(ZERO), map(_remaining_of, docs))))
         return self._open
 
     def open_memos(self) -> list[OpenDocument]:
         """The credit memos among :meth:`any_open`, in its order; the list is shared, not to be changed."""
         if self._memos is None:
             docs = self.any_open()
-            self._memos = list(compress(docs, map("credit_memo".__eq__, map(_kind_of, docs))))
+            self._memos = list(compress(docs, map(eq, map(_kind_of, docs), repeat("credit_memo"))))
         return self._memos
 
     def by_key(self, key: str) -> list[OpenDocument]:
