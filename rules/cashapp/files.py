@@ -445,10 +445,15 @@ def _match_line(r: MatchResult, scores_written: dict[tuple[object, ...], tuple[s
             for a in apps
         ])
     customer = "null" if r.customer_id is None else text(r.customer_id)
+    explanation = r.explanation
+    # The JSON encoder escapes only quotes, backslashes and control characters (printable text holds
+    # none of these): a sentence without them is written as it stands, not copied through the encoder.
+    if not (explanation.isprintable() and '"' not in explanation and "\\" not in explanation):
+        explanation = text(explanation)[1:-1]
     return (
         f'{{"payment_id": {text(r.payment_id)}, "status": "{r.status}", "customer_id": {customer}, '
         f'"confidence": {scores[0]}, "rule": {text(r.rule)}, "applications": [{applied}], '
-        f'"unapplied": "{r.unapplied!s}", "explanation": {text(r.explanation)}, '
+        f'"unapplied": "{r.unapplied!s}", "explanation": "{explanation}", '
         f'"components": {{{scores[1]}}}}}\n'
     )
 

@@ -46,3 +46,22 @@ def test_a_decision_that_fails_leaves_the_lines_before_it_in_the_file() -> None:
     with pytest.raises(ArithmeticError):
         write_matches(decisions(), out)
     assert len(out.getvalue().splitlines()) == 150
+
+
+@pytest.mark.parametrize("explanation", [
+    "Paid by customer C1 (Schulz Café); confidence 0.95 ≥ 0.85, applied automatically.",
+    'Paid by "Müller"; two answers fit',
+    "Payer name 'A\\B Trading' fits two customers",
+    "Reference cut off:\nINV-1001\tINV-1002",
+    "A name with a bell \x07 and a delete \x7f in it",
+    "",
+])
+def test_an_explanation_is_written_as_json_writes_it_whatever_characters_it_holds(explanation: str) -> None:
+    # Most explanations need no escaping and are written as they stand; quotes, backslashes and
+    # control characters from a payer's name or reference are escaped as json.dumps escapes them.
+    result = MatchResult("P1", "review", None, 0.5, "payer_name", [], Decimal("12.30"), explanation,
+                         {"payer": 0.5})
+    out = io.StringIO()
+    write_matches([result], out)
+    assert out.getvalue() == json.dumps(result.to_json(), ensure_ascii=False) + "\n"
+    assert json.loads(out.getvalue())["explanation"] == explanation
