@@ -878,11 +878,11 @@ def _name_doubt(payment: PaymentInput, payer: PayerHit, view: CustomerView, keys
             other = next(iter(owners.values()))
             return (f"the quoted {_doc_label(other)} belongs to customer {other.customer_id}, and the payer "
                     f"is known only by name")
-    # Two answers fitting equally go to a person whatever else is doubtful, and say so themselves:
-    # another customer's item would be one more answer, not a different decision.
-    if not proposals or not rivals or proposals[0].ambiguous:
+    if not proposals:
         return ""
     quoted = proposals[0].document >= rules.document_scores.reference
+    if not rivals:
+        return ""
     # An open item of theirs the payment fits as well: the number quoted, or the amount to the cent
     # when the payer's own item was found by amount too.
     found = documents.first_open([cid for _, cid in rivals], payment.currency,
