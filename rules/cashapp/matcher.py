@@ -19,12 +19,12 @@ Two equally good answers always go to review.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from itertools import chain, compress
+from itertools import chain, compress, repeat
 from math import gcd
-from operator import attrgetter, not_
+from operator import attrgetter, eq, le, not_, sub
 
 from rules.cashapp.identify import PayerHit, prepare_payers
 from rules.cashapp.identify import identify as _identify
@@ -48,7 +48,6 @@ class Proposal:
     why: str
     ambiguous: bool = False
     blocked: str = ""
-    docs: frozenset[str] = field(default_factory=frozenset)
 
 
 def _money(value: Decimal) -> str:
@@ -73,18 +72,28 @@ _id_of = attrgetter("doc_id")
 _key_of = attrgetter("key")
 _remaining_of = attrgetter("remaining")
 _percent_of = attrgetter("discount_percent")
-_is_invoice = "invoice".__eq__
-_is_memo = "credit_memo".__eq__
 
 
 # A customer may have hundreds of open items and pay many times: the passes over them below pick
 # documents out with C-speed filters (``compress`` over the mapped attribute) instead of a Python
-# test per document; each keeps the documents in their order, so every decision is the same.
+# test per document; each keeps the documents in their order, so every decision is the same. The
+# tests are the operator module's functions over a repeated operand (``map(le, amounts,
+# repeat(bound))``): a bound method such as ``bound.__ge__`` is a wrapper that packs its argument
+# into a tuple on each call, a third of the time of the pass.
+
+
+def _invoices_among(docs: list[OpenDocument]) -> list[OpenDocument]:
+    """The invoices among ``docs``, in order."""
+    return list(compress(docs, map(eq, map(_kind_of, docs), repeat("invoice"))))
 
 
 def _invoices_of(docs: list[OpenDocument], amount: Decimal) -> list[OpenDocument]:
     """The invoices among ``docs`` whose open amount is ``amount``, in order."""
-    return [d for d in compress(docs, map(amount.__eq__, map(_remaining_of, docs))) if d.kind == "invoice"]
+    # Most often none is: told by one containment test, without a method call for each document.
+    owed = list(map(_remaining_of, docs))
+    if amount not in owed:
+        return []
+    return [d for d in compress(docs, map(eq, owed, repeat(amount))) if d.kind == "invoice"]
 
 
 def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = ZERO) -> Application:
@@ -99,8 +108,7 @@ def _full_line(doc: OpenDocument, discount: Decimal = ZERO, writeoff: Decimal = 
 
 def _proposal(rule: str, lines: list[Application], unapplied: Decimal, document: float, amount: float,
               why: str, ambiguous: bool = False, blocked: str = "") -> Proposal:
-    return Proposal(rule, lines, unapplied, document, amount, why, ambiguous, blocked,
-                    frozenset(map(_id_of, lines)))
+    return Proposal(rule, lines, unapplied, document, amount, why, ambiguous, blocked)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,7 +161,7 @@ class _Context:
         if view is not None and (self._docs is None or self._docs is view.any_open()):
             return view.open_memos()
         docs = self.docs
-        return list(compress(docs, map(_is_memo, map(_kind_of, docs))))
+        return list(compress(docs, map(eq, map(_kind_of, docs), repeat("credit_memo"))))
 
     def docs_by_age(self) -> list[OpenDocument]:
         """The open documents oldest due first (see :func:`~rules.cashapp.model.age_key`)."""
@@ -184,7 +192,8 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
         refs = sorted(refs, key=_age_key)
         invoices = [d for d in refs if d.kind == "invoice"]
         total = sum((d.signed_remaining for d in refs), ZERO)
-    if total <= 0 or not invoices:
+    # Compared with a Decimal zero, not the int 0 (which is converted on each comparison).
+    if total <= ZERO or not invoices:
         return []
     label = f"{via} {_labels(refs)} (open {_money(total)})"
 
@@ -257,7 +266,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
             partial.append(_full_line(d))
             left += d.remaining
     for d in invoices:
-        if left <= 0:
+        if left <= ZERO:
             break
         cash = min(left, d.remaining)
         partial.append(Application(d.doc_id, cash, ZERO, ZERO, d.kind, d.number))
@@ -290,11 +299,11 @@ def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str
     by_amount: dict[Decimal, list[OpenDocument]] = {}
     for base, base_disc, _ in reversed(bases):
         netted = base - a
-        if netted <= 0:
+        if netted <= ZERO:
             continue
         # Whether one memo or two make up what was netted is told at C speed (most often none does);
         # the memos are gathered by amount only when some may.
-        if netted not in known and known.isdisjoint(map(netted.__sub__, amounts)):
+        if netted not in known and known.isdisjoint(map(sub, repeat(netted), amounts)):
             continue
         if not by_amount:
             for m in memos:
@@ -332,15 +341,15 @@ def _fit_rest(ctx: _Context, refs: list[OpenDocument], quoted: set[str], extra: 
     ds, am = rules.document_scores, rules.amount_scores
     lines = [_full_line(d) for d in refs]
     docs = ctx.docs
-    fitting = list(compress(docs, map(extra.__ge__, map(_remaining_of, docs))))
+    fitting = list(compress(docs, map(le, map(_remaining_of, docs), repeat(extra))))
     # A customer with no open credit memo (most) has only invoices open: nothing to pick out.
     invoices = fitting
     if ctx.open_memos():
-        invoices = list(compress(fitting, map(_is_invoice, map(_kind_of, fitting))))
+        invoices = _invoices_among(fitting)
     others = list(compress(invoices, map(not_, map(quoted.__contains__, map(_id_of, invoices)))))
     owed = list(map(_remaining_of, others))
     # One test at C speed tells whether any pays the rest exactly (seldom): only then are they picked out.
-    same = list(compress(others, map(extra.__eq__, owed))) if extra in owed else []
+    same = list(compress(others, map(eq, owed, repeat(extra)))) if extra in owed else []
     if same:
         rest = f"{label}; the remaining {_money(extra)} pays exactly {_labels(same[:1])}"
         if len(same) > 1:
@@ -377,7 +386,7 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     # The memos in the documents' order (the view keeps them): with none, as for most customers,
     # every open document is an invoice.
     all_memos = ctx.open_memos()
-    all_invoices = list(compress(docs, map(_is_invoice, map(_kind_of, docs)))) if all_memos else docs
+    all_invoices = _invoices_among(docs) if all_memos else docs
     if not all_invoices:
         return []
     owed_each = list(map(_remaining_of, all_invoices))
@@ -386,7 +395,7 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     # no bound applies). Sets of several invoices are weaker evidence and never outrank it. (Such an
     # invoice is within the ceiling below, so it is looked for first.) Whether there is one is a
     # single test at C speed; they are picked out only then.
-    singles = list(compress(all_invoices, map(a.__eq__, owed_each))) if a in owed_each else []
+    singles = list(compress(all_invoices, map(eq, owed_each, repeat(a)))) if a in owed_each else []
     if singles:
         why = f"no document quoted; the amount equals the open amount of {_labels(singles[:1])}"
         if len(singles) > 1:
@@ -396,7 +405,7 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
 
     memos = all_memos[:5]
     ceiling = a + sum(map(_remaining_of, memos), ZERO) + rules.tolerance.absolute
-    invoices = list(compress(all_invoices, map(ceiling.__ge__, owed_each)))
+    invoices = list(compress(all_invoices, map(le, owed_each, repeat(ceiling))))
     truncated = len(invoices) > bounds.max_documents
     invoices = invoices[: bounds.max_documents]
     if not invoices:
@@ -518,7 +527,7 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     tol = rules.tolerance
     if tol.absolute > 0:
         # Only an invoice within the absolute limit above the amount can be short of it by a fee.
-        within = compress(all_invoices, map((a + tol.absolute).__ge__, owed_each))
+        within = compress(all_invoices, map(le, owed_each, repeat(a + tol.absolute)))
         fits = [d for d in within if d.remaining > a and tol.allows(d.remaining - a, d.remaining)]
         if fits:
             doc = fits[0]
@@ -656,7 +665,8 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
         # customer may have quoted the wrong number; a person decides. Only a single invoice counts
         # as a rival: sets of three or four hit round amounts by chance too often.
         rivals = _invoices_of(ctx.docs, payment.amount)
-        if len(rivals) == 1 and rivals[0].doc_id not in proposals[0].docs:
+        # The ids of the documents a proposal applies to are read only here, where a rival is found.
+        if len(rivals) == 1 and rivals[0].doc_id not in set(map(_id_of, proposals[0].lines)):
             proposals[0].ambiguous = True
             proposals[0].why += f"; but the amount pays {_doc_label(rivals[0])} exactly instead"
         return proposals
@@ -721,9 +731,27 @@ def _fit_typos(ctx: _Context, groups: list[list[OpenDocument]]) -> list[Proposal
 # --------------------------------------------------------------------------------------------------
 
 
+# A few hundred payer scores recur over a run: each rounded once (rounding a float to some digits
+# goes through its decimal digits, a costly step for each of a hundred thousand results).
+_ROUNDED: dict[float, float] = {}
+_ROUNDED_MAX = 4096
+
+
+def _payer_score(score: float) -> float:
+    """``round(score, 4)``."""
+    rounded = _ROUNDED.get(score)
+    if rounded is None:
+        if len(_ROUNDED) >= _ROUNDED_MAX:
+            _ROUNDED.clear()
+        rounded = round(score, 4)
+        if score:  # a zero is not kept: 0.0 and -0.0 are one key but round to different numbers
+            _ROUNDED[score] = rounded
+    return rounded
+
+
 def _decide(payment: PaymentInput, payer: PayerHit, proposal: Proposal, rules: MatchRules,
             note: str = "") -> MatchResult:
-    payer_score = round(payer.score, 4)
+    payer_score = _payer_score(payer.score)
     document, amount = proposal.document, proposal.amount
     verdicts = rules.verdicts
     slot = (payer_score, document, amount)
@@ -793,12 +821,15 @@ def match_payment(payment: PaymentInput, documents: DocumentIndex, customers: Cu
     Returns:
         The decision with its applications, confidence, rule and explanation.
     """
-    if payment.amount <= 0:
+    if payment.amount <= ZERO:
         return _unmatched(payment, "not_a_receipt", "not incoming cash (zero or negative amount)")
     found = _identify(payment, customers, rules)
     payer, note, ties = found.hit, found.note, found.ties
     if reference_keys is None:
         keys = extract_number_keys(payment.reference, rules.number_min_digits)
+    elif type(reference_keys) is list and not payment.remittance:
+        # Only a remittance's numbers are added to the keys: without one, the caller's list is read only.
+        keys = reference_keys
     else:
         keys = list(reference_keys)
     for item in payment.remittance:

@@ -12,20 +12,25 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import accumulate, repeat
 from math import comb, exp, gcd, pi, sqrt
+from operator import mul
 
 import numpy as np
 
 _MILLI = 3  # amounts are compared in thousandths, exact for every ISO 4217 minor unit
+# Times one with the exponent three: the amount's digits with its exponent moved up by three, as
+# ``scaleb(3)`` gives them (rounded to the context's precision alike), by the multiplication slot
+# rather than a method call that packs its arguments.
+_THOUSAND = Decimal(1).scaleb(_MILLI)
 
 
 def to_units(amount: Decimal) -> int:
     """An amount as an integer number of thousandths (exact, never through float)."""
-    return int(amount.scaleb(_MILLI))
+    return int(amount * _THOUSAND)
 
 
 def units_of(amounts: Iterable[Decimal]) -> list[int]:
     """:func:`to_units` of each amount, in one C-speed pass (a customer may have hundreds)."""
-    return list(map(int, map(Decimal.scaleb, amounts, repeat(_MILLI))))
+    return list(map(int, map(mul, amounts, repeat(_THOUSAND))))
 
 
 @dataclass(slots=True)
@@ -295,9 +300,10 @@ _last_sums: list[tuple[tuple[int, ...], int, tuple[np.ndarray, ...]] | None] = [
 
 
 def _sums(vals: list[int], max_size: int) -> tuple[np.ndarray, ...]:
-    """The values and the sums of each pair of them (in the pairs' index order); zero, each value and
-    (from three up) each sum of two, largest first; and the sorted values and (for four) sums of two to
-    look the rest of a target up in, ending in a stop no target reaches."""
+    """The values and the sums of each pair of them (in the pairs' index order); below four, zero, each
+    value and (for three) each sum of two, largest first (sets of four look their parts up in the pool
+    alone); and the sorted values and (for four) sums of two to look the rest of a target up in, ending
+    in a stop no target reaches."""
     key = tuple(vals)
     last = _last_sums[0]
     if last is not None and last[1] == max_size and last[0] == key:
@@ -309,8 +315,8 @@ def _sums(vals: list[int], max_size: int) -> tuple[np.ndarray, ...]:
     sums += arr[second]
     pool = np.concatenate((arr, sums, _STOP) if max_size == 4 else (arr, _STOP))
     pool.sort()
-    if max_size == 4:  # the same numbers, and zero
-        parts = np.concatenate((pool[-2::-1], _ZERO))
+    if max_size == 4:  # not read (see _first_sets)
+        parts = _ZERO
     else:
         parts = np.concatenate((_ZERO, arr, sums) if max_size > 2 else (_ZERO, arr))
         parts[::-1].sort()
