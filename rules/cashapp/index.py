@@ -250,7 +250,7 @@ class DocumentIndex:
             return
         doc.remaining = ZERO
         # Only a document closed changes what a view holds open: each of the customer's views that
-        # listed its open documents drops it (what CustomerView.changed does, without a call a view).
+        # listed its open documents drops it, kept in their order (here, not in a method call a view).
         views = self._customer_views.get(doc.customer_id)
         if views:
             for view in views:
@@ -442,21 +442,6 @@ class CustomerView:
         currency, as_of = self._currency, self._as_of
         return ((currency is None or doc.currency == currency)
                 and (as_of is None or doc.issue_date is None or doc.issue_date <= as_of))
-
-    def changed(self, doc: OpenDocument) -> None:
-        """A payment consumed ``doc`` (not necessarily one of this view's): a closed one leaves the
-        open documents, kept in their order."""
-        if self._open is not None and doc.remaining <= ZERO:
-            # A bare try costs nothing when the document is this view's; suppress() is an object each time.
-            try:  # noqa: SIM105
-                self._open.remove(doc)
-            except ValueError:  # not one of this view's
-                pass
-            if self._memos and doc.kind == "credit_memo":
-                try:  # noqa: SIM105
-                    self._memos.remove(doc)
-                except ValueError:
-                    pass
 
     def open_documents(self) -> list[OpenDocument]:
         """The documents with something still open, oldest due first (see :func:`age_key`).
