@@ -101,7 +101,6 @@ class WatchedIndex(DocumentIndex):
         self._consumed.clear()
         self.amounts.clear()
         # The views keep which documents are still open: built again from the documents.
-        self._views.clear()
         self._customer_views.clear()
         self.reading()
         return self

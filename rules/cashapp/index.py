@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
-from itertools import compress, groupby
-from operator import attrgetter, is_not, not_
+from itertools import compress, groupby, repeat
+from operator import attrgetter, eq, is_not, lt, not_
 from typing import TypeVar
 
 from mapping.models import CreditMemo, Invoice
@@ -31,14 +31,14 @@ __all__ = ["CustomerIndex", "CustomerView", "DocumentIndex"]
 class DocumentIndex:
     """Open documents by customer and by number key, with what is still open within this run."""
 
-    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_ids_repeat", "_keys", "_views")
+    __slots__ = ("_by_customer", "_by_id", "_by_key", "_customer_views", "_ids_repeat", "_keys")
 
     def __init__(self, documents: Iterable[OpenDocument] = ()) -> None:
         self._by_customer: dict[str, list[OpenDocument]] = {}
         # Built on the first look-up by number across customers (only an unknown payer needs it).
         self._by_key: dict[str, OpenDocument | list[OpenDocument]] | None = None
         self._by_id: dict[str, OpenDocument] = _text_keyed()
-        self._views: dict[tuple[str, str, date], CustomerView] = {}
+        # Each customer's views, one per currency and day asked about.
         self._customer_views: dict[str, list[CustomerView]] = {}
         # Two documents of one id: the index by id (and by number) then holds only the later one.
         self._ids_repeat = False
@@ -69,7 +69,6 @@ class DocumentIndex:
         missing = list(compress(docs, map(not_, map(_key_of, docs))))
         for doc, key in zip(missing, number_keys([d.number for d in missing]), strict=True):
             doc.key = key
-        self._views.clear()
         self._customer_views.clear()
         self._by_key = None
         self._keys = None
@@ -127,12 +126,18 @@ class DocumentIndex:
         Made the first time a payment of that customer is looked at and kept for the run; what a
         payment consumes is filtered out when the view is read, so it never goes stale.
         """
-        slot = (customer_id, currency, as_of)
-        view = self._views.get(slot)
-        if view is None:
-            view = self._views[slot] = CustomerView(self._by_customer.get(customer_id, []), currency, as_of,
-                                                    self, customer_id)
-            self._customer_views.setdefault(customer_id, []).append(view)
+        # Found among the customer's views (most customers have one), by a look-up of the customer's
+        # id alone: no key of three to make, hash and compare on each of a hundred thousand payments.
+        views = self._customer_views.get(customer_id)
+        if views is not None:
+            for view in views:
+                if view._currency == currency and view._as_of == as_of:
+                    return view
+        view = CustomerView(self._by_customer.get(customer_id, []), currency, as_of, self, customer_id)
+        if views is None:
+            self._customer_views[customer_id] = [view]
+        else:
+            views.append(view)
         return view
 
     def has_open(self, customer_id: str, currency: str, amount: Decimal, keys: Iterable[str] = ()) -> \
@@ -157,6 +162,10 @@ class DocumentIndex:
                     owners.update(map(_customer_of, found))
                 elif found is not None:
                     owners.add(found.customer_id)
+            if not amount > ZERO:
+                # No amount to match: only an owner of one of the numbers can have the document (most
+                # namesakes asked are not, and are passed over without looking up their documents).
+                customer_ids = [c for c in customer_ids if c in owners]
         for customer_id in customer_ids:
             doc = self._open_of(customer_id, currency, amount, wanted, owners)
             if doc is not None:
@@ -240,11 +249,25 @@ class DocumentIndex:
             doc.remaining = left
             return
         doc.remaining = ZERO
-        # Only a document closed changes what a view holds open.
+        # Only a document closed changes what a view holds open: each of the customer's views that
+        # listed its open documents drops it, kept in their order (here, not in a method call a view).
         views = self._customer_views.get(doc.customer_id)
         if views:
             for view in views:
-                view.changed(doc)
+                open_docs = view._open
+                if open_docs is None:
+                    continue
+                # A bare try costs nothing when the document is the view's; suppress() is an object each time.
+                try:  # noqa: SIM105
+                    open_docs.remove(doc)
+                except ValueError:  # not one of this view's (another currency or issued later)
+                    pass
+                memos = view._memos
+                if memos and doc.kind == "credit_memo":
+                    try:  # noqa: SIM105
+                        memos.remove(doc)
+                    except ValueError:
+                        pass
 
     @classmethod
     def from_runs(
@@ -351,7 +374,7 @@ class CustomerView:
             if currency is not None:
                 currencies = list(map(_currency_of, docs))
                 if currencies.count(currency) < len(docs):
-                    docs = list(compress(docs, map(currency.__eq__, currencies)))
+                    docs = list(compress(docs, map(eq, currencies, repeat(currency))))
             if as_of is not None:
                 try:
                     # A missing issue date cannot be compared, so one pass also tells whether one is missing.
@@ -420,21 +443,6 @@ class CustomerView:
         return ((currency is None or doc.currency == currency)
                 and (as_of is None or doc.issue_date is None or doc.issue_date <= as_of))
 
-    def changed(self, doc: OpenDocument) -> None:
-        """A payment consumed ``doc`` (not necessarily one of this view's): a closed one leaves the
-        open documents, kept in their order."""
-        if self._open is not None and doc.remaining <= ZERO:
-            # A bare try costs nothing when the document is this view's; suppress() is an object each time.
-            try:  # noqa: SIM105
-                self._open.remove(doc)
-            except ValueError:  # not one of this view's
-                pass
-            if self._memos and doc.kind == "credit_memo":
-                try:  # noqa: SIM105
-                    self._memos.remove(doc)
-                except ValueError:
-                    pass
-
     def open_documents(self) -> list[OpenDocument]:
         """The documents with something still open, oldest due first (see :func:`age_key`).
 
@@ -443,7 +451,10 @@ class CustomerView:
         """
         if not self._sorted:
             self._open = _by_age(self.any_open())
-            self._memos = None
+            # Memos listed in the order before stay listed, in the order after, when there are not two
+            # to reorder (as for most customers: none).
+            if self._memos is not None and len(self._memos) > 1:
+                self._memos = None
             self._sorted = True
         return self.any_open()
 
@@ -451,26 +462,37 @@ class CustomerView:
         """The documents with something still open, in no particular order (cheaper than by age)."""
         if self._open is None:
             docs = self._all()
-            self._open = list(compress(docs, map(ZERO.__lt__, map(_remaining_of, docs))))
+            # The operator module's function over a repeated operand: a bound method such as
+            # ZERO.__lt__ packs its argument into a tuple on each call.
+            self._open = list(compress(docs, map(lt, repeat(ZERO), map(_remaining_of, docs))))
         return self._open
 
     def open_memos(self) -> list[OpenDocument]:
         """The credit memos among :meth:`any_open`, in its order; the list is shared, not to be changed."""
         if self._memos is None:
             docs = self.any_open()
-            self._memos = list(compress(docs, map("credit_memo".__eq__, map(_kind_of, docs))))
+            self._memos = list(compress(docs, map(eq, map(_kind_of, docs), repeat("credit_memo"))))
         return self._memos
 
     def by_key(self, key: str) -> list[OpenDocument]:
         """Open documents whose number normalises to ``key``."""
-        shared = self._shared()
+        # What _shared() and _holds() tell, written out: most payments quote a number or two, each
+        # read here.
+        index = self._index
+        shared = None if index is None or index._ids_repeat else index._by_key
         if shared is not None:
             found = shared.get(key)
             if found is None:
                 return []
             if isinstance(found, list):
                 return [d for d in found if d.remaining > ZERO and self._holds(d)]
-            return [found] if found.remaining > ZERO and self._holds(found) else []
+            if not found.remaining > ZERO or found.customer_id != self._customer:
+                return []
+            currency, as_of = self._currency, self._as_of
+            if ((currency is None or found.currency == currency)
+                    and (as_of is None or found.issue_date is None or found.issue_date <= as_of)):
+                return [found]
+            return []
         doc = self._keys().get(key)
         if doc is None:
             return []
