@@ -422,16 +422,19 @@ def _match_line(r: MatchResult, scores_written: dict[tuple[object, ...], tuple[s
 
     A few hundred combinations of confidence and component scores recur over a hundred thousand
     results: ``scores_written`` keeps the text of each. The types are part of the key (1 == 1.0 ==
-    True, yet each is written differently), and a zero is never looked up (0.0 == -0.0).
+    True, yet each is written differently), and a key with a zero is never kept (0.0 == -0.0): so
+    no key with a zero is ever found either, and a key found is told without testing for one.
     """
     text = encode_basestring
     comps = r.components
     confidence = r.confidence
-    key = (confidence, type(confidence), *comps.items(), *map(type, comps.values()))
+    values = comps.values()
+    key = (confidence, *comps, *values, type(confidence), *map(type, values))
     scores = scores_written.get(key)
-    if scores is None or not confidence or 0 in comps.values():
+    if scores is None:
         scores = (repr(confidence), ", ".join([f"{text(k)}: {v!r}" for k, v in comps.items()]))
-        scores_written[key] = scores
+        if confidence and 0 not in values:
+            scores_written[key] = scores
     apps = r.applications
     # Money as str() gives it: what format() with no spec gives, more cheaply.
     if len(apps) == 1:

@@ -36,6 +36,25 @@ def test_equal_scores_of_other_kinds_are_each_written_as_json_writes_them() -> N
     assert counts == {"auto": 0, "review": 7, "unmatched": 0}
 
 
+def test_a_zero_score_beside_others_is_written_with_its_sign_whichever_came_first() -> None:
+    # The same confidence with a component of 0.0 or of -0.0, in either order, and the same values
+    # under other names or in another order: each line says what its own decision holds.
+    results = [
+        _result("P1", 0.9, {"payer": 0.0, "document": 0.5}),
+        _result("P2", 0.9, {"payer": -0.0, "document": 0.5}),
+        _result("P3", 0.9, {"payer": 0.0, "document": 0.5}),
+        _result("P4", 0.9, {"document": 0.5, "payer": 0.0}),
+        _result("P5", 0.9, {"amount": 0.0, "document": 0.5}),
+        _result("P6", 0.9, {"payer": 0.5, "document": 0.0}),
+        _result("P7", 0.9, {"payer": 0.5, "document": -0.0}),
+        _result("P8", 0.9, {"payer": 0.5, "document": 0.5, "amount": 0.5}),
+        _result("P9", 0.9, {"payer": 0.5, "document": 0.5}),
+    ]
+    out = io.StringIO()
+    write_matches(results, out)
+    assert out.getvalue().splitlines() == [json.dumps(r.to_json(), ensure_ascii=False) for r in results]
+
+
 def test_a_decision_that_fails_leaves_the_lines_before_it_in_the_file() -> None:
     def decisions():
         for i in range(150):
