@@ -25,7 +25,15 @@ from rules.cashapp.columns import (
     read_payments_columnar,
 )
 from rules.cashapp.index import CustomerIndex, DocumentIndex
-from rules.cashapp.model import CustomerInfo, DocKind, MatchResult, OpenDocument, PaymentInput, RemittanceLine
+from rules.cashapp.model import (
+    ZERO,
+    CustomerInfo,
+    DocKind,
+    MatchResult,
+    OpenDocument,
+    PaymentInput,
+    RemittanceLine,
+)
 from rules.cashapp.normalize import number_keys
 
 INVOICE_COLUMNS = (
@@ -417,29 +425,42 @@ def write_matches(results: Iterable[MatchResult], out: IO[str]) -> dict[str, int
     return counts
 
 
+# The end of an application's JSON when it takes nothing off (both are the model's zero).
+_NOTHING_OFF = f'"discount": "{ZERO!s}", "writeoff": "{ZERO!s}"}}'
+
+
 def _match_line(r: MatchResult, scores_written: dict[tuple[object, ...], tuple[str, str]]) -> str:
     """One result's line of ``matches.jsonl``.
 
     A few hundred combinations of confidence and component scores recur over a hundred thousand
     results: ``scores_written`` keeps the text of each. The types are part of the key (1 == 1.0 ==
-    True, yet each is written differently), and a zero is never looked up (0.0 == -0.0).
+    True, yet each is written differently), and a key with a zero is never kept (0.0 == -0.0): so
+    no key with a zero is ever found either, and a key found is told without testing for one.
     """
     text = encode_basestring
     comps = r.components
     confidence = r.confidence
-    key = (confidence, type(confidence), *comps.items(), *map(type, comps.values()))
+    values = comps.values()
+    key = (confidence, *comps, *values, type(confidence), *map(type, values))
     scores = scores_written.get(key)
-    if scores is None or not confidence or 0 in comps.values():
+    if scores is None:
         scores = (repr(confidence), ", ".join([f"{text(k)}: {v!r}" for k, v in comps.items()]))
-        scores_written[key] = scores
+        if confidence and 0 not in values:
+            scores_written[key] = scores
     apps = r.applications
-    # Money as str() gives it: what format() with no spec gives, more cheaply.
+    # Money as str() gives it: what format() with no spec gives, more cheaply. Most lines take
+    # nothing off with the model's own zero, whose text is known.
+    nothing_off = _NOTHING_OFF
     if len(apps) == 1:
         a = apps[0]
-        applied = (f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount!s}", "discount": '
+        applied = (f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount!s}", {nothing_off}'
+                   if a.discount is ZERO and a.writeoff is ZERO else
+                   f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount!s}", "discount": '
                    f'"{a.discount!s}", "writeoff": "{a.writeoff!s}"}}')
     else:
         applied = ", ".join([
+            f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount!s}", {nothing_off}'
+            if a.discount is ZERO and a.writeoff is ZERO else
             f'{{"invoice_id": {text(a.doc_id)}, "amount": "{a.amount!s}", "discount": '
             f'"{a.discount!s}", "writeoff": "{a.writeoff!s}"}}'
             for a in apps

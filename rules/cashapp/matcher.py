@@ -55,15 +55,15 @@ def _money(value: Decimal) -> str:
 
 
 def _doc_label(doc: OpenDocument) -> str:
-    kind = "credit memo" if doc.kind == "credit_memo" else "invoice"
-    return f"{kind} {doc.number}"
+    return f"credit memo {doc.number}" if doc.kind == "credit_memo" else f"invoice {doc.number}"
 
 
 def _labels(docs: Sequence[OpenDocument]) -> str:
-    if len(docs) == 1:
-        return _doc_label(docs[0])
-    names = [_doc_label(d) for d in docs]
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    if len(docs) == 1:  # most payments quote one document
+        doc = docs[0]
+        return f"credit memo {doc.number}" if doc.kind == "credit_memo" else f"invoice {doc.number}"
+    names = list(map(_doc_label, docs))
+    return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 _age_key = age_key

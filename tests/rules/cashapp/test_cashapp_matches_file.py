@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from rules.cashapp.files import write_matches
-from rules.cashapp.model import Application, MatchResult
+from rules.cashapp.model import ZERO, Application, MatchResult
 
 
 def _result(payment_id: str, confidence: float, components: dict[str, float]) -> MatchResult:
@@ -34,6 +34,43 @@ def test_equal_scores_of_other_kinds_are_each_written_as_json_writes_them() -> N
     counts = write_matches(results, out)
     assert out.getvalue().splitlines() == [json.dumps(r.to_json(), ensure_ascii=False) for r in results]
     assert counts == {"auto": 0, "review": 7, "unmatched": 0}
+
+
+def test_a_zero_score_beside_others_is_written_with_its_sign_whichever_came_first() -> None:
+    # The same confidence with a component of 0.0 or of -0.0, in either order, and the same values
+    # under other names or in another order: each line says what its own decision holds.
+    results = [
+        _result("P1", 0.9, {"payer": 0.0, "document": 0.5}),
+        _result("P2", 0.9, {"payer": -0.0, "document": 0.5}),
+        _result("P3", 0.9, {"payer": 0.0, "document": 0.5}),
+        _result("P4", 0.9, {"document": 0.5, "payer": 0.0}),
+        _result("P5", 0.9, {"amount": 0.0, "document": 0.5}),
+        _result("P6", 0.9, {"payer": 0.5, "document": 0.0}),
+        _result("P7", 0.9, {"payer": 0.5, "document": -0.0}),
+        _result("P8", 0.9, {"payer": 0.5, "document": 0.5, "amount": 0.5}),
+        _result("P9", 0.9, {"payer": 0.5, "document": 0.5}),
+    ]
+    out = io.StringIO()
+    write_matches(results, out)
+    assert out.getvalue().splitlines() == [json.dumps(r.to_json(), ensure_ascii=False) for r in results]
+
+
+@pytest.mark.parametrize("taken_off", [ZERO, Decimal("0"), Decimal("0.00"), Decimal("-0"), Decimal("0E-2"),
+                                       Decimal("1.50")])
+def test_what_a_line_takes_off_is_written_as_its_amount_says_even_when_nothing(taken_off: Decimal) -> None:
+    # Nothing taken off reads "0" when it is the plain zero, and as the number stands otherwise.
+    results = [
+        MatchResult(f"P{i}", "auto", "C1", 0.9, "reference_exact", lines, ZERO, "Paid", {"payer": 1.0})
+        for i, lines in enumerate([
+            [Application("D1", Decimal("10.00"), taken_off, ZERO)],
+            [Application("D1", Decimal("10.00"), ZERO, taken_off)],
+            [Application("D1", Decimal("10.00"), taken_off, taken_off), Application("D2", Decimal("5"))],
+            [Application("D2", Decimal("5")), Application("D1", Decimal("-3"), ZERO, taken_off)],
+        ])
+    ]
+    out = io.StringIO()
+    write_matches(results, out)
+    assert out.getvalue().splitlines() == [json.dumps(r.to_json(), ensure_ascii=False) for r in results]
 
 
 def test_a_decision_that_fails_leaves_the_lines_before_it_in_the_file() -> None:
