@@ -226,19 +226,21 @@ def _first_sets(ordered: _Ordered, skip: int, target: int, max_size: int, budget
     if max_size == 4:
         # The parts are the pool's numbers and zero, so a target two of them make up is one of them,
         # or is made up by one of at least half of it and another: only those are looked up.
+        # (A count of hits and the indexes of hits are C calls; any() and flatnonzero() wrap them in
+        # Python, which for these few hundred numbers costs more than the work.)
         half, whole = pool.searchsorted((target + 1) // 2), pool.searchsorted(target)
         if pool[whole] != target:
             wanted = target - pool[half:whole][::-1]
-            if not (pool[pool.searchsorted(wanted)] == wanted).any():
+            if not np.count_nonzero(pool[pool.searchsorted(wanted)] == wanted):
                 return []
     else:
         wanted = target - parts
-        if not (pool[pool.searchsorted(wanted)] == wanted).any():
+        if not np.count_nonzero(pool[pool.searchsorted(wanted)] == wanted):
             return []
     n = len(values)
     first, second = _PAIRS[n]
-    found: list[tuple[int, ...]] = [(int(i),) for i in np.flatnonzero(arr == target)[:limit]]
-    found += [(int(first[p]), int(second[p])) for p in np.flatnonzero(sums == target)[:limit]]
+    found: list[tuple[int, ...]] = [(int(i),) for i in (arr == target).nonzero()[0][:limit]]
+    found += [(int(first[p]), int(second[p])) for p in (sums == target).nonzero()[0][:limit]]
     if max_size == 2:
         return found[:limit]
     by_sum, sorted_sums = _by_sum(sums)
@@ -247,7 +249,7 @@ def _first_sets(ordered: _Ordered, skip: int, target: int, max_size: int, budget
     heads = np.concatenate((arr, sums)) if max_size == 4 else arr
     wanted = target - heads
     starts = sorted_sums.searchsorted(wanted)
-    ends = np.flatnonzero(sorted_sums[starts] == wanted)
+    ends = (sorted_sums[starts] == wanted).nonzero()[0]
     stops = sorted_sums.searchsorted(wanted[ends], "right")
     starts = starts[ends]
     if int((stops - starts).sum()) > _MATCHES_MAX:
