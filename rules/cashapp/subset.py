@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import accumulate, repeat
 from math import comb, exp, gcd, pi, sqrt
-from operator import mul
+from operator import mul, sub
 
 import numpy as np
 
@@ -467,7 +467,8 @@ def _figures(values: list[int]) -> tuple[int, float, float]:
         return _last_figures[0][1]
     m = len(values)
     mean = sum(values) / m
-    found = (gcd(*values), mean, sqrt(sum((v - mean) ** 2 for v in values) / m))
+    # The same operations on each value in the same order as a generator of ``(v - mean) ** 2``, in C.
+    found = (gcd(*values), mean, sqrt(sum(map(pow, map(sub, values, repeat(mean)), repeat(2))) / m))
     _last_figures[:] = [(list(values), found)]
     return found
 
