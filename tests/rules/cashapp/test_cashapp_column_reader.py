@@ -125,6 +125,27 @@ def test_a_ledger_without_due_dates_or_discount_terms_reads_by_column_as_by_row(
     ]
 
 
+def test_an_export_with_accented_letters_reads_by_column_as_by_row_and_one_not_in_utf8_is_left_to_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "invoices.csv"
+    text = LEDGER.replace("C3,2024-1001", "Müller-Ä,Rechnung-Nr.ü1001")
+    path.write_text(text, encoding="utf-8")
+    header = LEDGER.splitlines()[0].split(",")
+    col = {name: i for i, name in enumerate(header)}
+
+    by_column = read_documents_columnar(path, header, col)
+
+    assert by_column is not None
+    assert _as_read(by_column) == _as_read(read_documents_csv(path))
+    assert [(d.customer_id, d.number, d.key) for d in by_column if d.doc_id == "D5"] == [
+        ("Müller-Ä", "Rechnung-Nr.ü1001", "1001")
+    ]
+    # The same letters written in Latin-1 are not UTF-8: the column reader does not take the file.
+    path.write_bytes(text.encode("latin-1"))
+    assert read_documents_columnar(path, header, col) is None
+
+
 def _quoted_copy(tmp_path: Path, text: str) -> Path:
     """The same ledger with one quoted value, which only the row reader reads."""
     path = tmp_path / "quoted.csv"
