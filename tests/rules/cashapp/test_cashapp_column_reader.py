@@ -146,6 +146,24 @@ def test_an_export_with_accented_letters_reads_by_column_as_by_row_and_one_not_i
     assert read_documents_columnar(path, header, col) is None
 
 
+def test_amounts_written_with_more_or_fewer_decimals_keep_digits_and_exponent_as_read_by_row(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "invoices.csv"
+    amounts = ["12", "12.", ".5", "0012.50", "1.5", "-7.25", "999999999999.99", "100000000000000", "0.01"]
+    rows = "".join(f"D{n},C1,INV-{n},invoice,EUR,{a},{a},2024-05-20,,,\n" for n, a in enumerate(amounts))
+    path.write_text(HEADER + rows + "D99,C1,INV-99,invoice,EUR,5.5,2.50,2024-05-20,,,\n", encoding="utf-8")
+    header = HEADER.strip().split(",")
+
+    by_column = read_documents_columnar(path, header, {name: i for i, name in enumerate(header)})
+
+    assert by_column is not None
+    written = [(str(d.total), str(d.open_amount), str(d.remaining)) for d in by_column]
+    assert written == [(str(d.total), str(d.open_amount), str(d.remaining)) for d in read_documents_csv(path)]
+    assert written[:4] == [("12", "12", "12"), ("12", "12", "12"), ("0.5", "0.5", "0.5"), ("12.50",) * 3]
+    assert written[-1] == ("5.5", "2.50", "2.50")
+
+
 def _quoted_copy(tmp_path: Path, text: str) -> Path:
     """The same ledger with one quoted value, which only the row reader reads."""
     path = tmp_path / "quoted.csv"
