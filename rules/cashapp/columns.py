@@ -2,12 +2,12 @@
 
 Splitting a million rows into Python strings costs more than everything the matcher does with
 most of them. pyarrow reads the file in C++ and checks the amounts there, a column at a time; the
-columns whose values repeat (kind, currency, dates, discount terms, customer) are
-dictionary-encoded, so each distinct text is turned into its value once and the rows share it; only
-ids, numbers and amounts become Python strings. In an ``invoices.csv``, a document's terms (kind,
-currency, dates, discount) are encoded together, a thousand combinations in a million rows, and the
-customer column's codes tell where each customer's documents start and stop, so the index is built
-from those runs without looking at the documents one by one.
+columns whose values repeat (kind, currency, dates, discount terms) are dictionary-encoded, so each
+distinct text is turned into its value once and the rows share it; only ids, numbers and amounts
+become Python strings. In an ``invoices.csv``, a document's terms (kind, currency, dates, discount)
+are encoded together, a thousand combinations in a million rows, and the rows where the customer
+column changes tell where each customer's documents start and stop, so the index is built from
+those runs without looking at the documents one by one.
 
 A file these readers do not accept (a row of another width, a value that is not a number, date or
 known ``doc_type``) is left to the row-by-row readers of :mod:`rules.cashapp.files`, which name the
