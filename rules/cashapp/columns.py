@@ -140,7 +140,10 @@ def _customer_runs(column: pa.ChunkedArray) -> tuple[Iterator[str], list[tuple[s
     # its neighbour in C++, no customer hashed; only each run's first row becomes a Python string.
     starts = np.flatnonzero(pc.not_equal(column[1:], column[:-1]).to_numpy(zero_copy_only=False)) + 1
     bounds = [0, *starts.tolist(), len(column)]
-    runs = list(zip(column.take(bounds[:-1]).to_pylist(), bounds, bounds[1:], strict=False))
+    # A customer whose documents are apart in the file is one text all the same, as the index keys it.
+    first: dict[str, str] = {}
+    texts = [first.setdefault(text, text) for text in column.take(bounds[:-1]).to_pylist()]
+    runs = list(zip(texts, bounds, bounds[1:], strict=False))
     # A run's rows share its text: repeated run by run, without a look at each row.
     return chain.from_iterable(repeat(customer, stop - start) for customer, start, stop in runs), runs
 
