@@ -70,6 +70,8 @@ def test_a_customer_whose_documents_are_apart_in_the_export_finds_them_all_in_fi
     for customer in ("C1", "C2", "C3"):
         assert _as_read(index.for_customer(customer)) == _as_read(by_row.for_customer(customer))
     assert [d.doc_id for d in index.for_customer("C1")] == ["D1", "D2", "D6"]
+    # Documents apart in the file still hold one and the same customer text, the one the index keys.
+    assert len({id(d.customer_id) for d in index.for_customer("C2")}) == 1
     assert [d.doc_id for d in index] == [d.doc_id for d in by_row]
     assert index.get("D7") is not None and index.get("D4") is None  # D4 is paid in full
     assert _as_read(index.by_key("100104")) == _as_read(by_row.by_key("100104"))
@@ -123,6 +125,45 @@ def test_a_ledger_without_due_dates_or_discount_terms_reads_by_column_as_by_row(
     assert [(d.kind, d.currency, d.total, d.due_date, d.discount_days) for d in by_column] == [
         ("invoice", "USD", Decimal("5.00"), None, None), ("invoice", "USD", Decimal("6.00"), None, None)
     ]
+
+
+def test_an_export_with_accented_letters_reads_by_column_as_by_row_and_one_not_in_utf8_is_left_to_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "invoices.csv"
+    text = LEDGER.replace("C3,2024-1001", "Müller-Ä,Rechnung-Nr.ü1001")
+    path.write_text(text, encoding="utf-8")
+    header = LEDGER.splitlines()[0].split(",")
+    col = {name: i for i, name in enumerate(header)}
+
+    by_column = read_documents_columnar(path, header, col)
+
+    assert by_column is not None
+    assert _as_read(by_column) == _as_read(read_documents_csv(path))
+    assert [(d.customer_id, d.number, d.key) for d in by_column if d.doc_id == "D5"] == [
+        ("Müller-Ä", "Rechnung-Nr.ü1001", "1001")
+    ]
+    # The same letters written in Latin-1 are not UTF-8: the column reader does not take the file.
+    path.write_bytes(text.encode("latin-1"))
+    assert read_documents_columnar(path, header, col) is None
+
+
+def test_amounts_written_with_more_or_fewer_decimals_keep_digits_and_exponent_as_read_by_row(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "invoices.csv"
+    amounts = ["12", "12.", ".5", "0012.50", "1.5", "-7.25", "999999999999.99", "100000000000000", "0.01"]
+    rows = "".join(f"D{n},C1,INV-{n},invoice,EUR,{a},{a},2024-05-20,,,\n" for n, a in enumerate(amounts))
+    path.write_text(HEADER + rows + "D99,C1,INV-99,invoice,EUR,5.5,2.50,2024-05-20,,,\n", encoding="utf-8")
+    header = HEADER.strip().split(",")
+
+    by_column = read_documents_columnar(path, header, {name: i for i, name in enumerate(header)})
+
+    assert by_column is not None
+    written = [(str(d.total), str(d.open_amount), str(d.remaining)) for d in by_column]
+    assert written == [(str(d.total), str(d.open_amount), str(d.remaining)) for d in read_documents_csv(path)]
+    assert written[:4] == [("12", "12", "12"), ("12", "12", "12"), ("0.5", "0.5", "0.5"), ("12.50",) * 3]
+    assert written[-1] == ("5.5", "2.50", "2.50")
 
 
 def _quoted_copy(tmp_path: Path, text: str) -> Path:

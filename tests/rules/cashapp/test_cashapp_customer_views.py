@@ -45,6 +45,54 @@ def test_namesakes_asked_about_a_number_without_an_amount_find_only_its_owners_d
     assert found is not None and (found[0], found[1].doc_id) == ("C3", "C1")
 
 
+def test_namesakes_asked_about_an_amount_find_it_only_open_and_in_the_payments_currency() -> None:
+    index = DocumentIndex([
+        doc("A1", "C1", "INV-100", "50", date(2024, 6, 1)),
+        doc("A2", "C1", "INV-101", "70", date(2024, 6, 1), currency="USD"),
+        doc("B1", "C2", "INV-200", "70", date(2024, 6, 1)),
+        doc("B2", "C2", "INV-300", "20", date(2024, 6, 2)),
+        doc("C1", "C3", "INV-400", "80", date(2024, 6, 1)),
+    ])
+    namesakes = ["C1", "C3", "C2"]
+    for built in (False, True):
+        if built:
+            index.by_key("")  # the index by number of all customers, as an unknown payer builds it
+        # Nobody has a document of the amount, and no number is quoted: nobody fits.
+        assert index.first_open(namesakes, "EUR", D("65"), []) is None
+        assert index.first_open(namesakes, "EUR", D("65"), ["999"]) is None
+        # The first namesake's document of the amount is in dollars: the one in euros is found after it.
+        found = index.first_open(namesakes, "EUR", D("70"), [])
+        assert found is not None and (found[0], found[1].doc_id) == ("C2", "B1")
+        # No amount and no number: nothing to find.
+        assert index.first_open(namesakes, "EUR", D("0"), []) is None
+        # No namesake has the amount, but one owns the number quoted: it is found by the number.
+        found = index.first_open(namesakes, "EUR", D("65"), ["300"])
+        assert found is not None and (found[0], found[1].doc_id) == ("C2", "B2")
+    # Once paid, the document of the amount is not open any more.
+    index.consume("B1", D("70"))
+    assert index.first_open(namesakes, "EUR", D("70"), []) is None
+    assert index.first_open(namesakes, "USD", D("70"), ["999"]) == ("C1", index.get("A2"))
+
+
+def test_the_open_documents_of_many_numbers_are_those_each_number_gives_in_turn() -> None:
+    docs = [
+        doc("A1", "C1", "INV-100", "50", date(2024, 6, 1)),
+        doc("B1", "C2", "INV-101", "70", date(2024, 6, 1)),
+        doc("B2", "C2", "INV-102", "20", date(2024, 6, 2)),
+        doc("C1", "C3", "INV-110", "80", date(2024, 6, 1)),
+    ]
+    unique = DocumentIndex(docs)
+    # A number two documents share: the index by number holds a list for it.
+    repeated = DocumentIndex([*docs[:3], doc("C2", "C3", "INV-101", "30", date(2024, 6, 1)), docs[3]])
+    numbers = ["102", "999", "101", "110", "100"]
+    for index in (unique, repeated):
+        index.consume("A1", D("50"))  # closed: not among the open documents any more
+        each = [d.doc_id for n in numbers for d in index.by_key(n)]
+        assert ids(index.by_keys(numbers)) == each
+    assert ids(unique.by_keys(numbers)) == ["B2", "B1", "C1"]
+    assert ids(repeated.by_keys(numbers)) == ["B2", "B1", "C2", "C1"]
+
+
 def test_a_closed_document_leaves_every_view_of_its_customer_that_lists_it() -> None:
     index = DocumentIndex([
         doc("E1", "C1", "INV-1", "100", date(2024, 6, 3)),

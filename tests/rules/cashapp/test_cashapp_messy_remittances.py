@@ -472,6 +472,19 @@ def test_unknown_payer_quoting_a_number_one_typo_from_an_invoice_the_amount_pays
     assert "one typo away" in result.explanation
 
 
+def test_unknown_payer_quoting_a_number_one_typo_from_an_invoice_of_the_amount_in_dollars_keeps_its_owner(
+) -> None:
+    owner_of_quoted = doc("Q1", "C6", "INV-300117", "2417.54")
+    in_dollars = doc("M1", "C1", "INV-300171", "3047.45", currency="USD")
+    paid = pay("3047.45", "INV 300117", name="J. DOE", account="FR7630006000011234567890189")
+    result = run(paid, [owner_of_quoted, in_dollars])
+    # The cash does not pay the quoted invoice as it stands, and the invoice it would pay exactly is in
+    # dollars: nothing one typo away is paid, so the owner of the quoted number stays the answer.
+    assert result.customer_id == "C6"
+    assert "one typo away" not in result.explanation
+    assert run(paid, [owner_of_quoted, doc("M1", "C1", "INV-300171", "3047.45")]).status != "auto"
+
+
 def test_set_of_invoices_found_by_amount_alone_on_a_large_ledger_goes_to_review() -> None:
     amounts = [f"{200 + (i * 7919) % 3800}.{(i * 37) % 100:02d}" for i in range(40)]
     ledger = many("C1", 300000, amounts)
