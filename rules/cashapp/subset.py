@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import accumulate, repeat
 from math import comb, exp, gcd, pi, sqrt
-from operator import mul
+from operator import mul, sub
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def find_subsets(
     # Those above ``high`` come first and are in no set: the search starts after them.
     skip = bisect_left(ordered.negs, -high)
     if low == high:
-        first = _first_sets(ordered.values, skip, low, max_size, budget, limit)
+        first = _first_sets(ordered, skip, low, max_size, budget, limit)
         if first is not None:
             order = ordered.order
             return SubsetResult([tuple(sorted(map(order.__getitem__, s))) for s in first], True)
@@ -197,12 +197,12 @@ _MATCHES_MAX = 4096
 _PAIRS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget: int,
+def _first_sets(ordered: _Ordered, skip: int, target: int, max_size: int, budget: int,
                 limit: int) -> list[tuple[int, ...]] | None:
     """The first ``limit`` sets of up to ``max_size`` (two to four) of ``values[skip:]`` (largest first)
     adding up to ``target`` (as indexes into ``values``), in the order the search finds them, worked out
-    in arrays; or None when the search is needed (few values, its budget could run out, or too many
-    pairs of equal sums to sort through).
+    in arrays or, for few values, by looking each set's last value up; or None when the search is needed
+    (its budget could run out, or too many pairs of equal sums to sort through).
 
     The search visits the sets in lexicographic order of their indexes and meets each set of up to
     ``max_size - 1`` values at most once, plus one node per solution: within the budget it is
@@ -211,11 +211,14 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
     The ``skip`` values before are above ``target`` and so in no set: the arrays of all the values
     serve each target a payment tries.
     """
+    values = ordered.values
     n = len(values) - skip
-    if n < _PROOF_MIN_VALUES or not 2 <= max_size <= 4 or target >= 1 << 61:
+    if not 2 <= max_size <= 4 or limit < 1 or target >= 1 << 61:
         return None
     if _nodes_at_most(n, max_size) + limit > budget:
         return None
+    if n < _PROOF_MIN_VALUES:
+        return _looked_up(ordered, skip, target, max_size, limit)
     arr, sums, parts, pool = _sums(values, max_size)
     # Each value and sum of two looked up among the values and (for four) the sums of two: one
     # value may be counted twice there, so only no hit at all proves that no set adds up. (The parts
@@ -223,19 +226,21 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
     if max_size == 4:
         # The parts are the pool's numbers and zero, so a target two of them make up is one of them,
         # or is made up by one of at least half of it and another: only those are looked up.
+        # (A count of hits and the indexes of hits are C calls; any() and flatnonzero() wrap them in
+        # Python, which for these few hundred numbers costs more than the work.)
         half, whole = pool.searchsorted((target + 1) // 2), pool.searchsorted(target)
         if pool[whole] != target:
             wanted = target - pool[half:whole][::-1]
-            if not (pool[pool.searchsorted(wanted)] == wanted).any():
+            if not np.count_nonzero(pool[pool.searchsorted(wanted)] == wanted):
                 return []
     else:
         wanted = target - parts
-        if not (pool[pool.searchsorted(wanted)] == wanted).any():
+        if not np.count_nonzero(pool[pool.searchsorted(wanted)] == wanted):
             return []
     n = len(values)
     first, second = _PAIRS[n]
-    found: list[tuple[int, ...]] = [(int(i),) for i in np.flatnonzero(arr == target)[:limit]]
-    found += [(int(first[p]), int(second[p])) for p in np.flatnonzero(sums == target)[:limit]]
+    found: list[tuple[int, ...]] = [(int(i),) for i in (arr == target).nonzero()[0][:limit]]
+    found += [(int(first[p]), int(second[p])) for p in (sums == target).nonzero()[0][:limit]]
     if max_size == 2:
         return found[:limit]
     by_sum, sorted_sums = _by_sum(sums)
@@ -244,7 +249,7 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
     heads = np.concatenate((arr, sums)) if max_size == 4 else arr
     wanted = target - heads
     starts = sorted_sums.searchsorted(wanted)
-    ends = np.flatnonzero(sorted_sums[starts] == wanted)
+    ends = (sorted_sums[starts] == wanted).nonzero()[0]
     stops = sorted_sums.searchsorted(wanted[ends], "right")
     starts = starts[ends]
     if int((stops - starts).sum()) > _MATCHES_MAX:
@@ -259,6 +264,93 @@ def _first_sets(values: list[int], skip: int, target: int, max_size: int, budget
         for p in tails[first[tails] > lead[-1]][: limit - taken[size]].tolist():
             found.append((*lead, int(first[p]), int(second[p])))
             taken[size] += 1
+    found.sort()
+    return found[:limit]
+
+
+def _looked_up(ordered: _Ordered, skip: int, target: int, max_size: int, limit: int) -> list[tuple[int, ...]]:
+    """:func:`_first_sets` for few values: the first ``limit`` sets of each size in the search's order,
+    each set's last value looked up among the values, the others walked through largest first.
+
+    Values are positive and largest first, so what is left for the values after one only grows as it
+    gets smaller, while the most the values after it can make up only shrinks: once the rest is beyond
+    them, no later one leaves a set either (the loops break there).
+    """
+    vals, negs = ordered.values, ordered.negs
+    first_at, last_at = ordered.positions()
+    get = first_at.get
+    n = len(vals)
+    # The sums of the values from the start, held at the total past the end: ``most[i + k] - most[i]``
+    # is the most ``k`` values from ``i`` on make up.
+    most = ordered.prefix + [ordered.prefix[-1]] * 3
+    found: list[tuple[int, ...]] = []
+    # The values before ``skip`` are above the target, so one equal to it is after them.
+    head = get(target)
+    if head is not None:
+        found.extend((k,) for k in range(head, min(last_at[target] + 1, head + limit)))
+    taken = 0
+    for i in range(skip, n - 1):
+        rest = target - vals[i]
+        if rest > vals[i + 1]:
+            break
+        head = get(rest)
+        if head is not None:
+            for j in range(head if head > i else i + 1, last_at[rest] + 1):
+                found.append((i, j))
+                taken += 1
+                if taken >= limit:
+                    break
+            if taken >= limit:
+                break
+    if max_size >= 3:
+        taken = 0
+        for i in range(skip, n - 2):
+            rest = target - vals[i]
+            if rest > most[i + 3] - most[i + 1]:
+                break
+            # The second is below the rest, so something is left for the third.
+            for j in range(bisect_left(negs, 1 - rest, i + 1), n - 1):
+                left = rest - vals[j]
+                if left > vals[j + 1]:
+                    break
+                head = get(left)
+                if head is not None:
+                    for k in range(head if head > j else j + 1, last_at[left] + 1):
+                        found.append((i, j, k))
+                        taken += 1
+                        if taken >= limit:
+                            break
+                    if taken >= limit:
+                        break
+            if taken >= limit:
+                break
+    if max_size == 4:
+        taken = 0
+        for i in range(skip, n - 3):
+            rest = target - vals[i]
+            if rest > most[i + 4] - most[i + 1]:
+                break
+            for j in range(bisect_left(negs, 1 - rest, i + 1), n - 2):
+                more = rest - vals[j]
+                if more > most[j + 3] - most[j + 1]:
+                    break
+                for k in range(bisect_left(negs, 1 - more, j + 1), n - 1):
+                    left = more - vals[k]
+                    if left > vals[k + 1]:
+                        break
+                    head = get(left)
+                    if head is not None:
+                        for m in range(head if head > k else k + 1, last_at[left] + 1):
+                            found.append((i, j, k, m))
+                            taken += 1
+                            if taken >= limit:
+                                break
+                        if taken >= limit:
+                            break
+                if taken >= limit:
+                    break
+            if taken >= limit:
+                break
     found.sort()
     return found[:limit]
 
@@ -375,7 +467,8 @@ def _figures(values: list[int]) -> tuple[int, float, float]:
         return _last_figures[0][1]
     m = len(values)
     mean = sum(values) / m
-    found = (gcd(*values), mean, sqrt(sum((v - mean) ** 2 for v in values) / m))
+    # The same operations on each value in the same order as a generator of ``(v - mean) ** 2``, in C.
+    found = (gcd(*values), mean, sqrt(sum(map(pow, map(sub, values, repeat(mean)), repeat(2))) / m))
     _last_figures[:] = [(list(values), found)]
     return found
 

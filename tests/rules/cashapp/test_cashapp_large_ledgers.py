@@ -56,6 +56,31 @@ def test_sets_found_among_many_amounts_are_those_the_full_search_finds(
     assert any(r.solutions for r in quick) and any(not r.solutions for r in quick)
 
 
+def test_sets_found_among_a_few_amounts_by_looking_them_up_are_those_the_full_search_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A handful of open invoices, many of the same amount, some above the payment, and budgets too
+    # small to prove anything: the looked-up sets must be the walked ones, in the same order.
+    rng = random.Random(20240701)
+    cases = []
+    for _ in range(3000):
+        step = rng.choice((1, 10, 50))
+        values = [rng.randrange(-1, 12) * step for _ in range(rng.randrange(0, 14))]
+        picked = rng.sample(values, min(rng.randrange(1, 5), len(values)))
+        target = sum(picked) + rng.choice((0, 0, step, -step))
+        cases.append((values, target, rng.randrange(1, 6), rng.randrange(1, 4), rng.choice((20000, 12))))
+
+    def search() -> list[tuple[list[tuple[int, ...]], bool]]:
+        found = [find_subsets(v, t, t, max_size=m, budget=b, limit=k) for v, t, m, k, b in cases]
+        return [(r.solutions, r.complete) for r in found]
+
+    quick = search()
+    monkeypatch.setattr(subset, "_first_sets", lambda *args: None)
+    assert quick == search()
+    assert sum(len(s) == 2 for s, _ in quick) > 100 and sum(not s for s, _ in quick) > 100
+    assert any(not complete for _, complete in quick)
+
+
 def test_whether_other_invoices_can_make_up_a_rest_does_not_depend_on_the_order_they_are_tried_in() -> None:
     rng = random.Random(7)
     for _ in range(200):
