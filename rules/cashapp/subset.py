@@ -287,7 +287,7 @@ def _looked_up(ordered: _Ordered, skip: int, target: int, max_size: int, limit: 
     # The values before ``skip`` are above the target, so one equal to it is after them.
     head = get(target)
     if head is not None:
-        found.extend((k,) for k in range(head, min(last_at[target] + 1, head + limit)))
+        _ends(found, (), skip - 1, head, last_at[target], limit)
     taken = 0
     for i in range(skip, n - 1):
         rest = target - vals[i]
@@ -295,11 +295,7 @@ def _looked_up(ordered: _Ordered, skip: int, target: int, max_size: int, limit: 
             break
         head = get(rest)
         if head is not None:
-            for j in range(head if head > i else i + 1, last_at[rest] + 1):
-                found.append((i, j))
-                taken += 1
-                if taken >= limit:
-                    break
+            taken += _ends(found, (i,), i, head, last_at[rest], limit - taken)
             if taken >= limit:
                 break
     if max_size >= 3:
@@ -315,11 +311,7 @@ def _looked_up(ordered: _Ordered, skip: int, target: int, max_size: int, limit: 
                     break
                 head = get(left)
                 if head is not None:
-                    for k in range(head if head > j else j + 1, last_at[left] + 1):
-                        found.append((i, j, k))
-                        taken += 1
-                        if taken >= limit:
-                            break
+                    taken += _ends(found, (i, j), j, head, last_at[left], limit - taken)
                     if taken >= limit:
                         break
             if taken >= limit:
@@ -340,11 +332,7 @@ def _looked_up(ordered: _Ordered, skip: int, target: int, max_size: int, limit: 
                         break
                     head = get(left)
                     if head is not None:
-                        for m in range(head if head > k else k + 1, last_at[left] + 1):
-                            found.append((i, j, k, m))
-                            taken += 1
-                            if taken >= limit:
-                                break
+                        taken += _ends(found, (i, j, k), k, head, last_at[left], limit - taken)
                         if taken >= limit:
                             break
                 if taken >= limit:
@@ -353,6 +341,18 @@ def _looked_up(ordered: _Ordered, skip: int, target: int, max_size: int, limit: 
                 break
     found.sort()
     return found[:limit]
+
+
+def _ends(found: list[tuple[int, ...]], head_of: tuple[int, ...], after: int, first: int, last: int,
+          room: int) -> int:
+    """Add ``head_of`` ended by each position after ``after`` of the value looked up (it is at ``first``
+    to ``last``), at most ``room`` of them, in order; how many were added."""
+    start = first if first > after else after + 1
+    stop = min(last + 1, start + room)
+    if stop <= start:
+        return 0
+    found.extend((*head_of, m) for m in range(start, stop))
+    return stop - start
 
 
 _NODES: dict[tuple[int, int], int] = {}
