@@ -441,7 +441,15 @@ def _match_line(r: MatchResult, scores_written: dict[tuple[object, ...], tuple[s
     comps = r.components
     confidence = r.confidence
     values = comps.values()
-    key = (confidence, *comps, *values, type(confidence), *map(type, values))
+    key: tuple[object, ...] | None = None
+    if len(comps) == 3 and type(confidence) is float:
+        payer, document, amount = values
+        if type(payer) is float and type(document) is float and type(amount) is float:
+            # A decision's three scores and its confidence are floats: their types need no place in
+            # the key (which, of seven items, is never one with the types, of two, five, eight...).
+            key = (confidence, *comps, payer, document, amount)
+    if key is None:
+        key = (confidence, *comps, *values, type(confidence), *map(type, values))
     scores = scores_written.get(key)
     if scores is None:
         scores = (repr(confidence), ", ".join([f"{text(k)}: {v!r}" for k, v in comps.items()]))

@@ -253,6 +253,7 @@ class DocumentIndex:
         # listed its open documents drops it, kept in their order (here, not in a method call a view).
         views = self._customer_views.get(doc.customer_id)
         if views:
+            is_memo = doc.kind == "credit_memo"
             for view in views:
                 open_docs = view._open
                 if open_docs is None:
@@ -263,7 +264,7 @@ class DocumentIndex:
                 except ValueError:  # not one of this view's (another currency or issued later)
                     pass
                 memos = view._memos
-                if memos and doc.kind == "credit_memo":
+                if memos and is_memo:
                     try:  # noqa: SIM105
                         memos.remove(doc)
                     except ValueError:

@@ -30,7 +30,7 @@ from rules.cashapp.identify import PayerHit, prepare_payers
 from rules.cashapp.identify import identify as _identify
 from rules.cashapp.identify import identify_payer as identify_payer
 from rules.cashapp.index import CustomerIndex, CustomerView, DocumentIndex
-from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key
+from rules.cashapp.model import ZERO, Application, MatchResult, OpenDocument, PaymentInput, age_key, decided
 from rules.cashapp.normalize import extract_number_keys, extract_number_keys_all, number_key, one_typo_apart
 from rules.cashapp.settings import MatchRules
 from rules.cashapp.subset import any_subset_reaches, chance_of_coincidence, find_subsets, to_units, units_of
@@ -772,10 +772,9 @@ def _decide(payment: PaymentInput, payer: PayerHit, proposal: Proposal, rules: M
            else f"Paid by {payer.how}; {proposal.why}; {tail}.")
     components = {"payer": payer_score, "document": document, "amount": amount}
     applied = status != "unmatched"
-    # Positional: a hundred thousand results are made, and keywords cost twice as much to pass.
-    return MatchResult(payment.payment_id, status, payer.customer_id, confidence,  # type: ignore[arg-type]
-                       proposal.rule, proposal.lines if applied else [],
-                       proposal.unapplied if applied else payment.amount, why, components)
+    return decided(payment.payment_id, status, payer.customer_id, confidence,  # type: ignore[arg-type]
+                   proposal.rule, proposal.lines if applied else [],
+                   proposal.unapplied if applied else payment.amount, why, components)
 
 
 def _verdict(rules: MatchRules, components: dict[str, float]) -> tuple[float, str, str]:
@@ -791,8 +790,8 @@ def _verdict(rules: MatchRules, components: dict[str, float]) -> tuple[float, st
 
 def _unmatched(payment: PaymentInput, rule: str, why: str, customer_id: str | None = None,
                components: dict[str, float] | None = None) -> MatchResult:
-    return MatchResult(payment.payment_id, "unmatched", customer_id, 0.0, rule, [], payment.amount,
-                       why[0].upper() + why[1:] + ".", components or {})
+    return decided(payment.payment_id, "unmatched", customer_id, 0.0, rule, [], payment.amount,
+                   why[0].upper() + why[1:] + ".", components or {})
 
 
 def _open_docs(documents: DocumentIndex, customer_id: str, payment: PaymentInput, as_of: date,
@@ -1094,6 +1093,11 @@ def _match_and_consume(payment: PaymentInput, documents: DocumentIndex, customer
                        keys: Sequence[str] | None = None) -> MatchResult:
     result = match_payment(payment, documents, customers, rules, as_of, reference_keys=keys)
     if consume and result.status == "auto":
+        settle = documents.consume
         for line in result.applications:
-            documents.consume(line.doc_id, abs(line.amount) + line.discount + line.writeoff)
+            discount, writeoff = line.discount, line.writeoff
+            # Most lines take nothing off: the zero added once gives the same number, in the same
+            # form, as added twice.
+            settle(line.doc_id, abs(line.amount) + ZERO if discount is ZERO and writeoff is ZERO
+                   else abs(line.amount) + discount + writeoff)
     return result
