@@ -7,7 +7,7 @@ instead of full pydantic records; the converters below build them from ``mapping
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
@@ -218,44 +218,17 @@ class Application:
     kind: DocKind = "invoice"
     number: str = ""
 
-    # Made in ``__new__`` rather than by a generated ``__init__``: a run makes one or more for most
-    # payments, and a frozen class's fields can only be set past its ``__setattr__``, through each
-    # slot's setter (a costly call apiece). A draft of the same layout takes the fields as plain
-    # slots and then becomes an Application, in about half the time.
-    def __new__(cls, doc_id: str, amount: Decimal, discount: Decimal = ZERO, writeoff: Decimal = ZERO,
-                kind: DocKind = "invoice", number: str = "") -> Application:
-        draft = _new(_ApplicationDraft)
-        draft.doc_id = doc_id
-        draft.amount = amount
-        draft.discount = discount
-        draft.writeoff = writeoff
-        draft.kind = kind
-        draft.number = number
-        draft.__class__ = cls  # type: ignore[assignment]
-        return draft  # type: ignore[return-value]
-
-    def __init_subclass__(cls) -> None:
-        # A subclass may hold more than the draft's slots, and take more arguments.
-        cls.__new__ = staticmethod(_new_of_subclass)  # type: ignore[method-assign]
-
-    def __reduce__(self) -> tuple[Callable[..., Application], tuple[object, ...]]:
-        # Copied and pickled past ``__new__``, which needs the fields as arguments.
-        return _restored, (type(self), self.__getstate__())
-
-
-_new = object.__new__
-
-
-class _ApplicationDraft:
-    """An Application's slots, settable: what :meth:`Application.__new__` fills in."""
-
-    __slots__ = Application.__slots__
-    doc_id: str
-    amount: Decimal
-    discount: Decimal
-    writeoff: Decimal
-    kind: DocKind
-    number: str
+    # Written out rather than generated: a run makes one or more for most payments, and the generated
+    # one of a frozen class sets each field by name through object.__setattr__, twice as slow as
+    # setting its slot.
+    def __init__(self, doc_id: str, amount: Decimal, discount: Decimal = ZERO, writeoff: Decimal = ZERO,
+                 kind: DocKind = "invoice", number: str = "") -> None:
+        _set_doc_id(self, doc_id)
+        _set_amount(self, amount)
+        _set_discount(self, discount)
+        _set_writeoff(self, writeoff)
+        _set_kind(self, kind)
+        _set_number(self, number)
 
 
 # The slots' own setters, which a frozen class's __setattr__ does not stand in front of.
@@ -263,32 +236,6 @@ _set_doc_id, _set_amount, _set_discount, _set_writeoff, _set_kind, _set_number =
     vars(Application)[f.name].__set__ for f in fields(Application)
 )
 
-
-def _new_of_subclass(cls: type[Application], *args: Any, **named: Any) -> Application:
-    """A subclass's record: made bare for its own ``__init__``, else as an Application is."""
-    if cls.__init__ is not object.__init__:
-        return _new(cls)
-    return _application_by_setters(cls, *args, **named)
-
-
-def _application_by_setters(cls: type[Application], doc_id: str, amount: Decimal, discount: Decimal = ZERO,
-                            writeoff: Decimal = ZERO, kind: DocKind = "invoice",
-                            number: str = "") -> Application:
-    line: Application = _new(cls)
-    _set_doc_id(line, doc_id)
-    _set_amount(line, amount)
-    _set_discount(line, discount)
-    _set_writeoff(line, writeoff)
-    _set_kind(line, kind)
-    _set_number(line, number)
-    return line
-
-
-
-def _restored(cls: type[Application], state: list[object]) -> Application:
-    line: Application = _new(cls)
-    line.__setstate__(state)  # type: ignore[attr-defined]
-    return line
 
 @dataclass(slots=True)
 class MatchResult:
@@ -327,6 +274,9 @@ class MatchResult:
         }
 
 
+_bare = object.__new__
+
+
 def decided(payment_id: str, status: Status, customer_id: str | None, confidence: float, rule: str,
             applications: list[Application], unapplied: Decimal, explanation: str,
             components: dict[str, float]) -> MatchResult:
@@ -335,7 +285,7 @@ def decided(payment_id: str, status: Status, customer_id: str | None, confidence
     The matcher makes one per payment: set slot by slot on a bare object, it skips the call of the
     generated ``__init__`` through the class, which takes longer than the setting itself.
     """
-    result = _new(MatchResult)
+    result = _bare(MatchResult)
     result.payment_id = payment_id
     result.status = status
     result.customer_id = customer_id
