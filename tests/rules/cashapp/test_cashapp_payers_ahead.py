@@ -82,6 +82,37 @@ def test_a_large_export_is_decided_alike_with_its_payers_identified_alongside(
     assert not _children()
 
 
+def test_remittance_advices_add_to_the_numbers_sent_alongside(
+        export: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with export["invoices"].open(encoding="utf-8") as fh:
+        invoices = [(row["customer_id"], row["number"], row["open_amount"]) for row in csv.DictReader(fh)]
+    with export["payments"].open(encoding="utf-8") as fh:
+        payments = [row for row in csv.DictReader(fh) if row["customer_id"]][:40]
+    # Each of those payers sends an advice: the first invoice of its customer, in full.
+    first_of: dict[str, tuple[str, str]] = {}
+    for customer_id, number, amount in invoices:
+        first_of.setdefault(customer_id, (number, amount))
+    advices = tmp_path / "advices.csv"
+    advices.write_text("payment_id,invoice_number,amount\n" + "".join(
+        f"{row['payment_id']},{first_of[row['customer_id']][0]},{first_of[row['customer_id']][1]}\n"
+        for row in payments), encoding="utf-8")
+
+    def match(out: Path) -> str:
+        result = CliRunner().invoke(match_command, [
+            "--invoices", str(export["invoices"]), "--payments", str(export["payments"]),
+            "--customers", str(export["customers"]), "--as-of", AS_OF.isoformat(),
+            "--remittance", str(advices), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        return out.read_text(encoding="utf-8")
+
+    alone = match(tmp_path / "alone.jsonl")
+    assert alone.count('"remittance_advice"') >= 20
+    kept = _with_second_core(monkeypatch)
+    assert match(tmp_path / "alongside.jsonl") == alone
+    assert kept == [True]
+    assert not _children()
+
+
 def test_a_small_export_is_matched_in_one_process(export: dict[str, Path], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(payers_ahead, "_cores", lambda: 2)
