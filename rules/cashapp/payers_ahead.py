@@ -75,6 +75,8 @@ class PayersAhead:
             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path})
         stdin = self._process.stdin
         assert stdin is not None
+        # Once keep_in kept the payers: the number keys of each payment's reference, by position in
+        # the payments it was given (what match_payments takes as reference_keys for them).
         self.reference_keys: _SentKeys | None = None
         with stdin:
             pickle.dump((customers, payments, rules, FIRST_BATCH), stdin)
