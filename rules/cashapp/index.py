@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from itertools import compress, groupby, repeat
 from operator import attrgetter, eq, is_not, lt, not_
 from typing import TypeVar
@@ -505,10 +506,18 @@ class CustomerView:
         swapped, in the order of :meth:`any_open`; None when a number key holds other characters than
         ASCII digits (a wrong character is then not only a wrong digit)."""
         if self._digit_keys is None:
-            joined = "".join(self._keys())
+            # Read from the documents, so that a view asked only this needs no index by number.
+            joined = "".join(map(_key_of, self._all())) if self._by_key is None else "".join(self._by_key)
             self._digit_keys = joined.isascii() and (not joined or joined.isdigit())
         if not self._digit_keys:
             return None
+        docs = self.any_open()
+        if len(docs) < _SCAN_PER_DIGIT * len(key):
+            return _one_typo_scan(docs, key)
+        return self._one_typo_looked_up(key)
+
+    def _one_typo_looked_up(self, key: str) -> list[OpenDocument]:
+        """:meth:`one_typo_from` by looking each variant of ``key`` up among the view's numbers."""
         found: dict[OpenDocument, None] = {}
         for variant in filter(self._keys().__contains__, _one_typo_variants(key)):
             for d in self._named(variant):
@@ -540,6 +549,52 @@ def _by_age(docs: list[OpenDocument]) -> list[OpenDocument]:
     except TypeError:  # numbers that do not compare with each other, which only ties of due dates may reach
         return sorted(docs, key=_due_and_number)
     return ordered
+
+
+# A number of n digits has 11n - 1 variants of one typo; comparing it with a document's number costs
+# about what 1.4 variants made and looked up do. Below this many open documents per digit, comparing
+# is cheaper (and needs no index by number of the view's own).
+_SCAN_PER_DIGIT = 8
+
+
+def _one_typo_scan(docs: list[OpenDocument], key: str) -> list[OpenDocument]:
+    """The documents of ``docs`` (number keys of ASCII digits) whose number key is one wrong digit or
+    one adjacent swap from ``key``."""
+    size = len(key)
+    if not key.isascii() or not key.isdigit() or size > _STEPPED_DIGITS:
+        return [d for d in docs if len(d.key) == size and _one_typo_apart(d.key, key)]
+    # One typo moves the number by a digit times a power of ten (a swap, by a multiple of nine times
+    # one): a set look-up of the difference passes over nearly every other number of that length.
+    value, steps = int(key), _typo_steps(size)
+    return [d for d in docs
+            if len(d.key) == size and abs(int(d.key) - value) in steps and _one_typo_apart(d.key, key)]
+
+
+# Longer numbers (a run of digits in a memo) are compared digit by digit: their differences would be
+# large integers, and their steps a large set.
+_STEPPED_DIGITS = 30
+
+
+@cache
+def _typo_steps(size: int) -> frozenset[int]:
+    """Every difference one wrong digit or one adjacent swap can make to a number of ``size`` digits."""
+    wrong = [m * 10**p for m in range(1, 10) for p in range(size)]
+    swapped = [9 * m * 10**p for m in range(1, 10) for p in range(size - 1)]
+    return frozenset(wrong + swapped)
+
+
+def _one_typo_apart(number: str, key: str) -> bool:
+    """Whether ``number`` (ASCII digits, as long as ``key``) is ``key`` with one digit other, or two
+    different neighbours swapped."""
+    if number == key:
+        return False
+    diff = [i for i, (a, b) in enumerate(zip(number, key, strict=True)) if a != b]
+    if len(diff) == 1:
+        return True
+    if len(diff) != 2:
+        return False
+    i, j = diff
+    return j == i + 1 and number[i] == key[j] and number[j] == key[i]
 
 
 def _one_typo_variants(key: str) -> Iterator[str]:

@@ -191,6 +191,8 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
             return []
         invoices = refs
         total = ZERO + refs[0].remaining
+        if a == total and total > ZERO:
+            return [_quoted_paid(refs[0], total, doc_score, via, rules)]
     else:
         refs = sorted(refs, key=_age_key)
         invoices = [d for d in refs if d.kind == "invoice"]
@@ -279,6 +281,16 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
                       am.partial if single else am.partial_multi,
                       f"{label}{late_note}; {_money(a)} is a partial payment, "
                       f"{_money(total - a)} stays open")]
+
+
+def _quoted_paid(doc: OpenDocument, total: Decimal, doc_score: float, via: str,
+                 rules: MatchRules) -> Proposal:
+    """The proposal of one quoted invoice, open for ``total`` (``ZERO + doc.remaining``), that the cash
+    pays exactly: what the general fit makes of it, each piece made once, without a helper for each."""
+    return Proposal("reference_exact",
+                    [Application(doc.doc_id, doc.remaining - ZERO, ZERO, ZERO, "invoice", doc.number)], ZERO,
+                    doc_score, rules.amount_scores.exact,
+                    f"{via} invoice {doc.number} (open {total:,.2f}); the amount pays them exactly")
 
 
 def _net_unquoted_memos(ctx: _Context, refs: list[OpenDocument], quoted: set[str],
@@ -648,6 +660,13 @@ def _propose(payment: PaymentInput, view: CustomerView, keys: list[str], rules: 
     strong = _STRONG
     proposals: list[Proposal] = []
     if exact:
+        if len(exact) == 1 and exact[0].kind == "invoice":
+            # The most common payment: one quoted invoice the cash pays exactly, told before anything
+            # else is made (the view's documents are open, so ``total`` is more than zero).
+            doc = exact[0]
+            total = ZERO + doc.remaining
+            if payment.amount == total:
+                return [_quoted_paid(doc, total, ds.reference, "quotes", rules)]
         # The open documents are read only if the cash does not pay the quoted ones as they stand.
         ctx = _Context(payment, None, rules, payer_sure, view)
         proposals = _fit_referenced(ctx, exact, ds.reference, "quotes")

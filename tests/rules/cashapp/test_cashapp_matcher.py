@@ -194,6 +194,25 @@ def test_dates_and_amounts_in_the_text_are_not_taken_for_invoice_numbers() -> No
     assert not {"2024", "190", "1190"} & set(keys)
 
 
+def test_quoted_invoice_paid_exactly_reads_the_same_whoever_paid_and_however_it_was_quoted() -> None:
+    # An invoice kept without cents: the explanation shows cents and thousands, the line the amount as kept.
+    documents = ledger(inv("D9", "C1", "INV-100130", "1234.5"))
+    by_id = run(pay("1234.50", "INV-100130", customer="C1"), documents)
+    assert (by_id.status, by_id.rule) == ("auto", "reference_exact")
+    assert "; quotes invoice INV-100130 (open 1,234.50); the amount pays them exactly;" in by_id.explanation
+    assert [(a.doc_id, str(a.amount), a.kind, a.number) for a in by_id.applications] == [
+        ("D9", "1234.5", "invoice", "INV-100130")]
+    unknown = run(pay("1234.50", "INV-100130", name="J. DOE"),
+                  ledger(inv("D9", "C1", "INV-100130", "1234.5")))
+    assert (unknown.status, unknown.customer_id, unknown.rule) == ("auto", "C1", "reference_exact")
+    assert "; quotes invoice INV-100130 (open 1,234.50); the amount pays them exactly;" in unknown.explanation
+    typo = run(pay("1234.50", "INV-100131", customer="C1"), ledger(inv("D9", "C1", "INV-100130", "1234.5")))
+    assert typo.rule == "reference_exact"
+    assert "; quotes (with one typo) invoice INV-100130 (open 1,234.50); the amount pays them exactly;" in (
+        typo.explanation)
+    assert [str(a.amount) for a in typo.applications] == ["1234.5"]
+
+
 def test_invoice_number_with_a_transposed_digit_is_found() -> None:
     result = run(pay("2380.50", "INV-100120", customer="C1"))  # 100102 with 0 and 2 swapped
     assert result.status == "auto"
