@@ -150,10 +150,12 @@ def _child_match(directory: Path, as_of: date) -> dict[str, Any]:
             payments = load_payments(directory / "payments.csv")
             payments_read = time.perf_counter()
             payers_ahead = ahead is not None and ahead.keep_in(customers, payments, rules)
+            reference_keys = ahead.reference_keys if ahead is not None else None  # None unless kept
             loaded, loaded_cpu = time.perf_counter(), time.process_time()
             with (directory / "matches.jsonl").open("w", encoding="utf-8") as fh:
                 counts = write_matches(
-                    match_payments(attach_remittance(payments, {}), documents, customers, rules, as_of), fh
+                    match_payments(attach_remittance(payments, {}), documents, customers, rules, as_of,
+                                   reference_keys=reference_keys), fh
                 )
             end, cpu_end = time.perf_counter(), time.process_time()
         # The second process's processor time counts as much as this one's.

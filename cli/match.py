@@ -84,8 +84,9 @@ def match_command(
             documents = load_documents(invoices, skipped)
             people = load_customers(customers) if customers else CustomerIndex()
             incoming = load_payments(payments, skipped)
-            if ahead is not None:
-                ahead.keep_in(people, incoming, rules)
+            # The numbers the references quote come with the payers, by position in ``incoming``.
+            reference_keys = ahead.reference_keys if ahead is not None and ahead.keep_in(
+                people, incoming, rules) else None
             if remittance:
                 incoming = list(attach_remittance(incoming, read_remittance(remittance)))
         except (InputFileError, StatementError, ValueError) as exc:
@@ -93,7 +94,7 @@ def match_command(
         for line in skipped:  # one bad row is left out with its reason; the others are matched
             click.echo(f"skipped {line}", err=True)
         when = as_of.date() if as_of is not None else date.today()
-        results = match_payments(incoming, documents, people, rules, when)
+        results = match_payments(incoming, documents, people, rules, when, reference_keys=reference_keys)
         if str(out) == "-":
             counts = write_matches(results, sys.stdout)
         else:

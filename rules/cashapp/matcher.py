@@ -1073,7 +1073,8 @@ _DIGITS = "0123456789"
 
 
 def match_payments(payments: Iterable[PaymentInput], documents: DocumentIndex, customers: CustomerIndex,
-                   rules: MatchRules, as_of: date, *, consume: bool = True) -> Iterator[MatchResult]:
+                   rules: MatchRules, as_of: date, *, consume: bool = True,
+                   reference_keys: Callable[[int], Sequence[str]] | None = None) -> Iterator[MatchResult]:
     """Decide payments in date order (the input order among payments of one day), yielding in input order.
 
     Args:
@@ -1084,28 +1085,37 @@ def match_payments(payments: Iterable[PaymentInput], documents: DocumentIndex, c
         as_of: Evaluation date.
         consume: Let an auto application reduce the document for later payments in the same run,
             so a second instalment sees what the first left open.
+        reference_keys: When found already, the number keys of the reference of the payment at each
+            position of ``payments`` (what :func:`~rules.cashapp.normalize.extract_number_keys` finds
+            under ``rules``), asked for in the order the payments are decided; found here otherwise.
 
     Yields:
         One result per payment, in input order.
     """
     items = payments if isinstance(payments, list) else list(payments)
     prepare_payers(items, customers, rules)
-    # The references read for numbers in one pass over all of them, not one regex pass each.
-    found = extract_number_keys_all([p.reference if p.amount > 0 else None for p in items],
-                                    rules.number_min_digits)
+    keys_at = reference_keys or _reference_keys_found(items, rules)
     # Decided in date order against a running balance, so the later of two payments quoting the same
     # invoice is the one that finds it closed, whatever order the file lists them in.
     order = sorted(range(len(items)), key=list(map(_date_of, items)).__getitem__)
     if order == list(range(len(items))):
-        for payment, keys in zip(items, found, strict=True):
+        for payment, keys in zip(items, map(keys_at, order), strict=True):
             yield _match_and_consume(payment, documents, customers, rules, as_of, consume, keys)
         return
     results: list[MatchResult | None] = [None] * len(items)
     for i in order:
-        results[i] = _match_and_consume(items[i], documents, customers, rules, as_of, consume, found[i])
+        results[i] = _match_and_consume(items[i], documents, customers, rules, as_of, consume, keys_at(i))
     for result in results:
         assert result is not None
         yield result
+
+
+def _reference_keys_found(payments: list[PaymentInput], rules: MatchRules) -> Callable[[int], Sequence[str]]:
+    """The number keys of each payment's reference by its position, the references read in one pass
+    over all of them (not one regex pass each); none for a payment that is not a receipt."""
+    found = extract_number_keys_all([p.reference if p.amount > 0 else None for p in payments],
+                                    rules.number_min_digits)
+    return found.__getitem__
 
 
 _date_of = attrgetter("date")

@@ -6,7 +6,9 @@ the customers and the payments only. On a machine with a second core, a process 
 those two files and identifies the payers while the run reads the documents. It sends them in
 batches, in the order the run decides the payments (by date), the first a small one: the run starts
 deciding as soon as the first batch is in, and takes the next when a payment needs it
-(:meth:`~rules.cashapp.payers.CustomerIndex.keep_payers`). The run identifies nothing itself.
+(:meth:`~rules.cashapp.payers.CustomerIndex.keep_payers`). The run identifies nothing itself. The
+numbers each payment's reference quotes come with its payer (:attr:`PayersAhead.reference_keys`), so
+the run does not read the references for them either.
 
 Whatever goes wrong on the way (no second core, a process that cannot start or dies, a file changed
 between the two reads, a row the second process read differently) costs only the time: the run then
@@ -21,7 +23,7 @@ import pickle
 import subprocess
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import BinaryIO, cast
 
 from rules.cashapp.identify import Payer, PayerHit, identify_all, payer_keys
 from rules.cashapp.model import PaymentInput
+from rules.cashapp.normalize import extract_number_keys_all
 from rules.cashapp.payers import CustomerIndex
 from rules.cashapp.settings import MatchRules
 
@@ -72,6 +75,9 @@ class PayersAhead:
             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path})
         stdin = self._process.stdin
         assert stdin is not None
+        # Once keep_in kept the payers: the number keys of each payment's reference, by position in
+        # the payments it was given (what match_payments takes as reference_keys for them).
+        self.reference_keys: _SentKeys | None = None
         with stdin:
             pickle.dump((customers, payments, rules, FIRST_BATCH), stdin)
 
@@ -91,23 +97,31 @@ class PayersAhead:
 
     def keep_in(self, customers: CustomerIndex, payments: Sequence[PaymentInput], rules: MatchRules) -> bool:
         """Keep the payers in ``customers`` for ``payments`` (read by the run from the same files) as they
-        arrive; False, keeping nothing, when they cannot be trusted to be the ones of ``payments``."""
+        arrive, and their references' number keys in :attr:`reference_keys`; False, keeping nothing,
+        when they cannot be trusted to be the ones of ``payments``."""
         header = self._next()
         if not isinstance(header, tuple) or len(header) != 2:
             self.close()
             return False
         signatures, count = header
-        items = [p for p in payments if p.amount > 0]
+        # The position in ``payments`` of each payment the other process identifies (the receipts).
+        where = [i for i, p in enumerate(payments) if p.amount > 0]
+        items = list(map(payments.__getitem__, where))
         if signatures != self._signatures or signatures != tuple(map(_signature, self._files)) \
                 or count != len(items):
             self.close()
             return False
         keys = payer_keys(items)
         kept = _Arrived()
+        ended = False
 
         def arriving() -> bool:
+            nonlocal ended
+            if ended:
+                return False
             batch = self._next()
             if not isinstance(batch, tuple) or len(batch) != _BATCH_FIELDS:  # no more, or it died
+                ended = True
                 self.close()
                 # Those it did not send (only if it stopped midway) are identified here, together.
                 sent = kept.keys()
@@ -115,12 +129,16 @@ class PayersAhead:
                 if missing:
                     kept.add(payer_keys(missing), identify_all(missing, customers, rules))
                 kept.complete()
+                numbers.complete(items, rules.number_min_digits)
                 return False
-            positions, found = _decoded(cast(_Batch, batch))
+            positions, found, number_keys = _decoded(cast(_Batch, batch))
             kept.add(list(map(keys.__getitem__, positions)), found)
+            numbers.add(positions, number_keys)
             return True
 
+        numbers = _SentKeys(len(payments), where, arriving)
         customers.keep_payers(rules, kept, arriving)
+        self.reference_keys = numbers
         return True
 
     def _next(self) -> object:
@@ -202,15 +220,63 @@ class _Arrived:
         return self._by_key.get(key)
 
 
+class _SentKeys:
+    """The number keys of the payments' references (as
+    :func:`~rules.cashapp.normalize.extract_number_keys` finds them), by position in the payments the
+    run decides, as they arrive with the payers: asked for a payment's keys not sent yet, it takes the
+    next batch. Those the other process did not send (only if it stopped midway) are found here."""
+
+    __slots__ = ("_arriving", "_by_position", "_where")
+
+    def __init__(self, count: int, where: list[int], arriving: Callable[[], bool]) -> None:
+        """Keys for ``count`` payments, of which those at ``where`` are sent; ``arriving`` takes the next
+        batch, and says whether more may come."""
+        # None: still to come; a payment that is not a receipt (not sent) quotes nothing to look for.
+        self._by_position: list[Sequence[str] | None] = [()] * count
+        for i in where:
+            self._by_position[i] = None
+        self._where = where
+        self._arriving = arriving
+
+    def add(self, positions: list[int], keys: list[list[str]]) -> None:
+        """Keep the ``keys`` of the receipts at ``positions`` (counted among the receipts only)."""
+        by_position = self._by_position
+        for i, found in zip(map(self._where.__getitem__, positions), keys, strict=True):
+            by_position[i] = found
+
+    def complete(self, receipts: list[PaymentInput], min_digits: int) -> None:
+        """No more will be added: find the keys of the ``receipts`` not sent, together."""
+        by_position = self._by_position
+        missing = [(i, p) for i, p in zip(self._where, receipts, strict=True) if by_position[i] is None]
+        found = extract_number_keys_all([p.reference for _, p in missing], min_digits)
+        for (i, _), keys in zip(missing, found, strict=True):
+            by_position[i] = keys
+
+    def __call__(self, position: int) -> Sequence[str]:
+        """The keys of the payment at ``position``, waiting for its batch if it has not come yet."""
+        keys = self._by_position[position]
+        return self._when_arrived(position) if keys is None else keys
+
+    def _when_arrived(self, position: int) -> Sequence[str]:
+        by_position = self._by_position
+        while by_position[position] is None and self._arriving():
+            pass
+        keys = by_position[position]
+        assert keys is not None  # when no more came, complete() found those not sent
+        return keys
+
+
 # A batch as sent: the positions of its payments (int64), which of them have a hit (a byte each), and
 # those hits by field (customer ids and texts joined, or a list when a text holds the separator; scores
 # as float64; sources numbered in a table of them); then, by position in the batch, the notes, ties and
-# rivals of those that have any. A few large values pickle and unpickle in a fraction of the time of a
-# hundred thousand small objects, and the run makes the payers from them with C-speed loops.
+# rivals of those that have any; last, the number keys of each payment's reference, joined by a space
+# and the payments' by a line break (keys are digits: neither is ever part of one). A few large
+# values pickle and unpickle in a fraction of the time of a hundred thousand small objects, and the run
+# makes the payers from them with C-speed loops.
 _Scored = list[tuple[float, str]]
 _Batch = tuple[bytes, bytes, str | list[str], bytes, str | list[str], list[str], bytes,
-               list[tuple[int, str, _Scored, _Scored]]]
-_BATCH_FIELDS = 8
+               list[tuple[int, str, _Scored, _Scored]], str]
+_BATCH_FIELDS = 9
 # Joins the customer ids and texts of a batch.
 _SEP = "\x00"
 _hit = attrgetter("hit")
@@ -229,8 +295,8 @@ def _split(texts: str | list[str]) -> list[str]:
     return texts.split(_SEP) if isinstance(texts, str) else texts
 
 
-def _encoded(positions: list[int], found: list[Payer]) -> _Batch:
-    """A batch of payers as the second process sends it."""
+def _encoded(positions: list[int], found: list[Payer], number_keys: list[tuple[str, ...]]) -> _Batch:
+    """A batch of payers and their references' number keys as the second process sends it."""
     hits = list(map(_hit, found))
     sure: list[PayerHit] = [hit for hit in hits if hit is not None]
     sources = list(map(_source, sure))
@@ -240,12 +306,12 @@ def _encoded(positions: list[int], found: list[Payer]) -> _Batch:
             if payer.note or payer.ties or payer.rivals]
     return (array("q", positions).tobytes(), bytes([hit is not None for hit in hits]),
             _joined(list(map(_customer_id, sure))), array("d", map(_score, sure)).tobytes(),
-            _joined(list(map(_how, sure))), table, codes, rich)
+            _joined(list(map(_how, sure))), table, codes, rich, "\n".join(map(" ".join, number_keys)))
 
 
-def _decoded(batch: _Batch) -> tuple[list[int], list[Payer]]:
-    """The positions of a batch :func:`_encoded` made, and the payers of their payments."""
-    positions_sent, has_hit, customer_ids, scores_sent, hows, table, codes, rich = batch
+def _decoded(batch: _Batch) -> tuple[list[int], list[Payer], list[list[str]]]:
+    """The positions of a batch :func:`_encoded` made, and the payers and number keys of their payments."""
+    positions_sent, has_hit, customer_ids, scores_sent, hows, table, codes, rich, number_keys = batch
     positions, scores = array("q"), array("d")
     positions.frombytes(positions_sent)
     scores.frombytes(scores_sent)
@@ -257,7 +323,8 @@ def _decoded(batch: _Batch) -> tuple[list[int], list[Payer]]:
     found = list(map(Payer, hits, repeat(""), repeat(none), repeat(none)))
     for i, note, ties, rivals in rich:
         found[i] = Payer(hits[i], note, ties, rivals)
-    return positions.tolist(), found
+    keys = list(map(str.split, number_keys.split("\n"))) if has_hit else []
+    return positions.tolist(), found, keys
 
 
 def _read_files(customers_path: Path, payments_path: Path) -> tuple[tuple[_Signature, _Signature],
@@ -285,7 +352,9 @@ def _identify_files(read: tuple[tuple[_Signature, _Signature], CustomerIndex, li
     size, start = first_batch, 0
     while start < len(order):
         positions = order[start:start + size]
-        _send(out, _encoded(positions, identify_all([items[i] for i in positions], customers, rules)))
+        batch = [items[i] for i in positions]
+        number_keys = extract_number_keys_all([p.reference for p in batch], rules.number_min_digits)
+        _send(out, _encoded(positions, identify_all(batch, customers, rules), number_keys))
         start, size = start + size, size * 2
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import os
 import pickle
+from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from rules.cashapp.files import load_customers, load_documents, load_payments
 from rules.cashapp.generator import generate
 from rules.cashapp.identify import Payer, PayerHit, identify_all, payer_keys
 from rules.cashapp.matcher import match_payments
+from rules.cashapp.normalize import extract_number_keys
 from rules.cashapp.payers_ahead import PayersAhead
 
 AS_OF = date(2024, 6, 28)
@@ -76,6 +79,37 @@ def test_a_large_export_is_decided_alike_with_its_payers_identified_alongside(
 
     assert kept == [True]
     assert alongside == alone
+    assert not _children()
+
+
+def test_remittance_advices_add_to_the_numbers_sent_alongside(
+        export: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with export["invoices"].open(encoding="utf-8") as fh:
+        invoices = [(row["customer_id"], row["number"], row["open_amount"]) for row in csv.DictReader(fh)]
+    with export["payments"].open(encoding="utf-8") as fh:
+        payments = [row for row in csv.DictReader(fh) if row["customer_id"]][:40]
+    # Each of those payers sends an advice: the first invoice of its customer, in full.
+    first_of: dict[str, tuple[str, str]] = {}
+    for customer_id, number, amount in invoices:
+        first_of.setdefault(customer_id, (number, amount))
+    advices = tmp_path / "advices.csv"
+    advices.write_text("payment_id,invoice_number,amount\n" + "".join(
+        f"{row['payment_id']},{first_of[row['customer_id']][0]},{first_of[row['customer_id']][1]}\n"
+        for row in payments), encoding="utf-8")
+
+    def match(out: Path) -> str:
+        result = CliRunner().invoke(match_command, [
+            "--invoices", str(export["invoices"]), "--payments", str(export["payments"]),
+            "--customers", str(export["customers"]), "--as-of", AS_OF.isoformat(),
+            "--remittance", str(advices), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        return out.read_text(encoding="utf-8")
+
+    alone = match(tmp_path / "alone.jsonl")
+    assert alone.count('"remittance_advice"') >= 20
+    kept = _with_second_core(monkeypatch)
+    assert match(tmp_path / "alongside.jsonl") == alone
+    assert kept == [True]
     assert not _children()
 
 
@@ -197,10 +231,99 @@ def test_a_payer_whose_texts_hold_the_separator_is_sent_as_it_is() -> None:
     by_name = Payer(PayerHit("C2", 0.8, "customer C2 (Two) by payer name 'TWO' (similarity 91)", "name"),
                     rivals=[(75.0, "C3")])
     found = [Payer(odd), tie, by_name, Payer(None)]
+    number_keys = [("102788",), (), ("2024", "42", "202400042"), ("١٢٣٤",)]
 
-    positions, received = payers_ahead._decoded(pickle.loads(pickle.dumps(
-        payers_ahead._encoded([7, 3, 5, 1], found))))
+    positions, received, keys = payers_ahead._decoded(pickle.loads(pickle.dumps(
+        payers_ahead._encoded([7, 3, 5, 1], found, number_keys))))
 
     assert positions == [7, 3, 5, 1]
     assert received == found
-    assert payers_ahead._decoded(payers_ahead._encoded([], [])) == ([], [])
+    assert keys == [list(k) for k in number_keys]
+    assert payers_ahead._decoded(payers_ahead._encoded([], [], [])) == ([], [], [])
+
+
+def _with_odd_payments(export: dict[str, Path], folder: Path) -> Path:
+    """The export's payments and a few more: numbers a scanner misread or written in another script, a
+    reference with dates and amounts, and none at all."""
+    payments = folder / "payments.csv"
+    payments.write_text(export["payments"].read_text(encoding="utf-8") + "".join([
+        "ODD-3,2024-06-04,310.00,EUR,,Somebody,,INV-1O27B8 inv 1O2788\n",
+        "ODD-4,2024-06-27,99.00,EUR,,Somebody,,Rechnung ١٠٢٧٨٨\n",
+        'ODD-5,2024-06-27,1190.00,EUR,,Somebody,,"paid 06.03.2024 EUR 1.190,00 inv 1001/1002 2024-00042"\n',
+        "ODD-6,2024-06-01,50.00,EUR,,Somebody,,\n",
+    ]), encoding="utf-8")
+    return payments
+
+
+def _with_refunds(payments: list[PaymentInput]) -> list[PaymentInput]:
+    """``payments`` as a caller hands them over, with refunds among them (not money received)."""
+    refund = replace(payments[0], payment_id="REFUND-1", amount=Decimal("-120.00"), reference="INV-102788")
+    return [refund, *payments[:3], replace(refund, payment_id="REFUND-2", amount=Decimal(0)), *payments[3:]]
+
+
+def _keys_sent(ahead: PayersAhead, incoming: list[PaymentInput]) -> list[list[str]]:
+    """The number keys the run takes from ``ahead``, asked for in the order it decides the payments."""
+    assert ahead.reference_keys is not None
+    sent: dict[int, list[str]] = {}
+    for i in sorted(range(len(incoming)), key=lambda i: incoming[i].date):
+        sent[i] = list(ahead.reference_keys(i))
+    return [sent[i] for i in range(len(incoming))]
+
+
+def _keys_here(incoming: list[PaymentInput], rules: MatchRules) -> list[list[str]]:
+    return [extract_number_keys(p.reference, rules.number_min_digits) if p.amount > 0 else []
+            for p in incoming]
+
+
+def test_the_numbers_each_reference_quotes_come_with_its_payer_as_the_run_reads_them(
+        export: dict[str, Path], tmp_path: Path, second_core: list[bool]) -> None:
+    rules = MatchRules()
+    payments = _with_odd_payments(export, tmp_path)
+    incoming = _with_refunds(load_payments(payments))
+    here = _keys_here(incoming, rules)
+    assert here[:5] == [[], *here[1:4], []]
+    assert here[-4:] == [["1027", "102788"], ["١٠٢٧٨٨"], [
+        "1001", "10011002", "100110022024", "1002", "10022024", "1002202400042", "2024", "202400042"], []]
+
+    ahead = PayersAhead.start(export["customers"], payments, rules)
+    assert ahead is not None
+    with ahead:
+        assert ahead.keep_in(load_customers(export["customers"]), incoming, rules)
+        assert _keys_sent(ahead, incoming) == here
+    assert not _children()
+
+
+def test_numbers_a_second_process_stopping_midway_did_not_send_are_read_by_the_run(
+        export: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = MatchRules()
+    payments = _with_odd_payments(export, tmp_path)
+    incoming = _with_refunds(load_payments(payments))
+    _with_second_core(monkeypatch)
+    received = PayersAhead._next
+    came: list[object] = []
+
+    def dies_after_first_batch(self: PayersAhead) -> object:
+        if len(came) == 2:  # the header and one batch came, then nothing
+            self.close()
+            return None
+        came.append(received(self))
+        return came[-1]
+
+    monkeypatch.setattr(PayersAhead, "_next", dies_after_first_batch)
+    read_here: list[int] = []
+    extract_all = payers_ahead.extract_number_keys_all
+
+    def extract_here(texts: list[str | None], *args: Any) -> list[tuple[str, ...]]:
+        read_here.append(len(texts))
+        return extract_all(texts, *args)
+
+    monkeypatch.setattr(payers_ahead, "extract_number_keys_all", extract_here)
+
+    ahead = PayersAhead.start(export["customers"], payments, rules)
+    assert ahead is not None
+    with ahead:
+        assert ahead.keep_in(load_customers(export["customers"]), incoming, rules)
+        assert _keys_sent(ahead, incoming) == _keys_here(incoming, rules)
+    # The 50 receipts decided first came with the first batch; the others' were read here, together.
+    assert read_here == [sum(p.amount > 0 for p in incoming) - 50]
+    assert not _children()
