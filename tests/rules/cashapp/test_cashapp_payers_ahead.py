@@ -164,22 +164,26 @@ def test_a_bad_payments_row_is_reported_with_its_line_while_the_others_are_match
     assert not _children()
 
 
-def test_a_second_process_that_stops_midway_leaves_the_rest_to_the_run(
-        export: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    alone = _match(export, tmp_path / "alone.jsonl")
-    kept = _with_second_core(monkeypatch)
+def _dies_after_first_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second process sends its header and one batch of payers, then nothing more."""
     received = PayersAhead._next
-
     came: list[object] = []
 
     def dies_after_first_batch(self: PayersAhead) -> object:
-        if len(came) == 2:  # the header and one batch came, then nothing
+        if len(came) == 2:
             self.close()
             return None
         came.append(received(self))
         return came[-1]
 
     monkeypatch.setattr(PayersAhead, "_next", dies_after_first_batch)
+
+
+def test_a_second_process_that_stops_midway_leaves_the_rest_to_the_run(
+        export: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    alone = _match(export, tmp_path / "alone.jsonl")
+    kept = _with_second_core(monkeypatch)
+    _dies_after_first_batch(monkeypatch)
     # What the process did not send is identified by the run, all together.
     batches: list[int] = []
     identify_all = payers_ahead.identify_all
@@ -299,17 +303,7 @@ def test_numbers_a_second_process_stopping_midway_did_not_send_are_read_by_the_r
     payments = _with_odd_payments(export, tmp_path)
     incoming = _with_refunds(load_payments(payments))
     _with_second_core(monkeypatch)
-    received = PayersAhead._next
-    came: list[object] = []
-
-    def dies_after_first_batch(self: PayersAhead) -> object:
-        if len(came) == 2:  # the header and one batch came, then nothing
-            self.close()
-            return None
-        came.append(received(self))
-        return came[-1]
-
-    monkeypatch.setattr(PayersAhead, "_next", dies_after_first_batch)
+    _dies_after_first_batch(monkeypatch)
     read_here: list[int] = []
     extract_all = payers_ahead.extract_number_keys_all
 
