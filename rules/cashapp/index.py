@@ -23,7 +23,7 @@ from rules.cashapp.model import (
     document_from_credit_memo,
     document_from_invoice,
 )
-from rules.cashapp.normalize import number_keys
+from rules.cashapp.normalize import number_keys, one_typo_apart
 from rules.cashapp.payers import CustomerIndex
 
 __all__ = ["CustomerIndex", "CustomerView", "DocumentIndex"]
@@ -563,12 +563,12 @@ def _one_typo_scan(docs: list[OpenDocument], key: str) -> list[OpenDocument]:
     one adjacent swap from ``key``."""
     size = len(key)
     if not key.isascii() or not key.isdigit() or size > _STEPPED_DIGITS:
-        return [d for d in docs if len(d.key) == size and _one_typo_apart(d.key, key)]
+        return [d for d in docs if len(d.key) == size and one_typo_apart(d.key, key)]
     # One typo moves the number by a digit times a power of ten (a swap, by a multiple of nine times
     # one): a set look-up of the difference passes over nearly every other number of that length.
     value, steps = int(key), _typo_steps(size)
     return [d for d in docs
-            if len(d.key) == size and abs(int(d.key) - value) in steps and _one_typo_apart(d.key, key)]
+            if len(d.key) == size and abs(int(d.key) - value) in steps and one_typo_apart(d.key, key)]
 
 
 # Longer numbers (a run of digits in a memo) are compared digit by digit: their differences would be
@@ -582,20 +582,6 @@ def _typo_steps(size: int) -> frozenset[int]:
     wrong = [m * 10**p for m in range(1, 10) for p in range(size)]
     swapped = [9 * m * 10**p for m in range(1, 10) for p in range(size - 1)]
     return frozenset(wrong + swapped)
-
-
-def _one_typo_apart(number: str, key: str) -> bool:
-    """Whether ``number`` (ASCII digits, as long as ``key``) is ``key`` with one digit other, or two
-    different neighbours swapped."""
-    if number == key:
-        return False
-    diff = [i for i, (a, b) in enumerate(zip(number, key, strict=True)) if a != b]
-    if len(diff) == 1:
-        return True
-    if len(diff) != 2:
-        return False
-    i, j = diff
-    return j == i + 1 and number[i] == key[j] and number[j] == key[i]
 
 
 def _one_typo_variants(key: str) -> Iterator[str]:
