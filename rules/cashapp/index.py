@@ -517,8 +517,12 @@ class CustomerView:
         swapped, in the order of :meth:`any_open`; None when a number key holds other characters than
         ASCII digits (a wrong character is then not only a wrong digit)."""
         if self._digit_keys is None:
-            # Read from the documents, so that a view asked only this needs no index by number.
-            joined = "".join(map(_key_of, self._all())) if self._by_key is None else "".join(self._by_key)
+            # Read from the documents, so that a view asked only this needs no index by number. The
+            # customer's documents of every currency and day hold the view's: when all their numbers
+            # are digits (most often), so are the view's, which need not be picked out for this.
+            joined = "".join(map(_key_of, self._mine))
+            if not (joined.isascii() and joined.isdigit()) and self._docs is not self._mine:
+                joined = "".join(map(_key_of, self._all())) if self._by_key is None else "".join(self._by_key)
             self._digit_keys = joined.isascii() and (not joined or joined.isdigit())
         if not self._digit_keys:
             return None
@@ -550,7 +554,8 @@ class CustomerView:
 def _by_age(docs: list[OpenDocument]) -> list[OpenDocument]:
     """``docs`` sorted by :func:`age_key` (stable, so a sort of some of them is the order of all less
     the others)."""
-    if None in map(_due_of, docs):
+    # Told by an identity test of each: ``None in`` compares each date with None both ways first.
+    if [d for d in docs if d.due_date is None]:
         return sorted(docs, key=age_key)
     # With every due date given, age_key is the due date and number: sorted by number, then (stable)
     # by due date, each key read in C, is the same order.
