@@ -465,17 +465,27 @@ class CustomerView:
     def any_open(self) -> list[OpenDocument]:
         """The documents with something still open, in no particular order (cheaper than by age)."""
         if self._open is None:
-            docs = self._all()
-            # The operator module's function over a repeated operand: a bound method such as
-            # ZERO.__lt__ packs its argument into a tuple on each call.
-            self._open = list(compress(docs, map(lt, repeat(ZERO), map(_remaining_of, docs))))
+            currency, as_of = self._currency, self._as_of
+            if self._docs is None and currency is not None and as_of is not None:
+                # Read first (as for most views): the customer's documents in the currency, issued by
+                # the day and still open, in one pass. A test of a document's own field in a
+                # comprehension reads its slot directly, three times quicker than the passes of
+                # _all() and a filter of them; the view's documents open or not are made if needed.
+                self._open = [d for d in self._mine if d.currency == currency
+                              and (d.issue_date is None or d.issue_date <= as_of) and d.remaining > ZERO]
+            else:
+                docs = self._all()
+                # The operator module's function over a repeated operand: a bound method such as
+                # ZERO.__lt__ packs its argument into a tuple on each call.
+                self._open = list(compress(docs, map(lt, repeat(ZERO), map(_remaining_of, docs))))
         return self._open
 
     def open_memos(self) -> list[OpenDocument]:
         """The credit memos among :meth:`any_open`, in its order; the list is shared, not to be changed."""
         if self._memos is None:
-            docs = self.any_open()
-            self._memos = list(compress(docs, map(eq, map(_kind_of, docs), repeat("credit_memo"))))
+            # A comprehension reads each document's slot directly: three times quicker than compress()
+            # over an attrgetter's map.
+            self._memos = [d for d in self.any_open() if d.kind == "credit_memo"]
         return self._memos
 
     def by_key(self, key: str) -> list[OpenDocument]:
@@ -509,8 +519,12 @@ class CustomerView:
         swapped, in the order of :meth:`any_open`; None when a number key holds other characters than
         ASCII digits (a wrong character is then not only a wrong digit)."""
         if self._digit_keys is None:
-            # Read from the documents, so that a view asked only this needs no index by number.
-            joined = "".join(map(_key_of, self._all())) if self._by_key is None else "".join(self._by_key)
+            # Read from the documents, so that a view asked only this needs no index by number. The
+            # customer's documents of every currency and day hold the view's: when all their numbers
+            # are digits (most often), so are the view's, which need not be picked out for this.
+            joined = "".join(map(_key_of, self._mine))
+            if not (joined.isascii() and joined.isdigit()) and self._docs is not self._mine:
+                joined = "".join(map(_key_of, self._all())) if self._by_key is None else "".join(self._by_key)
             self._digit_keys = joined.isascii() and (not joined or joined.isdigit())
         if not self._digit_keys:
             return None
@@ -542,7 +556,8 @@ class CustomerView:
 def _by_age(docs: list[OpenDocument]) -> list[OpenDocument]:
     """``docs`` sorted by :func:`age_key` (stable, so a sort of some of them is the order of all less
     the others)."""
-    if None in map(_due_of, docs):
+    # Told by an identity test of each: ``None in`` compares each date with None both ways first.
+    if [d for d in docs if d.due_date is None]:
         return sorted(docs, key=age_key)
     # With every due date given, age_key is the due date and number: sorted by number, then (stable)
     # by due date, each key read in C, is the same order.

@@ -208,9 +208,13 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
 
     # Only an invoice with a discount percent has discount terms.
     terms = list(compress(invoices, map(_percent_of, invoices)))
-    eligible = [d for d in terms if ctx.discount_eligible(d)]
-    disc = {d.doc_id: d.discount_amount() for d in eligible}
-    d_total = sum(disc.values(), ZERO)
+    # Most invoices have none: then there is no discount to work out, and none taken late.
+    if terms:
+        eligible = [d for d in terms if ctx.discount_eligible(d)]
+        disc = {d.doc_id: d.discount_amount() for d in eligible}
+        d_total = sum(disc.values(), ZERO)
+    else:
+        eligible, disc, d_total = [], {}, ZERO
     if eligible and a == total - d_total:
         lines = [_full_line(d, disc.get(d.doc_id, ZERO)) for d in refs]
         return [_proposal("reference_discount", lines, ZERO, doc_score, am.discount,
@@ -218,7 +222,7 @@ def _fit_referenced(ctx: _Context, refs: list[OpenDocument], doc_score: float, v
                           f"{_money(d_total)} taken within terms")]
     # A discount deducted after its period is not granted: the cash is a partial payment and the
     # discount stays open on the invoice (no grace days unless configured).
-    late = [d for d in terms if ctx.has_discount_terms(d) and d not in eligible]
+    late = [d for d in terms if ctx.has_discount_terms(d) and d not in eligible] if terms else terms
     late_note = ""
     if late:
         late_total = sum((d.discount_amount() for d in late), ZERO)

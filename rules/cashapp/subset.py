@@ -90,9 +90,11 @@ class _Ordered:
         if at is None:
             vals = self.values
             n = len(vals)
-            # The later of two equal values overwrites the earlier: read backwards, the first is kept.
-            at = self.at = (dict(zip(reversed(vals), range(n - 1, -1, -1), strict=True)),
-                            dict(zip(vals, range(n), strict=True)))
+            last = dict(zip(vals, range(n), strict=True))
+            # Most often no value repeats, and each is first where it is last. Otherwise the later of
+            # two equal values overwrites the earlier: read backwards, the first is kept.
+            first = last if len(last) == n else dict(zip(reversed(vals), range(n - 1, -1, -1), strict=True))
+            at = self.at = (first, last)
         return at
 
 

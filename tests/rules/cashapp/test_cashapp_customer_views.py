@@ -132,3 +132,23 @@ def test_credit_memos_follow_the_open_documents_into_age_order() -> None:
     view = none.view("C3", "EUR", AS_OF)
     assert view.open_memos() == []
     assert ids(view.open_documents()) == ["I3", "I2"] and view.open_memos() == []
+
+
+def test_a_view_read_first_for_its_open_documents_lists_those_of_its_currency_issued_by_its_day() -> None:
+    undated = doc("N1", "C1", "INV-5", "15", date(2024, 6, 6))
+    undated.issue_date = None  # no issue date: open whatever the day
+    late = doc("L1", "C1", "INV-6", "25", date(2024, 8, 1))
+    late.issue_date = date(2024, 7, 15)
+    index = DocumentIndex([
+        doc("E1", "C1", "INV-1", "100", date(2024, 6, 3)),
+        doc("U1", "C1", "INV-2", "40", date(2024, 6, 2), currency="USD"),
+        undated, late,
+        doc("E2", "C1", "INV-3", "60", date(2024, 6, 1)),
+        doc("M1", "C1", "CM-1", "10", date(2024, 6, 4), kind="credit_memo"),
+    ])
+    index.consume("E2", D("60"))  # closed before the view is first read
+    view = index.view("C1", "EUR", AS_OF)
+    assert ids(view.any_open()) == ["E1", "N1", "M1"] and ids(view.open_memos()) == ["M1"]
+    # The view's documents open or not, read afterwards, are the same day's and currency's.
+    assert ids(view.settled_by_key("3")) == ["E2"] and view.has_number("1") and not view.has_number("6")
+    assert ids(index.view("C1", "EUR", date(2024, 7, 31)).any_open()) == ["E1", "N1", "L1", "M1"]

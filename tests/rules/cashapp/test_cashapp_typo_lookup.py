@@ -102,3 +102,13 @@ def test_a_number_one_wrong_or_swapped_digit_away_finds_the_invoice_and_not_its_
     assert [d.doc_id for d in view.one_typo_from("100x34") or []] == ["A1"]
     index.consume("A2", D("100"))
     assert [d.doc_id for d in view.one_typo_from("100234") or []] == ["A3"]
+
+
+def test_a_number_not_all_digits_in_another_currency_leaves_the_views_own_numbers_looked_up() -> None:
+    dollars = doc("U1", "C1", "١٠٠٢٤٣")
+    dollars.currency = "USD"
+    index = DocumentIndex([doc("A1", "C1", "100234"), dollars, doc("A2", "C1", "100243")])
+    # The euro documents' numbers are all digits: a typo is looked for among them.
+    assert [d.doc_id for d in index.view("C1", "EUR", AS_OF).one_typo_from("100234") or []] == ["A2"]
+    # The dollar view's own number is not: nothing is one typo away there.
+    assert index.view("C1", "USD", AS_OF).one_typo_from("100243") is None
