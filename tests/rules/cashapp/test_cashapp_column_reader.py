@@ -3,6 +3,7 @@ readers give."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -276,3 +277,45 @@ def test_a_customer_list_read_by_column_knows_each_customer_by_account_and_alias
     customers = load_customers(path)
     assert customers.by_account("GB29 NWBK 6016 1331 9268 19") == {"C1"}
     assert customers.names_of("C2") == {"harbor freightlines"}
+
+
+def test_terms_first_seen_far_down_a_large_export_read_by_column_as_by_row(tmp_path: Path) -> None:
+    # Large enough to be read in several blocks; each later block brings terms none before it had.
+    path = tmp_path / "invoices.csv"
+    rows = [HEADER]
+    for n in range(40_000):
+        block = n // 10_000
+        kind, currency, due, percent, days = (
+            ("invoice", "EUR", "2024-07-01", "", ""), ("invoice", "usd", "", "2", "10"),
+            ("invoice", "EUR", "2024-07-01", "1.5", "14"), ("credit_memo", "JPY", "2024-07-01", "", ""),
+        )[block]
+        rows.append(f"D{n},C{n // 7},INV-{n},{kind},{currency},{n % 90 + 10},{n % 90 + 10},"
+                    f"2024-0{block + 1}-1{n % 10},{due},{percent},{days}\n")
+    path.write_text("".join(rows), encoding="utf-8")
+    header = HEADER.strip().split(",")
+
+    by_column = read_documents_columnar(path, header, {name: i for i, name in enumerate(header)})
+
+    assert by_column is not None
+    assert _as_read(by_column) == _as_read(read_documents_csv(path))
+    last_block = {(d.kind, d.currency, d.discount_percent) for d in by_column[-10:]}
+    assert last_block == {("credit_memo", "JPY", None)}
+
+
+def test_a_ledger_whose_every_document_has_terms_of_its_own_reads_by_column_as_by_row(tmp_path: Path) -> None:
+    # Thousands of distinct values in each column: more combinations than one 64-bit number can tell.
+    path = tmp_path / "invoices.csv"
+    start = date(2001, 1, 1).toordinal()
+    rows = [HEADER] + [
+        f"D{n},C{n % 13},INV-{n},{('invoice', 'credit_memo', '')[n % 3]},X{n:04},5.00,5.00,"
+        f"{date.fromordinal(start + n)},{date.fromordinal(start + 2 * n)},{n / 100},{n}\n"
+        for n in range(7_000)
+    ]
+    path.write_text("".join(rows), encoding="utf-8")
+    header = HEADER.strip().split(",")
+
+    by_column = read_documents_columnar(path, header, {name: i for i, name in enumerate(header)})
+
+    assert by_column is not None
+    assert _as_read(by_column) == _as_read(read_documents_csv(path))
+    assert by_column[6_999].discount_days == 6_999 and by_column[6_999].currency == "X6999"
