@@ -430,9 +430,9 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     if not invoices:
         return []
 
-    def search(values: list[int], low: Decimal, high: Decimal) -> tuple[list[tuple[int, ...]], bool]:
-        found = find_subsets(values, to_units(low), to_units(high), max_size=bounds.max_size,
-                             budget=bounds.node_budget)
+    def search(values: list[int], target: int) -> tuple[list[tuple[int, ...]], bool]:
+        """The sets of ``values`` adding up to exactly ``target`` (in thousandths, see to_units)."""
+        found = find_subsets(values, target, target, max_size=bounds.max_size, budget=bounds.node_budget)
         return found.solutions, found.complete and not truncated
 
     # Tier 1a': one invoice less its early-payment discount taken within terms, over all of them too.
@@ -474,12 +474,13 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     # two memos.
     hits: list[tuple[tuple[int, ...], tuple[OpenDocument, ...]]] = []
     complete = True
-    tried: list[OpenDocument | None] = []
+    # Each target tried in thousandths, with the memo it is net of: the chance below weighs them again.
+    tried: list[tuple[OpenDocument | None, int]] = []
     for memo in (None, *memos):
-        target = a + (memo.remaining if memo else ZERO)
-        sols, done = search(plain, target, target)
+        target = to_units(a + (memo.remaining if memo else ZERO))
+        sols, done = search(plain, target)
         complete &= done
-        tried.append(memo)
+        tried.append((memo, target))
         hits.extend((s, (memo,) if memo else ()) for s in sols)
         if len(hits) > 1:
             break
@@ -497,9 +498,8 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
         unique = len(hits) == 1 and complete
         # How likely a set adding up to the amount (or to it plus any memo tried) is by chance.
         chance = sum(
-            chance_of_coincidence(plain, to_units(a + (m.remaining if m else ZERO)), bounds.max_size,
-                                  2 if m is None else 1)
-            for m in tried
+            chance_of_coincidence(plain, target, bounds.max_size, 2 if m is None else 1)
+            for m, target in tried
         ) if unique and (len(chosen) > 1 or netted) else 0.0
         by_chance = unique and chance > bounds.max_chance and (len(chosen) > 1 or bool(netted))
         if netted:
@@ -526,7 +526,7 @@ def _fit_amount(ctx: _Context) -> list[Proposal]:
     if disc:
         values = [to_units(d.remaining - disc[d.doc_id]) if d.doc_id in disc else units
                   for d, units in zip(invoices, plain, strict=True)]
-        sols, done = search(values, a, a)
+        sols, done = search(values, to_units(a))
         sols = [s for s in sols if any(invoices[i].doc_id in disc for i in s)]
         if sols:
             chosen = [invoices[i] for i in sols[0]]

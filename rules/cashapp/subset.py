@@ -10,9 +10,9 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import accumulate, repeat
+from itertools import accumulate, combinations, repeat, starmap
 from math import comb, exp, gcd, pi, sqrt
-from operator import mul, sub
+from operator import add, mul, sub
 
 import numpy as np
 
@@ -57,6 +57,14 @@ def find_subsets(
     Returns:
         The solutions as tuples of indexes into ``values``, and whether the search was exhaustive.
     """
+    if (low == high and max_size == 4 and limit > 0 and 0 < len(values) <= _HALVES_MAX_VALUES
+            and min(values) > 0 and _nodes_at_most(len(values), max_size) + limit <= budget):
+        # Most amounts searched for are no set's sum. A set of up to four is two parts of up to two
+        # values each (or none), so when no sum of a part leaves another part's sum to the amount, no set
+        # adds up to it; and the search, within its budget, would have proven it exhaustively.
+        halves = _halves(values)
+        if halves.isdisjoint(map(sub, repeat(low), halves)):
+            return SubsetResult([], True)
     ordered = _largest_first(values)
     # Those above ``high`` come first and are in no set: the search starts after them.
     skip = bisect_left(ordered.negs, -high)
@@ -68,15 +76,41 @@ def find_subsets(
     return _search(ordered, skip, low, high, max_size, budget, limit)
 
 
+# Up to this many values, their sums of one and of two (a few hundred) are quicker to make and look up
+# in a set than ordering the values for the search or the arrays of the larger ones.
+_HALVES_MAX_VALUES = 12
+# The last values and their halves (read and replaced as one tuple, as ``_last_ordered`` below).
+_last_halves: list[tuple[list[int], set[int]] | None] = [None]
+
+
+def _halves(values: list[int]) -> set[int]:
+    """Zero, each value and each sum of two of them: every sum of a part of a set of up to two values."""
+    last = _last_halves[0]
+    if last is not None and last[0] == values:
+        return last[1]
+    found = set(starmap(add, combinations(values, 2)))
+    found.update(values)
+    found.add(0)
+    _last_halves[0] = (list(values), found)
+    return found
+
+
 class _Ordered:
     """Values largest first, and what the search reads of them."""
 
     __slots__ = ("at", "negs", "order", "prefix", "values")
 
     def __init__(self, values: list[int]) -> None:
-        # Largest first; equal values keep their order (a reversed sort is stable too).
-        self.order = sorted([i for i, v in enumerate(values) if v > 0], key=values.__getitem__, reverse=True)
-        self.values = list(map(values.__getitem__, self.order))
+        # Largest first; equal values keep their order (a reversed sort is stable too). Most often every
+        # value is positive (open amounts): the indexes are then all of them, and the values sorted alone
+        # are the same numbers in the same order.
+        if values and min(values) > 0:
+            self.order = sorted(range(len(values)), key=values.__getitem__, reverse=True)
+            self.values = sorted(values, reverse=True)
+        else:
+            positive = [i for i, v in enumerate(values) if v > 0]
+            self.order = sorted(positive, key=values.__getitem__, reverse=True)
+            self.values = list(map(values.__getitem__, self.order))
         # Ascending negatives of the descending values: bisect finds the first value that still fits
         # under a bound without walking past every larger one.
         self.negs = [-v for v in self.values]
@@ -282,9 +316,9 @@ def _looked_up(ordered: _Ordered, skip: int, target: int, max_size: int, limit: 
     first_at, last_at = ordered.positions()
     get = first_at.get
     n = len(vals)
-    # The sums of the values from the start, held at the total past the end: ``most[i + k] - most[i]``
-    # is the most ``k`` values from ``i`` on make up.
-    most = ordered.prefix + [ordered.prefix[-1]] * 3
+    # The sums of the values from the start: ``most[i + k] - most[i]`` is the most ``k`` values from
+    # ``i`` on make up (the loops below read at most ``most[n]``, the total).
+    most = ordered.prefix
     found: list[tuple[int, ...]] = []
     # The values before ``skip`` are above the target, so one equal to it is after them.
     head = get(target)
